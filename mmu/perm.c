@@ -1,0 +1,119 @@
+/* perm.c - access rights decided by precomputed tables (as KVM does).
+ *
+ * The index of every table is (access kind | mode): bit 0 write, bit 1
+ * fetch, bit 2 implicit supervisor access, bit 3 CPL 3, bit 4 EFLAGS.AC.
+ * Folding CPL and AC into the index means a privilege change or STAC/CLAC
+ * only updates cpu->mode; the tables change with CR0, CR4, EFER and PKRU. */
+#include "internal.h"
+
+static int mmu__paging_mode(const mmu_regs *r) {
+  if (!(r->cr0 & MMU_CR0_PG))
+    return 0;
+  if ((r->efer & MMU_EFER_LMA) && (r->cr4 & MMU_CR4_PAE))
+    return (r->cr4 & MMU_CR4_LA57) ? 5 : 4;
+  return -1; /* 32-bit or PAE paging: not modelled */
+}
+
+/* SDM 4.6.1: does an access of kind idx fault on a page whose rights
+ * (combined over all levels) are w/u/x? */
+static int mmu__rights_fault(const mmu_regs *r, unsigned idx, unsigned rights) {
+  int fetch = (idx & MMU_FETCH) != 0;
+  int write = (idx & MMU_WRITE) && !fetch;
+  int implicit = (idx & MMU_IMPLICIT) != 0;
+  int user = (idx & MMU__MODE_USER) && !implicit; /* user-mode access */
+  int ac = (idx & MMU__MODE_AC) != 0;
+  int page_w = (rights & MMU_RIGHT_W) != 0;
+  int page_u = (rights & MMU_RIGHT_U) != 0;
+  int page_x = (rights & MMU_RIGHT_X) != 0;
+  int nxe = (r->efer & MMU_EFER_NXE) != 0;
+  int wp = (r->cr0 & MMU_CR0_WP) != 0;
+  int smep = (r->cr4 & MMU_CR4_SMEP) != 0;
+  int smap = (r->cr4 & MMU_CR4_SMAP) != 0;
+
+  if (fetch) /* SMAP never applies to fetches */
+    return (nxe && !page_x) || (user && !page_u) || (!user && page_u && smep);
+  if (user)
+    return !page_u || (write && !page_w);
+  /* supervisor-mode data access */
+  if (page_u && smap && (implicit || !ac))
+    return 1;
+  return write && !page_w && wp;
+}
+
+/* SDM 4.6.2: protection keys deny this data access to a user page? */
+static int mmu__pkey_denies(const mmu_regs *r, unsigned idx, unsigned key) {
+  if (!(r->cr4 & MMU_CR4_PKE) || !(r->efer & MMU_EFER_LMA))
+    return 0;
+  if (idx & MMU_FETCH)
+    return 0;
+  int write = (idx & MMU_WRITE) != 0;
+  int user = (idx & MMU__MODE_USER) && !(idx & MMU_IMPLICIT);
+  int ad = (r->pkru >> (2 * key)) & 1;
+  int wd = (r->pkru >> (2 * key + 1)) & 1;
+  return ad || (write && wd && (user || (r->cr0 & MMU_CR0_WP)));
+}
+
+static void mmu__update_pkeys(mmu_cpu *cpu) {
+  for (unsigned idx = 0; idx < 32; idx++) {
+    uint32_t deny = 0;
+    for (unsigned key = 0; key < 16; key++)
+      deny |= (uint32_t)mmu__pkey_denies(&cpu->regs, idx, key) << key;
+    cpu->pk_deny[idx] = deny; /* bit MMU_PKEY_NONE stays 0 */
+  }
+}
+
+static void mmu__update_mode(mmu_cpu *cpu) {
+  cpu->mode = (uint8_t)((cpu->regs.cpl == 3 ? MMU__MODE_USER : 0) |
+                        (cpu->regs.ac ? MMU__MODE_AC : 0));
+}
+
+/* Recompute everything derived from the registers and the config. */
+static void mmu__update_tables(mmu_cpu *cpu) {
+  const mmu_regs *r = &cpu->regs;
+  for (unsigned idx = 0; idx < 32; idx++) {
+    uint8_t fault = 0;
+    uint16_t allow = 0;
+    int write = (idx & MMU_WRITE) && !(idx & MMU_FETCH);
+    for (unsigned rights = 0; rights < 16; rights++) {
+      int f = mmu__rights_fault(r, idx, rights & 7);
+      if (rights < 8)
+        fault |= (uint8_t)(f << rights);
+      /* a write through an entry cached without D must walk to set D */
+      if (!f && (!write || (rights & MMU_RIGHT_D)))
+        allow |= (uint16_t)(1u << rights);
+    }
+    cpu->fault[idx] = fault;
+    cpu->allow[idx] = allow;
+  }
+  mmu__update_pkeys(cpu);
+  mmu__update_mode(cpu);
+
+  cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
+  cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
+
+  /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
+  uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
+  if (!(r->efer & MMU_EFER_NXE))
+    high |= MMU_PTE_XD;
+  for (int level = 0; level < 6; level++)
+    cpu->rsvd[level][0] = cpu->rsvd[level][1] = high;
+  cpu->rsvd[5][1] |= MMU_PTE_PS;
+  cpu->rsvd[4][1] |= MMU_PTE_PS;
+  cpu->rsvd[3][1] |= (cpu->flags & MMU_CFG_NO_1G_PAGES) ? MMU_PTE_PS
+                                                        : MMU__BITS(29, 13);
+  cpu->rsvd[2][1] |= MMU__BITS(20, 13);
+}
+
+/* Error-code bits that depend only on the access (SDM 4.7). */
+static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access) {
+  const mmu_regs *r = &cpu->regs;
+  uint32_t pfec = 0;
+  int fetch = (access & MMU_FETCH) != 0;
+  if ((access & MMU_WRITE) && !fetch)
+    pfec |= MMU_PFEC_W;
+  if (r->cpl == 3 && !(access & MMU_IMPLICIT))
+    pfec |= MMU_PFEC_U;
+  if (fetch && ((r->efer & MMU_EFER_NXE) || (r->cr4 & MMU_CR4_SMEP)))
+    pfec |= MMU_PFEC_ID;
+  return pfec;
+}
