@@ -147,7 +147,10 @@ enum {
   /* On a walk that faults, set A in the paging-structure entries above the
    * level that faulted (QEMU TCG's behaviour). Default: a faulting walk
    * leaves every entry untouched (KVM's). SDM 4.8 allows both. */
-  MMU_CFG_AD_ON_FAULT_UPPER = 1u << 1
+  MMU_CFG_AD_ON_FAULT_UPPER = 1u << 1,
+  /* AMD APM vol. 2 5.3.x: bit 8 is reserved in non-leaf PML5Es, PML4Es
+   * and PDPTEs (Intel ignores it). */
+  MMU_CFG_AMD = 1u << 2
 };
 
 typedef struct mmu_config {
