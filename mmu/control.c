@@ -107,6 +107,7 @@ MMU_API void mmu_set_ac(mmu_cpu *cpu, int ac) {
 }
 
 MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs) {
+  MMU_ASSERT(cpu->magic == MMU__MAGIC);
   if (regs == NULL)
     return MMU_ERR_ARG;
   mmu_regs r = *regs;

@@ -20,8 +20,10 @@ static inline uint16_t mmu__entry_pcid(const mmu_tlb_entry *e) {
 static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e) {
   if (e->tag == MMU_TLB_EMPTY)
     return;
-  if (e->page_shift > 12)
+  if (e->page_shift > 12) {
+    MMU_ASSERT(cpu->tlb_large > 0);
     cpu->tlb_large--;
+  }
   e->tag = MMU_TLB_EMPTY;
 }
 
@@ -109,6 +111,7 @@ static void mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr, const mmu__walk_state 
   if (!e)
     e = &set[cpu->tlb_victim++ % cpu->tlb_ways];
   mmu__tlb_drop(cpu, e);
+  MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
 
   uint64_t piece = w->paddr & ~MMU__PAGE_MASK;
   e->tag = tag;

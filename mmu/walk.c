@@ -132,6 +132,7 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out) {
+  MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
   int mode = mmu__paging_mode(&cpu->regs);
   if (mode == 0) { /* paging off: linear is physical */
     out->paddr = vaddr;
