@@ -155,7 +155,7 @@ enum {
 
 typedef struct mmu_config {
   uint32_t tlb_sets;   /* power of two, 1..65536; 0 = 64 */
-  uint32_t tlb_ways;   /* 1..16; 0 = 4 */
+  uint32_t tlb_ways;   /* power of two, 1..16; 0 = 4 */
   uint32_t maxphyaddr; /* 36..52, CPUID.80000008H:EAX[7:0]; 0 = 52 */
   uint32_t flags;      /* MMU_CFG_* */
   const mmu_ram_region *ram; /* array, owned by the embedder */
@@ -189,6 +189,7 @@ typedef struct mmu_tlb_entry {
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
   uint8_t page_shift; /* 12, 21 or 30 */
   uint8_t global;
+  uint8_t victim;    /* way 0 only: the set's next way to replace */
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
@@ -221,8 +222,10 @@ typedef struct mmu_cpu {
   mmu_tlb_entry *tlb;
   uint32_t tlb_set_mask;
   uint32_t tlb_ways;
-  uint32_t tlb_set_bits;
+  uint32_t tlb_set_shift; /* log2(ways * sizeof(mmu_tlb_entry)) */
+  uint32_t tlb_set_bits; /* log2 sets */
   uint16_t pcid;        /* current PCID; 0 when CR4.PCIDE = 0 */
+  uint32_t pcid_salt;   /* MMU_PCID_SALT(pcid), the PCID's share of the index */
   uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
   uint8_t canon_shift;  /* 47, or 56 with LA57 */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
@@ -242,7 +245,6 @@ typedef struct mmu_cpu {
   uint32_t maxphyaddr;
   uint32_t flags;
   uint32_t tlb_large;   /* valid entries with page_shift > 12 */
-  uint32_t tlb_victim;  /* round-robin replacement cursor */
   uint32_t magic;       /* set by init: catches use before init */
   uint32_t version;
 } mmu_cpu;
@@ -339,12 +341,17 @@ MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu);
 /* ------------------------------------------------------------------------ */
 /* The hit path.                                                            */
 
-/* Set index: the page number folded onto itself so strided pages spread,
- * sequential pages stay in sequential sets, and PCIDs land apart. */
+/* Set index: the page number's 9-bit page-table indices folded onto each
+ * other. Pages of one page table stay in consecutive sets; pages a table
+ * apart (2 MiB, 1 GiB, 512 GiB strides) spread over the sets; fixed shifts
+ * keep it to a few independent ALU ops. The PCID times an odd constant
+ * puts equal layouts of different address spaces apart. */
+#define MMU_PCID_SALT(pcid) ((uint32_t)(pcid) * 0x9E5u)
 static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
-                                         uint32_t pcid) {
-  uint64_t h = vpn ^ (vpn >> cpu->tlb_set_bits) ^
-               (vpn >> (2 * cpu->tlb_set_bits)) ^ ((uint64_t)pcid * 0x9E5u);
+                                         uint32_t pcid_salt) {
+  /* parenthesised as a tree: three XOR levels instead of a chain of five */
+  uint64_t h = ((vpn ^ (vpn >> 9)) ^ ((vpn >> 18) ^ (vpn >> 27))) ^
+               ((vpn >> 36) ^ pcid_salt);
   return (uint32_t)h & cpu->tlb_set_mask;
 }
 
@@ -355,9 +362,10 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   /* canonical: bits 63:canon_shift all equal (SDM 3.3.7.1, 4.5.1) */
   if (MMU_LIKELY((uint64_t)(((int64_t)vaddr >> cpu->canon_shift) + 1) <= 1)) {
     uint64_t key = (vaddr & ~0xFFFull) | cpu->pcid;
-    mmu_tlb_entry *e =
-        cpu->tlb + (size_t)mmu_tlb_set_index(cpu, vaddr >> 12, cpu->pcid) *
-                       cpu->tlb_ways;
+    mmu_tlb_entry *e = (mmu_tlb_entry *)(void *)(
+        (char *)cpu->tlb +
+        ((size_t)mmu_tlb_set_index(cpu, vaddr >> 12, cpu->pcid_salt)
+         << cpu->tlb_set_shift));
     for (uint32_t w = 0; w < cpu->tlb_ways; w++, e++) {
       if (e->tag != key)
         continue;

@@ -30,7 +30,7 @@ static int mmu__config_geometry(const mmu_config *cfg, uint32_t *sets,
   *maxphy = cfg && cfg->maxphyaddr ? cfg->maxphyaddr : 52;
   if (*sets > 65536 || (*sets & (*sets - 1)) != 0)
     return 0;
-  if (*ways > 16)
+  if (*ways > 16 || (*ways & (*ways - 1)) != 0)
     return 0;
   if (*maxphy < 36 || *maxphy > 52)
     return 0;
@@ -84,6 +84,8 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   cpu->tlb_ways = ways;
   while ((1u << cpu->tlb_set_bits) < sets)
     cpu->tlb_set_bits++;
+  while ((1u << cpu->tlb_set_shift) < ways * sizeof(mmu_tlb_entry))
+    cpu->tlb_set_shift++;
   cpu->maxphyaddr = maxphy;
   cpu->addr_mask = MMU__BITS(maxphy - 1, 12);
   if (cfg) {

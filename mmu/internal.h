@@ -12,6 +12,15 @@
 #define MMU_ASSERT(x) assert(x)
 #endif
 
+/* The hit path finds a set by shifting: entries must be a power of two. */
+#ifdef __cplusplus
+static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
+              "mmu_tlb_entry size must be a power of two");
+#else
+_Static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
+               "mmu_tlb_entry size must be a power of two");
+#endif
+
 #define MMU__MAGIC 0x4D4D5531u /* "MMU1" */
 #define MMU__PAGE_MASK 0xFFFull
 
@@ -33,9 +42,9 @@ typedef struct mmu__walk_state {
 } mmu__walk_state;
 
 /* memory.c */
-static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
-                                           uint64_t len);
-static int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
+static inline mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
+                                                  uint64_t len);
+static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired);
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa);
@@ -51,8 +60,9 @@ static void mmu__tlb_flush_pcid(mmu_cpu *cpu, uint16_t pcid, int globals_too);
 static void mmu__tlb_flush_nonglobal(mmu_cpu *cpu);
 static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
                                 int globals_too);
-static void mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr, const mmu__walk_state *w,
-                            int dirty, int global);
+static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
+                                      const mmu__walk_state *w, int dirty,
+                                      int global);
 static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e);
 static mmu_tlb_entry *mmu__tlb_lookup(mmu_cpu *cpu, uint64_t vaddr);
 

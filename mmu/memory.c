@@ -4,21 +4,30 @@
 #include "internal.h"
 
 /* Region holding [gpa, gpa+len), or NULL. Regions never wrap (checked at
- * init), so the comparisons below cannot overflow. */
-static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
-                                           uint64_t len) {
-  uint32_t n = cpu->ram_count;
-  if (n == 0)
-    return NULL;
-  uint32_t i = cpu->ram_last < n ? cpu->ram_last : 0;
-  for (uint32_t k = 0; k < n; k++, i = (i + 1 == n) ? 0 : i + 1) {
-    const mmu_ram_region *r = &cpu->ram[i];
-    if (gpa >= r->gpa && gpa - r->gpa < r->size && r->size - (gpa - r->gpa) >= len) {
+ * init), and gpa - r->gpa wraps to a huge value when gpa < r->gpa, so one
+ * unsigned comparison tests both bounds. */
+static inline int mmu__ram_holds(const mmu_ram_region *r, uint64_t gpa,
+                                 uint64_t len) {
+  return gpa - r->gpa < r->size && r->size - (gpa - r->gpa) >= len;
+}
+
+static mmu_ram_region const *mmu__ram_search(mmu_cpu *cpu, uint64_t gpa,
+                                             uint64_t len) {
+  for (uint32_t i = 0; i < cpu->ram_count; i++)
+    if (mmu__ram_holds(&cpu->ram[i], gpa, len)) {
       cpu->ram_last = i;
-      return r;
+      return &cpu->ram[i];
     }
-  }
   return NULL;
+}
+
+/* Walks touch the same region level after level: try the last one first. */
+static inline mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
+                                                  uint64_t len) {
+  if (cpu->ram_last < cpu->ram_count &&
+      mmu__ram_holds(&cpu->ram[cpu->ram_last], gpa, len))
+    return &cpu->ram[cpu->ram_last];
+  return mmu__ram_search(cpu, gpa, len);
 }
 
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa) {
@@ -28,7 +37,7 @@ static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa) {
 
 /* Entries are naturally aligned (gpa is a table base plus 8 * index) and
  * regions are 8-aligned on both sides, so host accesses are aligned. */
-static int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
+static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
   const mmu_ram_region *r = mmu__ram_find(cpu, gpa, 8);
   if (r) {
     uint64_t *p = (uint64_t *)(void *)((uint8_t *)r->host + (gpa - r->gpa));

@@ -90,6 +90,7 @@ static void mmu__update_tables(mmu_cpu *cpu) {
 
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
   cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
+  cpu->pcid_salt = MMU_PCID_SALT(cpu->pcid);
 
   /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
   uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;

@@ -10,7 +10,8 @@
 static inline mmu_tlb_entry *mmu__tlb_set(mmu_cpu *cpu, uint64_t vaddr,
                                           uint32_t pcid) {
   return cpu->tlb +
-         (size_t)mmu_tlb_set_index(cpu, vaddr >> 12, pcid) * cpu->tlb_ways;
+         (size_t)mmu_tlb_set_index(cpu, vaddr >> 12, MMU_PCID_SALT(pcid)) *
+             cpu->tlb_ways;
 }
 
 static inline uint16_t mmu__entry_pcid(const mmu_tlb_entry *e) {
@@ -96,8 +97,9 @@ static mmu_tlb_entry *mmu__tlb_lookup(mmu_cpu *cpu, uint64_t vaddr) {
   return NULL;
 }
 
-static void mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr, const mmu__walk_state *w,
-                            int dirty, int global) {
+static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
+                                      const mmu__walk_state *w, int dirty,
+                                      int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
   uint64_t tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
   mmu_tlb_entry *set = mmu__tlb_set(cpu, vaddr, pcid);
@@ -108,8 +110,10 @@ static void mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr, const mmu__walk_state 
   for (uint32_t i = 0; i < cpu->tlb_ways && !e; i++)
     if (set[i].tag == MMU_TLB_EMPTY)
       e = &set[i];
-  if (!e)
-    e = &set[cpu->tlb_victim++ % cpu->tlb_ways];
+  if (!e) { /* round-robin within the set */
+    e = &set[set[0].victim & (cpu->tlb_ways - 1)];
+    set[0].victim = (uint8_t)(set[0].victim + 1);
+  }
   mmu__tlb_drop(cpu, e);
   MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
 
@@ -125,6 +129,7 @@ static void mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr, const mmu__walk_state 
   e->global = (uint8_t)(global != 0);
   if (e->page_shift > 12)
     cpu->tlb_large++;
+  return e;
 }
 
 /* ---- public ------------------------------------------------------------ */

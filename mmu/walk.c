@@ -171,12 +171,8 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return rc;
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
-  mmu__tlb_insert(cpu, vaddr, &w, (leaf & MMU_PTE_D) != 0, global);
-  out->paddr = w.paddr;
-  out->host = mmu__host_page(cpu, w.paddr & ~MMU__PAGE_MASK);
-  if (out->host)
-    out->host += w.paddr & MMU__PAGE_MASK;
-  out->page_size = 1ull << w.page_shift;
+  e = mmu__tlb_insert(cpu, vaddr, &w, (leaf & MMU_PTE_D) != 0, global);
+  mmu__result_from_entry(e, vaddr, out);
   return MMU_OK;
 }
 

@@ -1,0 +1,83 @@
+/* vector.h - conformance vectors in memory, and their text form.
+ *
+ * A vector is a starting CPU state, the paging-structure entries in guest
+ * RAM, and a short sequence of steps (accesses, entry rewrites,
+ * invalidations, register writes), each access with its outcome. The text
+ * format is specified in SPEC.md section 8; vector.c reads and writes it
+ * without allocating (fixed-size arrays below). */
+#ifndef MMU_VECTOR_H_INCLUDED
+#define MMU_VECTOR_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VEC_MAX_PTES 64
+#define VEC_MAX_STEPS 16
+#define VEC_MAX_AD 8 /* entries changed by one step */
+#define VEC_MAX_TEXT 96
+
+typedef enum vec_op {
+  VEC_ACCESS = 1, /* translate: kind + va, outcome */
+  VEC_SET_PTE,    /* write value at gpa (a = gpa, b = value) */
+  VEC_INVLPG,     /* a = va */
+  VEC_INVPCID,    /* a = type, b = pcid, c = va */
+  VEC_CR0,        /* a = value (also CR3, CR4, EFER, PKRU, CPL, AC) */
+  VEC_CR3,
+  VEC_CR4,
+  VEC_EFER,
+  VEC_PKRU,
+  VEC_CPL,
+  VEC_AC
+} vec_op;
+
+typedef enum vec_outcome_kind {
+  VEC_OUT_NONE = 0, /* not captured yet */
+  VEC_OUT_OK,       /* translated to pa */
+  VEC_OUT_PF,       /* #PF with error code and cr2 */
+  VEC_OUT_GP        /* #GP(0) */
+} vec_outcome_kind;
+
+typedef struct vec_outcome {
+  vec_outcome_kind kind;
+  uint32_t error_code;
+  uint64_t pa_or_cr2; /* pa for OK, cr2 for PF */
+} vec_outcome;
+
+typedef struct vec_ad { /* an entry whose value this step changed */
+  uint64_t gpa;
+  uint64_t value; /* value after the step */
+} vec_ad;
+
+typedef struct vec_step {
+  vec_op op;
+  unsigned access; /* MMU_READ/WRITE/FETCH | MMU_IMPLICIT, for VEC_ACCESS */
+  uint64_t a, b, c;
+  vec_outcome expect;   /* the SDM's outcome: what the library must give */
+  vec_outcome observed; /* the source's, when it departs (see departs) */
+  uint32_t ad_count;
+  vec_ad ad[VEC_MAX_AD];
+} vec_step;
+
+typedef struct vec_pte {
+  uint64_t gpa, value;
+} vec_pte;
+
+typedef struct vec_vector {
+  char id[VEC_MAX_TEXT];
+  char category[VEC_MAX_TEXT];
+  char departs[VEC_MAX_TEXT]; /* empty unless the source departs from SDM */
+  /* config */
+  uint32_t maxphyaddr;
+  uint32_t flags; /* MMU_CFG_* (NO_1G_PAGES, AD_ON_FAULT_UPPER, AMD) */
+  uint64_t ram_size; /* RAM is [0, ram_size) */
+  /* registers before the first step */
+  uint64_t cr0, cr3, cr4, efer;
+  uint32_t pkru;
+  uint32_t cpl, ac;
+  uint32_t pte_count;
+  vec_pte pte[VEC_MAX_PTES];
+  uint32_t step_count;
+  vec_step step[VEC_MAX_STEPS];
+} vec_vector;
+
+#endif
