@@ -15,6 +15,7 @@
 #define VEC_MAX_STEPS 16
 #define VEC_MAX_AD 8 /* entries changed by one step */
 #define VEC_MAX_TEXT 96
+#define VEC_MAX_RAM (1ull << 32) /* largest RAM a vector may declare */
 
 typedef enum vec_op {
   VEC_ACCESS = 1, /* translate: kind + va, outcome */
@@ -79,5 +80,30 @@ typedef struct vec_vector {
   uint32_t step_count;
   vec_step step[VEC_MAX_STEPS];
 } vec_vector;
+
+/* ---- text form ---------------------------------------------------------- */
+
+enum { VEC_OK = 1, VEC_EOF = 0, VEC_ERROR = -1 };
+
+typedef struct vec_reader {
+  const char *text;
+  size_t len, pos;
+  unsigned long line;  /* last line read, 1-based */
+  unsigned long count; /* vectors read so far */
+  int seen_header;
+  char source[VEC_MAX_TEXT]; /* the file's 'source' line */
+  char error[160];           /* "line N: ..." after VEC_ERROR */
+} vec_reader;
+
+/* Read vectors one at a time from a buffer (need not be NUL-terminated).
+ * vec_read returns VEC_OK with *v filled, VEC_EOF, or VEC_ERROR with
+ * r->error set; after an error the reader must not be used again. */
+void vec_reader_init(vec_reader *r, const char *text, size_t len);
+int vec_read(vec_reader *r, vec_vector *v);
+
+/* Write one vector in the text form (the file header is the caller's). */
+#include <stdio.h>
+void vec_write(FILE *f, const vec_vector *v);
+const char *vec_access_name(unsigned access);
 
 #endif

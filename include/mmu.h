@@ -33,7 +33,11 @@
 
 #ifndef MMU_API
 #ifdef MMU_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define MMU_API static __attribute__((unused)) /* no warning for unused calls */
+#else
 #define MMU_API static
+#endif
 #else
 #define MMU_API extern
 #endif

@@ -1,0 +1,28 @@
+/* check.h - run a conformance vector against the library. */
+#ifndef MMU_CHECK_H_INCLUDED
+#define MMU_CHECK_H_INCLUDED
+
+#include "mmu.h"
+#include "vector.h"
+
+enum { CHECK_FAST = 0, CHECK_REFERENCE = 1 }; /* which path translates */
+
+/* Guest RAM (ram_capacity bytes, 4 KiB aligned, zero-filled before the
+ * first vector) and TLB storage for running vectors, owned by the caller. */
+typedef struct check_ctx {
+  uint8_t *ram;
+  uint64_t ram_capacity;
+  mmu_tlb_entry tlb[64 * 4];
+  /* entries the current vector wrote, zeroed again before the next one */
+  uint64_t written[VEC_MAX_PTES + VEC_MAX_STEPS];
+  uint32_t written_count;
+} check_ctx;
+
+/* Runs v on the given path. Returns 1 if every step agrees, 0 on the first
+ * disagreement, -1 if the vector itself is unusable (message says why).
+ * msg receives a human-readable report (the step, expected and actual
+ * outcome, and the reference walk trace). */
+int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
+                 size_t msg_len);
+
+#endif

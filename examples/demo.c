@@ -1,0 +1,467 @@
+/* demo.c - a guided tour of the mmu library (built as mmu_demo).
+ *
+ * Builds 4-level page tables in 64 MiB of guest RAM with 4 KiB, 2 MiB and
+ * 1 GiB pages, turns paging on and then shows: translations, every kind of
+ * page fault with its decoded error code, #GP on a non-canonical address,
+ * the accessed and dirty bits being set, the TLB at work (hits, a stale
+ * entry, INVLPG, a CR3 write that a global page survives), the statistics
+ * in perf-stat style, and finally a short run of the translation benchmark.
+ *
+ * Every translation is checked against what the SDM says it must be; the
+ * exit status is 1 if any differs. Options: --quick (shorter benchmark),
+ * --no-bench. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "../bench/bench_common.h"
+
+#define RAM_BYTES (64ull << 20)
+#define PT_BASE 0x100000ull /* paging structures: 1 MiB at 1 MiB */
+#define PT_BYTES 0x100000ull
+
+/* Virtual layout. */
+#define VA_TEXT 0x0000000000400000ull   /* user r-x, 4K, 2 pages */
+#define VA_DATA 0x0000000000600000ull   /* user rw-, 4K, NX */
+#define VA_FRESH 0x0000000000601000ull  /* user rw-, A = D = 0 in the PTE */
+#define VA_ABSENT 0x0000000000602000ull /* PTE not present */
+#define VA_RSVD 0x0000000000603000ull   /* PTE with a reserved bit */
+#define VA_REMAP 0x0000000000604000ull  /* remapped behind the TLB's back */
+#define VA_BIG 0x0000000040000000ull    /* user rw-, 2M, NX */
+#define VA_KTEXT 0xFFFFFFFF80000000ull  /* supervisor r-x, 2M, global */
+#define VA_KMAP 0xFFFF888000000000ull   /* supervisor rw-, 1G, NX, global */
+/* Physical frames. */
+#define PA_TEXT 0x300000ull
+#define PA_DATA 0x310000ull
+#define PA_FRESH 0x311000ull
+#define PA_RSVD 0x313000ull
+#define PA_REMAP_OLD 0x314000ull
+#define PA_REMAP_NEW 0x315000ull
+#define PA_KTEXT 0x400000ull
+#define PA_BIG 0x2000000ull
+
+#define MAXPHYADDR 46 /* so bits 51:46 of an entry are reserved */
+#define RSVD_BIT (1ull << 50)
+
+typedef struct demo {
+  bc_guest g;
+  mmu_config cfg;
+  void *storage;
+  size_t storage_bytes;
+  mmu_cpu cpu;
+  int failures;
+  int checks;
+} demo;
+
+static const char *access_name(unsigned access) {
+  switch (access & 3u) {
+  case MMU_WRITE:
+    return "write";
+  case MMU_FETCH:
+    return "fetch";
+  default:
+    return "read ";
+  }
+}
+
+static const char *size_name(uint64_t size) {
+  return size == 4096 ? "4K" : size == (2ull << 20) ? "2M"
+                             : size == (1ull << 30) ? "1G" : "??";
+}
+
+/* "[P W U]" with a one-line reason. */
+static void decode_pfec(uint32_t ec, char *buf, size_t n) {
+  snprintf(buf, n, "[%s%s%s%s%s%s] %s", ec & MMU_PFEC_P ? "P" : "-",
+           ec & MMU_PFEC_W ? " W" : " R", ec & MMU_PFEC_U ? " U" : " S",
+           ec & MMU_PFEC_RSVD ? " RSVD" : "", ec & MMU_PFEC_ID ? " I/D" : "",
+           ec & MMU_PFEC_PK ? " PK" : "",
+           !(ec & MMU_PFEC_P)      ? "not present"
+           : (ec & MMU_PFEC_RSVD) ? "reserved bit set"
+           : (ec & MMU_PFEC_PK)   ? "protection key"
+                                  : "protection violation");
+}
+
+static void fail(demo *d, const char *fmt, uint64_t a, uint64_t b) {
+  d->failures++;
+  printf("      ^^^ MISMATCH: ");
+  printf(fmt, (unsigned long long)a, (unsigned long long)b);
+  printf("\n");
+}
+
+/* Translate and print; returns the result. */
+static int xlate(demo *d, unsigned access, uint64_t va, mmu_result *r) {
+  memset(r, 0, sizeof *r);
+  int rc = mmu_translate(&d->cpu, va, access, r);
+  printf("  CPL%u%s %s 0x%016llx -> ", d->cpu.regs.cpl,
+         d->cpu.regs.ac ? " AC" : "   ", access_name(access),
+         (unsigned long long)va);
+  if (rc == MMU_OK) {
+    printf("0x%012llx %s  ", (unsigned long long)r->paddr,
+           size_name(r->page_size));
+    if (r->host)
+      printf("host ram+0x%llx",
+             (unsigned long long)(r->host - d->g.ram));
+    else
+      printf("host none (not RAM)");
+  } else if (rc == MMU_PAGE_FAULT) {
+    char buf[96];
+    decode_pfec(r->error_code, buf, sizeof buf);
+    printf("#PF error 0x%02x %s", r->error_code, buf);
+  } else if (rc == MMU_GP_FAULT) {
+    printf("#GP(0)");
+  } else {
+    printf("%s", mmu_status_name(rc));
+  }
+  return rc;
+}
+
+static void expect_ok(demo *d, unsigned access, uint64_t va, uint64_t pa,
+                      uint64_t size, const char *note) {
+  mmu_result r;
+  int rc = xlate(d, access, va, &r);
+  printf("   %s\n", note);
+  d->checks++;
+  if (rc != MMU_OK) {
+    fail(d, "expected MMU_OK, got status %lld%s", (uint64_t)(int64_t)rc, 0);
+    return;
+  }
+  if (r.paddr != pa)
+    fail(d, "expected paddr 0x%llx, got 0x%llx", pa, r.paddr);
+  if (r.page_size != size)
+    fail(d, "expected page size 0x%llx, got 0x%llx", size, r.page_size);
+  uint8_t *host = pa + 8 <= d->g.size ? d->g.ram + pa : NULL;
+  if (r.host != host)
+    fail(d, "expected host ram+0x%llx, got %llx", pa,
+         (uint64_t)(uintptr_t)r.host);
+}
+
+static void expect_pf(demo *d, unsigned access, uint64_t va, uint32_t ec,
+                      const char *note) {
+  mmu_result r;
+  int rc = xlate(d, access, va, &r);
+  printf("\n      %s\n", note);
+  d->checks++;
+  if (rc != MMU_PAGE_FAULT) {
+    fail(d, "expected #PF, got status %lld%s", (uint64_t)(int64_t)rc, 0);
+    return;
+  }
+  if (r.error_code != ec)
+    fail(d, "expected error code 0x%llx, got 0x%llx", ec, r.error_code);
+  if (r.cr2 != va)
+    fail(d, "expected CR2 0x%llx, got 0x%llx", va, r.cr2);
+}
+
+static void expect_gp(demo *d, unsigned access, uint64_t va,
+                      const char *note) {
+  mmu_result r;
+  int rc = xlate(d, access, va, &r);
+  printf("   %s\n", note);
+  d->checks++;
+  if (rc != MMU_GP_FAULT)
+    fail(d, "expected #GP, got status %lld%s", (uint64_t)(int64_t)rc, 0);
+}
+
+static void expect_eq(demo *d, const char *what, uint64_t got, uint64_t want) {
+  d->checks++;
+  if (got != want) {
+    d->failures++;
+    printf("      ^^^ MISMATCH in %s: expected %llu, got %llu\n", what,
+           (unsigned long long)want, (unsigned long long)got);
+  }
+}
+
+static void map_or_die(demo *d, uint64_t va, uint64_t pa, unsigned shift,
+                       uint64_t flags, const char *what) {
+  if (!bc_map(&d->g, va, pa, shift, flags)) {
+    printf("cannot map 0x%llx\n", (unsigned long long)va);
+    exit(1);
+  }
+  printf("    0x%016llx %s -> 0x%08llx  %c%c%c %s%s  %s\n",
+         (unsigned long long)va,
+         shift == 12 ? "4K" : shift == 21 ? "2M" : "1G",
+         (unsigned long long)(pa & BC_ADDR_MASK),
+         flags & MMU_PTE_P ? 'r' : '-', flags & MMU_PTE_W ? 'w' : '-',
+         flags & MMU_PTE_XD ? '-' : 'x', flags & MMU_PTE_U ? "user" : "sup ",
+         flags & MMU_PTE_G ? " G" : "  ", what);
+}
+
+static uint64_t walks(const demo *d) { return d->cpu.stats.walks; }
+
+static void print_count(uint64_t v, const char *name, const char *comment) {
+  printf("  %16llu      %-20s %s\n", (unsigned long long)v, name, comment);
+}
+
+static void print_stats(const mmu_stats *s) {
+  static const char *const load[3] = {"dTLB-loads", "dTLB-stores",
+                                      "iTLB-loads"};
+  static const char *const miss[3] = {"dTLB-load-misses", "dTLB-store-misses",
+                                      "iTLB-load-misses"};
+  char buf[96];
+  printf("\n Performance counter stats for 'mmu_demo' (the tour above):\n\n");
+  for (int k = 0; k < 3; k++) {
+    print_count(s->tlb_loads[k], load[k], "");
+    snprintf(buf, sizeof buf, "#  %5.2f%% of all %s cache accesses",
+             s->tlb_loads[k]
+                 ? 100.0 * (double)s->tlb_misses[k] / (double)s->tlb_loads[k]
+                 : 0.0,
+             k == 2 ? "iTLB" : "dTLB");
+    print_count(s->tlb_misses[k], miss[k], buf);
+  }
+  print_count(s->walks, "page-walks", "");
+  print_count(s->walk_retries, "page-walk-retries", "# lost A/D races");
+  uint64_t faults = s->faults_not_present + s->faults_protection +
+                    s->faults_reserved + s->faults_pkey;
+  print_count(faults, "page-faults", "");
+  print_count(s->faults_not_present, "  not-present", "");
+  print_count(s->faults_protection, "  protection", "");
+  print_count(s->faults_reserved, "  reserved-bit", "");
+  print_count(s->faults_pkey, "  protection-key", "");
+  print_count(s->faults_gp, "gp-faults", "# non-canonical");
+  print_count(s->flushes_full, "tlb-flushes-full", "");
+  print_count(s->flushes_pcid, "tlb-flushes-nonglobal", "");
+  print_count(s->invlpg, "invlpg", "");
+}
+
+int main(int argc, char **argv) {
+  int quick = 0, bench = 1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--quick"))
+      quick = 1;
+    else if (!strcmp(argv[i], "--no-bench"))
+      bench = 0;
+    else {
+      fprintf(stderr, "usage: %s [--quick] [--no-bench]\n", argv[0]);
+      return 2;
+    }
+  }
+  demo *d = (demo *)calloc(1, sizeof *d);
+  if (!d)
+    return 1;
+  printf("mmu %s: an x86-64 MMU for emulators - a guided tour\n\n",
+         mmu_version_string());
+
+  /* ---- 1. set-up ------------------------------------------------------ */
+  printf("1. Guest set-up\n");
+  if (bc_guest_init(&d->g, RAM_BYTES, PT_BASE, PT_BYTES)) {
+    printf("cannot allocate guest RAM\n");
+    return 1;
+  }
+  d->cfg.ram = &d->g.region;
+  d->cfg.ram_count = 1;
+  d->cfg.maxphyaddr = MAXPHYADDR;
+  d->storage_bytes = mmu_tlb_storage_size(&d->cfg);
+  d->storage = malloc(d->storage_bytes);
+  int rc = d->storage ? mmu_init(&d->cpu, &d->cfg, d->storage,
+                                 d->storage_bytes)
+                      : MMU_ERR_STORAGE;
+  if (rc != MMU_OK) {
+    printf("mmu_init: %s\n", mmu_status_name(rc));
+    return 1;
+  }
+  printf("  %llu MiB of guest RAM at gpa 0; TLB %u sets x %u ways, %zu bytes "
+         "of storage; MAXPHYADDR %d\n",
+         (unsigned long long)(RAM_BYTES >> 20), d->cpu.tlb_set_mask + 1,
+         d->cpu.tlb_ways, d->storage_bytes, MAXPHYADDR);
+  printf("  mappings (paging structures allocated from gpa 0x%llx):\n",
+         (unsigned long long)PT_BASE);
+  const uint64_t urx = MMU_PTE_P | MMU_PTE_U | MMU_PTE_A;
+  const uint64_t urw = BC_PTE_RW | MMU_PTE_XD;
+  map_or_die(d, VA_TEXT, PA_TEXT, 12, urx, "program text");
+  map_or_die(d, VA_TEXT + 0x1000, PA_TEXT + 0x1000, 12, urx, "program text");
+  map_or_die(d, VA_DATA, PA_DATA, 12, urw, "data");
+  map_or_die(d, VA_FRESH, PA_FRESH, 12, MMU_PTE_P | MMU_PTE_W | MMU_PTE_U |
+                                            MMU_PTE_XD,
+             "data, A = D = 0");
+  map_or_die(d, VA_RSVD, PA_RSVD | RSVD_BIT, 12, urw,
+             "data, bit 50 set (reserved above MAXPHYADDR)");
+  map_or_die(d, VA_REMAP, PA_REMAP_OLD, 12, urw, "data, remapped later");
+  map_or_die(d, VA_BIG, PA_BIG, 21, urw, "heap, 2 MiB page");
+  map_or_die(d, VA_KTEXT, PA_KTEXT, 21, MMU_PTE_P | MMU_PTE_A | MMU_PTE_G,
+             "kernel text");
+  map_or_die(d, VA_KMAP, 0, 30,
+             MMU_PTE_P | MMU_PTE_W | MMU_PTE_A | MMU_PTE_D | MMU_PTE_G |
+                 MMU_PTE_XD,
+             "kernel direct map");
+  printf("    0x%016llx    not present\n", (unsigned long long)VA_ABSENT);
+  printf("  note: the 1 GiB page maps gpa 0..1 GiB but only the first %llu "
+         "MiB are RAM;\n        the rest translates with no host pointer "
+         "(as MMIO would).\n",
+         (unsigned long long)(RAM_BYTES >> 20));
+  printf("  %llu paging-structure pages\n",
+         (unsigned long long)d->g.pt_pages);
+  uint64_t cr4x = MMU_CR4_PGE | MMU_CR4_SMEP | MMU_CR4_SMAP;
+  rc = bc_enable_paging(&d->cpu, &d->g, cr4x, 3);
+  if (rc != MMU_OK) {
+    printf("mmu_load_regs: %s\n", mmu_status_name(rc));
+    return 1;
+  }
+  printf("  paging on: CR0=0x%llx CR3=0x%llx CR4=0x%llx (PAE PGE SMEP SMAP) "
+         "EFER=0x%llx\n",
+         (unsigned long long)d->cpu.regs.cr0,
+         (unsigned long long)d->cpu.regs.cr3,
+         (unsigned long long)d->cpu.regs.cr4,
+         (unsigned long long)d->cpu.regs.efer);
+
+  mmu_trace tr;
+  mmu_result r;
+  memset(&tr, 0, sizeof tr);
+  rc = mmu_reference_translate(&d->cpu, VA_TEXT + 0x123, MMU_READ, &r, &tr);
+  printf("  the walk of 0x%llx, as the reference walker sees it:\n",
+         (unsigned long long)(VA_TEXT + 0x123));
+  static const char *const lvl[6] = {"", "PTE  ", "PDE  ", "PDPTE",
+                                     "PML4E", "PML5E"};
+  for (uint32_t i = 0; i < tr.count && i < 5; i++)
+    printf("    %s at gpa 0x%06llx = 0x%016llx\n",
+           lvl[tr.step[i].level < 6 ? tr.step[i].level : 0],
+           (unsigned long long)tr.step[i].entry_gpa,
+           (unsigned long long)tr.step[i].entry);
+  d->checks++;
+  if (rc != MMU_OK || tr.count != 4 || r.paddr != PA_TEXT + 0x123)
+    fail(d, "reference walk: status %lld, %llu steps", (uint64_t)(int64_t)rc,
+         tr.count);
+
+  /* ---- 2. translations ------------------------------------------------ */
+  printf("\n2. Translations\n");
+  expect_ok(d, MMU_READ, VA_TEXT + 0x123, PA_TEXT + 0x123, 4096, "text");
+  expect_ok(d, MMU_FETCH, VA_TEXT + 0x1ff0, PA_TEXT + 0x1ff0, 4096,
+            "execute");
+  expect_ok(d, MMU_WRITE, VA_DATA + 0x10, PA_DATA + 0x10, 4096, "data");
+  expect_ok(d, MMU_READ, VA_BIG + 0x123456, PA_BIG + 0x123456, 2ull << 20,
+            "inside a 2 MiB page");
+  mmu_set_cpl(&d->cpu, 0);
+  expect_ok(d, MMU_FETCH, VA_KTEXT + 0x1000, PA_KTEXT + 0x1000, 2ull << 20,
+            "kernel text");
+  expect_ok(d, MMU_WRITE, VA_KMAP + 0x123458, 0x123458, 1ull << 30,
+            "1 GiB page");
+  expect_ok(d, MMU_READ, VA_KMAP + 0x20000000, 0x20000000, 1ull << 30,
+            "1 GiB page, beyond RAM");
+
+  /* ---- 3. faults ------------------------------------------------------ */
+  printf("\n3. Faults\n");
+  mmu_set_cpl(&d->cpu, 3);
+  expect_pf(d, MMU_READ, VA_ABSENT, MMU_PFEC_U, "PTE.P = 0");
+  expect_pf(d, MMU_WRITE, VA_ABSENT + 8, MMU_PFEC_U | MMU_PFEC_W,
+            "PTE.P = 0, on a write");
+  expect_pf(d, MMU_WRITE, VA_TEXT + 0x40,
+            MMU_PFEC_P | MMU_PFEC_W | MMU_PFEC_U,
+            "write to a read-only page at CPL 3");
+  expect_pf(d, MMU_FETCH, VA_DATA, MMU_PFEC_P | MMU_PFEC_U | MMU_PFEC_ID,
+            "fetch from an XD page (EFER.NXE = 1)");
+  expect_pf(d, MMU_READ, VA_KMAP + 0x1000, MMU_PFEC_P | MMU_PFEC_U,
+            "user read of a supervisor page");
+  expect_pf(d, MMU_READ, VA_RSVD + 0x20,
+            MMU_PFEC_P | MMU_PFEC_U | MMU_PFEC_RSVD,
+            "bit 50 of the PTE is reserved with MAXPHYADDR 46");
+  expect_gp(d, MMU_READ, 0x0000800000000000ull,
+            "non-canonical (bits 63:47 differ)");
+  expect_gp(d, MMU_WRITE, 0xFFFF7FFFFFFFF000ull, "non-canonical");
+  mmu_set_cpl(&d->cpu, 0);
+  expect_pf(d, MMU_WRITE, VA_KTEXT + 0x2000, MMU_PFEC_P | MMU_PFEC_W,
+            "supervisor write to a read-only page with CR0.WP = 1");
+  expect_pf(d, MMU_FETCH, VA_TEXT + 0x10, MMU_PFEC_P | MMU_PFEC_ID,
+            "SMEP: supervisor fetch from a user page");
+  expect_pf(d, MMU_READ, VA_DATA + 0x10, MMU_PFEC_P,
+            "SMAP: supervisor read of a user page, EFLAGS.AC = 0");
+  mmu_set_ac(&d->cpu, 1);
+  expect_ok(d, MMU_READ, VA_DATA + 0x10, PA_DATA + 0x10, 4096,
+            "SMAP with EFLAGS.AC = 1 (STAC): allowed");
+  expect_pf(d, MMU_READ | MMU_IMPLICIT, VA_DATA + 0x10, MMU_PFEC_P,
+            "SMAP, implicit supervisor access (e.g. GDT read): AC ignored");
+  mmu_set_ac(&d->cpu, 0);
+
+  /* ---- 4. accessed and dirty ----------------------------------------- */
+  printf("\n4. Accessed and dirty bits\n");
+  uint64_t *pte = bc_lookup(&d->g, VA_FRESH, 1);
+  mmu_set_cpl(&d->cpu, 3);
+  printf("  PTE of 0x%llx before:       0x%016llx  A=%d D=%d\n",
+         (unsigned long long)VA_FRESH, (unsigned long long)*pte,
+         (int)((*pte >> 5) & 1), (int)((*pte >> 6) & 1));
+  expect_eq(d, "A before", *pte & (MMU_PTE_A | MMU_PTE_D), 0);
+  xlate(d, MMU_READ, VA_FRESH, &r);
+  printf("\n  PTE after the read:          0x%016llx  A=%d D=%d\n",
+         (unsigned long long)*pte, (int)((*pte >> 5) & 1),
+         (int)((*pte >> 6) & 1));
+  expect_eq(d, "A/D after read", *pte & (MMU_PTE_A | MMU_PTE_D), MMU_PTE_A);
+  xlate(d, MMU_WRITE, VA_FRESH + 4, &r);
+  printf("\n  PTE after the write:         0x%016llx  A=%d D=%d\n",
+         (unsigned long long)*pte, (int)((*pte >> 5) & 1),
+         (int)((*pte >> 6) & 1));
+  expect_eq(d, "A/D after write", *pte & (MMU_PTE_A | MMU_PTE_D),
+            MMU_PTE_A | MMU_PTE_D);
+  printf("  (the read cached a clean entry; the write found it clean, walked "
+         "again and set D)\n");
+
+  /* ---- 5. TLB --------------------------------------------------------- */
+  printf("\n5. The TLB\n");
+  uint64_t w0 = walks(d);
+  expect_ok(d, MMU_READ, VA_REMAP, PA_REMAP_OLD, 4096, "first access: miss");
+  printf("      page walks +%llu\n", (unsigned long long)(walks(d) - w0));
+  expect_eq(d, "walks on a miss", walks(d) - w0, 1);
+  w0 = walks(d);
+  expect_ok(d, MMU_READ, VA_REMAP + 8, PA_REMAP_OLD + 8, 4096,
+            "again: TLB hit");
+  printf("      page walks +%llu\n", (unsigned long long)(walks(d) - w0));
+  expect_eq(d, "walks on a hit", walks(d) - w0, 0);
+  pte = bc_lookup(&d->g, VA_REMAP, 1);
+  *pte = (*pte & ~BC_ADDR_MASK) | PA_REMAP_NEW;
+  printf("  the guest rewrites the PTE to 0x%llx and does not INVLPG:\n",
+         (unsigned long long)PA_REMAP_NEW);
+  expect_ok(d, MMU_READ, VA_REMAP, PA_REMAP_OLD, 4096,
+            "stale entry still used (TLBs are not coherent, SDM 4.10.4.2)");
+  mmu_invlpg(&d->cpu, VA_REMAP);
+  printf("  INVLPG 0x%llx\n", (unsigned long long)VA_REMAP);
+  w0 = walks(d);
+  expect_ok(d, MMU_READ, VA_REMAP, PA_REMAP_NEW, 4096, "new mapping");
+  expect_eq(d, "walks after INVLPG", walks(d) - w0, 1);
+
+  mmu_set_cpl(&d->cpu, 0);
+  mmu_flush_tlb(&d->cpu);
+  printf("  a global page across a CR3 write (CR4.PGE = 1), from an empty "
+         "TLB:\n");
+  expect_ok(d, MMU_READ, VA_KMAP + 0x5000, 0x5000, 1ull << 30,
+            "kernel, G = 1");
+  mmu_set_cpl(&d->cpu, 3);
+  expect_ok(d, MMU_READ, VA_DATA, PA_DATA, 4096, "user, G = 0");
+  uint32_t before = mmu_tlb_count(&d->cpu);
+  rc = mmu_write_cr3(&d->cpu, d->g.pml4);
+  uint32_t after = mmu_tlb_count(&d->cpu);
+  printf("  MOV CR3, 0x%llx: %s, TLB entries %u -> %u\n",
+         (unsigned long long)d->g.pml4, mmu_status_name(rc), before, after);
+  expect_eq(d, "mmu_write_cr3 status", (uint64_t)(int64_t)rc, MMU_OK);
+  expect_eq(d, "entries surviving CR3 (globals)", after, 1);
+  mmu_set_cpl(&d->cpu, 0);
+  w0 = walks(d);
+  expect_ok(d, MMU_READ, VA_KMAP + 0x5008, 0x5008, 1ull << 30,
+            "global entry survived: hit");
+  expect_eq(d, "walks for the global page", walks(d) - w0, 0);
+  mmu_set_cpl(&d->cpu, 3);
+  w0 = walks(d);
+  expect_ok(d, MMU_READ, VA_DATA, PA_DATA, 4096, "non-global: walked again");
+  expect_eq(d, "walks for the non-global page", walks(d) - w0, 1);
+
+  /* ---- 6. statistics -------------------------------------------------- */
+  print_stats(&d->cpu.stats);
+  printf("\n  %d checks, %d mismatches\n", d->checks, d->failures);
+
+  /* ---- 7. benchmark --------------------------------------------------- */
+  int bench_rc = 0;
+  if (bench) {
+    bc_opts o;
+    memset(&o, 0, sizeof o);
+    o.div = quick ? 200 : 20;
+    o.reps = quick ? 3 : 5;
+    printf("\n7. Benchmark (bench_translate, %ux fewer iterations; run "
+           "bench_translate for the full figures)\n",
+           o.div);
+    bench_rc = bc_bench_main(&o, stdout);
+  }
+
+  int failures = d->failures;
+  free(d->storage);
+  bc_guest_free(&d->g);
+  free(d);
+  if (failures) {
+    printf("\nFAILED: %d translations did not come out as expected\n",
+           failures);
+    return 1;
+  }
+  return bench_rc;
+}
