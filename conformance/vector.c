@@ -197,7 +197,9 @@ static int vec_parse_step(vec_reader *r, vec_cursor *c, vec_vector *v) {
 static int vec_rest(vec_reader *r, vec_cursor *c, char *dst, size_t n) {
   while (c->p < c->end && vec_is_space(*c->p))
     c->p++;
-  size_t len = (size_t)(c->end - c->p);
+  size_t len = 0;
+  while (c->p + len < c->end && c->p[len] != '#') /* '#' starts a comment */
+    len++;
   while (len && vec_is_space(c->p[len - 1]))
     len--;
   if (len == 0)
