@@ -328,8 +328,9 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out);
 /* An access of len bytes (1..4096) that may cross into the next page: both
  * pages are translated, lower first; out[0] and out[1] receive them (out[1]
- * is the same page as out[0] when the access does not cross). On a fault
- * cr2 is the first byte of the access inside the page that faulted. */
+ * is the same page as out[0] when the access does not cross). A fault is
+ * reported in the out[] of the page that faulted, with cr2 the first byte
+ * of the access inside that page. */
 MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
                                unsigned access, mmu_result out[2]);
 

@@ -5,6 +5,8 @@
  * cr2 and on every A/D update in RAM. */
 #include "pt.h"
 
+#include <stdio.h>
+
 #define DRAM (4 * MiB)
 #define DFR0 (1 * MiB) /* table frames: 1 MiB .. 2 MiB */
 #define DFR1 (2 * MiB)
@@ -12,6 +14,12 @@
 static pt_env A, B; /* A: mmu_translate, B: mmu_reference_translate */
 
 static uint64_t rng_state;
+
+/* what the random accesses produced: the test checks it covered ground */
+static struct {
+  unsigned ok, pf, gp, bus, ok_host, ok_large;
+  uint64_t ec_seen; /* bit n: error code n seen */
+} cov;
 
 static uint64_t rnd(void) {
   uint64_t x = rng_state;
@@ -200,6 +208,18 @@ static void compare(uint64_t va, unsigned access, unsigned round,
   cr_assert(sa == sb, CTX "status translate %d reference %d (ec %x/%x)",
             CTXARGS, sa, sb, ra.error_code, rb.error_code);
   if (sa == MMU_OK) {
+    cov.ok++;
+    cov.ok_host += ra.host != NULL;
+    cov.ok_large += ra.page_size > 4096;
+  } else if (sa == MMU_PAGE_FAULT) {
+    cov.pf++;
+    cov.ec_seen |= 1ull << (ra.error_code & 63);
+  } else if (sa == MMU_GP_FAULT) {
+    cov.gp++;
+  } else if (sa == MMU_ERR_PT_BUS) {
+    cov.bus++;
+  }
+  if (sa == MMU_OK) {
     cr_assert(ra.paddr == rb.paddr, CTX "paddr 0x%llx vs 0x%llx", CTXARGS,
               (unsigned long long)ra.paddr, (unsigned long long)rb.paddr);
     long long oa = ra.host ? (long long)(ra.host - A.host[0]) : -1;
@@ -282,6 +302,7 @@ static void random_state_change(void) {
 static void run_differential(const mmu_config *cfg, uint64_t seed,
                              unsigned rounds, unsigned steps) {
   rng_state = seed;
+  memset(&cov, 0, sizeof cov);
   envs_init(cfg);
   for (unsigned round = 0; round < rounds; round++) {
     world w;
@@ -303,6 +324,20 @@ static void run_differential(const mmu_config *cfg, uint64_t seed,
               "round %u: RAM copies differ after the round", round);
   }
   envs_fini();
+  unsigned total = cov.ok + cov.pf + cov.gp + cov.bus;
+  unsigned kinds = (unsigned)__builtin_popcountll(cov.ec_seen);
+  if (getenv("MMU_DIFF_VERBOSE"))
+    fprintf(stderr,
+            "differential: %u accesses: ok %u (host %u, large %u) pf %u "
+            "(%u distinct error codes, mask 0x%llx) gp %u bus %u\n",
+            total, cov.ok, cov.ok_host, cov.ok_large, cov.pf, kinds,
+            (unsigned long long)cov.ec_seen, cov.gp, cov.bus);
+  /* the random worlds must exercise every outcome */
+  cr_assert(cov.ok > total / 5 && cov.pf > total / 10 && cov.gp > 0,
+            "poor coverage: ok %u pf %u gp %u of %u", cov.ok, cov.pf, cov.gp,
+            total);
+  cr_assert(cov.ok_large > 0 && cov.ok_host > 0);
+  cr_assert(kinds >= 12, "only %u distinct error codes", kinds);
 }
 
 Test(differential, default_config) {

@@ -279,6 +279,18 @@ Test(regs, cr0_pg_on_sets_lma) {
   EQ(E.cpu.regs.efer & MMU_EFER_LMA, MMU_EFER_LMA);
 }
 
+/* SDM 4.1.2: entering IA-32e mode (PG 0->1 with LME=1) needs PAE */
+Test(regs, cr0_pg_on_lme_without_pae_gp) {
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  r.cr0 = MMU_CR0_PE;
+  r.efer = MMU_EFER_LME;
+  pt_load(&E, &r);
+  ST(mmu_write_cr0(&E.cpu, MMU_CR0_PE | MMU_CR0_PG), MMU_GP_FAULT);
+  EQ(E.cpu.regs.cr0 & MMU_CR0_PG, 0);
+  EQ(E.cpu.regs.efer & MMU_EFER_LMA, 0);
+}
+
 /* SDM 4.10.1: clearing PG while PCIDE=1 is #GP */
 Test(regs, cr0_pg_off_with_pcide_gp) {
   pt_boot(&E, MMU_CR4_PCIDE, 0);

@@ -244,3 +244,53 @@ Test(rsvd, reference_agrees) {
   EQ(r.error_code, EC_R | EC_W | EC_U);
   EQ(r.cr2, V2M + 9);
 }
+
+/* --- MMU_CFG_AMD (SPEC 4.4 / APM vol. 2: bit 8 of non-leaf PML5E, PML4E,
+ * PDPTE must be zero); Intel ignores it ----------------------------------- */
+
+static void setup_amd(void) {
+  mmu_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.flags = MMU_CFG_AMD;
+  pt_env_init(&E, &cfg, 4);
+}
+
+Test(rsvd, intel_bit8_nonleaf_ignored) {
+  pt_map(&E, V, PA, 4 * KiB, F_PWU, F_PWU | F_G);
+  pt_boot(&E, 0, 0);
+  TR_OK(&E, V, MMU_READ, PA);
+}
+
+Test(rsvd, amd_bit8_nonleaf_pml4e_pdpte, .init = setup_amd) {
+  pt_map4k(&E, PT_SLOT(4), PA, F_PWU);
+  pt_or(&E, PT_SLOT(4), 4, F_G);
+  pt_map4k(&E, PT_SLOT(3), PA, F_PWU);
+  pt_or(&E, PT_SLOT(3), 3, F_G);
+  pt_boot(&E, 0, 0);
+  TR_PF(&E, PT_SLOT(4), MMU_READ, EC_R);
+  TR_PF(&E, PT_SLOT(3), MMU_READ, EC_R);
+}
+
+Test(rsvd, amd_bit8_pde_and_leaves_fine, .init = setup_amd) {
+  pt_map4k(&E, V, PA, F_PWU | F_G);
+  pt_or(&E, V, 2, F_G); /* non-leaf PDE: not covered by the AMD rule */
+  pt_map(&E, V1G, 0, 1 * GiB, F_PWU | F_G, F_PWU); /* G in a 1G leaf */
+  pt_boot(&E, 0, 0);
+  TR_OK(&E, V, MMU_READ, PA);
+  TR_OK(&E, V1G + 0x10, MMU_READ, 0x10);
+}
+
+static void setup_amd5(void) {
+  mmu_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.flags = MMU_CFG_AMD;
+  pt_env_init(&E, &cfg, 5);
+}
+
+Test(rsvd, amd_bit8_pml5e, .init = setup_amd5) {
+  uint64_t va = 0x00ABCDEF12345000ull;
+  pt_map4k(&E, va, PA, F_PWU);
+  pt_or(&E, va, 5, F_G);
+  pt_boot(&E, 0, 0);
+  TR_PF(&E, va, MMU_READ, EC_R);
+}

@@ -559,3 +559,30 @@ Test(tlb, flush_counters) {
   mmu_flush_tlb(&E.cpu);
   EQ(E.cpu.stats.flushes_full, 1);
 }
+
+/* SDM 4.10.4.1 / SPEC 3.2: a #PF drops the faulting address's entries */
+Test(tlb, page_fault_drops_entry) {
+  pt_map4k(&E, V, PA, F_PU); /* read-only user page */
+  pt_boot(&E, 0, 3);
+  MISS(V, MMU_READ, PA);
+  HIT(V, MMU_READ, PA);
+  TR_PF(&E, V, MMU_WRITE, EC_P | EC_W | EC_U);
+  MISS(V, MMU_READ, PA);
+}
+
+Test(tlb, stats_by_access_kind) {
+  map_std();
+  pt_boot(&E, 0, 0);
+  mmu_stats_reset(&E.cpu);
+  MISS(V, MMU_READ, PA);
+  HIT(V, MMU_READ | MMU_IMPLICIT, PA);
+  MISS(VB, MMU_WRITE, PAB);
+  HIT(VB, MMU_WRITE, PAB);
+  MISS(VG, MMU_FETCH, PAG);
+  EQ(E.cpu.stats.tlb_loads[0], 2);
+  EQ(E.cpu.stats.tlb_loads[1], 2);
+  EQ(E.cpu.stats.tlb_loads[2], 1);
+  EQ(E.cpu.stats.tlb_misses[0], 1);
+  EQ(E.cpu.stats.tlb_misses[1], 1);
+  EQ(E.cpu.stats.tlb_misses[2], 1);
+}

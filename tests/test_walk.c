@@ -450,6 +450,31 @@ Test(walk, pt_read_callback_failure_is_bus_error, .init = setup_mmio) {
   EQ(r.paddr, mmio.base + 0x10000 + 8ull * pt_index(V4K, 3));
 }
 
+/* SPEC 2.4: an A/D update the callbacks cannot make is a bus error */
+static void setup_mmio_read_only(void) {
+  memset(&mmio, 0, sizeof mmio);
+  mmio.base = 0x80000000ull;
+  mmu_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.pt_read = mmio_read; /* no pt_cmpxchg */
+  cfg.pt_user = &mmio;
+  pt_env_init(&E, &cfg, 4);
+}
+
+Test(walk, pt_read_without_cmpxchg_needs_a_set, .init = setup_mmio_read_only) {
+  pt_map4k(&E, V4K, PA4K, F_PWU);
+  uint64_t pdpte = pt_get(&E, V4K, 3);
+  unsigned i3 = pt_index(V4K, 3);
+  mmio.table[i3] = pdpte & ~F_A; /* A clear: must be written */
+  pt_set(&E, V4K, 4, mmio.base | F_PWU);
+  pt_boot(&E, 0, 0);
+  mmu_result r;
+  ST(pt_tr(&E, V4K, MMU_READ, &r), MMU_ERR_PT_BUS);
+  EQ(r.paddr, mmio.base + 8ull * i3);
+  mmio.table[i3] = pdpte | F_A; /* nothing to write: fine */
+  TR_OK(&E, V4K + 4, MMU_READ, PA4K + 4);
+}
+
 /* two RAM regions with a gap */
 #define R1_GPA 0x10000000ull
 
