@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 mmu_install_deps || { echo "test.sh: could not install dependencies" >&2; exit 1; }
 
 presets=("$@")
-[ ${#presets[@]} -gt 0 ] || presets=(release clang asan)
+[ ${#presets[@]} -gt 0 ] || presets=(release clang asan asan-gcc)
 jobs=2
 logdir=build/logs
 mkdir -p "$logdir"
