@@ -153,8 +153,8 @@ enum {
    * level that faulted (QEMU TCG's behaviour). Default: a faulting walk
    * leaves every entry untouched (KVM's). SDM 4.8 allows both. */
   MMU_CFG_AD_ON_FAULT_UPPER = 1u << 1,
-  /* AMD APM vol. 2 5.3.x: bit 8 is reserved in non-leaf PML5Es, PML4Es
-   * and PDPTEs (Intel ignores it). */
+  /* AMD: bit 8 is reserved in PML5Es and PML4Es (Intel ignores it), as
+   * KVM's AMD walker and the KVM captures on AMD hosts show. */
   MMU_CFG_AMD = 1u << 2
 };
 
@@ -644,10 +644,9 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   cpu->rsvd[3][1] |= (cpu->flags & MMU_CFG_NO_1G_PAGES) ? MMU_PTE_PS
                                                         : MMU__BITS(29, 13);
   cpu->rsvd[2][1] |= MMU__BITS(20, 13);
-  if (cpu->flags & MMU_CFG_AMD) { /* bit 8 of non-leaf upper entries */
+  if (cpu->flags & MMU_CFG_AMD) { /* bit 8 of PML5Es and PML4Es */
     cpu->rsvd[5][0] |= MMU_PTE_G;
     cpu->rsvd[4][0] |= MMU_PTE_G;
-    cpu->rsvd[3][0] |= MMU_PTE_G;
   }
 }
 
@@ -1286,8 +1285,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
         else if (pte & (((1ull << 30) - 1) & ~((1ull << 13) - 1)))
           reserved = 1; /* 1 GiB page: bits 29:13 */
       }
-      /* AMD APM: bit 8 of a non-leaf PML5E/PML4E/PDPTE is reserved */
-      if ((cpu->flags & MMU_CFG_AMD) && level >= 3 && !ps && (pte & MMU_PTE_G))
+      /* AMD: bit 8 of a PML5E or PML4E is reserved */
+      if ((cpu->flags & MMU_CFG_AMD) && level >= 4 && (pte & MMU_PTE_G))
         reserved = 1;
       if (level == 2 && ps && (pte & (((1ull << 21) - 1) & ~((1ull << 13) - 1))))
         reserved = 1; /* 2 MiB page: bits 20:13 */

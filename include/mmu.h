@@ -152,8 +152,8 @@ enum {
    * level that faulted (QEMU TCG's behaviour). Default: a faulting walk
    * leaves every entry untouched (KVM's). SDM 4.8 allows both. */
   MMU_CFG_AD_ON_FAULT_UPPER = 1u << 1,
-  /* AMD APM vol. 2 5.3.x: bit 8 is reserved in non-leaf PML5Es, PML4Es
-   * and PDPTEs (Intel ignores it). */
+  /* AMD: bit 8 is reserved in PML5Es and PML4Es (Intel ignores it), as
+   * KVM's AMD walker and the KVM captures on AMD hosts show. */
   MMU_CFG_AMD = 1u << 2
 };
 

@@ -103,10 +103,9 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   cpu->rsvd[3][1] |= (cpu->flags & MMU_CFG_NO_1G_PAGES) ? MMU_PTE_PS
                                                         : MMU__BITS(29, 13);
   cpu->rsvd[2][1] |= MMU__BITS(20, 13);
-  if (cpu->flags & MMU_CFG_AMD) { /* bit 8 of non-leaf upper entries */
+  if (cpu->flags & MMU_CFG_AMD) { /* bit 8 of PML5Es and PML4Es */
     cpu->rsvd[5][0] |= MMU_PTE_G;
     cpu->rsvd[4][0] |= MMU_PTE_G;
-    cpu->rsvd[3][0] |= MMU_PTE_G;
   }
 }
 

@@ -111,8 +111,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
         else if (pte & (((1ull << 30) - 1) & ~((1ull << 13) - 1)))
           reserved = 1; /* 1 GiB page: bits 29:13 */
       }
-      /* AMD APM: bit 8 of a non-leaf PML5E/PML4E/PDPTE is reserved */
-      if ((cpu->flags & MMU_CFG_AMD) && level >= 3 && !ps && (pte & MMU_PTE_G))
+      /* AMD: bit 8 of a PML5E or PML4E is reserved */
+      if ((cpu->flags & MMU_CFG_AMD) && level >= 4 && (pte & MMU_PTE_G))
         reserved = 1;
       if (level == 2 && ps && (pte & (((1ull << 21) - 1) & ~((1ull << 13) - 1))))
         reserved = 1; /* 2 MiB page: bits 20:13 */

@@ -1,0 +1,498 @@
+/* mmu_capture - capture conformance vectors from an independent x86
+ * implementation (KVM, QEMU TCG), mark where it departs from the SDM, and
+ * re-check checked-in vectors against it.
+ *
+ *   mmu_capture --source kvm [--seed N] [--count N] [--category NAME]...
+ *               [--out FILE] [--review FILE]
+ *   mmu_capture --source kvm --check FILE... [--limit N]
+ *   mmu_capture --list
+ *
+ * Capture: the generator (gen.c) makes vectors without outcomes, the source
+ * fills them, detectors re-run the vectors a known departure explains (the
+ * SDM's outcome becomes the vector's, the source's is kept as 'observed'),
+ * and every vector is then run on the library's reference walker. A
+ * disagreement no detector explains is not written to the output: it goes
+ * to the review file and the exit status is 3, so a person settles it
+ * against the SDM (a library bug, or a new departure to detect).
+ *
+ * Check: re-captures each vector of the files whose source matches and
+ * compares with what the file says. Without the source (no /dev/kvm, no
+ * QEMU) it says that re-capture was skipped and exits 0. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "gen.h"
+#include "kvm.h"
+#ifdef MMU_CAPTURE_QEMU
+#include "qemu.h"
+#endif
+
+/* ---- sources ------------------------------------------------------------ */
+
+typedef struct source {
+  const char *name;
+  unsigned caps;
+  int (*open)(struct source *s);
+  void (*describe)(struct source *s, char *buf, size_t n);
+  int (*run)(struct source *s, vec_vector *v, size_t n, int *status);
+  void (*close)(struct source *s);
+  kvm_cap kvm;
+#ifdef MMU_CAPTURE_QEMU
+  qemu_cap qemu;
+#endif
+} source;
+
+static int kvm_open_src(source *s) { return kvm_cap_open(&s->kvm, GEN_RAM_SIZE); }
+static void kvm_describe_src(source *s, char *buf, size_t n) {
+  kvm_cap_describe(&s->kvm, buf, n);
+}
+static int kvm_run_src(source *s, vec_vector *v, size_t n, int *status) {
+  for (size_t i = 0; i < n; i++)
+    status[i] = kvm_cap_run(&s->kvm, &v[i]);
+  return 0;
+}
+static void kvm_close_src(source *s) { kvm_cap_close(&s->kvm); }
+
+#ifdef MMU_CAPTURE_QEMU
+static int qemu_open_src(source *s) { return qemu_cap_open(&s->qemu, GEN_RAM_SIZE); }
+static void qemu_describe_src(source *s, char *buf, size_t n) {
+  qemu_cap_describe(&s->qemu, buf, n);
+}
+static int qemu_run_src(source *s, vec_vector *v, size_t n, int *status) {
+  return qemu_cap_run_batch(&s->qemu, v, n, status);
+}
+static void qemu_close_src(source *s) { qemu_cap_close(&s->qemu); }
+#endif
+
+static source sources[] = {
+    {"kvm", GEN_CAP_SMAP | GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY, kvm_open_src,
+     kvm_describe_src, kvm_run_src, kvm_close_src, {0}
+#ifdef MMU_CAPTURE_QEMU
+     ,
+     {0}
+#endif
+    },
+#ifdef MMU_CAPTURE_QEMU
+    {"qemu", MMU_CAPTURE_QEMU_CAPS, qemu_open_src, qemu_describe_src,
+     qemu_run_src, qemu_close_src, {0}, {0}},
+#endif
+};
+
+static source *find_source(const char *name) {
+  for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
+    if (strcmp(sources[i].name, name) == 0)
+      return &sources[i];
+  return NULL;
+}
+
+/* ---- running vectors ---------------------------------------------------- */
+
+static check_ctx *ctx; /* the library's side */
+static unsigned source_flags; /* MMU_CFG_* the source's CPU implies */
+
+/* An AMD CPU reserves bit 8 of non-leaf upper entries (SPEC.md 7): vectors
+ * captured on one say so in their config, as they say MAXPHYADDR. */
+static unsigned flags_of(source *s) {
+  char desc[512];
+  s->describe(s, desc, sizeof desc);
+  return strstr(desc, "AuthenticAMD") ? MMU_CFG_AMD : 0;
+}
+
+static void clear_outcomes(vec_vector *v) {
+  v->departs[0] = 0;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    memset(&v->step[i].expect, 0, sizeof v->step[i].expect);
+    memset(&v->step[i].observed, 0, sizeof v->step[i].observed);
+    v->step[i].ad_count = 0;
+  }
+}
+
+static int same_outcome(const vec_outcome *a, const vec_outcome *b) {
+  return a->kind == b->kind && a->error_code == b->error_code &&
+         a->pa_or_cr2 == b->pa_or_cr2;
+}
+
+static int same_step(const vec_step *a, const vec_step *b) {
+  if (!same_outcome(&a->expect, &b->expect) || a->ad_count != b->ad_count)
+    return 0;
+  for (uint32_t k = 0; k < a->ad_count; k++) {
+    int found = 0;
+    for (uint32_t j = 0; j < b->ad_count; j++)
+      found |= a->ad[k].gpa == b->ad[j].gpa && a->ad[k].value == b->ad[j].value;
+    if (!found)
+      return 0;
+  }
+  return 1;
+}
+
+static int run_one(source *s, vec_vector *v) {
+  int status = 0;
+  s->run(s, v, 1, &status);
+  return status;
+}
+
+/* Does the library (reference walker and TLB path) agree with v? */
+static int library_agrees(const vec_vector *v, char *msg, size_t n) {
+  for (int path = CHECK_FAST; path <= CHECK_REFERENCE; path++)
+    if (check_vector(ctx, v, path, msg, n) != 1)
+      return 0;
+  return 1;
+}
+
+/* ---- departure detectors ------------------------------------------------ */
+
+/* Keep the source's outcomes as 'observed' where the SDM's (from the
+ * experiment) differ, and take the experiment's as the vector's. */
+static void adopt(vec_vector *v, const vec_vector *sdm, const char *why) {
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    vec_step *s = &v->step[i];
+    if (s->op != VEC_ACCESS)
+      continue;
+    if (!same_outcome(&s->expect, &sdm->step[i].expect))
+      s->observed = s->expect;
+    s->expect = sdm->step[i].expect;
+    s->ad_count = sdm->step[i].ad_count;
+    memcpy(s->ad, sdm->step[i].ad, sizeof s->ad);
+  }
+  snprintf(v->departs, sizeof v->departs, "%s", why);
+}
+
+static int only_access_kind(const vec_vector *v, unsigned access) {
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_AC ||
+        (v->step[i].op == VEC_ACCESS && v->step[i].access != access))
+      return 0;
+  return 1;
+}
+
+/* KVM applies SMAP to supervisor instruction fetches; SDM 4.6.1 governs
+ * fetches by SMEP and XD only, so EFLAGS.AC cannot change a fetch's
+ * outcome. Re-run with AC=1: if the outcome changes, AC=1 shows the SDM's. */
+static int detect_smap_fetch(source *s, vec_vector *v) {
+  if (v->cpl == 3 || v->ac || !(v->cr4 & MMU_CR4_SMAP) ||
+      !only_access_kind(v, MMU_FETCH))
+    return 0;
+  static vec_vector alt;
+  alt = *v;
+  clear_outcomes(&alt);
+  alt.ac = 1;
+  if (run_one(s, &alt) != 0)
+    return 0;
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && !same_step(&v->step[i], &alt.step[i])) {
+      adopt(v, &alt,
+            "smap-fetch: SMAP applied to a supervisor fetch (SDM 4.6.1: "
+            "SMEP and XD only)");
+      return 1;
+    }
+  return 0;
+}
+
+/* KVM reports CPL3 accesses in PML4 slot 256 as not present. Move the
+ * vector's slot-256 entry to a free slot and its addresses with it: the
+ * SDM's outcome cannot depend on which slot holds the same entry. */
+static int detect_slot256(source *s, vec_vector *v) {
+  if (v->cr4 & MMU_CR4_LA57)
+    return 0;
+  uint64_t root = v->cr3 & 0x000FFFFFFFFFF000ull;
+  int uses = 0, free_slot = -1;
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && ((v->step[i].a >> 39) & 511) == 256)
+      uses = 1;
+  if (!uses)
+    return 0;
+  for (int slot = 257; slot < 511 && free_slot < 0; slot++) {
+    int taken = 0;
+    for (uint32_t i = 0; i < v->pte_count; i++)
+      taken |= v->pte[i].gpa == root + 8ull * (unsigned)slot;
+    if (!taken)
+      free_slot = slot;
+  }
+  if (free_slot < 0)
+    return 0;
+  uint64_t from = root + 8 * 256, to = root + 8ull * (unsigned)free_slot;
+  uint64_t shift = (uint64_t)(free_slot - 256) << 39;
+  static vec_vector alt;
+  alt = *v;
+  clear_outcomes(&alt);
+  for (uint32_t i = 0; i < alt.pte_count; i++)
+    if (alt.pte[i].gpa == from)
+      alt.pte[i].gpa = to;
+  for (uint32_t i = 0; i < alt.step_count; i++) {
+    vec_step *st = &alt.step[i];
+    if ((st->op == VEC_ACCESS || st->op == VEC_INVLPG) && ((st->a >> 39) & 511) == 256)
+      st->a += shift;
+    if (st->op == VEC_SET_PTE && st->a == from)
+      st->a = to;
+  }
+  if (run_one(s, &alt) != 0)
+    return 0;
+  /* map the relocated outcome back to the original slot */
+  for (uint32_t i = 0; i < alt.step_count; i++) {
+    vec_step *st = &alt.step[i];
+    if (st->op != VEC_ACCESS)
+      continue;
+    if (st->expect.kind == VEC_OUT_PF)
+      st->expect.pa_or_cr2 = v->step[i].a;
+    for (uint32_t k = 0; k < st->ad_count; k++)
+      if (st->ad[k].gpa == to)
+        st->ad[k].gpa = from;
+  }
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && !same_step(&v->step[i], &alt.step[i])) {
+      adopt(v, &alt,
+            "pml4-slot-256: CPL3 accesses in PML4 slot 256 reported not "
+            "present");
+      return 1;
+    }
+  return 0;
+}
+
+/* ---- capture ------------------------------------------------------------ */
+
+static void write_header(FILE *f, source *s, uint64_t seed) {
+  char desc[512];
+  s->describe(s, desc, sizeof desc);
+  fprintf(f, "mmu-vectors 1\n");
+  fprintf(f, "# captured by mmu_capture; regenerate with --source %s --seed %llu\n",
+          s->name, (unsigned long long)seed);
+  fprintf(f, "source %s\n", s->name);
+  fprintf(f, "meta %s\n", desc);
+  fprintf(f, "meta seed=%llu generator=mmu_capture-%s\n\n",
+          (unsigned long long)seed, mmu_version_string());
+}
+
+static int capture(source *s, uint64_t seed, uint64_t count,
+                   const char **cats, size_t ncats, const char *out_path,
+                   const char *review_path) {
+  FILE *out = out_path ? fopen(out_path, "w") : stdout;
+  FILE *review = review_path ? fopen(review_path, "w") : NULL;
+  if (!out || (review_path && !review)) {
+    fprintf(stderr, "mmu_capture: cannot open output: %s\n", strerror(errno));
+    return 2;
+  }
+  write_header(out, s, seed);
+  if (review)
+    write_header(review, s, seed);
+  size_t all_count;
+  const gen_category *all = gen_categories(&all_count);
+  unsigned long written = 0, refused = 0, failed = 0, reviewed = 0, departs = 0;
+  static vec_vector v;
+  static char msg[4096];
+  for (size_t c = 0; c < all_count; c++) {
+    int wanted = ncats == 0;
+    for (size_t k = 0; k < ncats; k++)
+      wanted |= strcmp(cats[k], all[c].name) == 0;
+    if (!wanted)
+      continue;
+    for (uint64_t i = 0; i < count; i++) {
+      if (!gen_vector(all[c].name, seed, i, s->caps, s->name, &v))
+        break;
+      v.flags |= source_flags;
+      int st = run_one(s, &v);
+      if (st == -EINVAL || st == -ENOTSUP || st == -ERANGE) {
+        refused++;
+        continue;
+      }
+      if (st != 0) {
+        failed++;
+        continue;
+      }
+      if (!library_agrees(&v, msg, sizeof msg)) {
+        if (detect_smap_fetch(s, &v) || detect_slot256(s, &v))
+          departs++;
+        if (!library_agrees(&v, msg, sizeof msg)) {
+          reviewed++;
+          if (review) {
+            fprintf(review, "# %s", msg);
+            vec_write(review, &v);
+          } else {
+            fprintf(stderr, "REVIEW %s", msg);
+          }
+          continue;
+        }
+      }
+      vec_write(out, &v);
+      written++;
+    }
+  }
+  fprintf(stderr,
+          "mmu_capture: %lu vectors written (%lu mark a departure), %lu for "
+          "review, %lu refused by the source, %lu harness failures\n",
+          written, departs, reviewed, refused, failed);
+  if (out != stdout)
+    fclose(out);
+  if (review)
+    fclose(review);
+  return reviewed ? 3 : 0;
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t cap = 1 << 20, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    char *bigger = realloc(buf, cap * 2);
+    if (!bigger) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    buf = bigger;
+    cap *= 2;
+  }
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
+/* The source's own outcome of a step: 'observed' when it departs. */
+static vec_outcome source_outcome(const vec_step *s) {
+  return s->observed.kind != VEC_OUT_NONE ? s->observed : s->expect;
+}
+
+static int check_files(source *s, char **files, int nfiles, unsigned long limit) {
+  unsigned long checked = 0, differ = 0, skipped = 0;
+  static vec_vector v, again;
+  for (int f = 0; f < nfiles; f++) {
+    size_t len;
+    char *text = slurp(files[f], &len);
+    if (!text) {
+      fprintf(stderr, "mmu_capture: cannot read %s\n", files[f]);
+      return 2;
+    }
+    vec_reader r;
+    vec_reader_init(&r, text, len);
+    int rc;
+    while ((rc = vec_read(&r, &v)) == VEC_OK) {
+      if (strcmp(r.source, s->name) != 0 || (limit && checked >= limit)) {
+        skipped++;
+        continue;
+      }
+      again = v;
+      clear_outcomes(&again);
+      if (run_one(s, &again) != 0) {
+        fprintf(stderr, "%s: %s: the source refused or failed\n", files[f], v.id);
+        differ++;
+        continue;
+      }
+      checked++;
+      for (uint32_t i = 0; i < v.step_count; i++) {
+        if (v.step[i].op != VEC_ACCESS)
+          continue;
+        vec_outcome was = source_outcome(&v.step[i]);
+        const vec_outcome *now = &again.step[i].expect;
+        /* a departure need only still depart: some vary between runs
+         * (KVM's slot-256 fault is 0x4 one time and 0xd the next) */
+        int still = v.departs[0] && v.step[i].observed.kind != VEC_OUT_NONE &&
+                    !same_outcome(now, &v.step[i].expect);
+        if (!still && (!same_outcome(&was, now) ||
+                       (!v.departs[0] && !same_step(&v.step[i], &again.step[i])))) {
+          fprintf(stderr, "%s: %s step %u: the source now differs from the file\n",
+                  files[f], v.id, i);
+          differ++;
+          break;
+        }
+      }
+    }
+    free(text);
+    if (rc == VEC_ERROR) {
+      fprintf(stderr, "mmu_capture: %s: %s\n", files[f], r.error);
+      return 2;
+    }
+  }
+  printf("re-captured %lu vectors under %s: %lu differ (%lu of other sources "
+         "or over the limit skipped)\n",
+         checked, s->name, differ, skipped);
+  return differ ? 1 : 0;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static int source_available(const char *name) {
+  if (strcmp(name, "kvm") == 0)
+    return access("/dev/kvm", R_OK | W_OK) == 0;
+  return 1; /* qemu: qemu_cap_open says */
+}
+
+int main(int argc, char **argv) {
+  const char *src_name = "kvm", *out = NULL, *review = NULL;
+  uint64_t seed = 1, count = 100;
+  unsigned long limit = 0;
+  const char *cats[32];
+  size_t ncats = 0;
+  int check = 0, first_file = argc;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--list") == 0) {
+      size_t n;
+      const gen_category *c = gen_categories(&n);
+      for (size_t k = 0; k < n; k++)
+        printf("%-10s %s\n", c[k].name, c[k].summary);
+      return 0;
+    } else if (strcmp(a, "--source") == 0 && i + 1 < argc) {
+      src_name = argv[++i];
+    } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
+      seed = strtoull(argv[++i], NULL, 0);
+    } else if (strcmp(a, "--count") == 0 && i + 1 < argc) {
+      count = strtoull(argv[++i], NULL, 0);
+    } else if (strcmp(a, "--limit") == 0 && i + 1 < argc) {
+      limit = strtoul(argv[++i], NULL, 0);
+    } else if (strcmp(a, "--category") == 0 && i + 1 < argc && ncats < 32) {
+      cats[ncats++] = argv[++i];
+    } else if (strcmp(a, "--out") == 0 && i + 1 < argc) {
+      out = argv[++i];
+    } else if (strcmp(a, "--review") == 0 && i + 1 < argc) {
+      review = argv[++i];
+    } else if (strcmp(a, "--check") == 0) {
+      check = 1;
+      first_file = i + 1;
+      break;
+    } else {
+      fprintf(stderr, "mmu_capture: unknown argument '%s' (see the comment at "
+                      "the top of conformance/capture/capture.c)\n", a);
+      return 2;
+    }
+  }
+  source *s = find_source(src_name);
+  if (!s) {
+    fprintf(stderr, "mmu_capture: no source '%s' in this build\n", src_name);
+    return 2;
+  }
+  if (!source_available(src_name) || s->open(s) != 0) {
+    if (check) {
+      printf("re-capture skipped: source '%s' is not available here; the "
+             "checked-in vectors are run by the conformance_vectors test\n",
+             src_name);
+      return 0;
+    }
+    fprintf(stderr, "mmu_capture: source '%s' is not available\n", src_name);
+    return 2;
+  }
+  ctx = calloc(1, sizeof *ctx);
+  ctx->ram_capacity = GEN_RAM_SIZE;
+  ctx->ram = aligned_alloc(4096, GEN_RAM_SIZE);
+  if (!ctx->ram)
+    return 2;
+  memset(ctx->ram, 0, GEN_RAM_SIZE);
+  source_flags = flags_of(s);
+  int rc = check ? check_files(s, argv + first_file, argc - first_file, limit)
+                 : capture(s, seed, count, cats, ncats, out, review);
+  s->close(s);
+  free(ctx->ram);
+  free(ctx);
+  return rc;
+}

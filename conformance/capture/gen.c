@@ -1,0 +1,553 @@
+/* gen.c - the conformance vector generator. Every vector is a function of
+ * (category, seed, index, capabilities): captures are reproducible and a
+ * fork can regenerate exactly the vectors a file holds. */
+#include "gen.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "mmu.h"
+
+/* ---- randomness: splitmix64 over (seed, category, index) ---------------- */
+
+static uint64_t gen_mix(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+typedef struct gen_rng {
+  uint64_t s;
+} gen_rng;
+
+static uint64_t gen_next(gen_rng *r) { return r->s = gen_mix(r->s); }
+static uint64_t gen_below(gen_rng *r, uint64_t n) { return n ? gen_next(r) % n : 0; }
+static int gen_chance(gen_rng *r, unsigned percent) { return gen_below(r, 100) < percent; }
+
+static uint64_t gen_hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* ---- building page tables inside a vector ------------------------------- */
+
+typedef struct gen_builder {
+  vec_vector *v;
+  int levels;
+  uint64_t root;
+  uint64_t next_table; /* bump allocator for paging-structure frames */
+} gen_builder;
+
+#define GEN_TABLES_BASE 0x400000ull  /* paging structures */
+#define GEN_DATA_BASE 0x1000000ull   /* 16 MiB: data frames in RAM */
+#define GEN_OUTSIDE_BASE (1ull << 33) /* 8 GiB: data frames outside RAM */
+
+static uint64_t *gen_slot(gen_builder *b, uint64_t gpa, int create) {
+  vec_vector *v = b->v;
+  for (uint32_t i = 0; i < v->pte_count; i++)
+    if (v->pte[i].gpa == gpa)
+      return &v->pte[i].value;
+  if (!create || v->pte_count >= VEC_MAX_PTES)
+    return NULL;
+  v->pte[v->pte_count].gpa = gpa;
+  v->pte[v->pte_count].value = 0;
+  return &v->pte[v->pte_count++].value;
+}
+
+static uint64_t gen_get(gen_builder *b, uint64_t gpa) {
+  uint64_t *p = gen_slot(b, gpa, 0);
+  return p ? *p : 0;
+}
+
+static void gen_set(gen_builder *b, uint64_t gpa, uint64_t value) {
+  uint64_t *p = gen_slot(b, gpa, 1);
+  if (p)
+    *p = value;
+}
+
+static void gen_begin(gen_builder *b, vec_vector *v, int levels) {
+  memset(b, 0, sizeof *b);
+  b->v = v;
+  b->levels = levels;
+  b->next_table = GEN_TABLES_BASE;
+  b->root = b->next_table;
+  b->next_table += 4096;
+}
+
+static unsigned gen_index(uint64_t va, int level) {
+  return (unsigned)((va >> (12 + 9 * (level - 1))) & 511);
+}
+
+/* Entry gpa that va uses at level, creating tables on the way with the
+ * given per-level flags (flags[level], present tables only). */
+static uint64_t gen_entry(gen_builder *b, uint64_t va, int level,
+                          const uint64_t *flags) {
+  uint64_t table = b->root;
+  for (int l = b->levels; l > level; l--) {
+    uint64_t gpa = table + 8ull * gen_index(va, l);
+    uint64_t e = gen_get(b, gpa);
+    if (!(e & MMU_PTE_P) || !(e & 0x000FFFFFFFFFF000ull)) {
+      uint64_t t = b->next_table;
+      b->next_table += 4096;
+      e = t | flags[l] | MMU_PTE_P;
+      gen_set(b, gpa, e);
+    }
+    table = e & 0x000FFFFFFFFFF000ull;
+  }
+  return table + 8ull * gen_index(va, level);
+}
+
+/* Map a page (4096, 2 MiB or 1 GiB) with leaf flags; upper[l] for the
+ * tables above it (levels above the leaf). */
+static uint64_t gen_map(gen_builder *b, uint64_t va, uint64_t pa, uint64_t size,
+                        uint64_t leaf, const uint64_t *upper) {
+  int level = size == 4096 ? 1 : size == (2ull << 20) ? 2 : 3;
+  uint64_t gpa = gen_entry(b, va, level, upper);
+  gen_set(b, gpa, pa | leaf | (level > 1 ? MMU_PTE_PS : 0));
+  return gpa;
+}
+
+/* ---- vector set-up ------------------------------------------------------ */
+
+static const uint64_t gen_upper_default[6] = {0, 0, 0x27, 0x27, 0x27, 0x27};
+
+static void gen_regs(vec_vector *v, int la57, int nxe, int wp, int smep,
+                     int smap, int pke, unsigned cpl, unsigned ac) {
+  v->cr0 = MMU_CR0_PE | MMU_CR0_PG | (wp ? MMU_CR0_WP : 0);
+  v->cr4 = MMU_CR4_PAE | (la57 ? MMU_CR4_LA57 : 0) | (smep ? MMU_CR4_SMEP : 0) |
+           (smap ? MMU_CR4_SMAP : 0) | (pke ? MMU_CR4_PKE : 0);
+  v->efer = MMU_EFER_LME | MMU_EFER_LMA | (nxe ? MMU_EFER_NXE : 0);
+  v->cpl = cpl;
+  v->ac = ac;
+}
+
+static void gen_start(vec_vector *v, gen_builder *b, const char *prefix,
+                      const char *category, uint64_t index, int levels,
+                      uint32_t maxphyaddr) {
+  memset(v, 0, sizeof *v);
+  snprintf(v->id, sizeof v->id, "%s-%s-%06llu", prefix, category,
+           (unsigned long long)index);
+  snprintf(v->category, sizeof v->category, "%s", category);
+  v->maxphyaddr = maxphyaddr;
+  v->ram_size = GEN_RAM_SIZE;
+  gen_begin(b, v, levels);
+  v->cr3 = b->root;
+}
+
+static void gen_access(vec_vector *v, unsigned access, uint64_t va) {
+  if (v->step_count >= VEC_MAX_STEPS)
+    return;
+  vec_step *s = &v->step[v->step_count++];
+  memset(s, 0, sizeof *s);
+  s->op = VEC_ACCESS;
+  s->access = access;
+  s->a = va;
+}
+
+static void gen_op(vec_vector *v, vec_op op, uint64_t a, uint64_t b) {
+  if (v->step_count >= VEC_MAX_STEPS)
+    return;
+  vec_step *s = &v->step[v->step_count++];
+  memset(s, 0, sizeof *s);
+  s->op = op;
+  s->a = a;
+  s->b = b;
+}
+
+/* A canonical linear address in a random top-level slot other than the
+ * harness's, 4 KiB aligned plus a small offset. */
+static uint64_t gen_va(gen_rng *r, int levels) {
+  int top_shift = levels == 5 ? 48 : 39;
+  unsigned slot;
+  do
+    slot = (unsigned)gen_below(r, 512);
+  while (slot == GEN_HARNESS_SLOT);
+  uint64_t va = ((uint64_t)slot << top_shift) |
+                (gen_next(r) & ((1ull << top_shift) - 1) & ~0xFFFull);
+  int width = levels == 5 ? 57 : 48;
+  if (va & (1ull << (width - 1)))
+    va |= ~0ull << width; /* sign-extend */
+  return va | (gen_below(r, 512) * 8);
+}
+
+static unsigned gen_kind(gen_rng *r) {
+  static const unsigned kinds[] = {MMU_READ, MMU_WRITE, MMU_FETCH};
+  return kinds[gen_below(r, 3)];
+}
+
+/* A data frame: in RAM (read-back needs it) or outside (MMIO). */
+static uint64_t gen_frame(gen_rng *r, uint64_t size, int outside) {
+  uint64_t base = outside ? GEN_OUTSIDE_BASE : GEN_DATA_BASE;
+  uint64_t span = outside ? (1ull << 30) : (32ull << 20);
+  if (size >= span)
+    return outside ? GEN_OUTSIDE_BASE : 0x40000000ull; /* 1 GiB: at 1 GiB */
+  return base + (gen_below(r, span / size) * size);
+}
+
+/* ---- categories --------------------------------------------------------- */
+
+/* access: the flag dimensions of kvm-unit-tests' x86/access.c, sampled:
+ * PTE and PDE W/U/A/D/NX/P, PDE PS, reserved bits 51/36/13, PDPTE
+ * writability, user/write/fetch, a read before the real access, NXE, WP,
+ * SMEP, PKU AD/WD. */
+static int gen_cat_access(gen_rng *r, unsigned caps, vec_vector *v,
+                          gen_builder *b, const char *prefix, uint64_t index) {
+  int bit36 = gen_chance(r, 15), bit51 = gen_chance(r, 10);
+  uint32_t maxphy = (caps & GEN_CAP_MAXPHY) && gen_chance(r, 50) ? 36 : 46;
+  gen_start(v, b, prefix, "access", index, 4, maxphy);
+  int pde_ps = gen_chance(r, 35), pte_p = gen_chance(r, 85),
+      pde_p = gen_chance(r, 90);
+  int pke = (caps & GEN_CAP_PKU) && gen_chance(r, 30);
+  int smep = (caps & GEN_CAP_SMAP) && gen_chance(r, 50);
+  int nxe = gen_chance(r, 70), wp = gen_chance(r, 50);
+  unsigned user = gen_chance(r, 50) ? 3 : 0;
+  gen_regs(v, 0, nxe, wp, smep, 0, pke, user, 0);
+  if (pke)
+    v->pkru = (uint32_t)gen_next(r);
+
+  uint64_t upper[6] = {0, 0, 0x27, 0x27, 0x27, 0x27};
+  if (gen_chance(r, 25))
+    upper[3] &= ~MMU_PTE_W; /* PDPTE not writable */
+  uint64_t va = gen_va(r, 4);
+  uint64_t pde_flags = (pde_p ? MMU_PTE_P : 0) | (gen_next(r) & 0x66) |
+                       (nxe && gen_chance(r, 30) ? MMU_PTE_XD : 0);
+  uint64_t pte_flags = (pte_p ? MMU_PTE_P : 0) | (gen_next(r) & 0x66) |
+                       (nxe && gen_chance(r, 30) ? MMU_PTE_XD : 0);
+  if (pke)
+    pte_flags |= gen_below(r, 16) << MMU_PTE_PKEY_SHIFT;
+  uint64_t extra = (bit36 ? 1ull << 36 : 0) | (bit51 ? 1ull << 51 : 0);
+  int outside = gen_chance(r, 50);
+  uint64_t pde_gpa = gen_entry(b, va, 2, upper);
+  if (pde_ps) {
+    if (gen_chance(r, 15))
+      extra |= 1ull << 13;
+    uint64_t pa = gen_frame(r, 2ull << 20, outside);
+    if (pke)
+      pde_flags |= gen_below(r, 16) << MMU_PTE_PKEY_SHIFT;
+    gen_set(b, pde_gpa, pa | pde_flags | MMU_PTE_PS | extra);
+  } else {
+    uint64_t pt = b->next_table;
+    b->next_table += 4096;
+    /* in a table pointer only reserved bits: an address bit would move the
+     * page table out of RAM, where the SDM says nothing */
+    uint64_t reserved = extra & ~((1ull << maxphy) - 1);
+    gen_set(b, pde_gpa, pt | pde_flags | (gen_chance(r, 20) ? reserved : 0));
+    uint64_t pa = gen_frame(r, 4096, outside);
+    gen_set(b, pt + 8ull * gen_index(va, 1), pa | pte_flags | extra);
+  }
+  unsigned kind = gen_kind(r);
+  if (gen_chance(r, 25))
+    gen_access(v, MMU_READ, va); /* AC_ACCESS_TWICE: a read first */
+  gen_access(v, kind, va);
+  return 1;
+}
+
+/* levels: one right (W, U or XD) taken away at exactly one level, every
+ * access kind and privilege, with WP/SMEP/SMAP/NXE varied. */
+static int gen_cat_levels(gen_rng *r, unsigned caps, vec_vector *v,
+                          gen_builder *b, const char *prefix, uint64_t index) {
+  int la57 = (caps & GEN_CAP_LA57) && gen_chance(r, 25);
+  int levels = la57 ? 5 : 4;
+  gen_start(v, b, prefix, "levels", index, levels, 46);
+  int smap = (caps & GEN_CAP_SMAP) && gen_chance(r, 50);
+  int smep = (caps & GEN_CAP_SMAP) && gen_chance(r, 50);
+  gen_regs(v, la57, 1, gen_chance(r, 50), smep, smap, 0,
+           gen_chance(r, 50) ? 3 : 0, gen_chance(r, 50));
+  uint64_t upper[6] = {0, 0x67, 0x27, 0x27, 0x27, 0x27};
+  uint64_t leaf = 0x67;
+  int level = 1 + (int)gen_below(r, (uint64_t)levels);
+  static const uint64_t rights[3] = {MMU_PTE_W, MMU_PTE_U, MMU_PTE_XD};
+  uint64_t right = rights[gen_below(r, 3)];
+  if (right == MMU_PTE_XD) {
+    if (level == 1)
+      leaf |= right;
+    else
+      upper[level] |= right;
+  } else if (level == 1) {
+    leaf &= ~right;
+  } else {
+    upper[level] &= ~right;
+  }
+  uint64_t va = gen_va(r, levels);
+  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, gen_chance(r, 50)), 4096, leaf,
+          upper);
+  gen_access(v, gen_kind(r), va);
+  return 1;
+}
+
+/* smap: supervisor data accesses to user pages with SMAP, AC, implicit
+ * reads, at CPL 0 and 3; fetches with SMEP. */
+static int gen_cat_smap(gen_rng *r, unsigned caps, vec_vector *v,
+                        gen_builder *b, const char *prefix, uint64_t index) {
+  if (!(caps & GEN_CAP_SMAP))
+    return 0;
+  gen_start(v, b, prefix, "smap", index, 4, 46);
+  int implicit = (caps & GEN_CAP_IMPLICIT) && gen_chance(r, 35);
+  gen_regs(v, 0, 1, gen_chance(r, 50), gen_chance(r, 50), gen_chance(r, 80), 0,
+           gen_chance(r, 30) ? 3 : 0, gen_chance(r, 50));
+  uint64_t leaf = 0x63 | (gen_chance(r, 80) ? MMU_PTE_U : 0) |
+                  (gen_chance(r, 20) ? MMU_PTE_XD : 0);
+  uint64_t va = gen_va(r, 4);
+  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, !implicit && gen_chance(r, 50)),
+          4096, leaf, gen_upper_default);
+  unsigned kind = implicit ? (MMU_READ | MMU_IMPLICIT) : gen_kind(r);
+  gen_access(v, kind, implicit ? va & ~7ull : va);
+  return 1;
+}
+
+/* pages: 2 MiB and 1 GiB pages, with their reserved bits and PAT bit. */
+static int gen_cat_pages(gen_rng *r, unsigned caps, vec_vector *v,
+                         gen_builder *b, const char *prefix, uint64_t index) {
+  int gb = (caps & GEN_CAP_1G) && gen_chance(r, 50);
+  gen_start(v, b, prefix, gb ? "pages.1g" : "pages.2m", index, 4, 46);
+  gen_regs(v, 0, 1, 1, 0, 0, 0, gen_chance(r, 50) ? 3 : 0, 0);
+  uint64_t size = gb ? (1ull << 30) : (2ull << 20);
+  uint64_t va = gen_va(r, 4);
+  uint64_t leaf = 0x67 | (gen_chance(r, 30) ? (1ull << 12) : 0); /* PAT */
+  if (gen_chance(r, 25))
+    leaf |= 1ull << (13 + gen_below(r, gb ? 17 : 8)); /* reserved */
+  gen_map(b, va & ~(size - 1), gen_frame(r, size, gen_chance(r, 50)), size, leaf,
+          gen_upper_default);
+  gen_access(v, gen_kind(r), va);
+  return 1;
+}
+
+/* la57: 5-level walks, 57-bit canonical addresses. */
+static int gen_cat_la57(gen_rng *r, unsigned caps, vec_vector *v,
+                        gen_builder *b, const char *prefix, uint64_t index) {
+  if (!(caps & GEN_CAP_LA57))
+    return 0;
+  gen_start(v, b, prefix, "la57", index, 5, 46);
+  gen_regs(v, 1, 1, 1, 0, 0, 0, gen_chance(r, 50) ? 3 : 0, 0);
+  uint64_t upper[6] = {0, 0, 0x27, 0x27, 0x27, 0x27};
+  if (gen_chance(r, 20))
+    upper[5] |= MMU_PTE_PS; /* reserved in a PML5E */
+  if (gen_chance(r, 15))
+    upper[5] &= ~MMU_PTE_U;
+  uint64_t va = gen_va(r, 5);
+  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, gen_chance(r, 50)), 4096, 0x67,
+          upper);
+  gen_access(v, gen_kind(r), va);
+  if (gen_chance(r, 30)) /* a 48-bit-canonical view of a 57-bit address */
+    gen_access(v, MMU_READ, (va << 16) >> 16);
+  return 1;
+}
+
+/* maxphy: MAXPHYADDR 36..52 with address bits at and above it. */
+static int gen_cat_maxphy(gen_rng *r, unsigned caps, vec_vector *v,
+                          gen_builder *b, const char *prefix, uint64_t index) {
+  if (!(caps & GEN_CAP_MAXPHY))
+    return 0;
+  uint32_t m = 36 + (uint32_t)gen_below(r, 17);
+  gen_start(v, b, prefix, "maxphy", index, 4, m);
+  gen_regs(v, 0, 1, 1, 0, 0, 0, 0, 0);
+  uint64_t va = gen_va(r, 4);
+  uint64_t upper[6] = {0, 0, 0x27, 0x27, 0x27, 0x27};
+  unsigned bitno = m - 2 + (unsigned)gen_below(r, 4); /* M-2 .. M+1 */
+  if (bitno > 51)
+    bitno = 51;
+  uint64_t pa = gen_frame(r, 4096, 1);
+  if (bitno < m) /* an address bit: only a leaf may carry it */
+    pa |= 1ull << bitno;
+  else if (gen_chance(r, 50)) /* reserved: in the leaf or above */
+    pa |= 1ull << bitno;
+  else
+    upper[2 + gen_below(r, 3)] |= 1ull << bitno;
+  gen_map(b, va & ~0xFFFull, pa, 4096, 0x63, upper);
+  gen_access(v, gen_kind(r), va);
+  return 1;
+}
+
+/* canonical: addresses around the canonical boundaries. */
+static int gen_cat_canonical(gen_rng *r, unsigned caps, vec_vector *v,
+                             gen_builder *b, const char *prefix, uint64_t index) {
+  int la57 = (caps & GEN_CAP_LA57) && gen_chance(r, 30);
+  int levels = la57 ? 5 : 4;
+  gen_start(v, b, prefix, "canonical", index, levels, 46);
+  gen_regs(v, la57, 1, 1, 0, 0, 0, gen_chance(r, 50) ? 3 : 0, 0);
+  int width = la57 ? 57 : 48;
+  static const uint64_t picks[] = {0, 1, 2, 3};
+  uint64_t edge = 1ull << (width - 1);
+  uint64_t va;
+  switch (picks[gen_below(r, 4)]) {
+  case 0: va = edge - 8 - gen_below(r, 4) * 4096; break;  /* top of low half */
+  case 1: va = edge + gen_below(r, 1ull << 20) * 8; break; /* non-canonical */
+  case 2: va = (~0ull << (width - 1)) - 8 - gen_below(r, 64) * 8; break;
+  default: va = gen_next(r); break;
+  }
+  uint64_t canon = (uint64_t)((int64_t)(va << (64 - width)) >> (64 - width));
+  unsigned slot = (unsigned)((canon >> (width - 9)) & 511);
+  if (slot != GEN_HARNESS_SLOT)
+    gen_map(b, canon & ~0xFFFull, gen_frame(r, 4096, 1), 4096, 0x67,
+            gen_upper_default);
+  gen_access(v, gen_kind(r), va);
+  return 1;
+}
+
+/* sequence: a read then a write (D must still be set), a rewrite of the
+ * leaf then INVLPG, a CR0.WP or CPL change between accesses. */
+static int gen_cat_sequence(gen_rng *r, unsigned caps, vec_vector *v,
+                            gen_builder *b, const char *prefix, uint64_t index) {
+  (void)caps;
+  gen_start(v, b, prefix, "sequence", index, 4, 46);
+  gen_regs(v, 0, 1, gen_chance(r, 50), 0, 0, 0, gen_chance(r, 50) ? 3 : 0, 0);
+  uint64_t va = gen_va(r, 4);
+  uint64_t leaf = 0x07 | (gen_chance(r, 50) ? MMU_PTE_A : 0);
+  uint64_t pa = gen_frame(r, 4096, gen_chance(r, 50));
+  uint64_t gpa = gen_map(b, va & ~0xFFFull, pa, 4096, leaf, gen_upper_default);
+  gen_access(v, MMU_READ, va);
+  gen_access(v, MMU_WRITE, va);
+  switch (gen_below(r, 3)) {
+  case 0: /* remove write permission, invalidate, write again */
+    gen_op(v, VEC_SET_PTE, gpa, pa | 0x05);
+    gen_op(v, VEC_INVLPG, va, 0);
+    gen_access(v, MMU_WRITE, va);
+    break;
+  case 1: /* WP=0 supervisor write to a read-only page */
+    gen_op(v, VEC_SET_PTE, gpa, pa | 0x05 | MMU_PTE_A);
+    gen_op(v, VEC_INVLPG, va, 0);
+    gen_op(v, VEC_CPL, 0, 0);
+    gen_op(v, VEC_CR0, MMU_CR0_PE | MMU_CR0_PG, 0);
+    gen_access(v, MMU_WRITE, va);
+    break;
+  default: /* not present, then present again */
+    gen_op(v, VEC_SET_PTE, gpa, 0);
+    gen_op(v, VEC_INVLPG, va, 0);
+    gen_access(v, MMU_READ, va);
+    gen_op(v, VEC_SET_PTE, gpa, pa | 0x07);
+    gen_op(v, VEC_INVLPG, va, 0);
+    gen_access(v, MMU_WRITE, va);
+    break;
+  }
+  return 1;
+}
+
+/* pku: protection keys with PKRU AD/WD, CPL 0 and 3, WP. */
+static int gen_cat_pku(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
+                       const char *prefix, uint64_t index) {
+  if (!(caps & GEN_CAP_PKU))
+    return 0;
+  gen_start(v, b, prefix, "pku", index, 4, 46);
+  gen_regs(v, 0, 1, gen_chance(r, 50), 0, 0, 1, gen_chance(r, 60) ? 3 : 0,
+           gen_chance(r, 50));
+  unsigned key = (unsigned)gen_below(r, 16);
+  v->pkru = (uint32_t)gen_next(r);
+  uint64_t leaf = 0x63 | (gen_chance(r, 85) ? MMU_PTE_U : 0) |
+                  ((uint64_t)key << MMU_PTE_PKEY_SHIFT);
+  if (gen_chance(r, 20))
+    leaf &= ~MMU_PTE_W;
+  uint64_t va = gen_va(r, 4);
+  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, gen_chance(r, 50)), 4096, leaf,
+          gen_upper_default);
+  gen_access(v, gen_kind(r), va);
+  return 1;
+}
+
+/* random: random entries along the walk of a random address, often
+ * present, sometimes with any bit set; random CPU state. */
+static int gen_cat_random(gen_rng *r, unsigned caps, vec_vector *v,
+                          gen_builder *b, const char *prefix, uint64_t index) {
+  int la57 = (caps & GEN_CAP_LA57) && gen_chance(r, 20);
+  int levels = la57 ? 5 : 4;
+  uint32_t m = (caps & GEN_CAP_MAXPHY) ? 36 + (uint32_t)gen_below(r, 17) : 46;
+  gen_start(v, b, prefix, "random", index, levels, m);
+  int smap = (caps & GEN_CAP_SMAP) && gen_chance(r, 40);
+  int smep = (caps & GEN_CAP_SMAP) && gen_chance(r, 40);
+  int pke = (caps & GEN_CAP_PKU) && gen_chance(r, 30);
+  gen_regs(v, la57, gen_chance(r, 80), gen_chance(r, 60), smep, smap, pke,
+           gen_chance(r, 50) ? 3 : 0, gen_chance(r, 50));
+  if (pke)
+    v->pkru = (uint32_t)gen_next(r);
+  uint64_t va = gen_va(r, levels);
+  uint64_t table = b->root;
+  for (int l = levels; l >= 1; l--) {
+    uint64_t gpa = table + 8ull * gen_index(va, l);
+    uint64_t flags = (gen_chance(r, 92) ? MMU_PTE_P : 0) | (gen_next(r) & 0x1FE);
+    if (gen_chance(r, 70))
+      flags |= MMU_PTE_W | MMU_PTE_U;
+    if (gen_chance(r, 10))
+      flags |= MMU_PTE_XD;
+    if (m < 52 && gen_chance(r, 8)) /* a reserved address bit */
+      flags |= 1ull << (m + gen_below(r, 52 - m));
+    if (gen_chance(r, 10))
+      flags |= gen_next(r) & 0x7FF0000000000000ull; /* ignored / pkey bits */
+    if (l >= 4)
+      flags &= gen_chance(r, 90) ? ~MMU_PTE_PS : ~0ull;
+    if (l == 3 && !(caps & GEN_CAP_1G) && gen_chance(r, 70))
+      flags &= ~MMU_PTE_PS;
+    int leaf = l == 1 || ((l == 2 || l == 3) && (flags & MMU_PTE_PS));
+    uint64_t next;
+    if (leaf) {
+      uint64_t size = 1ull << (12 + 9 * (l - 1));
+      next = gen_frame(r, size, gen_chance(r, 50));
+      if (gen_chance(r, 15))
+        next |= (gen_next(r) & (size - 1)) & ~0xFFFull; /* low bits */
+    } else {
+      next = b->next_table;
+      b->next_table += 4096;
+    }
+    gen_set(b, gpa, (next & 0x000FFFFFFFFFF000ull) | flags);
+    if (leaf || !(flags & MMU_PTE_P))
+      break;
+    table = next;
+  }
+  unsigned kind = gen_kind(r);
+  if ((caps & GEN_CAP_IMPLICIT) && kind == MMU_READ && gen_chance(r, 15)) {
+    kind |= MMU_IMPLICIT;
+    va &= ~7ull;
+  }
+  if (gen_chance(r, 20))
+    gen_access(v, MMU_READ, va);
+  gen_access(v, kind, va);
+  return 1;
+}
+
+typedef int (*gen_fn)(gen_rng *, unsigned, vec_vector *, gen_builder *,
+                      const char *, uint64_t);
+
+static const struct {
+  gen_category info;
+  gen_fn fn;
+} gen_table[] = {
+    {{"access", 0, "access.c flag dimensions (PTE/PDE bits, reserved 51/36/13, NXE, WP, SMEP, PKU)"},
+     gen_cat_access},
+    {{"levels", 0, "W, U or XD taken away at one level"}, gen_cat_levels},
+    {{"smap", GEN_CAP_SMAP, "SMAP with and without AC, implicit reads, SMEP"}, gen_cat_smap},
+    {{"pages", 0, "2 MiB and 1 GiB pages, reserved and PAT bits"}, gen_cat_pages},
+    {{"la57", GEN_CAP_LA57, "5-level walks"}, gen_cat_la57},
+    {{"maxphy", GEN_CAP_MAXPHY, "MAXPHYADDR 36..52 and the bits around it"}, gen_cat_maxphy},
+    {{"canonical", 0, "addresses at the canonical boundaries"}, gen_cat_canonical},
+    {{"sequence", 0, "read-then-write D bit, rewrites with INVLPG, WP and CPL changes"},
+     gen_cat_sequence},
+    {{"pku", GEN_CAP_PKU, "protection keys, PKRU AD/WD"}, gen_cat_pku},
+    {{"random", 0, "random paging entries and CPU state"}, gen_cat_random},
+};
+
+const gen_category *gen_categories(size_t *count) {
+  static gen_category cats[sizeof gen_table / sizeof gen_table[0]];
+  for (size_t i = 0; i < sizeof gen_table / sizeof gen_table[0]; i++)
+    cats[i] = gen_table[i].info;
+  *count = sizeof gen_table / sizeof gen_table[0];
+  return cats;
+}
+
+int gen_vector(const char *category, uint64_t seed, uint64_t index,
+               unsigned caps, const char *id_prefix, vec_vector *v) {
+  for (size_t i = 0; i < sizeof gen_table / sizeof gen_table[0]; i++) {
+    if (strcmp(gen_table[i].info.name, category) != 0)
+      continue;
+    if ((gen_table[i].info.needs & caps) != gen_table[i].info.needs)
+      return 0;
+    gen_rng r = {gen_mix(seed ^ gen_mix(gen_hash_str(category) ^ gen_mix(index)))};
+    gen_builder b;
+    if (!gen_table[i].fn(&r, caps, v, &b, id_prefix, index))
+      return 0;
+    if (!(caps & GEN_CAP_1G)) /* the source's CPUID has no Page1GB */
+      v->flags |= MMU_CFG_NO_1G_PAGES;
+    return 1;
+  }
+  return 0;
+}

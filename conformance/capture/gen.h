@@ -1,0 +1,45 @@
+/* gen.h - the conformance vector generator: deterministic from a seed,
+ * vectors without outcomes, by category. A capture back end fills the
+ * outcomes. Layout rules shared with the back ends: paging structures and
+ * data frames live at or above GEN_PHYS_BASE, top-level slot
+ * GEN_HARNESS_SLOT is never used, RAM is GEN_RAM_SIZE bytes at 0. */
+#ifndef MMU_GEN_H_INCLUDED
+#define MMU_GEN_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../vector.h"
+
+#define GEN_HARNESS_SLOT 1
+#define GEN_PHYS_BASE 0x200000ull  /* below: the capture harness */
+#define GEN_RAM_SIZE (64ull << 20) /* RAM every vector declares */
+
+/* What a source can show; the generator emits only vectors it can run. */
+enum {
+  GEN_CAP_1G = 1u << 0,       /* 1 GiB pages */
+  GEN_CAP_PKU = 1u << 1,      /* CR4.PKE and PKRU */
+  GEN_CAP_LA57 = 1u << 2,     /* 5-level paging */
+  GEN_CAP_IMPLICIT = 1u << 3, /* implicit supervisor reads */
+  GEN_CAP_SMAP = 1u << 4,     /* CR4.SMAP/SMEP */
+  GEN_CAP_MAXPHY = 1u << 5    /* MAXPHYADDR below 52 can be set */
+};
+
+typedef struct gen_category {
+  const char *name;    /* dotted prefix of the vectors' categories */
+  unsigned needs;      /* GEN_CAP_* the category cannot do without */
+  const char *summary; /* one line, for --list */
+} gen_category;
+
+/* The categories, in a fixed order; *count receives their number. */
+const gen_category *gen_categories(size_t *count);
+
+/* Fill v with vector number index of a category (ids are
+ * "<prefix>-<category>-<index>"), given the source's capabilities. Returns
+ * 1 if a vector was made, 0 if the category has no more vectors (or none
+ * for these capabilities). Same (category, seed, index, caps) -> same
+ * vector, always. */
+int gen_vector(const char *category, uint64_t seed, uint64_t index,
+               unsigned caps, const char *id_prefix, vec_vector *v);
+
+#endif

@@ -1,0 +1,1307 @@
+/* kvm.c - the KVM capture back end: runs conformance vectors in a real KVM
+ * guest (guest/harness.S) and records what KVM did. See kvm.h for the API
+ * and guest/layout.h for the guest-physical layout.
+ *
+ * Per vector: the host fills the mailbox (entries to write, steps, entries
+ * to watch), loads the vector's CR0/CR4/EFER with KVM_SET_SREGS (skipped
+ * when the previous vector left the same ones) and runs the guest once. The
+ * guest writes the paging entries itself (host writes to page-table pages
+ * would leave KVM's shadow pages stale), switches CR3 and runs the steps.
+ * Entries are not cleaned up after a vector: the next one writes only the
+ * entries whose value differs (host reads of guest memory are fine), which
+ * zeroes what the previous vector left and keeps shared tables as they are.
+ * The
+ * physical address of a successful access comes from the KVM_EXIT_MMIO it
+ * caused (leaf outside RAM) or from KVM_TRANSLATE while the vector's CR3 is
+ * still loaded. */
+#define _GNU_SOURCE
+#include "kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../include/mmu.h"
+#include "guest/layout.h"
+
+extern const unsigned char kvm_guest_image[];
+extern const unsigned char kvm_guest_image_end[];
+
+#define MAXPHY_MIN 36
+#define MAXPHY_MAX 52
+#define NVM (MAXPHY_MAX - MAXPHY_MIN + 1)
+#define CPUID_MAX_ENTRIES 256
+#define RUN_DEADLINE_NS 2000000000ll /* one vector: 2 s */
+#define WATCHDOG_US 50000            /* SIGALRM period while running */
+#define EXC_NONE UINT64_MAX
+#define EXC_FETCH_MMIO 0x100 /* not a vector: see fetch_from_mmio */
+#define ADDR_MASK 0x000ffffffffff000ull
+#define MB_MAX_ZERO 128 /* entries a vector may make non-zero */
+
+typedef struct capvm {
+  int vm_fd, vcpu_fd;
+  struct kvm_run *run;
+  size_t run_size;
+  uint8_t *mem;
+  uint32_t maxphy;
+  int live;
+  struct kvm_sregs sregs0; /* as KVM created the vCPU */
+  /* what the previous vector left in the guest */
+  uint64_t dirty[2 * MB_MAX_ZERO]; /* gpas that may be non-zero */
+  unsigned ndirty;
+  uint64_t live_top[VEC_MAX_STEPS + 1]; /* its top-level tables (pages) */
+  unsigned nlive_top;
+  int carry;      /* 1: CR0/CR4/EFER/mode are still last_* and RIP is at
+                     the harness entry: KVM_SET_SREGS/REGS can be skipped */
+  int regs_ok;    /* RIP is at the harness entry for last_la57 */
+  int last_la57;
+  uint64_t last_cr0, last_cr4, last_efer;
+} capvm;
+
+typedef struct step_cap { /* per step, filled during the run */
+  int have_pa;
+  uint64_t pa;
+} step_cap;
+
+struct kvm_cap_priv {
+  int kvm_fd;
+  uint64_t ram_size;
+  size_t run_size;
+  struct kvm_cpuid2 *cpuid; /* what KVM supports */
+  char desc[512];
+  char err[256];
+  capvm vm[NVM];
+  kvm_cap_stats st;
+  uint64_t off_stubs, off_lldt;
+  int f_nx, f_la57, f_pku, f_1g, f_pcid, f_invpcid, f_smep, f_smap;
+  int pke_accepted;
+  uint32_t host_maxphy;
+  struct sigaction old_sa;
+  int sa_installed;
+  /* scratch for the current vector */
+  step_cap sc[VEC_MAX_STEPS];
+  uint64_t planted[VEC_MAX_STEPS];
+  uint64_t pred[VEC_MAX_STEPS]; /* predicted pa of write steps, or ~0 */
+  unsigned nplanted;
+};
+
+static void set_err(struct kvm_cap_priv *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->err, sizeof p->err, fmt, ap);
+  va_end(ap);
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static void watchdog(int on) {
+  struct itimerval it;
+  memset(&it, 0, sizeof it);
+  if (on) {
+    it.it_interval.tv_usec = WATCHDOG_US;
+    it.it_value.tv_usec = WATCHDOG_US;
+  }
+  setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c,
+                                           uint32_t fn, uint32_t idx) {
+  for (uint32_t i = 0; i < c->nent; i++)
+    if (c->entries[i].function == fn &&
+        (!(c->entries[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+         c->entries[i].index == idx))
+      return &c->entries[i];
+  return NULL;
+}
+
+static uint64_t hb_of(int la57) { return la57 ? 1ull << 48 : 1ull << 39; }
+
+static inline uint64_t rd64(const uint8_t *mem, uint64_t off) {
+  uint64_t v;
+  memcpy(&v, mem + off, 8);
+  return v;
+}
+
+static inline void wr64(uint8_t *mem, uint64_t off, uint64_t v) {
+  memcpy(mem + off, &v, 8);
+}
+
+/* ---- VM life cycle ------------------------------------------------------ */
+
+static void vm_destroy(struct kvm_cap_priv *p, capvm *vm) {
+  (void)p;
+  if (vm->run && vm->run != MAP_FAILED)
+    munmap(vm->run, vm->run_size);
+  if (vm->vcpu_fd >= 0)
+    close(vm->vcpu_fd);
+  if (vm->vm_fd >= 0)
+    close(vm->vm_fd);
+  if (vm->mem && vm->mem != MAP_FAILED)
+    munmap(vm->mem, p->ram_size);
+  memset(vm, 0, sizeof *vm);
+  vm->vm_fd = vm->vcpu_fd = -1;
+}
+
+/* The harness's own tables, GDT, IDTs and TSSs: written by the host before
+ * the vCPU first runs, never again. */
+static void build_harness(struct kvm_cap_priv *p, uint8_t *mem) {
+  const uint64_t PWA = MMU_PTE_P | MMU_PTE_W | MMU_PTE_A;
+  size_t len = (size_t)(kvm_guest_image_end - kvm_guest_image);
+  memcpy(mem + H_CODE, kvm_guest_image, len);
+
+  /* GDT */
+  wr64(mem, H_GDT + SEL_KCODE, 0x00209a0000000000ull);
+  wr64(mem, H_GDT + SEL_KDATA, 0x00cf92000000ffffull);
+  wr64(mem, H_GDT + SEL_UDATA, 0x00cff2000000ffffull);
+  wr64(mem, H_GDT + SEL_UCODE, 0x0020fa0000000000ull);
+  /* TSS and LDT descriptors: TR is loaded through KVM_SET_SREGS, the LDT
+   * descriptor is written by the guest before each implicit access. */
+
+  for (int la57 = 0; la57 <= 1; la57++) {
+    uint64_t hb = hb_of(la57);
+    uint64_t idt = la57 ? H_IDT5 : H_IDT4;
+    for (uint64_t i = 0; i < 32; i++) {
+      uint64_t off = hb + H_CODE + p->off_stubs + 16 * i;
+      uint64_t type = i == 3 ? 0xeeull : 0x8eull; /* int3 allowed at CPL 3 */
+      uint64_t lo = (off & 0xffff) | ((uint64_t)SEL_KCODE << 16) |
+                    (type << 40) | (((off >> 16) & 0xffff) << 48);
+      wr64(mem, idt + 16 * i, lo);
+      wr64(mem, idt + 16 * i + 8, off >> 32);
+    }
+    uint64_t tss = la57 ? H_TSS5 : H_TSS4;
+    wr64(mem, tss + 4, hb + H_XSTACK_TOP); /* RSP0 */
+    uint16_t iomap = 104;
+    memcpy(mem + tss + 102, &iomap, 2);
+  }
+
+  /* page tables: window HB + gpa -> gpa over all RAM */
+  for (uint64_t i = 0; i < 512; i++) {
+    uint64_t pa = i << 12, u = 0;
+    if (pa == H_USER || pa == H_USCRATCH || pa == H_USTACK - 0x1000)
+      u = MMU_PTE_U;
+    wr64(mem, H_PT0 + 8 * i, pa | PWA | MMU_PTE_D | u);
+  }
+  uint64_t ngib = (p->ram_size + (1ull << 30) - 1) >> 30;
+  for (uint64_t g = 0; g < ngib; g++) {
+    wr64(mem, H_PDPT + 8 * g, (H_PD + 4096 * g) | PWA | MMU_PTE_U);
+    for (uint64_t j = 0; j < 512; j++) {
+      uint64_t pa = (g << 30) | (j << 21);
+      if (pa >= p->ram_size)
+        break;
+      uint64_t e = pa == 0 ? (H_PT0 | PWA | MMU_PTE_U)
+                           : (pa | PWA | MMU_PTE_D | MMU_PTE_PS);
+      wr64(mem, H_PD + 4096 * g + 8 * j, e);
+    }
+  }
+  wr64(mem, H_PML4 + 8 * VEC_HARNESS_SLOT, H_PDPT | PWA | MMU_PTE_U);
+  wr64(mem, H_PML4_5 + 0, H_PDPT | PWA | MMU_PTE_U);
+  wr64(mem, H_PML5 + 8 * VEC_HARNESS_SLOT, H_PML4_5 | PWA | MMU_PTE_U);
+}
+
+static int vm_create(struct kvm_cap_priv *p, capvm *vm, uint32_t maxphy) {
+  memset(vm, 0, sizeof *vm);
+  vm->vm_fd = vm->vcpu_fd = -1;
+  vm->maxphy = maxphy;
+  vm->vm_fd = ioctl(p->kvm_fd, KVM_CREATE_VM, 0);
+  if (vm->vm_fd < 0) {
+    set_err(p, "KVM_CREATE_VM: %s", strerror(errno));
+    goto fail;
+  }
+  if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul) < 0) {
+    set_err(p, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+    goto fail;
+  }
+  vm->mem = mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (vm->mem == MAP_FAILED) {
+    vm->mem = NULL;
+    set_err(p, "mmap guest RAM: %s", strerror(errno));
+    goto fail;
+  }
+  build_harness(p, vm->mem);
+  struct kvm_userspace_memory_region region = {
+      .slot = 0,
+      .flags = 0,
+      .guest_phys_addr = 0,
+      .memory_size = p->ram_size,
+      .userspace_addr = (uint64_t)(uintptr_t)vm->mem,
+  };
+  if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+    set_err(p, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+    goto fail;
+  }
+  vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+  if (vm->vcpu_fd < 0) {
+    set_err(p, "KVM_CREATE_VCPU: %s", strerror(errno));
+    goto fail;
+  }
+  vm->run_size = p->run_size;
+  vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 vm->vcpu_fd, 0);
+  if (vm->run == MAP_FAILED) {
+    vm->run = NULL;
+    set_err(p, "mmap kvm_run: %s", strerror(errno));
+    goto fail;
+  }
+  /* CPUID: what KVM supports, with MAXPHYADDR replaced */
+  size_t csz = sizeof(struct kvm_cpuid2) +
+               p->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+  struct kvm_cpuid2 *c = malloc(csz);
+  if (!c) {
+    set_err(p, "out of memory");
+    goto fail;
+  }
+  memcpy(c, p->cpuid, csz);
+  struct kvm_cpuid_entry2 *e7 = cpuid_find(c, 7, 0);
+  struct kvm_cpuid_entry2 *e1 = cpuid_find(c, 1, 0);
+  struct kvm_cpuid_entry2 *ex1 = cpuid_find(c, 0x80000001, 0);
+  /* KVM_GET_SUPPORTED_CPUID on this kind of host leaves out features the
+   * shadow MMU implements (SMEP, SMAP...): offer the paging features
+   * anyway; KVM_SET_SREGS refuses CR4 bits it cannot do (probed in open) */
+  if (e1)
+    e1->ecx |= 1u << 17; /* PCID */
+  if (e7) {
+    e7->ebx |= 1u << 7 | 1u << 10 | 1u << 20; /* SMEP, INVPCID, SMAP */
+    e7->ecx |= 1u << 3 | 1u << 16;            /* PKU, LA57 */
+  }
+  if (ex1)
+    ex1->edx |= 1u << 20 | 1u << 26; /* NX, 1 GiB pages */
+  struct kvm_cpuid_entry2 *e = cpuid_find(c, 0x80000008, 0);
+  if (e)
+    e->eax = (e->eax & ~0xffu) | maxphy;
+  int r = ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c);
+  int saved = errno;
+  free(c);
+  if (!e) {
+    set_err(p, "no CPUID leaf 0x80000008");
+    goto fail;
+  }
+  if (r < 0) {
+    set_err(p, "KVM_SET_CPUID2: %s", strerror(saved));
+    goto fail;
+  }
+  if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &vm->sregs0) < 0) {
+    set_err(p, "KVM_GET_SREGS: %s", strerror(errno));
+    goto fail;
+  }
+  vm->live = 1;
+  p->st.vms_created++;
+  return 0;
+fail:
+  vm_destroy(p, vm);
+  return -EIO;
+}
+
+static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type,
+                    int code64) {
+  memset(s, 0, sizeof *s);
+  s->selector = sel;
+  s->base = 0;
+  s->limit = 0xffffffff;
+  s->type = type;
+  s->present = 1;
+  s->dpl = 0;
+  s->s = 1;
+  s->l = code64 ? 1 : 0;
+  s->db = code64 ? 0 : 1;
+  s->g = 1;
+}
+
+static void make_sregs(const capvm *vm, int la57, uint64_t cr0, uint64_t cr4,
+                       uint64_t efer, struct kvm_sregs *s);
+
+/* Which paging controls KVM_SET_SREGS accepts (on the maxphyaddr-52 VM). */
+static int probe_features(struct kvm_cap_priv *p) {
+  capvm *vm = &p->vm[52 - MAXPHY_MIN];
+  if (!vm->live && vm_create(p, vm, 52) < 0)
+    return -1;
+  const uint64_t cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP | 0x10;
+  const uint64_t cr4 = MMU_CR4_PAE;
+  const uint64_t efer = MMU_EFER_LME;
+  struct {
+    uint64_t cr4, efer;
+    int *flag;
+  } t[] = {
+      {MMU_CR4_LA57, 0, &p->f_la57},  {MMU_CR4_SMEP, 0, &p->f_smep},
+      {MMU_CR4_SMAP, 0, &p->f_smap},  {MMU_CR4_PKE, 0, &p->f_pku},
+      {MMU_CR4_PCIDE, 0, &p->f_pcid}, {0, MMU_EFER_NXE, &p->f_nx},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    struct kvm_sregs s;
+    make_sregs(vm, (t[i].cr4 & MMU_CR4_LA57) != 0, cr0, cr4 | t[i].cr4,
+               efer | t[i].efer, &s);
+    *t[i].flag = ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) == 0;
+  }
+  /* kvm_pvm accepts CR4.PKE, but the first user access with it set ends
+   * in an emulation failure (measured): treat PKU as unusable */
+  p->pke_accepted = p->f_pku;
+  p->f_pku = 0;
+  return 0;
+}
+
+/* ---- open / describe / close -------------------------------------------- */
+
+int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
+  if (!k)
+    return EINVAL;
+  k->priv = NULL;
+  if (ram_size < (4ull << 20) || ram_size > ((uint64_t)H_MAX_GIB << 30) ||
+      (ram_size & ((2ull << 20) - 1)))
+    return EINVAL;
+  struct kvm_cap_priv *p = calloc(1, sizeof *p);
+  if (!p)
+    return ENOMEM;
+  p->ram_size = ram_size;
+  for (int i = 0; i < NVM; i++)
+    p->vm[i].vm_fd = p->vm[i].vcpu_fd = -1;
+  p->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (p->kvm_fd < 0) {
+    int e = errno;
+    free(p);
+    return e;
+  }
+  int e = 0;
+  int api = ioctl(p->kvm_fd, KVM_GET_API_VERSION, 0);
+  if (api != KVM_API_VERSION) {
+    e = api < 0 ? errno : EPROTO;
+    goto fail;
+  }
+  int rs = ioctl(p->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (rs < (int)sizeof(struct kvm_run)) {
+    e = rs < 0 ? errno : EPROTO;
+    goto fail;
+  }
+  p->run_size = (size_t)rs;
+  p->cpuid = calloc(1, sizeof(struct kvm_cpuid2) +
+                           CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2));
+  if (!p->cpuid) {
+    e = ENOMEM;
+    goto fail;
+  }
+  p->cpuid->nent = CPUID_MAX_ENTRIES;
+  if (ioctl(p->kvm_fd, KVM_GET_SUPPORTED_CPUID, p->cpuid) < 0) {
+    e = errno;
+    goto fail;
+  }
+  /* the image header: offsets the host needs */
+  size_t len = (size_t)(kvm_guest_image_end - kvm_guest_image);
+  if (len > H_USCRATCH - H_CODE) {
+    e = EPROTO;
+    goto fail;
+  }
+  memcpy(&p->off_stubs, kvm_guest_image + HDR_STUBS, 8);
+  memcpy(&p->off_lldt, kvm_guest_image + HDR_LLDT, 8);
+  uint64_t off_user;
+  memcpy(&off_user, kvm_guest_image + HDR_USER, 8);
+  if (off_user != H_USER - H_CODE) {
+    e = EPROTO;
+    goto fail;
+  }
+
+  /* features */
+  struct kvm_cpuid_entry2 *c1 = cpuid_find(p->cpuid, 1, 0);
+  struct kvm_cpuid_entry2 *c7 = cpuid_find(p->cpuid, 7, 0);
+  struct kvm_cpuid_entry2 *x1 = cpuid_find(p->cpuid, 0x80000001, 0);
+  struct kvm_cpuid_entry2 *x8 = cpuid_find(p->cpuid, 0x80000008, 0);
+  struct kvm_cpuid_entry2 *c0 = cpuid_find(p->cpuid, 0, 0);
+  /* what KVM_GET_SUPPORTED_CPUID claims (for the description only) */
+  int s_pcid = c1 && (c1->ecx >> 17 & 1);
+  int s_smep = c7 && (c7->ebx >> 7 & 1);
+  int s_smap = c7 && (c7->ebx >> 20 & 1);
+  int s_invpcid = c7 && (c7->ebx >> 10 & 1);
+  int s_pku = c7 && (c7->ecx >> 3 & 1);
+  int s_la57 = c7 && (c7->ecx >> 16 & 1);
+  int s_nx = x1 && (x1->edx >> 20 & 1);
+  p->f_1g = x1 && (x1->edx >> 26 & 1);
+  p->f_invpcid = s_invpcid;
+  p->host_maxphy = x8 ? (x8->eax & 0xff) : 0;
+  char vendor[13] = "?";
+  if (c0) {
+    memcpy(vendor, &c0->ebx, 4);
+    memcpy(vendor + 4, &c0->edx, 4);
+    memcpy(vendor + 8, &c0->ecx, 4);
+    vendor[12] = 0;
+  }
+  char brand[49] = "";
+  for (uint32_t i = 0; i < 3; i++) {
+    struct kvm_cpuid_entry2 *b = cpuid_find(p->cpuid, 0x80000002 + i, 0);
+    if (b) {
+      memcpy(brand + 16 * i, &b->eax, 4);
+      memcpy(brand + 16 * i + 4, &b->ebx, 4);
+      memcpy(brand + 16 * i + 8, &b->ecx, 4);
+      memcpy(brand + 16 * i + 12, &b->edx, 4);
+    }
+  }
+  brand[48] = 0;
+  char *bp = brand;
+  while (*bp == ' ')
+    bp++;
+  uint32_t fms = c1 ? c1->eax : 0;
+  unsigned family = (fms >> 8 & 0xf) + ((fms >> 8 & 0xf) == 0xf ? (fms >> 20 & 0xff) : 0);
+  unsigned model = (fms >> 4 & 0xf) | ((fms >> 16 & 0xf) << 4);
+  struct utsname u;
+  const char *rel = uname(&u) == 0 ? u.release : "?";
+  /* which vendor module backs /dev/kvm, and whether it uses TDP */
+  char npt[64] = "unknown";
+  static const char *const mods[][2] = {
+      {"kvm_amd", "/sys/module/kvm_amd/parameters/npt"},
+      {"kvm_intel", "/sys/module/kvm_intel/parameters/ept"},
+      {"kvm_pvm", NULL}};
+  for (int i = 0; i < 3; i++) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/sys/module/%s", mods[i][0]);
+    if (access(dir, F_OK) != 0)
+      continue;
+    if (!mods[i][1]) {
+      snprintf(npt, sizeof npt, "%s (shadow paging)", mods[i][0]);
+      break;
+    }
+    char val[8] = "?";
+    FILE *f = fopen(mods[i][1], "r");
+    if (f) {
+      if (fgets(val, sizeof val, f))
+        val[strcspn(val, "\n")] = 0;
+      fclose(f);
+    }
+    snprintf(npt, sizeof npt, "%s tdp=%s", mods[i][0], val);
+    break;
+  }
+  if (probe_features(p) < 0) {
+    e = EIO;
+    goto fail;
+  }
+  snprintf(p->desc, sizeof p->desc,
+           "kvm: linux %s; cpu %s%s%s family %#x model %#x stepping %u; "
+           "module %s; supported-cpuid: nx=%d la57=%d pdpe1gb=%d "
+           "pku=%d pcid=%d invpcid=%d smep=%d smap=%d maxphyaddr=%u; "
+           "accepted by KVM_SET_SREGS: nxe=%d la57=%d smep=%d smap=%d "
+           "pke=%d (usable %d) pcide=%d; guest maxphyaddr set per vector (%d..%d)",
+           rel, vendor, *bp ? " " : "", bp, family, model, fms & 0xf, npt,
+           s_nx, s_la57, p->f_1g, s_pku, s_pcid, s_invpcid, s_smep, s_smap,
+           p->host_maxphy, p->f_nx, p->f_la57, p->f_smep, p->f_smap, p->pke_accepted,
+           p->f_pku, p->f_pcid, MAXPHY_MIN, MAXPHY_MAX);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0; /* no SA_RESTART: KVM_RUN must return EINTR */
+  if (sigaction(SIGALRM, &sa, &p->old_sa) < 0) {
+    e = errno;
+    goto fail;
+  }
+  p->sa_installed = 1;
+  k->priv = p;
+  return 0;
+fail:
+  for (int i = 0; i < NVM; i++)
+    if (p->vm[i].live)
+      vm_destroy(p, &p->vm[i]);
+  free(p->cpuid);
+  close(p->kvm_fd);
+  free(p);
+  return e;
+}
+
+void kvm_cap_describe(const kvm_cap *k, char *buf, size_t n) {
+  if (!buf || !n)
+    return;
+  snprintf(buf, n, "%s", k && k->priv ? k->priv->desc : "kvm: not open");
+}
+
+const char *kvm_cap_last_error(const kvm_cap *k) {
+  return k && k->priv ? k->priv->err : "kvm: not open";
+}
+
+void kvm_cap_get_stats(const kvm_cap *k, kvm_cap_stats *out) {
+  if (!out)
+    return;
+  memset(out, 0, sizeof *out);
+  if (k && k->priv)
+    *out = k->priv->st;
+}
+
+void kvm_cap_close(kvm_cap *k) {
+  if (!k || !k->priv)
+    return;
+  struct kvm_cap_priv *p = k->priv;
+  watchdog(0);
+  for (int i = 0; i < NVM; i++)
+    if (p->vm[i].live)
+      vm_destroy(p, &p->vm[i]);
+  if (p->sa_installed)
+    sigaction(SIGALRM, &p->old_sa, NULL);
+  free(p->cpuid);
+  close(p->kvm_fd);
+  free(p);
+  k->priv = NULL;
+}
+
+/* ---- one vector ----------------------------------------------------------- */
+
+static int canonical(uint64_t va, int la57) {
+  int s = la57 ? 56 : 47;
+  uint64_t top = (uint64_t)((int64_t)va >> s);
+  return top == 0 || top == UINT64_MAX;
+}
+
+typedef struct vplan { /* the mailbox contents, built on the host */
+  uint64_t wr_gpa[MB_MAX_WRITES], wr_val[MB_MAX_WRITES];
+  unsigned nwr;
+  uint64_t zero[MB_MAX_ZERO];
+  unsigned nzero;
+  uint64_t mon[MB_MAX_MON];
+  unsigned nmon;
+  uint64_t slot1[VEC_MAX_STEPS + 1]; /* gpas of the harness entries */
+  unsigned nslot1;
+} vplan;
+
+static int add_unique(uint64_t *arr, unsigned *n, unsigned max, uint64_t x) {
+  for (unsigned i = 0; i < *n; i++)
+    if (arr[i] == x)
+      return 0;
+  if (*n >= max)
+    return -1;
+  arr[(*n)++] = x;
+  return 0;
+}
+
+static int is_slot1(const vplan *pl, uint64_t gpa) {
+  for (unsigned i = 0; i < pl->nslot1; i++)
+    if (pl->slot1[i] == gpa)
+      return 1;
+  return 0;
+}
+
+/* Current value of the entry at gpa as the vector has it after the steps
+ * before `upto` (for predicting where a fetch lands). */
+static uint64_t pred_entry(const vec_vector *v, unsigned upto, uint64_t gpa) {
+  uint64_t val = 0;
+  for (uint32_t i = 0; i < v->pte_count; i++)
+    if (v->pte[i].gpa == gpa)
+      val = v->pte[i].value;
+  for (unsigned s = 0; s < upto; s++)
+    if (v->step[s].op == VEC_SET_PTE && v->step[s].a == gpa)
+      val = v->step[s].b;
+  return val;
+}
+
+static int pred_walk(const vec_vector *v, unsigned upto, uint64_t va,
+                     uint64_t *pa) {
+  uint64_t cr3 = v->cr3;
+  for (unsigned s = 0; s < upto; s++)
+    if (v->step[s].op == VEC_CR3)
+      cr3 = v->step[s].a;
+  int levels = (v->cr4 & MMU_CR4_LA57) ? 5 : 4;
+  uint64_t table = cr3 & ADDR_MASK;
+  for (int l = levels; l >= 1; l--) {
+    uint64_t idx = (va >> (12 + 9 * (l - 1))) & 511;
+    uint64_t e = pred_entry(v, upto, table + 8 * idx);
+    if (!(e & MMU_PTE_P))
+      return -1;
+    if ((l == 2 || l == 3) && (e & MMU_PTE_PS)) {
+      uint64_t sz = 1ull << (12 + 9 * (l - 1));
+      *pa = (e & ADDR_MASK & ~(sz - 1)) | (va & (sz - 1));
+      return 0;
+    }
+    table = e & ADDR_MASK;
+  }
+  *pa = table | (va & 0xfff);
+  return 0;
+}
+
+static int page_is_table(const vplan *pl, uint64_t pa) {
+  for (unsigned i = 0; i < pl->nzero; i++)
+    if ((pl->zero[i] & ~0xfffull) == (pa & ~0xfffull))
+      return 1;
+  return 0;
+}
+
+static int check_and_plan(struct kvm_cap_priv *p, const vec_vector *v,
+                          vplan *pl) {
+  uint64_t ram = p->ram_size;
+  memset(pl, 0, sizeof *pl);
+  if (v->pte_count > VEC_MAX_PTES || v->step_count > VEC_MAX_STEPS) {
+    set_err(p, "too many entries or steps");
+    return -EINVAL;
+  }
+  uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
+  if (mp < MAXPHY_MIN || mp > MAXPHY_MAX) {
+    set_err(p, "maxphyaddr %u out of range", mp);
+    return -EINVAL;
+  }
+  if (!(v->cr0 & MMU_CR0_PG) || !(v->cr0 & MMU_CR0_PE) ||
+      !(v->cr4 & MMU_CR4_PAE) || !(v->efer & MMU_EFER_LME)) {
+    set_err(p, "only long mode with paging is supported");
+    return -ENOTSUP;
+  }
+  if (((v->cr4 & MMU_CR4_PKE) && !p->f_pku) ||
+      ((v->cr4 & MMU_CR4_LA57) && !p->f_la57) ||
+      ((v->cr4 & MMU_CR4_PCIDE) && !p->f_pcid) ||
+      ((v->cr4 & MMU_CR4_SMEP) && !p->f_smep) ||
+      ((v->cr4 & MMU_CR4_SMAP) && !p->f_smap) ||
+      ((v->efer & MMU_EFER_NXE) && !p->f_nx)) {
+    set_err(p, "CR4/EFER %#llx/%#llx needs a feature KVM does not offer",
+            (unsigned long long)v->cr4, (unsigned long long)v->efer);
+    return -ENOTSUP;
+  }
+  /* top-level tables: initial CR3 and the valid CR3 writes */
+  uint64_t cr3_mask = ((1ull << mp) - 1) & ~0xfffull;
+  uint64_t tops[VEC_MAX_STEPS + 1];
+  unsigned ntops = 0;
+  tops[ntops++] = v->cr3 & cr3_mask;
+  if (v->cr3 & ~(cr3_mask | 0xfffull)) {
+    set_err(p, "initial CR3 has reserved bits");
+    return -EINVAL;
+  }
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op == VEC_CR3 && !(st->a & ~(cr3_mask | 0xfffull | (1ull << 63))))
+      add_unique(tops, &ntops, VEC_MAX_STEPS + 1, st->a & cr3_mask);
+    if (st->op == VEC_ACCESS) {
+      unsigned kind = st->access & 3;
+      if (kind == 3 || (st->access & ~7u)) {
+        set_err(p, "step %u: bad access kind %#x", s, st->access);
+        return -EINVAL;
+      }
+      if ((st->access & MMU_IMPLICIT) && kind != MMU_READ) {
+        set_err(p, "step %u: implicit writes/fetches not supported", s);
+        return -ENOTSUP;
+      }
+    }
+    if (st->op < VEC_ACCESS || st->op > VEC_AC) {
+      set_err(p, "step %u: unknown op %d", s, (int)st->op);
+      return -EINVAL;
+    }
+    if (st->op == VEC_PKRU && !p->f_pku) {
+      /* without CR4.PKE the write has no effect on translation; the guest
+       * would take #UD, which it records and ignores */
+    }
+  }
+  for (unsigned i = 0; i < ntops; i++) {
+    if (tops[i] < H_END || tops[i] + 4096 > ram) {
+      set_err(p, "top-level table %#llx outside [2 MiB, RAM)",
+              (unsigned long long)tops[i]);
+      return tops[i] < H_END ? -EINVAL : -ERANGE;
+    }
+    pl->slot1[pl->nslot1++] = tops[i] + 8 * VEC_HARNESS_SLOT;
+  }
+  /* entries */
+  for (uint32_t i = 0; i < v->pte_count; i++) {
+    uint64_t g = v->pte[i].gpa;
+    if ((g & 7) || g < H_END) {
+      set_err(p, "entry at %#llx: misaligned or in the harness",
+              (unsigned long long)g);
+      return -EINVAL;
+    }
+    if (g + 8 > ram) {
+      set_err(p, "entry at %#llx outside RAM", (unsigned long long)g);
+      return -ERANGE;
+    }
+    if (is_slot1(pl, g)) {
+      set_err(p, "entry at %#llx is in the harness's top-level slot",
+              (unsigned long long)g);
+      return -EINVAL;
+    }
+    if (pl->nwr >= MB_MAX_WRITES)
+      return -EINVAL;
+    pl->wr_gpa[pl->nwr] = g;
+    pl->wr_val[pl->nwr++] = v->pte[i].value;
+    if (add_unique(pl->mon, &pl->nmon, MB_MAX_MON, g) < 0 ||
+        add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, g) < 0)
+      return -EINVAL;
+  }
+  uint64_t hval = ((v->cr4 & MMU_CR4_LA57) ? H_PML4_5 : H_PDPT) | MMU_PTE_P |
+                  MMU_PTE_W | MMU_PTE_U | MMU_PTE_A;
+  for (unsigned i = 0; i < pl->nslot1; i++) {
+    if (pl->nwr >= MB_MAX_WRITES)
+      return -EINVAL;
+    pl->wr_gpa[pl->nwr] = pl->slot1[i];
+    pl->wr_val[pl->nwr++] = hval;
+    if (add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, pl->slot1[i]) < 0)
+      return -EINVAL;
+  }
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op != VEC_SET_PTE)
+      continue;
+    uint64_t g = st->a;
+    if ((g & 7) || g < H_END || is_slot1(pl, g)) {
+      set_err(p, "step %u: SET_PTE at %#llx conflicts with the harness", s,
+              (unsigned long long)g);
+      return -EINVAL;
+    }
+    if (g + 8 > ram) {
+      set_err(p, "step %u: SET_PTE at %#llx outside RAM", s,
+              (unsigned long long)g);
+      return -ERANGE;
+    }
+    if (add_unique(pl->mon, &pl->nmon, MB_MAX_MON, g) < 0 ||
+        add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, g) < 0)
+      return -EINVAL;
+  }
+  return 0;
+}
+
+/* Classify what the guest recorded for an access step. Returns 0 and fills
+ * *o, or -1 if the exception makes no sense for the access. */
+static int classify(const struct kvm_cap_priv *p, const vec_step *st,
+                    int la57, uint64_t vec, uint64_t ec, uint64_t cr2,
+                    uint64_t rip, vec_outcome *o) {
+  unsigned kind = st->access & 3;
+  int implicit = (st->access & MMU_IMPLICIT) != 0;
+  memset(o, 0, sizeof *o);
+  if (vec == 14 && !(kind == MMU_FETCH && cr2 != st->a)) {
+    o->kind = VEC_OUT_PF;
+    o->error_code = (uint32_t)ec;
+    o->pa_or_cr2 = cr2;
+    return 0;
+  }
+  if (vec == 13) {
+    if (implicit) {
+      /* #GP at LLDT: the base was not canonical; #GP(selector) at the
+       * segment load: the descriptor was read, the translation worked */
+      if (rip == hb_of(la57) + H_CODE + p->off_lldt || ec == 0) {
+        o->kind = VEC_OUT_GP;
+        return 0;
+      }
+      o->kind = VEC_OUT_OK;
+      return 0;
+    }
+    if (kind != MMU_FETCH || !canonical(st->a, la57)) {
+      o->kind = VEC_OUT_GP;
+      return 0;
+    }
+    o->kind = VEC_OUT_OK; /* the fetched bytes faulted, not the fetch */
+    return 0;
+  }
+  /* no exception (CPL 0 data), #UD from the user stub's ud2, #NP from the
+   * segment load, or anything raised by the fetched bytes */
+  if (vec == EXC_NONE || vec == 6 || vec == 11 || kind == MMU_FETCH ||
+      (vec == 14 && kind == MMU_FETCH)) {
+    o->kind = VEC_OUT_OK;
+    return 0;
+  }
+  return -1;
+}
+
+/* KVM cannot emulate an instruction fetched from MMIO: KVM_RUN fails with
+ * an emulation error, RIP at the fetched address. The walk succeeded (a
+ * failed one would have injected #PF), so record the translation and send
+ * the guest to its recovery point as if an exception had been taken. */
+static int fetch_from_mmio(struct kvm_cap_priv *p, capvm *vm,
+                           const vec_vector *v, uint64_t cur) {
+  uint8_t *mem = vm->mem;
+  struct kvm_run *run = vm->run;
+  if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION ||
+      cur >= v->step_count || v->step[cur].op != VEC_ACCESS ||
+      (v->step[cur].access & 3) != MMU_FETCH ||
+      rd64(mem, H_RES + R_ARMED) != 1)
+    return -EIO;
+  struct kvm_regs regs;
+  if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+    return -EIO;
+  if (regs.rip != v->step[cur].a)
+    return -EIO;
+  struct kvm_translation tr;
+  memset(&tr, 0, sizeof tr);
+  tr.linear_address = regs.rip;
+  if (ioctl(vm->vcpu_fd, KVM_TRANSLATE, &tr) < 0)
+    return -EIO;
+  if (!tr.valid) { /* SMAP and a user page: as in run_vm */
+    uint64_t fl = regs.rflags;
+    regs.rflags |= 1ull << 18;
+    if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
+        ioctl(vm->vcpu_fd, KVM_TRANSLATE, &tr) < 0)
+      return -EIO;
+    regs.rflags = fl;
+  }
+  if (tr.valid) {
+    p->sc[cur].have_pa = 1;
+    p->sc[cur].pa = tr.physical_address;
+  }
+  p->st.fetch_mmio++;
+  wr64(mem, H_RES + R_EVEC, EXC_FETCH_MMIO);
+  wr64(mem, H_RES + R_EEC, 0);
+  wr64(mem, H_RES + R_ECR2, 0);
+  wr64(mem, H_RES + R_ERIP, regs.rip);
+  wr64(mem, H_RES + R_ARMED, 0);
+  wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * cur, 1);
+  regs.rip = rd64(mem, H_RES + R_RIP);
+  regs.rsp = rd64(mem, H_RES + R_RSP);
+  regs.rflags = 2;
+  struct kvm_sregs s;
+  if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
+    return -EIO;
+  if (s.cs.dpl != 0) { /* the fetch was at CPL 3 */
+    set_seg(&s.cs, SEL_KCODE, 11, 1);
+    set_seg(&s.ss, SEL_KDATA, 3, 0);
+    if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0)
+      return -EIO;
+  }
+  if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+    return -EIO;
+  return 0;
+}
+
+static int run_vm(struct kvm_cap_priv *p, capvm *vm, vec_vector *v,
+                  int la57) {
+  uint8_t *mem = vm->mem;
+  struct kvm_run *run = vm->run;
+  unsigned max_exits = 64 + 8 * v->step_count;
+  int64_t deadline = now_ns() + RUN_DEADLINE_NS;
+  for (unsigned n = 0; n < max_exits;) {
+    if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        if (now_ns() > deadline) {
+          set_err(p, "timeout (guest stuck at step %llu)",
+                  (unsigned long long)rd64(mem, H_RES + R_CUR));
+          return -ETIMEDOUT;
+        }
+        continue;
+      }
+      set_err(p, "KVM_RUN: %s", strerror(errno));
+      return -EIO;
+    }
+    n++;
+    p->st.runs++;
+    uint64_t cur = rd64(mem, H_RES + R_CUR);
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO: {
+      if (run->io.port != EXIT_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
+          run->io.size != 1) {
+        set_err(p, "unexpected I/O exit, port %#x", run->io.port);
+        return -EPROTO;
+      }
+      uint8_t code = *((uint8_t *)run + run->io.data_offset);
+      if (code == EXIT_DONE)
+        return 0;
+      if (code == EXIT_BADPKRU) {
+        set_err(p, "WRPKRU %#x faulted (vector %llu)", v->pkru,
+                (unsigned long long)rd64(mem, H_RES + R_EVEC));
+        continue;
+      }
+      if (code == EXIT_BADCR3) {
+        set_err(p, "MOV to CR3 %#llx faulted (vector %llu, error %#llx)",
+                (unsigned long long)v->cr3,
+                (unsigned long long)rd64(mem, H_RES + R_EVEC),
+                (unsigned long long)rd64(mem, H_RES + R_EEC));
+        /* the guest goes on to tear down and exits DONE; report after */
+        continue;
+      }
+      if (code == EXIT_PANIC) {
+        set_err(p, "guest exception %llu error %#llx cr2 %#llx rip %#llx "
+                "at step %llu with no recovery",
+                (unsigned long long)rd64(mem, H_RES + R_EVEC),
+                (unsigned long long)rd64(mem, H_RES + R_EEC),
+                (unsigned long long)rd64(mem, H_RES + R_ECR2),
+                (unsigned long long)rd64(mem, H_RES + R_ERIP),
+                (unsigned long long)cur);
+        return -EPROTO;
+      }
+      if (code != EXIT_STEP || cur >= v->step_count) {
+        set_err(p, "bad exit code %u at step %llu", code,
+                (unsigned long long)cur);
+        return -EPROTO;
+      }
+      p->st.exits_step++;
+      vec_step *st = &v->step[cur];
+      vec_outcome o;
+      if (classify(p, st, la57, rd64(mem, H_RES + R_EVEC),
+                   rd64(mem, H_RES + R_EEC), rd64(mem, H_RES + R_ECR2),
+                   rd64(mem, H_RES + R_ERIP), &o) < 0 ||
+          o.kind != VEC_OUT_OK)
+        break;
+      struct kvm_translation tr;
+      memset(&tr, 0, sizeof tr);
+      tr.linear_address = st->a;
+      if (ioctl(vm->vcpu_fd, KVM_TRANSLATE, &tr) < 0) {
+        set_err(p, "KVM_TRANSLATE: %s", strerror(errno));
+        return -EIO;
+      }
+      if (!tr.valid) {
+        /* KVM_TRANSLATE is a supervisor read with the current RFLAGS.AC:
+         * retry with AC = 1 so that SMAP does not refuse user pages */
+        struct kvm_regs regs;
+        if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0) {
+          set_err(p, "KVM_GET_REGS: %s", strerror(errno));
+          return -EIO;
+        }
+        uint64_t fl = regs.rflags;
+        regs.rflags |= 1ull << 18;
+        if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
+            ioctl(vm->vcpu_fd, KVM_TRANSLATE, &tr) < 0) {
+          set_err(p, "KVM_TRANSLATE (AC): %s", strerror(errno));
+          return -EIO;
+        }
+        regs.rflags = fl;
+        if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+          set_err(p, "KVM_SET_REGS: %s", strerror(errno));
+          return -EIO;
+        }
+      }
+      if (tr.valid) {
+        p->sc[cur].have_pa = 1;
+        p->sc[cur].pa = tr.physical_address;
+      }
+      break;
+    }
+    case KVM_EXIT_MMIO:
+      p->st.exits_mmio++;
+      if (cur < v->step_count && v->step[cur].op == VEC_ACCESS &&
+          !p->sc[cur].have_pa) {
+        p->sc[cur].have_pa = 1;
+        p->sc[cur].pa = run->mmio.phys_addr;
+        wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * cur, 1);
+      }
+      if (!run->mmio.is_write)
+        memset(run->mmio.data, 0, sizeof run->mmio.data);
+      break;
+    case KVM_EXIT_SHUTDOWN:
+      set_err(p, "guest shutdown (triple fault) at step %llu",
+              (unsigned long long)cur);
+      return -EIO;
+    case KVM_EXIT_INTERNAL_ERROR: {
+      int rr = fetch_from_mmio(p, vm, v, cur);
+      if (rr < 0) {
+        if (!p->err[0])
+          set_err(p, "KVM internal error, suberror %u, at step %llu",
+                  run->internal.suberror, (unsigned long long)cur);
+        return rr;
+      }
+      break;
+    }
+    case KVM_EXIT_FAIL_ENTRY:
+      set_err(p, "VM entry failed, reason %#llx",
+              (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+      return -EIO;
+    case KVM_EXIT_HLT:
+      set_err(p, "guest halted at step %llu", (unsigned long long)cur);
+      return -EIO;
+    default:
+      set_err(p, "unexpected exit reason %u at step %llu", run->exit_reason,
+              (unsigned long long)cur);
+      return -EIO;
+    }
+  }
+  set_err(p, "too many exits");
+  return -ETIMEDOUT;
+}
+
+
+static void make_sregs(const capvm *vm, int la57, uint64_t cr0, uint64_t cr4,
+                       uint64_t efer, struct kvm_sregs *s) {
+  uint64_t hb = hb_of(la57);
+  *s = vm->sregs0;
+  set_seg(&s->cs, SEL_KCODE, 11, 1);
+  set_seg(&s->ds, SEL_KDATA, 3, 0);
+  s->es = s->fs = s->gs = s->ss = s->ds;
+  memset(&s->tr, 0, sizeof s->tr);
+  s->tr.selector = SEL_TSS;
+  s->tr.base = hb + (la57 ? H_TSS5 : H_TSS4);
+  s->tr.limit = 0x67;
+  s->tr.type = 11;
+  s->tr.present = 1;
+  memset(&s->ldt, 0, sizeof s->ldt);
+  s->ldt.type = 2;
+  s->ldt.unusable = 1;
+  s->gdt.base = hb + H_GDT;
+  s->gdt.limit = SEL_LDT + 15;
+  s->idt.base = hb + (la57 ? H_IDT5 : H_IDT4);
+  s->idt.limit = 32 * 16 - 1;
+  s->cr0 = cr0;
+  s->cr3 = la57 ? H_PML5 : H_PML4;
+  s->cr4 = cr4;
+  s->efer = efer | MMU_EFER_LMA;
+  memset(s->interrupt_bitmap, 0, sizeof s->interrupt_bitmap);
+}
+
+int kvm_cap_run(kvm_cap *k, vec_vector *v) {
+  if (!k || !k->priv || !v)
+    return -EINVAL;
+  struct kvm_cap_priv *p = k->priv;
+  p->err[0] = 0;
+  vplan pl;
+  int r = check_and_plan(p, v, &pl);
+  if (r < 0) {
+    p->st.rejected++;
+    return r;
+  }
+  uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
+  capvm *vm = &p->vm[mp - MAXPHY_MIN];
+  if (!vm->live && vm_create(p, vm, mp) < 0) {
+    p->st.failures++;
+    return -EIO;
+  }
+  int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
+  uint64_t hb = hb_of(la57);
+  uint8_t *mem = vm->mem;
+
+  /* reuse the vCPU state when the previous vector left it as this one
+   * needs it; MOV to CR3 in the guest then flushes as between vectors */
+  int carry = vm->carry && vm->last_la57 == la57 && vm->last_cr0 == v->cr0 &&
+              vm->last_cr4 == v->cr4 && vm->last_efer == v->efer;
+  if (!carry)
+    vm->nlive_top = 0; /* the harness CR3 will be current: nothing to spare */
+
+  /* paging entries: write only what differs from what is in memory (the
+   * previous vector's entries, A/D bits included, are still there) */
+  static uint64_t pend_gpa[MB_MAX_WRITES], pend_val[MB_MAX_WRITES];
+  unsigned npend = 0, npost = 0, nwr = 0;
+  for (unsigned i = 0; i < pl.nwr; i++)
+    if (rd64(mem, pl.wr_gpa[i]) != pl.wr_val[i]) {
+      pend_gpa[npend] = pl.wr_gpa[i];
+      pend_val[npend++] = pl.wr_val[i];
+    }
+  for (unsigned i = 0; i < pl.nzero; i++) { /* SET_PTE targets start at 0 */
+    int listed = 0;
+    for (unsigned j = 0; j < pl.nwr && !listed; j++)
+      listed = pl.wr_gpa[j] == pl.zero[i];
+    if (!listed && rd64(mem, pl.zero[i]) != 0) {
+      pend_gpa[npend] = pl.zero[i];
+      pend_val[npend++] = 0;
+    }
+  }
+  for (unsigned i = 0; i < vm->ndirty; i++) {
+    int kept = 0;
+    for (unsigned j = 0; j < pl.nzero && !kept; j++)
+      kept = pl.zero[j] == vm->dirty[i];
+    if (!kept && rd64(mem, vm->dirty[i]) != 0) {
+      if (npend >= MB_MAX_WRITES)
+        goto too_many;
+      pend_gpa[npend] = vm->dirty[i];
+      pend_val[npend++] = 0;
+    }
+  }
+  /* entries in a page the current CR3 points to are written after the
+   * MOV to CR3 (one of them maps the harness); in other pages that take
+   * two writes or more, a one-byte rewrite first makes KVM drop the
+   * shadow page so that the other writes do not trap */
+  for (unsigned i = 0; i < npend; i++) {
+    uint64_t pg = pend_gpa[i] & ~0xfffull;
+    int on_top = 0, seen = 0, count = 0;
+    for (unsigned j = 0; j < vm->nlive_top; j++)
+      on_top |= vm->live_top[j] == pg;
+    if (on_top) {
+      if (npost >= MB_MAX_POST)
+        goto too_many;
+      wr64(mem, H_MBOX + MB_POST + 16 * npost, pend_gpa[i]);
+      wr64(mem, H_MBOX + MB_POST + 16 * npost + 8, pend_val[i]);
+      npost++;
+      continue;
+    }
+    for (unsigned j = 0; j < npend; j++) {
+      if ((pend_gpa[j] & ~0xfffull) != pg)
+        continue;
+      count++;
+      seen |= j < i;
+    }
+    if (nwr + 2 > MB_MAX_WRITES)
+      goto too_many;
+    if (count >= 2 && !seen) {
+      wr64(mem, H_MBOX + MB_WRITES + 16 * nwr, pend_gpa[i] + 1);
+      wr64(mem, H_MBOX + MB_WRITES + 16 * nwr + 8, 0);
+      nwr++;
+    }
+    wr64(mem, H_MBOX + MB_WRITES + 16 * nwr, pend_gpa[i]);
+    wr64(mem, H_MBOX + MB_WRITES + 16 * nwr + 8, pend_val[i]);
+    nwr++;
+  }
+  if (0) {
+  too_many:
+    set_err(p, "too many entries to write");
+    p->st.rejected++;
+    return -EINVAL;
+  }
+  /* from here on, whatever happens, memory may hold this vector's entries */
+  int tainted = 0; /* cannot track what is in memory: drop the VM after */
+  for (unsigned i = 0; i < pl.nzero; i++)
+    if (add_unique(vm->dirty, &vm->ndirty, 2 * MB_MAX_ZERO, pl.zero[i]) < 0)
+      tainted = 1;
+  vm->carry = 0;
+
+  /* mailbox */
+  wr64(mem, H_MBOX + MB_VEC_CR3, v->cr3);
+  wr64(mem, H_MBOX + MB_NWRITES, nwr);
+  wr64(mem, H_MBOX + MB_NPOST, npost);
+  wr64(mem, H_MBOX + MB_NMON, pl.nmon);
+  wr64(mem, H_MBOX + MB_NSTEPS, v->step_count);
+  wr64(mem, H_MBOX + MB_CPL, v->cpl == 3 ? 3 : 0);
+  wr64(mem, H_MBOX + MB_AC, v->ac ? 1 : 0);
+  /* PKRU only means something (and WRPKRU only works) with CR4.PKE */
+  wr64(mem, H_MBOX + MB_PKRU_SET, (v->cr4 & MMU_CR4_PKE) ? 1 : 0);
+  wr64(mem, H_MBOX + MB_PKRU, v->pkru);
+  for (unsigned i = 0; i < VEC_MAX_STEPS; i++)
+    wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * i, 0);
+  for (unsigned i = 0; i < v->step_count; i++) {
+    const vec_step *st = &v->step[i];
+    uint64_t base = H_MBOX + MB_STEPS + STEP_SIZE * i;
+    uint64_t a = st->a;
+    if (st->op == VEC_CPL)
+      a = a == 3 ? 3 : 0; /* CPL 1 and 2 are supervisor like 0 */
+    uint64_t b = st->b;
+    if (st->op == VEC_ACCESS) {
+      /* a write stores the byte found at the predicted physical address */
+      uint64_t pa;
+      b = ~0ull;
+      if ((st->access & 7) == MMU_WRITE && pred_walk(v, i, st->a, &pa) == 0 &&
+          pa < p->ram_size)
+        b = pa;
+      p->pred[i] = b;
+    }
+    wr64(mem, base + S_OP, (uint64_t)st->op);
+    wr64(mem, base + S_KIND, st->access);
+    wr64(mem, base + S_A, a);
+    wr64(mem, base + S_B, b);
+    wr64(mem, base + S_C, st->c);
+  }
+  for (unsigned i = 0; i < pl.nmon; i++)
+    wr64(mem, H_MBOX + MB_MON + 8 * i, pl.mon[i]);
+  wr64(mem, H_RES + R_CUR, 0);
+  memset(mem + H_RES + R_EXC, 0xff, 32 * VEC_MAX_STEPS);
+  memset(p->sc, 0, sizeof p->sc);
+
+  /* fetch targets in ordinary RAM get an int3, so that the fetched bytes
+   * have no side effects (a zero sled would run on) */
+  p->nplanted = 0;
+  for (unsigned i = 0; i < v->step_count; i++) {
+    const vec_step *st = &v->step[i];
+    uint64_t pa;
+    if (st->op != VEC_ACCESS || (st->access & 3) != MMU_FETCH)
+      continue;
+    if (pred_walk(v, i, st->a, &pa) < 0 || pa < H_END ||
+        pa >= p->ram_size || page_is_table(&pl, pa))
+      continue;
+    mem[pa] = 0xcc;
+    p->planted[p->nplanted++] = pa;
+  }
+
+  /* registers */
+  if (!carry) {
+    struct kvm_sregs s;
+    make_sregs(vm, la57, v->cr0, v->cr4, v->efer, &s);
+    if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0) {
+      int e = errno;
+      set_err(p, "KVM_SET_SREGS (cr0 %#llx cr4 %#llx efer %#llx): %s",
+              (unsigned long long)s.cr0, (unsigned long long)s.cr4,
+              (unsigned long long)s.efer, strerror(e));
+      r = e == EINVAL ? -ENOTSUP : -EIO;
+      goto out;
+    }
+    if (!vm->regs_ok || vm->last_la57 != la57) {
+      struct kvm_regs regs;
+      memset(&regs, 0, sizeof regs);
+      regs.rip = hb + H_CODE;
+      regs.rsp = hb + H_KSTACK_TOP;
+      regs.rflags = 2;
+      if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+        set_err(p, "KVM_SET_REGS: %s", strerror(errno));
+        r = -EIO;
+        goto out;
+      }
+      vm->regs_ok = 1;
+      vm->last_la57 = la57;
+    }
+  }
+
+  watchdog(1);
+  r = run_vm(p, vm, v, la57);
+  watchdog(0);
+  if (r < 0)
+    goto out;
+  if (p->err[0]) { /* BADCR3, BADPKRU: the guest refused the state */
+    r = -ENOTSUP;
+    goto out;
+  }
+
+  /* outcomes and A/D changes */
+  for (unsigned i = 0; i < v->step_count; i++) {
+    vec_step *st = &v->step[i];
+    if (st->op != VEC_ACCESS)
+      continue;
+    uint64_t ex = H_RES + R_EXC + 32 * i;
+    vec_outcome o;
+    if (classify(p, st, la57, rd64(mem, ex), rd64(mem, ex + 8),
+                 rd64(mem, ex + 16), rd64(mem, ex + 24), &o) < 0) {
+      set_err(p, "step %u: unexpected exception %llu error %#llx rip %#llx",
+              i, (unsigned long long)rd64(mem, ex),
+              (unsigned long long)rd64(mem, ex + 8),
+              (unsigned long long)rd64(mem, ex + 24));
+      r = -EPROTO;
+      goto out;
+    }
+    if (o.kind == VEC_OUT_OK) {
+      if (!p->sc[i].have_pa) {
+        set_err(p, "step %u: access succeeded but no physical address", i);
+        r = -EPROTO;
+        goto out;
+      }
+      o.pa_or_cr2 = p->sc[i].pa;
+      if ((st->access & 7) == MMU_WRITE && o.pa_or_cr2 < p->ram_size &&
+          o.pa_or_cr2 != p->pred[i])
+        p->st.writes_unpredicted++; /* the store may have changed a byte */
+    }
+    st->expect = o;
+    st->ad_count = 0;
+    uint64_t before = H_RES + R_SNAP + 8ull * MB_MAX_MON * i;
+    uint64_t after = before + 8ull * MB_MAX_MON;
+    for (unsigned j = 0; j < pl.nmon; j++) {
+      uint64_t b = rd64(mem, before + 8 * j), a = rd64(mem, after + 8 * j);
+      if (a == b)
+        continue;
+      if (st->ad_count >= VEC_MAX_AD) {
+        set_err(p, "step %u: more than %d entries changed", i, VEC_MAX_AD);
+        r = -EPROTO;
+        goto out;
+      }
+      st->ad[st->ad_count].gpa = pl.mon[j];
+      st->ad[st->ad_count].value = a;
+      st->ad_count++;
+    }
+  }
+  r = 0;
+  /* what this vector leaves behind, for the next one */
+  memcpy(vm->dirty, pl.zero, pl.nzero * sizeof pl.zero[0]);
+  vm->ndirty = pl.nzero;
+  vm->nlive_top = 0;
+  for (unsigned i = 0; i < pl.nslot1; i++)
+    vm->live_top[vm->nlive_top++] = pl.slot1[i] & ~0xfffull;
+  vm->last_cr0 = v->cr0;
+  vm->last_cr4 = v->cr4;
+  vm->last_efer = v->efer;
+  vm->carry = 1;
+  for (unsigned i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_CR0 || v->step[i].op == VEC_CR4 ||
+        v->step[i].op == VEC_EFER)
+      vm->carry = 0;
+out:
+  for (unsigned i = 0; i < p->nplanted; i++)
+    mem[p->planted[i]] = 0;
+  p->nplanted = 0;
+  if (tainted || (r < 0 && r != -EINVAL && r != -ENOTSUP && r != -ERANGE)) {
+    p->st.failures++;
+    vm_destroy(p, vm); /* re-created on the next run */
+  } else if (r < 0) {
+    p->st.rejected++;
+  } else {
+    p->st.vectors++;
+  }
+  return r;
+}
