@@ -97,8 +97,26 @@ static void check_trace(check_ctx *ctx, mmu_cpu *cpu, uint64_t va,
               (unsigned long long)t.step[i].entry);
 }
 
-int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
-                 size_t msg_len) {
+static vec_outcome check_outcome_of(int status, const mmu_result *r) {
+  vec_outcome o;
+  memset(&o, 0, sizeof o);
+  if (status == MMU_OK) {
+    o.kind = VEC_OUT_OK;
+    o.pa_or_cr2 = r->paddr;
+  } else if (status == MMU_PAGE_FAULT) {
+    o.kind = VEC_OUT_PF;
+    o.error_code = r->error_code;
+    o.pa_or_cr2 = r->cr2;
+  } else if (status == MMU_GP_FAULT) {
+    o.kind = VEC_OUT_GP;
+  }
+  return o;
+}
+
+/* Runs v; with fill, records the library's outcomes and A/D changes into
+ * fill (a copy of v) instead of comparing. */
+static int check_run(check_ctx *ctx, const vec_vector *v, int path,
+                     vec_vector *fill, char *msg, size_t msg_len) {
   size_t used = 0;
   msg[0] = 0;
   for (uint32_t i = 0; i < ctx->written_count; i++)
@@ -161,6 +179,20 @@ int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
       int status = path == CHECK_REFERENCE
                        ? mmu_reference_translate(&cpu, s->a, s->access, &r, NULL)
                        : mmu_translate(&cpu, s->a, s->access, &r);
+      if (fill) {
+        vec_step *fs = &fill->step[si];
+        fs->expect = check_outcome_of(status, &r);
+        fs->ad_count = 0;
+        for (uint32_t i = 0; i < ctx->written_count; i++) {
+          uint64_t now = *check_entry(ctx, ctx->written[i]);
+          if (now != before[i] && fs->ad_count < VEC_MAX_AD) {
+            fs->ad[fs->ad_count].gpa = ctx->written[i];
+            fs->ad[fs->ad_count].value = now;
+            fs->ad_count++;
+          }
+        }
+        break;
+      }
       char got[64], want[64];
       check_outcome_text(got, sizeof got, status, &r);
       check_expect_text(want, sizeof want, &s->expect);
@@ -238,4 +270,17 @@ int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
     }
   }
   return 1;
+}
+
+int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
+                 size_t msg_len) {
+  return check_run(ctx, v, path, NULL, msg, msg_len);
+}
+
+int check_fill(check_ctx *ctx, vec_vector *v, int path, char *msg,
+               size_t msg_len) {
+  static vec_vector copy;
+  copy = *v;
+  int rc = check_run(ctx, &copy, path, v, msg, msg_len);
+  return rc < 0 ? rc : 1;
 }

@@ -25,4 +25,9 @@ typedef struct check_ctx {
 int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
                  size_t msg_len);
 
+/* Fills v's outcomes (expect, ad) with what the library does on the given
+ * path. Returns 1, or -1 if the vector is unusable (msg says why). */
+int check_fill(check_ctx *ctx, vec_vector *v, int path, char *msg,
+               size_t msg_len);
+
 #endif

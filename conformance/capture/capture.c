@@ -5,6 +5,8 @@
  *   mmu_capture --source kvm [--seed N] [--count N] [--category NAME]...
  *               [--out FILE] [--review FILE]
  *   mmu_capture --source kvm --check FILE... [--limit N]
+ *   mmu_capture --source kvm --enumerate access-all --digest-out FILE
+ *               [--block N] [--review FILE]
  *   mmu_capture --list
  *
  * Capture: the generator (gen.c) makes vectors without outcomes, the source
@@ -27,7 +29,8 @@
 #include <unistd.h>
 
 #include "../check.h"
-#include "gen.h"
+#include "../digest.h"
+#include "../gen.h"
 #include "kvm.h"
 #ifdef MMU_CAPTURE_QEMU
 #include "qemu.h"
@@ -420,6 +423,87 @@ static int check_files(source *s, char **files, int nfiles, unsigned long limit)
   return differ ? 1 : 0;
 }
 
+/* ---- enumerations -------------------------------------------------------- */
+
+static digest_file digests;
+
+static int enumerate(source *s, const char *name, uint64_t block,
+                     const char *out_path, const char *review_path,
+                     unsigned long limit) {
+  uint64_t count = gen_enumeration_count(name, s->caps);
+  if (limit && limit < count) /* a trial run: its digests won't verify */
+    count = limit;
+  if (!count || !block || (count + block - 1) / block > DIGEST_MAX_BLOCKS) {
+    fprintf(stderr, "mmu_capture: no enumeration '%s' (or bad --block)\n", name);
+    return 2;
+  }
+  FILE *review = review_path ? fopen(review_path, "w") : NULL;
+  if (review)
+    write_header(review, s, 0);
+  static vec_vector v;
+  static char msg[4096];
+  unsigned long reviewed = 0, departs = 0;
+  memset(&digests, 0, sizeof digests);
+  snprintf(digests.source, sizeof digests.source, "%s", s->name);
+  snprintf(digests.enumeration, sizeof digests.enumeration, "%s", name);
+  digests.caps = s->caps;
+  digests.flags = source_flags;
+  digests.count = count;
+  digests.block = block;
+  time_t start = time(NULL);
+  for (uint64_t b0 = 0; b0 < count; b0 += block) {
+    digest_state *d = digest_begin();
+    if (!d)
+      return 2;
+    for (uint64_t i = b0; i < count && i < b0 + block; i++) {
+      gen_enumerated(name, i, s->caps, s->name, &v);
+      v.flags |= source_flags;
+      int st = run_one(s, &v);
+      if (st != 0) { /* one retry: the VM is re-created after a failure */
+        clear_outcomes(&v);
+        st = run_one(s, &v);
+      }
+      if (st != 0) {
+        fprintf(stderr, "mmu_capture: %s: the source failed (%d); a digest "
+                        "must cover every vector\n", v.id, st);
+        return 2;
+      }
+      if (!library_agrees(&v, msg, sizeof msg)) {
+        if (detect_smap_fetch(s, &v) || detect_slot256(s, &v))
+          departs++;
+        if (!library_agrees(&v, msg, sizeof msg)) {
+          reviewed++;
+          if (review) {
+            fprintf(review, "# %s", msg);
+            vec_write(review, &v);
+          }
+        }
+      }
+      digest_add(d, &v);
+    }
+    digests.hash[digests.nblocks++] = digest_end(d);
+    if (digests.nblocks % 64 == 0)
+      fprintf(stderr, "mmu_capture: %llu of %llu vectors, %ld s\n",
+              (unsigned long long)(b0 + block), (unsigned long long)count,
+              (long)(time(NULL) - start));
+  }
+  FILE *out = out_path ? fopen(out_path, "w") : stdout;
+  if (!out)
+    return 2;
+  char desc[512];
+  s->describe(s, desc, sizeof desc);
+  digest_write(out, &digests, desc);
+  if (out != stdout)
+    fclose(out);
+  if (review)
+    fclose(review);
+  fprintf(stderr, "mmu_capture: %s: %llu vectors in %llu blocks, %lu departures "
+                  "marked, %lu for review, %ld s\n",
+          name, (unsigned long long)count, (unsigned long long)digests.nblocks,
+          departs, reviewed, (long)(time(NULL) - start));
+  return reviewed ? 3 : 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static int source_available(const char *name) {
@@ -429,7 +513,8 @@ static int source_available(const char *name) {
 }
 
 int main(int argc, char **argv) {
-  const char *src_name = "kvm", *out = NULL, *review = NULL;
+  const char *src_name = "kvm", *out = NULL, *review = NULL, *enumeration = NULL;
+  uint64_t block = 4096;
   uint64_t seed = 1, count = 100;
   unsigned long limit = 0;
   const char *cats[32];
@@ -455,6 +540,12 @@ int main(int argc, char **argv) {
       cats[ncats++] = argv[++i];
     } else if (strcmp(a, "--out") == 0 && i + 1 < argc) {
       out = argv[++i];
+    } else if (strcmp(a, "--enumerate") == 0 && i + 1 < argc) {
+      enumeration = argv[++i];
+    } else if (strcmp(a, "--digest-out") == 0 && i + 1 < argc) {
+      out = argv[++i];
+    } else if (strcmp(a, "--block") == 0 && i + 1 < argc) {
+      block = strtoull(argv[++i], NULL, 0);
     } else if (strcmp(a, "--review") == 0 && i + 1 < argc) {
       review = argv[++i];
     } else if (strcmp(a, "--check") == 0) {
@@ -489,8 +580,9 @@ int main(int argc, char **argv) {
     return 2;
   memset(ctx->ram, 0, GEN_RAM_SIZE);
   source_flags = flags_of(s);
-  int rc = check ? check_files(s, argv + first_file, argc - first_file, limit)
-                 : capture(s, seed, count, cats, ncats, out, review);
+  int rc = check         ? check_files(s, argv + first_file, argc - first_file, limit)
+           : enumeration ? enumerate(s, enumeration, block, out, review, limit)
+                         : capture(s, seed, count, cats, ncats, out, review);
   s->close(s);
   free(ctx->ram);
   free(ctx);

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../vector.h"
+#include "vector.h"
 
 #define GEN_HARNESS_SLOT 1
 #define GEN_PHYS_BASE 0x200000ull  /* below: the capture harness */
@@ -41,5 +41,13 @@ const gen_category *gen_categories(size_t *count);
  * vector, always. */
 int gen_vector(const char *category, uint64_t seed, uint64_t index,
                unsigned caps, const char *id_prefix, vec_vector *v);
+
+/* Enumerations: categories too large to check in as text ("access-all",
+ * every legal combination of access.c's dimensions). Vector index of an
+ * enumeration is a mixed-radix number over its dimensions; count is the
+ * number of vectors for these capabilities (0: no such enumeration). */
+uint64_t gen_enumeration_count(const char *name, unsigned caps);
+int gen_enumerated(const char *name, uint64_t index, unsigned caps,
+                   const char *prefix, vec_vector *v);
 
 #endif

@@ -551,3 +551,104 @@ int gen_vector(const char *category, uint64_t seed, uint64_t index,
   }
   return 0;
 }
+
+/* ---- enumerations -------------------------------------------------------- */
+
+/* access-all: every legal combination of the flag dimensions of
+ * kvm-unit-tests' x86/access.c, one vector each, at a fixed address:
+ *   access   user or supervisor x read/write/fetch x once or after a read
+ *   cpu      EFER.NXE x CR0.WP x CR4.SMEP (x CR4.PKE with PKRU AD/WD and
+ *            the PTE's key 0 or 1, where the source has PKU)
+ *   PDPTE    writable or not
+ *   PDE      not present | present with W/U/A/D/NX/bit51/bit36, then either
+ *            PS with or without bit 13, or a page table whose PTE is not
+ *            present | present with W/U/A/D/NX/bit51/bit36
+ * MAXPHYADDR is 36, so bits 36 and 51 are both reserved (as access.c has
+ * them where MAXPHYADDR allows). Illegal combinations (write and fetch
+ * together; flags of an entry below a not-present or PS one) are not
+ * enumerated. */
+#define GEN_PDE_COMBOS (1u + 128u * 2u + 128u * 129u)
+
+static uint64_t gen_access_all_count(unsigned caps) {
+  uint64_t cpu = 8 * ((caps & GEN_CAP_PKU) ? 1 + 8 : 1);
+  return 12 * cpu * 2 * GEN_PDE_COMBOS;
+}
+
+static uint64_t gen_flag_bits(unsigned f) { /* 7 flags -> entry bits */
+  return ((f & 1) ? MMU_PTE_W : 0) | ((f & 2) ? MMU_PTE_U : 0) |
+         ((f & 4) ? MMU_PTE_A : 0) | ((f & 8) ? MMU_PTE_D : 0) |
+         ((f & 16) ? MMU_PTE_XD : 0) | ((f & 32) ? 1ull << 51 : 0) |
+         ((f & 64) ? 1ull << 36 : 0);
+}
+
+static int gen_access_all(uint64_t index, unsigned caps, const char *prefix,
+                          vec_vector *v) {
+  if (index >= gen_access_all_count(caps))
+    return 0;
+  uint64_t x = index;
+  unsigned pde = (unsigned)(x % GEN_PDE_COMBOS);
+  x /= GEN_PDE_COMBOS;
+  int pdpte_ro = (int)(x % 2);
+  x /= 2;
+  unsigned cpu_count = (caps & GEN_CAP_PKU) ? 8 * 9 : 8;
+  unsigned cpu = (unsigned)(x % cpu_count);
+  x /= cpu_count;
+  unsigned acc = (unsigned)x; /* 0..11 */
+
+  gen_builder b;
+  gen_start(v, &b, prefix, "access-all", index, 4, 36);
+  int nxe = cpu & 1, wp = (cpu >> 1) & 1, smep = (cpu >> 2) & 1;
+  unsigned pku = cpu >> 3; /* 0: PKE off; 1..8: on, AD/WD/key */
+  gen_regs(v, 0, nxe, wp, smep, 0, pku != 0, (acc & 1) ? 3 : 0, 0);
+  if (pku) {
+    unsigned ad = (pku - 1) & 1, wd = ((pku - 1) >> 1) & 1, key = ((pku - 1) >> 2) & 1;
+    /* the rights of key 1 (or 0); the other key allows everything */
+    v->pkru = (ad | wd << 1) << (2 * key);
+  }
+  static const unsigned kinds[3] = {MMU_READ, MMU_WRITE, MMU_FETCH};
+  unsigned kind = kinds[(acc >> 1) % 3];
+  int twice = acc >= 6;
+
+  const uint64_t va = 0x0000010000401000ull | 0x238; /* PML4 slot 2 */
+  uint64_t upper[6] = {0, 0, 0x27, 0x27, 0x27, 0x27};
+  if (pdpte_ro)
+    upper[3] &= ~MMU_PTE_W;
+  uint64_t pde_gpa = gen_entry(&b, va, 2, upper);
+  uint64_t key_bits = (pku && (((pku - 1) >> 2) & 1)) ? 1ull << MMU_PTE_PKEY_SHIFT : 0;
+  if (pde != 0) {
+    unsigned k = pde - 1;
+    if (k < 256) { /* a 2 MiB page */
+      uint64_t bits = gen_flag_bits(k & 127) | ((k & 128) ? 1ull << 13 : 0);
+      gen_set(&b, pde_gpa, GEN_OUTSIDE_BASE | MMU_PTE_P | MMU_PTE_PS | bits | key_bits);
+    } else {
+      k -= 256;
+      unsigned pde_flags = k % 128, pte = k / 128; /* pte 0: not present */
+      uint64_t pt = b.next_table;
+      b.next_table += 4096;
+      gen_set(&b, pde_gpa, pt | MMU_PTE_P | gen_flag_bits(pde_flags));
+      if (pte)
+        gen_set(&b, pt + 8ull * gen_index(va, 1),
+                (GEN_OUTSIDE_BASE + 0x5000) | MMU_PTE_P | gen_flag_bits(pte - 1) |
+                    key_bits);
+    }
+  }
+  if (twice)
+    gen_access(v, MMU_READ, va);
+  gen_access(v, kind, va);
+  if (!(caps & GEN_CAP_1G))
+    v->flags |= MMU_CFG_NO_1G_PAGES;
+  return 1;
+}
+
+uint64_t gen_enumeration_count(const char *name, unsigned caps) {
+  if (strcmp(name, "access-all") == 0)
+    return gen_access_all_count(caps);
+  return 0;
+}
+
+int gen_enumerated(const char *name, uint64_t index, unsigned caps,
+                   const char *prefix, vec_vector *v) {
+  if (strcmp(name, "access-all") == 0)
+    return gen_access_all(index, caps, prefix, v);
+  return 0;
+}
