@@ -36,6 +36,7 @@ static uint64_t gen_hash_str(const char *s) {
 
 typedef struct gen_builder {
   vec_vector *v;
+  unsigned caps;
   int levels;
   uint64_t root;
   uint64_t next_table; /* bump allocator for paging-structure frames */
@@ -69,7 +70,9 @@ static void gen_set(gen_builder *b, uint64_t gpa, uint64_t value) {
 }
 
 static void gen_begin(gen_builder *b, vec_vector *v, int levels) {
+  unsigned caps = b->caps;
   memset(b, 0, sizeof *b);
+  b->caps = caps;
   b->v = v;
   b->levels = levels;
   b->next_table = GEN_TABLES_BASE;
@@ -178,8 +181,10 @@ static unsigned gen_kind(gen_rng *r) {
   return kinds[gen_below(r, 3)];
 }
 
-/* A data frame: in RAM (read-back needs it) or outside (MMIO). */
-static uint64_t gen_frame(gen_rng *r, uint64_t size, int outside) {
+/* A data frame: in RAM, or outside (MMIO) where the source can see where
+ * such accesses go. */
+static uint64_t gen_frame(gen_builder *b, gen_rng *r, uint64_t size, int outside) {
+  outside = outside && (b->caps & GEN_CAP_MMIO);
   uint64_t base = outside ? GEN_OUTSIDE_BASE : GEN_DATA_BASE;
   uint64_t span = outside ? (1ull << 30) : (32ull << 20);
   if (size >= span)
@@ -224,7 +229,7 @@ static int gen_cat_access(gen_rng *r, unsigned caps, vec_vector *v,
   if (pde_ps) {
     if (gen_chance(r, 15))
       extra |= 1ull << 13;
-    uint64_t pa = gen_frame(r, 2ull << 20, outside);
+    uint64_t pa = gen_frame(b, r, 2ull << 20, outside);
     if (pke)
       pde_flags |= gen_below(r, 16) << MMU_PTE_PKEY_SHIFT;
     gen_set(b, pde_gpa, pa | pde_flags | MMU_PTE_PS | extra);
@@ -235,7 +240,7 @@ static int gen_cat_access(gen_rng *r, unsigned caps, vec_vector *v,
      * page table out of RAM, where the SDM says nothing */
     uint64_t reserved = extra & ~((1ull << maxphy) - 1);
     gen_set(b, pde_gpa, pt | pde_flags | (gen_chance(r, 20) ? reserved : 0));
-    uint64_t pa = gen_frame(r, 4096, outside);
+    uint64_t pa = gen_frame(b, r, 4096, outside);
     gen_set(b, pt + 8ull * gen_index(va, 1), pa | pte_flags | extra);
   }
   unsigned kind = gen_kind(r);
@@ -272,7 +277,7 @@ static int gen_cat_levels(gen_rng *r, unsigned caps, vec_vector *v,
     upper[level] &= ~right;
   }
   uint64_t va = gen_va(r, levels);
-  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, gen_chance(r, 50)), 4096, leaf,
+  gen_map(b, va & ~0xFFFull, gen_frame(b, r, 4096, gen_chance(r, 50)), 4096, leaf,
           upper);
   gen_access(v, gen_kind(r), va);
   return 1;
@@ -291,7 +296,7 @@ static int gen_cat_smap(gen_rng *r, unsigned caps, vec_vector *v,
   uint64_t leaf = 0x63 | (gen_chance(r, 80) ? MMU_PTE_U : 0) |
                   (gen_chance(r, 20) ? MMU_PTE_XD : 0);
   uint64_t va = gen_va(r, 4);
-  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, !implicit && gen_chance(r, 50)),
+  gen_map(b, va & ~0xFFFull, gen_frame(b, r, 4096, !implicit && gen_chance(r, 50)),
           4096, leaf, gen_upper_default);
   unsigned kind = implicit ? (MMU_READ | MMU_IMPLICIT) : gen_kind(r);
   gen_access(v, kind, implicit ? va & ~7ull : va);
@@ -309,8 +314,13 @@ static int gen_cat_pages(gen_rng *r, unsigned caps, vec_vector *v,
   uint64_t leaf = 0x67 | (gen_chance(r, 30) ? (1ull << 12) : 0); /* PAT */
   if (gen_chance(r, 25))
     leaf |= 1ull << (13 + gen_below(r, gb ? 17 : 8)); /* reserved */
-  gen_map(b, va & ~(size - 1), gen_frame(r, size, gen_chance(r, 50)), size, leaf,
-          gen_upper_default);
+  int outside = gen_chance(r, 50) && (caps & GEN_CAP_MMIO);
+  uint64_t frame = gen_frame(b, r, size, outside);
+  if (gb && !outside) { /* the 1 GiB page at 0: land in the data frames */
+    frame = 0;
+    va = (va & ~(size - 1)) | GEN_DATA_BASE | (gen_below(r, 32ull << 20) & ~7ull);
+  }
+  gen_map(b, va & ~(size - 1), frame, size, leaf, gen_upper_default);
   gen_access(v, gen_kind(r), va);
   return 1;
 }
@@ -328,7 +338,7 @@ static int gen_cat_la57(gen_rng *r, unsigned caps, vec_vector *v,
   if (gen_chance(r, 15))
     upper[5] &= ~MMU_PTE_U;
   uint64_t va = gen_va(r, 5);
-  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, gen_chance(r, 50)), 4096, 0x67,
+  gen_map(b, va & ~0xFFFull, gen_frame(b, r, 4096, gen_chance(r, 50)), 4096, 0x67,
           upper);
   gen_access(v, gen_kind(r), va);
   if (gen_chance(r, 30)) /* a 48-bit-canonical view of a 57-bit address */
@@ -349,7 +359,7 @@ static int gen_cat_maxphy(gen_rng *r, unsigned caps, vec_vector *v,
   unsigned bitno = m - 2 + (unsigned)gen_below(r, 4); /* M-2 .. M+1 */
   if (bitno > 51)
     bitno = 51;
-  uint64_t pa = gen_frame(r, 4096, 1);
+  uint64_t pa = gen_frame(b, r, 4096, 1);
   if (bitno < m) /* an address bit: only a leaf may carry it */
     pa |= 1ull << bitno;
   else if (gen_chance(r, 50)) /* reserved: in the leaf or above */
@@ -381,7 +391,7 @@ static int gen_cat_canonical(gen_rng *r, unsigned caps, vec_vector *v,
   uint64_t canon = (uint64_t)((int64_t)(va << (64 - width)) >> (64 - width));
   unsigned slot = (unsigned)((canon >> (width - 9)) & 511);
   if (slot != GEN_HARNESS_SLOT)
-    gen_map(b, canon & ~0xFFFull, gen_frame(r, 4096, 1), 4096, 0x67,
+    gen_map(b, canon & ~0xFFFull, gen_frame(b, r, 4096, 1), 4096, 0x67,
             gen_upper_default);
   gen_access(v, gen_kind(r), va);
   return 1;
@@ -396,7 +406,7 @@ static int gen_cat_sequence(gen_rng *r, unsigned caps, vec_vector *v,
   gen_regs(v, 0, 1, gen_chance(r, 50), 0, 0, 0, gen_chance(r, 50) ? 3 : 0, 0);
   uint64_t va = gen_va(r, 4);
   uint64_t leaf = 0x07 | (gen_chance(r, 50) ? MMU_PTE_A : 0);
-  uint64_t pa = gen_frame(r, 4096, gen_chance(r, 50));
+  uint64_t pa = gen_frame(b, r, 4096, gen_chance(r, 50));
   uint64_t gpa = gen_map(b, va & ~0xFFFull, pa, 4096, leaf, gen_upper_default);
   gen_access(v, MMU_READ, va);
   gen_access(v, MMU_WRITE, va);
@@ -440,7 +450,7 @@ static int gen_cat_pku(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
   if (gen_chance(r, 20))
     leaf &= ~MMU_PTE_W;
   uint64_t va = gen_va(r, 4);
-  gen_map(b, va & ~0xFFFull, gen_frame(r, 4096, gen_chance(r, 50)), 4096, leaf,
+  gen_map(b, va & ~0xFFFull, gen_frame(b, r, 4096, gen_chance(r, 50)), 4096, leaf,
           gen_upper_default);
   gen_access(v, gen_kind(r), va);
   return 1;
@@ -482,7 +492,7 @@ static int gen_cat_random(gen_rng *r, unsigned caps, vec_vector *v,
     uint64_t next;
     if (leaf) {
       uint64_t size = 1ull << (12 + 9 * (l - 1));
-      next = gen_frame(r, size, gen_chance(r, 50));
+      next = gen_frame(b, r, size, gen_chance(r, 50));
       if (gen_chance(r, 15))
         next |= (gen_next(r) & (size - 1)) & ~0xFFFull; /* low bits */
     } else {
@@ -543,6 +553,7 @@ int gen_vector(const char *category, uint64_t seed, uint64_t index,
       return 0;
     gen_rng r = {gen_mix(seed ^ gen_mix(gen_hash_str(category) ^ gen_mix(index)))};
     gen_builder b;
+    b.caps = caps;
     if (!gen_table[i].fn(&r, caps, v, &b, id_prefix, index))
       return 0;
     if (!(caps & GEN_CAP_1G)) /* the source's CPUID has no Page1GB */
@@ -596,7 +607,10 @@ static int gen_access_all(uint64_t index, unsigned caps, const char *prefix,
   unsigned acc = (unsigned)x; /* 0..11 */
 
   gen_builder b;
+  b.caps = caps;
   gen_start(v, &b, prefix, "access-all", index, 4, 36);
+  /* leaves outside RAM where the source sees MMIO (KVM), else in RAM */
+  uint64_t frame = (caps & GEN_CAP_MMIO) ? GEN_OUTSIDE_BASE : GEN_DATA_BASE;
   int nxe = cpu & 1, wp = (cpu >> 1) & 1, smep = (cpu >> 2) & 1;
   unsigned pku = cpu >> 3; /* 0: PKE off; 1..8: on, AD/WD/key */
   gen_regs(v, 0, nxe, wp, smep, 0, pku != 0, (acc & 1) ? 3 : 0, 0);
@@ -619,7 +633,7 @@ static int gen_access_all(uint64_t index, unsigned caps, const char *prefix,
     unsigned k = pde - 1;
     if (k < 256) { /* a 2 MiB page */
       uint64_t bits = gen_flag_bits(k & 127) | ((k & 128) ? 1ull << 13 : 0);
-      gen_set(&b, pde_gpa, GEN_OUTSIDE_BASE | MMU_PTE_P | MMU_PTE_PS | bits | key_bits);
+      gen_set(&b, pde_gpa, frame | MMU_PTE_P | MMU_PTE_PS | bits | key_bits);
     } else {
       k -= 256;
       unsigned pde_flags = k % 128, pte = k / 128; /* pte 0: not present */
@@ -628,7 +642,7 @@ static int gen_access_all(uint64_t index, unsigned caps, const char *prefix,
       gen_set(&b, pde_gpa, pt | MMU_PTE_P | gen_flag_bits(pde_flags));
       if (pte)
         gen_set(&b, pt + 8ull * gen_index(va, 1),
-                (GEN_OUTSIDE_BASE + 0x5000) | MMU_PTE_P | gen_flag_bits(pte - 1) |
+                (frame + 0x5000) | MMU_PTE_P | gen_flag_bits(pte - 1) |
                     key_bits);
     }
   }

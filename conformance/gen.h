@@ -22,7 +22,8 @@ enum {
   GEN_CAP_LA57 = 1u << 2,     /* 5-level paging */
   GEN_CAP_IMPLICIT = 1u << 3, /* implicit supervisor reads */
   GEN_CAP_SMAP = 1u << 4,     /* CR4.SMAP/SMEP */
-  GEN_CAP_MAXPHY = 1u << 5    /* MAXPHYADDR below 52 can be set */
+  GEN_CAP_MAXPHY = 1u << 5,   /* MAXPHYADDR below 52 can be set */
+  GEN_CAP_MMIO = 1u << 6      /* sees where accesses outside RAM go */
 };
 
 typedef struct gen_category {

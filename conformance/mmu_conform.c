@@ -41,6 +41,8 @@ static category_row *row_for(const char *source, const char *category) {
   return r;
 }
 
+static unsigned long rows_failed_of_last_digest;
+
 static char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f)
@@ -122,8 +124,12 @@ static long check_digests(check_ctx *ctx, const char *path, unsigned long *vecto
     }
   }
   category_row *row = row_for(d.source, d.enumeration);
+  unsigned long failed_vectors = (unsigned long)bad * d.block;
+  if (failed_vectors > d.count)
+    failed_vectors = (unsigned long)d.count;
   row->vectors += d.count;
-  row->failed += (unsigned long)bad * d.block;
+  row->failed += failed_vectors;
+  rows_failed_of_last_digest = failed_vectors;
   return bad;
 }
 
@@ -159,8 +165,8 @@ int main(int argc, char **argv) {
       if (bad < 0)
         status = 2;
       total += n;
-      if (bad > 0)
-        failed += (unsigned long)bad; /* blocks */
+      if (bad > 0) /* every vector of a differing block counts as failed */
+        failed += rows_failed_of_last_digest;
       continue;
     }
     size_t len;

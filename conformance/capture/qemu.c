@@ -1,0 +1,1590 @@
+/* qemu.c - the QEMU TCG capture back end: runs conformance vectors in a
+ * guest of qemu-system-x86_64 -accel tcg -cpu max (qguest/qharness.S) and
+ * records what QEMU did. See qemu.h for the API and qguest/qlayout.h for
+ * the guest-physical layout and the command format.
+ *
+ * Guest RAM is a file in /dev/shm mapped by QEMU (memory-backend-file,
+ * share=on) and by the host, so the host builds the harness (GDT, IDTs,
+ * TSSs, page tables, image) and the RAM pattern before QEMU starts, and
+ * afterwards exchanges commands and results through memory. No firmware
+ * runs: -bios is a 64 KiB ROM whose reset vector jumps into the harness.
+ *
+ * Physical addresses: every 8-byte cell of RAM at or above 2 MiB holds
+ * pattern_of(its address). Each of its bytes is an opcode that raises #UD
+ * in 64-bit mode (so a fetch anywhere stops at once), and byte 5 has bit 4
+ * clear (so a descriptor read from it is a system descriptor: the segment
+ * load raises #GP(selector) and never writes the accessed bit back). After
+ * an access that did not fault, the guest reads the neighbouring cell
+ * ((va & ~7) ^ 8, same page) at CPL 0 with AC = 1 and PKRU = 0 and the host
+ * decodes it. Writes store the byte the host expects to be there and the
+ * guest rewrites the cell's pattern afterwards.
+ *
+ * The host predicts each vector with the library's reference walker (only
+ * to decide which pages must hold the pattern and which must be zero for
+ * paging structures, and what byte a write stores); every recorded
+ * outcome comes from QEMU. */
+#define _GNU_SOURCE
+#include "qemu.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MMU_STATIC
+#define MMU_IMPLEMENTATION
+#include "../../include/mmu.h"
+#include "qguest/qlayout.h"
+
+extern const unsigned char qemu_guest_image[];
+extern const unsigned char qemu_guest_image_end[];
+
+#define MAX_INST 3             /* QEMU processes kept alive */
+#define BOOT_TIMEOUT_MS 20000
+#define STALL_MS 5000          /* no vector finished for this long: hung */
+#define VERSION_TIMEOUT_MS 10000
+#define ROM_SIZE 0x10000
+#define ADDR_MASK 0x000ffffffffff000ull
+#define DIRTY_MAX (VEC_MAX_PTES + 2 * VEC_MAX_STEPS + 2)
+#define MAX_PAGES 256          /* pages one vector touches */
+#define PLAN_MAX_BYTES 16384   /* command bytes one vector may need */
+#define RES_MAX_BYTES 16384
+
+enum { PG_PATTERN = 0, PG_TABLE = 1 };
+enum { ST_PENDING = 1, ST_SOLO = 2 }; /* internal status before the end */
+
+static const uint8_t SYM16[16] = {0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e,
+                                  0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x60,
+                                  0x61, 0xd4, 0xd5, 0xce};
+static const uint8_t SYM8[8] = {0x06, 0x07, 0x0e, 0x27, 0x2f, 0x60, 0x61, 0xce};
+
+typedef struct inst {
+  int live;
+  pid_t pid;
+  int out_fd;
+  int ram_fd;
+  uint8_t *mem;
+  uint32_t maxphy;
+  int no1g;
+  uint8_t *pstate;          /* per 4 KiB page: PG_* */
+  uint64_t dirty[DIRTY_MAX]; /* entries that may be non-zero */
+  unsigned ndirty;
+  int la57;                 /* mode after the commands planned so far */
+  int stopped;
+  int tainted;              /* memory no longer known: restart after */
+  uint64_t seq;
+  uint64_t last_use;
+  char ramfile[320];
+  char errfile[320];
+} inst;
+
+typedef struct pend { /* a vector planned into the current chunk */
+  size_t vi;
+  uint64_t resoff;
+  unsigned nmon;
+  uint64_t mon[MAX_MON];
+  uint64_t pred[VEC_MAX_STEPS]; /* predicted pa of OK accesses, or ~0 */
+} pend;
+
+typedef struct pred_ctx { /* the vector's memory, for the prediction */
+  uint64_t gpa[VEC_MAX_PTES + VEC_MAX_STEPS], val[VEC_MAX_PTES + VEC_MAX_STEPS];
+  unsigned n;
+  uint64_t rd[MAX_PAGES]; /* pages of entries the walks read */
+  unsigned nrd;
+  int overflow;
+} pred_ctx;
+
+struct qemu_cap_priv {
+  char qemu_path[PATH_MAX];
+  char version[160];
+  char tmpdir[256];
+  char rompath[320];
+  uint64_t ram_size;
+  inst in[MAX_INST];
+  uint64_t use_clock;
+  uint32_t cpuid[CPUID_N][4];
+  int have_cpuid;
+  int f_la57, f_pku, f_1g, f_smep, f_smap, f_nx, f_pcid, f_invpcid;
+  uint32_t cpuid_maxphy;
+  char desc[1024];
+  char err[512];
+  char (*reason)[128];
+  size_t nreason;
+  qemu_cap_stats st;
+  uint64_t off_stubs, off_lldt;
+  uint64_t *cmd;   /* command list being built (quads) */
+  size_t ncmd;     /* quads */
+  pend *pd;
+  size_t npd, cappd;
+  uint64_t resoff;
+  void *tlb;
+  size_t tlb_bytes;
+};
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static void set_err(struct qemu_cap_priv *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->err, sizeof p->err, fmt, ap);
+  va_end(ap);
+}
+
+static void set_reason(struct qemu_cap_priv *p, size_t i, const char *fmt,
+                       ...) {
+  if (!p->reason || i >= p->nreason)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->reason[i], sizeof p->reason[i], fmt, ap);
+  va_end(ap);
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static inline uint64_t rd64(const uint8_t *mem, uint64_t off) {
+  uint64_t v;
+  memcpy(&v, mem + off, 8);
+  return v;
+}
+
+static inline void wr64(uint8_t *mem, uint64_t off, uint64_t v) {
+  memcpy(mem + off, &v, 8);
+}
+
+static uint64_t hb_of(int la57) { return la57 ? 1ull << 48 : 1ull << 39; }
+
+static uint64_t pattern_of(uint64_t gpa) {
+  uint64_t w = gpa >> 3;
+  uint8_t b[8];
+  b[0] = SYM16[w & 15];
+  b[1] = SYM16[(w >> 4) & 15];
+  b[2] = SYM16[(w >> 8) & 15];
+  b[3] = SYM16[(w >> 12) & 15];
+  b[4] = SYM16[(w >> 16) & 15];
+  b[6] = SYM16[(w >> 20) & 15];
+  b[7] = SYM16[(w >> 24) & 15];
+  b[5] = SYM8[(w >> 28) & 7];
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | b[i];
+  return v;
+}
+
+/* the address whose pattern v is, or UINT64_MAX */
+static uint64_t pattern_decode(uint64_t v) {
+  static const int pos[7] = {0, 1, 2, 3, 4, 6, 7};
+  uint64_t w = 0;
+  for (int j = 0; j < 7; j++) {
+    uint8_t b = (uint8_t)(v >> (8 * pos[j]));
+    int nib = -1;
+    for (int k = 0; k < 16; k++)
+      if (SYM16[k] == b)
+        nib = k;
+    if (nib < 0)
+      return UINT64_MAX;
+    w |= (uint64_t)nib << (4 * j);
+  }
+  uint8_t b5 = (uint8_t)(v >> 40);
+  int t = -1;
+  for (int k = 0; k < 8; k++)
+    if (SYM8[k] == b5)
+      t = k;
+  if (t < 0)
+    return UINT64_MAX;
+  w |= (uint64_t)t << 28;
+  return w << 3;
+}
+
+static int add_unique(uint64_t *arr, unsigned *n, unsigned max, uint64_t x) {
+  for (unsigned i = 0; i < *n; i++)
+    if (arr[i] == x)
+      return 0;
+  if (*n >= max)
+    return -1;
+  arr[(*n)++] = x;
+  return 0;
+}
+
+static int contains(const uint64_t *arr, unsigned n, uint64_t x) {
+  for (unsigned i = 0; i < n; i++)
+    if (arr[i] == x)
+      return 1;
+  return 0;
+}
+
+/* Read from fd until EOF or timeout; returns bytes read or -1. */
+static ssize_t read_all_timeout(int fd, char *buf, size_t n, int ms) {
+  size_t got = 0;
+  int64_t end = now_ms() + ms;
+  while (got + 1 < n) {
+    int left = (int)(end - now_ms());
+    if (left <= 0)
+      return -1;
+    struct pollfd pf = {fd, POLLIN, 0};
+    int r = poll(&pf, 1, left);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0)
+      return -1;
+    ssize_t k = read(fd, buf + got, n - 1 - got);
+    if (k < 0) {
+      if (errno == EINTR || errno == EAGAIN)
+        continue;
+      return -1;
+    }
+    if (k == 0)
+      break;
+    got += (size_t)k;
+  }
+  buf[got] = 0;
+  return (ssize_t)got;
+}
+
+static int write_file(const char *path, const void *data, size_t n) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errno;
+  const char *c = data;
+  while (n) {
+    ssize_t k = write(fd, c, n);
+    if (k < 0) {
+      if (errno == EINTR)
+        continue;
+      int e = errno;
+      close(fd);
+      return e;
+    }
+    c += k;
+    n -= (size_t)k;
+  }
+  if (close(fd) < 0)
+    return errno;
+  return 0;
+}
+
+/* ---- processes ------------------------------------------------------------ */
+
+static int find_qemu(char *out, size_t n) {
+  const char *env = getenv("QEMU_SYSTEM_X86_64");
+  if (env && *env) {
+    if (access(env, X_OK) != 0)
+      return errno;
+    snprintf(out, n, "%s", env);
+    return 0;
+  }
+  const char *path = getenv("PATH");
+  if (!path || !*path)
+    path = "/usr/local/bin:/usr/bin:/bin";
+  while (*path) {
+    const char *colon = strchr(path, ':');
+    size_t len = colon ? (size_t)(colon - path) : strlen(path);
+    if (len > 0 && len < n - 32) {
+      char cand[PATH_MAX];
+      snprintf(cand, sizeof cand, "%.*s/qemu-system-x86_64", (int)len, path);
+      if (access(cand, X_OK) == 0) {
+        snprintf(out, n, "%s", cand);
+        return 0;
+      }
+    }
+    if (!colon)
+      break;
+    path = colon + 1;
+  }
+  return ENOENT;
+}
+
+/* fork + exec argv with stdin /dev/null, stdout -> *out_fd (pipe, may be
+ * NULL: then into errpath too), stderr -> errpath. */
+static pid_t spawn(char *const argv[], int *out_fd, const char *errpath) {
+  int pfd[2] = {-1, -1};
+  if (out_fd && pipe2(pfd, O_CLOEXEC) < 0)
+    return -1;
+  int errfd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (errfd < 0) {
+    int e = errno;
+    if (out_fd) {
+      close(pfd[0]);
+      close(pfd[1]);
+    }
+    errno = e;
+    return -1;
+  }
+  int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (nullfd < 0) {
+    int e = errno;
+    close(errfd);
+    if (out_fd) {
+      close(pfd[0]);
+      close(pfd[1]);
+    }
+    errno = e;
+    return -1;
+  }
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* child: only async-signal-safe calls */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(127);
+    if (dup2(nullfd, 0) < 0 || dup2(out_fd ? pfd[1] : errfd, 1) < 0 ||
+        dup2(errfd, 2) < 0)
+      _exit(127);
+    close_range(3, ~0u, 0); /* nothing of ours leaks into QEMU */
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  int e = errno;
+  close(nullfd);
+  close(errfd);
+  if (out_fd)
+    close(pfd[1]);
+  if (pid < 0) {
+    if (out_fd)
+      close(pfd[0]);
+    errno = e;
+    return -1;
+  }
+  if (out_fd)
+    *out_fd = pfd[0];
+  return pid;
+}
+
+static void reap(pid_t pid, int *status) {
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  if (status)
+    *status = st;
+}
+
+static int run_version(struct qemu_cap_priv *p) {
+  char errpath[320];
+  snprintf(errpath, sizeof errpath, "%.255s/version.err", p->tmpdir);
+  char *argv[] = {p->qemu_path, (char *)"--version", NULL};
+  int fd = -1;
+  pid_t pid = spawn(argv, &fd, errpath);
+  if (pid < 0)
+    return errno;
+  char buf[512];
+  ssize_t n = read_all_timeout(fd, buf, sizeof buf, VERSION_TIMEOUT_MS);
+  close(fd);
+  if (n < 0)
+    kill(pid, SIGKILL);
+  int st;
+  reap(pid, &st);
+  unlink(errpath);
+  if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    return EIO;
+  buf[strcspn(buf, "\n")] = 0;
+  snprintf(p->version, sizeof p->version, "%.150s", buf);
+  return 0;
+}
+
+/* ---- the harness in guest RAM ------------------------------------------- */
+
+static void build_harness(struct qemu_cap_priv *p, uint8_t *mem) {
+  const uint64_t PWA = MMU_PTE_P | MMU_PTE_W | MMU_PTE_A;
+  size_t len = (size_t)(qemu_guest_image_end - qemu_guest_image);
+  memset(mem, 0, H_END);
+  memcpy(mem + H_CODE, qemu_guest_image, len);
+
+  wr64(mem, H_GDT + SEL_KCODE, 0x00209a0000000000ull);
+  wr64(mem, H_GDT + SEL_KDATA, 0x00cf92000000ffffull);
+  wr64(mem, H_GDT + SEL_UDATA, 0x00cff2000000ffffull);
+  wr64(mem, H_GDT + SEL_UCODE, 0x0020fa0000000000ull);
+  wr64(mem, H_GDT + SEL_KCODE32, 0x00cf9a000000ffffull);
+  for (int la57 = 0; la57 <= 1; la57++) {
+    uint64_t hb = hb_of(la57);
+    uint64_t tss = la57 ? H_TSS5 : H_TSS4;
+    uint64_t b = hb + tss;
+    uint64_t lo = 0x67 | ((b & 0xffffff) << 16) | (0x89ull << 40) |
+                  (((b >> 24) & 0xff) << 56);
+    uint64_t sel = la57 ? SEL_TSS5 : SEL_TSS4;
+    wr64(mem, H_GDT + sel, lo);
+    wr64(mem, H_GDT + sel + 8, b >> 32);
+    wr64(mem, tss + 4, hb + H_XSTACK_TOP); /* RSP0 */
+    uint16_t iomap = 104;
+    memcpy(mem + tss + 102, &iomap, 2);
+    uint64_t idt = la57 ? H_IDT5 : H_IDT4;
+    for (uint64_t i = 0; i < 32; i++) {
+      uint64_t off = hb + H_CODE + p->off_stubs + 16 * i;
+      uint64_t gate = (off & 0xffff) | ((uint64_t)SEL_KCODE << 16) |
+                      (0x8eull << 40) | (((off >> 16) & 0xffff) << 48);
+      wr64(mem, idt + 16 * i, gate);
+      wr64(mem, idt + 16 * i + 8, off >> 32);
+    }
+  }
+
+  for (uint64_t i = 0; i < 512; i++) {
+    uint64_t pa = i << 12, u = 0;
+    if (pa == H_USER || pa == H_USCRATCH || pa == H_USTACK - 0x1000)
+      u = MMU_PTE_U;
+    wr64(mem, H_PT0 + 8 * i, pa | PWA | MMU_PTE_D | u);
+  }
+  uint64_t ngib = (p->ram_size + (1ull << 30) - 1) >> 30;
+  for (uint64_t g = 0; g < ngib; g++) {
+    wr64(mem, H_PDPT + 8 * g, (H_PD + 4096 * g) | PWA | MMU_PTE_U);
+    for (uint64_t j = 0; j < 512; j++) {
+      uint64_t pa = (g << 30) | (j << 21);
+      if (pa >= p->ram_size)
+        break;
+      uint64_t e = pa == 0 ? (H_PT0 | PWA | MMU_PTE_U)
+                           : (pa | PWA | MMU_PTE_D | MMU_PTE_PS);
+      wr64(mem, H_PD + 4096 * g + 8 * j, e);
+    }
+  }
+  wr64(mem, H_PML4 + 8 * 1, H_PDPT | PWA | MMU_PTE_U);
+  wr64(mem, H_PML4 + 0, H_PDPT_ID | PWA);
+  wr64(mem, H_PDPT_ID + 0, H_PD_ID | PWA);
+  wr64(mem, H_PD_ID + 0, H_PT0 | PWA);
+  wr64(mem, H_PML4_5 + 0, H_PDPT | PWA | MMU_PTE_U);
+  wr64(mem, H_PML5 + 8 * 1, H_PML4_5 | PWA | MMU_PTE_U);
+  wr64(mem, H_PML5 + 0, H_PML4 | PWA);
+
+  memcpy(mem + H_SYM16, SYM16, 16);
+  memcpy(mem + H_SYM8, SYM8, 8);
+  memset(mem + H_INV16, 0xff, 256);
+  memset(mem + H_INV8, 0xff, 256);
+  for (int k = 0; k < 16; k++)
+    mem[H_INV16 + SYM16[k]] = (uint8_t)k;
+  for (int k = 0; k < 8; k++)
+    mem[H_INV8 + SYM8[k]] = (uint8_t)k;
+}
+
+static void inst_kill(struct qemu_cap_priv *p, inst *in) {
+  (void)p;
+  if (in->pid > 0) {
+    kill(in->pid, SIGKILL);
+    reap(in->pid, NULL);
+  }
+  if (in->out_fd >= 0)
+    close(in->out_fd);
+  if (in->mem)
+    munmap(in->mem, p->ram_size);
+  if (in->ram_fd >= 0)
+    close(in->ram_fd);
+  if (in->ramfile[0])
+    unlink(in->ramfile);
+  if (in->errfile[0])
+    unlink(in->errfile);
+  free(in->pstate);
+  memset(in, 0, sizeof *in);
+  in->out_fd = in->ram_fd = -1;
+}
+
+/* The first line of QEMU's stderr, for error messages. */
+static void stderr_tail(const inst *in, char *buf, size_t n) {
+  buf[0] = 0;
+  int fd = open(in->errfile, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  ssize_t k = read(fd, buf, n - 1);
+  close(fd);
+  if (k < 0)
+    k = 0;
+  buf[k] = 0;
+  for (char *c = buf; *c; c++)
+    if (*c == '\n')
+      *c = ' ';
+}
+
+/* Waits for one of the bytes in `want` on the doorbell; returns the byte,
+ * or -ETIMEDOUT (no progress for STALL_MS, or past deadline), -EIO (QEMU
+ * exited). progress: a counter in guest memory that proves liveness. */
+static int wait_byte(struct qemu_cap_priv *p, inst *in, const char *want,
+                     int64_t stall_ms, int64_t hard_ms) {
+  int64_t start = now_ms(), last = start;
+  uint64_t heart = rd64(in->mem, H_RT + R_HEART);
+  for (;;) {
+    struct pollfd pf = {in->out_fd, POLLIN, 0};
+    int r = poll(&pf, 1, 100);
+    if (r < 0 && errno != EINTR) {
+      set_err(p, "poll: %s", strerror(errno));
+      return -EIO;
+    }
+    if (r > 0) {
+      char buf[256];
+      ssize_t k = read(in->out_fd, buf, sizeof buf);
+      if (k < 0 && errno != EINTR && errno != EAGAIN) {
+        set_err(p, "read from QEMU: %s", strerror(errno));
+        return -EIO;
+      }
+      if (k == 0) {
+        int st;
+        reap(in->pid, &st);
+        in->pid = 0;
+        char tail[200];
+        stderr_tail(in, tail, sizeof tail);
+        set_err(p, "QEMU exited (%s %d)%s%s",
+                WIFSIGNALED(st) ? "signal" : "status",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st),
+                tail[0] ? ": " : "", tail);
+        return -EIO;
+      }
+      for (ssize_t i = 0; i < k; i++)
+        if (strchr(want, buf[i]) && buf[i])
+          return (unsigned char)buf[i];
+    }
+    int64_t t = now_ms();
+    uint64_t h = rd64(in->mem, H_RT + R_HEART);
+    if (h != heart) {
+      heart = h;
+      last = t;
+    }
+    if (t - last > stall_ms || t - start > hard_ms) {
+      set_err(p, "timeout: guest stuck in vector %llu",
+              (unsigned long long)rd64(in->mem, H_RT + R_CUR));
+      return -ETIMEDOUT;
+    }
+  }
+}
+
+static int inst_start(struct qemu_cap_priv *p, inst *in, uint32_t maxphy,
+                      int no1g) {
+  double t0 = now_s();
+  memset(in, 0, sizeof *in);
+  in->out_fd = in->ram_fd = -1;
+  in->maxphy = maxphy;
+  in->no1g = no1g;
+  static unsigned serial;
+  serial++;
+  snprintf(in->ramfile, sizeof in->ramfile, "%.255s/ram-%u", p->tmpdir, serial);
+  snprintf(in->errfile, sizeof in->errfile, "%.255s/qemu-%u.err", p->tmpdir,
+           serial);
+  in->ram_fd = open(in->ramfile, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (in->ram_fd < 0) {
+    set_err(p, "create %s: %s", in->ramfile, strerror(errno));
+    in->ramfile[0] = 0;
+    goto fail;
+  }
+  if (ftruncate(in->ram_fd, (off_t)p->ram_size) < 0) {
+    set_err(p, "ftruncate guest RAM: %s", strerror(errno));
+    goto fail;
+  }
+  in->mem = mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                 in->ram_fd, 0);
+  if (in->mem == MAP_FAILED) {
+    in->mem = NULL;
+    set_err(p, "mmap guest RAM: %s", strerror(errno));
+    goto fail;
+  }
+  in->pstate = calloc(p->ram_size >> 12, 1);
+  if (!in->pstate) {
+    set_err(p, "out of memory");
+    goto fail;
+  }
+  build_harness(p, in->mem);
+  for (uint64_t a = H_END; a < p->ram_size; a += 8)
+    wr64(in->mem, a, pattern_of(a));
+
+  char cpu[64], mem[128], ram[32], bk[512];
+  snprintf(cpu, sizeof cpu, "max,phys-bits=%u%s", maxphy,
+           no1g ? ",pdpe1gb=off" : "");
+  snprintf(ram, sizeof ram, "%lluM",
+           (unsigned long long)(p->ram_size >> 20));
+  snprintf(bk, sizeof bk,
+           "memory-backend-file,id=qcapram,size=%llu,mem-path=%s,share=on",
+           (unsigned long long)p->ram_size, in->ramfile);
+  snprintf(mem, sizeof mem, "pc,accel=tcg,memory-backend=qcapram");
+  char *argv[] = {p->qemu_path,
+                  (char *)"-nodefaults",
+                  (char *)"-no-user-config",
+                  (char *)"-display",
+                  (char *)"none",
+                  (char *)"-machine",
+                  mem,
+                  (char *)"-cpu",
+                  cpu,
+                  (char *)"-m",
+                  ram,
+                  (char *)"-object",
+                  bk,
+                  (char *)"-bios",
+                  p->rompath,
+                  (char *)"-chardev",
+                  (char *)"stdio,id=qcapdbg,signal=off",
+                  (char *)"-device",
+                  (char *)"isa-debugcon,iobase=0xe9,chardev=qcapdbg",
+                  (char *)"-no-reboot",
+                  NULL};
+  in->pid = spawn(argv, &in->out_fd, in->errfile);
+  if (in->pid < 0) {
+    in->pid = 0;
+    set_err(p, "cannot run %s: %s", p->qemu_path, strerror(errno));
+    goto fail;
+  }
+  p->st.boots++;
+  int r = wait_byte(p, in, "R", BOOT_TIMEOUT_MS, BOOT_TIMEOUT_MS);
+  if (r != 'R' || rd64(in->mem, H_MBOX + MB_READY) != 1) {
+    if (r >= 0)
+      set_err(p, "guest did not boot (doorbell %d)", r);
+    char tail[200];
+    stderr_tail(in, tail, sizeof tail);
+    if (tail[0]) {
+      size_t l = strlen(p->err);
+      snprintf(p->err + l, sizeof p->err - l, " [%s]", tail);
+    }
+    goto fail;
+  }
+  /* QEMU has the file mapped: the name is no longer needed */
+  unlink(in->ramfile);
+  in->ramfile[0] = 0;
+  if (!p->have_cpuid) {
+    for (int i = 0; i < CPUID_N; i++)
+      for (int j = 0; j < 4; j++) {
+        uint32_t x;
+        memcpy(&x, in->mem + H_MBOX + MB_CPUID + 16 * i + 4 * j, 4);
+        p->cpuid[i][j] = x;
+      }
+    p->have_cpuid = 1;
+  }
+  if (getenv("QEMU_CAP_DEBUG")) {
+    uint32_t x1d, x8a;
+    memcpy(&x1d, in->mem + H_MBOX + MB_CPUID + 16 * 4 + 12, 4);
+    memcpy(&x8a, in->mem + H_MBOX + MB_CPUID + 16 * 8, 4);
+    fprintf(stderr, "qemu_cap: booted pid %d (-cpu %s): CPUID pdpe1gb=%u "
+            "maxphyaddr=%u\n", (int)in->pid, cpu, x1d >> 26 & 1, x8a & 0xff);
+  }
+  in->live = 1;
+  in->la57 = 0;
+  p->st.boot_seconds += now_s() - t0;
+  return 0;
+fail:
+  inst_kill(p, in);
+  p->st.boot_seconds += now_s() - t0;
+  return -EIO;
+}
+
+static inst *get_inst(struct qemu_cap_priv *p, uint32_t maxphy, int no1g) {
+  inst *lru = NULL;
+  for (int i = 0; i < MAX_INST; i++) {
+    inst *in = &p->in[i];
+    if (in->live && in->maxphy == maxphy && in->no1g == no1g) {
+      in->last_use = ++p->use_clock;
+      return in;
+    }
+  }
+  for (int i = 0; i < MAX_INST; i++) {
+    inst *in = &p->in[i];
+    if (!in->live) {
+      lru = in;
+      break;
+    }
+    if (!lru || in->last_use < lru->last_use)
+      lru = in;
+  }
+  if (lru->live)
+    inst_kill(p, lru);
+  if (inst_start(p, lru, maxphy, no1g) < 0)
+    return NULL;
+  lru->last_use = ++p->use_clock;
+  return lru;
+}
+
+/* ---- open / describe / close ---------------------------------------------- */
+
+int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
+  if (!q)
+    return EINVAL;
+  q->priv = NULL;
+  if (ram_size < (4ull << 20) || ram_size > (3ull << 30) ||
+      (ram_size & ((2ull << 20) - 1)))
+    return EINVAL;
+  struct qemu_cap_priv *p = calloc(1, sizeof *p);
+  if (!p)
+    return ENOMEM;
+  for (int i = 0; i < MAX_INST; i++)
+    p->in[i].out_fd = p->in[i].ram_fd = -1;
+  p->ram_size = ram_size;
+  int e = find_qemu(p->qemu_path, sizeof p->qemu_path);
+  if (e) {
+    free(p);
+    return e;
+  }
+  size_t len = (size_t)(qemu_guest_image_end - qemu_guest_image);
+  uint32_t magic = 0;
+  memcpy(&magic, qemu_guest_image + HDR_MAGIC, 4);
+  uint64_t off_user;
+  memcpy(&off_user, qemu_guest_image + HDR_USER, 8);
+  memcpy(&p->off_stubs, qemu_guest_image + HDR_STUBS, 8);
+  memcpy(&p->off_lldt, qemu_guest_image + HDR_LLDT, 8);
+  if (magic != QG_MAGIC || off_user != H_USER - H_CODE ||
+      len != H_USCRATCH - H_CODE) {
+    free(p);
+    return EPROTO;
+  }
+  const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  snprintf(p->tmpdir, sizeof p->tmpdir, "%s/qemu-cap-XXXXXX", shm);
+  if (!mkdtemp(p->tmpdir)) {
+    e = errno;
+    free(p);
+    return e;
+  }
+  q->priv = p; /* from here on qemu_cap_close cleans up */
+  snprintf(p->rompath, sizeof p->rompath, "%.255s/reset.rom", p->tmpdir);
+  static uint8_t rom[ROM_SIZE];
+  memset(rom, 0, sizeof rom);
+  /* reset vector: ljmp 0x1000:0x0000 (H_CODE) */
+  static const uint8_t jmp[5] = {0xea, 0x00, 0x00, H_CODE >> 4 & 0xff,
+                                 H_CODE >> 12 & 0xff};
+  memcpy(rom + ROM_SIZE - 16, jmp, sizeof jmp);
+  if ((e = write_file(p->rompath, rom, sizeof rom)) != 0) {
+    set_err(p, "write %s: %s", p->rompath, strerror(e));
+    goto fail;
+  }
+  if ((e = run_version(p)) != 0) {
+    set_err(p, "%s --version failed", p->qemu_path);
+    goto fail;
+  }
+  mmu_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  p->tlb_bytes = mmu_tlb_storage_size(&cfg);
+  p->tlb = calloc(1, p->tlb_bytes);
+  p->cappd = 4096;
+  p->pd = calloc(p->cappd, sizeof *p->pd);
+  p->cmd = calloc(H_CMD_SIZE / 8, 8);
+  if (!p->tlb || !p->pd || !p->cmd) {
+    e = ENOMEM;
+    goto fail;
+  }
+  /* boot once (MAXPHYADDR 52, 1 GiB pages) for the CPUID */
+  if (!get_inst(p, 52, 0)) {
+    e = EIO;
+    goto fail;
+  }
+  uint32_t(*c)[4] = p->cpuid;
+  p->f_pcid = c[1][2] >> 17 & 1;
+  p->f_smep = c[2][1] >> 7 & 1;
+  p->f_invpcid = c[2][1] >> 10 & 1;
+  p->f_smap = c[2][1] >> 20 & 1;
+  p->f_pku = c[2][2] >> 3 & 1;
+  p->f_la57 = c[2][2] >> 16 & 1;
+  p->f_nx = c[4][3] >> 20 & 1;
+  p->f_1g = c[4][3] >> 26 & 1;
+  p->cpuid_maxphy = c[8][0] & 0xff;
+  char vendor[13], brand[49];
+  memcpy(vendor, &c[0][1], 4);
+  memcpy(vendor + 4, &c[0][3], 4);
+  memcpy(vendor + 8, &c[0][2], 4);
+  vendor[12] = 0;
+  for (int i = 0; i < 3; i++)
+    memcpy(brand + 16 * i, c[5 + i], 16);
+  brand[48] = 0;
+  char *bp = brand;
+  while (*bp == ' ')
+    bp++;
+  uint32_t fms = c[1][0];
+  unsigned family = (fms >> 8 & 0xf) + ((fms >> 8 & 0xf) == 0xf ? (fms >> 20 & 0xff) : 0);
+  unsigned model = (fms >> 4 & 0xf) | ((fms >> 16 & 0xf) << 4);
+  snprintf(p->desc, sizeof p->desc,
+           "qemu: %s (%.200s); -accel tcg -cpu max,phys-bits=<vector "
+           "maxphyaddr>[,pdpe1gb=off] -M pc, no firmware; cpu %s \"%s\" "
+           "family %#x model %#x stepping %u; cpuid: nx=%d la57=%d "
+           "pdpe1gb=%d pku=%d pcid=%d invpcid=%d smep=%d smap=%d "
+           "maxphyaddr=%u (booted with 52); ram %llu MiB",
+           p->version, p->qemu_path, vendor, bp, family, model, fms & 0xf,
+           p->f_nx, p->f_la57, p->f_1g, p->f_pku, p->f_pcid, p->f_invpcid,
+           p->f_smep, p->f_smap, p->cpuid_maxphy,
+           (unsigned long long)(ram_size >> 20));
+  for (int i = 0; i < MAX_INST; i++)
+    if (p->in[i].live && kill(p->in[i].pid, SIGSTOP) == 0)
+      p->in[i].stopped = 1;
+  return 0;
+fail:
+  /* keep q->priv so that qemu_cap_last_error works; close frees it */
+  return e ? e : EIO;
+}
+
+void qemu_cap_describe(const qemu_cap *q, char *buf, size_t n) {
+  if (!buf || !n)
+    return;
+  snprintf(buf, n, "%s", q && q->priv ? q->priv->desc : "qemu: not open");
+}
+
+const char *qemu_cap_last_error(const qemu_cap *q) {
+  return q && q->priv ? q->priv->err : "qemu: not open";
+}
+
+const char *qemu_cap_status_reason(const qemu_cap *q, size_t i) {
+  if (!q || !q->priv || !q->priv->reason || i >= q->priv->nreason)
+    return "";
+  return q->priv->reason[i];
+}
+
+void qemu_cap_get_stats(const qemu_cap *q, qemu_cap_stats *out) {
+  if (!out)
+    return;
+  memset(out, 0, sizeof *out);
+  if (q && q->priv)
+    *out = q->priv->st;
+}
+
+void qemu_cap_close(qemu_cap *q) {
+  if (!q || !q->priv)
+    return;
+  struct qemu_cap_priv *p = q->priv;
+  for (int i = 0; i < MAX_INST; i++)
+    if (p->in[i].live || p->in[i].pid > 0 || p->in[i].mem)
+      inst_kill(p, &p->in[i]);
+  if (p->rompath[0])
+    unlink(p->rompath);
+  if (p->tmpdir[0])
+    rmdir(p->tmpdir);
+  free(p->reason);
+  free(p->tlb);
+  free(p->pd);
+  free(p->cmd);
+  free(p);
+  q->priv = NULL;
+}
+
+/* ---- planning one vector ------------------------------------------------- */
+
+static int pc_find(pred_ctx *c, uint64_t gpa) {
+  for (unsigned i = 0; i < c->n; i++)
+    if (c->gpa[i] == gpa)
+      return (int)i;
+  return -1;
+}
+
+static int pc_set(pred_ctx *c, uint64_t gpa, uint64_t val) {
+  int i = pc_find(c, gpa);
+  if (i < 0) {
+    if (c->n >= VEC_MAX_PTES + VEC_MAX_STEPS)
+      return -1;
+    i = (int)c->n++;
+    c->gpa[i] = gpa;
+  }
+  c->val[i] = val;
+  return 0;
+}
+
+static int pc_read(void *u, uint64_t gpa, uint64_t *value) {
+  pred_ctx *c = u;
+  if (add_unique(c->rd, &c->nrd, MAX_PAGES, gpa & ~0xfffull) < 0)
+    c->overflow = 1;
+  int i = pc_find(c, gpa);
+  *value = i < 0 ? 0 : c->val[i];
+  return 0;
+}
+
+static int pc_cmpxchg(void *u, uint64_t gpa, uint64_t expected,
+                      uint64_t desired) {
+  pred_ctx *c = u;
+  int i = pc_find(c, gpa);
+  uint64_t cur = i < 0 ? 0 : c->val[i];
+  if (cur != expected)
+    return 1;
+  return pc_set(c, gpa, desired) < 0 ? 2 : 0;
+}
+
+static int emit(struct qemu_cap_priv *p, uint64_t x) {
+  if (p->ncmd >= H_CMD_SIZE / 8 - 1)
+    return -1;
+  p->cmd[p->ncmd++] = x;
+  return 0;
+}
+
+/* Plans v into the command list. Returns 0, or a negative status (with
+ * the reason set) for a vector refused before running. */
+static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
+                       size_t vi) {
+  uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
+  int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
+  uint64_t ram = p->ram_size;
+  if (v->pte_count > VEC_MAX_PTES || v->step_count > VEC_MAX_STEPS ||
+      v->step_count == 0) {
+    set_reason(p, vi, "bad entry or step count");
+    return -EINVAL;
+  }
+  if (v->flags & MMU_CFG_AMD) {
+    set_reason(p, vi, "MMU_CFG_AMD: QEMU TCG checks Intel's reserved bits");
+    return -ENOTSUP;
+  }
+  if (!(v->cr0 & MMU_CR0_PG) || !(v->cr0 & MMU_CR0_PE) ||
+      !(v->cr4 & MMU_CR4_PAE) || !(v->efer & MMU_EFER_LME)) {
+    set_reason(p, vi, "only long mode with paging is supported");
+    return -ENOTSUP;
+  }
+  if (((v->cr4 & MMU_CR4_PKE) && !p->f_pku) ||
+      (la57 && !p->f_la57) || ((v->cr4 & MMU_CR4_PCIDE) && !p->f_pcid) ||
+      ((v->cr4 & MMU_CR4_SMEP) && !p->f_smep) ||
+      ((v->cr4 & MMU_CR4_SMAP) && !p->f_smap) ||
+      ((v->efer & MMU_EFER_NXE) && !p->f_nx)) {
+    set_reason(p, vi, "CR4/EFER needs a feature CPUID does not offer");
+    return -ENOTSUP;
+  }
+  /* top-level tables: the initial CR3 and valid CR3 writes */
+  uint64_t cr3_mask = ((1ull << mp) - 1) & ~0xfffull;
+  uint64_t tops[VEC_MAX_STEPS + 1];
+  unsigned ntops = 0;
+  if (v->cr3 & ~(cr3_mask | 0xfffull)) {
+    set_reason(p, vi, "initial CR3 has reserved bits");
+    return -EINVAL;
+  }
+  tops[ntops++] = v->cr3 & cr3_mask;
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op < VEC_ACCESS || st->op > VEC_AC) {
+      set_reason(p, vi, "step %u: unknown op %d", s, (int)st->op);
+      return -EINVAL;
+    }
+    if (st->op == VEC_CR3 && !(st->a & ~(cr3_mask | 0xfffull | (1ull << 63))))
+      add_unique(tops, &ntops, VEC_MAX_STEPS + 1, st->a & cr3_mask);
+    if (st->op == VEC_INVPCID && !p->f_invpcid) {
+      set_reason(p, vi, "step %u: INVPCID, which CPUID does not offer", s);
+      return -ENOTSUP;
+    }
+    if (st->op == VEC_ACCESS) {
+      unsigned kind = st->access & 3;
+      if (kind == 3 || (st->access & ~7u)) {
+        set_reason(p, vi, "step %u: bad access kind %#x", s, st->access);
+        return -EINVAL;
+      }
+      if ((st->access & MMU_IMPLICIT) && kind != MMU_READ) {
+        set_reason(p, vi, "step %u: implicit writes/fetches not supported", s);
+        return -ENOTSUP;
+      }
+      if ((st->access & MMU_IMPLICIT) && (st->a & 0xfff) > 0xff8) {
+        set_reason(p, vi, "step %u: implicit read (a descriptor) would cross "
+                   "a page", s);
+        return -ENOTSUP;
+      }
+    }
+  }
+
+  /* predict with the library's reference walker */
+  static pred_ctx pc;
+  memset(&pc, 0, sizeof pc);
+  for (uint32_t i = 0; i < v->pte_count; i++) {
+    uint64_t g = v->pte[i].gpa;
+    if ((g & 7) || g < H_END) {
+      set_reason(p, vi, "entry at %#llx: misaligned or in the harness",
+                 (unsigned long long)g);
+      return -EINVAL;
+    }
+    if (g + 8 > ram) {
+      set_reason(p, vi, "entry at %#llx outside RAM", (unsigned long long)g);
+      return -ERANGE;
+    }
+    for (unsigned t = 0; t < ntops; t++)
+      if (g == tops[t] + 8 * 1) {
+        set_reason(p, vi, "entry at %#llx is in the harness's top-level slot",
+                   (unsigned long long)g);
+        return -EINVAL;
+      }
+    pc_set(&pc, g, v->pte[i].value);
+  }
+  for (unsigned t = 0; t < ntops; t++) {
+    if (tops[t] < H_END) {
+      set_reason(p, vi, "top-level table %#llx in the harness",
+                 (unsigned long long)tops[t]);
+      return -EINVAL;
+    }
+    if (tops[t] + 4096 > ram) {
+      set_reason(p, vi, "top-level table %#llx outside RAM",
+                 (unsigned long long)tops[t]);
+      return -ERANGE;
+    }
+  }
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op != VEC_SET_PTE)
+      continue;
+    uint64_t g = st->a;
+    int slot1 = 0;
+    for (unsigned t = 0; t < ntops; t++)
+      slot1 |= g == tops[t] + 8;
+    if ((g & 7) || g < H_END || slot1) {
+      set_reason(p, vi, "step %u: SET_PTE at %#llx conflicts with the harness",
+                 s, (unsigned long long)g);
+      return -EINVAL;
+    }
+    if (g + 8 > ram) {
+      set_reason(p, vi, "step %u: SET_PTE at %#llx outside RAM", s,
+                 (unsigned long long)g);
+      return -ERANGE;
+    }
+  }
+  mmu_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.maxphyaddr = mp;
+  cfg.flags = v->flags & (MMU_CFG_NO_1G_PAGES | MMU_CFG_AD_ON_FAULT_UPPER);
+  cfg.pt_read = pc_read;
+  cfg.pt_cmpxchg = pc_cmpxchg;
+  cfg.pt_user = &pc;
+  mmu_cpu cpu;
+  if (mmu_init(&cpu, &cfg, p->tlb, p->tlb_bytes) != MMU_OK) {
+    set_reason(p, vi, "library refuses the config (maxphyaddr %u)", mp);
+    return -EINVAL;
+  }
+  mmu_regs regs = {v->cr0, v->cr3, v->cr4, v->efer, v->pkru,
+                   (uint8_t)(v->cpl & 3), (uint8_t)(v->ac != 0)};
+  if (v->cpl > 3 || mmu_load_regs(&cpu, &regs) != MMU_OK) {
+    set_reason(p, vi, "register state invalid");
+    return -EINVAL;
+  }
+  pend *pd = &p->pd[p->npd];
+  memset(pd, 0, sizeof *pd);
+  pd->vi = vi;
+  uint64_t dpages[VEC_MAX_STEPS], lpages[VEC_MAX_STEPS];
+  unsigned ndpages = 0, nlpages = 0;
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    pd->pred[s] = UINT64_MAX;
+    switch (st->op) {
+    case VEC_ACCESS: {
+      mmu_result res;
+      memset(&res, 0, sizeof res);
+      mmu_trace tr;
+      memset(&tr, 0, sizeof tr);
+      int r = mmu_reference_translate(&cpu, st->a, st->access, &res, &tr);
+      if (r == MMU_PAGE_FAULT && tr.count > 0) {
+        /* the leaf's frame keeps the pattern even when the library says
+         * the access faults: QEMU may disagree, and must then be able to
+         * tell where it went */
+        const mmu_walk_step *w = &tr.step[tr.count - 1];
+        int lvl = w->level;
+        if ((w->entry & MMU_PTE_P) &&
+            (lvl == 1 || ((lvl == 2 || lvl == 3) && (w->entry & MMU_PTE_PS)))) {
+          uint64_t size = 1ull << (12 + 9 * (lvl - 1));
+          uint64_t pa = (w->entry & ADDR_MASK & ((1ull << mp) - 1) &
+                         ~(size - 1)) | (st->a & (size - 1));
+          if (pa >= H_END && pa < ram)
+            add_unique(lpages, &nlpages, VEC_MAX_STEPS, pa & ~0xfffull);
+        }
+      }
+      if (r == MMU_OK) {
+        uint64_t pa = res.paddr;
+        if (pa < H_END || pa >= ram) {
+          set_reason(p, vi, "step %u: the access would succeed at %#llx, "
+                     "outside the pattern RAM [2 MiB, %llu MiB)", s,
+                     (unsigned long long)pa, (unsigned long long)(ram >> 20));
+          return -ENOTSUP;
+        }
+        pd->pred[s] = pa;
+        add_unique(dpages, &ndpages, VEC_MAX_STEPS, pa & ~0xfffull);
+      }
+      break;
+    }
+    case VEC_SET_PTE:
+      if (pc_set(&pc, st->a, st->b) < 0) {
+        set_reason(p, vi, "too many entries");
+        return -EINVAL;
+      }
+      break;
+    case VEC_INVLPG:
+      mmu_invlpg(&cpu, st->a);
+      break;
+    case VEC_INVPCID:
+      mmu_invpcid(&cpu, (unsigned)st->a, st->b, st->c);
+      break;
+    case VEC_CR0:
+      mmu_write_cr0(&cpu, st->a);
+      break;
+    case VEC_CR3:
+      mmu_write_cr3(&cpu, st->a);
+      break;
+    case VEC_CR4:
+      mmu_write_cr4(&cpu, st->a);
+      break;
+    case VEC_EFER:
+      mmu_write_efer(&cpu, st->a);
+      break;
+    case VEC_PKRU:
+      mmu_write_pkru(&cpu, (uint32_t)st->a);
+      break;
+    case VEC_CPL:
+      mmu_set_cpl(&cpu, (unsigned)(st->a & 3));
+      break;
+    case VEC_AC:
+      mmu_set_ac(&cpu, st->a != 0);
+      break;
+    }
+  }
+  if (pc.overflow) {
+    set_reason(p, vi, "walks read too many pages");
+    return -ENOTSUP;
+  }
+  /* pages that must read as zero apart from the vector's entries */
+  uint64_t tpages[MAX_PAGES];
+  unsigned ntpages = 0;
+  for (unsigned t = 0; t < ntops; t++)
+    add_unique(tpages, &ntpages, MAX_PAGES, tops[t]);
+  for (uint32_t i = 0; i < v->pte_count; i++)
+    add_unique(tpages, &ntpages, MAX_PAGES, v->pte[i].gpa & ~0xfffull);
+  for (uint32_t s = 0; s < v->step_count; s++)
+    if (v->step[s].op == VEC_SET_PTE)
+      add_unique(tpages, &ntpages, MAX_PAGES, v->step[s].a & ~0xfffull);
+  for (unsigned i = 0; i < pc.nrd; i++) {
+    uint64_t pg = pc.rd[i];
+    if (pg >= ram)
+      continue;
+    if (pg < H_END) {
+      set_reason(p, vi, "a walk reads an entry in harness memory (%#llx)",
+                 (unsigned long long)pg);
+      return -ENOTSUP;
+    }
+    add_unique(tpages, &ntpages, MAX_PAGES, pg);
+  }
+  for (unsigned i = 0; i < ntpages; i++)
+    if (contains(dpages, ndpages, tpages[i])) {
+      set_reason(p, vi, "an access lands on a paging-structure page (%#llx)",
+                 (unsigned long long)tpages[i]);
+      return -ENOTSUP;
+    }
+  /* leaf frames of faulting accesses: pattern too, unless they hold
+   * paging structures */
+  for (unsigned i = 0; i < nlpages; i++)
+    if (!contains(tpages, ntpages, lpages[i]))
+      add_unique(dpages, &ndpages, VEC_MAX_STEPS, lpages[i]);
+  /* other frames the entries point to: zero them, so that a walk QEMU
+   * takes further than the library finds zeroes */
+  for (unsigned i = 0; i < pc.n; i++) {
+    uint64_t pg = pc.val[i] & ADDR_MASK & ((1ull << mp) - 1);
+    if ((pc.val[i] & MMU_PTE_P) && pg >= H_END && pg < ram &&
+        !contains(dpages, ndpages, pg))
+      add_unique(tpages, &ntpages, MAX_PAGES, pg);
+  }
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    uint64_t pg = st->b & ADDR_MASK & ((1ull << mp) - 1);
+    if (st->op == VEC_SET_PTE && (st->b & MMU_PTE_P) && pg >= H_END &&
+        pg < ram && !contains(dpages, ndpages, pg))
+      add_unique(tpages, &ntpages, MAX_PAGES, pg);
+  }
+
+  /* watched entries */
+  unsigned nacc = 0;
+  for (uint32_t i = 0; i < v->pte_count; i++)
+    add_unique(pd->mon, &pd->nmon, MAX_MON, v->pte[i].gpa);
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    if (v->step[s].op == VEC_SET_PTE)
+      add_unique(pd->mon, &pd->nmon, MAX_MON, v->step[s].a);
+    if (v->step[s].op == VEC_ACCESS)
+      nacc++;
+  }
+  uint64_t reccap = (uint64_t)pd->nmon * (2 * nacc + 1);
+  if (reccap > 512)
+    reccap = 512;
+  uint64_t resbytes = V_STEPS + (uint64_t)v->step_count * VS_SIZE + reccap * 16;
+  if (p->resoff + resbytes > H_RES_SIZE)
+    return 1; /* chunk full */
+  size_t ncmd0 = p->ncmd;
+  int fail = 0;
+  fail |= emit(p, C_VEC) | emit(p, vi) | emit(p, p->resoff) | emit(p, reccap);
+  if (in->la57 != la57) {
+    fail |= emit(p, C_MODE) | emit(p, (uint64_t)la57);
+    in->la57 = la57;
+    p->st.mode_switches++;
+  }
+  /* what the previous vectors left, then page roles, then the entries */
+  fail |= emit(p, C_WR) | emit(p, in->ndirty);
+  for (unsigned i = 0; i < in->ndirty; i++)
+    fail |= emit(p, in->dirty[i]) | emit(p, 0);
+  for (unsigned i = 0; i < ntpages; i++)
+    if (in->pstate[tpages[i] >> 12] != PG_TABLE) {
+      fail |= emit(p, C_ZERO) | emit(p, tpages[i]);
+      in->pstate[tpages[i] >> 12] = PG_TABLE;
+    }
+  for (unsigned i = 0; i < ndpages; i++)
+    if (in->pstate[dpages[i] >> 12] != PG_PATTERN) {
+      fail |= emit(p, C_FILL) | emit(p, dpages[i]);
+      in->pstate[dpages[i] >> 12] = PG_PATTERN;
+    }
+  uint64_t hval = (la57 ? H_PML4_5 : H_PDPT) | MMU_PTE_P | MMU_PTE_W |
+                  MMU_PTE_U | MMU_PTE_A;
+  fail |= emit(p, C_WR) | emit(p, v->pte_count + ntops);
+  in->ndirty = 0;
+  for (uint32_t i = 0; i < v->pte_count; i++) {
+    fail |= emit(p, v->pte[i].gpa) | emit(p, v->pte[i].value);
+    add_unique(in->dirty, &in->ndirty, DIRTY_MAX, v->pte[i].gpa);
+  }
+  for (unsigned t = 0; t < ntops; t++) {
+    fail |= emit(p, tops[t] + 8) | emit(p, hval);
+    add_unique(in->dirty, &in->ndirty, DIRTY_MAX, tops[t] + 8);
+  }
+  for (uint32_t s = 0; s < v->step_count; s++)
+    if (v->step[s].op == VEC_SET_PTE)
+      add_unique(in->dirty, &in->ndirty, DIRTY_MAX, v->step[s].a);
+  fail |= emit(p, C_MON) | emit(p, pd->nmon);
+  for (unsigned i = 0; i < pd->nmon; i++)
+    fail |= emit(p, pd->mon[i]);
+  fail |= emit(p, C_RUN) | emit(p, v->cr0) | emit(p, v->cr4) |
+          emit(p, v->efer) | emit(p, v->cr3) | emit(p, (uint64_t)p->f_pku) |
+          emit(p, v->pkru) | emit(p, v->cpl == 3 ? 3 : 0) |
+          emit(p, v->ac ? 1 : 0) | emit(p, v->step_count);
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    uint64_t a = st->a, b = st->b;
+    if (st->op == VEC_CPL)
+      a = (a & 3) == 3 ? 3 : 0;
+    if (st->op == VEC_ACCESS)
+      b = (st->access & 7) == MMU_WRITE ? pd->pred[s] : UINT64_MAX;
+    fail |= emit(p, (uint64_t)st->op) | emit(p, st->access) | emit(p, a) |
+            emit(p, b) | emit(p, st->c);
+  }
+  if (fail) {
+    /* cannot happen: the caller leaves PLAN_MAX_BYTES free */
+    p->ncmd = ncmd0;
+    in->tainted = 1;
+    set_reason(p, vi, "command list overflow");
+    return -EPROTO;
+  }
+  pd->resoff = p->resoff;
+  p->resoff += (resbytes + 63) & ~63ull;
+  p->npd++;
+  return 0;
+}
+
+/* ---- results --------------------------------------------------------------- */
+
+static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
+                        const pend *pd) {
+  const uint8_t *m = in->mem;
+  uint64_t base = H_RES + pd->resoff;
+  size_t vi = pd->vi;
+  int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
+  if (rd64(m, base + V_STATUS) != 2) {
+    set_reason(p, vi, "vector did not finish");
+    return -EIO;
+  }
+  uint64_t setup = rd64(m, base + V_SETUP);
+  if (setup) {
+    static const char *const what[] = {"?", "EFER", "CR4", "CR0", "PKRU",
+                                       "CR3"};
+    unsigned stage = (unsigned)(setup & 0xff);
+    set_reason(p, vi, "QEMU refused the initial %s (exception %llu)",
+               what[stage < 6 ? stage : 0], (unsigned long long)(setup >> 8));
+    return -ENOTSUP;
+  }
+  if (rd64(m, base + V_FLAGS) & 1) {
+    set_reason(p, vi, "too many entry changes recorded");
+    return -EPROTO;
+  }
+  uint64_t nrec = rd64(m, base + V_NREC);
+  uint64_t recoff = base + V_STEPS + (uint64_t)v->step_count * VS_SIZE;
+  for (uint64_t r = 0; r < nrec; r++)
+    if ((rd64(m, recoff + 16 * r) >> 8 & 0xff) != 0) {
+      set_reason(p, vi, "step %llu: the follow-up read changed entry %#llx",
+                 (unsigned long long)(rd64(m, recoff + 16 * r) & 0xff),
+                 (unsigned long long)pd->mon[rd64(m, recoff + 16 * r) >> 16 & 0xffff]);
+      return -EPROTO;
+    }
+  uint64_t rip_lldt = hb_of(la57) + H_CODE + p->off_lldt;
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    vec_step *st = &v->step[s];
+    if (st->op != VEC_ACCESS)
+      continue;
+    uint64_t sb = base + V_STEPS + (uint64_t)s * VS_SIZE;
+    uint64_t vec = rd64(m, sb), ec = rd64(m, sb + 8), cr2 = rd64(m, sb + 16),
+             rip = rd64(m, sb + 24), fuv = rd64(m, sb + 32),
+             fue = rd64(m, sb + 40);
+    unsigned kind = st->access & 3;
+    int implicit = (st->access & MMU_IMPLICIT) != 0;
+    vec_outcome o;
+    memset(&o, 0, sizeof o);
+    int ok = 0;
+    if (vec == 14) {
+      o.kind = VEC_OUT_PF;
+      o.error_code = (uint32_t)ec;
+      o.pa_or_cr2 = cr2;
+    } else if (vec == 13) {
+      if (implicit && rip != rip_lldt && ec != 0)
+        ok = 1; /* #GP(selector): the descriptor was read */
+      else
+        o.kind = VEC_OUT_GP;
+    } else if (vec == UINT64_MAX || vec == 6 || (vec == 11 && implicit)) {
+      ok = 1;
+      if (kind == MMU_FETCH && !(vec == 6 && rip == st->a)) {
+        set_reason(p, vi, "step %u: fetch ended with exception %lld at "
+                   "%#llx", s, (long long)vec, (unsigned long long)rip);
+        return -EPROTO;
+      }
+    } else {
+      set_reason(p, vi, "step %u: unexpected exception %llu error %#llx rip "
+                 "%#llx", s, (unsigned long long)vec, (unsigned long long)ec,
+                 (unsigned long long)rip);
+      return -EPROTO;
+    }
+    if (ok) {
+      if (fue != UINT64_MAX) {
+        set_reason(p, vi, "step %u: the access worked but the follow-up read "
+                   "raised exception %lld", s, (long long)fue);
+        return -EPROTO;
+      }
+      uint64_t g = pattern_decode(fuv);
+      if (g == UINT64_MAX) {
+        set_reason(p, vi, "step %u: the access worked on memory without the "
+                   "pattern (read %#llx; predicted pa %#llx)", s,
+                   (unsigned long long)fuv, (unsigned long long)pd->pred[s]);
+        if (kind == MMU_WRITE)
+          in->tainted = 1; /* a byte went somewhere unknown */
+        return pd->pred[s] == UINT64_MAX ? -ENOTSUP : -EPROTO;
+      }
+      uint64_t pa = (g ^ 8) | (st->a & 7);
+      if ((pa & 0xfff) != (st->a & 0xfff)) {
+        set_reason(p, vi, "step %u: pattern %#llx does not match the offset",
+                   s, (unsigned long long)fuv);
+        return -EPROTO;
+      }
+      o.kind = VEC_OUT_OK;
+      o.pa_or_cr2 = pa;
+    }
+    st->expect = o;
+    st->ad_count = 0;
+    for (uint64_t r = 0; r < nrec; r++) {
+      uint64_t tag = rd64(m, recoff + 16 * r);
+      if ((tag & 0xff) != s)
+        continue;
+      unsigned idx = (unsigned)(tag >> 16 & 0xffff);
+      if (idx >= pd->nmon) {
+        set_reason(p, vi, "bad record");
+        return -EPROTO;
+      }
+      if (st->ad_count >= VEC_MAX_AD) {
+        set_reason(p, vi, "step %u: more than %d entries changed", s,
+                   VEC_MAX_AD);
+        return -EPROTO;
+      }
+      st->ad[st->ad_count].gpa = pd->mon[idx];
+      st->ad[st->ad_count].value = rd64(m, recoff + 16 * r + 8);
+      st->ad_count++;
+    }
+  }
+  v->flags |= MMU_CFG_AD_ON_FAULT_UPPER;
+  return 0;
+}
+
+/* Runs the planned chunk on `in`. Returns 0, or <0 when the guest broke:
+ * then *culprit is the vector it was running (or SIZE_MAX). */
+static int run_chunk(struct qemu_cap_priv *p, inst *in, size_t *culprit) {
+  *culprit = SIZE_MAX;
+  p->cmd[p->ncmd] = C_END;
+  memcpy(in->mem + H_CMD, p->cmd, (p->ncmd + 1) * 8);
+  for (size_t i = 0; i < p->npd; i++)
+    wr64(in->mem, H_RES + p->pd[i].resoff + V_STATUS, 0);
+  wr64(in->mem, H_RT + R_CUR, UINT64_MAX);
+  in->seq++;
+  __atomic_store_n((uint64_t *)(void *)(in->mem + H_MBOX + MB_SEQ), in->seq,
+                   __ATOMIC_RELEASE);
+  if (in->stopped) {
+    if (kill(in->pid, SIGCONT) < 0) {
+      set_err(p, "SIGCONT: %s", strerror(errno));
+      return -EIO;
+    }
+    in->stopped = 0;
+  }
+  p->st.chunks++;
+  int r = wait_byte(p, in, "DP", STALL_MS, 600000);
+  if (r == 'D' && __atomic_load_n((uint64_t *)(void *)(in->mem + H_MBOX + MB_DONE),
+                                  __ATOMIC_ACQUIRE) == in->seq)
+    return 0;
+  uint64_t cur = rd64(in->mem, H_RT + R_CUR);
+  if (cur != UINT64_MAX)
+    *culprit = (size_t)cur;
+  if (r == 'P')
+    set_err(p, "guest panic: exception %llu error %#llx cr2 %#llx rip %#llx "
+            "in vector %llu",
+            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC),
+            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC + 8),
+            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC + 16),
+            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC + 24),
+            (unsigned long long)cur);
+  else if (r >= 0)
+    set_err(p, "doorbell %d without completion", r);
+  return r < 0 ? r : -EPROTO;
+}
+
+/* ---- batches ---------------------------------------------------------------- */
+
+typedef struct order_ent {
+  uint32_t maxphy;
+  int no1g, la57;
+  size_t i;
+} order_ent;
+
+static int order_cmp(const void *a, const void *b) {
+  const order_ent *x = a, *y = b;
+  if (x->maxphy != y->maxphy)
+    return x->maxphy < y->maxphy ? -1 : 1;
+  if (x->no1g != y->no1g)
+    return x->no1g - y->no1g;
+  if (x->la57 != y->la57)
+    return x->la57 - y->la57;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Runs the vectors ord[0..n) (same instance key); solo: one per chunk
+ * (retries of vectors that broke the guest). */
+static int run_group(struct qemu_cap_priv *p, vec_vector *v, int *st,
+                     const order_ent *ord, size_t n, int solo) {
+  size_t pos = 0;
+  while (pos < n) {
+    inst *in = get_inst(p, ord[pos].maxphy, ord[pos].no1g);
+    if (!in) {
+      for (size_t k = pos; k < n; k++) {
+        st[ord[k].i] = -EIO;
+        set_reason(p, ord[k].i, "QEMU did not start: %s", p->err);
+      }
+      return -EIO;
+    }
+    p->ncmd = 0;
+    p->npd = 0;
+    p->resoff = 0;
+    size_t k = pos;
+    while (k < n && p->npd < p->cappd &&
+           p->ncmd * 8 + PLAN_MAX_BYTES < H_CMD_SIZE) {
+      if (solo && p->npd == 1)
+        break;
+      size_t vi = ord[k].i;
+      int r = plan_vector(p, in, &v[vi], vi);
+      if (r == 1)
+        break; /* results area full */
+      if (r < 0)
+        st[vi] = r;
+      k++;
+    }
+    if (p->npd == 0) {
+      pos = k;
+      continue;
+    }
+    size_t culprit;
+    int r = run_chunk(p, in, &culprit);
+    size_t next = k;
+    for (size_t j = 0; j < p->npd; j++) {
+      pend *pd = &p->pd[j];
+      size_t vi = pd->vi;
+      if (r == 0 || rd64(in->mem, H_RES + pd->resoff + V_STATUS) == 2) {
+        st[vi] = parse_vector(p, in, &v[vi], pd);
+        continue;
+      }
+      if (vi == culprit || culprit == SIZE_MAX) {
+        if (culprit == SIZE_MAX)
+          culprit = vi; /* the first unfinished one */
+        st[vi] = solo ? -EIO : ST_SOLO;
+        set_reason(p, vi, "broke the guest: %s", p->err);
+        /* resume after it */
+        for (size_t o = pos; o < n; o++)
+          if (ord[o].i == vi)
+            next = o + 1;
+        continue;
+      }
+    }
+    if (r < 0) {
+      p->st.crashes++;
+      inst_kill(p, in);
+    } else if (in->tainted) {
+      inst_kill(p, in);
+    }
+    pos = next;
+  }
+  return 0;
+}
+
+int qemu_cap_run_batch(qemu_cap *q, vec_vector *v, size_t n, int *status) {
+  if (!q || !q->priv || (!v && n))
+    return -EINVAL;
+  struct qemu_cap_priv *p = q->priv;
+  p->err[0] = 0;
+  free(p->reason);
+  p->reason = calloc(n ? n : 1, sizeof *p->reason);
+  p->nreason = p->reason ? n : 0;
+  int *st = status ? status : calloc(n ? n : 1, sizeof *st);
+  order_ent *ord = calloc(n ? n : 1, sizeof *ord);
+  if (!st || !ord) {
+    if (!status)
+      free(st);
+    free(ord);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    st[i] = ST_PENDING;
+    uint32_t mp = v[i].maxphyaddr ? v[i].maxphyaddr : 52;
+    if (mp < 36 || mp > 52) {
+      st[i] = -EINVAL;
+      set_reason(p, i, "maxphyaddr %u out of range", mp);
+    }
+    ord[i].maxphy = mp;
+    ord[i].no1g = (v[i].flags & MMU_CFG_NO_1G_PAGES) != 0;
+    ord[i].la57 = (v[i].cr4 & MMU_CR4_LA57) != 0;
+    ord[i].i = i;
+  }
+  qsort(ord, n, sizeof *ord, order_cmp);
+  int fatal = 0;
+  size_t g0 = 0;
+  while (g0 < n) {
+    size_t g1 = g0;
+    while (g1 < n && ord[g1].maxphy == ord[g0].maxphy &&
+           ord[g1].no1g == ord[g0].no1g)
+      g1++;
+    /* drop the ones already refused */
+    size_t m = 0;
+    for (size_t k = g0; k < g1; k++)
+      if (st[ord[k].i] == ST_PENDING)
+        ord[g0 + m++] = ord[k];
+    if (m && run_group(p, v, st, ord + g0, m, 0) < 0)
+      fatal = 1;
+    /* vectors that broke the guest: once more, alone */
+    size_t ns = 0;
+    for (size_t k = g0; k < g0 + m; k++)
+      if (st[ord[k].i] == ST_SOLO)
+        ord[g0 + ns++] = ord[k];
+    if (ns && run_group(p, v, st, ord + g0, ns, 1) < 0)
+      fatal = 1;
+    g0 = g1;
+  }
+  int captured = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (st[i] == ST_PENDING || st[i] == ST_SOLO) {
+      st[i] = -EIO;
+      set_reason(p, i, "not run");
+    }
+    if (st[i] == 0) {
+      captured++;
+      p->st.vectors++;
+      if (p->reason)
+        p->reason[i][0] = 0;
+    } else if (st[i] == -EINVAL || st[i] == -ENOTSUP || st[i] == -ERANGE) {
+      p->st.refused++;
+    } else {
+      p->st.failed++;
+    }
+  }
+  for (int i = 0; i < MAX_INST; i++)
+    if (p->in[i].live && !p->in[i].stopped && kill(p->in[i].pid, SIGSTOP) == 0)
+      p->in[i].stopped = 1;
+  free(ord);
+  if (!status)
+    free(st);
+  if (fatal && captured == 0 && n > 0)
+    return -EIO;
+  return captured;
+}

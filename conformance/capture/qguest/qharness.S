@@ -1,0 +1,874 @@
+/* qharness.S - guest code of the QEMU TCG capture back end (qemu.c).
+ *
+ * Assembled into the host program's .rodata; the host copies it to
+ * guest-physical H_CODE (see qlayout.h) before QEMU starts, and a 64 KiB
+ * -bios whose reset vector is "ljmp 0x1000:0" enters it in real mode.
+ * 16-bit boot -> 32-bit -> long mode (4- or 5-level) -> the interpreter at
+ * HB + H_CODE, r15 = HB. Switching paging mode goes back through 32-bit
+ * code with paging off (identity-mapped), since CR4.LA57 can only change
+ * there.
+ *
+ * Per vector (C_RUN): load EFER, CR4, CR0, PKRU, CR3 as the vector says,
+ * flush, run the steps, back to the harness registers. An access step
+ * records the exception it raised; if it may have succeeded, a follow-up
+ * 8-byte read of the neighbouring cell ((va & ~7) ^ 8) at CPL 0 with AC = 1
+ * and PKRU = 0 reads the RAM pattern, which tells the host the physical
+ * address. Watched entries are compared after each access (A/D changes). */
+#include "qlayout.h"
+
+	.section .rodata.qemu_guest, "a"
+	.balign 4096
+	.globl qemu_guest_image
+	.globl qemu_guest_image_end
+
+#define OFF(label) ((label) - qemu_guest_image)
+#define PHYS(label) (H_CODE + (label) - qemu_guest_image)
+
+/* ======================= 16-bit: entered at 0x1000:0000 ================ */
+	.att_syntax prefix
+	.code16
+qemu_guest_image:
+	jmp boot16
+	.balign 8
+	.quad stubs - qemu_guest_image     /* HDR_STUBS */
+	.quad lldt_insn - qemu_guest_image /* HDR_LLDT */
+	.quad user_page - qemu_guest_image /* HDR_USER */
+	.quad QG_MAGIC                     /* HDR_MAGIC */
+gdtr_low:                                  /* 16-bit lgdtl and 64-bit lgdt */
+	.word GDT_LIMIT
+	.long H_GDT
+	.long 0
+	.word 0
+
+boot16:
+	cli
+	xorw %ax, %ax
+	movw %ax, %ds
+	movw %ax, %ss
+	movw $0x7000, %sp
+	lgdtl %cs:OFF(gdtr_low)
+	movl %cr0, %eax
+	orl $1, %eax
+	movl %eax, %cr0
+	ljmpl $SEL_KCODE32, $PHYS(boot32)
+
+/* ======================= 32-bit, paging off ============================ */
+	.code32
+boot32:
+	movl $SEL_KDATA, %eax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movw %ax, %fs
+	movw %ax, %gs
+	movl $H_KSTACK_TOP, %esp
+	movl (H_MBOX + MB_BOOT_LA57), %edi
+	/* fall through */
+
+/* edi = 1 for 5-level paging. Protected mode, paging off. */
+enter_long32:
+	movl $0x20, %eax                /* CR4.PAE */
+	testl %edi, %edi
+	jz 1f
+	orl $0x1000, %eax               /* CR4.LA57 */
+1:	movl %eax, %cr4
+	movl $H_PML4, %eax
+	testl %edi, %edi
+	jz 2f
+	movl $H_PML5, %eax
+2:	movl %eax, %cr3
+	movl $0xc0000080, %ecx
+	movl $0x100, %eax               /* EFER.LME */
+	xorl %edx, %edx
+	wrmsr
+	movl $0x80000011, %eax          /* PG | ET | PE */
+	movl %eax, %cr0
+	ljmpl $SEL_KCODE, $PHYS(long_low)
+
+/* from 64-bit code at an identity address, via lretq */
+switch32:
+	movl %cr0, %eax
+	andl $0x7fffffff, %eax          /* paging off: leaves long mode */
+	movl %eax, %cr0
+	movl $SEL_KDATA, %eax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movl $H_KSTACK_TOP, %esp
+	jmp enter_long32
+
+/* ======================= 64-bit ======================================== */
+	.code64
+	.intel_syntax noprefix
+
+.macro ARM label
+	mov [r15 + H_RT + R_RSP], rsp
+	lea rax, [rip + \label]
+	mov [r15 + H_RT + R_RIP], rax
+	mov qword ptr [r15 + H_RT + R_EVEC], -1
+	mov qword ptr [r15 + H_RT + R_ARMED], 1
+.endm
+
+.macro DISARM
+	mov qword ptr [r15 + H_RT + R_ARMED], 0
+.endm
+
+.macro EMIT ch
+	mov al, \ch
+	out DEBUGCON_PORT, al
+.endm
+
+long_low:                               /* identity address */
+	mov edi, edi
+	mov rax, 1 << 39
+	test edi, edi
+	jz 1f
+	mov rax, 1 << 48
+1:	add rax, PHYS(long_high)
+	jmp rax
+
+long_high:                              /* HB + H_CODE + ... */
+	lea r15, [rip + qemu_guest_image]
+	sub r15, H_CODE
+	lea rsp, [r15 + H_KSTACK_TOP]
+	sub rsp, 16
+	mov word ptr [rsp + 6], GDT_LIMIT
+	lea rax, [r15 + H_GDT]
+	mov [rsp + 8], rax
+	lgdt [rsp + 6]
+	mov word ptr [rsp + 6], 32 * 16 - 1
+	lea rax, [r15 + H_IDT4]
+	test edi, edi
+	jz 1f
+	lea rax, [r15 + H_IDT5]
+1:	mov [rsp + 8], rax
+	lidt [rsp + 6]
+	add rsp, 16
+	mov eax, SEL_KDATA
+	mov ds, ax
+	mov es, ax
+	mov ss, ax
+	xor eax, eax
+	mov fs, ax
+	mov gs, ax
+	mov ecx, SEL_TSS4
+	test edi, edi
+	jz 2f
+	mov ecx, SEL_TSS5
+2:	and byte ptr [r15 + rcx + H_GDT + 5], 0xfd /* not busy */
+	ltr cx
+	mov [r15 + H_MBOX + MB_CUR_LA57], rdi
+	mov qword ptr [r15 + H_RT + R_ARMED], 0
+	cmp qword ptr [r15 + H_MBOX + MB_RESUME], 0
+	jne resume
+	call do_cpuid
+	mov qword ptr [r15 + H_MBOX + MB_READY], 1
+	EMIT 'R'
+
+main_loop:
+	mov rax, [r15 + H_MBOX + MB_SEQ]
+	cmp rax, [r15 + H_MBOX + MB_DONE]
+	jne 1f
+	pause
+	jmp main_loop
+1:	mov [r15 + H_RT + R_SEQ], rax
+	xor r14d, r14d                  /* command cursor, from H_CMD */
+	jmp interp
+
+resume:
+	mov qword ptr [r15 + H_MBOX + MB_RESUME], 0
+	mov r14, [r15 + H_MBOX + MB_CURSOR]
+	jmp interp
+
+chunk_done:
+	mov rax, [r15 + H_RT + R_SEQ]
+	mov [r15 + H_MBOX + MB_DONE], rax
+	EMIT 'D'
+	jmp main_loop
+
+do_cpuid:
+	lea rdi, [r15 + H_MBOX + MB_CPUID]
+	lea rsi, [rip + cpuid_leaves]
+	mov r8d, CPUID_N
+1:	mov eax, [rsi]
+	xor ecx, ecx
+	cpuid
+	mov [rdi], eax
+	mov [rdi + 4], ebx
+	mov [rdi + 8], ecx
+	mov [rdi + 12], edx
+	add rsi, 4
+	add rdi, 16
+	dec r8d
+	jnz 1b
+	ret
+	.balign 4
+cpuid_leaves:
+	.long 0, 1, 7, 0x80000000, 0x80000001, 0x80000002, 0x80000003
+	.long 0x80000004, 0x80000008
+
+/* ---- the command interpreter ----------------------------------------- */
+interp:
+	lea rsi, [r15 + r14 + H_CMD]
+	mov rax, [rsi]
+	cmp rax, C_END
+	je chunk_done
+	cmp rax, C_MODE
+	je c_mode
+	cmp rax, C_VEC
+	je c_vec
+	cmp rax, C_ZERO
+	je c_zero
+	cmp rax, C_FILL
+	je c_fill
+	cmp rax, C_WR
+	je c_wr
+	cmp rax, C_MON
+	je c_mon
+	cmp rax, C_RUN
+	je c_run
+	/* unknown: report like an exception */
+	mov qword ptr [r15 + H_RT + R_EVEC], 0x100
+	jmp panic
+
+c_mode:
+	mov rdi, [rsi + 8]
+	add r14, 16
+	cmp rdi, [r15 + H_MBOX + MB_CUR_LA57]
+	je interp
+	mov [r15 + H_MBOX + MB_CURSOR], r14
+	mov qword ptr [r15 + H_MBOX + MB_RESUME], 1
+	/* harness CR3 is current between vectors: go to the identity copy */
+	mov rsp, H_KSTACK_TOP
+	mov rax, PHYS(switch_low)
+	jmp rax
+switch_low:
+	lgdt [rip + gdtr_low]           /* GDT at its physical address */
+	push SEL_KCODE32
+	lea rax, [rip + switch32]
+	push rax
+	.byte 0x48, 0xcb                /* lretq */
+
+c_vec:
+	mov rax, [rsi + 8]
+	mov [r15 + H_RT + R_CUR], rax
+	mov rax, [rsi + 16]
+	mov [r15 + H_RT + R_RESOFF], rax
+	mov rax, [rsi + 24]
+	mov [r15 + H_RT + R_RECCAP], rax
+	inc qword ptr [r15 + H_RT + R_HEART]
+	mov rbp, [r15 + H_RT + R_RESOFF]
+	lea rbp, [r15 + rbp + H_RES]
+	mov qword ptr [rbp + V_STATUS], 1
+	mov qword ptr [rbp + V_SETUP], 0
+	mov qword ptr [rbp + V_NREC], 0
+	mov qword ptr [rbp + V_FLAGS], 0
+	add r14, 32
+	jmp interp
+
+c_zero:
+	mov rdi, [rsi + 8]
+	add rdi, r15
+	xor eax, eax
+	mov ecx, 512
+	rep stosq
+	add r14, 16
+	jmp interp
+
+c_fill:
+	mov rdi, [rsi + 8]
+	mov r9, rdi
+	add r9, 4096
+1:	mov rdx, rdi
+	call enc_cell
+	mov [r15 + rdi], rax
+	add rdi, 8
+	cmp rdi, r9
+	jb 1b
+	add r14, 16
+	jmp interp
+
+c_wr:
+	mov rcx, [rsi + 8]
+	add rsi, 16
+	add r14, 16
+1:	test rcx, rcx
+	jz interp
+	mov rax, [rsi]
+	mov rdx, [rsi + 8]
+	mov [r15 + rax], rdx
+	add rsi, 16
+	add r14, 16
+	dec rcx
+	jmp 1b
+
+c_mon:
+	mov rcx, [rsi + 8]
+	mov [r15 + H_RT + R_NMON], rcx
+	lea rax, [r14 + 16]
+	mov [r15 + H_RT + R_MONOFF], rax
+	lea r14, [r14 + rcx * 8 + 16]
+	xor r8d, r8d
+	mov r8d, 2
+	call diff                       /* silent snapshot */
+	jmp interp
+
+/* ---- pattern: see qemu.c (pattern_of) --------------------------------- */
+.macro ENCB shift, mask, table
+	mov rcx, r8
+	shr rcx, \shift
+	and ecx, \mask
+	movzx ecx, byte ptr [r15 + rcx + \table]
+	shl rax, 8
+	or rax, rcx
+.endm
+/* rdx = 8-aligned gpa -> rax = pattern; clobbers rcx, r8 */
+enc_cell:
+	mov r8, rdx
+	shr r8, 3
+	xor eax, eax
+	ENCB 24, 15, H_SYM16            /* byte 7 */
+	ENCB 20, 15, H_SYM16            /* byte 6 */
+	ENCB 28, 7, H_SYM8              /* byte 5 */
+	ENCB 16, 15, H_SYM16            /* byte 4 */
+	ENCB 12, 15, H_SYM16
+	ENCB 8, 15, H_SYM16
+	ENCB 4, 15, H_SYM16
+	ENCB 0, 15, H_SYM16             /* byte 0 */
+	ret
+
+.macro DECB byte, shift, table
+	mov rcx, rax
+	shr rcx, 8 * \byte
+	and ecx, 0xff
+	movzx ecx, byte ptr [r15 + rcx + \table]
+	cmp ecx, 0xff
+	je 9f
+	shl rcx, \shift
+	or rdx, rcx
+.endm
+/* rax = pattern -> rdx = gpa, or -1; clobbers rcx */
+dec_cell:
+	xor edx, edx
+	DECB 0, 0, H_INV16
+	DECB 1, 4, H_INV16
+	DECB 2, 8, H_INV16
+	DECB 3, 12, H_INV16
+	DECB 4, 16, H_INV16
+	DECB 6, 20, H_INV16
+	DECB 7, 24, H_INV16
+	DECB 5, 28, H_INV8
+	shl rdx, 3
+	ret
+9:	mov rdx, -1
+	ret
+
+/* Compare the watched entries with their last values. r8 = record type
+ * (0 access, 1 follow-up, 2 none: just update); r12 = step index. */
+diff:
+	mov r9, [r15 + H_RT + R_MONOFF]
+	xor r10d, r10d
+1:	cmp r10, [r15 + H_RT + R_NMON]
+	jae 9f
+	mov rax, [r15 + r9 + H_CMD]
+	mov rax, [r15 + rax]
+	cmp rax, [r15 + r10 * 8 + H_MONVAL]
+	je 3f
+	mov [r15 + r10 * 8 + H_MONVAL], rax
+	cmp r8, 2
+	je 3f
+	mov r11, [rbp + V_NREC]
+	cmp r11, [r15 + H_RT + R_RECCAP]
+	jae 2f
+	shl r11, 4
+	add r11, [r15 + H_RT + R_RECOFF]
+	mov rdx, r10
+	shl rdx, 16
+	mov rcx, r8
+	shl rcx, 8
+	or rdx, rcx
+	or rdx, r12
+	mov [rbp + r11], rdx
+	mov [rbp + r11 + 8], rax
+	inc qword ptr [rbp + V_NREC]
+	jmp 3f
+2:	or qword ptr [rbp + V_FLAGS], 1
+3:	add r9, 8
+	inc r10
+	jmp 1b
+9:	ret
+
+/* ---- one vector -------------------------------------------------------- */
+c_run:
+	mov [r15 + H_RT + R_RUNOFF], r14
+	mov rbp, [r15 + H_RT + R_RESOFF]
+	lea rbp, [r15 + rbp + H_RES]
+	mov rax, [rsi + 72]             /* nsteps */
+	imul rax, rax, VS_SIZE
+	add rax, V_STEPS
+	mov [r15 + H_RT + R_RECOFF], rax
+	mov r13, rsi
+
+	/* PKRU first, while CR4 is the harness's (+PKE) */
+	cmp qword ptr [r13 + 40], 0
+	je 1f
+	mov qword ptr [r15 + H_RT + R_STAGE], 4
+	ARM setup_fail
+	mov rax, cr4
+	or rax, 1 << 22
+	mov cr4, rax
+	xor ecx, ecx
+	xor edx, edx
+	mov eax, [r13 + 48]
+	wrpkru
+	DISARM
+1:
+	mov qword ptr [r15 + H_RT + R_STAGE], 1
+	ARM setup_fail
+	mov ecx, 0xc0000080
+	mov eax, [r13 + 24]
+	mov edx, [r13 + 28]
+	wrmsr
+	mov qword ptr [r15 + H_RT + R_STAGE], 2
+	mov rax, [r13 + 16]
+	mov cr4, rax
+	mov qword ptr [r15 + H_RT + R_STAGE], 3
+	mov rax, [r13 + 8]
+	mov cr0, rax
+	mov qword ptr [r15 + H_RT + R_STAGE], 5
+	mov rax, [r13 + 32]
+	mov cr3, rax
+	/* flush everything, global entries included */
+	mov rax, cr4
+	test eax, 0x80
+	jz 2f
+	and rax, ~0x80
+	mov cr4, rax
+	or rax, 0x80
+	mov cr4, rax
+2:	DISARM
+	mov rax, [r13 + 56]
+	mov [r15 + H_RT + R_CPL], rax
+	mov rax, [r13 + 64]
+	mov [r15 + H_RT + R_AC], rax
+	xor r12d, r12d
+	mov r8d, 2
+	call diff
+
+step_loop:
+	mov rsi, [r15 + H_RT + R_RUNOFF]
+	lea rsi, [r15 + rsi + H_CMD]
+	cmp r12, [rsi + 72]
+	jae teardown
+	imul r13, r12, STEP_SIZE
+	lea r13, [rsi + r13 + RUN_HDR]
+	mov qword ptr [r15 + H_RT + R_EVEC], -1
+	mov rax, [r13 + S_OP]
+	cmp rax, 1
+	je op_access
+	cmp rax, 2
+	je op_set_pte
+	cmp rax, 3
+	je op_invlpg
+	cmp rax, 4
+	je op_invpcid
+	cmp rax, 5
+	je op_cr0
+	cmp rax, 6
+	je op_cr3
+	cmp rax, 7
+	je op_cr4
+	cmp rax, 8
+	je op_efer
+	cmp rax, 9
+	je op_pkru
+	cmp rax, 10
+	je op_cpl
+	cmp rax, 11
+	je op_ac
+step_next:                              /* non-access steps */
+	call rec_exc
+	mov r8d, 2
+	call diff
+	mov qword ptr [rdi + 32], 0
+	mov qword ptr [rdi + 40], -2
+step_after:
+	inc r12
+	jmp step_loop
+
+/* store the last exception in the step's result slot; rdi = slot */
+rec_exc:
+	imul rdi, r12, VS_SIZE
+	lea rdi, [rbp + rdi + V_STEPS]
+	mov rax, [r15 + H_RT + R_EVEC]
+	mov [rdi], rax
+	mov rax, [r15 + H_RT + R_EEC]
+	mov [rdi + 8], rax
+	mov rax, [r15 + H_RT + R_ECR2]
+	mov [rdi + 16], rax
+	mov rax, [r15 + H_RT + R_ERIP]
+	mov [rdi + 24], rax
+	ret
+
+setup_fail:
+	mov rax, [r15 + H_RT + R_EVEC]
+	shl rax, 8
+	or rax, [r15 + H_RT + R_STAGE]
+	mov [rbp + V_SETUP], rax
+	push 2
+	popfq
+	jmp teardown
+
+teardown:
+	DISARM
+	mov rax, H_PML4
+	cmp qword ptr [r15 + H_MBOX + MB_CUR_LA57], 0
+	je 1f
+	mov rax, H_PML5
+1:	mov cr3, rax
+	mov rax, 0x20
+	cmp qword ptr [r15 + H_MBOX + MB_CUR_LA57], 0
+	je 2f
+	or rax, 0x1000
+2:	mov cr4, rax
+	mov eax, 0x80000011
+	mov cr0, rax
+	mov ecx, 0xc0000080
+	mov eax, 0x100
+	xor edx, edx
+	wrmsr
+	xor eax, eax
+	mov fs, ax
+	mov qword ptr [rbp + V_STATUS], 2
+	mov rsi, [r15 + H_RT + R_RUNOFF]
+	lea rax, [r15 + rsi + H_CMD]
+	mov rax, [rax + 72]
+	imul rax, rax, STEP_SIZE
+	lea r14, [rsi + rax + RUN_HDR]
+	jmp interp
+
+/* ---- steps other than accesses ----------------------------------------- */
+op_set_pte:
+	mov rax, [r13 + S_A]
+	mov rdx, [r13 + S_B]
+	mov [r15 + rax], rdx
+	jmp step_next
+
+op_invlpg:
+	mov rax, [r13 + S_A]
+	invlpg [rax]
+	jmp step_next
+
+op_invpcid:
+	ARM step_recover
+	push qword ptr [r13 + S_C]
+	push qword ptr [r13 + S_B]
+	mov rax, [r13 + S_A]
+	invpcid rax, [rsp]
+	add rsp, 16
+	DISARM
+	jmp step_next
+
+op_cr0:
+	ARM step_recover
+	mov rax, [r13 + S_A]
+	mov cr0, rax
+	DISARM
+	jmp step_next
+
+op_cr3:
+	ARM step_recover
+	mov rax, [r13 + S_A]
+	mov cr3, rax
+	DISARM
+	jmp step_next
+
+op_cr4:
+	ARM step_recover
+	mov rax, [r13 + S_A]
+	mov cr4, rax
+	DISARM
+	jmp step_next
+
+op_efer:
+	ARM step_recover
+	mov ecx, 0xc0000080
+	mov eax, [r13 + S_A]
+	mov edx, [r13 + S_A + 4]
+	wrmsr
+	DISARM
+	jmp step_next
+
+op_pkru:
+	ARM step_recover
+	xor ecx, ecx
+	xor edx, edx
+	mov eax, [r13 + S_A]
+	wrpkru
+	DISARM
+	jmp step_next
+
+op_cpl:
+	mov rax, [r13 + S_A]
+	mov [r15 + H_RT + R_CPL], rax
+	jmp step_next
+
+op_ac:
+	mov rax, [r13 + S_A]
+	mov [r15 + H_RT + R_AC], rax
+	jmp step_next
+
+step_recover:
+	push 2
+	popfq
+	jmp step_next
+
+/* ---- accesses ------------------------------------------------------------ */
+op_access:
+	mov rdi, [r13 + S_A]
+	mov rsi, [r13 + S_KIND]
+	and esi, 7
+	/* a write stores the byte found at the predicted physical address
+	 * (0xd6, not a pattern byte, when there is none) */
+	mov ebx, 0xd6
+	mov rax, [r13 + S_B]
+	cmp rax, -1
+	je 5f
+	movzx ebx, byte ptr [r15 + rax]
+5:
+	ARM acc_recover
+	test esi, 4
+	jz 1f
+	/* implicit: an LDT based at the address; the segment load below
+	 * reads descriptor 0 from it (a supervisor-mode implicit access) */
+	mov rax, rdi
+	shl rax, 40
+	shr rax, 24                 /* base[23:0] << 16 */
+	or rax, 0xffff              /* limit */
+	mov rdx, 0x82
+	shl rdx, 40                 /* P=1, DPL 0, type 2 (LDT) */
+	or rax, rdx
+	mov rdx, rdi
+	shr rdx, 24
+	and rdx, 0xff
+	shl rdx, 56                 /* base[31:24] */
+	or rax, rdx
+	mov [r15 + H_GDT + SEL_LDT], rax
+	mov rax, rdi
+	shr rax, 32
+	mov [r15 + H_GDT + SEL_LDT + 8], rax
+	mov ax, SEL_LDT
+lldt_insn:
+	lldt ax
+1:
+	cmp qword ptr [r15 + H_RT + R_CPL], 3
+	je acc_user
+	cmp qword ptr [r15 + H_RT + R_AC], 0
+	je 2f
+	pushfq
+	or qword ptr [rsp], 0x40000
+	popfq
+2:	cmp esi, 0
+	je k_read
+	cmp esi, 1
+	je k_write
+	cmp esi, 2
+	je k_fetch
+k_implicit:
+	mov ax, 4
+	mov fs, ax
+	jmp acc_noexc
+k_read:
+	mov al, [rdi]
+	jmp acc_noexc
+k_write:
+	mov [rdi], bl
+	jmp acc_noexc
+k_fetch:
+	lea rax, [r15 + H_KSCRATCH]
+	jmp rdi
+
+acc_user:
+	/* iretq to the user stub for this kind: H_USER + kind * 32 */
+	mov rcx, rsi
+	shl rcx, 5
+	lea rcx, [r15 + rcx + H_USER]
+	push SEL_UDATA | 3
+	lea rax, [r15 + H_USTACK]
+	push rax
+	mov eax, 2
+	cmp qword ptr [r15 + H_RT + R_AC], 0
+	je 3f
+	or eax, 0x40000
+3:	push rax
+	push SEL_UCODE | 3
+	push rcx
+	lea rax, [r15 + H_USCRATCH]
+	iretq
+
+acc_noexc:
+	DISARM
+acc_recover:
+	push 2
+	popfq
+	mov eax, SEL_KDATA
+	mov ds, ax
+	mov es, ax
+	xor eax, eax
+	mov fs, ax
+	call rec_exc
+	xor r8d, r8d
+	call diff
+	/* follow-up read unless the access surely faulted */
+	mov rax, [r15 + H_RT + R_EVEC]
+	cmp rax, -1
+	je fu
+	cmp rax, 6
+	je fu
+	cmp rax, 11
+	je fu
+	cmp rax, 13
+	jne fu_skip
+	mov rcx, [r13 + S_KIND]
+	test ecx, 4
+	jz fu_skip
+	cmp qword ptr [r15 + H_RT + R_EEC], 0
+	jne fu
+fu_skip:
+	imul rdi, r12, VS_SIZE
+	lea rdi, [rbp + rdi + V_STEPS]
+	mov qword ptr [rdi + 32], 0
+	mov qword ptr [rdi + 40], -2
+	jmp step_after
+
+fu:
+	mov qword ptr [r15 + H_RT + R_PKSAVED], 0
+	mov rax, cr4
+	bt rax, 22
+	jnc 1f
+	xor ecx, ecx
+	rdpkru
+	mov [r15 + H_RT + R_PKRU], rax
+	mov qword ptr [r15 + H_RT + R_PKSAVED], 1
+	xor eax, eax
+	xor ecx, ecx
+	xor edx, edx
+	wrpkru
+1:	ARM fu_recover
+	pushfq
+	or qword ptr [rsp], 0x40000
+	popfq
+	mov rax, [r13 + S_A]
+	and rax, -8
+	xor rax, 8
+	mov rax, [rax]
+	DISARM
+	push 2
+	popfq
+	mov rbx, -1
+	jmp fu_done
+fu_recover:
+	push 2
+	popfq
+	mov rbx, [r15 + H_RT + R_EVEC]
+	xor eax, eax
+fu_done:
+	imul rdi, r12, VS_SIZE
+	lea rdi, [rbp + rdi + V_STEPS]
+	mov [rdi + 32], rax
+	mov [rdi + 40], rbx
+	cmp qword ptr [r15 + H_RT + R_PKSAVED], 0
+	je 2f
+	mov rsi, rax
+	xor ecx, ecx
+	xor edx, edx
+	mov eax, [r15 + H_RT + R_PKRU]
+	wrpkru
+	mov rax, rsi
+2:	/* a write: put the pattern back in the cell written */
+	cmp rbx, -1
+	jne 3f
+	mov rcx, [r13 + S_KIND]
+	and ecx, 7
+	cmp ecx, 1
+	jne 3f
+	call dec_cell
+	cmp rdx, -1
+	je 3f
+	xor rdx, 8
+	cmp rdx, H_END
+	jb 3f
+	mov rdi, rdx
+	call enc_cell
+	mov [r15 + rdi], rax
+3:	mov r8d, 1
+	call diff
+	jmp step_after
+
+/* ---- exceptions: 32 stubs of 16 bytes, then the common part -------------- */
+	.balign 16
+stubs:
+	.set vecno, 0
+	.rept 32
+	.balign 16
+	.if (vecno == 8) || ((vecno >= 10) && (vecno <= 14)) || (vecno == 17) || (vecno == 21) || (vecno == 29) || (vecno == 30)
+	.byte 0x6a, vecno           /* push vecno */
+	.else
+	.byte 0x6a, 0               /* push 0 (error code) */
+	.byte 0x6a, vecno
+	.endif
+	jmp exc_common
+	.set vecno, vecno + 1
+	.endr
+
+exc_common:
+	lea r15, [rip + qemu_guest_image]
+	sub r15, H_CODE
+	pop rax
+	pop rbx
+	mov rcx, cr2
+	mov rdx, [rsp]
+	mov [r15 + H_RT + R_EVEC], rax
+	mov [r15 + H_RT + R_EEC], rbx
+	mov [r15 + H_RT + R_ECR2], rcx
+	mov [r15 + H_RT + R_ERIP], rdx
+	cmp qword ptr [r15 + H_RT + R_ARMED], 0
+	je panic
+	mov qword ptr [r15 + H_RT + R_ARMED], 0
+	mov rsp, [r15 + H_RT + R_RSP]
+	push 2
+	popfq
+	jmp [r15 + H_RT + R_RIP]
+
+panic:
+	mov rax, [r15 + H_RT + R_EVEC]
+	mov [r15 + H_MBOX + MB_PANIC], rax
+	mov rax, [r15 + H_RT + R_EEC]
+	mov [r15 + H_MBOX + MB_PANIC + 8], rax
+	mov rax, [r15 + H_RT + R_ECR2]
+	mov [r15 + H_MBOX + MB_PANIC + 16], rax
+	mov rax, [r15 + H_RT + R_ERIP]
+	mov [r15 + H_MBOX + MB_PANIC + 24], rax
+	EMIT 'P'
+1:	cli
+	hlt
+	jmp 1b
+
+/* ---- user page (U=1): one stub per access kind, 32 bytes apart ----------- */
+	.org H_USER - H_CODE
+user_page:
+	mov al, [rdi]                /* kind 0: read */
+	ud2
+	.org user_page + 0x20
+	mov [rdi], bl                /* kind 1: write */
+	ud2
+	.org user_page + 0x40
+	jmp rdi                      /* kind 2: fetch (rax = user scratch) */
+	.org user_page + 0x80
+	mov ax, 7                    /* kind 4: implicit read (LDT, RPL 3) */
+	mov fs, ax
+	ud2
+	.org user_page + 0x1000
+qemu_guest_image_end:
+
+	.section .note.GNU-stack, "", @progbits
