@@ -124,7 +124,11 @@ long_low:                               /* identity address */
 	test edi, edi
 	jz 1f
 	mov rax, 1 << 48
-1:	add rax, PHYS(long_high)
+1:	/* AT&T syntax: clang's Intel-syntax parser refuses a symbol
+	 * difference as an immediate */
+	.att_syntax prefix
+	addq $PHYS(long_high), %rax
+	.intel_syntax noprefix
 	jmp rax
 
 long_high:                              /* HB + H_CODE + ... */
@@ -240,7 +244,9 @@ c_mode:
 	mov qword ptr [r15 + H_MBOX + MB_RESUME], 1
 	/* harness CR3 is current between vectors: go to the identity copy */
 	mov rsp, H_KSTACK_TOP
-	mov rax, PHYS(switch_low)
+	.att_syntax prefix
+	movq $PHYS(switch_low), %rax
+	.intel_syntax noprefix
 	jmp rax
 switch_low:
 	lgdt [rip + gdtr_low]           /* GDT at its physical address */
