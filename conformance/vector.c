@@ -225,6 +225,7 @@ void vec_reader_init(vec_reader *r, const char *text, size_t len) {
 
 int vec_read(vec_reader *r, vec_vector *v) {
   int in_vector = 0;
+  unsigned seen = 0; /* lines that may appear once, already read */
   vec_step *last_access = NULL;
   char tok[64];
 
@@ -269,6 +270,7 @@ int vec_read(vec_reader *r, vec_vector *v) {
           return rc;
         in_vector = 1;
         last_access = NULL;
+        seen = 0;
       } else if (strcmp(tok, "source") == 0) {
         int rc = vec_rest(r, &c, r->source, sizeof r->source);
         if (rc != VEC_OK)
@@ -286,6 +288,14 @@ int vec_read(vec_reader *r, vec_vector *v) {
 
     int rc = VEC_OK;
     uint64_t x;
+    /* category, departs, config and regs may each appear once */
+    static const char *const once[] = {"category", "departs", "config", "regs"};
+    for (unsigned k = 0; k < 4; k++)
+      if (strcmp(tok, once[k]) == 0) {
+        if (seen & (1u << k))
+          return vec_set_error(r, "second '%s' line in vector '%s'", once[k], v->id);
+        seen |= 1u << k;
+      }
     if (strcmp(tok, "end") == 0) {
       rc = vec_line_end(r, &c);
       if (rc != VEC_OK)

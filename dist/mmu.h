@@ -1458,6 +1458,9 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
     return MMU_ERR_RAM;
 
   memset(cpu, 0, sizeof *cpu);
+  /* every byte of the entries, not just the tags: the per-set replacement
+   * cursor lives in them (found by MSan in the walk-differential fuzzer) */
+  memset(tlb_storage, 0, (size_t)sets * ways * sizeof(mmu_tlb_entry));
   cpu->tlb = (mmu_tlb_entry *)tlb_storage;
   cpu->tlb_set_mask = sets - 1;
   cpu->tlb_ways = ways;

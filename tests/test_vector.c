@@ -127,6 +127,8 @@ Test(vector_reader, rejects_malformed_input) {
   expect_error("mmu-vectors 1\nstep read 0x1 -> gp\n", "line 2: expected 'vector'");
   expect_error("mmu-vectors 1\nvector\n", "line 2: missing text");
   expect_error(HDR "category a\001b\n", "line 3: control character");
+  expect_error(HDR "regs cpl=3\nregs cpl=0\n", "line 4: second 'regs' line");
+  expect_error(HDR "category a\ncategory b\n", "line 4: second 'category' line");
 }
 
 Test(vector_reader, rejects_nul_bytes_and_overlong_tokens) {

@@ -3,14 +3,27 @@
 # ctest for the presets release (gcc), clang and asan (clang + ASan/UBSan).
 # Stops at the first failure with a non-zero exit.
 #
-# usage: bash tools/test.sh [PRESET...]     (default: release clang asan)
+# Then the fuzz stage, fuzz/run_ci.sh: every fuzz target under libFuzzer
+# (ASan/UBSan, MSan) and AFL++ for a bounded time, and the reproducers built
+# with gcc replaying the corpora (FUZZ_SECONDS per target, default 60).
+#
+# usage: bash tools/test.sh [PRESET...] [fuzz]
+#        (default: release clang asan asan-gcc fuzz; MMU_SKIP_FUZZ=1 skips it)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
 mmu_install_deps || { echo "test.sh: could not install dependencies" >&2; exit 1; }
 
-presets=("$@")
-[ ${#presets[@]} -gt 0 ] || presets=(release clang asan asan-gcc)
+presets=()
+fuzz_stage=0
+for arg in "$@"; do
+  if [ "$arg" = fuzz ]; then fuzz_stage=1; else presets+=("$arg"); fi
+done
+if [ $# -eq 0 ]; then
+  presets=(release clang asan asan-gcc)
+  fuzz_stage=1
+fi
+[ "${MMU_SKIP_FUZZ:-0}" = 1 ] && fuzz_stage=0
 jobs=2
 logdir=build/logs
 mkdir -p "$logdir"
@@ -54,5 +67,13 @@ for p in "${presets[@]}"; do
   fi
   summary+=("$p: ok (${line})")
 done
+if [ "$fuzz_stage" = 1 ]; then
+  echo "==== [fuzz] fuzz/run_ci.sh ===="
+  if ! bash fuzz/run_ci.sh 2>&1 | tee "$logdir/fuzz.log"; then
+    summary+=("fuzz: FAILED (inputs kept in fuzz/regressions/, see $logdir/fuzz.log)")
+    finish; exit 1
+  fi
+  summary+=("fuzz: ok ($(grep -m1 'total executions' "$logdir/fuzz.log" | sed 's/^ *//'))")
+fi
 finish
 exit 0

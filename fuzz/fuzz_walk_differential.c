@@ -1,0 +1,489 @@
+/* fuzz_walk_differential.c - the fast path (mmu_translate: TLB + walker)
+ * against the reference walker (mmu_reference_translate), each on its own
+ * copy of guest RAM.
+ *
+ * The input builds page tables in a small guest RAM (fuzz_world.h: two
+ * exactly sized regions with a gap, optional MMIO-resident entries behind
+ * the callbacks), a CPU state (CR0/CR4/EFER bits, LA57, PCIDE, CPL, AC,
+ * PKRU, MAXPHYADDR 36..52, MMU_CFG flags, TLB geometry) and a list of
+ * operations: accesses of any kind (implicit too, spans too), INVLPG,
+ * INVPCID, CR3 writes, register changes. Both paths must agree on every
+ * status, paddr, host pointer, page size, error code and cr2, and on the
+ * RAM contents (A/D writes). Paging entries are never rewritten after the
+ * tables are built (A/D updates do not change outcomes), so every TLB hit
+ * is still what the tables say and the paths must agree exactly. */
+#include "fuzz_world.h"
+
+typedef struct wd_state {
+  fz_world w;
+  fz_side a, b; /* a: mmu_translate, b: mmu_reference_translate */
+  unsigned op;
+  uint64_t roots[5];
+  /* what the run covered (FUZZ_TRACE prints it) */
+  unsigned ok, pf, gp, bus, other;
+} wd_state;
+
+static void wd_context(wd_state *s, char *buf, size_t n) {
+  const mmu_regs *r = &s->a.cpu.regs;
+  snprintf(buf, n,
+           "op %u: cr0 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx cpl %u ac %u "
+           "pkru 0x%x maxphy %u flags 0x%x levels %d",
+           s->op, (unsigned long long)r->cr0, (unsigned long long)r->cr3,
+           (unsigned long long)r->cr4, (unsigned long long)r->efer, r->cpl,
+           r->ac, r->pkru, s->a.cpu.maxphyaddr, s->a.cpu.flags, s->w.levels);
+}
+
+static void wd_regs_agree(wd_state *s, const char *what, int ra, int rb) {
+  char ctx[256];
+  wd_context(s, ctx, sizeof ctx);
+  const mmu_regs *x = &s->a.cpu.regs, *y = &s->b.cpu.regs;
+  FZ_CHECK(ra == rb, "%s: %s returned %d on one cpu and %d on the other", ctx,
+           what, ra, rb);
+  FZ_CHECK(x->cr0 == y->cr0 && x->cr3 == y->cr3 && x->cr4 == y->cr4 &&
+               x->efer == y->efer && x->pkru == y->pkru && x->cpl == y->cpl &&
+               x->ac == y->ac,
+           "%s: registers differ after %s", ctx, what);
+}
+
+/* One translated page of an access: both results of one status. */
+static void wd_compare_result(wd_state *s, const char *what, uint64_t va,
+                              unsigned access, int st, const mmu_result *ra,
+                              const mmu_result *rb, uint64_t expect_cr2) {
+  char ctx[256];
+  wd_context(s, ctx, sizeof ctx);
+#define WD_CTX "%s: %s %s va 0x%llx: "
+#define WD_ARGS ctx, what, fz_access_name(access), (unsigned long long)va
+  switch (st) {
+  case MMU_OK: {
+    s->ok++;
+    FZ_CHECK(ra->paddr == rb->paddr, WD_CTX "paddr 0x%llx, reference 0x%llx",
+             WD_ARGS, (unsigned long long)ra->paddr,
+             (unsigned long long)rb->paddr);
+    FZ_CHECK(ra->page_size == rb->page_size,
+             WD_CTX "page size 0x%llx, reference 0x%llx", WD_ARGS,
+             (unsigned long long)ra->page_size,
+             (unsigned long long)rb->page_size);
+    uint8_t *ha = fz_expected_host(&s->a, ra->paddr);
+    uint8_t *hb = fz_expected_host(&s->b, rb->paddr);
+    FZ_CHECK(ra->host == ha,
+             WD_CTX "host %p for paddr 0x%llx, expected %p", WD_ARGS,
+             (void *)ra->host, (unsigned long long)ra->paddr, (void *)ha);
+    FZ_CHECK(rb->host == hb,
+             WD_CTX "reference host %p for paddr 0x%llx, expected %p",
+             WD_ARGS, (void *)rb->host, (unsigned long long)rb->paddr,
+             (void *)hb);
+    if (ra->host) { /* the whole 4 KiB piece must be addressable */
+      volatile uint8_t *h = ra->host;
+      (void)h[0];
+      (void)h[4095 - (ra->paddr & 0xFFF)];
+    }
+    break;
+  }
+  case MMU_PAGE_FAULT:
+    s->pf++;
+    FZ_CHECK(ra->error_code == rb->error_code,
+             WD_CTX "#PF error code 0x%x, reference 0x%x", WD_ARGS,
+             ra->error_code, rb->error_code);
+    FZ_CHECK(ra->cr2 == expect_cr2 && rb->cr2 == expect_cr2,
+             WD_CTX "cr2 0x%llx, reference 0x%llx, expected 0x%llx", WD_ARGS,
+             (unsigned long long)ra->cr2, (unsigned long long)rb->cr2,
+             (unsigned long long)expect_cr2);
+    FZ_CHECK(ra->error_code < 64, WD_CTX "error code 0x%x has unknown bits",
+             WD_ARGS, ra->error_code);
+    break;
+  case MMU_GP_FAULT:
+    s->gp++;
+    FZ_CHECK(ra->error_code == 0 && rb->error_code == 0,
+             WD_CTX "#GP error code %u / %u", WD_ARGS, ra->error_code,
+             rb->error_code);
+    break;
+  case MMU_ERR_PT_BUS:
+    s->bus++;
+    FZ_CHECK(ra->paddr == rb->paddr,
+             WD_CTX "bus error at 0x%llx, reference 0x%llx", WD_ARGS,
+             (unsigned long long)ra->paddr, (unsigned long long)rb->paddr);
+    FZ_CHECK(!fz_slot(&s->a, ra->paddr) || s->a.mmio,
+             WD_CTX "bus error at 0x%llx, which is RAM", WD_ARGS,
+             (unsigned long long)ra->paddr);
+    break;
+  default:
+    s->other++;
+    FZ_CHECK(st == MMU_ERR_CONTENDED || st == MMU_ERR_MODE,
+             WD_CTX "unexpected status %d", WD_ARGS, st);
+    break;
+  }
+#undef WD_CTX
+#undef WD_ARGS
+}
+
+/* Entries the reference walk read must hold the same value in both RAMs. */
+static void wd_compare_trace(wd_state *s, uint64_t va, const mmu_trace *t) {
+  for (uint32_t i = 0; i < t->count && i < 5; i++) {
+    uint64_t gpa = t->step[i].entry_gpa;
+    if (!fz_slot(&s->a, gpa))
+      continue;
+    uint64_t ea = fz_rd(&s->a, gpa), eb = fz_rd(&s->b, gpa);
+    if (ea != eb) {
+      char ctx[256];
+      wd_context(s, ctx, sizeof ctx);
+      fz_fail("%s: va 0x%llx: level %u entry at 0x%llx is 0x%llx after "
+              "mmu_translate, 0x%llx after the reference walk",
+              ctx, (unsigned long long)va, t->step[i].level,
+              (unsigned long long)gpa, (unsigned long long)ea,
+              (unsigned long long)eb);
+    }
+  }
+}
+
+static void wd_compare_ram(wd_state *s) {
+  int64_t at = fz_side_diff(&s->a, &s->b);
+  if (at >= 0) {
+    char ctx[256];
+    wd_context(s, ctx, sizeof ctx);
+    fz_fail("%s: guest RAM differs at 0x%llx: 0x%llx (mmu_translate) vs "
+            "0x%llx (reference)",
+            ctx, (unsigned long long)at,
+            (unsigned long long)fz_rd(&s->a, (uint64_t)at),
+            (unsigned long long)fz_rd(&s->b, (uint64_t)at));
+  }
+}
+
+static void wd_access(wd_state *s, uint64_t va, unsigned access) {
+  mmu_result ra, rb;
+  mmu_trace t;
+  memset(&ra, 0xA5, sizeof ra);
+  memset(&rb, 0x5A, sizeof rb);
+  memset(&t, 0, sizeof t);
+  int sa = mmu_translate(&s->a.cpu, va, access, &ra);
+  int sb = mmu_reference_translate(&s->b.cpu, va, access, &rb, &t);
+  fz_trace("op %u: %s 0x%llx -> %d / %d pa 0x%llx ec 0x%x\n", s->op,
+           fz_access_name(access), (unsigned long long)va, sa, sb,
+           (unsigned long long)(sa == MMU_OK ? ra.paddr : 0),
+           sa == MMU_PAGE_FAULT ? ra.error_code : 0);
+  if (sa != sb) {
+    char ctx[256];
+    wd_context(s, ctx, sizeof ctx);
+    fz_fail("%s: %s va 0x%llx: mmu_translate status %d (%s), reference %d "
+            "(%s); ec 0x%x / 0x%x",
+            ctx, fz_access_name(access), (unsigned long long)va, sa,
+            mmu_status_name(sa), sb, mmu_status_name(sb),
+            sa == MMU_PAGE_FAULT ? ra.error_code : 0,
+            sb == MMU_PAGE_FAULT ? rb.error_code : 0);
+  }
+  wd_compare_result(s, "translate", va, access, sa, &ra, &rb, va);
+  wd_compare_trace(s, va, &t);
+}
+
+/* SPEC 4.9 written out on the reference walker; *second says whether the
+ * status is the second page's. */
+static int wd_reference_span(mmu_cpu *cpu, uint64_t va, uint32_t len,
+                             unsigned access, mmu_result out[2], int *second) {
+  *second = 0;
+  int rc = mmu_reference_translate(cpu, va, access, &out[0], NULL);
+  if (rc != MMU_OK)
+    return rc;
+  uint64_t last = va + (len - 1); /* wraps at 2^64 */
+  if ((last >> 12) == (va >> 12)) {
+    out[1] = out[0];
+    return MMU_OK;
+  }
+  *second = 1;
+  return mmu_reference_translate(cpu, last & ~0xFFFull, access, &out[1], NULL);
+}
+
+static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
+  mmu_result ra[2], rb[2];
+  memset(ra, 0xA5, sizeof ra);
+  memset(rb, 0x5A, sizeof rb);
+  int second;
+  int sa = mmu_translate_span(&s->a.cpu, va, len, access, ra);
+  int sb = wd_reference_span(&s->b.cpu, va, len, access, rb, &second);
+  fz_trace("op %u: span %s 0x%llx len %u -> %d / %d\n", s->op,
+           fz_access_name(access), (unsigned long long)va, len, sa, sb);
+  char ctx[256];
+  wd_context(s, ctx, sizeof ctx);
+  FZ_CHECK(sa == sb, "%s: span %s va 0x%llx len %u: status %d, reference %d",
+           ctx, fz_access_name(access), (unsigned long long)va, len, sa, sb);
+  if (!second) { /* the first page decided (and the access did not cross) */
+    wd_compare_result(s, "span page 0", va, access, sa, &ra[0], &rb[0], va);
+    if (sa == MMU_OK)
+      FZ_CHECK(memcmp(&ra[0], &ra[1], sizeof ra[0]) == 0,
+               "%s: span va 0x%llx len %u does not cross, but out[1] "
+               "differs from out[0]",
+               ctx, (unsigned long long)va, len);
+    return;
+  }
+  uint64_t page1 = (va + (len - 1)) & ~0xFFFull;
+  wd_compare_result(s, "span page 0", va, access, MMU_OK, &ra[0], &rb[0], va);
+  wd_compare_result(s, "span page 1", page1, access, sa, &ra[1], &rb[1], page1);
+}
+
+/* Apply the same register operation to both cpus. */
+#define WD_BOTH(s, call_a, call_b, what)                                     \
+  do {                                                                       \
+    int ra_ = (call_a), rb_ = (call_b);                                      \
+    wd_regs_agree((s), (what), ra_, rb_);                                    \
+  } while (0)
+
+static uint64_t wd_cr3(wd_state *s, fuzz_input *in, uint64_t root) {
+  uint64_t v = root;
+  uint8_t k = fi_u8(in);
+  if (s->a.cpu.regs.cr4 & MMU_CR4_PCIDE) {
+    v |= (k & 0x40) ? 0xFFFu : (k & 3);
+    if (k & 0x80)
+      v |= MMU_CR3_NOFLUSH;
+  } else if (k & 0x40) {
+    v |= MMU_PTE_PWT | MMU_PTE_PCD;
+  }
+  if ((k & 0x3C) == 0x3C) /* reserved bits: #GP */
+    v |= 1ull << (36 + (fi_u8(in) % 28));
+  return v;
+}
+
+static mmu_regs wd_regs(wd_state *s, fuzz_input *in) {
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  uint8_t b = fi_u8(in);
+  r.cr0 = MMU_CR0_PE | MMU_CR0_PG | ((b & 1) ? 0 : MMU_CR0_WP);
+  r.cr4 = MMU_CR4_PAE | (s->w.levels == 5 ? MMU_CR4_LA57 : 0);
+  if (b & 0x02)
+    r.cr4 |= MMU_CR4_SMEP;
+  if (b & 0x04)
+    r.cr4 |= MMU_CR4_SMAP;
+  if (b & 0x08)
+    r.cr4 |= MMU_CR4_PKE;
+  if (b & 0x10)
+    r.cr4 |= MMU_CR4_PGE;
+  if (b & 0x20)
+    r.cr4 |= MMU_CR4_PCIDE;
+  r.efer = MMU_EFER_LME | MMU_EFER_LMA | ((b & 0x40) ? 0 : MMU_EFER_NXE);
+  r.ac = (b >> 7) & 1;
+  uint8_t c = fi_u8(in);
+  r.cpl = (uint8_t)(c & 3);
+  static const uint32_t pkrus[4] = {0, 0x55555554u, 0xAAAAAAA8u, 0};
+  r.pkru = (c & 0x30) == 0x30 ? fi_u32(in) : pkrus[(c >> 4) & 3];
+  r.cr3 = s->roots[(c >> 6) & 3] | ((r.cr4 & MMU_CR4_PCIDE) ? (c & 4 ? 1 : 0) : 0);
+  return r;
+}
+
+static void wd_op(wd_state *s, fuzz_input *in) {
+  mmu_cpu *A = &s->a.cpu, *B = &s->b.cpu;
+  uint8_t op = fi_u8(in) % 21;
+  switch (op) {
+  default: { /* 0..9: an access */
+    unsigned access = fi_u8(in) & 7;
+    wd_access(s, fz_access_va(&s->w, in), access);
+    break;
+  }
+  case 10:
+  case 11: { /* an access that may cross a page */
+    unsigned access = fi_u8(in) & 7;
+    static const uint32_t lens[8] = {1, 2, 4, 8, 16, 4096, 0, 0};
+    uint8_t k = fi_u8(in);
+    uint32_t len = lens[k & 7];
+    if (len == 0)
+      len = 1 + fi_u16(in) % 4096;
+    uint64_t va = fz_access_va(&s->w, in);
+    if (k & 0x80)
+      va = (va | 0xFFFull) - (fi_u8(in) & 15);
+    wd_span(s, va, len, access);
+    break;
+  }
+  case 12: { /* CPL, AC, PKRU */
+    uint8_t k = fi_u8(in);
+    if ((k & 3) == 0) {
+      mmu_set_cpl(A, (k >> 2) & 3);
+      mmu_set_cpl(B, (k >> 2) & 3);
+    } else if ((k & 3) == 1) {
+      mmu_set_ac(A, (k >> 2) & 1);
+      mmu_set_ac(B, (k >> 2) & 1);
+    } else {
+      uint32_t pkru = fi_u32(in);
+      mmu_write_pkru(A, pkru);
+      mmu_write_pkru(B, pkru);
+    }
+    wd_regs_agree(s, "cpl/ac/pkru", 0, 0);
+    break;
+  }
+  case 13: { /* toggle a CR0, CR4 or EFER bit */
+    static const uint64_t cr4_bits[8] = {
+        MMU_CR4_SMEP, MMU_CR4_SMAP, MMU_CR4_PKE, MMU_CR4_PGE,
+        MMU_CR4_PCIDE, MMU_CR4_LA57, MMU_CR4_PAE, MMU_CR4_PSE};
+    uint8_t k = fi_u8(in);
+    if (k < 0x40) {
+      uint64_t v = A->regs.cr0 ^ ((k & 1) ? MMU_CR0_PG : MMU_CR0_WP);
+      if ((k & 0x0E) == 0x0E)
+        v |= 1ull << 40; /* #GP */
+      WD_BOTH(s, mmu_write_cr0(A, v), mmu_write_cr0(B, v), "mov cr0");
+    } else if (k < 0xE0) {
+      uint64_t v = A->regs.cr4 ^ cr4_bits[k & 7];
+      WD_BOTH(s, mmu_write_cr4(A, v), mmu_write_cr4(B, v), "mov cr4");
+    } else {
+      uint64_t v = A->regs.efer ^ ((k & 1) ? MMU_EFER_LME : MMU_EFER_NXE);
+      WD_BOTH(s, mmu_write_efer(A, v), mmu_write_efer(B, v), "wrmsr efer");
+    }
+    break;
+  }
+  case 14:
+    mmu_invlpg(A, fz_access_va(&s->w, in));
+    break;
+  case 15: {
+    uint8_t k = fi_u8(in);
+    unsigned type = k % 5; /* 4: #GP */
+    uint64_t pcid = (k & 0x80) ? 0x1000 + (k & 0x10) : (k >> 3) & 3;
+    uint64_t va = fz_access_va(&s->w, in);
+    WD_BOTH(s, mmu_invpcid(A, type, pcid, va), mmu_invpcid(B, type, pcid, va),
+            "invpcid");
+    break;
+  }
+  case 16:
+  case 17: { /* MOV to CR3: same tables, another PCID; or other tables */
+    uint8_t k = fi_u8(in);
+    uint64_t old = A->regs.cr3 & FZ_ADDR;
+    uint64_t root = (k & 7) == 7 ? s->roots[fi_u8(in) % 5] : old;
+    uint64_t v = wd_cr3(s, in, root);
+    WD_BOTH(s, mmu_write_cr3(A, v), mmu_write_cr3(B, v), "mov cr3");
+    /* other tables: what the TLB holds is stale (tlb-coherence's subject) */
+    if ((A->regs.cr3 & FZ_ADDR) != old)
+      mmu_flush_tlb(A);
+    break;
+  }
+  case 18: { /* whole new state */
+    mmu_regs r = wd_regs(s, in);
+    WD_BOTH(s, mmu_load_regs(A, &r), mmu_load_regs(B, &r), "load regs");
+    break;
+  }
+  case 19:
+    if (fi_bool(in))
+      mmu_flush_tlb(A);
+    else
+      wd_compare_ram(s);
+    break;
+  case 20: { /* a register write with any value (vector steps) */
+    uint8_t k = fi_u8(in) % 7;
+    uint64_t v = fi_u64(in);
+    uint64_t old = A->regs.cr3 & FZ_ADDR;
+    switch (k) {
+    case 0:
+      WD_BOTH(s, mmu_write_cr0(A, v), mmu_write_cr0(B, v), "mov cr0");
+      break;
+    case 1:
+      WD_BOTH(s, mmu_write_cr3(A, v), mmu_write_cr3(B, v), "mov cr3");
+      if ((A->regs.cr3 & FZ_ADDR) != old)
+        mmu_flush_tlb(A); /* other tables: see case 16 */
+      break;
+    case 2:
+      WD_BOTH(s, mmu_write_cr4(A, v), mmu_write_cr4(B, v), "mov cr4");
+      break;
+    case 3:
+      WD_BOTH(s, mmu_write_efer(A, v), mmu_write_efer(B, v), "wrmsr efer");
+      break;
+    case 4:
+      mmu_write_pkru(A, (uint32_t)v);
+      mmu_write_pkru(B, (uint32_t)v);
+      break;
+    case 5:
+      mmu_set_cpl(A, (unsigned)v & 3);
+      mmu_set_cpl(B, (unsigned)v & 3);
+      break;
+    default:
+      mmu_set_ac(A, (int)(v & 1));
+      mmu_set_ac(B, (int)(v & 1));
+      break;
+    }
+    wd_regs_agree(s, "register write", 0, 0);
+    break;
+  }
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static wd_state s; /* large: keep it off the stack */
+  fuzz_input in;
+  fi_init(&in, data, size);
+  memset(&s, 0, sizeof s);
+
+  /* configuration: c0 = LA57 | raw << 1 | maxphy; c1 = flags, TLB shape */
+  uint8_t c0 = fi_u8(&in), c1 = fi_u8(&in);
+  int raw = (c0 >> 1) & 1;
+  int levels = (c0 & 1) ? 5 : 4;
+  uint32_t maxphy = 52 - (uint32_t)((c0 >> 2) % 17);
+  uint32_t flags = (c1 & 7);
+  uint32_t sets = 64u >> ((c1 >> 3) % 7);
+  uint32_t ways = 4u >> ((c1 >> 6) % 3);
+  uint64_t base0 = raw ? (uint64_t)(fi_u16(&in) & 0xFFF) * FZ_MiB : 0;
+  fz_world_layout(&s.w, &in, 1, base0);
+  int mmio_mode = fi_u8(&in) & 3;
+  if (fz_side_init(&s.a, &s.w, maxphy, flags, sets, ways, mmio_mode) != 0 ||
+      fz_side_init(&s.b, &s.w, maxphy, flags, sets, ways, mmio_mode) != 0)
+    fz_fail("init failed: maxphy %u flags %u sets %u ways %u", maxphy, flags,
+            sets, ways);
+
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  if (raw) { /* registers and entries as given (conformance vectors) */
+    fz_raw_regs rr;
+    fz_raw_regs_read(&in, &rr);
+    s.w.levels = (rr.cr4 & MMU_CR4_LA57) ? 5 : 4;
+    fz_raw_entries(&s.w, &s.a, &in);
+    r.cr0 = rr.cr0;
+    r.cr3 = rr.cr3;
+    r.cr4 = rr.cr4;
+    r.efer = rr.efer;
+    r.pkru = rr.pkru;
+    r.cpl = rr.cpl;
+    r.ac = rr.ac;
+    s.w.root = rr.cr3 & FZ_ADDR;
+  } else { /* page tables from mappings, then pokes over them */
+    s.w.levels = levels;
+    fz_build_tables(&s.w, &s.a, &in);
+  }
+  if (s.w.mmio_on) /* MMIO page starts as a copy of the root table */
+    for (unsigned i = 0; i < 512; i++)
+      s.a.mmio[i] = fz_rd(&s.a, s.w.root + 8ull * i);
+  unsigned pokes = raw ? 0 : fi_u8(&in) % 8;
+  for (unsigned p = 0; p < pokes && s.w.nframes; p++) {
+    uint8_t k = fi_u8(&in);
+    uint64_t table = (s.w.mmio_on && (k & 0x80)) ? s.w.mmio_gpa
+                                                  : s.w.frames[k % s.w.nframes];
+    uint64_t gpa = table + 8ull * fz_index(&in);
+    fz_wr(&s.a, gpa, fz_entry_value(&s.w, &in, fz_rd(&s.a, gpa)));
+  }
+  fz_side_copy_memory(&s.b, &s.a);
+
+  /* candidate roots: the tables, the MMIO page, a region end, the gap */
+  s.roots[0] = s.w.root;
+  s.roots[1] = s.w.nframes > 1 ? s.w.frames[1] : s.w.root;
+  s.roots[2] = s.w.mmio_on ? s.w.mmio_gpa : s.w.root;
+  s.roots[3] = s.w.gpa[s.w.nregions - 1] + s.w.size[s.w.nregions - 1] - 4096;
+  s.roots[4] = s.w.gpa[0] + s.w.size[0] + (s.w.mmio_on ? 4096 : 0); /* no RAM */
+
+  if (!raw)
+    r = wd_regs(&s, &in);
+  int la = mmu_load_regs(&s.a.cpu, &r), lb = mmu_load_regs(&s.b.cpu, &r);
+  FZ_CHECK(la == lb, "mmu_load_regs: %d vs %d", la, lb);
+  if (la != MMU_OK) { /* an impossible state: start from a plain one */
+    memset(&r, 0, sizeof r);
+    r.cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+    r.cr4 = MMU_CR4_PAE | (s.w.levels == 5 ? MMU_CR4_LA57 : 0);
+    r.efer = MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE;
+    r.cr3 = s.w.gpa[0];
+    FZ_CHECK(mmu_load_regs(&s.a.cpu, &r) == MMU_OK &&
+                 mmu_load_regs(&s.b.cpu, &r) == MMU_OK,
+             "mmu_load_regs rejected a valid state");
+  }
+
+  for (s.op = 0; s.op < 400 && !fi_empty(&in); s.op++)
+    wd_op(&s, &in);
+  /* a short input still runs a few accesses (the zero bytes decode to
+   * accesses of the first mapping) */
+  for (unsigned k = 0; k < 4 && s.op < 4; k++, s.op++)
+    wd_op(&s, &in);
+  wd_compare_ram(&s);
+  fz_trace("walk-differential: %u ops: ok %u pf %u gp %u bus %u other %u\n",
+           s.op, s.ok, s.pf, s.gp, s.bus, s.other);
+
+  fz_side_fini(&s.a);
+  fz_side_fini(&s.b);
+  return 0;
+}

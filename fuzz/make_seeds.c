@@ -1,0 +1,493 @@
+/* make_seeds.c - seed corpora for the fuzz targets.
+ *
+ *   make_seeds OUTDIR [VECTOR-FILE...]
+ *
+ * Writes OUTDIR/<target>/ for every target (directories are created):
+ *  - vector_parser: conformance vectors one per file, a few per category
+ *    (and every 'departs' one up to a bound), as vec_write prints them;
+ *  - walk_differential, tlb_coherence: the same vectors encoded in the
+ *    targets' raw mode (fuzz_world.h: registers, entries and steps as
+ *    given), walk_differential cut at the first set-pte (it never rewrites
+ *    entries); plus the scenarios below, written as vectors, which
+ *    exercise what the unit tests do (PCID switches, global pages, large
+ *    pages, INVLPG at a page's own size, CR4/CR0 toggles, 5-level paging),
+ *    and inputs from a fixed-seed generator in the targets' mapped mode.
+ * Output is deterministic: fuzz/corpus/ is this program's output over
+ * conformance/vectors/ (fuzz/run_ci.sh regenerates it into the build tree
+ * and fuzzes from both). A new target adds its entry to 'emit' below. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mmu.h"
+#include "vector.h"
+
+/* ---- output ---------------------------------------------------------- */
+
+static const char *outdir;
+
+typedef struct buf {
+  uint8_t b[8192];
+  size_t n;
+} buf;
+
+static void put8(buf *o, unsigned v) {
+  if (o->n < sizeof o->b)
+    o->b[o->n++] = (uint8_t)v;
+}
+static void put16(buf *o, unsigned v) {
+  put8(o, v & 0xFF);
+  put8(o, (v >> 8) & 0xFF);
+}
+static void put32(buf *o, uint32_t v) {
+  put16(o, v & 0xFFFF);
+  put16(o, v >> 16);
+}
+static void put64(buf *o, uint64_t v) {
+  put32(o, (uint32_t)v);
+  put32(o, (uint32_t)(v >> 32));
+}
+
+static void mkdir_p(const char *path) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      mkdir(tmp, 0755);
+      *p = '/';
+    }
+  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+    perror(tmp);
+    exit(1);
+  }
+}
+
+static unsigned long written;
+
+static void save(const char *target, const char *name, const void *data,
+                 size_t n) {
+  char dir[4096], path[4400];
+  snprintf(dir, sizeof dir, "%s/%s", outdir, target);
+  mkdir_p(dir);
+  /* file names: letters, digits, '-', '_', '.' */
+  char clean[200];
+  size_t k = 0;
+  for (const char *p = name; *p && k + 1 < sizeof clean; p++)
+    clean[k++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                                (*p >= '0' && *p <= '9') || *p == '-' ||
+                                *p == '_' || *p == '.'
+                            ? *p
+                            : '_');
+  clean[k] = 0;
+  snprintf(path, sizeof path, "%s/%s", dir, clean);
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
+    perror(path);
+    exit(1);
+  }
+  written++;
+}
+
+/* ---- raw mode encoding (fuzz_world.h, the targets' main) --------------- */
+
+enum { T_WALK, T_TLB };
+
+static const uint64_t sizes0[8] = {64 << 10,  64 << 10,  128 << 10, 128 << 10,
+                                   192 << 10, 256 << 10, 512 << 10, 1 << 20};
+
+/* Header, registers and entries. 0 if the vector's entries do not fit in
+ * one region of at most 1 MiB. */
+static int encode_state(buf *o, const vec_vector *v, int target,
+                        uint64_t *base_out, uint64_t *size_out) {
+  uint64_t lo = ~0ull, hi = 0;
+  for (uint32_t i = 0; i < v->pte_count; i++) {
+    lo = v->pte[i].gpa < lo ? v->pte[i].gpa : lo;
+    hi = v->pte[i].gpa > hi ? v->pte[i].gpa : hi;
+  }
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_SET_PTE) {
+      lo = v->step[i].a < lo ? v->step[i].a : lo;
+      hi = v->step[i].a > hi ? v->step[i].a : hi;
+    }
+  if (lo == ~0ull)
+    lo = hi = v->cr3 & ~0xFFFull;
+  uint64_t base = lo & ~((1ull << 20) - 1);
+  if ((base >> 20) > 0xFFF)
+    return 0;
+  int si = -1;
+  for (int k = 0; k < 8 && si < 0; k++)
+    if (hi + 8 - base <= sizes0[k])
+      si = k;
+  if (si < 0)
+    return 0;
+  int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
+  put8(o, ((52u - v->maxphyaddr) << 2) | 2u | (unsigned)la57); /* raw */
+  put8(o, v->flags & 7);        /* 64 sets, 4 ways */
+  put16(o, (unsigned)(base >> 20));
+  put8(o, (unsigned)si | (5u << 3)); /* one region */
+  if (target == T_WALK) {
+    put8(o, 0); /* no MMIO page */
+    put8(o, 0); /* MMIO mode */
+  }
+  put32(o, (uint32_t)v->cr0);
+  put64(o, v->cr3);
+  put32(o, (uint32_t)v->cr4);
+  put16(o, (unsigned)v->efer);
+  put32(o, v->pkru);
+  put8(o, (v->cpl & 3) | ((v->ac & 1) << 2));
+  put8(o, v->pte_count);
+  for (uint32_t i = 0; i < v->pte_count; i++) {
+    put16(o, (unsigned)((v->pte[i].gpa - base) / 8));
+    put64(o, v->pte[i].value);
+  }
+  uint64_t vas[24];
+  unsigned nva = 0;
+  for (uint32_t i = 0; i < v->step_count && nva < 24; i++) {
+    if (v->step[i].op != VEC_ACCESS)
+      continue;
+    uint64_t page = v->step[i].a & ~0xFFFull;
+    unsigned k = 0;
+    while (k < nva && vas[k] != page)
+      k++;
+    if (k == nva)
+      vas[nva++] = page;
+  }
+  put8(o, nva);
+  for (unsigned k = 0; k < nva; k++)
+    put64(o, vas[k]);
+  *base_out = base;
+  *size_out = sizes0[si];
+  return 1;
+}
+
+static void put_va(buf *o, uint64_t va) {
+  put8(o, 0xF0); /* fz_access_va: a u64 as is */
+  put64(o, va);
+}
+
+/* INVPCID's k byte in tlb_coherence: type k % 5, PCID from a table. */
+static int invpcid_byte(unsigned type, uint64_t pcid) {
+  static const uint64_t pcids[8] = {0, 1, 2, 0xFFF, 0, 1, 0x1000, 3};
+  for (int k = 0; k < 0x80; k++)
+    if ((unsigned)k % 5 == type && pcids[(k >> 3) & 7] == pcid)
+      return k;
+  return -1;
+}
+
+static int reg_kind(vec_op op) {
+  switch (op) {
+  case VEC_CR0: return 0;
+  case VEC_CR3: return 1;
+  case VEC_CR4: return 2;
+  case VEC_EFER: return 3;
+  case VEC_PKRU: return 4;
+  case VEC_CPL: return 5;
+  case VEC_AC: return 6;
+  default: return -1;
+  }
+}
+
+/* The steps. walk_differential stops at the first set-pte. */
+static void encode_steps(buf *o, const vec_vector *v, int target,
+                         uint64_t base, uint64_t size) {
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    const vec_step *s = &v->step[i];
+    int rk = reg_kind(s->op);
+    if (target == T_WALK) {
+      if (s->op == VEC_ACCESS) {
+        put8(o, 0);
+        put8(o, s->access);
+        put_va(o, s->a);
+      } else if (s->op == VEC_INVLPG) {
+        put8(o, 14);
+        put_va(o, s->a);
+      } else if (s->op == VEC_INVPCID && s->a <= 3 && s->b <= 3) {
+        for (unsigned k = 0; k < 0x80; k++)
+          if (k % 5 == s->a && ((k >> 3) & 3) == s->b) {
+            put8(o, 15);
+            put8(o, k);
+            put_va(o, s->c);
+            break;
+          }
+      } else if (rk >= 0) {
+        put8(o, 20);
+        put8(o, (unsigned)rk);
+        put64(o, s->a);
+      } else if (s->op == VEC_SET_PTE) {
+        return;
+      }
+    } else {
+      if (s->op == VEC_ACCESS) {
+        put8(o, 0);
+        put_va(o, s->a);
+        put8(o, s->access);
+      } else if (s->op == VEC_INVLPG) {
+        put8(o, 10);
+        put_va(o, s->a);
+        put8(o, 0xFF); /* this address, not the last one accessed */
+      } else if (s->op == VEC_INVPCID) {
+        int k = invpcid_byte((unsigned)s->a, s->b);
+        if (k >= 0) {
+          put8(o, 11);
+          put8(o, (unsigned)k);
+          put_va(o, s->c);
+        }
+      } else if (rk >= 0) {
+        put8(o, 18);
+        put8(o, (unsigned)rk);
+        put64(o, s->a);
+      } else if (s->op == VEC_SET_PTE && s->a >= base && s->a - base < size) {
+        put8(o, 19);
+        put16(o, (unsigned)((s->a - base) / 8));
+        put64(o, s->b);
+      }
+    }
+  }
+}
+
+static void emit_raw(const vec_vector *v, int target, const char *name) {
+  buf o;
+  o.n = 0;
+  uint64_t base, size;
+  if (!encode_state(&o, v, target, &base, &size))
+    return;
+  encode_steps(&o, v, target, base, size);
+  save(target == T_WALK ? "walk_differential" : "tlb_coherence", name, o.b,
+       o.n);
+}
+
+static void emit_text(const vec_vector *v, const char *source,
+                      const char *name) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  if (!f)
+    exit(1);
+  fprintf(f, "mmu-vectors 1\nsource %s\n\n", source[0] ? source : "seed");
+  vec_write(f, v);
+  fclose(f);
+  save("vector_parser", name, text, len);
+  free(text);
+}
+
+/* ---- selection ------------------------------------------------------------ */
+
+typedef struct seen {
+  char key[2 * VEC_MAX_TEXT + 2];
+  unsigned count;
+} seen;
+
+static seen seen_tab[1024];
+static unsigned seen_n;
+
+static unsigned bump(const char *source, const char *category) {
+  char key[sizeof seen_tab[0].key];
+  snprintf(key, sizeof key, "%s/%s", source, category);
+  for (unsigned i = 0; i < seen_n; i++)
+    if (strcmp(seen_tab[i].key, key) == 0)
+      return ++seen_tab[i].count;
+  if (seen_n == 1024)
+    return 1000;
+  snprintf(seen_tab[seen_n].key, sizeof key, "%s", key);
+  seen_tab[seen_n].count = 1;
+  seen_n++;
+  return 1;
+}
+
+static unsigned departs_emitted;
+
+static void emit_vector(const vec_vector *v, const char *source) {
+  unsigned n = bump(source, v->category);
+  char name[256];
+  snprintf(name, sizeof name, "vec-%s", v->id);
+  int sequence = strstr(v->category, "sequence") != NULL ||
+                 strstr(v->category, "tlb") != NULL ||
+                 strstr(v->category, "rewrite") != NULL;
+  if (n <= 2 || (v->departs[0] && departs_emitted < 4)) {
+    departs_emitted += v->departs[0] != 0;
+    emit_text(v, source, name);
+  }
+  if (n <= 3)
+    emit_raw(v, T_WALK, name);
+  if (n <= (sequence ? 12u : 2u))
+    emit_raw(v, T_TLB, name);
+}
+
+static void read_vectors(const char *text, size_t len, const char *what) {
+  static vec_vector v;
+  vec_reader r;
+  vec_reader_init(&r, text, len);
+  for (;;) {
+    int rc = vec_read(&r, &v);
+    if (rc == VEC_EOF)
+      return;
+    if (rc == VEC_ERROR) {
+      fprintf(stderr, "make_seeds: %s: %s\n", what, r.error);
+      exit(1);
+    }
+    emit_vector(&v, r.source);
+  }
+}
+
+static void read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    perror(path);
+    exit(1);
+  }
+  size_t cap = 1 << 20, n = 0;
+  char *text = malloc(cap);
+  for (;;) {
+    if (!text)
+      exit(1);
+    n += fread(text + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    cap *= 2;
+    text = realloc(text, cap);
+  }
+  fclose(f);
+  read_vectors(text, n, path);
+  free(text);
+}
+
+/* ---- scenarios: what the unit tests do, written as vectors ---------------- */
+
+/* Outcomes are placeholders ('-> ok 0x0'): only the states and steps are
+ * used. Tables at 0x400000 (PML4, or PML5 with LA57), 0x401000 (PDPT),
+ * 0x402000 (PD), 0x403000 (PT). */
+static const char scenarios[] =
+    "mmu-vectors 1\n"
+    "source scenario\n"
+    "vector pcid-switch-global\n"
+    "category sequence.pcid\n"
+    "config maxphyaddr=46 ram=0x4000000\n"
+    "regs cr0=0x80010001 cr3=0x400000 cr4=0x200a0 efer=0xd00\n"
+    "pte 0x400000 0x401007\npte 0x401000 0x402007\npte 0x402000 0x403007\n"
+    "pte 0x403000 0x10007\npte 0x403008 0x11107\npte 0x403010 0x12007\n"
+    "step read 0x0 -> ok 0x0\n"
+    "step read 0x1000 -> ok 0x0\n"
+    "step set-pte 0x403000 0x20007\n"
+    "step read 0x0 -> ok 0x0\n"
+    "step cr3 0x400001\n"
+    "step read 0x0 -> ok 0x0\n"
+    "step cr3 0x8000000000400000\n"
+    "step read 0x0 -> ok 0x0\n"
+    "step invpcid 1 0 0\n"
+    "step read 0x0 -> ok 0x0\n"
+    "step set-pte 0x403008 0x21107\n"
+    "step read 0x1000 -> ok 0x0\n"
+    "step cr4 0x20020\n"
+    "step read 0x1000 -> ok 0x0\n"
+    "step invpcid 2 0 0\n"
+    "step write 0x2000 -> ok 0x0\n"
+    "end\n"
+    "vector large-page-invlpg-own-size\n"
+    "category sequence.large\n"
+    "config maxphyaddr=46 ram=0x4000000\n"
+    "regs cr0=0x80010001 cr3=0x400000 cr4=0xa0 efer=0xd00\n"
+    "pte 0x400000 0x401007\npte 0x401000 0x402007\n"
+    "pte 0x402008 0x2000e7\npte 0x402010 0x403007\npte 0x403000 0x30007\n"
+    "step read 0x200000 -> ok 0x0\n"
+    "step read 0x201000 -> ok 0x0\n"
+    "step write 0x3ff000 -> ok 0x0\n"
+    "step read 0x400000 -> ok 0x0\n"
+    "step set-pte 0x402008 0x6000e7\n"
+    "step set-pte 0x402010 0x0\n"
+    "step read 0x201000 -> ok 0x0\n"
+    "step invlpg 0x3ff000\n"
+    "step read 0x201000 -> ok 0x0\n"
+    "step read 0x400000 -> ok 0x0\n"
+    "step invlpg 0x400000\n"
+    "step read 0x400000 -> ok 0x0\n"
+    "end\n"
+    "vector rights-toggles\n"
+    "category sequence.rights\n"
+    "config maxphyaddr=46 ram=0x4000000\n"
+    "regs cr0=0x80010001 cr3=0x400000 cr4=0x600020 efer=0xd00 pkru=0xc cpl=0\n"
+    "pte 0x400000 0x401007\npte 0x401000 0x402007\npte 0x402000 0x403007\n"
+    "pte 0x403000 0x10005\npte 0x403008 0x1800000000011007\n"
+    "step fetch 0x0 -> ok 0x0\n"
+    "step write 0x0 -> ok 0x0\n"
+    "step cr0 0x80000001\n"
+    "step write 0x0 -> ok 0x0\n"
+    "step cr4 0x700020\n"
+    "step fetch 0x0 -> ok 0x0\n"
+    "step ac 1\n"
+    "step read 0x1000 -> ok 0x0\n"
+    "step cpl 3\n"
+    "step write 0x1000 -> ok 0x0\n"
+    "step pkru 0x0\n"
+    "step write 0x1000 -> ok 0x0\n"
+    "step set-pte 0x403008 0x11005\n"
+    "step write 0x1000 -> ok 0x0\n"
+    "step efer 0x500\n"
+    "step read 0x1000 -> ok 0x0\n"
+    "end\n"
+    "vector five-level-1g\n"
+    "category sequence.la57\n"
+    "config maxphyaddr=52 ram=0x4000000\n"
+    "regs cr0=0x80010001 cr3=0x400000 cr4=0x10a0 efer=0xd00\n"
+    "pte 0x400ff8 0x401007\npte 0x401ff8 0x402007\npte 0x402ff8 0x400000e7\n"
+    "pte 0x402000 0x403007\npte 0x403000 0x187\n"
+    "step read 0xffffffffc0000000 -> ok 0x0\n"
+    "step write 0xffffffffc0123456 -> ok 0x0\n"
+    "step read 0xfffffe0000000000 -> ok 0x0\n"
+    "step read 0xff00000000000000 -> ok 0x0\n"
+    "step read 0x0100000000000000 -> ok 0x0\n"
+    "step set-pte 0x402ff8 0x800000e7\n"
+    "step read 0xffffffffc0000000 -> ok 0x0\n"
+    "step invlpg 0xffffffffc0000000\n"
+    "step read 0xffffffffc0000000 -> ok 0x0\n"
+    "end\n";
+
+/* ---- mapped-mode inputs from a fixed-seed generator ----------------------- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static void emit_generated(void) {
+  static const char *targets[2] = {"walk_differential", "tlb_coherence"};
+  for (int t = 0; t < 2; t++)
+    for (int i = 0; i < 24; i++) {
+      buf o;
+      o.n = 0;
+      size_t len = 48 + (size_t)(rnd() % 900);
+      for (size_t k = 0; k < len; k++)
+        put8(&o, (unsigned)rnd());
+      /* mapped mode; 4- and 5-level; MAXPHYADDR 52 down to 36 */
+      o.b[0] = (uint8_t)(((unsigned)(i % 17) << 2) | (unsigned)(i & 1));
+      char name[64];
+      snprintf(name, sizeof name, "gen-%02d", i);
+      save(targets[t], name, o.b, o.n);
+    }
+  /* all zero: the plainest state (one present, writable, user page) */
+  uint8_t zero[256];
+  memset(zero, 0, sizeof zero);
+  save("walk_differential", "zero-256", zero, sizeof zero);
+  save("tlb_coherence", "zero-256", zero, sizeof zero);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: make_seeds OUTDIR [VECTOR-FILE...]\n");
+    return 2;
+  }
+  outdir = argv[1];
+  for (int i = 2; i < argc; i++)
+    read_file(argv[i]);
+  read_vectors(scenarios, sizeof scenarios - 1, "scenarios");
+  emit_generated();
+  fprintf(stderr, "make_seeds: %lu files in %s\n", written, outdir);
+  return 0;
+}
