@@ -23,12 +23,19 @@ digest_state *digest_begin(void) {
   return d;
 }
 
+/* The digest covers what the library must reproduce: the vector and its
+ * SDM outcomes, not a source's departures ('departs', 'observed'). */
 void digest_add(digest_state *d, const vec_vector *v) {
   static char buf[32768];
+  static vec_vector sdm;
+  sdm = *v;
+  sdm.departs[0] = 0;
+  for (uint32_t i = 0; i < sdm.step_count; i++)
+    memset(&sdm.step[i].observed, 0, sizeof sdm.step[i].observed);
   FILE *f = fmemopen(buf, sizeof buf, "w");
   if (!f)
     return;
-  vec_write(f, v);
+  vec_write(f, &sdm);
   long n = ftell(f);
   fclose(f);
   if (n > 0)

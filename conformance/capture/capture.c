@@ -6,7 +6,7 @@
  *               [--out FILE] [--review FILE]
  *   mmu_capture --source kvm --check FILE... [--limit N]
  *   mmu_capture --source kvm --enumerate access-all --digest-out FILE
- *               [--block N] [--review FILE]
+ *               [--block N] [--review FILE] [--limit N --text FILE]
  *   mmu_capture --source qemu --cross FILE...   (vectors of another source)
  *   mmu_capture --list
  *
@@ -666,7 +666,7 @@ static digest_file digests;
 
 static int enumerate(source *s, const char *name, uint64_t block,
                      const char *out_path, const char *review_path,
-                     unsigned long limit) {
+                     unsigned long limit, const char *text_path) {
   uint64_t count = gen_enumeration_count(name, s->caps);
   if (limit && limit < count) /* a trial run: its digests won't verify */
     count = limit;
@@ -677,6 +677,9 @@ static int enumerate(source *s, const char *name, uint64_t block,
   FILE *review = review_path ? fopen(review_path, "w") : NULL;
   if (review)
     write_header(review, s, 0);
+  FILE *text = text_path ? fopen(text_path, "w") : NULL; /* to look at them */
+  if (text)
+    write_header(text, s, 0);
   static char msg[4096];
   unsigned long reviewed = 0, departs = 0;
   memset(&digests, 0, sizeof digests);
@@ -724,6 +727,8 @@ static int enumerate(source *s, const char *name, uint64_t block,
         }
       }
       digest_add(d, v);
+      if (text)
+        vec_write(text, v);
     }
     digests.hash[digests.nblocks++] = digest_end(d);
     if (digests.nblocks % 64 == 0)
@@ -743,6 +748,8 @@ static int enumerate(source *s, const char *name, uint64_t block,
     fclose(out);
   if (review)
     fclose(review);
+  if (text)
+    fclose(text);
   fprintf(stderr, "mmu_capture: %s: %llu vectors in %llu blocks, %lu departures "
                   "marked, %lu for review, %ld s\n",
           name, (unsigned long long)count, (unsigned long long)digests.nblocks,
@@ -760,6 +767,7 @@ static int source_available(const char *name) {
 
 int main(int argc, char **argv) {
   const char *src_name = "kvm", *out = NULL, *review = NULL, *enumeration = NULL;
+  const char *text = NULL;
   uint64_t block = 4096;
   uint64_t seed = 1, count = 100;
   unsigned long limit = 0;
@@ -790,6 +798,8 @@ int main(int argc, char **argv) {
       enumeration = argv[++i];
     } else if (strcmp(a, "--digest-out") == 0 && i + 1 < argc) {
       out = argv[++i];
+    } else if (strcmp(a, "--text") == 0 && i + 1 < argc) {
+      text = argv[++i];
     } else if (strcmp(a, "--block") == 0 && i + 1 < argc) {
       block = strtoull(argv[++i], NULL, 0);
     } else if (strcmp(a, "--review") == 0 && i + 1 < argc) {
@@ -828,7 +838,7 @@ int main(int argc, char **argv) {
   source_flags = flags_of(s);
   int rc = check == 2    ? cross_check(s, argv + first_file, argc - first_file)
            : check       ? check_files(s, argv + first_file, argc - first_file, limit)
-           : enumeration ? enumerate(s, enumeration, block, out, review, limit)
+           : enumeration ? enumerate(s, enumeration, block, out, review, limit, text)
                          : capture(s, seed, count, cats, ncats, out, review);
   s->close(s);
   free(ctx->ram);
