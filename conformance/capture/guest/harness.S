@@ -215,80 +215,8 @@ snapshot:
 2:	ret
 
 /* ---- steps ---------------------------------------------------------- */
-op_set_pte:
-	mov rax, [r13 + S_A]
-	mov rdx, [r13 + S_B]
-	mov [r15 + rax], rdx
-	jmp step_next
-
-op_invlpg:
-	mov rax, [r13 + S_A]
-	invlpg [rax]
-	jmp step_next
-
-op_invpcid:
-	ARM step_recover
-	push qword ptr [r13 + S_C]
-	push qword ptr [r13 + S_B]
-	mov rax, [r13 + S_A]
-	invpcid rax, [rsp]
-	add rsp, 16
-	DISARM
-	jmp step_next
-
-op_cr0:
-	ARM step_recover
-	mov rax, [r13 + S_A]
-	mov cr0, rax
-	DISARM
-	jmp step_next
-
-op_cr3:
-	ARM step_recover
-	mov rax, [r13 + S_A]
-	mov cr3, rax
-	DISARM
-	jmp step_next
-
-op_cr4:
-	ARM step_recover
-	mov rax, [r13 + S_A]
-	mov cr4, rax
-	DISARM
-	jmp step_next
-
-op_efer:
-	ARM step_recover
-	mov ecx, 0xc0000080
-	mov eax, [r13 + S_A]
-	mov edx, [r13 + S_A + 4]
-	wrmsr
-	DISARM
-	jmp step_next
-
-op_pkru:
-	ARM step_recover
-	xor ecx, ecx
-	xor edx, edx
-	mov eax, [r13 + S_A]
-	wrpkru
-	DISARM
-	jmp step_next
-
-op_cpl:
-	mov rax, [r13 + S_A]
-	mov [r15 + H_RES + R_CPL], rax
-	jmp step_next
-
-op_ac:
-	mov rax, [r13 + S_A]
-	mov [r15 + H_RES + R_AC], rax
-	jmp step_next
-
-step_recover:
-	push 2
-	popfq
-	jmp step_next
+#define STEP_RESULTS H_RES
+#include "steps.inc"
 
 /* ---- accesses ------------------------------------------------------- */
 op_access:
