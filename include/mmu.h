@@ -72,8 +72,16 @@ typedef enum mmu_status {
   MMU_ERR_PT_BUS = -7,   /* walk touched a paging entry outside RAM and no */
                          /* pt_read callback resolved it; result.paddr is  */
                          /* the entry's physical address                   */
-  MMU_ERR_CONTENDED = -8 /* A/D update lost its compare-exchange race too  */
-                         /* often; no state changed, retry the access      */
+  MMU_ERR_CONTENDED = -8, /* A/D update lost its compare-exchange race too */
+                          /* often; no state changed, retry the access     */
+  /* OS side (mmu_system, mmu_space): every one leaves state as it was.     */
+  MMU_ERR_NOMEM = -9,        /* frame pool exhausted (nothing evictable)   */
+  MMU_ERR_NOSWAP = -10,      /* swap full, or no swap to evict to          */
+  MMU_ERR_SWAP_IO = -11,     /* swap backend failed or read short          */
+  MMU_ERR_SWAP_CORRUPT = -12,/* swapped page failed its XXH64 checksum     */
+  MMU_ERR_FILE = -13,        /* a file region's read_page callback failed  */
+  MMU_ERR_NOSPACE = -14,     /* no room in the address space, region table */
+                             /* full, or too many cpus (Linux: ENOMEM)     */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -344,6 +352,356 @@ MMU_API void mmu_stats_reset(mmu_cpu *cpu);
 MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu);
 
 /* ------------------------------------------------------------------------ */
+/* XXH64 (the xxHash 64-bit algorithm), used to checksum swapped pages;      */
+/* exported so embedders and tests can check a page the same way.           */
+
+MMU_API uint64_t mmu_xxh64(const void *data, size_t len, uint64_t seed);
+
+/* ------------------------------------------------------------------------ */
+/* Page replacement (SPEC.md section 9.6). A policy orders the frames that  */
+/* may be evicted. It learns of references in one of two ways: explicit     */
+/* mmu_policy_access() calls (a recorded trace, or Accessed bits harvested  */
+/* by the system before each eviction for LRU and LFU), or by testing and   */
+/* clearing a frame's referenced bit through the callback given to          */
+/* mmu_policy_victim() (Clock and the two lists, as a kernel scans).        */
+
+enum {
+  MMU_POLICY_DEFAULT = 0, /* = MMU_POLICY_TWO_LIST */
+  MMU_POLICY_LRU = 1,     /* exact least-recently-used over the references */
+  MMU_POLICY_CLOCK = 2,   /* second chance over one circular list */
+  MMU_POLICY_LFU = 3,     /* least frequently used, ties to the older */
+  MMU_POLICY_TWO_LIST = 4 /* Linux's active/inactive lists */
+};
+
+/* Test-and-clear the referenced (Accessed) state of a frame: 1 if it was set. */
+typedef int (*mmu_referenced_fn)(void *user, uint32_t frame);
+
+/* Caller-owned; fields are private. */
+typedef struct mmu_policy {
+  uint32_t kind;
+  uint32_t frames;   /* frame numbers are 0..frames-1 */
+  uint32_t resident; /* frames inserted and not removed */
+  uint32_t hand;     /* Clock hand */
+  uint32_t head[2], tail[2], count[2]; /* lists (two-list: 0 inactive, 1 active) */
+  uint32_t *prev, *next;
+  uint64_t *stamp;   /* LFU frequency, LRU/LFU tie-break clock */
+  uint8_t *state;    /* per frame: resident, list, referenced */
+  uint64_t clock;
+} mmu_policy;
+
+MMU_API const char *mmu_policy_name(unsigned kind);
+/* Bytes of storage (alignment 8) for a policy over `frames` frames; 0 if the
+ * kind is unknown or frames is 0 or above 2^31. */
+MMU_API size_t mmu_policy_storage_size(unsigned kind, uint32_t frames);
+MMU_API int mmu_policy_init(mmu_policy *p, unsigned kind, uint32_t frames,
+                            void *storage, size_t bytes);
+/* A frame became evictable (newly mapped) / stopped being so (freed). Both
+ * are idempotent. */
+MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame);
+MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame);
+/* The frame was referenced. */
+MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame);
+/* Choose the frame to evict and remove it from the policy. referenced may
+ * be NULL (nothing is ever referenced). MMU_ERR_NOMEM if nothing is resident. */
+MMU_API int mmu_policy_victim(mmu_policy *p, mmu_referenced_fn referenced,
+                              void *user, uint32_t *frame);
+
+/* Offline evaluation over a trace of page numbers 0..pages-1 (demand
+ * paging into `frames` frames, every first touch a miss). The policy is
+ * driven as the system drives it: mmu_policy_access on every reference for
+ * LRU and LFU, a referenced bit set by every reference and cleared by the
+ * callback for Clock and the two lists. */
+MMU_API size_t mmu_trace_sim_storage_size(unsigned kind, uint32_t pages,
+                                          uint32_t frames);
+MMU_API int mmu_trace_simulate(unsigned kind, const uint32_t *trace, size_t n,
+                               uint32_t pages, uint32_t frames, void *storage,
+                               size_t bytes, uint64_t *misses);
+/* Belady's OPT (evict the page whose next use is furthest), the lower bound
+ * every policy is measured against. */
+MMU_API size_t mmu_trace_opt_storage_size(size_t n, uint32_t pages,
+                                          uint32_t frames);
+MMU_API int mmu_trace_opt(const uint32_t *trace, size_t n, uint32_t pages,
+                          uint32_t frames, void *storage, size_t bytes,
+                          uint64_t *misses);
+
+/* ------------------------------------------------------------------------ */
+/* The OS side (SPEC.md section 9): a kernel's view of user memory, built   */
+/* on the MMU above. An mmu_system owns a pool of physical frames, a swap   */
+/* backend and a replacement policy; each mmu_space is one process's        */
+/* address space: a 4-level page-table tree in pool frames, built lazily,   */
+/* and a sorted table of regions (Linux's VMAs). Spaces of one system may   */
+/* share frames copy-on-write after mmu_space_fork(). Not thread-safe: the  */
+/* embedder serialises calls on one system.                                 */
+
+enum {
+  MMU_PROT_NONE = 0,
+  MMU_PROT_READ = 1,
+  MMU_PROT_WRITE = 2,
+  MMU_PROT_EXEC = 4
+};
+
+/* mmu_space_mmap() flags. Every mapping is private (MAP_PRIVATE). */
+enum {
+  MMU_MAP_FIXED = 1u << 0,   /* at addr exactly, replacing what was there */
+  MMU_MAP_GROWSDOWN = 1u << 1, /* a stack: faults below it grow it */
+  MMU_MAP_HUGETLB = 1u << 2  /* 2 MiB pages (hugetlbfs rules: 2 MiB aligned */
+                             /* address, length, munmap and mprotect; never */
+                             /* swapped) */
+};
+
+/* Region kinds, as /proc/PID/maps names them. */
+enum {
+  MMU_REGION_ANON = 0,
+  MMU_REGION_FILE = 1,  /* private file mapping, filled by read_page */
+  MMU_REGION_STACK = 2, /* [stack] */
+  MMU_REGION_HEAP = 3   /* [heap], moved by mmu_space_brk() */
+};
+
+/* A file for private file mappings. read_page fills 4096 bytes at a
+ * page-aligned offset (zeros past the end of file) and returns 0, or
+ * nonzero on error; it sets *did_io when it had to read the medium, which
+ * makes the fault major. Must outlive every region that maps it. */
+typedef struct mmu_file {
+  int (*read_page)(void *user, uint64_t offset, void *page, int *did_io);
+  void *user;
+  const char *path; /* shown in the maps dump */
+  uint32_t dev_major, dev_minor;
+  uint64_t inode;
+} mmu_file;
+
+/* Swap device: `slots` slots of 4096 bytes. read returns the bytes it read
+ * (4096 on success; less, or negative, is an I/O error); write returns 0 on
+ * success. */
+typedef struct mmu_swap_backend {
+  long (*read)(void *user, uint64_t slot, void *page);
+  int (*write)(void *user, uint64_t slot, const void *page);
+  void *user;
+  uint64_t slots; /* 0 = no swap */
+} mmu_swap_backend;
+
+enum {
+  /* Leave XD clear in every PTE (EFER.NXE = 0 guests): PROT_EXEC then
+   * changes nothing the MMU enforces, as on pre-NX x86. */
+  MMU_SYS_NO_NX = 1u << 0
+};
+
+typedef struct mmu_system_config {
+  /* Physical frames the system may use, for page tables and pages alike.
+   * gpa and size multiples of 4096 (2 MiB alignment of the frames is what
+   * MMU_MAP_HUGETLB needs); host 8-byte aligned. Every cpu that runs the
+   * spaces must have this range in its RAM regions. */
+  mmu_ram_region pool;
+  unsigned policy;       /* MMU_POLICY_*; 0 = two lists */
+  mmu_swap_backend swap; /* optional */
+  uint32_t flags;        /* MMU_SYS_* */
+} mmu_system_config;
+
+/* vmstat's names for system-wide events (/proc/vmstat). */
+typedef struct mmu_vmstat {
+  uint64_t pgfault;     /* faults handled, SIGSEGV included */
+  uint64_t pgmajfault;  /* faults that read swap or a file medium */
+  uint64_t pswpin;      /* pages read from swap */
+  uint64_t pswpout;     /* pages written to swap */
+  uint64_t pgsteal;     /* pages reclaimed (swapped out or dropped) */
+  uint64_t pgscan;      /* frames the policy looked at to reclaim */
+  uint64_t cow_copies;  /* pages copied by copy-on-write */
+  uint64_t cow_reuses;  /* write faults that took a page over uncopied */
+  uint64_t zero_maps;   /* read faults that mapped the shared zero page */
+} mmu_vmstat;
+
+/* Frame accounting, recomputed on request (mmu_system_usage). */
+typedef struct mmu_usage {
+  uint64_t frames_total, frames_free;
+  uint64_t frames_pt;    /* page-table pages, roots included */
+  uint64_t frames_anon;  /* pages mapped by some space (huge pages: 512) */
+  uint64_t swap_total, swap_used;
+} mmu_usage;
+
+struct mmu_space;
+
+/* Caller-owned; fields are private. */
+typedef struct mmu_system {
+  uint32_t magic, version, flags;
+  uint64_t pool_gpa;
+  uint8_t *pool_host;
+  uint32_t nframes;
+  uint32_t free_count, free_cursor;
+  uint64_t *free_bits;       /* bit per frame, 1 = free */
+  struct mmu__frame *frame;  /* per-frame bookkeeping */
+  struct mmu__slot *slot;    /* per-swap-slot bookkeeping */
+  uint64_t slots, slots_used, slot_cursor;
+  uint32_t zero_frame;       /* the shared zero page */
+  mmu_swap_backend swap;
+  mmu_policy policy;
+  struct mmu_space *spaces;  /* live spaces, linked */
+  mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
+  uint64_t next_anon_id;
+  uint64_t space_count;
+  mmu_vmstat vm;
+} mmu_system;
+
+/* One region (a VMA). Read them with mmu_space_regions(). */
+typedef struct mmu_region {
+  uint64_t start, end;   /* [start, end), page aligned */
+  uint64_t offset;       /* file offset of start (file regions) */
+  const mmu_file *file;  /* file regions only */
+  uint64_t anon_id;      /* 0 until the first page is allocated (anon_vma) */
+  uint8_t prot;          /* MMU_PROT_* */
+  uint8_t kind;          /* MMU_REGION_* */
+  uint8_t flags;         /* MMU_MAP_GROWSDOWN, MMU_MAP_HUGETLB */
+  uint8_t reserved_;
+} mmu_region;
+
+/* Per process, as getrusage() and /usr/bin/time -v report. */
+typedef struct mmu_rusage {
+  uint64_t minflt; /* "Minor (reclaiming a frame) page faults" */
+  uint64_t majflt; /* "Major (requiring I/O) page faults" */
+  uint64_t maxrss_pages; /* high-water mark of resident pages */
+  uint64_t rss_pages;    /* resident now (huge pages count 512) */
+  uint64_t swap_pages;   /* PTEs that point into swap */
+} mmu_rusage;
+
+typedef struct mmu_space_config {
+  uint32_t max_regions;  /* region table capacity; 0 = 64 */
+  uint32_t pid;          /* for the embedder; shown nowhere */
+  uint64_t mmap_base;    /* top-down placement starts below; 0 = 0x7f0000000000 */
+  uint64_t stack_limit;  /* RLIMIT_STACK in bytes; 0 = 8 MiB */
+  uint64_t stack_guard_gap; /* bytes kept free below a stack; 0 = 1 MiB (256 pages) */
+} mmu_space_config;
+
+typedef struct mmu_space {
+  uint32_t magic, version;
+  mmu_system *sys;
+  struct mmu_space *next_space;
+  uint64_t root;         /* gpa of the PML4 */
+  uint32_t root_frame;
+  uint32_t cpu_mask;     /* sys->cpus[i] has this space in CR3 */
+  mmu_region *regions;   /* sorted by start, non-overlapping */
+  uint32_t nregions, max_regions;
+  uint64_t mmap_base, stack_limit, stack_guard_gap;
+  uint64_t start_brk, brk; /* heap; start_brk 0 until set */
+  uint32_t pid;
+  mmu_rusage ru;
+} mmu_space;
+
+/* What a fault was, as the kernel counts it. */
+enum {
+  MMU_FAULT_SPURIOUS = 0, /* nothing to do: the entry already allowed it */
+  MMU_FAULT_MINOR = 1,    /* page allocated, zero page or file page mapped, */
+                          /* or a write-protected page taken over */
+  MMU_FAULT_COW = 2,      /* minor: one page copied for a write */
+  MMU_FAULT_MAJOR = 3,    /* paged in from swap or a file medium */
+  MMU_FAULT_SEGV = 4      /* SIGSEGV, with si_code */
+};
+enum { MMU_SEGV_MAPERR = 1, MMU_SEGV_ACCERR = 2 }; /* Linux's si_code values */
+
+/* Details of the fault. */
+enum {
+  MMU_FAULTF_ZERO_PAGE = 1u << 0, /* mapped the shared zero page */
+  MMU_FAULTF_STACK_GROWN = 1u << 1,
+  MMU_FAULTF_HUGE = 1u << 2       /* a 2 MiB page */
+};
+
+typedef struct mmu_fault_info {
+  uint32_t fault_class; /* MMU_FAULT_* */
+  int32_t si_code;      /* MMU_SEGV_* for MMU_FAULT_SEGV, else 0 */
+  uint64_t addr;        /* the faulting address (CR2) */
+  uint32_t flags;       /* MMU_FAULTF_* */
+} mmu_fault_info;
+
+/* Storage for a system with this config (frames, swap slots, policy);
+ * 0 if the config is invalid. */
+MMU_API size_t mmu_system_storage_size(const mmu_system_config *cfg);
+MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
+                                      uint32_t version,
+                                      const mmu_system_config *cfg,
+                                      void *storage, size_t bytes);
+#define mmu_system_init(sys, cfg, storage, bytes)                            \
+  mmu_system_init_versioned((sys), sizeof(mmu_system), MMU_VERSION, (cfg),   \
+                            (storage), (bytes))
+MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out);
+/* Reclaim up to `pages` pages through the policy (swapping anonymous pages
+ * out, dropping clean file pages). *reclaimed may be NULL. MMU_ERR_NOSWAP
+ * if a page needed swap and none was free: nothing is lost. */
+MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
+                               uint32_t *reclaimed);
+
+/* Storage for a space's region table. */
+MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg);
+/* An empty space (no regions, an empty PML4). cfg may be NULL. */
+MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
+                                     uint32_t version, mmu_system *sys,
+                                     const mmu_space_config *cfg,
+                                     void *storage, size_t bytes);
+#define mmu_space_init(space, sys, cfg, storage, bytes)                      \
+  mmu_space_init_versioned((space), sizeof(mmu_space), MMU_VERSION, (sys),   \
+                           (cfg), (storage), (bytes))
+/* fork(): child gets the parent's regions and a copy of its page tables;
+ * every private page is shared read-only until one side writes it. The
+ * child's storage must be at least the parent's size. Cost: O(page-table
+ * pages), no page is copied. */
+MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child,
+                           void *storage, size_t bytes);
+/* exit(): unmap everything, free page tables and swap slots, detach from
+ * every cpu (their CR3 is left pointing at a freed root: load another). */
+MMU_API void mmu_space_destroy(mmu_space *space);
+/* Load the space into a cpu's CR3 (flushing its non-global entries) and
+ * track the cpu for TLB shootdowns. Paging must be on in long mode. */
+MMU_API int mmu_space_activate(mmu_space *space, mmu_cpu *cpu);
+
+/* The system calls. Lengths round up to pages; addresses must be page
+ * aligned. Errors as Linux's EINVAL (MMU_ERR_ARG) and ENOMEM
+ * (MMU_ERR_NOSPACE). */
+MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
+                           unsigned prot, unsigned flags, const mmu_file *file,
+                           uint64_t offset, uint64_t *mapped);
+MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
+MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
+                               unsigned prot);
+/* Set the heap start (once, before the first brk; as the ELF loader does
+ * after the data segment). */
+MMU_API int mmu_space_set_brk_base(mmu_space *space, uint64_t start_brk);
+/* brk(): new_brk 0 queries; *result receives the break after the call
+ * (unchanged on failure, as the syscall returns). */
+MMU_API int mmu_space_brk(mmu_space *space, uint64_t new_brk,
+                          uint64_t *result);
+
+/* The page-fault handler: the cr2 and error code of a #PF that
+ * mmu_translate() reported for this space. Resolves it (allocating,
+ * copying, paging in) or classifies it as SIGSEGV; info says which.
+ * Returns MMU_OK when info is filled in (SIGSEGV included) and an error
+ * (MMU_ERR_NOMEM, MMU_ERR_SWAP_*, MMU_ERR_FILE) when the fault could not
+ * be resolved: the access may be retried after the embedder frees memory. */
+MMU_API int mmu_space_fault(mmu_space *space, uint64_t cr2,
+                            uint32_t error_code, mmu_fault_info *info);
+/* An access as a user-mode instruction makes it: translate on the cpu
+ * (where the space is active), resolve a #PF and retry. MMU_OK with *out
+ * filled, or MMU_PAGE_FAULT with info->fault_class == MMU_FAULT_SEGV, or an
+ * error. info may be NULL. */
+MMU_API int mmu_space_access(mmu_space *space, mmu_cpu *cpu, uint64_t vaddr,
+                             unsigned access, mmu_result *out,
+                             mmu_fault_info *info);
+/* copy_to_user / copy_from_user over a cpu where the space is active. */
+MMU_API int mmu_space_write(mmu_space *space, mmu_cpu *cpu, uint64_t vaddr,
+                            const void *src, size_t len, mmu_fault_info *info);
+MMU_API int mmu_space_read(mmu_space *space, mmu_cpu *cpu, uint64_t vaddr,
+                           void *dst, size_t len, mmu_fault_info *info);
+
+MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
+                                            uint32_t *count);
+/* /proc/PID/maps, byte for byte as Linux prints it. Returns the length of
+ * the full text (snprintf-style; buf may be NULL when cap is 0). */
+MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap);
+
+/* Counter reports in the tools' own formats (snprintf-style returns):
+ * the page-fault lines of /usr/bin/time -v, perf stat's dTLB lines and
+ * /proc/vmstat's lines. */
+MMU_API size_t mmu_format_time_v(const mmu_rusage *ru, char *buf, size_t cap);
+MMU_API size_t mmu_format_perf_stat(const mmu_stats *st, char *buf,
+                                    size_t cap);
+MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------ */
 /* The hit path.                                                            */
 
 /* Set index: the page-table, page-directory and PDPT indices of the address
@@ -405,4 +763,12 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 #include "../mmu/control.c"
 #include "../mmu/reference.c"
 #include "../mmu/init.c"
+#include "../mmu/checksum.c"
+#include "../mmu/policy.c"
+#include "../mmu/frames.c"
+#include "../mmu/regions.c"
+#include "../mmu/space.c"
+#include "../mmu/fault.c"
+#include "../mmu/swap.c"
+#include "../mmu/report.c"
 #endif

@@ -1,0 +1,2 @@
+/* checksum.c */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* fault.c */
+#include "internal.h"

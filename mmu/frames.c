@@ -1,0 +1,2 @@
+/* frames.c */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* regions.c */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* space.c */
+#include "internal.h"

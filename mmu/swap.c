@@ -1,0 +1,2 @@
+/* swap.c */
+#include "internal.h"
