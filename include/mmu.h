@@ -498,7 +498,8 @@ typedef struct mmu_system_config {
 
 /* vmstat's names for system-wide events (/proc/vmstat). */
 typedef struct mmu_vmstat {
-  uint64_t pgfault;     /* faults handled, SIGSEGV included */
+  uint64_t pgfault;     /* faults that reached a region's handler (not */
+                        /* the SIGSEGV ones, as Linux counts PGFAULT)   */
   uint64_t pgmajfault;  /* faults that read swap or a file medium */
   uint64_t pswpin;      /* pages read from swap */
   uint64_t pswpout;     /* pages written to swap */
@@ -581,6 +582,7 @@ typedef struct mmu_space {
   uint64_t mmap_base, stack_limit, stack_guard_gap;
   uint64_t start_brk, brk; /* heap; start_brk 0 until set */
   uint32_t pid;
+  uint32_t pt_frames;    /* page-table frames, root included */
   mmu_rusage ru;
 } mmu_space;
 
@@ -593,7 +595,8 @@ enum {
   MMU_FAULT_MAJOR = 3,    /* paged in from swap or a file medium */
   MMU_FAULT_SEGV = 4      /* SIGSEGV, with si_code */
 };
-enum { MMU_SEGV_MAPERR = 1, MMU_SEGV_ACCERR = 2 }; /* Linux's si_code values */
+/* Linux's si_code values */
+enum { MMU_SEGV_MAPERR = 1, MMU_SEGV_ACCERR = 2, MMU_SEGV_PKUERR = 4 };
 
 /* Details of the fault. */
 enum {
@@ -765,10 +768,10 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 #include "../mmu/init.c"
 #include "../mmu/checksum.c"
 #include "../mmu/policy.c"
+#include "../mmu/report.c"
 #include "../mmu/frames.c"
 #include "../mmu/regions.c"
 #include "../mmu/space.c"
 #include "../mmu/fault.c"
 #include "../mmu/swap.c"
-#include "../mmu/report.c"
 #endif

@@ -1,2 +1,312 @@
-/* fault.c */
+/* fault.c - the page-fault handler: find the region, decide SIGSEGV as x86
+ * Linux's do_user_addr_fault / access_error do, else fill the entry as
+ * handle_mm_fault would, and count the fault as the kernel counts it. */
 #include "internal.h"
+
+/* Linux's access_error(): a fetch is a read; a read that faulted on a
+ * present page is a protection violation. */
+static int mmu__access_error(uint32_t ec, const mmu_region *r) {
+  if (ec & MMU_PFEC_W)
+    return !(r->prot & MMU_PROT_WRITE);
+  if (ec & MMU_PFEC_P)
+    return 1;
+  return !(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC));
+}
+
+/* Grow a stack region down to cover addr (expand_downwards and
+ * acct_stack_growth): not into another mapping's guard gap, not past
+ * RLIMIT_STACK. Index of the region, or -1. */
+static int32_t mmu__stack_grow(mmu_space *s, uint64_t addr) {
+  uint32_t i = mmu__region_next(s, addr);
+  if (i >= s->nregions || !(s->regions[i].flags & MMU_MAP_GROWSDOWN) ||
+      addr < MMU__MMAP_MIN_ADDR)
+    return -1;
+  mmu_region *r = &s->regions[i];
+  uint64_t start = addr & ~0xFFFull;
+  if (r->end - start > s->stack_limit)
+    return -1;
+  if (i > 0) {
+    const mmu_region *prev = &s->regions[i - 1];
+    if (!(prev->flags & MMU_MAP_GROWSDOWN) && prev->prot &&
+        start - prev->end < s->stack_guard_gap)
+      return -1;
+  }
+  r->start = start;
+  return (int32_t)i;
+}
+
+static int mmu__segv(mmu_fault_info *info, int32_t code) {
+  info->fault_class = MMU_FAULT_SEGV;
+  info->si_code = code;
+  return MMU_OK;
+}
+
+static void mmu__anon_vma(mmu_system *sys, mmu_region *r) {
+  if (!r->anon_id)
+    r->anon_id = ++sys->next_anon_id;
+}
+
+/* A 2 MiB page of a hugetlb region (hugetlb_no_page / hugetlb_wp). */
+static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
+                           mmu_fault_info *info) {
+  mmu_system *sys = s->sys;
+  uint64_t base = va & ~(MMU__HUGE - 1), *slot;
+  uint32_t table;
+  int rc = mmu__walk_to(s, base, 2, 1, &slot, &table);
+  if (rc != MMU_OK)
+    return rc;
+  uint64_t e = *slot;
+  info->flags |= MMU_FAULTF_HUGE;
+  info->fault_class = MMU_FAULT_MINOR;
+  if (e & MMU_PTE_P) {
+    if (!write || (e & MMU_PTE_W))
+      return MMU_OK; /* spurious: counted as minor, like Linux */
+    uint32_t f = mmu__entry_frame(sys, e);
+    if (f == MMU__NO_FRAME || sys->frame[f].kind != MMU__FR_HUGE)
+      return MMU_ERR_PT_BUS;
+    if (sys->frame[f].refs == 1) {
+      sys->frame[f].flags |= MMU__FRF_EXCLUSIVE;
+      sys->vm.cow_reuses++;
+    } else {
+      uint32_t copy;
+      if ((rc = mmu__frame_alloc_huge(sys, &copy)) != MMU_OK)
+        return rc;
+      memcpy(mmu__frame_host(sys, copy), mmu__frame_host(sys, f), MMU__HUGE);
+      mmu__page_new(sys, copy, base, MMU__FRF_EXCLUSIVE);
+      sys->frame[f].refs--;
+      f = copy;
+      sys->vm.cow_copies++;
+      info->fault_class = MMU_FAULT_COW;
+    }
+    mmu__entry_set(sys, table, slot,
+                   mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, 1));
+    mmu__shootdown(s, base, 512);
+    return MMU_OK;
+  }
+  if (e)
+    return MMU_ERR_PT_BUS;
+  uint32_t f;
+  if ((rc = mmu__frame_alloc_huge(sys, &f)) != MMU_OK)
+    return rc;
+  mmu__page_new(sys, f, base, MMU__FRF_EXCLUSIVE);
+  mmu__anon_vma(sys, r);
+  mmu__rss_add(s, 512);
+  mmu__entry_set(sys, table, slot,
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+  return MMU_OK;
+}
+
+/* A write to a present, write-protected page the region may write
+ * (do_wp_page): the zero page is replaced by a new page, a page nobody else
+ * holds is taken over, a shared one is copied. */
+static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
+                         uint64_t *slot, uint32_t table, mmu_fault_info *info) {
+  mmu_system *sys = s->sys;
+  uint64_t e = *slot;
+  uint32_t f = mmu__entry_frame(sys, e), copy;
+  if (f == MMU__NO_FRAME)
+    return MMU_ERR_PT_BUS;
+  info->fault_class = MMU_FAULT_MINOR;
+  if (f != sys->zero_frame && sys->frame[f].refs == 1) {
+    sys->frame[f].flags =
+        (uint8_t)((sys->frame[f].flags | MMU__FRF_EXCLUSIVE) &
+                  ~MMU__FRF_FILE_CLEAN);
+    sys->vm.cow_reuses++;
+    mmu__anon_vma(sys, r);
+    mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
+  } else {
+    int rc = mmu__frame_alloc(sys, &copy);
+    if (rc != MMU_OK)
+      return rc;
+    if (f == sys->zero_frame) {
+      mmu__rss_add(s, 1);
+    } else {
+      memcpy(mmu__frame_host(sys, copy), mmu__frame_host(sys, f), MMU__PAGE);
+      sys->frame[f].refs--;
+      sys->vm.cow_copies++;
+      info->fault_class = MMU_FAULT_COW;
+    }
+    mmu__page_new(sys, copy, va, MMU__FRF_EXCLUSIVE);
+    mmu__anon_vma(sys, r);
+    mmu__entry_set(sys, table, slot,
+                   mmu__frame_gpa(sys, copy) | mmu__leaf_flags(sys, r, 1));
+  }
+  mmu__shootdown(s, va, 1);
+  return MMU_OK;
+}
+
+/* A page never touched (do_anonymous_page, do_read_fault, do_cow_fault). */
+static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
+                          uint64_t *slot, uint32_t table, int write,
+                          mmu_fault_info *info) {
+  mmu_system *sys = s->sys;
+  uint32_t f;
+  info->fault_class = MMU_FAULT_MINOR;
+  if (r->kind != MMU_REGION_FILE && !write) {
+    sys->vm.zero_maps++;
+    info->flags |= MMU_FAULTF_ZERO_PAGE;
+    mmu__entry_set(sys, table, slot,
+                   mmu__frame_gpa(sys, sys->zero_frame) |
+                       mmu__leaf_flags(sys, r, 0));
+    return MMU_OK;
+  }
+  int rc = mmu__frame_alloc(sys, &f);
+  if (rc != MMU_OK)
+    return rc;
+  uint8_t flags = MMU__FRF_EXCLUSIVE;
+  if (r->kind == MMU_REGION_FILE) {
+    int did_io = 0;
+    if (r->file->read_page(r->file->user, r->offset + (va - r->start),
+                           mmu__frame_host(sys, f), &did_io) != 0) {
+      mmu__frame_free(sys, f);
+      return MMU_ERR_FILE;
+    }
+    if (did_io) {
+      info->fault_class = MMU_FAULT_MAJOR;
+      sys->vm.pgmajfault++;
+    }
+    if (!write)
+      flags |= MMU__FRF_FILE_CLEAN;
+  }
+  if (write)
+    mmu__anon_vma(sys, r);
+  mmu__page_new(sys, f, va, flags);
+  mmu__rss_add(s, 1);
+  mmu__entry_set(sys, table, slot,
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+                            mmu_fault_info *info) {
+  mmu_fault_info scratch;
+  if (!info)
+    info = &scratch;
+  memset(info, 0, sizeof *info);
+  info->addr = cr2;
+  if (!s || s->magic != MMU__SPACE_MAGIC || !s->sys)
+    return MMU_ERR_ARG;
+  mmu_system *sys = s->sys;
+  if (ec & MMU_PFEC_RSVD)
+    return MMU_ERR_PT_BUS; /* our tables never set reserved bits */
+  if (ec & MMU_PFEC_PK)
+    return mmu__segv(info, MMU_SEGV_PKUERR);
+  if (cr2 >= MMU__USER_TOP)
+    return mmu__segv(info, MMU_SEGV_MAPERR);
+  int32_t i = mmu__region_find(s, cr2);
+  if (i < 0) {
+    if ((i = mmu__stack_grow(s, cr2)) < 0)
+      return mmu__segv(info, MMU_SEGV_MAPERR);
+    info->flags |= MMU_FAULTF_STACK_GROWN;
+  }
+  if (mmu__access_error(ec, &s->regions[i]))
+    return mmu__segv(info, MMU_SEGV_ACCERR);
+  /* Reserve before touching any table: reclaim may rewrite entries of any
+   * space, this one included. Three tables and a page at most. */
+  int rc = mmu__ensure_free(sys, 4);
+  if (rc != MMU_OK)
+    return rc;
+  mmu_region *r = &s->regions[i];
+  int write = (ec & MMU_PFEC_W) != 0;
+  uint64_t va = cr2 & ~0xFFFull;
+  if (r->flags & MMU_MAP_HUGETLB) {
+    rc = mmu__fault_huge(s, r, cr2, write, info);
+  } else {
+    uint64_t *slot;
+    uint32_t table;
+    rc = mmu__walk_to(s, va, 1, 1, &slot, &table);
+    if (rc != MMU_OK)
+      return rc;
+    uint64_t e = *slot;
+    if (e & MMU_PTE_P) {
+      rc = write && !(e & MMU_PTE_W)
+               ? mmu__fault_wp(s, r, va, slot, table, info)
+               : (info->fault_class = MMU_FAULT_SPURIOUS, MMU_OK);
+    } else if (e & MMU__SWP_MARK) {
+      rc = mmu__swap_in(s, va, slot, table, r, write);
+      info->fault_class = MMU_FAULT_MAJOR;
+    } else if (e) {
+      rc = MMU_ERR_PT_BUS; /* PROT_NONE entry in an accessible region */
+    } else {
+      rc = mmu__fault_new(s, r, va, slot, table, write, info);
+    }
+  }
+  if (rc != MMU_OK) {
+    info->fault_class = MMU_FAULT_SPURIOUS;
+    info->flags = 0;
+    return rc;
+  }
+  sys->vm.pgfault++;
+  if (info->fault_class == MMU_FAULT_MAJOR)
+    s->ru.majflt++;
+  else
+    s->ru.minflt++;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                             unsigned access, mmu_result *out,
+                             mmu_fault_info *info) {
+  mmu_fault_info scratch;
+  mmu_result res;
+  if (!info)
+    info = &scratch;
+  if (!out)
+    out = &res;
+  memset(info, 0, sizeof *info);
+  if (!s || !cpu)
+    return MMU_ERR_ARG;
+  /* One fault settles any access; a second covers a write that first
+   * found its page swapped out read-only. More means the cpu is not
+   * running this space. */
+  for (int round = 0; round < 3; round++) {
+    int rc = mmu_translate(cpu, vaddr, access, out);
+    if (rc != MMU_PAGE_FAULT)
+      return rc;
+    rc = mmu_space_fault(s, out->cr2, out->error_code, info);
+    if (rc != MMU_OK)
+      return rc;
+    if (info->fault_class == MMU_FAULT_SEGV)
+      return MMU_PAGE_FAULT;
+  }
+  return MMU_ERR_ARG;
+}
+
+static int mmu__space_copy(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                           uint8_t *buf, size_t len, unsigned access,
+                           mmu_fault_info *info) {
+  while (len) {
+    mmu_result res;
+    size_t chunk = MMU__PAGE - (vaddr & 0xFFF);
+    if (chunk > len)
+      chunk = len;
+    int rc = mmu_space_access(s, cpu, vaddr, access, &res, info);
+    if (rc != MMU_OK)
+      return rc;
+    if (!res.host)
+      return MMU_ERR_RAM;
+    if (access == MMU_WRITE)
+      memcpy(res.host, buf, chunk);
+    else
+      memcpy(buf, res.host, chunk);
+    buf += chunk;
+    vaddr += chunk;
+    len -= chunk;
+  }
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_write(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                            const void *src, size_t len, mmu_fault_info *info) {
+  if (!src && len)
+    return MMU_ERR_ARG;
+  return mmu__space_copy(s, cpu, vaddr, (uint8_t *)(uintptr_t)src, len,
+                         MMU_WRITE, info);
+}
+
+MMU_API int mmu_space_read(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                           void *dst, size_t len, mmu_fault_info *info) {
+  if (!dst && len)
+    return MMU_ERR_ARG;
+  return mmu__space_copy(s, cpu, vaddr, (uint8_t *)dst, len, MMU_READ, info);
+}

@@ -70,4 +70,95 @@ static inline int mmu__is_canonical(const mmu_cpu *cpu, uint64_t va) {
   return (uint64_t)(((int64_t)va >> cpu->canon_shift) + 1) <= 1;
 }
 
+/* ---- OS side -------------------------------------------------------------- */
+
+/* Frame kinds. */
+enum {
+  MMU__FR_FREE = 0,
+  MMU__FR_PT = 1,        /* page-table page; refs = non-zero entries */
+  MMU__FR_ZERO = 2,      /* the shared zero page */
+  MMU__FR_PAGE = 3,      /* a 4 KiB user page; refs = PTEs mapping it */
+  MMU__FR_HUGE = 4,      /* head of a 2 MiB page; refs = PDEs mapping it */
+  MMU__FR_HUGE_TAIL = 5  /* the other 511 frames of a 2 MiB page */
+};
+/* Frame flags. */
+enum {
+  MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
+  MMU__FRF_FILE_CLEAN = 2 /* same bytes as the file: reclaim drops it */
+};
+
+struct mmu__frame {
+  uint64_t vaddr; /* user pages: where every space sharing it maps it */
+  uint32_t refs;
+  uint8_t kind, flags;
+  uint16_t unused_;
+};
+
+struct mmu__slot {
+  uint64_t checksum; /* XXH64 of the page, seed 0 */
+  uint32_t refs;     /* swap PTEs pointing here; 0 = free */
+  uint32_t unused_;
+};
+
+#define MMU__PAGE 4096ull
+#define MMU__HUGE (2ull << 20)
+#define MMU__PTE_ADDR MMU__BITS(51, 12)
+/* Not-present entries are ignored by the MMU (SDM 4.5): their other bits
+ * are ours. A swap entry holds the slot; a PROT_NONE entry keeps its frame. */
+#define MMU__SWP_MARK (1ull << 1)
+#define MMU__PROTNONE_MARK (1ull << 2)
+#define MMU__TABLE_FLAGS (MMU_PTE_P | MMU_PTE_W | MMU_PTE_U | MMU_PTE_A)
+#define MMU__USER_TOP 0x800000000000ull /* first address past user space */
+#define MMU__MMAP_MIN_ADDR 0x1000ull    /* vm.mmap_min_addr */
+#define MMU__SYS_MAGIC 0x4D4D5553u      /* "MMUS" */
+#define MMU__SPACE_MAGIC 0x4D4D5541u    /* "MMUA" */
+#define MMU__NO_FRAME 0xFFFFFFFFu
+
+/* frames.c */
+static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame);
+static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head);
+static void mmu__frame_free(mmu_system *sys, uint32_t frame);
+static int mmu__ensure_free(mmu_system *sys, uint32_t frames);
+static inline uint8_t *mmu__frame_host(const mmu_system *sys, uint32_t f) {
+  return sys->pool_host + (size_t)f * MMU__PAGE;
+}
+static inline uint64_t mmu__frame_gpa(const mmu_system *sys, uint32_t f) {
+  return sys->pool_gpa + (uint64_t)f * MMU__PAGE;
+}
+/* The pool frame an entry points at, or MMU__NO_FRAME if outside the pool. */
+static inline uint32_t mmu__entry_frame(const mmu_system *sys, uint64_t e) {
+  uint64_t off = (e & MMU__PTE_ADDR) - sys->pool_gpa;
+  return off < (uint64_t)sys->nframes * MMU__PAGE ? (uint32_t)(off >> 12)
+                                                   : MMU__NO_FRAME;
+}
+
+/* regions.c */
+static int32_t mmu__region_find(const mmu_space *s, uint64_t addr);
+static uint32_t mmu__region_next(const mmu_space *s, uint64_t addr);
+static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr);
+static void mmu__region_merge_around(mmu_space *s, uint32_t first,
+                                     uint32_t last);
+static void mmu__region_remove(mmu_space *s, uint32_t i);
+static int mmu__region_insert(mmu_space *s, const mmu_region *r,
+                              uint32_t *index);
+static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i);
+
+/* space.c */
+static int mmu__walk_to(mmu_space *s, uint64_t va, int level, int alloc,
+                        uint64_t **slot, uint32_t *table_frame);
+static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
+                           uint64_t *slot, uint64_t value);
+static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
+                                int writable);
+static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);
+static void mmu__rss_add(mmu_space *s, int64_t pages);
+static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
+                          uint8_t flags);
+
+/* swap.c */
+static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
+                        uint32_t table_frame, const mmu_region *r, int write);
+static void mmu__slot_put(mmu_system *sys, uint64_t slot);
+static int mmu__reclaim_one(mmu_system *sys);
+
 #endif

@@ -1,2 +1,166 @@
-/* regions.c */
+/* regions.c - a space's regions (Linux's VMAs): a sorted array in the
+ * space's storage, split and merged as mm/mmap.c does, and the
+ * /proc/PID/maps text. */
 #include "internal.h"
+
+/* Index of the region holding addr, or -1. */
+static int32_t mmu__region_find(const mmu_space *s, uint64_t addr) {
+  uint32_t i = mmu__region_next(s, addr);
+  return i < s->nregions && s->regions[i].start <= addr ? (int32_t)i : -1;
+}
+
+/* Index of the first region ending above addr (nregions if none). */
+static uint32_t mmu__region_next(const mmu_space *s, uint64_t addr) {
+  uint32_t lo = 0, hi = s->nregions;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (s->regions[mid].end <= addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int mmu__region_insert(mmu_space *s, const mmu_region *r,
+                              uint32_t *index) {
+  if (s->nregions >= s->max_regions)
+    return MMU_ERR_NOSPACE;
+  uint32_t i = mmu__region_next(s, r->start);
+  MMU_ASSERT(i == s->nregions || s->regions[i].start >= r->end);
+  memmove(&s->regions[i + 1], &s->regions[i],
+          (s->nregions - i) * sizeof(mmu_region));
+  s->regions[i] = *r;
+  s->nregions++;
+  if (index)
+    *index = i;
+  return MMU_OK;
+}
+
+static void mmu__region_remove(mmu_space *s, uint32_t i) {
+  memmove(&s->regions[i], &s->regions[i + 1],
+          (s->nregions - i - 1) * sizeof(mmu_region));
+  s->nregions--;
+}
+
+/* Region i becomes [start, addr) and [addr, end). */
+static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
+  mmu_region *r = &s->regions[i];
+  MMU_ASSERT(addr > r->start && addr < r->end && !(addr & 0xFFF));
+  if (s->nregions >= s->max_regions)
+    return MMU_ERR_NOSPACE;
+  mmu_region upper = *r;
+  upper.start = addr;
+  if (r->kind == MMU_REGION_FILE)
+    upper.offset = r->offset + (addr - r->start);
+  r->end = addr;
+  memmove(&s->regions[i + 2], &s->regions[i + 1],
+          (s->nregions - i - 1) * sizeof(mmu_region));
+  s->regions[i + 1] = upper;
+  s->nregions++;
+  return MMU_OK;
+}
+
+/* Linux merges neighbours with equal flags and file, contiguous file
+ * offsets, and anon_vmas that are equal or where one side has none yet
+ * (is_mergeable_vma / is_mergeable_anon_vma). */
+static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
+  return a->end == b->start && a->prot == b->prot && a->kind == b->kind &&
+         a->flags == b->flags && a->file == b->file &&
+         (a->kind != MMU_REGION_FILE ||
+          a->offset + (a->end - a->start) == b->offset) &&
+         (!a->anon_id || !b->anon_id || a->anon_id == b->anon_id);
+}
+
+/* Merge every mergeable pair among regions first-1 .. last+1. */
+static void mmu__region_merge_around(mmu_space *s, uint32_t first,
+                                     uint32_t last) {
+  uint32_t i = first ? first - 1 : 0;
+  uint32_t stop = last + 1;
+  while (i + 1 < s->nregions && i < stop) {
+    mmu_region *a = &s->regions[i], *b = &s->regions[i + 1];
+    if (mmu__region_mergeable(a, b)) {
+      a->end = b->end;
+      if (!a->anon_id)
+        a->anon_id = b->anon_id;
+      mmu__region_remove(s, i + 1);
+      stop--;
+    } else {
+      i++;
+    }
+  }
+}
+
+/* Lowest address a mapping may reach below region i: a stack keeps its
+ * guard gap free (Linux's vm_start_gap). */
+static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i) {
+  const mmu_region *r = &s->regions[i];
+  if (!(r->flags & MMU_MAP_GROWSDOWN))
+    return r->start;
+  return r->start > s->stack_guard_gap ? r->start - s->stack_guard_gap : 0;
+}
+
+MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
+                                            uint32_t *count) {
+  if (count)
+    *count = space ? space->nregions : 0;
+  return space ? space->regions : NULL;
+}
+
+/* ---- /proc/PID/maps --------------------------------------------------- */
+
+/* printf's %0*lx (min_digits wide) and %lu, into report.c's sink. */
+static void mmu__put_num(mmu__sink *t, uint64_t v, unsigned base,
+                         unsigned min_digits) {
+  char d[24], *end = d + sizeof d, *p = end;
+  do {
+    *--p = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v);
+  while ((unsigned)(end - p) < min_digits)
+    *--p = '0';
+  mmu__put(t, p, (size_t)(end - p));
+}
+
+/* Linux prints "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " and, for a
+ * named region, pads with spaces to column 72 then one more before the
+ * name (fs/proc/task_mmu.c: seq_setwidth(25 + 6 * sizeof(void *) - 1) and
+ * seq_pad). Anonymous regions keep the trailing space. */
+MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
+  mmu__sink t;
+  mmu__sink_init(&t, buf, cap);
+  for (uint32_t i = 0; space && i < space->nregions; i++) {
+    const mmu_region *r = &space->regions[i];
+    const mmu_file *f = r->kind == MMU_REGION_FILE ? r->file : NULL;
+    size_t line = t.len;
+    mmu__put_num(&t, r->start, 16, 8);
+    mmu__puts(&t, "-");
+    mmu__put_num(&t, r->end, 16, 8);
+    mmu__puts(&t, " ");
+    mmu__puts(&t, r->prot & MMU_PROT_READ ? "r" : "-");
+    mmu__puts(&t, r->prot & MMU_PROT_WRITE ? "w" : "-");
+    mmu__puts(&t, r->prot & MMU_PROT_EXEC ? "x" : "-");
+    mmu__puts(&t, "p");
+    mmu__puts(&t, " ");
+    mmu__put_num(&t, f ? r->offset : 0, 16, 8);
+    mmu__puts(&t, " ");
+    mmu__put_num(&t, f ? f->dev_major : 0, 16, 2);
+    mmu__puts(&t, ":");
+    mmu__put_num(&t, f ? f->dev_minor : 0, 16, 2);
+    mmu__puts(&t, " ");
+    mmu__put_num(&t, f ? f->inode : 0, 10, 1);
+    mmu__puts(&t, " ");
+    const char *name = f                             ? f->path
+                       : r->kind == MMU_REGION_HEAP  ? "[heap]"
+                       : r->kind == MMU_REGION_STACK ? "[stack]"
+                                                     : NULL;
+    if (name) {
+      if (t.len - line < 72)
+        mmu__blanks(&t, 72 - (t.len - line));
+      mmu__puts(&t, " ");
+      mmu__puts(&t, name);
+    }
+    mmu__puts(&t, "\n");
+  }
+  return mmu__sink_end(&t);
+}

@@ -1,2 +1,668 @@
-/* space.c */
+/* space.c - address spaces: page tables in pool frames, the mmap family of
+ * calls, fork and exit. Page tables are built lazily by faults (fault.c);
+ * here they are walked, copied and torn down. */
 #include "internal.h"
+
+/* ---- page-table plumbing ------------------------------------------------ */
+
+static inline uint64_t *mmu__table(const mmu_system *sys, uint32_t f) {
+  return (uint64_t *)(void *)mmu__frame_host(sys, f);
+}
+
+/* Entries change through here: a PT frame's refs count its non-zero
+ * entries, so empty tables can be freed. Atomic: a vCPU may be setting A/D
+ * in the same entry. */
+static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
+                           uint64_t *slot, uint64_t value) {
+  uint64_t old = __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
+  if (!old && value)
+    sys->frame[table_frame].refs++;
+  else if (old && !value)
+    sys->frame[table_frame].refs--;
+}
+
+/* The table an intermediate entry points at, if it is one of ours. */
+static uint32_t mmu__child_table(const mmu_system *sys, uint64_t e) {
+  if ((e & (MMU_PTE_P | MMU_PTE_PS)) != MMU_PTE_P)
+    return MMU__NO_FRAME;
+  uint32_t f = mmu__entry_frame(sys, e);
+  return f != MMU__NO_FRAME && sys->frame[f].kind == MMU__FR_PT ? f
+                                                                : MMU__NO_FRAME;
+}
+
+static inline unsigned mmu__index(uint64_t va, int level) {
+  return (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
+}
+
+/* Find the entry of `level` (1 = PTE, 2 = PDE) mapping va, creating the
+ * tables above it when alloc is set (frames must have been reserved).
+ * *slot is NULL when a table is missing and alloc is clear.
+ * MMU_ERR_PT_BUS when an entry above is not a table of this system. */
+static int mmu__walk_to(mmu_space *s, uint64_t va, int level, int alloc,
+                        uint64_t **slot, uint32_t *table_frame) {
+  mmu_system *sys = s->sys;
+  uint32_t table = s->root_frame;
+  *slot = NULL;
+  for (int l = 4; l > level; l--) {
+    uint64_t *e = &mmu__table(sys, table)[mmu__index(va, l)];
+    uint64_t v = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+    if (!v) {
+      if (!alloc)
+        return MMU_OK;
+      uint32_t f;
+      int rc = mmu__frame_alloc(sys, &f);
+      if (rc != MMU_OK)
+        return rc;
+      sys->frame[f].kind = MMU__FR_PT;
+      s->pt_frames++;
+      mmu__entry_set(sys, table, e, mmu__frame_gpa(sys, f) | MMU__TABLE_FLAGS);
+      table = f;
+      continue;
+    }
+    table = mmu__child_table(sys, v);
+    if (table == MMU__NO_FRAME)
+      return MMU_ERR_PT_BUS;
+  }
+  *slot = &mmu__table(sys, table)[mmu__index(va, level)];
+  if (table_frame)
+    *table_frame = table;
+  return MMU_OK;
+}
+
+/* Leaf flags for a region's page (SDM 4.5 Table 4-20; U/S set: user). */
+static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
+                                int writable) {
+  uint64_t e = MMU_PTE_P | MMU_PTE_U;
+  if (writable)
+    e |= MMU_PTE_W;
+  if (r->flags & MMU_MAP_HUGETLB)
+    e |= MMU_PTE_PS;
+  if (!(r->prot & MMU_PROT_EXEC) && !(sys->flags & MMU_SYS_NO_NX))
+    e |= MMU_PTE_XD;
+  return e;
+}
+
+static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
+                          uint8_t flags) {
+  struct mmu__frame *fr = &sys->frame[f];
+  if (fr->kind != MMU__FR_HUGE)
+    fr->kind = MMU__FR_PAGE;
+  fr->refs = 1;
+  fr->vaddr = va;
+  fr->flags = flags;
+  if (fr->kind == MMU__FR_PAGE)
+    mmu_policy_insert(&sys->policy, f);
+}
+
+static void mmu__rss_add(mmu_space *s, int64_t pages) {
+  s->ru.rss_pages += (uint64_t)pages;
+  if (s->ru.rss_pages > s->ru.maxrss_pages)
+    s->ru.maxrss_pages = s->ru.rss_pages;
+}
+
+/* Invalidate [va, va + pages*4K) on every cpu running the space; a full
+ * flush beyond 32 pages (the cut-over Linux uses, tlb_single_page_flush_
+ * ceiling, is 33). */
+static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
+  for (uint32_t i = 0; i < 8; i++) {
+    mmu_cpu *cpu = s->sys->cpus[i];
+    if (!(s->cpu_mask >> i & 1) || !cpu)
+      continue;
+    if (pages > 32) {
+      mmu__tlb_flush_nonglobal(cpu);
+      cpu->stats.flushes_pcid++;
+    } else {
+      for (uint64_t p = 0; p < pages; p++)
+        mmu_invlpg(cpu, va + p * MMU__PAGE);
+    }
+  }
+}
+
+/* Drop one leaf entry's hold on its frame or swap slot. */
+static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
+  mmu_system *sys = s->sys;
+  if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
+    uint32_t f = mmu__entry_frame(sys, e);
+    if (f == MMU__NO_FRAME || f == sys->zero_frame)
+      return;
+    MMU_ASSERT(sys->frame[f].refs > 0);
+    mmu__rss_add(s, huge ? -512 : -1);
+    if (--sys->frame[f].refs == 0)
+      mmu__frame_free(sys, f);
+  } else if (e & MMU__SWP_MARK) {
+    s->ru.swap_pages--;
+    mmu__slot_put(sys, e >> 12);
+  }
+}
+
+/* Unmap [start, end) below `table` (covering [base, base + 512 spans)),
+ * freeing tables left empty. */
+static void mmu__zap_table(mmu_space *s, uint32_t table, int level,
+                           uint64_t base, uint64_t start, uint64_t end) {
+  mmu_system *sys = s->sys;
+  uint64_t span = 1ull << (12 + 9 * (level - 1));
+  uint64_t *t = mmu__table(sys, table);
+  for (unsigned i = mmu__index(start, level); i < 512; i++) {
+    uint64_t va = base + i * span;
+    if (va >= end)
+      break;
+    uint64_t e = t[i];
+    if (!e)
+      continue;
+    if (level == 1 || (e & MMU_PTE_PS)) {
+      MMU_ASSERT(level == 1 || (va >= start && va + span <= end));
+      mmu__leaf_put(s, e, level == 2);
+      mmu__entry_set(sys, table, &t[i], 0);
+      continue;
+    }
+    uint32_t child = mmu__child_table(sys, e);
+    if (child == MMU__NO_FRAME)
+      continue; /* not ours: leave it, never follow it */
+    uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
+    mmu__zap_table(s, child, level - 1, va, lo, hi);
+    if (!sys->frame[child].refs) {
+      mmu__entry_set(sys, table, &t[i], 0);
+      mmu__frame_free(sys, child);
+      s->pt_frames--;
+    }
+  }
+}
+
+static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
+  if (start < end)
+    mmu__zap_table(s, s->root_frame, 4, 0, start, end);
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static int mmu__space_ok(const mmu_space *s) {
+  return s && s->magic == MMU__SPACE_MAGIC && s->sys &&
+         s->sys->magic == MMU__SYS_MAGIC;
+}
+
+MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg) {
+  uint32_t n = cfg && cfg->max_regions ? cfg->max_regions : 64;
+  return n > (1u << 20) ? 0 : (size_t)n * sizeof(mmu_region);
+}
+
+static int mmu__space_setup(mmu_space *s, mmu_system *sys, uint32_t max_regions,
+                            void *storage, size_t bytes) {
+  if (!storage || ((uintptr_t)storage & 7) ||
+      bytes < (size_t)max_regions * sizeof(mmu_region))
+    return MMU_ERR_STORAGE;
+  int rc = mmu__ensure_free(sys, 1);
+  if (rc != MMU_OK)
+    return rc;
+  uint32_t root;
+  rc = mmu__frame_alloc(sys, &root);
+  MMU_ASSERT(rc == MMU_OK);
+  sys->frame[root].kind = MMU__FR_PT;
+  memset(s, 0, sizeof *s);
+  s->magic = MMU__SPACE_MAGIC;
+  s->version = MMU_VERSION;
+  s->sys = sys;
+  s->root_frame = root;
+  s->root = mmu__frame_gpa(sys, root);
+  s->pt_frames = 1;
+  s->regions = (mmu_region *)storage;
+  s->max_regions = max_regions;
+  s->next_space = sys->spaces;
+  sys->spaces = s;
+  sys->space_count++;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
+                                     uint32_t version, mmu_system *sys,
+                                     const mmu_space_config *cfg,
+                                     void *storage, size_t bytes) {
+  if (!space || !sys || sys->magic != MMU__SYS_MAGIC)
+    return MMU_ERR_ARG;
+  if (sizeof_space != sizeof(mmu_space) ||
+      (version >> 8) != (MMU_VERSION >> 8))
+    return MMU_ERR_VERSION;
+  size_t need = mmu_space_storage_size(cfg);
+  uint64_t base = cfg && cfg->mmap_base ? cfg->mmap_base : 0x7f0000000000ull;
+  if (!need || (base & 0xFFF) || base > MMU__USER_TOP ||
+      base < MMU__MMAP_MIN_ADDR)
+    return MMU_ERR_CONFIG;
+  int rc = mmu__space_setup(space, sys, (uint32_t)(need / sizeof(mmu_region)),
+                            storage, bytes);
+  if (rc != MMU_OK)
+    return rc;
+  space->mmap_base = base;
+  space->stack_limit = cfg && cfg->stack_limit ? cfg->stack_limit : 8ull << 20;
+  space->stack_guard_gap =
+      cfg && cfg->stack_guard_gap ? cfg->stack_guard_gap : 256 * MMU__PAGE;
+  space->pid = cfg ? cfg->pid : 0;
+  return MMU_OK;
+}
+
+MMU_API void mmu_space_destroy(mmu_space *s) {
+  if (!mmu__space_ok(s))
+    return;
+  mmu_system *sys = s->sys;
+  mmu__zap_range(s, 0, MMU__USER_TOP);
+  mmu__shootdown(s, 0, ~0ull);
+  MMU_ASSERT(sys->frame[s->root_frame].refs == 0);
+  mmu__frame_free(sys, s->root_frame);
+  for (mmu_space **p = &sys->spaces; *p; p = &(*p)->next_space)
+    if (*p == s) {
+      *p = s->next_space;
+      break;
+    }
+  sys->space_count--;
+  s->magic = 0;
+}
+
+MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
+  if (!mmu__space_ok(s) || !cpu || cpu->magic != MMU__MAGIC)
+    return MMU_ERR_ARG;
+  mmu_system *sys = s->sys;
+  if (mmu__paging_mode(&cpu->regs) != 4)
+    return MMU_ERR_MODE;
+  if (!mmu__ram_find(cpu, sys->pool_gpa, (uint64_t)sys->nframes * MMU__PAGE))
+    return MMU_ERR_RAM;
+  uint32_t i = 0;
+  while (i < 8 && sys->cpus[i] && sys->cpus[i] != cpu)
+    i++;
+  if (i == 8)
+    return MMU_ERR_NOSPACE;
+  sys->cpus[i] = cpu;
+  for (mmu_space *o = sys->spaces; o; o = o->next_space)
+    o->cpu_mask &= ~(1u << i);
+  s->cpu_mask |= 1u << i;
+  return mmu_write_cr3(cpu, s->root);
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+/* Share one leaf with the child copy-on-write: both sides lose W, the
+ * child's copy is old (A clear), as copy_present_pte does. */
+static uint64_t mmu__leaf_share(mmu_space *parent, mmu_space *child,
+                                uint64_t *pe, uint32_t ptable, int huge) {
+  mmu_system *sys = parent->sys;
+  uint64_t e = *pe;
+  if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
+    uint32_t f = mmu__entry_frame(sys, e);
+    if (f == MMU__NO_FRAME)
+      return 0;
+    if (f != sys->zero_frame) {
+      sys->frame[f].refs++;
+      sys->frame[f].flags &= (uint8_t)~MMU__FRF_EXCLUSIVE;
+      mmu__rss_add(child, huge ? 512 : 1);
+      if (e & MMU_PTE_W) {
+        e &= ~MMU_PTE_W;
+        mmu__entry_set(sys, ptable, pe, e);
+      }
+    }
+    return e & ~MMU_PTE_A;
+  }
+  if (e & MMU__SWP_MARK) {
+    uint64_t slot = e >> 12;
+    if (slot >= sys->slots || !sys->slot[slot].refs)
+      return 0;
+    sys->slot[slot].refs++;
+    child->ru.swap_pages++;
+    return e;
+  }
+  return 0;
+}
+
+static void mmu__copy_table(mmu_space *parent, mmu_space *child,
+                            uint32_t ptable, uint32_t ctable, int level,
+                            uint64_t base, uint64_t start, uint64_t end) {
+  mmu_system *sys = parent->sys;
+  uint64_t span = 1ull << (12 + 9 * (level - 1));
+  uint64_t *pt = mmu__table(sys, ptable), *ct = mmu__table(sys, ctable);
+  for (unsigned i = mmu__index(start, level); i < 512; i++) {
+    uint64_t va = base + i * span;
+    if (va >= end)
+      break;
+    if (!pt[i])
+      continue;
+    if (level == 1 || (pt[i] & MMU_PTE_PS)) {
+      uint64_t e = mmu__leaf_share(parent, child, &pt[i], ptable, level == 2);
+      if (e)
+        mmu__entry_set(sys, ctable, &ct[i], e);
+      continue;
+    }
+    uint32_t pchild = mmu__child_table(sys, pt[i]);
+    if (pchild == MMU__NO_FRAME)
+      continue;
+    uint32_t cchild = mmu__child_table(sys, ct[i]);
+    if (cchild == MMU__NO_FRAME) {
+      int rc = mmu__frame_alloc(sys, &cchild);
+      MMU_ASSERT(rc == MMU_OK); /* reserved by mmu_space_fork */
+      (void)rc;
+      sys->frame[cchild].kind = MMU__FR_PT;
+      child->pt_frames++;
+      mmu__entry_set(sys, ctable, &ct[i],
+                     mmu__frame_gpa(sys, cchild) | MMU__TABLE_FLAGS);
+    }
+    uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
+    mmu__copy_table(parent, child, pchild, cchild, level - 1, va, lo, hi);
+  }
+}
+
+MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
+                           size_t bytes) {
+  if (!mmu__space_ok(parent) || !child || child == parent)
+    return MMU_ERR_ARG;
+  mmu_system *sys = parent->sys;
+  /* the child's tables are at most the parent's, root included */
+  int rc = mmu__ensure_free(sys, parent->pt_frames);
+  if (rc != MMU_OK)
+    return rc;
+  rc = mmu__space_setup(child, sys, parent->max_regions, storage, bytes);
+  if (rc != MMU_OK)
+    return rc;
+  child->mmap_base = parent->mmap_base;
+  child->stack_limit = parent->stack_limit;
+  child->stack_guard_gap = parent->stack_guard_gap;
+  child->start_brk = parent->start_brk;
+  child->brk = parent->brk;
+  child->pid = parent->pid;
+  child->nregions = parent->nregions;
+  memcpy(child->regions, parent->regions,
+         parent->nregions * sizeof(mmu_region));
+  /* Each of the parent's anon_vmas gets one new id in the child. */
+  for (uint32_t i = 0; i < child->nregions; i++) {
+    mmu_region *r = &child->regions[i];
+    if (!r->anon_id)
+      continue;
+    uint32_t j = 0;
+    while (j < i && parent->regions[j].anon_id != r->anon_id)
+      j++;
+    r->anon_id = j < i ? child->regions[j].anon_id : ++sys->next_anon_id;
+  }
+  /* Linux copies the page tables of regions with an anon_vma only; the
+   * others refill by faults (vma_needs_copy). */
+  for (uint32_t i = 0; i < parent->nregions; i++) {
+    const mmu_region *r = &parent->regions[i];
+    if (r->anon_id)
+      mmu__copy_table(parent, child, parent->root_frame, child->root_frame, 4,
+                      0, r->start, r->end);
+  }
+  mmu__shootdown(parent, 0, ~0ull); /* the parent's pages lost W */
+  return MMU_OK;
+}
+
+/* ---- mmap, munmap, mprotect, brk ----------------------------------------- */
+
+static int mmu__range_free(const mmu_space *s, uint64_t start, uint64_t end) {
+  uint32_t i = mmu__region_next(s, start);
+  return i == s->nregions || mmu__region_gap_below(s, i) >= end;
+}
+
+/* Highest free, aligned range of len bytes below mmap_base (top-down, as
+ * x86-64 Linux places mappings). */
+static uint64_t mmu__find_gap(const mmu_space *s, uint64_t len, uint64_t align) {
+  for (uint32_t i = s->nregions + 1; i-- > 0;) {
+    uint64_t top = s->mmap_base;
+    if (i < s->nregions) {
+      uint64_t g = mmu__region_gap_below(s, i);
+      top = g < top ? g : top;
+    }
+    uint64_t lo = i ? s->regions[i - 1].end : MMU__MMAP_MIN_ADDR;
+    if (lo < MMU__MMAP_MIN_ADDR)
+      lo = MMU__MMAP_MIN_ADDR;
+    if (top > lo && top - lo >= len) {
+      uint64_t cand = (top - len) & ~(align - 1);
+      if (cand >= lo)
+        return cand;
+    }
+  }
+  return 0;
+}
+
+/* An end of [start, end) inside a hugetlb region must be 2 MiB aligned. */
+static int mmu__huge_edges_ok(const mmu_space *s, uint64_t start,
+                              uint64_t end) {
+  int32_t a = mmu__region_find(s, start), b = mmu__region_find(s, end - 1);
+  if (a >= 0 && (s->regions[a].flags & MMU_MAP_HUGETLB) &&
+      (start & (MMU__HUGE - 1)))
+    return 0;
+  if (b >= 0 && (s->regions[b].flags & MMU_MAP_HUGETLB) &&
+      (end & (MMU__HUGE - 1)))
+    return 0;
+  return 1;
+}
+
+/* Remove [start, end) from the region table and the page tables. Needs one
+ * free region slot when the range is strictly inside one region. */
+static int mmu__unmap(mmu_space *s, uint64_t start, uint64_t end) {
+  int32_t inner = mmu__region_find(s, start);
+  if (inner >= 0 && s->regions[inner].start < start &&
+      s->regions[inner].end > end) {
+    int rc = mmu__region_split(s, (uint32_t)inner, end);
+    if (rc != MMU_OK)
+      return rc;
+  }
+  mmu__zap_range(s, start, end);
+  uint32_t i = mmu__region_next(s, start);
+  while (i < s->nregions && s->regions[i].start < end) {
+    mmu_region *r = &s->regions[i];
+    if (r->start < start) {
+      r->end = start; /* keeps its lower part */
+      i++;
+    } else if (r->end > end) {
+      if (r->kind == MMU_REGION_FILE)
+        r->offset += end - r->start;
+      r->start = end; /* keeps its upper part */
+      i++;
+    } else {
+      mmu__region_remove(s, i);
+    }
+  }
+  mmu__shootdown(s, start, (end - start) >> 12);
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
+                           unsigned prot, unsigned flags, const mmu_file *file,
+                           uint64_t offset, uint64_t *mapped) {
+  if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
+      (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB)) ||
+      (offset & 0xFFF) || (file && !file->read_page))
+    return MMU_ERR_ARG;
+  int huge = (flags & MMU_MAP_HUGETLB) != 0;
+  if ((huge || file) && (flags & MMU_MAP_GROWSDOWN))
+    return MMU_ERR_ARG;
+  if (huge && file)
+    return MMU_ERR_ARG;
+  uint64_t align = huge ? MMU__HUGE : MMU__PAGE;
+  if (len > MMU__USER_TOP)
+    return MMU_ERR_NOSPACE;
+  len = (len + align - 1) & ~(align - 1);
+  uint64_t start;
+  if (flags & MMU_MAP_FIXED) {
+    if ((addr & (align - 1)) || addr < MMU__MMAP_MIN_ADDR ||
+        addr > MMU__USER_TOP - len)
+      return MMU_ERR_ARG;
+    if (!mmu__huge_edges_ok(s, addr, addr + len))
+      return MMU_ERR_ARG;
+    /* worst case: one split to unmap, one new region */
+    if (s->nregions + 2 > s->max_regions)
+      return MMU_ERR_NOSPACE;
+    start = addr;
+    int rc = mmu__unmap(s, start, start + len);
+    if (rc != MMU_OK)
+      return rc;
+  } else {
+    if (s->nregions >= s->max_regions)
+      return MMU_ERR_NOSPACE;
+    addr &= ~(align - 1);
+    if (addr >= MMU__MMAP_MIN_ADDR && addr <= MMU__USER_TOP - len &&
+        mmu__range_free(s, addr, addr + len))
+      start = addr;
+    else if (!(start = mmu__find_gap(s, len, align)))
+      return MMU_ERR_NOSPACE;
+  }
+  mmu_region r;
+  memset(&r, 0, sizeof r);
+  r.start = start;
+  r.end = start + len;
+  r.offset = file ? offset : 0;
+  r.file = file;
+  r.prot = (uint8_t)prot;
+  r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
+  r.kind = file                         ? MMU_REGION_FILE
+           : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
+                                        : MMU_REGION_ANON;
+  uint32_t at;
+  int rc = mmu__region_insert(s, &r, &at);
+  MMU_ASSERT(rc == MMU_OK);
+  mmu__region_merge_around(s, at, at);
+  if (mapped)
+    *mapped = start;
+  return rc;
+}
+
+MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
+  if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= MMU__USER_TOP ||
+      len > MMU__USER_TOP - addr)
+    return MMU_ERR_ARG;
+  uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
+  if (!mmu__huge_edges_ok(s, addr, end))
+    return MMU_ERR_ARG;
+  return mmu__unmap(s, addr, end);
+}
+
+/* The entry a present or PROT_NONE leaf becomes under a region's new
+ * protection. W comes back without a fault only for an exclusive page, as
+ * Linux's can_change_pte_writable allows. */
+static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
+                                    uint64_t e) {
+  uint64_t keep = e & (MMU__PTE_ADDR | MMU_PTE_A | MMU_PTE_D);
+  if (!(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC)))
+    return keep | (e & MMU_PTE_PS) | MMU__PROTNONE_MARK;
+  uint32_t f = mmu__entry_frame(sys, e);
+  int writable = (r->prot & MMU_PROT_WRITE) && f != MMU__NO_FRAME &&
+                 f != sys->zero_frame &&
+                 ((e & MMU_PTE_W) ||
+                  (sys->frame[f].flags & MMU__FRF_EXCLUSIVE));
+  return keep | mmu__leaf_flags(sys, r, writable);
+}
+
+static void mmu__reprotect_table(mmu_space *s, const mmu_region *r,
+                                 uint32_t table, int level, uint64_t base,
+                                 uint64_t start, uint64_t end) {
+  mmu_system *sys = s->sys;
+  uint64_t span = 1ull << (12 + 9 * (level - 1));
+  uint64_t *t = mmu__table(sys, table);
+  for (unsigned i = mmu__index(start, level); i < 512; i++) {
+    uint64_t va = base + i * span;
+    if (va >= end)
+      break;
+    uint64_t e = t[i];
+    if (!e)
+      continue;
+    if (level == 1 || (e & MMU_PTE_PS)) {
+      if (e & (MMU_PTE_P | MMU__PROTNONE_MARK))
+        mmu__entry_set(sys, table, &t[i], mmu__leaf_reprotect(sys, r, e));
+      continue;
+    }
+    uint32_t child = mmu__child_table(sys, e);
+    if (child == MMU__NO_FRAME)
+      continue;
+    uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
+    mmu__reprotect_table(s, r, child, level - 1, va, lo, hi);
+  }
+}
+
+MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
+                               unsigned prot) {
+  if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
+      addr >= MMU__USER_TOP || len > MMU__USER_TOP - addr)
+    return MMU_ERR_ARG;
+  if (!len)
+    return MMU_OK;
+  uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
+  /* the whole range must be mapped (Linux: ENOMEM) */
+  uint32_t first = mmu__region_next(s, addr), last = first;
+  uint64_t covered = addr;
+  for (uint32_t i = first; i < s->nregions && covered < end; i++, last = i) {
+    if (s->regions[i].start > covered)
+      break;
+    covered = s->regions[i].end;
+  }
+  if (covered < end)
+    return MMU_ERR_NOSPACE;
+  last--;
+  if (!mmu__huge_edges_ok(s, addr, end))
+    return MMU_ERR_ARG;
+  uint32_t splits = (s->regions[first].start < addr) +
+                    (s->regions[last].end > end);
+  if (s->nregions + splits > s->max_regions)
+    return MMU_ERR_NOSPACE;
+  if (s->regions[first].start < addr) {
+    mmu__region_split(s, first, addr);
+    first++;
+    last++;
+  }
+  if (s->regions[last].end > end)
+    mmu__region_split(s, last, end);
+  for (uint32_t i = first; i <= last; i++) {
+    mmu_region *r = &s->regions[i];
+    r->prot = (uint8_t)prot;
+    mmu__reprotect_table(s, r, s->root_frame, 4, 0, r->start, r->end);
+  }
+  mmu__region_merge_around(s, first, last);
+  mmu__shootdown(s, addr, (end - addr) >> 12);
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
+  if (!mmu__space_ok(s) || (start_brk & 0xFFF) || s->start_brk ||
+      start_brk < MMU__MMAP_MIN_ADDR || start_brk >= MMU__USER_TOP)
+    return MMU_ERR_ARG;
+  s->start_brk = s->brk = start_brk;
+  return MMU_OK;
+}
+
+/* brk() as mm/mmap.c does it: below start_brk or on failure the break
+ * stays; the heap keeps one page clear of the next mapping's gap. */
+MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
+  if (!mmu__space_ok(s) || !s->start_brk)
+    return MMU_ERR_ARG;
+  int rc = MMU_OK;
+  uint64_t old_top = (s->brk + 0xFFF) & ~0xFFFull;
+  uint64_t new_top = (new_brk + 0xFFF) & ~0xFFFull;
+  if (new_brk < s->start_brk || new_brk >= MMU__USER_TOP - MMU__PAGE) {
+    /* a query, or out of range: the break stays */
+  } else if (new_top < old_top) {
+    rc = mmu__unmap(s, new_top, old_top);
+    if (rc == MMU_OK)
+      s->brk = new_brk;
+  } else if (new_top > old_top) {
+    if (!mmu__range_free(s, old_top, new_top + MMU__PAGE)) {
+      rc = MMU_ERR_NOSPACE;
+    } else {
+      int32_t h = mmu__region_find(s, old_top - 1);
+      if (old_top > s->start_brk && h >= 0 &&
+          s->regions[h].kind == MMU_REGION_HEAP) {
+        s->regions[h].end = new_top;
+        s->brk = new_brk;
+      } else {
+        mmu_region r;
+        memset(&r, 0, sizeof r);
+        r.start = old_top;
+        r.end = new_top;
+        r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
+        r.kind = MMU_REGION_HEAP;
+        uint32_t at;
+        rc = mmu__region_insert(s, &r, &at);
+        if (rc == MMU_OK) {
+          mmu__region_merge_around(s, at, at);
+          s->brk = new_brk;
+        }
+      }
+    }
+  } else {
+    s->brk = new_brk;
+  }
+  if (result)
+    *result = s->brk;
+  return rc;
+}

@@ -1,2 +1,159 @@
-/* swap.c */
+/* swap.c - reclaim and swap: the policy picks a frame, reverse mapping
+ * finds every entry that maps it, the page goes to a swap slot with its
+ * XXH64, and a later fault reads it back and checks it. */
 #include "internal.h"
+
+#define MMU__SLOT_MASK ((1ull << 40) - 1)
+
+static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
+  slot &= MMU__SLOT_MASK;
+  if (slot >= sys->slots || !sys->slot[slot].refs)
+    return;
+  if (--sys->slot[slot].refs == 0)
+    sys->slots_used--;
+}
+
+/* The entries mapping user page f: a shared page sits at one address in
+ * every space that shares it (fork keeps addresses), so the reverse map is
+ * a lookup of that address in each space. visit returns nonzero to stop. */
+typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t *entry, uint32_t table,
+                            void *ctx);
+
+static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, mmu__rmap_fn visit,
+                               void *ctx) {
+  uint64_t va = sys->frame[f].vaddr;
+  uint32_t n = 0;
+  for (mmu_space *s = sys->spaces; s; s = s->next_space) {
+    uint64_t *e;
+    uint32_t table;
+    if (mmu__walk_to(s, va, 1, 0, &e, &table) != MMU_OK || !e)
+      continue;
+    if (!(*e & (MMU_PTE_P | MMU__PROTNONE_MARK)) ||
+        mmu__entry_frame(sys, *e) != f)
+      continue;
+    n++;
+    if (visit && visit(s, e, table, ctx))
+      break;
+  }
+  return n;
+}
+
+/* Test and clear Accessed in every entry mapping the frame; the TLB entry
+ * goes too, or the next access would not set A again. */
+static int mmu__clear_young(mmu_space *s, uint64_t *e, uint32_t table,
+                            void *ctx) {
+  (void)table;
+  if (__atomic_fetch_and(e, ~MMU_PTE_A, __ATOMIC_ACQ_REL) & MMU_PTE_A) {
+    *(int *)ctx = 1;
+    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, *e)].vaddr, 1);
+  }
+  return 0;
+}
+
+static int mmu__frame_referenced(void *user, uint32_t f) {
+  mmu_system *sys = (mmu_system *)user;
+  int young = 0;
+  if (sys->frame[f].kind == MMU__FR_PAGE)
+    mmu__rmap_walk(sys, f, mmu__clear_young, &young);
+  return young;
+}
+
+typedef struct mmu__unmap_ctx {
+  uint64_t entry; /* what the entries become */
+} mmu__unmap_ctx;
+
+static int mmu__unmap_one(mmu_space *s, uint64_t *e, uint32_t table,
+                          void *ctx) {
+  mmu_system *sys = s->sys;
+  uint64_t va = sys->frame[mmu__entry_frame(sys, *e)].vaddr;
+  uint64_t v = ((mmu__unmap_ctx *)ctx)->entry;
+  mmu__entry_set(sys, table, e, v);
+  mmu__rss_add(s, -1);
+  if (v)
+    s->ru.swap_pages++;
+  mmu__shootdown(s, va, 1);
+  return 0;
+}
+
+static int mmu__slot_alloc(mmu_system *sys, uint64_t *slot) {
+  if (sys->slots_used >= sys->slots)
+    return MMU_ERR_NOSWAP;
+  for (uint64_t i = 0; i < sys->slots; i++) {
+    uint64_t n = (sys->slot_cursor + i) % sys->slots;
+    if (!sys->slot[n].refs) {
+      sys->slot_cursor = n + 1;
+      *slot = n;
+      return MMU_OK;
+    }
+  }
+  return MMU_ERR_NOSWAP;
+}
+
+/* Evict one page. LRU and LFU learn of references from the Accessed bits
+ * harvested here; Clock and the two lists test them as they scan. */
+static int mmu__reclaim_one(mmu_system *sys) {
+  unsigned kind = sys->policy.kind;
+  if (kind == MMU_POLICY_LRU || kind == MMU_POLICY_LFU)
+    for (uint32_t f = 0; f < sys->nframes; f++)
+      if (sys->frame[f].kind == MMU__FR_PAGE &&
+          mmu__frame_referenced(sys, f))
+        mmu_policy_access(&sys->policy, f);
+  uint32_t f;
+  int rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
+  if (rc != MMU_OK)
+    return MMU_ERR_NOMEM;
+  sys->vm.pgscan++;
+  struct mmu__frame *fr = &sys->frame[f];
+  MMU_ASSERT(fr->kind == MMU__FR_PAGE);
+  uint32_t mappers = mmu__rmap_walk(sys, f, NULL, NULL);
+  MMU_ASSERT(mappers == fr->refs);
+  mmu__unmap_ctx ctx = {0};
+  if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
+    uint64_t slot;
+    if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
+        sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
+      mmu_policy_insert(&sys->policy, f);
+      return rc != MMU_OK ? rc : MMU_ERR_SWAP_IO;
+    }
+    sys->slot[slot].checksum = mmu_xxh64(mmu__frame_host(sys, f), 4096, 0);
+    sys->slot[slot].refs = mappers;
+    sys->slots_used++;
+    sys->vm.pswpout++;
+    ctx.entry = slot << 12 | MMU__SWP_MARK;
+  }
+  /* a clean file page is dropped: the next fault reads the file again */
+  mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
+  fr->refs = 0;
+  mmu__frame_free(sys, f);
+  sys->vm.pgsteal++;
+  return MMU_OK;
+}
+
+/* do_swap_page without a swap cache: every space that faults on a shared
+ * slot reads its own copy, which it then owns alone. */
+static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
+                        uint32_t table, const mmu_region *r, int write) {
+  mmu_system *sys = s->sys;
+  uint64_t slot = (*entry >> 12) & MMU__SLOT_MASK;
+  if (slot >= sys->slots || !sys->slot[slot].refs)
+    return MMU_ERR_PT_BUS;
+  uint32_t f;
+  int rc = mmu__frame_alloc(sys, &f);
+  if (rc != MMU_OK)
+    return rc;
+  uint8_t *page = mmu__frame_host(sys, f);
+  long got = sys->swap.read(sys->swap.user, slot, page);
+  if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+    mmu__frame_free(sys, f);
+    return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+  }
+  mmu__page_new(sys, f, va, MMU__FRF_EXCLUSIVE);
+  mmu__entry_set(sys, table, entry,
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+  mmu__slot_put(sys, slot);
+  s->ru.swap_pages--;
+  mmu__rss_add(s, 1);
+  sys->vm.pswpin++;
+  sys->vm.pgmajfault++;
+  return MMU_OK;
+}
