@@ -1,0 +1,770 @@
+/* kernel_replay: runs the fault-count scripts of kernel_script.h in real
+ * Linux processes and reports, per step, the minor and major page faults
+ * (getrusage RUSAGE_SELF deltas) of the process that executed the step.
+ *
+ *   kernel_replay --list            the scripts, one a line
+ *   kernel_replay SCRIPT...         run these scripts
+ *   kernel_replay --all             run every script
+ *   kernel_replay --expect [S...]   print what the scripts expect
+ *   kernel_replay --check [S...]    run (all by default), compare with the
+ *                                   expectations; exit 1 on any difference
+ *   --runs N                        run each script N times (default 5) and
+ *                                   require identical counts every time
+ *
+ * Output, one line per step:
+ *   <script> <step-index> <step-name> <who> minflt=<n> majflt=<n>
+ * Lines starting with '#' are comments (kernel, THP settings, summaries).
+ *
+ * How a measurement is kept clean: each run of a script executes in a
+ * fresh process (the "leader", forked by this program), which is the
+ * script's one process and, after FORK, its parent. Before any step, and
+ * again in both processes after a fork, every page the measuring code
+ * itself may write inside a window (128 KiB of stack, the state block) is
+ * written, and every code path used inside a window (the libc wrappers,
+ * the touch loops, getrusage) is executed once on a scratch mapping, so
+ * that a child, whose page tables for the program's file mappings fork did
+ * not copy, has them mapped. Inside a window the only memory touched
+ * besides the script's regions is that warm state. Nothing is printed or
+ * allocated by the leader or the child: results go back through pipes.
+ *
+ * Linux only, GNU C11.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernel_script.h"
+
+#define PAGE KS_PAGE_SIZE
+#define STACK_WARM (128u * 1024u)
+#define DEFAULT_RUNS 5
+#define MAX_RUNS 100
+
+#define barrier() __asm__ volatile("" ::: "memory")
+
+/* The touch loops must touch the regions only: no sanitizer shadow. */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define NO_SANITIZE __attribute__((no_sanitize("address", "hwaddress")))
+#endif
+#endif
+#ifndef NO_SANITIZE
+#define NO_SANITIZE
+#endif
+
+enum {
+  ERR_NONE = 0,
+  ERR_SYSCALL,  /* detail: errno */
+  ERR_CONTENT,  /* a byte read back differs from the shadow */
+  ERR_CHILD,    /* the child died or the pipe broke */
+  ERR_WAIT      /* waitpid failed or the child exited abnormally */
+};
+
+typedef struct result {
+  int64_t minflt, majflt;
+  int32_t err, page, got, want;
+} result;
+
+typedef struct command {
+  int32_t step; /* -1: exit */
+} command;
+
+/* Everything the leader and the child write during a script. Page aligned
+ * so that warming it is a walk over whole pages. */
+static struct state {
+  uint8_t *arena; /* page 0 of the arena */
+  uint8_t *scratch; /* two pages outside the arena, to warm code paths */
+  uint32_t mapped[KS_MAX_REGIONS]; /* pages, 0 = not mapped */
+  uint32_t at[KS_MAX_REGIONS];
+  uint8_t shadow[KS_MAX_REGIONS][KS_MAX_PAGES];
+  ks_step steps[KS_MAX_STEPS];
+  uint32_t nsteps;
+  result results[KS_MAX_STEPS];
+  result res;
+  command cmd;
+  struct rusage ru0, ru1;
+  pid_t child;
+  int cmd_w, res_r;  /* leader's ends */
+  int cmd_r, res_w;  /* child's ends */
+  int status;
+  uint8_t ready;
+} g __attribute__((aligned(4096)));
+
+/* ------------------------------------------------------------------------ */
+/* Warming. */
+
+static __attribute__((noinline)) void warm_stack(void) {
+  volatile uint8_t buf[STACK_WARM];
+  for (size_t i = 0; i < sizeof buf; i += 512)
+    buf[i] = (uint8_t)i;
+  barrier();
+}
+
+static void warm_state(void) {
+  volatile uint8_t *p = (volatile uint8_t *)&g;
+  for (size_t i = 0; i < sizeof g; i += 512)
+    p[i] = p[i];
+  volatile uint8_t *last = p + sizeof g - 1;
+  *last = *last;
+}
+
+static __attribute__((noinline)) NO_SANITIZE uint32_t touch_read(const uint8_t *base,
+                                                     uint32_t count) {
+  const volatile uint8_t *p = base + KS_TOUCH_OFFSET;
+  uint32_t acc = 0;
+  for (uint32_t k = 0; k < count; k++)
+    acc += p[(size_t)k * PAGE];
+  return acc;
+}
+
+static __attribute__((noinline)) NO_SANITIZE void touch_write(uint8_t *base,
+                                                  uint32_t first,
+                                                  uint32_t count,
+                                                  uint32_t step) {
+  volatile uint8_t *p = base + KS_TOUCH_OFFSET;
+  for (uint32_t k = 0; k < count; k++)
+    p[(size_t)k * PAGE] = KS_BYTE(step, first + k);
+}
+
+static __attribute__((noinline)) void window_begin(void) {
+  getrusage(RUSAGE_SELF, &g.ru0);
+  barrier();
+}
+
+static __attribute__((noinline)) void window_end(result *r) {
+  barrier();
+  getrusage(RUSAGE_SELF, &g.ru1);
+  r->minflt = (int64_t)(g.ru1.ru_minflt - g.ru0.ru_minflt);
+  r->majflt = (int64_t)(g.ru1.ru_majflt - g.ru0.ru_majflt);
+}
+
+static int map_fixed(void *addr, size_t len, int prot) {
+  void *p = mmap(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                 -1, 0);
+  if (p == MAP_FAILED)
+    return -1;
+  return madvise(addr, len, MADV_NOHUGEPAGE);
+}
+
+static int reserve(void *addr, size_t len) {
+  void *p = mmap(addr, len, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                 0);
+  return p == MAP_FAILED ? -1 : 0;
+}
+
+/* Run every path a window uses once, on the scratch pages. Returns 0 or
+ * an errno. */
+static int warm_paths(void) {
+  result r;
+  warm_stack();
+  warm_state();
+  for (int i = 0; i < 3; i++) {
+    window_begin();
+    if (map_fixed(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE))
+      return errno;
+    (void)touch_read(g.scratch, 2);
+    touch_write(g.scratch, 0, 2, 0);
+    if (mprotect(g.scratch, 2 * PAGE, PROT_READ))
+      return errno;
+    if (mprotect(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE))
+      return errno;
+    if (munmap(g.scratch, 2 * PAGE))
+      return errno;
+    window_end(&r);
+    if (reserve(g.scratch, 2 * PAGE))
+      return errno;
+  }
+  window_begin();
+  window_end(&r);
+  warm_stack();
+  warm_state();
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* One step, in the process that owns it. */
+
+static void set_err(result *r, int32_t err, int32_t page, int32_t got,
+                    int32_t want) {
+  if (r->err)
+    return;
+  r->err = err;
+  r->page = page;
+  r->got = got;
+  r->want = want;
+}
+
+static __attribute__((noinline)) void exec_step(uint32_t i, result *r) {
+  const ks_step *st = &g.steps[i];
+  unsigned id = st->region;
+  uint8_t *base = g.arena + (size_t)g.at[id] * PAGE;
+  int rc = 0;
+  memset(r, 0, sizeof *r);
+  switch (st->op) {
+  case KS_OP_MMAP: {
+    uint8_t *addr = g.arena + (size_t)st->at * PAGE;
+    size_t len = (size_t)st->count * PAGE;
+    int prot = st->prot;
+    window_begin();
+    rc = map_fixed(addr, len, prot);
+    window_end(r);
+    if (rc) {
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+      break;
+    }
+    g.mapped[id] = st->count;
+    g.at[id] = st->at;
+    memset(g.shadow[id], 0, sizeof g.shadow[id]);
+    break;
+  }
+  case KS_OP_MUNMAP: {
+    size_t len = (size_t)g.mapped[id] * PAGE;
+    window_begin();
+    rc = munmap(base, len);
+    window_end(r);
+    if (rc) {
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+      break;
+    }
+    g.mapped[id] = 0;
+    if (reserve(base, len)) /* keep the arena whole (outside the window) */
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+    break;
+  }
+  case KS_OP_MPROTECT: {
+    uint32_t count = st->count ? st->count : g.mapped[id] - st->first;
+    uint8_t *p = base + (size_t)st->first * PAGE;
+    size_t len = (size_t)count * PAGE;
+    int prot = st->prot;
+    window_begin();
+    rc = mprotect(p, len, prot);
+    window_end(r);
+    if (rc)
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+    break;
+  }
+  case KS_OP_READ: {
+    uint8_t *p = base + (size_t)st->first * PAGE;
+    uint32_t count = st->count;
+    window_begin();
+    (void)touch_read(p, count);
+    window_end(r);
+    break;
+  }
+  case KS_OP_WRITE: {
+    uint8_t *p = base + (size_t)st->first * PAGE;
+    uint32_t first = st->first, count = st->count;
+    window_begin();
+    touch_write(p, first, count, i);
+    window_end(r);
+    for (uint32_t k = 0; k < count; k++)
+      g.shadow[id][first + k] = KS_BYTE(i, first + k);
+    break;
+  }
+  default:
+    break;
+  }
+  /* Check what the touched pages hold (no fault: they are mapped now). */
+  if (st->op == KS_OP_READ || st->op == KS_OP_WRITE) {
+    const volatile uint8_t *p =
+        base + (size_t)st->first * PAGE + KS_TOUCH_OFFSET;
+    for (uint32_t k = 0; k < st->count; k++) {
+      uint8_t got = p[(size_t)k * PAGE], want = g.shadow[id][st->first + k];
+      if (got != want) {
+        set_err(r, ERR_CONTENT, (int32_t)(st->first + k), got, want);
+        break;
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The child: runs the steps the leader sends, reports each result. */
+
+static int full_write(int fd, const void *buf, size_t len) {
+  const uint8_t *p = buf;
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static int full_read(int fd, void *buf, size_t len) {
+  uint8_t *p = buf;
+  while (len) {
+    ssize_t n = read(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static __attribute__((noreturn)) void child_main(void) {
+  close(g.cmd_w);
+  close(g.res_r);
+  g.ready = warm_paths() == 0;
+  if (full_write(g.res_w, &g.ready, 1))
+    _exit(2);
+  warm_stack();
+  warm_state();
+  for (;;) {
+    if (full_read(g.cmd_r, &g.cmd, sizeof g.cmd))
+      _exit(3);
+    if (g.cmd.step < 0)
+      _exit(0);
+    exec_step((uint32_t)g.cmd.step, &g.res);
+    if (full_write(g.res_w, &g.res, sizeof g.res))
+      _exit(4);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The leader: the script's first process, then its parent. */
+
+static void child_gone(void) {
+  close(g.cmd_w);
+  close(g.res_r);
+  g.child = 0;
+}
+
+static void leader_step(uint32_t i) {
+  const ks_step *st = &g.steps[i];
+  result *r = &g.results[i];
+  memset(r, 0, sizeof *r);
+  switch (st->op) {
+  case KS_OP_FORK: {
+    int c[2], s[2];
+    if (pipe2(c, O_CLOEXEC) || pipe2(s, O_CLOEXEC)) {
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+      return;
+    }
+    g.cmd_r = c[0];
+    g.cmd_w = c[1];
+    g.res_r = s[0];
+    g.res_w = s[1];
+    window_begin();
+    pid_t pid = fork();
+    if (pid == 0)
+      child_main();
+    window_end(r);
+    if (pid < 0) {
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+      return;
+    }
+    g.child = pid;
+    close(g.cmd_r);
+    close(g.res_w);
+    if (warm_paths())
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+    if (full_read(g.res_r, &g.ready, 1) || !g.ready)
+      set_err(r, ERR_CHILD, 0, 0, 0);
+    warm_stack();
+    warm_state();
+    return;
+  }
+  case KS_OP_CHILD_EXIT: {
+    g.cmd.step = -1;
+    if (full_write(g.cmd_w, &g.cmd, sizeof g.cmd))
+      set_err(r, ERR_CHILD, 0, 0, 0);
+    pid_t pid = g.child;
+    window_begin();
+    /* wait4 directly: a sanitizer's waitpid interceptor touches memory */
+    pid_t w = (pid_t)syscall(SYS_wait4, pid, &g.status, 0, NULL);
+    window_end(r);
+    if (w != pid || !WIFEXITED(g.status) || WEXITSTATUS(g.status) != 0)
+      set_err(r, ERR_WAIT, 0, g.status, 0);
+    child_gone();
+    return;
+  }
+  default:
+    break;
+  }
+  if (st->who == KS_CHILD) {
+    g.cmd.step = (int32_t)i;
+    if (full_write(g.cmd_w, &g.cmd, sizeof g.cmd) ||
+        full_read(g.res_r, r, sizeof *r))
+      set_err(r, ERR_CHILD, 0, 0, 0);
+    return;
+  }
+  exec_step(i, r);
+}
+
+static __attribute__((noreturn)) void leader_main(const ks_script *s,
+                                                  int out) {
+  size_t len = (size_t)(KS_ARENA_PAGES + 2) * PAGE;
+  uint8_t *res = mmap(NULL, len + 4 * PAGE, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (res == MAP_FAILED)
+    _exit(10);
+  g.arena = res + PAGE;
+  g.scratch = res + len + PAGE; /* a guard page from the arena's */
+  memcpy(g.steps, s->steps, s->nsteps * sizeof *s->steps);
+  g.nsteps = s->nsteps;
+  if (warm_paths())
+    _exit(11);
+  for (uint32_t i = 0; i < g.nsteps; i++) {
+    leader_step(i);
+    if (g.results[i].err)
+      break;
+  }
+  if (g.child) {
+    kill(g.child, SIGKILL);
+    waitpid(g.child, NULL, 0);
+  }
+  if (full_write(out, g.results, g.nsteps * sizeof *g.results))
+    _exit(12);
+  _exit(0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The runner: validation, runs, output. */
+
+static const char *validate(const ks_script *s, uint32_t *bad) {
+  /* Per process (0: the one/parent, 1: the child), per region: pages and
+   * arena offset; per page: prot. */
+  static uint32_t pages[2][KS_MAX_REGIONS], at[2][KS_MAX_REGIONS];
+  static uint8_t prot[2][KS_MAX_REGIONS][KS_MAX_PAGES];
+  int child = 0;
+  memset(pages, 0, sizeof pages);
+  if (s->nsteps > KS_MAX_STEPS) {
+    *bad = 0;
+    return "too many steps";
+  }
+  for (uint32_t i = 0; i < s->nsteps; i++) {
+    const ks_step *st = &s->steps[i];
+    *bad = i;
+    if (!st->name || !*st->name || strchr(st->name, ' '))
+      return "bad name";
+    if (st->op == KS_OP_FORK) {
+      if (child)
+        return "fork while a child is alive";
+      memcpy(pages[1], pages[0], sizeof pages[0]);
+      memcpy(at[1], at[0], sizeof at[0]);
+      memcpy(prot[1], prot[0], sizeof prot[0]);
+      child = 1;
+      continue;
+    }
+    if (st->op == KS_OP_CHILD_EXIT) {
+      if (!child)
+        return "no child to exit";
+      child = 0;
+      continue;
+    }
+    if (st->who > KS_CHILD)
+      return "bad who";
+    if (child && st->who == KS_BOTH)
+      return "who must be parent or child while a child lives";
+    if (!child && st->who == KS_CHILD)
+      return "no child";
+    int p = st->who == KS_CHILD;
+    unsigned id = st->region;
+    if (id >= KS_MAX_REGIONS)
+      return "bad region id";
+    switch (st->op) {
+    case KS_OP_MMAP:
+      if (pages[p][id])
+        return "region already mapped";
+      if (!st->count || st->count > KS_MAX_PAGES ||
+          st->at + st->count > KS_ARENA_PAGES)
+        return "bad region size or place";
+      if (st->prot & ~(unsigned)KS_PROT_RW)
+        return "bad prot";
+      for (unsigned o = 0; o < KS_MAX_REGIONS; o++)
+        if (pages[p][o] && st->at < at[p][o] + pages[p][o] &&
+            at[p][o] < st->at + st->count)
+          return "regions overlap";
+      pages[p][id] = st->count;
+      at[p][id] = st->at;
+      memset(prot[p][id], st->prot, sizeof prot[p][id]);
+      break;
+    case KS_OP_MUNMAP:
+      if (!pages[p][id])
+        return "region not mapped";
+      pages[p][id] = 0;
+      break;
+    case KS_OP_MPROTECT: {
+      if (!pages[p][id])
+        return "region not mapped";
+      if (st->prot & ~(unsigned)KS_PROT_RW)
+        return "bad prot";
+      uint32_t n = st->count ? st->count : pages[p][id] - st->first;
+      if (st->first >= pages[p][id] || st->first + n > pages[p][id])
+        return "pages out of the region";
+      memset(&prot[p][id][st->first], st->prot, n);
+      break;
+    }
+    case KS_OP_READ:
+    case KS_OP_WRITE: {
+      unsigned need = st->op == KS_OP_READ ? KS_PROT_READ : KS_PROT_WRITE;
+      if (!pages[p][id])
+        return "region not mapped";
+      if (!st->count || st->first + st->count > pages[p][id])
+        return "pages out of the region";
+      for (uint32_t k = st->first; k < st->first + st->count; k++)
+        if (!(prot[p][id][k] & need))
+          return "access the protection forbids";
+      break;
+    }
+    default:
+      return "bad op";
+    }
+  }
+  if (child) {
+    *bad = s->nsteps;
+    return "the child must exit before the script ends";
+  }
+  return NULL;
+}
+
+/* One run of a script: results[0..nsteps). Returns 0 or -1. */
+static int run_once(const ks_script *s, result *out) {
+  int fd[2];
+  if (pipe2(fd, O_CLOEXEC)) {
+    perror("pipe");
+    return -1;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("fork");
+    return -1;
+  }
+  if (pid == 0) {
+    close(fd[0]);
+    leader_main(s, fd[1]);
+  }
+  close(fd[1]);
+  int rc = full_read(fd[0], out, s->nsteps * sizeof *out);
+  close(fd[0]);
+  int status;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "kernel_replay: %s: the script process failed (status "
+            "0x%x)\n", s->name, status);
+    return -1;
+  }
+  return rc ? -1 : 0;
+}
+
+static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
+                       int64_t majflt) {
+  const ks_step *st = &s->steps[i];
+  printf("%s %u %s %s ", s->name, i, st->name, ks_who_name(st->who));
+  if (minflt < 0)
+    printf("minflt=* ");
+  else
+    printf("minflt=%lld ", (long long)minflt);
+  if (majflt < 0)
+    printf("majflt=*\n");
+  else
+    printf("majflt=%lld\n", (long long)majflt);
+}
+
+static const char *err_name(int32_t err) {
+  switch (err) {
+  case ERR_SYSCALL: return "system call failed";
+  case ERR_CONTENT: return "wrong page contents";
+  case ERR_CHILD: return "child lost";
+  case ERR_WAIT: return "child exit";
+  default: return "?";
+  }
+}
+
+/* Runs a script `runs` times; prints its lines (or, with check, its
+ * differences). Returns the number of problems. */
+static int run_script(const ks_script *s, int runs, int check) {
+  static result res[MAX_RUNS][KS_MAX_STEPS];
+  uint32_t bad;
+  const char *why = validate(s, &bad);
+  if (why) {
+    fprintf(stderr, "kernel_replay: %s: step %u: %s\n", s->name, bad, why);
+    return 1;
+  }
+  for (int r = 0; r < runs; r++) {
+    if (run_once(s, res[r]))
+      return 1;
+    for (uint32_t i = 0; i < s->nsteps; i++) {
+      const result *x = &res[r][i];
+      if (x->err) {
+        if (x->err == ERR_CONTENT)
+          fprintf(stderr, "kernel_replay: %s: step %u (%s): %s: page %d "
+                  "holds %d, expected %d\n", s->name, i, s->steps[i].name,
+                  err_name(x->err), x->page, x->got, x->want);
+        else
+          fprintf(stderr, "kernel_replay: %s: step %u (%s): %s (%d)\n",
+                  s->name, i, s->steps[i].name, err_name(x->err), x->got);
+        return 1;
+      }
+    }
+  }
+  int problems = 0;
+  for (uint32_t i = 0; i < s->nsteps; i++) {
+    const ks_step *st = &s->steps[i];
+    int stable = 1;
+    for (int r = 1; r < runs; r++)
+      if (res[r][i].minflt != res[0][i].minflt ||
+          res[r][i].majflt != res[0][i].majflt)
+        stable = 0;
+    /* FORK's own count (KS_ANY) measures the replayer: not required stable */
+    if (!stable && !(st->expect_minflt == KS_ANY &&
+                     st->expect_majflt == KS_ANY)) {
+      problems++;
+      printf("UNSTABLE %s %u %s %s minflt=", s->name, i, st->name,
+             ks_who_name(st->who));
+      for (int r = 0; r < runs; r++)
+        printf("%s%lld", r ? "," : "", (long long)res[r][i].minflt);
+      printf(" majflt=");
+      for (int r = 0; r < runs; r++)
+        printf("%s%lld", r ? "," : "", (long long)res[r][i].majflt);
+      printf("\n");
+    }
+    int64_t mi = res[0][i].minflt, ma = res[0][i].majflt;
+    if (!check) {
+      print_line(s, i, mi, ma);
+      continue;
+    }
+    int dmin = st->expect_minflt != KS_ANY && mi != st->expect_minflt;
+    int dmaj = st->expect_majflt != KS_ANY && ma != st->expect_majflt;
+    if (dmin || dmaj) {
+      problems++;
+      printf("DIFF %s %u %s %s minflt=%lld (expected %d) majflt=%lld "
+             "(expected %d)\n", s->name, i, st->name, ks_who_name(st->who),
+             (long long)mi, st->expect_minflt, (long long)ma,
+             st->expect_majflt);
+    }
+  }
+  if (check)
+    printf("# %s: %u steps, %d runs, %s\n", s->name, s->nsteps, runs,
+           problems ? "FAILED" : "ok");
+  return problems;
+}
+
+static void print_file(const char *label, const char *path) {
+  char buf[256];
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    printf("# %s: (unavailable)\n", label);
+    return;
+  }
+  if (fgets(buf, sizeof buf, f)) {
+    buf[strcspn(buf, "\n")] = 0;
+    printf("# %s: %s\n", label, buf);
+  }
+  fclose(f);
+}
+
+static void print_environment(void) {
+  struct utsname u;
+  if (uname(&u) == 0)
+    printf("# kernel: %s %s %s\n", u.sysname, u.release, u.machine);
+  print_file("thp enabled", "/sys/kernel/mm/transparent_hugepage/enabled");
+  print_file("thp 2048kB", "/sys/kernel/mm/transparent_hugepage/"
+             "hugepages-2048kB/enabled");
+  print_file("numa_balancing", "/proc/sys/kernel/numa_balancing");
+  printf("# regions get MADV_NOHUGEPAGE; page size %ld\n",
+         sysconf(_SC_PAGESIZE));
+}
+
+static const ks_script *find_script(const char *name) {
+  for (uint32_t i = 0; i < KS_NSCRIPTS; i++)
+    if (strcmp(ks_scripts[i].name, name) == 0)
+      return &ks_scripts[i];
+  return NULL;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: kernel_replay [--runs N] --list | --all | --expect "
+             "[SCRIPT...] | --check [SCRIPT...] | SCRIPT...\n");
+}
+
+int main(int argc, char **argv) {
+  enum { M_RUN, M_LIST, M_EXPECT, M_CHECK } mode = M_RUN;
+  int all = 0, runs = DEFAULT_RUNS;
+  const ks_script *chosen[KS_NSCRIPTS > 0 ? 64 : 1];
+  unsigned nchosen = 0;
+  for (int a = 1; a < argc; a++) {
+    if (!strcmp(argv[a], "--list"))
+      mode = M_LIST;
+    else if (!strcmp(argv[a], "--all"))
+      all = 1;
+    else if (!strcmp(argv[a], "--expect"))
+      mode = M_EXPECT;
+    else if (!strcmp(argv[a], "--check"))
+      mode = M_CHECK;
+    else if (!strcmp(argv[a], "--runs") && a + 1 < argc) {
+      runs = atoi(argv[++a]);
+      if (runs < 1 || runs > MAX_RUNS) {
+        fprintf(stderr, "kernel_replay: --runs between 1 and %d\n",
+                MAX_RUNS);
+        return 2;
+      }
+    } else if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (argv[a][0] == '-') {
+      usage(stderr);
+      return 2;
+    } else {
+      const ks_script *s = find_script(argv[a]);
+      if (!s) {
+        fprintf(stderr, "kernel_replay: no script %s (--list)\n", argv[a]);
+        return 2;
+      }
+      if (nchosen < 64)
+        chosen[nchosen++] = s;
+    }
+  }
+  if (mode == M_LIST) {
+    for (uint32_t i = 0; i < KS_NSCRIPTS; i++)
+      printf("%s %u %s\n", ks_scripts[i].name, ks_scripts[i].nsteps,
+             ks_scripts[i].summary);
+    return 0;
+  }
+  if (all || (nchosen == 0 && (mode == M_EXPECT || mode == M_CHECK))) {
+    nchosen = 0;
+    for (uint32_t i = 0; i < KS_NSCRIPTS && nchosen < 64; i++)
+      chosen[nchosen++] = &ks_scripts[i];
+  }
+  if (nchosen == 0) {
+    usage(stderr);
+    return 2;
+  }
+  if (mode == M_EXPECT) {
+    for (unsigned c = 0; c < nchosen; c++)
+      for (uint32_t i = 0; i < chosen[c]->nsteps; i++)
+        print_line(chosen[c], i, chosen[c]->steps[i].expect_minflt,
+                   chosen[c]->steps[i].expect_majflt);
+    return 0;
+  }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  print_environment();
+  int problems = 0;
+  for (unsigned c = 0; c < nchosen; c++)
+    problems += run_script(chosen[c], runs, mode == M_CHECK);
+  if (mode == M_CHECK)
+    printf("# %s: %d problem(s)\n", problems ? "FAILED" : "ok", problems);
+  return problems ? 1 : 0;
+}

@@ -1,0 +1,427 @@
+/* Fault-count scripts shared by the two halves of the kernel comparison.
+ *
+ * A script is a sequence of memory-management steps (mmap, munmap,
+ * mprotect, page touches, fork, child exit) together with the number of
+ * page faults its author expects each step to cost, as getrusage() counts
+ * them (ru_minflt / ru_majflt of the process that executes the step).
+ *
+ *   - tests/kernel_replay.c runs every script in real Linux processes and
+ *     checks the expectations against the kernel (ctest
+ *     kernel_replay_selfcheck): the numbers below are what Linux 6.x does.
+ *   - The library half replays the same scripts on mmu_space objects
+ *     (mmu_space_mmap/munmap/mprotect/fork/destroy, touches through
+ *     mmu_space_access) and compares mmu_rusage deltas with the same
+ *     numbers.
+ *
+ * Plain data only: C11, <stdint.h>, no Linux header and no function that
+ * needs one, so the header can be included by a Criterion test.
+ *
+ * Model
+ * -----
+ * Regions: a script names up to KS_MAX_REGIONS anonymous private regions
+ * by id (0..KS_MAX_REGIONS-1). Each MMAP places its region at a fixed page
+ * offset (`at`) inside the script's arena, a range of KS_ARENA_PAGES pages
+ * whose base the replayer picks (the kernel half: an address the kernel
+ * chose for a PROT_NONE reservation of the arena plus a guard page on
+ * either side, mapped over with MAP_FIXED; the library half: any free,
+ * page-aligned range, regions mapped with MMU_MAP_FIXED). Fixed offsets
+ * make adjacency, and therefore VMA merging, part of the script (see
+ * adjacent_merge: two adjacent regions with equal protections are one VMA
+ * and share one anon_vma). The arena's unmapped pages are PROT_NONE
+ * reservations in the kernel half (re-reserved after each munmap); they
+ * never merge with a region, so the library half may leave them unmapped.
+ * A region is never mapped twice at once and regions never overlap.
+ *
+ * Processes: a script starts with one process. Steps before the first
+ * FORK carry who = KS_BOTH (the one process, which both later processes
+ * descend from). FORK creates a child; while it lives every step says
+ * KS_PARENT or KS_CHILD. CHILD_EXIT ends the child (the parent waits for
+ * it); the steps after it are KS_PARENT (or KS_BOTH, meaning the same
+ * thing: the one process). A script may FORK again after CHILD_EXIT; at
+ * most one child is alive at a time. A script need not unmap its regions
+ * before it ends.
+ *
+ * Touches: READ reads one byte of each page [first, first + count) of the
+ * region, WRITE writes one byte of each (at offset KS_TOUCH_OFFSET within
+ * the page, value KS_BYTE(step index, page)). Each process keeps a shadow
+ * of what its pages must hold (zero until written, then the last value
+ * it or its ancestor wrote) and checks every byte it reads.
+ *
+ * Expectations: expect_minflt / expect_majflt are the ru_minflt /
+ * ru_majflt deltas of the process that executes the step, over exactly
+ * that step (for CHILD_EXIT: the parent, over its wait). KS_ANY means
+ * "not checked": FORK's own count in the parent measures the replayer's
+ * (and libc's) memory written right after fork, not the script's regions.
+ * All expectations assume transparent huge pages are off for the regions
+ * (the kernel half applies MADV_NOHUGEPAGE to each), no swap activity
+ * during the script, and no NUMA balancing.
+ */
+#ifndef MMU_KERNEL_SCRIPT_H
+#define MMU_KERNEL_SCRIPT_H
+
+#include <stdint.h>
+
+#define KS_PAGE_SIZE 4096u
+#define KS_MAX_REGIONS 8u
+#define KS_MAX_PAGES 512u     /* per region */
+#define KS_ARENA_PAGES 4096u  /* every region lies in [0, KS_ARENA_PAGES) */
+#define KS_MAX_STEPS 64u      /* per script */
+#define KS_TOUCH_OFFSET 64u   /* byte of each page that READ/WRITE touch */
+
+/* The byte WRITE step `step` (its index in the script) stores in page
+ * `page` of its region: never zero, so a page that was written is told
+ * apart from a zero page. */
+#define KS_BYTE(step, page)                                                  \
+  ((uint8_t)(((uint32_t)(step) * 37u + (uint32_t)(page) * 11u) % 255u + 1u))
+
+/* Protections: the values of Linux's PROT_* and of MMU_PROT_*. */
+enum {
+  KS_PROT_NONE = 0,
+  KS_PROT_READ = 1,
+  KS_PROT_WRITE = 2,
+  KS_PROT_RW = 3
+};
+
+typedef enum ks_op {
+  KS_OP_MMAP = 1,    /* map region: `count` pages at arena page `at`, prot */
+  KS_OP_MUNMAP,      /* unmap the whole region */
+  KS_OP_MPROTECT,    /* set prot on pages [first, first + count); count 0: */
+                     /* from first to the end of the region */
+  KS_OP_READ,        /* read a byte of pages [first, first + count) */
+  KS_OP_WRITE,       /* write a byte of pages [first, first + count) */
+  KS_OP_FORK,        /* the process forks (measured in the parent) */
+  KS_OP_CHILD_EXIT   /* the child exits; the parent waits (measured there) */
+} ks_op;
+
+typedef enum ks_who {
+  KS_BOTH = 0,  /* the only process (no child alive) */
+  KS_PARENT = 1,
+  KS_CHILD = 2
+} ks_who;
+
+/* Not checked (the measured count is still reported). */
+#define KS_ANY (-1)
+
+typedef struct ks_step {
+  const char *name;      /* short, no spaces (one token of the output) */
+  uint8_t op;            /* ks_op */
+  uint8_t who;           /* ks_who */
+  uint8_t region;        /* region id, < KS_MAX_REGIONS (MMAP..WRITE) */
+  uint8_t prot;          /* KS_PROT_* (MMAP, MPROTECT) */
+  uint32_t at;           /* MMAP: arena page where the region starts */
+  uint32_t first;        /* MPROTECT, READ, WRITE: first page of the region */
+  uint32_t count;        /* MMAP: region pages; MPROTECT, READ, WRITE: pages */
+  int32_t expect_minflt; /* ru_minflt delta, or KS_ANY */
+  int32_t expect_majflt; /* ru_majflt delta, or KS_ANY */
+} ks_step;
+
+typedef struct ks_script {
+  const char *name;    /* no spaces */
+  const char *summary; /* one line */
+  const ks_step *steps;
+  uint32_t nsteps;
+} ks_script;
+
+/* Step constructors (positional, so that C and C++ accept them). Majors
+ * are 0 throughout: anonymous memory without swap-out never needs I/O. */
+#define KS_STEP_(nm, op_, w, id, prot_, at_, first_, count_, minflt, majflt) \
+  { (nm), (uint8_t)(op_), (uint8_t)(w), (uint8_t)(id), (uint8_t)(prot_),    \
+    (uint32_t)(at_), (uint32_t)(first_), (uint32_t)(count_),                \
+    (int32_t)(minflt), (int32_t)(majflt) }
+#define KS_MMAP(nm, w, id, at_, pages, prot_)                                \
+  KS_STEP_(nm, KS_OP_MMAP, w, id, prot_, at_, 0, pages, 0, 0)
+#define KS_MUNMAP(nm, w, id)                                                 \
+  KS_STEP_(nm, KS_OP_MUNMAP, w, id, 0, 0, 0, 0, 0, 0)
+#define KS_MPROTECT(nm, w, id, prot_)                                        \
+  KS_STEP_(nm, KS_OP_MPROTECT, w, id, prot_, 0, 0, 0, 0, 0)
+#define KS_MPROTECT_PAGES(nm, w, id, first_, count_, prot_)                  \
+  KS_STEP_(nm, KS_OP_MPROTECT, w, id, prot_, 0, first_, count_, 0, 0)
+#define KS_READ(nm, w, id, first_, count_, minflt)                           \
+  KS_STEP_(nm, KS_OP_READ, w, id, 0, 0, first_, count_, minflt, 0)
+#define KS_WRITE(nm, w, id, first_, count_, minflt)                          \
+  KS_STEP_(nm, KS_OP_WRITE, w, id, 0, 0, first_, count_, minflt, 0)
+#define KS_FORK(nm)                                                          \
+  KS_STEP_(nm, KS_OP_FORK, KS_BOTH, 0, 0, 0, 0, 0, KS_ANY, KS_ANY)
+#define KS_CHILD_EXIT(nm)                                                    \
+  KS_STEP_(nm, KS_OP_CHILD_EXIT, KS_PARENT, 0, 0, 0, 0, 0, 0, 0)
+
+#define KS_NSTEPS(arr) ((uint32_t)(sizeof(arr) / sizeof((arr)[0])))
+#define KS_SCRIPT(nm, summary_, arr)                                         \
+  { (nm), (summary_), (arr), KS_NSTEPS(arr) }
+
+/* Names as the output prints them. */
+static inline const char *ks_op_name(unsigned op) {
+  switch (op) {
+  case KS_OP_MMAP: return "mmap";
+  case KS_OP_MUNMAP: return "munmap";
+  case KS_OP_MPROTECT: return "mprotect";
+  case KS_OP_READ: return "read";
+  case KS_OP_WRITE: return "write";
+  case KS_OP_FORK: return "fork";
+  case KS_OP_CHILD_EXIT: return "child_exit";
+  default: return "?";
+  }
+}
+static inline const char *ks_who_name(unsigned who) {
+  switch (who) {
+  case KS_BOTH: return "both";
+  case KS_PARENT: return "parent";
+  case KS_CHILD: return "child";
+  default: return "?";
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The scripts. Page counts: R = 256 unless a script says otherwise.        */
+/* Comments starting "Linux:" explain counts that follow from a kernel      */
+/* mechanism rather than from "one fault per first touch".                  */
+
+/* (a) First touch by reading, then writing. */
+static const ks_step ks_steps_read_then_write[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 256, KS_PROT_RW),
+  /* Linux: do_anonymous_page maps the shared zero page read-only for a
+   * read fault; no page is allocated and the VMA gets no anon_vma. */
+  KS_READ("read_all", KS_BOTH, 0, 0, 256, 256),
+  KS_READ("read_again", KS_BOTH, 0, 0, 256, 0),
+  /* Linux: write to a zero-page PTE: do_wp_page -> wp_page_copy allocates
+   * a zeroed page; one more fault per page. */
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 256, 256),
+  KS_WRITE("write_again", KS_BOTH, 0, 0, 256, 0),
+  KS_READ("read_written", KS_BOTH, 0, 0, 256, 0),
+  KS_MUNMAP("unmap", KS_BOTH, 0),
+};
+
+/* (b) First touch by writing: one fault allocates a writable page. */
+static const ks_step ks_steps_write_first[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 256, KS_PROT_RW),
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 256, 256),
+  KS_READ("read_all", KS_BOTH, 0, 0, 256, 0),
+  KS_WRITE("write_again", KS_BOTH, 0, 0, 256, 0),
+  KS_MUNMAP("unmap", KS_BOTH, 0),
+};
+
+/* (c) Copy-on-write after fork: the child writes the low half, the parent
+ * the high half while the child lives, then the low half after it died. */
+static const ks_step ks_steps_fork_cow[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 256, KS_PROT_RW),
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 256, 256),
+  KS_FORK("fork"),
+  /* Linux: copy_present_pte write-protected the PTE in both processes;
+   * the page is mapped twice, so the child's write copies it. */
+  KS_WRITE("child_write_low", KS_CHILD, 0, 0, 128, 128),
+  KS_WRITE("parent_write_high", KS_PARENT, 0, 128, 128, 128),
+  /* Child's PTEs for the high half still map the originals (read-only),
+   * which the parent has left for its copies: reading needs no fault. */
+  KS_READ("child_read_high", KS_CHILD, 0, 128, 128, 0),
+  KS_READ("parent_read_low", KS_PARENT, 0, 0, 128, 0),
+  KS_WRITE("child_write_low_again", KS_CHILD, 0, 0, 128, 0),
+  /* Linux: the high-half originals are now mapped by the child alone, but
+   * their PTEs are still write-protected: wp_page_reuse, a fault each. */
+  KS_WRITE("child_write_high", KS_CHILD, 0, 128, 128, 128),
+  KS_CHILD_EXIT("child_exit"),
+  /* Linux: the child's exit left the low-half originals to the parent
+   * alone; still write-protected, so each write faults and reuses the
+   * page without copying (wp_can_reuse_anon_folio). */
+  KS_WRITE("parent_write_low", KS_PARENT, 0, 0, 128, 128),
+  KS_WRITE("parent_write_all", KS_PARENT, 0, 0, 256, 0),
+  KS_READ("parent_read_all", KS_PARENT, 0, 0, 256, 0),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
+/* (d) Fork after reads only: zero-page PTEs, no anon_vma. */
+static const ks_step ks_steps_fork_after_reads[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 256, KS_PROT_RW),
+  KS_READ("read_all", KS_BOTH, 0, 0, 256, 256),
+  KS_FORK("fork"),
+  /* Linux: no anon_vma yet, so vma_needs_copy() is false and fork leaves
+   * the child's page tables for this VMA empty: the reads fault again. */
+  KS_READ("child_read_all", KS_CHILD, 0, 0, 256, 256),
+  KS_READ("parent_read_all", KS_PARENT, 0, 0, 256, 0),
+  KS_WRITE("child_write_low", KS_CHILD, 0, 0, 64, 64),
+  KS_WRITE("parent_write_low", KS_PARENT, 0, 0, 64, 64),
+  KS_READ("child_read_low", KS_CHILD, 0, 0, 64, 0),
+  KS_CHILD_EXIT("child_exit"),
+  KS_READ("parent_read_all2", KS_PARENT, 0, 0, 256, 0),
+  KS_WRITE("parent_write_all", KS_PARENT, 0, 0, 256, 192),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
+/* (d') Same, but one page written first: the VMA has an anon_vma, so fork
+ * copies every PTE, zero-page ones included. */
+static const ks_step ks_steps_fork_after_reads_anon[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 256, KS_PROT_RW),
+  KS_WRITE("write_page0", KS_BOTH, 0, 0, 1, 1),
+  KS_READ("read_rest", KS_BOTH, 0, 1, 255, 255),
+  KS_FORK("fork"),
+  /* Linux: anon_vma set by the page-0 write: copy_page_range copied all
+   * PTEs, the zero-page ones too; no fault in the child. */
+  KS_READ("child_read_all", KS_CHILD, 0, 0, 256, 0),
+  KS_READ("parent_read_all", KS_PARENT, 0, 0, 256, 0),
+  KS_WRITE("child_write_all", KS_CHILD, 0, 0, 256, 256),
+  KS_CHILD_EXIT("child_exit"),
+  /* Page 0: reuse after the child's copy went away (write-protected PTE);
+   * the others: zero page copied. One fault each either way. */
+  KS_WRITE("parent_write_all", KS_PARENT, 0, 0, 256, 256),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
+/* (e) munmap, map again at the same place: pages start over. */
+static const ks_step ks_steps_remap[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 128, KS_PROT_RW),
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 128, 128),
+  KS_MUNMAP("unmap", KS_BOTH, 0),
+  KS_MMAP("map_again", KS_BOTH, 0, 0, 128, KS_PROT_RW),
+  KS_READ("read_all", KS_BOTH, 0, 0, 128, 128),
+  KS_WRITE("write_all2", KS_BOTH, 0, 0, 128, 128),
+  KS_MUNMAP("unmap_again", KS_BOTH, 0),
+  KS_MMAP("map_third", KS_BOTH, 0, 0, 128, KS_PROT_RW),
+  KS_WRITE("write_all3", KS_BOTH, 0, 0, 128, 128),
+  KS_MUNMAP("unmap_third", KS_BOTH, 0),
+};
+
+/* (f) mprotect read-only and back. */
+static const ks_step ks_steps_mprotect[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 128, KS_PROT_RW),
+  KS_WRITE("write_low", KS_BOTH, 0, 0, 64, 64),
+  KS_READ("read_high", KS_BOTH, 0, 64, 64, 64),
+  KS_MPROTECT("protect_ro", KS_BOTH, 0, KS_PROT_READ),
+  KS_READ("read_all_ro", KS_BOTH, 0, 0, 128, 0),
+  KS_MPROTECT("protect_rw", KS_BOTH, 0, KS_PROT_RW),
+  /* Linux: mprotect back to RW made the exclusive anonymous pages
+   * writable at once (change_pte_range, can_change_pte_writable): only
+   * the zero-page half faults. */
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 128, 64),
+  KS_MPROTECT("protect_none", KS_BOTH, 0, KS_PROT_NONE),
+  KS_MPROTECT("protect_rw2", KS_BOTH, 0, KS_PROT_RW),
+  /* Linux: same from PROT_NONE: the new protection is computed from the
+   * RW vm_page_prot, and the exclusive pages are made writable directly. */
+  KS_WRITE("write_all2", KS_BOTH, 0, 0, 128, 0),
+  KS_MPROTECT("protect_ro2", KS_BOTH, 0, KS_PROT_READ),
+  KS_MPROTECT("protect_rw3", KS_BOTH, 0, KS_PROT_RW),
+  KS_READ("read_all", KS_BOTH, 0, 0, 128, 0),
+  KS_MUNMAP("unmap", KS_BOTH, 0),
+};
+
+/* (f') mprotect of a forked region: shared pages are not exclusive, so
+ * making the VMA writable again leaves their PTEs read-only. */
+static const ks_step ks_steps_mprotect_forked[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 128, KS_PROT_RW),
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 128, 128),
+  KS_FORK("fork"),
+  KS_MPROTECT("child_protect_ro", KS_CHILD, 0, KS_PROT_READ),
+  KS_MPROTECT("child_protect_rw", KS_CHILD, 0, KS_PROT_RW),
+  /* Pages shared with the parent: not PageAnonExclusive, so mprotect
+   * cannot make them writable; each write copies. */
+  KS_WRITE("child_write_all", KS_CHILD, 0, 0, 128, 128),
+  KS_MPROTECT("parent_protect_ro", KS_PARENT, 0, KS_PROT_READ),
+  KS_MPROTECT("parent_protect_rw", KS_PARENT, 0, KS_PROT_RW),
+  /* Linux: the child's copies left the originals to the parent alone, but
+   * the parent's pages lost PageAnonExclusive at fork and only a write
+   * fault (reuse) gives it back: mprotect leaves them read-only. */
+  KS_WRITE("parent_write_all", KS_PARENT, 0, 0, 128, 128),
+  KS_CHILD_EXIT("child_exit"),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
+/* (g) Fork, then both read what the parent wrote: PTEs were copied. */
+static const ks_step ks_steps_fork_read_shared[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 256, KS_PROT_RW),
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 256, 256),
+  KS_FORK("fork"),
+  KS_READ("child_read_all", KS_CHILD, 0, 0, 256, 0),
+  KS_READ("parent_read_all", KS_PARENT, 0, 0, 256, 0),
+  KS_CHILD_EXIT("child_exit"),
+  /* Linux: fork write-protected the parent's PTEs too; with the child gone
+   * each write faults once and reuses its page. */
+  KS_WRITE("parent_write_all", KS_PARENT, 0, 0, 256, 256),
+  KS_WRITE("parent_write_again", KS_PARENT, 0, 0, 256, 0),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
+/* (h) Two forks in a row; the second child sees the first child's absence. */
+static const ks_step ks_steps_fork_twice[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 128, KS_PROT_RW),
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 128, 128),
+  KS_FORK("fork1"),
+  KS_WRITE("child1_write_all", KS_CHILD, 0, 0, 128, 128),
+  KS_CHILD_EXIT("child1_exit"),
+  /* The parent never wrote since fork1: PTEs still read-only. */
+  KS_FORK("fork2"),
+  KS_READ("child2_read_all", KS_CHILD, 0, 0, 128, 0),
+  KS_WRITE("parent_write_low", KS_PARENT, 0, 0, 64, 64),
+  KS_WRITE("child2_write_all", KS_CHILD, 0, 0, 128, 128),
+  KS_CHILD_EXIT("child2_exit"),
+  KS_WRITE("parent_write_all", KS_PARENT, 0, 0, 128, 64),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
+/* (i) Adjacent regions and VMA merging: region 1 is mapped right after
+ * region 0 with the same flags, so Linux merges the two into one VMA and
+ * one anon_vma. Region 1 is only read, region 0 written. */
+static const ks_step ks_steps_adjacent_merge[] = {
+  KS_MMAP("map0", KS_BOTH, 0, 64, 64, KS_PROT_RW),
+  KS_MMAP("map1", KS_BOTH, 1, 128, 64, KS_PROT_RW),
+  KS_MMAP("map2_apart", KS_BOTH, 2, 256, 64, KS_PROT_RW),
+  KS_WRITE("write0", KS_BOTH, 0, 0, 1, 1),
+  KS_READ("read1", KS_BOTH, 1, 0, 64, 64),
+  KS_READ("read2", KS_BOTH, 2, 0, 64, 64),
+  KS_FORK("fork"),
+  /* Linux: regions 0 and 1 merged at mmap: the write to region 0 gave the
+   * merged VMA its anon_vma, so fork copied region 1's zero-page PTEs. */
+  KS_READ("child_read1", KS_CHILD, 1, 0, 64, 0),
+  /* Linux: region 2 is a VMA of its own without anon_vma: not copied. */
+  KS_READ("child_read2", KS_CHILD, 2, 0, 64, 64),
+  KS_CHILD_EXIT("child_exit"),
+  KS_MUNMAP("unmap0", KS_PARENT, 0),
+  KS_MUNMAP("unmap1", KS_PARENT, 1),
+  KS_MUNMAP("unmap2", KS_PARENT, 2),
+};
+
+/* (j) A partly written region whose read-only part is then split off by
+ * mprotect: the split VMA keeps the anon_vma, so fork copies its PTEs. */
+static const ks_step ks_steps_mprotect_split_fork[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 128, KS_PROT_RW),
+  KS_WRITE("write_low", KS_BOTH, 0, 0, 32, 32),
+  KS_READ("read_high", KS_BOTH, 0, 32, 96, 96),
+  KS_MPROTECT_PAGES("protect_high_ro", KS_BOTH, 0, 64, 64, KS_PROT_READ),
+  KS_FORK("fork"),
+  /* Linux: the split-off VMA inherited the anon_vma: PTEs copied. */
+  KS_READ("child_read_all", KS_CHILD, 0, 0, 128, 0),
+  KS_WRITE("child_write_low", KS_CHILD, 0, 0, 64, 64),
+  KS_CHILD_EXIT("child_exit"),
+  KS_WRITE("parent_write_low", KS_PARENT, 0, 0, 64, 64),
+  KS_MPROTECT_PAGES("protect_high_rw", KS_PARENT, 0, 64, 64, KS_PROT_RW),
+  KS_WRITE("parent_write_high", KS_PARENT, 0, 64, 64, 64),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
+static const ks_script ks_scripts[] = {
+  KS_SCRIPT("read_then_write", "first touch by reads, then writes",
+            ks_steps_read_then_write),
+  KS_SCRIPT("write_first", "first touch by writes", ks_steps_write_first),
+  KS_SCRIPT("fork_cow", "copy-on-write both ways around a child's life",
+            ks_steps_fork_cow),
+  KS_SCRIPT("fork_after_reads", "fork with zero-page PTEs and no anon_vma",
+            ks_steps_fork_after_reads),
+  KS_SCRIPT("fork_after_reads_anon",
+            "fork with zero-page PTEs in a VMA that has an anon_vma",
+            ks_steps_fork_after_reads_anon),
+  KS_SCRIPT("remap", "munmap and mmap again at the same place",
+            ks_steps_remap),
+  KS_SCRIPT("mprotect", "read-only and PROT_NONE and back, then writes",
+            ks_steps_mprotect),
+  KS_SCRIPT("mprotect_forked", "mprotect round trip on pages shared by fork",
+            ks_steps_mprotect_forked),
+  KS_SCRIPT("fork_read_shared", "fork, both read the parent's writes",
+            ks_steps_fork_read_shared),
+  KS_SCRIPT("fork_twice", "two children one after the other",
+            ks_steps_fork_twice),
+  KS_SCRIPT("adjacent_merge", "adjacent regions merge into one VMA",
+            ks_steps_adjacent_merge),
+  KS_SCRIPT("mprotect_split_fork", "mprotect splits a VMA, then fork",
+            ks_steps_mprotect_split_fork),
+};
+
+#define KS_NSCRIPTS ((uint32_t)(sizeof(ks_scripts) / sizeof(ks_scripts[0])))
+
+#endif /* MMU_KERNEL_SCRIPT_H */
