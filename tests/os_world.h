@@ -21,7 +21,7 @@ typedef struct osw_swap {
   long short_read;      /* read returns this many bytes when >= 0 */
 } osw_swap;
 
-static long osw_swap_read(void *user, uint64_t slot, void *page) {
+static inline long osw_swap_read(void *user, uint64_t slot, void *page) {
   osw_swap *sw = (osw_swap *)user;
   if (slot >= sw->slots)
     return -1;
@@ -34,7 +34,7 @@ static long osw_swap_read(void *user, uint64_t slot, void *page) {
   return 4096;
 }
 
-static int osw_swap_write(void *user, uint64_t slot, const void *page) {
+static inline int osw_swap_write(void *user, uint64_t slot, const void *page) {
   osw_swap *sw = (osw_swap *)user;
   if (slot >= sw->slots || sw->fail_writes)
     return -1;
@@ -57,7 +57,7 @@ typedef struct osw {
 
 /* A world of `frames` pool frames and `slots` swap slots (0: no swap).
  * Returns 0 on success. */
-static int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned policy,
+static inline int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned policy,
                     uint32_t sys_flags) {
   memset(w, 0, sizeof *w);
   w->pool = (uint8_t *)aligned_alloc(4096, (size_t)frames * 4096);
@@ -102,7 +102,7 @@ static int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned policy,
   return mmu_load_regs(&w->cpu, &r) == MMU_OK ? 0 : -1;
 }
 
-static void osw_free(osw *w) {
+static inline void osw_free(osw *w) {
   free(w->pool);
   free(w->swap.data);
   free(w->sys_storage);
@@ -110,7 +110,7 @@ static void osw_free(osw *w) {
 }
 
 /* A space with its own region storage (freed by osw_space_free). */
-static int osw_space(osw *w, mmu_space *s, const mmu_space_config *cfg) {
+static inline int osw_space(osw *w, mmu_space *s, const mmu_space_config *cfg) {
   size_t need = mmu_space_storage_size(cfg);
   void *st = malloc(need);
   if (!st)
@@ -121,7 +121,7 @@ static int osw_space(osw *w, mmu_space *s, const mmu_space_config *cfg) {
   return rc;
 }
 
-static int osw_fork(mmu_space *parent, mmu_space *child) {
+static inline int osw_fork(mmu_space *parent, mmu_space *child) {
   size_t need = (size_t)parent->max_regions * sizeof(mmu_region);
   void *st = malloc(need);
   if (!st)
@@ -132,18 +132,18 @@ static int osw_fork(mmu_space *parent, mmu_space *child) {
   return rc;
 }
 
-static void osw_space_free(mmu_space *s) {
+static inline void osw_space_free(mmu_space *s) {
   void *st = s->regions;
   mmu_space_destroy(s);
   free(st);
 }
 
 /* One-byte user accesses through the cpu, faults resolved. */
-static int osw_read8(osw *w, mmu_space *s, uint64_t va, uint8_t *v,
+static inline int osw_read8(osw *w, mmu_space *s, uint64_t va, uint8_t *v,
                      mmu_fault_info *info) {
   return mmu_space_read(s, &w->cpu, va, v, 1, info);
 }
-static int osw_write8(osw *w, mmu_space *s, uint64_t va, uint8_t v,
+static inline int osw_write8(osw *w, mmu_space *s, uint64_t va, uint8_t v,
                       mmu_fault_info *info) {
   return mmu_space_write(s, &w->cpu, va, &v, 1, info);
 }

@@ -1,0 +1,359 @@
+/* Swap and reclaim: major faults bring back exactly what was evicted,
+ * checksums catch bad reads, a full device or pool is a clean error, and
+ * the policies see the Accessed bits the MMU sets. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+
+#include "../examples/swap_file.h"
+#include "os_world.h"
+
+#define EQ(a, b)                                                             \
+  cr_assert_eq((uint64_t)(a), (uint64_t)(b), "%s = %#llx, want %#llx", #a,   \
+               (unsigned long long)(a), (unsigned long long)(b))
+#define OK(x) EQ((x), MMU_OK)
+#define PAGE 4096ull
+#define RW (MMU_PROT_READ | MMU_PROT_WRITE)
+
+static uint8_t pattern(uint64_t page, unsigned i) {
+  return (uint8_t)(page * 131 + i * 7 + 1);
+}
+
+/* Write a recognisable 64-byte pattern into pages [0, n) of a. */
+static void fill(osw *w, mmu_space *s, uint64_t a, uint64_t n) {
+  for (uint64_t p = 0; p < n; p++) {
+    uint8_t buf[64];
+    for (unsigned i = 0; i < 64; i++)
+      buf[i] = pattern(p, i);
+    OK(mmu_space_write(s, &w->cpu, a + p * PAGE + 100, buf, sizeof buf, NULL));
+  }
+}
+
+static void check(osw *w, mmu_space *s, uint64_t a, uint64_t n) {
+  for (uint64_t p = 0; p < n; p++) {
+    uint8_t buf[64];
+    OK(mmu_space_read(s, &w->cpu, a + p * PAGE + 100, buf, sizeof buf, NULL));
+    for (unsigned i = 0; i < 64; i++)
+      cr_assert_eq(buf[i], pattern(p, i), "page %llu byte %u",
+                   (unsigned long long)p, i);
+  }
+}
+
+static uint64_t anon(mmu_space *s, uint64_t pages) {
+  uint64_t a;
+  OK(mmu_space_mmap(s, 0, pages * PAGE, RW, 0, NULL, 0, &a));
+  return a;
+}
+
+static void assert_all_returned(osw *w) {
+  mmu_usage u;
+  mmu_system_usage(&w->sys, &u);
+  EQ(u.frames_free, u.frames_total - 1);
+  EQ(u.swap_used, 0);
+}
+
+Test(swap, evicted_pages_come_back_by_major_faults) {
+  osw w;
+  mmu_space s;
+  cr_assert_eq(osw_init(&w, 64, 64, MMU_POLICY_LRU, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 32);
+  fill(&w, &s, a, 32);
+  EQ(s.ru.rss_pages, 32);
+  uint32_t got;
+  OK(mmu_system_reclaim(&w.sys, 8, &got));
+  EQ(got, 8);
+  EQ(w.sys.vm.pswpout, 8);
+  EQ(s.ru.rss_pages, 24);
+  EQ(s.ru.swap_pages, 8);
+  EQ(w.swap.writes, 8);
+  check(&w, &s, a, 32);
+  EQ(s.ru.majflt, 8);
+  EQ(w.sys.vm.pswpin, 8);
+  EQ(s.ru.swap_pages, 0);
+  mmu_usage u;
+  mmu_system_usage(&w.sys, &u);
+  EQ(u.swap_used, 0); /* a slot read back by its only holder is freed */
+  char text[256];
+  mmu_format_time_v(&s.ru, text, sizeof text);
+  cr_assert(strstr(text, "\tMajor (requiring I/O) page faults: 8\n"), "%s", text);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+/* More pages than frames: faults reclaim by themselves. */
+static void overcommit(unsigned policy) {
+  osw w;
+  mmu_space s;
+  cr_assert_eq(osw_init(&w, 48, 256, policy, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 200);
+  fill(&w, &s, a, 200);
+  check(&w, &s, a, 200);
+  cr_assert(s.ru.majflt > 0);
+  EQ(s.ru.majflt, w.sys.vm.pswpin);
+  EQ(s.ru.rss_pages + s.ru.swap_pages, 200);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+Test(swap, overcommit_lru) { overcommit(MMU_POLICY_LRU); }
+Test(swap, overcommit_clock) { overcommit(MMU_POLICY_CLOCK); }
+Test(swap, overcommit_lfu) { overcommit(MMU_POLICY_LFU); }
+Test(swap, overcommit_two_list) { overcommit(MMU_POLICY_TWO_LIST); }
+
+/* A page touched between every allocation keeps its Accessed bit set and
+ * is never chosen, whichever policy runs, once the first reclaim has read
+ * the bits: until then every page looks referenced (all were touched once)
+ * and the Accessed bits cannot order them. */
+static void hot_page_survives(unsigned policy) {
+  osw w;
+  mmu_space s;
+  cr_assert_eq(osw_init(&w, 32, 256, policy, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 120);
+  fill(&w, &s, a, 1); /* page 0: hot */
+  for (uint64_t p = 1; p < 120; p++) {
+    mmu_fault_info f;
+    uint8_t v = 1;
+    OK(mmu_space_write(&s, &w.cpu, a + p * PAGE, &v, 1, NULL));
+    OK(mmu_space_read(&s, &w.cpu, a + 100, &v, 1, &f));
+    if (p < 60)
+      continue;
+    cr_assert_neq(f.fault_class, MMU_FAULT_MAJOR, "%s evicted the hot page at %llu",
+                  mmu_policy_name(policy), (unsigned long long)p);
+  }
+  cr_assert(w.sys.vm.pswpout >= 80);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+Test(swap, hot_page_lru) { hot_page_survives(MMU_POLICY_LRU); }
+Test(swap, hot_page_clock) { hot_page_survives(MMU_POLICY_CLOCK); }
+Test(swap, hot_page_lfu) { hot_page_survives(MMU_POLICY_LFU); }
+Test(swap, hot_page_two_list) { hot_page_survives(MMU_POLICY_TWO_LIST); }
+
+Test(swap, corrupt_slot_is_an_error_never_wrong_data) {
+  osw w;
+  mmu_space s;
+  cr_assert_eq(osw_init(&w, 64, 8, MMU_POLICY_LRU, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 4);
+  fill(&w, &s, a, 4);
+  uint32_t got;
+  OK(mmu_system_reclaim(&w.sys, 4, &got));
+  EQ(got, 4);
+  /* flip one bit of every slot in use */
+  for (uint64_t i = 0; i < 4; i++)
+    w.swap.data[i * 4096 + 100] ^= 0x10;
+  uint8_t v;
+  for (int tries = 0; tries < 3; tries++)
+    EQ(mmu_space_read(&s, &w.cpu, a + 100, &v, 1, NULL), MMU_ERR_SWAP_CORRUPT);
+  EQ(s.ru.majflt, 0);
+  EQ(s.ru.swap_pages, 4); /* the entry still points at the slot */
+  mmu_usage u;
+  mmu_system_usage(&w.sys, &u);
+  EQ(u.frames_anon, 0); /* the frame read into was given back */
+  for (uint64_t i = 0; i < 4; i++)
+    w.swap.data[i * 4096 + 100] ^= 0x10; /* repaired: nothing was lost */
+  check(&w, &s, a, 4);
+  EQ(s.ru.majflt, 4);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+Test(swap, short_read_and_failed_write_are_errors) {
+  osw w;
+  mmu_space s;
+  cr_assert_eq(osw_init(&w, 64, 8, MMU_POLICY_CLOCK, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 2);
+  fill(&w, &s, a, 2);
+  w.swap.fail_writes = 1;
+  uint32_t got;
+  EQ(mmu_system_reclaim(&w.sys, 1, &got), MMU_ERR_SWAP_IO);
+  EQ(got, 0);
+  EQ(s.ru.rss_pages, 2);
+  w.swap.fail_writes = 0;
+  OK(mmu_system_reclaim(&w.sys, 2, &got));
+  w.swap.short_read = 4000;
+  uint8_t v;
+  EQ(mmu_space_read(&s, &w.cpu, a + 100, &v, 1, NULL), MMU_ERR_SWAP_IO);
+  w.swap.short_read = -1;
+  check(&w, &s, a, 2);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+Test(swap, full_device_and_full_pool_are_clean_errors) {
+  osw w;
+  mmu_space s;
+  cr_assert_eq(osw_init(&w, 16, 4, MMU_POLICY_LRU, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 64);
+  uint64_t p = 0;
+  int rc = MMU_OK;
+  for (; p < 64; p++) {
+    uint8_t v = pattern(p, 0);
+    if ((rc = mmu_space_write(&s, &w.cpu, a + p * PAGE + 100, &v, 1, NULL)))
+      break;
+  }
+  EQ(rc, MMU_ERR_NOSWAP);
+  mmu_usage u;
+  mmu_system_usage(&w.sys, &u);
+  EQ(u.swap_used, 4);
+  EQ(s.ru.rss_pages + s.ru.swap_pages, p); /* every page written is kept */
+  for (uint64_t q = 0; q < p; q++) {
+    uint8_t v;
+    int r = mmu_space_read(&s, &w.cpu, a + q * PAGE + 100, &v, 1, NULL);
+    if (r == MMU_OK)
+      EQ(v, pattern(q, 0));
+    else
+      EQ(r, MMU_ERR_NOSWAP); /* no room to swap another out to read it */
+  }
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+
+  /* no swap at all: the pool running out is MMU_ERR_NOMEM */
+  cr_assert_eq(osw_init(&w, 16, 0, 0, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  a = anon(&s, 64);
+  for (p = 0; p < 64; p++)
+    if ((rc = mmu_space_write(&s, &w.cpu, a + p * PAGE, &rc, 1, NULL)))
+      break;
+  EQ(rc, MMU_ERR_NOMEM);
+  EQ(mmu_system_reclaim(&w.sys, 1, NULL), MMU_ERR_NOSWAP);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+Test(swap, shared_slot_after_fork) {
+  osw w;
+  mmu_space s, c;
+  cr_assert_eq(osw_init(&w, 64, 16, MMU_POLICY_LRU, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 2);
+  fill(&w, &s, a, 2);
+  OK(osw_fork(&s, &c));
+  uint32_t got;
+  OK(mmu_system_reclaim(&w.sys, 2, &got));
+  EQ(got, 2);
+  EQ(w.sys.vm.pswpout, 2); /* one write per page, two holders each */
+  EQ(s.ru.swap_pages, 2);
+  EQ(c.ru.swap_pages, 2);
+  mmu_usage u;
+  mmu_system_usage(&w.sys, &u);
+  EQ(u.swap_used, 2);
+  OK(mmu_space_activate(&c, &w.cpu));
+  check(&w, &c, a, 2);
+  EQ(c.ru.majflt, 2);
+  mmu_system_usage(&w.sys, &u);
+  EQ(u.swap_used, 2); /* the parent still holds them */
+  OK(mmu_space_activate(&s, &w.cpu));
+  check(&w, &s, a, 2);
+  mmu_system_usage(&w.sys, &u);
+  EQ(u.swap_used, 0);
+  osw_space_free(&c);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+/* A file page read but never written is the file's: reclaim drops it and
+ * the next fault reads the file again. */
+static int file_reads;
+static int file_read_page(void *user, uint64_t offset, void *page, int *did_io) {
+  (void)user;
+  file_reads++;
+  memset(page, (int)(offset >> 12) + 0x40, 4096);
+  *did_io = 1;
+  return 0;
+}
+
+Test(swap, clean_file_pages_are_dropped) {
+  osw w;
+  mmu_space s;
+  static const mmu_file file = {file_read_page, NULL, "/data", 8, 1, 42};
+  cr_assert_eq(osw_init(&w, 64, 16, MMU_POLICY_LRU, 0), 0);
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a;
+  OK(mmu_space_mmap(&s, 0, 2 * PAGE, RW, 0, &file, 3 * PAGE, &a));
+  uint8_t v;
+  mmu_fault_info f;
+  OK(mmu_space_read(&s, &w.cpu, a + PAGE, &v, 1, &f));
+  EQ(v, 0x44);
+  EQ(f.fault_class, MMU_FAULT_MAJOR);
+  OK(mmu_space_write(&s, &w.cpu, a, &v, 1, &f)); /* private copy, dirty */
+  EQ(f.fault_class, MMU_FAULT_MAJOR);
+  uint32_t got;
+  OK(mmu_system_reclaim(&w.sys, 2, &got));
+  EQ(got, 2);
+  EQ(w.sys.vm.pswpout, 1); /* only the written page needed swap */
+  EQ(w.sys.vm.pgsteal, 2);
+  OK(mmu_space_read(&s, &w.cpu, a + PAGE, &v, 1, &f));
+  EQ(v, 0x44);
+  EQ(file_reads, 3);
+  OK(mmu_space_read(&s, &w.cpu, a, &v, 1, &f));
+  EQ(v, 0x44);
+  EQ(w.sys.vm.pswpin, 1);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+}
+
+Test(swap, file_backend) {
+  char path[] = "/tmp/mmu-swap-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  close(fd);
+  swap_file sf;
+  cr_assert_eq(swap_file_open(&sf, path, 64), 0);
+  osw w;
+  mmu_space s;
+  cr_assert_eq(osw_init(&w, 32, 0, MMU_POLICY_TWO_LIST, 0), 0);
+  /* rebuild the system around the file device */
+  w.cfg.swap = swap_file_backend(&sf);
+  free(w.sys_storage);
+  size_t need = mmu_system_storage_size(&w.cfg);
+  w.sys_storage = aligned_alloc(64, (need + 63) & ~(size_t)63);
+  OK(mmu_system_init(&w.sys, &w.cfg, w.sys_storage, need));
+  OK(osw_space(&w, &s, NULL));
+  OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t a = anon(&s, 60);
+  fill(&w, &s, a, 60);
+  check(&w, &s, a, 60);
+  cr_assert(w.sys.vm.pswpout > 0 && w.sys.vm.pswpin > 0);
+  /* a truncated file is a short read, reported */
+  uint32_t got;
+  OK(mmu_system_reclaim(&w.sys, 20, &got));
+  cr_assert_eq(ftruncate(sf.fd, 0), 0);
+  int rc = MMU_OK;
+  for (uint64_t p = 0; p < 60 && rc == MMU_OK; p++) {
+    uint8_t v;
+    rc = mmu_space_read(&s, &w.cpu, a + p * PAGE + 100, &v, 1, NULL);
+    if (rc == MMU_OK)
+      EQ(v, pattern(p, 0));
+  }
+  EQ(rc, MMU_ERR_SWAP_IO);
+  osw_space_free(&s);
+  assert_all_returned(&w);
+  osw_free(&w);
+  swap_file_close(&sf);
+  unlink(path);
+}
