@@ -220,6 +220,134 @@ static void print_stats(const mmu_stats *s) {
   print_count(s->invlpg, "invlpg", "");
 }
 
+/* ---- the OS side -------------------------------------------------------- */
+
+/* A RAM swap device for the tour. */
+static uint8_t os_swap_data[64][4096];
+static long os_swap_read(void *user, uint64_t slot, void *page) {
+  (void)user;
+  memcpy(page, os_swap_data[slot], 4096);
+  return 4096;
+}
+static int os_swap_write(void *user, uint64_t slot, const void *page) {
+  (void)user;
+  memcpy(os_swap_data[slot], page, 4096);
+  return 0;
+}
+
+static const char *fault_name(const mmu_fault_info *f) {
+  static const char *names[] = {"no fault", "minor", "minor (copy-on-write)",
+                                "major",    "SIGSEGV", "spurious"};
+  return f->fault_class <= MMU_FAULT_SPURIOUS ? names[f->fault_class] : "?";
+}
+
+static void os_touch(demo *d, mmu_space *s, mmu_cpu *cpu, const char *who,
+                     uint64_t va, int write, uint32_t want_class) {
+  mmu_fault_info f;
+  uint8_t v = 0x42;
+  int rc = write ? mmu_space_write(s, cpu, va, &v, 1, &f)
+                 : mmu_space_read(s, cpu, va, &v, 1, &f);
+  printf("  %-7s %-5s 0x%012llx  %-22s%s\n", who, write ? "write" : "read",
+         (unsigned long long)va, rc == MMU_OK || rc == MMU_PAGE_FAULT
+                                     ? fault_name(&f) : mmu_status_name(rc),
+         f.fault_class == MMU_FAULT_SEGV
+             ? (f.si_code == MMU_SEGV_MAPERR ? "  si_code SEGV_MAPERR"
+                                             : "  si_code SEGV_ACCERR")
+             : "");
+  expect_eq(d, "fault class", f.fault_class, want_class);
+}
+
+/* A process's memory as the kernel sees it: regions, faults by class,
+ * fork and copy-on-write, swap, and the counters in the tools' formats. */
+static int os_tour(demo *d) {
+  enum { FRAMES = 96 };
+  static _Alignas(4096) uint8_t pool[FRAMES * 4096];
+  mmu_system_config sc;
+  memset(&sc, 0, sizeof sc);
+  sc.pool.gpa = 0x80000000ull;
+  sc.pool.size = sizeof pool;
+  sc.pool.host = pool;
+  sc.swap.read = os_swap_read;
+  sc.swap.write = os_swap_write;
+  sc.swap.slots = 64;
+  size_t need = mmu_system_storage_size(&sc);
+  void *st = malloc(need);
+  static mmu_system sys;
+  static mmu_cpu cpu;
+  static mmu_tlb_entry tlb[64 * 4];
+  static mmu_region regions[2][64];
+  mmu_config cc;
+  memset(&cc, 0, sizeof cc);
+  cc.ram = &sc.pool;
+  cc.ram_count = 1;
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  r.cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+  r.cr4 = MMU_CR4_PAE;
+  r.efer = MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE;
+  r.cr3 = sc.pool.gpa;
+  r.cpl = 3;
+  mmu_space parent, child;
+  if (!st || mmu_system_init(&sys, &sc, st, need) ||
+      mmu_init(&cpu, &cc, tlb, sizeof tlb) || mmu_load_regs(&cpu, &r) ||
+      mmu_space_init(&parent, &sys, NULL, regions[0], sizeof regions[0]) ||
+      mmu_space_activate(&parent, &cpu)) {
+    printf("  OS set-up failed\n");
+    free(st);
+    return 1;
+  }
+  printf("  %u frames of %u KiB in the pool, 64 swap slots; %zu bytes of "
+         "bookkeeping\n", FRAMES, 4, need);
+  uint64_t data, heap = 0x555555a00000ull, brk;
+  mmu_space_set_brk_base(&parent, heap);
+  mmu_space_brk(&parent, heap + 3 * 4096, &brk);
+  mmu_space_mmap(&parent, 0, 16 * 4096, MMU_PROT_READ | MMU_PROT_WRITE, 0,
+                 NULL, 0, &data);
+  mmu_space_mmap(&parent, 0x7ffffffde000ull, 0x21000,
+                 MMU_PROT_READ | MMU_PROT_WRITE,
+                 MMU_MAP_FIXED | MMU_MAP_GROWSDOWN, NULL, 0, NULL);
+  mmu_space_mprotect(&parent, data + 4 * 4096, 4096, MMU_PROT_READ);
+  char text[1024];
+  mmu_space_maps(&parent, text, sizeof text);
+  printf("  /proc/PID/maps:\n%s", text);
+  os_touch(d, &parent, &cpu, "parent", data, 0, MMU_FAULT_MINOR);
+  os_touch(d, &parent, &cpu, "parent", data, 1, MMU_FAULT_MINOR);
+  os_touch(d, &parent, &cpu, "parent", data + 4096, 1, MMU_FAULT_MINOR);
+  os_touch(d, &parent, &cpu, "parent", data + 4 * 4096, 1, MMU_FAULT_SEGV);
+  os_touch(d, &parent, &cpu, "parent", 0x10000, 0, MMU_FAULT_SEGV);
+  os_touch(d, &parent, &cpu, "parent", 0x7ffffffd0000ull, 1, MMU_FAULT_MINOR);
+  printf("  fork\n");
+  mmu_space_fork(&parent, &child, regions[1], sizeof regions[1]);
+  mmu_space_activate(&child, &cpu);
+  os_touch(d, &child, &cpu, "child", data, 0, MMU_FAULT_NONE);
+  os_touch(d, &child, &cpu, "child", data, 1, MMU_FAULT_COW);
+  mmu_space_destroy(&child);
+  printf("  child exits\n");
+  mmu_space_activate(&parent, &cpu);
+  os_touch(d, &parent, &cpu, "parent", data, 1, MMU_FAULT_MINOR);
+  uint32_t got = 0;
+  mmu_system_reclaim(&sys, 2, &got);
+  printf("  reclaim: %u pages to swap\n", got);
+  os_touch(d, &parent, &cpu, "parent", data, 0, MMU_FAULT_MAJOR);
+  printf("  /usr/bin/time -v:\n");
+  mmu_format_time_v(&parent.ru, text, sizeof text);
+  printf("%s", text);
+  printf("  perf stat -e dTLB-loads,dTLB-load-misses,dTLB-stores,"
+         "dTLB-store-misses:\n");
+  mmu_format_perf_stat(&cpu.stats, text, sizeof text);
+  printf("%s", text);
+  printf("  /proc/vmstat:\n");
+  mmu_format_vmstat(&sys.vm, text, sizeof text);
+  printf("%s", text);
+  mmu_space_destroy(&parent);
+  mmu_usage u;
+  mmu_system_usage(&sys, &u);
+  expect_eq(d, "frames free after exit", u.frames_free, u.frames_total - 1);
+  expect_eq(d, "swap slots used after exit", u.swap_used, 0);
+  free(st);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int quick = 0, bench = 1;
   for (int i = 1; i < argc; i++) {
@@ -439,16 +567,21 @@ int main(int argc, char **argv) {
 
   /* ---- 6. statistics -------------------------------------------------- */
   print_stats(&d->cpu.stats);
+
+  /* ---- 7. the OS side ------------------------------------------------- */
+  printf("\n7. The OS side: a process, its faults, fork and swap\n");
+  if (os_tour(d))
+    d->failures++;
   printf("\n  %d checks, %d mismatches\n", d->checks, d->failures);
 
-  /* ---- 7. benchmark --------------------------------------------------- */
+  /* ---- 8. benchmark --------------------------------------------------- */
   int bench_rc = 0;
   if (bench) {
     bc_opts o;
     memset(&o, 0, sizeof o);
     o.div = quick ? 200 : 20;
     o.reps = quick ? 3 : 5;
-    printf("\n7. Benchmark (bench_translate, %ux fewer iterations; run "
+    printf("\n8. Benchmark (bench_translate, %ux fewer iterations; run "
            "bench_translate for the full figures)\n",
            o.div);
     bench_rc = bc_bench_main(&o, stdout);

@@ -588,12 +588,14 @@ typedef struct mmu_space {
 
 /* What a fault was, as the kernel counts it. */
 enum {
-  MMU_FAULT_SPURIOUS = 0, /* nothing to do: the entry already allowed it */
+  MMU_FAULT_NONE = 0,     /* no fault: the access translated at once */
   MMU_FAULT_MINOR = 1,    /* page allocated, zero page or file page mapped, */
                           /* or a write-protected page taken over */
   MMU_FAULT_COW = 2,      /* minor: one page copied for a write */
   MMU_FAULT_MAJOR = 3,    /* paged in from swap or a file medium */
-  MMU_FAULT_SEGV = 4      /* SIGSEGV, with si_code */
+  MMU_FAULT_SEGV = 4,     /* SIGSEGV, with si_code */
+  MMU_FAULT_SPURIOUS = 5  /* the entry already allowed it (stale TLB): */
+                          /* nothing changed; minor to getrusage, as Linux */
 };
 /* Linux's si_code values */
 enum { MMU_SEGV_MAPERR = 1, MMU_SEGV_ACCERR = 2, MMU_SEGV_PKUERR = 4 };

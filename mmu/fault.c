@@ -59,8 +59,10 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
   info->flags |= MMU_FAULTF_HUGE;
   info->fault_class = MMU_FAULT_MINOR;
   if (e & MMU_PTE_P) {
-    if (!write || (e & MMU_PTE_W))
-      return MMU_OK; /* spurious: counted as minor, like Linux */
+    if (!write || (e & MMU_PTE_W)) {
+      info->fault_class = MMU_FAULT_SPURIOUS;
+      return MMU_OK;
+    }
     uint32_t f = mmu__entry_frame(sys, e);
     if (f == MMU__NO_FRAME || sys->frame[f].kind != MMU__FR_HUGE)
       return MMU_ERR_PT_BUS;
@@ -232,7 +234,7 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     }
   }
   if (rc != MMU_OK) {
-    info->fault_class = MMU_FAULT_SPURIOUS;
+    info->fault_class = MMU_FAULT_NONE;
     info->flags = 0;
     return rc;
   }

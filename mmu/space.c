@@ -323,8 +323,10 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
       continue;
     if (level == 1 || (pt[i] & MMU_PTE_PS)) {
       uint64_t e = mmu__leaf_share(parent, child, &pt[i], ptable, level == 2);
-      if (e)
-        mmu__entry_set(sys, ctable, &ct[i], e);
+      if (e) { /* no cpu runs the child yet: a plain store will do */
+        ct[i] = e;
+        sys->frame[ctable].refs++;
+      }
       continue;
     }
     uint32_t pchild = mmu__child_table(sys, pt[i]);
