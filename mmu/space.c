@@ -135,10 +135,14 @@ static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
   }
 }
 
-/* Unmap [start, end) below `table` (covering [base, base + 512 spans)),
- * freeing tables left empty. */
-static void mmu__zap_table(mmu_space *s, uint32_t table, int level,
-                           uint64_t base, uint64_t start, uint64_t end) {
+/* Visit the leaves in [start, end) below `table`, which covers [base, base
+ * + 512 spans) at `level`; with prune, tables left empty are freed. */
+typedef void (*mmu__leaf_fn)(mmu_space *s, uint32_t table, uint64_t *entry,
+                             int level, const void *ctx);
+
+static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
+                            uint64_t base, uint64_t start, uint64_t end,
+                            mmu__leaf_fn leaf, const void *ctx, int prune) {
   mmu_system *sys = s->sys;
   uint64_t span = 1ull << (12 + 9 * (level - 1));
   uint64_t *t = mmu__table(sys, table);
@@ -151,16 +155,15 @@ static void mmu__zap_table(mmu_space *s, uint32_t table, int level,
       continue;
     if (level == 1 || (e & MMU_PTE_PS)) {
       MMU_ASSERT(level == 1 || (va >= start && va + span <= end));
-      mmu__leaf_put(s, e, level == 2);
-      mmu__entry_set(sys, table, &t[i], 0);
+      leaf(s, table, &t[i], level, ctx);
       continue;
     }
     uint32_t child = mmu__child_table(sys, e);
     if (child == MMU__NO_FRAME)
       continue; /* not ours: leave it, never follow it */
     uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
-    mmu__zap_table(s, child, level - 1, va, lo, hi);
-    if (!sys->frame[child].refs) {
+    mmu__for_leaves(s, child, level - 1, va, lo, hi, leaf, ctx, prune);
+    if (prune && !sys->frame[child].refs) {
       mmu__entry_set(sys, table, &t[i], 0);
       mmu__frame_free(sys, child);
       s->pt_frames--;
@@ -168,9 +171,17 @@ static void mmu__zap_table(mmu_space *s, uint32_t table, int level,
   }
 }
 
+static void mmu__zap_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
+                          int level, const void *ctx) {
+  (void)ctx;
+  mmu__leaf_put(s, *entry, level == 2);
+  mmu__entry_set(s->sys, table, entry, 0);
+}
+
 static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
   if (start < end)
-    mmu__zap_table(s, s->root_frame, 4, 0, start, end);
+    mmu__for_leaves(s, s->root_frame, 4, 0, start, end, mmu__zap_leaf, NULL,
+                    1);
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -547,30 +558,13 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
   return keep | mmu__leaf_flags(sys, r, writable);
 }
 
-static void mmu__reprotect_table(mmu_space *s, const mmu_region *r,
-                                 uint32_t table, int level, uint64_t base,
-                                 uint64_t start, uint64_t end) {
-  mmu_system *sys = s->sys;
-  uint64_t span = 1ull << (12 + 9 * (level - 1));
-  uint64_t *t = mmu__table(sys, table);
-  for (unsigned i = mmu__index(start, level); i < 512; i++) {
-    uint64_t va = base + i * span;
-    if (va >= end)
-      break;
-    uint64_t e = t[i];
-    if (!e)
-      continue;
-    if (level == 1 || (e & MMU_PTE_PS)) {
-      if (e & (MMU_PTE_P | MMU__PROTNONE_MARK))
-        mmu__entry_set(sys, table, &t[i], mmu__leaf_reprotect(sys, r, e));
-      continue;
-    }
-    uint32_t child = mmu__child_table(sys, e);
-    if (child == MMU__NO_FRAME)
-      continue;
-    uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
-    mmu__reprotect_table(s, r, child, level - 1, va, lo, hi);
-  }
+static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
+                                int level, const void *ctx) {
+  (void)level;
+  if (*entry & (MMU_PTE_P | MMU__PROTNONE_MARK))
+    mmu__entry_set(s->sys, table, entry,
+                   mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
+                                       *entry));
 }
 
 MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
@@ -608,7 +602,8 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   for (uint32_t i = first; i <= last; i++) {
     mmu_region *r = &s->regions[i];
     r->prot = (uint8_t)prot;
-    mmu__reprotect_table(s, r, s->root_frame, 4, 0, r->start, r->end);
+    mmu__for_leaves(s, s->root_frame, 4, 0, r->start, r->end,
+                    mmu__reprotect_leaf, r, 0);
   }
   mmu__region_merge_around(s, first, last);
   mmu__shootdown(s, addr, (end - addr) >> 12);

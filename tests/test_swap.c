@@ -52,12 +52,25 @@ static void assert_all_returned(osw *w) {
   EQ(u.swap_used, 0);
 }
 
+/* A world and one running space. */
+static void start(osw *w, mmu_space *s, uint32_t frames, uint64_t slots,
+                  unsigned policy) {
+  cr_assert_eq(osw_init(w, frames, slots, policy, 0), 0);
+  OK(osw_space(w, s, NULL));
+  OK(mmu_space_activate(s, &w->cpu));
+}
+
+/* Destroy the space: every frame and slot must come back. */
+static void finish(osw *w, mmu_space *s) {
+  osw_space_free(s);
+  assert_all_returned(w);
+  osw_free(w);
+}
+
 Test(swap, evicted_pages_come_back_by_major_faults) {
   osw w;
   mmu_space s;
-  cr_assert_eq(osw_init(&w, 64, 64, MMU_POLICY_LRU, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 64, 64, MMU_POLICY_LRU);
   uint64_t a = anon(&s, 32);
   fill(&w, &s, a, 32);
   EQ(s.ru.rss_pages, 32);
@@ -78,27 +91,21 @@ Test(swap, evicted_pages_come_back_by_major_faults) {
   char text[256];
   mmu_format_time_v(&s.ru, text, sizeof text);
   cr_assert(strstr(text, "\tMajor (requiring I/O) page faults: 8\n"), "%s", text);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 /* More pages than frames: faults reclaim by themselves. */
 static void overcommit(unsigned policy) {
   osw w;
   mmu_space s;
-  cr_assert_eq(osw_init(&w, 48, 256, policy, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 48, 256, policy);
   uint64_t a = anon(&s, 200);
   fill(&w, &s, a, 200);
   check(&w, &s, a, 200);
   cr_assert(s.ru.majflt > 0);
   EQ(s.ru.majflt, w.sys.vm.pswpin);
   EQ(s.ru.rss_pages + s.ru.swap_pages, 200);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 Test(swap, overcommit_lru) { overcommit(MMU_POLICY_LRU); }
@@ -113,9 +120,7 @@ Test(swap, overcommit_two_list) { overcommit(MMU_POLICY_TWO_LIST); }
 static void hot_page_survives(unsigned policy) {
   osw w;
   mmu_space s;
-  cr_assert_eq(osw_init(&w, 32, 256, policy, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 32, 256, policy);
   uint64_t a = anon(&s, 120);
   fill(&w, &s, a, 1); /* page 0: hot */
   for (uint64_t p = 1; p < 120; p++) {
@@ -129,9 +134,7 @@ static void hot_page_survives(unsigned policy) {
                   mmu_policy_name(policy), (unsigned long long)p);
   }
   cr_assert(w.sys.vm.pswpout >= 80);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 Test(swap, hot_page_lru) { hot_page_survives(MMU_POLICY_LRU); }
@@ -142,9 +145,7 @@ Test(swap, hot_page_two_list) { hot_page_survives(MMU_POLICY_TWO_LIST); }
 Test(swap, corrupt_slot_is_an_error_never_wrong_data) {
   osw w;
   mmu_space s;
-  cr_assert_eq(osw_init(&w, 64, 8, MMU_POLICY_LRU, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 64, 8, MMU_POLICY_LRU);
   uint64_t a = anon(&s, 4);
   fill(&w, &s, a, 4);
   uint32_t got;
@@ -165,17 +166,13 @@ Test(swap, corrupt_slot_is_an_error_never_wrong_data) {
     w.swap.data[i * 4096 + 100] ^= 0x10; /* repaired: nothing was lost */
   check(&w, &s, a, 4);
   EQ(s.ru.majflt, 4);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 Test(swap, short_read_and_failed_write_are_errors) {
   osw w;
   mmu_space s;
-  cr_assert_eq(osw_init(&w, 64, 8, MMU_POLICY_CLOCK, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 64, 8, MMU_POLICY_CLOCK);
   uint64_t a = anon(&s, 2);
   fill(&w, &s, a, 2);
   w.swap.fail_writes = 1;
@@ -190,17 +187,13 @@ Test(swap, short_read_and_failed_write_are_errors) {
   EQ(mmu_space_read(&s, &w.cpu, a + 100, &v, 1, NULL), MMU_ERR_SWAP_IO);
   w.swap.short_read = -1;
   check(&w, &s, a, 2);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 Test(swap, full_device_and_full_pool_are_clean_errors) {
   osw w;
   mmu_space s;
-  cr_assert_eq(osw_init(&w, 16, 4, MMU_POLICY_LRU, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 16, 4, MMU_POLICY_LRU);
   uint64_t a = anon(&s, 64);
   uint64_t p = 0;
   int rc = MMU_OK;
@@ -222,31 +215,23 @@ Test(swap, full_device_and_full_pool_are_clean_errors) {
     else
       EQ(r, MMU_ERR_NOSWAP); /* no room to swap another out to read it */
   }
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 
   /* no swap at all: the pool running out is MMU_ERR_NOMEM */
-  cr_assert_eq(osw_init(&w, 16, 0, 0, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 16, 0, 0);
   a = anon(&s, 64);
   for (p = 0; p < 64; p++)
     if ((rc = mmu_space_write(&s, &w.cpu, a + p * PAGE, &rc, 1, NULL)))
       break;
   EQ(rc, MMU_ERR_NOMEM);
   EQ(mmu_system_reclaim(&w.sys, 1, NULL), MMU_ERR_NOSWAP);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 Test(swap, shared_slot_after_fork) {
   osw w;
   mmu_space s, c;
-  cr_assert_eq(osw_init(&w, 64, 16, MMU_POLICY_LRU, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 64, 16, MMU_POLICY_LRU);
   uint64_t a = anon(&s, 2);
   fill(&w, &s, a, 2);
   OK(osw_fork(&s, &c));
@@ -269,9 +254,7 @@ Test(swap, shared_slot_after_fork) {
   mmu_system_usage(&w.sys, &u);
   EQ(u.swap_used, 0);
   osw_space_free(&c);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 /* A file page read but never written is the file's: reclaim drops it and
@@ -289,9 +272,7 @@ Test(swap, clean_file_pages_are_dropped) {
   osw w;
   mmu_space s;
   static const mmu_file file = {file_read_page, NULL, "/data", 8, 1, 42};
-  cr_assert_eq(osw_init(&w, 64, 16, MMU_POLICY_LRU, 0), 0);
-  OK(osw_space(&w, &s, NULL));
-  OK(mmu_space_activate(&s, &w.cpu));
+  start(&w, &s, 64, 16, MMU_POLICY_LRU);
   uint64_t a;
   OK(mmu_space_mmap(&s, 0, 2 * PAGE, RW, 0, &file, 3 * PAGE, &a));
   uint8_t v;
@@ -312,9 +293,7 @@ Test(swap, clean_file_pages_are_dropped) {
   OK(mmu_space_read(&s, &w.cpu, a, &v, 1, &f));
   EQ(v, 0x44);
   EQ(w.sys.vm.pswpin, 1);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
 }
 
 Test(swap, file_backend) {
@@ -351,9 +330,7 @@ Test(swap, file_backend) {
       EQ(v, pattern(p, 0));
   }
   EQ(rc, MMU_ERR_SWAP_IO);
-  osw_space_free(&s);
-  assert_all_returned(&w);
-  osw_free(&w);
+  finish(&w, &s);
   swap_file_close(&sf);
   unlink(path);
 }
