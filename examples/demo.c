@@ -306,6 +306,7 @@ static int os_tour(demo *d) {
   mmu_space_mmap(&parent, 0x7ffffffde000ull, 0x21000,
                  MMU_PROT_READ | MMU_PROT_WRITE,
                  MMU_MAP_FIXED | MMU_MAP_GROWSDOWN, NULL, 0, NULL);
+  mmu_space_set_start_stack(&parent, 0x7fffffffe7c0ull);
   mmu_space_mprotect(&parent, data + 4 * 4096, 4096, MMU_PROT_READ);
   char text[1024];
   mmu_space_maps(&parent, text, sizeof text);

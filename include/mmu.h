@@ -453,7 +453,7 @@ enum {
 enum {
   MMU_REGION_ANON = 0,
   MMU_REGION_FILE = 1,  /* private file mapping, filled by read_page */
-  MMU_REGION_STACK = 2, /* [stack] */
+  MMU_REGION_STACK = 2, /* MMU_MAP_GROWSDOWN */
   MMU_REGION_HEAP = 3   /* [heap], moved by mmu_space_brk() */
 };
 
@@ -581,6 +581,7 @@ typedef struct mmu_space {
   uint32_t nregions, max_regions;
   uint64_t mmap_base, stack_limit, stack_guard_gap;
   uint64_t start_brk, brk; /* heap; start_brk 0 until set */
+  uint64_t start_stack;  /* initial stack pointer; 0 until set */
   uint32_t pid;
   uint32_t pt_frames;    /* page-table frames, root included */
   mmu_rusage ru;
@@ -666,6 +667,9 @@ MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
 /* Set the heap start (once, before the first brk; as the ELF loader does
  * after the data segment). */
 MMU_API int mmu_space_set_brk_base(mmu_space *space, uint64_t start_brk);
+/* The initial stack pointer, as the ELF loader records it (mm->start_stack):
+ * the maps dump names the region holding it "[stack]". */
+MMU_API int mmu_space_set_start_stack(mmu_space *space, uint64_t sp);
 /* brk(): new_brk 0 queries; *result receives the break after the call
  * (unchanged on failure, as the syscall returns). */
 MMU_API int mmu_space_brk(mmu_space *space, uint64_t new_brk,

@@ -149,10 +149,14 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
     mmu__puts(&t, " ");
     mmu__put_num(&t, f ? f->inode : 0, 10, 1);
     mmu__puts(&t, " ");
-    const char *name = f                             ? f->path
-                       : r->kind == MMU_REGION_HEAP  ? "[heap]"
-                       : r->kind == MMU_REGION_STACK ? "[stack]"
-                                                     : NULL;
+    /* [stack] is the region holding the initial stack pointer only, not
+     * every MAP_GROWSDOWN one (vma_is_initial_stack) */
+    int stack = space->start_stack && r->start <= space->start_stack &&
+                r->end >= space->start_stack;
+    const char *name = f                            ? f->path
+                       : r->kind == MMU_REGION_HEAP ? "[heap]"
+                       : stack                      ? "[stack]"
+                                                    : NULL;
     if (name) {
       if (t.len - line < 72)
         mmu__blanks(&t, 72 - (t.len - line));

@@ -375,6 +375,7 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
   child->stack_guard_gap = parent->stack_guard_gap;
   child->start_brk = parent->start_brk;
   child->brk = parent->brk;
+  child->start_stack = parent->start_stack;
   child->pid = parent->pid;
   child->nregions = parent->nregions;
   memcpy(child->regions, parent->regions,
@@ -615,6 +616,13 @@ MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
       start_brk < MMU__MMAP_MIN_ADDR || start_brk >= MMU__USER_TOP)
     return MMU_ERR_ARG;
   s->start_brk = s->brk = start_brk;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
+  if (!mmu__space_ok(s) || sp >= MMU__USER_TOP)
+    return MMU_ERR_ARG;
+  s->start_stack = sp;
   return MMU_OK;
 }
 

@@ -263,11 +263,20 @@ Test(space, maps_text_is_linux_format) {
   EQ(mmu_space_mmap(&S, 0x55ad12021000ull, 0x5000, MMU_PROT_READ, MMU_MAP_FIXED,
                     &f, 0x2000, NULL),
      MMU_ERR_ARG); /* a file needs read_page */
+  /* [stack]: the region holding the initial stack pointer, not every
+   * MAP_GROWSDOWN one */
+  OK(mmu_space_mmap(&S, 0x7ffd1c2b6000ull, 0x21000, RW,
+                    MMU_MAP_FIXED | MMU_MAP_GROWSDOWN, NULL, 0, NULL));
+  OK(mmu_space_mmap(&S, 0x7ffd00000000ull, 0x1000, RW,
+                    MMU_MAP_FIXED | MMU_MAP_GROWSDOWN, NULL, 0, NULL));
+  OK(mmu_space_set_start_stack(&S, 0x7ffd1c2d5f30ull));
   char buf[512];
   size_t len = mmu_space_maps(&S, buf, sizeof buf);
   const char *want =
       "55ad4baa7000-55ad4bac8000 rw-p 00000000 00:00 0                          [heap]\n"
-      "7fabf2ec8000-7fabf2eea000 rw-p 00000000 00:00 0 \n";
+      "7fabf2ec8000-7fabf2eea000 rw-p 00000000 00:00 0 \n"
+      "7ffd00000000-7ffd00001000 rw-p 00000000 00:00 0 \n"
+      "7ffd1c2b6000-7ffd1c2d7000 rw-p 00000000 00:00 0                          [stack]\n";
   cr_assert_str_eq(buf, want);
   EQ(len, strlen(want));
   EQ(mmu_space_maps(&S, NULL, 0), len);
