@@ -369,7 +369,8 @@ enum {
   MMU_POLICY_DEFAULT = 0, /* = MMU_POLICY_TWO_LIST */
   MMU_POLICY_LRU = 1,     /* exact least-recently-used over the references */
   MMU_POLICY_CLOCK = 2,   /* second chance over one circular list */
-  MMU_POLICY_LFU = 3,     /* least frequently used, ties to the older */
+  MMU_POLICY_LFU = 3,     /* fewest references this residency, ties to */
+                          /* the least recently referenced */
   MMU_POLICY_TWO_LIST = 4 /* Linux's active/inactive lists */
 };
 
@@ -382,11 +383,14 @@ typedef struct mmu_policy {
   uint32_t frames;   /* frame numbers are 0..frames-1 */
   uint32_t resident; /* frames inserted and not removed */
   uint32_t hand;     /* Clock hand */
-  uint32_t head[2], tail[2], count[2]; /* lists (two-list: 0 inactive, 1 active) */
-  uint32_t *prev, *next;
-  uint64_t *stamp;   /* LFU frequency, LRU/LFU tie-break clock */
-  uint8_t *state;    /* per frame: resident, list, referenced */
-  uint64_t clock;
+  uint32_t head[2], tail[2], count[2]; /* lists (two-list: 0 inactive, 1 active; */
+                                       /* LFU: [0] the buckets by count) */
+  uint32_t free_bucket; /* LFU: unused bucket slots */
+  uint32_t *prev, *next; /* links per frame (LFU: then per bucket) */
+  uint64_t *bucket_count; /* LFU, per bucket: its reference count */
+  uint32_t *bucket_head, *bucket_tail; /* LFU, per bucket: its frames */
+  uint32_t *owner;   /* LFU, per frame: its bucket */
+  uint8_t *state;    /* per frame: resident, list */
 } mmu_policy;
 
 MMU_API const char *mmu_policy_name(unsigned kind);

@@ -2,7 +2,7 @@
 # Installs what building and testing mmu needs on Debian 12. apt runs only
 # when a package is missing (needs root, or sudo).
 
-MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip"
+MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip xz-utils"
 
 mmu_install_deps() {
   missing=""
