@@ -73,8 +73,16 @@ typedef enum mmu_status {
   MMU_ERR_PT_BUS = -7,   /* walk touched a paging entry outside RAM and no */
                          /* pt_read callback resolved it; result.paddr is  */
                          /* the entry's physical address                   */
-  MMU_ERR_CONTENDED = -8 /* A/D update lost its compare-exchange race too  */
-                         /* often; no state changed, retry the access      */
+  MMU_ERR_CONTENDED = -8, /* A/D update lost its compare-exchange race too */
+                          /* often; no state changed, retry the access     */
+  /* OS side (mmu_system, mmu_space): every one leaves state as it was.     */
+  MMU_ERR_NOMEM = -9,        /* frame pool exhausted (nothing evictable)   */
+  MMU_ERR_NOSWAP = -10,      /* swap full, or no swap to evict to          */
+  MMU_ERR_SWAP_IO = -11,     /* swap backend failed or read short          */
+  MMU_ERR_SWAP_CORRUPT = -12,/* swapped page failed its XXH64 checksum     */
+  MMU_ERR_FILE = -13,        /* a file region's read_page callback failed  */
+  MMU_ERR_NOSPACE = -14,     /* no room in the address space, region table */
+                             /* full, or too many cpus (Linux: ENOMEM)     */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -345,6 +353,369 @@ MMU_API void mmu_stats_reset(mmu_cpu *cpu);
 MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu);
 
 /* ------------------------------------------------------------------------ */
+/* XXH64 (the xxHash 64-bit algorithm), used to checksum swapped pages;      */
+/* exported so embedders and tests can check a page the same way.           */
+
+MMU_API uint64_t mmu_xxh64(const void *data, size_t len, uint64_t seed);
+
+/* ------------------------------------------------------------------------ */
+/* Page replacement (SPEC.md section 9.6). A policy orders the frames that  */
+/* may be evicted. It learns of references in one of two ways: explicit     */
+/* mmu_policy_access() calls (a recorded trace, or Accessed bits harvested  */
+/* by the system before each eviction for LRU and LFU), or by testing and   */
+/* clearing a frame's referenced bit through the callback given to          */
+/* mmu_policy_victim() (Clock and the two lists, as a kernel scans).        */
+
+enum {
+  MMU_POLICY_DEFAULT = 0, /* = MMU_POLICY_TWO_LIST */
+  MMU_POLICY_LRU = 1,     /* exact least-recently-used over the references */
+  MMU_POLICY_CLOCK = 2,   /* second chance over one circular list */
+  MMU_POLICY_LFU = 3,     /* fewest references this residency, ties to */
+                          /* the least recently referenced */
+  MMU_POLICY_TWO_LIST = 4 /* Linux's active/inactive lists */
+};
+
+/* Test-and-clear the referenced (Accessed) state of a frame: 1 if it was set. */
+typedef int (*mmu_referenced_fn)(void *user, uint32_t frame);
+
+/* Caller-owned; fields are private. */
+typedef struct mmu_policy {
+  uint32_t kind;
+  uint32_t frames;   /* frame numbers are 0..frames-1 */
+  uint32_t resident; /* frames inserted and not removed */
+  uint32_t hand;     /* Clock hand */
+  uint32_t head[2], tail[2], count[2]; /* lists (two-list: 0 inactive, 1 active; */
+                                       /* LFU: [0] the buckets by count) */
+  uint32_t free_bucket; /* LFU: unused bucket slots */
+  uint32_t *prev, *next; /* links per frame (LFU: then per bucket) */
+  uint64_t *bucket_count; /* LFU, per bucket: its reference count */
+  uint32_t *bucket_head, *bucket_tail; /* LFU, per bucket: its frames */
+  uint32_t *owner;   /* LFU, per frame: its bucket */
+  uint8_t *state;    /* per frame: resident, list */
+} mmu_policy;
+
+MMU_API const char *mmu_policy_name(unsigned kind);
+/* Bytes of storage (alignment 8) for a policy over `frames` frames; 0 if the
+ * kind is unknown or frames is 0 or above 2^31. */
+MMU_API size_t mmu_policy_storage_size(unsigned kind, uint32_t frames);
+MMU_API int mmu_policy_init(mmu_policy *p, unsigned kind, uint32_t frames,
+                            void *storage, size_t bytes);
+/* A frame became evictable (newly mapped) / stopped being so (freed). Both
+ * are idempotent. */
+MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame);
+MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame);
+/* The frame was referenced. */
+MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame);
+/* Choose the frame to evict and remove it from the policy. referenced may
+ * be NULL (nothing is ever referenced). MMU_ERR_NOMEM if nothing is resident. */
+MMU_API int mmu_policy_victim(mmu_policy *p, mmu_referenced_fn referenced,
+                              void *user, uint32_t *frame);
+
+/* Offline evaluation over a trace of page numbers 0..pages-1 (demand
+ * paging into `frames` frames, every first touch a miss). The policy is
+ * driven as the system drives it: mmu_policy_access on every reference for
+ * LRU and LFU, a referenced bit set by every reference and cleared by the
+ * callback for Clock and the two lists. */
+MMU_API size_t mmu_trace_sim_storage_size(unsigned kind, uint32_t pages,
+                                          uint32_t frames);
+MMU_API int mmu_trace_simulate(unsigned kind, const uint32_t *trace, size_t n,
+                               uint32_t pages, uint32_t frames, void *storage,
+                               size_t bytes, uint64_t *misses);
+/* Belady's OPT (evict the page whose next use is furthest), the lower bound
+ * every policy is measured against. */
+MMU_API size_t mmu_trace_opt_storage_size(size_t n, uint32_t pages,
+                                          uint32_t frames);
+MMU_API int mmu_trace_opt(const uint32_t *trace, size_t n, uint32_t pages,
+                          uint32_t frames, void *storage, size_t bytes,
+                          uint64_t *misses);
+
+/* ------------------------------------------------------------------------ */
+/* The OS side (SPEC.md section 9): a kernel's view of user memory, built   */
+/* on the MMU above. An mmu_system owns a pool of physical frames, a swap   */
+/* backend and a replacement policy; each mmu_space is one process's        */
+/* address space: a 4-level page-table tree in pool frames, built lazily,   */
+/* and a sorted table of regions (Linux's VMAs). Spaces of one system may   */
+/* share frames copy-on-write after mmu_space_fork(). Not thread-safe: the  */
+/* embedder serialises calls on one system.                                 */
+
+enum {
+  MMU_PROT_NONE = 0,
+  MMU_PROT_READ = 1,
+  MMU_PROT_WRITE = 2,
+  MMU_PROT_EXEC = 4
+};
+
+/* mmu_space_mmap() flags. Every mapping is private (MAP_PRIVATE). */
+enum {
+  MMU_MAP_FIXED = 1u << 0,   /* at addr exactly, replacing what was there */
+  MMU_MAP_GROWSDOWN = 1u << 1, /* a stack: faults below it grow it */
+  MMU_MAP_HUGETLB = 1u << 2  /* 2 MiB pages (hugetlbfs rules: 2 MiB aligned */
+                             /* address, length, munmap and mprotect; never */
+                             /* swapped) */
+};
+
+/* Region kinds, as /proc/PID/maps names them. */
+enum {
+  MMU_REGION_ANON = 0,
+  MMU_REGION_FILE = 1,  /* private file mapping, filled by read_page */
+  MMU_REGION_STACK = 2, /* MMU_MAP_GROWSDOWN */
+  MMU_REGION_HEAP = 3   /* [heap], moved by mmu_space_brk() */
+};
+
+/* A file for private file mappings. read_page fills 4096 bytes at a
+ * page-aligned offset (zeros past the end of file) and returns 0, or
+ * nonzero on error; it sets *did_io when it had to read the medium, which
+ * makes the fault major. Must outlive every region that maps it. */
+typedef struct mmu_file {
+  int (*read_page)(void *user, uint64_t offset, void *page, int *did_io);
+  void *user;
+  const char *path; /* shown in the maps dump */
+  uint32_t dev_major, dev_minor;
+  uint64_t inode;
+} mmu_file;
+
+/* Swap device: `slots` slots of 4096 bytes. read returns the bytes it read
+ * (4096 on success; less, or negative, is an I/O error); write returns 0 on
+ * success. */
+typedef struct mmu_swap_backend {
+  long (*read)(void *user, uint64_t slot, void *page);
+  int (*write)(void *user, uint64_t slot, const void *page);
+  void *user;
+  uint64_t slots; /* 0 = no swap */
+} mmu_swap_backend;
+
+enum {
+  /* Leave XD clear in every PTE (EFER.NXE = 0 guests): PROT_EXEC then
+   * changes nothing the MMU enforces, as on pre-NX x86. */
+  MMU_SYS_NO_NX = 1u << 0
+};
+
+typedef struct mmu_system_config {
+  /* Physical frames the system may use, for page tables and pages alike.
+   * gpa and size multiples of 4096 (2 MiB alignment of the frames is what
+   * MMU_MAP_HUGETLB needs); host 8-byte aligned. Every cpu that runs the
+   * spaces must have this range in its RAM regions. */
+  mmu_ram_region pool;
+  unsigned policy;       /* MMU_POLICY_*; 0 = two lists */
+  mmu_swap_backend swap; /* optional */
+  uint32_t flags;        /* MMU_SYS_* */
+} mmu_system_config;
+
+/* vmstat's names for system-wide events (/proc/vmstat). */
+typedef struct mmu_vmstat {
+  uint64_t pgfault;     /* faults that reached a region's handler (not */
+                        /* the SIGSEGV ones, as Linux counts PGFAULT)   */
+  uint64_t pgmajfault;  /* faults that read swap or a file medium */
+  uint64_t pswpin;      /* pages read from swap */
+  uint64_t pswpout;     /* pages written to swap */
+  uint64_t pgsteal;     /* pages reclaimed (swapped out or dropped) */
+  uint64_t pgscan;      /* frames the policy looked at to reclaim */
+  uint64_t cow_copies;  /* pages copied by copy-on-write */
+  uint64_t cow_reuses;  /* write faults that took a page over uncopied */
+  uint64_t zero_maps;   /* read faults that mapped the shared zero page */
+} mmu_vmstat;
+
+/* Frame accounting, recomputed on request (mmu_system_usage). */
+typedef struct mmu_usage {
+  uint64_t frames_total, frames_free;
+  uint64_t frames_pt;    /* page-table pages, roots included */
+  uint64_t frames_anon;  /* pages mapped by some space (huge pages: 512) */
+  uint64_t swap_total, swap_used;
+} mmu_usage;
+
+struct mmu_space;
+
+/* Caller-owned; fields are private. */
+typedef struct mmu_system {
+  uint32_t magic, version, flags;
+  uint64_t pool_gpa;
+  uint8_t *pool_host;
+  uint32_t nframes;
+  uint32_t free_count, free_cursor;
+  uint64_t *free_bits;       /* bit per frame, 1 = free */
+  struct mmu__frame *frame;  /* per-frame bookkeeping */
+  struct mmu__slot *slot;    /* per-swap-slot bookkeeping */
+  uint64_t slots, slots_used, slot_cursor;
+  uint32_t zero_frame;       /* the shared zero page */
+  mmu_swap_backend swap;
+  mmu_policy policy;
+  struct mmu_space *spaces;  /* live spaces, linked */
+  mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
+  uint64_t next_anon_id;
+  uint64_t space_count;
+  mmu_vmstat vm;
+} mmu_system;
+
+/* One region (a VMA). Read them with mmu_space_regions(). */
+typedef struct mmu_region {
+  uint64_t start, end;   /* [start, end), page aligned */
+  uint64_t offset;       /* file offset of start (file regions) */
+  const mmu_file *file;  /* file regions only */
+  uint64_t anon_id;      /* 0 until the first page is allocated (anon_vma) */
+  uint8_t prot;          /* MMU_PROT_* */
+  uint8_t kind;          /* MMU_REGION_* */
+  uint8_t flags;         /* MMU_MAP_GROWSDOWN, MMU_MAP_HUGETLB */
+  uint8_t reserved_;
+} mmu_region;
+
+/* Per process, as getrusage() and /usr/bin/time -v report. */
+typedef struct mmu_rusage {
+  uint64_t minflt; /* "Minor (reclaiming a frame) page faults" */
+  uint64_t majflt; /* "Major (requiring I/O) page faults" */
+  uint64_t maxrss_pages; /* high-water mark of resident pages */
+  uint64_t rss_pages;    /* resident now (huge pages count 512) */
+  uint64_t swap_pages;   /* PTEs that point into swap */
+} mmu_rusage;
+
+typedef struct mmu_space_config {
+  uint32_t max_regions;  /* region table capacity; 0 = 64 */
+  uint32_t pid;          /* for the embedder; shown nowhere */
+  uint64_t mmap_base;    /* top-down placement starts below; 0 = 0x7f0000000000 */
+  uint64_t stack_limit;  /* RLIMIT_STACK in bytes; 0 = 8 MiB */
+  uint64_t stack_guard_gap; /* bytes kept free below a stack; 0 = 1 MiB (256 pages) */
+} mmu_space_config;
+
+typedef struct mmu_space {
+  uint32_t magic, version;
+  mmu_system *sys;
+  struct mmu_space *next_space;
+  uint64_t root;         /* gpa of the PML4 */
+  uint32_t root_frame;
+  uint32_t cpu_mask;     /* sys->cpus[i] has this space in CR3 */
+  mmu_region *regions;   /* sorted by start, non-overlapping */
+  uint32_t nregions, max_regions;
+  uint64_t mmap_base, stack_limit, stack_guard_gap;
+  uint64_t start_brk, brk; /* heap; start_brk 0 until set */
+  uint64_t start_stack;  /* initial stack pointer; 0 until set */
+  uint32_t pid;
+  uint32_t pt_frames;    /* page-table frames, root included */
+  mmu_rusage ru;
+} mmu_space;
+
+/* What a fault was, as the kernel counts it. */
+enum {
+  MMU_FAULT_NONE = 0,     /* no fault: the access translated at once */
+  MMU_FAULT_MINOR = 1,    /* page allocated, zero page or file page mapped, */
+                          /* or a write-protected page taken over */
+  MMU_FAULT_COW = 2,      /* minor: one page copied for a write */
+  MMU_FAULT_MAJOR = 3,    /* paged in from swap or a file medium */
+  MMU_FAULT_SEGV = 4,     /* SIGSEGV, with si_code */
+  MMU_FAULT_SPURIOUS = 5  /* the entry already allowed it (stale TLB): */
+                          /* nothing changed; minor to getrusage, as Linux */
+};
+/* Linux's si_code values */
+enum { MMU_SEGV_MAPERR = 1, MMU_SEGV_ACCERR = 2, MMU_SEGV_PKUERR = 4 };
+
+/* Details of the fault. */
+enum {
+  MMU_FAULTF_ZERO_PAGE = 1u << 0, /* mapped the shared zero page */
+  MMU_FAULTF_STACK_GROWN = 1u << 1,
+  MMU_FAULTF_HUGE = 1u << 2       /* a 2 MiB page */
+};
+
+typedef struct mmu_fault_info {
+  uint32_t fault_class; /* MMU_FAULT_* */
+  int32_t si_code;      /* MMU_SEGV_* for MMU_FAULT_SEGV, else 0 */
+  uint64_t addr;        /* the faulting address (CR2) */
+  uint32_t flags;       /* MMU_FAULTF_* */
+} mmu_fault_info;
+
+/* Storage for a system with this config (frames, swap slots, policy);
+ * 0 if the config is invalid. */
+MMU_API size_t mmu_system_storage_size(const mmu_system_config *cfg);
+MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
+                                      uint32_t version,
+                                      const mmu_system_config *cfg,
+                                      void *storage, size_t bytes);
+#define mmu_system_init(sys, cfg, storage, bytes)                            \
+  mmu_system_init_versioned((sys), sizeof(mmu_system), MMU_VERSION, (cfg),   \
+                            (storage), (bytes))
+MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out);
+/* Reclaim up to `pages` pages through the policy (swapping anonymous pages
+ * out, dropping clean file pages). *reclaimed may be NULL. MMU_ERR_NOSWAP
+ * if a page needed swap and none was free: nothing is lost. */
+MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
+                               uint32_t *reclaimed);
+
+/* Storage for a space's region table. */
+MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg);
+/* An empty space (no regions, an empty PML4). cfg may be NULL. */
+MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
+                                     uint32_t version, mmu_system *sys,
+                                     const mmu_space_config *cfg,
+                                     void *storage, size_t bytes);
+#define mmu_space_init(space, sys, cfg, storage, bytes)                      \
+  mmu_space_init_versioned((space), sizeof(mmu_space), MMU_VERSION, (sys),   \
+                           (cfg), (storage), (bytes))
+/* fork(): child gets the parent's regions and a copy of its page tables;
+ * every private page is shared read-only until one side writes it. The
+ * child's storage must be at least the parent's size. Cost: O(page-table
+ * pages), no page is copied. */
+MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child,
+                           void *storage, size_t bytes);
+/* exit(): unmap everything, free page tables and swap slots, detach from
+ * every cpu (their CR3 is left pointing at a freed root: load another). */
+MMU_API void mmu_space_destroy(mmu_space *space);
+/* Load the space into a cpu's CR3 (flushing its non-global entries) and
+ * track the cpu for TLB shootdowns. Paging must be on in long mode. */
+MMU_API int mmu_space_activate(mmu_space *space, mmu_cpu *cpu);
+
+/* The system calls. Lengths round up to pages; addresses must be page
+ * aligned. Errors as Linux's EINVAL (MMU_ERR_ARG) and ENOMEM
+ * (MMU_ERR_NOSPACE). */
+MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
+                           unsigned prot, unsigned flags, const mmu_file *file,
+                           uint64_t offset, uint64_t *mapped);
+MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
+MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
+                               unsigned prot);
+/* Set the heap start (once, before the first brk; as the ELF loader does
+ * after the data segment). */
+MMU_API int mmu_space_set_brk_base(mmu_space *space, uint64_t start_brk);
+/* The initial stack pointer, as the ELF loader records it (mm->start_stack):
+ * the maps dump names the region holding it "[stack]". */
+MMU_API int mmu_space_set_start_stack(mmu_space *space, uint64_t sp);
+/* brk(): new_brk 0 queries; *result receives the break after the call
+ * (unchanged on failure, as the syscall returns). */
+MMU_API int mmu_space_brk(mmu_space *space, uint64_t new_brk,
+                          uint64_t *result);
+
+/* The page-fault handler: the cr2 and error code of a #PF that
+ * mmu_translate() reported for this space. Resolves it (allocating,
+ * copying, paging in) or classifies it as SIGSEGV; info says which.
+ * Returns MMU_OK when info is filled in (SIGSEGV included) and an error
+ * (MMU_ERR_NOMEM, MMU_ERR_SWAP_*, MMU_ERR_FILE) when the fault could not
+ * be resolved: the access may be retried after the embedder frees memory. */
+MMU_API int mmu_space_fault(mmu_space *space, uint64_t cr2,
+                            uint32_t error_code, mmu_fault_info *info);
+/* An access as a user-mode instruction makes it: translate on the cpu
+ * (where the space is active), resolve a #PF and retry. MMU_OK with *out
+ * filled, or MMU_PAGE_FAULT with info->fault_class == MMU_FAULT_SEGV, or an
+ * error. info may be NULL. */
+MMU_API int mmu_space_access(mmu_space *space, mmu_cpu *cpu, uint64_t vaddr,
+                             unsigned access, mmu_result *out,
+                             mmu_fault_info *info);
+/* copy_to_user / copy_from_user over a cpu where the space is active. */
+MMU_API int mmu_space_write(mmu_space *space, mmu_cpu *cpu, uint64_t vaddr,
+                            const void *src, size_t len, mmu_fault_info *info);
+MMU_API int mmu_space_read(mmu_space *space, mmu_cpu *cpu, uint64_t vaddr,
+                           void *dst, size_t len, mmu_fault_info *info);
+
+MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
+                                            uint32_t *count);
+/* /proc/PID/maps, byte for byte as Linux prints it. Returns the length of
+ * the full text (snprintf-style; buf may be NULL when cap is 0). */
+MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap);
+
+/* Counter reports in the tools' own formats (snprintf-style returns):
+ * the page-fault lines of /usr/bin/time -v, perf stat's dTLB lines and
+ * /proc/vmstat's lines. */
+MMU_API size_t mmu_format_time_v(const mmu_rusage *ru, char *buf, size_t cap);
+MMU_API size_t mmu_format_perf_stat(const mmu_stats *st, char *buf,
+                                    size_t cap);
+MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------ */
 /* The hit path.                                                            */
 
 /* Set index: the page-table, page-directory and PDPT indices of the address
@@ -469,6 +840,97 @@ static mmu_tlb_entry *mmu__tlb_lookup(mmu_cpu *cpu, uint64_t vaddr);
 static inline int mmu__is_canonical(const mmu_cpu *cpu, uint64_t va) {
   return (uint64_t)(((int64_t)va >> cpu->canon_shift) + 1) <= 1;
 }
+
+/* ---- OS side -------------------------------------------------------------- */
+
+/* Frame kinds. */
+enum {
+  MMU__FR_FREE = 0,
+  MMU__FR_PT = 1,        /* page-table page; refs = non-zero entries */
+  MMU__FR_ZERO = 2,      /* the shared zero page */
+  MMU__FR_PAGE = 3,      /* a 4 KiB user page; refs = PTEs mapping it */
+  MMU__FR_HUGE = 4,      /* head of a 2 MiB page; refs = PDEs mapping it */
+  MMU__FR_HUGE_TAIL = 5  /* the other 511 frames of a 2 MiB page */
+};
+/* Frame flags. */
+enum {
+  MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
+  MMU__FRF_FILE_CLEAN = 2 /* same bytes as the file: reclaim drops it */
+};
+
+struct mmu__frame {
+  uint64_t vaddr; /* user pages: where every space sharing it maps it */
+  uint32_t refs;
+  uint8_t kind, flags;
+  uint16_t unused_;
+};
+
+struct mmu__slot {
+  uint64_t checksum; /* XXH64 of the page, seed 0 */
+  uint32_t refs;     /* swap PTEs pointing here; 0 = free */
+  uint32_t unused_;
+};
+
+#define MMU__PAGE 4096ull
+#define MMU__HUGE (2ull << 20)
+#define MMU__PTE_ADDR MMU__BITS(51, 12)
+/* Not-present entries are ignored by the MMU (SDM 4.5): their other bits
+ * are ours. A swap entry holds the slot; a PROT_NONE entry keeps its frame. */
+#define MMU__SWP_MARK (1ull << 1)
+#define MMU__PROTNONE_MARK (1ull << 2)
+#define MMU__TABLE_FLAGS (MMU_PTE_P | MMU_PTE_W | MMU_PTE_U | MMU_PTE_A)
+#define MMU__USER_TOP 0x800000000000ull /* first address past user space */
+#define MMU__MMAP_MIN_ADDR 0x1000ull    /* vm.mmap_min_addr */
+#define MMU__SYS_MAGIC 0x4D4D5553u      /* "MMUS" */
+#define MMU__SPACE_MAGIC 0x4D4D5541u    /* "MMUA" */
+#define MMU__NO_FRAME 0xFFFFFFFFu
+
+/* frames.c */
+static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame);
+static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head);
+static void mmu__frame_free(mmu_system *sys, uint32_t frame);
+static int mmu__ensure_free(mmu_system *sys, uint32_t frames);
+static inline uint8_t *mmu__frame_host(const mmu_system *sys, uint32_t f) {
+  return sys->pool_host + (size_t)f * MMU__PAGE;
+}
+static inline uint64_t mmu__frame_gpa(const mmu_system *sys, uint32_t f) {
+  return sys->pool_gpa + (uint64_t)f * MMU__PAGE;
+}
+/* The pool frame an entry points at, or MMU__NO_FRAME if outside the pool. */
+static inline uint32_t mmu__entry_frame(const mmu_system *sys, uint64_t e) {
+  uint64_t off = (e & MMU__PTE_ADDR) - sys->pool_gpa;
+  return off < (uint64_t)sys->nframes * MMU__PAGE ? (uint32_t)(off >> 12)
+                                                   : MMU__NO_FRAME;
+}
+
+/* regions.c */
+static int32_t mmu__region_find(const mmu_space *s, uint64_t addr);
+static uint32_t mmu__region_next(const mmu_space *s, uint64_t addr);
+static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr);
+static void mmu__region_merge_around(mmu_space *s, uint32_t first,
+                                     uint32_t last);
+static void mmu__region_remove(mmu_space *s, uint32_t i);
+static int mmu__region_insert(mmu_space *s, const mmu_region *r,
+                              uint32_t *index);
+static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i);
+
+/* space.c */
+static int mmu__walk_to(mmu_space *s, uint64_t va, int level, int alloc,
+                        uint64_t **slot, uint32_t *table_frame);
+static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
+                           uint64_t *slot, uint64_t value);
+static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
+                                int writable);
+static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);
+static void mmu__rss_add(mmu_space *s, int64_t pages);
+static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
+                          uint8_t flags);
+
+/* swap.c */
+static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
+                        uint32_t table_frame, const mmu_region *r, int write);
+static void mmu__slot_put(mmu_system *sys, uint64_t slot);
+static int mmu__reclaim_one(mmu_system *sys);
 
 #endif
 /* ---- mmu/memory.c ---- */
@@ -1489,5 +1951,2383 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
 
 MMU_API void mmu_stats_reset(mmu_cpu *cpu) {
   memset(&cpu->stats, 0, sizeof cpu->stats);
+}
+/* ---- mmu/checksum.c ---- */
+/* checksum.c - XXH64, written from the xxHash specification (xxhash_spec.md,
+ * "XXH64 algorithm description"): five 64-bit primes, 32-byte stripes
+ * into four accumulators, a merge, the tail in 8-, 4- and 1-byte pieces,
+ * then the avalanche. Swapped pages are checksummed with it, so the digest
+ * must equal libxxhash's XXH64 on every host, whatever its byte order. */
+
+#define MMU__XXP1 0x9E3779B185EBCA87ull
+#define MMU__XXP2 0xC2B2AE3D27D4EB4Full
+#define MMU__XXP3 0x165667B19E3779F9ull
+#define MMU__XXP4 0x85EBCA77C2B2AE63ull
+#define MMU__XXP5 0x27D4EB2F165667C5ull
+
+/* The spec reads input as little-endian words: assembled from bytes, so
+ * the digest is the same on either byte order and unaligned input is
+ * defined. gcc and clang turn each into one load on x86-64 (a load and
+ * a byte swap on big-endian hosts). */
+static inline uint64_t mmu__le64(const uint8_t *p) {
+  return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+         (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+         (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+static inline uint32_t mmu__le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t mmu__rotl64(uint64_t x, unsigned r) {
+  return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t mmu__xxh_round(uint64_t acc, uint64_t lane) {
+  acc += lane * MMU__XXP2;
+  return mmu__rotl64(acc, 31) * MMU__XXP1;
+}
+
+static inline uint64_t mmu__xxh_merge(uint64_t acc, uint64_t v) {
+  acc ^= mmu__xxh_round(0, v);
+  return acc * MMU__XXP1 + MMU__XXP4;
+}
+
+MMU_API uint64_t mmu_xxh64(const void *data, size_t len, uint64_t seed) {
+  /* a count, not an end pointer: data may be NULL when len is 0 */
+  const uint8_t *p = (const uint8_t *)data;
+  size_t rem = len;
+  uint64_t acc;
+
+  if (len >= 32) {
+    uint64_t v1 = seed + MMU__XXP1 + MMU__XXP2;
+    uint64_t v2 = seed + MMU__XXP2;
+    uint64_t v3 = seed;
+    uint64_t v4 = seed - MMU__XXP1;
+    /* four independent chains: the multiplies of a stripe overlap */
+    do {
+      v1 = mmu__xxh_round(v1, mmu__le64(p));
+      v2 = mmu__xxh_round(v2, mmu__le64(p + 8));
+      v3 = mmu__xxh_round(v3, mmu__le64(p + 16));
+      v4 = mmu__xxh_round(v4, mmu__le64(p + 24));
+      p += 32;
+      rem -= 32;
+    } while (rem >= 32);
+    acc = mmu__rotl64(v1, 1) + mmu__rotl64(v2, 7) + mmu__rotl64(v3, 12) +
+          mmu__rotl64(v4, 18);
+    acc = mmu__xxh_merge(acc, v1);
+    acc = mmu__xxh_merge(acc, v2);
+    acc = mmu__xxh_merge(acc, v3);
+    acc = mmu__xxh_merge(acc, v4);
+  } else {
+    acc = seed + MMU__XXP5;
+  }
+  acc += (uint64_t)len;
+
+  for (; rem >= 8; rem -= 8, p += 8) {
+    acc ^= mmu__xxh_round(0, mmu__le64(p));
+    acc = mmu__rotl64(acc, 27) * MMU__XXP1 + MMU__XXP4;
+  }
+  if (rem >= 4) {
+    acc ^= (uint64_t)mmu__le32(p) * MMU__XXP1;
+    acc = mmu__rotl64(acc, 23) * MMU__XXP2 + MMU__XXP3;
+    p += 4;
+    rem -= 4;
+  }
+  for (; rem > 0; rem--, p++) {
+    acc ^= (uint64_t)*p * MMU__XXP5;
+    acc = mmu__rotl64(acc, 11) * MMU__XXP1;
+  }
+
+  acc ^= acc >> 33;
+  acc *= MMU__XXP2;
+  acc ^= acc >> 29;
+  acc *= MMU__XXP3;
+  acc ^= acc >> 32;
+  return acc;
+}
+/* ---- mmu/policy.c ---- */
+/* policy.c - page replacement (LRU, Clock, LFU, Linux's two lists) and the
+ * offline trace evaluation, Belady's OPT included.
+ *
+ * Every policy keeps its frames on doubly linked lists threaded through the
+ * prev/next arrays, so insert, remove and access are O(1). LFU is the O(1)
+ * scheme of Shah, Mitra and Matani: one list of frames per distinct count
+ * ("bucket"), the buckets on a list in increasing count; bucket b's links
+ * live at node frames + b, so one pair of link arrays serves both levels.
+ * Clock and the two lists scan, bounded by twice the resident count. */
+
+#define MMU__NIL UINT32_MAX
+
+enum {
+  MMU__RESIDENT = 1,
+  MMU__ACTIVE = 2 /* two lists: on the active list */
+};
+
+static unsigned mmu__policy_kind(unsigned kind) {
+  return kind == MMU_POLICY_DEFAULT ? (unsigned)MMU_POLICY_TWO_LIST : kind;
+}
+
+MMU_API const char *mmu_policy_name(unsigned kind) {
+  switch (kind) {
+  case MMU_POLICY_DEFAULT: return "two-list";
+  case MMU_POLICY_LRU: return "lru";
+  case MMU_POLICY_CLOCK: return "clock";
+  case MMU_POLICY_LFU: return "lfu";
+  case MMU_POLICY_TWO_LIST: return "two-list";
+  default: return "unknown";
+  }
+}
+
+/* Bytes per frame: LFU needs link nodes for its buckets, a bucket head and
+ * tail, a count and an owner per frame. */
+static uint64_t mmu__policy_bytes_per_frame(unsigned kind) {
+  uint64_t links = 2 * sizeof(uint32_t);
+  if (kind == MMU_POLICY_LFU)
+    return 2 * links + 3 * sizeof(uint32_t) + sizeof(uint64_t) + 1;
+  return links + 1;
+}
+
+MMU_API size_t mmu_policy_storage_size(unsigned kind, uint32_t frames) {
+  if (kind > MMU_POLICY_TWO_LIST || frames == 0 || frames > (1u << 31))
+    return 0;
+  /* below 2^38 in 64 bits; too much only for a 32-bit size_t */
+  uint64_t bytes = ((uint64_t)frames *
+                        mmu__policy_bytes_per_frame(mmu__policy_kind(kind)) +
+                    7) & ~(uint64_t)7;
+  return bytes > SIZE_MAX ? 0 : (size_t)bytes;
+}
+
+/* need == 0: the size query refused the arguments. */
+static int mmu__storage_check(size_t need, const void *storage, size_t bytes) {
+  if (need == 0)
+    return MMU_ERR_ARG;
+  if (!storage || ((uintptr_t)storage & 7) != 0 || bytes < need)
+    return MMU_ERR_STORAGE;
+  return MMU_OK;
+}
+
+MMU_API int mmu_policy_init(mmu_policy *p, unsigned kind, uint32_t frames,
+                            void *storage, size_t bytes) {
+  if (!p || kind > MMU_POLICY_TWO_LIST || frames == 0 || frames > (1u << 31))
+    return MMU_ERR_ARG;
+  int st = mmu__storage_check(mmu_policy_storage_size(kind, frames), storage,
+                              bytes);
+  if (st != MMU_OK)
+    return st;
+  memset(p, 0, sizeof *p);
+  p->kind = mmu__policy_kind(kind);
+  p->frames = frames;
+  for (int i = 0; i < 2; i++)
+    p->head[i] = p->tail[i] = MMU__NIL;
+  p->hand = MMU__NIL;
+  p->free_bucket = MMU__NIL;
+  /* 8-byte fields first, then 4-byte, then bytes: each stays aligned */
+  uint8_t *s = (uint8_t *)storage;
+  uint32_t nodes = frames;
+  if (p->kind == MMU_POLICY_LFU) {
+    p->bucket_count = (uint64_t *)(void *)s;
+    s += (size_t)frames * sizeof(uint64_t);
+    nodes = 2 * frames; /* frames, then buckets */
+  }
+  p->prev = (uint32_t *)(void *)s;
+  s += (size_t)nodes * sizeof(uint32_t);
+  p->next = (uint32_t *)(void *)s;
+  s += (size_t)nodes * sizeof(uint32_t);
+  if (p->kind == MMU_POLICY_LFU) {
+    p->bucket_head = (uint32_t *)(void *)s;
+    s += (size_t)frames * sizeof(uint32_t);
+    p->bucket_tail = (uint32_t *)(void *)s;
+    s += (size_t)frames * sizeof(uint32_t);
+    p->owner = (uint32_t *)(void *)s;
+    s += (size_t)frames * sizeof(uint32_t);
+    /* every bucket slot starts on the free list (linked through next) */
+    for (uint32_t b = 0; b < frames; b++)
+      p->next[frames + b] = b + 1 < frames ? b + 1 : MMU__NIL;
+    p->free_bucket = 0;
+  }
+  p->state = s;
+  memset(p->state, 0, frames);
+  return MMU_OK;
+}
+
+/* ---- doubly linked lists over node numbers (head = most recent) ------- */
+
+static void mmu__list_push_head(mmu_policy *p, uint32_t *head, uint32_t *tail,
+                                uint32_t x) {
+  p->prev[x] = MMU__NIL;
+  p->next[x] = *head;
+  if (*head != MMU__NIL)
+    p->prev[*head] = x;
+  else
+    *tail = x;
+  *head = x;
+}
+
+/* Insert x after node `at` (at != NIL). */
+static void mmu__list_insert_after(mmu_policy *p, uint32_t *tail, uint32_t at,
+                                   uint32_t x) {
+  p->prev[x] = at;
+  p->next[x] = p->next[at];
+  if (p->next[at] != MMU__NIL)
+    p->prev[p->next[at]] = x;
+  else
+    *tail = x;
+  p->next[at] = x;
+}
+
+static void mmu__list_unlink(mmu_policy *p, uint32_t *head, uint32_t *tail,
+                             uint32_t x) {
+  if (p->prev[x] != MMU__NIL)
+    p->next[p->prev[x]] = p->next[x];
+  else
+    *head = p->next[x];
+  if (p->next[x] != MMU__NIL)
+    p->prev[p->next[x]] = p->prev[x];
+  else
+    *tail = p->prev[x];
+}
+
+/* ---- LFU buckets ------------------------------------------------------- */
+
+/* A bucket of count c, linked after bucket `after` (NIL: at the head). A
+ * free slot always exists: nonempty buckets never outnumber frames. */
+static uint32_t mmu__lfu_bucket_new(mmu_policy *p, uint32_t after,
+                                    uint64_t c) {
+  uint32_t b = p->free_bucket;
+  MMU_ASSERT(b != MMU__NIL);
+  uint32_t node = p->frames + b;
+  p->free_bucket = p->next[node];
+  p->bucket_count[b] = c;
+  p->bucket_head[b] = p->bucket_tail[b] = MMU__NIL;
+  if (after == MMU__NIL)
+    mmu__list_push_head(p, &p->head[0], &p->tail[0], node);
+  else
+    mmu__list_insert_after(p, &p->tail[0], p->frames + after, node);
+  return b;
+}
+
+static void mmu__lfu_free_if_empty(mmu_policy *p, uint32_t b) {
+  if (p->bucket_head[b] != MMU__NIL)
+    return;
+  uint32_t node = p->frames + b;
+  mmu__list_unlink(p, &p->head[0], &p->tail[0], node);
+  p->next[node] = p->free_bucket;
+  p->free_bucket = b;
+}
+
+/* Frame f joins the bucket of count c that follows bucket `after` (NIL:
+ * the lowest), at its head: within a bucket, frames are in order of their
+ * last reference, which is when they joined it. */
+static void mmu__lfu_attach(mmu_policy *p, uint32_t f, uint32_t after,
+                            uint64_t c) {
+  uint32_t nb = after == MMU__NIL ? p->head[0] : p->next[p->frames + after];
+  uint32_t b = nb != MMU__NIL && p->bucket_count[nb - p->frames] == c
+                   ? nb - p->frames
+                   : mmu__lfu_bucket_new(p, after, c);
+  p->owner[f] = b;
+  mmu__list_push_head(p, &p->bucket_head[b], &p->bucket_tail[b], f);
+}
+
+/* ---- the operations ------------------------------------------------------ */
+
+static int mmu__policy_frame_ok(const mmu_policy *p, uint32_t frame) {
+  return p && p->state && frame < p->frames;
+}
+
+MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame) {
+  if (!mmu__policy_frame_ok(p, frame) || (p->state[frame] & MMU__RESIDENT))
+    return;
+  p->state[frame] = MMU__RESIDENT;
+  p->resident++;
+  switch (p->kind) {
+  case MMU_POLICY_LRU:
+    mmu__list_push_head(p, &p->head[0], &p->tail[0], frame);
+    break;
+  case MMU_POLICY_LFU:
+    mmu__lfu_attach(p, frame, MMU__NIL, 1);
+    break;
+  case MMU_POLICY_CLOCK:
+    /* just behind the hand: the last the hand will reach */
+    if (p->hand == MMU__NIL) {
+      p->prev[frame] = p->next[frame] = frame;
+      p->hand = frame;
+    } else {
+      uint32_t behind = p->prev[p->hand];
+      p->prev[frame] = behind;
+      p->next[frame] = p->hand;
+      p->next[behind] = frame;
+      p->prev[p->hand] = frame;
+    }
+    break;
+  default: /* two lists: new pages start inactive (Linux since 5.9) */
+    mmu__list_push_head(p, &p->head[0], &p->tail[0], frame);
+    p->count[0]++;
+    break;
+  }
+}
+
+MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame) {
+  if (!mmu__policy_frame_ok(p, frame) || !(p->state[frame] & MMU__RESIDENT))
+    return;
+  switch (p->kind) {
+  case MMU_POLICY_LRU:
+    mmu__list_unlink(p, &p->head[0], &p->tail[0], frame);
+    break;
+  case MMU_POLICY_LFU: {
+    uint32_t b = p->owner[frame];
+    mmu__list_unlink(p, &p->bucket_head[b], &p->bucket_tail[b], frame);
+    mmu__lfu_free_if_empty(p, b);
+    break;
+  }
+  case MMU_POLICY_CLOCK:
+    if (p->resident == 1) {
+      p->hand = MMU__NIL;
+    } else {
+      if (p->hand == frame)
+        p->hand = p->next[frame];
+      p->next[p->prev[frame]] = p->next[frame];
+      p->prev[p->next[frame]] = p->prev[frame];
+    }
+    break;
+  default: {
+    int l = (p->state[frame] & MMU__ACTIVE) ? 1 : 0;
+    mmu__list_unlink(p, &p->head[l], &p->tail[l], frame);
+    p->count[l]--;
+    break;
+  }
+  }
+  p->state[frame] = 0;
+  p->resident--;
+}
+
+/* Clock and the two lists learn of references only through the callback,
+ * as a kernel learns of them only from Accessed bits. */
+MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame) {
+  if (!mmu__policy_frame_ok(p, frame) || !(p->state[frame] & MMU__RESIDENT))
+    return;
+  if (p->kind == MMU_POLICY_LRU) {
+    mmu__list_unlink(p, &p->head[0], &p->tail[0], frame);
+    mmu__list_push_head(p, &p->head[0], &p->tail[0], frame);
+  } else if (p->kind == MMU_POLICY_LFU) {
+    uint32_t b = p->owner[frame];
+    uint64_t c = p->bucket_count[b] + 1;
+    uint32_t nb = p->next[p->frames + b];
+    mmu__list_unlink(p, &p->bucket_head[b], &p->bucket_tail[b], frame);
+    if (p->bucket_head[b] == MMU__NIL &&
+        (nb == MMU__NIL || p->bucket_count[nb - p->frames] != c)) {
+      /* alone in its bucket: the bucket itself moves up a count (there
+       * may be no free slot for a new one) */
+      p->bucket_count[b] = c;
+      mmu__list_push_head(p, &p->bucket_head[b], &p->bucket_tail[b], frame);
+    } else {
+      mmu__lfu_attach(p, frame, b, c);
+      mmu__lfu_free_if_empty(p, b);
+    }
+  }
+}
+
+static int mmu__test_clear(mmu_referenced_fn referenced, void *user,
+                           uint32_t frame) {
+  return referenced && referenced(user, frame) != 0;
+}
+
+static void mmu__two_list_move(mmu_policy *p, uint32_t frame, int to) {
+  int from = !to;
+  mmu__list_unlink(p, &p->head[from], &p->tail[from], frame);
+  p->count[from]--;
+  mmu__list_push_head(p, &p->head[to], &p->tail[to], frame);
+  p->count[to]++;
+  p->state[frame] = (uint8_t)(MMU__RESIDENT | (to ? MMU__ACTIVE : 0));
+}
+
+/* Linux's reclaim, one page at a time. While the inactive list is shorter
+ * than the active one (inactive_is_low() with ratio 1, small memories),
+ * the active tail is deactivated; shrink_active_list() clears its Accessed
+ * bits but moves a referenced anon page to the inactive list all the same
+ * (only referenced executable file pages get another active trip). Then
+ * the inactive tail: referenced -> activated (folio_check_references()
+ * activates a referenced anon page), else evicted. An honest callback
+ * activates each page at most once per call; the budget of 2 x resident
+ * activations bounds a callback that always answers 1. */
+static uint32_t mmu__two_list_victim(mmu_policy *p, mmu_referenced_fn ref,
+                                     void *user) {
+  uint64_t budget = 2 * (uint64_t)p->resident;
+  for (;;) {
+    while (p->count[0] < p->count[1]) {
+      uint32_t a = p->tail[1];
+      (void)mmu__test_clear(ref, user, a);
+      mmu__two_list_move(p, a, 0);
+    }
+    uint32_t t = p->tail[0];
+    if (budget > 0 && mmu__test_clear(ref, user, t)) {
+      budget--;
+      mmu__two_list_move(p, t, 1);
+      continue;
+    }
+    return t;
+  }
+}
+
+/* Second chance: a referenced frame under the hand is passed over (the
+ * callback clears its bit). After two full turns the frame under the hand
+ * goes whatever the callback says. */
+static uint32_t mmu__clock_victim(mmu_policy *p, mmu_referenced_fn ref,
+                                  void *user) {
+  uint64_t limit = 2 * (uint64_t)p->resident;
+  for (uint64_t scanned = 0; scanned < limit; scanned++) {
+    if (!mmu__test_clear(ref, user, p->hand))
+      break;
+    p->hand = p->next[p->hand];
+  }
+  return p->hand;
+}
+
+MMU_API int mmu_policy_victim(mmu_policy *p, mmu_referenced_fn referenced,
+                              void *user, uint32_t *frame) {
+  if (!p || !p->state || !frame)
+    return MMU_ERR_ARG;
+  if (p->resident == 0)
+    return MMU_ERR_NOMEM;
+  uint32_t v;
+  switch (p->kind) {
+  case MMU_POLICY_LRU:
+    v = p->tail[0];
+    break;
+  case MMU_POLICY_LFU:
+    v = p->bucket_tail[p->head[0] - p->frames];
+    break;
+  case MMU_POLICY_CLOCK:
+    v = mmu__clock_victim(p, referenced, user);
+    break;
+  default:
+    v = mmu__two_list_victim(p, referenced, user);
+    break;
+  }
+  mmu_policy_remove(p, v);
+  *frame = v;
+  return MMU_OK;
+}
+
+/* ---- offline evaluation ------------------------------------------------- */
+
+static uint64_t mmu__round8(uint64_t x) { return (x + 7) & ~(uint64_t)7; }
+
+static uint32_t mmu__min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+/* Policy storage, then page -> frame (pages), frame -> page and the
+ * referenced bits (frames). More frames than pages are never used. */
+MMU_API size_t mmu_trace_sim_storage_size(unsigned kind, uint32_t pages,
+                                          uint32_t frames) {
+  if (pages == 0 || frames == 0)
+    return 0;
+  uint32_t f = mmu__min_u32(frames, pages);
+  size_t pol = mmu_policy_storage_size(kind, f);
+  if (pol == 0)
+    return 0;
+  uint64_t bytes = pol + mmu__round8((uint64_t)pages * sizeof(uint32_t)) +
+                   mmu__round8((uint64_t)f * (sizeof(uint32_t) + 1));
+  return bytes > SIZE_MAX ? 0 : (size_t)bytes;
+}
+
+static int mmu__trace_valid(const uint32_t *trace, size_t n, uint32_t pages) {
+  if (n && !trace)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (trace[i] >= pages)
+      return 0;
+  return 1;
+}
+
+/* The simulator's referenced bits: test and clear, as a kernel does to a
+ * PTE's Accessed bit. */
+static int mmu__trace_referenced(void *user, uint32_t frame) {
+  uint8_t *bits = (uint8_t *)user;
+  int was = bits[frame];
+  bits[frame] = 0;
+  return was;
+}
+
+MMU_API int mmu_trace_simulate(unsigned kind, const uint32_t *trace, size_t n,
+                               uint32_t pages, uint32_t frames, void *storage,
+                               size_t bytes, uint64_t *misses) {
+  if (!misses || kind > MMU_POLICY_TWO_LIST || pages == 0 || frames == 0 ||
+      !mmu__trace_valid(trace, n, pages))
+    return MMU_ERR_ARG;
+  int st = mmu__storage_check(mmu_trace_sim_storage_size(kind, pages, frames),
+                              storage, bytes);
+  if (st != MMU_OK)
+    return st;
+  uint32_t nf = mmu__min_u32(frames, pages);
+  size_t pol = mmu_policy_storage_size(kind, nf);
+  mmu_policy p;
+  st = mmu_policy_init(&p, kind, nf, storage, pol);
+  if (st != MMU_OK)
+    return st;
+  uint8_t *s = (uint8_t *)storage + pol;
+  uint32_t *page_frame = (uint32_t *)(void *)s;
+  s += (size_t)mmu__round8((uint64_t)pages * sizeof(uint32_t));
+  uint32_t *frame_page = (uint32_t *)(void *)s;
+  uint8_t *bits = s + (size_t)nf * sizeof(uint32_t);
+  memset(page_frame, 0xFF, (size_t)pages * sizeof(uint32_t));
+  memset(bits, 0, nf);
+  /* LRU and LFU are told of every reference; Clock and the two lists see
+   * only the bit each reference sets */
+  int explicit_refs = p.kind == MMU_POLICY_LRU || p.kind == MMU_POLICY_LFU;
+  uint32_t used = 0;
+  uint64_t miss = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t pg = trace[i];
+    uint32_t f = page_frame[pg];
+    if (f == MMU__NIL) {
+      miss++;
+      if (used < nf) {
+        f = used++;
+      } else {
+        st = mmu_policy_victim(&p, mmu__trace_referenced, bits, &f);
+        MMU_ASSERT(st == MMU_OK);
+        page_frame[frame_page[f]] = MMU__NIL;
+      }
+      frame_page[f] = pg;
+      page_frame[pg] = f;
+      mmu_policy_insert(&p, f); /* a reference for LRU and LFU */
+    } else if (explicit_refs) {
+      mmu_policy_access(&p, f);
+    }
+    bits[f] = 1;
+  }
+  *misses = miss;
+  return MMU_OK;
+}
+
+/* OPT's storage: the next use of every reference (n), each page's heap
+ * slot (pages), and a max-heap of (next use, page) over the resident pages
+ * (frames). Positions are uint32: n is at most 2^32 - 1, and 2^32 - 1
+ * means "never used again". */
+typedef struct mmu__opt_slot {
+  uint32_t next_use, page;
+} mmu__opt_slot;
+
+MMU_API size_t mmu_trace_opt_storage_size(size_t n, uint32_t pages,
+                                          uint32_t frames) {
+  if (pages == 0 || frames == 0 || (uint64_t)n > UINT32_MAX)
+    return 0;
+  uint32_t f = mmu__min_u32(frames, pages);
+  uint64_t bytes = mmu__round8((uint64_t)n * sizeof(uint32_t)) +
+                   mmu__round8((uint64_t)pages * sizeof(uint32_t)) +
+                   (uint64_t)f * sizeof(mmu__opt_slot);
+  return bytes > SIZE_MAX ? 0 : (size_t)bytes;
+}
+
+static void mmu__opt_swap(mmu__opt_slot *h, uint32_t *slot, uint32_t a,
+                          uint32_t b) {
+  mmu__opt_slot t = h[a];
+  h[a] = h[b];
+  h[b] = t;
+  slot[h[a].page] = a;
+  slot[h[b].page] = b;
+}
+
+static void mmu__opt_up(mmu__opt_slot *h, uint32_t *slot, uint32_t i) {
+  while (i > 0 && h[(i - 1) / 2].next_use < h[i].next_use) {
+    mmu__opt_swap(h, slot, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static void mmu__opt_down(mmu__opt_slot *h, uint32_t *slot, uint32_t count,
+                          uint32_t i) {
+  for (;;) {
+    uint32_t l = 2 * i + 1, r = l + 1, big = i;
+    if (l < count && h[l].next_use > h[big].next_use)
+      big = l;
+    if (r < count && h[r].next_use > h[big].next_use)
+      big = r;
+    if (big == i)
+      return;
+    mmu__opt_swap(h, slot, i, big);
+    i = big;
+  }
+}
+
+/* On a hit the page's key grows from "now" to its following use, so it
+ * only ever sifts up; a miss with full frames replaces the root. Pages
+ * tied for "furthest" are all never used again: any of them gives the same
+ * miss count. */
+MMU_API int mmu_trace_opt(const uint32_t *trace, size_t n, uint32_t pages,
+                          uint32_t frames, void *storage, size_t bytes,
+                          uint64_t *misses) {
+  if (!misses || pages == 0 || frames == 0 || (n && !trace))
+    return MMU_ERR_ARG;
+  int st = mmu__storage_check(mmu_trace_opt_storage_size(n, pages, frames),
+                              storage, bytes);
+  if (st != MMU_OK)
+    return st;
+  uint32_t nf = mmu__min_u32(frames, pages);
+  uint8_t *s = (uint8_t *)storage;
+  uint32_t *next_use = (uint32_t *)(void *)s;
+  s += (size_t)mmu__round8((uint64_t)n * sizeof(uint32_t));
+  uint32_t *slot = (uint32_t *)(void *)s;
+  s += (size_t)mmu__round8((uint64_t)pages * sizeof(uint32_t));
+  mmu__opt_slot *heap = (mmu__opt_slot *)(void *)s;
+
+  /* backwards: slot[] holds each page's nearest later use for now */
+  memset(slot, 0xFF, (size_t)pages * sizeof(uint32_t));
+  for (size_t i = n; i-- > 0;) {
+    if (trace[i] >= pages)
+      return MMU_ERR_ARG;
+    next_use[i] = slot[trace[i]];
+    slot[trace[i]] = (uint32_t)i;
+  }
+  memset(slot, 0xFF, (size_t)pages * sizeof(uint32_t));
+  uint32_t count = 0;
+  uint64_t miss = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t pg = trace[i];
+    if (slot[pg] != MMU__NIL) {
+      heap[slot[pg]].next_use = next_use[i];
+      mmu__opt_up(heap, slot, slot[pg]);
+      continue;
+    }
+    miss++;
+    if (count < nf) {
+      heap[count].next_use = next_use[i];
+      heap[count].page = pg;
+      slot[pg] = count;
+      mmu__opt_up(heap, slot, count++);
+    } else {
+      slot[heap[0].page] = MMU__NIL;
+      heap[0].next_use = next_use[i];
+      heap[0].page = pg;
+      slot[pg] = 0;
+      mmu__opt_down(heap, slot, count, 0);
+    }
+  }
+  *misses = miss;
+  return MMU_OK;
+}
+/* ---- mmu/report.c ---- */
+/* report.c - counters printed the way the tools that report them print
+ * them, so scripts written for the real tools can read ours. No stdio: the
+ * numbers are formatted here.
+ *
+ * mmu_format_time_v: GNU time 1.9 (Debian 12 package time 1.9-0.2), the
+ * three memory lines of `/usr/bin/time -v`, in its order: "\tMaximum
+ * resident set size (kbytes): N", "\tMajor (requiring I/O) page faults: N",
+ * "\tMinor (reclaiming a frame) page faults: N", each ending in "\n". Linux
+ * reports ru_maxrss in KiB, so N is maxrss_pages * 4 (printed exactly, even
+ * past 2^64). time prints the fault counts with %ld; ours are unsigned, so
+ * a count past LONG_MAX, which no process reaches, does not wrap negative.
+ *
+ * mmu_format_perf_stat: perf 6.1.192 (Debian 12 linux-perf), the counter
+ * lines of `perf stat -e dTLB-loads,dTLB-load-misses,dTLB-stores,
+ * dTLB-store-misses` without the header and the timing lines, laid out as
+ * util/stat-display.c and util/stat-shadow.c of that version do it: the
+ * count converted to double and printed "%'18.0f", a space, the event's
+ * empty unit padded to 4 and a space, the name padded to 32, then the
+ * metric column. dTLB-load-misses gets " # " "%7.2f%%" " of all dTLB cache
+ * accesses" with ratio = misses / loads * 100.0, 0.00 when loads is 0 (perf
+ * divides only when the dTLB-loads total is nonzero). Every other line
+ * gets the 35 blanks of an empty metric: perf has no ratio for stores.
+ * The trailing blanks are perf's. perf asks for digit grouping (the '
+ * flag), which depends on the locale: under C, POSIX and C.UTF-8 there is
+ * no thousands separator and that is what we print; under en_US.UTF-8
+ * perf would print 1,234,567. The hardware counters cannot be read in the
+ * VM this was checked on: perf printed "<not supported>" in the same
+ * columns, and software events showed the same widths with values.
+ *
+ * mmu_format_vmstat: /proc/vmstat (checked on Linux 6.18; the names are
+ * older), "name value\n" with the value in unsigned decimal. Linux's names
+ * first, in /proc/vmstat's order: pswpin, pswpout, pgfault, pgmajfault,
+ * pgsteal_direct, pgscan_direct. Our reclaim runs in the caller's context
+ * (there is no kswapd), which Linux counts as direct reclaim. Then the
+ * library's own counters, prefixed "mmu_", which no Linux counter is:
+ * mmu_cow_copies, mmu_cow_reuses, mmu_zero_maps. */
+
+/* snprintf's contract: count every byte, store what fits before the NUL.
+ * A NULL buf counts as cap 0; a NULL counter struct prints nothing. */
+typedef struct mmu__sink {
+  char *buf;
+  size_t cap, len;
+} mmu__sink;
+
+static mmu__sink mmu__sink_at(char *buf, size_t cap) {
+  mmu__sink s = {buf, buf ? cap : 0, 0};
+  return s;
+}
+
+static void mmu__put(mmu__sink *s, const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++, s->len++)
+    if (s->len + 1 < s->cap)
+      s->buf[s->len] = p[i];
+}
+
+static void mmu__puts(mmu__sink *s, const char *str) {
+  mmu__put(s, str, strlen(str));
+}
+
+static void mmu__blanks(mmu__sink *s, size_t n) {
+  while (n--)
+    mmu__put(s, " ", 1);
+}
+
+static size_t mmu__sink_end(mmu__sink *s) {
+  if (s->cap)
+    s->buf[s->len < s->cap ? s->len : s->cap - 1] = '\0';
+  return s->len;
+}
+
+/* Digits are written backwards, ending at end; the first is returned. */
+static char *mmu__utoa(uint64_t v, char *end) {
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return end;
+}
+
+/* hi:lo as one 128-bit number, divided by 10 in 32-bit limbs. */
+static char *mmu__u128toa(uint64_t hi, uint64_t lo, char *end) {
+  while (hi) {
+    uint32_t limb[4] = {(uint32_t)(hi >> 32), (uint32_t)hi,
+                        (uint32_t)(lo >> 32), (uint32_t)lo};
+    uint64_t rem = 0;
+    for (int i = 0; i < 4; i++) {
+      uint64_t cur = rem << 32 | limb[i];
+      limb[i] = (uint32_t)(cur / 10);
+      rem = cur % 10;
+    }
+    *--end = (char)('0' + rem);
+    hi = (uint64_t)limb[0] << 32 | limb[1];
+    lo = (uint64_t)limb[2] << 32 | limb[3];
+  }
+  return mmu__utoa(lo, end);
+}
+
+/* printf("%.*f", frac, v) for finite v >= 0 below 2^128 and frac <= 2:
+ * the exact binary value, rounded half to even as glibc rounds. Reads
+ * the IEEE-754 binary64 encoding. */
+static char *mmu__ftoa(double v, unsigned frac, char *end) {
+  uint64_t bits, scale = frac == 2 ? 100 : frac == 1 ? 10 : 1;
+  memcpy(&bits, &v, sizeof bits);
+  uint64_t m = bits & ((1ull << 52) - 1);
+  int e = (int)(bits >> 52 & 0x7FF);
+  if (e) {
+    m |= 1ull << 52;
+    e -= 1075; /* v = m * 2^e */
+  } else {
+    e = -1074;
+  }
+  MMU_ASSERT(!(bits >> 63) && e <= 75);
+  if (e >= 0) { /* an integer: no rounding */
+    for (unsigned i = 0; i < frac; i++)
+      *--end = '0';
+    if (frac)
+      *--end = '.';
+    if (e >= 64)
+      return mmu__u128toa(m << (e - 64), 0, end);
+    return mmu__u128toa(e ? m >> (64 - e) : 0, m << e, end);
+  }
+  unsigned shift = (unsigned)-e;
+  uint64_t x = m * scale, q = 0; /* x < 2^60 */
+  if (shift <= 60) {             /* past that, x is below one half */
+    uint64_t r = x & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+    q = x >> shift;
+    if (r > half || (r == half && (q & 1)))
+      q++;
+  }
+  for (unsigned i = 0; i < frac; i++, q /= 10)
+    *--end = (char)('0' + q % 10);
+  if (frac)
+    *--end = '.';
+  return mmu__utoa(q, end);
+}
+
+static void mmu__put_digits(mmu__sink *s, const char *first, const char *end,
+                            size_t width) {
+  size_t n = (size_t)(end - first);
+  if (n < width)
+    mmu__blanks(s, width - n);
+  mmu__put(s, first, n);
+}
+
+/* indent, label, separator, then hi:lo in decimal and a newline. */
+static void mmu__value_line(mmu__sink *s, const char *indent,
+                            const char *label, const char *sep, uint64_t hi,
+                            uint64_t lo) {
+  char d[48];
+  mmu__puts(s, indent);
+  mmu__puts(s, label);
+  mmu__puts(s, sep);
+  mmu__put_digits(s, mmu__u128toa(hi, lo, d + sizeof d), d + sizeof d, 0);
+  mmu__puts(s, "\n");
+}
+
+MMU_API size_t mmu_format_time_v(const mmu_rusage *ru, char *buf,
+                                 size_t cap) {
+  mmu__sink s = mmu__sink_at(buf, cap);
+  if (ru) {
+    mmu__value_line(&s, "\t", "Maximum resident set size (kbytes)", ": ",
+                    ru->maxrss_pages >> 62, ru->maxrss_pages << 2);
+    mmu__value_line(&s, "\t", "Major (requiring I/O) page faults", ": ", 0,
+                    ru->majflt);
+    mmu__value_line(&s, "\t", "Minor (reclaiming a frame) page faults",
+                    ": ", 0, ru->minflt);
+  }
+  return mmu__sink_end(&s);
+}
+
+/* One counter line; ratio < 0 leaves the metric column empty. */
+static void mmu__perf_line(mmu__sink *s, uint64_t count, const char *event,
+                           double ratio) {
+  char d[48];
+  char *end = d + sizeof d;
+  mmu__put_digits(s, mmu__ftoa((double)count, 0, end), end, 18);
+  mmu__blanks(s, 1 + 4 + 1); /* separator, unit "" padded to 4, separator */
+  mmu__puts(s, event);
+  mmu__blanks(s, strlen(event) < 32 ? 32 - strlen(event) : 0);
+  if (ratio < 0) {
+    mmu__blanks(s, 35); /* METRIC_LEN */
+  } else {
+    mmu__puts(s, " # ");
+    mmu__put_digits(s, mmu__ftoa(ratio, 2, end), end, 7);
+    /* the unit is padded to 35 - 11 - 1 columns, fewer than it has */
+    mmu__puts(s, "% of all dTLB cache accesses");
+  }
+  mmu__puts(s, "\n");
+}
+
+MMU_API size_t mmu_format_perf_stat(const mmu_stats *st, char *buf,
+                                    size_t cap) {
+  mmu__sink s = mmu__sink_at(buf, cap);
+  if (st) {
+    /* perf's arithmetic, in double */
+    double loads = (double)st->tlb_loads[0], ratio = 0.0;
+    if (loads != 0.0)
+      ratio = (double)st->tlb_misses[0] / loads * 100.0;
+    mmu__perf_line(&s, st->tlb_loads[0], "dTLB-loads", -1.0);
+    mmu__perf_line(&s, st->tlb_misses[0], "dTLB-load-misses", ratio);
+    mmu__perf_line(&s, st->tlb_loads[1], "dTLB-stores", -1.0);
+    mmu__perf_line(&s, st->tlb_misses[1], "dTLB-store-misses", -1.0);
+  }
+  return mmu__sink_end(&s);
+}
+
+MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf,
+                                 size_t cap) {
+  mmu__sink s = mmu__sink_at(buf, cap);
+  if (vm) {
+    mmu__value_line(&s, "", "pswpin", " ", 0, vm->pswpin);
+    mmu__value_line(&s, "", "pswpout", " ", 0, vm->pswpout);
+    mmu__value_line(&s, "", "pgfault", " ", 0, vm->pgfault);
+    mmu__value_line(&s, "", "pgmajfault", " ", 0, vm->pgmajfault);
+    mmu__value_line(&s, "", "pgsteal_direct", " ", 0, vm->pgsteal);
+    mmu__value_line(&s, "", "pgscan_direct", " ", 0, vm->pgscan);
+    mmu__value_line(&s, "", "mmu_cow_copies", " ", 0, vm->cow_copies);
+    mmu__value_line(&s, "", "mmu_cow_reuses", " ", 0, vm->cow_reuses);
+    mmu__value_line(&s, "", "mmu_zero_maps", " ", 0, vm->zero_maps);
+  }
+  return mmu__sink_end(&s);
+}
+/* ---- mmu/frames.c ---- */
+/* frames.c - the system: its frame pool (a free bitmap, reference counts,
+ * the shared zero page), swap-slot table and replacement policy, all in
+ * the storage the embedder sized with mmu_system_storage_size(). */
+
+/* Storage layout, each piece 8-byte aligned: frames | free bitmap | slots |
+ * policy. */
+typedef struct mmu__sys_layout {
+  size_t frames, bits, slots, policy, total;
+} mmu__sys_layout;
+
+static int mmu__sys_layout_of(const mmu_system_config *cfg,
+                              mmu__sys_layout *l) {
+  if (!cfg || (cfg->pool.gpa & 0xFFF) || (cfg->pool.size & 0xFFF) ||
+      cfg->pool.size < 2 * MMU__PAGE || !cfg->pool.host ||
+      ((uintptr_t)cfg->pool.host & 7) || cfg->pool.gpa >= (1ull << 52) ||
+      cfg->pool.size > (1ull << 52) - cfg->pool.gpa ||
+      (cfg->pool.size >> 12) >= (1ull << 31) ||
+      cfg->swap.slots >= (1ull << 40) ||
+      (cfg->swap.slots && (!cfg->swap.read || !cfg->swap.write)))
+    return 0;
+  uint32_t n = (uint32_t)(cfg->pool.size >> 12);
+  unsigned policy = mmu__policy_kind(cfg->policy);
+  size_t pol = mmu_policy_storage_size(policy, n);
+  if (!pol)
+    return 0;
+  l->frames = 0;
+  l->bits = l->frames + (size_t)n * sizeof(struct mmu__frame);
+  l->slots = l->bits + ((size_t)n + 63) / 64 * 8;
+  l->policy = l->slots + (size_t)cfg->swap.slots * sizeof(struct mmu__slot);
+  l->total = l->policy + ((pol + 7) & ~(size_t)7);
+  return 1;
+}
+
+MMU_API size_t mmu_system_storage_size(const mmu_system_config *cfg) {
+  mmu__sys_layout l;
+  return mmu__sys_layout_of(cfg, &l) ? l.total : 0;
+}
+
+MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
+                                      uint32_t version,
+                                      const mmu_system_config *cfg,
+                                      void *storage, size_t bytes) {
+  if (!sys || !cfg)
+    return MMU_ERR_ARG;
+  if (sizeof_sys != sizeof(mmu_system) || (version >> 8) != (MMU_VERSION >> 8))
+    return MMU_ERR_VERSION;
+  mmu__sys_layout l;
+  if (!mmu__sys_layout_of(cfg, &l))
+    return MMU_ERR_CONFIG;
+  if (!storage || ((uintptr_t)storage & 7) || bytes < l.total)
+    return MMU_ERR_STORAGE;
+  memset(sys, 0, sizeof *sys);
+  memset(storage, 0, l.total);
+  uint8_t *base = (uint8_t *)storage;
+  sys->nframes = (uint32_t)(cfg->pool.size >> 12);
+  sys->pool_gpa = cfg->pool.gpa;
+  sys->pool_host = (uint8_t *)cfg->pool.host;
+  sys->frame = (struct mmu__frame *)(void *)(base + l.frames);
+  sys->free_bits = (uint64_t *)(void *)(base + l.bits);
+  sys->slot = (struct mmu__slot *)(void *)(base + l.slots);
+  sys->slots = cfg->swap.slots;
+  sys->swap = cfg->swap;
+  sys->flags = cfg->flags;
+  unsigned policy = mmu__policy_kind(cfg->policy);
+  int rc = mmu_policy_init(&sys->policy, policy, sys->nframes, base + l.policy,
+                           l.total - l.policy);
+  if (rc != MMU_OK)
+    return rc;
+  for (uint32_t f = 0; f < sys->nframes; f++)
+    sys->free_bits[f / 64] |= 1ull << (f % 64);
+  sys->free_count = sys->nframes;
+  sys->magic = MMU__SYS_MAGIC;
+  sys->version = MMU_VERSION;
+  /* The zero page: one frame of zeros every space maps for reads. */
+  uint32_t z;
+  rc = mmu__frame_alloc(sys, &z);
+  MMU_ASSERT(rc == MMU_OK);
+  sys->frame[z].kind = MMU__FR_ZERO;
+  sys->frame[z].refs = 1;
+  sys->zero_frame = z;
+  return MMU_OK;
+}
+
+static void mmu__frame_take(mmu_system *sys, uint32_t f) {
+  MMU_ASSERT(sys->free_bits[f / 64] >> (f % 64) & 1);
+  sys->free_bits[f / 64] &= ~(1ull << (f % 64));
+  sys->free_count--;
+  memset(&sys->frame[f], 0, sizeof sys->frame[f]);
+  memset(mmu__frame_host(sys, f), 0, MMU__PAGE);
+}
+
+/* A zeroed frame, or MMU_ERR_NOMEM. Never reclaims: callers reserve with
+ * mmu__ensure_free() first, before they hold pointers into page tables. */
+static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
+  if (!sys->free_count)
+    return MMU_ERR_NOMEM;
+  uint32_t words = (sys->nframes + 63) / 64;
+  for (uint32_t i = 0; i < words; i++) {
+    uint32_t w = (sys->free_cursor + i) % words;
+    if (sys->free_bits[w]) {
+      uint32_t f = w * 64 + (uint32_t)__builtin_ctzll(sys->free_bits[w]);
+      mmu__frame_take(sys, f);
+      sys->free_cursor = w;
+      *frame = f;
+      return MMU_OK;
+    }
+  }
+  MMU_ASSERT(0);
+  return MMU_ERR_NOMEM;
+}
+
+static int mmu__frames_free_run(const mmu_system *sys, uint32_t f, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (!(sys->free_bits[(f + i) / 64] >> ((f + i) % 64) & 1))
+      return 0;
+  return 1;
+}
+
+/* 512 free frames starting at a 2 MiB-aligned guest-physical address. */
+static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
+  uint32_t first = (uint32_t)((512 - ((sys->pool_gpa >> 12) & 511)) & 511);
+  for (uint64_t f = first; f + 512 <= sys->nframes; f += 512) {
+    if (!mmu__frames_free_run(sys, (uint32_t)f, 512))
+      continue;
+    for (uint32_t i = 0; i < 512; i++) {
+      mmu__frame_take(sys, (uint32_t)f + i);
+      sys->frame[f + i].kind = MMU__FR_HUGE_TAIL;
+    }
+    sys->frame[f].kind = MMU__FR_HUGE;
+    *head = (uint32_t)f;
+    return MMU_OK;
+  }
+  return MMU_ERR_NOMEM;
+}
+
+static void mmu__frame_free(mmu_system *sys, uint32_t f) {
+  uint32_t n = sys->frame[f].kind == MMU__FR_HUGE ? 512 : 1;
+  if (sys->frame[f].kind == MMU__FR_PAGE)
+    mmu_policy_remove(&sys->policy, f);
+  for (uint32_t i = 0; i < n; i++) {
+    MMU_ASSERT(!(sys->free_bits[(f + i) / 64] >> ((f + i) % 64) & 1));
+    memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);
+    sys->free_bits[(f + i) / 64] |= 1ull << ((f + i) % 64);
+  }
+  sys->free_count += n;
+}
+
+/* Reclaim until `frames` frames are free. */
+static int mmu__ensure_free(mmu_system *sys, uint32_t frames) {
+  while (sys->free_count < frames) {
+    int rc = mmu__reclaim_one(sys);
+    if (rc != MMU_OK)
+      return rc == MMU_ERR_NOMEM || !sys->slots ? MMU_ERR_NOMEM : rc;
+  }
+  return MMU_OK;
+}
+
+MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
+                               uint32_t *reclaimed) {
+  uint32_t done = 0;
+  int rc = MMU_OK;
+  if (!sys || sys->magic != MMU__SYS_MAGIC)
+    return MMU_ERR_ARG;
+  while (done < pages && (rc = mmu__reclaim_one(sys)) == MMU_OK)
+    done++;
+  if (reclaimed)
+    *reclaimed = done;
+  return rc;
+}
+
+MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
+  memset(out, 0, sizeof *out);
+  out->frames_total = sys->nframes;
+  out->frames_free = sys->free_count;
+  out->swap_total = sys->slots;
+  out->swap_used = sys->slots_used;
+  for (uint32_t f = 0; f < sys->nframes; f++) {
+    uint8_t k = sys->frame[f].kind;
+    if (k == MMU__FR_PT)
+      out->frames_pt++;
+    else if (k == MMU__FR_PAGE || k == MMU__FR_HUGE || k == MMU__FR_HUGE_TAIL)
+      out->frames_anon++;
+  }
+}
+/* ---- mmu/regions.c ---- */
+/* regions.c - a space's regions (Linux's VMAs): a sorted array in the
+ * space's storage, split and merged as mm/mmap.c does, and the
+ * /proc/PID/maps text. */
+
+/* Index of the region holding addr, or -1. */
+static int32_t mmu__region_find(const mmu_space *s, uint64_t addr) {
+  uint32_t i = mmu__region_next(s, addr);
+  return i < s->nregions && s->regions[i].start <= addr ? (int32_t)i : -1;
+}
+
+/* Index of the first region ending above addr (nregions if none). */
+static uint32_t mmu__region_next(const mmu_space *s, uint64_t addr) {
+  uint32_t lo = 0, hi = s->nregions;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (s->regions[mid].end <= addr)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static int mmu__region_insert(mmu_space *s, const mmu_region *r,
+                              uint32_t *index) {
+  if (s->nregions >= s->max_regions)
+    return MMU_ERR_NOSPACE;
+  uint32_t i = mmu__region_next(s, r->start);
+  MMU_ASSERT(i == s->nregions || s->regions[i].start >= r->end);
+  memmove(&s->regions[i + 1], &s->regions[i],
+          (s->nregions - i) * sizeof(mmu_region));
+  s->regions[i] = *r;
+  s->nregions++;
+  if (index)
+    *index = i;
+  return MMU_OK;
+}
+
+static void mmu__region_remove(mmu_space *s, uint32_t i) {
+  memmove(&s->regions[i], &s->regions[i + 1],
+          (s->nregions - i - 1) * sizeof(mmu_region));
+  s->nregions--;
+}
+
+/* Region i becomes [start, addr) and [addr, end). */
+static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
+  mmu_region *r = &s->regions[i];
+  MMU_ASSERT(addr > r->start && addr < r->end && !(addr & 0xFFF));
+  if (s->nregions >= s->max_regions)
+    return MMU_ERR_NOSPACE;
+  mmu_region upper = *r;
+  upper.start = addr;
+  if (r->kind == MMU_REGION_FILE)
+    upper.offset = r->offset + (addr - r->start);
+  r->end = addr;
+  memmove(&s->regions[i + 2], &s->regions[i + 1],
+          (s->nregions - i - 1) * sizeof(mmu_region));
+  s->regions[i + 1] = upper;
+  s->nregions++;
+  return MMU_OK;
+}
+
+/* Linux merges neighbours with equal flags and file, contiguous file
+ * offsets, and anon_vmas that are equal or where one side has none yet
+ * (is_mergeable_vma / is_mergeable_anon_vma). */
+static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
+  return a->end == b->start && a->prot == b->prot && a->kind == b->kind &&
+         a->flags == b->flags && a->file == b->file &&
+         (a->kind != MMU_REGION_FILE ||
+          a->offset + (a->end - a->start) == b->offset) &&
+         (!a->anon_id || !b->anon_id || a->anon_id == b->anon_id);
+}
+
+/* Merge every mergeable pair among regions first-1 .. last+1. */
+static void mmu__region_merge_around(mmu_space *s, uint32_t first,
+                                     uint32_t last) {
+  uint32_t i = first ? first - 1 : 0;
+  uint32_t stop = last + 1;
+  while (i + 1 < s->nregions && i < stop) {
+    mmu_region *a = &s->regions[i], *b = &s->regions[i + 1];
+    if (mmu__region_mergeable(a, b)) {
+      a->end = b->end;
+      if (!a->anon_id)
+        a->anon_id = b->anon_id;
+      mmu__region_remove(s, i + 1);
+      stop--;
+    } else {
+      i++;
+    }
+  }
+}
+
+/* Lowest address a mapping may reach below region i: a stack keeps its
+ * guard gap free (Linux's vm_start_gap). */
+static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i) {
+  const mmu_region *r = &s->regions[i];
+  if (!(r->flags & MMU_MAP_GROWSDOWN))
+    return r->start;
+  return r->start > s->stack_guard_gap ? r->start - s->stack_guard_gap : 0;
+}
+
+MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
+                                            uint32_t *count) {
+  if (count)
+    *count = space ? space->nregions : 0;
+  return space ? space->regions : NULL;
+}
+
+/* ---- /proc/PID/maps --------------------------------------------------- */
+
+/* printf's %0*lx (min_digits wide) and %lu, into report.c's sink. */
+static void mmu__put_num(mmu__sink *t, uint64_t v, unsigned base,
+                         unsigned min_digits) {
+  char d[24], *end = d + sizeof d, *p = end;
+  do {
+    *--p = "0123456789abcdef"[v % base];
+    v /= base;
+  } while (v);
+  while ((unsigned)(end - p) < min_digits)
+    *--p = '0';
+  mmu__put(t, p, (size_t)(end - p));
+}
+
+/* Linux prints "%08lx-%08lx %c%c%c%c %08llx %02x:%02x %lu " and, for a
+ * named region, pads with spaces to column 72 then one more before the
+ * name (fs/proc/task_mmu.c: seq_setwidth(25 + 6 * sizeof(void *) - 1) and
+ * seq_pad). Anonymous regions keep the trailing space. */
+MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
+  mmu__sink t = mmu__sink_at(buf, cap);
+  for (uint32_t i = 0; space && i < space->nregions; i++) {
+    const mmu_region *r = &space->regions[i];
+    const mmu_file *f = r->kind == MMU_REGION_FILE ? r->file : NULL;
+    size_t line = t.len;
+    mmu__put_num(&t, r->start, 16, 8);
+    mmu__puts(&t, "-");
+    mmu__put_num(&t, r->end, 16, 8);
+    mmu__puts(&t, " ");
+    mmu__puts(&t, r->prot & MMU_PROT_READ ? "r" : "-");
+    mmu__puts(&t, r->prot & MMU_PROT_WRITE ? "w" : "-");
+    mmu__puts(&t, r->prot & MMU_PROT_EXEC ? "x" : "-");
+    mmu__puts(&t, "p");
+    mmu__puts(&t, " ");
+    mmu__put_num(&t, f ? r->offset : 0, 16, 8);
+    mmu__puts(&t, " ");
+    mmu__put_num(&t, f ? f->dev_major : 0, 16, 2);
+    mmu__puts(&t, ":");
+    mmu__put_num(&t, f ? f->dev_minor : 0, 16, 2);
+    mmu__puts(&t, " ");
+    mmu__put_num(&t, f ? f->inode : 0, 10, 1);
+    mmu__puts(&t, " ");
+    /* [stack] is the region holding the initial stack pointer only, not
+     * every MAP_GROWSDOWN one (vma_is_initial_stack) */
+    int stack = space->start_stack && r->start <= space->start_stack &&
+                r->end >= space->start_stack;
+    const char *name = f                            ? f->path
+                       : r->kind == MMU_REGION_HEAP ? "[heap]"
+                       : stack                      ? "[stack]"
+                                                    : NULL;
+    if (name) {
+      if (t.len - line < 72)
+        mmu__blanks(&t, 72 - (t.len - line));
+      mmu__puts(&t, " ");
+      mmu__puts(&t, name);
+    }
+    mmu__puts(&t, "\n");
+  }
+  return mmu__sink_end(&t);
+}
+/* ---- mmu/space.c ---- */
+/* space.c - address spaces: page tables in pool frames, the mmap family of
+ * calls, fork and exit. Page tables are built lazily by faults (fault.c);
+ * here they are walked, copied and torn down. */
+
+/* ---- page-table plumbing ------------------------------------------------ */
+
+static inline uint64_t *mmu__table(const mmu_system *sys, uint32_t f) {
+  return (uint64_t *)(void *)mmu__frame_host(sys, f);
+}
+
+/* Entries change through here: a PT frame's refs count its non-zero
+ * entries, so empty tables can be freed. Atomic: a vCPU may be setting A/D
+ * in the same entry. */
+static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
+                           uint64_t *slot, uint64_t value) {
+  uint64_t old = __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
+  if (!old && value)
+    sys->frame[table_frame].refs++;
+  else if (old && !value)
+    sys->frame[table_frame].refs--;
+}
+
+/* The table an intermediate entry points at, if it is one of ours. */
+static uint32_t mmu__child_table(const mmu_system *sys, uint64_t e) {
+  if ((e & (MMU_PTE_P | MMU_PTE_PS)) != MMU_PTE_P)
+    return MMU__NO_FRAME;
+  uint32_t f = mmu__entry_frame(sys, e);
+  return f != MMU__NO_FRAME && sys->frame[f].kind == MMU__FR_PT ? f
+                                                                : MMU__NO_FRAME;
+}
+
+static inline unsigned mmu__index(uint64_t va, int level) {
+  return (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
+}
+
+/* Find the entry of `level` (1 = PTE, 2 = PDE) mapping va, creating the
+ * tables above it when alloc is set (frames must have been reserved).
+ * *slot is NULL when a table is missing and alloc is clear.
+ * MMU_ERR_PT_BUS when an entry above is not a table of this system. */
+static int mmu__walk_to(mmu_space *s, uint64_t va, int level, int alloc,
+                        uint64_t **slot, uint32_t *table_frame) {
+  mmu_system *sys = s->sys;
+  uint32_t table = s->root_frame;
+  *slot = NULL;
+  for (int l = 4; l > level; l--) {
+    uint64_t *e = &mmu__table(sys, table)[mmu__index(va, l)];
+    uint64_t v = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+    if (!v) {
+      if (!alloc)
+        return MMU_OK;
+      uint32_t f;
+      int rc = mmu__frame_alloc(sys, &f);
+      if (rc != MMU_OK)
+        return rc;
+      sys->frame[f].kind = MMU__FR_PT;
+      s->pt_frames++;
+      mmu__entry_set(sys, table, e, mmu__frame_gpa(sys, f) | MMU__TABLE_FLAGS);
+      table = f;
+      continue;
+    }
+    table = mmu__child_table(sys, v);
+    if (table == MMU__NO_FRAME)
+      return MMU_ERR_PT_BUS;
+  }
+  *slot = &mmu__table(sys, table)[mmu__index(va, level)];
+  if (table_frame)
+    *table_frame = table;
+  return MMU_OK;
+}
+
+/* Leaf flags for a region's page (SDM 4.5 Table 4-20; U/S set: user). */
+static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
+                                int writable) {
+  uint64_t e = MMU_PTE_P | MMU_PTE_U;
+  if (writable)
+    e |= MMU_PTE_W;
+  if (r->flags & MMU_MAP_HUGETLB)
+    e |= MMU_PTE_PS;
+  if (!(r->prot & MMU_PROT_EXEC) && !(sys->flags & MMU_SYS_NO_NX))
+    e |= MMU_PTE_XD;
+  return e;
+}
+
+static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
+                          uint8_t flags) {
+  struct mmu__frame *fr = &sys->frame[f];
+  if (fr->kind != MMU__FR_HUGE)
+    fr->kind = MMU__FR_PAGE;
+  fr->refs = 1;
+  fr->vaddr = va;
+  fr->flags = flags;
+  if (fr->kind == MMU__FR_PAGE)
+    mmu_policy_insert(&sys->policy, f);
+}
+
+static void mmu__rss_add(mmu_space *s, int64_t pages) {
+  s->ru.rss_pages += (uint64_t)pages;
+  if (s->ru.rss_pages > s->ru.maxrss_pages)
+    s->ru.maxrss_pages = s->ru.rss_pages;
+}
+
+/* Invalidate [va, va + pages*4K) on every cpu running the space; a full
+ * flush beyond 32 pages (the cut-over Linux uses, tlb_single_page_flush_
+ * ceiling, is 33). */
+static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
+  for (uint32_t i = 0; i < 8; i++) {
+    mmu_cpu *cpu = s->sys->cpus[i];
+    if (!(s->cpu_mask >> i & 1) || !cpu)
+      continue;
+    if (pages > 32) {
+      mmu__tlb_flush_nonglobal(cpu);
+      cpu->stats.flushes_pcid++;
+    } else {
+      for (uint64_t p = 0; p < pages; p++)
+        mmu_invlpg(cpu, va + p * MMU__PAGE);
+    }
+  }
+}
+
+/* Drop one leaf entry's hold on its frame or swap slot. */
+static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
+  mmu_system *sys = s->sys;
+  if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
+    uint32_t f = mmu__entry_frame(sys, e);
+    if (f == MMU__NO_FRAME || f == sys->zero_frame)
+      return;
+    MMU_ASSERT(sys->frame[f].refs > 0);
+    mmu__rss_add(s, huge ? -512 : -1);
+    if (--sys->frame[f].refs == 0)
+      mmu__frame_free(sys, f);
+  } else if (e & MMU__SWP_MARK) {
+    s->ru.swap_pages--;
+    mmu__slot_put(sys, e >> 12);
+  }
+}
+
+/* Visit the leaves in [start, end) below `table`, which covers [base, base
+ * + 512 spans) at `level`; with prune, tables left empty are freed. */
+typedef void (*mmu__leaf_fn)(mmu_space *s, uint32_t table, uint64_t *entry,
+                             int level, const void *ctx);
+
+static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
+                            uint64_t base, uint64_t start, uint64_t end,
+                            mmu__leaf_fn leaf, const void *ctx, int prune) {
+  mmu_system *sys = s->sys;
+  uint64_t span = 1ull << (12 + 9 * (level - 1));
+  uint64_t *t = mmu__table(sys, table);
+  for (unsigned i = mmu__index(start, level); i < 512; i++) {
+    uint64_t va = base + i * span;
+    if (va >= end)
+      break;
+    uint64_t e = t[i];
+    if (!e)
+      continue;
+    if (level == 1 || (e & MMU_PTE_PS)) {
+      MMU_ASSERT(level == 1 || (va >= start && va + span <= end));
+      leaf(s, table, &t[i], level, ctx);
+      continue;
+    }
+    uint32_t child = mmu__child_table(sys, e);
+    if (child == MMU__NO_FRAME)
+      continue; /* not ours: leave it, never follow it */
+    uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
+    mmu__for_leaves(s, child, level - 1, va, lo, hi, leaf, ctx, prune);
+    if (prune && !sys->frame[child].refs) {
+      mmu__entry_set(sys, table, &t[i], 0);
+      mmu__frame_free(sys, child);
+      s->pt_frames--;
+    }
+  }
+}
+
+static void mmu__zap_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
+                          int level, const void *ctx) {
+  (void)ctx;
+  mmu__leaf_put(s, *entry, level == 2);
+  mmu__entry_set(s->sys, table, entry, 0);
+}
+
+static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
+  if (start < end)
+    mmu__for_leaves(s, s->root_frame, 4, 0, start, end, mmu__zap_leaf, NULL,
+                    1);
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+static int mmu__space_ok(const mmu_space *s) {
+  return s && s->magic == MMU__SPACE_MAGIC && s->sys &&
+         s->sys->magic == MMU__SYS_MAGIC;
+}
+
+MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg) {
+  uint32_t n = cfg && cfg->max_regions ? cfg->max_regions : 64;
+  return n > (1u << 20) ? 0 : (size_t)n * sizeof(mmu_region);
+}
+
+static int mmu__space_setup(mmu_space *s, mmu_system *sys, uint32_t max_regions,
+                            void *storage, size_t bytes) {
+  if (!storage || ((uintptr_t)storage & 7) ||
+      bytes < (size_t)max_regions * sizeof(mmu_region))
+    return MMU_ERR_STORAGE;
+  int rc = mmu__ensure_free(sys, 1);
+  if (rc != MMU_OK)
+    return rc;
+  uint32_t root;
+  rc = mmu__frame_alloc(sys, &root);
+  MMU_ASSERT(rc == MMU_OK);
+  sys->frame[root].kind = MMU__FR_PT;
+  memset(s, 0, sizeof *s);
+  s->magic = MMU__SPACE_MAGIC;
+  s->version = MMU_VERSION;
+  s->sys = sys;
+  s->root_frame = root;
+  s->root = mmu__frame_gpa(sys, root);
+  s->pt_frames = 1;
+  s->regions = (mmu_region *)storage;
+  s->max_regions = max_regions;
+  s->next_space = sys->spaces;
+  sys->spaces = s;
+  sys->space_count++;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
+                                     uint32_t version, mmu_system *sys,
+                                     const mmu_space_config *cfg,
+                                     void *storage, size_t bytes) {
+  if (!space || !sys || sys->magic != MMU__SYS_MAGIC)
+    return MMU_ERR_ARG;
+  if (sizeof_space != sizeof(mmu_space) ||
+      (version >> 8) != (MMU_VERSION >> 8))
+    return MMU_ERR_VERSION;
+  size_t need = mmu_space_storage_size(cfg);
+  uint64_t base = cfg && cfg->mmap_base ? cfg->mmap_base : 0x7f0000000000ull;
+  if (!need || (base & 0xFFF) || base > MMU__USER_TOP ||
+      base < MMU__MMAP_MIN_ADDR)
+    return MMU_ERR_CONFIG;
+  int rc = mmu__space_setup(space, sys, (uint32_t)(need / sizeof(mmu_region)),
+                            storage, bytes);
+  if (rc != MMU_OK)
+    return rc;
+  space->mmap_base = base;
+  space->stack_limit = cfg && cfg->stack_limit ? cfg->stack_limit : 8ull << 20;
+  space->stack_guard_gap =
+      cfg && cfg->stack_guard_gap ? cfg->stack_guard_gap : 256 * MMU__PAGE;
+  space->pid = cfg ? cfg->pid : 0;
+  return MMU_OK;
+}
+
+MMU_API void mmu_space_destroy(mmu_space *s) {
+  if (!mmu__space_ok(s))
+    return;
+  mmu_system *sys = s->sys;
+  mmu__zap_range(s, 0, MMU__USER_TOP);
+  mmu__shootdown(s, 0, ~0ull);
+  MMU_ASSERT(sys->frame[s->root_frame].refs == 0);
+  mmu__frame_free(sys, s->root_frame);
+  for (mmu_space **p = &sys->spaces; *p; p = &(*p)->next_space)
+    if (*p == s) {
+      *p = s->next_space;
+      break;
+    }
+  sys->space_count--;
+  s->magic = 0;
+}
+
+MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
+  if (!mmu__space_ok(s) || !cpu || cpu->magic != MMU__MAGIC)
+    return MMU_ERR_ARG;
+  mmu_system *sys = s->sys;
+  if (mmu__paging_mode(&cpu->regs) != 4)
+    return MMU_ERR_MODE;
+  if (!mmu__ram_find(cpu, sys->pool_gpa, (uint64_t)sys->nframes * MMU__PAGE))
+    return MMU_ERR_RAM;
+  uint32_t i = 0;
+  while (i < 8 && sys->cpus[i] && sys->cpus[i] != cpu)
+    i++;
+  if (i == 8)
+    return MMU_ERR_NOSPACE;
+  sys->cpus[i] = cpu;
+  for (mmu_space *o = sys->spaces; o; o = o->next_space)
+    o->cpu_mask &= ~(1u << i);
+  s->cpu_mask |= 1u << i;
+  return mmu_write_cr3(cpu, s->root);
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+/* Share one leaf with the child copy-on-write: both sides lose W, the
+ * child's copy is old (A clear), as copy_present_pte does. */
+static uint64_t mmu__leaf_share(mmu_space *parent, mmu_space *child,
+                                uint64_t *pe, uint32_t ptable, int huge) {
+  mmu_system *sys = parent->sys;
+  uint64_t e = *pe;
+  if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
+    uint32_t f = mmu__entry_frame(sys, e);
+    if (f == MMU__NO_FRAME)
+      return 0;
+    if (f != sys->zero_frame) {
+      sys->frame[f].refs++;
+      sys->frame[f].flags &= (uint8_t)~MMU__FRF_EXCLUSIVE;
+      mmu__rss_add(child, huge ? 512 : 1);
+      if (e & MMU_PTE_W) {
+        e &= ~MMU_PTE_W;
+        mmu__entry_set(sys, ptable, pe, e);
+      }
+    }
+    return e & ~MMU_PTE_A;
+  }
+  if (e & MMU__SWP_MARK) {
+    uint64_t slot = e >> 12;
+    if (slot >= sys->slots || !sys->slot[slot].refs)
+      return 0;
+    sys->slot[slot].refs++;
+    child->ru.swap_pages++;
+    return e;
+  }
+  return 0;
+}
+
+static void mmu__copy_table(mmu_space *parent, mmu_space *child,
+                            uint32_t ptable, uint32_t ctable, int level,
+                            uint64_t base, uint64_t start, uint64_t end) {
+  mmu_system *sys = parent->sys;
+  uint64_t span = 1ull << (12 + 9 * (level - 1));
+  uint64_t *pt = mmu__table(sys, ptable), *ct = mmu__table(sys, ctable);
+  for (unsigned i = mmu__index(start, level); i < 512; i++) {
+    uint64_t va = base + i * span;
+    if (va >= end)
+      break;
+    if (!pt[i])
+      continue;
+    if (level == 1 || (pt[i] & MMU_PTE_PS)) {
+      uint64_t e = mmu__leaf_share(parent, child, &pt[i], ptable, level == 2);
+      if (e) { /* no cpu runs the child yet: a plain store will do */
+        ct[i] = e;
+        sys->frame[ctable].refs++;
+      }
+      continue;
+    }
+    uint32_t pchild = mmu__child_table(sys, pt[i]);
+    if (pchild == MMU__NO_FRAME)
+      continue;
+    uint32_t cchild = mmu__child_table(sys, ct[i]);
+    if (cchild == MMU__NO_FRAME) {
+      int rc = mmu__frame_alloc(sys, &cchild);
+      MMU_ASSERT(rc == MMU_OK); /* reserved by mmu_space_fork */
+      (void)rc;
+      sys->frame[cchild].kind = MMU__FR_PT;
+      child->pt_frames++;
+      mmu__entry_set(sys, ctable, &ct[i],
+                     mmu__frame_gpa(sys, cchild) | MMU__TABLE_FLAGS);
+    }
+    uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
+    mmu__copy_table(parent, child, pchild, cchild, level - 1, va, lo, hi);
+  }
+}
+
+MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
+                           size_t bytes) {
+  if (!mmu__space_ok(parent) || !child || child == parent)
+    return MMU_ERR_ARG;
+  mmu_system *sys = parent->sys;
+  /* the child's tables are at most the parent's, root included */
+  int rc = mmu__ensure_free(sys, parent->pt_frames);
+  if (rc != MMU_OK)
+    return rc;
+  rc = mmu__space_setup(child, sys, parent->max_regions, storage, bytes);
+  if (rc != MMU_OK)
+    return rc;
+  child->mmap_base = parent->mmap_base;
+  child->stack_limit = parent->stack_limit;
+  child->stack_guard_gap = parent->stack_guard_gap;
+  child->start_brk = parent->start_brk;
+  child->brk = parent->brk;
+  child->start_stack = parent->start_stack;
+  child->pid = parent->pid;
+  child->nregions = parent->nregions;
+  memcpy(child->regions, parent->regions,
+         parent->nregions * sizeof(mmu_region));
+  /* Each of the parent's anon_vmas gets one new id in the child. */
+  for (uint32_t i = 0; i < child->nregions; i++) {
+    mmu_region *r = &child->regions[i];
+    if (!r->anon_id)
+      continue;
+    uint32_t j = 0;
+    while (j < i && parent->regions[j].anon_id != r->anon_id)
+      j++;
+    r->anon_id = j < i ? child->regions[j].anon_id : ++sys->next_anon_id;
+  }
+  /* Linux copies the page tables of regions with an anon_vma only; the
+   * others refill by faults (vma_needs_copy). */
+  for (uint32_t i = 0; i < parent->nregions; i++) {
+    const mmu_region *r = &parent->regions[i];
+    if (r->anon_id)
+      mmu__copy_table(parent, child, parent->root_frame, child->root_frame, 4,
+                      0, r->start, r->end);
+  }
+  mmu__shootdown(parent, 0, ~0ull); /* the parent's pages lost W */
+  return MMU_OK;
+}
+
+/* ---- mmap, munmap, mprotect, brk ----------------------------------------- */
+
+static int mmu__range_free(const mmu_space *s, uint64_t start, uint64_t end) {
+  uint32_t i = mmu__region_next(s, start);
+  return i == s->nregions || mmu__region_gap_below(s, i) >= end;
+}
+
+/* Highest free, aligned range of len bytes below mmap_base (top-down, as
+ * x86-64 Linux places mappings). */
+static uint64_t mmu__find_gap(const mmu_space *s, uint64_t len, uint64_t align) {
+  for (uint32_t i = s->nregions + 1; i-- > 0;) {
+    uint64_t top = s->mmap_base;
+    if (i < s->nregions) {
+      uint64_t g = mmu__region_gap_below(s, i);
+      top = g < top ? g : top;
+    }
+    uint64_t lo = i ? s->regions[i - 1].end : MMU__MMAP_MIN_ADDR;
+    if (lo < MMU__MMAP_MIN_ADDR)
+      lo = MMU__MMAP_MIN_ADDR;
+    if (top > lo && top - lo >= len) {
+      uint64_t cand = (top - len) & ~(align - 1);
+      if (cand >= lo)
+        return cand;
+    }
+  }
+  return 0;
+}
+
+/* An end of [start, end) inside a hugetlb region must be 2 MiB aligned. */
+static int mmu__huge_edges_ok(const mmu_space *s, uint64_t start,
+                              uint64_t end) {
+  int32_t a = mmu__region_find(s, start), b = mmu__region_find(s, end - 1);
+  if (a >= 0 && (s->regions[a].flags & MMU_MAP_HUGETLB) &&
+      (start & (MMU__HUGE - 1)))
+    return 0;
+  if (b >= 0 && (s->regions[b].flags & MMU_MAP_HUGETLB) &&
+      (end & (MMU__HUGE - 1)))
+    return 0;
+  return 1;
+}
+
+/* Remove [start, end) from the region table and the page tables. Needs one
+ * free region slot when the range is strictly inside one region. */
+static int mmu__unmap(mmu_space *s, uint64_t start, uint64_t end) {
+  int32_t inner = mmu__region_find(s, start);
+  if (inner >= 0 && s->regions[inner].start < start &&
+      s->regions[inner].end > end) {
+    int rc = mmu__region_split(s, (uint32_t)inner, end);
+    if (rc != MMU_OK)
+      return rc;
+  }
+  mmu__zap_range(s, start, end);
+  uint32_t i = mmu__region_next(s, start);
+  while (i < s->nregions && s->regions[i].start < end) {
+    mmu_region *r = &s->regions[i];
+    if (r->start < start) {
+      r->end = start; /* keeps its lower part */
+      i++;
+    } else if (r->end > end) {
+      if (r->kind == MMU_REGION_FILE)
+        r->offset += end - r->start;
+      r->start = end; /* keeps its upper part */
+      i++;
+    } else {
+      mmu__region_remove(s, i);
+    }
+  }
+  mmu__shootdown(s, start, (end - start) >> 12);
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
+                           unsigned prot, unsigned flags, const mmu_file *file,
+                           uint64_t offset, uint64_t *mapped) {
+  if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
+      (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB)) ||
+      (offset & 0xFFF) || (file && !file->read_page))
+    return MMU_ERR_ARG;
+  int huge = (flags & MMU_MAP_HUGETLB) != 0;
+  if ((huge || file) && (flags & MMU_MAP_GROWSDOWN))
+    return MMU_ERR_ARG;
+  if (huge && file)
+    return MMU_ERR_ARG;
+  uint64_t align = huge ? MMU__HUGE : MMU__PAGE;
+  if (len > MMU__USER_TOP)
+    return MMU_ERR_NOSPACE;
+  len = (len + align - 1) & ~(align - 1);
+  uint64_t start;
+  if (flags & MMU_MAP_FIXED) {
+    if ((addr & (align - 1)) || addr < MMU__MMAP_MIN_ADDR ||
+        addr > MMU__USER_TOP - len)
+      return MMU_ERR_ARG;
+    if (!mmu__huge_edges_ok(s, addr, addr + len))
+      return MMU_ERR_ARG;
+    /* worst case: one split to unmap, one new region */
+    if (s->nregions + 2 > s->max_regions)
+      return MMU_ERR_NOSPACE;
+    start = addr;
+    int rc = mmu__unmap(s, start, start + len);
+    if (rc != MMU_OK)
+      return rc;
+  } else {
+    if (s->nregions >= s->max_regions)
+      return MMU_ERR_NOSPACE;
+    addr &= ~(align - 1);
+    if (addr >= MMU__MMAP_MIN_ADDR && addr <= MMU__USER_TOP - len &&
+        mmu__range_free(s, addr, addr + len))
+      start = addr;
+    else if (!(start = mmu__find_gap(s, len, align)))
+      return MMU_ERR_NOSPACE;
+  }
+  mmu_region r;
+  memset(&r, 0, sizeof r);
+  r.start = start;
+  r.end = start + len;
+  r.offset = file ? offset : 0;
+  r.file = file;
+  r.prot = (uint8_t)prot;
+  r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
+  r.kind = file                         ? MMU_REGION_FILE
+           : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
+                                        : MMU_REGION_ANON;
+  uint32_t at;
+  int rc = mmu__region_insert(s, &r, &at);
+  MMU_ASSERT(rc == MMU_OK);
+  mmu__region_merge_around(s, at, at);
+  if (mapped)
+    *mapped = start;
+  return rc;
+}
+
+MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
+  if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= MMU__USER_TOP ||
+      len > MMU__USER_TOP - addr)
+    return MMU_ERR_ARG;
+  uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
+  if (!mmu__huge_edges_ok(s, addr, end))
+    return MMU_ERR_ARG;
+  return mmu__unmap(s, addr, end);
+}
+
+/* The entry a present or PROT_NONE leaf becomes under a region's new
+ * protection. W comes back without a fault only for an exclusive page, as
+ * Linux's can_change_pte_writable allows. */
+static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
+                                    uint64_t e) {
+  uint64_t keep = e & (MMU__PTE_ADDR | MMU_PTE_A | MMU_PTE_D);
+  if (!(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC)))
+    return keep | (e & MMU_PTE_PS) | MMU__PROTNONE_MARK;
+  uint32_t f = mmu__entry_frame(sys, e);
+  int writable = (r->prot & MMU_PROT_WRITE) && f != MMU__NO_FRAME &&
+                 f != sys->zero_frame &&
+                 ((e & MMU_PTE_W) ||
+                  (sys->frame[f].flags & MMU__FRF_EXCLUSIVE));
+  return keep | mmu__leaf_flags(sys, r, writable);
+}
+
+static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
+                                int level, const void *ctx) {
+  (void)level;
+  if (*entry & (MMU_PTE_P | MMU__PROTNONE_MARK))
+    mmu__entry_set(s->sys, table, entry,
+                   mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
+                                       *entry));
+}
+
+MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
+                               unsigned prot) {
+  if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
+      addr >= MMU__USER_TOP || len > MMU__USER_TOP - addr)
+    return MMU_ERR_ARG;
+  if (!len)
+    return MMU_OK;
+  uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
+  /* the whole range must be mapped (Linux: ENOMEM) */
+  uint32_t first = mmu__region_next(s, addr), last = first;
+  uint64_t covered = addr;
+  for (uint32_t i = first; i < s->nregions && covered < end; i++, last = i) {
+    if (s->regions[i].start > covered)
+      break;
+    covered = s->regions[i].end;
+  }
+  if (covered < end)
+    return MMU_ERR_NOSPACE;
+  last--;
+  if (!mmu__huge_edges_ok(s, addr, end))
+    return MMU_ERR_ARG;
+  uint32_t splits = (s->regions[first].start < addr) +
+                    (s->regions[last].end > end);
+  if (s->nregions + splits > s->max_regions)
+    return MMU_ERR_NOSPACE;
+  if (s->regions[first].start < addr) {
+    mmu__region_split(s, first, addr);
+    first++;
+    last++;
+  }
+  if (s->regions[last].end > end)
+    mmu__region_split(s, last, end);
+  for (uint32_t i = first; i <= last; i++) {
+    mmu_region *r = &s->regions[i];
+    r->prot = (uint8_t)prot;
+    mmu__for_leaves(s, s->root_frame, 4, 0, r->start, r->end,
+                    mmu__reprotect_leaf, r, 0);
+  }
+  mmu__region_merge_around(s, first, last);
+  mmu__shootdown(s, addr, (end - addr) >> 12);
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
+  if (!mmu__space_ok(s) || (start_brk & 0xFFF) || s->start_brk ||
+      start_brk < MMU__MMAP_MIN_ADDR || start_brk >= MMU__USER_TOP)
+    return MMU_ERR_ARG;
+  s->start_brk = s->brk = start_brk;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
+  if (!mmu__space_ok(s) || sp >= MMU__USER_TOP)
+    return MMU_ERR_ARG;
+  s->start_stack = sp;
+  return MMU_OK;
+}
+
+/* brk() as mm/mmap.c does it: below start_brk or on failure the break
+ * stays; the heap keeps one page clear of the next mapping's gap. */
+MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
+  if (!mmu__space_ok(s) || !s->start_brk)
+    return MMU_ERR_ARG;
+  int rc = MMU_OK;
+  uint64_t old_top = (s->brk + 0xFFF) & ~0xFFFull;
+  uint64_t new_top = (new_brk + 0xFFF) & ~0xFFFull;
+  if (new_brk < s->start_brk || new_brk >= MMU__USER_TOP - MMU__PAGE) {
+    /* a query, or out of range: the break stays */
+  } else if (new_top < old_top) {
+    rc = mmu__unmap(s, new_top, old_top);
+    if (rc == MMU_OK)
+      s->brk = new_brk;
+  } else if (new_top > old_top) {
+    if (!mmu__range_free(s, old_top, new_top + MMU__PAGE)) {
+      rc = MMU_ERR_NOSPACE;
+    } else {
+      int32_t h = mmu__region_find(s, old_top - 1);
+      if (old_top > s->start_brk && h >= 0 &&
+          s->regions[h].kind == MMU_REGION_HEAP) {
+        s->regions[h].end = new_top;
+        s->brk = new_brk;
+      } else {
+        mmu_region r;
+        memset(&r, 0, sizeof r);
+        r.start = old_top;
+        r.end = new_top;
+        r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
+        r.kind = MMU_REGION_HEAP;
+        uint32_t at;
+        rc = mmu__region_insert(s, &r, &at);
+        if (rc == MMU_OK) {
+          mmu__region_merge_around(s, at, at);
+          s->brk = new_brk;
+        }
+      }
+    }
+  } else {
+    s->brk = new_brk;
+  }
+  if (result)
+    *result = s->brk;
+  return rc;
+}
+/* ---- mmu/fault.c ---- */
+/* fault.c - the page-fault handler: find the region, decide SIGSEGV as x86
+ * Linux's do_user_addr_fault / access_error do, else fill the entry as
+ * handle_mm_fault would, and count the fault as the kernel counts it. */
+
+/* Linux's access_error(): a fetch is a read; a read that faulted on a
+ * present page is a protection violation. */
+static int mmu__access_error(uint32_t ec, const mmu_region *r) {
+  if (ec & MMU_PFEC_W)
+    return !(r->prot & MMU_PROT_WRITE);
+  if (ec & MMU_PFEC_P)
+    return 1;
+  return !(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC));
+}
+
+/* Grow a stack region down to cover addr (expand_downwards and
+ * acct_stack_growth): not into another mapping's guard gap, not past
+ * RLIMIT_STACK. Index of the region, or -1. */
+static int32_t mmu__stack_grow(mmu_space *s, uint64_t addr) {
+  uint32_t i = mmu__region_next(s, addr);
+  if (i >= s->nregions || !(s->regions[i].flags & MMU_MAP_GROWSDOWN) ||
+      addr < MMU__MMAP_MIN_ADDR)
+    return -1;
+  mmu_region *r = &s->regions[i];
+  uint64_t start = addr & ~0xFFFull;
+  if (r->end - start > s->stack_limit)
+    return -1;
+  if (i > 0) {
+    const mmu_region *prev = &s->regions[i - 1];
+    if (!(prev->flags & MMU_MAP_GROWSDOWN) && prev->prot &&
+        start - prev->end < s->stack_guard_gap)
+      return -1;
+  }
+  r->start = start;
+  return (int32_t)i;
+}
+
+static int mmu__segv(mmu_fault_info *info, int32_t code) {
+  info->fault_class = MMU_FAULT_SEGV;
+  info->si_code = code;
+  return MMU_OK;
+}
+
+static void mmu__anon_vma(mmu_system *sys, mmu_region *r) {
+  if (!r->anon_id)
+    r->anon_id = ++sys->next_anon_id;
+}
+
+/* A 2 MiB page of a hugetlb region (hugetlb_no_page / hugetlb_wp). */
+static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
+                           mmu_fault_info *info) {
+  mmu_system *sys = s->sys;
+  uint64_t base = va & ~(MMU__HUGE - 1), *slot;
+  uint32_t table;
+  int rc = mmu__walk_to(s, base, 2, 1, &slot, &table);
+  if (rc != MMU_OK)
+    return rc;
+  uint64_t e = *slot;
+  info->flags |= MMU_FAULTF_HUGE;
+  info->fault_class = MMU_FAULT_MINOR;
+  if (e & MMU_PTE_P) {
+    if (!write || (e & MMU_PTE_W)) {
+      info->fault_class = MMU_FAULT_SPURIOUS;
+      return MMU_OK;
+    }
+    uint32_t f = mmu__entry_frame(sys, e);
+    if (f == MMU__NO_FRAME || sys->frame[f].kind != MMU__FR_HUGE)
+      return MMU_ERR_PT_BUS;
+    if (sys->frame[f].refs == 1) {
+      sys->frame[f].flags |= MMU__FRF_EXCLUSIVE;
+      sys->vm.cow_reuses++;
+    } else {
+      uint32_t copy;
+      if ((rc = mmu__frame_alloc_huge(sys, &copy)) != MMU_OK)
+        return rc;
+      memcpy(mmu__frame_host(sys, copy), mmu__frame_host(sys, f), MMU__HUGE);
+      mmu__page_new(sys, copy, base, MMU__FRF_EXCLUSIVE);
+      sys->frame[f].refs--;
+      f = copy;
+      sys->vm.cow_copies++;
+      info->fault_class = MMU_FAULT_COW;
+    }
+    mmu__entry_set(sys, table, slot,
+                   mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, 1));
+    mmu__shootdown(s, base, 512);
+    return MMU_OK;
+  }
+  if (e)
+    return MMU_ERR_PT_BUS;
+  uint32_t f;
+  if ((rc = mmu__frame_alloc_huge(sys, &f)) != MMU_OK)
+    return rc;
+  mmu__page_new(sys, f, base, MMU__FRF_EXCLUSIVE);
+  mmu__anon_vma(sys, r);
+  mmu__rss_add(s, 512);
+  mmu__entry_set(sys, table, slot,
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+  return MMU_OK;
+}
+
+/* A write to a present, write-protected page the region may write
+ * (do_wp_page): the zero page is replaced by a new page, a page nobody else
+ * holds is taken over, a shared one is copied. */
+static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
+                         uint64_t *slot, uint32_t table, mmu_fault_info *info) {
+  mmu_system *sys = s->sys;
+  uint64_t e = *slot;
+  uint32_t f = mmu__entry_frame(sys, e), copy;
+  if (f == MMU__NO_FRAME)
+    return MMU_ERR_PT_BUS;
+  info->fault_class = MMU_FAULT_MINOR;
+  if (f != sys->zero_frame && sys->frame[f].refs == 1) {
+    sys->frame[f].flags =
+        (uint8_t)((sys->frame[f].flags | MMU__FRF_EXCLUSIVE) &
+                  ~MMU__FRF_FILE_CLEAN);
+    sys->vm.cow_reuses++;
+    mmu__anon_vma(sys, r);
+    mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
+  } else {
+    int rc = mmu__frame_alloc(sys, &copy);
+    if (rc != MMU_OK)
+      return rc;
+    if (f == sys->zero_frame) {
+      mmu__rss_add(s, 1);
+    } else {
+      memcpy(mmu__frame_host(sys, copy), mmu__frame_host(sys, f), MMU__PAGE);
+      sys->frame[f].refs--;
+      sys->vm.cow_copies++;
+      info->fault_class = MMU_FAULT_COW;
+    }
+    mmu__page_new(sys, copy, va, MMU__FRF_EXCLUSIVE);
+    mmu__anon_vma(sys, r);
+    mmu__entry_set(sys, table, slot,
+                   mmu__frame_gpa(sys, copy) | mmu__leaf_flags(sys, r, 1));
+  }
+  mmu__shootdown(s, va, 1);
+  return MMU_OK;
+}
+
+/* A page never touched (do_anonymous_page, do_read_fault, do_cow_fault). */
+static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
+                          uint64_t *slot, uint32_t table, int write,
+                          mmu_fault_info *info) {
+  mmu_system *sys = s->sys;
+  uint32_t f;
+  info->fault_class = MMU_FAULT_MINOR;
+  if (r->kind != MMU_REGION_FILE && !write) {
+    sys->vm.zero_maps++;
+    info->flags |= MMU_FAULTF_ZERO_PAGE;
+    mmu__entry_set(sys, table, slot,
+                   mmu__frame_gpa(sys, sys->zero_frame) |
+                       mmu__leaf_flags(sys, r, 0));
+    return MMU_OK;
+  }
+  int rc = mmu__frame_alloc(sys, &f);
+  if (rc != MMU_OK)
+    return rc;
+  uint8_t flags = MMU__FRF_EXCLUSIVE;
+  if (r->kind == MMU_REGION_FILE) {
+    int did_io = 0;
+    if (r->file->read_page(r->file->user, r->offset + (va - r->start),
+                           mmu__frame_host(sys, f), &did_io) != 0) {
+      mmu__frame_free(sys, f);
+      return MMU_ERR_FILE;
+    }
+    if (did_io) {
+      info->fault_class = MMU_FAULT_MAJOR;
+      sys->vm.pgmajfault++;
+    }
+    if (!write)
+      flags |= MMU__FRF_FILE_CLEAN;
+  }
+  if (write)
+    mmu__anon_vma(sys, r);
+  mmu__page_new(sys, f, va, flags);
+  mmu__rss_add(s, 1);
+  mmu__entry_set(sys, table, slot,
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+                            mmu_fault_info *info) {
+  mmu_fault_info scratch;
+  if (!info)
+    info = &scratch;
+  memset(info, 0, sizeof *info);
+  info->addr = cr2;
+  if (!s || s->magic != MMU__SPACE_MAGIC || !s->sys)
+    return MMU_ERR_ARG;
+  mmu_system *sys = s->sys;
+  if (ec & MMU_PFEC_RSVD)
+    return MMU_ERR_PT_BUS; /* our tables never set reserved bits */
+  if (ec & MMU_PFEC_PK)
+    return mmu__segv(info, MMU_SEGV_PKUERR);
+  if (cr2 >= MMU__USER_TOP)
+    return mmu__segv(info, MMU_SEGV_MAPERR);
+  int32_t i = mmu__region_find(s, cr2);
+  if (i < 0) {
+    if ((i = mmu__stack_grow(s, cr2)) < 0)
+      return mmu__segv(info, MMU_SEGV_MAPERR);
+    info->flags |= MMU_FAULTF_STACK_GROWN;
+  }
+  if (mmu__access_error(ec, &s->regions[i]))
+    return mmu__segv(info, MMU_SEGV_ACCERR);
+  /* Reserve before touching any table: reclaim may rewrite entries of any
+   * space, this one included. Three tables and a page at most. */
+  int rc = mmu__ensure_free(sys, 4);
+  if (rc != MMU_OK)
+    return rc;
+  mmu_region *r = &s->regions[i];
+  int write = (ec & MMU_PFEC_W) != 0;
+  uint64_t va = cr2 & ~0xFFFull;
+  if (r->flags & MMU_MAP_HUGETLB) {
+    rc = mmu__fault_huge(s, r, cr2, write, info);
+  } else {
+    uint64_t *slot;
+    uint32_t table;
+    rc = mmu__walk_to(s, va, 1, 1, &slot, &table);
+    if (rc != MMU_OK)
+      return rc;
+    uint64_t e = *slot;
+    if (e & MMU_PTE_P) {
+      rc = write && !(e & MMU_PTE_W)
+               ? mmu__fault_wp(s, r, va, slot, table, info)
+               : (info->fault_class = MMU_FAULT_SPURIOUS, MMU_OK);
+    } else if (e & MMU__SWP_MARK) {
+      rc = mmu__swap_in(s, va, slot, table, r, write);
+      info->fault_class = MMU_FAULT_MAJOR;
+    } else if (e) {
+      rc = MMU_ERR_PT_BUS; /* PROT_NONE entry in an accessible region */
+    } else {
+      rc = mmu__fault_new(s, r, va, slot, table, write, info);
+    }
+  }
+  if (rc != MMU_OK) {
+    info->fault_class = MMU_FAULT_NONE;
+    info->flags = 0;
+    return rc;
+  }
+  sys->vm.pgfault++;
+  if (info->fault_class == MMU_FAULT_MAJOR)
+    s->ru.majflt++;
+  else
+    s->ru.minflt++;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                             unsigned access, mmu_result *out,
+                             mmu_fault_info *info) {
+  mmu_fault_info scratch;
+  mmu_result res;
+  if (!info)
+    info = &scratch;
+  if (!out)
+    out = &res;
+  memset(info, 0, sizeof *info);
+  if (!s || !cpu)
+    return MMU_ERR_ARG;
+  /* One fault settles any access; a second covers a write that first
+   * found its page swapped out read-only. More means the cpu is not
+   * running this space. */
+  for (int round = 0; round < 3; round++) {
+    int rc = mmu_translate(cpu, vaddr, access, out);
+    if (rc != MMU_PAGE_FAULT)
+      return rc;
+    rc = mmu_space_fault(s, out->cr2, out->error_code, info);
+    if (rc != MMU_OK)
+      return rc;
+    if (info->fault_class == MMU_FAULT_SEGV)
+      return MMU_PAGE_FAULT;
+  }
+  return MMU_ERR_ARG;
+}
+
+static int mmu__space_copy(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                           uint8_t *buf, size_t len, unsigned access,
+                           mmu_fault_info *info) {
+  while (len) {
+    mmu_result res;
+    size_t chunk = MMU__PAGE - (vaddr & 0xFFF);
+    if (chunk > len)
+      chunk = len;
+    int rc = mmu_space_access(s, cpu, vaddr, access, &res, info);
+    if (rc != MMU_OK)
+      return rc;
+    if (!res.host)
+      return MMU_ERR_RAM;
+    if (access == MMU_WRITE)
+      memcpy(res.host, buf, chunk);
+    else
+      memcpy(buf, res.host, chunk);
+    buf += chunk;
+    vaddr += chunk;
+    len -= chunk;
+  }
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_write(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                            const void *src, size_t len, mmu_fault_info *info) {
+  if (!src && len)
+    return MMU_ERR_ARG;
+  return mmu__space_copy(s, cpu, vaddr, (uint8_t *)(uintptr_t)src, len,
+                         MMU_WRITE, info);
+}
+
+MMU_API int mmu_space_read(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
+                           void *dst, size_t len, mmu_fault_info *info) {
+  if (!dst && len)
+    return MMU_ERR_ARG;
+  return mmu__space_copy(s, cpu, vaddr, (uint8_t *)dst, len, MMU_READ, info);
+}
+/* ---- mmu/swap.c ---- */
+/* swap.c - reclaim and swap: the policy picks a frame, reverse mapping
+ * finds every entry that maps it, the page goes to a swap slot with its
+ * XXH64, and a later fault reads it back and checks it. */
+
+#define MMU__SLOT_MASK ((1ull << 40) - 1)
+
+static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
+  slot &= MMU__SLOT_MASK;
+  if (slot >= sys->slots || !sys->slot[slot].refs)
+    return;
+  if (--sys->slot[slot].refs == 0)
+    sys->slots_used--;
+}
+
+/* The entries mapping user page f: a shared page sits at one address in
+ * every space that shares it (fork keeps addresses), so the reverse map is
+ * a lookup of that address in each space. visit returns nonzero to stop. */
+typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t *entry, uint32_t table,
+                            void *ctx);
+
+static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, mmu__rmap_fn visit,
+                               void *ctx) {
+  uint64_t va = sys->frame[f].vaddr;
+  uint32_t n = 0;
+  for (mmu_space *s = sys->spaces; s; s = s->next_space) {
+    uint64_t *e;
+    uint32_t table;
+    if (mmu__walk_to(s, va, 1, 0, &e, &table) != MMU_OK || !e)
+      continue;
+    if (!(*e & (MMU_PTE_P | MMU__PROTNONE_MARK)) ||
+        mmu__entry_frame(sys, *e) != f)
+      continue;
+    n++;
+    if (visit && visit(s, e, table, ctx))
+      break;
+  }
+  return n;
+}
+
+/* Test and clear Accessed in every entry mapping the frame; the TLB entry
+ * goes too, or the next access would not set A again. */
+static int mmu__clear_young(mmu_space *s, uint64_t *e, uint32_t table,
+                            void *ctx) {
+  (void)table;
+  if (__atomic_fetch_and(e, ~MMU_PTE_A, __ATOMIC_ACQ_REL) & MMU_PTE_A) {
+    *(int *)ctx = 1;
+    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, *e)].vaddr, 1);
+  }
+  return 0;
+}
+
+static int mmu__frame_referenced(void *user, uint32_t f) {
+  mmu_system *sys = (mmu_system *)user;
+  int young = 0;
+  if (sys->frame[f].kind == MMU__FR_PAGE)
+    mmu__rmap_walk(sys, f, mmu__clear_young, &young);
+  return young;
+}
+
+typedef struct mmu__unmap_ctx {
+  uint64_t entry; /* what the entries become */
+} mmu__unmap_ctx;
+
+static int mmu__unmap_one(mmu_space *s, uint64_t *e, uint32_t table,
+                          void *ctx) {
+  mmu_system *sys = s->sys;
+  uint64_t va = sys->frame[mmu__entry_frame(sys, *e)].vaddr;
+  uint64_t v = ((mmu__unmap_ctx *)ctx)->entry;
+  mmu__entry_set(sys, table, e, v);
+  mmu__rss_add(s, -1);
+  if (v)
+    s->ru.swap_pages++;
+  mmu__shootdown(s, va, 1);
+  return 0;
+}
+
+static int mmu__slot_alloc(mmu_system *sys, uint64_t *slot) {
+  if (sys->slots_used >= sys->slots)
+    return MMU_ERR_NOSWAP;
+  for (uint64_t i = 0; i < sys->slots; i++) {
+    uint64_t n = (sys->slot_cursor + i) % sys->slots;
+    if (!sys->slot[n].refs) {
+      sys->slot_cursor = n + 1;
+      *slot = n;
+      return MMU_OK;
+    }
+  }
+  return MMU_ERR_NOSWAP;
+}
+
+/* Evict one page. LRU and LFU learn of references from the Accessed bits
+ * harvested here; Clock and the two lists test them as they scan. */
+static int mmu__reclaim_one(mmu_system *sys) {
+  unsigned kind = sys->policy.kind;
+  if (kind == MMU_POLICY_LRU || kind == MMU_POLICY_LFU)
+    for (uint32_t f = 0; f < sys->nframes; f++)
+      if (sys->frame[f].kind == MMU__FR_PAGE &&
+          mmu__frame_referenced(sys, f))
+        mmu_policy_access(&sys->policy, f);
+  uint32_t f;
+  int rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
+  if (rc != MMU_OK)
+    return MMU_ERR_NOMEM;
+  sys->vm.pgscan++;
+  struct mmu__frame *fr = &sys->frame[f];
+  MMU_ASSERT(fr->kind == MMU__FR_PAGE);
+  uint32_t mappers = mmu__rmap_walk(sys, f, NULL, NULL);
+  MMU_ASSERT(mappers == fr->refs);
+  mmu__unmap_ctx ctx = {0};
+  if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
+    uint64_t slot;
+    if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
+        sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
+      mmu_policy_insert(&sys->policy, f);
+      return rc != MMU_OK ? rc : MMU_ERR_SWAP_IO;
+    }
+    sys->slot[slot].checksum = mmu_xxh64(mmu__frame_host(sys, f), 4096, 0);
+    sys->slot[slot].refs = mappers;
+    sys->slots_used++;
+    sys->vm.pswpout++;
+    ctx.entry = slot << 12 | MMU__SWP_MARK;
+  }
+  /* a clean file page is dropped: the next fault reads the file again */
+  mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
+  fr->refs = 0;
+  mmu__frame_free(sys, f);
+  sys->vm.pgsteal++;
+  return MMU_OK;
+}
+
+/* do_swap_page without a swap cache: every space that faults on a shared
+ * slot reads its own copy, which it then owns alone. */
+static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
+                        uint32_t table, const mmu_region *r, int write) {
+  mmu_system *sys = s->sys;
+  uint64_t slot = (*entry >> 12) & MMU__SLOT_MASK;
+  if (slot >= sys->slots || !sys->slot[slot].refs)
+    return MMU_ERR_PT_BUS;
+  uint32_t f;
+  int rc = mmu__frame_alloc(sys, &f);
+  if (rc != MMU_OK)
+    return rc;
+  uint8_t *page = mmu__frame_host(sys, f);
+  long got = sys->swap.read(sys->swap.user, slot, page);
+  if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+    mmu__frame_free(sys, f);
+    return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+  }
+  mmu__page_new(sys, f, va, MMU__FRF_EXCLUSIVE);
+  mmu__entry_set(sys, table, entry,
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+  mmu__slot_put(sys, slot);
+  s->ru.swap_pages--;
+  mmu__rss_add(s, 1);
+  sys->vm.pswpin++;
+  sys->vm.pgmajfault++;
+  return MMU_OK;
 }
 #endif

@@ -20,7 +20,7 @@ static int mmu__sys_layout_of(const mmu_system_config *cfg,
       (cfg->swap.slots && (!cfg->swap.read || !cfg->swap.write)))
     return 0;
   uint32_t n = (uint32_t)(cfg->pool.size >> 12);
-  unsigned policy = cfg->policy ? cfg->policy : MMU_POLICY_TWO_LIST;
+  unsigned policy = mmu__policy_kind(cfg->policy);
   size_t pol = mmu_policy_storage_size(policy, n);
   if (!pol)
     return 0;
@@ -62,7 +62,7 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   sys->slots = cfg->swap.slots;
   sys->swap = cfg->swap;
   sys->flags = cfg->flags;
-  unsigned policy = cfg->policy ? cfg->policy : MMU_POLICY_TWO_LIST;
+  unsigned policy = mmu__policy_kind(cfg->policy);
   int rc = mmu_policy_init(&sys->policy, policy, sys->nframes, base + l.policy,
                            l.total - l.policy);
   if (rc != MMU_OK)

@@ -17,7 +17,7 @@ enum {
 };
 
 static unsigned mmu__policy_kind(unsigned kind) {
-  return kind == MMU_POLICY_DEFAULT ? MMU_POLICY_TWO_LIST : kind;
+  return kind == MMU_POLICY_DEFAULT ? (unsigned)MMU_POLICY_TWO_LIST : kind;
 }
 
 MMU_API const char *mmu_policy_name(unsigned kind) {
