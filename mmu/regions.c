@@ -127,8 +127,7 @@ static void mmu__put_num(mmu__sink *t, uint64_t v, unsigned base,
  * name (fs/proc/task_mmu.c: seq_setwidth(25 + 6 * sizeof(void *) - 1) and
  * seq_pad). Anonymous regions keep the trailing space. */
 MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
-  mmu__sink t;
-  mmu__sink_init(&t, buf, cap);
+  mmu__sink t = mmu__sink_at(buf, cap);
   for (uint32_t i = 0; space && i < space->nregions; i++) {
     const mmu_region *r = &space->regions[i];
     const mmu_file *f = r->kind == MMU_REGION_FILE ? r->file : NULL;
