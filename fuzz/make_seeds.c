@@ -11,7 +11,11 @@
  *    entries); plus the scenarios below, written as vectors, which
  *    exercise what the unit tests do (PCID switches, global pages, large
  *    pages, INVLPG at a page's own size, CR4/CR0 toggles, 5-level paging),
- *    and inputs from a fixed-seed generator in the targets' mapped mode.
+ *    and inputs from a fixed-seed generator in the targets' mapped mode;
+ *  - space_sequence: scenarios in its operation encoding (fork and
+ *    copy-on-write, reclaim and swap-in under each policy, mprotect split
+ *    and merge, stack growth, 2 MiB pages, injected faults, private file
+ *    mappings, brk) and fixed-seed generated inputs.
  * Output is deterministic: fuzz/corpus/ is this program's output over
  * conformance/vectors/ (fuzz/run_ci.sh regenerates it into the build tree
  * and fuzzes from both). A new target adds its entry to 'emit' below. */
@@ -478,6 +482,206 @@ static void emit_generated(void) {
   save("tlb_coherence", "zero-256", zero, sizeof zero);
 }
 
+/* ---- space_sequence: scenarios in its operation encoding ------------------ */
+
+/* fuzz/space_model.h, sm_run and sm_op: a header of three bytes (pool and
+ * policy, swap slots, space config), then per operation its byte, a space
+ * byte (index among the live ones) and the operation's own bytes. Page
+ * bytes below 0x40 are pages 0..63 of the window, 0x40..0x7f the heap's
+ * pages 512..575. */
+enum {
+  SS_WRITE = 0, SS_READ = 5, SS_MMAP = 9, SS_MUNMAP = 11, SS_MPROTECT = 12,
+  SS_BRK = 13, SS_FORK = 14, SS_EXIT = 15, SS_RECLAIM = 17, SS_INJECT = 18,
+  SS_CLEAR = 20, SS_MAPS = 21, SS_COW = 22
+};
+
+static void ss_op(buf *o, unsigned op, unsigned space) {
+  put8(o, op);
+  put8(o, space);
+}
+/* the header: pool and policy, swap slots, space config */
+static void ss_begin(buf *o, unsigned c0, unsigned c1, unsigned c2) {
+  o->n = 0;
+  put8(o, c0);
+  put8(o, c1);
+  put8(o, c2);
+}
+/* an operation with two bytes of its own */
+static void ss_op2(buf *o, unsigned op, unsigned space, unsigned a,
+                   unsigned b) {
+  ss_op(o, op, space);
+  put8(o, a);
+  put8(o, b);
+}
+/* 8 bytes at slot `slot` of a page */
+static void ss_write(buf *o, unsigned space, unsigned page, unsigned slot) {
+  ss_op(o, SS_WRITE, space);
+  put8(o, page);
+  put8(o, slot | 0x40);
+}
+static void ss_read(buf *o, unsigned space, unsigned page, unsigned slot) {
+  ss_op(o, SS_READ, space);
+  put8(o, page);
+  put8(o, 0x70 | slot);
+}
+/* k: kind 0 anon, 2 file, 3 stack, 0x38 hugetlb, | 4 placed; prot as is */
+static void ss_mmap(buf *o, unsigned space, unsigned k, unsigned prot,
+                    unsigned page, unsigned pages, unsigned file_byte) {
+  ss_op(o, SS_MMAP, space);
+  put8(o, k);
+  put8(o, prot ^ 3u);
+  put8(o, page);
+  put8(o, pages <= 16 ? pages - 1 : 0x80 | (pages - 1));
+  if ((k & 0x38) != 0x38 && (k & 3) == 2)
+    put8(o, file_byte);
+}
+static void ss_mprotect(buf *o, unsigned space, unsigned page, unsigned pages,
+                        unsigned prot) {
+  ss_op(o, SS_MPROTECT, space);
+  put8(o, page);
+  put8(o, pages <= 8 ? pages - 1 : 0x80 | (pages - 1));
+  put8(o, prot ^ 1u);
+}
+
+static void emit_space_sequence(void) {
+  static const char *t = "space_sequence";
+  buf o;
+  /* fork, then copy-on-write on both sides, the child's exit */
+  ss_begin(&o, 5, 0, 0); /* 256 frames, two lists, 32 slots */
+  ss_mmap(&o, 0, 0, 3, 0, 8, 0);
+  for (unsigned p = 0; p < 4; p++)
+    ss_write(&o, 0, p, p);
+  ss_op(&o, SS_FORK, 0);
+  ss_op2(&o, SS_COW, 1, 1, 1);
+  ss_write(&o, 1, 2, 2);
+  ss_read(&o, 0, 2, 2);
+  ss_op(&o, SS_EXIT, 1);
+  ss_write(&o, 0, 3, 3);
+  ss_read(&o, 0, 3, 3);
+  save(t, "scn-fork-cow", o.b, o.n);
+
+  /* reclaim into swap and back, under each policy */
+  for (unsigned pol = 0; pol < 4; pol++) {
+    ss_begin(&o, pol << 3, 40, 0); /* 64 frames */
+    ss_mmap(&o, 0, 0, 3, 0, 48, 0);
+    for (unsigned p = 0; p < 40; p++)
+      ss_write(&o, 0, p, p & 7);
+    ss_op(&o, SS_RECLAIM, 0);
+    put8(&o, 39); /* 40 pages */
+    for (unsigned p = 0; p < 40; p += 3)
+      ss_read(&o, 0, p, p & 7);
+    ss_op(&o, SS_FORK, 0);
+    for (unsigned p = 1; p < 40; p += 4)
+      ss_write(&o, 1, p, 0);
+    char name[64];
+    snprintf(name, sizeof name, "scn-reclaim-swapin-policy%u", pol);
+    save(t, name, o.b, o.n);
+  }
+
+  /* mprotect splits a region, a write is refused, mprotect merges back */
+  ss_begin(&o, 2, 0, 0);
+  ss_mmap(&o, 0, 0, 3, 0, 16, 0);
+  for (unsigned p = 0; p < 8; p++)
+    ss_write(&o, 0, p, 1);
+  ss_mprotect(&o, 0, 4, 2, 1);
+  ss_write(&o, 0, 4, 1);
+  ss_read(&o, 0, 4, 1);
+  ss_mprotect(&o, 0, 5, 1, 0);
+  ss_read(&o, 0, 5, 1);
+  ss_mprotect(&o, 0, 4, 2, 3);
+  ss_op(&o, SS_MAPS, 0);
+  ss_write(&o, 0, 5, 1);
+  save(t, "scn-mprotect-split-merge", o.b, o.n);
+
+  /* a stack grows down to its limit and stops at another's guard gap */
+  ss_begin(&o, 3, 0, 0); /* gap 16 pages, limit 64 pages */
+  ss_mmap(&o, 0, 3, 3, 60, 4, 0);
+  ss_write(&o, 0, 50, 0);
+  ss_read(&o, 0, 40, 0);
+  ss_mmap(&o, 0, 0, 3, 2, 1, 0);
+  ss_write(&o, 0, 12, 0); /* inside the gap above page 2 */
+  ss_write(&o, 0, 30, 0);
+  ss_op(&o, SS_FORK, 0);
+  ss_write(&o, 1, 25, 0);
+  ss_op(&o, SS_MAPS, 1);
+  save(t, "scn-stack-growth", o.b, o.n);
+
+  /* 2 MiB pages: fault, fork, copy on write, refused partial munmap */
+  ss_begin(&o, 7, 8, 0); /* 1600 frames: room for two 2 MiB pages */
+  ss_mmap(&o, 0, 0x38, 3, 0, 3, 0); /* 512 pages */
+  ss_write(&o, 0, 0, 0);
+  ss_write(&o, 0, 63, 3);
+  ss_op(&o, SS_FORK, 0);
+  ss_write(&o, 1, 1, 2);
+  ss_read(&o, 0, 1, 2);
+  ss_op2(&o, SS_MUNMAP, 0, 4, 0);
+  ss_op(&o, SS_RECLAIM, 0);
+  put8(&o, 10);
+  ss_read(&o, 1, 0, 0);
+  save(t, "scn-hugetlb", o.b, o.n);
+
+  /* injected faults: failing swap writes, short reads, a flipped slot,
+   * failing file reads; each cleared */
+  ss_begin(&o, 0, 16, 0);
+  ss_mmap(&o, 0, 0, 3, 0, 64, 0);
+  ss_mmap(&o, 0, 2, 1, 0x40, 8, 0);
+  for (unsigned p = 0; p < 50; p++)
+    ss_write(&o, 0, p, 0);
+  ss_op2(&o, SS_INJECT, 0, 0, 0);
+  for (unsigned p = 50; p < 64; p++)
+    ss_write(&o, 0, p, 0);
+  ss_op2(&o, SS_INJECT, 0, 1, 10);
+  for (unsigned p = 0; p < 10; p++)
+    ss_read(&o, 0, p, 0);
+  ss_op2(&o, SS_INJECT, 0, 2 | (5 << 2), 3);
+  for (unsigned p = 0; p < 20; p++)
+    ss_read(&o, 0, p, 0);
+  ss_op2(&o, SS_INJECT, 0, 3, 0);
+  ss_read(&o, 0, 0x41, 0);
+  ss_op(&o, SS_CLEAR, 0);
+  ss_read(&o, 0, 0x42, 0);
+  save(t, "scn-injected-faults", o.b, o.n);
+
+  /* private file mapping: read, copy on write, dropped clean pages */
+  ss_begin(&o, 1, 8, 0);
+  ss_mmap(&o, 0, 2, 3, 10, 16, 2 << 1);
+  for (unsigned p = 10; p < 26; p += 2)
+    ss_read(&o, 0, p, 3);
+  ss_write(&o, 0, 11, 4);
+  ss_op(&o, SS_RECLAIM, 0);
+  put8(&o, 20);
+  ss_read(&o, 0, 10, 5);
+  ss_read(&o, 0, 11, 4);
+  save(t, "scn-file-private", o.b, o.n);
+
+  /* brk: grow, write, shrink, grow again */
+  ss_begin(&o, 4, 0, 0);
+  ss_op(&o, SS_BRK, 0);
+  put16(&o, 0x0400); /* start + 64 KiB */
+  ss_write(&o, 0, 0x42, 0);
+  ss_op(&o, SS_BRK, 0);
+  put16(&o, 0x0020);
+  ss_read(&o, 0, 0x42, 0);
+  ss_op(&o, SS_BRK, 0);
+  put16(&o, 0x0800);
+  ss_read(&o, 0, 0x42, 0);
+  save(t, "scn-brk", o.b, o.n);
+
+  /* fixed-seed random inputs, and all zeros (writes to one mapping) */
+  for (int i = 0; i < 24; i++) {
+    o.n = 0;
+    size_t len = 64 + (size_t)(rnd() % 2000);
+    for (size_t k = 0; k < len; k++)
+      put8(&o, (unsigned)rnd());
+    char name[64];
+    snprintf(name, sizeof name, "gen-%02d", i);
+    save(t, name, o.b, o.n);
+  }
+  uint8_t zero[256];
+  memset(zero, 0, sizeof zero);
+  save(t, "zero-256", zero, sizeof zero);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: make_seeds OUTDIR [VECTOR-FILE...]\n");
@@ -488,6 +692,7 @@ int main(int argc, char **argv) {
     read_file(argv[i]);
   read_vectors(scenarios, sizeof scenarios - 1, "scenarios");
   emit_generated();
+  emit_space_sequence();
   fprintf(stderr, "make_seeds: %lu files in %s\n", written, outdir);
   return 0;
 }

@@ -3,11 +3,13 @@
 #
 # For every target fuzz/fuzz_<name>.c:
 #  1. libFuzzer + ASan/UBSan: replay fuzz/corpus/<name> and
-#     fuzz/regressions/<name>, then fuzz FUZZ_SECONDS (default 60) from
-#     those and the seeds make_seeds writes from conformance/vectors;
-#  2. libFuzzer + MSan: replay, then fuzz MSAN_SECONDS (default 10);
+#     fuzz/regressions/<name>, then fuzz FUZZ_SECONDS (FUZZ_TOTAL, default
+#     180, split over the targets) from those and the seeds make_seeds
+#     writes from conformance/vectors;
+#  2. libFuzzer + MSan: replay, then fuzz MSAN_SECONDS (MSAN_TOTAL, 30,
+#     split);
 #  3. AFL++ persistent mode (afl-clang-fast, ASan/UBSan): afl-fuzz for
-#     AFL_SECONDS (default 15) from fuzz/corpus/<name>;
+#     AFL_SECONDS (AFL_TOTAL, 45, split) from fuzz/corpus/<name>;
 #  4. the standalone reproducers built with gcc (ASan/UBSan) replay the
 #     checked-in corpus, the regressions and everything steps 1-3 found.
 # Two targets run at a time (FUZZ_JOBS). A crash fails the stage; its input
@@ -19,9 +21,6 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
-MSAN_SECONDS=${MSAN_SECONDS:-10}
-AFL_SECONDS=${AFL_SECONDS:-15}
 JOBS=${FUZZ_JOBS:-2}
 work=$root/build/fuzz-ci
 run=$work/run
@@ -33,6 +32,18 @@ for src in fuzz/fuzz_*.c; do
   t=${src#fuzz/fuzz_}
   targets+=("${t%.c}")
 done
+
+# Each engine's time is a budget for the stage, split evenly over the
+# targets, so that a new target takes its share instead of adding minutes:
+# FUZZ_TOTAL (default 180 target-seconds, the three original targets' 60 s
+# each), MSAN_TOTAL (30), AFL_TOTAL (45). FUZZ_SECONDS, MSAN_SECONDS and
+# AFL_SECONDS, when set, are per target as before (0: replay only).
+FUZZ_TOTAL=${FUZZ_TOTAL:-180}
+MSAN_TOTAL=${MSAN_TOTAL:-30}
+AFL_TOTAL=${AFL_TOTAL:-45}
+FUZZ_SECONDS=${FUZZ_SECONDS:-$((FUZZ_TOTAL / ${#targets[@]}))}
+MSAN_SECONDS=${MSAN_SECONDS:-$((MSAN_TOTAL / ${#targets[@]}))}
+AFL_SECONDS=${AFL_SECONDS:-$((AFL_TOTAL / ${#targets[@]}))}
 
 failed=0
 summary=()

@@ -5,7 +5,8 @@
 #
 # Then the fuzz stage, fuzz/run_ci.sh: every fuzz target under libFuzzer
 # (ASan/UBSan, MSan) and AFL++ for a bounded time, and the reproducers built
-# with gcc replaying the corpora (FUZZ_SECONDS per target, default 60).
+# with gcc replaying the corpora (FUZZ_TOTAL seconds, default 180, split
+# over the targets; FUZZ_SECONDS sets a time per target instead).
 #
 # usage: bash tools/test.sh [PRESET...] [fuzz]
 #        (default: release clang asan asan-gcc fuzz; MMU_SKIP_FUZZ=1 skips it)

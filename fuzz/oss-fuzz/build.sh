@@ -3,7 +3,9 @@
 # Honours $CC, $CXX, $CFLAGS, $CXXFLAGS, $LIB_FUZZING_ENGINE, $OUT, $SRC
 # (and $WORK for scratch). Every fuzz/fuzz_<name>.c becomes $OUT/fuzz_<name>
 # with fuzz_<name>.dict and fuzz_<name>_seed_corpus.zip beside it.
-# fuzz/oss-fuzz/run_local.sh runs this the way OSS-Fuzz does.
+# fuzz/oss-fuzz/run_local.sh runs this the way OSS-Fuzz does. Targets may
+# include headers from elsewhere in the tree (fuzz_space_sequence: tests/
+# os_world.h through fuzz/space_model.h): the whole repository is in $SRC/mmu.
 cd "$SRC/mmu"
 work=${WORK:-$(mktemp -d)}
 mkdir -p "$work/mmu-fuzz"

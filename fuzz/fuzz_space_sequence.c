@@ -1,0 +1,12 @@
+/* fuzz_space_sequence.c - the OS side (mmu_system, mmu_space) against a
+ * shadow model: sequences of mmap, munmap, mprotect, brk, fork, exit,
+ * reads, writes, reclaim and injected swap and file faults over up to four
+ * processes on one small frame pool. The decoder, the model and every
+ * check are in space_model.h, which tests/test_space_property.c runs on
+ * fixed-seed inputs too. */
+#include "space_model.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static sm_state st;
+  return sm_run(&st, data, size);
+}

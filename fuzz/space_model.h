@@ -1,0 +1,1163 @@
+/* space_model.h - the OS side (mmu_system, mmu_space) against a shadow
+ * model, driven by a byte string. Shared by fuzz/fuzz_space_sequence.c (any
+ * engine) and tests/test_space_property.c (fixed-seed PRNG inputs).
+ *
+ * One system (pool 64..256 frames, or 1600 for 2 MiB pages; in-memory swap
+ * of 0..64 slots; LRU, Clock, LFU or the two lists; NX or not) and up to
+ * four spaces run a sequence of: mmap (anonymous, private file, stack,
+ * hugetlb; fixed or placed; any prot), munmap, mprotect, brk, fork, exit,
+ * a new process, reads (which may cross a page), writes, fetches,
+ * mmu_system_reclaim, swap faults injected (failing writes, short reads, a
+ * swap slot's bytes flipped), failing file reads, and maps dumps. Every
+ * mapping lies in one window of SM_NPAGES pages (mmap_base is its top, so
+ * placed mappings land there too); the model keeps, per space and page:
+ * mapped or not, prot, kind, flags, file and file offset, and the bytes of
+ * eight 8-byte slots ever written (other bytes: zero, or the file's).
+ *
+ * Checked after every operation:
+ *  - a read returns exactly the model's bytes; a write in one space never
+ *    shows in another (each forked child is a copy of the model);
+ *  - an access the region allows never SIGSEGVs; one it does not is
+ *    SIGSEGV with MAPERR (no region) or ACCERR (region without the right),
+ *    at the faulting address; stacks grow as the fault handler's rules say
+ *    (RLIMIT_STACK, guard gap), modelled page by page;
+ *  - errors are the documented clean ones and only when their cause holds:
+ *    NOMEM with fewer frames free than the call reserves (or a 2 MiB page),
+ *    NOSWAP with every slot used, SWAP_IO while a swap fault is injected,
+ *    SWAP_CORRUPT once a slot was flipped, FILE while file reads fail;
+ *    mmap/munmap/mprotect/brk errors (ARG, NOSPACE) exactly when Linux's
+ *    rules (and a full region table) say. After SWAP_IO the fault is
+ *    cleared and the call retried: it must then succeed or fail cleanly,
+ *    with the model's bytes. A page that reported SWAP_CORRUPT reports it
+ *    on every later access: never wrong bytes;
+ *  - mmu_space_regions(): sorted, disjoint, page aligned; page for page the
+ *    model's coverage, prot, kind, flags, file and offset; no two
+ *    neighbours the library's own merge rule would have merged, stacks
+ *    grown onto stacks aside (region boundaries inside equal runs depend
+ *    on anon_vma identity, which the model does not track);
+ *  - mmu_system_usage(): free + page tables + user pages + the zero page =
+ *    total; page-table frames = the spaces' own counts; user frames <= the
+ *    sum of RSS; per space RSS + swap entries <= pages mapped; slots used
+ *    <= swap entries, and none used iff no swap entry; pswpout = writes the
+ *    device took; maps text has one line per region.
+ * At the end (faults cleared) every page with written bytes, and a sample
+ * of the rest, is read back in every space, then every space is destroyed:
+ * no page-table frame, no user frame, no slot left; free = total - 1.
+ *
+ * Decoding: one fi_* call per statement; zero bytes decode to a fixed,
+ * anonymous, read-write mapping and writes to it. */
+#ifndef MMU_FUZZ_SPACE_MODEL_H_INCLUDED
+#define MMU_FUZZ_SPACE_MODEL_H_INCLUDED
+
+#include "fuzz_common.h"
+#include "../tests/os_world.h"
+
+/* The property test routes failures through its own reporter. */
+#ifndef SM_FAIL
+#define SM_FAIL fz_fail
+#endif
+#define SM_CHECK(cond, ...)                                                  \
+  do {                                                                       \
+    if (!(cond))                                                             \
+      SM_FAIL(__VA_ARGS__);                                                  \
+  } while (0)
+
+/* The model's own loops are not what the fuzzer should steer by: no
+ * coverage hooks in them (they cost more than the library's otherwise). */
+#if defined(__clang__) && __clang_major__ >= 13
+#define SM_NOCOV __attribute__((no_sanitize("coverage"), noinline))
+#else
+#define SM_NOCOV
+#endif
+
+#define SM_PAGE 4096ull
+#define SM_NPAGES 1024u                 /* 4 MiB: two 2 MiB pages */
+#define SM_WBASE 0x10000000ull          /* 2 MiB aligned */
+#define SM_WEND (SM_WBASE + SM_NPAGES * SM_PAGE)
+#define SM_HEAP_PAGE 512u               /* start_brk */
+#define SM_MAX_SPACES 4
+#define SM_MAX_OPS 300
+#define SM_NSLOT 8
+#define SM_MIN_ADDR 0x1000ull           /* vm.mmap_min_addr */
+#define SM_USER_TOP 0x800000000000ull
+
+static const uint16_t sm_slot_off[SM_NSLOT] = {0,    8,    512,  2040,
+                                               2048, 3072, 4080, 4088};
+
+typedef struct sm_page {
+  uint8_t mapped, prot, kind, flags; /* MMU_PROT_*, MMU_REGION_*, MMU_MAP_* */
+  uint8_t file;                      /* 0, or 1 + index into sm_state.file */
+  uint8_t poisoned;                  /* reported SWAP_CORRUPT */
+  uint32_t foff;                     /* file offset, pages */
+  uint64_t mask;                     /* bit 8 * slot + byte: written */
+  uint8_t val[SM_NSLOT][8];
+} sm_page;
+
+typedef struct sm_space {
+  int live;
+  unsigned pid;
+  mmu_space sp;
+  uint64_t brk;
+  sm_page page[SM_NPAGES];
+} sm_space;
+
+typedef struct sm_file {
+  mmu_file f;
+  unsigned id;
+  uint64_t size; /* bytes; zeros past it */
+  int *fail;
+} sm_file;
+
+typedef struct sm_state {
+  osw w;
+  unsigned frames, policy;
+  uint32_t sysflags;
+  mmu_space_config cfg;
+  sm_space s[SM_MAX_SPACES];
+  sm_file file[2];
+  int file_fail, corrupted_ever, huge_ever;
+  uint64_t corrupted_slots; /* bit per swap slot (at most 64) */
+  int active; /* space loaded in the cpu's CR3, -1 none */
+  unsigned op, pids;
+  uint8_t seq;
+  /* what happened, for the trace and the property test's coverage */
+  unsigned n_ok, n_segv, n_err, n_cow_checks, n_retry;
+} sm_state;
+
+static inline uint64_t sm_va(unsigned p) { return SM_WBASE + p * SM_PAGE; }
+
+static inline uint8_t sm_file_byte(unsigned id, uint64_t size, uint64_t pos) {
+  if (pos >= size)
+    return 0;
+  return (uint8_t)(((uint32_t)pos * 0x9E3779B1u) >> 24) ^ (uint8_t)(id * 0x3D);
+}
+
+static int sm_read_page(void *user, uint64_t off, void *page, int *did_io) {
+  const sm_file *f = (const sm_file *)user;
+  if (*f->fail)
+    return -1;
+  uint8_t *b = (uint8_t *)page;
+  for (unsigned i = 0; i < 4096; i++)
+    b[i] = sm_file_byte(f->id, f->size, off + i);
+  *did_io = (off >> 12) & 1; /* every other page "from the medium" */
+  return 0;
+}
+
+/* The byte at offset o of page p, as the model has it. */
+SM_NOCOV static uint8_t sm_expect(const sm_state *st, const sm_page *pg, unsigned o) {
+  for (unsigned k = 0; k < SM_NSLOT; k++)
+    if (o >= sm_slot_off[k] && o < sm_slot_off[k] + 8u) {
+      unsigned b = o - sm_slot_off[k];
+      if ((pg->mask >> (8 * k + b)) & 1)
+        return pg->val[k][b];
+      break;
+    }
+  if (pg->file) {
+    const sm_file *f = &st->file[pg->file - 1];
+    return sm_file_byte(f->id, f->size, (uint64_t)pg->foff * SM_PAGE + o);
+  }
+  return 0;
+}
+
+static void sm_page_map(sm_page *pg, unsigned prot, unsigned kind,
+                        unsigned flags, unsigned file, uint32_t foff) {
+  memset(pg, 0, sizeof *pg);
+  pg->mapped = 1;
+  pg->prot = (uint8_t)prot;
+  pg->kind = (uint8_t)kind;
+  pg->flags = (uint8_t)flags;
+  pg->file = (uint8_t)file;
+  pg->foff = foff;
+}
+
+/* ---- the library's region table, for counts and boundaries ------------- */
+
+SM_NOCOV static const mmu_region *sm_region_at(const mmu_space *sp, uint64_t va) {
+  uint32_t n;
+  const mmu_region *r = mmu_space_regions(sp, &n);
+  for (uint32_t i = 0; i < n; i++)
+    if (r[i].start <= va && va < r[i].end)
+      return &r[i];
+  return NULL;
+}
+
+static uint32_t sm_nregions(const mmu_space *sp) {
+  uint32_t n;
+  mmu_space_regions(sp, &n);
+  return n;
+}
+
+/* ---- consistency checks ------------------------------------------------ */
+
+SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *what) {
+  sm_space *m = &st->s[si];
+  uint32_t n;
+  const mmu_region *r = mmu_space_regions(&m->sp, &n);
+  unsigned covered = 0, mapped = 0;
+  SM_CHECK(n <= m->sp.max_regions, "op %u (%s): space %u: %u regions", st->op,
+           what, si, n);
+  for (uint32_t i = 0; i < n; i++) {
+    const mmu_region *a = &r[i];
+    SM_CHECK(a->start < a->end && !(a->start & 0xFFF) && !(a->end & 0xFFF) &&
+                 a->start >= SM_WBASE && a->end <= SM_WEND &&
+                 (i == 0 || r[i - 1].end <= a->start),
+             "op %u (%s): space %u: region %u [0x%llx, 0x%llx) malformed, "
+             "outside the window or out of order",
+             st->op, what, si, i, (unsigned long long)a->start,
+             (unsigned long long)a->end);
+    if (i > 0) {
+      const mmu_region *b = &r[i - 1];
+      int mergeable =
+          b->end == a->start && b->prot == a->prot && b->kind == a->kind &&
+          b->flags == a->flags && b->file == a->file &&
+          (b->kind != MMU_REGION_FILE ||
+           b->offset + (b->end - b->start) == a->offset) &&
+          (!b->anon_id || !a->anon_id || b->anon_id == a->anon_id);
+      /* a stack grown down onto another one is not merged with it
+       * (Linux's expand_downwards neither) */
+      if (a->flags & b->flags & MMU_MAP_GROWSDOWN)
+        mergeable = 0;
+      SM_CHECK(!mergeable,
+               "op %u (%s): space %u: regions %u and %u at 0x%llx should "
+               "have been merged",
+               st->op, what, si, i - 1, i, (unsigned long long)a->start);
+    }
+    for (uint64_t va = a->start; va < a->end; va += SM_PAGE) {
+      unsigned p = (unsigned)((va - SM_WBASE) / SM_PAGE);
+      const sm_page *pg = &m->page[p];
+      const mmu_file *f = pg->file ? &st->file[pg->file - 1].f : NULL;
+      SM_CHECK(pg->mapped && pg->prot == a->prot && pg->kind == a->kind &&
+                   pg->flags == a->flags &&
+                   (a->kind == MMU_REGION_FILE ? a->file == f : !pg->file) &&
+                   (!f || a->offset + (va - a->start) ==
+                              (uint64_t)pg->foff * SM_PAGE),
+               "op %u (%s): space %u: page 0x%llx: region prot %u kind %u "
+               "flags %u file %p offset 0x%llx; model mapped %u prot %u kind "
+               "%u flags %u file %u offset page %u",
+               st->op, what, si, (unsigned long long)va, a->prot, a->kind,
+               a->flags, (const void *)a->file,
+               (unsigned long long)(a->offset + (va - a->start)), pg->mapped,
+               pg->prot, pg->kind, pg->flags, pg->file, pg->foff);
+      covered++;
+    }
+  }
+  for (unsigned p = 0; p < SM_NPAGES; p++)
+    mapped += m->page[p].mapped;
+  SM_CHECK(covered == mapped,
+           "op %u (%s): space %u: regions cover %u pages, the model maps %u",
+           st->op, what, si, covered, mapped);
+}
+
+SM_NOCOV static void sm_check_usage(sm_state *st, const char *what) {
+  mmu_usage u;
+  mmu_system_usage(&st->w.sys, &u);
+  uint64_t pt = 0, rss = 0, swp = 0;
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++) {
+    sm_space *m = &st->s[i];
+    if (!m->live)
+      continue;
+    unsigned mapped = 0;
+    for (unsigned p = 0; p < SM_NPAGES; p++)
+      mapped += m->page[p].mapped;
+    SM_CHECK(m->sp.ru.rss_pages + m->sp.ru.swap_pages <= mapped,
+             "op %u (%s): space %u: rss %llu + swap entries %llu > %u pages "
+             "mapped",
+             st->op, what, i, (unsigned long long)m->sp.ru.rss_pages,
+             (unsigned long long)m->sp.ru.swap_pages, mapped);
+    pt += m->sp.pt_frames;
+    rss += m->sp.ru.rss_pages;
+    swp += m->sp.ru.swap_pages;
+  }
+  SM_CHECK(u.frames_total == st->frames &&
+               u.frames_free + u.frames_pt + u.frames_anon + 1 ==
+                   u.frames_total &&
+               u.frames_pt == pt && u.frames_anon <= rss,
+           "op %u (%s): usage: total %llu free %llu pt %llu (spaces %llu) "
+           "anon %llu (rss %llu)",
+           st->op, what, (unsigned long long)u.frames_total,
+           (unsigned long long)u.frames_free, (unsigned long long)u.frames_pt,
+           (unsigned long long)pt, (unsigned long long)u.frames_anon,
+           (unsigned long long)rss);
+  SM_CHECK(u.swap_total == st->w.swap.slots && u.swap_used <= u.swap_total &&
+               u.swap_used <= swp && (u.swap_used == 0) == (swp == 0),
+           "op %u (%s): swap: %llu of %llu slots used, %llu swap entries",
+           st->op, what, (unsigned long long)u.swap_used,
+           (unsigned long long)u.swap_total, (unsigned long long)swp);
+  SM_CHECK(st->w.sys.vm.pswpout == st->w.swap.writes,
+           "op %u (%s): pswpout %llu, the device took %llu writes", st->op,
+           what, (unsigned long long)st->w.sys.vm.pswpout,
+           (unsigned long long)st->w.swap.writes);
+}
+
+/* ---- accesses ------------------------------------------------------------ */
+
+enum { SM_ALLOWED, SM_MAPERR, SM_ACCERR };
+
+/* Grow a stack down to page p as mmu__stack_grow does (the fault handler
+ * grows before it checks the access). 1 if it grew. */
+static int sm_stack_grow(sm_state *st, sm_space *m, unsigned p) {
+  unsigned q = p + 1;
+  while (q < SM_NPAGES && !m->page[q].mapped)
+    q++;
+  if (q == SM_NPAGES || !(m->page[q].flags & MMU_MAP_GROWSDOWN))
+    return 0;
+  /* RLIMIT_STACK counts from the end of the library's region (its
+   * boundaries inside an equal run are its own business; the library has
+   * already moved its start when this runs) */
+  const mmu_region *r = sm_region_at(&m->sp, sm_va(q));
+  SM_CHECK(r != NULL, "op %u: no region at 0x%llx", st->op,
+           (unsigned long long)sm_va(q));
+  if (r->end - sm_va(p) > st->cfg.stack_limit)
+    return 0;
+  int b = (int)p - 1;
+  while (b >= 0 && !m->page[b].mapped)
+    b--;
+  if (b >= 0 && !(m->page[b].flags & MMU_MAP_GROWSDOWN) && m->page[b].prot &&
+      sm_va(p) - sm_va((unsigned)b + 1) < st->cfg.stack_guard_gap)
+    return 0;
+  for (unsigned k = p; k < q; k++)
+    sm_page_map(&m->page[k], m->page[q].prot, m->page[q].kind,
+                m->page[q].flags, 0, 0);
+  fz_trace("op %u: stack grows to 0x%llx\n", st->op,
+           (unsigned long long)sm_va(p));
+  return 1;
+}
+
+/* What touching page p with `access` must give; grows stacks. */
+static int sm_classify(sm_state *st, sm_space *m, unsigned p,
+                       unsigned access) {
+  const sm_page *pg = &m->page[p];
+  if (!pg->mapped && !sm_stack_grow(st, m, p))
+    return SM_MAPERR;
+  int ok;
+  if (access == MMU_WRITE)
+    ok = (pg->prot & MMU_PROT_WRITE) != 0;
+  else if (access == MMU_FETCH)
+    ok = (st->sysflags & MMU_SYS_NO_NX) ? pg->prot != 0
+                                         : (pg->prot & MMU_PROT_EXEC) != 0;
+  else
+    ok = pg->prot != 0;
+  return ok ? SM_ALLOWED : SM_ACCERR;
+}
+
+static int sm_injected_io(const sm_state *st) {
+  return st->w.swap.fail_writes || st->w.swap.short_read >= 0;
+}
+
+/* Is rc a clean failure a call that reserves `reserve` frames may give?
+ * page: the model page involved, or NULL. */
+static int sm_clean_error(sm_state *st, int rc, uint32_t reserve,
+                          const sm_page *pg) {
+  mmu_usage u;
+  mmu_system_usage(&st->w.sys, &u);
+  switch (rc) {
+  case MMU_ERR_NOMEM:
+    return u.frames_free < reserve ||
+           (pg && (pg->flags & MMU_MAP_HUGETLB)); /* no free 2 MiB run */
+  case MMU_ERR_NOSWAP:
+    return u.swap_used == u.swap_total;
+  case MMU_ERR_SWAP_IO:
+    return sm_injected_io(st);
+  case MMU_ERR_SWAP_CORRUPT:
+    return st->corrupted_ever && pg;
+  case MMU_ERR_FILE:
+    return st->file_fail && pg && pg->file;
+  default:
+    return 0;
+  }
+}
+
+static void sm_activate(sm_state *st, unsigned si) {
+  if (st->active == (int)si)
+    return;
+  int rc = mmu_space_activate(&st->s[si].sp, &st->w.cpu);
+  SM_CHECK(rc == MMU_OK, "op %u: activate space %u: %d", st->op, si, rc);
+  st->active = (int)si;
+}
+
+static void sm_clear_faults(sm_state *st) {
+  st->w.swap.fail_writes = 0;
+  st->w.swap.short_read = -1;
+  st->file_fail = 0;
+}
+
+/* One access of len bytes at va (a read may cross into the next page; a
+ * write or fetch stays in one). Returns the library's status. */
+static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
+                     unsigned access, uint8_t *data) {
+  sm_space *m = &st->s[si];
+  sm_activate(st, si);
+  for (int attempt = 0;; attempt++) {
+    mmu_fault_info info;
+    uint8_t got[16];
+    int rc;
+    memset(&info, 0, sizeof info);
+    memset(got, 0xEE, sizeof got);
+    if (access == MMU_WRITE && len == 1) {
+      rc = osw_write8(&st->w, &m->sp, va, data[0], &info);
+    } else if (access == MMU_WRITE) {
+      rc = mmu_space_write(&m->sp, &st->w.cpu, va, data, len, &info);
+    } else if (access == MMU_READ && len == 1) {
+      rc = osw_read8(&st->w, &m->sp, va, got, &info);
+    } else if (access == MMU_FETCH) {
+      mmu_result res;
+      rc = mmu_space_access(&m->sp, &st->w.cpu, va, MMU_FETCH, &res, &info);
+    } else {
+      rc = mmu_space_read(&m->sp, &st->w.cpu, va, got, len, &info);
+    }
+    fz_trace("op %u: space %u %s 0x%llx len %u -> %d (class %u si_code %d "
+             "addr 0x%llx)\n",
+             st->op, si, fz_access_name(access), (unsigned long long)va, len,
+             rc, info.fault_class, info.si_code,
+             (unsigned long long)info.addr);
+    /* the pages in order, as the copy loop visits them */
+    uint64_t end = va + len;
+    uint64_t at = va;
+    int reached_fail = 0;
+    while (at < end) {
+      unsigned p = (unsigned)((at - SM_WBASE) / SM_PAGE);
+      uint64_t page_end = sm_va(p) + SM_PAGE;
+      /* a failure reported for an address of an earlier page never gets
+       * here; one for this page stops the walk */
+      int failed_here = rc != MMU_OK && info.addr >= sm_va(p) &&
+                        info.addr < page_end;
+      int c = sm_classify(st, m, p, access);
+      sm_page *pg = &m->page[p];
+      /* a fetch from a readable page that is not executable maps the
+       * page first (the read rules), which may fail cleanly */
+      if (c == SM_ACCERR && access == MMU_FETCH && pg->prot &&
+          rc != MMU_PAGE_FAULT && failed_here) {
+        SM_CHECK(sm_clean_error(st, rc, 4, pg),
+                 "op %u: space %u: fetch 0x%llx: error %d (%s) without its "
+                 "cause", st->op, si, (unsigned long long)va, rc,
+                 mmu_status_name(rc));
+        st->n_err++;
+        return rc;
+      }
+      if (c != SM_ALLOWED) {
+        SM_CHECK(rc == MMU_PAGE_FAULT && info.fault_class == MMU_FAULT_SEGV &&
+                     info.si_code ==
+                         (c == SM_MAPERR ? MMU_SEGV_MAPERR : MMU_SEGV_ACCERR) &&
+                     info.addr == at,
+                 "op %u: space %u: %s 0x%llx (page prot %u mapped %u): want "
+                 "SIGSEGV %s at 0x%llx, got %d class %u si_code %d addr "
+                 "0x%llx",
+                 st->op, si, fz_access_name(access), (unsigned long long)va,
+                 pg->prot, pg->mapped, c == SM_MAPERR ? "MAPERR" : "ACCERR",
+                 (unsigned long long)at, rc, info.fault_class, info.si_code,
+                 (unsigned long long)info.addr);
+        st->n_segv++;
+        return rc;
+      }
+      SM_CHECK(!(rc == MMU_PAGE_FAULT && failed_here),
+               "op %u: space %u: %s 0x%llx: SIGSEGV (si_code %d) on page "
+               "0x%llx the region allows (prot %u)",
+               st->op, si, fz_access_name(access), (unsigned long long)va,
+               info.si_code, (unsigned long long)sm_va(p), pg->prot);
+      if (pg->poisoned)
+        SM_CHECK(failed_here && rc != MMU_OK,
+                 "op %u: space %u: page 0x%llx reported SWAP_CORRUPT before, "
+                 "now %d", st->op, si, (unsigned long long)sm_va(p), rc);
+      if (failed_here) {
+        SM_CHECK(sm_clean_error(st, rc, 4, pg),
+                 "op %u: space %u: %s 0x%llx: error %d (%s) without its cause "
+                 "(swap io fault %d, corrupted %d, file fault %d)",
+                 st->op, si, fz_access_name(access), (unsigned long long)va,
+                 rc, mmu_status_name(rc), sm_injected_io(st),
+                 st->corrupted_ever, st->file_fail);
+        if (rc == MMU_ERR_SWAP_CORRUPT)
+          pg->poisoned = 1;
+        reached_fail = 1;
+        break;
+      }
+      if (access == MMU_READ) {
+        for (uint64_t a = at; a < (end < page_end ? end : page_end); a++) {
+          uint8_t want = sm_expect(st, pg, (unsigned)(a - sm_va(p)));
+          SM_CHECK(got[a - va] == want,
+                   "op %u: space %u: read 0x%llx: byte 0x%02x, the model has "
+                   "0x%02x (page: file %u offset page %u, written mask "
+                   "0x%016llx)",
+                   st->op, si, (unsigned long long)a, got[a - va], want,
+                   pg->file, pg->foff, (unsigned long long)pg->mask);
+        }
+      } else if (access == MMU_WRITE && rc == MMU_OK) {
+        for (uint64_t a = at; a < end; a++) {
+          unsigned o = (unsigned)(a - sm_va(p));
+          for (unsigned k = 0; k < SM_NSLOT; k++)
+            if (o >= sm_slot_off[k] && o < sm_slot_off[k] + 8u) {
+              pg->val[k][o - sm_slot_off[k]] = data[a - va];
+              pg->mask |= 1ull << (8 * k + (o - sm_slot_off[k]));
+            }
+        }
+      }
+      at = page_end;
+    }
+    if (!reached_fail) {
+      SM_CHECK(rc == MMU_OK,
+               "op %u: space %u: %s 0x%llx: %d (addr 0x%llx) where the model "
+               "allows every page",
+               st->op, si, fz_access_name(access), (unsigned long long)va, rc,
+               (unsigned long long)info.addr);
+      st->n_ok++;
+      return rc;
+    }
+    st->n_err++;
+    if (rc != MMU_ERR_SWAP_IO || attempt > 0)
+      return rc;
+    /* nothing may be lost: without the fault, the same call again */
+    sm_clear_faults(st);
+    st->n_retry++;
+  }
+}
+
+/* ---- decoding helpers ------------------------------------------------------ */
+
+/* Mostly two hot areas (the bottom and the heap's), so that mappings and
+ * accesses meet. */
+static unsigned sm_pick_page(fuzz_input *in) {
+  uint8_t b = fi_u8(in);
+  if (b < 0x40)
+    return b;
+  if (b < 0x80)
+    return SM_HEAP_PAGE + (b & 0x3Fu);
+  if (b < 0xA0)
+    return SM_HEAP_PAGE - 32u + (b & 0x1Fu); /* just below the heap */
+  return fi_u16(in) % SM_NPAGES;
+}
+
+static int sm_pick_space(sm_state *st, fuzz_input *in) {
+  unsigned live[SM_MAX_SPACES], n = 0;
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+    if (st->s[i].live)
+      live[n++] = i;
+  if (!n)
+    return -1;
+  return (int)live[fi_u8(in) % n];
+}
+
+/* ---- system calls ------------------------------------------------------------ */
+
+/* Does unmapping [a, e) need a split of one region strictly containing it
+ * (mmu__unmap), in a full table? */
+static int sm_unmap_nospace(const sm_space *m, uint64_t a, uint64_t e) {
+  const mmu_region *r = sm_region_at(&m->sp, a);
+  return r && r->start < a && r->end > e &&
+         sm_nregions(&m->sp) >= m->sp.max_regions;
+}
+
+/* An end of [a, e) inside a hugetlb page must be 2 MiB aligned. */
+SM_NOCOV static int sm_huge_edges_ok(const sm_space *m, uint64_t a, uint64_t e) {
+  if (a >= SM_WBASE && a < SM_WEND) {
+    const sm_page *pg = &m->page[(a - SM_WBASE) / SM_PAGE];
+    if (pg->mapped && (pg->flags & MMU_MAP_HUGETLB) && (a & 0x1FFFFF))
+      return 0;
+  }
+  if (e - 1 >= SM_WBASE && e - 1 < SM_WEND) {
+    const sm_page *pg = &m->page[(e - 1 - SM_WBASE) / SM_PAGE];
+    if (pg->mapped && (pg->flags & MMU_MAP_HUGETLB) && (e & 0x1FFFFF))
+      return 0;
+  }
+  return 1;
+}
+
+SM_NOCOV static void sm_unmap_model(sm_space *m, uint64_t a, uint64_t e) {
+  for (uint64_t va = a; va < e; va += SM_PAGE)
+    if (va >= SM_WBASE && va < SM_WEND)
+      memset(&m->page[(va - SM_WBASE) / SM_PAGE], 0, sizeof(sm_page));
+}
+
+static uint64_t sm_gap_below(const sm_state *st, const sm_page *pg,
+                             uint64_t start) {
+  if (!(pg->flags & MMU_MAP_GROWSDOWN))
+    return start;
+  return start > st->cfg.stack_guard_gap ? start - st->cfg.stack_guard_gap
+                                          : 0;
+}
+
+/* mmu__range_free: [a, e) unmapped, and clear of the guard gap of a stack
+ * right above it. */
+SM_NOCOV static int sm_range_free(const sm_state *st, const sm_space *m, uint64_t a,
+                         uint64_t e) {
+  for (uint64_t va = a; va < e; va += SM_PAGE)
+    if (va >= SM_WBASE && va < SM_WEND &&
+        m->page[(va - SM_WBASE) / SM_PAGE].mapped)
+      return 0;
+  uint64_t va = e < SM_WBASE ? SM_WBASE : e;
+  for (; va < SM_WEND; va += SM_PAGE) {
+    const sm_page *pg = &m->page[(va - SM_WBASE) / SM_PAGE];
+    if (pg->mapped)
+      return sm_gap_below(st, pg, va) >= e;
+  }
+  return 1;
+}
+
+/* mmu__find_gap: the highest aligned free range below mmap_base (the
+ * window's top), top-down through the gaps. */
+SM_NOCOV static uint64_t sm_find_gap(const sm_state *st, const sm_space *m,
+                            uint64_t len, uint64_t align) {
+  uint64_t top = SM_WEND;
+  int p = (int)SM_NPAGES - 1;
+  for (;;) {
+    int q = p;
+    while (q >= 0 && !m->page[q].mapped)
+      q--;
+    uint64_t lo = q >= 0 ? sm_va((unsigned)q + 1) : SM_MIN_ADDR;
+    if (top > lo && top - lo >= len) {
+      uint64_t c = (top - len) & ~(align - 1);
+      if (c >= lo)
+        return c;
+    }
+    if (q < 0)
+      return 0;
+    while (q >= 0 && m->page[q].mapped)
+      q--;
+    top = sm_gap_below(st, &m->page[q + 1], sm_va((unsigned)q + 1));
+    p = q;
+  }
+}
+
+static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  uint8_t k = fi_u8(in);
+  uint8_t pb = fi_u8(in);
+  unsigned page = sm_pick_page(in);
+  uint8_t lb = fi_u8(in);
+  unsigned prot = (pb & 7u) ^ (MMU_PROT_READ | MMU_PROT_WRITE);
+  int fixed = !(k & 0x04);
+  unsigned kind = k & 3u; /* 0, 1 anon; 2 file; 3 stack */
+  int huge = (k & 0x38) == 0x38;
+  int odd = (k & 0xC0) == 0xC0; /* a combination mmap refuses */
+  unsigned flags = fixed ? MMU_MAP_FIXED : 0;
+  const mmu_file *file = NULL;
+  unsigned fidx = 0;
+  uint64_t off = 0;
+  if (huge) {
+    flags |= MMU_MAP_HUGETLB;
+    kind = 0;
+  } else if (kind == 3) {
+    flags |= MMU_MAP_GROWSDOWN;
+  } else if (kind == 2) {
+    uint8_t fb = fi_u8(in);
+    fidx = fb & 1u;
+    file = &st->file[fidx].f;
+    off = (uint64_t)((fb >> 1) % ((st->file[fidx].size >> 12) + 4)) * SM_PAGE;
+  }
+  if (odd) { /* combinations mmap refuses with MMU_ERR_ARG */
+    if (huge) {
+      flags |= MMU_MAP_GROWSDOWN;
+    } else if (file) {
+      flags |= MMU_MAP_HUGETLB;
+    } else {
+      fidx = 0;
+      file = &st->file[0].f;
+      flags |= MMU_MAP_GROWSDOWN;
+    }
+  }
+  uint64_t len = (uint64_t)((lb & 0x80) ? (lb & 0x3F) + 1 : (lb & 0x0F) + 1) *
+                 SM_PAGE;
+  uint64_t addr;
+  if (flags & MMU_MAP_HUGETLB) {
+    page = (pb & 0x80) ? SM_HEAP_PAGE : 0;
+    len = (page == 0 && (lb & 1)) ? SM_NPAGES * SM_PAGE
+          : (lb & 2)              ? 512 * SM_PAGE
+                                  : 5 * SM_PAGE; /* rounds up to 2 MiB */
+    if ((lb & 0x0C) == 0x0C)
+      page += 1; /* misaligned: MMU_ERR_ARG when fixed */
+  }
+  addr = sm_va(page);
+  if (addr + len > SM_WEND)
+    len = SM_WEND - addr;
+  if (!fixed && (pb & 0x40))
+    addr = 0; /* no hint */
+  if (!fixed && addr && addr + len > SM_WEND)
+    addr = 0;
+
+  int huge_flag = (flags & MMU_MAP_HUGETLB) != 0;
+  int expect_arg = (huge_flag || file) && (flags & MMU_MAP_GROWSDOWN);
+  expect_arg |= huge_flag && file;
+  uint64_t align = huge_flag ? 2 * FZ_MiB : SM_PAGE;
+  uint64_t rlen = (len + align - 1) & ~(align - 1);
+  int expect = MMU_OK;
+  uint64_t where = 0;
+  uint32_t nreg = sm_nregions(&m->sp);
+  if (expect_arg) {
+    expect = MMU_ERR_ARG;
+  } else if (fixed) {
+    if ((addr & (align - 1)) || !sm_huge_edges_ok(m, addr, addr + rlen))
+      expect = MMU_ERR_ARG;
+    else if (nreg + 2 > m->sp.max_regions)
+      expect = MMU_ERR_NOSPACE;
+    where = addr;
+  } else {
+    uint64_t hint = addr & ~(align - 1);
+    if (nreg >= m->sp.max_regions)
+      expect = MMU_ERR_NOSPACE;
+    else if (hint >= SM_MIN_ADDR && hint + rlen <= SM_WEND &&
+             sm_range_free(st, m, hint, hint + rlen))
+      where = hint;
+    else if (!(where = sm_find_gap(st, m, rlen, align)))
+      expect = MMU_ERR_NOSPACE;
+  }
+  uint64_t got = 0;
+  int rc = mmu_space_mmap(&m->sp, addr, len, prot, flags, file, off, &got);
+  fz_trace("op %u: space %u mmap 0x%llx len 0x%llx prot %u flags %u file %d "
+           "off 0x%llx -> %d at 0x%llx (model: %d at 0x%llx)\n",
+           st->op, si, (unsigned long long)addr, (unsigned long long)len, prot,
+           flags, file ? (int)fidx : -1, (unsigned long long)off, rc,
+           (unsigned long long)got, expect, (unsigned long long)where);
+  SM_CHECK(rc == expect && (rc != MMU_OK || got == where),
+           "op %u: space %u: mmap 0x%llx len 0x%llx prot %u flags %u: %d at "
+           "0x%llx, the model says %d at 0x%llx",
+           st->op, si, (unsigned long long)addr, (unsigned long long)len, prot,
+           flags, rc, (unsigned long long)got, expect,
+           (unsigned long long)where);
+  if (rc != MMU_OK)
+    return;
+  if (where < SM_WBASE) { /* below the window: the model does not hold it */
+    SM_CHECK(mmu_space_munmap(&m->sp, where, rlen) == MMU_OK,
+             "op %u: munmap below the window failed", st->op);
+    return;
+  }
+  if (huge_flag)
+    st->huge_ever = 1;
+  unsigned rkind = file                       ? MMU_REGION_FILE
+                   : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
+                                                : MMU_REGION_ANON;
+  unsigned p0 = (unsigned)((where - SM_WBASE) / SM_PAGE);
+  for (unsigned i = 0; i < rlen / SM_PAGE; i++)
+    sm_page_map(&m->page[p0 + i], prot, rkind,
+                flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB),
+                file ? fidx + 1 : 0, (uint32_t)(off / SM_PAGE) + i);
+}
+
+static void sm_munmap(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  unsigned page = sm_pick_page(in);
+  uint8_t lb = fi_u8(in);
+  uint64_t a = sm_va(page);
+  uint64_t len = lb == 0xFF ? SM_NPAGES * SM_PAGE
+                            : (uint64_t)((lb & 0x80) ? lb - 0x7F : (lb & 7) + 1) *
+                                  SM_PAGE;
+  if (lb == 0xFF)
+    a = SM_WBASE;
+  if (a + len > SM_WEND)
+    len = SM_WEND - a;
+  int expect = !sm_huge_edges_ok(m, a, a + len) ? MMU_ERR_ARG
+               : sm_unmap_nospace(m, a, a + len) ? MMU_ERR_NOSPACE
+                                                 : MMU_OK;
+  int rc = mmu_space_munmap(&m->sp, a, len);
+  fz_trace("op %u: space %u munmap 0x%llx len 0x%llx -> %d\n", st->op, si,
+           (unsigned long long)a, (unsigned long long)len, rc);
+  SM_CHECK(rc == expect, "op %u: space %u: munmap 0x%llx len 0x%llx: %d, "
+           "the model says %d", st->op, si, (unsigned long long)a,
+           (unsigned long long)len, rc, expect);
+  if (rc == MMU_OK)
+    sm_unmap_model(m, a, a + len);
+}
+
+static void sm_mprotect(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  unsigned page = sm_pick_page(in);
+  uint8_t lb = fi_u8(in);
+  uint8_t pb = fi_u8(in);
+  unsigned prot = (pb & 7u) ^ MMU_PROT_READ;
+  uint64_t a = sm_va(page);
+  uint64_t len = (uint64_t)((lb & 0x80) ? (lb & 0x7F) + 1 : (lb & 7) + 1) *
+                 SM_PAGE;
+  if (a + len > SM_WEND)
+    len = SM_WEND - a;
+  int covered = 1;
+  for (uint64_t va = a; va < a + len; va += SM_PAGE)
+    covered &= m->page[(va - SM_WBASE) / SM_PAGE].mapped;
+  int expect = MMU_OK;
+  if (!covered) {
+    expect = MMU_ERR_NOSPACE;
+  } else if (!sm_huge_edges_ok(m, a, a + len)) {
+    expect = MMU_ERR_ARG;
+  } else {
+    const mmu_region *f = sm_region_at(&m->sp, a),
+                     *l = sm_region_at(&m->sp, a + len - 1);
+    uint32_t splits = (f->start < a) + (l->end > a + len);
+    if (sm_nregions(&m->sp) + splits > m->sp.max_regions)
+      expect = MMU_ERR_NOSPACE;
+  }
+  int rc = mmu_space_mprotect(&m->sp, a, len, prot);
+  fz_trace("op %u: space %u mprotect 0x%llx len 0x%llx prot %u -> %d\n",
+           st->op, si, (unsigned long long)a, (unsigned long long)len, prot,
+           rc);
+  SM_CHECK(rc == expect, "op %u: space %u: mprotect 0x%llx len 0x%llx prot "
+           "%u: %d, the model says %d", st->op, si, (unsigned long long)a,
+           (unsigned long long)len, prot, rc, expect);
+  if (rc == MMU_OK)
+    for (uint64_t va = a; va < a + len; va += SM_PAGE)
+      m->page[(va - SM_WBASE) / SM_PAGE].prot = (uint8_t)prot;
+}
+
+static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  uint16_t v = fi_u16(in);
+  uint64_t start = sm_va(SM_HEAP_PAGE);
+  /* mostly within the heap's half of the window, at any byte */
+  uint64_t nb = (v & 0x8000) ? start - 8 * SM_PAGE + (v & 0x7FFF)
+                             : start + (uint64_t)(v & 0x7FFF) * 64;
+  if (v == 0)
+    nb = 0; /* a query */
+  if (nb > SM_WEND - 2 * SM_PAGE)
+    nb = SM_WEND - 2 * SM_PAGE;
+  uint64_t old_top = (m->brk + 0xFFF) & ~0xFFFull;
+  uint64_t new_top = (nb + 0xFFF) & ~0xFFFull;
+  int expect = MMU_OK;
+  uint64_t want = m->brk;
+  int grow = 0, extend = 0;
+  if (nb < start) {
+    /* a query or below start_brk: the break stays */
+  } else if (new_top < old_top) {
+    if (!sm_huge_edges_ok(m, new_top, old_top))
+      expect = MMU_ERR_ARG;
+    else if (sm_unmap_nospace(m, new_top, old_top))
+      expect = MMU_ERR_NOSPACE;
+    else
+      want = nb;
+  } else if (new_top > old_top) {
+    if (!sm_range_free(st, m, old_top, new_top + SM_PAGE)) {
+      expect = MMU_ERR_NOSPACE;
+    } else {
+      const sm_page *below = old_top > start ? &m->page[(old_top - SM_PAGE -
+                                                          SM_WBASE) / SM_PAGE]
+                                             : NULL;
+      extend = below && below->mapped && below->kind == MMU_REGION_HEAP;
+      if (!extend && sm_nregions(&m->sp) >= m->sp.max_regions)
+        expect = MMU_ERR_NOSPACE;
+      else
+        want = nb, grow = 1;
+    }
+  } else {
+    want = nb;
+  }
+  uint64_t got = 0;
+  int rc = mmu_space_brk(&m->sp, nb, &got);
+  fz_trace("op %u: space %u brk 0x%llx -> %d, 0x%llx (model %d, 0x%llx)\n",
+           st->op, si, (unsigned long long)nb, rc, (unsigned long long)got,
+           expect, (unsigned long long)want);
+  SM_CHECK(rc == expect && got == want,
+           "op %u: space %u: brk 0x%llx (break 0x%llx): %d, 0x%llx; the model "
+           "says %d, 0x%llx",
+           st->op, si, (unsigned long long)nb, (unsigned long long)m->brk, rc,
+           (unsigned long long)got, expect, (unsigned long long)want);
+  if (rc != MMU_OK)
+    return;
+  if (new_top < old_top && nb >= start)
+    sm_unmap_model(m, new_top, old_top);
+  if (grow) {
+    const sm_page *below =
+        extend ? &m->page[(old_top - SM_PAGE - SM_WBASE) / SM_PAGE] : NULL;
+    for (uint64_t va = old_top; va < new_top; va += SM_PAGE)
+      sm_page_map(&m->page[(va - SM_WBASE) / SM_PAGE],
+                  below ? below->prot : MMU_PROT_READ | MMU_PROT_WRITE,
+                  MMU_REGION_HEAP, 0, 0, 0);
+  }
+  m->brk = want;
+}
+
+/* ---- processes --------------------------------------------------------------- */
+
+static int sm_free_slot(const sm_state *st) {
+  for (int i = 0; i < SM_MAX_SPACES; i++)
+    if (!st->s[i].live)
+      return i;
+  return -1;
+}
+
+static void sm_new_space(sm_state *st) {
+  int ci = sm_free_slot(st);
+  if (ci < 0)
+    return;
+  sm_space *c = &st->s[ci];
+  for (int attempt = 0;; attempt++) {
+    int rc = osw_space(&st->w, &c->sp, &st->cfg);
+    fz_trace("op %u: new space %d -> %d\n", st->op, ci, rc);
+    if (rc == MMU_OK)
+      break;
+    SM_CHECK(sm_clean_error(st, rc, 1, NULL) && rc != MMU_ERR_SWAP_CORRUPT,
+             "op %u: new space: %d (%s)", st->op, rc, mmu_status_name(rc));
+    if (rc != MMU_ERR_SWAP_IO || attempt > 0)
+      return;
+    sm_clear_faults(st);
+  }
+  SM_CHECK(mmu_space_set_brk_base(&c->sp, sm_va(SM_HEAP_PAGE)) == MMU_OK,
+           "op %u: set_brk_base", st->op);
+  memset(c->page, 0, sizeof c->page);
+  c->live = 1;
+  c->pid = ++st->pids;
+  c->brk = sm_va(SM_HEAP_PAGE);
+}
+
+static void sm_fork(sm_state *st, unsigned pi) {
+  int ci = sm_free_slot(st);
+  if (ci < 0)
+    return;
+  sm_space *p = &st->s[pi], *c = &st->s[ci];
+  for (int attempt = 0;; attempt++) {
+    uint32_t need = p->sp.pt_frames;
+    int rc = osw_fork(&p->sp, &c->sp);
+    fz_trace("op %u: fork %u -> %d: %d\n", st->op, pi, ci, rc);
+    if (rc == MMU_OK)
+      break;
+    SM_CHECK(sm_clean_error(st, rc, need, NULL) &&
+                 rc != MMU_ERR_SWAP_CORRUPT,
+             "op %u: fork of space %u: %d (%s)", st->op, pi, rc,
+             mmu_status_name(rc));
+    if (rc != MMU_ERR_SWAP_IO || attempt > 0)
+      return;
+    sm_clear_faults(st);
+  }
+  memcpy(c->page, p->page, sizeof c->page);
+  c->brk = p->brk;
+  c->live = 1;
+  c->pid = ++st->pids;
+  sm_check_regions(st, (unsigned)ci, "fork");
+}
+
+static void sm_exit(sm_state *st, unsigned si) {
+  fz_trace("op %u: space %u exits\n", st->op, si);
+  osw_space_free(&st->s[si].sp);
+  st->s[si].live = 0;
+  if (st->active == (int)si)
+    st->active = -1;
+}
+
+/* ---- one operation ------------------------------------------------------------ */
+
+static void sm_op(sm_state *st, fuzz_input *in) {
+  uint8_t op = fi_u8(in) % 24;
+  int si = sm_pick_space(st, in);
+  if (si < 0) {
+    sm_new_space(st);
+    return;
+  }
+  sm_space *m = &st->s[si];
+  switch (op) {
+  default: { /* 0..4: write 1..8 bytes into a slot */
+    unsigned page = sm_pick_page(in);
+    uint8_t b = fi_u8(in);
+    unsigned slot = b & 7u, at = (b >> 3) & 7u;
+    unsigned len = 1u + ((b >> 6) ? (unsigned)(8 - at - 1) : 0u);
+    uint8_t data[8];
+    for (unsigned i = 0; i < len; i++)
+      data[i] = (uint8_t)(++st->seq * 37u + i);
+    sm_access(st, (unsigned)si, sm_va(page) + sm_slot_off[slot] + at, len,
+              MMU_WRITE, data);
+    break;
+  }
+  case 5:
+  case 6:
+  case 7: { /* read 1..16 bytes, slot-aligned or anywhere; may cross */
+    unsigned page = sm_pick_page(in);
+    uint8_t b = fi_u8(in);
+    unsigned len = 1u + (b >> 4);
+    uint64_t off = (b & 8) ? (unsigned)fi_u16(in) & 0xFFFu
+                           : sm_slot_off[b & 7u];
+    uint64_t va = sm_va(page) + off;
+    if (va + len > SM_WEND)
+      va = SM_WEND - len;
+    sm_access(st, (unsigned)si, va, len, MMU_READ, NULL);
+    break;
+  }
+  case 8: {
+    unsigned page = sm_pick_page(in);
+    sm_access(st, (unsigned)si, sm_va(page) + 0x10, 1, MMU_FETCH, NULL);
+    break;
+  }
+  case 9:
+  case 10:
+    sm_mmap(st, (unsigned)si, in);
+    break;
+  case 11:
+    sm_munmap(st, (unsigned)si, in);
+    break;
+  case 12:
+    sm_mprotect(st, (unsigned)si, in);
+    break;
+  case 13:
+    sm_brk(st, (unsigned)si, in);
+    break;
+  case 14:
+    sm_fork(st, (unsigned)si);
+    break;
+  case 15:
+    sm_exit(st, (unsigned)si);
+    break;
+  case 16:
+    sm_new_space(st);
+    break;
+  case 17: { /* reclaim */
+    uint32_t want = 1u + fi_u8(in) % 48u, done = 0;
+    uint64_t steal = st->w.sys.vm.pgsteal;
+    int rc = mmu_system_reclaim(&st->w.sys, want, &done);
+    fz_trace("op %u: reclaim %u -> %d, %u\n", st->op, want, rc, done);
+    mmu_usage u;
+    mmu_system_usage(&st->w.sys, &u);
+    SM_CHECK(done <= want && st->w.sys.vm.pgsteal - steal == done &&
+                 (rc == MMU_OK ? done == want
+                  : rc == MMU_ERR_NOSWAP ? u.swap_used == u.swap_total
+                  : rc == MMU_ERR_SWAP_IO ? sm_injected_io(st)
+                  : rc == MMU_ERR_NOMEM),
+             "op %u: reclaim %u: %d (%s), %u reclaimed", st->op, want, rc,
+             mmu_status_name(rc), done);
+    break;
+  }
+  case 18:
+  case 19: { /* inject a fault */
+    uint8_t b = fi_u8(in);
+    uint8_t c = fi_u8(in);
+    switch (b & 3) {
+    case 0:
+      st->w.swap.fail_writes = 1;
+      break;
+    case 1:
+      st->w.swap.short_read = (long)c * 16;
+      break;
+    case 2:
+      /* a slot is flipped once: a second flip of the same bit would
+       * repair it */
+      if (st->w.swap.slots &&
+          !((st->corrupted_slots >> (c % st->w.swap.slots)) & 1)) {
+        uint64_t slot = c % st->w.swap.slots;
+        st->corrupted_slots |= 1ull << slot;
+        st->w.swap.data[slot * 4096 + (b >> 2) * 64 + (c & 63)] ^=
+            (uint8_t)(1u << (c & 7));
+        st->corrupted_ever = 1;
+      }
+      break;
+    default:
+      st->file_fail = 1;
+      break;
+    }
+    fz_trace("op %u: inject %u (0x%02x)\n", st->op, b & 3, c);
+    break;
+  }
+  case 20:
+    sm_clear_faults(st);
+    break;
+  case 21: { /* maps text: a line per region */
+    static char text[16384];
+    size_t n = mmu_space_maps(&m->sp, text, sizeof text);
+    unsigned lines = 0;
+    for (size_t i = 0; i < n && i < sizeof text; i++)
+      lines += text[i] == '\n';
+    SM_CHECK(n < sizeof text && strlen(text) == n &&
+                 lines == sm_nregions(&m->sp),
+             "op %u: maps: %zu bytes, %u lines for %u regions", st->op, n,
+             lines, sm_nregions(&m->sp));
+    break;
+  }
+  case 22:
+  case 23: { /* COW isolation: the same slot, written in one space, read in all */
+    unsigned page = sm_pick_page(in);
+    uint8_t b = fi_u8(in);
+    uint8_t data[8];
+    for (unsigned i = 0; i < 8; i++)
+      data[i] = (uint8_t)(++st->seq * 41u + i);
+    uint64_t va = sm_va(page) + sm_slot_off[b & 7u];
+    sm_access(st, (unsigned)si, va, 8, MMU_WRITE, data);
+    for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+      if (st->s[i].live)
+        sm_access(st, i, va, 8, MMU_READ, NULL);
+    st->n_cow_checks++;
+    break;
+  }
+  }
+  if (st->s[si].live)
+    sm_check_regions(st, (unsigned)si, "op");
+  sm_check_usage(st, "op");
+}
+
+/* ---- the run -------------------------------------------------------------------- */
+
+static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
+  fuzz_input in;
+  fi_init(&in, data, size);
+  memset(st, 0, sizeof *st);
+  static const unsigned frames[8] = {64, 96, 128, 160, 192, 256, 128, 1600};
+  static const unsigned policies[5] = {MMU_POLICY_TWO_LIST, MMU_POLICY_LRU,
+                                       MMU_POLICY_CLOCK, MMU_POLICY_LFU,
+                                       MMU_POLICY_DEFAULT};
+  static const uint64_t gaps[4] = {16, 1, 4, 256};
+  static const uint64_t limits[4] = {64, 16, 256, 1024};
+  static const uint32_t max_regions[4] = {64, 64, 12, 6};
+  uint8_t c0 = fi_u8(&in);
+  uint8_t c1 = fi_u8(&in);
+  uint8_t c2 = fi_u8(&in);
+  st->frames = frames[c0 & 7];
+  st->policy = policies[((c0 >> 3) & 7) % 5];
+  st->sysflags = (c0 & 0x40) ? MMU_SYS_NO_NX : 0;
+  uint64_t slots = (c1 & 0x80) ? 0 : (uint64_t)((c1 & 0x7F) % 65);
+  if (c1 == 0)
+    slots = 32;
+  st->cfg.mmap_base = SM_WEND;
+  st->cfg.stack_guard_gap = gaps[c2 & 3] * SM_PAGE;
+  st->cfg.stack_limit = limits[(c2 >> 2) & 3] * SM_PAGE;
+  st->cfg.max_regions = max_regions[(c2 >> 4) & 3];
+  SM_CHECK(osw_init(&st->w, st->frames, slots, st->policy, st->sysflags) == 0,
+           "osw_init failed");
+  for (unsigned i = 0; i < 2; i++) {
+    sm_file *f = &st->file[i];
+    f->id = i + 1;
+    f->size = i ? 10 * SM_PAGE + 1234 : 40 * SM_PAGE;
+    f->fail = &st->file_fail;
+    f->f.read_page = sm_read_page;
+    f->f.user = f;
+    f->f.path = i ? "/lib/data.bin" : "/usr/bin/prog";
+    f->f.inode = 1000 + i;
+  }
+  st->active = -1;
+  fz_trace("space-sequence: %u frames, %llu slots, policy %u, flags %u, gap "
+           "%llu limit %llu regions %u\n",
+           st->frames, (unsigned long long)slots, st->policy, st->sysflags,
+           (unsigned long long)st->cfg.stack_guard_gap,
+           (unsigned long long)st->cfg.stack_limit, st->cfg.max_regions);
+  sm_new_space(st);
+  for (st->op = 0; st->op < SM_MAX_OPS && !fi_empty(&in); st->op++)
+    sm_op(st, &in);
+
+  /* read everything back without faults, then exit every process */
+  sm_clear_faults(st);
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++) {
+    sm_space *m = &st->s[i];
+    if (!m->live)
+      continue;
+    for (unsigned p = 0; p < SM_NPAGES; p++) {
+      const sm_page *pg = &m->page[p];
+      if (!pg->mapped || !pg->prot || (!pg->mask && p % 29))
+        continue;
+      for (unsigned k = 0; k < SM_NSLOT; k++)
+        if (((pg->mask >> (8 * k)) & 0xFF) || (!pg->mask && k == 0))
+          sm_access(st, i, sm_va(p) + sm_slot_off[k], 8, MMU_READ, NULL);
+    }
+    sm_check_regions(st, i, "final");
+  }
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+    if (st->s[i].live)
+      sm_exit(st, i);
+  mmu_usage u;
+  mmu_system_usage(&st->w.sys, &u);
+  SM_CHECK(u.frames_pt == 0 && u.frames_anon == 0 &&
+               u.frames_free == u.frames_total - 1 && u.swap_used == 0,
+           "after every exit: pt %llu anon %llu free %llu of %llu, %llu swap "
+           "slots used",
+           (unsigned long long)u.frames_pt, (unsigned long long)u.frames_anon,
+           (unsigned long long)u.frames_free,
+           (unsigned long long)u.frames_total,
+           (unsigned long long)u.swap_used);
+  fz_trace("space-sequence: %u ops: %u ok, %u segv, %u errors (%u retried), "
+           "pgfault %llu cow %llu swapout %llu swapin %llu\n",
+           st->op, st->n_ok, st->n_segv, st->n_err, st->n_retry,
+           (unsigned long long)st->w.sys.vm.pgfault,
+           (unsigned long long)st->w.sys.vm.cow_copies,
+           (unsigned long long)st->w.sys.vm.pswpout,
+           (unsigned long long)st->w.sys.vm.pswpin);
+  osw_free(&st->w);
+  return 0;
+}
+
+#endif
