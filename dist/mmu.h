@@ -3731,7 +3731,9 @@ MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
 
 /* The entry a present or PROT_NONE leaf becomes under a region's new
  * protection. W comes back without a fault only for an exclusive page, as
- * Linux's can_change_pte_writable allows. */
+ * Linux's can_change_pte_writable allows, and never for a clean file page:
+ * reclaim drops those unwritten, so the first write must fault
+ * (mmu__fault_wp clears FILE_CLEAN) or it is lost. */
 static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
                                     uint64_t e) {
   uint64_t keep = e & (MMU__PTE_ADDR | MMU_PTE_A | MMU_PTE_D);
@@ -3741,7 +3743,9 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
   int writable = (r->prot & MMU_PROT_WRITE) && f != MMU__NO_FRAME &&
                  f != sys->zero_frame &&
                  ((e & MMU_PTE_W) ||
-                  (sys->frame[f].flags & MMU__FRF_EXCLUSIVE));
+                  (sys->frame[f].flags &
+                   (MMU__FRF_EXCLUSIVE | MMU__FRF_FILE_CLEAN)) ==
+                      MMU__FRF_EXCLUSIVE);
   return keep | mmu__leaf_flags(sys, r, writable);
 }
 
@@ -3823,7 +3827,12 @@ MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   if (new_brk < s->start_brk || new_brk >= MMU__USER_TOP - MMU__PAGE) {
     /* a query, or out of range: the break stays */
   } else if (new_top < old_top) {
-    rc = mmu__unmap(s, new_top, old_top);
+    /* as munmap: a hugetlb page is never cut (Linux's brk fails and keeps
+     * the break); mmu__unmap would free a whole 2 MiB page whose lower
+     * part stays mapped */
+    rc = mmu__huge_edges_ok(s, new_top, old_top)
+             ? mmu__unmap(s, new_top, old_top)
+             : MMU_ERR_ARG;
     if (rc == MMU_OK)
       s->brk = new_brk;
   } else if (new_top > old_top) {
