@@ -822,6 +822,7 @@ static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa);
 
 /* perm.c */
 static void mmu__update_tables(mmu_cpu *cpu);
+static void mmu__update_pcid(mmu_cpu *cpu);
 static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access);
 static int mmu__paging_mode(const mmu_regs *r); /* 0 off, 4, 5, -1 other */
 
@@ -1071,6 +1072,14 @@ static void mmu__update_mode(mmu_cpu *cpu) {
 }
 
 /* Recompute everything derived from the registers and the config. */
+/* The only state a CR3 write changes: a context switch costs no table
+ * rebuild. */
+static void mmu__update_pcid(mmu_cpu *cpu) {
+  const mmu_regs *r = &cpu->regs;
+  cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
+  cpu->pcid_salt = MMU_PCID_SALT(cpu->pcid);
+}
+
 static void mmu__update_tables(mmu_cpu *cpu) {
   const mmu_regs *r = &cpu->regs;
   for (unsigned idx = 0; idx < 32; idx++) {
@@ -1092,8 +1101,7 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   mmu__update_mode(cpu);
 
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
-  cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
-  cpu->pcid_salt = MMU_PCID_SALT(cpu->pcid);
+  mmu__update_pcid(cpu);
 
   /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
   uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
@@ -1540,7 +1548,7 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
   if (mmu__cr3_reserved(cpu, value))
     return MMU_GP_FAULT;
   r->cr3 = value;
-  mmu__update_tables(cpu);
+  mmu__update_pcid(cpu);
   if (!pcide)
     mmu__tlb_flush_pcid(cpu, 0, 0);
   else if (!noflush)

@@ -41,7 +41,7 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
   if (mmu__cr3_reserved(cpu, value))
     return MMU_GP_FAULT;
   r->cr3 = value;
-  mmu__update_tables(cpu);
+  mmu__update_pcid(cpu);
   if (!pcide)
     mmu__tlb_flush_pcid(cpu, 0, 0);
   else if (!noflush)

@@ -51,6 +51,7 @@ static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa);
 
 /* perm.c */
 static void mmu__update_tables(mmu_cpu *cpu);
+static void mmu__update_pcid(mmu_cpu *cpu);
 static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access);
 static int mmu__paging_mode(const mmu_regs *r); /* 0 off, 4, 5, -1 other */
 

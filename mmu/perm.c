@@ -68,6 +68,14 @@ static void mmu__update_mode(mmu_cpu *cpu) {
 }
 
 /* Recompute everything derived from the registers and the config. */
+/* The only state a CR3 write changes: a context switch costs no table
+ * rebuild. */
+static void mmu__update_pcid(mmu_cpu *cpu) {
+  const mmu_regs *r = &cpu->regs;
+  cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
+  cpu->pcid_salt = MMU_PCID_SALT(cpu->pcid);
+}
+
 static void mmu__update_tables(mmu_cpu *cpu) {
   const mmu_regs *r = &cpu->regs;
   for (unsigned idx = 0; idx < 32; idx++) {
@@ -89,8 +97,7 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   mmu__update_mode(cpu);
 
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
-  cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
-  cpu->pcid_salt = MMU_PCID_SALT(cpu->pcid);
+  mmu__update_pcid(cpu);
 
   /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
   uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
