@@ -14,23 +14,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "mmu.h"
+#include "bench_common.h"
 
 #define ROUNDS 7
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 static uint64_t median(uint64_t *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_u64);
+  qsort(v, (size_t)n, sizeof *v, bc_cmp_u64);
   return v[n / 2];
 }
 
@@ -43,7 +32,6 @@ typedef struct result {
   uint64_t fork_ns, exit_ns, pt_frames, pt_copy_ns;
 } result;
 
-static volatile uint8_t sink;
 
 static result run(uint64_t bytes, int huge) {
   result res;
@@ -109,20 +97,20 @@ static result run(uint64_t bytes, int huge) {
   uint64_t fork_ns[ROUNDS], exit_ns[ROUNDS], copy_ns[ROUNDS];
   uint8_t *scratch = malloc(parent.pt_frames * 4096);
   for (int i = 0; i < ROUNDS; i++) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bc_now_ns();
     if ((rc = mmu_space_fork(&parent, &child, child_regions,
                              sizeof child_regions)))
       die("fork", rc);
-    uint64_t t1 = now_ns();
+    uint64_t t1 = bc_now_ns();
     mmu_space_destroy(&child);
-    uint64_t t2 = now_ns();
+    uint64_t t2 = bc_now_ns();
     fork_ns[i] = t1 - t0;
     exit_ns[i] = t2 - t1;
     /* baseline: copy as many bytes as the parent has page tables */
-    t0 = now_ns();
+    t0 = bc_now_ns();
     memcpy(scratch, pool, parent.pt_frames * 4096);
-    sink = scratch[(uint64_t)i * 4099 % (parent.pt_frames * 4096)];
-    copy_ns[i] = now_ns() - t0;
+    bc_sink = scratch[(uint64_t)i * 4099 % (parent.pt_frames * 4096)];
+    copy_ns[i] = bc_now_ns() - t0;
   }
   res.fork_ns = median(fork_ns, ROUNDS);
   res.exit_ns = median(exit_ns, ROUNDS);
@@ -146,10 +134,10 @@ static uint64_t memory_copy_ns(uint64_t bytes) {
   memset(dst, 2, bytes);
   uint64_t v[3];
   for (int i = 0; i < 3; i++) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bc_now_ns();
     memcpy(dst, src, bytes);
-    sink = dst[(uint64_t)i * 4097 % bytes];
-    v[i] = now_ns() - t0;
+    bc_sink = dst[(uint64_t)i * 4097 % bytes];
+    v[i] = bc_now_ns() - t0;
   }
   free(src);
   free(dst);

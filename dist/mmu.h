@@ -888,6 +888,7 @@ struct mmu__slot {
 
 /* frames.c */
 static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame);
+static int mmu__frame_alloc_any(mmu_system *sys, uint32_t *frame, int zero);
 static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head);
 static void mmu__frame_free(mmu_system *sys, uint32_t frame);
 static int mmu__ensure_free(mmu_system *sys, uint32_t frames);
@@ -2922,17 +2923,20 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   return MMU_OK;
 }
 
-static void mmu__frame_take(mmu_system *sys, uint32_t f) {
+static void mmu__frame_take(mmu_system *sys, uint32_t f, int zero) {
   MMU_ASSERT(sys->free_bits[f / 64] >> (f % 64) & 1);
   sys->free_bits[f / 64] &= ~(1ull << (f % 64));
   sys->free_count--;
   memset(&sys->frame[f], 0, sizeof sys->frame[f]);
-  memset(mmu__frame_host(sys, f), 0, MMU__PAGE);
+  if (zero)
+    memset(mmu__frame_host(sys, f), 0, MMU__PAGE);
 }
 
-/* A zeroed frame, or MMU_ERR_NOMEM. Never reclaims: callers reserve with
- * mmu__ensure_free() first, before they hold pointers into page tables. */
-static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
+/* A frame, or MMU_ERR_NOMEM. Never reclaims: callers reserve with
+ * mmu__ensure_free() first, before they hold pointers into page tables.
+ * Unzeroed only for callers that overwrite all 4096 bytes before any
+ * space can see them (copy-on-write, swap-in). */
+static int mmu__frame_alloc_any(mmu_system *sys, uint32_t *frame, int zero) {
   if (!sys->free_count)
     return MMU_ERR_NOMEM;
   uint32_t words = (sys->nframes + 63) / 64;
@@ -2940,7 +2944,7 @@ static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
     uint32_t w = (sys->free_cursor + i) % words;
     if (sys->free_bits[w]) {
       uint32_t f = w * 64 + (uint32_t)__builtin_ctzll(sys->free_bits[w]);
-      mmu__frame_take(sys, f);
+      mmu__frame_take(sys, f, zero);
       sys->free_cursor = w;
       *frame = f;
       return MMU_OK;
@@ -2948,6 +2952,10 @@ static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
   }
   MMU_ASSERT(0);
   return MMU_ERR_NOMEM;
+}
+
+static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
+  return mmu__frame_alloc_any(sys, frame, 1);
 }
 
 static int mmu__frames_free_run(const mmu_system *sys, uint32_t f, uint32_t n) {
@@ -2964,7 +2972,7 @@ static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
     if (!mmu__frames_free_run(sys, (uint32_t)f, 512))
       continue;
     for (uint32_t i = 0; i < 512; i++) {
-      mmu__frame_take(sys, (uint32_t)f + i);
+      mmu__frame_take(sys, (uint32_t)f + i, 1);
       sys->frame[f + i].kind = MMU__FR_HUGE_TAIL;
     }
     sys->frame[f].kind = MMU__FR_HUGE;
@@ -3993,7 +4001,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
     mmu__anon_vma(sys, r);
     mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
   } else {
-    int rc = mmu__frame_alloc(sys, &copy);
+    int rc = mmu__frame_alloc_any(sys, &copy, f == sys->zero_frame);
     if (rc != MMU_OK)
       return rc;
     if (f == sys->zero_frame) {
@@ -4328,7 +4336,7 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return MMU_ERR_PT_BUS;
   uint32_t f;
-  int rc = mmu__frame_alloc(sys, &f);
+  int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
   if (rc != MMU_OK)
     return rc;
   uint8_t *page = mmu__frame_host(sys, f);

@@ -117,7 +117,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
     mmu__anon_vma(sys, r);
     mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
   } else {
-    int rc = mmu__frame_alloc(sys, &copy);
+    int rc = mmu__frame_alloc_any(sys, &copy, f == sys->zero_frame);
     if (rc != MMU_OK)
       return rc;
     if (f == sys->zero_frame) {

@@ -82,17 +82,20 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   return MMU_OK;
 }
 
-static void mmu__frame_take(mmu_system *sys, uint32_t f) {
+static void mmu__frame_take(mmu_system *sys, uint32_t f, int zero) {
   MMU_ASSERT(sys->free_bits[f / 64] >> (f % 64) & 1);
   sys->free_bits[f / 64] &= ~(1ull << (f % 64));
   sys->free_count--;
   memset(&sys->frame[f], 0, sizeof sys->frame[f]);
-  memset(mmu__frame_host(sys, f), 0, MMU__PAGE);
+  if (zero)
+    memset(mmu__frame_host(sys, f), 0, MMU__PAGE);
 }
 
-/* A zeroed frame, or MMU_ERR_NOMEM. Never reclaims: callers reserve with
- * mmu__ensure_free() first, before they hold pointers into page tables. */
-static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
+/* A frame, or MMU_ERR_NOMEM. Never reclaims: callers reserve with
+ * mmu__ensure_free() first, before they hold pointers into page tables.
+ * Unzeroed only for callers that overwrite all 4096 bytes before any
+ * space can see them (copy-on-write, swap-in). */
+static int mmu__frame_alloc_any(mmu_system *sys, uint32_t *frame, int zero) {
   if (!sys->free_count)
     return MMU_ERR_NOMEM;
   uint32_t words = (sys->nframes + 63) / 64;
@@ -100,7 +103,7 @@ static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
     uint32_t w = (sys->free_cursor + i) % words;
     if (sys->free_bits[w]) {
       uint32_t f = w * 64 + (uint32_t)__builtin_ctzll(sys->free_bits[w]);
-      mmu__frame_take(sys, f);
+      mmu__frame_take(sys, f, zero);
       sys->free_cursor = w;
       *frame = f;
       return MMU_OK;
@@ -108,6 +111,10 @@ static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
   }
   MMU_ASSERT(0);
   return MMU_ERR_NOMEM;
+}
+
+static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame) {
+  return mmu__frame_alloc_any(sys, frame, 1);
 }
 
 static int mmu__frames_free_run(const mmu_system *sys, uint32_t f, uint32_t n) {
@@ -124,7 +131,7 @@ static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
     if (!mmu__frames_free_run(sys, (uint32_t)f, 512))
       continue;
     for (uint32_t i = 0; i < 512; i++) {
-      mmu__frame_take(sys, (uint32_t)f + i);
+      mmu__frame_take(sys, (uint32_t)f + i, 1);
       sys->frame[f + i].kind = MMU__FR_HUGE_TAIL;
     }
     sys->frame[f].kind = MMU__FR_HUGE;

@@ -117,6 +117,7 @@ struct mmu__slot {
 
 /* frames.c */
 static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame);
+static int mmu__frame_alloc_any(mmu_system *sys, uint32_t *frame, int zero);
 static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head);
 static void mmu__frame_free(mmu_system *sys, uint32_t frame);
 static int mmu__ensure_free(mmu_system *sys, uint32_t frames);

@@ -138,7 +138,7 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return MMU_ERR_PT_BUS;
   uint32_t f;
-  int rc = mmu__frame_alloc(sys, &f);
+  int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
   if (rc != MMU_OK)
     return rc;
   uint8_t *page = mmu__frame_host(sys, f);
