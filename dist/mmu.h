@@ -637,6 +637,13 @@ MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out);
 MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
                                uint32_t *reclaimed);
 
+/* A kernel's periodic page aging (a timer tick, kswapd): reads and clears
+ * the Accessed bit of every resident page and tells LRU and LFU which were
+ * referenced, so they can order pages between evictions too (each eviction
+ * does the same). Clock and the two lists read the bits as they scan and
+ * need no aging: 0 then. Returns the pages found referenced; O(frames). */
+MMU_API uint32_t mmu_system_age(mmu_system *sys);
+
 /* Storage for a space's region table. */
 MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg);
 /* An empty space (no regions, an empty PML4). cfg may be NULL. */
@@ -4287,15 +4294,30 @@ static int mmu__slot_alloc(mmu_system *sys, uint64_t *slot) {
   return MMU_ERR_NOSWAP;
 }
 
-/* Evict one page. LRU and LFU learn of references from the Accessed bits
- * harvested here; Clock and the two lists test them as they scan. */
+/* LRU and LFU learn of references from Accessed bits harvested here, at
+ * each eviction and at mmu_system_age(); Clock and the two lists test them
+ * as they scan, so harvesting would only erase what they look for. */
+static uint32_t mmu__harvest(mmu_system *sys) {
+  uint32_t young = 0;
+  if (sys->policy.kind != MMU_POLICY_LRU && sys->policy.kind != MMU_POLICY_LFU)
+    return 0;
+  for (uint32_t f = 0; f < sys->nframes; f++)
+    if (sys->frame[f].kind == MMU__FR_PAGE && mmu__frame_referenced(sys, f)) {
+      mmu_policy_access(&sys->policy, f);
+      young++;
+    }
+  return young;
+}
+
+MMU_API uint32_t mmu_system_age(mmu_system *sys) {
+  if (!sys || sys->magic != MMU__SYS_MAGIC)
+    return 0;
+  return mmu__harvest(sys);
+}
+
+/* Evict one page. */
 static int mmu__reclaim_one(mmu_system *sys) {
-  unsigned kind = sys->policy.kind;
-  if (kind == MMU_POLICY_LRU || kind == MMU_POLICY_LFU)
-    for (uint32_t f = 0; f < sys->nframes; f++)
-      if (sys->frame[f].kind == MMU__FR_PAGE &&
-          mmu__frame_referenced(sys, f))
-        mmu_policy_access(&sys->policy, f);
+  mmu__harvest(sys);
   uint32_t f;
   int rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
   if (rc != MMU_OK)

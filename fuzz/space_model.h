@@ -7,8 +7,9 @@
  * four spaces run a sequence of: mmap (anonymous, private file, stack,
  * hugetlb; fixed or placed; any prot), munmap, mprotect, brk, fork, exit,
  * a new process, reads (which may cross a page), writes, fetches,
- * mmu_system_reclaim, swap faults injected (failing writes, short reads, a
- * swap slot's bytes flipped), failing file reads, and maps dumps. Every
+ * mmu_system_reclaim, mmu_system_age, swap faults injected (failing writes,
+ * short reads, a swap slot's bytes flipped), failing file reads, and maps
+ * dumps. Every
  * mapping lies in one window of SM_NPAGES pages (mmap_base is its top, so
  * placed mappings land there too); the model keeps, per space and page:
  * mapped or not, prot, kind, flags, file and file offset, and the bytes of
@@ -1051,8 +1052,20 @@ static void sm_op(sm_state *st, fuzz_input *in) {
              lines, sm_nregions(&m->sp));
     break;
   }
-  case 22:
-  case 23: { /* COW isolation: the same slot, written in one space, read in all */
+  case 23: { /* page aging: LRU and LFU harvest Accessed bits, others no-op */
+    mmu_usage u;
+    mmu_system_usage(&st->w.sys, &u);
+    uint32_t young = mmu_system_age(&st->w.sys);
+    unsigned kind = st->w.sys.policy.kind;
+    SM_CHECK(young <= u.frames_anon &&
+                 (kind == MMU_POLICY_LRU || kind == MMU_POLICY_LFU ||
+                  young == 0) &&
+                 mmu_system_age(&st->w.sys) == 0,
+             "op %u: age found %u referenced of %llu pages", st->op, young,
+             (unsigned long long)u.frames_anon);
+    break;
+  }
+  case 22: { /* COW isolation: the same slot, written in one space, read in all */
     unsigned page = sm_pick_page(in);
     uint8_t b = fi_u8(in);
     uint8_t data[8];

@@ -636,6 +636,13 @@ MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out);
 MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
                                uint32_t *reclaimed);
 
+/* A kernel's periodic page aging (a timer tick, kswapd): reads and clears
+ * the Accessed bit of every resident page and tells LRU and LFU which were
+ * referenced, so they can order pages between evictions too (each eviction
+ * does the same). Clock and the two lists read the bits as they scan and
+ * need no aging: 0 then. Returns the pages found referenced; O(frames). */
+MMU_API uint32_t mmu_system_age(mmu_system *sys);
+
 /* Storage for a space's region table. */
 MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg);
 /* An empty space (no regions, an empty PML4). cfg may be NULL. */

@@ -89,15 +89,30 @@ static int mmu__slot_alloc(mmu_system *sys, uint64_t *slot) {
   return MMU_ERR_NOSWAP;
 }
 
-/* Evict one page. LRU and LFU learn of references from the Accessed bits
- * harvested here; Clock and the two lists test them as they scan. */
+/* LRU and LFU learn of references from Accessed bits harvested here, at
+ * each eviction and at mmu_system_age(); Clock and the two lists test them
+ * as they scan, so harvesting would only erase what they look for. */
+static uint32_t mmu__harvest(mmu_system *sys) {
+  uint32_t young = 0;
+  if (sys->policy.kind != MMU_POLICY_LRU && sys->policy.kind != MMU_POLICY_LFU)
+    return 0;
+  for (uint32_t f = 0; f < sys->nframes; f++)
+    if (sys->frame[f].kind == MMU__FR_PAGE && mmu__frame_referenced(sys, f)) {
+      mmu_policy_access(&sys->policy, f);
+      young++;
+    }
+  return young;
+}
+
+MMU_API uint32_t mmu_system_age(mmu_system *sys) {
+  if (!sys || sys->magic != MMU__SYS_MAGIC)
+    return 0;
+  return mmu__harvest(sys);
+}
+
+/* Evict one page. */
 static int mmu__reclaim_one(mmu_system *sys) {
-  unsigned kind = sys->policy.kind;
-  if (kind == MMU_POLICY_LRU || kind == MMU_POLICY_LFU)
-    for (uint32_t f = 0; f < sys->nframes; f++)
-      if (sys->frame[f].kind == MMU__FR_PAGE &&
-          mmu__frame_referenced(sys, f))
-        mmu_policy_access(&sys->policy, f);
+  mmu__harvest(sys);
   uint32_t f;
   int rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
   if (rc != MMU_OK)

@@ -116,8 +116,10 @@ Test(swap, overcommit_two_list) { overcommit(MMU_POLICY_TWO_LIST); }
 /* A page touched between every allocation keeps its Accessed bit set and
  * is never chosen, whichever policy runs, once the first reclaim has read
  * the bits: until then every page looks referenced (all were touched once)
- * and the Accessed bits cannot order them. */
-static void hot_page_survives(unsigned policy) {
+ * and the Accessed bits cannot order them. With aging between accesses (a
+ * timer tick), LRU and LFU tell the hot page apart from the start: not even
+ * the first reclaim takes it. */
+static void hot_page(unsigned policy, int age) {
   osw w;
   mmu_space s;
   start(&w, &s, 32, 256, policy);
@@ -127,13 +129,41 @@ static void hot_page_survives(unsigned policy) {
     mmu_fault_info f;
     uint8_t v = 1;
     OK(mmu_space_write(&s, &w.cpu, a + p * PAGE, &v, 1, NULL));
+    if (age)
+      mmu_system_age(&w.sys);
     OK(mmu_space_read(&s, &w.cpu, a + 100, &v, 1, &f));
-    if (p < 60)
+    if (!age && p < 60)
       continue;
     cr_assert_neq(f.fault_class, MMU_FAULT_MAJOR, "%s evicted the hot page at %llu",
                   mmu_policy_name(policy), (unsigned long long)p);
   }
   cr_assert(w.sys.vm.pswpout >= 80);
+  finish(&w, &s);
+}
+
+static void hot_page_survives(unsigned policy) { hot_page(policy, 0); }
+static void hot_page_with_aging(unsigned policy) { hot_page(policy, 1); }
+
+Test(swap, hot_page_aged_lru) { hot_page_with_aging(MMU_POLICY_LRU); }
+Test(swap, hot_page_aged_lfu) { hot_page_with_aging(MMU_POLICY_LFU); }
+
+Test(swap, aging_counts_referenced_pages) {
+  osw w;
+  mmu_space s;
+  start(&w, &s, 64, 16, MMU_POLICY_LRU);
+  uint64_t a = anon(&s, 8);
+  fill(&w, &s, a, 8);
+  EQ(mmu_system_age(&w.sys), 8); /* each page was touched */
+  EQ(mmu_system_age(&w.sys), 0); /* the bits were cleared */
+  uint8_t v;
+  OK(mmu_space_read(&s, &w.cpu, a + 3 * PAGE, &v, 1, NULL));
+  OK(mmu_space_read(&s, &w.cpu, a + 5 * PAGE, &v, 1, NULL));
+  EQ(mmu_system_age(&w.sys), 2); /* the TLB entries went too: A set again */
+  finish(&w, &s);
+  start(&w, &s, 64, 16, MMU_POLICY_CLOCK);
+  a = anon(&s, 4);
+  fill(&w, &s, a, 4);
+  EQ(mmu_system_age(&w.sys), 0); /* Clock reads the bits itself */
   finish(&w, &s);
 }
 
