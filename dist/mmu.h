@@ -867,7 +867,8 @@ enum {
 };
 
 struct mmu__frame {
-  uint64_t vaddr; /* user pages: where every space sharing it maps it */
+  uint64_t vaddr;  /* user pages: where every space sharing it maps it */
+  uint64_t cached; /* swap cache: slot + 1 whose bytes this page holds */
   uint32_t refs;
   uint8_t kind, flags;
   uint16_t unused_;
@@ -876,7 +877,7 @@ struct mmu__frame {
 struct mmu__slot {
   uint64_t checksum; /* XXH64 of the page, seed 0 */
   uint32_t refs;     /* swap PTEs pointing here; 0 = free */
-  uint32_t unused_;
+  uint32_t cache;    /* swap cache: frame + 1 holding the bytes, or 0 */
 };
 
 #define MMU__PAGE 4096ull
@@ -937,8 +938,10 @@ static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
 
 /* swap.c */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
-                        uint32_t table_frame, const mmu_region *r, int write);
+                        uint32_t table_frame, const mmu_region *r, int write,
+                        mmu_fault_info *info);
 static void mmu__slot_put(mmu_system *sys, uint64_t slot);
+static void mmu__uncache(mmu_system *sys, uint32_t frame);
 static int mmu__reclaim_one(mmu_system *sys);
 
 #endif
@@ -2991,8 +2994,10 @@ static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
 
 static void mmu__frame_free(mmu_system *sys, uint32_t f) {
   uint32_t n = sys->frame[f].kind == MMU__FR_HUGE ? 512 : 1;
-  if (sys->frame[f].kind == MMU__FR_PAGE)
+  if (sys->frame[f].kind == MMU__FR_PAGE) {
     mmu_policy_remove(&sys->policy, f);
+    mmu__uncache(sys, f);
+  }
   for (uint32_t i = 0; i < n; i++) {
     MMU_ASSERT(!(sys->free_bits[(f + i) / 64] >> ((f + i) % 64) & 1));
     memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);
@@ -4004,6 +4009,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
     sys->frame[f].flags =
         (uint8_t)((sys->frame[f].flags | MMU__FRF_EXCLUSIVE) &
                   ~MMU__FRF_FILE_CLEAN);
+    mmu__uncache(sys, f); /* its bytes stop being the slot's */
     sys->vm.cow_reuses++;
     mmu__anon_vma(sys, r);
     mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
@@ -4116,8 +4122,14 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                ? mmu__fault_wp(s, r, va, slot, table, info)
                : (info->fault_class = MMU_FAULT_SPURIOUS, MMU_OK);
     } else if (e & MMU__SWP_MARK) {
-      rc = mmu__swap_in(s, va, slot, table, r, write);
-      info->fault_class = MMU_FAULT_MAJOR;
+      rc = mmu__swap_in(s, va, slot, table, r, write, info);
+      /* a write to a page others still share goes on to copy it */
+      if (rc == MMU_OK && write && !(*slot & MMU_PTE_W)) {
+        uint32_t cls = info->fault_class;
+        rc = mmu__fault_wp(s, r, va, slot, table, info);
+        if (cls == MMU_FAULT_MAJOR)
+          info->fault_class = cls;
+      }
     } else if (e) {
       rc = MMU_ERR_PT_BUS; /* PROT_NONE entry in an accessible region */
     } else {
@@ -4210,12 +4222,29 @@ MMU_API int mmu_space_read(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
 
 #define MMU__SLOT_MASK ((1ull << 40) - 1)
 
+/* The swap cache links a slot and a frame holding the same bytes, so that
+ * the spaces still pointing at the slot after one of them paged it in map
+ * that frame (a minor fault) instead of reading the device again, and so
+ * that evicting it again needs no write. A link lasts while both sides do
+ * and the frame is unwritten. */
+static void mmu__uncache(mmu_system *sys, uint32_t f) {
+  uint64_t c = sys->frame[f].cached;
+  if (!c)
+    return;
+  MMU_ASSERT(sys->slot[c - 1].cache == f + 1);
+  sys->slot[c - 1].cache = 0;
+  sys->frame[f].cached = 0;
+}
+
 static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
   slot &= MMU__SLOT_MASK;
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return;
-  if (--sys->slot[slot].refs == 0)
+  if (--sys->slot[slot].refs == 0) {
+    if (sys->slot[slot].cache)
+      mmu__uncache(sys, sys->slot[slot].cache - 1);
     sys->slots_used--;
+  }
 }
 
 /* The entries mapping user page f: a shared page sits at one address in
@@ -4328,7 +4357,13 @@ static int mmu__reclaim_one(mmu_system *sys) {
   uint32_t mappers = mmu__rmap_walk(sys, f, NULL, NULL);
   MMU_ASSERT(mappers == fr->refs);
   mmu__unmap_ctx ctx = {0};
-  if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
+  if (fr->cached) {
+    /* the slot still holds these bytes: no write */
+    uint64_t slot = fr->cached - 1;
+    mmu__uncache(sys, f);
+    sys->slot[slot].refs += mappers;
+    ctx.entry = slot << 12 | MMU__SWP_MARK;
+  } else if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
     uint64_t slot;
     if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
         sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
@@ -4349,32 +4384,49 @@ static int mmu__reclaim_one(mmu_system *sys) {
   return MMU_OK;
 }
 
-/* do_swap_page without a swap cache: every space that faults on a shared
- * slot reads its own copy, which it then owns alone. */
+/* do_swap_page: map the swap cache's frame if the slot has one (minor),
+ * else read the slot and check it (major). The frame is this space's alone
+ * (writable on a write) when no other entry points at the slot; otherwise
+ * it stays in the swap cache, shared and read-only, and a write goes on to
+ * copy it (mmu_space_fault). */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
-                        uint32_t table, const mmu_region *r, int write) {
+                        uint32_t table, const mmu_region *r, int write,
+                        mmu_fault_info *info) {
   mmu_system *sys = s->sys;
   uint64_t slot = (*entry >> 12) & MMU__SLOT_MASK;
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return MMU_ERR_PT_BUS;
   uint32_t f;
-  int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
-  if (rc != MMU_OK)
-    return rc;
-  uint8_t *page = mmu__frame_host(sys, f);
-  long got = sys->swap.read(sys->swap.user, slot, page);
-  if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
-    mmu__frame_free(sys, f);
-    return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+  int last = sys->slot[slot].refs == 1;
+  if (sys->slot[slot].cache) {
+    f = sys->slot[slot].cache - 1;
+    sys->frame[f].refs++;
+    info->fault_class = MMU_FAULT_MINOR;
+  } else {
+    int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
+    if (rc != MMU_OK)
+      return rc;
+    uint8_t *page = mmu__frame_host(sys, f);
+    long got = sys->swap.read(sys->swap.user, slot, page);
+    if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+      mmu__frame_free(sys, f);
+      return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+    }
+    mmu__page_new(sys, f, va, last ? MMU__FRF_EXCLUSIVE : 0);
+    if (!last) {
+      sys->slot[slot].cache = f + 1;
+      sys->frame[f].cached = slot + 1;
+    }
+    sys->vm.pswpin++;
+    sys->vm.pgmajfault++;
+    info->fault_class = MMU_FAULT_MAJOR;
   }
-  mmu__page_new(sys, f, va, MMU__FRF_EXCLUSIVE);
+  int own = last && (sys->frame[f].flags & MMU__FRF_EXCLUSIVE);
   mmu__entry_set(sys, table, entry,
-                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write && own));
   mmu__slot_put(sys, slot);
   s->ru.swap_pages--;
   mmu__rss_add(s, 1);
-  sys->vm.pswpin++;
-  sys->vm.pgmajfault++;
   return MMU_OK;
 }
 #endif

@@ -113,6 +113,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
     sys->frame[f].flags =
         (uint8_t)((sys->frame[f].flags | MMU__FRF_EXCLUSIVE) &
                   ~MMU__FRF_FILE_CLEAN);
+    mmu__uncache(sys, f); /* its bytes stop being the slot's */
     sys->vm.cow_reuses++;
     mmu__anon_vma(sys, r);
     mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
@@ -225,8 +226,14 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                ? mmu__fault_wp(s, r, va, slot, table, info)
                : (info->fault_class = MMU_FAULT_SPURIOUS, MMU_OK);
     } else if (e & MMU__SWP_MARK) {
-      rc = mmu__swap_in(s, va, slot, table, r, write);
-      info->fault_class = MMU_FAULT_MAJOR;
+      rc = mmu__swap_in(s, va, slot, table, r, write, info);
+      /* a write to a page others still share goes on to copy it */
+      if (rc == MMU_OK && write && !(*slot & MMU_PTE_W)) {
+        uint32_t cls = info->fault_class;
+        rc = mmu__fault_wp(s, r, va, slot, table, info);
+        if (cls == MMU_FAULT_MAJOR)
+          info->fault_class = cls;
+      }
     } else if (e) {
       rc = MMU_ERR_PT_BUS; /* PROT_NONE entry in an accessible region */
     } else {

@@ -143,8 +143,10 @@ static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
 
 static void mmu__frame_free(mmu_system *sys, uint32_t f) {
   uint32_t n = sys->frame[f].kind == MMU__FR_HUGE ? 512 : 1;
-  if (sys->frame[f].kind == MMU__FR_PAGE)
+  if (sys->frame[f].kind == MMU__FR_PAGE) {
     mmu_policy_remove(&sys->policy, f);
+    mmu__uncache(sys, f);
+  }
   for (uint32_t i = 0; i < n; i++) {
     MMU_ASSERT(!(sys->free_bits[(f + i) / 64] >> ((f + i) % 64) & 1));
     memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);

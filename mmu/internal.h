@@ -89,7 +89,8 @@ enum {
 };
 
 struct mmu__frame {
-  uint64_t vaddr; /* user pages: where every space sharing it maps it */
+  uint64_t vaddr;  /* user pages: where every space sharing it maps it */
+  uint64_t cached; /* swap cache: slot + 1 whose bytes this page holds */
   uint32_t refs;
   uint8_t kind, flags;
   uint16_t unused_;
@@ -98,7 +99,7 @@ struct mmu__frame {
 struct mmu__slot {
   uint64_t checksum; /* XXH64 of the page, seed 0 */
   uint32_t refs;     /* swap PTEs pointing here; 0 = free */
-  uint32_t unused_;
+  uint32_t cache;    /* swap cache: frame + 1 holding the bytes, or 0 */
 };
 
 #define MMU__PAGE 4096ull
@@ -159,8 +160,10 @@ static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
 
 /* swap.c */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
-                        uint32_t table_frame, const mmu_region *r, int write);
+                        uint32_t table_frame, const mmu_region *r, int write,
+                        mmu_fault_info *info);
 static void mmu__slot_put(mmu_system *sys, uint64_t slot);
+static void mmu__uncache(mmu_system *sys, uint32_t frame);
 static int mmu__reclaim_one(mmu_system *sys);
 
 #endif

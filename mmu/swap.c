@@ -5,12 +5,29 @@
 
 #define MMU__SLOT_MASK ((1ull << 40) - 1)
 
+/* The swap cache links a slot and a frame holding the same bytes, so that
+ * the spaces still pointing at the slot after one of them paged it in map
+ * that frame (a minor fault) instead of reading the device again, and so
+ * that evicting it again needs no write. A link lasts while both sides do
+ * and the frame is unwritten. */
+static void mmu__uncache(mmu_system *sys, uint32_t f) {
+  uint64_t c = sys->frame[f].cached;
+  if (!c)
+    return;
+  MMU_ASSERT(sys->slot[c - 1].cache == f + 1);
+  sys->slot[c - 1].cache = 0;
+  sys->frame[f].cached = 0;
+}
+
 static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
   slot &= MMU__SLOT_MASK;
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return;
-  if (--sys->slot[slot].refs == 0)
+  if (--sys->slot[slot].refs == 0) {
+    if (sys->slot[slot].cache)
+      mmu__uncache(sys, sys->slot[slot].cache - 1);
     sys->slots_used--;
+  }
 }
 
 /* The entries mapping user page f: a shared page sits at one address in
@@ -123,7 +140,13 @@ static int mmu__reclaim_one(mmu_system *sys) {
   uint32_t mappers = mmu__rmap_walk(sys, f, NULL, NULL);
   MMU_ASSERT(mappers == fr->refs);
   mmu__unmap_ctx ctx = {0};
-  if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
+  if (fr->cached) {
+    /* the slot still holds these bytes: no write */
+    uint64_t slot = fr->cached - 1;
+    mmu__uncache(sys, f);
+    sys->slot[slot].refs += mappers;
+    ctx.entry = slot << 12 | MMU__SWP_MARK;
+  } else if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
     uint64_t slot;
     if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
         sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
@@ -144,31 +167,48 @@ static int mmu__reclaim_one(mmu_system *sys) {
   return MMU_OK;
 }
 
-/* do_swap_page without a swap cache: every space that faults on a shared
- * slot reads its own copy, which it then owns alone. */
+/* do_swap_page: map the swap cache's frame if the slot has one (minor),
+ * else read the slot and check it (major). The frame is this space's alone
+ * (writable on a write) when no other entry points at the slot; otherwise
+ * it stays in the swap cache, shared and read-only, and a write goes on to
+ * copy it (mmu_space_fault). */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
-                        uint32_t table, const mmu_region *r, int write) {
+                        uint32_t table, const mmu_region *r, int write,
+                        mmu_fault_info *info) {
   mmu_system *sys = s->sys;
   uint64_t slot = (*entry >> 12) & MMU__SLOT_MASK;
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return MMU_ERR_PT_BUS;
   uint32_t f;
-  int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
-  if (rc != MMU_OK)
-    return rc;
-  uint8_t *page = mmu__frame_host(sys, f);
-  long got = sys->swap.read(sys->swap.user, slot, page);
-  if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
-    mmu__frame_free(sys, f);
-    return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+  int last = sys->slot[slot].refs == 1;
+  if (sys->slot[slot].cache) {
+    f = sys->slot[slot].cache - 1;
+    sys->frame[f].refs++;
+    info->fault_class = MMU_FAULT_MINOR;
+  } else {
+    int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
+    if (rc != MMU_OK)
+      return rc;
+    uint8_t *page = mmu__frame_host(sys, f);
+    long got = sys->swap.read(sys->swap.user, slot, page);
+    if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+      mmu__frame_free(sys, f);
+      return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+    }
+    mmu__page_new(sys, f, va, last ? MMU__FRF_EXCLUSIVE : 0);
+    if (!last) {
+      sys->slot[slot].cache = f + 1;
+      sys->frame[f].cached = slot + 1;
+    }
+    sys->vm.pswpin++;
+    sys->vm.pgmajfault++;
+    info->fault_class = MMU_FAULT_MAJOR;
   }
-  mmu__page_new(sys, f, va, MMU__FRF_EXCLUSIVE);
+  int own = last && (sys->frame[f].flags & MMU__FRF_EXCLUSIVE);
   mmu__entry_set(sys, table, entry,
-                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write && own));
   mmu__slot_put(sys, slot);
   s->ru.swap_pages--;
   mmu__rss_add(s, 1);
-  sys->vm.pswpin++;
-  sys->vm.pgmajfault++;
   return MMU_OK;
 }

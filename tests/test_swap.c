@@ -258,16 +258,26 @@ Test(swap, full_device_and_full_pool_are_clean_errors) {
   finish(&w, &s);
 }
 
-Test(swap, shared_slot_after_fork) {
+/* Two written pages, forked, then both swapped out: each slot is held by
+ * both processes. */
+static uint64_t forked_and_swapped(osw *w, mmu_space *s, mmu_space *c) {
+  start(w, s, 64, 16, MMU_POLICY_LRU);
+  uint64_t a = anon(s, 2);
+  fill(w, s, a, 2);
+  OK(osw_fork(s, c));
+  uint32_t got;
+  OK(mmu_system_reclaim(&w->sys, 2, &got));
+  EQ(got, 2);
+  return a;
+}
+
+/* A slot shared after fork: the first process to fault reads it (major)
+ * and leaves the page in the swap cache; the other maps that same frame
+ * (minor, no I/O), as Linux's swap cache does. */
+Test(swap, shared_slot_after_fork_goes_through_the_swap_cache) {
   osw w;
   mmu_space s, c;
-  start(&w, &s, 64, 16, MMU_POLICY_LRU);
-  uint64_t a = anon(&s, 2);
-  fill(&w, &s, a, 2);
-  OK(osw_fork(&s, &c));
-  uint32_t got;
-  OK(mmu_system_reclaim(&w.sys, 2, &got));
-  EQ(got, 2);
+  uint64_t a = forked_and_swapped(&w, &s, &c);
   EQ(w.sys.vm.pswpout, 2); /* one write per page, two holders each */
   EQ(s.ru.swap_pages, 2);
   EQ(c.ru.swap_pages, 2);
@@ -280,9 +290,46 @@ Test(swap, shared_slot_after_fork) {
   mmu_system_usage(&w.sys, &u);
   EQ(u.swap_used, 2); /* the parent still holds them */
   OK(mmu_space_activate(&s, &w.cpu));
+  uint64_t minflt = s.ru.minflt;
   check(&w, &s, a, 2);
+  EQ(s.ru.majflt, 0); /* swap-cache hits */
+  EQ(s.ru.minflt, minflt + 2);
+  EQ(w.sys.vm.pswpin, 2);
   mmu_system_usage(&w.sys, &u);
   EQ(u.swap_used, 0);
+  EQ(u.frames_anon, 2); /* one frame per page, shared */
+  /* a write still copies: the child keeps its bytes */
+  mmu_fault_info f;
+  uint8_t v = 0xEE;
+  OK(mmu_space_write(&s, &w.cpu, a + 100, &v, 1, &f));
+  EQ(f.fault_class, MMU_FAULT_COW);
+  OK(mmu_space_activate(&c, &w.cpu));
+  check(&w, &c, a, 2);
+  osw_space_free(&c);
+  finish(&w, &s);
+}
+
+/* Evicting a page the swap cache still ties to its slot writes nothing;
+ * a write to it first cuts the tie (the slot's bytes are then stale). */
+Test(swap, swap_cache_page_evicts_without_io) {
+  osw w;
+  mmu_space s, c;
+  uint32_t got;
+  uint64_t a = forked_and_swapped(&w, &s, &c);
+  check(&w, &s, a, 1); /* page 0 in, cached: the child still points at it */
+  EQ(w.sys.vm.pswpin, 1);
+  EQ(w.swap.writes, 2);
+  OK(mmu_system_reclaim(&w.sys, 1, &got)); /* LRU: page 0 again */
+  EQ(got, 1);
+  EQ(w.swap.writes, 2); /* the slot had its bytes */
+  EQ(s.ru.swap_pages, 2);
+  check(&w, &s, a, 2);
+  /* the parent writes page 0 while the child still holds the slot: a copy,
+   * the child still reads the old bytes from the slot */
+  uint8_t v = 0xEE;
+  OK(mmu_space_write(&s, &w.cpu, a + 100, &v, 1, NULL));
+  OK(mmu_space_activate(&c, &w.cpu));
+  check(&w, &c, a, 2);
   osw_space_free(&c);
   finish(&w, &s);
 }
