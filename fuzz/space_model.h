@@ -80,7 +80,7 @@
 #define SM_MAX_OPS 300
 #define SM_NSLOT 8
 #define SM_MIN_ADDR 0x1000ull           /* vm.mmap_min_addr */
-#define SM_USER_TOP 0x800000000000ull
+#define SM_USER_TOP (0x800000000000ull - 4096)
 
 static const uint16_t sm_slot_off[SM_NSLOT] = {0,    8,    512,  2040,
                                                2048, 3072, 4080, 4088};

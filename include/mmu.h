@@ -566,8 +566,16 @@ typedef struct mmu_rusage {
   uint64_t swap_pages;   /* PTEs that point into swap */
 } mmu_rusage;
 
+enum {
+  /* 5-level paging (CR4.LA57): user space up to 2^56 - 4096 instead of
+   * 2^47 - 4096; placement stays below mmap_base as Linux keeps it below
+   * 2^47 unless asked higher. The cpus that run it must have LA57 on. */
+  MMU_SPACE_LA57 = 1u << 0
+};
+
 typedef struct mmu_space_config {
   uint32_t max_regions;  /* region table capacity; 0 = 64 */
+  uint32_t flags;        /* MMU_SPACE_* */
   uint32_t pid;          /* for the embedder; shown nowhere */
   uint64_t mmap_base;    /* top-down placement starts below; 0 = 0x7f0000000000 */
   uint64_t stack_limit;  /* RLIMIT_STACK in bytes; 0 = 8 MiB */
@@ -578,8 +586,10 @@ typedef struct mmu_space {
   uint32_t magic, version;
   mmu_system *sys;
   struct mmu_space *next_space;
-  uint64_t root;         /* gpa of the PML4 */
+  uint64_t root;         /* gpa of the PML4 (PML5 with LA57) */
   uint32_t root_frame;
+  uint32_t levels;       /* 4, or 5 with MMU_SPACE_LA57 */
+  uint64_t user_top;     /* first address past user space */
   uint32_t cpu_mask;     /* sys->cpus[i] has this space in CR3 */
   mmu_region *regions;   /* sorted by start, non-overlapping */
   uint32_t nregions, max_regions;

@@ -194,7 +194,7 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     return MMU_ERR_PT_BUS; /* our tables never set reserved bits */
   if (ec & MMU_PFEC_PK)
     return mmu__segv(info, MMU_SEGV_PKUERR);
-  if (cr2 >= MMU__USER_TOP)
+  if (cr2 >= s->user_top)
     return mmu__segv(info, MMU_SEGV_MAPERR);
   int32_t i = mmu__region_find(s, cr2);
   if (i < 0) {

@@ -110,7 +110,10 @@ struct mmu__slot {
 #define MMU__SWP_MARK (1ull << 1)
 #define MMU__PROTNONE_MARK (1ull << 2)
 #define MMU__TABLE_FLAGS (MMU_PTE_P | MMU_PTE_W | MMU_PTE_U | MMU_PTE_A)
-#define MMU__USER_TOP 0x800000000000ull /* first address past user space */
+/* First address past user space: x86-64 Linux's TASK_SIZE_MAX leaves the
+ * last canonical page unmapped (SYSRET with a non-canonical RIP). */
+#define MMU__USER_TOP (0x800000000000ull - 4096)
+#define MMU__USER_TOP_LA57 (0x100000000000000ull - 4096)
 #define MMU__MMAP_MIN_ADDR 0x1000ull    /* vm.mmap_min_addr */
 #define MMU__SYS_MAGIC 0x4D4D5553u      /* "MMUS" */
 #define MMU__SPACE_MAGIC 0x4D4D5541u    /* "MMUA" */

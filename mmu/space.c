@@ -43,7 +43,7 @@ static int mmu__walk_to(mmu_space *s, uint64_t va, int level, int alloc,
   mmu_system *sys = s->sys;
   uint32_t table = s->root_frame;
   *slot = NULL;
-  for (int l = 4; l > level; l--) {
+  for (int l = s->levels; l > level; l--) {
     uint64_t *e = &mmu__table(sys, table)[mmu__index(va, l)];
     uint64_t v = __atomic_load_n(e, __ATOMIC_ACQUIRE);
     if (!v) {
@@ -180,7 +180,7 @@ static void mmu__zap_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
 
 static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
   if (start < end)
-    mmu__for_leaves(s, s->root_frame, 4, 0, start, end, mmu__zap_leaf, NULL,
+    mmu__for_leaves(s, s->root_frame, s->levels, 0, start, end, mmu__zap_leaf, NULL,
                     1);
 }
 
@@ -197,7 +197,7 @@ MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg) {
 }
 
 static int mmu__space_setup(mmu_space *s, mmu_system *sys, uint32_t max_regions,
-                            void *storage, size_t bytes) {
+                            uint32_t levels, void *storage, size_t bytes) {
   if (!storage || ((uintptr_t)storage & 7) ||
       bytes < (size_t)max_regions * sizeof(mmu_region))
     return MMU_ERR_STORAGE;
@@ -215,6 +215,8 @@ static int mmu__space_setup(mmu_space *s, mmu_system *sys, uint32_t max_regions,
   s->root_frame = root;
   s->root = mmu__frame_gpa(sys, root);
   s->pt_frames = 1;
+  s->levels = levels;
+  s->user_top = levels == 5 ? MMU__USER_TOP_LA57 : MMU__USER_TOP;
   s->regions = (mmu_region *)storage;
   s->max_regions = max_regions;
   s->next_space = sys->spaces;
@@ -237,8 +239,11 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
   if (!need || (base & 0xFFF) || base > MMU__USER_TOP ||
       base < MMU__MMAP_MIN_ADDR)
     return MMU_ERR_CONFIG;
+  if (cfg && (cfg->flags & ~(uint32_t)MMU_SPACE_LA57))
+    return MMU_ERR_CONFIG;
+  uint32_t levels = cfg && (cfg->flags & MMU_SPACE_LA57) ? 5 : 4;
   int rc = mmu__space_setup(space, sys, (uint32_t)(need / sizeof(mmu_region)),
-                            storage, bytes);
+                            levels, storage, bytes);
   if (rc != MMU_OK)
     return rc;
   space->mmap_base = base;
@@ -253,7 +258,7 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
   if (!mmu__space_ok(s))
     return;
   mmu_system *sys = s->sys;
-  mmu__zap_range(s, 0, MMU__USER_TOP);
+  mmu__zap_range(s, 0, s->user_top);
   mmu__shootdown(s, 0, ~0ull);
   MMU_ASSERT(sys->frame[s->root_frame].refs == 0);
   mmu__frame_free(sys, s->root_frame);
@@ -270,7 +275,7 @@ MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
   if (!mmu__space_ok(s) || !cpu || cpu->magic != MMU__MAGIC)
     return MMU_ERR_ARG;
   mmu_system *sys = s->sys;
-  if (mmu__paging_mode(&cpu->regs) != 4)
+  if (mmu__paging_mode(&cpu->regs) != (int)s->levels)
     return MMU_ERR_MODE;
   if (!mmu__ram_find(cpu, sys->pool_gpa, (uint64_t)sys->nframes * MMU__PAGE))
     return MMU_ERR_RAM;
@@ -367,7 +372,8 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
   int rc = mmu__ensure_free(sys, parent->pt_frames);
   if (rc != MMU_OK)
     return rc;
-  rc = mmu__space_setup(child, sys, parent->max_regions, storage, bytes);
+  rc = mmu__space_setup(child, sys, parent->max_regions, parent->levels,
+                        storage, bytes);
   if (rc != MMU_OK)
     return rc;
   child->mmap_base = parent->mmap_base;
@@ -395,7 +401,8 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
   for (uint32_t i = 0; i < parent->nregions; i++) {
     const mmu_region *r = &parent->regions[i];
     if (r->anon_id)
-      mmu__copy_table(parent, child, parent->root_frame, child->root_frame, 4,
+      mmu__copy_table(parent, child, parent->root_frame, child->root_frame,
+                      parent->levels,
                       0, r->start, r->end);
   }
   mmu__shootdown(parent, 0, ~0ull); /* the parent's pages lost W */
@@ -486,13 +493,13 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   if (huge && file)
     return MMU_ERR_ARG;
   uint64_t align = huge ? MMU__HUGE : MMU__PAGE;
-  if (len > MMU__USER_TOP)
+  if (len > s->user_top)
     return MMU_ERR_NOSPACE;
   len = (len + align - 1) & ~(align - 1);
   uint64_t start;
   if (flags & MMU_MAP_FIXED) {
     if ((addr & (align - 1)) || addr < MMU__MMAP_MIN_ADDR ||
-        addr > MMU__USER_TOP - len)
+        addr > s->user_top - len)
       return MMU_ERR_ARG;
     if (!mmu__huge_edges_ok(s, addr, addr + len))
       return MMU_ERR_ARG;
@@ -507,7 +514,7 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
     if (s->nregions >= s->max_regions)
       return MMU_ERR_NOSPACE;
     addr &= ~(align - 1);
-    if (addr >= MMU__MMAP_MIN_ADDR && addr <= MMU__USER_TOP - len &&
+    if (addr >= MMU__MMAP_MIN_ADDR && addr <= s->user_top - len &&
         mmu__range_free(s, addr, addr + len))
       start = addr;
     else if (!(start = mmu__find_gap(s, len, align)))
@@ -534,8 +541,8 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
 }
 
 MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= MMU__USER_TOP ||
-      len > MMU__USER_TOP - addr)
+  if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= s->user_top ||
+      len > s->user_top - addr)
     return MMU_ERR_ARG;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
   if (!mmu__huge_edges_ok(s, addr, end))
@@ -575,7 +582,7 @@ static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
 MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
-      addr >= MMU__USER_TOP || len > MMU__USER_TOP - addr)
+      addr >= s->user_top || len > s->user_top - addr)
     return MMU_ERR_ARG;
   if (!len)
     return MMU_OK;
@@ -607,7 +614,7 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   for (uint32_t i = first; i <= last; i++) {
     mmu_region *r = &s->regions[i];
     r->prot = (uint8_t)prot;
-    mmu__for_leaves(s, s->root_frame, 4, 0, r->start, r->end,
+    mmu__for_leaves(s, s->root_frame, s->levels, 0, r->start, r->end,
                     mmu__reprotect_leaf, r, 0);
   }
   mmu__region_merge_around(s, first, last);
@@ -617,14 +624,14 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
   if (!mmu__space_ok(s) || (start_brk & 0xFFF) || s->start_brk ||
-      start_brk < MMU__MMAP_MIN_ADDR || start_brk >= MMU__USER_TOP)
+      start_brk < MMU__MMAP_MIN_ADDR || start_brk >= s->user_top)
     return MMU_ERR_ARG;
   s->start_brk = s->brk = start_brk;
   return MMU_OK;
 }
 
 MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
-  if (!mmu__space_ok(s) || sp >= MMU__USER_TOP)
+  if (!mmu__space_ok(s) || sp >= s->user_top)
     return MMU_ERR_ARG;
   s->start_stack = sp;
   return MMU_OK;
@@ -638,7 +645,7 @@ MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   int rc = MMU_OK;
   uint64_t old_top = (s->brk + 0xFFF) & ~0xFFFull;
   uint64_t new_top = (new_brk + 0xFFF) & ~0xFFFull;
-  if (new_brk < s->start_brk || new_brk >= MMU__USER_TOP - MMU__PAGE) {
+  if (new_brk < s->start_brk || new_brk >= s->user_top - MMU__PAGE) {
     /* a query, or out of range: the break stays */
   } else if (new_top < old_top) {
     /* as munmap: a hugetlb page is never cut (Linux's brk fails and keeps

@@ -335,3 +335,46 @@ Test(space, pool_exhaustion_is_a_clean_error) {
   for (uint64_t j = 0; j + 1 < i; j++)
     EQ(peek(&S, a + j * PAGE), (uint8_t)j);
 }
+
+Test(space, five_level_spaces) {
+  mmu_space_config c;
+  memset(&c, 0, sizeof c);
+  c.flags = MMU_SPACE_LA57;
+  mmu_space big;
+  OK(osw_space(&W, &big, &c));
+  EQ(mmu_space_activate(&big, &W.cpu), MMU_ERR_MODE); /* cpu is 4-level */
+  mmu_regs r = W.cpu.regs;
+  r.cr4 |= MMU_CR4_LA57;
+  OK(mmu_load_regs(&W.cpu, &r));
+  EQ(mmu_space_activate(&S, &W.cpu), MMU_ERR_MODE);
+  OK(mmu_space_activate(&big, &W.cpu));
+  uint64_t high = 0x00f0000000000000ull, got;
+  OK(mmu_space_mmap(&big, high, 4 * PAGE, RW, MMU_MAP_FIXED, NULL, 0, &got));
+  EQ(got, high);
+  OK(osw_write8(&W, &big, high + PAGE, 0x77, NULL));
+  EQ(peek(&big, high + PAGE), 0x77);
+  EQ(touch(&big, 0x00fffffffffff000ull, 0).si_code, MMU_SEGV_MAPERR);
+  EQ(mmu_space_mmap(&big, 0x00fffffffffff000ull, PAGE, RW, MMU_MAP_FIXED, NULL,
+                    0, NULL),
+     MMU_ERR_ARG); /* past TASK_SIZE: the last page stays unmapped */
+  /* placement stays below 2^47 unless asked */
+  OK(mmu_space_mmap(&big, 0, PAGE, RW, 0, NULL, 0, &got));
+  cr_assert_lt(got, 1ull << 47);
+  mmu_space child;
+  OK(osw_fork(&big, &child));
+  EQ(child.levels, 5);
+  OK(mmu_space_activate(&child, &W.cpu));
+  EQ(peek(&child, high + PAGE), 0x77);
+  EQ(touch(&child, high + PAGE, 1).fault_class, MMU_FAULT_COW);
+  osw_space_free(&child);
+  osw_space_free(&big);
+  /* a 4-level space ends a page below 2^47 */
+  EQ(mmu_space_mmap(&S, 0x7ffffffff000ull, PAGE, RW, MMU_MAP_FIXED, NULL, 0,
+                    NULL),
+     MMU_ERR_ARG);
+  OK(mmu_space_mmap(&S, 0x7fffffffe000ull, PAGE, RW, MMU_MAP_FIXED, NULL, 0,
+                    NULL));
+  mmu_usage u;
+  mmu_system_usage(&W.sys, &u);
+  EQ(u.frames_pt, 1); /* S's root only */
+}
