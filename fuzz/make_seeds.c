@@ -492,7 +492,7 @@ static void emit_generated(void) {
 enum {
   SS_WRITE = 0, SS_READ = 5, SS_MMAP = 9, SS_MUNMAP = 11, SS_MPROTECT = 12,
   SS_BRK = 13, SS_FORK = 14, SS_EXIT = 15, SS_RECLAIM = 17, SS_INJECT = 18,
-  SS_CLEAR = 20, SS_MAPS = 21, SS_COW = 22
+  SS_CLEAR = 20, SS_MAPS = 21, SS_COW = 22, SS_AGE = 23
 };
 
 static void ss_op(buf *o, unsigned op, unsigned space) {
@@ -546,19 +546,22 @@ static void ss_mprotect(buf *o, unsigned space, unsigned page, unsigned pages,
 static void emit_space_sequence(void) {
   static const char *t = "space_sequence";
   buf o;
-  /* fork, then copy-on-write on both sides, the child's exit */
-  ss_begin(&o, 5, 0, 0); /* 256 frames, two lists, 32 slots */
-  ss_mmap(&o, 0, 0, 3, 0, 8, 0);
-  for (unsigned p = 0; p < 4; p++)
-    ss_write(&o, 0, p, p);
-  ss_op(&o, SS_FORK, 0);
-  ss_op2(&o, SS_COW, 1, 1, 1);
-  ss_write(&o, 1, 2, 2);
-  ss_read(&o, 0, 2, 2);
-  ss_op(&o, SS_EXIT, 1);
-  ss_write(&o, 0, 3, 3);
-  ss_read(&o, 0, 3, 3);
-  save(t, "scn-fork-cow", o.b, o.n);
+  /* fork, then copy-on-write on both sides, the child's exit; with 4- and
+   * 5-level paging */
+  for (unsigned la57 = 0; la57 < 2; la57++) {
+    ss_begin(&o, 5, 0, la57 ? 0x40 : 0); /* 256 frames, two lists, 32 slots */
+    ss_mmap(&o, 0, 0, 3, 0, 8, 0);
+    for (unsigned p = 0; p < 4; p++)
+      ss_write(&o, 0, p, p);
+    ss_op(&o, SS_FORK, 0);
+    ss_op2(&o, SS_COW, 1, 1, 1);
+    ss_write(&o, 1, 2, 2);
+    ss_read(&o, 0, 2, 2);
+    ss_op(&o, SS_EXIT, 1);
+    ss_write(&o, 0, 3, 3);
+    ss_read(&o, 0, 3, 3);
+    save(t, la57 ? "scn-fork-cow-la57" : "scn-fork-cow", o.b, o.n);
+  }
 
   /* reclaim into swap and back, under each policy */
   for (unsigned pol = 0; pol < 4; pol++) {
@@ -570,9 +573,18 @@ static void emit_space_sequence(void) {
     put8(&o, 39); /* 40 pages */
     for (unsigned p = 0; p < 40; p += 3)
       ss_read(&o, 0, p, p & 7);
+    ss_op(&o, SS_AGE, 0);
     ss_op(&o, SS_FORK, 0);
     for (unsigned p = 1; p < 40; p += 4)
       ss_write(&o, 1, p, 0);
+    /* everything out again while both hold it, then both read it back:
+     * the second reader hits the swap cache */
+    ss_op(&o, SS_RECLAIM, 0);
+    put8(&o, 47);
+    for (unsigned p = 0; p < 40; p += 2)
+      ss_read(&o, 0, p, p & 7);
+    for (unsigned p = 0; p < 40; p += 2)
+      ss_read(&o, 1, p, p & 7);
     char name[64];
     snprintf(name, sizeof name, "scn-reclaim-swapin-policy%u", pol);
     save(t, name, o.b, o.n);

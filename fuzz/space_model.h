@@ -3,7 +3,8 @@
  * engine) and tests/test_space_property.c (fixed-seed PRNG inputs).
  *
  * One system (pool 64..256 frames, or 1600 for 2 MiB pages; in-memory swap
- * of 0..64 slots; LRU, Clock, LFU or the two lists; NX or not) and up to
+ * of 0..64 slots; LRU, Clock, LFU or the two lists; NX or not; 4- or
+ * 5-level paging) and up to
  * four spaces run a sequence of: mmap (anonymous, private file, stack,
  * hugetlb; fixed or placed; any prot), munmap, mprotect, brk, fork, exit,
  * a new process, reads (which may cross a page), writes, fetches,
@@ -1113,6 +1114,12 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
   st->cfg.max_regions = max_regions[(c2 >> 4) & 3];
   SM_CHECK(osw_init(&st->w, st->frames, slots, st->policy, st->sysflags) == 0,
            "osw_init failed");
+  if (c2 & 0x40) { /* 5-level spaces on a LA57 cpu */
+    mmu_regs r = st->w.cpu.regs;
+    r.cr4 |= MMU_CR4_LA57;
+    SM_CHECK(mmu_load_regs(&st->w.cpu, &r) == MMU_OK, "LA57 regs");
+    st->cfg.flags = MMU_SPACE_LA57;
+  }
   for (unsigned i = 0; i < 2; i++) {
     sm_file *f = &st->file[i];
     f->id = i + 1;
@@ -1124,9 +1131,10 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
     f->f.inode = 1000 + i;
   }
   st->active = -1;
-  fz_trace("space-sequence: %u frames, %llu slots, policy %u, flags %u, gap "
-           "%llu limit %llu regions %u\n",
+  fz_trace("space-sequence: %u frames, %llu slots, policy %u, flags %u, "
+           "levels %u, gap %llu limit %llu regions %u\n",
            st->frames, (unsigned long long)slots, st->policy, st->sysflags,
+           (c2 & 0x40) ? 5u : 4u,
            (unsigned long long)st->cfg.stack_guard_gap,
            (unsigned long long)st->cfg.stack_limit, st->cfg.max_regions);
   sm_new_space(st);
