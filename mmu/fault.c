@@ -63,8 +63,8 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
       info->fault_class = MMU_FAULT_SPURIOUS;
       return MMU_OK;
     }
-    uint32_t f = mmu__entry_frame(sys, e);
-    if (f == MMU__NO_FRAME || sys->frame[f].kind != MMU__FR_HUGE)
+    uint32_t f = mmu__leaf_frame(sys, e, 1);
+    if (f == MMU__NO_FRAME)
       return MMU_ERR_PT_BUS;
     if (sys->frame[f].refs == 1) {
       sys->frame[f].flags |= MMU__FRF_EXCLUSIVE;
@@ -105,7 +105,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
                          uint64_t *slot, uint32_t table, mmu_fault_info *info) {
   mmu_system *sys = s->sys;
   uint64_t e = *slot;
-  uint32_t f = mmu__entry_frame(sys, e), copy;
+  uint32_t f = mmu__leaf_frame(sys, e, 0), copy;
   if (f == MMU__NO_FRAME)
     return MMU_ERR_PT_BUS;
   info->fault_class = MMU_FAULT_MINOR;

@@ -138,6 +138,22 @@ static inline uint32_t mmu__entry_frame(const mmu_system *sys, uint64_t e) {
                                                    : MMU__NO_FRAME;
 }
 
+/* The user page a leaf entry maps, if it is one this system handed out at
+ * that size (the zero page too for 4 KiB leaves), else MMU__NO_FRAME: an
+ * entry someone scribbled on is never followed into the bookkeeping. */
+static inline uint32_t mmu__leaf_frame(const mmu_system *sys, uint64_t e,
+                                       int huge) {
+  uint32_t f = mmu__entry_frame(sys, e);
+  if (f == MMU__NO_FRAME)
+    return f;
+  if (huge)
+    return sys->frame[f].kind == MMU__FR_HUGE && sys->frame[f].refs
+               ? f : MMU__NO_FRAME;
+  return (sys->frame[f].kind == MMU__FR_PAGE && sys->frame[f].refs) ||
+                 f == sys->zero_frame
+             ? f : MMU__NO_FRAME;
+}
+
 /* regions.c */
 static int32_t mmu__region_find(const mmu_space *s, uint64_t addr);
 static uint32_t mmu__region_next(const mmu_space *s, uint64_t addr);

@@ -17,8 +17,19 @@ static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
   uint64_t old = __atomic_exchange_n(slot, value, __ATOMIC_ACQ_REL);
   if (!old && value)
     sys->frame[table_frame].refs++;
-  else if (old && !value)
+  else if (old && !value && sys->frame[table_frame].refs)
     sys->frame[table_frame].refs--;
+}
+
+/* A table is freed only when all 512 entries are zero, whatever its count
+ * says: an entry written behind the library's back must not leave a live
+ * entry in a freed table. */
+static int mmu__table_empty(const mmu_system *sys, uint32_t table) {
+  const uint64_t *t = mmu__table(sys, table);
+  for (unsigned i = 0; i < 512; i++)
+    if (t[i])
+      return 0;
+  return 1;
 }
 
 /* The table an intermediate entry points at, if it is one of ours. */
@@ -122,16 +133,18 @@ static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
 static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
   mmu_system *sys = s->sys;
   if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
-    uint32_t f = mmu__entry_frame(sys, e);
+    uint32_t f = mmu__leaf_frame(sys, e, huge);
     if (f == MMU__NO_FRAME || f == sys->zero_frame)
       return;
-    MMU_ASSERT(sys->frame[f].refs > 0);
     mmu__rss_add(s, huge ? -512 : -1);
     if (--sys->frame[f].refs == 0)
       mmu__frame_free(sys, f);
   } else if (e & MMU__SWP_MARK) {
-    s->ru.swap_pages--;
-    mmu__slot_put(sys, e >> 12);
+    uint64_t slot = (e >> 12) & ((1ull << 40) - 1);
+    if (slot < sys->slots && sys->slot[slot].refs) {
+      s->ru.swap_pages--;
+      mmu__slot_put(sys, slot);
+    }
   }
 }
 
@@ -154,16 +167,20 @@ static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
     if (!e)
       continue;
     if (level == 1 || (e & MMU_PTE_PS)) {
-      MMU_ASSERT(level == 1 || (va >= start && va + span <= end));
+      /* a 2 MiB leaf is whole inside the range (hugetlb edges are checked)
+       * unless someone else wrote it: then it is dropped whole */
       leaf(s, table, &t[i], level, ctx);
       continue;
     }
     uint32_t child = mmu__child_table(sys, e);
-    if (child == MMU__NO_FRAME)
-      continue; /* not ours: leave it, never follow it */
+    if (child == MMU__NO_FRAME) { /* not ours: never followed */
+      if (prune)
+        mmu__entry_set(sys, table, &t[i], 0);
+      continue;
+    }
     uint64_t lo = va > start ? va : start, hi = va + span < end ? va + span : end;
     mmu__for_leaves(s, child, level - 1, va, lo, hi, leaf, ctx, prune);
-    if (prune && !sys->frame[child].refs) {
+    if (prune && !sys->frame[child].refs && mmu__table_empty(sys, child)) {
       mmu__entry_set(sys, table, &t[i], 0);
       mmu__frame_free(sys, child);
       s->pt_frames--;
@@ -260,7 +277,6 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
   mmu_system *sys = s->sys;
   mmu__zap_range(s, 0, s->user_top);
   mmu__shootdown(s, 0, ~0ull);
-  MMU_ASSERT(sys->frame[s->root_frame].refs == 0);
   mmu__frame_free(sys, s->root_frame);
   for (mmu_space **p = &sys->spaces; *p; p = &(*p)->next_space)
     if (*p == s) {
@@ -300,7 +316,7 @@ static uint64_t mmu__leaf_share(mmu_space *parent, mmu_space *child,
   mmu_system *sys = parent->sys;
   uint64_t e = *pe;
   if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
-    uint32_t f = mmu__entry_frame(sys, e);
+    uint32_t f = mmu__leaf_frame(sys, e, huge);
     if (f == MMU__NO_FRAME)
       return 0;
     if (f != sys->zero_frame) {
@@ -556,13 +572,14 @@ MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
  * reclaim drops those unwritten, so the first write must fault
  * (mmu__fault_wp clears FILE_CLEAN) or it is lost. */
 static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
-                                    uint64_t e) {
+                                    uint64_t e, int huge) {
+  uint32_t f = mmu__leaf_frame(sys, e, huge);
+  if (f == MMU__NO_FRAME)
+    return 0; /* not a page of ours: never make it reachable */
   uint64_t keep = e & (MMU__PTE_ADDR | MMU_PTE_A | MMU_PTE_D);
   if (!(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC)))
     return keep | (e & MMU_PTE_PS) | MMU__PROTNONE_MARK;
-  uint32_t f = mmu__entry_frame(sys, e);
-  int writable = (r->prot & MMU_PROT_WRITE) && f != MMU__NO_FRAME &&
-                 f != sys->zero_frame &&
+  int writable = (r->prot & MMU_PROT_WRITE) && f != sys->zero_frame &&
                  ((e & MMU_PTE_W) ||
                   (sys->frame[f].flags &
                    (MMU__FRF_EXCLUSIVE | MMU__FRF_FILE_CLEAN)) ==
@@ -572,11 +589,10 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
 
 static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                                 int level, const void *ctx) {
-  (void)level;
   if (*entry & (MMU_PTE_P | MMU__PROTNONE_MARK))
     mmu__entry_set(s->sys, table, entry,
                    mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
-                                       *entry));
+                                       *entry, level == 2));
 }
 
 MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,

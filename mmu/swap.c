@@ -137,8 +137,14 @@ static int mmu__reclaim_one(mmu_system *sys) {
   sys->vm.pgscan++;
   struct mmu__frame *fr = &sys->frame[f];
   MMU_ASSERT(fr->kind == MMU__FR_PAGE);
+  /* equal to fr->refs unless an entry was overwritten behind our back */
   uint32_t mappers = mmu__rmap_walk(sys, f, NULL, NULL);
-  MMU_ASSERT(mappers == fr->refs);
+  if (!mappers) { /* nothing maps it any more: nothing to keep */
+    fr->refs = 0;
+    mmu__frame_free(sys, f);
+    sys->vm.pgsteal++;
+    return MMU_OK;
+  }
   mmu__unmap_ctx ctx = {0};
   if (fr->cached) {
     /* the slot still holds these bytes: no write */
