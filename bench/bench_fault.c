@@ -50,7 +50,7 @@ typedef struct world {
   uint64_t a;
 } world;
 
-static void world_init(world *w, uint32_t frames) {
+static void world_init(world *w, uint32_t frames, unsigned policy) {
   memset(w, 0, sizeof *w);
   w->pool = aligned_alloc(4096, (size_t)frames * 4096);
   memset(w->pool, 0, (size_t)frames * 4096); /* host faults out of timings */
@@ -59,7 +59,7 @@ static void world_init(world *w, uint32_t frames) {
   c.pool.gpa = 1ull << 32;
   c.pool.size = (uint64_t)frames * 4096;
   c.pool.host = w->pool;
-  c.policy = MMU_POLICY_CLOCK;
+  c.policy = policy;
   c.swap.read = swap_read;
   c.swap.write = swap_write;
   c.swap.slots = PAGES;
@@ -112,11 +112,11 @@ static void touch_all(world *w, mmu_space *s, unsigned access) {
 /* ns per page of one pass of `access` over every page, after `prepare`. */
 typedef void (*prep_fn)(world *w);
 static double per_page(prep_fn prepare, unsigned access, int in_child,
-                       uint32_t frames) {
+                       uint32_t frames, unsigned policy) {
   uint64_t v[ROUNDS];
   for (int i = 0; i < ROUNDS; i++) {
     world *w = malloc(sizeof *w);
-    world_init(w, frames);
+    world_init(w, frames, policy);
     if (prepare)
       prepare(w);
     mmu_space *s = &w->s;
@@ -202,27 +202,34 @@ int main(int argc, char **argv) {
     uint32_t frames;
     double base;
     const char *base_name;
+    unsigned policy; /* 0: the default (two lists) */
   } rows[] = {
-      {"read, zero page mapped", NULL, MMU_READ, 0, frames, zero, "memset 4K"},
-      {"write, first touch", NULL, MMU_WRITE, 0, frames, zero, "memset 4K"},
+      {"read, zero page mapped", NULL, MMU_READ, 0, frames, zero, "memset 4K", 0},
+      {"write, first touch", NULL, MMU_WRITE, 0, frames, zero, "memset 4K", 0},
       {"write over zero page", prep_read, MMU_WRITE, 0, frames, zero,
-       "memset 4K"},
+       "memset 4K", 0},
       {"no fault (TLB miss, walk)", prep_write, MMU_WRITE, 0, frames, zero,
-       "memset 4K"},
+       "memset 4K", 0},
       {"COW write in child", prep_fork, MMU_WRITE, 1, frames, copy,
-       "memcpy 4K"},
+       "memcpy 4K", 0},
       {"write, reuse after exit", prep_fork_exit, MMU_WRITE, 0, frames, copy,
-       "memcpy 4K"},
+       "memcpy 4K", 0},
       {"major: swap-in (RAM dev)", prep_swapped, MMU_READ, 0, frames, in,
-       "copy+XXH64"},
-      {"write that evicts a page", NULL, MMU_WRITE, 0, small, out,
-       "copy+XXH64+memset"},
+       "copy+XXH64", 0},
+      {"evicting write, clock", NULL, MMU_WRITE, 0, small, out,
+       "copy+XXH64+memset", MMU_POLICY_CLOCK},
+      {"evicting write, lru", NULL, MMU_WRITE, 0, small, out,
+       "copy+XXH64+memset", MMU_POLICY_LRU},
+      {"evicting write, lfu", NULL, MMU_WRITE, 0, small, out,
+       "copy+XXH64+memset", MMU_POLICY_LFU},
+      {"evicting write, two lists", NULL, MMU_WRITE, 0, small, out,
+       "copy+XXH64+memset", MMU_POLICY_TWO_LIST},
   };
   printf("%-28s %10s   %-18s %9s %7s\n", "per page, 4096 pages", "mmu",
          "baseline", "", "ratio");
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     double t = per_page(rows[i].prep, rows[i].access, rows[i].child,
-                        rows[i].frames);
+                        rows[i].frames, rows[i].policy);
     printf("%-28s %7.1f ns   %-18s %6.1f ns %6.2fx\n", rows[i].name, t,
            rows[i].base_name, rows[i].base, t / rows[i].base);
   }

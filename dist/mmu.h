@@ -537,6 +537,7 @@ typedef struct mmu_system {
   struct mmu__slot *slot;    /* per-swap-slot bookkeeping */
   uint64_t slots, slots_used, slot_cursor;
   uint32_t zero_frame;       /* the shared zero page */
+  uint32_t harvest_hand;     /* next frame whose Accessed bit reclaim reads */
   mmu_swap_backend swap;
   mmu_policy policy;
   struct mmu_space *spaces;  /* live spaces, linked */
@@ -650,8 +651,9 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
 /* A kernel's periodic page aging (a timer tick, kswapd): reads and clears
  * the Accessed bit of every resident page and tells LRU and LFU which were
  * referenced, so they can order pages between evictions too (each eviction
- * does the same). Clock and the two lists read the bits as they scan and
- * need no aging: 0 then. Returns the pages found referenced; O(frames). */
+ * reads the next 64 frames' bits, round robin). Clock and the two lists
+ * read the bits as they scan and need no aging: 0 then. Returns the pages
+ * found referenced; O(frames). */
 MMU_API uint32_t mmu_system_age(mmu_system *sys);
 
 /* Storage for a space's region table. */
@@ -4375,30 +4377,42 @@ static int mmu__slot_alloc(mmu_system *sys, uint64_t *slot) {
   return MMU_ERR_NOSWAP;
 }
 
-/* LRU and LFU learn of references from Accessed bits harvested here, at
- * each eviction and at mmu_system_age(); Clock and the two lists test them
- * as they scan, so harvesting would only erase what they look for. */
-static uint32_t mmu__harvest(mmu_system *sys) {
+/* LRU and LFU learn of references from Accessed bits harvested here:
+ * frames [first, first + count) in frame order, wrapping. Clock and the two
+ * lists test the bits as they scan, so harvesting would only erase what
+ * they look for. */
+#define MMU__HARVEST_PER_EVICTION 64
+
+static uint32_t mmu__harvest(mmu_system *sys, uint32_t first, uint32_t count) {
   uint32_t young = 0;
   if (sys->policy.kind != MMU_POLICY_LRU && sys->policy.kind != MMU_POLICY_LFU)
     return 0;
-  for (uint32_t f = 0; f < sys->nframes; f++)
+  for (uint32_t i = 0; i < count; i++) {
+    uint32_t f = (uint32_t)(((uint64_t)first + i) % sys->nframes);
     if (sys->frame[f].kind == MMU__FR_PAGE && mmu__frame_referenced(sys, f)) {
       mmu_policy_access(&sys->policy, f);
       young++;
     }
+  }
   return young;
 }
 
 MMU_API uint32_t mmu_system_age(mmu_system *sys) {
   if (!sys || sys->magic != MMU__SYS_MAGIC)
     return 0;
-  return mmu__harvest(sys);
+  return mmu__harvest(sys, 0, sys->nframes);
 }
 
-/* Evict one page. */
+/* Evict one page. A whole harvest per eviction would cost O(frames) each
+ * (250 us at 16,384 frames); a hand over the next frames keeps it O(1) and
+ * still reads every bit once per nframes / 64 evictions. */
 static int mmu__reclaim_one(mmu_system *sys) {
-  mmu__harvest(sys);
+  uint32_t n = sys->nframes < MMU__HARVEST_PER_EVICTION
+                   ? sys->nframes
+                   : MMU__HARVEST_PER_EVICTION;
+  mmu__harvest(sys, sys->harvest_hand, n);
+  sys->harvest_hand = (uint32_t)(((uint64_t)sys->harvest_hand + n) %
+                                 sys->nframes);
   uint32_t f;
   int rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
   if (rc != MMU_OK)

@@ -536,6 +536,7 @@ typedef struct mmu_system {
   struct mmu__slot *slot;    /* per-swap-slot bookkeeping */
   uint64_t slots, slots_used, slot_cursor;
   uint32_t zero_frame;       /* the shared zero page */
+  uint32_t harvest_hand;     /* next frame whose Accessed bit reclaim reads */
   mmu_swap_backend swap;
   mmu_policy policy;
   struct mmu_space *spaces;  /* live spaces, linked */
@@ -649,8 +650,9 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
 /* A kernel's periodic page aging (a timer tick, kswapd): reads and clears
  * the Accessed bit of every resident page and tells LRU and LFU which were
  * referenced, so they can order pages between evictions too (each eviction
- * does the same). Clock and the two lists read the bits as they scan and
- * need no aging: 0 then. Returns the pages found referenced; O(frames). */
+ * reads the next 64 frames' bits, round robin). Clock and the two lists
+ * read the bits as they scan and need no aging: 0 then. Returns the pages
+ * found referenced; O(frames). */
 MMU_API uint32_t mmu_system_age(mmu_system *sys);
 
 /* Storage for a space's region table. */
