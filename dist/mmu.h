@@ -543,7 +543,6 @@ typedef struct mmu_system {
   struct mmu_space *spaces;  /* live spaces, linked */
   mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
   uint64_t next_anon_id;
-  uint64_t space_count;
   mmu_vmstat vm;
 } mmu_system;
 
@@ -3483,7 +3482,6 @@ static int mmu__space_setup(mmu_space *s, mmu_system *sys, uint32_t max_regions,
   s->max_regions = max_regions;
   s->next_space = sys->spaces;
   sys->spaces = s;
-  sys->space_count++;
   return MMU_OK;
 }
 
@@ -3528,7 +3526,6 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
       *p = s->next_space;
       break;
     }
-  sys->space_count--;
   s->magic = 0;
 }
 

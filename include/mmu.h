@@ -542,7 +542,6 @@ typedef struct mmu_system {
   struct mmu_space *spaces;  /* live spaces, linked */
   mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
   uint64_t next_anon_id;
-  uint64_t space_count;
   mmu_vmstat vm;
 } mmu_system;
 

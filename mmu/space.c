@@ -238,7 +238,6 @@ static int mmu__space_setup(mmu_space *s, mmu_system *sys, uint32_t max_regions,
   s->max_regions = max_regions;
   s->next_space = sys->spaces;
   sys->spaces = s;
-  sys->space_count++;
   return MMU_OK;
 }
 
@@ -283,7 +282,6 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
       *p = s->next_space;
       break;
     }
-  sys->space_count--;
   s->magic = 0;
 }
 

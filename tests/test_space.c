@@ -222,9 +222,19 @@ Test(space, stack_grows_down_within_limits) {
   /* beyond RLIMIT_STACK */
   f = touch(&S, top - 65 * PAGE, 1);
   EQ(f.si_code, MMU_SEGV_MAPERR);
-  /* into the guard gap above another mapping */
-  map(top - 70 * PAGE - 256 * PAGE, PAGE, RW, MMU_MAP_FIXED);
+  /* not into the guard gap (256 pages) above an accessible mapping: a page
+   * whose end is 200 pages below the target refuses the growth ... */
+  uint64_t below = map(top - 261 * PAGE, PAGE, RW, MMU_MAP_FIXED);
+  f = touch(&S, top - 60 * PAGE, 1);
+  EQ(f.fault_class, MMU_FAULT_SEGV);
+  EQ(f.si_code, MMU_SEGV_MAPERR);
+  r = mmu_space_regions(&S, NULL);
   EQ(r[1].start, st - 10 * PAGE);
+  /* ... unless it is PROT_NONE (Linux's vma_is_accessible) */
+  OK(mmu_space_mprotect(&S, below, PAGE, MMU_PROT_NONE));
+  f = touch(&S, top - 60 * PAGE, 1);
+  EQ(f.flags, MMU_FAULTF_STACK_GROWN);
+  EQ(r[1].start, top - 60 * PAGE);
 }
 
 Test(space, brk_grows_and_shrinks_the_heap) {
