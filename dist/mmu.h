@@ -487,7 +487,14 @@ typedef struct mmu_swap_backend {
 enum {
   /* Leave XD clear in every PTE (EFER.NXE = 0 guests): PROT_EXEC then
    * changes nothing the MMU enforces, as on pre-NX x86. */
-  MMU_SYS_NO_NX = 1u << 0
+  MMU_SYS_NO_NX = 1u << 0,
+  /* A kernel without the zero page (mm_forbids_zeropage(), e.g. s390 KVM
+   * guests, or a boot option of some paravirtualised kernels): an
+   * anonymous read fault allocates a zeroed page of its own, mapped
+   * writable where the region is (the write that follows takes no fault)
+   * and giving the region its anon_vma (fork copies its entries). 0, the
+   * default, is Linux's usual shared zero page (SPEC.md 9.3). */
+  MMU_SYS_NO_ZERO_PAGE = 1u << 1
 };
 
 typedef struct mmu_system_config {
@@ -4085,14 +4092,18 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
   return MMU_OK;
 }
 
-/* A page never touched (do_anonymous_page, do_read_fault, do_cow_fault). */
+/* A page never touched (do_anonymous_page, do_read_fault, do_cow_fault).
+ * An anonymous read maps the zero page, or, on a kernel without one, gets
+ * a page of its own, mapped writable if the region is (so the write that
+ * follows takes no fault) and giving the region its anon_vma. */
 static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
                           uint64_t *slot, uint32_t table, int write,
                           mmu_fault_info *info) {
   mmu_system *sys = s->sys;
   uint32_t f;
+  int anon = r->kind != MMU_REGION_FILE;
   info->fault_class = MMU_FAULT_MINOR;
-  if (r->kind != MMU_REGION_FILE && !write) {
+  if (anon && !write && !(sys->flags & MMU_SYS_NO_ZERO_PAGE)) {
     sys->vm.zero_maps++;
     info->flags |= MMU_FAULTF_ZERO_PAGE;
     mmu__entry_set(sys, table, slot,
@@ -4118,12 +4129,13 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
     if (!write)
       flags |= MMU__FRF_FILE_CLEAN;
   }
-  if (write)
+  if (anon || write)
     mmu__anon_vma(sys, r);
   mmu__page_new(sys, f, va, flags);
   mmu__rss_add(s, 1);
+  int writable = anon ? (r->prot & MMU_PROT_WRITE) != 0 : write;
   mmu__entry_set(sys, table, slot,
-                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, writable));
   return MMU_OK;
 }
 

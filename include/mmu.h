@@ -486,7 +486,14 @@ typedef struct mmu_swap_backend {
 enum {
   /* Leave XD clear in every PTE (EFER.NXE = 0 guests): PROT_EXEC then
    * changes nothing the MMU enforces, as on pre-NX x86. */
-  MMU_SYS_NO_NX = 1u << 0
+  MMU_SYS_NO_NX = 1u << 0,
+  /* A kernel without the zero page (mm_forbids_zeropage(), e.g. s390 KVM
+   * guests, or a boot option of some paravirtualised kernels): an
+   * anonymous read fault allocates a zeroed page of its own, mapped
+   * writable where the region is (the write that follows takes no fault)
+   * and giving the region its anon_vma (fork copies its entries). 0, the
+   * default, is Linux's usual shared zero page (SPEC.md 9.3). */
+  MMU_SYS_NO_ZERO_PAGE = 1u << 1
 };
 
 typedef struct mmu_system_config {

@@ -138,14 +138,18 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
   return MMU_OK;
 }
 
-/* A page never touched (do_anonymous_page, do_read_fault, do_cow_fault). */
+/* A page never touched (do_anonymous_page, do_read_fault, do_cow_fault).
+ * An anonymous read maps the zero page, or, on a kernel without one, gets
+ * a page of its own, mapped writable if the region is (so the write that
+ * follows takes no fault) and giving the region its anon_vma. */
 static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
                           uint64_t *slot, uint32_t table, int write,
                           mmu_fault_info *info) {
   mmu_system *sys = s->sys;
   uint32_t f;
+  int anon = r->kind != MMU_REGION_FILE;
   info->fault_class = MMU_FAULT_MINOR;
-  if (r->kind != MMU_REGION_FILE && !write) {
+  if (anon && !write && !(sys->flags & MMU_SYS_NO_ZERO_PAGE)) {
     sys->vm.zero_maps++;
     info->flags |= MMU_FAULTF_ZERO_PAGE;
     mmu__entry_set(sys, table, slot,
@@ -171,12 +175,13 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
     if (!write)
       flags |= MMU__FRF_FILE_CLEAN;
   }
-  if (write)
+  if (anon || write)
     mmu__anon_vma(sys, r);
   mmu__page_new(sys, f, va, flags);
   mmu__rss_add(s, 1);
+  int writable = anon ? (r->prot & MMU_PROT_WRITE) != 0 : write;
   mmu__entry_set(sys, table, slot,
-                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
+                 mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, writable));
   return MMU_OK;
 }
 

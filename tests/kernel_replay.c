@@ -8,12 +8,21 @@
  *   kernel_replay --expect [S...]   print what the scripts expect
  *   kernel_replay --check [S...]    run (all by default), compare with the
  *                                   expectations; exit 1 on any difference
+ *   kernel_replay --probe           only say what anonymous read faults map
  *   --runs N                        run each script N times (default 5) and
  *                                   require identical counts every time
+ *   --policy zero-page|no-zero-page take the expectations of this policy
+ *                                   instead of probing the kernel
  *
  * Output, one line per step:
  *   <script> <step-index> <step-name> <who> minflt=<n> majflt=<n>
- * Lines starting with '#' are comments (kernel, THP settings, summaries).
+ * Lines starting with '#' are comments (kernel, THP settings, summaries),
+ * among them, before any step, the policy the counts follow:
+ *   # anonymous read faults: zero-page|no-zero-page (probed|given)
+ * Before it runs or checks anything, the replayer probes the kernel (the
+ * probe script of kernel_script.h, in fresh processes like every script):
+ * a kernel that meets neither policy's expectations is an error (exit 1),
+ * not a guess.
  *
  * How a measurement is kept clean: each run of a script executes in a
  * fresh process (the "leader", forked by this program), which is the
@@ -50,6 +59,7 @@
 #define STACK_WARM (128u * 1024u)
 #define DEFAULT_RUNS 5
 #define MAX_RUNS 100
+#define PROBE_RUNS 3
 
 #define barrier() __asm__ volatile("" ::: "memory")
 
@@ -594,8 +604,10 @@ static const char *err_name(int32_t err) {
 }
 
 /* Runs a script `runs` times; prints its lines (or, with check, its
- * differences). Returns the number of problems. */
-static int run_script(const ks_script *s, int runs, int check) {
+ * differences from the expectations of `policy`). Returns the number of
+ * problems. */
+static int run_script(const ks_script *s, int runs, int check,
+                      unsigned policy) {
   static result res[MAX_RUNS][KS_MAX_STEPS];
   uint32_t bad;
   const char *why = validate(s, &bad);
@@ -629,8 +641,8 @@ static int run_script(const ks_script *s, int runs, int check) {
           res[r][i].majflt != res[0][i].majflt)
         stable = 0;
     /* FORK's own count (KS_ANY) measures the replayer: not required stable */
-    if (!stable && !(st->expect_minflt == KS_ANY &&
-                     st->expect_majflt == KS_ANY)) {
+    int32_t want_minflt = st->expect_minflt[policy];
+    if (!stable && !(want_minflt == KS_ANY && st->expect_majflt == KS_ANY)) {
       problems++;
       printf("UNSTABLE %s %u %s %s minflt=", s->name, i, st->name,
              ks_who_name(st->who));
@@ -646,20 +658,53 @@ static int run_script(const ks_script *s, int runs, int check) {
       print_line(s, i, mi, ma);
       continue;
     }
-    int dmin = st->expect_minflt != KS_ANY && mi != st->expect_minflt;
+    int dmin = want_minflt != KS_ANY && mi != want_minflt;
     int dmaj = st->expect_majflt != KS_ANY && ma != st->expect_majflt;
     if (dmin || dmaj) {
       problems++;
       printf("DIFF %s %u %s %s minflt=%lld (expected %d) majflt=%lld "
              "(expected %d)\n", s->name, i, st->name, ks_who_name(st->who),
-             (long long)mi, st->expect_minflt, (long long)ma,
-             st->expect_majflt);
+             (long long)mi, want_minflt, (long long)ma, st->expect_majflt);
     }
   }
   if (check)
     printf("# %s: %u steps, %d runs, %s\n", s->name, s->nsteps, runs,
            problems ? "FAILED" : "ok");
   return problems;
+}
+
+/* What anonymous read faults map here: the probe script, run PROBE_RUNS
+ * times, must meet one policy's expectations every time. The policy, or
+ * -1 after saying why. */
+static int probe_kernel(void) {
+  static result res[KS_MAX_STEPS];
+  int policy = -1;
+  for (int r = 0; r < PROBE_RUNS; r++) {
+    int64_t minflt[KS_MAX_STEPS];
+    if (run_once(&ks_probe, res))
+      return -1;
+    for (uint32_t i = 0; i < ks_probe.nsteps; i++) {
+      if (res[i].err) {
+        fprintf(stderr, "kernel_replay: probe step %u (%s): %s (%d)\n", i,
+                ks_probe.steps[i].name, err_name(res[i].err), res[i].got);
+        return -1;
+      }
+      minflt[i] = res[i].minflt;
+    }
+    int p = ks_probe_policy(minflt);
+    if (p < 0 || (r > 0 && p != policy)) {
+      fprintf(stderr, "kernel_replay: the probe meets %s:",
+              p < 0 ? "no known policy" : "different policies run to run");
+      for (uint32_t i = 0; i < ks_probe.nsteps; i++)
+        fprintf(stderr, " %s minflt=%lld", ks_probe.steps[i].name,
+                (long long)minflt[i]);
+      fprintf(stderr, " (zero page: read and write %u each; without: read "
+              "%u, write 0)\n", KS_PROBE_PAGES, KS_PROBE_PAGES);
+      return -1;
+    }
+    policy = p;
+  }
+  return policy;
 }
 
 static void print_file(const char *label, const char *path) {
@@ -696,13 +741,15 @@ static const ks_script *find_script(const char *name) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: kernel_replay [--runs N] --list | --all | --expect "
+  fprintf(f, "usage: kernel_replay [--runs N] [--policy zero-page|"
+             "no-zero-page]\n"
+             "                     --list | --probe | --all | --expect "
              "[SCRIPT...] | --check [SCRIPT...] | SCRIPT...\n");
 }
 
 int main(int argc, char **argv) {
-  enum { M_RUN, M_LIST, M_EXPECT, M_CHECK } mode = M_RUN;
-  int all = 0, runs = DEFAULT_RUNS;
+  enum { M_RUN, M_LIST, M_EXPECT, M_CHECK, M_PROBE } mode = M_RUN;
+  int all = 0, runs = DEFAULT_RUNS, policy = -1;
   const ks_script *chosen[KS_NSCRIPTS > 0 ? 64 : 1];
   unsigned nchosen = 0;
   for (int a = 1; a < argc; a++) {
@@ -714,6 +761,20 @@ int main(int argc, char **argv) {
       mode = M_EXPECT;
     else if (!strcmp(argv[a], "--check"))
       mode = M_CHECK;
+    else if (!strcmp(argv[a], "--probe"))
+      mode = M_PROBE;
+    else if (!strcmp(argv[a], "--policy") && a + 1 < argc) {
+      const char *name = argv[++a];
+      policy = -1;
+      for (unsigned p = 0; p < KS_NPOLICIES; p++)
+        if (!strcmp(name, ks_policy_name(p)))
+          policy = (int)p;
+      if (policy < 0) {
+        fprintf(stderr, "kernel_replay: --policy zero-page or "
+                "no-zero-page, not '%s'\n", name);
+        return 2;
+      }
+    }
     else if (!strcmp(argv[a], "--runs") && a + 1 < argc) {
       runs = atoi(argv[++a]);
       if (runs < 1 || runs > MAX_RUNS) {
@@ -748,22 +809,29 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < KS_NSCRIPTS && nchosen < 64; i++)
       chosen[nchosen++] = &ks_scripts[i];
   }
-  if (nchosen == 0) {
+  if (nchosen == 0 && mode != M_PROBE) {
     usage(stderr);
     return 2;
   }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  int given = policy >= 0;
+  if (!given && (policy = probe_kernel()) < 0)
+    return 1;
+  printf("# anonymous read faults: %s (%s)\n", ks_policy_name((unsigned)policy),
+         given ? "given" : "probed");
+  if (mode == M_PROBE)
+    return 0;
   if (mode == M_EXPECT) {
     for (unsigned c = 0; c < nchosen; c++)
       for (uint32_t i = 0; i < chosen[c]->nsteps; i++)
-        print_line(chosen[c], i, chosen[c]->steps[i].expect_minflt,
+        print_line(chosen[c], i, chosen[c]->steps[i].expect_minflt[policy],
                    chosen[c]->steps[i].expect_majflt);
     return 0;
   }
-  setvbuf(stdout, NULL, _IOLBF, 0);
   print_environment();
   int problems = 0;
   for (unsigned c = 0; c < nchosen; c++)
-    problems += run_script(chosen[c], runs, mode == M_CHECK);
+    problems += run_script(chosen[c], runs, mode == M_CHECK, (unsigned)policy);
   if (mode == M_CHECK)
     printf("# %s: %d problem(s)\n", problems ? "FAILED" : "ok", problems);
   return problems ? 1 : 0;

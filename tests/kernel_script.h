@@ -55,6 +55,17 @@
  * All expectations assume transparent huge pages are off for the regions
  * (the kernel half applies MADV_NOHUGEPAGE to each), no swap activity
  * during the script, and no NUMA balancing.
+ *
+ * Kernels differ in one thing the counts depend on: what an anonymous
+ * read fault maps. Most map the shared zero page read-only (the write
+ * that follows faults again, and the VMA gets no anon_vma); kernels
+ * where mm_forbids_zeropage() holds (s390 KVM guests, a boot option of
+ * some paravirtualised kernels) allocate a private zeroed page, writable
+ * when the VMA is, and give the VMA its anon_vma. Each step's minor
+ * count is given for both (expect_minflt[KS_ZERO_PAGE] and
+ * [KS_NO_ZERO_PAGE]); the replayer probes which one the running kernel
+ * follows, and the library half replays with MMU_SYS_NO_ZERO_PAGE to
+ * match.
  */
 #ifndef MMU_KERNEL_SCRIPT_H
 #define MMU_KERNEL_SCRIPT_H
@@ -102,6 +113,13 @@ typedef enum ks_who {
 /* Not checked (the measured count is still reported). */
 #define KS_ANY (-1)
 
+/* What an anonymous read fault maps (see the top of this file). */
+typedef enum ks_zero_policy {
+  KS_ZERO_PAGE = 0,    /* the shared zero page, read-only: Linux's usual */
+  KS_NO_ZERO_PAGE = 1, /* a private zeroed page, writable if the VMA is */
+  KS_NPOLICIES = 2
+} ks_zero_policy;
+
 typedef struct ks_step {
   const char *name;      /* short, no spaces (one token of the output) */
   uint8_t op;            /* ks_op */
@@ -111,7 +129,8 @@ typedef struct ks_step {
   uint32_t at;           /* MMAP: arena page where the region starts */
   uint32_t first;        /* MPROTECT, READ, WRITE: first page of the region */
   uint32_t count;        /* MMAP: region pages; MPROTECT, READ, WRITE: pages */
-  int32_t expect_minflt; /* ru_minflt delta, or KS_ANY */
+  int32_t expect_minflt[KS_NPOLICIES]; /* ru_minflt delta, or KS_ANY, */
+                                       /* per ks_zero_policy */
   int32_t expect_majflt; /* ru_majflt delta, or KS_ANY */
 } ks_step;
 
@@ -123,27 +142,32 @@ typedef struct ks_script {
 } ks_script;
 
 /* Step constructors (positional, so that C and C++ accept them). Majors
- * are 0 throughout: anonymous memory without swap-out never needs I/O. */
-#define KS_STEP_(nm, op_, w, id, prot_, at_, first_, count_, minflt, majflt) \
+ * are 0 throughout: anonymous memory without swap-out never needs I/O.
+ * The _ZP forms give the minor count with the zero page, then without. */
+#define KS_STEP_(nm, op_, w, id, prot_, at_, first_, count_, zp, nzp, majflt) \
   { (nm), (uint8_t)(op_), (uint8_t)(w), (uint8_t)(id), (uint8_t)(prot_),    \
     (uint32_t)(at_), (uint32_t)(first_), (uint32_t)(count_),                \
-    (int32_t)(minflt), (int32_t)(majflt) }
+    { (int32_t)(zp), (int32_t)(nzp) }, (int32_t)(majflt) }
 #define KS_MMAP(nm, w, id, at_, pages, prot_)                                \
-  KS_STEP_(nm, KS_OP_MMAP, w, id, prot_, at_, 0, pages, 0, 0)
+  KS_STEP_(nm, KS_OP_MMAP, w, id, prot_, at_, 0, pages, 0, 0, 0)
 #define KS_MUNMAP(nm, w, id)                                                 \
-  KS_STEP_(nm, KS_OP_MUNMAP, w, id, 0, 0, 0, 0, 0, 0)
+  KS_STEP_(nm, KS_OP_MUNMAP, w, id, 0, 0, 0, 0, 0, 0, 0)
 #define KS_MPROTECT(nm, w, id, prot_)                                        \
-  KS_STEP_(nm, KS_OP_MPROTECT, w, id, prot_, 0, 0, 0, 0, 0)
+  KS_STEP_(nm, KS_OP_MPROTECT, w, id, prot_, 0, 0, 0, 0, 0, 0)
 #define KS_MPROTECT_PAGES(nm, w, id, first_, count_, prot_)                  \
-  KS_STEP_(nm, KS_OP_MPROTECT, w, id, prot_, 0, first_, count_, 0, 0)
+  KS_STEP_(nm, KS_OP_MPROTECT, w, id, prot_, 0, first_, count_, 0, 0, 0)
+#define KS_READ_ZP(nm, w, id, first_, count_, zp, nzp)                       \
+  KS_STEP_(nm, KS_OP_READ, w, id, 0, 0, first_, count_, zp, nzp, 0)
+#define KS_WRITE_ZP(nm, w, id, first_, count_, zp, nzp)                      \
+  KS_STEP_(nm, KS_OP_WRITE, w, id, 0, 0, first_, count_, zp, nzp, 0)
 #define KS_READ(nm, w, id, first_, count_, minflt)                           \
-  KS_STEP_(nm, KS_OP_READ, w, id, 0, 0, first_, count_, minflt, 0)
+  KS_READ_ZP(nm, w, id, first_, count_, minflt, minflt)
 #define KS_WRITE(nm, w, id, first_, count_, minflt)                          \
-  KS_STEP_(nm, KS_OP_WRITE, w, id, 0, 0, first_, count_, minflt, 0)
+  KS_WRITE_ZP(nm, w, id, first_, count_, minflt, minflt)
 #define KS_FORK(nm)                                                          \
-  KS_STEP_(nm, KS_OP_FORK, KS_BOTH, 0, 0, 0, 0, 0, KS_ANY, KS_ANY)
+  KS_STEP_(nm, KS_OP_FORK, KS_BOTH, 0, 0, 0, 0, 0, KS_ANY, KS_ANY, KS_ANY)
 #define KS_CHILD_EXIT(nm)                                                    \
-  KS_STEP_(nm, KS_OP_CHILD_EXIT, KS_PARENT, 0, 0, 0, 0, 0, 0, 0)
+  KS_STEP_(nm, KS_OP_CHILD_EXIT, KS_PARENT, 0, 0, 0, 0, 0, 0, 0, 0)
 
 #define KS_NSTEPS(arr) ((uint32_t)(sizeof(arr) / sizeof((arr)[0])))
 #define KS_SCRIPT(nm, summary_, arr)                                         \
@@ -161,6 +185,10 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_CHILD_EXIT: return "child_exit";
   default: return "?";
   }
+}
+/* As the replayer prints it ("# anonymous read faults: NAME"). */
+static inline const char *ks_policy_name(unsigned policy) {
+  return policy == KS_NO_ZERO_PAGE ? "no-zero-page" : "zero-page";
 }
 static inline const char *ks_who_name(unsigned who) {
   switch (who) {
@@ -184,8 +212,9 @@ static const ks_step ks_steps_read_then_write[] = {
   KS_READ("read_all", KS_BOTH, 0, 0, 256, 256),
   KS_READ("read_again", KS_BOTH, 0, 0, 256, 0),
   /* Linux: write to a zero-page PTE: do_wp_page -> wp_page_copy allocates
-   * a zeroed page; one more fault per page. */
-  KS_WRITE("write_all", KS_BOTH, 0, 0, 256, 256),
+   * a zeroed page; one more fault per page. Without the zero page the read
+   * fault already mapped a writable page of its own: no fault. */
+  KS_WRITE_ZP("write_all", KS_BOTH, 0, 0, 256, 256, 0),
   KS_WRITE("write_again", KS_BOTH, 0, 0, 256, 0),
   KS_READ("read_written", KS_BOTH, 0, 0, 256, 0),
   KS_MUNMAP("unmap", KS_BOTH, 0),
@@ -228,14 +257,17 @@ static const ks_step ks_steps_fork_cow[] = {
   KS_MUNMAP("unmap", KS_PARENT, 0),
 };
 
-/* (d) Fork after reads only: zero-page PTEs, no anon_vma. */
+/* (d) Fork after reads only: zero-page PTEs, no anon_vma. (Without the
+ * zero page the reads allocated: fork copies, and the same counts follow
+ * from copy-on-write and reuse instead of refaults and zero-page copies.) */
 static const ks_step ks_steps_fork_after_reads[] = {
   KS_MMAP("map", KS_BOTH, 0, 0, 256, KS_PROT_RW),
   KS_READ("read_all", KS_BOTH, 0, 0, 256, 256),
   KS_FORK("fork"),
   /* Linux: no anon_vma yet, so vma_needs_copy() is false and fork leaves
-   * the child's page tables for this VMA empty: the reads fault again. */
-  KS_READ("child_read_all", KS_CHILD, 0, 0, 256, 256),
+   * the child's page tables for this VMA empty: the reads fault again.
+   * Without the zero page: anon_vma, entries copied, no fault. */
+  KS_READ_ZP("child_read_all", KS_CHILD, 0, 0, 256, 256, 0),
   KS_READ("parent_read_all", KS_PARENT, 0, 0, 256, 0),
   KS_WRITE("child_write_low", KS_CHILD, 0, 0, 64, 64),
   KS_WRITE("parent_write_low", KS_PARENT, 0, 0, 64, 64),
@@ -272,7 +304,7 @@ static const ks_step ks_steps_remap[] = {
   KS_MUNMAP("unmap", KS_BOTH, 0),
   KS_MMAP("map_again", KS_BOTH, 0, 0, 128, KS_PROT_RW),
   KS_READ("read_all", KS_BOTH, 0, 0, 128, 128),
-  KS_WRITE("write_all2", KS_BOTH, 0, 0, 128, 128),
+  KS_WRITE_ZP("write_all2", KS_BOTH, 0, 0, 128, 128, 0),
   KS_MUNMAP("unmap_again", KS_BOTH, 0),
   KS_MMAP("map_third", KS_BOTH, 0, 0, 128, KS_PROT_RW),
   KS_WRITE("write_all3", KS_BOTH, 0, 0, 128, 128),
@@ -289,8 +321,8 @@ static const ks_step ks_steps_mprotect[] = {
   KS_MPROTECT("protect_rw", KS_BOTH, 0, KS_PROT_RW),
   /* Linux: mprotect back to RW made the exclusive anonymous pages
    * writable at once (change_pte_range, can_change_pte_writable): only
-   * the zero-page half faults. */
-  KS_WRITE("write_all", KS_BOTH, 0, 0, 128, 64),
+   * the zero-page half faults; without the zero page, none. */
+  KS_WRITE_ZP("write_all", KS_BOTH, 0, 0, 128, 64, 0),
   KS_MPROTECT("protect_none", KS_BOTH, 0, KS_PROT_NONE),
   KS_MPROTECT("protect_rw2", KS_BOTH, 0, KS_PROT_RW),
   /* Linux: same from PROT_NONE: the new protection is computed from the
@@ -369,8 +401,9 @@ static const ks_step ks_steps_adjacent_merge[] = {
   /* Linux: regions 0 and 1 merged at mmap: the write to region 0 gave the
    * merged VMA its anon_vma, so fork copied region 1's zero-page PTEs. */
   KS_READ("child_read1", KS_CHILD, 1, 0, 64, 0),
-  /* Linux: region 2 is a VMA of its own without anon_vma: not copied. */
-  KS_READ("child_read2", KS_CHILD, 2, 0, 64, 64),
+  /* Linux: region 2 is a VMA of its own without anon_vma: not copied.
+   * Without the zero page its reads allocated and gave it one: copied. */
+  KS_READ_ZP("child_read2", KS_CHILD, 2, 0, 64, 64, 0),
   KS_CHILD_EXIT("child_exit"),
   KS_MUNMAP("unmap0", KS_PARENT, 0),
   KS_MUNMAP("unmap1", KS_PARENT, 1),
@@ -423,5 +456,35 @@ static const ks_script ks_scripts[] = {
 };
 
 #define KS_NSCRIPTS ((uint32_t)(sizeof(ks_scripts) / sizeof(ks_scripts[0])))
+
+/* The probe: which ks_zero_policy a kernel follows. A script like the
+ * others, whose expectations differ between the policies in one step:
+ * after reads, a write faults again on every page with the zero page and
+ * on none without it. Not one of ks_scripts (it compares nothing). */
+#define KS_PROBE_PAGES 16u
+static const ks_step ks_steps_probe[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, KS_PROBE_PAGES, KS_PROT_RW),
+  KS_READ("read_all", KS_BOTH, 0, 0, KS_PROBE_PAGES, KS_PROBE_PAGES),
+  KS_WRITE_ZP("write_all", KS_BOTH, 0, 0, KS_PROBE_PAGES, KS_PROBE_PAGES, 0),
+  KS_MUNMAP("unmap", KS_BOTH, 0),
+};
+static const ks_script ks_probe =
+    KS_SCRIPT("probe", "what an anonymous read fault maps", ks_steps_probe);
+
+/* The policy whose expectations the probe's measured minor counts (one per
+ * step) meet exactly, or -1 when they meet neither: the kernel then does
+ * something else, and no comparison can be trusted. */
+static inline int ks_probe_policy(const int64_t *minflt) {
+  for (unsigned p = 0; p < KS_NPOLICIES; p++) {
+    uint32_t i = 0;
+    while (i < ks_probe.nsteps &&
+           (ks_probe.steps[i].expect_minflt[p] == KS_ANY ||
+            minflt[i] == ks_probe.steps[i].expect_minflt[p]))
+      i++;
+    if (i == ks_probe.nsteps)
+      return (int)p;
+  }
+  return -1;
+}
 
 #endif /* MMU_KERNEL_SCRIPT_H */

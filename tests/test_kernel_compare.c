@@ -2,10 +2,16 @@
  * kernel_script.h replayed on mmu_space objects (one system, one user-mode
  * cpu switched between parent and child), each step's mmu_rusage delta of
  * the process that executes it compared with
- *   - the script's expect_minflt / expect_majflt, measured on Linux
- *     (suite library_vs_script, one test per script), and
+ *   - the script's expect_minflt / expect_majflt, measured on Linux, for
+ *     both kinds of kernel: with the zero page (suite library_vs_script)
+ *     and without it, the library under MMU_SYS_NO_ZERO_PAGE (suite
+ *     library_vs_script_no_zero_page), one test per script each;
  *   - what the kernel does here and now: kernel_replay --all run in real
- *     processes (suite library_vs_kernel).
+ *     processes, which first probes what anonymous read faults map; the
+ *     library is configured to match (suite library_vs_kernel). The same
+ *     comparison runs on the replayer's expectations for a kernel of
+ *     either kind (--expect --policy), as a kernel of the kind this
+ *     machine is not would answer.
  * Contents are checked as the kernel half checks them: every byte read is
  * what that process or its ancestor last wrote there, zero before. */
 #include <criterion/criterion.h>
@@ -145,12 +151,15 @@ static void kc_step(kc_world *k, const ks_script *s, uint32_t i) {
   }
 }
 
-/* Replays script s; counts[i] receives step i's deltas. */
-static void kc_replay(const ks_script *s, kc_counts *counts) {
+/* Replays script s on a system that follows `policy` (ks_zero_policy);
+ * counts[i] receives step i's deltas. */
+static void kc_replay(const ks_script *s, unsigned policy, kc_counts *counts) {
   static kc_world k; /* large: off the stack */
   memset(&k, 0, sizeof k);
   cr_assert_leq(s->nsteps, KS_MAX_STEPS);
-  cr_assert_eq(osw_init(&k.w, KC_FRAMES, 0, 0, 0), 0);
+  cr_assert_eq(osw_init(&k.w, KC_FRAMES, 0, 0,
+                        policy == KS_NO_ZERO_PAGE ? MMU_SYS_NO_ZERO_PAGE : 0),
+               0);
   cr_assert_eq(osw_space(&k.w, &k.space[KC_ONE], NULL), MMU_OK);
   k.alive[KC_ONE] = 1;
   for (uint32_t i = 0; i < s->nsteps; i++) {
@@ -180,7 +189,7 @@ static const ks_script *kc_script(const char *name) {
 /* Step i of s: the library's counts (got) against want_* from `source`
  * (the script, or the kernel now). A count the script leaves KS_ANY is not
  * compared. Returns how many were. */
-static unsigned kc_expect_step(const ks_script *s, uint32_t i,
+static unsigned kc_expect_step(const ks_script *s, uint32_t i, unsigned policy,
                                const char *source, int64_t want_minflt,
                                int64_t want_majflt, const kc_counts *got) {
   const ks_step *st = &s->steps[i];
@@ -188,7 +197,7 @@ static unsigned kc_expect_step(const ks_script *s, uint32_t i,
     const char *name;
     int32_t expect;
     int64_t want, got;
-  } c[2] = {{"minflt", st->expect_minflt, want_minflt, got->minflt[i]},
+  } c[2] = {{"minflt", st->expect_minflt[policy], want_minflt, got->minflt[i]},
             {"majflt", st->expect_majflt, want_majflt, got->majflt[i]}};
   unsigned compared = 0;
   for (int k = 0; k < 2; k++) {
@@ -196,9 +205,10 @@ static unsigned kc_expect_step(const ks_script *s, uint32_t i,
       continue;
     compared++;
     cr_expect_eq(c[k].got, c[k].want,
-                 "%s step %u (%s, %s): %s %s %lld, library %lld", s->name, i,
-                 st->name, ks_who_name(st->who), c[k].name, source,
-                 (long long)c[k].want, (long long)c[k].got);
+                 "%s step %u (%s, %s, %s): %s %s %lld, library %lld", s->name,
+                 i, st->name, ks_who_name(st->who), ks_policy_name(policy),
+                 c[k].name, source, (long long)c[k].want,
+                 (long long)c[k].got);
   }
   return compared;
 }
@@ -206,13 +216,13 @@ static unsigned kc_expect_step(const ks_script *s, uint32_t i,
 /* ------------------------------------------------------------------------ */
 /* Against the scripts' expectations (measured on Linux when written).      */
 
-static void kc_check_script(const char *name) {
+static void kc_check_script(const char *name, unsigned policy) {
   const ks_script *s = kc_script(name);
   cr_assert_not_null(s, "no script %s in kernel_script.h", name);
   static kc_counts got;
-  kc_replay(s, &got);
+  kc_replay(s, policy, &got);
   for (uint32_t i = 0; i < s->nsteps; i++)
-    kc_expect_step(s, i, "expected", s->steps[i].expect_minflt,
+    kc_expect_step(s, i, policy, "expected", s->steps[i].expect_minflt[policy],
                    s->steps[i].expect_majflt, &got);
 }
 
@@ -232,7 +242,10 @@ static void kc_check_script(const char *name) {
   X(mprotect_split_fork)
 
 #define KC_TEST(script)                                                      \
-  Test(library_vs_script, script) { kc_check_script(#script); }
+  Test(library_vs_script, script) { kc_check_script(#script, KS_ZERO_PAGE); } \
+  Test(library_vs_script_no_zero_page, script) {                             \
+    kc_check_script(#script, KS_NO_ZERO_PAGE);                               \
+  }
 KC_SCRIPTS(KC_TEST)
 
 Test(library_vs_script, every_script_has_a_test) {
@@ -254,47 +267,148 @@ Test(library_vs_script, every_script_has_a_test) {
  * (KS_ANY, SPEC 9.10). The library's fork itself faults nothing. */
 Test(library_vs_script, fork_step_replayer_faults_not_modelled) {
   unsigned forks = 0;
-  for (uint32_t c = 0; c < KS_NSCRIPTS; c++) {
-    const ks_script *s = &ks_scripts[c];
-    static kc_counts got;
-    kc_replay(s, &got);
-    for (uint32_t i = 0; i < s->nsteps; i++) {
-      if (s->steps[i].op != KS_OP_FORK)
-        continue;
-      forks++;
-      cr_expect_eq(s->steps[i].expect_minflt, KS_ANY, "%s step %u", s->name, i);
-      cr_expect_eq(got.minflt[i], 0, "%s step %u: library fork faulted",
-                   s->name, i);
-      cr_expect_eq(got.majflt[i], 0, "%s step %u", s->name, i);
+  for (unsigned p = 0; p < KS_NPOLICIES; p++) {
+    for (uint32_t c = 0; c < KS_NSCRIPTS; c++) {
+      const ks_script *s = &ks_scripts[c];
+      static kc_counts got;
+      kc_replay(s, p, &got);
+      for (uint32_t i = 0; i < s->nsteps; i++) {
+        if (s->steps[i].op != KS_OP_FORK)
+          continue;
+        forks++;
+        cr_expect_eq(s->steps[i].expect_minflt[p], KS_ANY, "%s step %u",
+                     s->name, i);
+        cr_expect_eq(got.minflt[i], 0, "%s step %u: library fork faulted",
+                     s->name, i);
+        cr_expect_eq(got.majflt[i], 0, "%s step %u", s->name, i);
+      }
     }
   }
   cr_expect_gt(forks, 0);
 }
 
 /* ------------------------------------------------------------------------ */
+/* The probe that tells the kernels apart.                                  */
+
+/* The probe classifies counts exactly: a kernel that does anything else
+ * (a fault short, prefaulting, a huge zero page) is no policy at all. */
+Test(probe, classifies_exact_counts_only) {
+  enum { N = KS_PROBE_PAGES };
+  static const struct {
+    int64_t minflt[4];
+    int policy;
+  } cases[] = {
+      {{0, N, N, 0}, KS_ZERO_PAGE},
+      {{0, N, 0, 0}, KS_NO_ZERO_PAGE},
+      {{0, N, N / 2, 0}, -1},
+      {{0, N - 1, N, 0}, -1},
+      {{0, 0, 0, 0}, -1},
+      {{1, N, 0, 0}, -1},
+      {{0, N, 0, 1}, -1},
+  };
+  cr_assert_eq(ks_probe.nsteps, 4u);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    cr_expect_eq(ks_probe_policy(cases[c].minflt), cases[c].policy,
+                 "case %zu", c);
+}
+
+/* The library, under either policy, is what the probe says it is. */
+Test(probe, library_meets_its_policy) {
+  for (unsigned p = 0; p < KS_NPOLICIES; p++) {
+    static kc_counts got;
+    kc_replay(&ks_probe, p, &got);
+    cr_expect_eq(ks_probe_policy(got.minflt), (int)p, "library under %s",
+                 ks_policy_name(p));
+  }
+}
+
+/* What each policy changes, beyond the counts: without the zero page a
+ * read gives the region an anon_vma and a resident, writable page of its
+ * own, and vmstat counts no zero-page map. */
+Test(probe, no_zero_page_reads_allocate) {
+  for (unsigned p = 0; p < KS_NPOLICIES; p++) {
+    static osw w;
+    mmu_space sp;
+    uint64_t va = KC_BASE;
+    cr_assert_eq(osw_init(&w, 64, 0, 0,
+                          p == KS_NO_ZERO_PAGE ? MMU_SYS_NO_ZERO_PAGE : 0),
+                 0);
+    cr_assert_eq(osw_space(&w, &sp, NULL), MMU_OK);
+    cr_assert_eq(mmu_space_activate(&sp, &w.cpu), MMU_OK);
+    cr_assert_eq(mmu_space_mmap(&sp, va, 2 * KS_PAGE_SIZE, KS_PROT_RW,
+                                MMU_MAP_FIXED, NULL, 0, NULL),
+                 MMU_OK);
+    cr_assert_eq(mmu_space_mmap(&sp, va + 4 * KS_PAGE_SIZE, KS_PAGE_SIZE,
+                                KS_PROT_READ, MMU_MAP_FIXED, NULL, 0, NULL),
+                 MMU_OK);
+    mmu_fault_info fi;
+    uint8_t v = 1;
+    cr_assert_eq(osw_read8(&w, &sp, va, &v, &fi), MMU_OK);
+    cr_expect_eq(v, 0);
+    cr_expect_eq(fi.fault_class, MMU_FAULT_MINOR);
+    int zp = p == KS_ZERO_PAGE;
+    cr_expect_eq((fi.flags & MMU_FAULTF_ZERO_PAGE) != 0, zp);
+    cr_expect_eq(w.sys.vm.zero_maps, (uint64_t)zp);
+    cr_expect_eq(sp.ru.rss_pages, (uint64_t)!zp);
+    cr_expect_eq(sp.regions[0].anon_id != 0, !zp, "anon_vma after a read");
+    /* the write that follows: a fault with the zero page, none without */
+    mmu_result res;
+    cr_assert_eq(mmu_space_activate(&sp, &w.cpu), MMU_OK);
+    int rc = mmu_translate(&w.cpu, va, MMU_WRITE, &res);
+    cr_expect_eq(rc, zp ? MMU_PAGE_FAULT : MMU_OK);
+    cr_assert_eq(osw_write8(&w, &sp, va, 7, NULL), MMU_OK);
+    cr_expect_eq(sp.ru.minflt, zp ? 2u : 1u);
+    cr_expect_eq(sp.ru.rss_pages, 1u);
+    /* a read-only region's page is read-only, but its own all the same */
+    cr_assert_eq(osw_read8(&w, &sp, va + 4 * KS_PAGE_SIZE, &v, NULL), MMU_OK);
+    rc = mmu_translate(&w.cpu, va + 4 * KS_PAGE_SIZE, MMU_WRITE, &res);
+    cr_expect_eq(rc, MMU_PAGE_FAULT);
+    cr_expect_eq(sp.regions[1].anon_id != 0, !zp);
+    cr_expect_eq(sp.ru.rss_pages, zp ? 1u : 2u);
+    cr_expect_eq(w.sys.vm.pgfault, zp ? 3u : 2u);
+    osw_space_free(&sp);
+    osw_free(&w);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
 /* Against the kernel itself: kernel_replay --all, step by step.           */
 
-Test(library_vs_kernel, every_step_of_every_script, .timeout = 120) {
-#ifndef KERNEL_REPLAY_PATH
-  cr_skip_test("kernel_replay is not built here (Linux only)");
-#else
-  static kc_counts lib[KS_NSCRIPTS];
+#ifdef KERNEL_REPLAY_PATH
+static int64_t kc_count_of(const char *text) {
+  return strcmp(text, "*") == 0 ? KS_ANY : strtoll(text, NULL, 10);
+}
+
+/* Runs kernel_replay with `args` and reads its output: the policy line
+ * (the probe's answer, or --policy's), then a line per step. The library
+ * is replayed under that policy and held to every step. Returns the
+ * number of counts compared; *policy receives the policy. */
+static unsigned kc_compare_with_replayer(const char *args, int *policy) {
+  static kc_counts lib[KS_NSCRIPTS], kernel[KS_NSCRIPTS];
   static uint8_t seen[KS_NSCRIPTS][KS_MAX_STEPS];
-  for (uint32_t c = 0; c < KS_NSCRIPTS; c++)
-    kc_replay(&ks_scripts[c], &lib[c]);
+  memset(seen, 0, sizeof seen);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "'%s' %s", KERNEL_REPLAY_PATH, args);
   fflush(NULL);
-  FILE *f = popen("'" KERNEL_REPLAY_PATH "' --all", "r");
-  cr_assert_not_null(f, "cannot run %s", KERNEL_REPLAY_PATH);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f, "cannot run %s", cmd);
+  *policy = -1;
   char line[512];
-  unsigned compared = 0;
   while (fgets(line, sizeof line, f)) {
-    char script[128], step[128], who[16];
+    char script[128], step[128], who[16], minflt[32], majflt[32];
     unsigned index;
-    long long minflt, majflt;
+    if (sscanf(line, "# anonymous read faults: %31s", minflt) == 1) {
+      for (unsigned p = 0; p < KS_NPOLICIES; p++)
+        if (strcmp(minflt, ks_policy_name(p)) == 0)
+          *policy = (int)p;
+      cr_assert_geq(*policy, 0, "kernel_replay: unknown policy: %s", line);
+      fprintf(stderr, "kernel_replay %s: %s", args, line + 2);
+      continue;
+    }
     if (line[0] == '#')
       continue;
-    if (sscanf(line, "%127s %u %127s %15s minflt=%lld majflt=%lld", script,
-               &index, step, who, &minflt, &majflt) != 6) {
+    if (sscanf(line, "%127s %u %127s %15s minflt=%31s majflt=%31s", script,
+               &index, step, who, minflt, majflt) != 6) {
       cr_expect_fail("kernel_replay: unexpected line: %s", line);
       continue;
     }
@@ -304,17 +418,59 @@ Test(library_vs_kernel, every_step_of_every_script, .timeout = 120) {
       cr_expect_fail("kernel_replay: unknown step: %s", line);
       continue;
     }
+    cr_expect_geq(*policy, 0, "kernel_replay: a step before the policy: %s",
+                  line);
     uint32_t c = (uint32_t)(s - ks_scripts);
     seen[c][index] = 1;
-    compared += kc_expect_step(s, index, "kernel", minflt, majflt, &lib[c]);
+    kernel[c].minflt[index] = kc_count_of(minflt);
+    kernel[c].majflt[index] = kc_count_of(majflt);
   }
   int status = pclose(f);
-  cr_assert_eq(status, 0, "kernel_replay --all exited with status %#x",
-               status);
-  for (uint32_t c = 0; c < KS_NSCRIPTS; c++)
-    for (uint32_t i = 0; i < ks_scripts[c].nsteps; i++)
-      cr_expect(seen[c][i], "kernel_replay printed no line for %s step %u",
-                ks_scripts[c].name, i);
-  cr_expect_gt(compared, 0u);
+  cr_assert_eq(status, 0, "%s exited with status %#x", cmd, status);
+  cr_assert_geq(*policy, 0, "kernel_replay printed no policy line");
+  unsigned compared = 0;
+  for (uint32_t c = 0; c < KS_NSCRIPTS; c++) {
+    const ks_script *s = &ks_scripts[c];
+    kc_replay(s, (unsigned)*policy, &lib[c]);
+    for (uint32_t i = 0; i < s->nsteps; i++) {
+      if (!seen[c][i]) {
+        cr_expect_fail("kernel_replay printed no line for %s step %u",
+                       s->name, i);
+        continue;
+      }
+      compared += kc_expect_step(s, i, (unsigned)*policy, "kernel",
+                                 kernel[c].minflt[i], kernel[c].majflt[i],
+                                 &lib[c]);
+    }
+  }
+  return compared;
+}
+#endif
+
+/* The kernel this runs on: probed, then every step compared. */
+Test(library_vs_kernel, every_step_of_every_script, .timeout = 120) {
+#ifndef KERNEL_REPLAY_PATH
+  cr_skip_test("kernel_replay is not built here (Linux only)");
+#else
+  int policy;
+  cr_expect_gt(kc_compare_with_replayer("--all", &policy), 0u);
+#endif
+}
+
+/* A kernel of either kind, as the replayer expects it to answer: the same
+ * path from its output to the library's configuration and comparison, for
+ * the kind of kernel this machine is not too. */
+Test(library_vs_kernel, either_policy_as_the_replayer_expects) {
+#ifndef KERNEL_REPLAY_PATH
+  cr_skip_test("kernel_replay is not built here (Linux only)");
+#else
+  for (unsigned p = 0; p < KS_NPOLICIES; p++) {
+    char args[64];
+    int policy;
+    snprintf(args, sizeof args, "--expect --all --policy %s",
+             ks_policy_name(p));
+    cr_expect_gt(kc_compare_with_replayer(args, &policy), 0u);
+    cr_expect_eq(policy, (int)p);
+  }
 #endif
 }
