@@ -371,7 +371,8 @@ int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
   p->ram_size = ram_size;
   for (int i = 0; i < NVM; i++)
     p->vm[i].vm_fd = p->vm[i].vcpu_fd = -1;
-  p->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  const char *dev = getenv("MMU_KVM_DEVICE");
+  p->kvm_fd = open(dev && *dev ? dev : "/dev/kvm", O_RDWR | O_CLOEXEC);
   if (p->kvm_fd < 0) {
     int e = errno;
     free(p);
