@@ -563,6 +563,26 @@ static void emit_space_sequence(void) {
     save(t, la57 ? "scn-fork-cow-la57" : "scn-fork-cow", o.b, o.n);
   }
 
+  /* a kernel without the zero page: reads allocate pages of their own,
+   * so fork copies their entries and writes on either side copy; then
+   * they go to swap and come back */
+  ss_begin(&o, 0x80 | 5, 0, 0);
+  ss_mmap(&o, 0, 0, 3, 0, 8, 0);
+  for (unsigned p = 0; p < 8; p++)
+    ss_read(&o, 0, p, p);
+  ss_op(&o, SS_FORK, 0);
+  for (unsigned p = 0; p < 8; p += 2)
+    ss_write(&o, 1, p, p);
+  for (unsigned p = 1; p < 8; p += 2)
+    ss_write(&o, 0, p, p);
+  ss_op(&o, SS_RECLAIM, 0);
+  put8(&o, 15);
+  for (unsigned p = 0; p < 8; p++) {
+    ss_read(&o, 0, p, p);
+    ss_read(&o, 1, p, p);
+  }
+  save(t, "scn-no-zero-page", o.b, o.n);
+
   /* reclaim into swap and back, under each policy */
   for (unsigned pol = 0; pol < 4; pol++) {
     ss_begin(&o, pol << 3, 40, 0); /* 64 frames */

@@ -1104,7 +1104,8 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
   uint8_t c2 = fi_u8(&in);
   st->frames = frames[c0 & 7];
   st->policy = policies[((c0 >> 3) & 7) % 5];
-  st->sysflags = (c0 & 0x40) ? MMU_SYS_NO_NX : 0;
+  st->sysflags = ((c0 & 0x40) ? MMU_SYS_NO_NX : 0) |
+                 ((c0 & 0x80) ? MMU_SYS_NO_ZERO_PAGE : 0);
   uint64_t slots = (c1 & 0x80) ? 0 : (uint64_t)((c1 & 0x7F) % 65);
   if (c1 == 0)
     slots = 32;

@@ -1,8 +1,11 @@
 # tools/deps.sh - sourced by tools/test.sh and tools/demo.sh.
 # Installs what building and testing mmu needs on Debian 12. apt runs only
-# when a package is missing (needs root, or sudo).
+# when a package is missing (needs root, or sudo). time: test_report holds
+# mmu_format_time_v to /usr/bin/time -v; qemu-system-x86: the QEMU
+# re-capture of conformance/vectors/qemu.vec (KVM needs /dev/kvm, which no
+# package brings: without it that re-capture is reported skipped).
 
-MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip xz-utils"
+MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip xz-utils time qemu-system-x86"
 
 mmu_install_deps() {
   missing=""
