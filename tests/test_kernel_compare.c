@@ -325,7 +325,7 @@ Test(probe, library_meets_its_policy) {
 /* What each policy changes, beyond the counts: without the zero page a
  * read gives the region an anon_vma and a resident, writable page of its
  * own, and vmstat counts no zero-page map. */
-Test(probe, no_zero_page_reads_allocate) {
+Test(zero_page_policy, anonymous_reads_with_and_without) {
   for (unsigned p = 0; p < KS_NPOLICIES; p++) {
     static osw w;
     mmu_space sp;
