@@ -605,8 +605,15 @@ static int check_files(source *s, char **files, int nfiles, unsigned long limit)
           continue;
         }
         as_this_cpu(s, &batch[n], &mine);
-        if (mine.flags != batch[n].flags &&
-            config_matters(&batch[n], &mine) != 0) {
+        int matters = mine.flags != batch[n].flags
+                          ? config_matters(&batch[n], &mine) : 0;
+        if (matters < 0) {
+          fprintf(stderr, "%s: %s: the library cannot run it\n", files[f],
+                  batch[n].id);
+          differ++;
+          continue;
+        }
+        if (matters) {
           other_cpu++;
           continue;
         }
@@ -648,7 +655,7 @@ static int check_files(source *s, char **files, int nfiles, unsigned long limit)
   if (sdm_now)
     printf("%lu steps that departed from the SDM when captured follow it "
            "here\n", sdm_now);
-  if (!checked && other_cpu) {
+  if (!checked && !differ && other_cpu) {
     printf("re-capture skipped: every vector was captured on a CPU of "
            "another kind\n");
     return MMU_CAPTURE_SKIPPED;
