@@ -765,11 +765,7 @@ int main(int argc, char **argv) {
       mode = M_PROBE;
     else if (!strcmp(argv[a], "--policy") && a + 1 < argc) {
       const char *name = argv[++a];
-      policy = -1;
-      for (unsigned p = 0; p < KS_NPOLICIES; p++)
-        if (!strcmp(name, ks_policy_name(p)))
-          policy = (int)p;
-      if (policy < 0) {
+      if ((policy = ks_policy_of(name)) < 0) {
         fprintf(stderr, "kernel_replay: --policy zero-page or "
                 "no-zero-page, not '%s'\n", name);
         return 2;

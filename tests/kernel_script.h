@@ -71,6 +71,7 @@
 #define MMU_KERNEL_SCRIPT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define KS_PAGE_SIZE 4096u
 #define KS_MAX_REGIONS 8u
@@ -189,6 +190,13 @@ static inline const char *ks_op_name(unsigned op) {
 /* As the replayer prints it ("# anonymous read faults: NAME"). */
 static inline const char *ks_policy_name(unsigned policy) {
   return policy == KS_NO_ZERO_PAGE ? "no-zero-page" : "zero-page";
+}
+/* The policy of that name, or -1. */
+static inline int ks_policy_of(const char *name) {
+  for (unsigned p = 0; p < KS_NPOLICIES; p++)
+    if (strcmp(name, ks_policy_name(p)) == 0)
+      return (int)p;
+  return -1;
 }
 static inline const char *ks_who_name(unsigned who) {
   switch (who) {

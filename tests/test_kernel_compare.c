@@ -151,15 +151,18 @@ static void kc_step(kc_world *k, const ks_script *s, uint32_t i) {
   }
 }
 
+/* The system flags of a kernel that follows `policy` (ks_zero_policy). */
+static uint32_t kc_sys_flags(unsigned policy) {
+  return policy == KS_NO_ZERO_PAGE ? MMU_SYS_NO_ZERO_PAGE : 0;
+}
+
 /* Replays script s on a system that follows `policy` (ks_zero_policy);
  * counts[i] receives step i's deltas. */
 static void kc_replay(const ks_script *s, unsigned policy, kc_counts *counts) {
   static kc_world k; /* large: off the stack */
   memset(&k, 0, sizeof k);
   cr_assert_leq(s->nsteps, KS_MAX_STEPS);
-  cr_assert_eq(osw_init(&k.w, KC_FRAMES, 0, 0,
-                        policy == KS_NO_ZERO_PAGE ? MMU_SYS_NO_ZERO_PAGE : 0),
-               0);
+  cr_assert_eq(osw_init(&k.w, KC_FRAMES, 0, 0, kc_sys_flags(policy)), 0);
   cr_assert_eq(osw_space(&k.w, &k.space[KC_ONE], NULL), MMU_OK);
   k.alive[KC_ONE] = 1;
   for (uint32_t i = 0; i < s->nsteps; i++) {
@@ -330,9 +333,7 @@ Test(zero_page_policy, anonymous_reads_with_and_without) {
     static osw w;
     mmu_space sp;
     uint64_t va = KC_BASE;
-    cr_assert_eq(osw_init(&w, 64, 0, 0,
-                          p == KS_NO_ZERO_PAGE ? MMU_SYS_NO_ZERO_PAGE : 0),
-                 0);
+    cr_assert_eq(osw_init(&w, 64, 0, 0, kc_sys_flags(p)), 0);
     cr_assert_eq(osw_space(&w, &sp, NULL), MMU_OK);
     cr_assert_eq(mmu_space_activate(&sp, &w.cpu), MMU_OK);
     cr_assert_eq(mmu_space_mmap(&sp, va, 2 * KS_PAGE_SIZE, KS_PROT_RW,
@@ -398,9 +399,7 @@ static unsigned kc_compare_with_replayer(const char *args, int *policy) {
     char script[128], step[128], who[16], minflt[32], majflt[32];
     unsigned index;
     if (sscanf(line, "# anonymous read faults: %31s", minflt) == 1) {
-      for (unsigned p = 0; p < KS_NPOLICIES; p++)
-        if (strcmp(minflt, ks_policy_name(p)) == 0)
-          *policy = (int)p;
+      *policy = ks_policy_of(minflt);
       cr_assert_geq(*policy, 0, "kernel_replay: unknown policy: %s", line);
       fprintf(stderr, "kernel_replay %s: %s", args, line + 2);
       continue;
