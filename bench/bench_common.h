@@ -501,11 +501,14 @@ BC_FN uint32_t bc_index(const mmu_cpu *cpu, int kind, uint64_t vpn) {
     return mmu_tlb_set_index(cpu, vpn, 0);
   case BC_IDX_LOW:
     return (uint32_t)vpn & cpu->tlb_set_mask;
-  default:
-    if (cpu->tlb_set_bits == 0)
+  default: {
+    unsigned bits = 0;
+    while ((1u << bits) <= cpu->tlb_set_mask)
+      bits++;
+    if (bits == 0)
       return 0;
-    return (uint32_t)((vpn * 0x9E3779B97F4A7C15ull) >>
-                      (64 - cpu->tlb_set_bits));
+    return (uint32_t)((vpn * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+  }
   }
 }
 

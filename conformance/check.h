@@ -12,7 +12,7 @@ enum { CHECK_FAST = 0, CHECK_REFERENCE = 1 }; /* which path translates */
 typedef struct check_ctx {
   uint8_t *ram;
   uint64_t ram_capacity;
-  mmu_tlb_entry tlb[64 * 4];
+  uint64_t tlb[MMU_TLB_STORAGE_SIZE(64, 4, MMU_FRONT_DEFAULT(64, 4)) / 8 + 1];
   /* entries the current vector wrote, zeroed again before the next one */
   uint64_t written[VEC_MAX_PTES + VEC_MAX_STEPS];
   uint32_t written_count;

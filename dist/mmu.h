@@ -169,6 +169,8 @@ enum {
 typedef struct mmu_config {
   uint32_t tlb_sets;   /* power of two, 1..65536; 0 = 64 */
   uint32_t tlb_ways;   /* power of two, 1..16; 0 = 4 */
+  uint32_t front_entries; /* front TLB entries per view, power of two, */
+                          /* 16..4096; 0 = sets * ways within 64..1024 */
   uint32_t maxphyaddr; /* 36..52, CPUID.80000008H:EAX[7:0]; 0 = 52 */
   uint32_t flags;      /* MMU_CFG_* */
   const mmu_ram_region *ram; /* array, owned by the embedder */
@@ -202,15 +204,35 @@ typedef struct mmu_tlb_entry {
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
   uint8_t page_shift; /* 12, 21 or 30 */
   uint8_t global;
-  uint8_t victim;    /* way 0 only: the set's next way to replace */
+  uint32_t reserved_;
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
 enum { MMU_RIGHT_W = 1, MMU_RIGHT_U = 2, MMU_RIGHT_X = 4, MMU_RIGHT_D = 8 };
 enum { MMU_PKEY_NONE = 16 };
 
+/* The front TLB (SPEC.md 5.8): what the inline hit and a JIT read. One
+ * direct-mapped table per privilege view (supervisor, supervisor with
+ * EFLAGS.AC under SMAP, user); an entry holds decisions, not rights: for
+ * each access kind a comparator that equals the page address exactly when
+ * that access may go ahead with no walk, and the addends that turn the
+ * linear address into the host and physical addresses. 64 bytes, one cache
+ * line; the layout is a stable contract (offsets in SPEC.md 5.8). */
+typedef struct mmu_front_entry {
+  uint64_t cmp[4];    /* [access & 3]: read, write, fetch, fetch (0) */
+  uint64_t host_add;  /* host = vaddr + host_add (mod 2^64) */
+  uint64_t phys_add;  /* paddr = vaddr + phys_add (mod 2^64) */
+  uint64_t page_size; /* 4096, 2 MiB or 1 GiB */
+  uint64_t page;      /* the page address decoded; MMU_FRONT_NONE if empty */
+} mmu_front_entry;
+
+/* A comparator no address equals: vaddr & ~0xFFF has its low bits clear. */
+#define MMU_FRONT_NONE (~0ull)
+
 /* Counters. tlb_loads/tlb_misses are indexed by access kind & 3 (read,
- * write, fetch): perf's dTLB-loads, dTLB-stores and iTLB-loads. */
+ * write, fetch): perf's dTLB-loads, dTLB-stores and iTLB-loads. tlb_loads
+ * counts the translations that missed the front TLB, and every one when
+ * MMU_COUNT_HITS is 1 (see mmu_translate); tlb_misses the ones that walked. */
 typedef struct mmu_stats {
   uint64_t tlb_loads[4];
   uint64_t tlb_misses[4];
@@ -231,33 +253,48 @@ typedef struct mmu_stats {
 /* Caller-owned, one per vCPU. Fields other than regs and stats are private:
  * they are public only so that mmu_translate() can be inline. */
 typedef struct mmu_cpu {
-  /* read by the inline hit check */
-  mmu_tlb_entry *tlb;
-  uint32_t tlb_set_mask;
-  uint32_t tlb_ways;
-  uint32_t tlb_set_shift; /* log2(ways * sizeof(mmu_tlb_entry)) */
-  uint32_t tlb_set_bits; /* log2 sets */
-  uint16_t pcid;        /* current PCID; 0 when CR4.PCIDE = 0 */
-  uint32_t pcid_salt;   /* MMU_PCID_SALT(pcid), the PCID's share of the index */
-  uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
-  uint8_t canon_shift;  /* 47, or 56 with LA57 */
-  uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
-  uint32_t pk_deny[32]; /* [access|mode] -> bit per pkey: PKRU denies */
+  /* read by the inline hit: the front tables of the current view and of
+   * implicit supervisor accesses, and the byte mask of a front index */
+  mmu_front_entry *front[2];
+  uint64_t front_index_mask; /* (entries - 1) << 6 */
   mmu_stats stats;
   /* cold */
   mmu_regs regs;
+  mmu_front_entry *front_view[3]; /* supervisor, supervisor+AC, user */
+  uint32_t front_entries;         /* per view */
+  uint8_t front_dirty;            /* views filled since their last clear */
+  uint8_t front_log_full;         /* more fills than the log holds */
+  uint16_t front_log_cap;
+  uint32_t front_log_n;
+  uint32_t *front_log;            /* view << 16 | slot of each fill */
+  uint8_t view_allow[3][16];      /* [view][rights] -> bit per kind allowed */
+  uint8_t view_pk_deny[3][17];    /* [view][pkey] -> bit per kind denied */
+  mmu_tlb_entry *tlb;
+  uint64_t *tlb_lru;    /* per set: ways in recency order, a nibble each */
+  uint32_t tlb_set_mask;
+  uint32_t tlb_ways;
+  uint32_t tlb_ways_log2;
+  uint32_t tlb_large;   /* valid entries with page_shift > 12 */
+  uint16_t pcid;        /* current PCID; 0 when CR4.PCIDE = 0 */
+  uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
+  uint8_t view;         /* front view of the current CPL and AC */
+  uint8_t canon_shift;  /* 47, or 56 with LA57 */
+  int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
+  uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
+  uint32_t pk_deny[32]; /* [access|mode] -> bit per pkey: PKRU denies */
   uint8_t fault[32];    /* [access|mode] -> bit per rights W|U|X: #PF */
   uint64_t rsvd[6][2];  /* [level][PS] reserved-bit masks (SDM 4.5) */
   uint64_t addr_mask;   /* bits 51:12 below MAXPHYADDR */
+  /* the RAM region walks read last: gpa, size - 8, host */
+  uint64_t ram_hot_gpa, ram_hot_limit;
+  uint8_t *ram_hot_host;
   const mmu_ram_region *ram;
   uint32_t ram_count;
-  uint32_t ram_last;    /* index of the last region hit */
   mmu_pt_read_fn pt_read;
   mmu_pt_cmpxchg_fn pt_cmpxchg;
   void *pt_user;
   uint32_t maxphyaddr;
   uint32_t flags;
-  uint32_t tlb_large;   /* valid entries with page_shift > 12 */
   uint32_t magic;       /* set by init: catches use before init */
   uint32_t version;
 } mmu_cpu;
@@ -295,7 +332,15 @@ MMU_API const char *mmu_version_string(void);
 MMU_API const char *mmu_status_name(int status);
 
 /* Bytes of TLB storage a cpu with this config needs (alignment: 8); 0 if
- * the geometry is invalid. cfg may be NULL for the defaults. */
+ * the geometry is invalid. cfg may be NULL for the defaults. The same as a
+ * constant, for static storage: MMU_TLB_STORAGE_SIZE(sets, ways, front) with
+ * front the config's front_entries, or MMU_FRONT_DEFAULT(sets, ways) when
+ * that is 0. */
+#define MMU_FRONT_DEFAULT(sets, ways)                                        \
+  ((sets) * (ways) < 64 ? 64 : (sets) * (ways) > 1024 ? 1024 : (sets) * (ways))
+#define MMU_TLB_STORAGE_SIZE(sets, ways, front)                              \
+  ((size_t)(sets) * (ways) * 32 + (size_t)(sets) * 8 +                       \
+   3 * (size_t)(front) * 64 + ((front) / 4 < 16 ? 16 : (front) / 4) * 4 + 56)
 MMU_API size_t mmu_tlb_storage_size(const mmu_config *cfg);
 
 /* Initialise a cpu: paging off, CPL 0, empty TLB. Checks that the caller was
@@ -332,6 +377,8 @@ MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * mmu_translate_slow(), which walks and fills the TLB. */
 static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                 mmu_result *out);
+static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
+                                          unsigned access);
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out);
 /* An access of len bytes (1..4096) that may cross into the next page: both
@@ -743,12 +790,11 @@ MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf, size_t cap);
 /* ------------------------------------------------------------------------ */
 /* The hit path.                                                            */
 
-/* Set index: the page-table, page-directory and PDPT indices of the address
- * folded onto each other, plus the PCID's salt. Pages of one page table stay
- * in consecutive sets; pages a table apart (2 MiB and 1 GiB strides) spread
- * over the sets; address spaces with equal layouts land apart. Two levels of
- * XOR: folding in the PML4 index too cost 0.5 ns a hit (bench/) and helps
- * only strides of 512 GiB and more. */
+/* The backing TLB's set index: the page-table, page-directory and PDPT
+ * indices of the address folded onto each other, plus the PCID's salt.
+ * Pages of one page table stay in consecutive sets; pages a table apart
+ * (2 MiB and 1 GiB strides) spread over the sets; address spaces with
+ * equal layouts land apart. Public for benchmarks of index quality. */
 #define MMU_PCID_SALT(pcid) ((uint32_t)(pcid) * 0x9E5u)
 static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
                                          uint32_t pcid_salt) {
@@ -756,31 +802,53 @@ static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
   return (uint32_t)h & cpu->tlb_set_mask;
 }
 
+/* The hit: one front entry, one compare (SPEC.md 5.8). The comparator of
+ * the access kind equals the page address only when the page is cached for
+ * the current PCID and paging mode, is in RAM, and this access may go ahead
+ * with no walk (permissions, protection keys and a set D for writes were
+ * decided when the entry was filled). A non-canonical address never equals
+ * a comparator, so it needs no check of its own. Implicit supervisor
+ * accesses (MMU_IMPLICIT) read the supervisor view.
+ *
+ * Statistics: a hit counts nothing unless MMU_COUNT_HITS is defined to 1
+ * before including mmu.h, which adds one increment (tlb_loads) to the hit;
+ * misses and everything the slow path does are always counted. */
+#ifndef MMU_COUNT_HITS
+#define MMU_COUNT_HITS 0
+#endif
+
+static inline const mmu_front_entry *mmu_front_lookup(const mmu_cpu *cpu,
+                                                      uint64_t vaddr,
+                                                      unsigned access) {
+  return (const mmu_front_entry *)(const void *)(
+      (const char *)cpu->front[(access >> 2) & 1u] +
+      ((vaddr >> 6) & cpu->front_index_mask));
+}
+
 static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                 mmu_result *out) {
-  unsigned index = (access & 7u) | cpu->mode;
-  cpu->stats.tlb_loads[access & 3u]++;
-  /* canonical: bits 63:canon_shift all equal (SDM 3.3.7.1, 4.5.1) */
-  if (MMU_LIKELY((uint64_t)(((int64_t)vaddr >> cpu->canon_shift) + 1) <= 1)) {
-    uint64_t key = (vaddr & ~0xFFFull) | cpu->pcid;
-    mmu_tlb_entry *e = (mmu_tlb_entry *)(void *)(
-        (char *)cpu->tlb +
-        ((size_t)mmu_tlb_set_index(cpu, vaddr >> 12, cpu->pcid_salt)
-         << cpu->tlb_set_shift));
-    for (uint32_t w = 0; w < cpu->tlb_ways; w++, e++) {
-      if (e->tag != key)
-        continue;
-      if (MMU_LIKELY(((cpu->allow[index] >> e->rights) & 1u) &&
-                     !((cpu->pk_deny[index] >> e->pkey) & 1u))) {
-        out->paddr = e->paddr | (vaddr & 0xFFFu);
-        out->host = e->host ? e->host + (vaddr & 0xFFFu) : NULL;
-        out->page_size = 1ull << e->page_shift;
-        return MMU_OK;
-      }
-      break; /* present but not usable as is: the walk decides */
-    }
+  const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
+  if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull))) {
+    if (MMU_COUNT_HITS)
+      cpu->stats.tlb_loads[access & 3u]++;
+    out->paddr = vaddr + e->phys_add;
+    out->host = (uint8_t *)(uintptr_t)(vaddr + e->host_add);
+    out->page_size = e->page_size;
+    return MMU_OK;
   }
   return mmu_translate_slow(cpu, vaddr, access, out);
+}
+
+/* The host-pointer fast path for interpreters and JITs: the host address of
+ * vaddr if the front hits, else NULL: then call mmu_translate(), which
+ * walks, faults or answers for memory that is not RAM (MMIO), and fills
+ * the front so the next call hits. */
+static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
+                                          unsigned access) {
+  const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
+  if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull)))
+    return (uint8_t *)(uintptr_t)(vaddr + e->host_add);
+  return NULL;
 }
 
 #ifdef __cplusplus
@@ -808,16 +876,29 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 #define MMU_ASSERT(x) assert(x)
 #endif
 
-/* The hit path finds a set by shifting: entries must be a power of two. */
+/* Sets and front slots are found by shifting: sizes must be powers of two. */
 #ifdef __cplusplus
 static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
               "mmu_tlb_entry size must be a power of two");
 #else
 _Static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
                "mmu_tlb_entry size must be a power of two");
+/* The JIT contract (SPEC.md 5.8): a front entry is one 64-byte line. */
+_Static_assert(sizeof(mmu_front_entry) == 64, "front entry is 64 bytes");
+_Static_assert(offsetof(mmu_front_entry, host_add) == 32, "host_add at 32");
+_Static_assert(offsetof(mmu_front_entry, phys_add) == 40, "phys_add at 40");
+_Static_assert(offsetof(mmu_front_entry, page_size) == 48, "page_size at 48");
+_Static_assert(offsetof(mmu_cpu, front) == 0, "front tables first");
+_Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 #endif
 
 #define MMU__MAGIC 0x4D4D5531u /* "MMU1" */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MMU_NOINLINE __attribute__((noinline))
+#else
+#define MMU_NOINLINE
+#endif
 #define MMU__PAGE_MASK 0xFFFull
 
 /* Upper bound on walk restarts after a lost A/D compare-exchange. */
@@ -844,6 +925,7 @@ static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired);
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa);
+static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r);
 
 /* perm.c */
 static void mmu__update_tables(mmu_cpu *cpu);
@@ -857,11 +939,8 @@ static void mmu__tlb_flush_pcid(mmu_cpu *cpu, uint16_t pcid, int globals_too);
 static void mmu__tlb_flush_nonglobal(mmu_cpu *cpu);
 static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
                                 int globals_too);
-static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
-                                      const mmu__walk_state *w, int dirty,
-                                      int global);
 static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e);
-static mmu_tlb_entry *mmu__tlb_lookup(mmu_cpu *cpu, uint64_t vaddr);
+static void mmu__front_clear_all(mmu_cpu *cpu);
 
 static inline int mmu__is_canonical(const mmu_cpu *cpu, uint64_t va) {
   return (uint64_t)(((int64_t)va >> cpu->canon_shift) + 1) <= 1;
@@ -995,35 +1074,48 @@ static inline int mmu__ram_holds(const mmu_ram_region *r, uint64_t gpa,
   return gpa - r->gpa < r->size && r->size - (gpa - r->gpa) >= len;
 }
 
+/* The region walks read from is kept decoded in the cpu (gpa, size - 8,
+ * host) so a paging-entry read costs one subtraction and one compare. With
+ * no regions, gpa 1 and limit 0 match no 8-aligned entry address. */
+static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r) {
+  if (r) {
+    cpu->ram_hot_gpa = r->gpa;
+    cpu->ram_hot_limit = r->size - 8;
+    cpu->ram_hot_host = (uint8_t *)r->host;
+  } else {
+    cpu->ram_hot_gpa = 1;
+    cpu->ram_hot_limit = 0;
+    cpu->ram_hot_host = NULL;
+  }
+}
+
 static mmu_ram_region const *mmu__ram_search(mmu_cpu *cpu, uint64_t gpa,
                                              uint64_t len) {
   for (uint32_t i = 0; i < cpu->ram_count; i++)
-    if (mmu__ram_holds(&cpu->ram[i], gpa, len)) {
-      cpu->ram_last = i;
+    if (mmu__ram_holds(&cpu->ram[i], gpa, len))
       return &cpu->ram[i];
-    }
   return NULL;
 }
 
-/* Walks touch the same region level after level: try the last one first. */
+/* Region holding [gpa, gpa+len), or NULL. */
 static inline mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
                                                   uint64_t len) {
-  if (cpu->ram_last < cpu->ram_count &&
-      mmu__ram_holds(&cpu->ram[cpu->ram_last], gpa, len))
-    return &cpu->ram[cpu->ram_last];
   return mmu__ram_search(cpu, gpa, len);
 }
 
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa) {
+  uint64_t off = gpa - cpu->ram_hot_gpa;
+  if (MMU_LIKELY(off <= cpu->ram_hot_limit && cpu->ram_hot_limit - off >= 4088))
+    return cpu->ram_hot_host + off;
   const mmu_ram_region *r = mmu__ram_find(cpu, gpa, 4096);
   return r ? (uint8_t *)r->host + (gpa - r->gpa) : NULL;
 }
 
-/* Entries are naturally aligned (gpa is a table base plus 8 * index) and
- * regions are 8-aligned on both sides, so host accesses are aligned. */
-static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
+static MMU_NOINLINE int mmu__pt_read_cold(mmu_cpu *cpu, uint64_t gpa,
+                                          uint64_t *value) {
   const mmu_ram_region *r = mmu__ram_find(cpu, gpa, 8);
   if (r) {
+    mmu__ram_make_hot(cpu, r);
     uint64_t *p = (uint64_t *)(void *)((uint8_t *)r->host + (gpa - r->gpa));
     *value = __atomic_load_n(p, __ATOMIC_ACQUIRE);
     return 0;
@@ -1031,6 +1123,18 @@ static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
   if (cpu->pt_read && cpu->pt_read(cpu->pt_user, gpa, value) == 0)
     return 0;
   return -1;
+}
+
+/* Entries are naturally aligned (gpa is a table base plus 8 * index) and
+ * regions are 8-aligned on both sides, so host accesses are aligned. */
+static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
+  uint64_t off = gpa - cpu->ram_hot_gpa;
+  if (MMU_LIKELY(off <= cpu->ram_hot_limit)) {
+    *value = __atomic_load_n((uint64_t *)(void *)(cpu->ram_hot_host + off),
+                             __ATOMIC_ACQUIRE);
+    return 0;
+  }
+  return mmu__pt_read_cold(cpu, gpa, value);
 }
 
 /* 0 stored, 1 lost the race, -1 bus error. */
@@ -1105,6 +1209,29 @@ static int mmu__pkey_denies(const mmu_regs *r, unsigned idx, unsigned key) {
   return ad || (write && wd && (user || (r->cr0 & MMU_CR0_WP)));
 }
 
+/* The table index mode bits of each front view. */
+static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
+
+/* The front's decisions: for each view, which access kinds (bit 0 read,
+ * 1 write, 2 fetch) the rights and the protection key allow. */
+static void mmu__update_views(mmu_cpu *cpu) {
+  for (unsigned v = 0; v < 3; v++) {
+    for (unsigned rights = 0; rights < 16; rights++) {
+      unsigned kinds = 0;
+      for (unsigned k = 0; k < 3; k++)
+        kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> rights) & 1u) << k;
+      cpu->view_allow[v][rights] = (uint8_t)kinds;
+    }
+    for (unsigned key = 0; key <= MMU_PKEY_NONE; key++) {
+      unsigned kinds = 0;
+      for (unsigned k = 0; k < 3; k++)
+        kinds |= ((cpu->pk_deny[k | mmu__view_mode[v]] >> key) & 1u) << k;
+      cpu->view_pk_deny[v][key] = (uint8_t)kinds;
+    }
+  }
+  mmu__front_clear_all(cpu); /* it held decisions of the old registers */
+}
+
 static void mmu__update_pkeys(mmu_cpu *cpu) {
   for (unsigned idx = 0; idx < 32; idx++) {
     uint32_t deny = 0;
@@ -1112,11 +1239,20 @@ static void mmu__update_pkeys(mmu_cpu *cpu) {
       deny |= (uint32_t)mmu__pkey_denies(&cpu->regs, idx, key) << key;
     cpu->pk_deny[idx] = deny; /* bit MMU_PKEY_NONE stays 0 */
   }
+  mmu__update_views(cpu);
 }
 
+/* CPL and AC select the permission tables' mode bits and the front view:
+ * with SMAP off, AC changes nothing a supervisor access may do. */
 static void mmu__update_mode(mmu_cpu *cpu) {
-  cpu->mode = (uint8_t)((cpu->regs.cpl == 3 ? MMU__MODE_USER : 0) |
+  int user = cpu->regs.cpl == 3;
+  cpu->mode = (uint8_t)((user ? MMU__MODE_USER : 0) |
                         (cpu->regs.ac ? MMU__MODE_AC : 0));
+  cpu->view = (uint8_t)(user ? 2
+                        : (cpu->regs.ac && (cpu->regs.cr4 & MMU_CR4_SMAP)) ? 1
+                                                                            : 0);
+  cpu->front[0] = cpu->front_view[cpu->view];
+  cpu->front[1] = cpu->front_view[0];
 }
 
 /* Recompute everything derived from the registers and the config. */
@@ -1125,7 +1261,6 @@ static void mmu__update_mode(mmu_cpu *cpu) {
 static void mmu__update_pcid(mmu_cpu *cpu) {
   const mmu_regs *r = &cpu->regs;
   cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
-  cpu->pcid_salt = MMU_PCID_SALT(cpu->pcid);
 }
 
 static void mmu__update_tables(mmu_cpu *cpu) {
@@ -1149,6 +1284,7 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   mmu__update_mode(cpu);
 
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
+  cpu->paging = (int8_t)mmu__paging_mode(r);
   mmu__update_pcid(cpu);
 
   /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
@@ -1157,8 +1293,12 @@ static void mmu__update_tables(mmu_cpu *cpu) {
     high |= MMU_PTE_XD;
   for (int level = 0; level < 6; level++)
     cpu->rsvd[level][0] = cpu->rsvd[level][1] = high;
-  cpu->rsvd[5][1] |= MMU_PTE_PS;
-  cpu->rsvd[4][1] |= MMU_PTE_PS;
+  /* PS is reserved in PML5Es and PML4Es: in both masks, so the walk's
+   * first check catches it */
+  for (int ps = 0; ps < 2; ps++) {
+    cpu->rsvd[5][ps] |= MMU_PTE_PS;
+    cpu->rsvd[4][ps] |= MMU_PTE_PS;
+  }
   cpu->rsvd[3][1] |= (cpu->flags & MMU_CFG_NO_1G_PAGES) ? MMU_PTE_PS
                                                         : MMU__BITS(29, 13);
   cpu->rsvd[2][1] |= MMU__BITS(20, 13);
@@ -1182,19 +1322,145 @@ static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access) {
   return pfec;
 }
 /* ---- mmu/tlb.c ---- */
-/* tlb.c - the hashed set-associative TLB: fill, lookup, invalidation.
+/* tlb.c - the two-level TLB (SPEC.md 5.8): fill, lookup, invalidation.
  *
- * Placement: a non-global entry lives in set(page, PCID); a global entry in
- * set(page, 0) with PCID field 0, so one probe finds it whatever the current
- * PCID is when PCIDs are off, and the slow path probes set(page, 0) as a
- * second chance when they are on. Large pages are cached as 4 KiB pieces;
- * tlb_large counts them so INVLPG only scans the whole TLB when one exists. */
+ * The backing TLB is hashed set-associative with PCID tags and true LRU in
+ * each set. A non-global entry lives in set(page, PCID); a global entry in
+ * set(page, 0) with PCID field 0, so one probe finds it when PCIDs are off,
+ * and a miss probes set(page, 0) as a second chance when they are on. Large
+ * pages are cached as 4 KiB pieces; tlb_large counts them so INVLPG only
+ * scans the whole TLB when one exists.
+ *
+ * The front TLB is a direct-mapped table per privilege view holding
+ * decisions for the current PCID and registers: what the inline hit reads.
+ * It is filled from the backing TLB and the walk, never the other way, and
+ * it is inclusive: an entry dropped or evicted from the backing TLB takes
+ * its page out of the front, so the TLB holds exactly sets x ways
+ * translations, as configured. A whole clear touches only the slots filled
+ * since the last one, from a log, unless the log overflowed. */
 
-static inline mmu_tlb_entry *mmu__tlb_set(mmu_cpu *cpu, uint64_t vaddr,
-                                          uint32_t pcid) {
-  return cpu->tlb +
-         (size_t)mmu_tlb_set_index(cpu, vaddr >> 12, MMU_PCID_SALT(pcid)) *
-             cpu->tlb_ways;
+/* ---- front --------------------------------------------------------------- */
+
+static void mmu__front_clear_entry(mmu_front_entry *f) {
+  f->cmp[0] = f->cmp[1] = f->cmp[2] = f->cmp[3] = MMU_FRONT_NONE;
+  f->page = MMU_FRONT_NONE;
+}
+
+static void mmu__front_clear_all(mmu_cpu *cpu) {
+  if (cpu->front_log_full) {
+    for (unsigned v = 0; v < 3; v++)
+      if (cpu->front_dirty & (1u << v))
+        for (uint32_t i = 0; i < cpu->front_entries; i++)
+          mmu__front_clear_entry(&cpu->front_view[v][i]);
+  } else {
+    for (uint32_t i = 0; i < cpu->front_log_n; i++) {
+      uint32_t x = cpu->front_log[i];
+      mmu__front_clear_entry(&cpu->front_view[x >> 16][x & 0xFFFF]);
+    }
+  }
+  cpu->front_dirty = 0;
+  cpu->front_log_full = 0;
+  cpu->front_log_n = 0;
+}
+
+/* The 4 KiB page at vaddr, in every view. */
+static void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr) {
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
+  for (unsigned v = 0; v < 3; v++)
+    if (cpu->front_view[v][slot].page == page)
+      mmu__front_clear_entry(&cpu->front_view[v][slot]);
+}
+
+/* The view an access reads: implicit accesses are supervisor ones with
+ * EFLAGS.AC ignored (SDM 4.6), which is the supervisor view. */
+static inline unsigned mmu__view_of(const mmu_cpu *cpu, unsigned access) {
+  return (access & MMU_IMPLICIT) ? 0 : cpu->view;
+}
+
+/* Decode e for the view of this access. Pages outside RAM stay out: the
+ * inline hit returns a host address. */
+static void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                            const mmu_tlb_entry *e) {
+  if (!e->host)
+    return;
+  unsigned v = mmu__view_of(cpu, access);
+  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
+  mmu_front_entry *f = &cpu->front_view[v][slot];
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  unsigned kinds = (unsigned)cpu->view_allow[v][e->rights] &
+                   ~(unsigned)cpu->view_pk_deny[v][e->pkey];
+  /* page when the kind's bit is set, MMU_FRONT_NONE (all ones) when not */
+  f->cmp[0] = page | ((uint64_t)(kinds & 1) - 1);
+  f->cmp[1] = page | ((uint64_t)((kinds >> 1) & 1) - 1);
+  f->cmp[2] = f->cmp[3] = page | ((uint64_t)((kinds >> 2) & 1) - 1);
+  f->host_add = (uint64_t)(uintptr_t)e->host - page;
+  f->phys_add = e->paddr - page;
+  f->page_size = 1ull << e->page_shift;
+  f->page = page;
+  cpu->front_dirty |= (uint8_t)(1u << v);
+  if (cpu->front_log_n < cpu->front_log_cap)
+    cpu->front_log[cpu->front_log_n++] = (uint32_t)v << 16 | slot;
+  else
+    cpu->front_log_full = 1;
+}
+
+/* ---- backing: LRU order ------------------------------------------------- */
+/* Each set's ways in recency order, one nibble each, most recent in the
+ * lowest nibble; empty ways are kept at the old end, so the oldest way is
+ * always the one to fill. */
+
+static inline unsigned mmu__lru_pos(uint64_t order, unsigned way,
+                                    unsigned ways) {
+  unsigned p = 0;
+  while (p + 1 < ways && ((order >> (4 * p)) & 15) != way)
+    p++;
+  return p;
+}
+
+static inline uint64_t mmu__nibbles_below(unsigned p) {
+  return p ? (~0ull >> (64 - 4 * p)) : 0;
+}
+
+/* way moves to the recent end */
+static inline void mmu__lru_touch(mmu_cpu *cpu, uint32_t set, unsigned way) {
+  uint64_t order = cpu->tlb_lru[set];
+  if ((order & 15) == way)
+    return;
+  unsigned p = mmu__lru_pos(order, way, cpu->tlb_ways);
+  uint64_t below = order & mmu__nibbles_below(p);
+  uint64_t above = p < 15 ? order & ~mmu__nibbles_below(p + 1) : 0;
+  cpu->tlb_lru[set] = above | (below << 4) | way;
+}
+
+/* way moves to the old end (it was emptied) */
+static void mmu__lru_demote(mmu_cpu *cpu, uint32_t set, unsigned way) {
+  unsigned ways = cpu->tlb_ways;
+  uint64_t order = cpu->tlb_lru[set];
+  unsigned p = mmu__lru_pos(order, way, ways);
+  uint64_t below = order & mmu__nibbles_below(p);
+  uint64_t above = p < 15 ? (order >> 4) & ~mmu__nibbles_below(p) : 0;
+  above &= mmu__nibbles_below(ways - 1);
+  cpu->tlb_lru[set] = below | above | (uint64_t)way << (4 * (ways - 1));
+}
+
+static inline unsigned mmu__lru_oldest(const mmu_cpu *cpu, uint32_t set) {
+  return (unsigned)(cpu->tlb_lru[set] >> (4 * (cpu->tlb_ways - 1))) & 15;
+}
+
+static void mmu__lru_reset(mmu_cpu *cpu) {
+  uint64_t order = 0;
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    order |= (uint64_t)w << (4 * w);
+  for (uint32_t s = 0; s <= cpu->tlb_set_mask; s++)
+    cpu->tlb_lru[s] = order;
+}
+
+/* ---- backing: entries ---------------------------------------------------- */
+
+static inline uint32_t mmu__tlb_set(const mmu_cpu *cpu, uint64_t vaddr,
+                                    uint32_t pcid) {
+  return mmu_tlb_set_index(cpu, vaddr >> 12, MMU_PCID_SALT(pcid));
 }
 
 static inline uint16_t mmu__entry_pcid(const mmu_tlb_entry *e) {
@@ -1208,7 +1474,18 @@ static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e) {
     MMU_ASSERT(cpu->tlb_large > 0);
     cpu->tlb_large--;
   }
+  mmu__front_clear_page(cpu, e->tag);
   e->tag = MMU_TLB_EMPTY;
+  size_t i = (size_t)(e - cpu->tlb);
+  mmu__lru_demote(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
+                  (unsigned)i & (cpu->tlb_ways - 1));
+}
+
+/* e was used: it moves to the recent end of its set */
+static inline void mmu__tlb_touch(mmu_cpu *cpu, const mmu_tlb_entry *e) {
+  size_t i = (size_t)(e - cpu->tlb);
+  mmu__lru_touch(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
+                 (unsigned)i & (cpu->tlb_ways - 1));
 }
 
 static void mmu__tlb_flush_all(mmu_cpu *cpu) {
@@ -1216,10 +1493,13 @@ static void mmu__tlb_flush_all(mmu_cpu *cpu) {
   for (size_t i = 0; i < n; i++)
     cpu->tlb[i].tag = MMU_TLB_EMPTY;
   cpu->tlb_large = 0;
+  mmu__lru_reset(cpu);
+  mmu__front_clear_all(cpu);
   cpu->stats.flushes_full++;
 }
 
-/* Drop entries whose predicate holds, scanning every entry. */
+/* Drop entries whose predicate holds, scanning every entry; the front is
+ * cleared as a whole. */
 #define MMU__TLB_SCAN(cpu, e, pred)                                          \
   do {                                                                       \
     size_t n_ = (size_t)((cpu)->tlb_set_mask + 1) * (cpu)->tlb_ways;         \
@@ -1228,6 +1508,7 @@ static void mmu__tlb_flush_all(mmu_cpu *cpu) {
       if (e->tag != MMU_TLB_EMPTY && (pred))                                 \
         mmu__tlb_drop((cpu), e);                                             \
     }                                                                        \
+    mmu__front_clear_all(cpu);                                               \
   } while (0)
 
 /* Non-global entries of one PCID; with globals_too, global entries too. */
@@ -1253,58 +1534,65 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
     MMU__TLB_SCAN(cpu, e, MMU__PAGE_HIT(e));
     return;
   }
-  mmu_tlb_entry *sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
-                            mmu__tlb_set(cpu, vaddr, 0)};
+  /* the front holds the current PCID's entries and global ones */
+  if (pcid == cpu->pcid || globals_too)
+    mmu__front_clear_page(cpu, vaddr);
+  uint32_t sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
+                      mmu__tlb_set(cpu, vaddr, 0)};
   for (int s = 0; s < (sets[0] == sets[1] ? 1 : 2); s++)
     for (uint32_t w = 0; w < cpu->tlb_ways; w++) {
-      mmu_tlb_entry *e = &sets[s][w];
+      mmu_tlb_entry *e = &cpu->tlb[(size_t)sets[s] * cpu->tlb_ways + w];
       if (e->tag != MMU_TLB_EMPTY && MMU__PAGE_HIT(e))
         mmu__tlb_drop(cpu, e);
     }
 #undef MMU__PAGE_HIT
 }
 
-/* The entry translating vaddr in the current context, or NULL. */
-static mmu_tlb_entry *mmu__tlb_lookup(mmu_cpu *cpu, uint64_t vaddr) {
+/* The one probe of a miss: the entry translating vaddr in the current
+ * context, or NULL. *set receives the set a non-global fill goes to, *way
+ * its oldest way (valid when NULL is returned). */
+static mmu_tlb_entry *mmu__tlb_probe(mmu_cpu *cpu, uint64_t vaddr,
+                                     uint32_t *set, unsigned *way) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  mmu_tlb_entry *e = mmu__tlb_set(cpu, vaddr, cpu->pcid);
-  for (uint32_t w = 0; w < cpu->tlb_ways; w++)
-    if (e[w].tag == (page | cpu->pcid))
+  uint32_t s = mmu__tlb_set(cpu, vaddr, cpu->pcid);
+  mmu_tlb_entry *e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
+  uint64_t key = page | cpu->pcid;
+  *set = s;
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    if (e[w].tag == key)
       return &e[w];
+  *way = mmu__lru_oldest(cpu, s);
   if (cpu->pcid == 0)
     return NULL;
-  e = mmu__tlb_set(cpu, vaddr, 0);
-  for (uint32_t w = 0; w < cpu->tlb_ways; w++)
+  s = mmu__tlb_set(cpu, vaddr, 0);
+  e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
     if (e[w].tag == page && e[w].global)
       return &e[w];
   return NULL;
 }
 
-static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
-                                      const mmu__walk_state *w, int dirty,
-                                      int global) {
+/* Fill (set, way) from a walk; a global entry goes to set(page, 0) instead,
+ * to that set's oldest way. */
+static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr,
+                                    uint32_t set, unsigned way,
+                                    const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
-  uint64_t tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
-  mmu_tlb_entry *set = mmu__tlb_set(cpu, vaddr, pcid);
-  mmu_tlb_entry *e = NULL;
-  for (uint32_t i = 0; i < cpu->tlb_ways && !e; i++)
-    if (set[i].tag == tag)
-      e = &set[i];
-  for (uint32_t i = 0; i < cpu->tlb_ways && !e; i++)
-    if (set[i].tag == MMU_TLB_EMPTY)
-      e = &set[i];
-  if (!e) { /* round-robin within the set */
-    e = &set[set[0].victim & (cpu->tlb_ways - 1)];
-    set[0].victim = (uint8_t)(set[0].victim + 1);
+  if (global && cpu->pcid != 0) {
+    set = mmu__tlb_set(cpu, vaddr, 0);
+    way = mmu__lru_oldest(cpu, set);
   }
-  mmu__tlb_drop(cpu, e);
+  mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
+  if (e->tag != MMU_TLB_EMPTY) { /* evicted: the front stays inclusive */
+    mmu__front_clear_page(cpu, e->tag);
+    cpu->tlb_large -= e->page_shift > 12;
+  }
   MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
-
   uint64_t piece = w->paddr & ~MMU__PAGE_MASK;
-  e->tag = tag;
+  e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
   e->paddr = piece;
   e->host = mmu__host_page(cpu, piece);
-  e->rights = (uint8_t)(w->rights | (dirty ? MMU_RIGHT_D : 0));
+  e->rights = w->rights;
   e->pkey = (w->rights & MMU_RIGHT_U)
                 ? (uint8_t)((w->entry[w->leaf_level - 1] >> MMU_PTE_PKEY_SHIFT) & 15)
                 : (uint8_t)MMU_PKEY_NONE;
@@ -1312,6 +1600,7 @@ static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
   e->global = (uint8_t)(global != 0);
   if (e->page_shift > 12)
     cpu->tlb_large++;
+  mmu__lru_touch(cpu, set, way);
   return e;
 }
 
@@ -1397,144 +1686,196 @@ static void mmu__accessed_above(mmu_cpu *cpu, const mmu__walk_state *w,
   }
 }
 
-/* Walk and decide. Returns MMU_OK with w filled (A/D already set), or a
- * fault/error with out filled. */
+/* The A/D updates a successful walk needs (SDM 4.8): A in every entry
+ * used, D in the leaf on a write. 0, or a bus error / lost race. */
+static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
+                                   mmu_result *out) {
+  for (int l = w->top; l >= w->leaf_level; l--) {
+    uint64_t old = w->entry[l - 1];
+    uint64_t want =
+        old | MMU_PTE_A | (l == w->leaf_level && write ? MMU_PTE_D : 0);
+    if (want == old)
+      continue;
+    int rc = mmu__pt_cmpxchg(cpu, w->entry_gpa[l - 1], old, want);
+    if (rc < 0) {
+      cpu->stats.bus_errors++;
+      out->paddr = w->entry_gpa[l - 1];
+      return MMU_ERR_PT_BUS;
+    }
+    if (rc > 0)
+      return 1;
+    w->entry[l - 1] = want;
+  }
+  return 0;
+}
+
+/* One level of the walk, unrolled (L is a constant): read the entry from
+ * the hot RAM region (or the cold path), record it, stop on not-present and
+ * reserved bits, fold the rights, and end at a leaf. */
+#define MMU__WALK_LEVEL(L)                                                   \
+  level = (L);                                                               \
+  gpa = table + ((vaddr >> (12 + 9 * ((L)-1))) & 511) * 8;                   \
+  if (MMU_LIKELY(gpa - hot_gpa <= hot_limit)) {                              \
+    pte = __atomic_load_n((uint64_t *)(void *)(hot + (gpa - hot_gpa)),       \
+                          __ATOMIC_ACQUIRE);                                 \
+  } else {                                                                   \
+    if (mmu__pt_read_cold(cpu, gpa, &pte) != 0)                              \
+      goto bus_error;                                                        \
+    hot_gpa = cpu->ram_hot_gpa;                                              \
+    hot_limit = cpu->ram_hot_limit;                                          \
+    hot = cpu->ram_hot_host;                                                 \
+  }                                                                          \
+  w->entry_gpa[(L)-1] = gpa;                                                 \
+  w->entry[(L)-1] = pte;                                                     \
+  if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))                                      \
+    goto not_present;                                                        \
+  if (MMU_UNLIKELY(pte & cpu->rsvd[L][0]))                                   \
+    goto reserved;                                                           \
+  all_and &= pte;                                                            \
+  all_or |= pte;                                                             \
+  if (((L) == 2 || (L) == 3) && (pte & MMU_PTE_PS)) {                        \
+    if (MMU_UNLIKELY(pte & cpu->rsvd[L][1]))                                 \
+      goto reserved;                                                         \
+    goto leaf;                                                               \
+  }                                                                          \
+  table = pte & amask;
+
+/* Walk and decide. Returns MMU_OK with w filled (A/D already set, rights
+ * with MMU_RIGHT_D from the leaf), or a fault/error with out filled. The
+ * error code is only put together on a fault; A/D are written only when
+ * one is missing. */
 static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                      mmu__walk_state *w, mmu_result *out) {
-  unsigned idx = (access & 7u) | cpu->mode;
-  int write = (access & MMU_WRITE) && !(access & MMU_FETCH);
+  const uint64_t amask = cpu->addr_mask;
+  uint64_t hot_gpa = cpu->ram_hot_gpa, hot_limit = cpu->ram_hot_limit;
+  uint8_t *hot = cpu->ram_hot_host;
+  uint64_t table, gpa, pte, all_and, all_or;
+  int level, rc;
+  uint32_t pfec;
+  unsigned idx = (access & 7u) | cpu->mode, rights;
 
+  cpu->stats.walks++;
+  w->top = cpu->paging;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t table = cpu->regs.cr3 & cpu->addr_mask;
-    unsigned rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X;
-    int level, faulted = 1;
-    uint32_t pfec = 0;
-
-    cpu->stats.walks += attempt == 0;
-    w->top = cpu->canon_shift == 56 ? 5 : 4;
-    w->page_shift = 12;
-    for (level = w->top;; level--) {
-      uint32_t shift = 12 + 9 * (uint32_t)(level - 1);
-      uint64_t gpa = table + ((vaddr >> shift) & 511) * 8;
-      uint64_t pte;
-      if (mmu__pt_read(cpu, gpa, &pte) != 0) {
-        cpu->stats.bus_errors++;
-        out->paddr = gpa;
-        return MMU_ERR_PT_BUS;
-      }
-      w->entry_gpa[level - 1] = gpa;
-      w->entry[level - 1] = pte;
-      if (!(pte & MMU_PTE_P)) {
-        pfec = mmu__pfec_base(cpu, access);
-        break;
-      }
-      int ps = level > 1 && (pte & MMU_PTE_PS);
-      if (pte & cpu->rsvd[level][ps]) {
-        pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P | MMU_PFEC_RSVD;
-        break;
-      }
-      if (!(pte & MMU_PTE_W))
-        rights &= ~(unsigned)MMU_RIGHT_W;
-      if (!(pte & MMU_PTE_U))
-        rights &= ~(unsigned)MMU_RIGHT_U;
-      if (pte & MMU_PTE_XD) /* reserved unless NXE, so only reached with it */
-        rights &= ~(unsigned)MMU_RIGHT_X;
-      if (level == 1 || ps) {
-        w->page_shift = shift;
-        faulted = 0;
-        break;
-      }
-      table = pte & cpu->addr_mask;
+    table = cpu->regs.cr3 & amask;
+    all_and = ~0ull;
+    all_or = 0;
+    if (w->top == 5) {
+      MMU__WALK_LEVEL(5)
     }
+    MMU__WALK_LEVEL(4)
+    MMU__WALK_LEVEL(3)
+    MMU__WALK_LEVEL(2)
+    MMU__WALK_LEVEL(1)
+  leaf:
     w->leaf_level = level;
-    w->rights = (uint8_t)rights;
-
-    if (!faulted) {
-      uint64_t leaf = w->entry[level - 1];
+    w->page_shift = 12 + 9 * (uint32_t)(level - 1);
+    /* XD set anywhere is only reachable with NXE (else reserved) */
+    rights = ((all_and & MMU_PTE_W) ? MMU_RIGHT_W : 0) |
+             ((all_and & MMU_PTE_U) ? MMU_RIGHT_U : 0) |
+             ((all_or & MMU_PTE_XD) ? 0 : MMU_RIGHT_X);
+    if (MMU_UNLIKELY(((cpu->fault[idx] >> rights) & 1) ||
+                     ((rights & MMU_RIGHT_U) &&
+                      ((cpu->pk_deny[idx] >> ((pte >> MMU_PTE_PKEY_SHIFT) & 15)) &
+                       1)))) {
+      /* PK is reported with a rights violation too (SDM 4.7) */
       int pk = (rights & MMU_RIGHT_U) &&
-               ((cpu->pk_deny[idx] >> ((leaf >> MMU_PTE_PKEY_SHIFT) & 15)) & 1);
-      faulted = ((cpu->fault[idx] >> rights) & 1) || pk;
+               ((cpu->pk_deny[idx] >> ((pte >> MMU_PTE_PKEY_SHIFT) & 15)) & 1);
       pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P |
              (pk ? (uint32_t)MMU_PFEC_PK : 0);
+      goto fault;
     }
-    if (faulted) {
-      if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
-        mmu__accessed_above(cpu, w, level);
-      return mmu__page_fault(cpu, vaddr, pfec, out);
-    }
-
-    /* SDM 4.8: A in every entry used, D in the leaf on a write. */
-    int lost = 0;
-    for (int l = w->top; l >= level && !lost; l--) {
-      uint64_t old = w->entry[l - 1];
-      uint64_t want = old | MMU_PTE_A | (l == level && write ? MMU_PTE_D : 0);
-      if (want == old)
+    /* no compare-exchange when A (and D for a write) are already set */
+    if (MMU_UNLIKELY(!(all_and & MMU_PTE_A) ||
+                     ((idx & 3u) == MMU_WRITE && !(pte & MMU_PTE_D)))) {
+      rc = mmu__set_accessed_dirty(cpu, w, (idx & 3u) == MMU_WRITE, out);
+      if (rc < 0)
+        return rc;
+      if (rc > 0) {
+        cpu->stats.walk_retries++;
         continue;
-      int rc = mmu__pt_cmpxchg(cpu, w->entry_gpa[l - 1], old, want);
-      if (rc < 0) {
-        cpu->stats.bus_errors++;
-        out->paddr = w->entry_gpa[l - 1];
-        return MMU_ERR_PT_BUS;
       }
-      if (rc > 0)
-        lost = 1;
-      else
-        w->entry[l - 1] = want;
+      pte = w->entry[level - 1];
     }
-    if (lost) {
-      cpu->stats.walk_retries++;
-      continue;
-    }
-    uint64_t size_mask = (1ull << w->page_shift) - 1;
-    w->paddr = (w->entry[level - 1] & cpu->addr_mask & ~size_mask) |
-               (vaddr & size_mask);
+    w->rights = (uint8_t)(rights | ((pte & MMU_PTE_D) ? MMU_RIGHT_D : 0));
+    uint64_t size_mask = ((uint64_t)1 << w->page_shift) - 1;
+    w->paddr = (pte & amask & ~size_mask) | (vaddr & size_mask);
     return MMU_OK;
   }
   return MMU_ERR_CONTENDED;
+
+bus_error:
+  cpu->stats.bus_errors++;
+  out->paddr = gpa;
+  return MMU_ERR_PT_BUS;
+not_present:
+  pfec = mmu__pfec_base(cpu, access);
+  goto fault;
+reserved:
+  pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P | MMU_PFEC_RSVD;
+fault:
+  w->leaf_level = level;
+  if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
+    mmu__accessed_above(cpu, w, level);
+  return mmu__page_fault(cpu, vaddr, pfec, out);
+}
+#undef MMU__WALK_LEVEL
+
+/* Paging off, or a mode not modelled. */
+static int mmu__translate_unpaged(mmu_cpu *cpu, uint64_t vaddr,
+                                  mmu_result *out) {
+  if (cpu->paging < 0)
+    return MMU_ERR_MODE;
+  out->paddr = vaddr; /* linear is physical */
+  out->host = NULL;
+  const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
+  if (r)
+    out->host = (uint8_t *)r->host + (vaddr - r->gpa);
+  out->page_size = 4096;
+  return MMU_OK;
 }
 
+/* A front miss: one probe of the backing TLB, on a miss one walk, one fill
+ * of both levels. */
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out) {
   MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
-  int mode = mmu__paging_mode(&cpu->regs);
-  if (mode == 0) { /* paging off: linear is physical */
-    out->paddr = vaddr;
-    out->host = NULL;
-    const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
-    if (r)
-      out->host = (uint8_t *)r->host + (vaddr - r->gpa);
-    out->page_size = 4096;
-    return MMU_OK;
-  }
-  if (mode < 0)
-    return MMU_ERR_MODE;
-  if (!mmu__is_canonical(cpu, vaddr)) {
+  if (MMU_UNLIKELY(cpu->paging <= 0))
+    return mmu__translate_unpaged(cpu, vaddr, out);
+  if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr))) {
     cpu->stats.faults_gp++;
     out->error_code = 0;
     return MMU_GP_FAULT;
   }
+  cpu->stats.tlb_loads[access & 3u]++;
 
-  unsigned idx = (access & 7u) | cpu->mode;
-  mmu_tlb_entry *e = mmu__tlb_lookup(cpu, vaddr);
+  uint32_t set;
+  unsigned way;
+  mmu_tlb_entry *e = mmu__tlb_probe(cpu, vaddr, &set, &way);
   if (e) {
+    unsigned idx = (access & 7u) | cpu->mode;
     if (((cpu->allow[idx] >> e->rights) & 1) &&
         !((cpu->pk_deny[idx] >> e->pkey) & 1)) {
-      mmu__result_from_entry(e, vaddr, out); /* global, other PCID set */
+      mmu__tlb_touch(cpu, e);
+      mmu__front_fill(cpu, vaddr, access, e);
+      mmu__result_from_entry(e, vaddr, out);
       return MMU_OK;
     }
-    /* Denied or clean for a write: re-walk. A fault through this address
-     * drops its entries anyway (SDM 4.10.4.1, page-fault exceptions). */
+    /* Denied or clean for a write: re-walk into the same way. A fault
+     * through this address drops its entries anyway (SDM 4.10.4.1). */
     mmu__tlb_drop(cpu, e);
+    way = mmu__lru_oldest(cpu, set);
   }
   cpu->stats.tlb_misses[access & 3u]++;
 
   mmu__walk_state w;
   int rc = mmu__walk(cpu, vaddr, access, &w, out);
-  if (rc != MMU_OK)
+  if (MMU_UNLIKELY(rc != MMU_OK))
     return rc;
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
-  e = mmu__tlb_insert(cpu, vaddr, &w, (leaf & MMU_PTE_D) != 0, global);
+  e = mmu__tlb_fill(cpu, vaddr, set, way, &w, global);
+  mmu__front_fill(cpu, vaddr, access, e);
   mmu__result_from_entry(e, vaddr, out);
   return MMU_OK;
 }
@@ -1555,9 +1896,10 @@ MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
 }
 /* ---- mmu/control.c ---- */
 /* control.c - register writes, their #GP checks, and the flushes SDM
- * 4.10.4.1 attaches to them. Permission checks read the live registers
- * through perm.c's tables, so a change of WP, SMAP, AC, CPL or PKRU needs no
- * flush: cached entries hold rights, not decisions (SDM 4.10.2.2). */
+ * 4.10.4.1 attaches to them. The backing TLB holds rights, not decisions
+ * (SDM 4.10.2.2), so a change of WP, SMAP, AC, CPL or PKRU flushes nothing
+ * architectural; the front holds decisions and is cleared by perm.c when
+ * the registers behind them change (CPL and AC only switch its view). */
 
 static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
   /* bits 63:MAXPHYADDR; bit 63 was already consumed as the no-flush hint */
@@ -1595,12 +1937,15 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
     value &= ~MMU_CR3_NOFLUSH; /* a hint, never stored */
   if (mmu__cr3_reserved(cpu, value))
     return MMU_GP_FAULT;
+  uint16_t old_pcid = cpu->pcid;
   r->cr3 = value;
   mmu__update_pcid(cpu);
   if (!pcide)
     mmu__tlb_flush_pcid(cpu, 0, 0);
   else if (!noflush)
     mmu__tlb_flush_pcid(cpu, cpu->pcid, 0);
+  else if (cpu->pcid != old_pcid)
+    mmu__front_clear_all(cpu); /* it holds the current PCID's entries */
   return MMU_OK;
 }
 
@@ -1921,7 +2266,8 @@ MMU_API const char *mmu_status_name(int status) {
 
 /* Apply defaults; 0 if the config is out of range. */
 static int mmu__config_geometry(const mmu_config *cfg, uint32_t *sets,
-                                uint32_t *ways, uint32_t *maxphy) {
+                                uint32_t *ways, uint32_t *front,
+                                uint32_t *maxphy) {
   *sets = cfg && cfg->tlb_sets ? cfg->tlb_sets : 64;
   *ways = cfg && cfg->tlb_ways ? cfg->tlb_ways : 4;
   *maxphy = cfg && cfg->maxphyaddr ? cfg->maxphyaddr : 52;
@@ -1931,14 +2277,40 @@ static int mmu__config_geometry(const mmu_config *cfg, uint32_t *sets,
     return 0;
   if (*maxphy < 36 || *maxphy > 52)
     return 0;
+  if (cfg && cfg->front_entries) {
+    *front = cfg->front_entries;
+    if (*front < 16 || *front > 4096 || (*front & (*front - 1)) != 0)
+      return 0;
+  } else {
+    uint64_t n = (uint64_t)*sets * *ways;
+    *front = n < 64 ? 64 : n > 1024 ? 1024 : (uint32_t)n;
+  }
   return 1;
 }
 
+/* The storage, in order: backing entries, one LRU word per set, then
+ * (64-byte aligned) three front tables, then the front's fill log. */
+typedef struct mmu__layout {
+  size_t lru, front, log, total;
+  uint32_t log_cap;
+} mmu__layout;
+
+static mmu__layout mmu__storage_layout(uint32_t sets, uint32_t ways,
+                                       uint32_t front) {
+  mmu__layout l;
+  l.lru = (size_t)sets * ways * sizeof(mmu_tlb_entry);
+  l.front = l.lru + (size_t)sets * sizeof(uint64_t); /* + alignment, later */
+  l.log_cap = front / 4 < 16 ? 16 : front / 4;
+  l.log = l.front + 3 * (size_t)front * sizeof(mmu_front_entry);
+  l.total = l.log + l.log_cap * sizeof(uint32_t) + 56; /* 8 -> 64 aligned */
+  return l;
+}
+
 MMU_API size_t mmu_tlb_storage_size(const mmu_config *cfg) {
-  uint32_t sets, ways, maxphy;
-  if (!mmu__config_geometry(cfg, &sets, &ways, &maxphy))
+  uint32_t sets, ways, front, maxphy;
+  if (!mmu__config_geometry(cfg, &sets, &ways, &front, &maxphy))
     return 0;
-  return (size_t)sets * ways * sizeof(mmu_tlb_entry);
+  return mmu__storage_layout(sets, ways, front).total;
 }
 
 static int mmu__ram_valid(const mmu_ram_region *ram, uint32_t count) {
@@ -1966,26 +2338,35 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
     return MMU_ERR_ARG;
   if (sizeof_cpu != sizeof(mmu_cpu) || (version >> 8) != (MMU_VERSION >> 8))
     return MMU_ERR_VERSION;
-  uint32_t sets, ways, maxphy;
-  if (!mmu__config_geometry(cfg, &sets, &ways, &maxphy))
+  uint32_t sets, ways, front, maxphy;
+  if (!mmu__config_geometry(cfg, &sets, &ways, &front, &maxphy))
     return MMU_ERR_CONFIG;
+  mmu__layout lay = mmu__storage_layout(sets, ways, front);
   if (!tlb_storage || ((uintptr_t)tlb_storage % sizeof(uint64_t)) != 0 ||
-      storage_bytes < (size_t)sets * ways * sizeof(mmu_tlb_entry))
+      storage_bytes < lay.total)
     return MMU_ERR_STORAGE;
   if (cfg && !mmu__ram_valid(cfg->ram, cfg->ram_count))
     return MMU_ERR_RAM;
 
   memset(cpu, 0, sizeof *cpu);
-  /* every byte of the entries, not just the tags: the per-set replacement
-   * cursor lives in them (found by MSan in the walk-differential fuzzer) */
-  memset(tlb_storage, 0, (size_t)sets * ways * sizeof(mmu_tlb_entry));
-  cpu->tlb = (mmu_tlb_entry *)tlb_storage;
+  uint8_t *base = (uint8_t *)tlb_storage;
+  memset(base, 0, lay.total);
+  cpu->tlb = (mmu_tlb_entry *)(void *)base;
+  cpu->tlb_lru = (uint64_t *)(void *)(base + lay.lru);
+  size_t pad = (size_t)(-(uintptr_t)(base + lay.front) & 63);
+  mmu_front_entry *fronts = (mmu_front_entry *)(void *)(base + lay.front + pad);
+  for (unsigned v = 0; v < 3; v++)
+    cpu->front_view[v] = fronts + (size_t)v * front;
+  cpu->front_log = (uint32_t *)(void *)(base + lay.log + pad);
+  cpu->front_log_cap = (uint16_t)lay.log_cap;
+  cpu->front_entries = front;
+  cpu->front_index_mask = (uint64_t)(front - 1) << 6;
+  for (size_t i = 0; i < 3 * (size_t)front; i++)
+    mmu__front_clear_entry(&fronts[i]);
   cpu->tlb_set_mask = sets - 1;
   cpu->tlb_ways = ways;
-  while ((1u << cpu->tlb_set_bits) < sets)
-    cpu->tlb_set_bits++;
-  while ((1u << cpu->tlb_set_shift) < ways * sizeof(mmu_tlb_entry))
-    cpu->tlb_set_shift++;
+  while ((1u << cpu->tlb_ways_log2) < ways)
+    cpu->tlb_ways_log2++;
   cpu->maxphyaddr = maxphy;
   cpu->addr_mask = MMU__BITS(maxphy - 1, 12);
   if (cfg) {
@@ -1996,6 +2377,7 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
     cpu->pt_cmpxchg = cfg->pt_cmpxchg;
     cpu->pt_user = cfg->pt_user;
   }
+  mmu__ram_make_hot(cpu, cpu->ram_count ? &cpu->ram[0] : NULL);
   cpu->regs.cr0 = 0x60000010; /* the reset value: CD, NW, ET */
   cpu->magic = MMU__MAGIC;
   cpu->version = MMU_VERSION;

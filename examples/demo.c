@@ -12,6 +12,8 @@
  * --no-bench. */
 #define _POSIX_C_SOURCE 200809L
 
+/* perf stat's dTLB-loads count every translation, hits included */
+#define MMU_COUNT_HITS 1
 #include "../bench/bench_common.h"
 
 #define RAM_BYTES (64ull << 20)
@@ -274,7 +276,7 @@ static int os_tour(demo *d) {
   void *st = malloc(need);
   static mmu_system sys;
   static mmu_cpu cpu;
-  static mmu_tlb_entry tlb[64 * 4];
+  static uint64_t tlb[MMU_TLB_STORAGE_SIZE(64, 4, MMU_FRONT_DEFAULT(64, 4)) / 8 + 1];
   static mmu_region regions[2][64];
   mmu_config cc;
   memset(&cc, 0, sizeof cc);

@@ -168,6 +168,8 @@ enum {
 typedef struct mmu_config {
   uint32_t tlb_sets;   /* power of two, 1..65536; 0 = 64 */
   uint32_t tlb_ways;   /* power of two, 1..16; 0 = 4 */
+  uint32_t front_entries; /* front TLB entries per view, power of two, */
+                          /* 16..4096; 0 = sets * ways within 64..1024 */
   uint32_t maxphyaddr; /* 36..52, CPUID.80000008H:EAX[7:0]; 0 = 52 */
   uint32_t flags;      /* MMU_CFG_* */
   const mmu_ram_region *ram; /* array, owned by the embedder */
@@ -201,15 +203,35 @@ typedef struct mmu_tlb_entry {
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
   uint8_t page_shift; /* 12, 21 or 30 */
   uint8_t global;
-  uint8_t victim;    /* way 0 only: the set's next way to replace */
+  uint32_t reserved_;
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
 enum { MMU_RIGHT_W = 1, MMU_RIGHT_U = 2, MMU_RIGHT_X = 4, MMU_RIGHT_D = 8 };
 enum { MMU_PKEY_NONE = 16 };
 
+/* The front TLB (SPEC.md 5.8): what the inline hit and a JIT read. One
+ * direct-mapped table per privilege view (supervisor, supervisor with
+ * EFLAGS.AC under SMAP, user); an entry holds decisions, not rights: for
+ * each access kind a comparator that equals the page address exactly when
+ * that access may go ahead with no walk, and the addends that turn the
+ * linear address into the host and physical addresses. 64 bytes, one cache
+ * line; the layout is a stable contract (offsets in SPEC.md 5.8). */
+typedef struct mmu_front_entry {
+  uint64_t cmp[4];    /* [access & 3]: read, write, fetch, fetch (0) */
+  uint64_t host_add;  /* host = vaddr + host_add (mod 2^64) */
+  uint64_t phys_add;  /* paddr = vaddr + phys_add (mod 2^64) */
+  uint64_t page_size; /* 4096, 2 MiB or 1 GiB */
+  uint64_t page;      /* the page address decoded; MMU_FRONT_NONE if empty */
+} mmu_front_entry;
+
+/* A comparator no address equals: vaddr & ~0xFFF has its low bits clear. */
+#define MMU_FRONT_NONE (~0ull)
+
 /* Counters. tlb_loads/tlb_misses are indexed by access kind & 3 (read,
- * write, fetch): perf's dTLB-loads, dTLB-stores and iTLB-loads. */
+ * write, fetch): perf's dTLB-loads, dTLB-stores and iTLB-loads. tlb_loads
+ * counts the translations that missed the front TLB, and every one when
+ * MMU_COUNT_HITS is 1 (see mmu_translate); tlb_misses the ones that walked. */
 typedef struct mmu_stats {
   uint64_t tlb_loads[4];
   uint64_t tlb_misses[4];
@@ -230,33 +252,48 @@ typedef struct mmu_stats {
 /* Caller-owned, one per vCPU. Fields other than regs and stats are private:
  * they are public only so that mmu_translate() can be inline. */
 typedef struct mmu_cpu {
-  /* read by the inline hit check */
-  mmu_tlb_entry *tlb;
-  uint32_t tlb_set_mask;
-  uint32_t tlb_ways;
-  uint32_t tlb_set_shift; /* log2(ways * sizeof(mmu_tlb_entry)) */
-  uint32_t tlb_set_bits; /* log2 sets */
-  uint16_t pcid;        /* current PCID; 0 when CR4.PCIDE = 0 */
-  uint32_t pcid_salt;   /* MMU_PCID_SALT(pcid), the PCID's share of the index */
-  uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
-  uint8_t canon_shift;  /* 47, or 56 with LA57 */
-  uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
-  uint32_t pk_deny[32]; /* [access|mode] -> bit per pkey: PKRU denies */
+  /* read by the inline hit: the front tables of the current view and of
+   * implicit supervisor accesses, and the byte mask of a front index */
+  mmu_front_entry *front[2];
+  uint64_t front_index_mask; /* (entries - 1) << 6 */
   mmu_stats stats;
   /* cold */
   mmu_regs regs;
+  mmu_front_entry *front_view[3]; /* supervisor, supervisor+AC, user */
+  uint32_t front_entries;         /* per view */
+  uint8_t front_dirty;            /* views filled since their last clear */
+  uint8_t front_log_full;         /* more fills than the log holds */
+  uint16_t front_log_cap;
+  uint32_t front_log_n;
+  uint32_t *front_log;            /* view << 16 | slot of each fill */
+  uint8_t view_allow[3][16];      /* [view][rights] -> bit per kind allowed */
+  uint8_t view_pk_deny[3][17];    /* [view][pkey] -> bit per kind denied */
+  mmu_tlb_entry *tlb;
+  uint64_t *tlb_lru;    /* per set: ways in recency order, a nibble each */
+  uint32_t tlb_set_mask;
+  uint32_t tlb_ways;
+  uint32_t tlb_ways_log2;
+  uint32_t tlb_large;   /* valid entries with page_shift > 12 */
+  uint16_t pcid;        /* current PCID; 0 when CR4.PCIDE = 0 */
+  uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
+  uint8_t view;         /* front view of the current CPL and AC */
+  uint8_t canon_shift;  /* 47, or 56 with LA57 */
+  int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
+  uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
+  uint32_t pk_deny[32]; /* [access|mode] -> bit per pkey: PKRU denies */
   uint8_t fault[32];    /* [access|mode] -> bit per rights W|U|X: #PF */
   uint64_t rsvd[6][2];  /* [level][PS] reserved-bit masks (SDM 4.5) */
   uint64_t addr_mask;   /* bits 51:12 below MAXPHYADDR */
+  /* the RAM region walks read last: gpa, size - 8, host */
+  uint64_t ram_hot_gpa, ram_hot_limit;
+  uint8_t *ram_hot_host;
   const mmu_ram_region *ram;
   uint32_t ram_count;
-  uint32_t ram_last;    /* index of the last region hit */
   mmu_pt_read_fn pt_read;
   mmu_pt_cmpxchg_fn pt_cmpxchg;
   void *pt_user;
   uint32_t maxphyaddr;
   uint32_t flags;
-  uint32_t tlb_large;   /* valid entries with page_shift > 12 */
   uint32_t magic;       /* set by init: catches use before init */
   uint32_t version;
 } mmu_cpu;
@@ -294,7 +331,15 @@ MMU_API const char *mmu_version_string(void);
 MMU_API const char *mmu_status_name(int status);
 
 /* Bytes of TLB storage a cpu with this config needs (alignment: 8); 0 if
- * the geometry is invalid. cfg may be NULL for the defaults. */
+ * the geometry is invalid. cfg may be NULL for the defaults. The same as a
+ * constant, for static storage: MMU_TLB_STORAGE_SIZE(sets, ways, front) with
+ * front the config's front_entries, or MMU_FRONT_DEFAULT(sets, ways) when
+ * that is 0. */
+#define MMU_FRONT_DEFAULT(sets, ways)                                        \
+  ((sets) * (ways) < 64 ? 64 : (sets) * (ways) > 1024 ? 1024 : (sets) * (ways))
+#define MMU_TLB_STORAGE_SIZE(sets, ways, front)                              \
+  ((size_t)(sets) * (ways) * 32 + (size_t)(sets) * 8 +                       \
+   3 * (size_t)(front) * 64 + ((front) / 4 < 16 ? 16 : (front) / 4) * 4 + 56)
 MMU_API size_t mmu_tlb_storage_size(const mmu_config *cfg);
 
 /* Initialise a cpu: paging off, CPL 0, empty TLB. Checks that the caller was
@@ -331,6 +376,8 @@ MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * mmu_translate_slow(), which walks and fills the TLB. */
 static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                 mmu_result *out);
+static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
+                                          unsigned access);
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out);
 /* An access of len bytes (1..4096) that may cross into the next page: both
@@ -742,12 +789,11 @@ MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf, size_t cap);
 /* ------------------------------------------------------------------------ */
 /* The hit path.                                                            */
 
-/* Set index: the page-table, page-directory and PDPT indices of the address
- * folded onto each other, plus the PCID's salt. Pages of one page table stay
- * in consecutive sets; pages a table apart (2 MiB and 1 GiB strides) spread
- * over the sets; address spaces with equal layouts land apart. Two levels of
- * XOR: folding in the PML4 index too cost 0.5 ns a hit (bench/) and helps
- * only strides of 512 GiB and more. */
+/* The backing TLB's set index: the page-table, page-directory and PDPT
+ * indices of the address folded onto each other, plus the PCID's salt.
+ * Pages of one page table stay in consecutive sets; pages a table apart
+ * (2 MiB and 1 GiB strides) spread over the sets; address spaces with
+ * equal layouts land apart. Public for benchmarks of index quality. */
 #define MMU_PCID_SALT(pcid) ((uint32_t)(pcid) * 0x9E5u)
 static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
                                          uint32_t pcid_salt) {
@@ -755,31 +801,53 @@ static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
   return (uint32_t)h & cpu->tlb_set_mask;
 }
 
+/* The hit: one front entry, one compare (SPEC.md 5.8). The comparator of
+ * the access kind equals the page address only when the page is cached for
+ * the current PCID and paging mode, is in RAM, and this access may go ahead
+ * with no walk (permissions, protection keys and a set D for writes were
+ * decided when the entry was filled). A non-canonical address never equals
+ * a comparator, so it needs no check of its own. Implicit supervisor
+ * accesses (MMU_IMPLICIT) read the supervisor view.
+ *
+ * Statistics: a hit counts nothing unless MMU_COUNT_HITS is defined to 1
+ * before including mmu.h, which adds one increment (tlb_loads) to the hit;
+ * misses and everything the slow path does are always counted. */
+#ifndef MMU_COUNT_HITS
+#define MMU_COUNT_HITS 0
+#endif
+
+static inline const mmu_front_entry *mmu_front_lookup(const mmu_cpu *cpu,
+                                                      uint64_t vaddr,
+                                                      unsigned access) {
+  return (const mmu_front_entry *)(const void *)(
+      (const char *)cpu->front[(access >> 2) & 1u] +
+      ((vaddr >> 6) & cpu->front_index_mask));
+}
+
 static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                 mmu_result *out) {
-  unsigned index = (access & 7u) | cpu->mode;
-  cpu->stats.tlb_loads[access & 3u]++;
-  /* canonical: bits 63:canon_shift all equal (SDM 3.3.7.1, 4.5.1) */
-  if (MMU_LIKELY((uint64_t)(((int64_t)vaddr >> cpu->canon_shift) + 1) <= 1)) {
-    uint64_t key = (vaddr & ~0xFFFull) | cpu->pcid;
-    mmu_tlb_entry *e = (mmu_tlb_entry *)(void *)(
-        (char *)cpu->tlb +
-        ((size_t)mmu_tlb_set_index(cpu, vaddr >> 12, cpu->pcid_salt)
-         << cpu->tlb_set_shift));
-    for (uint32_t w = 0; w < cpu->tlb_ways; w++, e++) {
-      if (e->tag != key)
-        continue;
-      if (MMU_LIKELY(((cpu->allow[index] >> e->rights) & 1u) &&
-                     !((cpu->pk_deny[index] >> e->pkey) & 1u))) {
-        out->paddr = e->paddr | (vaddr & 0xFFFu);
-        out->host = e->host ? e->host + (vaddr & 0xFFFu) : NULL;
-        out->page_size = 1ull << e->page_shift;
-        return MMU_OK;
-      }
-      break; /* present but not usable as is: the walk decides */
-    }
+  const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
+  if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull))) {
+    if (MMU_COUNT_HITS)
+      cpu->stats.tlb_loads[access & 3u]++;
+    out->paddr = vaddr + e->phys_add;
+    out->host = (uint8_t *)(uintptr_t)(vaddr + e->host_add);
+    out->page_size = e->page_size;
+    return MMU_OK;
   }
   return mmu_translate_slow(cpu, vaddr, access, out);
+}
+
+/* The host-pointer fast path for interpreters and JITs: the host address of
+ * vaddr if the front hits, else NULL: then call mmu_translate(), which
+ * walks, faults or answers for memory that is not RAM (MMIO), and fills
+ * the front so the next call hits. */
+static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
+                                          unsigned access) {
+  const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
+  if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull)))
+    return (uint8_t *)(uintptr_t)(vaddr + e->host_add);
+  return NULL;
 }
 
 #ifdef __cplusplus

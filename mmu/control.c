@@ -1,7 +1,8 @@
 /* control.c - register writes, their #GP checks, and the flushes SDM
- * 4.10.4.1 attaches to them. Permission checks read the live registers
- * through perm.c's tables, so a change of WP, SMAP, AC, CPL or PKRU needs no
- * flush: cached entries hold rights, not decisions (SDM 4.10.2.2). */
+ * 4.10.4.1 attaches to them. The backing TLB holds rights, not decisions
+ * (SDM 4.10.2.2), so a change of WP, SMAP, AC, CPL or PKRU flushes nothing
+ * architectural; the front holds decisions and is cleared by perm.c when
+ * the registers behind them change (CPL and AC only switch its view). */
 #include "internal.h"
 
 static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
@@ -40,12 +41,15 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
     value &= ~MMU_CR3_NOFLUSH; /* a hint, never stored */
   if (mmu__cr3_reserved(cpu, value))
     return MMU_GP_FAULT;
+  uint16_t old_pcid = cpu->pcid;
   r->cr3 = value;
   mmu__update_pcid(cpu);
   if (!pcide)
     mmu__tlb_flush_pcid(cpu, 0, 0);
   else if (!noflush)
     mmu__tlb_flush_pcid(cpu, cpu->pcid, 0);
+  else if (cpu->pcid != old_pcid)
+    mmu__front_clear_all(cpu); /* it holds the current PCID's entries */
   return MMU_OK;
 }
 

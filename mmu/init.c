@@ -24,7 +24,8 @@ MMU_API const char *mmu_status_name(int status) {
 
 /* Apply defaults; 0 if the config is out of range. */
 static int mmu__config_geometry(const mmu_config *cfg, uint32_t *sets,
-                                uint32_t *ways, uint32_t *maxphy) {
+                                uint32_t *ways, uint32_t *front,
+                                uint32_t *maxphy) {
   *sets = cfg && cfg->tlb_sets ? cfg->tlb_sets : 64;
   *ways = cfg && cfg->tlb_ways ? cfg->tlb_ways : 4;
   *maxphy = cfg && cfg->maxphyaddr ? cfg->maxphyaddr : 52;
@@ -34,14 +35,40 @@ static int mmu__config_geometry(const mmu_config *cfg, uint32_t *sets,
     return 0;
   if (*maxphy < 36 || *maxphy > 52)
     return 0;
+  if (cfg && cfg->front_entries) {
+    *front = cfg->front_entries;
+    if (*front < 16 || *front > 4096 || (*front & (*front - 1)) != 0)
+      return 0;
+  } else {
+    uint64_t n = (uint64_t)*sets * *ways;
+    *front = n < 64 ? 64 : n > 1024 ? 1024 : (uint32_t)n;
+  }
   return 1;
 }
 
+/* The storage, in order: backing entries, one LRU word per set, then
+ * (64-byte aligned) three front tables, then the front's fill log. */
+typedef struct mmu__layout {
+  size_t lru, front, log, total;
+  uint32_t log_cap;
+} mmu__layout;
+
+static mmu__layout mmu__storage_layout(uint32_t sets, uint32_t ways,
+                                       uint32_t front) {
+  mmu__layout l;
+  l.lru = (size_t)sets * ways * sizeof(mmu_tlb_entry);
+  l.front = l.lru + (size_t)sets * sizeof(uint64_t); /* + alignment, later */
+  l.log_cap = front / 4 < 16 ? 16 : front / 4;
+  l.log = l.front + 3 * (size_t)front * sizeof(mmu_front_entry);
+  l.total = l.log + l.log_cap * sizeof(uint32_t) + 56; /* 8 -> 64 aligned */
+  return l;
+}
+
 MMU_API size_t mmu_tlb_storage_size(const mmu_config *cfg) {
-  uint32_t sets, ways, maxphy;
-  if (!mmu__config_geometry(cfg, &sets, &ways, &maxphy))
+  uint32_t sets, ways, front, maxphy;
+  if (!mmu__config_geometry(cfg, &sets, &ways, &front, &maxphy))
     return 0;
-  return (size_t)sets * ways * sizeof(mmu_tlb_entry);
+  return mmu__storage_layout(sets, ways, front).total;
 }
 
 static int mmu__ram_valid(const mmu_ram_region *ram, uint32_t count) {
@@ -69,26 +96,35 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
     return MMU_ERR_ARG;
   if (sizeof_cpu != sizeof(mmu_cpu) || (version >> 8) != (MMU_VERSION >> 8))
     return MMU_ERR_VERSION;
-  uint32_t sets, ways, maxphy;
-  if (!mmu__config_geometry(cfg, &sets, &ways, &maxphy))
+  uint32_t sets, ways, front, maxphy;
+  if (!mmu__config_geometry(cfg, &sets, &ways, &front, &maxphy))
     return MMU_ERR_CONFIG;
+  mmu__layout lay = mmu__storage_layout(sets, ways, front);
   if (!tlb_storage || ((uintptr_t)tlb_storage % sizeof(uint64_t)) != 0 ||
-      storage_bytes < (size_t)sets * ways * sizeof(mmu_tlb_entry))
+      storage_bytes < lay.total)
     return MMU_ERR_STORAGE;
   if (cfg && !mmu__ram_valid(cfg->ram, cfg->ram_count))
     return MMU_ERR_RAM;
 
   memset(cpu, 0, sizeof *cpu);
-  /* every byte of the entries, not just the tags: the per-set replacement
-   * cursor lives in them (found by MSan in the walk-differential fuzzer) */
-  memset(tlb_storage, 0, (size_t)sets * ways * sizeof(mmu_tlb_entry));
-  cpu->tlb = (mmu_tlb_entry *)tlb_storage;
+  uint8_t *base = (uint8_t *)tlb_storage;
+  memset(base, 0, lay.total);
+  cpu->tlb = (mmu_tlb_entry *)(void *)base;
+  cpu->tlb_lru = (uint64_t *)(void *)(base + lay.lru);
+  size_t pad = (size_t)(-(uintptr_t)(base + lay.front) & 63);
+  mmu_front_entry *fronts = (mmu_front_entry *)(void *)(base + lay.front + pad);
+  for (unsigned v = 0; v < 3; v++)
+    cpu->front_view[v] = fronts + (size_t)v * front;
+  cpu->front_log = (uint32_t *)(void *)(base + lay.log + pad);
+  cpu->front_log_cap = (uint16_t)lay.log_cap;
+  cpu->front_entries = front;
+  cpu->front_index_mask = (uint64_t)(front - 1) << 6;
+  for (size_t i = 0; i < 3 * (size_t)front; i++)
+    mmu__front_clear_entry(&fronts[i]);
   cpu->tlb_set_mask = sets - 1;
   cpu->tlb_ways = ways;
-  while ((1u << cpu->tlb_set_bits) < sets)
-    cpu->tlb_set_bits++;
-  while ((1u << cpu->tlb_set_shift) < ways * sizeof(mmu_tlb_entry))
-    cpu->tlb_set_shift++;
+  while ((1u << cpu->tlb_ways_log2) < ways)
+    cpu->tlb_ways_log2++;
   cpu->maxphyaddr = maxphy;
   cpu->addr_mask = MMU__BITS(maxphy - 1, 12);
   if (cfg) {
@@ -99,6 +135,7 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
     cpu->pt_cmpxchg = cfg->pt_cmpxchg;
     cpu->pt_user = cfg->pt_user;
   }
+  mmu__ram_make_hot(cpu, cpu->ram_count ? &cpu->ram[0] : NULL);
   cpu->regs.cr0 = 0x60000010; /* the reset value: CD, NW, ET */
   cpu->magic = MMU__MAGIC;
   cpu->version = MMU_VERSION;

@@ -12,16 +12,29 @@
 #define MMU_ASSERT(x) assert(x)
 #endif
 
-/* The hit path finds a set by shifting: entries must be a power of two. */
+/* Sets and front slots are found by shifting: sizes must be powers of two. */
 #ifdef __cplusplus
 static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
               "mmu_tlb_entry size must be a power of two");
 #else
 _Static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
                "mmu_tlb_entry size must be a power of two");
+/* The JIT contract (SPEC.md 5.8): a front entry is one 64-byte line. */
+_Static_assert(sizeof(mmu_front_entry) == 64, "front entry is 64 bytes");
+_Static_assert(offsetof(mmu_front_entry, host_add) == 32, "host_add at 32");
+_Static_assert(offsetof(mmu_front_entry, phys_add) == 40, "phys_add at 40");
+_Static_assert(offsetof(mmu_front_entry, page_size) == 48, "page_size at 48");
+_Static_assert(offsetof(mmu_cpu, front) == 0, "front tables first");
+_Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 #endif
 
 #define MMU__MAGIC 0x4D4D5531u /* "MMU1" */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MMU_NOINLINE __attribute__((noinline))
+#else
+#define MMU_NOINLINE
+#endif
 #define MMU__PAGE_MASK 0xFFFull
 
 /* Upper bound on walk restarts after a lost A/D compare-exchange. */
@@ -48,6 +61,7 @@ static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired);
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa);
+static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r);
 
 /* perm.c */
 static void mmu__update_tables(mmu_cpu *cpu);
@@ -61,11 +75,8 @@ static void mmu__tlb_flush_pcid(mmu_cpu *cpu, uint16_t pcid, int globals_too);
 static void mmu__tlb_flush_nonglobal(mmu_cpu *cpu);
 static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
                                 int globals_too);
-static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
-                                      const mmu__walk_state *w, int dirty,
-                                      int global);
 static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e);
-static mmu_tlb_entry *mmu__tlb_lookup(mmu_cpu *cpu, uint64_t vaddr);
+static void mmu__front_clear_all(mmu_cpu *cpu);
 
 static inline int mmu__is_canonical(const mmu_cpu *cpu, uint64_t va) {
   return (uint64_t)(((int64_t)va >> cpu->canon_shift) + 1) <= 1;

@@ -53,6 +53,29 @@ static int mmu__pkey_denies(const mmu_regs *r, unsigned idx, unsigned key) {
   return ad || (write && wd && (user || (r->cr0 & MMU_CR0_WP)));
 }
 
+/* The table index mode bits of each front view. */
+static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
+
+/* The front's decisions: for each view, which access kinds (bit 0 read,
+ * 1 write, 2 fetch) the rights and the protection key allow. */
+static void mmu__update_views(mmu_cpu *cpu) {
+  for (unsigned v = 0; v < 3; v++) {
+    for (unsigned rights = 0; rights < 16; rights++) {
+      unsigned kinds = 0;
+      for (unsigned k = 0; k < 3; k++)
+        kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> rights) & 1u) << k;
+      cpu->view_allow[v][rights] = (uint8_t)kinds;
+    }
+    for (unsigned key = 0; key <= MMU_PKEY_NONE; key++) {
+      unsigned kinds = 0;
+      for (unsigned k = 0; k < 3; k++)
+        kinds |= ((cpu->pk_deny[k | mmu__view_mode[v]] >> key) & 1u) << k;
+      cpu->view_pk_deny[v][key] = (uint8_t)kinds;
+    }
+  }
+  mmu__front_clear_all(cpu); /* it held decisions of the old registers */
+}
+
 static void mmu__update_pkeys(mmu_cpu *cpu) {
   for (unsigned idx = 0; idx < 32; idx++) {
     uint32_t deny = 0;
@@ -60,11 +83,20 @@ static void mmu__update_pkeys(mmu_cpu *cpu) {
       deny |= (uint32_t)mmu__pkey_denies(&cpu->regs, idx, key) << key;
     cpu->pk_deny[idx] = deny; /* bit MMU_PKEY_NONE stays 0 */
   }
+  mmu__update_views(cpu);
 }
 
+/* CPL and AC select the permission tables' mode bits and the front view:
+ * with SMAP off, AC changes nothing a supervisor access may do. */
 static void mmu__update_mode(mmu_cpu *cpu) {
-  cpu->mode = (uint8_t)((cpu->regs.cpl == 3 ? MMU__MODE_USER : 0) |
+  int user = cpu->regs.cpl == 3;
+  cpu->mode = (uint8_t)((user ? MMU__MODE_USER : 0) |
                         (cpu->regs.ac ? MMU__MODE_AC : 0));
+  cpu->view = (uint8_t)(user ? 2
+                        : (cpu->regs.ac && (cpu->regs.cr4 & MMU_CR4_SMAP)) ? 1
+                                                                            : 0);
+  cpu->front[0] = cpu->front_view[cpu->view];
+  cpu->front[1] = cpu->front_view[0];
 }
 
 /* Recompute everything derived from the registers and the config. */
@@ -73,7 +105,6 @@ static void mmu__update_mode(mmu_cpu *cpu) {
 static void mmu__update_pcid(mmu_cpu *cpu) {
   const mmu_regs *r = &cpu->regs;
   cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
-  cpu->pcid_salt = MMU_PCID_SALT(cpu->pcid);
 }
 
 static void mmu__update_tables(mmu_cpu *cpu) {
@@ -97,6 +128,7 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   mmu__update_mode(cpu);
 
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
+  cpu->paging = (int8_t)mmu__paging_mode(r);
   mmu__update_pcid(cpu);
 
   /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
@@ -105,8 +137,12 @@ static void mmu__update_tables(mmu_cpu *cpu) {
     high |= MMU_PTE_XD;
   for (int level = 0; level < 6; level++)
     cpu->rsvd[level][0] = cpu->rsvd[level][1] = high;
-  cpu->rsvd[5][1] |= MMU_PTE_PS;
-  cpu->rsvd[4][1] |= MMU_PTE_PS;
+  /* PS is reserved in PML5Es and PML4Es: in both masks, so the walk's
+   * first check catches it */
+  for (int ps = 0; ps < 2; ps++) {
+    cpu->rsvd[5][ps] |= MMU_PTE_PS;
+    cpu->rsvd[4][ps] |= MMU_PTE_PS;
+  }
   cpu->rsvd[3][1] |= (cpu->flags & MMU_CFG_NO_1G_PAGES) ? MMU_PTE_PS
                                                         : MMU__BITS(29, 13);
   cpu->rsvd[2][1] |= MMU__BITS(20, 13);

@@ -1,17 +1,143 @@
-/* tlb.c - the hashed set-associative TLB: fill, lookup, invalidation.
+/* tlb.c - the two-level TLB (SPEC.md 5.8): fill, lookup, invalidation.
  *
- * Placement: a non-global entry lives in set(page, PCID); a global entry in
- * set(page, 0) with PCID field 0, so one probe finds it whatever the current
- * PCID is when PCIDs are off, and the slow path probes set(page, 0) as a
- * second chance when they are on. Large pages are cached as 4 KiB pieces;
- * tlb_large counts them so INVLPG only scans the whole TLB when one exists. */
+ * The backing TLB is hashed set-associative with PCID tags and true LRU in
+ * each set. A non-global entry lives in set(page, PCID); a global entry in
+ * set(page, 0) with PCID field 0, so one probe finds it when PCIDs are off,
+ * and a miss probes set(page, 0) as a second chance when they are on. Large
+ * pages are cached as 4 KiB pieces; tlb_large counts them so INVLPG only
+ * scans the whole TLB when one exists.
+ *
+ * The front TLB is a direct-mapped table per privilege view holding
+ * decisions for the current PCID and registers: what the inline hit reads.
+ * It is filled from the backing TLB and the walk, never the other way, and
+ * it is inclusive: an entry dropped or evicted from the backing TLB takes
+ * its page out of the front, so the TLB holds exactly sets x ways
+ * translations, as configured. A whole clear touches only the slots filled
+ * since the last one, from a log, unless the log overflowed. */
 #include "internal.h"
 
-static inline mmu_tlb_entry *mmu__tlb_set(mmu_cpu *cpu, uint64_t vaddr,
-                                          uint32_t pcid) {
-  return cpu->tlb +
-         (size_t)mmu_tlb_set_index(cpu, vaddr >> 12, MMU_PCID_SALT(pcid)) *
-             cpu->tlb_ways;
+/* ---- front --------------------------------------------------------------- */
+
+static void mmu__front_clear_entry(mmu_front_entry *f) {
+  f->cmp[0] = f->cmp[1] = f->cmp[2] = f->cmp[3] = MMU_FRONT_NONE;
+  f->page = MMU_FRONT_NONE;
+}
+
+static void mmu__front_clear_all(mmu_cpu *cpu) {
+  if (cpu->front_log_full) {
+    for (unsigned v = 0; v < 3; v++)
+      if (cpu->front_dirty & (1u << v))
+        for (uint32_t i = 0; i < cpu->front_entries; i++)
+          mmu__front_clear_entry(&cpu->front_view[v][i]);
+  } else {
+    for (uint32_t i = 0; i < cpu->front_log_n; i++) {
+      uint32_t x = cpu->front_log[i];
+      mmu__front_clear_entry(&cpu->front_view[x >> 16][x & 0xFFFF]);
+    }
+  }
+  cpu->front_dirty = 0;
+  cpu->front_log_full = 0;
+  cpu->front_log_n = 0;
+}
+
+/* The 4 KiB page at vaddr, in every view. */
+static void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr) {
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
+  for (unsigned v = 0; v < 3; v++)
+    if (cpu->front_view[v][slot].page == page)
+      mmu__front_clear_entry(&cpu->front_view[v][slot]);
+}
+
+/* The view an access reads: implicit accesses are supervisor ones with
+ * EFLAGS.AC ignored (SDM 4.6), which is the supervisor view. */
+static inline unsigned mmu__view_of(const mmu_cpu *cpu, unsigned access) {
+  return (access & MMU_IMPLICIT) ? 0 : cpu->view;
+}
+
+/* Decode e for the view of this access. Pages outside RAM stay out: the
+ * inline hit returns a host address. */
+static void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                            const mmu_tlb_entry *e) {
+  if (!e->host)
+    return;
+  unsigned v = mmu__view_of(cpu, access);
+  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
+  mmu_front_entry *f = &cpu->front_view[v][slot];
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  unsigned kinds = (unsigned)cpu->view_allow[v][e->rights] &
+                   ~(unsigned)cpu->view_pk_deny[v][e->pkey];
+  /* page when the kind's bit is set, MMU_FRONT_NONE (all ones) when not */
+  f->cmp[0] = page | ((uint64_t)(kinds & 1) - 1);
+  f->cmp[1] = page | ((uint64_t)((kinds >> 1) & 1) - 1);
+  f->cmp[2] = f->cmp[3] = page | ((uint64_t)((kinds >> 2) & 1) - 1);
+  f->host_add = (uint64_t)(uintptr_t)e->host - page;
+  f->phys_add = e->paddr - page;
+  f->page_size = 1ull << e->page_shift;
+  f->page = page;
+  cpu->front_dirty |= (uint8_t)(1u << v);
+  if (cpu->front_log_n < cpu->front_log_cap)
+    cpu->front_log[cpu->front_log_n++] = (uint32_t)v << 16 | slot;
+  else
+    cpu->front_log_full = 1;
+}
+
+/* ---- backing: LRU order ------------------------------------------------- */
+/* Each set's ways in recency order, one nibble each, most recent in the
+ * lowest nibble; empty ways are kept at the old end, so the oldest way is
+ * always the one to fill. */
+
+static inline unsigned mmu__lru_pos(uint64_t order, unsigned way,
+                                    unsigned ways) {
+  unsigned p = 0;
+  while (p + 1 < ways && ((order >> (4 * p)) & 15) != way)
+    p++;
+  return p;
+}
+
+static inline uint64_t mmu__nibbles_below(unsigned p) {
+  return p ? (~0ull >> (64 - 4 * p)) : 0;
+}
+
+/* way moves to the recent end */
+static inline void mmu__lru_touch(mmu_cpu *cpu, uint32_t set, unsigned way) {
+  uint64_t order = cpu->tlb_lru[set];
+  if ((order & 15) == way)
+    return;
+  unsigned p = mmu__lru_pos(order, way, cpu->tlb_ways);
+  uint64_t below = order & mmu__nibbles_below(p);
+  uint64_t above = p < 15 ? order & ~mmu__nibbles_below(p + 1) : 0;
+  cpu->tlb_lru[set] = above | (below << 4) | way;
+}
+
+/* way moves to the old end (it was emptied) */
+static void mmu__lru_demote(mmu_cpu *cpu, uint32_t set, unsigned way) {
+  unsigned ways = cpu->tlb_ways;
+  uint64_t order = cpu->tlb_lru[set];
+  unsigned p = mmu__lru_pos(order, way, ways);
+  uint64_t below = order & mmu__nibbles_below(p);
+  uint64_t above = p < 15 ? (order >> 4) & ~mmu__nibbles_below(p) : 0;
+  above &= mmu__nibbles_below(ways - 1);
+  cpu->tlb_lru[set] = below | above | (uint64_t)way << (4 * (ways - 1));
+}
+
+static inline unsigned mmu__lru_oldest(const mmu_cpu *cpu, uint32_t set) {
+  return (unsigned)(cpu->tlb_lru[set] >> (4 * (cpu->tlb_ways - 1))) & 15;
+}
+
+static void mmu__lru_reset(mmu_cpu *cpu) {
+  uint64_t order = 0;
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    order |= (uint64_t)w << (4 * w);
+  for (uint32_t s = 0; s <= cpu->tlb_set_mask; s++)
+    cpu->tlb_lru[s] = order;
+}
+
+/* ---- backing: entries ---------------------------------------------------- */
+
+static inline uint32_t mmu__tlb_set(const mmu_cpu *cpu, uint64_t vaddr,
+                                    uint32_t pcid) {
+  return mmu_tlb_set_index(cpu, vaddr >> 12, MMU_PCID_SALT(pcid));
 }
 
 static inline uint16_t mmu__entry_pcid(const mmu_tlb_entry *e) {
@@ -25,7 +151,18 @@ static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e) {
     MMU_ASSERT(cpu->tlb_large > 0);
     cpu->tlb_large--;
   }
+  mmu__front_clear_page(cpu, e->tag);
   e->tag = MMU_TLB_EMPTY;
+  size_t i = (size_t)(e - cpu->tlb);
+  mmu__lru_demote(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
+                  (unsigned)i & (cpu->tlb_ways - 1));
+}
+
+/* e was used: it moves to the recent end of its set */
+static inline void mmu__tlb_touch(mmu_cpu *cpu, const mmu_tlb_entry *e) {
+  size_t i = (size_t)(e - cpu->tlb);
+  mmu__lru_touch(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
+                 (unsigned)i & (cpu->tlb_ways - 1));
 }
 
 static void mmu__tlb_flush_all(mmu_cpu *cpu) {
@@ -33,10 +170,13 @@ static void mmu__tlb_flush_all(mmu_cpu *cpu) {
   for (size_t i = 0; i < n; i++)
     cpu->tlb[i].tag = MMU_TLB_EMPTY;
   cpu->tlb_large = 0;
+  mmu__lru_reset(cpu);
+  mmu__front_clear_all(cpu);
   cpu->stats.flushes_full++;
 }
 
-/* Drop entries whose predicate holds, scanning every entry. */
+/* Drop entries whose predicate holds, scanning every entry; the front is
+ * cleared as a whole. */
 #define MMU__TLB_SCAN(cpu, e, pred)                                          \
   do {                                                                       \
     size_t n_ = (size_t)((cpu)->tlb_set_mask + 1) * (cpu)->tlb_ways;         \
@@ -45,6 +185,7 @@ static void mmu__tlb_flush_all(mmu_cpu *cpu) {
       if (e->tag != MMU_TLB_EMPTY && (pred))                                 \
         mmu__tlb_drop((cpu), e);                                             \
     }                                                                        \
+    mmu__front_clear_all(cpu);                                               \
   } while (0)
 
 /* Non-global entries of one PCID; with globals_too, global entries too. */
@@ -70,58 +211,65 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
     MMU__TLB_SCAN(cpu, e, MMU__PAGE_HIT(e));
     return;
   }
-  mmu_tlb_entry *sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
-                            mmu__tlb_set(cpu, vaddr, 0)};
+  /* the front holds the current PCID's entries and global ones */
+  if (pcid == cpu->pcid || globals_too)
+    mmu__front_clear_page(cpu, vaddr);
+  uint32_t sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
+                      mmu__tlb_set(cpu, vaddr, 0)};
   for (int s = 0; s < (sets[0] == sets[1] ? 1 : 2); s++)
     for (uint32_t w = 0; w < cpu->tlb_ways; w++) {
-      mmu_tlb_entry *e = &sets[s][w];
+      mmu_tlb_entry *e = &cpu->tlb[(size_t)sets[s] * cpu->tlb_ways + w];
       if (e->tag != MMU_TLB_EMPTY && MMU__PAGE_HIT(e))
         mmu__tlb_drop(cpu, e);
     }
 #undef MMU__PAGE_HIT
 }
 
-/* The entry translating vaddr in the current context, or NULL. */
-static mmu_tlb_entry *mmu__tlb_lookup(mmu_cpu *cpu, uint64_t vaddr) {
+/* The one probe of a miss: the entry translating vaddr in the current
+ * context, or NULL. *set receives the set a non-global fill goes to, *way
+ * its oldest way (valid when NULL is returned). */
+static mmu_tlb_entry *mmu__tlb_probe(mmu_cpu *cpu, uint64_t vaddr,
+                                     uint32_t *set, unsigned *way) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  mmu_tlb_entry *e = mmu__tlb_set(cpu, vaddr, cpu->pcid);
-  for (uint32_t w = 0; w < cpu->tlb_ways; w++)
-    if (e[w].tag == (page | cpu->pcid))
+  uint32_t s = mmu__tlb_set(cpu, vaddr, cpu->pcid);
+  mmu_tlb_entry *e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
+  uint64_t key = page | cpu->pcid;
+  *set = s;
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    if (e[w].tag == key)
       return &e[w];
+  *way = mmu__lru_oldest(cpu, s);
   if (cpu->pcid == 0)
     return NULL;
-  e = mmu__tlb_set(cpu, vaddr, 0);
-  for (uint32_t w = 0; w < cpu->tlb_ways; w++)
+  s = mmu__tlb_set(cpu, vaddr, 0);
+  e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
     if (e[w].tag == page && e[w].global)
       return &e[w];
   return NULL;
 }
 
-static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
-                                      const mmu__walk_state *w, int dirty,
-                                      int global) {
+/* Fill (set, way) from a walk; a global entry goes to set(page, 0) instead,
+ * to that set's oldest way. */
+static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr,
+                                    uint32_t set, unsigned way,
+                                    const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
-  uint64_t tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
-  mmu_tlb_entry *set = mmu__tlb_set(cpu, vaddr, pcid);
-  mmu_tlb_entry *e = NULL;
-  for (uint32_t i = 0; i < cpu->tlb_ways && !e; i++)
-    if (set[i].tag == tag)
-      e = &set[i];
-  for (uint32_t i = 0; i < cpu->tlb_ways && !e; i++)
-    if (set[i].tag == MMU_TLB_EMPTY)
-      e = &set[i];
-  if (!e) { /* round-robin within the set */
-    e = &set[set[0].victim & (cpu->tlb_ways - 1)];
-    set[0].victim = (uint8_t)(set[0].victim + 1);
+  if (global && cpu->pcid != 0) {
+    set = mmu__tlb_set(cpu, vaddr, 0);
+    way = mmu__lru_oldest(cpu, set);
   }
-  mmu__tlb_drop(cpu, e);
+  mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
+  if (e->tag != MMU_TLB_EMPTY) { /* evicted: the front stays inclusive */
+    mmu__front_clear_page(cpu, e->tag);
+    cpu->tlb_large -= e->page_shift > 12;
+  }
   MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
-
   uint64_t piece = w->paddr & ~MMU__PAGE_MASK;
-  e->tag = tag;
+  e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
   e->paddr = piece;
   e->host = mmu__host_page(cpu, piece);
-  e->rights = (uint8_t)(w->rights | (dirty ? MMU_RIGHT_D : 0));
+  e->rights = w->rights;
   e->pkey = (w->rights & MMU_RIGHT_U)
                 ? (uint8_t)((w->entry[w->leaf_level - 1] >> MMU_PTE_PKEY_SHIFT) & 15)
                 : (uint8_t)MMU_PKEY_NONE;
@@ -129,6 +277,7 @@ static mmu_tlb_entry *mmu__tlb_insert(mmu_cpu *cpu, uint64_t vaddr,
   e->global = (uint8_t)(global != 0);
   if (e->page_shift > 12)
     cpu->tlb_large++;
+  mmu__lru_touch(cpu, set, way);
   return e;
 }
 

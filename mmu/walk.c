@@ -34,144 +34,196 @@ static void mmu__accessed_above(mmu_cpu *cpu, const mmu__walk_state *w,
   }
 }
 
-/* Walk and decide. Returns MMU_OK with w filled (A/D already set), or a
- * fault/error with out filled. */
+/* The A/D updates a successful walk needs (SDM 4.8): A in every entry
+ * used, D in the leaf on a write. 0, or a bus error / lost race. */
+static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
+                                   mmu_result *out) {
+  for (int l = w->top; l >= w->leaf_level; l--) {
+    uint64_t old = w->entry[l - 1];
+    uint64_t want =
+        old | MMU_PTE_A | (l == w->leaf_level && write ? MMU_PTE_D : 0);
+    if (want == old)
+      continue;
+    int rc = mmu__pt_cmpxchg(cpu, w->entry_gpa[l - 1], old, want);
+    if (rc < 0) {
+      cpu->stats.bus_errors++;
+      out->paddr = w->entry_gpa[l - 1];
+      return MMU_ERR_PT_BUS;
+    }
+    if (rc > 0)
+      return 1;
+    w->entry[l - 1] = want;
+  }
+  return 0;
+}
+
+/* One level of the walk, unrolled (L is a constant): read the entry from
+ * the hot RAM region (or the cold path), record it, stop on not-present and
+ * reserved bits, fold the rights, and end at a leaf. */
+#define MMU__WALK_LEVEL(L)                                                   \
+  level = (L);                                                               \
+  gpa = table + ((vaddr >> (12 + 9 * ((L)-1))) & 511) * 8;                   \
+  if (MMU_LIKELY(gpa - hot_gpa <= hot_limit)) {                              \
+    pte = __atomic_load_n((uint64_t *)(void *)(hot + (gpa - hot_gpa)),       \
+                          __ATOMIC_ACQUIRE);                                 \
+  } else {                                                                   \
+    if (mmu__pt_read_cold(cpu, gpa, &pte) != 0)                              \
+      goto bus_error;                                                        \
+    hot_gpa = cpu->ram_hot_gpa;                                              \
+    hot_limit = cpu->ram_hot_limit;                                          \
+    hot = cpu->ram_hot_host;                                                 \
+  }                                                                          \
+  w->entry_gpa[(L)-1] = gpa;                                                 \
+  w->entry[(L)-1] = pte;                                                     \
+  if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))                                      \
+    goto not_present;                                                        \
+  if (MMU_UNLIKELY(pte & cpu->rsvd[L][0]))                                   \
+    goto reserved;                                                           \
+  all_and &= pte;                                                            \
+  all_or |= pte;                                                             \
+  if (((L) == 2 || (L) == 3) && (pte & MMU_PTE_PS)) {                        \
+    if (MMU_UNLIKELY(pte & cpu->rsvd[L][1]))                                 \
+      goto reserved;                                                         \
+    goto leaf;                                                               \
+  }                                                                          \
+  table = pte & amask;
+
+/* Walk and decide. Returns MMU_OK with w filled (A/D already set, rights
+ * with MMU_RIGHT_D from the leaf), or a fault/error with out filled. The
+ * error code is only put together on a fault; A/D are written only when
+ * one is missing. */
 static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                      mmu__walk_state *w, mmu_result *out) {
-  unsigned idx = (access & 7u) | cpu->mode;
-  int write = (access & MMU_WRITE) && !(access & MMU_FETCH);
+  const uint64_t amask = cpu->addr_mask;
+  uint64_t hot_gpa = cpu->ram_hot_gpa, hot_limit = cpu->ram_hot_limit;
+  uint8_t *hot = cpu->ram_hot_host;
+  uint64_t table, gpa, pte, all_and, all_or;
+  int level, rc;
+  uint32_t pfec;
+  unsigned idx = (access & 7u) | cpu->mode, rights;
 
+  cpu->stats.walks++;
+  w->top = cpu->paging;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t table = cpu->regs.cr3 & cpu->addr_mask;
-    unsigned rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X;
-    int level, faulted = 1;
-    uint32_t pfec = 0;
-
-    cpu->stats.walks += attempt == 0;
-    w->top = cpu->canon_shift == 56 ? 5 : 4;
-    w->page_shift = 12;
-    for (level = w->top;; level--) {
-      uint32_t shift = 12 + 9 * (uint32_t)(level - 1);
-      uint64_t gpa = table + ((vaddr >> shift) & 511) * 8;
-      uint64_t pte;
-      if (mmu__pt_read(cpu, gpa, &pte) != 0) {
-        cpu->stats.bus_errors++;
-        out->paddr = gpa;
-        return MMU_ERR_PT_BUS;
-      }
-      w->entry_gpa[level - 1] = gpa;
-      w->entry[level - 1] = pte;
-      if (!(pte & MMU_PTE_P)) {
-        pfec = mmu__pfec_base(cpu, access);
-        break;
-      }
-      int ps = level > 1 && (pte & MMU_PTE_PS);
-      if (pte & cpu->rsvd[level][ps]) {
-        pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P | MMU_PFEC_RSVD;
-        break;
-      }
-      if (!(pte & MMU_PTE_W))
-        rights &= ~(unsigned)MMU_RIGHT_W;
-      if (!(pte & MMU_PTE_U))
-        rights &= ~(unsigned)MMU_RIGHT_U;
-      if (pte & MMU_PTE_XD) /* reserved unless NXE, so only reached with it */
-        rights &= ~(unsigned)MMU_RIGHT_X;
-      if (level == 1 || ps) {
-        w->page_shift = shift;
-        faulted = 0;
-        break;
-      }
-      table = pte & cpu->addr_mask;
+    table = cpu->regs.cr3 & amask;
+    all_and = ~0ull;
+    all_or = 0;
+    if (w->top == 5) {
+      MMU__WALK_LEVEL(5)
     }
+    MMU__WALK_LEVEL(4)
+    MMU__WALK_LEVEL(3)
+    MMU__WALK_LEVEL(2)
+    MMU__WALK_LEVEL(1)
+  leaf:
     w->leaf_level = level;
-    w->rights = (uint8_t)rights;
-
-    if (!faulted) {
-      uint64_t leaf = w->entry[level - 1];
+    w->page_shift = 12 + 9 * (uint32_t)(level - 1);
+    /* XD set anywhere is only reachable with NXE (else reserved) */
+    rights = ((all_and & MMU_PTE_W) ? MMU_RIGHT_W : 0) |
+             ((all_and & MMU_PTE_U) ? MMU_RIGHT_U : 0) |
+             ((all_or & MMU_PTE_XD) ? 0 : MMU_RIGHT_X);
+    if (MMU_UNLIKELY(((cpu->fault[idx] >> rights) & 1) ||
+                     ((rights & MMU_RIGHT_U) &&
+                      ((cpu->pk_deny[idx] >> ((pte >> MMU_PTE_PKEY_SHIFT) & 15)) &
+                       1)))) {
+      /* PK is reported with a rights violation too (SDM 4.7) */
       int pk = (rights & MMU_RIGHT_U) &&
-               ((cpu->pk_deny[idx] >> ((leaf >> MMU_PTE_PKEY_SHIFT) & 15)) & 1);
-      faulted = ((cpu->fault[idx] >> rights) & 1) || pk;
+               ((cpu->pk_deny[idx] >> ((pte >> MMU_PTE_PKEY_SHIFT) & 15)) & 1);
       pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P |
              (pk ? (uint32_t)MMU_PFEC_PK : 0);
+      goto fault;
     }
-    if (faulted) {
-      if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
-        mmu__accessed_above(cpu, w, level);
-      return mmu__page_fault(cpu, vaddr, pfec, out);
-    }
-
-    /* SDM 4.8: A in every entry used, D in the leaf on a write. */
-    int lost = 0;
-    for (int l = w->top; l >= level && !lost; l--) {
-      uint64_t old = w->entry[l - 1];
-      uint64_t want = old | MMU_PTE_A | (l == level && write ? MMU_PTE_D : 0);
-      if (want == old)
+    /* no compare-exchange when A (and D for a write) are already set */
+    if (MMU_UNLIKELY(!(all_and & MMU_PTE_A) ||
+                     ((idx & 3u) == MMU_WRITE && !(pte & MMU_PTE_D)))) {
+      rc = mmu__set_accessed_dirty(cpu, w, (idx & 3u) == MMU_WRITE, out);
+      if (rc < 0)
+        return rc;
+      if (rc > 0) {
+        cpu->stats.walk_retries++;
         continue;
-      int rc = mmu__pt_cmpxchg(cpu, w->entry_gpa[l - 1], old, want);
-      if (rc < 0) {
-        cpu->stats.bus_errors++;
-        out->paddr = w->entry_gpa[l - 1];
-        return MMU_ERR_PT_BUS;
       }
-      if (rc > 0)
-        lost = 1;
-      else
-        w->entry[l - 1] = want;
+      pte = w->entry[level - 1];
     }
-    if (lost) {
-      cpu->stats.walk_retries++;
-      continue;
-    }
-    uint64_t size_mask = (1ull << w->page_shift) - 1;
-    w->paddr = (w->entry[level - 1] & cpu->addr_mask & ~size_mask) |
-               (vaddr & size_mask);
+    w->rights = (uint8_t)(rights | ((pte & MMU_PTE_D) ? MMU_RIGHT_D : 0));
+    uint64_t size_mask = ((uint64_t)1 << w->page_shift) - 1;
+    w->paddr = (pte & amask & ~size_mask) | (vaddr & size_mask);
     return MMU_OK;
   }
   return MMU_ERR_CONTENDED;
+
+bus_error:
+  cpu->stats.bus_errors++;
+  out->paddr = gpa;
+  return MMU_ERR_PT_BUS;
+not_present:
+  pfec = mmu__pfec_base(cpu, access);
+  goto fault;
+reserved:
+  pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P | MMU_PFEC_RSVD;
+fault:
+  w->leaf_level = level;
+  if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
+    mmu__accessed_above(cpu, w, level);
+  return mmu__page_fault(cpu, vaddr, pfec, out);
+}
+#undef MMU__WALK_LEVEL
+
+/* Paging off, or a mode not modelled. */
+static int mmu__translate_unpaged(mmu_cpu *cpu, uint64_t vaddr,
+                                  mmu_result *out) {
+  if (cpu->paging < 0)
+    return MMU_ERR_MODE;
+  out->paddr = vaddr; /* linear is physical */
+  out->host = NULL;
+  const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
+  if (r)
+    out->host = (uint8_t *)r->host + (vaddr - r->gpa);
+  out->page_size = 4096;
+  return MMU_OK;
 }
 
+/* A front miss: one probe of the backing TLB, on a miss one walk, one fill
+ * of both levels. */
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out) {
   MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
-  int mode = mmu__paging_mode(&cpu->regs);
-  if (mode == 0) { /* paging off: linear is physical */
-    out->paddr = vaddr;
-    out->host = NULL;
-    const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
-    if (r)
-      out->host = (uint8_t *)r->host + (vaddr - r->gpa);
-    out->page_size = 4096;
-    return MMU_OK;
-  }
-  if (mode < 0)
-    return MMU_ERR_MODE;
-  if (!mmu__is_canonical(cpu, vaddr)) {
+  if (MMU_UNLIKELY(cpu->paging <= 0))
+    return mmu__translate_unpaged(cpu, vaddr, out);
+  if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr))) {
     cpu->stats.faults_gp++;
     out->error_code = 0;
     return MMU_GP_FAULT;
   }
+  cpu->stats.tlb_loads[access & 3u]++;
 
-  unsigned idx = (access & 7u) | cpu->mode;
-  mmu_tlb_entry *e = mmu__tlb_lookup(cpu, vaddr);
+  uint32_t set;
+  unsigned way;
+  mmu_tlb_entry *e = mmu__tlb_probe(cpu, vaddr, &set, &way);
   if (e) {
+    unsigned idx = (access & 7u) | cpu->mode;
     if (((cpu->allow[idx] >> e->rights) & 1) &&
         !((cpu->pk_deny[idx] >> e->pkey) & 1)) {
-      mmu__result_from_entry(e, vaddr, out); /* global, other PCID set */
+      mmu__tlb_touch(cpu, e);
+      mmu__front_fill(cpu, vaddr, access, e);
+      mmu__result_from_entry(e, vaddr, out);
       return MMU_OK;
     }
-    /* Denied or clean for a write: re-walk. A fault through this address
-     * drops its entries anyway (SDM 4.10.4.1, page-fault exceptions). */
+    /* Denied or clean for a write: re-walk into the same way. A fault
+     * through this address drops its entries anyway (SDM 4.10.4.1). */
     mmu__tlb_drop(cpu, e);
+    way = mmu__lru_oldest(cpu, set);
   }
   cpu->stats.tlb_misses[access & 3u]++;
 
   mmu__walk_state w;
   int rc = mmu__walk(cpu, vaddr, access, &w, out);
-  if (rc != MMU_OK)
+  if (MMU_UNLIKELY(rc != MMU_OK))
     return rc;
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
-  e = mmu__tlb_insert(cpu, vaddr, &w, (leaf & MMU_PTE_D) != 0, global);
+  e = mmu__tlb_fill(cpu, vaddr, set, way, &w, global);
+  mmu__front_fill(cpu, vaddr, access, e);
   mmu__result_from_entry(e, vaddr, out);
   return MMU_OK;
 }

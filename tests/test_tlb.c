@@ -1,5 +1,7 @@
 /* TLB hits and the invalidation rules of SDM 4.10.4.1, as sequences:
  * fill, change the tables, flush (or not), see whether a walk happened. */
+/* the hit counts dTLB loads too (SPEC.md 6) */
+#define MMU_COUNT_HITS 1
 #include "pt.h"
 
 #define V 0x00007FFF12345000ull
