@@ -204,7 +204,8 @@ typedef struct mmu_tlb_entry {
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
   uint8_t page_shift; /* 12, 21 or 30 */
   uint8_t global;
-  uint32_t reserved_;
+  uint8_t front_views; /* views whose front may hold this page */
+  uint8_t reserved_[3];
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
@@ -262,15 +263,16 @@ typedef struct mmu_cpu {
   mmu_regs regs;
   mmu_front_entry *front_view[3]; /* supervisor, supervisor+AC, user */
   uint32_t front_entries;         /* per view */
-  uint8_t front_dirty;            /* views filled since their last clear */
-  uint8_t front_log_full;         /* more fills than the log holds */
-  uint16_t front_log_cap;
-  uint32_t front_log_n;
+  uint32_t front_log_cap;
+  uint32_t front_log_n;           /* fills since the last clear */
   uint32_t *front_log;            /* view << 16 | slot of each fill */
-  uint8_t view_allow[3][16];      /* [view][rights] -> bit per kind allowed */
-  uint8_t view_pk_deny[3][17];    /* [view][pkey] -> bit per kind denied */
+  /* [view][rights] and [view][pkey]: bit per access & 3 (read, write,
+   * fetch, fetch) the rights allow / the key denies */
+  uint8_t view_allow[3][16];
+  uint8_t view_pk_deny[3][17];
   mmu_tlb_entry *tlb;
   uint64_t *tlb_lru;    /* per set: ways in recency order, a nibble each */
+  uint64_t tlb_lru_mask; /* the nibbles of tlb_ways ways */
   uint32_t tlb_set_mask;
   uint32_t tlb_ways;
   uint32_t tlb_ways_log2;
@@ -1212,19 +1214,19 @@ static int mmu__pkey_denies(const mmu_regs *r, unsigned idx, unsigned key) {
 /* The table index mode bits of each front view. */
 static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
 
-/* The front's decisions: for each view, which access kinds (bit 0 read,
- * 1 write, 2 fetch) the rights and the protection key allow. */
+/* The front's decisions: for each view, which access kinds (bit access & 3:
+ * read, write, fetch, fetch) the rights allow and the key denies. */
 static void mmu__update_views(mmu_cpu *cpu) {
   for (unsigned v = 0; v < 3; v++) {
     for (unsigned rights = 0; rights < 16; rights++) {
       unsigned kinds = 0;
-      for (unsigned k = 0; k < 3; k++)
+      for (unsigned k = 0; k < 4; k++)
         kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> rights) & 1u) << k;
       cpu->view_allow[v][rights] = (uint8_t)kinds;
     }
     for (unsigned key = 0; key <= MMU_PKEY_NONE; key++) {
       unsigned kinds = 0;
-      for (unsigned k = 0; k < 3; k++)
+      for (unsigned k = 0; k < 4; k++)
         kinds |= ((cpu->pk_deny[k | mmu__view_mode[v]] >> key) & 1u) << k;
       cpu->view_pk_deny[v][key] = (uint8_t)kinds;
     }
@@ -1347,28 +1349,23 @@ static void mmu__front_clear_entry(mmu_front_entry *f) {
 }
 
 static void mmu__front_clear_all(mmu_cpu *cpu) {
-  if (cpu->front_log_full) {
-    for (unsigned v = 0; v < 3; v++)
-      if (cpu->front_dirty & (1u << v))
-        for (uint32_t i = 0; i < cpu->front_entries; i++)
-          mmu__front_clear_entry(&cpu->front_view[v][i]);
+  if (cpu->front_log_n > cpu->front_log_cap) {
+    for (uint32_t i = 0; i < 3 * cpu->front_entries; i++)
+      mmu__front_clear_entry(&cpu->front_view[0][i]); /* views are adjacent */
   } else {
-    for (uint32_t i = 0; i < cpu->front_log_n; i++) {
-      uint32_t x = cpu->front_log[i];
-      mmu__front_clear_entry(&cpu->front_view[x >> 16][x & 0xFFFF]);
-    }
+    for (uint32_t i = 0; i < cpu->front_log_n; i++)
+      mmu__front_clear_entry(&cpu->front_view[0][cpu->front_log[i]]);
   }
-  cpu->front_dirty = 0;
-  cpu->front_log_full = 0;
   cpu->front_log_n = 0;
 }
 
-/* The 4 KiB page at vaddr, in every view. */
-static void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr) {
+/* The 4 KiB page at vaddr (low bits ignored) in the views of mask. */
+static inline void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr,
+                                         unsigned views) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
-  for (unsigned v = 0; v < 3; v++)
-    if (cpu->front_view[v][slot].page == page)
+  for (unsigned v = 0; views; v++, views >>= 1)
+    if ((views & 1) && cpu->front_view[v][slot].page == page)
       mmu__front_clear_entry(&cpu->front_view[v][slot]);
 }
 
@@ -1378,31 +1375,47 @@ static inline unsigned mmu__view_of(const mmu_cpu *cpu, unsigned access) {
   return (access & MMU_IMPLICIT) ? 0 : cpu->view;
 }
 
-/* Decode e for the view of this access. Pages outside RAM stay out: the
+/* Access kinds (bit access & 3) view v may make through e with no walk. */
+static inline unsigned mmu__kinds(const mmu_cpu *cpu, unsigned v,
+                                  const mmu_tlb_entry *e) {
+  return (unsigned)cpu->view_allow[v][e->rights] &
+         ~(unsigned)cpu->view_pk_deny[v][e->pkey];
+}
+
+/* Comparator bits by kinds: 0 where the kind may go ahead, all ones where
+ * not, so a comparator is page | mmu__cmp_none[kinds][k]. */
+#define MMU__N(kinds, k) (((kinds) >> (k)) & 1 ? 0 : MMU_FRONT_NONE)
+#define MMU__ROW(x) {MMU__N(x, 0), MMU__N(x, 1), MMU__N(x, 2), MMU__N(x, 3)}
+static const uint64_t mmu__cmp_none[16][4] = {
+    MMU__ROW(0),  MMU__ROW(1),  MMU__ROW(2),  MMU__ROW(3),
+    MMU__ROW(4),  MMU__ROW(5),  MMU__ROW(6),  MMU__ROW(7),
+    MMU__ROW(8),  MMU__ROW(9),  MMU__ROW(10), MMU__ROW(11),
+    MMU__ROW(12), MMU__ROW(13), MMU__ROW(14), MMU__ROW(15)};
+#undef MMU__ROW
+#undef MMU__N
+
+/* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
  * inline hit returns a host address. */
-static void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
-                            const mmu_tlb_entry *e) {
-  if (!e->host)
+static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
+                                   unsigned kinds, mmu_tlb_entry *e) {
+  if (MMU_UNLIKELY(!e->host))
     return;
-  unsigned v = mmu__view_of(cpu, access);
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
   mmu_front_entry *f = &cpu->front_view[v][slot];
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  unsigned kinds = (unsigned)cpu->view_allow[v][e->rights] &
-                   ~(unsigned)cpu->view_pk_deny[v][e->pkey];
-  /* page when the kind's bit is set, MMU_FRONT_NONE (all ones) when not */
-  f->cmp[0] = page | ((uint64_t)(kinds & 1) - 1);
-  f->cmp[1] = page | ((uint64_t)((kinds >> 1) & 1) - 1);
-  f->cmp[2] = f->cmp[3] = page | ((uint64_t)((kinds >> 2) & 1) - 1);
+  const uint64_t *none = mmu__cmp_none[kinds];
+  f->cmp[0] = page | none[0];
+  f->cmp[1] = page | none[1];
+  f->cmp[2] = page | none[2];
+  f->cmp[3] = page | none[3];
   f->host_add = (uint64_t)(uintptr_t)e->host - page;
   f->phys_add = e->paddr - page;
   f->page_size = 1ull << e->page_shift;
   f->page = page;
-  cpu->front_dirty |= (uint8_t)(1u << v);
-  if (cpu->front_log_n < cpu->front_log_cap)
-    cpu->front_log[cpu->front_log_n++] = (uint32_t)v << 16 | slot;
-  else
-    cpu->front_log_full = 1;
+  e->front_views |= (uint8_t)(1u << v);
+  uint32_t n = cpu->front_log_n++;
+  if (n < cpu->front_log_cap)
+    cpu->front_log[n] = v * cpu->front_entries + slot;
 }
 
 /* ---- backing: LRU order ------------------------------------------------- */
@@ -1410,12 +1423,11 @@ static void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
  * lowest nibble; empty ways are kept at the old end, so the oldest way is
  * always the one to fill. */
 
-static inline unsigned mmu__lru_pos(uint64_t order, unsigned way,
-                                    unsigned ways) {
-  unsigned p = 0;
-  while (p + 1 < ways && ((order >> (4 * p)) & 15) != way)
-    p++;
-  return p;
+/* Position of way in order (SWAR: the lowest nibble equal to way). */
+static inline unsigned mmu__lru_pos(uint64_t order, unsigned way) {
+  uint64_t x = order ^ (way * 0x1111111111111111ull);
+  uint64_t zero = (x - 0x1111111111111111ull) & ~x & 0x8888888888888888ull;
+  return (unsigned)__builtin_ctzll(zero) >> 2;
 }
 
 static inline uint64_t mmu__nibbles_below(unsigned p) {
@@ -1427,7 +1439,7 @@ static inline void mmu__lru_touch(mmu_cpu *cpu, uint32_t set, unsigned way) {
   uint64_t order = cpu->tlb_lru[set];
   if ((order & 15) == way)
     return;
-  unsigned p = mmu__lru_pos(order, way, cpu->tlb_ways);
+  unsigned p = mmu__lru_pos(order, way);
   uint64_t below = order & mmu__nibbles_below(p);
   uint64_t above = p < 15 ? order & ~mmu__nibbles_below(p + 1) : 0;
   cpu->tlb_lru[set] = above | (below << 4) | way;
@@ -1437,7 +1449,7 @@ static inline void mmu__lru_touch(mmu_cpu *cpu, uint32_t set, unsigned way) {
 static void mmu__lru_demote(mmu_cpu *cpu, uint32_t set, unsigned way) {
   unsigned ways = cpu->tlb_ways;
   uint64_t order = cpu->tlb_lru[set];
-  unsigned p = mmu__lru_pos(order, way, ways);
+  unsigned p = mmu__lru_pos(order, way);
   uint64_t below = order & mmu__nibbles_below(p);
   uint64_t above = p < 15 ? (order >> 4) & ~mmu__nibbles_below(p) : 0;
   above &= mmu__nibbles_below(ways - 1);
@@ -1446,6 +1458,11 @@ static void mmu__lru_demote(mmu_cpu *cpu, uint32_t set, unsigned way) {
 
 static inline unsigned mmu__lru_oldest(const mmu_cpu *cpu, uint32_t set) {
   return (unsigned)(cpu->tlb_lru[set] >> (4 * (cpu->tlb_ways - 1))) & 15;
+}
+
+/* The oldest way was filled: it becomes the most recent. */
+static inline void mmu__lru_rotate(mmu_cpu *cpu, uint32_t set, unsigned way) {
+  cpu->tlb_lru[set] = ((cpu->tlb_lru[set] << 4) | way) & cpu->tlb_lru_mask;
 }
 
 static void mmu__lru_reset(mmu_cpu *cpu) {
@@ -1474,7 +1491,7 @@ static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e) {
     MMU_ASSERT(cpu->tlb_large > 0);
     cpu->tlb_large--;
   }
-  mmu__front_clear_page(cpu, e->tag);
+  mmu__front_clear_page(cpu, e->tag, e->front_views);
   e->tag = MMU_TLB_EMPTY;
   size_t i = (size_t)(e - cpu->tlb);
   mmu__lru_demote(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
@@ -1535,8 +1552,6 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
     return;
   }
   /* the front holds the current PCID's entries and global ones */
-  if (pcid == cpu->pcid || globals_too)
-    mmu__front_clear_page(cpu, vaddr);
   uint32_t sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
                       mmu__tlb_set(cpu, vaddr, 0)};
   for (int s = 0; s < (sets[0] == sets[1] ? 1 : 2); s++)
@@ -1548,59 +1563,45 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
 #undef MMU__PAGE_HIT
 }
 
-/* The one probe of a miss: the entry translating vaddr in the current
- * context, or NULL. *set receives the set a non-global fill goes to, *way
- * its oldest way (valid when NULL is returned). */
-static mmu_tlb_entry *mmu__tlb_probe(mmu_cpu *cpu, uint64_t vaddr,
-                                     uint32_t *set, unsigned *way) {
+/* With PCIDs on, a global entry for vaddr in set(page, 0), or NULL. */
+static mmu_tlb_entry *mmu__tlb_find_global(mmu_cpu *cpu, uint64_t vaddr) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  uint32_t s = mmu__tlb_set(cpu, vaddr, cpu->pcid);
-  mmu_tlb_entry *e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
-  uint64_t key = page | cpu->pcid;
-  *set = s;
-  for (unsigned w = 0; w < cpu->tlb_ways; w++)
-    if (e[w].tag == key)
-      return &e[w];
-  *way = mmu__lru_oldest(cpu, s);
-  if (cpu->pcid == 0)
-    return NULL;
-  s = mmu__tlb_set(cpu, vaddr, 0);
-  e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
+  mmu_tlb_entry *e =
+      cpu->tlb + ((size_t)mmu__tlb_set(cpu, vaddr, 0) << cpu->tlb_ways_log2);
   for (unsigned w = 0; w < cpu->tlb_ways; w++)
     if (e[w].tag == page && e[w].global)
       return &e[w];
   return NULL;
 }
 
-/* Fill (set, way) from a walk; a global entry goes to set(page, 0) instead,
- * to that set's oldest way. */
-static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr,
-                                    uint32_t set, unsigned way,
+/* Fill the oldest way of set from a walk (the set of a global entry when
+ * PCIDs are on is set(page, 0), not the probed one). The entry evicted
+ * leaves the front too. */
+static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                                     const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
-  if (global && cpu->pcid != 0) {
+  if (MMU_UNLIKELY(global && pcid != cpu->pcid))
     set = mmu__tlb_set(cpu, vaddr, 0);
-    way = mmu__lru_oldest(cpu, set);
-  }
+  unsigned way = mmu__lru_oldest(cpu, set);
   mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
-  if (e->tag != MMU_TLB_EMPTY) { /* evicted: the front stays inclusive */
-    mmu__front_clear_page(cpu, e->tag);
+  if (e->tag != MMU_TLB_EMPTY) {
+    if (e->front_views)
+      mmu__front_clear_page(cpu, e->tag, e->front_views);
     cpu->tlb_large -= e->page_shift > 12;
   }
   MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
-  uint64_t piece = w->paddr & ~MMU__PAGE_MASK;
   e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
-  e->paddr = piece;
-  e->host = mmu__host_page(cpu, piece);
+  e->paddr = (w->paddr & ~MMU__PAGE_MASK);
+  e->host = mmu__host_page(cpu, e->paddr);
   e->rights = w->rights;
   e->pkey = (w->rights & MMU_RIGHT_U)
                 ? (uint8_t)((w->entry[w->leaf_level - 1] >> MMU_PTE_PKEY_SHIFT) & 15)
                 : (uint8_t)MMU_PKEY_NONE;
   e->page_shift = (uint8_t)w->page_shift;
   e->global = (uint8_t)(global != 0);
-  if (e->page_shift > 12)
-    cpu->tlb_large++;
-  mmu__lru_touch(cpu, set, way);
+  e->front_views = 0;
+  cpu->tlb_large += e->page_shift > 12;
+  mmu__lru_rotate(cpu, set, way);
   return e;
 }
 
@@ -1653,13 +1654,6 @@ MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu) {
 /* ---- mmu/walk.c ---- */
 /* walk.c - the TLB-miss path: one walker for 4- and 5-level paging and all
  * page sizes, permissions from perm.c's tables, A/D by compare-exchange. */
-
-static void mmu__result_from_entry(const mmu_tlb_entry *e, uint64_t vaddr,
-                                   mmu_result *out) {
-  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
-  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
-  out->page_size = 1ull << e->page_shift;
-}
 
 static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
                            mmu_result *out) {
@@ -1821,12 +1815,18 @@ fault:
 }
 #undef MMU__WALK_LEVEL
 
-/* Paging off, or a mode not modelled. */
-static int mmu__translate_unpaged(mmu_cpu *cpu, uint64_t vaddr,
-                                  mmu_result *out) {
+/* Paging off, a mode not modelled, or a non-canonical address. */
+static MMU_NOINLINE int mmu__translate_unusual(mmu_cpu *cpu, uint64_t vaddr,
+                                              mmu_result *out) {
   if (cpu->paging < 0)
     return MMU_ERR_MODE;
-  out->paddr = vaddr; /* linear is physical */
+  if (cpu->paging > 0) {
+    MMU_ASSERT(!mmu__is_canonical(cpu, vaddr));
+    cpu->stats.faults_gp++;
+    out->error_code = 0;
+    return MMU_GP_FAULT;
+  }
+  out->paddr = vaddr; /* paging off: linear is physical */
   out->host = NULL;
   const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
   if (r)
@@ -1835,48 +1835,68 @@ static int mmu__translate_unpaged(mmu_cpu *cpu, uint64_t vaddr,
   return MMU_OK;
 }
 
-/* A front miss: one probe of the backing TLB, on a miss one walk, one fill
- * of both levels. */
-MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
-                               mmu_result *out) {
-  MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
-  if (MMU_UNLIKELY(cpu->paging <= 0))
-    return mmu__translate_unpaged(cpu, vaddr, out);
-  if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr))) {
-    cpu->stats.faults_gp++;
-    out->error_code = 0;
-    return MMU_GP_FAULT;
-  }
-  cpu->stats.tlb_loads[access & 3u]++;
+static inline void mmu__result_from_entry(const mmu_tlb_entry *e,
+                                          uint64_t vaddr, mmu_result *out) {
+  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
+  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
+  out->page_size = 1ull << e->page_shift;
+}
 
-  uint32_t set;
-  unsigned way;
-  mmu_tlb_entry *e = mmu__tlb_probe(cpu, vaddr, &set, &way);
-  if (e) {
-    unsigned idx = (access & 7u) | cpu->mode;
-    if (((cpu->allow[idx] >> e->rights) & 1) &&
-        !((cpu->pk_deny[idx] >> e->pkey) & 1)) {
-      mmu__tlb_touch(cpu, e);
-      mmu__front_fill(cpu, vaddr, access, e);
-      mmu__result_from_entry(e, vaddr, out);
-      return MMU_OK;
-    }
-    /* Denied or clean for a write: re-walk into the same way. A fault
-     * through this address drops its entries anyway (SDM 4.10.4.1). */
-    mmu__tlb_drop(cpu, e);
-    way = mmu__lru_oldest(cpu, set);
-  }
+/* A backing miss, or an entry that does not allow this access as cached
+ * (denied, or clean for a write): walk, then fill the set's oldest way
+ * and the front. */
+static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
+                                            unsigned access, uint32_t set,
+                                            mmu_result *out) {
   cpu->stats.tlb_misses[access & 3u]++;
-
   mmu__walk_state w;
   int rc = mmu__walk(cpu, vaddr, access, &w, out);
   if (MMU_UNLIKELY(rc != MMU_OK))
     return rc;
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
-  e = mmu__tlb_fill(cpu, vaddr, set, way, &w, global);
-  mmu__front_fill(cpu, vaddr, access, e);
+  mmu_tlb_entry *e = mmu__tlb_fill(cpu, vaddr, set, &w, global);
+  unsigned v = mmu__view_of(cpu, access);
+  mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   mmu__result_from_entry(e, vaddr, out);
+  return MMU_OK;
+}
+
+/* A front miss: one probe of the backing TLB; on a hit the front is filled
+ * from it, on a miss one walk and one fill of both levels. */
+MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                               mmu_result *out) {
+  MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
+  if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
+    return mmu__translate_unusual(cpu, vaddr, out);
+  cpu->stats.tlb_loads[access & 3u]++;
+
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  uint32_t set = mmu__tlb_set(cpu, vaddr, cpu->pcid);
+  mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
+  uint64_t key = page | cpu->pcid;
+  unsigned way = 0;
+  while (e[way].tag != key)
+    if (++way == cpu->tlb_ways) {
+      if (cpu->pcid == 0 || !(e = mmu__tlb_find_global(cpu, vaddr)))
+        return mmu__translate_walk(cpu, vaddr, access, set, out);
+      way = 0;
+      break;
+    }
+  e += way;
+  unsigned v = mmu__view_of(cpu, access);
+  unsigned kinds = mmu__kinds(cpu, v, e);
+  if (MMU_UNLIKELY(!((kinds >> (access & 3u)) & 1))) {
+    /* Denied or clean for a write: re-walk. A fault through this address
+     * drops its entries anyway (SDM 4.10.4.1). */
+    mmu__tlb_drop(cpu, e);
+    return mmu__translate_walk(cpu, vaddr, access, set, out);
+  }
+  mmu__tlb_touch(cpu, e);
+  mmu__front_fill(cpu, vaddr, v, kinds, e);
+  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
+  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
+  out->page_size = 1ull << e->page_shift;
   return MMU_OK;
 }
 
@@ -2358,7 +2378,7 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   for (unsigned v = 0; v < 3; v++)
     cpu->front_view[v] = fronts + (size_t)v * front;
   cpu->front_log = (uint32_t *)(void *)(base + lay.log + pad);
-  cpu->front_log_cap = (uint16_t)lay.log_cap;
+  cpu->front_log_cap = lay.log_cap;
   cpu->front_entries = front;
   cpu->front_index_mask = (uint64_t)(front - 1) << 6;
   for (size_t i = 0; i < 3 * (size_t)front; i++)
@@ -2367,6 +2387,7 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   cpu->tlb_ways = ways;
   while ((1u << cpu->tlb_ways_log2) < ways)
     cpu->tlb_ways_log2++;
+  cpu->tlb_lru_mask = ways == 16 ? ~0ull : (1ull << (4 * ways)) - 1;
   cpu->maxphyaddr = maxphy;
   cpu->addr_mask = MMU__BITS(maxphy - 1, 12);
   if (cfg) {

@@ -203,7 +203,8 @@ typedef struct mmu_tlb_entry {
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
   uint8_t page_shift; /* 12, 21 or 30 */
   uint8_t global;
-  uint32_t reserved_;
+  uint8_t front_views; /* views whose front may hold this page */
+  uint8_t reserved_[3];
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
@@ -261,15 +262,16 @@ typedef struct mmu_cpu {
   mmu_regs regs;
   mmu_front_entry *front_view[3]; /* supervisor, supervisor+AC, user */
   uint32_t front_entries;         /* per view */
-  uint8_t front_dirty;            /* views filled since their last clear */
-  uint8_t front_log_full;         /* more fills than the log holds */
-  uint16_t front_log_cap;
-  uint32_t front_log_n;
+  uint32_t front_log_cap;
+  uint32_t front_log_n;           /* fills since the last clear */
   uint32_t *front_log;            /* view << 16 | slot of each fill */
-  uint8_t view_allow[3][16];      /* [view][rights] -> bit per kind allowed */
-  uint8_t view_pk_deny[3][17];    /* [view][pkey] -> bit per kind denied */
+  /* [view][rights] and [view][pkey]: bit per access & 3 (read, write,
+   * fetch, fetch) the rights allow / the key denies */
+  uint8_t view_allow[3][16];
+  uint8_t view_pk_deny[3][17];
   mmu_tlb_entry *tlb;
   uint64_t *tlb_lru;    /* per set: ways in recency order, a nibble each */
+  uint64_t tlb_lru_mask; /* the nibbles of tlb_ways ways */
   uint32_t tlb_set_mask;
   uint32_t tlb_ways;
   uint32_t tlb_ways_log2;

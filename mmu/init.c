@@ -116,7 +116,7 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   for (unsigned v = 0; v < 3; v++)
     cpu->front_view[v] = fronts + (size_t)v * front;
   cpu->front_log = (uint32_t *)(void *)(base + lay.log + pad);
-  cpu->front_log_cap = (uint16_t)lay.log_cap;
+  cpu->front_log_cap = lay.log_cap;
   cpu->front_entries = front;
   cpu->front_index_mask = (uint64_t)(front - 1) << 6;
   for (size_t i = 0; i < 3 * (size_t)front; i++)
@@ -125,6 +125,7 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   cpu->tlb_ways = ways;
   while ((1u << cpu->tlb_ways_log2) < ways)
     cpu->tlb_ways_log2++;
+  cpu->tlb_lru_mask = ways == 16 ? ~0ull : (1ull << (4 * ways)) - 1;
   cpu->maxphyaddr = maxphy;
   cpu->addr_mask = MMU__BITS(maxphy - 1, 12);
   if (cfg) {

@@ -56,19 +56,19 @@ static int mmu__pkey_denies(const mmu_regs *r, unsigned idx, unsigned key) {
 /* The table index mode bits of each front view. */
 static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
 
-/* The front's decisions: for each view, which access kinds (bit 0 read,
- * 1 write, 2 fetch) the rights and the protection key allow. */
+/* The front's decisions: for each view, which access kinds (bit access & 3:
+ * read, write, fetch, fetch) the rights allow and the key denies. */
 static void mmu__update_views(mmu_cpu *cpu) {
   for (unsigned v = 0; v < 3; v++) {
     for (unsigned rights = 0; rights < 16; rights++) {
       unsigned kinds = 0;
-      for (unsigned k = 0; k < 3; k++)
+      for (unsigned k = 0; k < 4; k++)
         kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> rights) & 1u) << k;
       cpu->view_allow[v][rights] = (uint8_t)kinds;
     }
     for (unsigned key = 0; key <= MMU_PKEY_NONE; key++) {
       unsigned kinds = 0;
-      for (unsigned k = 0; k < 3; k++)
+      for (unsigned k = 0; k < 4; k++)
         kinds |= ((cpu->pk_deny[k | mmu__view_mode[v]] >> key) & 1u) << k;
       cpu->view_pk_deny[v][key] = (uint8_t)kinds;
     }

@@ -24,28 +24,23 @@ static void mmu__front_clear_entry(mmu_front_entry *f) {
 }
 
 static void mmu__front_clear_all(mmu_cpu *cpu) {
-  if (cpu->front_log_full) {
-    for (unsigned v = 0; v < 3; v++)
-      if (cpu->front_dirty & (1u << v))
-        for (uint32_t i = 0; i < cpu->front_entries; i++)
-          mmu__front_clear_entry(&cpu->front_view[v][i]);
+  if (cpu->front_log_n > cpu->front_log_cap) {
+    for (uint32_t i = 0; i < 3 * cpu->front_entries; i++)
+      mmu__front_clear_entry(&cpu->front_view[0][i]); /* views are adjacent */
   } else {
-    for (uint32_t i = 0; i < cpu->front_log_n; i++) {
-      uint32_t x = cpu->front_log[i];
-      mmu__front_clear_entry(&cpu->front_view[x >> 16][x & 0xFFFF]);
-    }
+    for (uint32_t i = 0; i < cpu->front_log_n; i++)
+      mmu__front_clear_entry(&cpu->front_view[0][cpu->front_log[i]]);
   }
-  cpu->front_dirty = 0;
-  cpu->front_log_full = 0;
   cpu->front_log_n = 0;
 }
 
-/* The 4 KiB page at vaddr, in every view. */
-static void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr) {
+/* The 4 KiB page at vaddr (low bits ignored) in the views of mask. */
+static inline void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr,
+                                         unsigned views) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
-  for (unsigned v = 0; v < 3; v++)
-    if (cpu->front_view[v][slot].page == page)
+  for (unsigned v = 0; views; v++, views >>= 1)
+    if ((views & 1) && cpu->front_view[v][slot].page == page)
       mmu__front_clear_entry(&cpu->front_view[v][slot]);
 }
 
@@ -55,31 +50,47 @@ static inline unsigned mmu__view_of(const mmu_cpu *cpu, unsigned access) {
   return (access & MMU_IMPLICIT) ? 0 : cpu->view;
 }
 
-/* Decode e for the view of this access. Pages outside RAM stay out: the
+/* Access kinds (bit access & 3) view v may make through e with no walk. */
+static inline unsigned mmu__kinds(const mmu_cpu *cpu, unsigned v,
+                                  const mmu_tlb_entry *e) {
+  return (unsigned)cpu->view_allow[v][e->rights] &
+         ~(unsigned)cpu->view_pk_deny[v][e->pkey];
+}
+
+/* Comparator bits by kinds: 0 where the kind may go ahead, all ones where
+ * not, so a comparator is page | mmu__cmp_none[kinds][k]. */
+#define MMU__N(kinds, k) (((kinds) >> (k)) & 1 ? 0 : MMU_FRONT_NONE)
+#define MMU__ROW(x) {MMU__N(x, 0), MMU__N(x, 1), MMU__N(x, 2), MMU__N(x, 3)}
+static const uint64_t mmu__cmp_none[16][4] = {
+    MMU__ROW(0),  MMU__ROW(1),  MMU__ROW(2),  MMU__ROW(3),
+    MMU__ROW(4),  MMU__ROW(5),  MMU__ROW(6),  MMU__ROW(7),
+    MMU__ROW(8),  MMU__ROW(9),  MMU__ROW(10), MMU__ROW(11),
+    MMU__ROW(12), MMU__ROW(13), MMU__ROW(14), MMU__ROW(15)};
+#undef MMU__ROW
+#undef MMU__N
+
+/* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
  * inline hit returns a host address. */
-static void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
-                            const mmu_tlb_entry *e) {
-  if (!e->host)
+static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
+                                   unsigned kinds, mmu_tlb_entry *e) {
+  if (MMU_UNLIKELY(!e->host))
     return;
-  unsigned v = mmu__view_of(cpu, access);
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
   mmu_front_entry *f = &cpu->front_view[v][slot];
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  unsigned kinds = (unsigned)cpu->view_allow[v][e->rights] &
-                   ~(unsigned)cpu->view_pk_deny[v][e->pkey];
-  /* page when the kind's bit is set, MMU_FRONT_NONE (all ones) when not */
-  f->cmp[0] = page | ((uint64_t)(kinds & 1) - 1);
-  f->cmp[1] = page | ((uint64_t)((kinds >> 1) & 1) - 1);
-  f->cmp[2] = f->cmp[3] = page | ((uint64_t)((kinds >> 2) & 1) - 1);
+  const uint64_t *none = mmu__cmp_none[kinds];
+  f->cmp[0] = page | none[0];
+  f->cmp[1] = page | none[1];
+  f->cmp[2] = page | none[2];
+  f->cmp[3] = page | none[3];
   f->host_add = (uint64_t)(uintptr_t)e->host - page;
   f->phys_add = e->paddr - page;
   f->page_size = 1ull << e->page_shift;
   f->page = page;
-  cpu->front_dirty |= (uint8_t)(1u << v);
-  if (cpu->front_log_n < cpu->front_log_cap)
-    cpu->front_log[cpu->front_log_n++] = (uint32_t)v << 16 | slot;
-  else
-    cpu->front_log_full = 1;
+  e->front_views |= (uint8_t)(1u << v);
+  uint32_t n = cpu->front_log_n++;
+  if (n < cpu->front_log_cap)
+    cpu->front_log[n] = v * cpu->front_entries + slot;
 }
 
 /* ---- backing: LRU order ------------------------------------------------- */
@@ -87,12 +98,11 @@ static void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
  * lowest nibble; empty ways are kept at the old end, so the oldest way is
  * always the one to fill. */
 
-static inline unsigned mmu__lru_pos(uint64_t order, unsigned way,
-                                    unsigned ways) {
-  unsigned p = 0;
-  while (p + 1 < ways && ((order >> (4 * p)) & 15) != way)
-    p++;
-  return p;
+/* Position of way in order (SWAR: the lowest nibble equal to way). */
+static inline unsigned mmu__lru_pos(uint64_t order, unsigned way) {
+  uint64_t x = order ^ (way * 0x1111111111111111ull);
+  uint64_t zero = (x - 0x1111111111111111ull) & ~x & 0x8888888888888888ull;
+  return (unsigned)__builtin_ctzll(zero) >> 2;
 }
 
 static inline uint64_t mmu__nibbles_below(unsigned p) {
@@ -104,7 +114,7 @@ static inline void mmu__lru_touch(mmu_cpu *cpu, uint32_t set, unsigned way) {
   uint64_t order = cpu->tlb_lru[set];
   if ((order & 15) == way)
     return;
-  unsigned p = mmu__lru_pos(order, way, cpu->tlb_ways);
+  unsigned p = mmu__lru_pos(order, way);
   uint64_t below = order & mmu__nibbles_below(p);
   uint64_t above = p < 15 ? order & ~mmu__nibbles_below(p + 1) : 0;
   cpu->tlb_lru[set] = above | (below << 4) | way;
@@ -114,7 +124,7 @@ static inline void mmu__lru_touch(mmu_cpu *cpu, uint32_t set, unsigned way) {
 static void mmu__lru_demote(mmu_cpu *cpu, uint32_t set, unsigned way) {
   unsigned ways = cpu->tlb_ways;
   uint64_t order = cpu->tlb_lru[set];
-  unsigned p = mmu__lru_pos(order, way, ways);
+  unsigned p = mmu__lru_pos(order, way);
   uint64_t below = order & mmu__nibbles_below(p);
   uint64_t above = p < 15 ? (order >> 4) & ~mmu__nibbles_below(p) : 0;
   above &= mmu__nibbles_below(ways - 1);
@@ -123,6 +133,11 @@ static void mmu__lru_demote(mmu_cpu *cpu, uint32_t set, unsigned way) {
 
 static inline unsigned mmu__lru_oldest(const mmu_cpu *cpu, uint32_t set) {
   return (unsigned)(cpu->tlb_lru[set] >> (4 * (cpu->tlb_ways - 1))) & 15;
+}
+
+/* The oldest way was filled: it becomes the most recent. */
+static inline void mmu__lru_rotate(mmu_cpu *cpu, uint32_t set, unsigned way) {
+  cpu->tlb_lru[set] = ((cpu->tlb_lru[set] << 4) | way) & cpu->tlb_lru_mask;
 }
 
 static void mmu__lru_reset(mmu_cpu *cpu) {
@@ -151,7 +166,7 @@ static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e) {
     MMU_ASSERT(cpu->tlb_large > 0);
     cpu->tlb_large--;
   }
-  mmu__front_clear_page(cpu, e->tag);
+  mmu__front_clear_page(cpu, e->tag, e->front_views);
   e->tag = MMU_TLB_EMPTY;
   size_t i = (size_t)(e - cpu->tlb);
   mmu__lru_demote(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
@@ -212,8 +227,6 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
     return;
   }
   /* the front holds the current PCID's entries and global ones */
-  if (pcid == cpu->pcid || globals_too)
-    mmu__front_clear_page(cpu, vaddr);
   uint32_t sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
                       mmu__tlb_set(cpu, vaddr, 0)};
   for (int s = 0; s < (sets[0] == sets[1] ? 1 : 2); s++)
@@ -225,59 +238,45 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
 #undef MMU__PAGE_HIT
 }
 
-/* The one probe of a miss: the entry translating vaddr in the current
- * context, or NULL. *set receives the set a non-global fill goes to, *way
- * its oldest way (valid when NULL is returned). */
-static mmu_tlb_entry *mmu__tlb_probe(mmu_cpu *cpu, uint64_t vaddr,
-                                     uint32_t *set, unsigned *way) {
+/* With PCIDs on, a global entry for vaddr in set(page, 0), or NULL. */
+static mmu_tlb_entry *mmu__tlb_find_global(mmu_cpu *cpu, uint64_t vaddr) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  uint32_t s = mmu__tlb_set(cpu, vaddr, cpu->pcid);
-  mmu_tlb_entry *e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
-  uint64_t key = page | cpu->pcid;
-  *set = s;
-  for (unsigned w = 0; w < cpu->tlb_ways; w++)
-    if (e[w].tag == key)
-      return &e[w];
-  *way = mmu__lru_oldest(cpu, s);
-  if (cpu->pcid == 0)
-    return NULL;
-  s = mmu__tlb_set(cpu, vaddr, 0);
-  e = cpu->tlb + ((size_t)s << cpu->tlb_ways_log2);
+  mmu_tlb_entry *e =
+      cpu->tlb + ((size_t)mmu__tlb_set(cpu, vaddr, 0) << cpu->tlb_ways_log2);
   for (unsigned w = 0; w < cpu->tlb_ways; w++)
     if (e[w].tag == page && e[w].global)
       return &e[w];
   return NULL;
 }
 
-/* Fill (set, way) from a walk; a global entry goes to set(page, 0) instead,
- * to that set's oldest way. */
-static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr,
-                                    uint32_t set, unsigned way,
+/* Fill the oldest way of set from a walk (the set of a global entry when
+ * PCIDs are on is set(page, 0), not the probed one). The entry evicted
+ * leaves the front too. */
+static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                                     const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
-  if (global && cpu->pcid != 0) {
+  if (MMU_UNLIKELY(global && pcid != cpu->pcid))
     set = mmu__tlb_set(cpu, vaddr, 0);
-    way = mmu__lru_oldest(cpu, set);
-  }
+  unsigned way = mmu__lru_oldest(cpu, set);
   mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
-  if (e->tag != MMU_TLB_EMPTY) { /* evicted: the front stays inclusive */
-    mmu__front_clear_page(cpu, e->tag);
+  if (e->tag != MMU_TLB_EMPTY) {
+    if (e->front_views)
+      mmu__front_clear_page(cpu, e->tag, e->front_views);
     cpu->tlb_large -= e->page_shift > 12;
   }
   MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
-  uint64_t piece = w->paddr & ~MMU__PAGE_MASK;
   e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
-  e->paddr = piece;
-  e->host = mmu__host_page(cpu, piece);
+  e->paddr = (w->paddr & ~MMU__PAGE_MASK);
+  e->host = mmu__host_page(cpu, e->paddr);
   e->rights = w->rights;
   e->pkey = (w->rights & MMU_RIGHT_U)
                 ? (uint8_t)((w->entry[w->leaf_level - 1] >> MMU_PTE_PKEY_SHIFT) & 15)
                 : (uint8_t)MMU_PKEY_NONE;
   e->page_shift = (uint8_t)w->page_shift;
   e->global = (uint8_t)(global != 0);
-  if (e->page_shift > 12)
-    cpu->tlb_large++;
-  mmu__lru_touch(cpu, set, way);
+  e->front_views = 0;
+  cpu->tlb_large += e->page_shift > 12;
+  mmu__lru_rotate(cpu, set, way);
   return e;
 }
 

@@ -2,13 +2,6 @@
  * page sizes, permissions from perm.c's tables, A/D by compare-exchange. */
 #include "internal.h"
 
-static void mmu__result_from_entry(const mmu_tlb_entry *e, uint64_t vaddr,
-                                   mmu_result *out) {
-  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
-  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
-  out->page_size = 1ull << e->page_shift;
-}
-
 static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
                            mmu_result *out) {
   if (!(pfec & MMU_PFEC_P))
@@ -169,12 +162,18 @@ fault:
 }
 #undef MMU__WALK_LEVEL
 
-/* Paging off, or a mode not modelled. */
-static int mmu__translate_unpaged(mmu_cpu *cpu, uint64_t vaddr,
-                                  mmu_result *out) {
+/* Paging off, a mode not modelled, or a non-canonical address. */
+static MMU_NOINLINE int mmu__translate_unusual(mmu_cpu *cpu, uint64_t vaddr,
+                                              mmu_result *out) {
   if (cpu->paging < 0)
     return MMU_ERR_MODE;
-  out->paddr = vaddr; /* linear is physical */
+  if (cpu->paging > 0) {
+    MMU_ASSERT(!mmu__is_canonical(cpu, vaddr));
+    cpu->stats.faults_gp++;
+    out->error_code = 0;
+    return MMU_GP_FAULT;
+  }
+  out->paddr = vaddr; /* paging off: linear is physical */
   out->host = NULL;
   const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
   if (r)
@@ -183,48 +182,68 @@ static int mmu__translate_unpaged(mmu_cpu *cpu, uint64_t vaddr,
   return MMU_OK;
 }
 
-/* A front miss: one probe of the backing TLB, on a miss one walk, one fill
- * of both levels. */
-MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
-                               mmu_result *out) {
-  MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
-  if (MMU_UNLIKELY(cpu->paging <= 0))
-    return mmu__translate_unpaged(cpu, vaddr, out);
-  if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr))) {
-    cpu->stats.faults_gp++;
-    out->error_code = 0;
-    return MMU_GP_FAULT;
-  }
-  cpu->stats.tlb_loads[access & 3u]++;
+static inline void mmu__result_from_entry(const mmu_tlb_entry *e,
+                                          uint64_t vaddr, mmu_result *out) {
+  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
+  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
+  out->page_size = 1ull << e->page_shift;
+}
 
-  uint32_t set;
-  unsigned way;
-  mmu_tlb_entry *e = mmu__tlb_probe(cpu, vaddr, &set, &way);
-  if (e) {
-    unsigned idx = (access & 7u) | cpu->mode;
-    if (((cpu->allow[idx] >> e->rights) & 1) &&
-        !((cpu->pk_deny[idx] >> e->pkey) & 1)) {
-      mmu__tlb_touch(cpu, e);
-      mmu__front_fill(cpu, vaddr, access, e);
-      mmu__result_from_entry(e, vaddr, out);
-      return MMU_OK;
-    }
-    /* Denied or clean for a write: re-walk into the same way. A fault
-     * through this address drops its entries anyway (SDM 4.10.4.1). */
-    mmu__tlb_drop(cpu, e);
-    way = mmu__lru_oldest(cpu, set);
-  }
+/* A backing miss, or an entry that does not allow this access as cached
+ * (denied, or clean for a write): walk, then fill the set's oldest way
+ * and the front. */
+static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
+                                            unsigned access, uint32_t set,
+                                            mmu_result *out) {
   cpu->stats.tlb_misses[access & 3u]++;
-
   mmu__walk_state w;
   int rc = mmu__walk(cpu, vaddr, access, &w, out);
   if (MMU_UNLIKELY(rc != MMU_OK))
     return rc;
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
-  e = mmu__tlb_fill(cpu, vaddr, set, way, &w, global);
-  mmu__front_fill(cpu, vaddr, access, e);
+  mmu_tlb_entry *e = mmu__tlb_fill(cpu, vaddr, set, &w, global);
+  unsigned v = mmu__view_of(cpu, access);
+  mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   mmu__result_from_entry(e, vaddr, out);
+  return MMU_OK;
+}
+
+/* A front miss: one probe of the backing TLB; on a hit the front is filled
+ * from it, on a miss one walk and one fill of both levels. */
+MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                               mmu_result *out) {
+  MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
+  if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
+    return mmu__translate_unusual(cpu, vaddr, out);
+  cpu->stats.tlb_loads[access & 3u]++;
+
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  uint32_t set = mmu__tlb_set(cpu, vaddr, cpu->pcid);
+  mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
+  uint64_t key = page | cpu->pcid;
+  unsigned way = 0;
+  while (e[way].tag != key)
+    if (++way == cpu->tlb_ways) {
+      if (cpu->pcid == 0 || !(e = mmu__tlb_find_global(cpu, vaddr)))
+        return mmu__translate_walk(cpu, vaddr, access, set, out);
+      way = 0;
+      break;
+    }
+  e += way;
+  unsigned v = mmu__view_of(cpu, access);
+  unsigned kinds = mmu__kinds(cpu, v, e);
+  if (MMU_UNLIKELY(!((kinds >> (access & 3u)) & 1))) {
+    /* Denied or clean for a write: re-walk. A fault through this address
+     * drops its entries anyway (SDM 4.10.4.1). */
+    mmu__tlb_drop(cpu, e);
+    return mmu__translate_walk(cpu, vaddr, access, set, out);
+  }
+  mmu__tlb_touch(cpu, e);
+  mmu__front_fill(cpu, vaddr, v, kinds, e);
+  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
+  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
+  out->page_size = 1ull << e->page_shift;
   return MMU_OK;
 }
 
