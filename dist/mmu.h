@@ -341,8 +341,9 @@ MMU_API const char *mmu_status_name(int status);
 #define MMU_FRONT_DEFAULT(sets, ways)                                        \
   ((sets) * (ways) < 64 ? 64 : (sets) * (ways) > 1024 ? 1024 : (sets) * (ways))
 #define MMU_TLB_STORAGE_SIZE(sets, ways, front)                              \
-  ((size_t)(sets) * (ways) * 32 + (size_t)(sets) * 8 +                       \
-   3 * (size_t)(front) * 64 + ((front) / 4 < 16 ? 16 : (front) / 4) * 4 + 56)
+  (((size_t)(sets) * (ways) * 32 + (size_t)(sets) * 8 +                      \
+    3 * (size_t)(front) * 64 + ((front) / 4 < 16 ? 16 : (front) / 4) * 4 +   \
+    56 + 63) & ~(size_t)63)
 MMU_API size_t mmu_tlb_storage_size(const mmu_config *cfg);
 
 /* Initialise a cpu: paging off, CPL 0, empty TLB. Checks that the caller was
@@ -2322,7 +2323,9 @@ static mmu__layout mmu__storage_layout(uint32_t sets, uint32_t ways,
   l.front = l.lru + (size_t)sets * sizeof(uint64_t); /* + alignment, later */
   l.log_cap = front / 4 < 16 ? 16 : front / 4;
   l.log = l.front + 3 * (size_t)front * sizeof(mmu_front_entry);
-  l.total = l.log + l.log_cap * sizeof(uint32_t) + 56; /* 8 -> 64 aligned */
+  /* + 56: from 8- to 64-byte alignment; a multiple of 64 in all, so the
+   * size suits aligned_alloc(64, ...) */
+  l.total = (l.log + l.log_cap * sizeof(uint32_t) + 56 + 63) & ~(size_t)63;
   return l;
 }
 

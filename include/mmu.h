@@ -340,8 +340,9 @@ MMU_API const char *mmu_status_name(int status);
 #define MMU_FRONT_DEFAULT(sets, ways)                                        \
   ((sets) * (ways) < 64 ? 64 : (sets) * (ways) > 1024 ? 1024 : (sets) * (ways))
 #define MMU_TLB_STORAGE_SIZE(sets, ways, front)                              \
-  ((size_t)(sets) * (ways) * 32 + (size_t)(sets) * 8 +                       \
-   3 * (size_t)(front) * 64 + ((front) / 4 < 16 ? 16 : (front) / 4) * 4 + 56)
+  (((size_t)(sets) * (ways) * 32 + (size_t)(sets) * 8 +                      \
+    3 * (size_t)(front) * 64 + ((front) / 4 < 16 ? 16 : (front) / 4) * 4 +   \
+    56 + 63) & ~(size_t)63)
 MMU_API size_t mmu_tlb_storage_size(const mmu_config *cfg);
 
 /* Initialise a cpu: paging off, CPL 0, empty TLB. Checks that the caller was

@@ -60,7 +60,9 @@ static mmu__layout mmu__storage_layout(uint32_t sets, uint32_t ways,
   l.front = l.lru + (size_t)sets * sizeof(uint64_t); /* + alignment, later */
   l.log_cap = front / 4 < 16 ? 16 : front / 4;
   l.log = l.front + 3 * (size_t)front * sizeof(mmu_front_entry);
-  l.total = l.log + l.log_cap * sizeof(uint32_t) + 56; /* 8 -> 64 aligned */
+  /* + 56: from 8- to 64-byte alignment; a multiple of 64 in all, so the
+   * size suits aligned_alloc(64, ...) */
+  l.total = (l.log + l.log_cap * sizeof(uint32_t) + 56 + 63) & ~(size_t)63;
   return l;
 }
 
