@@ -396,15 +396,14 @@ typedef struct qemu_tlb {
   uint64_t walks, victim_hits, bad;
 } qemu_tlb;
 
-/* The QEMU model's table size for a library geometry. For now the library's
- * sets * ways; once the library's new TLB lands this becomes its real total
- * entry count (whatever cpu says it holds beyond sets * ways), so that both
- * models cache the same number of translations. QEMU's tables are powers of
- * two: qemu_init rounds this down to one. */
+/* The QEMU model's table size for a library geometry: as many
+ * translations as the library can hold, its front (one view: the traces
+ * run at CPL 3) plus sets x ways, since a page the front evicts goes back
+ * to the backing TLB. QEMU's tables are powers of two: qemu_init rounds
+ * this down to one, and its victim TLB adds 8. */
 static uint32_t qemu_entries_for(const mmu_cpu *cpu, uint32_t sets,
                                  uint32_t ways) {
-  (void)cpu;
-  return sets * ways;
+  return cpu->front_entries + sets * ways;
 }
 
 static void qemu_flush(qemu_tlb *q) {

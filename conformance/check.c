@@ -176,9 +176,13 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
         before[i] = *check_entry(ctx, ctx->written[i]);
       mmu_result r;
       memset(&r, 0, sizeof r);
+      if (ctx->on_access)
+        ctx->on_access(ctx->on_access_user, &cpu, s, NULL, NULL);
       int status = path == CHECK_REFERENCE
                        ? mmu_reference_translate(&cpu, s->a, s->access, &r, NULL)
                        : mmu_translate(&cpu, s->a, s->access, &r);
+      if (ctx->on_access)
+        ctx->on_access(ctx->on_access_user, &cpu, s, &status, &r);
       if (fill) {
         vec_step *fs = &fill->step[si];
         fs->expect = check_outcome_of(status, &r);

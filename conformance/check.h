@@ -16,6 +16,12 @@ typedef struct check_ctx {
   /* entries the current vector wrote, zeroed again before the next one */
   uint64_t written[VEC_MAX_PTES + VEC_MAX_STEPS];
   uint32_t written_count;
+  /* optional (NULL in a zeroed ctx): called on every access step just
+   * before it translates (status and r NULL) and just after (its status
+   * and result), with the vector's cpu; for tests of the inline hit */
+  void (*on_access)(void *user, mmu_cpu *cpu, const vec_step *s,
+                    const int *status, const mmu_result *r);
+  void *on_access_user;
 } check_ctx;
 
 /* Runs v on the given path. Returns 1 if every step agrees, 0 on the first

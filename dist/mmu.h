@@ -204,8 +204,7 @@ typedef struct mmu_tlb_entry {
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
   uint8_t page_shift; /* 12, 21 or 30 */
   uint8_t global;
-  uint8_t front_views; /* views whose front may hold this page */
-  uint8_t reserved_[3];
+  uint8_t reserved_[4];
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
@@ -229,6 +228,39 @@ typedef struct mmu_front_entry {
 
 /* A comparator no address equals: vaddr & ~0xFFF has its low bits clear. */
 #define MMU_FRONT_NONE (~0ull)
+
+/* Byte offsets for code that reads the front without the C structs (a JIT
+ * emitting the hit inline, SPEC.md 5.8); pinned below. 64-bit hosts. */
+#define MMU_FRONT_ENTRY_SIZE 64
+#define MMU_FRONT_CMP_OFFSET 0 /* + 8 * (access & 3) */
+#define MMU_FRONT_HOST_ADD_OFFSET 32
+#define MMU_FRONT_PHYS_ADD_OFFSET 40
+#define MMU_FRONT_PAGE_SIZE_OFFSET 48
+#define MMU_FRONT_INDEX_SHIFT 6 /* slot offset = (vaddr >> 6) & index mask */
+#define MMU_CPU_FRONT_OFFSET 0  /* + 8 * ((access >> 2) & 1) */
+#define MMU_CPU_FRONT_INDEX_MASK_OFFSET 16
+#define MMU_CPU_TLB_LOADS_OFFSET 24 /* stats.tlb_loads, + 8 * (access & 3) */
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define MMU__STATIC_ASSERT(c, m) static_assert(c, m)
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && \
+    __STDC_VERSION__ >= 201112L
+#define MMU__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#else /* a negative array size fails to compile */
+#define MMU__STATIC_ASSERT(c, m) extern int mmu__static_assert[(c) ? 1 : -1]
+#endif
+MMU__STATIC_ASSERT(sizeof(mmu_front_entry) == MMU_FRONT_ENTRY_SIZE,
+                   "front entry size");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, cmp) == MMU_FRONT_CMP_OFFSET,
+                   "front cmp offset");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, host_add) ==
+                       MMU_FRONT_HOST_ADD_OFFSET, "front host_add offset");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, phys_add) ==
+                       MMU_FRONT_PHYS_ADD_OFFSET, "front phys_add offset");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, page_size) ==
+                       MMU_FRONT_PAGE_SIZE_OFFSET, "front page_size offset");
+MMU__STATIC_ASSERT((1 << (12 - MMU_FRONT_INDEX_SHIFT)) == MMU_FRONT_ENTRY_SIZE,
+                   "front index shift");
 
 /* Counters. tlb_loads/tlb_misses are indexed by access kind & 3 (read,
  * write, fetch): perf's dTLB-loads, dTLB-stores and iTLB-loads. tlb_loads
@@ -276,10 +308,12 @@ typedef struct mmu_cpu {
   uint32_t tlb_set_mask;
   uint32_t tlb_ways;
   uint32_t tlb_ways_log2;
+  uint32_t tlb_set_bits;  /* log2 of the number of sets */
   uint32_t tlb_large;   /* valid entries with page_shift > 12 */
   uint16_t pcid;        /* current PCID; 0 when CR4.PCIDE = 0 */
   uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
   uint8_t view;         /* front view of the current CPL and AC */
+  uint8_t front_large;  /* a front may hold a piece of a large page */
   uint8_t canon_shift;  /* 47, or 56 with LA57 */
   int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
@@ -300,6 +334,14 @@ typedef struct mmu_cpu {
   uint32_t magic;       /* set by init: catches use before init */
   uint32_t version;
 } mmu_cpu;
+
+MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
+                       sizeof(mmu_front_entry *) == 8,
+                   "cpu front offset");
+MMU__STATIC_ASSERT(offsetof(mmu_cpu, front_index_mask) ==
+                       MMU_CPU_FRONT_INDEX_MASK_OFFSET, "cpu mask offset");
+MMU__STATIC_ASSERT(offsetof(mmu_cpu, stats) + offsetof(mmu_stats, tlb_loads) ==
+                       MMU_CPU_TLB_LOADS_OFFSET, "cpu tlb_loads offset");
 
 /* Mode bits combined into the permission-table index with the access kind. */
 enum { MMU__MODE_USER = 8, MMU__MODE_AC = 16 };
@@ -799,9 +841,15 @@ MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf, size_t cap);
  * (2 MiB and 1 GiB strides) spread over the sets; address spaces with
  * equal layouts land apart. Public for benchmarks of index quality. */
 #define MMU_PCID_SALT(pcid) ((uint32_t)(pcid) * 0x9E5u)
+/* The backing TLB's set of a page (slow path only): the page number plus
+ * a Fibonacci hash of its bits above the set index and of the PCID salt.
+ * Consecutive pages fill consecutive sets; pages a front slot apart, and
+ * power-of-two strides (64 KiB, 2 MiB, 1 GiB), scatter. Of the indices
+ * tried on bench_trace's real traces this one walks least (SPEC.md 5.1). */
 static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
                                          uint32_t pcid_salt) {
-  uint64_t h = (vpn ^ (vpn >> 9)) ^ ((vpn >> 18) ^ pcid_salt);
+  uint64_t high = (vpn >> cpu->tlb_set_bits) ^ pcid_salt;
+  uint64_t h = vpn + ((high * 0x9E3779B97F4A7C15ull) >> 32);
   return (uint32_t)h & cpu->tlb_set_mask;
 }
 
@@ -1336,11 +1384,13 @@ static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access) {
  *
  * The front TLB is a direct-mapped table per privilege view holding
  * decisions for the current PCID and registers: what the inline hit reads.
- * It is filled from the backing TLB and the walk, never the other way, and
- * it is inclusive: an entry dropped or evicted from the backing TLB takes
- * its page out of the front, so the TLB holds exactly sets x ways
- * translations, as configured. A whole clear touches only the slots filled
- * since the last one, from a log, unless the log overflowed. */
+ * It is filled from the backing TLB and the walk, never the other way. It
+ * is not inclusive: a page evicted from the backing TLB may stay in the
+ * front, so the two add up (the backing TLB is the front's victim store,
+ * as QEMU's victim TLB is, only far larger). Invalidation therefore clears
+ * the front itself: the slot of the page, or the whole front when it may
+ * hold a piece of a large page. A whole clear touches only the slots
+ * filled since the last one, from a log, unless the log overflowed. */
 
 /* ---- front --------------------------------------------------------------- */
 
@@ -1358,15 +1408,15 @@ static void mmu__front_clear_all(mmu_cpu *cpu) {
       mmu__front_clear_entry(&cpu->front_view[0][cpu->front_log[i]]);
   }
   cpu->front_log_n = 0;
+  cpu->front_large = 0;
 }
 
-/* The 4 KiB page at vaddr (low bits ignored) in the views of mask. */
-static inline void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr,
-                                         unsigned views) {
+/* The 4 KiB page at vaddr (low bits ignored) in every view. */
+static void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
-  for (unsigned v = 0; views; v++, views >>= 1)
-    if ((views & 1) && cpu->front_view[v][slot].page == page)
+  for (unsigned v = 0; v < 3; v++)
+    if ((cpu->front_view[v][slot].page & ~MMU__PAGE_MASK) == page)
       mmu__front_clear_entry(&cpu->front_view[v][slot]);
 }
 
@@ -1394,30 +1444,6 @@ static const uint64_t mmu__cmp_none[16][4] = {
     MMU__ROW(12), MMU__ROW(13), MMU__ROW(14), MMU__ROW(15)};
 #undef MMU__ROW
 #undef MMU__N
-
-/* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
- * inline hit returns a host address. */
-static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
-                                   unsigned kinds, mmu_tlb_entry *e) {
-  if (MMU_UNLIKELY(!e->host))
-    return;
-  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
-  mmu_front_entry *f = &cpu->front_view[v][slot];
-  uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  const uint64_t *none = mmu__cmp_none[kinds];
-  f->cmp[0] = page | none[0];
-  f->cmp[1] = page | none[1];
-  f->cmp[2] = page | none[2];
-  f->cmp[3] = page | none[3];
-  f->host_add = (uint64_t)(uintptr_t)e->host - page;
-  f->phys_add = e->paddr - page;
-  f->page_size = 1ull << e->page_shift;
-  f->page = page;
-  e->front_views |= (uint8_t)(1u << v);
-  uint32_t n = cpu->front_log_n++;
-  if (n < cpu->front_log_cap)
-    cpu->front_log[n] = v * cpu->front_entries + slot;
-}
 
 /* ---- backing: LRU order ------------------------------------------------- */
 /* Each set's ways in recency order, one nibble each, most recent in the
@@ -1492,7 +1518,6 @@ static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e) {
     MMU_ASSERT(cpu->tlb_large > 0);
     cpu->tlb_large--;
   }
-  mmu__front_clear_page(cpu, e->tag, e->front_views);
   e->tag = MMU_TLB_EMPTY;
   size_t i = (size_t)(e - cpu->tlb);
   mmu__lru_demote(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
@@ -1517,7 +1542,8 @@ static void mmu__tlb_flush_all(mmu_cpu *cpu) {
 }
 
 /* Drop entries whose predicate holds, scanning every entry; the front is
- * cleared as a whole. */
+ * cleared as a whole. A backing entry dropped leaves the front alone:
+ * callers clear it. */
 #define MMU__TLB_SCAN(cpu, e, pred)                                          \
   do {                                                                       \
     size_t n_ = (size_t)((cpu)->tlb_set_mask + 1) * (cpu)->tlb_ways;         \
@@ -1548,11 +1574,12 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
 #define MMU__PAGE_HIT(e)                                                     \
   ((((e)->tag ^ vaddr) >> (e)->page_shift) == 0 &&                           \
    ((e)->global ? globals_too : mmu__entry_pcid(e) == pcid))
-  if (cpu->tlb_large) {
+  if (cpu->tlb_large || cpu->front_large) {
     MMU__TLB_SCAN(cpu, e, MMU__PAGE_HIT(e));
     return;
   }
-  /* the front holds the current PCID's entries and global ones */
+  if (pcid == cpu->pcid) /* the front holds only the current PCID's */
+    mmu__front_clear_page(cpu, vaddr);
   uint32_t sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
                       mmu__tlb_set(cpu, vaddr, 0)};
   for (int s = 0; s < (sets[0] == sets[1] ? 1 : 2); s++)
@@ -1576,8 +1603,7 @@ static mmu_tlb_entry *mmu__tlb_find_global(mmu_cpu *cpu, uint64_t vaddr) {
 }
 
 /* Fill the oldest way of set from a walk (the set of a global entry when
- * PCIDs are on is set(page, 0), not the probed one). The entry evicted
- * leaves the front too. */
+ * PCIDs are on is set(page, 0), not the probed one). */
 static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                                     const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
@@ -1585,11 +1611,8 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
     set = mmu__tlb_set(cpu, vaddr, 0);
   unsigned way = mmu__lru_oldest(cpu, set);
   mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
-  if (e->tag != MMU_TLB_EMPTY) {
-    if (e->front_views)
-      mmu__front_clear_page(cpu, e->tag, e->front_views);
+  if (e->tag != MMU_TLB_EMPTY)
     cpu->tlb_large -= e->page_shift > 12;
-  }
   MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
   e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
   e->paddr = (w->paddr & ~MMU__PAGE_MASK);
@@ -1600,10 +1623,80 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                 : (uint8_t)MMU_PKEY_NONE;
   e->page_shift = (uint8_t)w->page_shift;
   e->global = (uint8_t)(global != 0);
-  e->front_views = 0;
   cpu->tlb_large += e->page_shift > 12;
   mmu__lru_rotate(cpu, set, way);
   return e;
+}
+
+/* What a front entry keeps below its page address, to be written back
+ * to the backing TLB when it is evicted: rights, key, global, size. */
+#define MMU__META_PKEY_SHIFT 4
+#define MMU__META_GLOBAL (1u << 9)
+#define MMU__META_SHIFT_SHIFT 10 /* (page_shift - 12) / 9 */
+
+static inline uint64_t mmu__front_meta(const mmu_tlb_entry *e) {
+  return (uint64_t)e->rights | (uint64_t)e->pkey << MMU__META_PKEY_SHIFT |
+         (e->global ? MMU__META_GLOBAL : 0) |
+         (uint64_t)((e->page_shift - 12) / 9) << MMU__META_SHIFT_SHIFT;
+}
+
+/* A page leaving the front goes back to the backing TLB unless it is
+ * there: the backing TLB is the front's victim store (as QEMU's victim
+ * TLB is), so the two together hold up to front + sets x ways pages. */
+static MMU_NOINLINE void mmu__front_write_back(mmu_cpu *cpu,
+                                               const mmu_front_entry *f) {
+  uint64_t page = f->page & ~MMU__PAGE_MASK;
+  unsigned meta = (unsigned)f->page & MMU__PAGE_MASK;
+  uint16_t pcid = (meta & MMU__META_GLOBAL) ? 0 : cpu->pcid;
+  uint32_t set = mmu__tlb_set(cpu, page, pcid);
+  mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    if (e[w].tag == (page | pcid))
+      return;
+  unsigned way = mmu__lru_oldest(cpu, set);
+  e += way;
+  if (e->tag != MMU_TLB_EMPTY)
+    cpu->tlb_large -= e->page_shift > 12;
+  e->tag = page | pcid;
+  e->paddr = page + f->phys_add;
+  e->host = (uint8_t *)(uintptr_t)(page + f->host_add);
+  e->rights = (uint8_t)(meta & 15);
+  e->pkey = (uint8_t)((meta >> MMU__META_PKEY_SHIFT) & 31);
+  e->page_shift = (uint8_t)(12 + 9 * (meta >> MMU__META_SHIFT_SHIFT));
+  e->global = (meta & MMU__META_GLOBAL) != 0;
+  cpu->tlb_large += e->page_shift > 12;
+  mmu__lru_rotate(cpu, set, way);
+}
+
+/* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
+ * inline hit returns a host address. The page the slot held goes back to
+ * the backing TLB, which may overwrite e: callers read e before. */
+static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
+                                   unsigned kinds, const mmu_tlb_entry *e) {
+  if (MMU_UNLIKELY(!e->host))
+    return;
+  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
+  mmu_front_entry *f = &cpu->front_view[v][slot];
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  uint64_t host_add = (uint64_t)(uintptr_t)e->host - page;
+  uint64_t phys_add = e->paddr - page;
+  unsigned shift = e->page_shift;
+  uint64_t meta = mmu__front_meta(e);
+  if (f->page != MMU_FRONT_NONE && (f->page & ~MMU__PAGE_MASK) != page)
+    mmu__front_write_back(cpu, f);
+  const uint64_t *none = mmu__cmp_none[kinds];
+  f->cmp[0] = page | none[0];
+  f->cmp[1] = page | none[1];
+  f->cmp[2] = page | none[2];
+  f->cmp[3] = page | none[3];
+  f->host_add = host_add;
+  f->phys_add = phys_add;
+  f->page_size = 1ull << shift;
+  f->page = page | meta;
+  cpu->front_large |= shift > 12;
+  uint32_t n = cpu->front_log_n++;
+  if (n < cpu->front_log_cap)
+    cpu->front_log[n] = v * cpu->front_entries + slot;
 }
 
 /* ---- public ------------------------------------------------------------ */
@@ -1852,14 +1945,18 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
   cpu->stats.tlb_misses[access & 3u]++;
   mmu__walk_state w;
   int rc = mmu__walk(cpu, vaddr, access, &w, out);
-  if (MMU_UNLIKELY(rc != MMU_OK))
+  if (MMU_UNLIKELY(rc != MMU_OK)) {
+    /* a fault drops the address's entries (SDM 4.10.4.1), and the front
+     * may hold the page for other kinds or views with no backing entry */
+    mmu__front_clear_page(cpu, vaddr);
     return rc;
+  }
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
   mmu_tlb_entry *e = mmu__tlb_fill(cpu, vaddr, set, &w, global);
   unsigned v = mmu__view_of(cpu, access);
-  mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   mmu__result_from_entry(e, vaddr, out);
+  mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   return MMU_OK;
 }
 
@@ -1894,10 +1991,8 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return mmu__translate_walk(cpu, vaddr, access, set, out);
   }
   mmu__tlb_touch(cpu, e);
+  mmu__result_from_entry(e, vaddr, out);
   mmu__front_fill(cpu, vaddr, v, kinds, e);
-  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
-  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
-  out->page_size = 1ull << e->page_shift;
   return MMU_OK;
 }
 
@@ -2387,6 +2482,8 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   for (size_t i = 0; i < 3 * (size_t)front; i++)
     mmu__front_clear_entry(&fronts[i]);
   cpu->tlb_set_mask = sets - 1;
+  while ((1u << cpu->tlb_set_bits) < sets)
+    cpu->tlb_set_bits++;
   cpu->tlb_ways = ways;
   while ((1u << cpu->tlb_ways_log2) < ways)
     cpu->tlb_ways_log2++;

@@ -203,8 +203,7 @@ typedef struct mmu_tlb_entry {
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
   uint8_t page_shift; /* 12, 21 or 30 */
   uint8_t global;
-  uint8_t front_views; /* views whose front may hold this page */
-  uint8_t reserved_[3];
+  uint8_t reserved_[4];
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
@@ -228,6 +227,39 @@ typedef struct mmu_front_entry {
 
 /* A comparator no address equals: vaddr & ~0xFFF has its low bits clear. */
 #define MMU_FRONT_NONE (~0ull)
+
+/* Byte offsets for code that reads the front without the C structs (a JIT
+ * emitting the hit inline, SPEC.md 5.8); pinned below. 64-bit hosts. */
+#define MMU_FRONT_ENTRY_SIZE 64
+#define MMU_FRONT_CMP_OFFSET 0 /* + 8 * (access & 3) */
+#define MMU_FRONT_HOST_ADD_OFFSET 32
+#define MMU_FRONT_PHYS_ADD_OFFSET 40
+#define MMU_FRONT_PAGE_SIZE_OFFSET 48
+#define MMU_FRONT_INDEX_SHIFT 6 /* slot offset = (vaddr >> 6) & index mask */
+#define MMU_CPU_FRONT_OFFSET 0  /* + 8 * ((access >> 2) & 1) */
+#define MMU_CPU_FRONT_INDEX_MASK_OFFSET 16
+#define MMU_CPU_TLB_LOADS_OFFSET 24 /* stats.tlb_loads, + 8 * (access & 3) */
+
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define MMU__STATIC_ASSERT(c, m) static_assert(c, m)
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && \
+    __STDC_VERSION__ >= 201112L
+#define MMU__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#else /* a negative array size fails to compile */
+#define MMU__STATIC_ASSERT(c, m) extern int mmu__static_assert[(c) ? 1 : -1]
+#endif
+MMU__STATIC_ASSERT(sizeof(mmu_front_entry) == MMU_FRONT_ENTRY_SIZE,
+                   "front entry size");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, cmp) == MMU_FRONT_CMP_OFFSET,
+                   "front cmp offset");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, host_add) ==
+                       MMU_FRONT_HOST_ADD_OFFSET, "front host_add offset");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, phys_add) ==
+                       MMU_FRONT_PHYS_ADD_OFFSET, "front phys_add offset");
+MMU__STATIC_ASSERT(offsetof(mmu_front_entry, page_size) ==
+                       MMU_FRONT_PAGE_SIZE_OFFSET, "front page_size offset");
+MMU__STATIC_ASSERT((1 << (12 - MMU_FRONT_INDEX_SHIFT)) == MMU_FRONT_ENTRY_SIZE,
+                   "front index shift");
 
 /* Counters. tlb_loads/tlb_misses are indexed by access kind & 3 (read,
  * write, fetch): perf's dTLB-loads, dTLB-stores and iTLB-loads. tlb_loads
@@ -275,10 +307,12 @@ typedef struct mmu_cpu {
   uint32_t tlb_set_mask;
   uint32_t tlb_ways;
   uint32_t tlb_ways_log2;
+  uint32_t tlb_set_bits;  /* log2 of the number of sets */
   uint32_t tlb_large;   /* valid entries with page_shift > 12 */
   uint16_t pcid;        /* current PCID; 0 when CR4.PCIDE = 0 */
   uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
   uint8_t view;         /* front view of the current CPL and AC */
+  uint8_t front_large;  /* a front may hold a piece of a large page */
   uint8_t canon_shift;  /* 47, or 56 with LA57 */
   int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
@@ -299,6 +333,14 @@ typedef struct mmu_cpu {
   uint32_t magic;       /* set by init: catches use before init */
   uint32_t version;
 } mmu_cpu;
+
+MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
+                       sizeof(mmu_front_entry *) == 8,
+                   "cpu front offset");
+MMU__STATIC_ASSERT(offsetof(mmu_cpu, front_index_mask) ==
+                       MMU_CPU_FRONT_INDEX_MASK_OFFSET, "cpu mask offset");
+MMU__STATIC_ASSERT(offsetof(mmu_cpu, stats) + offsetof(mmu_stats, tlb_loads) ==
+                       MMU_CPU_TLB_LOADS_OFFSET, "cpu tlb_loads offset");
 
 /* Mode bits combined into the permission-table index with the access kind. */
 enum { MMU__MODE_USER = 8, MMU__MODE_AC = 16 };
@@ -798,9 +840,15 @@ MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf, size_t cap);
  * (2 MiB and 1 GiB strides) spread over the sets; address spaces with
  * equal layouts land apart. Public for benchmarks of index quality. */
 #define MMU_PCID_SALT(pcid) ((uint32_t)(pcid) * 0x9E5u)
+/* The backing TLB's set of a page (slow path only): the page number plus
+ * a Fibonacci hash of its bits above the set index and of the PCID salt.
+ * Consecutive pages fill consecutive sets; pages a front slot apart, and
+ * power-of-two strides (64 KiB, 2 MiB, 1 GiB), scatter. Of the indices
+ * tried on bench_trace's real traces this one walks least (SPEC.md 5.1). */
 static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
                                          uint32_t pcid_salt) {
-  uint64_t h = (vpn ^ (vpn >> 9)) ^ ((vpn >> 18) ^ pcid_salt);
+  uint64_t high = (vpn >> cpu->tlb_set_bits) ^ pcid_salt;
+  uint64_t h = vpn + ((high * 0x9E3779B97F4A7C15ull) >> 32);
   return (uint32_t)h & cpu->tlb_set_mask;
 }
 

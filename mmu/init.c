@@ -124,6 +124,8 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   for (size_t i = 0; i < 3 * (size_t)front; i++)
     mmu__front_clear_entry(&fronts[i]);
   cpu->tlb_set_mask = sets - 1;
+  while ((1u << cpu->tlb_set_bits) < sets)
+    cpu->tlb_set_bits++;
   cpu->tlb_ways = ways;
   while ((1u << cpu->tlb_ways_log2) < ways)
     cpu->tlb_ways_log2++;

@@ -9,11 +9,13 @@
  *
  * The front TLB is a direct-mapped table per privilege view holding
  * decisions for the current PCID and registers: what the inline hit reads.
- * It is filled from the backing TLB and the walk, never the other way, and
- * it is inclusive: an entry dropped or evicted from the backing TLB takes
- * its page out of the front, so the TLB holds exactly sets x ways
- * translations, as configured. A whole clear touches only the slots filled
- * since the last one, from a log, unless the log overflowed. */
+ * It is filled from the backing TLB and the walk, never the other way. It
+ * is not inclusive: a page evicted from the backing TLB may stay in the
+ * front, so the two add up (the backing TLB is the front's victim store,
+ * as QEMU's victim TLB is, only far larger). Invalidation therefore clears
+ * the front itself: the slot of the page, or the whole front when it may
+ * hold a piece of a large page. A whole clear touches only the slots
+ * filled since the last one, from a log, unless the log overflowed. */
 #include "internal.h"
 
 /* ---- front --------------------------------------------------------------- */
@@ -32,15 +34,15 @@ static void mmu__front_clear_all(mmu_cpu *cpu) {
       mmu__front_clear_entry(&cpu->front_view[0][cpu->front_log[i]]);
   }
   cpu->front_log_n = 0;
+  cpu->front_large = 0;
 }
 
-/* The 4 KiB page at vaddr (low bits ignored) in the views of mask. */
-static inline void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr,
-                                         unsigned views) {
+/* The 4 KiB page at vaddr (low bits ignored) in every view. */
+static void mmu__front_clear_page(mmu_cpu *cpu, uint64_t vaddr) {
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
-  for (unsigned v = 0; views; v++, views >>= 1)
-    if ((views & 1) && cpu->front_view[v][slot].page == page)
+  for (unsigned v = 0; v < 3; v++)
+    if ((cpu->front_view[v][slot].page & ~MMU__PAGE_MASK) == page)
       mmu__front_clear_entry(&cpu->front_view[v][slot]);
 }
 
@@ -68,30 +70,6 @@ static const uint64_t mmu__cmp_none[16][4] = {
     MMU__ROW(12), MMU__ROW(13), MMU__ROW(14), MMU__ROW(15)};
 #undef MMU__ROW
 #undef MMU__N
-
-/* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
- * inline hit returns a host address. */
-static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
-                                   unsigned kinds, mmu_tlb_entry *e) {
-  if (MMU_UNLIKELY(!e->host))
-    return;
-  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
-  mmu_front_entry *f = &cpu->front_view[v][slot];
-  uint64_t page = vaddr & ~MMU__PAGE_MASK;
-  const uint64_t *none = mmu__cmp_none[kinds];
-  f->cmp[0] = page | none[0];
-  f->cmp[1] = page | none[1];
-  f->cmp[2] = page | none[2];
-  f->cmp[3] = page | none[3];
-  f->host_add = (uint64_t)(uintptr_t)e->host - page;
-  f->phys_add = e->paddr - page;
-  f->page_size = 1ull << e->page_shift;
-  f->page = page;
-  e->front_views |= (uint8_t)(1u << v);
-  uint32_t n = cpu->front_log_n++;
-  if (n < cpu->front_log_cap)
-    cpu->front_log[n] = v * cpu->front_entries + slot;
-}
 
 /* ---- backing: LRU order ------------------------------------------------- */
 /* Each set's ways in recency order, one nibble each, most recent in the
@@ -166,7 +144,6 @@ static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e) {
     MMU_ASSERT(cpu->tlb_large > 0);
     cpu->tlb_large--;
   }
-  mmu__front_clear_page(cpu, e->tag, e->front_views);
   e->tag = MMU_TLB_EMPTY;
   size_t i = (size_t)(e - cpu->tlb);
   mmu__lru_demote(cpu, (uint32_t)(i >> cpu->tlb_ways_log2),
@@ -191,7 +168,8 @@ static void mmu__tlb_flush_all(mmu_cpu *cpu) {
 }
 
 /* Drop entries whose predicate holds, scanning every entry; the front is
- * cleared as a whole. */
+ * cleared as a whole. A backing entry dropped leaves the front alone:
+ * callers clear it. */
 #define MMU__TLB_SCAN(cpu, e, pred)                                          \
   do {                                                                       \
     size_t n_ = (size_t)((cpu)->tlb_set_mask + 1) * (cpu)->tlb_ways;         \
@@ -222,11 +200,12 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
 #define MMU__PAGE_HIT(e)                                                     \
   ((((e)->tag ^ vaddr) >> (e)->page_shift) == 0 &&                           \
    ((e)->global ? globals_too : mmu__entry_pcid(e) == pcid))
-  if (cpu->tlb_large) {
+  if (cpu->tlb_large || cpu->front_large) {
     MMU__TLB_SCAN(cpu, e, MMU__PAGE_HIT(e));
     return;
   }
-  /* the front holds the current PCID's entries and global ones */
+  if (pcid == cpu->pcid) /* the front holds only the current PCID's */
+    mmu__front_clear_page(cpu, vaddr);
   uint32_t sets[2] = {mmu__tlb_set(cpu, vaddr, pcid),
                       mmu__tlb_set(cpu, vaddr, 0)};
   for (int s = 0; s < (sets[0] == sets[1] ? 1 : 2); s++)
@@ -250,8 +229,7 @@ static mmu_tlb_entry *mmu__tlb_find_global(mmu_cpu *cpu, uint64_t vaddr) {
 }
 
 /* Fill the oldest way of set from a walk (the set of a global entry when
- * PCIDs are on is set(page, 0), not the probed one). The entry evicted
- * leaves the front too. */
+ * PCIDs are on is set(page, 0), not the probed one). */
 static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                                     const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
@@ -259,11 +237,8 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
     set = mmu__tlb_set(cpu, vaddr, 0);
   unsigned way = mmu__lru_oldest(cpu, set);
   mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
-  if (e->tag != MMU_TLB_EMPTY) {
-    if (e->front_views)
-      mmu__front_clear_page(cpu, e->tag, e->front_views);
+  if (e->tag != MMU_TLB_EMPTY)
     cpu->tlb_large -= e->page_shift > 12;
-  }
   MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
   e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
   e->paddr = (w->paddr & ~MMU__PAGE_MASK);
@@ -274,10 +249,80 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                 : (uint8_t)MMU_PKEY_NONE;
   e->page_shift = (uint8_t)w->page_shift;
   e->global = (uint8_t)(global != 0);
-  e->front_views = 0;
   cpu->tlb_large += e->page_shift > 12;
   mmu__lru_rotate(cpu, set, way);
   return e;
+}
+
+/* What a front entry keeps below its page address, to be written back
+ * to the backing TLB when it is evicted: rights, key, global, size. */
+#define MMU__META_PKEY_SHIFT 4
+#define MMU__META_GLOBAL (1u << 9)
+#define MMU__META_SHIFT_SHIFT 10 /* (page_shift - 12) / 9 */
+
+static inline uint64_t mmu__front_meta(const mmu_tlb_entry *e) {
+  return (uint64_t)e->rights | (uint64_t)e->pkey << MMU__META_PKEY_SHIFT |
+         (e->global ? MMU__META_GLOBAL : 0) |
+         (uint64_t)((e->page_shift - 12) / 9) << MMU__META_SHIFT_SHIFT;
+}
+
+/* A page leaving the front goes back to the backing TLB unless it is
+ * there: the backing TLB is the front's victim store (as QEMU's victim
+ * TLB is), so the two together hold up to front + sets x ways pages. */
+static MMU_NOINLINE void mmu__front_write_back(mmu_cpu *cpu,
+                                               const mmu_front_entry *f) {
+  uint64_t page = f->page & ~MMU__PAGE_MASK;
+  unsigned meta = (unsigned)f->page & MMU__PAGE_MASK;
+  uint16_t pcid = (meta & MMU__META_GLOBAL) ? 0 : cpu->pcid;
+  uint32_t set = mmu__tlb_set(cpu, page, pcid);
+  mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    if (e[w].tag == (page | pcid))
+      return;
+  unsigned way = mmu__lru_oldest(cpu, set);
+  e += way;
+  if (e->tag != MMU_TLB_EMPTY)
+    cpu->tlb_large -= e->page_shift > 12;
+  e->tag = page | pcid;
+  e->paddr = page + f->phys_add;
+  e->host = (uint8_t *)(uintptr_t)(page + f->host_add);
+  e->rights = (uint8_t)(meta & 15);
+  e->pkey = (uint8_t)((meta >> MMU__META_PKEY_SHIFT) & 31);
+  e->page_shift = (uint8_t)(12 + 9 * (meta >> MMU__META_SHIFT_SHIFT));
+  e->global = (meta & MMU__META_GLOBAL) != 0;
+  cpu->tlb_large += e->page_shift > 12;
+  mmu__lru_rotate(cpu, set, way);
+}
+
+/* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
+ * inline hit returns a host address. The page the slot held goes back to
+ * the backing TLB, which may overwrite e: callers read e before. */
+static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
+                                   unsigned kinds, const mmu_tlb_entry *e) {
+  if (MMU_UNLIKELY(!e->host))
+    return;
+  uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
+  mmu_front_entry *f = &cpu->front_view[v][slot];
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  uint64_t host_add = (uint64_t)(uintptr_t)e->host - page;
+  uint64_t phys_add = e->paddr - page;
+  unsigned shift = e->page_shift;
+  uint64_t meta = mmu__front_meta(e);
+  if (f->page != MMU_FRONT_NONE && (f->page & ~MMU__PAGE_MASK) != page)
+    mmu__front_write_back(cpu, f);
+  const uint64_t *none = mmu__cmp_none[kinds];
+  f->cmp[0] = page | none[0];
+  f->cmp[1] = page | none[1];
+  f->cmp[2] = page | none[2];
+  f->cmp[3] = page | none[3];
+  f->host_add = host_add;
+  f->phys_add = phys_add;
+  f->page_size = 1ull << shift;
+  f->page = page | meta;
+  cpu->front_large |= shift > 12;
+  uint32_t n = cpu->front_log_n++;
+  if (n < cpu->front_log_cap)
+    cpu->front_log[n] = v * cpu->front_entries + slot;
 }
 
 /* ---- public ------------------------------------------------------------ */

@@ -198,14 +198,18 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
   cpu->stats.tlb_misses[access & 3u]++;
   mmu__walk_state w;
   int rc = mmu__walk(cpu, vaddr, access, &w, out);
-  if (MMU_UNLIKELY(rc != MMU_OK))
+  if (MMU_UNLIKELY(rc != MMU_OK)) {
+    /* a fault drops the address's entries (SDM 4.10.4.1), and the front
+     * may hold the page for other kinds or views with no backing entry */
+    mmu__front_clear_page(cpu, vaddr);
     return rc;
+  }
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
   mmu_tlb_entry *e = mmu__tlb_fill(cpu, vaddr, set, &w, global);
   unsigned v = mmu__view_of(cpu, access);
-  mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   mmu__result_from_entry(e, vaddr, out);
+  mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   return MMU_OK;
 }
 
@@ -240,10 +244,8 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return mmu__translate_walk(cpu, vaddr, access, set, out);
   }
   mmu__tlb_touch(cpu, e);
+  mmu__result_from_entry(e, vaddr, out);
   mmu__front_fill(cpu, vaddr, v, kinds, e);
-  out->paddr = e->paddr | (vaddr & MMU__PAGE_MASK);
-  out->host = e->host ? e->host + (vaddr & MMU__PAGE_MASK) : NULL;
-  out->page_size = 1ull << e->page_shift;
   return MMU_OK;
 }
 

@@ -487,23 +487,58 @@ Test(tlb, cpl_change_keeps_entries) {
 
 /* --- geometry --------------------------------------------------------------- */
 
+/* The smallest front (16 slots): pages 16 apart share its slot, so what
+ * the TLB holds is that slot plus the backing ways. */
+#define FRONT_STRIDE (16 * 0x1000ull)
+
 static void setup_tiny(void) {
   mmu_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.tlb_sets = 1;
   cfg.tlb_ways = 2;
+  cfg.front_entries = 16;
   pt_env_init(&E, &cfg, 4);
 }
 
 Test(tlb, eviction_keeps_results_correct, .init = setup_tiny) {
   for (unsigned i = 0; i < 8; i++)
-    pt_map4k(&E, V + 0x1000 * i, PA + 0x1000 * i, F_PWU);
+    pt_map4k(&E, V + FRONT_STRIDE * i, PA + 0x1000 * i, F_PWU);
   pt_boot(&E, 0, 0);
   for (unsigned round = 0; round < 3; round++)
     for (unsigned i = 0; i < 8; i++)
-      TR_OK(&E, V + 0x1000 * i + 8, MMU_READ, PA + 0x1000 * i + 8);
+      TR_OK(&E, V + FRONT_STRIDE * i + 8, MMU_READ, PA + 0x1000 * i + 8);
   EQ(mmu_tlb_count(&E.cpu), 2);
-  MISS(V, MMU_READ, PA); /* evicted */
+  MISS(V, MMU_READ, PA); /* evicted from the backing ways and the front */
+}
+
+/* SPEC 5.8: the front is not inclusive; a page evicted from the backing
+ * TLB still hits in the front until its slot is reused or cleared. */
+Test(tlb, front_keeps_page_evicted_from_backing, .init = setup_tiny) {
+  for (unsigned i = 0; i < 3; i++)
+    pt_map4k(&E, V + 0x1000 * i, PA + 0x1000 * i, F_PWU);
+  pt_boot(&E, 0, 0);
+  for (unsigned i = 0; i < 3; i++)
+    MISS(V + 0x1000 * i, MMU_READ, PA + 0x1000 * i);
+  EQ(mmu_tlb_count(&E.cpu), 2); /* V left the backing ways */
+  HIT(V, MMU_READ, PA);
+  mmu_invlpg(&E.cpu, V); /* and INVLPG still reaches it */
+  MISS(V, MMU_READ, PA);
+  HIT(V + 0x2000, MMU_READ, PA + 0x2000);
+}
+
+/* A piece of a 2 MiB page left only in the front still goes with INVLPG
+ * of another address in the page. */
+Test(tlb, invlpg_2m_reaches_front_only_piece, .init = setup_tiny) {
+  pt_map(&E, V2M, 12 * MiB, 2 * MiB, F_PWU, F_PWU);
+  for (unsigned i = 0; i < 2; i++)
+    pt_map4k(&E, V + 0x1000 * i, PA + 0x1000 * i, F_PWU);
+  pt_boot(&E, 0, 0);
+  MISS(V2M + 0x1000, MMU_READ, 12 * MiB + 0x1000);
+  MISS(V, MMU_READ, PA);
+  MISS(V + 0x1000, MMU_READ, PA + 0x1000); /* the piece left the ways */
+  HIT(V2M + 0x1000, MMU_READ, 12 * MiB + 0x1000);
+  mmu_invlpg(&E.cpu, V2M + 0x7000);
+  MISS(V2M + 0x1000, MMU_READ, 12 * MiB + 0x1000);
 }
 
 Test(tlb, direct_mapped_single_entry) {
@@ -511,12 +546,18 @@ Test(tlb, direct_mapped_single_entry) {
   memset(&cfg, 0, sizeof cfg);
   cfg.tlb_sets = 1;
   cfg.tlb_ways = 1;
+  cfg.front_entries = 16;
   pt_env_init(&E, &cfg, 4);
   map_std();
+  pt_map4k(&E, V + FRONT_STRIDE, PAB, F_PWU);
+  pt_map4k(&E, V + 2 * FRONT_STRIDE, PA2, F_PWU);
   pt_boot(&E, 0, 0);
   MISS(V, MMU_READ, PA);
   HIT(V, MMU_READ, PA);
-  MISS(VB, MMU_READ, PAB);
+  MISS(V + FRONT_STRIDE, MMU_READ, PAB);
+  HIT(V, MMU_READ, PA); /* written back to the way when the front evicted it */
+  MISS(V + 2 * FRONT_STRIDE, MMU_READ, PA2);
+  MISS(V + FRONT_STRIDE, MMU_READ, PAB);
   MISS(V, MMU_READ, PA);
   EQ(mmu_tlb_count(&E.cpu), 1);
 }
