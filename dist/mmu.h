@@ -960,8 +960,9 @@ _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 
 /* A walk's findings, before permissions are decided. */
 typedef struct mmu__walk_state {
-  uint64_t entry_gpa[5]; /* [i] = entry used at level i+1 */
-  uint64_t entry[5];
+  uint64_t entry[5];     /* [i] = entry used at level i+1 */
+  uint64_t root;         /* the top table (from CR3) */
+  uint64_t vaddr;        /* entry addresses follow from these */
   int top;               /* 5 or 4 */
   int leaf_level;        /* level of the entry that maps the page */
   uint8_t rights;        /* MMU_RIGHT_W|U|X combined over levels (no D) */
@@ -1629,30 +1630,41 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
 }
 
 /* What a front entry keeps below its page address, to be written back
- * to the backing TLB when it is evicted: rights, key, global, size. */
+ * to the backing TLB when it is evicted: rights, key and global (the size
+ * is page_size). */
 #define MMU__META_PKEY_SHIFT 4
 #define MMU__META_GLOBAL (1u << 9)
-#define MMU__META_SHIFT_SHIFT 10 /* (page_shift - 12) / 9 */
 
 static inline uint64_t mmu__front_meta(const mmu_tlb_entry *e) {
   return (uint64_t)e->rights | (uint64_t)e->pkey << MMU__META_PKEY_SHIFT |
-         (e->global ? MMU__META_GLOBAL : 0) |
-         (uint64_t)((e->page_shift - 12) / 9) << MMU__META_SHIFT_SHIFT;
+         (uint64_t)e->global << 9;
 }
 
-/* A page leaving the front goes back to the backing TLB unless it is
- * there: the backing TLB is the front's victim store (as QEMU's victim
- * TLB is), so the two together hold up to front + sets x ways pages. */
-static MMU_NOINLINE void mmu__front_write_back(mmu_cpu *cpu,
-                                               const mmu_front_entry *f) {
+/* cmp[3] serves no access kind (access & 3 is 0, 1 or 2): it keeps where
+ * the backing TLB held the page when the slot was filled, as index << 1 | 1,
+ * which no page address equals (bit 0 set). */
+static inline uint64_t mmu__front_backing_hint(const mmu_cpu *cpu,
+                                               const mmu_tlb_entry *e) {
+  return (uint64_t)(e - cpu->tlb) << 1 | 1;
+}
+
+/* A page leaving the front goes back to the backing TLB unless it is still
+ * where the slot's hint says: the backing TLB is the front's victim store
+ * (as QEMU's victim TLB is), so the two hold up to front + sets x ways
+ * pages. (A page the backing TLB moved to another way gets a second entry
+ * there, which costs room, never a wrong translation.) */
+static inline void mmu__front_write_back(mmu_cpu *cpu,
+                                         const mmu_front_entry *f) {
   uint64_t page = f->page & ~MMU__PAGE_MASK;
   unsigned meta = (unsigned)f->page & MMU__PAGE_MASK;
   uint16_t pcid = (meta & MMU__META_GLOBAL) ? 0 : cpu->pcid;
+  uint64_t at = f->cmp[3] >> 1;
+  if (at <= ((uint64_t)cpu->tlb_set_mask << cpu->tlb_ways_log2 |
+             (cpu->tlb_ways - 1)) &&
+      cpu->tlb[at].tag == (page | pcid))
+    return;
   uint32_t set = mmu__tlb_set(cpu, page, pcid);
   mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
-  for (unsigned w = 0; w < cpu->tlb_ways; w++)
-    if (e[w].tag == (page | pcid))
-      return;
   unsigned way = mmu__lru_oldest(cpu, set);
   e += way;
   if (e->tag != MMU_TLB_EMPTY)
@@ -1662,7 +1674,7 @@ static MMU_NOINLINE void mmu__front_write_back(mmu_cpu *cpu,
   e->host = (uint8_t *)(uintptr_t)(page + f->host_add);
   e->rights = (uint8_t)(meta & 15);
   e->pkey = (uint8_t)((meta >> MMU__META_PKEY_SHIFT) & 31);
-  e->page_shift = (uint8_t)(12 + 9 * (meta >> MMU__META_SHIFT_SHIFT));
+  e->page_shift = (uint8_t)__builtin_ctzll(f->page_size);
   e->global = (meta & MMU__META_GLOBAL) != 0;
   cpu->tlb_large += e->page_shift > 12;
   mmu__lru_rotate(cpu, set, way);
@@ -1681,14 +1693,14 @@ static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
   uint64_t host_add = (uint64_t)(uintptr_t)e->host - page;
   uint64_t phys_add = e->paddr - page;
   unsigned shift = e->page_shift;
-  uint64_t meta = mmu__front_meta(e);
+  uint64_t meta = mmu__front_meta(e), tag = e->tag;
   if (f->page != MMU_FRONT_NONE && (f->page & ~MMU__PAGE_MASK) != page)
-    mmu__front_write_back(cpu, f);
+    mmu__front_write_back(cpu, f); /* may take e's way */
   const uint64_t *none = mmu__cmp_none[kinds];
   f->cmp[0] = page | none[0];
   f->cmp[1] = page | none[1];
   f->cmp[2] = page | none[2];
-  f->cmp[3] = page | none[3];
+  f->cmp[3] = e->tag == tag ? mmu__front_backing_hint(cpu, e) : MMU_FRONT_NONE;
   f->host_add = host_add;
   f->phys_add = phys_add;
   f->page_size = 1ull << shift;
@@ -1764,13 +1776,23 @@ static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
   return MMU_PAGE_FAULT;
 }
 
+/* Where the entry used at level L sits (its address is not kept: the walk
+ * stores one value per level, and only A/D updates need it). */
+static uint64_t mmu__entry_gpa(const mmu_cpu *cpu, const mmu__walk_state *w,
+                               int level) {
+  uint64_t table =
+      level == w->top ? w->root : (w->entry[level] & cpu->addr_mask);
+  return table + ((w->vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
+}
+
 /* MMU_CFG_AD_ON_FAULT_UPPER: set A in the entries above fault_level. */
 static void mmu__accessed_above(mmu_cpu *cpu, const mmu__walk_state *w,
                                 int fault_level) {
   for (int level = w->top; level > fault_level; level--) {
     uint64_t old = w->entry[level - 1];
     if (!(old & MMU_PTE_A))
-      (void)mmu__pt_cmpxchg(cpu, w->entry_gpa[level - 1], old, old | MMU_PTE_A);
+      (void)mmu__pt_cmpxchg(cpu, mmu__entry_gpa(cpu, w, level), old,
+                            old | MMU_PTE_A);
   }
 }
 
@@ -1784,10 +1806,11 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
         old | MMU_PTE_A | (l == w->leaf_level && write ? MMU_PTE_D : 0);
     if (want == old)
       continue;
-    int rc = mmu__pt_cmpxchg(cpu, w->entry_gpa[l - 1], old, want);
+    uint64_t gpa = mmu__entry_gpa(cpu, w, l);
+    int rc = mmu__pt_cmpxchg(cpu, gpa, old, want);
     if (rc < 0) {
       cpu->stats.bus_errors++;
-      out->paddr = w->entry_gpa[l - 1];
+      out->paddr = gpa;
       return MMU_ERR_PT_BUS;
     }
     if (rc > 0)
@@ -1813,7 +1836,6 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
     hot_limit = cpu->ram_hot_limit;                                          \
     hot = cpu->ram_hot_host;                                                 \
   }                                                                          \
-  w->entry_gpa[(L)-1] = gpa;                                                 \
   w->entry[(L)-1] = pte;                                                     \
   if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))                                      \
     goto not_present;                                                        \
@@ -1844,8 +1866,9 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 
   cpu->stats.walks++;
   w->top = cpu->paging;
+  w->vaddr = vaddr;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    table = cpu->regs.cr3 & amask;
+    table = w->root = cpu->regs.cr3 & amask;
     all_and = ~0ull;
     all_or = 0;
     if (w->top == 5) {

@@ -45,8 +45,9 @@ _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 
 /* A walk's findings, before permissions are decided. */
 typedef struct mmu__walk_state {
-  uint64_t entry_gpa[5]; /* [i] = entry used at level i+1 */
-  uint64_t entry[5];
+  uint64_t entry[5];     /* [i] = entry used at level i+1 */
+  uint64_t root;         /* the top table (from CR3) */
+  uint64_t vaddr;        /* entry addresses follow from these */
   int top;               /* 5 or 4 */
   int leaf_level;        /* level of the entry that maps the page */
   uint8_t rights;        /* MMU_RIGHT_W|U|X combined over levels (no D) */

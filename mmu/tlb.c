@@ -255,30 +255,41 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
 }
 
 /* What a front entry keeps below its page address, to be written back
- * to the backing TLB when it is evicted: rights, key, global, size. */
+ * to the backing TLB when it is evicted: rights, key and global (the size
+ * is page_size). */
 #define MMU__META_PKEY_SHIFT 4
 #define MMU__META_GLOBAL (1u << 9)
-#define MMU__META_SHIFT_SHIFT 10 /* (page_shift - 12) / 9 */
 
 static inline uint64_t mmu__front_meta(const mmu_tlb_entry *e) {
   return (uint64_t)e->rights | (uint64_t)e->pkey << MMU__META_PKEY_SHIFT |
-         (e->global ? MMU__META_GLOBAL : 0) |
-         (uint64_t)((e->page_shift - 12) / 9) << MMU__META_SHIFT_SHIFT;
+         (uint64_t)e->global << 9;
 }
 
-/* A page leaving the front goes back to the backing TLB unless it is
- * there: the backing TLB is the front's victim store (as QEMU's victim
- * TLB is), so the two together hold up to front + sets x ways pages. */
-static MMU_NOINLINE void mmu__front_write_back(mmu_cpu *cpu,
-                                               const mmu_front_entry *f) {
+/* cmp[3] serves no access kind (access & 3 is 0, 1 or 2): it keeps where
+ * the backing TLB held the page when the slot was filled, as index << 1 | 1,
+ * which no page address equals (bit 0 set). */
+static inline uint64_t mmu__front_backing_hint(const mmu_cpu *cpu,
+                                               const mmu_tlb_entry *e) {
+  return (uint64_t)(e - cpu->tlb) << 1 | 1;
+}
+
+/* A page leaving the front goes back to the backing TLB unless it is still
+ * where the slot's hint says: the backing TLB is the front's victim store
+ * (as QEMU's victim TLB is), so the two hold up to front + sets x ways
+ * pages. (A page the backing TLB moved to another way gets a second entry
+ * there, which costs room, never a wrong translation.) */
+static inline void mmu__front_write_back(mmu_cpu *cpu,
+                                         const mmu_front_entry *f) {
   uint64_t page = f->page & ~MMU__PAGE_MASK;
   unsigned meta = (unsigned)f->page & MMU__PAGE_MASK;
   uint16_t pcid = (meta & MMU__META_GLOBAL) ? 0 : cpu->pcid;
+  uint64_t at = f->cmp[3] >> 1;
+  if (at <= ((uint64_t)cpu->tlb_set_mask << cpu->tlb_ways_log2 |
+             (cpu->tlb_ways - 1)) &&
+      cpu->tlb[at].tag == (page | pcid))
+    return;
   uint32_t set = mmu__tlb_set(cpu, page, pcid);
   mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
-  for (unsigned w = 0; w < cpu->tlb_ways; w++)
-    if (e[w].tag == (page | pcid))
-      return;
   unsigned way = mmu__lru_oldest(cpu, set);
   e += way;
   if (e->tag != MMU_TLB_EMPTY)
@@ -288,7 +299,7 @@ static MMU_NOINLINE void mmu__front_write_back(mmu_cpu *cpu,
   e->host = (uint8_t *)(uintptr_t)(page + f->host_add);
   e->rights = (uint8_t)(meta & 15);
   e->pkey = (uint8_t)((meta >> MMU__META_PKEY_SHIFT) & 31);
-  e->page_shift = (uint8_t)(12 + 9 * (meta >> MMU__META_SHIFT_SHIFT));
+  e->page_shift = (uint8_t)__builtin_ctzll(f->page_size);
   e->global = (meta & MMU__META_GLOBAL) != 0;
   cpu->tlb_large += e->page_shift > 12;
   mmu__lru_rotate(cpu, set, way);
@@ -307,14 +318,14 @@ static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
   uint64_t host_add = (uint64_t)(uintptr_t)e->host - page;
   uint64_t phys_add = e->paddr - page;
   unsigned shift = e->page_shift;
-  uint64_t meta = mmu__front_meta(e);
+  uint64_t meta = mmu__front_meta(e), tag = e->tag;
   if (f->page != MMU_FRONT_NONE && (f->page & ~MMU__PAGE_MASK) != page)
-    mmu__front_write_back(cpu, f);
+    mmu__front_write_back(cpu, f); /* may take e's way */
   const uint64_t *none = mmu__cmp_none[kinds];
   f->cmp[0] = page | none[0];
   f->cmp[1] = page | none[1];
   f->cmp[2] = page | none[2];
-  f->cmp[3] = page | none[3];
+  f->cmp[3] = e->tag == tag ? mmu__front_backing_hint(cpu, e) : MMU_FRONT_NONE;
   f->host_add = host_add;
   f->phys_add = phys_add;
   f->page_size = 1ull << shift;

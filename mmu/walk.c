@@ -17,13 +17,23 @@ static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
   return MMU_PAGE_FAULT;
 }
 
+/* Where the entry used at level L sits (its address is not kept: the walk
+ * stores one value per level, and only A/D updates need it). */
+static uint64_t mmu__entry_gpa(const mmu_cpu *cpu, const mmu__walk_state *w,
+                               int level) {
+  uint64_t table =
+      level == w->top ? w->root : (w->entry[level] & cpu->addr_mask);
+  return table + ((w->vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
+}
+
 /* MMU_CFG_AD_ON_FAULT_UPPER: set A in the entries above fault_level. */
 static void mmu__accessed_above(mmu_cpu *cpu, const mmu__walk_state *w,
                                 int fault_level) {
   for (int level = w->top; level > fault_level; level--) {
     uint64_t old = w->entry[level - 1];
     if (!(old & MMU_PTE_A))
-      (void)mmu__pt_cmpxchg(cpu, w->entry_gpa[level - 1], old, old | MMU_PTE_A);
+      (void)mmu__pt_cmpxchg(cpu, mmu__entry_gpa(cpu, w, level), old,
+                            old | MMU_PTE_A);
   }
 }
 
@@ -37,10 +47,11 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
         old | MMU_PTE_A | (l == w->leaf_level && write ? MMU_PTE_D : 0);
     if (want == old)
       continue;
-    int rc = mmu__pt_cmpxchg(cpu, w->entry_gpa[l - 1], old, want);
+    uint64_t gpa = mmu__entry_gpa(cpu, w, l);
+    int rc = mmu__pt_cmpxchg(cpu, gpa, old, want);
     if (rc < 0) {
       cpu->stats.bus_errors++;
-      out->paddr = w->entry_gpa[l - 1];
+      out->paddr = gpa;
       return MMU_ERR_PT_BUS;
     }
     if (rc > 0)
@@ -66,7 +77,6 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
     hot_limit = cpu->ram_hot_limit;                                          \
     hot = cpu->ram_hot_host;                                                 \
   }                                                                          \
-  w->entry_gpa[(L)-1] = gpa;                                                 \
   w->entry[(L)-1] = pte;                                                     \
   if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))                                      \
     goto not_present;                                                        \
@@ -97,8 +107,9 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 
   cpu->stats.walks++;
   w->top = cpu->paging;
+  w->vaddr = vaddr;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    table = cpu->regs.cr3 & amask;
+    table = w->root = cpu->regs.cr3 & amask;
     all_and = ~0ull;
     all_or = 0;
     if (w->top == 5) {
