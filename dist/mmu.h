@@ -947,8 +947,10 @@ _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MMU_NOINLINE __attribute__((noinline))
+#define MMU_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define MMU_NOINLINE
+#define MMU_ALWAYS_INLINE inline
 #endif
 #define MMU__PAGE_MASK 0xFFFull
 
@@ -1683,8 +1685,9 @@ static inline void mmu__front_write_back(mmu_cpu *cpu,
 /* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
  * inline hit returns a host address. The page the slot held goes back to
  * the backing TLB, which may overwrite e: callers read e before. */
-static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
-                                   unsigned kinds, const mmu_tlb_entry *e) {
+static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
+                                              unsigned v, unsigned kinds,
+                                              const mmu_tlb_entry *e) {
   if (MMU_UNLIKELY(!e->host))
     return;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
@@ -1996,15 +1999,13 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   uint32_t set = mmu__tlb_set(cpu, vaddr, cpu->pcid);
   mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
   uint64_t key = page | cpu->pcid;
-  unsigned way = 0;
-  while (e[way].tag != key)
-    if (++way == cpu->tlb_ways) {
+  mmu_tlb_entry *end = e + cpu->tlb_ways;
+  while (e->tag != key)
+    if (++e == end) {
       if (cpu->pcid == 0 || !(e = mmu__tlb_find_global(cpu, vaddr)))
         return mmu__translate_walk(cpu, vaddr, access, set, out);
-      way = 0;
       break;
     }
-  e += way;
   unsigned v = mmu__view_of(cpu, access);
   unsigned kinds = mmu__kinds(cpu, v, e);
   if (MMU_UNLIKELY(!((kinds >> (access & 3u)) & 1))) {

@@ -32,8 +32,10 @@ _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MMU_NOINLINE __attribute__((noinline))
+#define MMU_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define MMU_NOINLINE
+#define MMU_ALWAYS_INLINE inline
 #endif
 #define MMU__PAGE_MASK 0xFFFull
 

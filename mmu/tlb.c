@@ -308,8 +308,9 @@ static inline void mmu__front_write_back(mmu_cpu *cpu,
 /* Decode e into view v's slot for vaddr. Pages outside RAM stay out: the
  * inline hit returns a host address. The page the slot held goes back to
  * the backing TLB, which may overwrite e: callers read e before. */
-static inline void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr, unsigned v,
-                                   unsigned kinds, const mmu_tlb_entry *e) {
+static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
+                                              unsigned v, unsigned kinds,
+                                              const mmu_tlb_entry *e) {
   if (MMU_UNLIKELY(!e->host))
     return;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);

@@ -237,15 +237,13 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   uint32_t set = mmu__tlb_set(cpu, vaddr, cpu->pcid);
   mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
   uint64_t key = page | cpu->pcid;
-  unsigned way = 0;
-  while (e[way].tag != key)
-    if (++way == cpu->tlb_ways) {
+  mmu_tlb_entry *end = e + cpu->tlb_ways;
+  while (e->tag != key)
+    if (++e == end) {
       if (cpu->pcid == 0 || !(e = mmu__tlb_find_global(cpu, vaddr)))
         return mmu__translate_walk(cpu, vaddr, access, set, out);
-      way = 0;
       break;
     }
-  e += way;
   unsigned v = mmu__view_of(cpu, access);
   unsigned kinds = mmu__kinds(cpu, v, e);
   if (MMU_UNLIKELY(!((kinds >> (access & 3u)) & 1))) {
