@@ -222,16 +222,29 @@ Test(jit, inline_hit_matches_translate_on_every_vector, .timeout = 600) {
 }
 
 /* The enumerations behind the .digest files, every stride-th block
- * (MMU_JIT_DIGEST_STRIDE, default 16; 1 runs all of them). Outcomes are
- * the library's own (check_fill): the conformance_digest tests hold them
- * to the sources. */
+ * (MMU_JIT_DIGEST_STRIDE, default 16, 64 under ASan; 1 runs all of them).
+ * Outcomes are the library's own (check_fill): the conformance_digest
+ * tests hold them to the sources. */
+/* Sanitized builds run four times slower: a sparser sample keeps them
+ * near half a minute. */
+#if defined(__SANITIZE_ADDRESS__)
+#define JIT_DEFAULT_STRIDE 64
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JIT_DEFAULT_STRIDE 64
+#endif
+#endif
+#ifndef JIT_DEFAULT_STRIDE
+#define JIT_DEFAULT_STRIDE 16
+#endif
+
 Test(jit, inline_hit_matches_translate_on_enumerations, .timeout = 1200) {
   static jit_run run;
   static vec_vector v;
   static digest_file d;
   static char msg[4096];
   char err[256];
-  unsigned long stride = 16;
+  unsigned long stride = JIT_DEFAULT_STRIDE;
   const char *env = getenv("MMU_JIT_DIGEST_STRIDE");
   if (env && strtoul(env, NULL, 10) > 0)
     stride = strtoul(env, NULL, 10);
