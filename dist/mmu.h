@@ -654,8 +654,15 @@ typedef struct mmu_region {
   uint8_t prot;          /* MMU_PROT_* */
   uint8_t kind;          /* MMU_REGION_* */
   uint8_t flags;         /* MMU_MAP_GROWSDOWN, MMU_MAP_HUGETLB */
-  uint8_t reserved_;
+  uint8_t vm;            /* MMU_VM_*: state Linux keeps in vm_flags/anon_vma */
 } mmu_region;
+
+/* mmu_region.vm. ACCOUNT is VM_ACCOUNT: set when a private mapping is made
+ * writable (mmap, mprotect, brk) and never cleared, so it keeps a once
+ * writable mapping from merging with one never writable. FORKED_ANON: the
+ * region's anon_vma chain also holds its parent's (anon_vma_fork), which
+ * keeps it from merging with a region that has no anon_vma yet. */
+enum { MMU_VM_ACCOUNT = 1, MMU_VM_FORKED_ANON = 2 };
 
 /* Per process, as getrusage() and /usr/bin/time -v report. */
 typedef struct mmu_rusage {
@@ -3670,15 +3677,47 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
   return MMU_OK;
 }
 
-/* Linux merges neighbours with equal flags and file, contiguous file
- * offsets, and anon_vmas that are equal or where one side has none yet
- * (is_mergeable_vma / is_mergeable_anon_vma). */
-static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
-  return a->end == b->start && a->prot == b->prot && a->kind == b->kind &&
-         a->flags == b->flags && a->file == b->file &&
+/* An anon_vma may be shared with a region that has none yet only while
+ * its chain is singular (is_mergeable_anon_vma, reusable_anon_vma). */
+static int mmu__anon_compatible(const mmu_region *a, const mmu_region *b) {
+  if (a->anon_id && b->anon_id)
+    return a->anon_id == b->anon_id;
+  const mmu_region *has = a->anon_id ? a : b;
+  return !has->anon_id || !(has->vm & MMU_VM_FORKED_ANON);
+}
+
+/* Anonymous kinds (heap, stack, plain) are all plain anonymous VMAs to
+ * Linux: [heap] and [stack] are names by address, not VMA types. */
+static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
+  return (a->kind == MMU_REGION_FILE) == (b->kind == MMU_REGION_FILE) &&
+         a->file == b->file &&
          (a->kind != MMU_REGION_FILE ||
-          a->offset + (a->end - a->start) == b->offset) &&
-         (!a->anon_id || !b->anon_id || a->anon_id == b->anon_id);
+          a->offset + (a->end - a->start) == b->offset);
+}
+
+/* Linux merges neighbours with equal flags (VM_ACCOUNT included) and file,
+ * contiguous file offsets and compatible anon_vmas (is_mergeable_vma,
+ * is_mergeable_anon_vma). */
+static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
+  return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
+         ((a->vm ^ b->vm) & MMU_VM_ACCOUNT) == 0 &&
+         mmu__region_same_class(a, b) && mmu__anon_compatible(a, b);
+}
+
+/* Regions i and i + 1 become one if Linux would merge them. */
+static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
+  if (i + 1 >= s->nregions ||
+      !mmu__region_mergeable(&s->regions[i], &s->regions[i + 1]))
+    return 0;
+  mmu_region *a = &s->regions[i];
+  const mmu_region *b = &s->regions[i + 1];
+  a->end = b->end;
+  if (!a->anon_id) {
+    a->anon_id = b->anon_id;
+    a->vm |= b->vm;
+  }
+  mmu__region_remove(s, i + 1);
+  return 1;
 }
 
 /* Merge every mergeable pair among regions first-1 .. last+1. */
@@ -3687,16 +3726,10 @@ static void mmu__region_merge_around(mmu_space *s, uint32_t first,
   uint32_t i = first ? first - 1 : 0;
   uint32_t stop = last + 1;
   while (i + 1 < s->nregions && i < stop) {
-    mmu_region *a = &s->regions[i], *b = &s->regions[i + 1];
-    if (mmu__region_mergeable(a, b)) {
-      a->end = b->end;
-      if (!a->anon_id)
-        a->anon_id = b->anon_id;
-      mmu__region_remove(s, i + 1);
+    if (mmu__region_merge_next(s, i))
       stop--;
-    } else {
+    else
       i++;
-    }
   }
 }
 
@@ -3762,10 +3795,14 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
      * every MAP_GROWSDOWN one (vma_is_initial_stack) */
     int stack = space->start_stack && r->start <= space->start_stack &&
                 r->end >= space->start_stack;
-    const char *name = f                            ? f->path
-                       : r->kind == MMU_REGION_HEAP ? "[heap]"
-                       : stack                      ? "[stack]"
-                                                    : NULL;
+    /* [heap] is any VMA overlapping [start_brk, brk) (vma_is_initial_heap,
+     * Linux 6.7+; older kernels also named ones touching it) */
+    int heap = space->start_brk && r->start < space->brk &&
+               r->end > space->start_brk;
+    const char *name = f       ? f->path
+                       : heap  ? "[heap]"
+                       : stack ? "[stack]"
+                               : NULL;
     if (name) {
       if (t.len - line < 72)
         mmu__blanks(&t, 72 - (t.len - line));
@@ -4187,6 +4224,7 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
     while (j < i && parent->regions[j].anon_id != r->anon_id)
       j++;
     r->anon_id = j < i ? child->regions[j].anon_id : ++sys->next_anon_id;
+    r->vm |= MMU_VM_FORKED_ANON; /* its chain holds the parent's too */
   }
   /* Linux copies the page tables of regions with an anon_vma only; the
    * others refill by faults (vma_needs_copy). */
@@ -4320,6 +4358,8 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   r.file = file;
   r.prot = (uint8_t)prot;
   r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
+  /* accountable_mapping: private and writable, hugetlb excepted */
+  r.vm = (prot & MMU_PROT_WRITE) && !huge ? MMU_VM_ACCOUNT : 0;
   r.kind = file                         ? MMU_REGION_FILE
            : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
                                         : MMU_REGION_ANON;
@@ -4371,6 +4411,10 @@ static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                                        *entry, level == 2));
 }
 
+/* do_mprotect_pkey: the range is changed region by region from addr; a
+ * hole ends it with ENOMEM after the regions before it changed, and a
+ * region already at prot is left as it is (mprotect_fixup), merging with
+ * nothing. A changed region merges with its neighbours (vma_merge). */
 MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
@@ -4379,39 +4423,49 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   if (!len)
     return MMU_OK;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
-  /* the whole range must be mapped (Linux: ENOMEM) */
   uint32_t first = mmu__region_next(s, addr), last = first;
-  uint64_t covered = addr;
-  for (uint32_t i = first; i < s->nregions && covered < end; i++, last = i) {
-    if (s->regions[i].start > covered)
+  if (first >= s->nregions || s->regions[first].start > addr)
+    return MMU_ERR_NOSPACE; /* nothing mapped at addr: nothing changes */
+  uint64_t stop = addr; /* end of the mapped run from addr */
+  for (uint32_t i = first; i < s->nregions && stop < end; i++) {
+    if (s->regions[i].start > stop)
       break;
-    covered = s->regions[i].end;
+    stop = s->regions[i].end;
+    last = i;
   }
-  if (covered < end)
-    return MMU_ERR_NOSPACE;
-  last--;
-  if (!mmu__huge_edges_ok(s, addr, end))
+  int rc = stop < end ? MMU_ERR_NOSPACE : MMU_OK;
+  if (stop > end)
+    stop = end;
+  if (!mmu__huge_edges_ok(s, addr, stop))
     return MMU_ERR_ARG;
-  uint32_t splits = (s->regions[first].start < addr) +
-                    (s->regions[last].end > end);
+  uint32_t splits =
+      (s->regions[first].prot != prot && s->regions[first].start < addr) +
+      (s->regions[last].prot != prot && s->regions[last].end > stop);
   if (s->nregions + splits > s->max_regions)
     return MMU_ERR_NOSPACE;
-  if (s->regions[first].start < addr) {
-    mmu__region_split(s, first, addr);
-    first++;
-    last++;
-  }
-  if (s->regions[last].end > end)
-    mmu__region_split(s, last, end);
-  for (uint32_t i = first; i <= last; i++) {
+  int changed = 0;
+  for (uint32_t i = first; i < s->nregions && s->regions[i].start < stop;
+       i++) {
+    if (s->regions[i].prot == prot)
+      continue;
+    if (s->regions[i].start < addr)
+      mmu__region_split(s, i++, addr);
+    if (s->regions[i].end > stop)
+      mmu__region_split(s, i, stop);
     mmu_region *r = &s->regions[i];
+    if ((prot & MMU_PROT_WRITE) && !(r->flags & MMU_MAP_HUGETLB))
+      r->vm |= MMU_VM_ACCOUNT; /* mprotect_fixup charges it, for good */
     r->prot = (uint8_t)prot;
     mmu__for_leaves(s, s->root_frame, s->levels, 0, r->start, r->end,
                     mmu__reprotect_leaf, r, 0);
+    changed = 1;
+    mmu__region_merge_next(s, i);
+    if (i > 0 && mmu__region_merge_next(s, i - 1))
+      i--;
   }
-  mmu__region_merge_around(s, first, last);
-  mmu__shootdown(s, addr, (end - addr) >> 12);
-  return MMU_OK;
+  if (changed)
+    mmu__shootdown(s, addr, (stop - addr) >> 12);
+  return rc;
 }
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
@@ -4440,36 +4494,40 @@ MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   if (new_brk < s->start_brk || new_brk >= s->user_top - MMU__PAGE) {
     /* a query, or out of range: the break stays */
   } else if (new_top < old_top) {
-    /* as munmap: a hugetlb page is never cut (Linux's brk fails and keeps
-     * the break); mmu__unmap would free a whole 2 MiB page whose lower
-     * part stays mapped */
-    rc = mmu__huge_edges_ok(s, new_top, old_top)
-             ? mmu__unmap(s, new_top, old_top)
-             : MMU_ERR_ARG;
+    /* Linux 6.1+: no VMA left in [new_top, old_top) is "mapping not
+     * found", and the break stays. As munmap, a hugetlb page is never
+     * cut (mmu__unmap would free a whole 2 MiB page whose lower part
+     * stays mapped). */
+    uint32_t i = mmu__region_next(s, new_top);
+    if (i >= s->nregions || s->regions[i].start >= old_top)
+      rc = MMU_ERR_NOSPACE;
+    else
+      rc = mmu__huge_edges_ok(s, new_top, old_top)
+               ? mmu__unmap(s, new_top, old_top)
+               : MMU_ERR_ARG;
     if (rc == MMU_OK)
       s->brk = new_brk;
   } else if (new_top > old_top) {
     if (!mmu__range_free(s, old_top, new_top + MMU__PAGE)) {
       rc = MMU_ERR_NOSPACE;
     } else {
+      /* do_brk_flags: extend the VMA ending at old_top if a fresh heap
+       * VMA (read-write, VM_ACCOUNT, no anon_vma) would merge with it */
+      mmu_region r;
+      memset(&r, 0, sizeof r);
+      r.start = old_top;
+      r.end = new_top;
+      r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
+      r.kind = MMU_REGION_HEAP;
+      r.vm = MMU_VM_ACCOUNT;
       int32_t h = mmu__region_find(s, old_top - 1);
-      if (old_top > s->start_brk && h >= 0 &&
-          s->regions[h].kind == MMU_REGION_HEAP) {
+      if (h >= 0 && mmu__region_mergeable(&s->regions[h], &r)) {
         s->regions[h].end = new_top;
         s->brk = new_brk;
       } else {
-        mmu_region r;
-        memset(&r, 0, sizeof r);
-        r.start = old_top;
-        r.end = new_top;
-        r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
-        r.kind = MMU_REGION_HEAP;
-        uint32_t at;
-        rc = mmu__region_insert(s, &r, &at);
-        if (rc == MMU_OK) {
-          mmu__region_merge_around(s, at, at);
+        rc = mmu__region_insert(s, &r, NULL);
+        if (rc == MMU_OK)
           s->brk = new_brk;
-        }
       }
     }
   } else {
@@ -4522,9 +4580,29 @@ static int mmu__segv(mmu_fault_info *info, int32_t code) {
   return MMU_OK;
 }
 
-static void mmu__anon_vma(mmu_system *sys, mmu_region *r) {
-  if (!r->anon_id)
-    r->anon_id = ++sys->next_anon_id;
+/* anon_vma_prepare: a region's first anon_vma is a neighbour's when that
+ * one is adjacent, alike but for access rights, and its chain singular
+ * (find_mergeable_anon_vma tries the next region, then the previous), so
+ * that the two can merge once their rights agree. Else a new one. */
+static int mmu__anon_reusable(const mmu_region *r, const mmu_region *near) {
+  const mmu_region *lo = near->start < r->start ? near : r;
+  const mmu_region *hi = lo == r ? near : r;
+  return near->anon_id && !(near->vm & MMU_VM_FORKED_ANON) &&
+         lo->end == hi->start && lo->flags == hi->flags &&
+         ((lo->vm ^ hi->vm) & MMU_VM_ACCOUNT) == 0 &&
+         mmu__region_same_class(lo, hi);
+}
+
+static void mmu__anon_vma(mmu_space *s, mmu_region *r) {
+  if (r->anon_id)
+    return;
+  uint32_t i = (uint32_t)(r - s->regions);
+  if (i + 1 < s->nregions && mmu__anon_reusable(r, &s->regions[i + 1]))
+    r->anon_id = s->regions[i + 1].anon_id;
+  else if (i > 0 && mmu__anon_reusable(r, &s->regions[i - 1]))
+    r->anon_id = s->regions[i - 1].anon_id;
+  else
+    r->anon_id = ++s->sys->next_anon_id;
 }
 
 /* A 2 MiB page of a hugetlb region (hugetlb_no_page / hugetlb_wp). */
@@ -4572,7 +4650,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
   if ((rc = mmu__frame_alloc_huge(sys, &f)) != MMU_OK)
     return rc;
   mmu__page_new(sys, f, base, MMU__FRF_EXCLUSIVE);
-  mmu__anon_vma(sys, r);
+  mmu__anon_vma(s, r);
   mmu__rss_add(s, 512);
   mmu__entry_set(sys, table, slot,
                  mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
@@ -4596,7 +4674,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
                   ~MMU__FRF_FILE_CLEAN);
     mmu__uncache(sys, f); /* its bytes stop being the slot's */
     sys->vm.cow_reuses++;
-    mmu__anon_vma(sys, r);
+    mmu__anon_vma(s, r);
     mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
   } else {
     int rc = mmu__frame_alloc_any(sys, &copy, f == sys->zero_frame);
@@ -4611,7 +4689,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
       info->fault_class = MMU_FAULT_COW;
     }
     mmu__page_new(sys, copy, va, MMU__FRF_EXCLUSIVE);
-    mmu__anon_vma(sys, r);
+    mmu__anon_vma(s, r);
     mmu__entry_set(sys, table, slot,
                    mmu__frame_gpa(sys, copy) | mmu__leaf_flags(sys, r, 1));
   }
@@ -4657,7 +4735,7 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
       flags |= MMU__FRF_FILE_CLEAN;
   }
   if (anon || write)
-    mmu__anon_vma(sys, r);
+    mmu__anon_vma(s, r);
   mmu__page_new(sys, f, va, flags);
   mmu__rss_add(s, 1);
   int writable = anon ? (r->prot & MMU_PROT_WRITE) != 0 : write;

@@ -209,12 +209,20 @@ SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *wha
              (unsigned long long)a->end);
     if (i > 0) {
       const mmu_region *b = &r[i - 1];
+      /* Linux's vma_merge rules (SPEC.md 9.2): anonymous kinds are one,
+       * VM_ACCOUNT must agree, and an anon_vma whose chain holds a
+       * parent's (after fork) is shared with no region lacking one */
+      const mmu_region *has = b->anon_id ? b : a;
       int mergeable =
-          b->end == a->start && b->prot == a->prot && b->kind == a->kind &&
+          b->end == a->start && b->prot == a->prot &&
+          (b->kind == MMU_REGION_FILE) == (a->kind == MMU_REGION_FILE) &&
           b->flags == a->flags && b->file == a->file &&
+          ((a->vm ^ b->vm) & MMU_VM_ACCOUNT) == 0 &&
           (b->kind != MMU_REGION_FILE ||
            b->offset + (b->end - b->start) == a->offset) &&
-          (!b->anon_id || !a->anon_id || b->anon_id == a->anon_id);
+          (b->anon_id && a->anon_id
+               ? b->anon_id == a->anon_id
+               : !has->anon_id || !(has->vm & MMU_VM_FORKED_ANON));
       /* a stack grown down onto another one is not merged with it
        * (Linux's expand_downwards neither) */
       if (a->flags & b->flags & MMU_MAP_GROWSDOWN)
@@ -228,7 +236,9 @@ SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *wha
       unsigned p = (unsigned)((va - SM_WBASE) / SM_PAGE);
       const sm_page *pg = &m->page[p];
       const mmu_file *f = pg->file ? &st->file[pg->file - 1].f : NULL;
-      SM_CHECK(pg->mapped && pg->prot == a->prot && pg->kind == a->kind &&
+      SM_CHECK(pg->mapped && pg->prot == a->prot &&
+                   (pg->kind == MMU_REGION_FILE) ==
+                       (a->kind == MMU_REGION_FILE) &&
                    pg->flags == a->flags &&
                    (a->kind == MMU_REGION_FILE ? a->file == f : !pg->file) &&
                    (!f || a->offset + (va - a->start) ==
@@ -768,19 +778,24 @@ static void sm_mprotect(sm_state *st, unsigned si, fuzz_input *in) {
                  SM_PAGE;
   if (a + len > SM_WEND)
     len = SM_WEND - a;
-  int covered = 1;
-  for (uint64_t va = a; va < a + len; va += SM_PAGE)
-    covered &= m->page[(va - SM_WBASE) / SM_PAGE].mapped;
+  /* Linux changes the mapped run from a and fails ENOMEM at a hole
+   * (do_mprotect_pkey); a region already at prot is not split */
+  uint64_t stop = a;
+  while (stop < a + len && m->page[(stop - SM_WBASE) / SM_PAGE].mapped)
+    stop += SM_PAGE;
   int expect = MMU_OK;
-  if (!covered) {
+  if (stop == a) {
     expect = MMU_ERR_NOSPACE;
-  } else if (!sm_huge_edges_ok(m, a, a + len)) {
+  } else if (!sm_huge_edges_ok(m, a, stop)) {
     expect = MMU_ERR_ARG;
   } else {
     const mmu_region *f = sm_region_at(&m->sp, a),
-                     *l = sm_region_at(&m->sp, a + len - 1);
-    uint32_t splits = (f->start < a) + (l->end > a + len);
+                     *l = sm_region_at(&m->sp, stop - 1);
+    uint32_t splits = (f->prot != prot && f->start < a) +
+                      (l->prot != prot && l->end > stop);
     if (sm_nregions(&m->sp) + splits > m->sp.max_regions)
+      expect = MMU_ERR_NOSPACE, stop = a;
+    else if (stop < a + len)
       expect = MMU_ERR_NOSPACE;
   }
   int rc = mmu_space_mprotect(&m->sp, a, len, prot);
@@ -790,8 +805,8 @@ static void sm_mprotect(sm_state *st, unsigned si, fuzz_input *in) {
   SM_CHECK(rc == expect, "op %u: space %u: mprotect 0x%llx len 0x%llx prot "
            "%u: %d, the model says %d", st->op, si, (unsigned long long)a,
            (unsigned long long)len, prot, rc, expect);
-  if (rc == MMU_OK)
-    for (uint64_t va = a; va < a + len; va += SM_PAGE)
+  if (rc == MMU_OK || rc == MMU_ERR_NOSPACE)
+    for (uint64_t va = a; va < stop; va += SM_PAGE)
       m->page[(va - SM_WBASE) / SM_PAGE].prot = (uint8_t)prot;
 }
 
@@ -814,7 +829,12 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
   if (nb < start) {
     /* a query or below start_brk: the break stays */
   } else if (new_top < old_top) {
-    if (!sm_huge_edges_ok(m, new_top, old_top))
+    int any = 0; /* Linux 6.1+: no VMA in [new_top, old_top): it refuses */
+    for (uint64_t va = new_top; va < old_top; va += SM_PAGE)
+      any |= m->page[(va - SM_WBASE) / SM_PAGE].mapped;
+    if (!any)
+      expect = MMU_ERR_NOSPACE;
+    else if (!sm_huge_edges_ok(m, new_top, old_top))
       expect = MMU_ERR_ARG;
     else if (sm_unmap_nospace(m, new_top, old_top))
       expect = MMU_ERR_NOSPACE;
@@ -824,10 +844,18 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
     if (!sm_range_free(st, m, old_top, new_top + SM_PAGE)) {
       expect = MMU_ERR_NOSPACE;
     } else {
-      const sm_page *below = old_top > start ? &m->page[(old_top - SM_PAGE -
-                                                          SM_WBASE) / SM_PAGE]
-                                             : NULL;
-      extend = below && below->mapped && below->kind == MMU_REGION_HEAP;
+      /* do_brk_flags extends the VMA ending at old_top only if a fresh
+       * read-write VMA with VM_ACCOUNT and no anon_vma merges with it */
+      const mmu_region *h = old_top > SM_WBASE && m->page[(old_top - SM_PAGE -
+                                                           SM_WBASE) /
+                                                          SM_PAGE]
+                                                      .mapped
+                                ? sm_region_at(&m->sp, old_top - SM_PAGE)
+                                : NULL;
+      extend = h && h->end == old_top && h->kind != MMU_REGION_FILE &&
+               h->prot == (MMU_PROT_READ | MMU_PROT_WRITE) && h->flags == 0 &&
+               (h->vm & MMU_VM_ACCOUNT) &&
+               (!h->anon_id || !(h->vm & MMU_VM_FORKED_ANON));
       if (!extend && sm_nregions(&m->sp) >= m->sp.max_regions)
         expect = MMU_ERR_NOSPACE;
       else
@@ -850,14 +878,10 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
     return;
   if (new_top < old_top && nb >= start)
     sm_unmap_model(m, new_top, old_top);
-  if (grow) {
-    const sm_page *below =
-        extend ? &m->page[(old_top - SM_PAGE - SM_WBASE) / SM_PAGE] : NULL;
+  if (grow)
     for (uint64_t va = old_top; va < new_top; va += SM_PAGE)
       sm_page_map(&m->page[(va - SM_WBASE) / SM_PAGE],
-                  below ? below->prot : MMU_PROT_READ | MMU_PROT_WRITE,
-                  MMU_REGION_HEAP, 0, 0, 0);
-  }
+                  MMU_PROT_READ | MMU_PROT_WRITE, MMU_REGION_HEAP, 0, 0, 0);
   m->brk = want;
 }
 

@@ -653,8 +653,15 @@ typedef struct mmu_region {
   uint8_t prot;          /* MMU_PROT_* */
   uint8_t kind;          /* MMU_REGION_* */
   uint8_t flags;         /* MMU_MAP_GROWSDOWN, MMU_MAP_HUGETLB */
-  uint8_t reserved_;
+  uint8_t vm;            /* MMU_VM_*: state Linux keeps in vm_flags/anon_vma */
 } mmu_region;
+
+/* mmu_region.vm. ACCOUNT is VM_ACCOUNT: set when a private mapping is made
+ * writable (mmap, mprotect, brk) and never cleared, so it keeps a once
+ * writable mapping from merging with one never writable. FORKED_ANON: the
+ * region's anon_vma chain also holds its parent's (anon_vma_fork), which
+ * keeps it from merging with a region that has no anon_vma yet. */
+enum { MMU_VM_ACCOUNT = 1, MMU_VM_FORKED_ANON = 2 };
 
 /* Per process, as getrusage() and /usr/bin/time -v report. */
 typedef struct mmu_rusage {

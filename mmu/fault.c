@@ -41,9 +41,29 @@ static int mmu__segv(mmu_fault_info *info, int32_t code) {
   return MMU_OK;
 }
 
-static void mmu__anon_vma(mmu_system *sys, mmu_region *r) {
-  if (!r->anon_id)
-    r->anon_id = ++sys->next_anon_id;
+/* anon_vma_prepare: a region's first anon_vma is a neighbour's when that
+ * one is adjacent, alike but for access rights, and its chain singular
+ * (find_mergeable_anon_vma tries the next region, then the previous), so
+ * that the two can merge once their rights agree. Else a new one. */
+static int mmu__anon_reusable(const mmu_region *r, const mmu_region *near) {
+  const mmu_region *lo = near->start < r->start ? near : r;
+  const mmu_region *hi = lo == r ? near : r;
+  return near->anon_id && !(near->vm & MMU_VM_FORKED_ANON) &&
+         lo->end == hi->start && lo->flags == hi->flags &&
+         ((lo->vm ^ hi->vm) & MMU_VM_ACCOUNT) == 0 &&
+         mmu__region_same_class(lo, hi);
+}
+
+static void mmu__anon_vma(mmu_space *s, mmu_region *r) {
+  if (r->anon_id)
+    return;
+  uint32_t i = (uint32_t)(r - s->regions);
+  if (i + 1 < s->nregions && mmu__anon_reusable(r, &s->regions[i + 1]))
+    r->anon_id = s->regions[i + 1].anon_id;
+  else if (i > 0 && mmu__anon_reusable(r, &s->regions[i - 1]))
+    r->anon_id = s->regions[i - 1].anon_id;
+  else
+    r->anon_id = ++s->sys->next_anon_id;
 }
 
 /* A 2 MiB page of a hugetlb region (hugetlb_no_page / hugetlb_wp). */
@@ -91,7 +111,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
   if ((rc = mmu__frame_alloc_huge(sys, &f)) != MMU_OK)
     return rc;
   mmu__page_new(sys, f, base, MMU__FRF_EXCLUSIVE);
-  mmu__anon_vma(sys, r);
+  mmu__anon_vma(s, r);
   mmu__rss_add(s, 512);
   mmu__entry_set(sys, table, slot,
                  mmu__frame_gpa(sys, f) | mmu__leaf_flags(sys, r, write));
@@ -115,7 +135,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
                   ~MMU__FRF_FILE_CLEAN);
     mmu__uncache(sys, f); /* its bytes stop being the slot's */
     sys->vm.cow_reuses++;
-    mmu__anon_vma(sys, r);
+    mmu__anon_vma(s, r);
     mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
   } else {
     int rc = mmu__frame_alloc_any(sys, &copy, f == sys->zero_frame);
@@ -130,7 +150,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
       info->fault_class = MMU_FAULT_COW;
     }
     mmu__page_new(sys, copy, va, MMU__FRF_EXCLUSIVE);
-    mmu__anon_vma(sys, r);
+    mmu__anon_vma(s, r);
     mmu__entry_set(sys, table, slot,
                    mmu__frame_gpa(sys, copy) | mmu__leaf_flags(sys, r, 1));
   }
@@ -176,7 +196,7 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
       flags |= MMU__FRF_FILE_CLEAN;
   }
   if (anon || write)
-    mmu__anon_vma(sys, r);
+    mmu__anon_vma(s, r);
   mmu__page_new(sys, f, va, flags);
   mmu__rss_add(s, 1);
   int writable = anon ? (r->prot & MMU_PROT_WRITE) != 0 : write;

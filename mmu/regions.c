@@ -61,15 +61,47 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
   return MMU_OK;
 }
 
-/* Linux merges neighbours with equal flags and file, contiguous file
- * offsets, and anon_vmas that are equal or where one side has none yet
- * (is_mergeable_vma / is_mergeable_anon_vma). */
-static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
-  return a->end == b->start && a->prot == b->prot && a->kind == b->kind &&
-         a->flags == b->flags && a->file == b->file &&
+/* An anon_vma may be shared with a region that has none yet only while
+ * its chain is singular (is_mergeable_anon_vma, reusable_anon_vma). */
+static int mmu__anon_compatible(const mmu_region *a, const mmu_region *b) {
+  if (a->anon_id && b->anon_id)
+    return a->anon_id == b->anon_id;
+  const mmu_region *has = a->anon_id ? a : b;
+  return !has->anon_id || !(has->vm & MMU_VM_FORKED_ANON);
+}
+
+/* Anonymous kinds (heap, stack, plain) are all plain anonymous VMAs to
+ * Linux: [heap] and [stack] are names by address, not VMA types. */
+static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
+  return (a->kind == MMU_REGION_FILE) == (b->kind == MMU_REGION_FILE) &&
+         a->file == b->file &&
          (a->kind != MMU_REGION_FILE ||
-          a->offset + (a->end - a->start) == b->offset) &&
-         (!a->anon_id || !b->anon_id || a->anon_id == b->anon_id);
+          a->offset + (a->end - a->start) == b->offset);
+}
+
+/* Linux merges neighbours with equal flags (VM_ACCOUNT included) and file,
+ * contiguous file offsets and compatible anon_vmas (is_mergeable_vma,
+ * is_mergeable_anon_vma). */
+static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
+  return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
+         ((a->vm ^ b->vm) & MMU_VM_ACCOUNT) == 0 &&
+         mmu__region_same_class(a, b) && mmu__anon_compatible(a, b);
+}
+
+/* Regions i and i + 1 become one if Linux would merge them. */
+static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
+  if (i + 1 >= s->nregions ||
+      !mmu__region_mergeable(&s->regions[i], &s->regions[i + 1]))
+    return 0;
+  mmu_region *a = &s->regions[i];
+  const mmu_region *b = &s->regions[i + 1];
+  a->end = b->end;
+  if (!a->anon_id) {
+    a->anon_id = b->anon_id;
+    a->vm |= b->vm;
+  }
+  mmu__region_remove(s, i + 1);
+  return 1;
 }
 
 /* Merge every mergeable pair among regions first-1 .. last+1. */
@@ -78,16 +110,10 @@ static void mmu__region_merge_around(mmu_space *s, uint32_t first,
   uint32_t i = first ? first - 1 : 0;
   uint32_t stop = last + 1;
   while (i + 1 < s->nregions && i < stop) {
-    mmu_region *a = &s->regions[i], *b = &s->regions[i + 1];
-    if (mmu__region_mergeable(a, b)) {
-      a->end = b->end;
-      if (!a->anon_id)
-        a->anon_id = b->anon_id;
-      mmu__region_remove(s, i + 1);
+    if (mmu__region_merge_next(s, i))
       stop--;
-    } else {
+    else
       i++;
-    }
   }
 }
 
@@ -153,10 +179,14 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
      * every MAP_GROWSDOWN one (vma_is_initial_stack) */
     int stack = space->start_stack && r->start <= space->start_stack &&
                 r->end >= space->start_stack;
-    const char *name = f                            ? f->path
-                       : r->kind == MMU_REGION_HEAP ? "[heap]"
-                       : stack                      ? "[stack]"
-                                                    : NULL;
+    /* [heap] is any VMA overlapping [start_brk, brk) (vma_is_initial_heap,
+     * Linux 6.7+; older kernels also named ones touching it) */
+    int heap = space->start_brk && r->start < space->brk &&
+               r->end > space->start_brk;
+    const char *name = f       ? f->path
+                       : heap  ? "[heap]"
+                       : stack ? "[stack]"
+                               : NULL;
     if (name) {
       if (t.len - line < 72)
         mmu__blanks(&t, 72 - (t.len - line));

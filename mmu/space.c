@@ -409,6 +409,7 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
     while (j < i && parent->regions[j].anon_id != r->anon_id)
       j++;
     r->anon_id = j < i ? child->regions[j].anon_id : ++sys->next_anon_id;
+    r->vm |= MMU_VM_FORKED_ANON; /* its chain holds the parent's too */
   }
   /* Linux copies the page tables of regions with an anon_vma only; the
    * others refill by faults (vma_needs_copy). */
@@ -542,6 +543,8 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   r.file = file;
   r.prot = (uint8_t)prot;
   r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
+  /* accountable_mapping: private and writable, hugetlb excepted */
+  r.vm = (prot & MMU_PROT_WRITE) && !huge ? MMU_VM_ACCOUNT : 0;
   r.kind = file                         ? MMU_REGION_FILE
            : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
                                         : MMU_REGION_ANON;
@@ -593,6 +596,10 @@ static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                                        *entry, level == 2));
 }
 
+/* do_mprotect_pkey: the range is changed region by region from addr; a
+ * hole ends it with ENOMEM after the regions before it changed, and a
+ * region already at prot is left as it is (mprotect_fixup), merging with
+ * nothing. A changed region merges with its neighbours (vma_merge). */
 MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
@@ -601,39 +608,49 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   if (!len)
     return MMU_OK;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
-  /* the whole range must be mapped (Linux: ENOMEM) */
   uint32_t first = mmu__region_next(s, addr), last = first;
-  uint64_t covered = addr;
-  for (uint32_t i = first; i < s->nregions && covered < end; i++, last = i) {
-    if (s->regions[i].start > covered)
+  if (first >= s->nregions || s->regions[first].start > addr)
+    return MMU_ERR_NOSPACE; /* nothing mapped at addr: nothing changes */
+  uint64_t stop = addr; /* end of the mapped run from addr */
+  for (uint32_t i = first; i < s->nregions && stop < end; i++) {
+    if (s->regions[i].start > stop)
       break;
-    covered = s->regions[i].end;
+    stop = s->regions[i].end;
+    last = i;
   }
-  if (covered < end)
-    return MMU_ERR_NOSPACE;
-  last--;
-  if (!mmu__huge_edges_ok(s, addr, end))
+  int rc = stop < end ? MMU_ERR_NOSPACE : MMU_OK;
+  if (stop > end)
+    stop = end;
+  if (!mmu__huge_edges_ok(s, addr, stop))
     return MMU_ERR_ARG;
-  uint32_t splits = (s->regions[first].start < addr) +
-                    (s->regions[last].end > end);
+  uint32_t splits =
+      (s->regions[first].prot != prot && s->regions[first].start < addr) +
+      (s->regions[last].prot != prot && s->regions[last].end > stop);
   if (s->nregions + splits > s->max_regions)
     return MMU_ERR_NOSPACE;
-  if (s->regions[first].start < addr) {
-    mmu__region_split(s, first, addr);
-    first++;
-    last++;
-  }
-  if (s->regions[last].end > end)
-    mmu__region_split(s, last, end);
-  for (uint32_t i = first; i <= last; i++) {
+  int changed = 0;
+  for (uint32_t i = first; i < s->nregions && s->regions[i].start < stop;
+       i++) {
+    if (s->regions[i].prot == prot)
+      continue;
+    if (s->regions[i].start < addr)
+      mmu__region_split(s, i++, addr);
+    if (s->regions[i].end > stop)
+      mmu__region_split(s, i, stop);
     mmu_region *r = &s->regions[i];
+    if ((prot & MMU_PROT_WRITE) && !(r->flags & MMU_MAP_HUGETLB))
+      r->vm |= MMU_VM_ACCOUNT; /* mprotect_fixup charges it, for good */
     r->prot = (uint8_t)prot;
     mmu__for_leaves(s, s->root_frame, s->levels, 0, r->start, r->end,
                     mmu__reprotect_leaf, r, 0);
+    changed = 1;
+    mmu__region_merge_next(s, i);
+    if (i > 0 && mmu__region_merge_next(s, i - 1))
+      i--;
   }
-  mmu__region_merge_around(s, first, last);
-  mmu__shootdown(s, addr, (end - addr) >> 12);
-  return MMU_OK;
+  if (changed)
+    mmu__shootdown(s, addr, (stop - addr) >> 12);
+  return rc;
 }
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
@@ -662,36 +679,40 @@ MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   if (new_brk < s->start_brk || new_brk >= s->user_top - MMU__PAGE) {
     /* a query, or out of range: the break stays */
   } else if (new_top < old_top) {
-    /* as munmap: a hugetlb page is never cut (Linux's brk fails and keeps
-     * the break); mmu__unmap would free a whole 2 MiB page whose lower
-     * part stays mapped */
-    rc = mmu__huge_edges_ok(s, new_top, old_top)
-             ? mmu__unmap(s, new_top, old_top)
-             : MMU_ERR_ARG;
+    /* Linux 6.1+: no VMA left in [new_top, old_top) is "mapping not
+     * found", and the break stays. As munmap, a hugetlb page is never
+     * cut (mmu__unmap would free a whole 2 MiB page whose lower part
+     * stays mapped). */
+    uint32_t i = mmu__region_next(s, new_top);
+    if (i >= s->nregions || s->regions[i].start >= old_top)
+      rc = MMU_ERR_NOSPACE;
+    else
+      rc = mmu__huge_edges_ok(s, new_top, old_top)
+               ? mmu__unmap(s, new_top, old_top)
+               : MMU_ERR_ARG;
     if (rc == MMU_OK)
       s->brk = new_brk;
   } else if (new_top > old_top) {
     if (!mmu__range_free(s, old_top, new_top + MMU__PAGE)) {
       rc = MMU_ERR_NOSPACE;
     } else {
+      /* do_brk_flags: extend the VMA ending at old_top if a fresh heap
+       * VMA (read-write, VM_ACCOUNT, no anon_vma) would merge with it */
+      mmu_region r;
+      memset(&r, 0, sizeof r);
+      r.start = old_top;
+      r.end = new_top;
+      r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
+      r.kind = MMU_REGION_HEAP;
+      r.vm = MMU_VM_ACCOUNT;
       int32_t h = mmu__region_find(s, old_top - 1);
-      if (old_top > s->start_brk && h >= 0 &&
-          s->regions[h].kind == MMU_REGION_HEAP) {
+      if (h >= 0 && mmu__region_mergeable(&s->regions[h], &r)) {
         s->regions[h].end = new_top;
         s->brk = new_brk;
       } else {
-        mmu_region r;
-        memset(&r, 0, sizeof r);
-        r.start = old_top;
-        r.end = new_top;
-        r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
-        r.kind = MMU_REGION_HEAP;
-        uint32_t at;
-        rc = mmu__region_insert(s, &r, &at);
-        if (rc == MMU_OK) {
-          mmu__region_merge_around(s, at, at);
+        rc = mmu__region_insert(s, &r, NULL);
+        if (rc == MMU_OK)
           s->brk = new_brk;
-        }
       }
     }
   } else {

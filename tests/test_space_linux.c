@@ -1,0 +1,195 @@
+/* The VMA rules Linux applies that random sequences against the running
+ * kernel exposed (issue "The OS side, exact against Linux", cases A-I).
+ * Each test is one minimal sequence; the expected regions are what
+ * /proc/self/maps showed (SPEC.md 9.2). Addresses are pages of a window. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "os_world.h"
+
+#define EQ(a, b)                                                               \
+  cr_assert_eq((uint64_t)(a), (uint64_t)(b), "%s = %#llx, want %#llx", #a,     \
+               (unsigned long long)(a), (unsigned long long)(b))
+#define OK(x) EQ((x), MMU_OK)
+#define PAGE 4096ull
+#define RW (MMU_PROT_READ | MMU_PROT_WRITE)
+#define WIN 0x10000000ull
+#define P(n) (WIN + (uint64_t)(n)*PAGE)
+
+static osw W;
+static mmu_space S;
+
+static void world(uint32_t sys_flags) {
+  cr_assert_eq(osw_init(&W, 4096, 0, 0, sys_flags), 0);
+  OK(osw_space(&W, &S, NULL));
+  OK(mmu_space_activate(&S, &W.cpu));
+}
+static void setup(void) { world(0); }
+static void teardown(void) {
+  if (S.magic)
+    osw_space_free(&S);
+  osw_free(&W);
+}
+
+static void map_at(mmu_space *s, uint64_t page, uint64_t pages, unsigned prot,
+                   unsigned flags) {
+  uint64_t got = 0;
+  OK(mmu_space_mmap(s, P(page), pages * PAGE, prot, flags | MMU_MAP_FIXED,
+                    NULL, 0, &got));
+  EQ(got, P(page));
+}
+
+static mmu_fault_info touch(mmu_space *s, uint64_t page, int write) {
+  mmu_fault_info info;
+  uint8_t v = 0x5A;
+  int rc = write ? osw_write8(&W, s, P(page), v, &info)
+                 : osw_read8(&W, s, P(page), &v, &info);
+  cr_assert(rc == MMU_OK || rc == MMU_PAGE_FAULT, "access rc %d", rc);
+  return info;
+}
+
+/* The space's regions as "start-end prot" in pages of the window. */
+static void expect_regions(const mmu_space *s, const char *want) {
+  char got[512] = "";
+  uint32_t n;
+  const mmu_region *r = mmu_space_regions(s, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    char one[64];
+    snprintf(one, sizeof one, "%s%llu-%llu %c%c%c", i ? " " : "",
+             (unsigned long long)((r[i].start - WIN) / PAGE),
+             (unsigned long long)((r[i].end - WIN) / PAGE),
+             r[i].prot & MMU_PROT_READ ? 'r' : '-',
+             r[i].prot & MMU_PROT_WRITE ? 'w' : '-',
+             r[i].prot & MMU_PROT_EXEC ? 'x' : '-');
+    strncat(got, one, sizeof got - strlen(got) - 1);
+  }
+  cr_assert_str_eq(got, want);
+}
+
+static size_t maps_lines_named(const mmu_space *s, const char *name) {
+  static char buf[8192];
+  cr_assert_lt(mmu_space_maps(s, buf, sizeof buf), sizeof buf);
+  size_t n = 0;
+  for (const char *p = buf; (p = strstr(p, name)); p++)
+    n++;
+  return n;
+}
+
+TestSuite(linux_vma, .init = setup, .fini = teardown);
+
+/* A: an anonymous mapping over the heap merges with it, and [heap] names
+ * the VMAs that overlap [start_brk, brk), by address (vma_is_initial_heap). */
+Test(linux_vma, a_mmap_over_heap_merges_and_heap_is_named_by_range) {
+  uint64_t brk = 0;
+  OK(mmu_space_set_brk_base(&S, P(0)));
+  OK(mmu_space_brk(&S, P(11), &brk));
+  map_at(&S, 2, 1, RW, 0);
+  expect_regions(&S, "0-11 rw-");
+  EQ(maps_lines_named(&S, "[heap]"), 1);
+}
+
+/* B: mprotect changes the mapped prefix of the range, then fails ENOMEM at
+ * the first hole (do_mprotect_pkey's loop). */
+Test(linux_vma, b_mprotect_changes_the_prefix_before_enomem) {
+  map_at(&S, 10, 4, RW, 0);
+  EQ(mmu_space_mprotect(&S, P(12), 4 * PAGE, MMU_PROT_READ),
+     MMU_ERR_NOSPACE);
+  expect_regions(&S, "10-12 rw- 12-14 r--");
+  /* nothing mapped at the start: nothing changes */
+  EQ(mmu_space_mprotect(&S, P(9), 2 * PAGE, MMU_PROT_READ), MMU_ERR_NOSPACE);
+  expect_regions(&S, "10-12 rw- 12-14 r--");
+}
+
+/* C: after fork the child's VMAs that had an anon_vma chain to the
+ * parent's too; one without anon_vma does not merge with them
+ * (is_mergeable_anon_vma's list_is_singular), nor does brk extend them. */
+Test(linux_vma, c_forked_anon_vma_blocks_merge_in_child) {
+  mmu_space child;
+  uint64_t brk = 0;
+  map_at(&S, 0, 2, RW, 0);
+  touch(&S, 0, 1);
+  OK(mmu_space_set_brk_base(&S, P(20)));
+  OK(mmu_space_brk(&S, P(22), &brk));
+  touch(&S, 20, 1);
+  OK(osw_fork(&S, &child));
+  map_at(&child, 2, 2, RW, 0);
+  OK(mmu_space_brk(&child, P(24), &brk));
+  EQ(brk, P(24));
+  expect_regions(&child, "0-2 rw- 2-4 rw- 20-22 rw- 22-24 rw-");
+  EQ(maps_lines_named(&child, "[heap]"), 2);
+  /* the parent's chains stay single: it merges */
+  map_at(&S, 2, 2, RW, 0);
+  expect_regions(&S, "0-4 rw- 20-22 rw-");
+  osw_space_free(&child);
+}
+
+/* D: a private mapping once writable keeps VM_ACCOUNT after mprotect to
+ * read-only; one never writable has none; their flags differ. */
+Test(linux_vma, d_vm_account_keeps_a_once_writable_mapping_apart) {
+  map_at(&S, 0, 2, RW, 0);
+  touch(&S, 0, 1);
+  OK(mmu_space_mprotect(&S, P(0), 2 * PAGE, MMU_PROT_READ));
+  map_at(&S, 2, 2, MMU_PROT_READ, 0);
+  expect_regions(&S, "0-2 r-- 2-4 r--");
+  /* made writable, the second gets VM_ACCOUNT too (mprotect_fixup) */
+  OK(mmu_space_mprotect(&S, P(2), 2 * PAGE, RW));
+  OK(mmu_space_mprotect(&S, P(2), 2 * PAGE, MMU_PROT_READ));
+  expect_regions(&S, "0-4 r--");
+}
+
+/* F: a VMA's first anon_vma is its compatible neighbour's
+ * (find_mergeable_anon_vma), so the two merge once their flags agree.
+ * Reads take the zero page and no anon_vma where the kernel has one. */
+static void f_sequence(void) {
+  map_at(&S, 0, 1, MMU_PROT_READ | MMU_PROT_EXEC, 0);
+  touch(&S, 0, 0);
+  map_at(&S, 1, 1, MMU_PROT_READ, 0);
+  touch(&S, 1, 0);
+  OK(mmu_space_mprotect(&S, P(0), 2 * PAGE, MMU_PROT_WRITE));
+  expect_regions(&S, "0-2 -w-");
+}
+Test(linux_vma, f_neighbour_anon_vma_is_reused) { f_sequence(); }
+Test(linux_vma, f_neighbour_anon_vma_is_reused_without_zero_page,
+     .init = NULL) {
+  world(MMU_SYS_NO_ZERO_PAGE);
+  f_sequence();
+}
+
+/* G: brk down to an address whose heap above is already unmapped finds no
+ * VMA and keeps the old break (brk's "mapping not found", Linux 6.1+). */
+Test(linux_vma, g_brk_shrink_over_unmapped_heap_keeps_the_break) {
+  uint64_t brk = 0;
+  OK(mmu_space_set_brk_base(&S, P(0)));
+  OK(mmu_space_brk(&S, P(26), &brk));
+  OK(mmu_space_munmap(&S, P(14), 16 * PAGE));
+  EQ(mmu_space_brk(&S, P(19), &brk), MMU_ERR_NOSPACE);
+  EQ(brk, P(26));
+  expect_regions(&S, "0-14 rw-");
+}
+
+/* H: brk extends the VMA below only if it is mergeable with a fresh
+ * read-write one (do_brk_flags); else the heap gets a new VMA. */
+Test(linux_vma, h_brk_above_read_only_heap_page_makes_a_new_vma) {
+  uint64_t brk = 0;
+  OK(mmu_space_set_brk_base(&S, P(0)));
+  OK(mmu_space_brk(&S, P(4), &brk));
+  OK(mmu_space_mprotect(&S, P(3), PAGE, MMU_PROT_READ));
+  OK(mmu_space_brk(&S, P(6), &brk));
+  mmu_fault_info f = touch(&S, 4, 1);
+  EQ(f.fault_class, MMU_FAULT_MINOR);
+  expect_regions(&S, "0-3 rw- 3-4 r-- 4-6 rw-");
+}
+
+/* I: a stack growing down onto another grow-down VMA only moves its start
+ * (expand_downwards); the two stay apart. */
+Test(linux_vma, i_stack_growth_does_not_merge) {
+  map_at(&S, 10, 2, RW, MMU_MAP_GROWSDOWN);
+  map_at(&S, 20, 2, RW, MMU_MAP_GROWSDOWN);
+  for (uint64_t p = 19; p >= 12; p--)
+    EQ(touch(&S, p, 1).fault_class, MMU_FAULT_MINOR);
+  expect_regions(&S, "10-12 rw- 12-22 rw-");
+  /* and a later mprotect of one of them merges nothing either */
+  OK(mmu_space_mprotect(&S, P(12), PAGE, RW));
+  expect_regions(&S, "10-12 rw- 12-22 rw-");
+}
