@@ -6,7 +6,7 @@
  * of 0..64 slots; LRU, Clock, LFU or the two lists; NX or not; 4- or
  * 5-level paging) and up to
  * four spaces run a sequence of: mmap (anonymous, private file, stack,
- * hugetlb; fixed or placed; any prot), munmap, mprotect, brk, fork, exit,
+ * hugetlb; fixed or placed; any prot), munmap, mprotect, madvise(DONTNEED), brk, fork, exit,
  * a new process, reads (which may cross a page), writes, fetches,
  * mmu_system_reclaim, mmu_system_age, swap faults injected (failing writes,
  * short reads, a swap slot's bytes flipped), failing file reads, and maps
@@ -810,6 +810,41 @@ static void sm_mprotect(sm_state *st, unsigned si, fuzz_input *in) {
       m->page[(va - SM_WBASE) / SM_PAGE].prot = (uint8_t)prot;
 }
 
+/* madvise(MADV_DONTNEED): the mapped pages of the range lose what was
+ * written (anonymous ones read zero, file ones the file again); a hole is
+ * ENOMEM after the rest. */
+static void sm_madvise(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  unsigned page = sm_pick_page(in);
+  uint8_t lb = fi_u8(in);
+  uint64_t a = sm_va(page);
+  uint64_t len = (uint64_t)((lb & 0x80) ? (lb & 0x7F) + 1 : (lb & 7) + 1) *
+                 SM_PAGE;
+  if (a + len > SM_WEND)
+    len = SM_WEND - a;
+  int hole = 0;
+  for (uint64_t va = a; va < a + len; va += SM_PAGE)
+    hole |= !m->page[(va - SM_WBASE) / SM_PAGE].mapped;
+  int expect = !sm_huge_edges_ok(m, a, a + len) ? MMU_ERR_ARG
+               : hole                           ? MMU_ERR_NOSPACE
+                                                : MMU_OK;
+  int rc = mmu_space_madvise(&m->sp, a, len, MMU_MADV_DONTNEED);
+  fz_trace("op %u: space %u madvise 0x%llx len 0x%llx -> %d\n", st->op, si,
+           (unsigned long long)a, (unsigned long long)len, rc);
+  SM_CHECK(rc == expect, "op %u: space %u: madvise 0x%llx len 0x%llx: %d, "
+           "the model says %d", st->op, si, (unsigned long long)a,
+           (unsigned long long)len, rc, expect);
+  if (rc != MMU_OK && rc != MMU_ERR_NOSPACE)
+    return;
+  for (uint64_t va = a; va < a + len; va += SM_PAGE) {
+    sm_page *pg = &m->page[(va - SM_WBASE) / SM_PAGE];
+    if (pg->mapped) {
+      pg->mask = 0;
+      pg->poisoned = 0;
+    }
+  }
+}
+
 static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
   sm_space *m = &st->s[si];
   uint16_t v = fi_u16(in);
@@ -1032,8 +1067,10 @@ static void sm_op(sm_state *st, fuzz_input *in) {
              mmu_status_name(rc), done);
     break;
   }
-  case 18:
-  case 19: { /* inject a fault */
+  case 19:
+    sm_madvise(st, (unsigned)si, in);
+    break;
+  case 18: { /* inject a fault */
     uint8_t b = fi_u8(in);
     uint8_t c = fi_u8(in);
     switch (b & 3) {

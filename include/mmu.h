@@ -540,9 +540,17 @@ enum {
 enum {
   MMU_MAP_FIXED = 1u << 0,   /* at addr exactly, replacing what was there */
   MMU_MAP_GROWSDOWN = 1u << 1, /* a stack: faults below it grow it */
-  MMU_MAP_HUGETLB = 1u << 2  /* 2 MiB pages (hugetlbfs rules: 2 MiB aligned */
+  MMU_MAP_HUGETLB = 1u << 2, /* 2 MiB pages (hugetlbfs rules: 2 MiB aligned */
                              /* address, length, munmap and mprotect; never */
                              /* swapped) */
+  MMU_MAP_POPULATE = 1u << 3 /* fault every page in now (mm_populate): one */
+                             /* minor fault each, counted as Linux does */
+};
+
+/* mmu_space_madvise() advice: Linux's values. */
+enum {
+  MMU_MADV_DONTNEED = 4 /* drop the pages: the next access finds them zero */
+                        /* (anonymous) or the file's (file mappings) */
 };
 
 /* Region kinds, as /proc/PID/maps names them. */
@@ -792,6 +800,10 @@ MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
 MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
                                unsigned prot);
+/* madvise(): MMU_MADV_DONTNEED. A hole in the range is MMU_ERR_NOSPACE
+ * after the mapped parts were done, as Linux's ENOMEM. */
+MMU_API int mmu_space_madvise(mmu_space *space, uint64_t addr, uint64_t len,
+                              int advice);
 /* Set the heap start (once, before the first brk; as the ELF loader does
  * after the data segment). */
 MMU_API int mmu_space_set_brk_base(mmu_space *space, uint64_t start_brk);

@@ -495,11 +495,27 @@ static int mmu__unmap(mmu_space *s, uint64_t start, uint64_t end) {
   return MMU_OK;
 }
 
+/* MAP_POPULATE (mm_populate, populate_vma_page_range): get_user_pages
+ * faults each page in, for writing where the mapping is writable (so a
+ * private page is copied now), for reading otherwise, and not at all under
+ * PROT_NONE. Each is a fault of the task's (min_flt). Errors end it
+ * quietly: mmap has already succeeded. */
+static void mmu__populate(mmu_space *s, uint64_t start, uint64_t end,
+                          unsigned prot, int huge) {
+  if (!(prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC)))
+    return;
+  uint32_t ec = MMU_PFEC_U | ((prot & MMU_PROT_WRITE) ? MMU_PFEC_W : 0);
+  for (uint64_t va = start; va < end; va += huge ? MMU__HUGE : MMU__PAGE)
+    if (mmu_space_fault(s, va, ec, NULL) != MMU_OK)
+      return;
+}
+
 MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            uint64_t offset, uint64_t *mapped) {
   if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
-      (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB)) ||
+      (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB |
+                 MMU_MAP_POPULATE)) ||
       (offset & 0xFFF) || (file && !file->read_page))
     return MMU_ERR_ARG;
   int huge = (flags & MMU_MAP_HUGETLB) != 0;
@@ -552,6 +568,8 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   int rc = mmu__region_insert(s, &r, &at);
   MMU_ASSERT(rc == MMU_OK);
   mmu__region_merge_around(s, at, at);
+  if (flags & MMU_MAP_POPULATE)
+    mmu__populate(s, start, start + len, prot, huge);
   if (mapped)
     *mapped = start;
   return rc;
@@ -651,6 +669,35 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   if (changed)
     mmu__shootdown(s, addr, (stop - addr) >> 12);
   return rc;
+}
+
+/* madvise (mm/madvise.c): MADV_DONTNEED zaps the pages of every region in
+ * the range (zap_page_range_single): frames and swap slots go, the region
+ * stays, and the next access faults a fresh page in. A hugetlb region
+ * needs 2 MiB aligned edges. Holes: the rest is done, then ENOMEM. */
+MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
+                              int advice) {
+  if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
+      len > s->user_top - addr || advice != MMU_MADV_DONTNEED)
+    return MMU_ERR_ARG;
+  if (!len)
+    return MMU_OK;
+  uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
+  if (!mmu__huge_edges_ok(s, addr, end))
+    return MMU_ERR_ARG;
+  uint64_t done = addr;
+  int hole = 0;
+  for (uint32_t i = mmu__region_next(s, addr);
+       i < s->nregions && s->regions[i].start < end; i++) {
+    const mmu_region *r = &s->regions[i];
+    hole |= r->start > done;
+    uint64_t a = r->start > addr ? r->start : addr;
+    done = r->end < end ? r->end : end;
+    mmu__zap_range(s, a, done);
+  }
+  hole |= done < end;
+  mmu__shootdown(s, addr, (end - addr) >> 12);
+  return hole ? MMU_ERR_NOSPACE : MMU_OK;
 }
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {

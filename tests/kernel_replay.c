@@ -159,8 +159,10 @@ static __attribute__((noinline)) void window_end(result *r) {
   r->majflt = (int64_t)(g.ru1.ru_majflt - g.ru0.ru_majflt);
 }
 
-static int map_fixed(void *addr, size_t len, int prot) {
-  void *p = mmap(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+static int map_fixed(void *addr, size_t len, int prot, int populate) {
+  void *p = mmap(addr, len, prot,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+                     (populate ? MAP_POPULATE : 0),
                  -1, 0);
   if (p == MAP_FAILED)
     return -1;
@@ -182,7 +184,7 @@ static int warm_paths(void) {
   warm_state();
   for (int i = 0; i < 3; i++) {
     window_begin();
-    if (map_fixed(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE))
+    if (map_fixed(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE, 0))
       return errno;
     (void)touch_read(g.scratch, 2);
     touch_write(g.scratch, 0, 2, 0);
@@ -223,12 +225,13 @@ static __attribute__((noinline)) void exec_step(uint32_t i, result *r) {
   int rc = 0;
   memset(r, 0, sizeof *r);
   switch (st->op) {
-  case KS_OP_MMAP: {
+  case KS_OP_MMAP:
+  case KS_OP_MMAP_POPULATE: {
     uint8_t *addr = g.arena + (size_t)st->at * PAGE;
     size_t len = (size_t)st->count * PAGE;
     int prot = st->prot;
     window_begin();
-    rc = map_fixed(addr, len, prot);
+    rc = map_fixed(addr, len, prot, st->op == KS_OP_MMAP_POPULATE);
     window_end(r);
     if (rc) {
       set_err(r, ERR_SYSCALL, 0, errno, 0);
@@ -263,6 +266,17 @@ static __attribute__((noinline)) void exec_step(uint32_t i, result *r) {
     window_end(r);
     if (rc)
       set_err(r, ERR_SYSCALL, 0, errno, 0);
+    break;
+  }
+  case KS_OP_MADV_DONTNEED: {
+    uint8_t *p = base + (size_t)st->first * PAGE;
+    window_begin();
+    rc = madvise(p, (size_t)st->count * PAGE, MADV_DONTNEED);
+    window_end(r);
+    if (rc)
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+    /* anonymous: the pages read as zero from now on */
+    memset(&g.shadow[id][st->first], 0, st->count);
     break;
   }
   case KS_OP_READ: {
@@ -494,6 +508,7 @@ static const char *validate(const ks_script *s, uint32_t *bad) {
       return "bad region id";
     switch (st->op) {
     case KS_OP_MMAP:
+    case KS_OP_MMAP_POPULATE:
       if (pages[p][id])
         return "region already mapped";
       if (!st->count || st->count > KS_MAX_PAGES ||
@@ -525,6 +540,12 @@ static const char *validate(const ks_script *s, uint32_t *bad) {
       memset(&prot[p][id][st->first], st->prot, n);
       break;
     }
+    case KS_OP_MADV_DONTNEED:
+      if (!pages[p][id])
+        return "region not mapped";
+      if (!st->count || st->first + st->count > pages[p][id])
+        return "pages out of the region";
+      break;
     case KS_OP_READ:
     case KS_OP_WRITE: {
       unsigned need = st->op == KS_OP_READ ? KS_PROT_READ : KS_PROT_WRITE;

@@ -102,7 +102,9 @@ typedef enum ks_op {
   KS_OP_READ,        /* read a byte of pages [first, first + count) */
   KS_OP_WRITE,       /* write a byte of pages [first, first + count) */
   KS_OP_FORK,        /* the process forks (measured in the parent) */
-  KS_OP_CHILD_EXIT   /* the child exits; the parent waits (measured there) */
+  KS_OP_CHILD_EXIT,  /* the child exits; the parent waits (measured there) */
+  KS_OP_MMAP_POPULATE, /* as MMAP, with MAP_POPULATE */
+  KS_OP_MADV_DONTNEED  /* madvise(MADV_DONTNEED) pages [first, first + count) */
 } ks_op;
 
 typedef enum ks_who {
@@ -165,6 +167,10 @@ typedef struct ks_script {
   KS_READ_ZP(nm, w, id, first_, count_, minflt, minflt)
 #define KS_WRITE(nm, w, id, first_, count_, minflt)                          \
   KS_WRITE_ZP(nm, w, id, first_, count_, minflt, minflt)
+#define KS_MMAP_POPULATE_ZP(nm, w, id, at_, pages, prot_, zp, nzp)           \
+  KS_STEP_(nm, KS_OP_MMAP_POPULATE, w, id, prot_, at_, 0, pages, zp, nzp, 0)
+#define KS_MADV_DONTNEED(nm, w, id, first_, count_)                          \
+  KS_STEP_(nm, KS_OP_MADV_DONTNEED, w, id, 0, 0, first_, count_, 0, 0, 0)
 #define KS_FORK(nm)                                                          \
   KS_STEP_(nm, KS_OP_FORK, KS_BOTH, 0, 0, 0, 0, 0, KS_ANY, KS_ANY, KS_ANY)
 #define KS_CHILD_EXIT(nm)                                                    \
@@ -184,6 +190,8 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_WRITE: return "write";
   case KS_OP_FORK: return "fork";
   case KS_OP_CHILD_EXIT: return "child_exit";
+  case KS_OP_MMAP_POPULATE: return "mmap_populate";
+  case KS_OP_MADV_DONTNEED: return "madv_dontneed";
   default: return "?";
   }
 }
@@ -436,6 +444,43 @@ static const ks_step ks_steps_mprotect_split_fork[] = {
   KS_MUNMAP("unmap", KS_PARENT, 0),
 };
 
+/* (k) MAP_POPULATE: get_user_pages faults every page in at mmap, for
+ * writing where the mapping is writable; each counts in ru_minflt. */
+static const ks_step ks_steps_populate[] = {
+  KS_MMAP_POPULATE_ZP("map_rw", KS_BOTH, 0, 0, 64, KS_PROT_RW, 64, 64),
+  KS_WRITE("write_rw", KS_BOTH, 0, 0, 64, 0),
+  KS_READ("read_rw", KS_BOTH, 0, 0, 64, 0),
+  /* Linux: a read-only mapping is populated by read faults: the zero page,
+   * or pages of its own without it */
+  KS_MMAP_POPULATE_ZP("map_ro", KS_BOTH, 1, 128, 64, KS_PROT_READ, 64, 64),
+  KS_READ("read_ro", KS_BOTH, 1, 0, 64, 0),
+  /* Linux: PROT_NONE has nothing get_user_pages may touch */
+  KS_MMAP_POPULATE_ZP("map_none", KS_BOTH, 2, 256, 64, KS_PROT_NONE, 0, 0),
+  KS_MUNMAP("unmap_rw", KS_BOTH, 0),
+  KS_MUNMAP("unmap_ro", KS_BOTH, 1),
+  KS_MUNMAP("unmap_none", KS_BOTH, 2),
+};
+
+/* (l) MADV_DONTNEED drops anonymous pages: the next access faults in a
+ * zero page again; in a child it drops only the child's view. */
+static const ks_step ks_steps_dontneed[] = {
+  KS_MMAP("map", KS_BOTH, 0, 0, 64, KS_PROT_RW),
+  KS_WRITE("write_all", KS_BOTH, 0, 0, 64, 64),
+  KS_MADV_DONTNEED("dontneed_low", KS_BOTH, 0, 0, 32),
+  KS_READ("read_low", KS_BOTH, 0, 0, 32, 32),
+  KS_READ("read_high", KS_BOTH, 0, 32, 32, 0),
+  KS_WRITE_ZP("write_low", KS_BOTH, 0, 0, 32, 32, 0),
+  KS_FORK("fork"),
+  KS_MADV_DONTNEED("child_dontneed", KS_CHILD, 0, 0, 64),
+  KS_READ("child_read", KS_CHILD, 0, 0, 64, 64),
+  KS_READ("parent_read", KS_PARENT, 0, 0, 64, 0),
+  KS_CHILD_EXIT("child_exit"),
+  /* Linux: fork write-protected the parent's PTEs; each write faults once
+   * and reuses its page, which nobody else maps any more */
+  KS_WRITE("parent_write", KS_PARENT, 0, 0, 64, 64),
+  KS_MUNMAP("unmap", KS_PARENT, 0),
+};
+
 static const ks_script ks_scripts[] = {
   KS_SCRIPT("read_then_write", "first touch by reads, then writes",
             ks_steps_read_then_write),
@@ -461,6 +506,10 @@ static const ks_script ks_scripts[] = {
             ks_steps_adjacent_merge),
   KS_SCRIPT("mprotect_split_fork", "mprotect splits a VMA, then fork",
             ks_steps_mprotect_split_fork),
+  KS_SCRIPT("populate", "MAP_POPULATE read-write, read-only, PROT_NONE",
+            ks_steps_populate),
+  KS_SCRIPT("dontneed", "MADV_DONTNEED, then in a forked child",
+            ks_steps_dontneed),
 };
 
 #define KS_NSCRIPTS ((uint32_t)(sizeof(ks_scripts) / sizeof(ks_scripts[0])))

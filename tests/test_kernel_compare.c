@@ -105,10 +105,15 @@ static void kc_step(kc_world *k, const ks_script *s, uint32_t i) {
   cr_assert_eq(mmu_space_activate(&k->space[p], &k->w.cpu), MMU_OK);
   switch (st->op) {
   case KS_OP_MMAP:
+  case KS_OP_MMAP_POPULATE:
     cr_assert_eq(mmu_space_mmap(&k->space[p],
                                 KC_BASE + (uint64_t)st->at * KS_PAGE_SIZE,
                                 (uint64_t)st->count * KS_PAGE_SIZE, st->prot,
-                                MMU_MAP_FIXED, NULL, 0, NULL),
+                                MMU_MAP_FIXED |
+                                    (st->op == KS_OP_MMAP_POPULATE
+                                         ? MMU_MAP_POPULATE
+                                         : 0),
+                                NULL, 0, NULL),
                  MMU_OK, "%s step %u (%s): mmap", s->name, i, st->name);
     k->mapped[p][id] = st->count;
     k->at[p][id] = st->at;
@@ -128,6 +133,14 @@ static void kc_step(kc_world *k, const ks_script *s, uint32_t i) {
                  MMU_OK, "%s step %u (%s): mprotect", s->name, i, st->name);
     break;
   }
+  case KS_OP_MADV_DONTNEED:
+    cr_assert_eq(mmu_space_madvise(&k->space[p],
+                                   kc_page_va(k, p, id, st->first),
+                                   (uint64_t)st->count * KS_PAGE_SIZE,
+                                   MMU_MADV_DONTNEED),
+                 MMU_OK, "%s step %u (%s): madvise", s->name, i, st->name);
+    memset(&k->shadow[p][id][st->first], 0, st->count);
+    break;
   case KS_OP_READ:
   case KS_OP_WRITE:
     kc_touch(k, s, i, p);
@@ -242,7 +255,9 @@ static void kc_check_script(const char *name, unsigned policy) {
   X(fork_read_shared)                                                        \
   X(fork_twice)                                                              \
   X(adjacent_merge)                                                          \
-  X(mprotect_split_fork)
+  X(mprotect_split_fork)                                                     \
+  X(populate)                                                                \
+  X(dontneed)
 
 #define KC_TEST(script)                                                      \
   Test(library_vs_script, script) { kc_check_script(#script, KS_ZERO_PAGE); } \

@@ -193,3 +193,36 @@ Test(linux_vma, i_stack_growth_does_not_merge) {
   OK(mmu_space_mprotect(&S, P(12), PAGE, RW));
   expect_regions(&S, "10-12 rw- 12-22 rw-");
 }
+
+/* madvise(MADV_DONTNEED) over a hole: the mapped parts are dropped, then
+ * ENOMEM (madvise_walk_vmas); the regions stay. */
+Test(linux_vma, madv_dontneed_drops_mapped_parts_then_enomem) {
+  map_at(&S, 0, 2, RW, 0);
+  map_at(&S, 3, 2, RW, 0);
+  for (uint64_t p = 0; p < 5; p++)
+    if (p != 2)
+      touch(&S, p, 1);
+  EQ(S.ru.rss_pages, 4);
+  EQ(mmu_space_madvise(&S, P(0), 5 * PAGE, MMU_MADV_DONTNEED),
+     MMU_ERR_NOSPACE);
+  EQ(S.ru.rss_pages, 0);
+  expect_regions(&S, "0-2 rw- 3-5 rw-");
+  uint8_t v = 1;
+  OK(osw_read8(&W, &S, P(3), &v, NULL));
+  EQ(v, 0);
+  EQ(mmu_space_madvise(&S, P(0) + 8, PAGE, MMU_MADV_DONTNEED), MMU_ERR_ARG);
+  EQ(mmu_space_madvise(&S, P(0), PAGE, 99), MMU_ERR_ARG);
+}
+
+/* MAP_POPULATE: a minor fault per page at mmap, none afterwards; a
+ * PROT_NONE mapping is left alone (populate_vma_page_range). */
+Test(linux_vma, map_populate_faults_every_page_in) {
+  uint64_t min0 = S.ru.minflt;
+  map_at(&S, 0, 8, RW, MMU_MAP_POPULATE);
+  EQ(S.ru.minflt - min0, 8);
+  EQ(S.ru.rss_pages, 8);
+  for (uint64_t p = 0; p < 8; p++)
+    EQ(touch(&S, p, 1).fault_class, MMU_FAULT_NONE);
+  map_at(&S, 10, 8, MMU_PROT_NONE, MMU_MAP_POPULATE);
+  EQ(S.ru.minflt - min0, 8);
+}
