@@ -765,12 +765,15 @@ static void usage(FILE *f) {
   fprintf(f, "usage: kernel_replay [--runs N] [--policy zero-page|"
              "no-zero-page]\n"
              "                     --list | --probe | --all | --expect "
-             "[SCRIPT...] | --check [SCRIPT...] | SCRIPT...\n");
+             "[SCRIPT...] | --check [SCRIPT...] | SCRIPT...\n"
+             "                     | --random SEED COUNT (random scripts "
+             "SEED .. SEED+COUNT-1, SEED >= 1)\n");
 }
 
 int main(int argc, char **argv) {
   enum { M_RUN, M_LIST, M_EXPECT, M_CHECK, M_PROBE } mode = M_RUN;
   int all = 0, runs = DEFAULT_RUNS, policy = -1;
+  unsigned long long random_seed = 0, random_count = 0;
   const ks_script *chosen[KS_NSCRIPTS > 0 ? 64 : 1];
   unsigned nchosen = 0;
   for (int a = 1; a < argc; a++) {
@@ -784,6 +787,14 @@ int main(int argc, char **argv) {
       mode = M_CHECK;
     else if (!strcmp(argv[a], "--probe"))
       mode = M_PROBE;
+    else if (!strcmp(argv[a], "--random") && a + 2 < argc) {
+      random_seed = strtoull(argv[++a], NULL, 10);
+      random_count = strtoull(argv[++a], NULL, 10);
+      if (random_seed == 0 || random_count == 0) {
+        fprintf(stderr, "kernel_replay: --random SEED COUNT, both > 0\n");
+        return 2;
+      }
+    }
     else if (!strcmp(argv[a], "--policy") && a + 1 < argc) {
       const char *name = argv[++a];
       if ((policy = ks_policy_of(name)) < 0) {
@@ -826,7 +837,7 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < KS_NSCRIPTS && nchosen < 64; i++)
       chosen[nchosen++] = &ks_scripts[i];
   }
-  if (nchosen == 0 && mode != M_PROBE) {
+  if (nchosen == 0 && mode != M_PROBE && !random_count) {
     usage(stderr);
     return 2;
   }
@@ -849,6 +860,12 @@ int main(int argc, char **argv) {
   int problems = 0;
   for (unsigned c = 0; c < nchosen; c++)
     problems += run_script(chosen[c], runs, mode == M_CHECK, (unsigned)policy);
+  for (unsigned long long k = 0; k < random_count; k++) {
+    static ks_step steps[KS_MAX_STEPS];
+    static char name[32];
+    ks_script rs = ks_random_script(random_seed + k, steps, name);
+    problems += run_script(&rs, runs, 0, (unsigned)policy);
+  }
   if (mode == M_CHECK)
     printf("# %s: %d problem(s)\n", problems ? "FAILED" : "ok", problems);
   return problems ? 1 : 0;

@@ -71,6 +71,8 @@
 #define MMU_KERNEL_SCRIPT_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define KS_PAGE_SIZE 4096u
@@ -542,6 +544,132 @@ static inline int ks_probe_policy(const int64_t *minflt) {
       return (int)p;
   }
   return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Random scripts: the differential against the running kernel. A seed     */
+/* gives one valid script (as kernel_replay's validate() defines it) of    */
+/* KS_RANDOM_STEPS steps over KS_RANDOM_ARENA pages, dense so that regions */
+/* touch and merge: mmap (sometimes MAP_POPULATE), munmap, mprotect of a   */
+/* page range, reads and writes of the ranges the protection allows,       */
+/* MADV_DONTNEED, fork with either process acting, the child's exit. The   */
+/* expectations are 0 (compared with whatever the kernel measures), except */
+/* FORK's, which measure the replayer (KS_ANY, SPEC.md 9.10).              */
+
+#define KS_RANDOM_STEPS 32u
+#define KS_RANDOM_ARENA 48u
+#define KS_RANDOM_MAX_REGION 8u
+
+static inline uint64_t ks_rand(uint64_t *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
+
+/* The script of `seed` into steps[KS_RANDOM_STEPS]; its name (no spaces)
+ * into name[32]. */
+static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
+                                         char *name) {
+  static const uint8_t prots[] = {KS_PROT_RW, KS_PROT_RW, KS_PROT_READ,
+                                  KS_PROT_NONE, KS_PROT_WRITE};
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+  uint32_t pages[2][KS_MAX_REGIONS], at[2][KS_MAX_REGIONS];
+  uint8_t prot[2][KS_MAX_REGIONS][KS_RANDOM_MAX_REGION];
+  int child = 0;
+  uint32_t n = 0;
+  memset(pages, 0, sizeof pages);
+  memset(at, 0, sizeof at);
+  memset(prot, 0, sizeof prot);
+  while (n < KS_RANDOM_STEPS - 1) {
+    unsigned pick = (unsigned)(ks_rand(&x) % 100);
+    int p = child ? (int)(ks_rand(&x) & 1) : 0; /* 1: the child */
+    uint8_t who = (uint8_t)(child ? (p ? KS_CHILD : KS_PARENT) : KS_BOTH);
+    unsigned id = (unsigned)(ks_rand(&x) % KS_MAX_REGIONS);
+    ks_step st;
+    memset(&st, 0, sizeof st);
+    st.who = who;
+    st.region = (uint8_t)id;
+    if (pick < 22) { /* mmap */
+      if (pages[p][id])
+        continue;
+      uint32_t len = 1 + (uint32_t)(ks_rand(&x) % KS_RANDOM_MAX_REGION);
+      uint32_t where = (uint32_t)(ks_rand(&x) % (KS_RANDOM_ARENA - len + 1));
+      int overlap = 0;
+      for (unsigned o = 0; o < KS_MAX_REGIONS; o++)
+        overlap |= pages[p][o] && where < at[p][o] + pages[p][o] &&
+                   at[p][o] < where + len;
+      if (overlap)
+        continue;
+      st.op = (uint8_t)(ks_rand(&x) % 4 ? KS_OP_MMAP : KS_OP_MMAP_POPULATE);
+      st.prot = prots[ks_rand(&x) % sizeof prots];
+      st.at = where;
+      st.count = len;
+      pages[p][id] = len;
+      at[p][id] = where;
+      memset(prot[p][id], st.prot, sizeof prot[p][id]);
+    } else if (!pages[p][id] && pick < 90) {
+      continue; /* the rest act on a mapped region */
+    } else if (pick < 30) {
+      st.op = KS_OP_MUNMAP;
+      pages[p][id] = 0;
+    } else if (pick < 45) {
+      st.op = KS_OP_MPROTECT;
+      st.first = (uint32_t)(ks_rand(&x) % pages[p][id]);
+      st.count = 1 + (uint32_t)(ks_rand(&x) % (pages[p][id] - st.first));
+      st.prot = prots[ks_rand(&x) % sizeof prots];
+      memset(&prot[p][id][st.first], st.prot, st.count);
+    } else if (pick < 82) { /* read or write what the protection allows */
+      st.op = (uint8_t)(pick < 66 ? KS_OP_WRITE : KS_OP_READ);
+      unsigned need = st.op == KS_OP_READ ? KS_PROT_READ : KS_PROT_WRITE;
+      st.first = (uint32_t)(ks_rand(&x) % pages[p][id]);
+      uint32_t most = 1 + (uint32_t)(ks_rand(&x) % pages[p][id]);
+      while (st.first + st.count < pages[p][id] && st.count < most &&
+             (prot[p][id][st.first + st.count] & need))
+        st.count++;
+      if (!st.count)
+        continue;
+    } else if (pick < 90) {
+      st.op = KS_OP_MADV_DONTNEED;
+      st.first = (uint32_t)(ks_rand(&x) % pages[p][id]);
+      st.count = 1 + (uint32_t)(ks_rand(&x) % (pages[p][id] - st.first));
+    } else if (!child) {
+      st.op = KS_OP_FORK;
+      st.who = KS_BOTH;
+      child = 1;
+      memcpy(pages[1], pages[0], sizeof pages[0]);
+      memcpy(at[1], at[0], sizeof at[0]);
+      memcpy(prot[1], prot[0], sizeof prot[0]);
+    } else {
+      st.op = KS_OP_CHILD_EXIT;
+      st.who = KS_PARENT;
+      st.region = 0;
+      child = 0;
+    }
+    st.name = ks_op_name(st.op);
+    int any = st.op == KS_OP_FORK;
+    st.expect_minflt[0] = st.expect_minflt[1] = any ? KS_ANY : 0;
+    st.expect_majflt = any ? KS_ANY : 0;
+    steps[n++] = st;
+  }
+  if (child) {
+    ks_step st;
+    memset(&st, 0, sizeof st);
+    st.op = KS_OP_CHILD_EXIT;
+    st.who = KS_PARENT;
+    st.name = ks_op_name(st.op);
+    steps[n++] = st;
+  }
+  snprintf(name, 32, "random-%llu", (unsigned long long)seed);
+  ks_script s = {name, "random", steps, n};
+  return s;
+}
+
+/* The seed of a random script's name, or 0 if it is not one. */
+static inline uint64_t ks_random_seed_of(const char *name) {
+  if (strncmp(name, "random-", 7) != 0)
+    return 0;
+  return strtoull(name + 7, NULL, 10);
 }
 
 #endif /* MMU_KERNEL_SCRIPT_H */

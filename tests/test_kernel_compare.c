@@ -488,3 +488,96 @@ Test(library_vs_kernel, either_policy_as_the_replayer_expects) {
   }
 #endif
 }
+
+/* ------------------------------------------------------------------------ */
+/* Random scripts against the kernel (kernel_script.h's ks_random_script):  */
+/* kernel_replay --random runs them in real processes, the library replays */
+/* the same seeds, and every step's counts must agree. A disagreement       */
+/* names the seed: `kernel_replay --random SEED 1` replays it alone.        */
+
+#ifdef KERNEL_REPLAY_PATH
+#define KC_RANDOM_MAX 4096u
+
+static unsigned long long kc_env(const char *name, unsigned long long dflt) {
+  const char *v = getenv(name);
+  unsigned long long x = v ? strtoull(v, NULL, 10) : 0;
+  return x ? x : dflt;
+}
+#endif
+
+Test(library_vs_kernel, random_scripts, .timeout = 600) {
+#ifndef KERNEL_REPLAY_PATH
+  cr_skip_test("kernel_replay is not built here (Linux only)");
+#else
+  static ks_step steps[KS_MAX_STEPS];
+  static char name[32];
+  static kc_counts kernel[KC_RANDOM_MAX], lib;
+  static uint8_t seen[KC_RANDOM_MAX][KS_MAX_STEPS];
+  unsigned long long seed = kc_env("MMU_RANDOM_SEED", 1);
+  unsigned long long count = kc_env("MMU_RANDOM_SCRIPTS", 300);
+  cr_assert_leq(count, KC_RANDOM_MAX);
+  memset(seen, 0, sizeof seen);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "'%s' --runs 2 --random %llu %llu",
+           KERNEL_REPLAY_PATH, seed, count);
+  fflush(NULL);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f, "cannot run %s", cmd);
+  int policy = -1;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    char script[128], step[128], who[16], minflt[32], majflt[32];
+    unsigned index;
+    if (sscanf(line, "# anonymous read faults: %31s", minflt) == 1) {
+      policy = ks_policy_of(minflt);
+      continue;
+    }
+    if (line[0] == '#' || !strncmp(line, "UNSTABLE", 8))
+      continue;
+    if (sscanf(line, "%127s %u %127s %15s minflt=%31s majflt=%31s", script,
+               &index, step, who, minflt, majflt) != 6) {
+      cr_expect_fail("kernel_replay: unexpected line: %s", line);
+      continue;
+    }
+    unsigned long long k = ks_random_seed_of(script) - seed;
+    if (k >= count || index >= KS_MAX_STEPS) {
+      cr_expect_fail("kernel_replay: unknown step: %s", line);
+      continue;
+    }
+    seen[k][index] = 1;
+    kernel[k].minflt[index] = kc_count_of(minflt);
+    kernel[k].majflt[index] = kc_count_of(majflt);
+  }
+  int status = pclose(f);
+  cr_assert_eq(status, 0, "%s exited with status %#x", cmd, status);
+  cr_assert_geq(policy, 0, "kernel_replay printed no policy line");
+  unsigned compared = 0, scripts_differing = 0;
+  for (unsigned long long k = 0; k < count; k++) {
+    ks_script s = ks_random_script(seed + k, steps, name);
+    kc_replay(&s, (unsigned)policy, &lib);
+    int differs = 0;
+    for (uint32_t i = 0; i < s.nsteps; i++) {
+      cr_expect(seen[k][i], "kernel_replay printed no line for %s step %u",
+                s.name, i);
+      const ks_step *st = &s.steps[i];
+      if (!seen[k][i] || st->expect_minflt[policy] == KS_ANY)
+        continue;
+      compared += 2;
+      if (lib.minflt[i] != kernel[k].minflt[i] ||
+          lib.majflt[i] != kernel[k].majflt[i]) {
+        differs = 1;
+        cr_expect_fail("%s step %u (%s, %s): kernel minflt %lld majflt %lld, "
+                       "library %lld %lld (kernel_replay --random %llu 1)",
+                       s.name, i, st->name, ks_who_name(st->who),
+                       (long long)kernel[k].minflt[i],
+                       (long long)kernel[k].majflt[i], (long long)lib.minflt[i],
+                       (long long)lib.majflt[i], seed + k);
+      }
+    }
+    scripts_differing += (unsigned)differs;
+  }
+  cr_log_info("random scripts %llu..%llu: %u counts compared, %u scripts "
+              "differ", seed, seed + count - 1, compared, scripts_differing);
+  cr_expect_gt(compared, 0u);
+#endif
+}
