@@ -665,8 +665,9 @@ typedef struct mmu_region {
 } mmu_region;
 
 /* mmu_region.vm. ACCOUNT is VM_ACCOUNT: set when a private mapping is made
- * writable (mmap, mprotect, brk) and never cleared, so it keeps a once
- * writable mapping from merging with one never writable. FORKED_ANON: the
+ * writable (mmap, mprotect, brk), cleared by mprotect only from an
+ * anonymous region with no anon_vma yet, so it keeps a once written
+ * mapping from merging with one never writable. FORKED_ANON: the
  * region's anon_vma chain also holds its parent's (anon_vma_fork), which
  * keeps it from merging with a region that has no anon_vma yet. */
 enum { MMU_VM_ACCOUNT = 1, MMU_VM_FORKED_ANON = 2 };

@@ -400,16 +400,15 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
   child->nregions = parent->nregions;
   memcpy(child->regions, parent->regions,
          parent->nregions * sizeof(mmu_region));
-  /* Each of the parent's anon_vmas gets one new id in the child. */
+  /* anon_vma_fork: each child region with an anon_vma gets one of its
+   * own, also where the parent's regions share one, so the child's do not
+   * merge where the parent's would; its chain holds the parent's too. */
   for (uint32_t i = 0; i < child->nregions; i++) {
     mmu_region *r = &child->regions[i];
     if (!r->anon_id)
       continue;
-    uint32_t j = 0;
-    while (j < i && parent->regions[j].anon_id != r->anon_id)
-      j++;
-    r->anon_id = j < i ? child->regions[j].anon_id : ++sys->next_anon_id;
-    r->vm |= MMU_VM_FORKED_ANON; /* its chain holds the parent's too */
+    r->anon_id = ++sys->next_anon_id;
+    r->vm |= MMU_VM_FORKED_ANON;
   }
   /* Linux copies the page tables of regions with an anon_vma only; the
    * others refill by faults (vma_needs_copy). */
@@ -656,8 +655,14 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
     if (s->regions[i].end > stop)
       mmu__region_split(s, i, stop);
     mmu_region *r = &s->regions[i];
+    /* mprotect_fixup: made writable, a private region is charged; made
+     * unwritable, only an anonymous one with no anon_vma yet gives the
+     * charge back */
     if ((prot & MMU_PROT_WRITE) && !(r->flags & MMU_MAP_HUGETLB))
-      r->vm |= MMU_VM_ACCOUNT; /* mprotect_fixup charges it, for good */
+      r->vm |= MMU_VM_ACCOUNT;
+    else if (!(prot & MMU_PROT_WRITE) && r->kind != MMU_REGION_FILE &&
+             !r->anon_id)
+      r->vm &= (uint8_t)~MMU_VM_ACCOUNT;
     r->prot = (uint8_t)prot;
     mmu__for_leaves(s, s->root_frame, s->levels, 0, r->start, r->end,
                     mmu__reprotect_leaf, r, 0);

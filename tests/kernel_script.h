@@ -53,7 +53,7 @@
  * "not checked": FORK's own count in the parent measures the replayer's
  * (and libc's) memory written right after fork, not the script's regions.
  * All expectations assume transparent huge pages are off for the regions
- * (the kernel half applies MADV_NOHUGEPAGE to each), no swap activity
+ * (the kernel half turns them off for its processes, PR_SET_THP_DISABLE), no swap activity
  * during the script, and no NUMA balancing.
  *
  * Kernels differ in one thing the counts depend on: what an anonymous

@@ -132,8 +132,14 @@ Test(linux_vma, d_vm_account_keeps_a_once_writable_mapping_apart) {
   OK(mmu_space_mprotect(&S, P(0), 2 * PAGE, MMU_PROT_READ));
   map_at(&S, 2, 2, MMU_PROT_READ, 0);
   expect_regions(&S, "0-2 r-- 2-4 r--");
-  /* made writable, the second gets VM_ACCOUNT too (mprotect_fixup) */
+  /* made writable, the second gets VM_ACCOUNT (mprotect_fixup), and
+   * gives it back made read-only again while it has no anon_vma */
   OK(mmu_space_mprotect(&S, P(2), 2 * PAGE, RW));
+  OK(mmu_space_mprotect(&S, P(2), 2 * PAGE, MMU_PROT_READ));
+  expect_regions(&S, "0-2 r-- 2-4 r--");
+  /* written in between (its anon_vma is its neighbour's), it keeps it */
+  OK(mmu_space_mprotect(&S, P(2), 2 * PAGE, RW));
+  touch(&S, 2, 1);
   OK(mmu_space_mprotect(&S, P(2), 2 * PAGE, MMU_PROT_READ));
   expect_regions(&S, "0-4 r--");
 }
