@@ -314,6 +314,7 @@ typedef struct mmu_cpu {
   uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
   uint8_t view;         /* front view of the current CPL and AC */
   uint8_t front_large;  /* a front may hold a piece of a large page */
+  uint8_t front_used;   /* bit per view filled since the last clear */
   uint8_t canon_shift;  /* 47, or 56 with LA57 */
   int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
@@ -1432,6 +1433,7 @@ static void mmu__front_clear_all(mmu_cpu *cpu) {
   }
   cpu->front_log_n = 0;
   cpu->front_large = 0;
+  cpu->front_used = 0;
 }
 
 /* The 4 KiB page at vaddr (low bits ignored) in every view. */
@@ -1708,11 +1710,15 @@ static inline void mmu__front_write_back(mmu_cpu *cpu,
 static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
                                               unsigned v, unsigned kinds,
                                               const mmu_tlb_entry *e) {
-  if (MMU_UNLIKELY(!e->host))
-    return;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
   mmu_front_entry *f = &cpu->front_view[v][slot];
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  if (MMU_UNLIKELY(!e->host)) {
+    /* not RAM: no front entry, and none of an older translation either */
+    if ((f->page & ~MMU__PAGE_MASK) == page)
+      mmu__front_clear_entry(f);
+    return;
+  }
   uint64_t host_add = (uint64_t)(uintptr_t)e->host - page;
   uint64_t phys_add = e->paddr - page;
   unsigned shift = e->page_shift;
@@ -1729,6 +1735,7 @@ static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
   f->page_size = 1ull << shift;
   f->page = page | meta;
   cpu->front_large |= shift > 12;
+  cpu->front_used |= (uint8_t)(1u << v);
   uint32_t n = cpu->front_log_n++;
   if (n < cpu->front_log_cap)
     cpu->front_log[n] = v * cpu->front_entries + slot;
@@ -1997,10 +2004,15 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
     mmu__front_clear_page(cpu, vaddr);
     return rc;
   }
+  /* The walk's translation replaces the page's: copies other views'
+   * fronts hold of an older one go (one translation per page, SPEC 5.4);
+   * this view's slot is refilled below. */
+  unsigned v = mmu__view_of(cpu, access);
+  if (MMU_UNLIKELY(cpu->front_used & ~(1u << v)))
+    mmu__front_clear_page(cpu, vaddr);
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
   mmu_tlb_entry *e = mmu__tlb_fill(cpu, vaddr, set, &w, global);
-  unsigned v = mmu__view_of(cpu, access);
   mmu__result_from_entry(e, vaddr, out);
   mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   return MMU_OK;

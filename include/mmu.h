@@ -313,6 +313,7 @@ typedef struct mmu_cpu {
   uint8_t mode;         /* MMU__MODE_* bits of the current CPL and AC */
   uint8_t view;         /* front view of the current CPL and AC */
   uint8_t front_large;  /* a front may hold a piece of a large page */
+  uint8_t front_used;   /* bit per view filled since the last clear */
   uint8_t canon_shift;  /* 47, or 56 with LA57 */
   int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */

@@ -35,6 +35,7 @@ static void mmu__front_clear_all(mmu_cpu *cpu) {
   }
   cpu->front_log_n = 0;
   cpu->front_large = 0;
+  cpu->front_used = 0;
 }
 
 /* The 4 KiB page at vaddr (low bits ignored) in every view. */
@@ -311,11 +312,15 @@ static inline void mmu__front_write_back(mmu_cpu *cpu,
 static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
                                               unsigned v, unsigned kinds,
                                               const mmu_tlb_entry *e) {
-  if (MMU_UNLIKELY(!e->host))
-    return;
   uint32_t slot = (uint32_t)(vaddr >> 12) & (cpu->front_entries - 1);
   mmu_front_entry *f = &cpu->front_view[v][slot];
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  if (MMU_UNLIKELY(!e->host)) {
+    /* not RAM: no front entry, and none of an older translation either */
+    if ((f->page & ~MMU__PAGE_MASK) == page)
+      mmu__front_clear_entry(f);
+    return;
+  }
   uint64_t host_add = (uint64_t)(uintptr_t)e->host - page;
   uint64_t phys_add = e->paddr - page;
   unsigned shift = e->page_shift;
@@ -332,6 +337,7 @@ static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
   f->page_size = 1ull << shift;
   f->page = page | meta;
   cpu->front_large |= shift > 12;
+  cpu->front_used |= (uint8_t)(1u << v);
   uint32_t n = cpu->front_log_n++;
   if (n < cpu->front_log_cap)
     cpu->front_log[n] = v * cpu->front_entries + slot;

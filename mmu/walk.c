@@ -215,10 +215,15 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
     mmu__front_clear_page(cpu, vaddr);
     return rc;
   }
+  /* The walk's translation replaces the page's: copies other views'
+   * fronts hold of an older one go (one translation per page, SPEC 5.4);
+   * this view's slot is refilled below. */
+  unsigned v = mmu__view_of(cpu, access);
+  if (MMU_UNLIKELY(cpu->front_used & ~(1u << v)))
+    mmu__front_clear_page(cpu, vaddr);
   uint64_t leaf = w.entry[w.leaf_level - 1];
   int global = (leaf & MMU_PTE_G) && (cpu->regs.cr4 & MMU_CR4_PGE);
   mmu_tlb_entry *e = mmu__tlb_fill(cpu, vaddr, set, &w, global);
-  unsigned v = mmu__view_of(cpu, access);
   mmu__result_from_entry(e, vaddr, out);
   mmu__front_fill(cpu, vaddr, v, mmu__kinds(cpu, v, e), e);
   return MMU_OK;
