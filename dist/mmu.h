@@ -551,8 +551,10 @@ enum {
 
 /* mmu_space_madvise() advice: Linux's values. */
 enum {
-  MMU_MADV_DONTNEED = 4 /* drop the pages: the next access finds them zero */
-                        /* (anonymous) or the file's (file mappings) */
+  MMU_MADV_DONTNEED = 4, /* drop the pages: the next access finds them */
+                         /* zero (anonymous) or the file's (file mappings) */
+  MMU_MADV_FREE = 8      /* anonymous only: reclaim may drop the pages */
+                         /* instead of swapping them, unless written again */
 };
 
 /* Region kinds, as /proc/PID/maps names them. */
@@ -621,6 +623,8 @@ typedef struct mmu_vmstat {
   uint64_t cow_copies;  /* pages copied by copy-on-write */
   uint64_t cow_reuses;  /* write faults that took a page over uncopied */
   uint64_t zero_maps;   /* read faults that mapped the shared zero page */
+  uint64_t pglazyfree;  /* pages MADV_FREE marked lazily free */
+  uint64_t pglazyfreed; /* of those, dropped by reclaim unwritten */
 } mmu_vmstat;
 
 /* Frame accounting, recomputed on request (mmu_system_usage). */
@@ -803,8 +807,8 @@ MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
 MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
                                unsigned prot);
-/* madvise(): MMU_MADV_DONTNEED. A hole in the range is MMU_ERR_NOSPACE
- * after the mapped parts were done, as Linux's ENOMEM. */
+/* madvise(): MMU_MADV_DONTNEED, MMU_MADV_FREE. A hole in the range is
+ * MMU_ERR_NOSPACE after the mapped parts were done, as Linux's ENOMEM. */
 MMU_API int mmu_space_madvise(mmu_space *space, uint64_t addr, uint64_t len,
                               int advice);
 /* Set the heap start (once, before the first brk; as the ELF loader does
@@ -1035,7 +1039,8 @@ enum {
 /* Frame flags. */
 enum {
   MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
-  MMU__FRF_FILE_CLEAN = 2 /* same bytes as the file: reclaim drops it */
+  MMU__FRF_FILE_CLEAN = 2, /* same bytes as the file: reclaim drops it */
+  MMU__FRF_LAZYFREE = 4    /* MADV_FREE: reclaim drops it if still clean */
 };
 
 struct mmu__frame {
@@ -3435,8 +3440,10 @@ MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf,
   if (vm) {
     mmu__value_line(&s, "", "pswpin", " ", 0, vm->pswpin);
     mmu__value_line(&s, "", "pswpout", " ", 0, vm->pswpout);
+    mmu__value_line(&s, "", "pglazyfree", " ", 0, vm->pglazyfree);
     mmu__value_line(&s, "", "pgfault", " ", 0, vm->pgfault);
     mmu__value_line(&s, "", "pgmajfault", " ", 0, vm->pgmajfault);
+    mmu__value_line(&s, "", "pglazyfreed", " ", 0, vm->pglazyfreed);
     mmu__value_line(&s, "", "pgsteal_direct", " ", 0, vm->pgsteal);
     mmu__value_line(&s, "", "pgscan_direct", " ", 0, vm->pgscan);
     mmu__value_line(&s, "", "mmu_cow_copies", " ", 0, vm->cow_copies);
@@ -4516,33 +4523,69 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   return rc;
 }
 
-/* madvise (mm/madvise.c): MADV_DONTNEED zaps the pages of every region in
- * the range (zap_page_range_single): frames and swap slots go, the region
- * stays, and the next access faults a fresh page in. A hugetlb region
- * needs 2 MiB aligned edges. Holes: the rest is done, then ENOMEM. */
+/* MADV_FREE on one leaf (madvise_free_pte_range): a swapped-out page is
+ * dropped now; a page only this process maps is made clean and old, and
+ * reclaim drops it instead of swapping it unless a write dirties it
+ * again; shared and zero pages are left alone. */
+static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
+                               int level, const void *ctx) {
+  (void)ctx;
+  mmu_system *sys = s->sys;
+  uint64_t e = *entry;
+  if (!(e & MMU_PTE_P)) {
+    if (e & MMU__SWP_MARK) {
+      mmu__leaf_put(s, e, 0);
+      mmu__entry_set(sys, table, entry, 0);
+    }
+    return;
+  }
+  uint32_t f = mmu__leaf_frame(sys, e, level == 2);
+  if (f == MMU__NO_FRAME || f == sys->zero_frame || sys->frame[f].refs != 1)
+    return;
+  mmu__entry_set(sys, table, entry, e & ~(MMU_PTE_D | MMU_PTE_A));
+  if (!(sys->frame[f].flags & MMU__FRF_LAZYFREE))
+    sys->vm.pglazyfree++;
+  sys->frame[f].flags |= MMU__FRF_LAZYFREE;
+}
+
+/* madvise (mm/madvise.c), region by region from addr (madvise_walk_vmas):
+ * MADV_DONTNEED zaps the pages (zap_page_range_single): frames and swap
+ * slots go, the region stays, and the next access faults a fresh page in;
+ * a hugetlb region needs 2 MiB aligned edges. MADV_FREE marks anonymous
+ * pages lazily free (madvise_free_single_vma); a file or hugetlb region
+ * stops it with EINVAL. Holes: the rest is done, then ENOMEM. */
 MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
-      len > s->user_top - addr || advice != MMU_MADV_DONTNEED)
+      len > s->user_top - addr ||
+      (advice != MMU_MADV_DONTNEED && advice != MMU_MADV_FREE))
     return MMU_ERR_ARG;
   if (!len)
     return MMU_OK;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
-  if (!mmu__huge_edges_ok(s, addr, end))
+  if (advice == MMU_MADV_DONTNEED && !mmu__huge_edges_ok(s, addr, end))
     return MMU_ERR_ARG;
   uint64_t done = addr;
-  int hole = 0;
+  int hole = 0, rc = MMU_OK;
   for (uint32_t i = mmu__region_next(s, addr);
        i < s->nregions && s->regions[i].start < end; i++) {
     const mmu_region *r = &s->regions[i];
     hole |= r->start > done;
     uint64_t a = r->start > addr ? r->start : addr;
     done = r->end < end ? r->end : end;
-    mmu__zap_range(s, a, done);
+    if (advice == MMU_MADV_DONTNEED) {
+      mmu__zap_range(s, a, done);
+    } else if (r->kind == MMU_REGION_FILE || (r->flags & MMU_MAP_HUGETLB)) {
+      rc = MMU_ERR_ARG;
+      break;
+    } else {
+      mmu__for_leaves(s, s->root_frame, s->levels, 0, a, done,
+                      mmu__lazyfree_leaf, NULL, 0);
+    }
   }
   hole |= done < end;
   mmu__shootdown(s, addr, (end - addr) >> 12);
-  return hole ? MMU_ERR_NOSPACE : MMU_OK;
+  return rc != MMU_OK ? rc : hole ? MMU_ERR_NOSPACE : MMU_OK;
 }
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
@@ -5037,6 +5080,14 @@ static int mmu__frame_referenced(void *user, uint32_t f) {
   return young;
 }
 
+static int mmu__test_dirty(mmu_space *s, uint64_t *e, uint32_t table,
+                           void *ctx) {
+  (void)s;
+  (void)table;
+  *(int *)ctx |= (__atomic_load_n(e, __ATOMIC_ACQUIRE) & MMU_PTE_D) != 0;
+  return 0;
+}
+
 typedef struct mmu__unmap_ctx {
   uint64_t entry; /* what the entries become */
 } mmu__unmap_ctx;
@@ -5120,6 +5171,20 @@ static int mmu__reclaim_one(mmu_system *sys) {
     return MMU_OK;
   }
   mmu__unmap_ctx ctx = {0};
+  if (fr->flags & MMU__FRF_LAZYFREE) {
+    /* MADV_FREE'd: dropped unless written since (or shared again) */
+    int dirty = mappers != 1;
+    mmu__rmap_walk(sys, f, mmu__test_dirty, &dirty);
+    if (!dirty) {
+      mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
+      fr->refs = 0;
+      mmu__frame_free(sys, f);
+      sys->vm.pgsteal++;
+      sys->vm.pglazyfreed++;
+      return MMU_OK;
+    }
+    fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
+  }
   if (fr->cached) {
     /* the slot still holds these bytes: no write */
     uint64_t slot = fr->cached - 1;

@@ -550,8 +550,10 @@ enum {
 
 /* mmu_space_madvise() advice: Linux's values. */
 enum {
-  MMU_MADV_DONTNEED = 4 /* drop the pages: the next access finds them zero */
-                        /* (anonymous) or the file's (file mappings) */
+  MMU_MADV_DONTNEED = 4, /* drop the pages: the next access finds them */
+                         /* zero (anonymous) or the file's (file mappings) */
+  MMU_MADV_FREE = 8      /* anonymous only: reclaim may drop the pages */
+                         /* instead of swapping them, unless written again */
 };
 
 /* Region kinds, as /proc/PID/maps names them. */
@@ -620,6 +622,8 @@ typedef struct mmu_vmstat {
   uint64_t cow_copies;  /* pages copied by copy-on-write */
   uint64_t cow_reuses;  /* write faults that took a page over uncopied */
   uint64_t zero_maps;   /* read faults that mapped the shared zero page */
+  uint64_t pglazyfree;  /* pages MADV_FREE marked lazily free */
+  uint64_t pglazyfreed; /* of those, dropped by reclaim unwritten */
 } mmu_vmstat;
 
 /* Frame accounting, recomputed on request (mmu_system_usage). */
@@ -802,8 +806,8 @@ MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
 MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
                                unsigned prot);
-/* madvise(): MMU_MADV_DONTNEED. A hole in the range is MMU_ERR_NOSPACE
- * after the mapped parts were done, as Linux's ENOMEM. */
+/* madvise(): MMU_MADV_DONTNEED, MMU_MADV_FREE. A hole in the range is
+ * MMU_ERR_NOSPACE after the mapped parts were done, as Linux's ENOMEM. */
 MMU_API int mmu_space_madvise(mmu_space *space, uint64_t addr, uint64_t len,
                               int advice);
 /* Set the heap start (once, before the first brk; as the ELF loader does

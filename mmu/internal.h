@@ -99,7 +99,8 @@ enum {
 /* Frame flags. */
 enum {
   MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
-  MMU__FRF_FILE_CLEAN = 2 /* same bytes as the file: reclaim drops it */
+  MMU__FRF_FILE_CLEAN = 2, /* same bytes as the file: reclaim drops it */
+  MMU__FRF_LAZYFREE = 4    /* MADV_FREE: reclaim drops it if still clean */
 };
 
 struct mmu__frame {

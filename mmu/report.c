@@ -211,8 +211,10 @@ MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf,
   if (vm) {
     mmu__value_line(&s, "", "pswpin", " ", 0, vm->pswpin);
     mmu__value_line(&s, "", "pswpout", " ", 0, vm->pswpout);
+    mmu__value_line(&s, "", "pglazyfree", " ", 0, vm->pglazyfree);
     mmu__value_line(&s, "", "pgfault", " ", 0, vm->pgfault);
     mmu__value_line(&s, "", "pgmajfault", " ", 0, vm->pgmajfault);
+    mmu__value_line(&s, "", "pglazyfreed", " ", 0, vm->pglazyfreed);
     mmu__value_line(&s, "", "pgsteal_direct", " ", 0, vm->pgsteal);
     mmu__value_line(&s, "", "pgscan_direct", " ", 0, vm->pgscan);
     mmu__value_line(&s, "", "mmu_cow_copies", " ", 0, vm->cow_copies);

@@ -676,33 +676,69 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   return rc;
 }
 
-/* madvise (mm/madvise.c): MADV_DONTNEED zaps the pages of every region in
- * the range (zap_page_range_single): frames and swap slots go, the region
- * stays, and the next access faults a fresh page in. A hugetlb region
- * needs 2 MiB aligned edges. Holes: the rest is done, then ENOMEM. */
+/* MADV_FREE on one leaf (madvise_free_pte_range): a swapped-out page is
+ * dropped now; a page only this process maps is made clean and old, and
+ * reclaim drops it instead of swapping it unless a write dirties it
+ * again; shared and zero pages are left alone. */
+static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
+                               int level, const void *ctx) {
+  (void)ctx;
+  mmu_system *sys = s->sys;
+  uint64_t e = *entry;
+  if (!(e & MMU_PTE_P)) {
+    if (e & MMU__SWP_MARK) {
+      mmu__leaf_put(s, e, 0);
+      mmu__entry_set(sys, table, entry, 0);
+    }
+    return;
+  }
+  uint32_t f = mmu__leaf_frame(sys, e, level == 2);
+  if (f == MMU__NO_FRAME || f == sys->zero_frame || sys->frame[f].refs != 1)
+    return;
+  mmu__entry_set(sys, table, entry, e & ~(MMU_PTE_D | MMU_PTE_A));
+  if (!(sys->frame[f].flags & MMU__FRF_LAZYFREE))
+    sys->vm.pglazyfree++;
+  sys->frame[f].flags |= MMU__FRF_LAZYFREE;
+}
+
+/* madvise (mm/madvise.c), region by region from addr (madvise_walk_vmas):
+ * MADV_DONTNEED zaps the pages (zap_page_range_single): frames and swap
+ * slots go, the region stays, and the next access faults a fresh page in;
+ * a hugetlb region needs 2 MiB aligned edges. MADV_FREE marks anonymous
+ * pages lazily free (madvise_free_single_vma); a file or hugetlb region
+ * stops it with EINVAL. Holes: the rest is done, then ENOMEM. */
 MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
-      len > s->user_top - addr || advice != MMU_MADV_DONTNEED)
+      len > s->user_top - addr ||
+      (advice != MMU_MADV_DONTNEED && advice != MMU_MADV_FREE))
     return MMU_ERR_ARG;
   if (!len)
     return MMU_OK;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
-  if (!mmu__huge_edges_ok(s, addr, end))
+  if (advice == MMU_MADV_DONTNEED && !mmu__huge_edges_ok(s, addr, end))
     return MMU_ERR_ARG;
   uint64_t done = addr;
-  int hole = 0;
+  int hole = 0, rc = MMU_OK;
   for (uint32_t i = mmu__region_next(s, addr);
        i < s->nregions && s->regions[i].start < end; i++) {
     const mmu_region *r = &s->regions[i];
     hole |= r->start > done;
     uint64_t a = r->start > addr ? r->start : addr;
     done = r->end < end ? r->end : end;
-    mmu__zap_range(s, a, done);
+    if (advice == MMU_MADV_DONTNEED) {
+      mmu__zap_range(s, a, done);
+    } else if (r->kind == MMU_REGION_FILE || (r->flags & MMU_MAP_HUGETLB)) {
+      rc = MMU_ERR_ARG;
+      break;
+    } else {
+      mmu__for_leaves(s, s->root_frame, s->levels, 0, a, done,
+                      mmu__lazyfree_leaf, NULL, 0);
+    }
   }
   hole |= done < end;
   mmu__shootdown(s, addr, (end - addr) >> 12);
-  return hole ? MMU_ERR_NOSPACE : MMU_OK;
+  return rc != MMU_OK ? rc : hole ? MMU_ERR_NOSPACE : MMU_OK;
 }
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {

@@ -75,6 +75,14 @@ static int mmu__frame_referenced(void *user, uint32_t f) {
   return young;
 }
 
+static int mmu__test_dirty(mmu_space *s, uint64_t *e, uint32_t table,
+                           void *ctx) {
+  (void)s;
+  (void)table;
+  *(int *)ctx |= (__atomic_load_n(e, __ATOMIC_ACQUIRE) & MMU_PTE_D) != 0;
+  return 0;
+}
+
 typedef struct mmu__unmap_ctx {
   uint64_t entry; /* what the entries become */
 } mmu__unmap_ctx;
@@ -158,6 +166,20 @@ static int mmu__reclaim_one(mmu_system *sys) {
     return MMU_OK;
   }
   mmu__unmap_ctx ctx = {0};
+  if (fr->flags & MMU__FRF_LAZYFREE) {
+    /* MADV_FREE'd: dropped unless written since (or shared again) */
+    int dirty = mappers != 1;
+    mmu__rmap_walk(sys, f, mmu__test_dirty, &dirty);
+    if (!dirty) {
+      mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
+      fr->refs = 0;
+      mmu__frame_free(sys, f);
+      sys->vm.pgsteal++;
+      sys->vm.pglazyfreed++;
+      return MMU_OK;
+    }
+    fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
+  }
   if (fr->cached) {
     /* the slot still holds these bytes: no write */
     uint64_t slot = fr->cached - 1;

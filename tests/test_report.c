@@ -168,8 +168,10 @@ Test(report, vmstat_exact) {
   memset(&vm, 0, sizeof vm);
   cr_assert_str_eq(vmstat(&vm), "pswpin 0\n"
                                 "pswpout 0\n"
+                                "pglazyfree 0\n"
                                 "pgfault 0\n"
                                 "pgmajfault 0\n"
+                                "pglazyfreed 0\n"
                                 "pgsteal_direct 0\n"
                                 "pgscan_direct 0\n"
                                 "mmu_cow_copies 0\n"
@@ -184,10 +186,14 @@ Test(report, vmstat_exact) {
   vm.cow_copies = 7;
   vm.cow_reuses = 8;
   vm.zero_maps = 9;
+  vm.pglazyfree = 11;
+  vm.pglazyfreed = 12;
   cr_assert_str_eq(vmstat(&vm), "pswpin 1\n"
                                 "pswpout 1000\n"
+                                "pglazyfree 11\n"
                                 "pgfault 1234567\n"
                                 "pgmajfault 999\n"
+                                "pglazyfreed 12\n"
                                 "pgsteal_direct 10\n"
                                 "pgscan_direct 18446744073709551615\n"
                                 "mmu_cow_copies 7\n"
@@ -237,7 +243,7 @@ Test(report, truncation_and_null_buffer) {
   st.tlb_loads[0] = 1000000;
   st.tlb_misses[0] = 4321;
   st.tlb_loads[1] = 55;
-  mmu_vmstat vm = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  mmu_vmstat vm = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
   check_truncation(fmt_time, &ru);
   check_truncation(fmt_perf, &st);
   check_truncation(fmt_vm, &vm);

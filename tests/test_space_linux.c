@@ -232,3 +232,39 @@ Test(linux_vma, map_populate_faults_every_page_in) {
   map_at(&S, 10, 8, MMU_PROT_NONE, MMU_MAP_POPULATE);
   EQ(S.ru.minflt - min0, 8);
 }
+
+/* MADV_FREE (madvise_free_pte_range): pages stay mapped and keep their
+ * bytes until reclaim; then an unwritten one is dropped (it reads zero
+ * again, a minor fault) while one written since is swapped as usual. */
+Test(linux_vma, madv_free_pages_are_dropped_by_reclaim_unless_written,
+     .init = NULL) {
+  cr_assert_eq(osw_init(&W, 4096, 64, 0, 0), 0);
+  OK(osw_space(&W, &S, NULL));
+  OK(mmu_space_activate(&S, &W.cpu));
+  map_at(&S, 0, 4, RW, 0);
+  for (uint64_t p = 0; p < 4; p++)
+    OK(osw_write8(&W, &S, P(p), (uint8_t)(p + 1), NULL));
+  OK(mmu_space_madvise(&S, P(0), 4 * PAGE, MMU_MADV_FREE));
+  EQ(W.sys.vm.pglazyfree, 4);
+  uint8_t v = 0;
+  mmu_fault_info f;
+  OK(osw_read8(&W, &S, P(0), &v, &f)); /* still there, no fault */
+  EQ(v, 1);
+  EQ(f.fault_class, MMU_FAULT_NONE);
+  OK(osw_write8(&W, &S, P(1), 0x42, &f)); /* written again: kept */
+  EQ(f.fault_class, MMU_FAULT_NONE);
+  uint32_t done = 0;
+  OK(mmu_system_reclaim(&W.sys, 4, &done));
+  EQ(done, 4);
+  EQ(W.sys.vm.pglazyfreed, 3);
+  EQ(W.sys.vm.pswpout, 1);
+  EQ(S.ru.rss_pages, 0);
+  OK(osw_read8(&W, &S, P(0), &v, &f));
+  EQ(v, 0);
+  EQ(f.fault_class, MMU_FAULT_MINOR);
+  OK(osw_read8(&W, &S, P(1), &v, &f));
+  EQ(v, 0x42);
+  EQ(f.fault_class, MMU_FAULT_MAJOR);
+  /* a hole is ENOMEM after the rest */
+  EQ(mmu_space_madvise(&S, P(0), 6 * PAGE, MMU_MADV_FREE), MMU_ERR_NOSPACE);
+}
