@@ -4514,9 +4514,10 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
     mmu__for_leaves(s, s->root_frame, s->levels, 0, r->start, r->end,
                     mmu__reprotect_leaf, r, 0);
     changed = 1;
-    mmu__region_merge_next(s, i);
+    /* vma_merge: with the previous region first, then the next */
     if (i > 0 && mmu__region_merge_next(s, i - 1))
       i--;
+    mmu__region_merge_next(s, i);
   }
   if (changed)
     mmu__shootdown(s, addr, (stop - addr) >> 12);

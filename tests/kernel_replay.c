@@ -41,6 +41,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ enum {
 typedef struct result {
   int64_t minflt, majflt;
   int32_t err, page, got, want;
+  int32_t segv; /* pages whose access raised SIGSEGV with SEGV_ACCERR */
   char maps[MAPS_TEXT]; /* the arena's accessible VMAs after the step */
 } result;
 
@@ -151,6 +153,35 @@ static __attribute__((noinline)) NO_SANITIZE void touch_write(uint8_t *base,
     p[(size_t)k * PAGE] = KS_BYTE(step, first + k);
 }
 
+/* Accesses the protection refuses: SIGSEGV, caught, each page once. */
+static sigjmp_buf segv_jump;
+static volatile sig_atomic_t segv_code;
+
+static void on_segv(int sig, siginfo_t *si, void *uc) {
+  (void)sig;
+  (void)uc;
+  segv_code = si->si_code;
+  siglongjmp(segv_jump, 1);
+}
+
+static __attribute__((noinline)) NO_SANITIZE int32_t
+touch_refused(uint8_t *base, uint32_t count, int write) {
+  volatile uint8_t *p = base + KS_TOUCH_OFFSET;
+  volatile int32_t refused = 0;
+  for (volatile uint32_t k = 0; k < count; k++) {
+    segv_code = 0;
+    if (sigsetjmp(segv_jump, 1) == 0) {
+      if (write)
+        p[(size_t)k * PAGE] = 0x5A;
+      else
+        (void)p[(size_t)k * PAGE];
+    } else if (segv_code == SEGV_ACCERR) {
+      refused++;
+    }
+  }
+  return refused;
+}
+
 static __attribute__((noinline)) void window_begin(void) {
   getrusage(RUSAGE_SELF, &g.ru0);
   barrier();
@@ -193,6 +224,14 @@ static int warm_paths(void) {
     if (madvise(g.scratch, 2 * PAGE, MADV_DONTNEED)) /* bind it before */
       return errno;                                  /* a step calls it */
     touch_write(g.scratch, 0, 2, 0);
+    /* a refused access, caught: the signal path is warm too */
+    if (mprotect(g.scratch, 2 * PAGE, PROT_NONE))
+      return errno;
+    if (touch_refused(g.scratch, 1, 1) != 1 ||
+        touch_refused(g.scratch, 1, 0) != 1)
+      return EFAULT;
+    if (mprotect(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE))
+      return errno;
     if (mprotect(g.scratch, 2 * PAGE, PROT_READ))
       return errno;
     if (mprotect(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE))
@@ -331,29 +370,28 @@ static __attribute__((noinline)) void exec_step(uint32_t i, result *r) {
     memset(&g.shadow[id][st->first], 0, st->count);
     break;
   }
-  case KS_OP_READ: {
-    uint8_t *p = base + (size_t)st->first * PAGE;
-    uint32_t count = st->count;
-    window_begin();
-    (void)touch_read(p, count);
-    window_end(r);
-    break;
-  }
+  case KS_OP_READ:
   case KS_OP_WRITE: {
     uint8_t *p = base + (size_t)st->first * PAGE;
     uint32_t first = st->first, count = st->count;
     window_begin();
-    touch_write(p, first, count, i);
+    if (st->expect_segv)
+      r->segv = touch_refused(p, count, st->op == KS_OP_WRITE);
+    else if (st->op == KS_OP_READ)
+      (void)touch_read(p, count);
+    else
+      touch_write(p, first, count, i);
     window_end(r);
-    for (uint32_t k = 0; k < count; k++)
-      g.shadow[id][first + k] = KS_BYTE(i, first + k);
+    if (st->op == KS_OP_WRITE && !st->expect_segv)
+      for (uint32_t k = 0; k < count; k++)
+        g.shadow[id][first + k] = KS_BYTE(i, first + k);
     break;
   }
   default:
     break;
   }
   /* Check what the touched pages hold (no fault: they are mapped now). */
-  if (st->op == KS_OP_READ || st->op == KS_OP_WRITE) {
+  if ((st->op == KS_OP_READ || st->op == KS_OP_WRITE) && !st->expect_segv) {
     const volatile uint8_t *p =
         base + (size_t)st->first * PAGE + KS_TOUCH_OFFSET;
     for (uint32_t k = 0; k < st->count; k++) {
@@ -608,9 +646,14 @@ static const char *validate(const ks_script *s, uint32_t *bad) {
         return "region not mapped";
       if (!st->count || st->first + st->count > pages[p][id])
         return "pages out of the region";
-      for (uint32_t k = st->first; k < st->first + st->count; k++)
-        if (!(prot[p][id][k] & need))
+      /* x86 reads any page that is not PROT_NONE */
+      unsigned refuses = st->op == KS_OP_READ ? KS_PROT_RW : KS_PROT_WRITE;
+      for (uint32_t k = st->first; k < st->first + st->count; k++) {
+        if (st->expect_segv && (prot[p][id][k] & refuses))
+          return "a refused access the protection allows";
+        if (!st->expect_segv && !(prot[p][id][k] & need))
           return "access the protection forbids";
+      }
       break;
     }
     default:
@@ -656,7 +699,7 @@ static int run_once(const ks_script *s, result *out) {
 }
 
 static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
-                       int64_t majflt, const char *maps) {
+                       int64_t majflt, int32_t segv, const char *maps) {
   const ks_step *st = &s->steps[i];
   printf("%s %u %s %s ", s->name, i, st->name, ks_who_name(st->who));
   if (minflt < 0)
@@ -667,6 +710,8 @@ static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
     printf("majflt=*");
   else
     printf("majflt=%lld", (long long)majflt);
+  if (st->expect_segv)
+    printf(" segv=%d", segv);
   if (maps)
     printf(" maps=%s", maps);
   printf("\n");
@@ -735,7 +780,7 @@ static int run_script(const ks_script *s, int runs, int check,
     }
     int64_t mi = res[0][i].minflt, ma = res[0][i].majflt;
     if (!check) {
-      print_line(s, i, mi, ma, res[0][i].maps);
+      print_line(s, i, mi, ma, res[0][i].segv, res[0][i].maps);
       continue;
     }
     int dmin = want_minflt != KS_ANY && mi != want_minflt;
@@ -901,6 +946,16 @@ int main(int argc, char **argv) {
     return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
+  /* Refused accesses are caught (touch_refused); fork keeps the handler. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, NULL) != 0) {
+    perror("kernel_replay: sigaction");
+    return 1;
+  }
   /* No transparent huge pages, for every process of every script (fork
    * inherits it): as a flag of the mm, not of each VMA, where
    * MADV_NOHUGEPAGE would change what merges. */
@@ -919,7 +974,7 @@ int main(int argc, char **argv) {
     for (unsigned c = 0; c < nchosen; c++)
       for (uint32_t i = 0; i < chosen[c]->nsteps; i++)
         print_line(chosen[c], i, chosen[c]->steps[i].expect_minflt[policy],
-                   chosen[c]->steps[i].expect_majflt, NULL);
+                   chosen[c]->steps[i].expect_majflt, 0, NULL);
     return 0;
   }
   print_environment();

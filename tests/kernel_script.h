@@ -137,6 +137,8 @@ typedef struct ks_step {
   int32_t expect_minflt[KS_NPOLICIES]; /* ru_minflt delta, or KS_ANY, */
                                        /* per ks_zero_policy */
   int32_t expect_majflt; /* ru_majflt delta, or KS_ANY */
+  uint8_t expect_segv;   /* READ, WRITE: every page's access is refused */
+                         /* (SIGSEGV, SEGV_ACCERR) by its protection */
 } ks_step;
 
 typedef struct ks_script {
@@ -152,7 +154,7 @@ typedef struct ks_script {
 #define KS_STEP_(nm, op_, w, id, prot_, at_, first_, count_, zp, nzp, majflt) \
   { (nm), (uint8_t)(op_), (uint8_t)(w), (uint8_t)(id), (uint8_t)(prot_),    \
     (uint32_t)(at_), (uint32_t)(first_), (uint32_t)(count_),                \
-    { (int32_t)(zp), (int32_t)(nzp) }, (int32_t)(majflt) }
+    { (int32_t)(zp), (int32_t)(nzp) }, (int32_t)(majflt), 0 }
 #define KS_MMAP(nm, w, id, at_, pages, prot_)                                \
   KS_STEP_(nm, KS_OP_MMAP, w, id, prot_, at_, 0, pages, 0, 0, 0)
 #define KS_MUNMAP(nm, w, id)                                                 \
@@ -619,13 +621,19 @@ static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
       st.count = 1 + (uint32_t)(ks_rand(&x) % (pages[p][id] - st.first));
       st.prot = prots[ks_rand(&x) % sizeof prots];
       memset(&prot[p][id][st.first], st.prot, st.count);
-    } else if (pick < 82) { /* read or write what the protection allows */
+    } else if (pick < 82) {
+      /* read or write what the protection allows; one in eight, what it
+       * refuses on x86: a read of PROT_NONE, a write without PROT_WRITE
+       * (PROT_WRITE alone reads) */
       st.op = (uint8_t)(pick < 66 ? KS_OP_WRITE : KS_OP_READ);
-      unsigned need = st.op == KS_OP_READ ? KS_PROT_READ : KS_PROT_WRITE;
+      st.expect_segv = (uint8_t)(ks_rand(&x) % 8 == 0);
+      unsigned need = st.op == KS_OP_READ ? KS_PROT_RW : KS_PROT_WRITE;
       st.first = (uint32_t)(ks_rand(&x) % pages[p][id]);
       uint32_t most = 1 + (uint32_t)(ks_rand(&x) % pages[p][id]);
       while (st.first + st.count < pages[p][id] && st.count < most &&
-             (prot[p][id][st.first + st.count] & need))
+             (!(prot[p][id][st.first + st.count] & need)) == st.expect_segv &&
+             (st.expect_segv || st.op == KS_OP_WRITE ||
+              (prot[p][id][st.first + st.count] & KS_PROT_READ)))
         st.count++;
       if (!st.count)
         continue;

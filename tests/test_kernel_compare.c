@@ -30,6 +30,7 @@ enum { KC_ONE = 0, KC_KID = 1 }; /* the one process (later parent), child */
 /* Per step, the fault counts of the process that executed it. */
 typedef struct kc_counts {
   int64_t minflt[KS_MAX_STEPS], majflt[KS_MAX_STEPS];
+  int64_t segv[KS_MAX_STEPS]; /* pages refused with SEGV_ACCERR */
 } kc_counts;
 
 /* The replay's state: per process its space, region placement and shadow. */
@@ -45,6 +46,25 @@ typedef struct kc_world {
 static uint64_t kc_page_va(const kc_world *k, int p, unsigned id,
                            uint32_t page) {
   return KC_BASE + ((uint64_t)k->at[p][id] + page) * KS_PAGE_SIZE;
+}
+
+/* A READ or WRITE the protection refuses: pages answered SIGSEGV with
+ * SEGV_ACCERR, as mmu_space_access reports it. */
+static int64_t kc_touch_refused(kc_world *k, const ks_step *st, int p) {
+  int64_t refused = 0;
+  cr_assert_eq(mmu_space_activate(&k->space[p], &k->w.cpu), MMU_OK);
+  for (uint32_t pg = st->first; pg < st->first + st->count; pg++) {
+    uint64_t va = kc_page_va(k, p, st->region, pg) + KS_TOUCH_OFFSET;
+    mmu_fault_info info;
+    uint8_t v = 0x5A;
+    if (st->op == KS_OP_WRITE)
+      (void)osw_write8(&k->w, &k->space[p], va, v, &info);
+    else
+      (void)osw_read8(&k->w, &k->space[p], va, &v, &info);
+    refused += info.fault_class == MMU_FAULT_SEGV &&
+               info.si_code == MMU_SEGV_ACCERR;
+  }
+  return refused;
 }
 
 /* READ and WRITE: one byte of each page, rc and contents checked. */
@@ -214,10 +234,14 @@ static void kc_replay(const ks_script *s, unsigned policy, kc_counts *counts) {
     /* FORK and CHILD_EXIT are measured in the parent, as getrusage does */
     int p = st->who == KS_CHILD ? KC_KID : KC_ONE;
     mmu_rusage before = k.space[p].ru;
-    kc_step(&k, s, i);
+    counts->segv[i] = 0;
+    if ((st->op == KS_OP_READ || st->op == KS_OP_WRITE) && st->expect_segv)
+      counts->segv[i] = kc_touch_refused(&k, st, p);
+    else
+      kc_step(&k, s, i);
     counts->minflt[i] = (int64_t)(k.space[p].ru.minflt - before.minflt);
     counts->majflt[i] = (int64_t)(k.space[p].ru.majflt - before.majflt);
-    if (st->op == KS_OP_WRITE)
+    if (st->op == KS_OP_WRITE && !st->expect_segv)
       kc_check_written(&k, s, i, p);
     if (kc_maps_out)
       kc_maps(&k.space[p], kc_maps_out[i]);
@@ -598,6 +622,8 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
     seen[k][index] = 1;
     kernel[k].minflt[index] = kc_count_of(minflt);
     kernel[k].majflt[index] = kc_count_of(majflt);
+    const char *sg = strstr(line, " segv=");
+    kernel[k].segv[index] = sg ? strtoll(sg + 6, NULL, 10) : 0;
     const char *m = strstr(line, " maps=");
     if (m) {
       char *copy = strdup(m + 6);
@@ -610,6 +636,7 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
   cr_assert_eq(status, 0, "%s exited with status %#x", cmd, status);
   cr_assert_geq(policy, 0, "kernel_replay printed no policy line");
   unsigned compared = 0, maps_compared = 0, scripts_differing = 0;
+  unsigned segv_steps = 0;
   /* VMAs too (MMU_RANDOM_MAPS=0 leaves them out, to look at counts) */
   const char *mv = getenv("MMU_RANDOM_MAPS");
   int maps_on = !mv || strcmp(mv, "0") != 0;
@@ -625,15 +652,20 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
       if (!seen[k][i] || unstable[k][i] || st->expect_minflt[policy] == KS_ANY)
         continue;
       compared += 2;
+      segv_steps += st->expect_segv;
       if (lib.minflt[i] != kernel[k].minflt[i] ||
-          lib.majflt[i] != kernel[k].majflt[i]) {
+          lib.majflt[i] != kernel[k].majflt[i] ||
+          lib.segv[i] != kernel[k].segv[i]) {
         differs = 1;
-        cr_expect_fail("%s step %u (%s, %s): kernel minflt %lld majflt %lld, "
-                       "library %lld %lld (kernel_replay --random %llu 1)",
+        cr_expect_fail("%s step %u (%s, %s): kernel minflt %lld majflt %lld "
+                       "segv %lld, library %lld %lld %lld (kernel_replay "
+                       "--random %llu 1)",
                        s.name, i, st->name, ks_who_name(st->who),
                        (long long)kernel[k].minflt[i],
-                       (long long)kernel[k].majflt[i], (long long)lib.minflt[i],
-                       (long long)lib.majflt[i], seed + k);
+                       (long long)kernel[k].majflt[i],
+                       (long long)kernel[k].segv[i], (long long)lib.minflt[i],
+                       (long long)lib.majflt[i], (long long)lib.segv[i],
+                       seed + k);
       }
     }
     for (uint32_t i = 0; i < s.nsteps && !differs && maps_on; i++) {
@@ -656,9 +688,10 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
     for (uint32_t i = 0; i < KS_MAX_STEPS; i++)
       free(kmaps[k][i]);
   free(kmaps);
-  cr_log_info("random scripts %llu..%llu: %u counts and %u maps compared, "
-              "%u steps left out as unstable on the kernel, %u scripts "
-              "differ", seed, seed + count - 1, compared, maps_compared,
+  cr_log_info("random scripts %llu..%llu: %u counts (%u refused-access "
+              "steps) and %u maps compared, %u steps left out as unstable "
+              "on the kernel, %u scripts differ",
+              seed, seed + count - 1, compared, segv_steps, maps_compared,
               unstable_steps, scripts_differing);
   cr_expect(!maps_on || maps_compared > 0);
   cr_expect_gt(compared, 0u);
