@@ -640,6 +640,8 @@ static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
   int huge = (k & 0x38) == 0x38;
   int odd = (k & 0xC0) == 0xC0; /* a combination mmap refuses */
   unsigned flags = fixed ? MMU_MAP_FIXED : 0;
+  if ((pb & 0x30) == 0x30)
+    flags |= MMU_MAP_POPULATE; /* faults it all in now: contents unchanged */
   const mmu_file *file = NULL;
   unsigned fidx = 0;
   uint64_t off = 0;
