@@ -794,6 +794,12 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child,
 /* exit(): unmap everything, free page tables and swap slots, detach from
  * every cpu (their CR3 is left pointing at a freed root: load another). */
 MMU_API void mmu_space_destroy(mmu_space *space);
+/* execve(): the process keeps its space (and cpus running it), but every
+ * mapping, the heap's and the stack's markers and the resident counts go,
+ * as with a new mm; the fault counters and the peak RSS stay, as Linux
+ * keeps them per task. Set the heap base and stack again, as a loader
+ * does, before brk. */
+MMU_API int mmu_space_exec(mmu_space *space);
 /* Load the space into a cpu's CR3 (flushing its non-global entries) and
  * track the cpu for TLB shootdowns. Paging must be on in long mode. */
 MMU_API int mmu_space_activate(mmu_space *space, mmu_cpu *cpu);
@@ -4114,6 +4120,18 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
   space->stack_guard_gap =
       cfg && cfg->stack_guard_gap ? cfg->stack_guard_gap : 256 * MMU__PAGE;
   space->pid = cfg ? cfg->pid : 0;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_exec(mmu_space *s) {
+  if (!mmu__space_ok(s))
+    return MMU_ERR_ARG;
+  mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
+  mmu__shootdown(s, 0, ~0ull);
+  s->nregions = 0;
+  s->start_brk = s->brk = 0;
+  s->start_stack = 0;
+  MMU_ASSERT(s->ru.rss_pages == 0 && s->ru.swap_pages == 0);
   return MMU_OK;
 }
 

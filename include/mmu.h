@@ -793,6 +793,12 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child,
 /* exit(): unmap everything, free page tables and swap slots, detach from
  * every cpu (their CR3 is left pointing at a freed root: load another). */
 MMU_API void mmu_space_destroy(mmu_space *space);
+/* execve(): the process keeps its space (and cpus running it), but every
+ * mapping, the heap's and the stack's markers and the resident counts go,
+ * as with a new mm; the fault counters and the peak RSS stay, as Linux
+ * keeps them per task. Set the heap base and stack again, as a loader
+ * does, before brk. */
+MMU_API int mmu_space_exec(mmu_space *space);
 /* Load the space into a cpu's CR3 (flushing its non-global entries) and
  * track the cpu for TLB shootdowns. Paging must be on in long mode. */
 MMU_API int mmu_space_activate(mmu_space *space, mmu_cpu *cpu);

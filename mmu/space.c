@@ -270,6 +270,18 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
   return MMU_OK;
 }
 
+MMU_API int mmu_space_exec(mmu_space *s) {
+  if (!mmu__space_ok(s))
+    return MMU_ERR_ARG;
+  mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
+  mmu__shootdown(s, 0, ~0ull);
+  s->nregions = 0;
+  s->start_brk = s->brk = 0;
+  s->start_stack = 0;
+  MMU_ASSERT(s->ru.rss_pages == 0 && s->ru.swap_pages == 0);
+  return MMU_OK;
+}
+
 MMU_API void mmu_space_destroy(mmu_space *s) {
   if (!mmu__space_ok(s))
     return;

@@ -268,3 +268,36 @@ Test(linux_vma, madv_free_pages_are_dropped_by_reclaim_unless_written,
   /* a hole is ENOMEM after the rest */
   EQ(mmu_space_madvise(&S, P(0), 6 * PAGE, MMU_MADV_FREE), MMU_ERR_NOSPACE);
 }
+
+/* execve (exec_mmap): a new mm. The child that execs drops every mapping,
+ * so the parent's pages are its own again: a write reuses the page, no
+ * copy. Fault counters and peak RSS stay with the task. */
+Test(linux_vma, exec_replaces_the_space_and_unshares_the_parent) {
+  mmu_space child;
+  uint64_t brk = 0;
+  map_at(&S, 0, 4, RW, 0);
+  for (uint64_t p = 0; p < 4; p++)
+    touch(&S, p, 1);
+  OK(osw_fork(&S, &child));
+  OK(mmu_space_activate(&child, &W.cpu));
+  OK(mmu_space_set_brk_base(&child, P(100)));
+  OK(mmu_space_brk(&child, P(102), &brk));
+  touch(&child, 100, 1);
+  touch(&child, 1, 0);
+  uint64_t minflt = child.ru.minflt, peak = child.ru.maxrss_pages;
+  EQ(minflt, 1); /* the heap page; page 1 came mapped by fork */
+  OK(mmu_space_exec(&child));
+  expect_regions(&child, "");
+  EQ(child.ru.rss_pages, 0);
+  EQ(child.ru.minflt, minflt);
+  EQ(child.ru.maxrss_pages, peak);
+  EQ(mmu_space_brk(&child, P(110), &brk), MMU_ERR_ARG); /* no heap yet */
+  EQ(touch(&child, 0, 0).fault_class, MMU_FAULT_SEGV);
+  OK(mmu_space_set_brk_base(&child, P(200)));
+  uint64_t reuses = W.sys.vm.cow_reuses, copies = W.sys.vm.cow_copies;
+  OK(mmu_space_activate(&S, &W.cpu));
+  EQ(touch(&S, 2, 1).fault_class, MMU_FAULT_MINOR); /* write-protected */
+  EQ(W.sys.vm.cow_reuses, reuses + 1);              /* by fork, reused */
+  EQ(W.sys.vm.cow_copies, copies);
+  osw_space_free(&child);
+}
