@@ -9,13 +9,15 @@
  *
  * The front TLB is a direct-mapped table per privilege view holding
  * decisions for the current PCID and registers: what the inline hit reads.
- * It is filled from the backing TLB and the walk, never the other way. It
- * is not inclusive: a page evicted from the backing TLB may stay in the
- * front, so the two add up (the backing TLB is the front's victim store,
- * as QEMU's victim TLB is, only far larger). Invalidation therefore clears
- * the front itself: the slot of the page, or the whole front when it may
- * hold a piece of a large page. A whole clear touches only the slots
- * filled since the last one, from a log, unless the log overflowed. */
+ * It is filled from the backing TLB and the walk, and is not inclusive: a
+ * page evicted from the backing TLB may stay in the front, and a page the
+ * front evicts goes back to the backing TLB (its victim store, as QEMU's
+ * victim TLB is, only far larger), so the two add up. A page keeps one
+ * translation: a walk clears the page from every view that may hold an
+ * older one. Invalidation clears the front itself: the slot of the page,
+ * or the whole front when it may hold a piece of a large page. A whole
+ * clear touches only the slots filled since the last one, from a log,
+ * unless the log overflowed. */
 #include "internal.h"
 
 /* ---- front --------------------------------------------------------------- */
