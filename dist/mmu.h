@@ -1004,8 +1004,8 @@ typedef struct mmu__walk_state {
 } mmu__walk_state;
 
 /* memory.c */
-static inline mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
-                                                  uint64_t len);
+static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
+                                           uint64_t len);
 static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired);
@@ -1175,18 +1175,13 @@ static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r) {
   }
 }
 
-static mmu_ram_region const *mmu__ram_search(mmu_cpu *cpu, uint64_t gpa,
-                                             uint64_t len) {
+/* Region holding [gpa, gpa+len), or NULL. */
+static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
+                                           uint64_t len) {
   for (uint32_t i = 0; i < cpu->ram_count; i++)
     if (mmu__ram_holds(&cpu->ram[i], gpa, len))
       return &cpu->ram[i];
   return NULL;
-}
-
-/* Region holding [gpa, gpa+len), or NULL. */
-static inline mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
-                                                  uint64_t len) {
-  return mmu__ram_search(cpu, gpa, len);
 }
 
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa) {
@@ -3735,13 +3730,20 @@ static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
           a->offset + (a->end - a->start) == b->offset);
 }
 
-/* Linux merges neighbours with equal flags (VM_ACCOUNT included) and file,
- * contiguous file offsets and compatible anon_vmas (is_mergeable_vma,
- * is_mergeable_anon_vma). */
-static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
-  return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
+/* a right below b, alike but for access rights and anon_vma: equal flags
+ * (VM_ACCOUNT included), file and contiguous offsets (anon_vma_compatible
+ * and the first half of is_mergeable_vma). */
+static int mmu__region_alike(const mmu_region *a, const mmu_region *b) {
+  return a->end == b->start && a->flags == b->flags &&
          ((a->vm ^ b->vm) & MMU_VM_ACCOUNT) == 0 &&
-         mmu__region_same_class(a, b) && mmu__anon_compatible(a, b);
+         mmu__region_same_class(a, b);
+}
+
+/* Linux merges neighbours alike, with equal rights and compatible
+ * anon_vmas (is_mergeable_vma, is_mergeable_anon_vma). */
+static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
+  return mmu__region_alike(a, b) && a->prot == b->prot &&
+         mmu__anon_compatible(a, b);
 }
 
 /* Regions i and i + 1 become one if Linux would merge them. */
@@ -4729,9 +4731,7 @@ static int mmu__anon_reusable(const mmu_region *r, const mmu_region *near) {
   const mmu_region *lo = near->start < r->start ? near : r;
   const mmu_region *hi = lo == r ? near : r;
   return near->anon_id && !(near->vm & MMU_VM_FORKED_ANON) &&
-         lo->end == hi->start && lo->flags == hi->flags &&
-         ((lo->vm ^ hi->vm) & MMU_VM_ACCOUNT) == 0 &&
-         mmu__region_same_class(lo, hi);
+         mmu__region_alike(lo, hi);
 }
 
 static void mmu__anon_vma(mmu_space *s, mmu_region *r) {

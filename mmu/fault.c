@@ -49,9 +49,7 @@ static int mmu__anon_reusable(const mmu_region *r, const mmu_region *near) {
   const mmu_region *lo = near->start < r->start ? near : r;
   const mmu_region *hi = lo == r ? near : r;
   return near->anon_id && !(near->vm & MMU_VM_FORKED_ANON) &&
-         lo->end == hi->start && lo->flags == hi->flags &&
-         ((lo->vm ^ hi->vm) & MMU_VM_ACCOUNT) == 0 &&
-         mmu__region_same_class(lo, hi);
+         mmu__region_alike(lo, hi);
 }
 
 static void mmu__anon_vma(mmu_space *s, mmu_region *r) {

@@ -58,8 +58,8 @@ typedef struct mmu__walk_state {
 } mmu__walk_state;
 
 /* memory.c */
-static inline mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
-                                                  uint64_t len);
+static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
+                                           uint64_t len);
 static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired);

@@ -26,18 +26,13 @@ static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r) {
   }
 }
 
-static mmu_ram_region const *mmu__ram_search(mmu_cpu *cpu, uint64_t gpa,
-                                             uint64_t len) {
+/* Region holding [gpa, gpa+len), or NULL. */
+static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
+                                           uint64_t len) {
   for (uint32_t i = 0; i < cpu->ram_count; i++)
     if (mmu__ram_holds(&cpu->ram[i], gpa, len))
       return &cpu->ram[i];
   return NULL;
-}
-
-/* Region holding [gpa, gpa+len), or NULL. */
-static inline mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
-                                                  uint64_t len) {
-  return mmu__ram_search(cpu, gpa, len);
 }
 
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa) {

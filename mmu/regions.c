@@ -79,13 +79,20 @@ static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
           a->offset + (a->end - a->start) == b->offset);
 }
 
-/* Linux merges neighbours with equal flags (VM_ACCOUNT included) and file,
- * contiguous file offsets and compatible anon_vmas (is_mergeable_vma,
- * is_mergeable_anon_vma). */
-static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
-  return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
+/* a right below b, alike but for access rights and anon_vma: equal flags
+ * (VM_ACCOUNT included), file and contiguous offsets (anon_vma_compatible
+ * and the first half of is_mergeable_vma). */
+static int mmu__region_alike(const mmu_region *a, const mmu_region *b) {
+  return a->end == b->start && a->flags == b->flags &&
          ((a->vm ^ b->vm) & MMU_VM_ACCOUNT) == 0 &&
-         mmu__region_same_class(a, b) && mmu__anon_compatible(a, b);
+         mmu__region_same_class(a, b);
+}
+
+/* Linux merges neighbours alike, with equal rights and compatible
+ * anon_vmas (is_mergeable_vma, is_mergeable_anon_vma). */
+static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
+  return mmu__region_alike(a, b) && a->prot == b->prot &&
+         mmu__anon_compatible(a, b);
 }
 
 /* Regions i and i + 1 become one if Linux would merge them. */

@@ -301,3 +301,17 @@ Test(linux_vma, exec_replaces_the_space_and_unshares_the_parent) {
   EQ(W.sys.vm.cow_copies, copies);
   osw_space_free(&child);
 }
+
+/* A region mprotect changes that could join either neighbour but not both
+ * (their anon_vmas differ) joins the previous one (vma_merge tries prev
+ * first); the random differential found the order. */
+Test(linux_vma, mprotect_merges_with_the_previous_region_first) {
+  map_at(&S, 0, 2, RW, 0);
+  touch(&S, 0, 1);
+  map_at(&S, 3, 2, RW, 0);
+  touch(&S, 3, 1);
+  map_at(&S, 2, 1, MMU_PROT_READ, 0);
+  expect_regions(&S, "0-2 rw- 2-3 r-- 3-5 rw-");
+  OK(mmu_space_mprotect(&S, P(2), PAGE, RW));
+  expect_regions(&S, "0-3 rw- 3-5 rw-");
+}
