@@ -334,6 +334,13 @@ typedef struct mmu_cpu {
   uint32_t flags;
   uint32_t magic;       /* set by init: catches use before init */
   uint32_t version;
+  /* TLB shootdowns posted by the OS side for the owner thread (SPEC 2.3):
+   * a ring of ranges; every field is read and written atomically */
+  uint32_t shoot_state;   /* MMU__CPU_UNMANAGED, _IDLE or _RUNNING */
+  uint32_t shoot_posted;  /* ranges posted (the poster's count) */
+  uint32_t shoot_applied; /* ranges applied (the owner's count) */
+  uint32_t shoot_pages[8];
+  uint64_t shoot_va[8];
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
@@ -418,6 +425,23 @@ MMU_API void mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr);
 MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
+
+/* vCPU threads and the OS side (SPEC 2.3). A cpu whose thread runs while
+ * another thread calls the mmu_space and mmu_system functions is
+ * "managed": its thread calls mmu_cpu_enter() before running guest code,
+ * mmu_cpu_leave() before it blocks or calls any OS-side function, and
+ * mmu_cpu_sync() at least between blocks of guest instructions (an
+ * interrupt window). The OS side then never touches the cpu: it posts
+ * invalidations, which the owner applies in mmu_cpu_sync(), on a TLB miss
+ * and in mmu_cpu_enter(), and before it reuses or reads a frame it waits
+ * until every running cpu applied them (the TLB shootdown IPI and its
+ * acknowledgment; cfg.kick may hurry a cpu along). A cpu never entered is
+ * unmanaged: the OS side invalidates its TLB directly, which is right only
+ * while nothing runs on it concurrently (one thread for everything). */
+MMU_API void mmu_cpu_enter(mmu_cpu *cpu);
+MMU_API void mmu_cpu_leave(mmu_cpu *cpu);
+static inline void mmu_cpu_sync(mmu_cpu *cpu);
+MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu);
 
 /* Translation. mmu_translate() is the inline hit path; on a miss it calls
  * mmu_translate_slow(), which walks and fills the TLB. */
@@ -609,6 +633,11 @@ typedef struct mmu_system_config {
   unsigned policy;       /* MMU_POLICY_*; 0 = two lists */
   mmu_swap_backend swap; /* optional */
   uint32_t flags;        /* MMU_SYS_* */
+  /* optional: called when the OS side waits for a running managed cpu to
+   * apply posted invalidations (mmu_cpu_enter); it should make the cpu's
+   * thread reach mmu_cpu_sync() soon (an IPI). The wait spins meanwhile. */
+  void (*kick)(void *user, mmu_cpu *cpu);
+  void *kick_user;
 } mmu_system_config;
 
 /* vmstat's names for system-wide events (/proc/vmstat). */
@@ -654,6 +683,11 @@ typedef struct mmu_system {
   mmu_policy policy;
   struct mmu_space *spaces;  /* live spaces, linked */
   mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
+  uint32_t shoot_wait;       /* bit per cpus[i] posted to since the last wait */
+  uint32_t shoot_target[8];  /* shoot_posted each must reach */
+  uint32_t deferred;         /* freed frames waiting for a shootdown, linked */
+  void (*kick)(void *user, mmu_cpu *cpu);
+  void *kick_user;
   uint64_t next_anon_id;
   mmu_vmstat vm;
 } mmu_system;
@@ -921,6 +955,13 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   return mmu_translate_slow(cpu, vaddr, access, out);
 }
 
+/* An interrupt window of a managed cpu: apply what the OS side posted. */
+static inline void mmu_cpu_sync(mmu_cpu *cpu) {
+  if (MMU_UNLIKELY(__atomic_load_n(&cpu->shoot_posted, __ATOMIC_ACQUIRE) !=
+                   cpu->shoot_applied))
+    mmu_cpu_apply_shootdowns(cpu);
+}
+
 /* The host-pointer fast path for interpreters and JITs: the host address of
  * vaddr if the front hits, else NULL: then call mmu_translate(), which
  * walks, faults or answers for memory that is not RAM (MMIO), and fills
@@ -1040,7 +1081,8 @@ enum {
   MMU__FR_ZERO = 2,      /* the shared zero page */
   MMU__FR_PAGE = 3,      /* a 4 KiB user page; refs = PTEs mapping it */
   MMU__FR_HUGE = 4,      /* head of a 2 MiB page; refs = PDEs mapping it */
-  MMU__FR_HUGE_TAIL = 5  /* the other 511 frames of a 2 MiB page */
+  MMU__FR_HUGE_TAIL = 5, /* the other 511 frames of a 2 MiB page */
+  MMU__FR_DEFERRED = 6   /* freed, waiting for a shootdown (shootdown.c) */
 };
 /* Frame flags. */
 enum {
@@ -1070,6 +1112,11 @@ struct mmu__slot {
  * are ours. A swap entry holds the slot; a PROT_NONE entry keeps its frame. */
 #define MMU__SWP_MARK (1ull << 1)
 #define MMU__PROTNONE_MARK (1ull << 2)
+/* a mapping reclaim took P away from while it waits for the shootdown;
+ * the entry keeps its frame and bits, and _PRESENT says it had P (U/S is
+ * bit 2, so a user page looks like a PROT_NONE one without P) (swap.c) */
+#define MMU__RECLAIM_MARK (1ull << 3)
+#define MMU__RECLAIM_PRESENT (1ull << 4)
 #define MMU__TABLE_FLAGS (MMU_PTE_P | MMU_PTE_W | MMU_PTE_U | MMU_PTE_A)
 /* First address past user space: x86-64 Linux's TASK_SIZE_MAX leaves the
  * last canonical page unmapped (SYSRET with a non-canonical RIP). */
@@ -1133,10 +1180,18 @@ static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
                            uint64_t *slot, uint64_t value);
 static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
                                 int writable);
-static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);
 static void mmu__rss_add(mmu_space *s, int64_t pages);
 static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
                           uint8_t flags);
+
+/* shootdown.c */
+static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);
+static void mmu__frame_defer(mmu_system *sys, uint32_t f, uint32_t n);
+static void mmu__tlb_finish(mmu_system *sys);
+
+/* fault.c */
+static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+                            mmu_fault_info *info);
 
 /* swap.c */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
@@ -2031,6 +2086,7 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out) {
   MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
+  mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
   if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
     return mmu__translate_unusual(cpu, vaddr, out);
   cpu->stats.tlb_loads[access & 3u]++;
@@ -3455,6 +3511,139 @@ MMU_API size_t mmu_format_vmstat(const mmu_vmstat *vm, char *buf,
   }
   return mmu__sink_end(&s);
 }
+/* ---- mmu/shootdown.c ---- */
+/* shootdown.c - TLB shootdowns between the OS side and vCPU threads, as
+ * Linux's flush_tlb_mm_range and mmu_gather do them: an entry changes
+ * first; the cpus running its space learn of it (a range posted to each,
+ * which the owner thread applies itself); a frame the entry mapped is read
+ * for swap-out, or freed for reuse, only once every running cpu has
+ * applied what was posted (the IPI's acknowledgment). */
+
+enum { MMU__CPU_UNMANAGED = 0, MMU__CPU_IDLE = 1, MMU__CPU_RUNNING = 2 };
+#define MMU__SHOOT_RING 8u /* ranges a cpu holds; more: a full flush */
+
+static inline void mmu__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* Beyond 32 pages a full flush (Linux's tlb_single_page_flush_ceiling is
+ * 33); user pages are never global. */
+static void mmu__invalidate_range(mmu_cpu *cpu, uint64_t va, uint64_t pages) {
+  if (pages > 32) {
+    mmu__tlb_flush_nonglobal(cpu);
+    cpu->stats.flushes_pcid++;
+  } else {
+    for (uint64_t p = 0; p < pages; p++)
+      mmu_invlpg(cpu, va + p * MMU__PAGE);
+  }
+}
+
+MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
+  uint32_t done = cpu->shoot_applied;
+  uint32_t posted = __atomic_load_n(&cpu->shoot_posted, __ATOMIC_SEQ_CST);
+  int all = posted - done > MMU__SHOOT_RING;
+  for (uint32_t n = done; !all && n != posted; n++) {
+    uint32_t i = n % MMU__SHOOT_RING;
+    uint64_t va = __atomic_load_n(&cpu->shoot_va[i], __ATOMIC_RELAXED);
+    uint32_t pages = __atomic_load_n(&cpu->shoot_pages[i], __ATOMIC_RELAXED);
+    mmu__invalidate_range(cpu, va, pages);
+  }
+  if (!all) { /* the poster may have lapped the ring while we read it */
+    uint32_t now = __atomic_load_n(&cpu->shoot_posted, __ATOMIC_ACQUIRE);
+    if (now - done > MMU__SHOOT_RING) {
+      all = 1;
+      posted = now;
+    }
+  }
+  if (all) {
+    mmu__tlb_flush_nonglobal(cpu);
+    cpu->stats.flushes_pcid++;
+  }
+  __atomic_store_n(&cpu->shoot_applied, posted, __ATOMIC_RELEASE);
+}
+
+MMU_API void mmu_cpu_enter(mmu_cpu *cpu) {
+  /* seq_cst store, then seq_cst load of shoot_posted: a poster that saw
+   * IDLE posted before this load (it stores, then loads the state) */
+  __atomic_store_n(&cpu->shoot_state, MMU__CPU_RUNNING, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&cpu->shoot_posted, __ATOMIC_SEQ_CST) !=
+      cpu->shoot_applied)
+    mmu_cpu_apply_shootdowns(cpu);
+}
+
+MMU_API void mmu_cpu_leave(mmu_cpu *cpu) {
+  /* release: the guest's writes so far happen before a poster that reads
+   * IDLE looks at the frames */
+  __atomic_store_n(&cpu->shoot_state, MMU__CPU_IDLE, __ATOMIC_SEQ_CST);
+}
+
+/* Invalidate [va, va + pages*4K) on every cpu running the space: directly
+ * on an unmanaged cpu, by posting on a managed one. */
+static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
+  mmu_system *sys = s->sys;
+  for (uint32_t i = 0; i < 8; i++) {
+    mmu_cpu *cpu = sys->cpus[i];
+    if (!(s->cpu_mask >> i & 1) || !cpu)
+      continue;
+    if (__atomic_load_n(&cpu->shoot_state, __ATOMIC_ACQUIRE) ==
+        MMU__CPU_UNMANAGED) {
+      mmu__invalidate_range(cpu, va, pages);
+      continue;
+    }
+    uint32_t n = __atomic_load_n(&cpu->shoot_posted, __ATOMIC_RELAXED);
+    uint32_t slot = n % MMU__SHOOT_RING;
+    __atomic_store_n(&cpu->shoot_va[slot], va, __ATOMIC_RELAXED);
+    __atomic_store_n(&cpu->shoot_pages[slot],
+                     pages > 32 ? 33u : (uint32_t)pages, __ATOMIC_RELAXED);
+    __atomic_store_n(&cpu->shoot_posted, n + 1, __ATOMIC_SEQ_CST);
+    sys->shoot_target[i] = n + 1;
+    sys->shoot_wait |= 1u << i;
+  }
+}
+
+/* Frames whose entries are gone wait here, linked through vaddr, until the
+ * cpus that may still cache those entries let go of them. */
+static void mmu__frame_defer(mmu_system *sys, uint32_t f, uint32_t n) {
+  sys->frame[f].kind = MMU__FR_DEFERRED;
+  sys->frame[f].refs = n;
+  sys->frame[f].vaddr = sys->deferred;
+  sys->deferred = f + 1;
+}
+
+/* Wait until every running cpu posted to applied the postings (an idle one
+ * applies them in mmu_cpu_enter before it translates again), then free the
+ * deferred frames. The end of every OS-side call, and wherever a frame's
+ * bytes are read or it is needed again. */
+static void mmu__tlb_finish(mmu_system *sys) {
+  for (uint32_t i = 0; i < 8; i++) {
+    mmu_cpu *cpu = sys->cpus[i];
+    if (!(sys->shoot_wait >> i & 1) || !cpu)
+      continue;
+    int kicked = 0;
+    while ((int32_t)(__atomic_load_n(&cpu->shoot_applied, __ATOMIC_ACQUIRE) -
+                     sys->shoot_target[i]) < 0 &&
+           __atomic_load_n(&cpu->shoot_state, __ATOMIC_SEQ_CST) ==
+               MMU__CPU_RUNNING) {
+      if (!kicked && sys->kick) {
+        sys->kick(sys->kick_user, cpu);
+        kicked = 1;
+      }
+      mmu__cpu_relax();
+    }
+  }
+  sys->shoot_wait = 0;
+  while (sys->deferred) {
+    uint32_t f = sys->deferred - 1, n = sys->frame[f].refs;
+    sys->deferred = (uint32_t)sys->frame[f].vaddr;
+    for (uint32_t i = 0; i < n; i++) {
+      memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);
+      sys->free_bits[(f + i) / 64] |= 1ull << ((f + i) % 64);
+    }
+    sys->free_count += n;
+  }
+}
 /* ---- mmu/frames.c ---- */
 /* frames.c - the system: its frame pool (a free bitmap, reference counts,
  * the shared zero page), swap-slot table and replacement policy, all in
@@ -3518,6 +3707,8 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   sys->slot = (struct mmu__slot *)(void *)(base + l.slots);
   sys->slots = cfg->swap.slots;
   sys->swap = cfg->swap;
+  sys->kick = cfg->kick;
+  sys->kick_user = cfg->kick_user;
   sys->flags = cfg->flags;
   unsigned policy = mmu__policy_kind(cfg->policy);
   int rc = mmu_policy_init(&sys->policy, policy, sys->nframes, base + l.policy,
@@ -3598,23 +3789,25 @@ static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
   return MMU_ERR_NOMEM;
 }
 
+/* Freed for reuse once no cpu can still reach it (mmu__tlb_finish). */
 static void mmu__frame_free(mmu_system *sys, uint32_t f) {
   uint32_t n = sys->frame[f].kind == MMU__FR_HUGE ? 512 : 1;
   if (sys->frame[f].kind == MMU__FR_PAGE) {
     mmu_policy_remove(&sys->policy, f);
     mmu__uncache(sys, f);
   }
-  for (uint32_t i = 0; i < n; i++) {
+  for (uint32_t i = 0; i < n; i++)
     MMU_ASSERT(!(sys->free_bits[(f + i) / 64] >> ((f + i) % 64) & 1));
-    memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);
-    sys->free_bits[(f + i) / 64] |= 1ull << ((f + i) % 64);
-  }
-  sys->free_count += n;
+  mmu__frame_defer(sys, f, n);
 }
 
 /* Reclaim until `frames` frames are free. */
 static int mmu__ensure_free(mmu_system *sys, uint32_t frames) {
   while (sys->free_count < frames) {
+    if (sys->deferred) { /* their entries are gone and posted already */
+      mmu__tlb_finish(sys);
+      continue;
+    }
     int rc = mmu__reclaim_one(sys);
     if (rc != MMU_OK)
       return rc == MMU_ERR_NOMEM || !sys->slots ? MMU_ERR_NOMEM : rc;
@@ -3630,6 +3823,7 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
     return MMU_ERR_ARG;
   while (done < pages && (rc = mmu__reclaim_one(sys)) == MMU_OK)
     done++;
+  mmu__tlb_finish(sys);
   if (reclaimed)
     *reclaimed = done;
   return rc;
@@ -3878,13 +4072,33 @@ static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
     sys->frame[table_frame].refs--;
 }
 
+/* An entry as a concurrent walker may be setting its A and D: every read
+ * of a live table is atomic. */
+static inline uint64_t mmu__pte(const uint64_t *slot) {
+  return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+/* Replace an entry only if it still holds `old` (no walker set A or D
+ * meanwhile). */
+static int mmu__entry_cas(mmu_system *sys, uint32_t table_frame,
+                          uint64_t *slot, uint64_t old, uint64_t value) {
+  if (!__atomic_compare_exchange_n(slot, &old, value, 0, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return 0;
+  if (!old && value)
+    sys->frame[table_frame].refs++;
+  else if (old && !value && sys->frame[table_frame].refs)
+    sys->frame[table_frame].refs--;
+  return 1;
+}
+
 /* A table is freed only when all 512 entries are zero, whatever its count
  * says: an entry written behind the library's back must not leave a live
  * entry in a freed table. */
 static int mmu__table_empty(const mmu_system *sys, uint32_t table) {
   const uint64_t *t = mmu__table(sys, table);
   for (unsigned i = 0; i < 512; i++)
-    if (t[i])
+    if (mmu__pte(&t[i]))
       return 0;
   return 1;
 }
@@ -3968,24 +4182,6 @@ static void mmu__rss_add(mmu_space *s, int64_t pages) {
     s->ru.maxrss_pages = s->ru.rss_pages;
 }
 
-/* Invalidate [va, va + pages*4K) on every cpu running the space; a full
- * flush beyond 32 pages (the cut-over Linux uses, tlb_single_page_flush_
- * ceiling, is 33). */
-static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
-  for (uint32_t i = 0; i < 8; i++) {
-    mmu_cpu *cpu = s->sys->cpus[i];
-    if (!(s->cpu_mask >> i & 1) || !cpu)
-      continue;
-    if (pages > 32) {
-      mmu__tlb_flush_nonglobal(cpu);
-      cpu->stats.flushes_pcid++;
-    } else {
-      for (uint64_t p = 0; p < pages; p++)
-        mmu_invlpg(cpu, va + p * MMU__PAGE);
-    }
-  }
-}
-
 /* Drop one leaf entry's hold on its frame or swap slot. */
 static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
   mmu_system *sys = s->sys;
@@ -4020,7 +4216,7 @@ static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
     uint64_t va = base + i * span;
     if (va >= end)
       break;
-    uint64_t e = t[i];
+    uint64_t e = mmu__pte(&t[i]);
     if (!e)
       continue;
     if (level == 1 || (e & MMU_PTE_PS)) {
@@ -4048,8 +4244,10 @@ static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
 static void mmu__zap_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                           int level, const void *ctx) {
   (void)ctx;
-  mmu__leaf_put(s, *entry, level == 2);
-  mmu__entry_set(s->sys, table, entry, 0);
+  uint64_t old = mmu__pte(entry);
+  while (!mmu__entry_cas(s->sys, table, entry, old, 0))
+    old = mmu__pte(entry);
+  mmu__leaf_put(s, old, level == 2);
 }
 
 static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
@@ -4127,7 +4325,7 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
   return MMU_OK;
 }
 
-MMU_API int mmu_space_exec(mmu_space *s) {
+static int mmu__space_exec(mmu_space *s) {
   if (!mmu__space_ok(s))
     return MMU_ERR_ARG;
   mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
@@ -4137,6 +4335,13 @@ MMU_API int mmu_space_exec(mmu_space *s) {
   s->start_stack = 0;
   MMU_ASSERT(s->ru.rss_pages == 0 && s->ru.swap_pages == 0);
   return MMU_OK;
+}
+
+MMU_API int mmu_space_exec(mmu_space *s) {
+  int rc = mmu__space_exec(s);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
 }
 
 MMU_API void mmu_space_destroy(mmu_space *s) {
@@ -4152,6 +4357,7 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
       break;
     }
   s->magic = 0;
+  mmu__tlb_finish(sys);
 }
 
 MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
@@ -4171,6 +4377,7 @@ MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
   for (mmu_space *o = sys->spaces; o; o = o->next_space)
     o->cpu_mask &= ~(1u << i);
   s->cpu_mask |= 1u << i;
+  mmu_cpu_sync(cpu); /* the caller is cpu's thread */
   return mmu_write_cr3(cpu, s->root);
 }
 
@@ -4181,7 +4388,8 @@ MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
 static uint64_t mmu__leaf_share(mmu_space *parent, mmu_space *child,
                                 uint64_t *pe, uint32_t ptable, int huge) {
   mmu_system *sys = parent->sys;
-  uint64_t e = *pe;
+  uint64_t e = mmu__pte(pe);
+  (void)ptable;
   if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
     uint32_t f = mmu__leaf_frame(sys, e, huge);
     if (f == MMU__NO_FRAME)
@@ -4190,10 +4398,8 @@ static uint64_t mmu__leaf_share(mmu_space *parent, mmu_space *child,
       sys->frame[f].refs++;
       sys->frame[f].flags &= (uint8_t)~MMU__FRF_EXCLUSIVE;
       mmu__rss_add(child, huge ? 512 : 1);
-      if (e & MMU_PTE_W) {
-        e &= ~MMU_PTE_W;
-        mmu__entry_set(sys, ptable, pe, e);
-      }
+      if (e & MMU_PTE_W) /* ptep_set_wrprotect: a D set meanwhile stays */
+        e = __atomic_fetch_and(pe, ~MMU_PTE_W, __ATOMIC_ACQ_REL) & ~MMU_PTE_W;
     }
     return e & ~MMU_PTE_A;
   }
@@ -4218,9 +4424,10 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
     uint64_t va = base + i * span;
     if (va >= end)
       break;
-    if (!pt[i])
+    uint64_t pe = mmu__pte(&pt[i]);
+    if (!pe)
       continue;
-    if (level == 1 || (pt[i] & MMU_PTE_PS)) {
+    if (level == 1 || (pe & MMU_PTE_PS)) {
       uint64_t e = mmu__leaf_share(parent, child, &pt[i], ptable, level == 2);
       if (e) { /* no cpu runs the child yet: a plain store will do */
         ct[i] = e;
@@ -4228,7 +4435,7 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
       }
       continue;
     }
-    uint32_t pchild = mmu__child_table(sys, pt[i]);
+    uint32_t pchild = mmu__child_table(sys, pe);
     if (pchild == MMU__NO_FRAME)
       continue;
     uint32_t cchild = mmu__child_table(sys, ct[i]);
@@ -4246,7 +4453,7 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
   }
 }
 
-MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
+static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
                            size_t bytes) {
   if (!mmu__space_ok(parent) || !child || child == parent)
     return MMU_ERR_ARG;
@@ -4290,6 +4497,14 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
   }
   mmu__shootdown(parent, 0, ~0ull); /* the parent's pages lost W */
   return MMU_OK;
+}
+
+MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
+                           size_t bytes) {
+  int rc = mmu__space_fork(parent, child, storage, bytes);
+  if (mmu__space_ok(parent))
+    mmu__tlb_finish(parent->sys);
+  return rc;
 }
 
 /* ---- mmap, munmap, mprotect, brk ----------------------------------------- */
@@ -4374,11 +4589,11 @@ static void mmu__populate(mmu_space *s, uint64_t start, uint64_t end,
     return;
   uint32_t ec = MMU_PFEC_U | ((prot & MMU_PROT_WRITE) ? MMU_PFEC_W : 0);
   for (uint64_t va = start; va < end; va += huge ? MMU__HUGE : MMU__PAGE)
-    if (mmu_space_fault(s, va, ec, NULL) != MMU_OK)
+    if (mmu__space_fault(s, va, ec, NULL) != MMU_OK)
       return;
 }
 
-MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
+static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            uint64_t offset, uint64_t *mapped) {
   if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
@@ -4443,7 +4658,16 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   return rc;
 }
 
-MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
+MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
+                           unsigned prot, unsigned flags, const mmu_file *file,
+                           uint64_t offset, uint64_t *mapped) {
+  int rc = mmu__space_mmap(s, addr, len, prot, flags, file, offset, mapped);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
+static int mmu__space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= s->user_top ||
       len > s->user_top - addr)
     return MMU_ERR_ARG;
@@ -4451,6 +4675,13 @@ MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
   if (!mmu__huge_edges_ok(s, addr, end))
     return MMU_ERR_ARG;
   return mmu__unmap(s, addr, end);
+}
+
+MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
+  int rc = mmu__space_munmap(s, addr, len);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
 }
 
 /* The entry a present or PROT_NONE leaf becomes under a region's new
@@ -4476,17 +4707,20 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
 
 static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                                 int level, const void *ctx) {
-  if (*entry & (MMU_PTE_P | MMU__PROTNONE_MARK))
-    mmu__entry_set(s->sys, table, entry,
-                   mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
-                                       *entry, level == 2));
+  uint64_t e;
+  do
+    e = mmu__pte(entry);
+  while ((e & (MMU_PTE_P | MMU__PROTNONE_MARK)) &&
+         !mmu__entry_cas(s->sys, table, entry, e,
+                         mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
+                                             e, level == 2)));
 }
 
 /* do_mprotect_pkey: the range is changed region by region from addr; a
  * hole ends it with ENOMEM after the regions before it changed, and a
  * region already at prot is left as it is (mprotect_fixup), merging with
  * nothing. A changed region merges with its neighbours (vma_merge). */
-MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
+static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
       addr >= s->user_top || len > s->user_top - addr)
@@ -4546,6 +4780,14 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   return rc;
 }
 
+MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
+                               unsigned prot) {
+  int rc = mmu__space_mprotect(s, addr, len, prot);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 /* MADV_FREE on one leaf (madvise_free_pte_range): a swapped-out page is
  * dropped now; a page only this process maps is made clean and old, and
  * reclaim drops it instead of swapping it unless a write dirties it
@@ -4554,7 +4796,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                                int level, const void *ctx) {
   (void)ctx;
   mmu_system *sys = s->sys;
-  uint64_t e = *entry;
+  uint64_t e = mmu__pte(entry);
   if (!(e & MMU_PTE_P)) {
     if (e & MMU__SWP_MARK) {
       mmu__leaf_put(s, e, 0);
@@ -4565,7 +4807,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
   uint32_t f = mmu__leaf_frame(sys, e, level == 2);
   if (f == MMU__NO_FRAME || f == sys->zero_frame || sys->frame[f].refs != 1)
     return;
-  mmu__entry_set(sys, table, entry, e & ~(MMU_PTE_D | MMU_PTE_A));
+  __atomic_fetch_and(entry, ~(MMU_PTE_D | MMU_PTE_A), __ATOMIC_ACQ_REL);
   if (!(sys->frame[f].flags & MMU__FRF_LAZYFREE))
     sys->vm.pglazyfree++;
   sys->frame[f].flags |= MMU__FRF_LAZYFREE;
@@ -4577,7 +4819,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
  * a hugetlb region needs 2 MiB aligned edges. MADV_FREE marks anonymous
  * pages lazily free (madvise_free_single_vma); a file or hugetlb region
  * stops it with EINVAL. Holes: the rest is done, then ENOMEM. */
-MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
+static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
       len > s->user_top - addr ||
@@ -4611,6 +4853,14 @@ MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
   return rc != MMU_OK ? rc : hole ? MMU_ERR_NOSPACE : MMU_OK;
 }
 
+MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
+                              int advice) {
+  int rc = mmu__space_madvise(s, addr, len, advice);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
   if (!mmu__space_ok(s) || (start_brk & 0xFFF) || s->start_brk ||
       start_brk < MMU__MMAP_MIN_ADDR || start_brk >= s->user_top)
@@ -4628,7 +4878,7 @@ MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
 
 /* brk() as mm/mmap.c does it: below start_brk or on failure the break
  * stays; the heap keeps one page clear of the next mapping's gap. */
-MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
+static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   if (!mmu__space_ok(s) || !s->start_brk)
     return MMU_ERR_ARG;
   int rc = MMU_OK;
@@ -4678,6 +4928,13 @@ MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   }
   if (result)
     *result = s->brk;
+  return rc;
+}
+
+MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
+  int rc = mmu__space_brk(s, new_brk, result);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
   return rc;
 }
 /* ---- mmu/fault.c ---- */
@@ -4755,7 +5012,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
   int rc = mmu__walk_to(s, base, 2, 1, &slot, &table);
   if (rc != MMU_OK)
     return rc;
-  uint64_t e = *slot;
+  uint64_t e = mmu__pte(slot);
   info->flags |= MMU_FAULTF_HUGE;
   info->fault_class = MMU_FAULT_MINOR;
   if (e & MMU_PTE_P) {
@@ -4804,7 +5061,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
 static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
                          uint64_t *slot, uint32_t table, mmu_fault_info *info) {
   mmu_system *sys = s->sys;
-  uint64_t e = *slot;
+  uint64_t e = mmu__pte(slot);
   uint32_t f = mmu__leaf_frame(sys, e, 0), copy;
   if (f == MMU__NO_FRAME)
     return MMU_ERR_PT_BUS;
@@ -4816,7 +5073,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
     mmu__uncache(sys, f); /* its bytes stop being the slot's */
     sys->vm.cow_reuses++;
     mmu__anon_vma(s, r);
-    mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
+    __atomic_fetch_or(slot, MMU_PTE_W, __ATOMIC_ACQ_REL); /* keeps A */
   } else {
     int rc = mmu__frame_alloc_any(sys, &copy, f == sys->zero_frame);
     if (rc != MMU_OK)
@@ -4885,7 +5142,7 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
   return MMU_OK;
 }
 
-MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                             mmu_fault_info *info) {
   mmu_fault_info scratch;
   if (!info)
@@ -4925,7 +5182,7 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     rc = mmu__walk_to(s, va, 1, 1, &slot, &table);
     if (rc != MMU_OK)
       return rc;
-    uint64_t e = *slot;
+    uint64_t e = mmu__pte(slot);
     if (e & MMU_PTE_P) {
       rc = write && !(e & MMU_PTE_W)
                ? mmu__fault_wp(s, r, va, slot, table, info)
@@ -4933,7 +5190,7 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     } else if (e & MMU__SWP_MARK) {
       rc = mmu__swap_in(s, va, slot, table, r, write, info);
       /* a write to a page others still share goes on to copy it */
-      if (rc == MMU_OK && write && !(*slot & MMU_PTE_W)) {
+      if (rc == MMU_OK && write && !(mmu__pte(slot) & MMU_PTE_W)) {
         uint32_t cls = info->fault_class;
         rc = mmu__fault_wp(s, r, va, slot, table, info);
         if (cls == MMU_FAULT_MAJOR)
@@ -4958,6 +5215,14 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
   return MMU_OK;
 }
 
+MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+                            mmu_fault_info *info) {
+  int rc = mmu__space_fault(s, cr2, ec, info);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
                              unsigned access, mmu_result *out,
                              mmu_fault_info *info) {
@@ -4974,10 +5239,19 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
    * found its page swapped out read-only. More means the cpu is not
    * running this space. */
   for (int round = 0; round < 3; round++) {
+    mmu_cpu_sync(cpu); /* what this cpu's own faults posted to it */
     int rc = mmu_translate(cpu, vaddr, access, out);
     if (rc != MMU_PAGE_FAULT)
       return rc;
+    /* the caller is cpu's thread: out of guest code while the OS side
+     * works, or it would wait for itself */
+    int running = __atomic_load_n(&cpu->shoot_state, __ATOMIC_RELAXED) ==
+                  MMU__CPU_RUNNING;
+    if (running)
+      mmu_cpu_leave(cpu);
     rc = mmu_space_fault(s, out->cr2, out->error_code, info);
+    if (running)
+      mmu_cpu_enter(cpu);
     if (rc != MMU_OK)
       return rc;
     if (info->fault_class == MMU_FAULT_SEGV)
@@ -5058,21 +5332,25 @@ static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
 
 /* The entries mapping user page f: a shared page sits at one address in
  * every space that shares it (fork keeps addresses), so the reverse map is
- * a lookup of that address in each space. visit returns nonzero to stop. */
+ * a lookup of that address in each space. `marked` looks for the entries
+ * reclaim took P from instead. visit returns nonzero to stop. */
 typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t *entry, uint32_t table,
                             void *ctx);
 
-static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, mmu__rmap_fn visit,
-                               void *ctx) {
+static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
+                               mmu__rmap_fn visit, void *ctx) {
   uint64_t va = sys->frame[f].vaddr;
+  /* swap entries have neither bit; marked ones exist only inside
+   * mmu__reclaim_one */
+  uint64_t want = marked ? MMU__RECLAIM_MARK : MMU_PTE_P | MMU__PROTNONE_MARK;
   uint32_t n = 0;
   for (mmu_space *s = sys->spaces; s; s = s->next_space) {
     uint64_t *e;
     uint32_t table;
     if (mmu__walk_to(s, va, 1, 0, &e, &table) != MMU_OK || !e)
       continue;
-    if (!(*e & (MMU_PTE_P | MMU__PROTNONE_MARK)) ||
-        mmu__entry_frame(sys, *e) != f)
+    uint64_t v = mmu__pte(e);
+    if (!(v & want) || mmu__entry_frame(sys, v) != f)
       continue;
     n++;
     if (visit && visit(s, e, table, ctx))
@@ -5088,7 +5366,8 @@ static int mmu__clear_young(mmu_space *s, uint64_t *e, uint32_t table,
   (void)table;
   if (__atomic_fetch_and(e, ~MMU_PTE_A, __ATOMIC_ACQ_REL) & MMU_PTE_A) {
     *(int *)ctx = 1;
-    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, *e)].vaddr, 1);
+    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, mmu__pte(e))].vaddr,
+                   1);
   }
   return 0;
 }
@@ -5097,32 +5376,41 @@ static int mmu__frame_referenced(void *user, uint32_t f) {
   mmu_system *sys = (mmu_system *)user;
   int young = 0;
   if (sys->frame[f].kind == MMU__FR_PAGE)
-    mmu__rmap_walk(sys, f, mmu__clear_young, &young);
+    mmu__rmap_walk(sys, f, 0, mmu__clear_young, &young);
   return young;
 }
 
-static int mmu__test_dirty(mmu_space *s, uint64_t *e, uint32_t table,
-                           void *ctx) {
-  (void)s;
-  (void)table;
-  *(int *)ctx |= (__atomic_load_n(e, __ATOMIC_ACQUIRE) & MMU_PTE_D) != 0;
+/* try_to_unmap, first half: the entry loses P but keeps its frame and
+ * bits, and the cpus are told; ctx collects D. */
+static int mmu__unmap_begin(mmu_space *s, uint64_t *e, uint32_t table,
+                            void *ctx) {
+  uint64_t v;
+  do
+    v = mmu__pte(e);
+  while (!mmu__entry_cas(s->sys, table, e, v,
+                         (v & ~MMU_PTE_P) | MMU__RECLAIM_MARK |
+                             (v & MMU_PTE_P ? MMU__RECLAIM_PRESENT : 0)));
+  *(int *)ctx |= (v & MMU_PTE_D) != 0;
+  mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, v)].vaddr, 1);
   return 0;
 }
 
-typedef struct mmu__unmap_ctx {
-  uint64_t entry; /* what the entries become */
-} mmu__unmap_ctx;
-
-static int mmu__unmap_one(mmu_space *s, uint64_t *e, uint32_t table,
+/* Second half, once no cpu holds the entry: what it becomes (a swap entry
+ * or nothing), or, with ctx NULL, the mapping it was. */
+static int mmu__unmap_end(mmu_space *s, uint64_t *e, uint32_t table,
                           void *ctx) {
-  mmu_system *sys = s->sys;
-  uint64_t va = sys->frame[mmu__entry_frame(sys, *e)].vaddr;
-  uint64_t v = ((mmu__unmap_ctx *)ctx)->entry;
-  mmu__entry_set(sys, table, e, v);
+  uint64_t v = mmu__pte(e);
+  if (!ctx) {
+    uint64_t back = v & ~(MMU__RECLAIM_MARK | MMU__RECLAIM_PRESENT);
+    mmu__entry_set(s->sys, table, e,
+                   v & MMU__RECLAIM_PRESENT ? back | MMU_PTE_P : back);
+    return 0;
+  }
+  uint64_t to = *(const uint64_t *)ctx;
+  mmu__entry_set(s->sys, table, e, to);
   mmu__rss_add(s, -1);
-  if (v)
+  if (to)
     s->ru.swap_pages++;
-  mmu__shootdown(s, va, 1);
   return 0;
 }
 
@@ -5163,7 +5451,9 @@ static uint32_t mmu__harvest(mmu_system *sys, uint32_t first, uint32_t count) {
 MMU_API uint32_t mmu_system_age(mmu_system *sys) {
   if (!sys || sys->magic != MMU__SYS_MAGIC)
     return 0;
-  return mmu__harvest(sys, 0, sys->nframes);
+  uint32_t young = mmu__harvest(sys, 0, sys->nframes);
+  mmu__tlb_finish(sys);
+  return young;
 }
 
 /* Evict one page. A whole harvest per eviction would cost O(frames) each
@@ -5184,38 +5474,32 @@ static int mmu__reclaim_one(mmu_system *sys) {
   struct mmu__frame *fr = &sys->frame[f];
   MMU_ASSERT(fr->kind == MMU__FR_PAGE);
   /* equal to fr->refs unless an entry was overwritten behind our back */
-  uint32_t mappers = mmu__rmap_walk(sys, f, NULL, NULL);
+  uint32_t mappers = mmu__rmap_walk(sys, f, 0, NULL, NULL);
   if (!mappers) { /* nothing maps it any more: nothing to keep */
     fr->refs = 0;
     mmu__frame_free(sys, f);
     sys->vm.pgsteal++;
     return MMU_OK;
   }
-  mmu__unmap_ctx ctx = {0};
-  if (fr->flags & MMU__FRF_LAZYFREE) {
-    /* MADV_FREE'd: dropped unless written since (or shared again) */
-    int dirty = mappers != 1;
-    mmu__rmap_walk(sys, f, mmu__test_dirty, &dirty);
-    if (!dirty) {
-      mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
-      fr->refs = 0;
-      mmu__frame_free(sys, f);
-      sys->vm.pgsteal++;
-      sys->vm.pglazyfreed++;
-      return MMU_OK;
-    }
-    fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
-  }
-  if (fr->cached) {
-    /* the slot still holds these bytes: no write */
+  /* Unmap before the bytes are read (try_to_unmap before pageout): once
+   * every cpu has let go, no write can land after the copy. */
+  int dirty = 0;
+  mmu__rmap_walk(sys, f, 0, mmu__unmap_begin, &dirty);
+  mmu__tlb_finish(sys);
+  uint64_t to = 0;
+  if ((fr->flags & MMU__FRF_LAZYFREE) && !dirty && mappers == 1) {
+    sys->vm.pglazyfreed++; /* MADV_FREE'd and still clean: dropped */
+  } else if (fr->cached) { /* the slot still holds these bytes: no write */
     uint64_t slot = fr->cached - 1;
     mmu__uncache(sys, f);
     sys->slot[slot].refs += mappers;
-    ctx.entry = slot << 12 | MMU__SWP_MARK;
+    to = slot << 12 | MMU__SWP_MARK;
   } else if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
     uint64_t slot;
     if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
         sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
+      mmu__rmap_walk(sys, f, 1, mmu__unmap_end, NULL); /* mapped again */
+      fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
       mmu_policy_insert(&sys->policy, f);
       return rc != MMU_OK ? rc : MMU_ERR_SWAP_IO;
     }
@@ -5223,10 +5507,10 @@ static int mmu__reclaim_one(mmu_system *sys) {
     sys->slot[slot].refs = mappers;
     sys->slots_used++;
     sys->vm.pswpout++;
-    ctx.entry = slot << 12 | MMU__SWP_MARK;
+    to = slot << 12 | MMU__SWP_MARK;
   }
   /* a clean file page is dropped: the next fault reads the file again */
-  mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
+  mmu__rmap_walk(sys, f, 1, mmu__unmap_end, &to);
   fr->refs = 0;
   mmu__frame_free(sys, f);
   sys->vm.pgsteal++;
@@ -5242,7 +5526,7 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
                         uint32_t table, const mmu_region *r, int write,
                         mmu_fault_info *info) {
   mmu_system *sys = s->sys;
-  uint64_t slot = (*entry >> 12) & MMU__SLOT_MASK;
+  uint64_t slot = (mmu__pte(entry) >> 12) & MMU__SLOT_MASK;
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return MMU_ERR_PT_BUS;
   uint32_t f;

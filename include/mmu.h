@@ -333,6 +333,13 @@ typedef struct mmu_cpu {
   uint32_t flags;
   uint32_t magic;       /* set by init: catches use before init */
   uint32_t version;
+  /* TLB shootdowns posted by the OS side for the owner thread (SPEC 2.3):
+   * a ring of ranges; every field is read and written atomically */
+  uint32_t shoot_state;   /* MMU__CPU_UNMANAGED, _IDLE or _RUNNING */
+  uint32_t shoot_posted;  /* ranges posted (the poster's count) */
+  uint32_t shoot_applied; /* ranges applied (the owner's count) */
+  uint32_t shoot_pages[8];
+  uint64_t shoot_va[8];
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
@@ -417,6 +424,23 @@ MMU_API void mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr);
 MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
+
+/* vCPU threads and the OS side (SPEC 2.3). A cpu whose thread runs while
+ * another thread calls the mmu_space and mmu_system functions is
+ * "managed": its thread calls mmu_cpu_enter() before running guest code,
+ * mmu_cpu_leave() before it blocks or calls any OS-side function, and
+ * mmu_cpu_sync() at least between blocks of guest instructions (an
+ * interrupt window). The OS side then never touches the cpu: it posts
+ * invalidations, which the owner applies in mmu_cpu_sync(), on a TLB miss
+ * and in mmu_cpu_enter(), and before it reuses or reads a frame it waits
+ * until every running cpu applied them (the TLB shootdown IPI and its
+ * acknowledgment; cfg.kick may hurry a cpu along). A cpu never entered is
+ * unmanaged: the OS side invalidates its TLB directly, which is right only
+ * while nothing runs on it concurrently (one thread for everything). */
+MMU_API void mmu_cpu_enter(mmu_cpu *cpu);
+MMU_API void mmu_cpu_leave(mmu_cpu *cpu);
+static inline void mmu_cpu_sync(mmu_cpu *cpu);
+MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu);
 
 /* Translation. mmu_translate() is the inline hit path; on a miss it calls
  * mmu_translate_slow(), which walks and fills the TLB. */
@@ -608,6 +632,11 @@ typedef struct mmu_system_config {
   unsigned policy;       /* MMU_POLICY_*; 0 = two lists */
   mmu_swap_backend swap; /* optional */
   uint32_t flags;        /* MMU_SYS_* */
+  /* optional: called when the OS side waits for a running managed cpu to
+   * apply posted invalidations (mmu_cpu_enter); it should make the cpu's
+   * thread reach mmu_cpu_sync() soon (an IPI). The wait spins meanwhile. */
+  void (*kick)(void *user, mmu_cpu *cpu);
+  void *kick_user;
 } mmu_system_config;
 
 /* vmstat's names for system-wide events (/proc/vmstat). */
@@ -653,6 +682,11 @@ typedef struct mmu_system {
   mmu_policy policy;
   struct mmu_space *spaces;  /* live spaces, linked */
   mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
+  uint32_t shoot_wait;       /* bit per cpus[i] posted to since the last wait */
+  uint32_t shoot_target[8];  /* shoot_posted each must reach */
+  uint32_t deferred;         /* freed frames waiting for a shootdown, linked */
+  void (*kick)(void *user, mmu_cpu *cpu);
+  void *kick_user;
   uint64_t next_anon_id;
   mmu_vmstat vm;
 } mmu_system;
@@ -920,6 +954,13 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   return mmu_translate_slow(cpu, vaddr, access, out);
 }
 
+/* An interrupt window of a managed cpu: apply what the OS side posted. */
+static inline void mmu_cpu_sync(mmu_cpu *cpu) {
+  if (MMU_UNLIKELY(__atomic_load_n(&cpu->shoot_posted, __ATOMIC_ACQUIRE) !=
+                   cpu->shoot_applied))
+    mmu_cpu_apply_shootdowns(cpu);
+}
+
 /* The host-pointer fast path for interpreters and JITs: the host address of
  * vaddr if the front hits, else NULL: then call mmu_translate(), which
  * walks, faults or answers for memory that is not RAM (MMIO), and fills
@@ -954,6 +995,7 @@ static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
 #include "../mmu/checksum.c"
 #include "../mmu/policy.c"
 #include "../mmu/report.c"
+#include "../mmu/shootdown.c"
 #include "../mmu/frames.c"
 #include "../mmu/regions.c"
 #include "../mmu/space.c"

@@ -73,7 +73,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
   int rc = mmu__walk_to(s, base, 2, 1, &slot, &table);
   if (rc != MMU_OK)
     return rc;
-  uint64_t e = *slot;
+  uint64_t e = mmu__pte(slot);
   info->flags |= MMU_FAULTF_HUGE;
   info->fault_class = MMU_FAULT_MINOR;
   if (e & MMU_PTE_P) {
@@ -122,7 +122,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
 static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
                          uint64_t *slot, uint32_t table, mmu_fault_info *info) {
   mmu_system *sys = s->sys;
-  uint64_t e = *slot;
+  uint64_t e = mmu__pte(slot);
   uint32_t f = mmu__leaf_frame(sys, e, 0), copy;
   if (f == MMU__NO_FRAME)
     return MMU_ERR_PT_BUS;
@@ -134,7 +134,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
     mmu__uncache(sys, f); /* its bytes stop being the slot's */
     sys->vm.cow_reuses++;
     mmu__anon_vma(s, r);
-    mmu__entry_set(sys, table, slot, e | MMU_PTE_W);
+    __atomic_fetch_or(slot, MMU_PTE_W, __ATOMIC_ACQ_REL); /* keeps A */
   } else {
     int rc = mmu__frame_alloc_any(sys, &copy, f == sys->zero_frame);
     if (rc != MMU_OK)
@@ -203,7 +203,7 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
   return MMU_OK;
 }
 
-MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                             mmu_fault_info *info) {
   mmu_fault_info scratch;
   if (!info)
@@ -243,7 +243,7 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     rc = mmu__walk_to(s, va, 1, 1, &slot, &table);
     if (rc != MMU_OK)
       return rc;
-    uint64_t e = *slot;
+    uint64_t e = mmu__pte(slot);
     if (e & MMU_PTE_P) {
       rc = write && !(e & MMU_PTE_W)
                ? mmu__fault_wp(s, r, va, slot, table, info)
@@ -251,7 +251,7 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     } else if (e & MMU__SWP_MARK) {
       rc = mmu__swap_in(s, va, slot, table, r, write, info);
       /* a write to a page others still share goes on to copy it */
-      if (rc == MMU_OK && write && !(*slot & MMU_PTE_W)) {
+      if (rc == MMU_OK && write && !(mmu__pte(slot) & MMU_PTE_W)) {
         uint32_t cls = info->fault_class;
         rc = mmu__fault_wp(s, r, va, slot, table, info);
         if (cls == MMU_FAULT_MAJOR)
@@ -276,6 +276,14 @@ MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
   return MMU_OK;
 }
 
+MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+                            mmu_fault_info *info) {
+  int rc = mmu__space_fault(s, cr2, ec, info);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
                              unsigned access, mmu_result *out,
                              mmu_fault_info *info) {
@@ -292,10 +300,19 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
    * found its page swapped out read-only. More means the cpu is not
    * running this space. */
   for (int round = 0; round < 3; round++) {
+    mmu_cpu_sync(cpu); /* what this cpu's own faults posted to it */
     int rc = mmu_translate(cpu, vaddr, access, out);
     if (rc != MMU_PAGE_FAULT)
       return rc;
+    /* the caller is cpu's thread: out of guest code while the OS side
+     * works, or it would wait for itself */
+    int running = __atomic_load_n(&cpu->shoot_state, __ATOMIC_RELAXED) ==
+                  MMU__CPU_RUNNING;
+    if (running)
+      mmu_cpu_leave(cpu);
     rc = mmu_space_fault(s, out->cr2, out->error_code, info);
+    if (running)
+      mmu_cpu_enter(cpu);
     if (rc != MMU_OK)
       return rc;
     if (info->fault_class == MMU_FAULT_SEGV)

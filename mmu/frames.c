@@ -61,6 +61,8 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   sys->slot = (struct mmu__slot *)(void *)(base + l.slots);
   sys->slots = cfg->swap.slots;
   sys->swap = cfg->swap;
+  sys->kick = cfg->kick;
+  sys->kick_user = cfg->kick_user;
   sys->flags = cfg->flags;
   unsigned policy = mmu__policy_kind(cfg->policy);
   int rc = mmu_policy_init(&sys->policy, policy, sys->nframes, base + l.policy,
@@ -141,23 +143,25 @@ static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
   return MMU_ERR_NOMEM;
 }
 
+/* Freed for reuse once no cpu can still reach it (mmu__tlb_finish). */
 static void mmu__frame_free(mmu_system *sys, uint32_t f) {
   uint32_t n = sys->frame[f].kind == MMU__FR_HUGE ? 512 : 1;
   if (sys->frame[f].kind == MMU__FR_PAGE) {
     mmu_policy_remove(&sys->policy, f);
     mmu__uncache(sys, f);
   }
-  for (uint32_t i = 0; i < n; i++) {
+  for (uint32_t i = 0; i < n; i++)
     MMU_ASSERT(!(sys->free_bits[(f + i) / 64] >> ((f + i) % 64) & 1));
-    memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);
-    sys->free_bits[(f + i) / 64] |= 1ull << ((f + i) % 64);
-  }
-  sys->free_count += n;
+  mmu__frame_defer(sys, f, n);
 }
 
 /* Reclaim until `frames` frames are free. */
 static int mmu__ensure_free(mmu_system *sys, uint32_t frames) {
   while (sys->free_count < frames) {
+    if (sys->deferred) { /* their entries are gone and posted already */
+      mmu__tlb_finish(sys);
+      continue;
+    }
     int rc = mmu__reclaim_one(sys);
     if (rc != MMU_OK)
       return rc == MMU_ERR_NOMEM || !sys->slots ? MMU_ERR_NOMEM : rc;
@@ -173,6 +177,7 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
     return MMU_ERR_ARG;
   while (done < pages && (rc = mmu__reclaim_one(sys)) == MMU_OK)
     done++;
+  mmu__tlb_finish(sys);
   if (reclaimed)
     *reclaimed = done;
   return rc;

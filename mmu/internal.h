@@ -94,7 +94,8 @@ enum {
   MMU__FR_ZERO = 2,      /* the shared zero page */
   MMU__FR_PAGE = 3,      /* a 4 KiB user page; refs = PTEs mapping it */
   MMU__FR_HUGE = 4,      /* head of a 2 MiB page; refs = PDEs mapping it */
-  MMU__FR_HUGE_TAIL = 5  /* the other 511 frames of a 2 MiB page */
+  MMU__FR_HUGE_TAIL = 5, /* the other 511 frames of a 2 MiB page */
+  MMU__FR_DEFERRED = 6   /* freed, waiting for a shootdown (shootdown.c) */
 };
 /* Frame flags. */
 enum {
@@ -124,6 +125,11 @@ struct mmu__slot {
  * are ours. A swap entry holds the slot; a PROT_NONE entry keeps its frame. */
 #define MMU__SWP_MARK (1ull << 1)
 #define MMU__PROTNONE_MARK (1ull << 2)
+/* a mapping reclaim took P away from while it waits for the shootdown;
+ * the entry keeps its frame and bits, and _PRESENT says it had P (U/S is
+ * bit 2, so a user page looks like a PROT_NONE one without P) (swap.c) */
+#define MMU__RECLAIM_MARK (1ull << 3)
+#define MMU__RECLAIM_PRESENT (1ull << 4)
 #define MMU__TABLE_FLAGS (MMU_PTE_P | MMU_PTE_W | MMU_PTE_U | MMU_PTE_A)
 /* First address past user space: x86-64 Linux's TASK_SIZE_MAX leaves the
  * last canonical page unmapped (SYSRET with a non-canonical RIP). */
@@ -187,10 +193,18 @@ static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
                            uint64_t *slot, uint64_t value);
 static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
                                 int writable);
-static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);
 static void mmu__rss_add(mmu_space *s, int64_t pages);
 static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
                           uint8_t flags);
+
+/* shootdown.c */
+static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);
+static void mmu__frame_defer(mmu_system *sys, uint32_t f, uint32_t n);
+static void mmu__tlb_finish(mmu_system *sys);
+
+/* fault.c */
+static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
+                            mmu_fault_info *info);
 
 /* swap.c */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,

@@ -21,13 +21,33 @@ static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
     sys->frame[table_frame].refs--;
 }
 
+/* An entry as a concurrent walker may be setting its A and D: every read
+ * of a live table is atomic. */
+static inline uint64_t mmu__pte(const uint64_t *slot) {
+  return __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+}
+
+/* Replace an entry only if it still holds `old` (no walker set A or D
+ * meanwhile). */
+static int mmu__entry_cas(mmu_system *sys, uint32_t table_frame,
+                          uint64_t *slot, uint64_t old, uint64_t value) {
+  if (!__atomic_compare_exchange_n(slot, &old, value, 0, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return 0;
+  if (!old && value)
+    sys->frame[table_frame].refs++;
+  else if (old && !value && sys->frame[table_frame].refs)
+    sys->frame[table_frame].refs--;
+  return 1;
+}
+
 /* A table is freed only when all 512 entries are zero, whatever its count
  * says: an entry written behind the library's back must not leave a live
  * entry in a freed table. */
 static int mmu__table_empty(const mmu_system *sys, uint32_t table) {
   const uint64_t *t = mmu__table(sys, table);
   for (unsigned i = 0; i < 512; i++)
-    if (t[i])
+    if (mmu__pte(&t[i]))
       return 0;
   return 1;
 }
@@ -111,24 +131,6 @@ static void mmu__rss_add(mmu_space *s, int64_t pages) {
     s->ru.maxrss_pages = s->ru.rss_pages;
 }
 
-/* Invalidate [va, va + pages*4K) on every cpu running the space; a full
- * flush beyond 32 pages (the cut-over Linux uses, tlb_single_page_flush_
- * ceiling, is 33). */
-static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
-  for (uint32_t i = 0; i < 8; i++) {
-    mmu_cpu *cpu = s->sys->cpus[i];
-    if (!(s->cpu_mask >> i & 1) || !cpu)
-      continue;
-    if (pages > 32) {
-      mmu__tlb_flush_nonglobal(cpu);
-      cpu->stats.flushes_pcid++;
-    } else {
-      for (uint64_t p = 0; p < pages; p++)
-        mmu_invlpg(cpu, va + p * MMU__PAGE);
-    }
-  }
-}
-
 /* Drop one leaf entry's hold on its frame or swap slot. */
 static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
   mmu_system *sys = s->sys;
@@ -163,7 +165,7 @@ static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
     uint64_t va = base + i * span;
     if (va >= end)
       break;
-    uint64_t e = t[i];
+    uint64_t e = mmu__pte(&t[i]);
     if (!e)
       continue;
     if (level == 1 || (e & MMU_PTE_PS)) {
@@ -191,8 +193,10 @@ static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
 static void mmu__zap_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                           int level, const void *ctx) {
   (void)ctx;
-  mmu__leaf_put(s, *entry, level == 2);
-  mmu__entry_set(s->sys, table, entry, 0);
+  uint64_t old = mmu__pte(entry);
+  while (!mmu__entry_cas(s->sys, table, entry, old, 0))
+    old = mmu__pte(entry);
+  mmu__leaf_put(s, old, level == 2);
 }
 
 static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
@@ -270,7 +274,7 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
   return MMU_OK;
 }
 
-MMU_API int mmu_space_exec(mmu_space *s) {
+static int mmu__space_exec(mmu_space *s) {
   if (!mmu__space_ok(s))
     return MMU_ERR_ARG;
   mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
@@ -280,6 +284,13 @@ MMU_API int mmu_space_exec(mmu_space *s) {
   s->start_stack = 0;
   MMU_ASSERT(s->ru.rss_pages == 0 && s->ru.swap_pages == 0);
   return MMU_OK;
+}
+
+MMU_API int mmu_space_exec(mmu_space *s) {
+  int rc = mmu__space_exec(s);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
 }
 
 MMU_API void mmu_space_destroy(mmu_space *s) {
@@ -295,6 +306,7 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
       break;
     }
   s->magic = 0;
+  mmu__tlb_finish(sys);
 }
 
 MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
@@ -314,6 +326,7 @@ MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
   for (mmu_space *o = sys->spaces; o; o = o->next_space)
     o->cpu_mask &= ~(1u << i);
   s->cpu_mask |= 1u << i;
+  mmu_cpu_sync(cpu); /* the caller is cpu's thread */
   return mmu_write_cr3(cpu, s->root);
 }
 
@@ -324,7 +337,8 @@ MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
 static uint64_t mmu__leaf_share(mmu_space *parent, mmu_space *child,
                                 uint64_t *pe, uint32_t ptable, int huge) {
   mmu_system *sys = parent->sys;
-  uint64_t e = *pe;
+  uint64_t e = mmu__pte(pe);
+  (void)ptable;
   if (e & (MMU_PTE_P | MMU__PROTNONE_MARK)) {
     uint32_t f = mmu__leaf_frame(sys, e, huge);
     if (f == MMU__NO_FRAME)
@@ -333,10 +347,8 @@ static uint64_t mmu__leaf_share(mmu_space *parent, mmu_space *child,
       sys->frame[f].refs++;
       sys->frame[f].flags &= (uint8_t)~MMU__FRF_EXCLUSIVE;
       mmu__rss_add(child, huge ? 512 : 1);
-      if (e & MMU_PTE_W) {
-        e &= ~MMU_PTE_W;
-        mmu__entry_set(sys, ptable, pe, e);
-      }
+      if (e & MMU_PTE_W) /* ptep_set_wrprotect: a D set meanwhile stays */
+        e = __atomic_fetch_and(pe, ~MMU_PTE_W, __ATOMIC_ACQ_REL) & ~MMU_PTE_W;
     }
     return e & ~MMU_PTE_A;
   }
@@ -361,9 +373,10 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
     uint64_t va = base + i * span;
     if (va >= end)
       break;
-    if (!pt[i])
+    uint64_t pe = mmu__pte(&pt[i]);
+    if (!pe)
       continue;
-    if (level == 1 || (pt[i] & MMU_PTE_PS)) {
+    if (level == 1 || (pe & MMU_PTE_PS)) {
       uint64_t e = mmu__leaf_share(parent, child, &pt[i], ptable, level == 2);
       if (e) { /* no cpu runs the child yet: a plain store will do */
         ct[i] = e;
@@ -371,7 +384,7 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
       }
       continue;
     }
-    uint32_t pchild = mmu__child_table(sys, pt[i]);
+    uint32_t pchild = mmu__child_table(sys, pe);
     if (pchild == MMU__NO_FRAME)
       continue;
     uint32_t cchild = mmu__child_table(sys, ct[i]);
@@ -389,7 +402,7 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
   }
 }
 
-MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
+static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
                            size_t bytes) {
   if (!mmu__space_ok(parent) || !child || child == parent)
     return MMU_ERR_ARG;
@@ -433,6 +446,14 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
   }
   mmu__shootdown(parent, 0, ~0ull); /* the parent's pages lost W */
   return MMU_OK;
+}
+
+MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
+                           size_t bytes) {
+  int rc = mmu__space_fork(parent, child, storage, bytes);
+  if (mmu__space_ok(parent))
+    mmu__tlb_finish(parent->sys);
+  return rc;
 }
 
 /* ---- mmap, munmap, mprotect, brk ----------------------------------------- */
@@ -517,11 +538,11 @@ static void mmu__populate(mmu_space *s, uint64_t start, uint64_t end,
     return;
   uint32_t ec = MMU_PFEC_U | ((prot & MMU_PROT_WRITE) ? MMU_PFEC_W : 0);
   for (uint64_t va = start; va < end; va += huge ? MMU__HUGE : MMU__PAGE)
-    if (mmu_space_fault(s, va, ec, NULL) != MMU_OK)
+    if (mmu__space_fault(s, va, ec, NULL) != MMU_OK)
       return;
 }
 
-MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
+static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            uint64_t offset, uint64_t *mapped) {
   if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
@@ -586,7 +607,16 @@ MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   return rc;
 }
 
-MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
+MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
+                           unsigned prot, unsigned flags, const mmu_file *file,
+                           uint64_t offset, uint64_t *mapped) {
+  int rc = mmu__space_mmap(s, addr, len, prot, flags, file, offset, mapped);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
+static int mmu__space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= s->user_top ||
       len > s->user_top - addr)
     return MMU_ERR_ARG;
@@ -594,6 +624,13 @@ MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
   if (!mmu__huge_edges_ok(s, addr, end))
     return MMU_ERR_ARG;
   return mmu__unmap(s, addr, end);
+}
+
+MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
+  int rc = mmu__space_munmap(s, addr, len);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
 }
 
 /* The entry a present or PROT_NONE leaf becomes under a region's new
@@ -619,17 +656,20 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
 
 static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                                 int level, const void *ctx) {
-  if (*entry & (MMU_PTE_P | MMU__PROTNONE_MARK))
-    mmu__entry_set(s->sys, table, entry,
-                   mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
-                                       *entry, level == 2));
+  uint64_t e;
+  do
+    e = mmu__pte(entry);
+  while ((e & (MMU_PTE_P | MMU__PROTNONE_MARK)) &&
+         !mmu__entry_cas(s->sys, table, entry, e,
+                         mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
+                                             e, level == 2)));
 }
 
 /* do_mprotect_pkey: the range is changed region by region from addr; a
  * hole ends it with ENOMEM after the regions before it changed, and a
  * region already at prot is left as it is (mprotect_fixup), merging with
  * nothing. A changed region merges with its neighbours (vma_merge). */
-MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
+static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
       addr >= s->user_top || len > s->user_top - addr)
@@ -689,6 +729,14 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
   return rc;
 }
 
+MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
+                               unsigned prot) {
+  int rc = mmu__space_mprotect(s, addr, len, prot);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 /* MADV_FREE on one leaf (madvise_free_pte_range): a swapped-out page is
  * dropped now; a page only this process maps is made clean and old, and
  * reclaim drops it instead of swapping it unless a write dirties it
@@ -697,7 +745,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
                                int level, const void *ctx) {
   (void)ctx;
   mmu_system *sys = s->sys;
-  uint64_t e = *entry;
+  uint64_t e = mmu__pte(entry);
   if (!(e & MMU_PTE_P)) {
     if (e & MMU__SWP_MARK) {
       mmu__leaf_put(s, e, 0);
@@ -708,7 +756,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
   uint32_t f = mmu__leaf_frame(sys, e, level == 2);
   if (f == MMU__NO_FRAME || f == sys->zero_frame || sys->frame[f].refs != 1)
     return;
-  mmu__entry_set(sys, table, entry, e & ~(MMU_PTE_D | MMU_PTE_A));
+  __atomic_fetch_and(entry, ~(MMU_PTE_D | MMU_PTE_A), __ATOMIC_ACQ_REL);
   if (!(sys->frame[f].flags & MMU__FRF_LAZYFREE))
     sys->vm.pglazyfree++;
   sys->frame[f].flags |= MMU__FRF_LAZYFREE;
@@ -720,7 +768,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
  * a hugetlb region needs 2 MiB aligned edges. MADV_FREE marks anonymous
  * pages lazily free (madvise_free_single_vma); a file or hugetlb region
  * stops it with EINVAL. Holes: the rest is done, then ENOMEM. */
-MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
+static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
   if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
       len > s->user_top - addr ||
@@ -754,6 +802,14 @@ MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
   return rc != MMU_OK ? rc : hole ? MMU_ERR_NOSPACE : MMU_OK;
 }
 
+MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
+                              int advice) {
+  int rc = mmu__space_madvise(s, addr, len, advice);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
   if (!mmu__space_ok(s) || (start_brk & 0xFFF) || s->start_brk ||
       start_brk < MMU__MMAP_MIN_ADDR || start_brk >= s->user_top)
@@ -771,7 +827,7 @@ MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
 
 /* brk() as mm/mmap.c does it: below start_brk or on failure the break
  * stays; the heap keeps one page clear of the next mapping's gap. */
-MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
+static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   if (!mmu__space_ok(s) || !s->start_brk)
     return MMU_ERR_ARG;
   int rc = MMU_OK;
@@ -821,5 +877,12 @@ MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
   }
   if (result)
     *result = s->brk;
+  return rc;
+}
+
+MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
+  int rc = mmu__space_brk(s, new_brk, result);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
   return rc;
 }

@@ -32,21 +32,25 @@ static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
 
 /* The entries mapping user page f: a shared page sits at one address in
  * every space that shares it (fork keeps addresses), so the reverse map is
- * a lookup of that address in each space. visit returns nonzero to stop. */
+ * a lookup of that address in each space. `marked` looks for the entries
+ * reclaim took P from instead. visit returns nonzero to stop. */
 typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t *entry, uint32_t table,
                             void *ctx);
 
-static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, mmu__rmap_fn visit,
-                               void *ctx) {
+static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
+                               mmu__rmap_fn visit, void *ctx) {
   uint64_t va = sys->frame[f].vaddr;
+  /* swap entries have neither bit; marked ones exist only inside
+   * mmu__reclaim_one */
+  uint64_t want = marked ? MMU__RECLAIM_MARK : MMU_PTE_P | MMU__PROTNONE_MARK;
   uint32_t n = 0;
   for (mmu_space *s = sys->spaces; s; s = s->next_space) {
     uint64_t *e;
     uint32_t table;
     if (mmu__walk_to(s, va, 1, 0, &e, &table) != MMU_OK || !e)
       continue;
-    if (!(*e & (MMU_PTE_P | MMU__PROTNONE_MARK)) ||
-        mmu__entry_frame(sys, *e) != f)
+    uint64_t v = mmu__pte(e);
+    if (!(v & want) || mmu__entry_frame(sys, v) != f)
       continue;
     n++;
     if (visit && visit(s, e, table, ctx))
@@ -62,7 +66,8 @@ static int mmu__clear_young(mmu_space *s, uint64_t *e, uint32_t table,
   (void)table;
   if (__atomic_fetch_and(e, ~MMU_PTE_A, __ATOMIC_ACQ_REL) & MMU_PTE_A) {
     *(int *)ctx = 1;
-    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, *e)].vaddr, 1);
+    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, mmu__pte(e))].vaddr,
+                   1);
   }
   return 0;
 }
@@ -71,32 +76,41 @@ static int mmu__frame_referenced(void *user, uint32_t f) {
   mmu_system *sys = (mmu_system *)user;
   int young = 0;
   if (sys->frame[f].kind == MMU__FR_PAGE)
-    mmu__rmap_walk(sys, f, mmu__clear_young, &young);
+    mmu__rmap_walk(sys, f, 0, mmu__clear_young, &young);
   return young;
 }
 
-static int mmu__test_dirty(mmu_space *s, uint64_t *e, uint32_t table,
-                           void *ctx) {
-  (void)s;
-  (void)table;
-  *(int *)ctx |= (__atomic_load_n(e, __ATOMIC_ACQUIRE) & MMU_PTE_D) != 0;
+/* try_to_unmap, first half: the entry loses P but keeps its frame and
+ * bits, and the cpus are told; ctx collects D. */
+static int mmu__unmap_begin(mmu_space *s, uint64_t *e, uint32_t table,
+                            void *ctx) {
+  uint64_t v;
+  do
+    v = mmu__pte(e);
+  while (!mmu__entry_cas(s->sys, table, e, v,
+                         (v & ~MMU_PTE_P) | MMU__RECLAIM_MARK |
+                             (v & MMU_PTE_P ? MMU__RECLAIM_PRESENT : 0)));
+  *(int *)ctx |= (v & MMU_PTE_D) != 0;
+  mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, v)].vaddr, 1);
   return 0;
 }
 
-typedef struct mmu__unmap_ctx {
-  uint64_t entry; /* what the entries become */
-} mmu__unmap_ctx;
-
-static int mmu__unmap_one(mmu_space *s, uint64_t *e, uint32_t table,
+/* Second half, once no cpu holds the entry: what it becomes (a swap entry
+ * or nothing), or, with ctx NULL, the mapping it was. */
+static int mmu__unmap_end(mmu_space *s, uint64_t *e, uint32_t table,
                           void *ctx) {
-  mmu_system *sys = s->sys;
-  uint64_t va = sys->frame[mmu__entry_frame(sys, *e)].vaddr;
-  uint64_t v = ((mmu__unmap_ctx *)ctx)->entry;
-  mmu__entry_set(sys, table, e, v);
+  uint64_t v = mmu__pte(e);
+  if (!ctx) {
+    uint64_t back = v & ~(MMU__RECLAIM_MARK | MMU__RECLAIM_PRESENT);
+    mmu__entry_set(s->sys, table, e,
+                   v & MMU__RECLAIM_PRESENT ? back | MMU_PTE_P : back);
+    return 0;
+  }
+  uint64_t to = *(const uint64_t *)ctx;
+  mmu__entry_set(s->sys, table, e, to);
   mmu__rss_add(s, -1);
-  if (v)
+  if (to)
     s->ru.swap_pages++;
-  mmu__shootdown(s, va, 1);
   return 0;
 }
 
@@ -137,7 +151,9 @@ static uint32_t mmu__harvest(mmu_system *sys, uint32_t first, uint32_t count) {
 MMU_API uint32_t mmu_system_age(mmu_system *sys) {
   if (!sys || sys->magic != MMU__SYS_MAGIC)
     return 0;
-  return mmu__harvest(sys, 0, sys->nframes);
+  uint32_t young = mmu__harvest(sys, 0, sys->nframes);
+  mmu__tlb_finish(sys);
+  return young;
 }
 
 /* Evict one page. A whole harvest per eviction would cost O(frames) each
@@ -158,38 +174,32 @@ static int mmu__reclaim_one(mmu_system *sys) {
   struct mmu__frame *fr = &sys->frame[f];
   MMU_ASSERT(fr->kind == MMU__FR_PAGE);
   /* equal to fr->refs unless an entry was overwritten behind our back */
-  uint32_t mappers = mmu__rmap_walk(sys, f, NULL, NULL);
+  uint32_t mappers = mmu__rmap_walk(sys, f, 0, NULL, NULL);
   if (!mappers) { /* nothing maps it any more: nothing to keep */
     fr->refs = 0;
     mmu__frame_free(sys, f);
     sys->vm.pgsteal++;
     return MMU_OK;
   }
-  mmu__unmap_ctx ctx = {0};
-  if (fr->flags & MMU__FRF_LAZYFREE) {
-    /* MADV_FREE'd: dropped unless written since (or shared again) */
-    int dirty = mappers != 1;
-    mmu__rmap_walk(sys, f, mmu__test_dirty, &dirty);
-    if (!dirty) {
-      mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
-      fr->refs = 0;
-      mmu__frame_free(sys, f);
-      sys->vm.pgsteal++;
-      sys->vm.pglazyfreed++;
-      return MMU_OK;
-    }
-    fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
-  }
-  if (fr->cached) {
-    /* the slot still holds these bytes: no write */
+  /* Unmap before the bytes are read (try_to_unmap before pageout): once
+   * every cpu has let go, no write can land after the copy. */
+  int dirty = 0;
+  mmu__rmap_walk(sys, f, 0, mmu__unmap_begin, &dirty);
+  mmu__tlb_finish(sys);
+  uint64_t to = 0;
+  if ((fr->flags & MMU__FRF_LAZYFREE) && !dirty && mappers == 1) {
+    sys->vm.pglazyfreed++; /* MADV_FREE'd and still clean: dropped */
+  } else if (fr->cached) { /* the slot still holds these bytes: no write */
     uint64_t slot = fr->cached - 1;
     mmu__uncache(sys, f);
     sys->slot[slot].refs += mappers;
-    ctx.entry = slot << 12 | MMU__SWP_MARK;
+    to = slot << 12 | MMU__SWP_MARK;
   } else if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
     uint64_t slot;
     if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
         sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
+      mmu__rmap_walk(sys, f, 1, mmu__unmap_end, NULL); /* mapped again */
+      fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
       mmu_policy_insert(&sys->policy, f);
       return rc != MMU_OK ? rc : MMU_ERR_SWAP_IO;
     }
@@ -197,10 +207,10 @@ static int mmu__reclaim_one(mmu_system *sys) {
     sys->slot[slot].refs = mappers;
     sys->slots_used++;
     sys->vm.pswpout++;
-    ctx.entry = slot << 12 | MMU__SWP_MARK;
+    to = slot << 12 | MMU__SWP_MARK;
   }
   /* a clean file page is dropped: the next fault reads the file again */
-  mmu__rmap_walk(sys, f, mmu__unmap_one, &ctx);
+  mmu__rmap_walk(sys, f, 1, mmu__unmap_end, &to);
   fr->refs = 0;
   mmu__frame_free(sys, f);
   sys->vm.pgsteal++;
@@ -216,7 +226,7 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
                         uint32_t table, const mmu_region *r, int write,
                         mmu_fault_info *info) {
   mmu_system *sys = s->sys;
-  uint64_t slot = (*entry >> 12) & MMU__SLOT_MASK;
+  uint64_t slot = (mmu__pte(entry) >> 12) & MMU__SLOT_MASK;
   if (slot >= sys->slots || !sys->slot[slot].refs)
     return MMU_ERR_PT_BUS;
   uint32_t f;

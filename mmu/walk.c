@@ -234,6 +234,7 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out) {
   MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
+  mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
   if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
     return mmu__translate_unusual(cpu, vaddr, out);
   cpu->stats.tlb_loads[access & 3u]++;
