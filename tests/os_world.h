@@ -43,7 +43,8 @@ static inline int osw_swap_write(void *user, uint64_t slot, const void *page) {
   return 0;
 }
 
-typedef struct osw {
+typedef struct osw osw;
+struct osw {
   mmu_system sys;
   mmu_system_config cfg;
   void *sys_storage;
@@ -53,7 +54,26 @@ typedef struct osw {
   mmu_config cpu_cfg;
   mmu_ram_region ram;
   void *tlb;
-} osw;
+};
+
+/* A user-mode cpu in long mode whose RAM is the pool; *tlb receives its
+ * storage (free it). Returns 0 on success. */
+static inline int osw_cpu(const struct osw *w, mmu_cpu *cpu, void **tlb) {
+  size_t bytes = mmu_tlb_storage_size(&w->cpu_cfg);
+  if (!(*tlb = aligned_alloc(64, bytes)))
+    return -1;
+  if (mmu_init(cpu, &w->cpu_cfg, *tlb, bytes) != MMU_OK)
+    return -1;
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  r.cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+  r.cr4 = MMU_CR4_PAE;
+  r.efer = MMU_EFER_LME | MMU_EFER_LMA |
+           ((w->cfg.flags & MMU_SYS_NO_NX) ? 0 : MMU_EFER_NXE);
+  r.cr3 = OSW_POOL_GPA;
+  r.cpl = 3;
+  return mmu_load_regs(cpu, &r) == MMU_OK ? 0 : -1;
+}
 
 /* A world of `frames` pool frames and `slots` swap slots (0: no swap).
  * Returns 0 on success. */
@@ -86,20 +106,7 @@ static inline int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned pol
   w->ram = w->cfg.pool;
   w->cpu_cfg.ram = &w->ram;
   w->cpu_cfg.ram_count = 1;
-  size_t tlb = mmu_tlb_storage_size(&w->cpu_cfg);
-  if (!(w->tlb = aligned_alloc(64, tlb)))
-    return -1;
-  if (mmu_init(&w->cpu, &w->cpu_cfg, w->tlb, tlb) != MMU_OK)
-    return -1;
-  mmu_regs r;
-  memset(&r, 0, sizeof r);
-  r.cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
-  r.cr4 = MMU_CR4_PAE;
-  r.efer = MMU_EFER_LME | MMU_EFER_LMA |
-           ((sys_flags & MMU_SYS_NO_NX) ? 0 : MMU_EFER_NXE);
-  r.cr3 = OSW_POOL_GPA;
-  r.cpl = 3;
-  return mmu_load_regs(&w->cpu, &r) == MMU_OK ? 0 : -1;
+  return osw_cpu(w, &w->cpu, &w->tlb);
 }
 
 static inline void osw_free(osw *w) {
