@@ -695,7 +695,9 @@ typedef struct mmu_system {
 /* One region (a VMA). Read them with mmu_space_regions(). */
 typedef struct mmu_region {
   uint64_t start, end;   /* [start, end), page aligned */
-  uint64_t offset;       /* file offset of start (file regions) */
+  uint64_t offset;       /* file offset of start (file regions); where */
+                         /* an anonymous one's pages were first mapped */
+                         /* (Linux's vm_pgoff << 12: start unless moved) */
   const mmu_file *file;  /* file regions only */
   uint64_t anon_id;      /* 0 until the first page is allocated (anon_vma) */
   uint8_t prot;          /* MMU_PROT_* */
@@ -753,6 +755,7 @@ typedef struct mmu_space {
   uint64_t start_stack;  /* initial stack pointer; 0 until set */
   uint32_t pid;
   uint32_t pt_frames;    /* page-table frames, root included */
+  uint32_t remapped;     /* mremap moved pages here (or in the parent) */
   mmu_rusage ru;
 } mmu_space;
 
@@ -1088,11 +1091,17 @@ enum {
 enum {
   MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
   MMU__FRF_FILE_CLEAN = 2, /* same bytes as the file: reclaim drops it */
-  MMU__FRF_LAZYFREE = 4    /* MADV_FREE: reclaim drops it if still clean */
+  MMU__FRF_LAZYFREE = 4,   /* MADV_FREE: reclaim drops it if still clean */
+  MMU__FRF_FILE = 8        /* index is a file offset (a file region's page) */
 };
 
 struct mmu__frame {
-  uint64_t vaddr;  /* user pages: where every space sharing it maps it */
+  /* user pages: the byte offset of the page in its region's offsets (the
+   * address it was first mapped at, for anonymous pages; the file offset,
+   * for a private file page), as Linux's page->index; every space sharing
+   * it maps it where its region puts that offset. Deferred frames: the
+   * next one + 1. */
+  uint64_t index;
   uint64_t cached; /* swap cache: slot + 1 whose bytes this page holds */
   uint32_t refs;
   uint8_t kind, flags;
@@ -1181,8 +1190,8 @@ static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
 static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
                                 int writable);
 static void mmu__rss_add(mmu_space *s, int64_t pages);
-static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
-                          uint8_t flags);
+static void mmu__page_new(mmu_system *sys, uint32_t f, const mmu_region *r,
+                          uint64_t va, uint8_t flags);
 
 /* shootdown.c */
 static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);
@@ -3603,12 +3612,12 @@ static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
   }
 }
 
-/* Frames whose entries are gone wait here, linked through vaddr, until the
+/* Frames whose entries are gone wait here, linked through index, until the
  * cpus that may still cache those entries let go of them. */
 static void mmu__frame_defer(mmu_system *sys, uint32_t f, uint32_t n) {
   sys->frame[f].kind = MMU__FR_DEFERRED;
   sys->frame[f].refs = n;
-  sys->frame[f].vaddr = sys->deferred;
+  sys->frame[f].index = sys->deferred;
   sys->deferred = f + 1;
 }
 
@@ -3636,7 +3645,7 @@ static void mmu__tlb_finish(mmu_system *sys) {
   sys->shoot_wait = 0;
   while (sys->deferred) {
     uint32_t f = sys->deferred - 1, n = sys->frame[f].refs;
-    sys->deferred = (uint32_t)sys->frame[f].vaddr;
+    sys->deferred = (uint32_t)sys->frame[f].index;
     for (uint32_t i = 0; i < n; i++) {
       memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);
       sys->free_bits[(f + i) / 64] |= 1ull << ((f + i) % 64);
@@ -3896,8 +3905,7 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
     return MMU_ERR_NOSPACE;
   mmu_region upper = *r;
   upper.start = addr;
-  if (r->kind == MMU_REGION_FILE)
-    upper.offset = r->offset + (addr - r->start);
+  upper.offset = r->offset + (addr - r->start);
   r->end = addr;
   memmove(&s->regions[i + 2], &s->regions[i + 1],
           (s->nregions - i - 1) * sizeof(mmu_region));
@@ -3916,12 +3924,12 @@ static int mmu__anon_compatible(const mmu_region *a, const mmu_region *b) {
 }
 
 /* Anonymous kinds (heap, stack, plain) are all plain anonymous VMAs to
- * Linux: [heap] and [stack] are names by address, not VMA types. */
+ * Linux: [heap] and [stack] are names by address, not VMA types. Offsets
+ * (vm_pgoff) must run on for any kind: an anonymous region's is where its
+ * pages were first mapped, which mremap keeps. */
 static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
   return (a->kind == MMU_REGION_FILE) == (b->kind == MMU_REGION_FILE) &&
-         a->file == b->file &&
-         (a->kind != MMU_REGION_FILE ||
-          a->offset + (a->end - a->start) == b->offset);
+         a->file == b->file && a->offset + (a->end - a->start) == b->offset;
 }
 
 /* a right below b, alike but for access rights and anon_vma: equal flags
@@ -4164,14 +4172,16 @@ static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
   return e;
 }
 
-static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
-                          uint8_t flags) {
+/* Frame f becomes region r's page at va (the reverse map finds it by its
+ * index in r's offsets, 9.7). */
+static void mmu__page_new(mmu_system *sys, uint32_t f, const mmu_region *r,
+                          uint64_t va, uint8_t flags) {
   struct mmu__frame *fr = &sys->frame[f];
   if (fr->kind != MMU__FR_HUGE)
     fr->kind = MMU__FR_PAGE;
   fr->refs = 1;
-  fr->vaddr = va;
-  fr->flags = flags;
+  fr->index = r->offset + (va - r->start);
+  fr->flags = (uint8_t)(flags | (r->kind == MMU_REGION_FILE ? MMU__FRF_FILE : 0));
   if (fr->kind == MMU__FR_PAGE)
     mmu_policy_insert(&sys->policy, f);
 }
@@ -4472,6 +4482,7 @@ static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
   child->start_brk = parent->start_brk;
   child->brk = parent->brk;
   child->start_stack = parent->start_stack;
+  child->remapped = parent->remapped;
   child->pid = parent->pid;
   child->nregions = parent->nregions;
   memcpy(child->regions, parent->regions,
@@ -4566,8 +4577,7 @@ static int mmu__unmap(mmu_space *s, uint64_t start, uint64_t end) {
       r->end = start; /* keeps its lower part */
       i++;
     } else if (r->end > end) {
-      if (r->kind == MMU_REGION_FILE)
-        r->offset += end - r->start;
+      r->offset += end - r->start;
       r->start = end; /* keeps its upper part */
       i++;
     } else {
@@ -4638,7 +4648,7 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   memset(&r, 0, sizeof r);
   r.start = start;
   r.end = start + len;
-  r.offset = file ? offset : 0;
+  r.offset = file ? offset : start; /* anonymous: vm_pgoff = addr >> 12 */
   r.file = file;
   r.prot = (uint8_t)prot;
   r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
@@ -4908,7 +4918,7 @@ static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
        * VMA (read-write, VM_ACCOUNT, no anon_vma) would merge with it */
       mmu_region r;
       memset(&r, 0, sizeof r);
-      r.start = old_top;
+      r.start = r.offset = old_top;
       r.end = new_top;
       r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
       r.kind = MMU_REGION_HEAP;
@@ -4970,6 +4980,7 @@ static int32_t mmu__stack_grow(mmu_space *s, uint64_t addr) {
         start - prev->end < s->stack_guard_gap)
       return -1;
   }
+  r->offset -= r->start - start; /* vm_pgoff moves with vm_start */
   r->start = start;
   return (int32_t)i;
 }
@@ -5031,7 +5042,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
       if ((rc = mmu__frame_alloc_huge(sys, &copy)) != MMU_OK)
         return rc;
       memcpy(mmu__frame_host(sys, copy), mmu__frame_host(sys, f), MMU__HUGE);
-      mmu__page_new(sys, copy, base, MMU__FRF_EXCLUSIVE);
+      mmu__page_new(sys, copy, r, base, MMU__FRF_EXCLUSIVE);
       sys->frame[f].refs--;
       f = copy;
       sys->vm.cow_copies++;
@@ -5047,7 +5058,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
   uint32_t f;
   if ((rc = mmu__frame_alloc_huge(sys, &f)) != MMU_OK)
     return rc;
-  mmu__page_new(sys, f, base, MMU__FRF_EXCLUSIVE);
+  mmu__page_new(sys, f, r, base, MMU__FRF_EXCLUSIVE);
   mmu__anon_vma(s, r);
   mmu__rss_add(s, 512);
   mmu__entry_set(sys, table, slot,
@@ -5086,7 +5097,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
       sys->vm.cow_copies++;
       info->fault_class = MMU_FAULT_COW;
     }
-    mmu__page_new(sys, copy, va, MMU__FRF_EXCLUSIVE);
+    mmu__page_new(sys, copy, r, va, MMU__FRF_EXCLUSIVE);
     mmu__anon_vma(s, r);
     mmu__entry_set(sys, table, slot,
                    mmu__frame_gpa(sys, copy) | mmu__leaf_flags(sys, r, 1));
@@ -5134,7 +5145,7 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
   }
   if (anon || write)
     mmu__anon_vma(s, r);
-  mmu__page_new(sys, f, va, flags);
+  mmu__page_new(sys, f, r, va, flags);
   mmu__rss_add(s, 1);
   int writable = anon ? (r->prot & MMU_PROT_WRITE) != 0 : write;
   mmu__entry_set(sys, table, slot,
@@ -5330,30 +5341,55 @@ static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
   }
 }
 
-/* The entries mapping user page f: a shared page sits at one address in
- * every space that shares it (fork keeps addresses), so the reverse map is
- * a lookup of that address in each space. `marked` looks for the entries
- * reclaim took P from instead. visit returns nonzero to stop. */
-typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t *entry, uint32_t table,
-                            void *ctx);
+/* The entries mapping user page f. A page sits where each sharing
+ * space's region puts its index (9.7): at the address equal to it in a
+ * region whose offsets agree (an anonymous page of a space mremap never
+ * moved), else in whichever region's offsets hold it (moved regions, file
+ * pages). `marked` looks for the entries reclaim took P from instead.
+ * visit gets each entry and its address; nonzero stops the walk. */
+typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t va, uint64_t *entry,
+                            uint32_t table, void *ctx);
+
+static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
+                                uint64_t *va_out, uint32_t *table) {
+  mmu_system *sys = s->sys;
+  uint64_t index = sys->frame[f].index;
+  int file = (sys->frame[f].flags & MMU__FRF_FILE) != 0;
+  int32_t hint = file || index >= s->user_top ? -1 : mmu__region_find(s, index);
+  int scan = file || s->remapped;
+  for (int32_t k = -1; k < (int32_t)s->nregions; k++) {
+    int32_t i = k < 0 ? hint : k;
+    if (i < 0 || (k >= 0 && (!scan || k == hint)))
+      continue;
+    const mmu_region *r = &s->regions[i];
+    if (index < r->offset || index - r->offset >= r->end - r->start ||
+        (r->kind == MMU_REGION_FILE) != file)
+      continue;
+    uint64_t va = r->start + (index - r->offset), *e;
+    if (mmu__walk_to(s, va, 1, 0, &e, table) != MMU_OK || !e)
+      continue;
+    uint64_t v = mmu__pte(e);
+    if ((v & want) && mmu__entry_frame(sys, v) == f) {
+      *va_out = va;
+      return e;
+    }
+  }
+  return NULL;
+}
 
 static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
                                mmu__rmap_fn visit, void *ctx) {
-  uint64_t va = sys->frame[f].vaddr;
   /* swap entries have neither bit; marked ones exist only inside
    * mmu__reclaim_one */
   uint64_t want = marked ? MMU__RECLAIM_MARK : MMU_PTE_P | MMU__PROTNONE_MARK;
   uint32_t n = 0;
   for (mmu_space *s = sys->spaces; s; s = s->next_space) {
-    uint64_t *e;
+    uint64_t va, *e;
     uint32_t table;
-    if (mmu__walk_to(s, va, 1, 0, &e, &table) != MMU_OK || !e)
-      continue;
-    uint64_t v = mmu__pte(e);
-    if (!(v & want) || mmu__entry_frame(sys, v) != f)
+    if (!(e = mmu__rmap_find(s, f, want, &va, &table)))
       continue;
     n++;
-    if (visit && visit(s, e, table, ctx))
+    if (visit && visit(s, va, e, table, ctx))
       break;
   }
   return n;
@@ -5361,13 +5397,12 @@ static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
 
 /* Test and clear Accessed in every entry mapping the frame; the TLB entry
  * goes too, or the next access would not set A again. */
-static int mmu__clear_young(mmu_space *s, uint64_t *e, uint32_t table,
-                            void *ctx) {
+static int mmu__clear_young(mmu_space *s, uint64_t va, uint64_t *e,
+                            uint32_t table, void *ctx) {
   (void)table;
   if (__atomic_fetch_and(e, ~MMU_PTE_A, __ATOMIC_ACQ_REL) & MMU_PTE_A) {
     *(int *)ctx = 1;
-    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, mmu__pte(e))].vaddr,
-                   1);
+    mmu__shootdown(s, va, 1);
   }
   return 0;
 }
@@ -5382,8 +5417,8 @@ static int mmu__frame_referenced(void *user, uint32_t f) {
 
 /* try_to_unmap, first half: the entry loses P but keeps its frame and
  * bits, and the cpus are told; ctx collects D. */
-static int mmu__unmap_begin(mmu_space *s, uint64_t *e, uint32_t table,
-                            void *ctx) {
+static int mmu__unmap_begin(mmu_space *s, uint64_t va, uint64_t *e,
+                            uint32_t table, void *ctx) {
   uint64_t v;
   do
     v = mmu__pte(e);
@@ -5391,14 +5426,15 @@ static int mmu__unmap_begin(mmu_space *s, uint64_t *e, uint32_t table,
                          (v & ~MMU_PTE_P) | MMU__RECLAIM_MARK |
                              (v & MMU_PTE_P ? MMU__RECLAIM_PRESENT : 0)));
   *(int *)ctx |= (v & MMU_PTE_D) != 0;
-  mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, v)].vaddr, 1);
+  mmu__shootdown(s, va, 1);
   return 0;
 }
 
 /* Second half, once no cpu holds the entry: what it becomes (a swap entry
  * or nothing), or, with ctx NULL, the mapping it was. */
-static int mmu__unmap_end(mmu_space *s, uint64_t *e, uint32_t table,
-                          void *ctx) {
+static int mmu__unmap_end(mmu_space *s, uint64_t va, uint64_t *e,
+                          uint32_t table, void *ctx) {
+  (void)va;
   uint64_t v = mmu__pte(e);
   if (!ctx) {
     uint64_t back = v & ~(MMU__RECLAIM_MARK | MMU__RECLAIM_PRESENT);
@@ -5545,7 +5581,7 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
       mmu__frame_free(sys, f);
       return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
     }
-    mmu__page_new(sys, f, va, last ? MMU__FRF_EXCLUSIVE : 0);
+    mmu__page_new(sys, f, r, va, last ? MMU__FRF_EXCLUSIVE : 0);
     if (!last) {
       sys->slot[slot].cache = f + 1;
       sys->frame[f].cached = slot + 1;

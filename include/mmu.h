@@ -694,7 +694,9 @@ typedef struct mmu_system {
 /* One region (a VMA). Read them with mmu_space_regions(). */
 typedef struct mmu_region {
   uint64_t start, end;   /* [start, end), page aligned */
-  uint64_t offset;       /* file offset of start (file regions) */
+  uint64_t offset;       /* file offset of start (file regions); where */
+                         /* an anonymous one's pages were first mapped */
+                         /* (Linux's vm_pgoff << 12: start unless moved) */
   const mmu_file *file;  /* file regions only */
   uint64_t anon_id;      /* 0 until the first page is allocated (anon_vma) */
   uint8_t prot;          /* MMU_PROT_* */
@@ -752,6 +754,7 @@ typedef struct mmu_space {
   uint64_t start_stack;  /* initial stack pointer; 0 until set */
   uint32_t pid;
   uint32_t pt_frames;    /* page-table frames, root included */
+  uint32_t remapped;     /* mremap moved pages here (or in the parent) */
   mmu_rusage ru;
 } mmu_space;
 

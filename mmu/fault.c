@@ -31,6 +31,7 @@ static int32_t mmu__stack_grow(mmu_space *s, uint64_t addr) {
         start - prev->end < s->stack_guard_gap)
       return -1;
   }
+  r->offset -= r->start - start; /* vm_pgoff moves with vm_start */
   r->start = start;
   return (int32_t)i;
 }
@@ -92,7 +93,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
       if ((rc = mmu__frame_alloc_huge(sys, &copy)) != MMU_OK)
         return rc;
       memcpy(mmu__frame_host(sys, copy), mmu__frame_host(sys, f), MMU__HUGE);
-      mmu__page_new(sys, copy, base, MMU__FRF_EXCLUSIVE);
+      mmu__page_new(sys, copy, r, base, MMU__FRF_EXCLUSIVE);
       sys->frame[f].refs--;
       f = copy;
       sys->vm.cow_copies++;
@@ -108,7 +109,7 @@ static int mmu__fault_huge(mmu_space *s, mmu_region *r, uint64_t va, int write,
   uint32_t f;
   if ((rc = mmu__frame_alloc_huge(sys, &f)) != MMU_OK)
     return rc;
-  mmu__page_new(sys, f, base, MMU__FRF_EXCLUSIVE);
+  mmu__page_new(sys, f, r, base, MMU__FRF_EXCLUSIVE);
   mmu__anon_vma(s, r);
   mmu__rss_add(s, 512);
   mmu__entry_set(sys, table, slot,
@@ -147,7 +148,7 @@ static int mmu__fault_wp(mmu_space *s, mmu_region *r, uint64_t va,
       sys->vm.cow_copies++;
       info->fault_class = MMU_FAULT_COW;
     }
-    mmu__page_new(sys, copy, va, MMU__FRF_EXCLUSIVE);
+    mmu__page_new(sys, copy, r, va, MMU__FRF_EXCLUSIVE);
     mmu__anon_vma(s, r);
     mmu__entry_set(sys, table, slot,
                    mmu__frame_gpa(sys, copy) | mmu__leaf_flags(sys, r, 1));
@@ -195,7 +196,7 @@ static int mmu__fault_new(mmu_space *s, mmu_region *r, uint64_t va,
   }
   if (anon || write)
     mmu__anon_vma(s, r);
-  mmu__page_new(sys, f, va, flags);
+  mmu__page_new(sys, f, r, va, flags);
   mmu__rss_add(s, 1);
   int writable = anon ? (r->prot & MMU_PROT_WRITE) != 0 : write;
   mmu__entry_set(sys, table, slot,

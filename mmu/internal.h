@@ -101,11 +101,17 @@ enum {
 enum {
   MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
   MMU__FRF_FILE_CLEAN = 2, /* same bytes as the file: reclaim drops it */
-  MMU__FRF_LAZYFREE = 4    /* MADV_FREE: reclaim drops it if still clean */
+  MMU__FRF_LAZYFREE = 4,   /* MADV_FREE: reclaim drops it if still clean */
+  MMU__FRF_FILE = 8        /* index is a file offset (a file region's page) */
 };
 
 struct mmu__frame {
-  uint64_t vaddr;  /* user pages: where every space sharing it maps it */
+  /* user pages: the byte offset of the page in its region's offsets (the
+   * address it was first mapped at, for anonymous pages; the file offset,
+   * for a private file page), as Linux's page->index; every space sharing
+   * it maps it where its region puts that offset. Deferred frames: the
+   * next one + 1. */
+  uint64_t index;
   uint64_t cached; /* swap cache: slot + 1 whose bytes this page holds */
   uint32_t refs;
   uint8_t kind, flags;
@@ -194,8 +200,8 @@ static void mmu__entry_set(mmu_system *sys, uint32_t table_frame,
 static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
                                 int writable);
 static void mmu__rss_add(mmu_space *s, int64_t pages);
-static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
-                          uint8_t flags);
+static void mmu__page_new(mmu_system *sys, uint32_t f, const mmu_region *r,
+                          uint64_t va, uint8_t flags);
 
 /* shootdown.c */
 static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages);

@@ -51,8 +51,7 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
     return MMU_ERR_NOSPACE;
   mmu_region upper = *r;
   upper.start = addr;
-  if (r->kind == MMU_REGION_FILE)
-    upper.offset = r->offset + (addr - r->start);
+  upper.offset = r->offset + (addr - r->start);
   r->end = addr;
   memmove(&s->regions[i + 2], &s->regions[i + 1],
           (s->nregions - i - 1) * sizeof(mmu_region));
@@ -71,12 +70,12 @@ static int mmu__anon_compatible(const mmu_region *a, const mmu_region *b) {
 }
 
 /* Anonymous kinds (heap, stack, plain) are all plain anonymous VMAs to
- * Linux: [heap] and [stack] are names by address, not VMA types. */
+ * Linux: [heap] and [stack] are names by address, not VMA types. Offsets
+ * (vm_pgoff) must run on for any kind: an anonymous region's is where its
+ * pages were first mapped, which mremap keeps. */
 static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
   return (a->kind == MMU_REGION_FILE) == (b->kind == MMU_REGION_FILE) &&
-         a->file == b->file &&
-         (a->kind != MMU_REGION_FILE ||
-          a->offset + (a->end - a->start) == b->offset);
+         a->file == b->file && a->offset + (a->end - a->start) == b->offset;
 }
 
 /* a right below b, alike but for access rights and anon_vma: equal flags

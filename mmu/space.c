@@ -113,14 +113,16 @@ static uint64_t mmu__leaf_flags(const mmu_system *sys, const mmu_region *r,
   return e;
 }
 
-static void mmu__page_new(mmu_system *sys, uint32_t f, uint64_t va,
-                          uint8_t flags) {
+/* Frame f becomes region r's page at va (the reverse map finds it by its
+ * index in r's offsets, 9.7). */
+static void mmu__page_new(mmu_system *sys, uint32_t f, const mmu_region *r,
+                          uint64_t va, uint8_t flags) {
   struct mmu__frame *fr = &sys->frame[f];
   if (fr->kind != MMU__FR_HUGE)
     fr->kind = MMU__FR_PAGE;
   fr->refs = 1;
-  fr->vaddr = va;
-  fr->flags = flags;
+  fr->index = r->offset + (va - r->start);
+  fr->flags = (uint8_t)(flags | (r->kind == MMU_REGION_FILE ? MMU__FRF_FILE : 0));
   if (fr->kind == MMU__FR_PAGE)
     mmu_policy_insert(&sys->policy, f);
 }
@@ -421,6 +423,7 @@ static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
   child->start_brk = parent->start_brk;
   child->brk = parent->brk;
   child->start_stack = parent->start_stack;
+  child->remapped = parent->remapped;
   child->pid = parent->pid;
   child->nregions = parent->nregions;
   memcpy(child->regions, parent->regions,
@@ -515,8 +518,7 @@ static int mmu__unmap(mmu_space *s, uint64_t start, uint64_t end) {
       r->end = start; /* keeps its lower part */
       i++;
     } else if (r->end > end) {
-      if (r->kind == MMU_REGION_FILE)
-        r->offset += end - r->start;
+      r->offset += end - r->start;
       r->start = end; /* keeps its upper part */
       i++;
     } else {
@@ -587,7 +589,7 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   memset(&r, 0, sizeof r);
   r.start = start;
   r.end = start + len;
-  r.offset = file ? offset : 0;
+  r.offset = file ? offset : start; /* anonymous: vm_pgoff = addr >> 12 */
   r.file = file;
   r.prot = (uint8_t)prot;
   r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
@@ -857,7 +859,7 @@ static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
        * VMA (read-write, VM_ACCOUNT, no anon_vma) would merge with it */
       mmu_region r;
       memset(&r, 0, sizeof r);
-      r.start = old_top;
+      r.start = r.offset = old_top;
       r.end = new_top;
       r.prot = MMU_PROT_READ | MMU_PROT_WRITE;
       r.kind = MMU_REGION_HEAP;

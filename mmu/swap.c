@@ -30,30 +30,55 @@ static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
   }
 }
 
-/* The entries mapping user page f: a shared page sits at one address in
- * every space that shares it (fork keeps addresses), so the reverse map is
- * a lookup of that address in each space. `marked` looks for the entries
- * reclaim took P from instead. visit returns nonzero to stop. */
-typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t *entry, uint32_t table,
-                            void *ctx);
+/* The entries mapping user page f. A page sits where each sharing
+ * space's region puts its index (9.7): at the address equal to it in a
+ * region whose offsets agree (an anonymous page of a space mremap never
+ * moved), else in whichever region's offsets hold it (moved regions, file
+ * pages). `marked` looks for the entries reclaim took P from instead.
+ * visit gets each entry and its address; nonzero stops the walk. */
+typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t va, uint64_t *entry,
+                            uint32_t table, void *ctx);
+
+static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
+                                uint64_t *va_out, uint32_t *table) {
+  mmu_system *sys = s->sys;
+  uint64_t index = sys->frame[f].index;
+  int file = (sys->frame[f].flags & MMU__FRF_FILE) != 0;
+  int32_t hint = file || index >= s->user_top ? -1 : mmu__region_find(s, index);
+  int scan = file || s->remapped;
+  for (int32_t k = -1; k < (int32_t)s->nregions; k++) {
+    int32_t i = k < 0 ? hint : k;
+    if (i < 0 || (k >= 0 && (!scan || k == hint)))
+      continue;
+    const mmu_region *r = &s->regions[i];
+    if (index < r->offset || index - r->offset >= r->end - r->start ||
+        (r->kind == MMU_REGION_FILE) != file)
+      continue;
+    uint64_t va = r->start + (index - r->offset), *e;
+    if (mmu__walk_to(s, va, 1, 0, &e, table) != MMU_OK || !e)
+      continue;
+    uint64_t v = mmu__pte(e);
+    if ((v & want) && mmu__entry_frame(sys, v) == f) {
+      *va_out = va;
+      return e;
+    }
+  }
+  return NULL;
+}
 
 static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
                                mmu__rmap_fn visit, void *ctx) {
-  uint64_t va = sys->frame[f].vaddr;
   /* swap entries have neither bit; marked ones exist only inside
    * mmu__reclaim_one */
   uint64_t want = marked ? MMU__RECLAIM_MARK : MMU_PTE_P | MMU__PROTNONE_MARK;
   uint32_t n = 0;
   for (mmu_space *s = sys->spaces; s; s = s->next_space) {
-    uint64_t *e;
+    uint64_t va, *e;
     uint32_t table;
-    if (mmu__walk_to(s, va, 1, 0, &e, &table) != MMU_OK || !e)
-      continue;
-    uint64_t v = mmu__pte(e);
-    if (!(v & want) || mmu__entry_frame(sys, v) != f)
+    if (!(e = mmu__rmap_find(s, f, want, &va, &table)))
       continue;
     n++;
-    if (visit && visit(s, e, table, ctx))
+    if (visit && visit(s, va, e, table, ctx))
       break;
   }
   return n;
@@ -61,13 +86,12 @@ static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
 
 /* Test and clear Accessed in every entry mapping the frame; the TLB entry
  * goes too, or the next access would not set A again. */
-static int mmu__clear_young(mmu_space *s, uint64_t *e, uint32_t table,
-                            void *ctx) {
+static int mmu__clear_young(mmu_space *s, uint64_t va, uint64_t *e,
+                            uint32_t table, void *ctx) {
   (void)table;
   if (__atomic_fetch_and(e, ~MMU_PTE_A, __ATOMIC_ACQ_REL) & MMU_PTE_A) {
     *(int *)ctx = 1;
-    mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, mmu__pte(e))].vaddr,
-                   1);
+    mmu__shootdown(s, va, 1);
   }
   return 0;
 }
@@ -82,8 +106,8 @@ static int mmu__frame_referenced(void *user, uint32_t f) {
 
 /* try_to_unmap, first half: the entry loses P but keeps its frame and
  * bits, and the cpus are told; ctx collects D. */
-static int mmu__unmap_begin(mmu_space *s, uint64_t *e, uint32_t table,
-                            void *ctx) {
+static int mmu__unmap_begin(mmu_space *s, uint64_t va, uint64_t *e,
+                            uint32_t table, void *ctx) {
   uint64_t v;
   do
     v = mmu__pte(e);
@@ -91,14 +115,15 @@ static int mmu__unmap_begin(mmu_space *s, uint64_t *e, uint32_t table,
                          (v & ~MMU_PTE_P) | MMU__RECLAIM_MARK |
                              (v & MMU_PTE_P ? MMU__RECLAIM_PRESENT : 0)));
   *(int *)ctx |= (v & MMU_PTE_D) != 0;
-  mmu__shootdown(s, s->sys->frame[mmu__entry_frame(s->sys, v)].vaddr, 1);
+  mmu__shootdown(s, va, 1);
   return 0;
 }
 
 /* Second half, once no cpu holds the entry: what it becomes (a swap entry
  * or nothing), or, with ctx NULL, the mapping it was. */
-static int mmu__unmap_end(mmu_space *s, uint64_t *e, uint32_t table,
-                          void *ctx) {
+static int mmu__unmap_end(mmu_space *s, uint64_t va, uint64_t *e,
+                          uint32_t table, void *ctx) {
+  (void)va;
   uint64_t v = mmu__pte(e);
   if (!ctx) {
     uint64_t back = v & ~(MMU__RECLAIM_MARK | MMU__RECLAIM_PRESENT);
@@ -245,7 +270,7 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
       mmu__frame_free(sys, f);
       return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
     }
-    mmu__page_new(sys, f, va, last ? MMU__FRF_EXCLUSIVE : 0);
+    mmu__page_new(sys, f, r, va, last ? MMU__FRF_EXCLUSIVE : 0);
     if (!last) {
       sys->slot[slot].cache = f + 1;
       sys->frame[f].cached = slot + 1;
