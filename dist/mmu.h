@@ -83,6 +83,8 @@ typedef enum mmu_status {
   MMU_ERR_FILE = -13,        /* a file region's read_page callback failed  */
   MMU_ERR_NOSPACE = -14,     /* no room in the address space, region table */
                              /* full, or too many cpus (Linux: ENOMEM)     */
+  MMU_ERR_BADADDR = -15      /* no mapping where the call needs one       */
+                             /* (Linux: EFAULT, as mremap returns it)      */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -850,6 +852,17 @@ MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
 MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
                                unsigned prot);
+/* mremap(): resize [addr, addr + old_len) to new_len, in place when it
+ * can, else (MMU_MREMAP_MAYMOVE) moved where mmap would place it, or to
+ * new_addr (MMU_MREMAP_FIXED, which needs MAYMOVE; whatever is there is
+ * unmapped). Pages move with their entries: no fault, no copy. Shrinking
+ * unmaps the tail; a same-size FIXED move may span several regions and
+ * holes. *result receives the address. MMU_ERR_BADADDR (EFAULT) when
+ * addr is unmapped or a resize reaches past its region. */
+enum { MMU_MREMAP_MAYMOVE = 1, MMU_MREMAP_FIXED = 2 };
+MMU_API int mmu_space_mremap(mmu_space *space, uint64_t addr, uint64_t old_len,
+                             uint64_t new_len, unsigned flags,
+                             uint64_t new_addr, uint64_t *result);
 /* madvise(): MMU_MADV_DONTNEED, MMU_MADV_FREE. A hole in the range is
  * MMU_ERR_NOSPACE after the mapped parts were done, as Linux's ENOMEM. */
 MMU_API int mmu_space_madvise(mmu_space *space, uint64_t addr, uint64_t len,
@@ -2505,6 +2518,13 @@ MMU_API const char *mmu_status_name(int status) {
   case MMU_ERR_MODE: return "paging mode not modelled";
   case MMU_ERR_PT_BUS: return "paging entry outside guest RAM";
   case MMU_ERR_CONTENDED: return "A/D update contended, retry";
+  case MMU_ERR_NOMEM: return "frame pool exhausted";
+  case MMU_ERR_NOSWAP: return "no free swap slot";
+  case MMU_ERR_SWAP_IO: return "swap device error";
+  case MMU_ERR_SWAP_CORRUPT: return "swapped page failed its checksum";
+  case MMU_ERR_FILE: return "file read failed";
+  case MMU_ERR_NOSPACE: return "no room in the address space (ENOMEM)";
+  case MMU_ERR_BADADDR: return "no mapping at the address (EFAULT)";
   default: return "unknown status";
   }
 }
@@ -4214,7 +4234,7 @@ static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
 /* Visit the leaves in [start, end) below `table`, which covers [base, base
  * + 512 spans) at `level`; with prune, tables left empty are freed. */
 typedef void (*mmu__leaf_fn)(mmu_space *s, uint32_t table, uint64_t *entry,
-                             int level, const void *ctx);
+                             uint64_t va, int level, const void *ctx);
 
 static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
                             uint64_t base, uint64_t start, uint64_t end,
@@ -4232,7 +4252,7 @@ static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
     if (level == 1 || (e & MMU_PTE_PS)) {
       /* a 2 MiB leaf is whole inside the range (hugetlb edges are checked)
        * unless someone else wrote it: then it is dropped whole */
-      leaf(s, table, &t[i], level, ctx);
+      leaf(s, table, &t[i], va, level, ctx);
       continue;
     }
     uint32_t child = mmu__child_table(sys, e);
@@ -4252,7 +4272,8 @@ static void mmu__for_leaves(mmu_space *s, uint32_t table, int level,
 }
 
 static void mmu__zap_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
-                          int level, const void *ctx) {
+                          uint64_t va, int level, const void *ctx) {
+  (void)va;
   (void)ctx;
   uint64_t old = mmu__pte(entry);
   while (!mmu__entry_cas(s->sys, table, entry, old, 0))
@@ -4716,7 +4737,8 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
 }
 
 static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
-                                int level, const void *ctx) {
+                                uint64_t va, int level, const void *ctx) {
+  (void)va;
   uint64_t e;
   do
     e = mmu__pte(entry);
@@ -4724,6 +4746,157 @@ static void mmu__reprotect_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
          !mmu__entry_cas(s->sys, table, entry, e,
                          mmu__leaf_reprotect(s->sys, (const mmu_region *)ctx,
                                              e, level == 2)));
+}
+
+/* ---- mremap ------------------------------------------------------------- */
+
+/* Tables a move of len bytes may need at its destination: two per source
+ * table at most, and never more than the range can hold. */
+static uint32_t mmu__move_tables(const mmu_space *s, uint64_t len) {
+  uint64_t span = (len >> 21) + (len >> 30) + (len >> 39) + 8;
+  uint64_t have = 2ull * s->pt_frames + 8;
+  return (uint32_t)(span < have ? span : have);
+}
+
+typedef struct mmu__move_ctx {
+  uint64_t delta; /* destination - source */
+} mmu__move_ctx;
+
+/* move_ptes: the entry goes to its new address as it is (frame or swap
+ * slot, A and D), so nothing faults and no count changes. */
+static void mmu__move_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
+                           uint64_t va, int level, const void *ctx) {
+  uint64_t old = mmu__pte(entry);
+  while (!mmu__entry_cas(s->sys, table, entry, old, 0))
+    old = mmu__pte(entry);
+  uint64_t *to;
+  uint32_t to_table;
+  if (level != 1 || mmu__walk_to(s, va + ((const mmu__move_ctx *)ctx)->delta,
+                                 1, 1, &to, &to_table) != MMU_OK) {
+    mmu__leaf_put(s, old, level == 2); /* not ours to move: dropped */
+    return;
+  }
+  mmu__entry_set(s->sys, to_table, to, old);
+}
+
+/* move_vma for [start, end) inside one region: the pages move to dest,
+ * the region follows (copy_vma: an anonymous region never faulted takes
+ * its new address as offset, so it may merge there) and grows to len. */
+static void mmu__move_piece(mmu_space *s, uint64_t start, uint64_t end,
+                            uint64_t dest, uint64_t len) {
+  uint32_t i = (uint32_t)mmu__region_find(s, start);
+  if (s->regions[i].start < start)
+    mmu__region_split(s, i++, start);
+  if (s->regions[i].end > end)
+    mmu__region_split(s, i, end);
+  mmu_region moved = s->regions[i];
+  moved.offset = moved.kind != MMU_REGION_FILE && !moved.anon_id
+                     ? dest
+                     : moved.offset;
+  moved.start = dest;
+  moved.end = dest + len;
+  mmu__move_ctx ctx = {dest - start};
+  mmu__for_leaves(s, s->root_frame, s->levels, 0, start, end, mmu__move_leaf,
+                  &ctx, 1);
+  mmu__region_remove(s, i);
+  mmu__shootdown(s, start, (end - start) >> 12);
+  uint32_t at;
+  if (mmu__region_insert(s, &moved, &at) == MMU_OK)
+    mmu__region_merge_around(s, at, at);
+  s->remapped = 1;
+}
+
+/* mremap (mm/mremap.c, as Linux 6.18 behaves; SPEC 9.2). */
+static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
+                             uint64_t new_len, unsigned flags,
+                             uint64_t new_addr, uint64_t *result) {
+  if (!mmu__space_ok(s) || (addr & 0xFFF) ||
+      (flags & ~(unsigned)(MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED)) ||
+      ((flags & MMU_MREMAP_FIXED) && !(flags & MMU_MREMAP_MAYMOVE)) ||
+      !old_len || !new_len)
+    return MMU_ERR_ARG; /* old_len 0 duplicates shared mappings only */
+  if (old_len > s->user_top || new_len > s->user_top)
+    return MMU_ERR_NOSPACE;
+  old_len = (old_len + 0xFFF) & ~0xFFFull;
+  new_len = (new_len + 0xFFF) & ~0xFFFull;
+  int fixed = (flags & MMU_MREMAP_FIXED) != 0;
+  if (fixed && ((new_addr & 0xFFF) || new_addr > s->user_top - new_len ||
+                new_addr < MMU__MMAP_MIN_ADDR ||
+                (addr < new_addr + new_len && new_addr < addr + old_len)))
+    return MMU_ERR_ARG;
+  int32_t i = addr < s->user_top ? mmu__region_find(s, addr) : -1;
+  if (i < 0)
+    return MMU_ERR_BADADDR;
+  const mmu_region *r = &s->regions[i];
+  if (r->flags & MMU_MAP_HUGETLB)
+    return MMU_ERR_ARG; /* not modelled (9.10) */
+  if (new_len > old_len && old_len > r->end - addr)
+    return MMU_ERR_BADADDR; /* a resize stays inside one region */
+  if (!fixed && old_len >= new_len) { /* shrink: the tail goes */
+    int rc = old_len > new_len
+                 ? mmu__unmap(s, addr + new_len, addr + old_len)
+                 : MMU_OK;
+    if (rc == MMU_OK)
+      *result = addr;
+    return rc;
+  }
+  if (!fixed) {
+    uint64_t end = addr + old_len, grow = new_len - old_len;
+    uint32_t next = mmu__region_next(s, end);
+    if (end == r->end && grow <= s->user_top - end &&
+        (next == s->nregions || s->regions[next].start >= end + grow)) {
+      s->regions[i].end = end + grow; /* vma_expandable: in place */
+      mmu__region_merge_around(s, (uint32_t)i, (uint32_t)i);
+      *result = addr;
+      return MMU_OK;
+    }
+    if (!(flags & MMU_MREMAP_MAYMOVE) ||
+        !(new_addr = mmu__find_gap(s, new_len, MMU__PAGE)))
+      return MMU_ERR_NOSPACE;
+  }
+  /* splits at both ends of the source and one at the destination */
+  if (s->nregions + 3 > s->max_regions)
+    return MMU_ERR_NOSPACE;
+  int rc = mmu__ensure_free(s->sys, mmu__move_tables(s, new_len));
+  if (rc != MMU_OK)
+    return rc;
+  if (fixed) {
+    if ((rc = mmu__unmap(s, new_addr, new_addr + new_len)) != MMU_OK)
+      return rc;
+    if (old_len > new_len &&
+        (rc = mmu__unmap(s, addr + new_len, addr + old_len)) != MMU_OK)
+      return rc;
+    if (old_len > new_len)
+      old_len = new_len;
+  }
+  if (new_len > old_len) {
+    mmu__move_piece(s, addr, addr + old_len, new_addr, new_len);
+  } else { /* the regions of the range, each to its place, holes kept */
+    uint64_t at = addr;
+    for (;;) {
+      uint32_t k = mmu__region_next(s, at);
+      if (k == s->nregions || s->regions[k].start >= addr + old_len)
+        break;
+      uint64_t lo = s->regions[k].start > at ? s->regions[k].start : at;
+      uint64_t hi = s->regions[k].end < addr + old_len ? s->regions[k].end
+                                                       : addr + old_len;
+      mmu__move_piece(s, lo, hi, new_addr + (lo - addr), hi - lo);
+      at = hi;
+    }
+  }
+  *result = new_addr;
+  return MMU_OK;
+}
+
+MMU_API int mmu_space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
+                             uint64_t new_len, unsigned flags,
+                             uint64_t new_addr, uint64_t *result) {
+  uint64_t scratch;
+  int rc = mmu__space_mremap(s, addr, old_len, new_len, flags, new_addr,
+                             result ? result : &scratch);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
 }
 
 /* do_mprotect_pkey: the range is changed region by region from addr; a
@@ -4803,7 +4976,8 @@ MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
  * reclaim drops it instead of swapping it unless a write dirties it
  * again; shared and zero pages are left alone. */
 static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
-                               int level, const void *ctx) {
+                               uint64_t va, int level, const void *ctx) {
+  (void)va;
   (void)ctx;
   mmu_system *sys = s->sys;
   uint64_t e = mmu__pte(entry);

@@ -82,6 +82,8 @@ typedef enum mmu_status {
   MMU_ERR_FILE = -13,        /* a file region's read_page callback failed  */
   MMU_ERR_NOSPACE = -14,     /* no room in the address space, region table */
                              /* full, or too many cpus (Linux: ENOMEM)     */
+  MMU_ERR_BADADDR = -15      /* no mapping where the call needs one       */
+                             /* (Linux: EFAULT, as mremap returns it)      */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -849,6 +851,17 @@ MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
 MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
                                unsigned prot);
+/* mremap(): resize [addr, addr + old_len) to new_len, in place when it
+ * can, else (MMU_MREMAP_MAYMOVE) moved where mmap would place it, or to
+ * new_addr (MMU_MREMAP_FIXED, which needs MAYMOVE; whatever is there is
+ * unmapped). Pages move with their entries: no fault, no copy. Shrinking
+ * unmaps the tail; a same-size FIXED move may span several regions and
+ * holes. *result receives the address. MMU_ERR_BADADDR (EFAULT) when
+ * addr is unmapped or a resize reaches past its region. */
+enum { MMU_MREMAP_MAYMOVE = 1, MMU_MREMAP_FIXED = 2 };
+MMU_API int mmu_space_mremap(mmu_space *space, uint64_t addr, uint64_t old_len,
+                             uint64_t new_len, unsigned flags,
+                             uint64_t new_addr, uint64_t *result);
 /* madvise(): MMU_MADV_DONTNEED, MMU_MADV_FREE. A hole in the range is
  * MMU_ERR_NOSPACE after the mapped parts were done, as Linux's ENOMEM. */
 MMU_API int mmu_space_madvise(mmu_space *space, uint64_t addr, uint64_t len,

@@ -18,6 +18,13 @@ MMU_API const char *mmu_status_name(int status) {
   case MMU_ERR_MODE: return "paging mode not modelled";
   case MMU_ERR_PT_BUS: return "paging entry outside guest RAM";
   case MMU_ERR_CONTENDED: return "A/D update contended, retry";
+  case MMU_ERR_NOMEM: return "frame pool exhausted";
+  case MMU_ERR_NOSWAP: return "no free swap slot";
+  case MMU_ERR_SWAP_IO: return "swap device error";
+  case MMU_ERR_SWAP_CORRUPT: return "swapped page failed its checksum";
+  case MMU_ERR_FILE: return "file read failed";
+  case MMU_ERR_NOSPACE: return "no room in the address space (ENOMEM)";
+  case MMU_ERR_BADADDR: return "no mapping at the address (EFAULT)";
   default: return "unknown status";
   }
 }

@@ -26,6 +26,12 @@ static void world(uint32_t sys_flags) {
   OK(mmu_space_activate(&S, &W.cpu));
 }
 static void setup(void) { world(0); }
+/* With 64 swap slots, for tests that reclaim (.init = NULL). */
+static void swap_world(void) {
+  cr_assert_eq(osw_init(&W, 4096, 64, 0, 0), 0);
+  OK(osw_space(&W, &S, NULL));
+  OK(mmu_space_activate(&S, &W.cpu));
+}
 static void teardown(void) {
   if (S.magic)
     osw_space_free(&S);
@@ -238,9 +244,7 @@ Test(linux_vma, map_populate_faults_every_page_in) {
  * again, a minor fault) while one written since is swapped as usual. */
 Test(linux_vma, madv_free_pages_are_dropped_by_reclaim_unless_written,
      .init = NULL) {
-  cr_assert_eq(osw_init(&W, 4096, 64, 0, 0), 0);
-  OK(osw_space(&W, &S, NULL));
-  OK(mmu_space_activate(&S, &W.cpu));
+  swap_world();
   map_at(&S, 0, 4, RW, 0);
   for (uint64_t p = 0; p < 4; p++)
     OK(osw_write8(&W, &S, P(p), (uint8_t)(p + 1), NULL));
@@ -314,4 +318,213 @@ Test(linux_vma, mprotect_merges_with_the_previous_region_first) {
   expect_regions(&S, "0-2 rw- 2-3 r-- 3-5 rw-");
   OK(mmu_space_mprotect(&S, P(2), PAGE, RW));
   expect_regions(&S, "0-3 rw- 3-5 rw-");
+}
+
+/* ---- mremap, as Linux 6.18 answered each sequence (SPEC 9.2) ---------- */
+
+static uint64_t remap(uint64_t page, uint64_t old_pages, uint64_t new_pages,
+                      unsigned flags, uint64_t new_page, int want) {
+  uint64_t got = 0;
+  EQ(mmu_space_mremap(&S, P(page), old_pages * PAGE, new_pages * PAGE, flags,
+                      P(new_page), &got),
+     want);
+  return got;
+}
+#define MAYMOVE MMU_MREMAP_MAYMOVE
+#define FIXED (MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED)
+
+static uint8_t byte_at(uint64_t page) {
+  uint8_t v = 0;
+  OK(osw_read8(&W, &S, P(page), &v, NULL));
+  return v;
+}
+
+Test(linux_vma, mremap_shrink_unmaps_the_tail_across_regions) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 12, 2, MMU_PROT_READ, 0);
+  EQ(remap(10, 4, 1, 0, 0, MMU_OK), P(10));
+  expect_regions(&S, "10-11 rw-");
+}
+
+Test(linux_vma, mremap_of_an_unmapped_address_is_efault_and_changes_nothing) {
+  remap(10, 2, 1, 0, 0, MMU_ERR_BADADDR);
+  map_at(&S, 30, 2, MMU_PROT_READ, 0);
+  remap(10, 2, 2, FIXED, 30, MMU_ERR_BADADDR); /* the target stays */
+  remap(10, 2, 3, FIXED, 30, MMU_ERR_BADADDR);
+  map_at(&S, 11, 2, RW, 0);
+  remap(10, 3, 3, FIXED, 40, MMU_ERR_BADADDR); /* starts in a hole */
+  expect_regions(&S, "11-13 rw- 30-32 r--");
+}
+
+Test(linux_vma, mremap_resize_past_its_region_is_efault) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 12, 2, MMU_PROT_READ, 0);
+  map_at(&S, 40, 1, MMU_PROT_READ, 0);
+  remap(10, 4, 5, 0, 0, MMU_ERR_BADADDR);
+  remap(10, 4, 5, MAYMOVE, 0, MMU_ERR_BADADDR);
+  remap(10, 4, 5, FIXED, 38, MMU_ERR_BADADDR);
+  expect_regions(&S, "10-12 rw- 12-14 r-- 40-41 r--");
+}
+
+Test(linux_vma, mremap_to_the_same_size_without_fixed_changes_nothing) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 12, 2, MMU_PROT_READ, 0);
+  EQ(remap(10, 4, 4, 0, 0, MMU_OK), P(10));
+  EQ(remap(10, 4, 4, MAYMOVE, 0, MMU_OK), P(10));
+  EQ(remap(11, 1, 1, 0, 0, MMU_OK), P(11));
+  expect_regions(&S, "10-12 rw- 12-14 r--");
+}
+
+Test(linux_vma, mremap_grows_in_place_and_merges_with_the_next_region) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 14, 2, RW, 0);
+  OK(osw_write8(&W, &S, P(10), 7, NULL));
+  EQ(remap(10, 2, 4, 0, 0, MMU_OK), P(10));
+  expect_regions(&S, "10-16 rw-");
+  EQ(byte_at(10), 7);
+  map_at(&S, 20, 2, RW, 0);
+  map_at(&S, 24, 2, MMU_PROT_READ, 0);
+  EQ(remap(20, 2, 4, 0, 0, MMU_OK), P(20));
+  expect_regions(&S, "10-16 rw- 20-24 rw- 24-26 r--");
+  remap(20, 4, 5, 0, 0, MMU_ERR_NOSPACE); /* blocked, may not move */
+}
+
+Test(linux_vma, mremap_maymove_moves_the_pages_without_faults) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 12, 2, MMU_PROT_READ, 0);
+  OK(osw_write8(&W, &S, P(10), 0x11, NULL));
+  OK(osw_write8(&W, &S, P(11), 0x22, NULL));
+  uint64_t min0 = S.ru.minflt, rss = S.ru.rss_pages;
+  uint64_t to = remap(10, 2, 4, MAYMOVE, 0, MMU_OK);
+  cr_assert(to != P(10) && to > P(64), "placed like mmap, top-down");
+  EQ(S.ru.rss_pages, rss);
+  uint8_t v;
+  mmu_fault_info f;
+  OK(osw_read8(&W, &S, to + PAGE, &v, &f));
+  EQ(v, 0x22);
+  EQ(f.fault_class, MMU_FAULT_NONE);
+  EQ(S.ru.minflt, min0);
+  OK(osw_write8(&W, &S, to + 3 * PAGE, 1, &f)); /* the grown part is new */
+  EQ(f.fault_class, MMU_FAULT_MINOR);
+  uint32_t n;
+  const mmu_region *r = mmu_space_regions(&S, &n);
+  EQ(n, 2);
+  EQ(r[0].start, P(12));
+  EQ(r[1].start, to);
+  EQ(r[1].end, to + 4 * PAGE);
+  EQ(touch(&S, 10, 0).si_code, MMU_SEGV_MAPERR);
+}
+
+Test(linux_vma, mremap_einval_cases) {
+  map_at(&S, 10, 4, RW, 0);
+  remap(10, 4, 4, FIXED, 12, MMU_ERR_ARG); /* overlap */
+  remap(10, 4, 4, MMU_MREMAP_FIXED, 20, MMU_ERR_ARG); /* FIXED alone */
+  remap(10, 0, 4, MAYMOVE, 0, MMU_ERR_ARG); /* old_len 0: shared only */
+  remap(10, 2, 0, 0, 0, MMU_ERR_ARG);
+  remap(10, 2, 2, MAYMOVE | 8, 0, MMU_ERR_ARG);
+  uint64_t got;
+  EQ(mmu_space_mremap(&S, P(10) + 1, PAGE, 2 * PAGE, MAYMOVE, 0, &got),
+     MMU_ERR_ARG);
+  EQ(mmu_space_mremap(&S, P(10), PAGE, PAGE, FIXED, P(30) + 8, &got),
+     MMU_ERR_ARG);
+  expect_regions(&S, "10-14 rw-");
+}
+
+Test(linux_vma, mremap_from_the_middle_splits_and_moving_back_merges) {
+  map_at(&S, 10, 6, RW, 0);
+  for (uint64_t p = 10; p < 16; p++)
+    OK(osw_write8(&W, &S, P(p), (uint8_t)p, NULL));
+  EQ(remap(12, 2, 2, FIXED, 30, MMU_OK), P(30));
+  expect_regions(&S, "10-12 rw- 14-16 rw- 30-32 rw-");
+  EQ(byte_at(31), 13);
+  EQ(remap(30, 2, 2, FIXED, 12, MMU_OK), P(12)); /* offsets run on again */
+  expect_regions(&S, "10-16 rw-");
+  for (uint64_t p = 10; p < 16; p++)
+    EQ(byte_at(p), p);
+}
+
+Test(linux_vma, mremap_fixed_same_size_moves_each_region_and_keeps_holes) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 13, 2, MMU_PROT_READ, 0);
+  OK(osw_write8(&W, &S, P(11), 0x33, NULL));
+  EQ(remap(10, 5, 5, FIXED, 30, MMU_OK), P(30));
+  expect_regions(&S, "30-32 rw- 33-35 r--");
+  EQ(byte_at(31), 0x33);
+  map_at(&S, 40, 2, RW, 0);
+  EQ(remap(40, 3, 3, FIXED, 50, MMU_OK), P(50)); /* ends in a hole */
+  expect_regions(&S, "30-32 rw- 33-35 r-- 50-52 rw-");
+}
+
+Test(linux_vma, mremap_fixed_shrink_unmaps_the_tail_then_moves) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 12, 2, MMU_PROT_READ, 0);
+  EQ(remap(10, 4, 1, FIXED, 30, MMU_OK), P(30));
+  expect_regions(&S, "30-31 rw-");
+}
+
+Test(linux_vma, mremap_fixed_replaces_what_is_at_the_target) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 30, 4, MMU_PROT_READ, 0);
+  OK(osw_write8(&W, &S, P(10), 3, NULL));
+  EQ(remap(10, 2, 2, FIXED, 31, MMU_OK), P(31));
+  expect_regions(&S, "30-31 r-- 31-33 rw- 33-34 r--");
+  EQ(byte_at(31), 3);
+}
+
+/* copy_vma: a region never faulted takes its new address as offset and
+ * merges there; one with pages keeps its offset and stays apart. */
+Test(linux_vma, mremap_moved_region_merges_only_if_never_faulted) {
+  map_at(&S, 10, 2, RW, 0);
+  map_at(&S, 28, 2, RW, 0);
+  EQ(remap(10, 2, 2, FIXED, 30, MMU_OK), P(30));
+  expect_regions(&S, "28-32 rw-");
+  map_at(&S, 10, 2, RW, 0);
+  OK(osw_write8(&W, &S, P(10), 1, NULL));
+  map_at(&S, 38, 2, RW, 0);
+  EQ(remap(10, 2, 2, FIXED, 40, MMU_OK), P(40));
+  expect_regions(&S, "28-32 rw- 38-40 rw- 40-42 rw-");
+}
+
+Test(linux_vma, mremap_fixed_grow_moves_and_faults_only_the_new_part) {
+  map_at(&S, 10, 2, RW, 0);
+  OK(osw_write8(&W, &S, P(10), 9, NULL));
+  EQ(remap(10, 2, 4, FIXED, 30, MMU_OK), P(30));
+  expect_regions(&S, "30-34 rw-");
+  uint64_t min0 = S.ru.minflt;
+  EQ(byte_at(30), 9);
+  EQ(byte_at(32), 0);
+  EQ(byte_at(33), 0);
+  EQ(S.ru.minflt - min0, 2);
+}
+
+/* Pages a forked child shares stay findable after the parent moves them:
+ * reclaim swaps them out of both spaces, each reads its own back, and a
+ * write after the move still copies (the reverse map goes by the page's
+ * index in its region's offsets). */
+Test(linux_vma, mremap_after_fork_keeps_shared_pages_reclaimable,
+     .init = NULL) {
+  swap_world();
+  map_at(&S, 10, 4, RW, 0);
+  for (uint64_t p = 0; p < 4; p++)
+    OK(osw_write8(&W, &S, P(10 + p), (uint8_t)(0x40 + p), NULL));
+  mmu_space child;
+  OK(osw_fork(&S, &child));
+  EQ(remap(10, 4, 4, FIXED, 30, MMU_OK), P(30));
+  uint32_t done = 0;
+  OK(mmu_system_reclaim(&W.sys, 4, &done));
+  EQ(done, 4);
+  cr_assert_eq(W.sys.vm.pswpout, 4, "each shared page written once");
+  EQ(S.ru.swap_pages, 4);
+  EQ(child.ru.swap_pages, 4);
+  mmu_fault_info f;
+  OK(osw_write8(&W, &S, P(31), 0x77, &f)); /* swap in, then copy */
+  EQ(byte_at(30), 0x40);
+  EQ(byte_at(31), 0x77);
+  OK(mmu_space_activate(&child, &W.cpu));
+  uint8_t v;
+  for (uint64_t p = 0; p < 4; p++) {
+    OK(osw_read8(&W, &child, P(10 + p), &v, NULL));
+    EQ(v, 0x40 + p);
+  }
+  osw_space_free(&child);
 }
