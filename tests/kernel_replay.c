@@ -973,8 +973,8 @@ static int run_script(const ks_script *s, int runs, int check,
     /* FORK's own count (KS_ANY) measures the replayer: not required stable */
     int32_t want_minflt = st->expect_minflt[policy];
     if (!stable && !(want_minflt == KS_ANY && st->expect_majflt == KS_ANY)) {
-      /* a random script's comparison leaves an unstable step out */
-      problems += strncmp(s->name, "random-", 7) != 0;
+      /* an arena script's comparison leaves an unstable step out */
+      problems += !(s->flags & KS_SCRIPT_ARENA);
       printf("UNSTABLE %s %u %s %s minflt=", s->name, i, st->name,
              ks_who_name(st->who));
       for (int r = 0; r < runs; r++)
@@ -1077,13 +1077,19 @@ static void usage(FILE *f) {
              "                     --list | --probe | --all | --expect "
              "[SCRIPT...] | --check [SCRIPT...] | SCRIPT...\n"
              "                     | --random SEED COUNT (random scripts "
-             "SEED .. SEED+COUNT-1, SEED >= 1)\n");
+             "SEED .. SEED+COUNT-1, SEED >= 1)\n"
+             "                     | --script NAME FILE (an arena script, "
+             "a step a line as ks_step_format writes it)\n");
 }
 
 int main(int argc, char **argv) {
   enum { M_RUN, M_LIST, M_EXPECT, M_CHECK, M_PROBE } mode = M_RUN;
   int all = 0, runs = DEFAULT_RUNS, policy = -1;
   unsigned long long random_seed = 0, random_count = 0;
+  static ks_step file_steps[KS_MAX_STEPS];
+  static char file_name[64];
+  ks_script file_script = {file_name, "from a file", file_steps, 0,
+                           KS_SCRIPT_ARENA};
   const ks_script *chosen[KS_NSCRIPTS > 0 ? 64 : 1];
   unsigned nchosen = 0;
   for (int a = 1; a < argc; a++) {
@@ -1104,6 +1110,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kernel_replay: --random SEED COUNT, both > 0\n");
         return 2;
       }
+    }
+    else if (!strcmp(argv[a], "--script") && a + 2 < argc) {
+      snprintf(file_name, sizeof file_name, "%s", argv[++a]);
+      FILE *f = fopen(argv[++a], "r");
+      char text[256];
+      while (f && fgets(text, sizeof text, f) &&
+             file_script.nsteps < KS_MAX_STEPS)
+        if (!ks_step_parse(text, &file_steps[file_script.nsteps++])) {
+          fprintf(stderr, "kernel_replay: not a step: %s", text);
+          return 2;
+        }
+      if (!f || strchr(file_name, ' ')) {
+        fprintf(stderr, "kernel_replay: --script NAME FILE\n");
+        return 2;
+      }
+      fclose(f);
     }
     else if (!strcmp(argv[a], "--policy") && a + 1 < argc) {
       const char *name = argv[++a];
@@ -1147,11 +1169,12 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < KS_NSCRIPTS && nchosen < 64; i++)
       chosen[nchosen++] = &ks_scripts[i];
   }
-  if (nchosen == 0 && mode != M_PROBE && !random_count) {
+  if (nchosen == 0 && mode != M_PROBE && !random_count &&
+      !file_script.nsteps) {
     usage(stderr);
     return 2;
   }
-  if (random_count && !arena_room()) {
+  if ((random_count || file_script.nsteps) && !arena_room()) {
     /* the initial break lies right above another mapping (one chance in
      * 8192 with ASLR, always without): a new image, a new layout */
     const char *tries = getenv("KERNEL_REPLAY_REEXEC");
@@ -1200,6 +1223,8 @@ int main(int argc, char **argv) {
   int problems = 0;
   for (unsigned c = 0; c < nchosen; c++)
     problems += run_script(chosen[c], runs, mode == M_CHECK, (unsigned)policy);
+  if (file_script.nsteps)
+    problems += run_script(&file_script, runs, 0, (unsigned)policy);
   for (unsigned long long k = 0; k < random_count; k++) {
     static ks_step steps[KS_MAX_STEPS];
     static char name[32];

@@ -712,6 +712,8 @@ static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
         s++;
       if (s < KS_RANDOM_PAGES)
         st->first = s - 1 - ks_gen_below(x, 8);
+    } else if (!m->pg[st->first]) {
+      return 0; /* nothing mapped: holes only as drawn above */
     }
     unsigned need = st->op == KS_OP_READ ? KS_PROT_RW : KS_PROT_WRITE;
     uint8_t v0 = m->pg[st->first];
@@ -764,6 +766,9 @@ static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
     else
       st->count = 0; /* zero length */
   }
+  if (st->op != KS_OP_MMAP && st->op != KS_OP_MMAP_POPULATE &&
+      st->op != KS_OP_MMAP_GROWSDOWN && st->op != KS_OP_MPROTECT)
+    st->prot = 0; /* only these take one */
   return 1;
 }
 
@@ -824,6 +829,68 @@ static inline uint64_t ks_random_seed_of(const char *name) {
   if (strncmp(name, "random-", 7) != 0)
     return 0;
   return strtoull(name + 7, NULL, 10);
+}
+
+/* An arena script's step as text, one line ("WHO OP FIRST COUNT PROT OFF",
+ * prot as rwx letters): how a minimised script is printed and how
+ * kernel_replay --script reads one. */
+static inline void ks_step_format(const ks_step *st, char *out, size_t cap) {
+  snprintf(out, cap, "%s %s %u %u %c%c- %d", ks_who_name(st->who),
+           ks_op_name(st->op), st->first, st->count,
+           st->prot & KS_PROT_READ ? 'r' : '-',
+           st->prot & KS_PROT_WRITE ? 'w' : '-', st->off);
+}
+
+/* Parses ks_step_format's text into st (name: the op's), after an index
+ * ("12: ", as a minimised script is printed) if there is one; 0 if it is
+ * not a step. */
+static inline int ks_step_parse(const char *text, ks_step *st) {
+  char who[16], op[32], prot[8];
+  memset(st, 0, sizeof *st);
+  const char *colon = strchr(text, ':');
+  if (colon && strspn(text, " 0123456789") == (size_t)(colon - text))
+    text = colon + 1;
+  if (sscanf(text, "%15s %31s %u %u %7s %d", who, op, &st->first, &st->count,
+             prot, &st->off) != 6 || strlen(prot) != 3)
+    return 0;
+  unsigned w = 0, o = KS_OP_MMAP;
+  while (w <= KS_CHILD && strcmp(ks_who_name(w), who))
+    w++;
+  while (o <= KS_OP_BRK && strcmp(ks_op_name(o), op))
+    o++;
+  if (w > KS_CHILD || o > KS_OP_BRK)
+    return 0;
+  st->who = (uint8_t)w;
+  st->op = (uint8_t)o;
+  st->name = ks_op_name(o);
+  st->prot = (uint8_t)((prot[0] == 'r' ? KS_PROT_READ : 0) |
+                       (prot[1] == 'w' ? KS_PROT_WRITE : 0));
+  int any = o == KS_OP_FORK;
+  st->expect_minflt[0] = st->expect_minflt[1] = any ? KS_ANY : 0;
+  st->expect_majflt = any ? KS_ANY : 0;
+  return 1;
+}
+
+/* Whether steps fork and exit as a script must: FORK with no child alive,
+ * KS_CHILD steps only while one is, KS_BOTH only while none is (KS_PARENT
+ * then means the one process too), the child gone at the end. */
+static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
+  int child = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const ks_step *st = &steps[i];
+    if (st->op == KS_OP_FORK) {
+      if (child || st->who != KS_BOTH)
+        return 0;
+      child = 1;
+    } else if (st->op == KS_OP_CHILD_EXIT) {
+      if (!child || st->who != KS_PARENT)
+        return 0;
+      child = 0;
+    } else if (child ? st->who == KS_BOTH : st->who == KS_CHILD) {
+      return 0;
+    }
+  }
+  return !child;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -719,6 +719,11 @@ static void kc_random_line(const char *text, void *ctx) {
   }
 }
 
+/* What the comparison of one script counted. */
+typedef struct kc_tally {
+  unsigned steps, counts, touches, pages, maperr, accerr, calls, brks, maps;
+} kc_tally;
+
 /* A step's report as compared: FORK's counts (KS_ANY) left out, the maps
  * too when MMU_RANDOM_MAPS=0. */
 static void kc_comparable(const ks_step *st, ks_line *l, int maps_on,
@@ -731,6 +736,156 @@ static void kc_comparable(const ks_step *st, ks_line *l, int maps_on,
     l->maps[0] = 0;
   ks_line_format(l, out, cap);
 }
+
+/* The first step of arena script s whose report differs between the
+ * kernel (kline, seen, unstable: its lines) and the library, or -1; its
+ * lines into want and got (KC_LINE each). t, when set, counts. */
+#define KC_LINE 4096
+static int kc_first_difference(const ks_script *s, unsigned policy,
+                               int maps_on, ks_line *kline,
+                               const uint8_t *seen, const uint8_t *unstable,
+                               char *want, char *got, kc_tally *t) {
+  static ks_line lib[KS_MAX_STEPS];
+  kc_replay_arena(s, policy, lib);
+  for (uint32_t i = 0; i < s->nsteps; i++) {
+    const ks_step *st = &s->steps[i];
+    if (!seen[i]) {
+      snprintf(want, KC_LINE, "(no line)");
+      ks_line_format(&lib[i], got, KC_LINE);
+      return (int)i;
+    }
+    if (unstable[i])
+      continue;
+    kc_comparable(st, &kline[i], maps_on, want, KC_LINE);
+    kc_comparable(st, &lib[i], maps_on, got, KC_LINE);
+    if (t) {
+      t->steps++;
+      t->counts += 2 * (st->expect_minflt[0] != KS_ANY);
+      t->touches += lib[i].touch[0] != 0;
+      for (const char *c = lib[i].touch; c[0] && c[1]; c += 2) {
+        t->pages++;
+        t->maperr += c[0] == 's' && c[1] == 'm';
+        t->accerr += c[0] == 's' && c[1] == 'a';
+      }
+      t->calls += lib[i].rc[0] != 0;
+      t->brks += lib[i].has_brk;
+      t->maps += maps_on;
+    }
+    if (strcmp(want, got) != 0)
+      return (int)i;
+  }
+  return -1;
+}
+
+/* Runs steps[0..n) as arena script "random-SEED" in both halves (the
+ * kernel's through kernel_replay --script); the first differing step as
+ * kc_first_difference. */
+static int kc_try(unsigned long long seed, const ks_step *steps, uint32_t n,
+                  int policy, int maps_on, char *want, char *got) {
+  static ks_line line[1][KS_MAX_STEPS];
+  static uint8_t seen[1][KS_MAX_STEPS], unstable[1][KS_MAX_STEPS];
+  static char path[] = "/tmp/kc_min_XXXXXX";
+  char text[128], name[32], args[256];
+  memcpy(path + sizeof path - 7, "XXXXXX", 6);
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  FILE *f = fdopen(fd, "w");
+  cr_assert_not_null(f);
+  for (uint32_t i = 0; i < n; i++) {
+    ks_step_format(&steps[i], text, sizeof text);
+    fprintf(f, "%s\n", text);
+  }
+  fclose(f);
+  snprintf(name, sizeof name, "random-%llu", seed);
+  snprintf(args, sizeof args, "--runs 2 --policy %s --script %s %s",
+           ks_policy_name((unsigned)policy), name, path);
+  kc_random_out o = {seed, 1, line, seen, unstable, 0};
+  memset(seen, 0, sizeof seen);
+  memset(unstable, 0, sizeof unstable);
+  int given;
+  kc_run_replayer(args, &given, kc_random_line, &o);
+  remove(path);
+  ks_script s = {name, "minimised", steps, n, KS_SCRIPT_ARENA};
+  return kc_first_difference(&s, (unsigned)policy, maps_on, line[0], seen[0],
+                             unstable[0], want, got, NULL);
+}
+
+/* steps[0..n) without step i; a FORK goes with its child's steps and
+ * exit. The new length. */
+static uint32_t kc_drop(const ks_step *steps, uint32_t n, uint32_t i,
+                        ks_step *out) {
+  uint32_t m = 0;
+  int in_child = 0;
+  for (uint32_t j = 0; j < n; j++) {
+    int fork = steps[i].op == KS_OP_FORK && j >= i;
+    if (fork && j == i) {
+      in_child = 1;
+      continue;
+    }
+    if (in_child && fork && steps[j].who == KS_CHILD)
+      continue;
+    if (in_child && fork && steps[j].op == KS_OP_CHILD_EXIT) {
+      in_child = 0;
+      continue;
+    }
+    if (j != i)
+      out[m++] = steps[j];
+  }
+  return m;
+}
+
+/* Shrinks a script that differs: drops steps, then narrows ranges, while
+ * the result still differs (each candidate run again in a real process
+ * and on the library), and says what is left, readably. */
+static void kc_minimise(unsigned long long seed, const ks_script *s,
+                        int policy, int maps_on) {
+  static ks_step cur[KS_MAX_STEPS], cand[KS_MAX_STEPS];
+  static char want[KC_LINE], got[KC_LINE];
+  uint32_t n = s->nsteps, runs = 0;
+  memcpy(cur, s->steps, n * sizeof *cur);
+  for (int progress = 1; progress && runs < 400;) {
+    progress = 0;
+    for (uint32_t i = n; i-- > 0 && runs < 400;) {
+      if (i >= n)
+        continue;
+      uint32_t m = kc_drop(cur, n, i, cand);
+      if (!ks_processes_ok(cand, m))
+        continue;
+      runs++;
+      if (kc_try(seed, cand, m, policy, maps_on, want, got) >= 0) {
+        memcpy(cur, cand, m * sizeof *cur);
+        n = m;
+        progress = 1;
+      }
+    }
+    for (uint32_t i = 0; i < n && runs < 400; i++) {
+      while (cur[i].count > 1 && runs < 400) {
+        ks_step keep = cur[i];
+        cur[i].count = keep.count / 2;
+        runs++;
+        if (kc_try(seed, cur, n, policy, maps_on, want, got) < 0) {
+          cur[i] = keep;
+          break;
+        }
+        progress = 1;
+      }
+    }
+  }
+  int at = kc_try(seed, cur, n, policy, maps_on, want, got);
+  static char text[KS_MAX_STEPS * 64];
+  size_t len = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    char one[128];
+    ks_step_format(&cur[i], one, sizeof one);
+    len += (size_t)snprintf(text + len, sizeof text - len, "\n    %2u: %s", i,
+                            one);
+  }
+  cr_expect_fail("random-%llu minimised (%u runs) to %u steps, step %d "
+                 "differs:%s\n  kernel:  %s\n  library: %s\n  (write the "
+                 "steps to FILE and run kernel_replay --script random-%llu "
+                 "FILE)",
+                 seed, runs, n, at, text, want, got, seed);
+}
 #endif
 
 Test(library_vs_kernel, random_scripts, .timeout = 600) {
@@ -739,8 +894,7 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
 #else
   static ks_step steps[KS_MAX_STEPS];
   static char name[32];
-  static ks_line lib[KS_MAX_STEPS];
-  static char want[4096], got[4096];
+  static char want[KC_LINE], got[KC_LINE];
   kc_random_out o;
   memset(&o, 0, sizeof o);
   o.first = kc_env("MMU_RANDOM_SEED", 1);
@@ -758,49 +912,31 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
   /* VMAs too (MMU_RANDOM_MAPS=0 leaves them out, to look at the rest) */
   const char *mv = getenv("MMU_RANDOM_MAPS");
   int maps_on = !mv || strcmp(mv, "0") != 0;
-  unsigned steps_compared = 0, counts = 0, touches = 0, maperr = 0, accerr = 0;
-  unsigned calls = 0, brks = 0, maps_compared = 0, scripts_differing = 0;
+  kc_tally t;
+  memset(&t, 0, sizeof t);
+  unsigned scripts_differing = 0;
   for (unsigned long long k = 0; k < o.count; k++) {
     ks_script s = ks_random_script(o.first + k, steps, name);
-    kc_replay_arena(&s, (unsigned)policy, lib);
-    for (uint32_t i = 0; i < s.nsteps; i++) {
-      const ks_step *st = &s.steps[i];
-      cr_expect(o.seen[k][i], "kernel_replay printed no line for %s step %u",
-                s.name, i);
-      if (!o.seen[k][i] || o.unstable[k][i])
-        continue;
-      kc_comparable(st, &o.line[k][i], maps_on, want, sizeof want);
-      kc_comparable(st, &lib[i], maps_on, got, sizeof got);
-      steps_compared++;
-      counts += 2 * (st->expect_minflt[0] != KS_ANY);
-      touches += lib[i].touch[0] != 0;
-      for (const char *t = lib[i].touch; t[0] && t[1]; t += 2) {
-        maperr += t[0] == 's' && t[1] == 'm';
-        accerr += t[0] == 's' && t[1] == 'a';
-      }
-      calls += lib[i].rc[0] != 0;
-      brks += lib[i].has_brk;
-      maps_compared += maps_on;
-      if (strcmp(want, got) != 0) {
-        /* the first step that differs */
-        cr_expect_fail("%s step %u differs (kernel_replay --random %llu 1)"
-                       ":\n  kernel:  %s\n  library: %s",
-                       s.name, i, o.first + k, want, got);
-        scripts_differing++;
-        break;
-      }
-    }
+    int at = kc_first_difference(&s, (unsigned)policy, maps_on, o.line[k],
+                                 o.seen[k], o.unstable[k], want, got, &t);
+    if (at < 0)
+      continue;
+    cr_expect_fail("%s step %d differs (kernel_replay --random %llu 1):\n"
+                   "  kernel:  %s\n  library: %s",
+                   s.name, at, o.first + k, want, got);
+    if (scripts_differing++ < 3) /* the first few, minimised */
+      kc_minimise(o.first + k, &s, policy, maps_on);
   }
   free(o.line);
   free(o.seen);
   free(o.unstable);
   cr_log_info("random scripts %llu..%llu: %u steps compared (%u counts, %u "
-              "touches with %u SEGV_MAPERR and %u SEGV_ACCERR pages, %u "
+              "touches of %u pages, %u SEGV_MAPERR and %u SEGV_ACCERR, %u "
               "calls, %u breaks, %u VMA lists), %u left out as unstable on "
               "the kernel, %u scripts differ",
-              o.first, o.first + o.count - 1, steps_compared, counts, touches,
-              maperr, accerr, calls, brks, maps_compared, o.unstable_steps,
+              o.first, o.first + o.count - 1, t.steps, t.counts, t.touches,
+              t.pages, t.maperr, t.accerr, t.calls, t.brks, t.maps, o.unstable_steps,
               scripts_differing);
-  cr_expect_gt(steps_compared, 0u);
+  cr_expect_gt(t.steps, 0u);
 #endif
 }
