@@ -13,29 +13,6 @@ static int mmu__access_error(uint32_t ec, const mmu_region *r) {
   return !(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC));
 }
 
-/* Grow a stack region down to cover addr (expand_downwards and
- * acct_stack_growth): not into another mapping's guard gap, not past
- * RLIMIT_STACK. Index of the region, or -1. */
-static int32_t mmu__stack_grow(mmu_space *s, uint64_t addr) {
-  uint32_t i = mmu__region_next(s, addr);
-  if (i >= s->nregions || !(s->regions[i].flags & MMU_MAP_GROWSDOWN) ||
-      addr < MMU__MMAP_MIN_ADDR)
-    return -1;
-  mmu_region *r = &s->regions[i];
-  uint64_t start = addr & ~0xFFFull;
-  if (r->end - start > s->stack_limit)
-    return -1;
-  if (i > 0) {
-    const mmu_region *prev = &s->regions[i - 1];
-    if (!(prev->flags & MMU_MAP_GROWSDOWN) && prev->prot &&
-        start - prev->end < s->stack_guard_gap)
-      return -1;
-  }
-  r->offset -= r->start - start; /* vm_pgoff moves with vm_start */
-  r->start = start;
-  return (int32_t)i;
-}
-
 static int mmu__segv(mmu_fault_info *info, int32_t code) {
   info->fault_class = MMU_FAULT_SEGV;
   info->si_code = code;
@@ -63,6 +40,33 @@ static void mmu__anon_vma(mmu_space *s, mmu_region *r) {
     r->anon_id = s->regions[i - 1].anon_id;
   else
     r->anon_id = ++s->sys->next_anon_id;
+}
+
+/* Grow a stack region down to cover addr (expand_downwards and
+ * acct_stack_growth): not into another mapping's guard gap, not past
+ * RLIMIT_STACK. Past the gap check the region gets its anon_vma
+ * (anon_vma_prepare), whether or not the limit then lets it grow, so that
+ * fork copies its entries and mprotect keeps its VM_ACCOUNT. Index of the
+ * region, or -1. */
+static int32_t mmu__stack_grow(mmu_space *s, uint64_t addr) {
+  uint32_t i = mmu__region_next(s, addr);
+  if (i >= s->nregions || !(s->regions[i].flags & MMU_MAP_GROWSDOWN) ||
+      addr < MMU__MMAP_MIN_ADDR)
+    return -1;
+  mmu_region *r = &s->regions[i];
+  uint64_t start = addr & ~0xFFFull;
+  if (i > 0) {
+    const mmu_region *prev = &s->regions[i - 1];
+    if (!(prev->flags & MMU_MAP_GROWSDOWN) && prev->prot &&
+        start - prev->end < s->stack_guard_gap)
+      return -1;
+  }
+  mmu__anon_vma(s, r);
+  if (r->end - start > s->stack_limit)
+    return -1;
+  r->offset -= r->start - start; /* vm_pgoff moves with vm_start */
+  r->start = start;
+  return (int32_t)i;
 }
 
 /* A 2 MiB page of a hugetlb region (hugetlb_no_page / hugetlb_wp). */

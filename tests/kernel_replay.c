@@ -83,13 +83,14 @@ enum {
   ERR_WAIT      /* waitpid failed or the child exited abnormally */
 };
 
-#define MAPS_TEXT 384
-
 typedef struct result {
   int64_t minflt, majflt;
   int32_t err, page, got, want;
   int32_t segv; /* pages whose access raised SIGSEGV with SEGV_ACCERR */
-  char maps[MAPS_TEXT]; /* the arena's accessible VMAs after the step */
+  int32_t rc;   /* arena scripts: the call's errno, 0 if it succeeded */
+  int64_t brk;  /* arena scripts, BRK: the break returned, from the arena */
+  char touch[KS_TOUCH_TEXT]; /* arena scripts: what each page gave */
+  char maps[KS_MAPS_TEXT]; /* the arena's VMAs after the step */
 } result;
 
 typedef struct command {
@@ -100,6 +101,7 @@ typedef struct command {
  * so that warming it is a walk over whole pages. */
 static struct state {
   uint8_t *arena; /* page 0 of the arena */
+  uint32_t arena_pages, arena_mode; /* arena_mode: KS_SCRIPT_ARENA */
   uint8_t *scratch; /* two pages outside the arena, to warm code paths */
   uint32_t mapped[KS_MAX_REGIONS]; /* pages, 0 = not mapped */
   uint32_t at[KS_MAX_REGIONS];
@@ -182,6 +184,37 @@ touch_refused(uint8_t *base, uint32_t count, int write) {
   return refused;
 }
 
+/* Arena scripts: each page of a touch, SIGSEGV caught; out receives two
+ * characters a page (KS_TOUCH_TEXT), written without library calls or
+ * constant data (warm_paths runs it once in every process). */
+static __attribute__((noinline)) NO_SANITIZE void
+touch_arena(uint8_t *base, uint32_t first, uint32_t count, int write,
+            uint32_t step, char *out) {
+  volatile uint8_t *p = base + KS_TOUCH_OFFSET;
+  volatile char *o = out;
+  for (volatile uint32_t k = 0; k < count; k++) {
+    segv_code = 0;
+    if (sigsetjmp(segv_jump, 1) == 0) {
+      if (write) {
+        p[(size_t)k * PAGE] = KS_BYTE(step, first + k);
+        o[2 * k] = 'w';
+        o[2 * k + 1] = 'w';
+      } else {
+        uint8_t v = p[(size_t)k * PAGE];
+        uint8_t hi = (uint8_t)(v >> 4), lo = (uint8_t)(v & 15);
+        o[2 * k] = (char)(hi < 10 ? '0' + hi : 'a' + hi - 10);
+        o[2 * k + 1] = (char)(lo < 10 ? '0' + lo : 'a' + lo - 10);
+      }
+    } else {
+      o[2 * k] = 's';
+      o[2 * k + 1] = segv_code == SEGV_MAPERR   ? 'm'
+                     : segv_code == SEGV_ACCERR ? 'a'
+                                                : '?';
+    }
+  }
+  o[2 * count] = 0;
+}
+
 static __attribute__((noinline)) void window_begin(void) {
   getrusage(RUSAGE_SELF, &g.ru0);
   barrier();
@@ -209,6 +242,104 @@ static int reserve(void *addr, size_t len) {
   return p == MAP_FAILED ? -1 : 0;
 }
 
+/* The arena's VMAs (ks_maps_digest) from /proc/self/maps after a step,
+ * outside its window; the fixed scripts' PROT_NONE ones left out (the
+ * arena's holes are PROT_NONE reservations there, which the library does
+ * not have). */
+static char maps_buf[1 << 16];
+
+static void capture_maps(result *r) {
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  size_t n = 0;
+  if (fd >= 0) {
+    ssize_t got;
+    while (n < sizeof maps_buf - 1 &&
+           (got = read(fd, maps_buf + n, sizeof maps_buf - 1 - n)) > 0)
+      n += (size_t)got;
+    close(fd);
+  }
+  maps_buf[n] = 0;
+  ks_maps_digest(maps_buf, (uintptr_t)g.arena, g.arena_pages,
+                 g.arena_mode != 0, r->maps, sizeof r->maps);
+}
+
+/* An arena script's step: the call made as given, its result reported. */
+static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
+  uint8_t *addr = g.arena + (intptr_t)st->first * PAGE + st->off;
+  size_t len = (size_t)st->count * PAGE;
+  int prot = st->prot, e = 0;
+  long rc = 0;
+  memset(r, 0, sizeof *r);
+  window_begin();
+  switch (st->op) {
+  case KS_OP_MMAP:
+  case KS_OP_MMAP_POPULATE:
+  case KS_OP_MMAP_GROWSDOWN:
+    rc = mmap(addr, len, prot,
+              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+                  (st->op == KS_OP_MMAP_POPULATE ? MAP_POPULATE : 0) |
+                  (st->op == KS_OP_MMAP_GROWSDOWN ? MAP_GROWSDOWN : 0),
+              -1, 0) == MAP_FAILED;
+    break;
+  case KS_OP_MUNMAP:
+    rc = munmap(addr, len);
+    break;
+  case KS_OP_MPROTECT:
+    rc = mprotect(addr, len, prot);
+    break;
+  case KS_OP_MADV_DONTNEED:
+  case KS_OP_MADV_FREE:
+    rc = madvise(addr, len, st->op == KS_OP_MADV_FREE ? MADV_FREE
+                                                      : MADV_DONTNEED);
+    break;
+  case KS_OP_BRK:
+    r->brk = (int64_t)syscall(SYS_brk, g.arena + len + st->off) -
+             (int64_t)(uintptr_t)g.arena;
+    break;
+  case KS_OP_READ:
+  case KS_OP_WRITE:
+    touch_arena(g.arena + (size_t)st->first * PAGE, st->first, st->count,
+                st->op == KS_OP_WRITE, i, r->touch);
+    break;
+  default:
+    break;
+  }
+  e = rc ? errno : 0;
+  window_end(r);
+  r->rc = e;
+  capture_maps(r);
+}
+
+/* Arena scripts: every call of exec_arena_step once, on the scratch pages
+ * (its code is file-backed text, which a child has not mapped yet), brk as
+ * a query. Returns 0 or an errno. */
+static int warm_arena_calls(void) {
+#define WARM_CALL(op_, prot_, count_, off_)                                  \
+  { .name = "warm", .op = (op_), .prot = (prot_), .count = (count_),        \
+    .off = (off_) }
+  static const ks_step calls[] = {
+      WARM_CALL(KS_OP_MMAP, KS_PROT_RW, 2, 0),
+      WARM_CALL(KS_OP_MMAP_POPULATE, KS_PROT_RW, 2, 0),
+      WARM_CALL(KS_OP_MMAP_GROWSDOWN, KS_PROT_RW, 2, 0),
+      WARM_CALL(KS_OP_WRITE, 0, 2, 0),
+      WARM_CALL(KS_OP_READ, 0, 2, 0),
+      WARM_CALL(KS_OP_MPROTECT, KS_PROT_READ, 2, 0),
+      WARM_CALL(KS_OP_MPROTECT, KS_PROT_RW, 2, 1), /* EINVAL */
+      WARM_CALL(KS_OP_MADV_DONTNEED, 0, 2, 0),
+      WARM_CALL(KS_OP_MADV_FREE, 0, 2, 0),
+      WARM_CALL(KS_OP_MUNMAP, 0, 2, 0),
+      WARM_CALL(KS_OP_BRK, 0, 0, 0),
+  };
+#undef WARM_CALL
+  uint8_t *arena = g.arena;
+  for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+    g.arena = calls[c].op == KS_OP_BRK ? NULL : g.scratch; /* brk(0) */
+    exec_arena_step(&calls[c], 0, &g.res);
+  }
+  g.arena = arena;
+  return reserve(g.scratch, 2 * PAGE) ? errno : 0;
+}
+
 /* Run every path a window uses once, on the scratch pages. Returns 0 or
  * an errno. */
 static int warm_paths(void) {
@@ -230,8 +361,15 @@ static int warm_paths(void) {
     if (touch_refused(g.scratch, 1, 1) != 1 ||
         touch_refused(g.scratch, 1, 0) != 1)
       return EFAULT;
+    touch_arena(g.scratch, 0, 2, 1, 0, g.res.touch);
+    touch_arena(g.scratch, 0, 2, 0, 0, g.res.touch);
     if (mprotect(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE))
       return errno;
+    touch_arena(g.scratch, 0, 2, 1, 0, g.res.touch);
+    touch_arena(g.scratch, 0, 2, 0, 0, g.res.touch);
+    if (madvise(g.scratch, 2 * PAGE, MADV_FREE))
+      return errno;
+    (void)syscall(SYS_brk, 0);
     if (mprotect(g.scratch, 2 * PAGE, PROT_READ))
       return errno;
     if (mprotect(g.scratch, 2 * PAGE, PROT_READ | PROT_WRITE))
@@ -242,6 +380,8 @@ static int warm_paths(void) {
     if (reserve(g.scratch, 2 * PAGE))
       return errno;
   }
+  if (g.arena_mode && warm_arena_calls())
+    return errno;
   window_begin();
   window_end(&r);
   warm_stack();
@@ -262,58 +402,15 @@ static void set_err(result *r, int32_t err, int32_t page, int32_t got,
   r->want = want;
 }
 
-/* The arena's VMAs other than PROT_NONE (the arena's holes are PROT_NONE
- * reservations, which the library does not have), read from
- * /proc/self/maps after a step, outside its window: "first-end:rwx" in
- * arena pages, comma separated, "-" for none. */
-static char maps_buf[1 << 16];
-
-static void capture_maps(result *r) {
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  size_t n = 0;
-  if (fd >= 0) {
-    ssize_t got;
-    while (n < sizeof maps_buf - 1 &&
-           (got = read(fd, maps_buf + n, sizeof maps_buf - 1 - n)) > 0)
-      n += (size_t)got;
-    close(fd);
-  }
-  maps_buf[n] = 0;
-  uintptr_t lo = (uintptr_t)g.arena, hi = lo + (uintptr_t)KS_ARENA_PAGES * PAGE;
-  size_t out = 0;
-  r->maps[0] = 0;
-  for (char *line = maps_buf; line && *line;) {
-    char *next = strchr(line, '\n');
-    if (next)
-      *next++ = 0;
-    unsigned long a, b;
-    char perms[8];
-    if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) == 3 && b > lo && a < hi &&
-        strncmp(perms, "---", 3) != 0) {
-      if (a < lo)
-        a = lo;
-      if (b > hi)
-        b = hi;
-      int w = snprintf(r->maps + out, MAPS_TEXT - out, "%s%lu-%lu:%.3s",
-                       out ? "," : "", (unsigned long)((a - lo) / PAGE),
-                       (unsigned long)((b - lo) / PAGE), perms);
-      if (w < 0 || (size_t)w >= MAPS_TEXT - out) {
-        snprintf(r->maps, MAPS_TEXT, "overflow");
-        return;
-      }
-      out += (size_t)w;
-    }
-    line = next;
-  }
-  if (!out)
-    snprintf(r->maps, MAPS_TEXT, "-");
-}
-
 static __attribute__((noinline)) void exec_step(uint32_t i, result *r) {
   const ks_step *st = &g.steps[i];
   unsigned id = st->region;
   uint8_t *base = g.arena + (size_t)g.at[id] * PAGE;
   int rc = 0;
+  if (g.arena_mode) {
+    exec_arena_step(&g.steps[i], i, r);
+    return;
+  }
   memset(r, 0, sizeof *r);
   switch (st->op) {
   case KS_OP_MMAP:
@@ -403,6 +500,50 @@ static __attribute__((noinline)) void exec_step(uint32_t i, result *r) {
     }
   }
   capture_maps(r);
+}
+
+/* The process's initial break (start_brk, field 47 of /proc/self/stat),
+ * page aligned, or 0. */
+static uintptr_t arena_start(void) {
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = 0;
+  char *f = strrchr(buf, ')'); /* field 2, the name, may hold spaces */
+  for (int field = 2; f && field < 47; field++)
+    f = strchr(f + 1, ' ');
+  unsigned long long sb = f ? strtoull(f + 1, NULL, 10) : 0;
+  return (sb & (PAGE - 1)) ? 0 : (uintptr_t)sb;
+}
+
+/* Whether an arena script can run in this process image: the floor page
+ * below the initial break and the arena above it (past the replayer's own
+ * heap) are free. */
+static int arena_room(void) {
+  uintptr_t sb = arena_start();
+  uintptr_t heap = (uintptr_t)syscall(SYS_brk, 0);
+  if (!sb)
+    return 0;
+  heap = (heap + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+  uintptr_t end = sb + (uintptr_t)KS_RANDOM_PAGES * PAGE;
+  void *lo = mmap((void *)(sb - PAGE), PAGE, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  int ok = lo == (void *)(sb - PAGE);
+  if (ok)
+    munmap(lo, PAGE);
+  if (ok && heap < end) {
+    void *hi = mmap((void *)heap, end - heap, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    ok = hi == (void *)heap;
+    if (ok)
+      munmap(hi, end - heap);
+  }
+  return ok;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -530,13 +671,32 @@ static void leader_step(uint32_t i) {
 
 static __attribute__((noreturn)) void leader_main(const ks_script *s,
                                                   int out) {
-  size_t len = (size_t)(KS_ARENA_PAGES + 2) * PAGE;
-  uint8_t *res = mmap(NULL, len + 4 * PAGE, PROT_NONE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (res == MAP_FAILED)
-    _exit(10);
-  g.arena = res + PAGE;
-  g.scratch = res + len + PAGE; /* a guard page from the arena's */
+  if (s->flags & KS_SCRIPT_ARENA) {
+    /* the arena starts at the initial break, the replayer's own heap
+     * given back (nothing here allocates); the floor below it */
+    uintptr_t sb = arena_start();
+    g.arena_mode = KS_SCRIPT_ARENA;
+    g.arena_pages = KS_RANDOM_PAGES;
+    g.arena = (uint8_t *)sb;
+    if (!sb || (uintptr_t)syscall(SYS_brk, sb) != sb ||
+        mmap(g.arena - PAGE, PAGE, PROT_READ,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+             0) != g.arena - PAGE)
+      _exit(13);
+    g.scratch = mmap(NULL, 2 * PAGE, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (g.scratch == MAP_FAILED)
+      _exit(10);
+  } else {
+    size_t len = (size_t)(KS_ARENA_PAGES + 2) * PAGE;
+    uint8_t *res = mmap(NULL, len + 4 * PAGE, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED)
+      _exit(10);
+    g.arena = res + PAGE;
+    g.arena_pages = KS_ARENA_PAGES;
+    g.scratch = res + len + PAGE; /* a guard page from the arena's */
+  }
   memcpy(g.steps, s->steps, s->nsteps * sizeof *s->steps);
   g.nsteps = s->nsteps;
   if (warm_paths())
@@ -557,6 +717,25 @@ static __attribute__((noreturn)) void leader_main(const ks_script *s,
 
 /* ------------------------------------------------------------------------ */
 /* The runner: validation, runs, output. */
+
+/* An arena script's call: inside the arena (the floor excepted), a touch
+ * short enough for its text. */
+static const char *validate_arena_step(const ks_step *st) {
+  if (st->op < KS_OP_MMAP || st->op > KS_OP_BRK || st->op == KS_OP_FORK ||
+      st->op == KS_OP_CHILD_EXIT)
+    return "bad op";
+  if (st->prot & ~(unsigned)KS_PROT_RW)
+    return "bad prot";
+  if (st->off < -(int32_t)PAGE || st->off >= (int32_t)PAGE ||
+      (st->off < 0 && st->op != KS_OP_BRK))
+    return "bad offset";
+  if (st->first + st->count + (st->off > 0) > KS_RANDOM_PAGES)
+    return "outside the arena";
+  if ((st->op == KS_OP_READ || st->op == KS_OP_WRITE) &&
+      (!st->count || 2 * st->count >= KS_TOUCH_TEXT))
+    return "bad touch length";
+  return NULL;
+}
 
 static const char *validate(const ks_script *s, uint32_t *bad) {
   /* Per process (0: the one/parent, 1: the child), per region: pages and
@@ -595,6 +774,12 @@ static const char *validate(const ks_script *s, uint32_t *bad) {
       return "who must be parent or child while a child lives";
     if (!child && st->who == KS_CHILD)
       return "no child";
+    if (s->flags & KS_SCRIPT_ARENA) {
+      const char *why = validate_arena_step(st);
+      if (why)
+        return why;
+      continue;
+    }
     int p = st->who == KS_CHILD;
     unsigned id = st->region;
     if (id >= KS_MAX_REGIONS)
@@ -698,23 +883,40 @@ static int run_once(const ks_script *s, result *out) {
   return rc ? -1 : 0;
 }
 
+static void errno_text(int32_t e, char *out, size_t cap) {
+  switch (e) {
+  case 0: snprintf(out, cap, "0"); break;
+  case ENOMEM: snprintf(out, cap, "ENOMEM"); break;
+  case EINVAL: snprintf(out, cap, "EINVAL"); break;
+  case EEXIST: snprintf(out, cap, "EEXIST"); break;
+  default: snprintf(out, cap, "E%d", (int)e); break;
+  }
+}
+
+/* A step's line (ks_line_format); r NULL: the counts only. */
 static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
-                       int64_t majflt, int32_t segv, const char *maps) {
+                       int64_t majflt, const result *r) {
   const ks_step *st = &s->steps[i];
-  printf("%s %u %s %s ", s->name, i, st->name, ks_who_name(st->who));
-  if (minflt < 0)
-    printf("minflt=* ");
-  else
-    printf("minflt=%lld ", (long long)minflt);
-  if (majflt < 0)
-    printf("majflt=*");
-  else
-    printf("majflt=%lld", (long long)majflt);
-  if (st->expect_segv)
-    printf(" segv=%d", segv);
-  if (maps)
-    printf(" maps=%s", maps);
-  printf("\n");
+  static ks_line l;
+  static char text[2048];
+  ks_line_init(&l, s->name, i, st);
+  l.minflt = minflt < 0 ? KS_ANY : minflt;
+  l.majflt = majflt < 0 ? KS_ANY : majflt;
+  if (r && st->expect_segv)
+    l.segv = r->segv;
+  if (r && (s->flags & KS_SCRIPT_ARENA) && st->op != KS_OP_FORK &&
+      st->op != KS_OP_CHILD_EXIT) {
+    if (st->op == KS_OP_READ || st->op == KS_OP_WRITE)
+      snprintf(l.touch, sizeof l.touch, "%s", r->touch);
+    else
+      errno_text(r->rc, l.rc, sizeof l.rc);
+    if (st->op == KS_OP_BRK)
+      l.has_brk = 1, l.brk = r->brk;
+  }
+  if (r)
+    snprintf(l.maps, sizeof l.maps, "%s", r->maps);
+  ks_line_format(&l, text, sizeof text);
+  printf("%s\n", text);
 }
 
 static const char *err_name(int32_t err) {
@@ -762,13 +964,17 @@ static int run_script(const ks_script *s, int runs, int check,
     int stable = 1;
     for (int r = 1; r < runs; r++)
       if (res[r][i].minflt != res[0][i].minflt ||
-          res[r][i].majflt != res[0][i].majflt)
+          res[r][i].majflt != res[0][i].majflt ||
+          res[r][i].segv != res[0][i].segv || res[r][i].rc != res[0][i].rc ||
+          res[r][i].brk != res[0][i].brk ||
+          strcmp(res[r][i].touch, res[0][i].touch) ||
+          strcmp(res[r][i].maps, res[0][i].maps))
         stable = 0;
     /* FORK's own count (KS_ANY) measures the replayer: not required stable */
     int32_t want_minflt = st->expect_minflt[policy];
     if (!stable && !(want_minflt == KS_ANY && st->expect_majflt == KS_ANY)) {
-      /* a random script's comparison leaves an unstable step out */
-      problems += strncmp(s->name, "random-", 7) != 0;
+      /* an arena script's comparison leaves an unstable step out */
+      problems += !(s->flags & KS_SCRIPT_ARENA);
       printf("UNSTABLE %s %u %s %s minflt=", s->name, i, st->name,
              ks_who_name(st->who));
       for (int r = 0; r < runs; r++)
@@ -780,7 +986,7 @@ static int run_script(const ks_script *s, int runs, int check,
     }
     int64_t mi = res[0][i].minflt, ma = res[0][i].majflt;
     if (!check) {
-      print_line(s, i, mi, ma, res[0][i].segv, res[0][i].maps);
+      print_line(s, i, mi, ma, &res[0][i]);
       continue;
     }
     int dmin = want_minflt != KS_ANY && mi != want_minflt;
@@ -871,13 +1077,19 @@ static void usage(FILE *f) {
              "                     --list | --probe | --all | --expect "
              "[SCRIPT...] | --check [SCRIPT...] | SCRIPT...\n"
              "                     | --random SEED COUNT (random scripts "
-             "SEED .. SEED+COUNT-1, SEED >= 1)\n");
+             "SEED .. SEED+COUNT-1, SEED >= 1)\n"
+             "                     | --script NAME FILE (an arena script, "
+             "a step a line as ks_step_format writes it)\n");
 }
 
 int main(int argc, char **argv) {
   enum { M_RUN, M_LIST, M_EXPECT, M_CHECK, M_PROBE } mode = M_RUN;
   int all = 0, runs = DEFAULT_RUNS, policy = -1;
   unsigned long long random_seed = 0, random_count = 0;
+  static ks_step file_steps[KS_MAX_STEPS];
+  static char file_name[64];
+  ks_script file_script = {file_name, "from a file", file_steps, 0,
+                           KS_SCRIPT_ARENA};
   const ks_script *chosen[KS_NSCRIPTS > 0 ? 64 : 1];
   unsigned nchosen = 0;
   for (int a = 1; a < argc; a++) {
@@ -898,6 +1110,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kernel_replay: --random SEED COUNT, both > 0\n");
         return 2;
       }
+    }
+    else if (!strcmp(argv[a], "--script") && a + 2 < argc) {
+      snprintf(file_name, sizeof file_name, "%s", argv[++a]);
+      FILE *f = fopen(argv[++a], "r");
+      char text[256];
+      while (f && fgets(text, sizeof text, f) &&
+             file_script.nsteps < KS_MAX_STEPS)
+        if (!ks_step_parse(text, &file_steps[file_script.nsteps++])) {
+          fprintf(stderr, "kernel_replay: not a step: %s", text);
+          return 2;
+        }
+      if (!f || strchr(file_name, ' ')) {
+        fprintf(stderr, "kernel_replay: --script NAME FILE\n");
+        return 2;
+      }
+      fclose(f);
     }
     else if (!strcmp(argv[a], "--policy") && a + 1 < argc) {
       const char *name = argv[++a];
@@ -941,9 +1169,23 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < KS_NSCRIPTS && nchosen < 64; i++)
       chosen[nchosen++] = &ks_scripts[i];
   }
-  if (nchosen == 0 && mode != M_PROBE && !random_count) {
+  if (nchosen == 0 && mode != M_PROBE && !random_count &&
+      !file_script.nsteps) {
     usage(stderr);
     return 2;
+  }
+  if ((random_count || file_script.nsteps) && !arena_room()) {
+    /* the initial break lies right above another mapping (one chance in
+     * 8192 with ASLR, always without): a new image, a new layout */
+    const char *tries = getenv("KERNEL_REPLAY_REEXEC");
+    int n = tries ? atoi(tries) : 0;
+    char next[16];
+    snprintf(next, sizeof next, "%d", n + 1);
+    if (n < 8 && setenv("KERNEL_REPLAY_REEXEC", next, 1) == 0)
+      execv("/proc/self/exe", argv);
+    fprintf(stderr, "kernel_replay: no room for the arena at the initial "
+            "break (address space layout randomisation off?)\n");
+    return 1;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   /* Refused accesses are caught (touch_refused); fork keeps the handler. */
@@ -974,13 +1216,15 @@ int main(int argc, char **argv) {
     for (unsigned c = 0; c < nchosen; c++)
       for (uint32_t i = 0; i < chosen[c]->nsteps; i++)
         print_line(chosen[c], i, chosen[c]->steps[i].expect_minflt[policy],
-                   chosen[c]->steps[i].expect_majflt, 0, NULL);
+                   chosen[c]->steps[i].expect_majflt, NULL);
     return 0;
   }
   print_environment();
   int problems = 0;
   for (unsigned c = 0; c < nchosen; c++)
     problems += run_script(chosen[c], runs, mode == M_CHECK, (unsigned)policy);
+  if (file_script.nsteps)
+    problems += run_script(&file_script, runs, 0, (unsigned)policy);
   for (unsigned long long k = 0; k < random_count; k++) {
     static ks_step steps[KS_MAX_STEPS];
     static char name[32];

@@ -106,7 +106,12 @@ typedef enum ks_op {
   KS_OP_FORK,        /* the process forks (measured in the parent) */
   KS_OP_CHILD_EXIT,  /* the child exits; the parent waits (measured there) */
   KS_OP_MMAP_POPULATE, /* as MMAP, with MAP_POPULATE */
-  KS_OP_MADV_DONTNEED  /* madvise(MADV_DONTNEED) pages [first, first + count) */
+  KS_OP_MADV_DONTNEED, /* madvise(MADV_DONTNEED) pages [first, first + count) */
+  /* Arena scripts only (KS_SCRIPT_ARENA, below): */
+  KS_OP_MMAP_GROWSDOWN, /* as MMAP, with MAP_GROWSDOWN: a stack */
+  KS_OP_MADV_FREE,      /* madvise(MADV_FREE) */
+  KS_OP_BRK             /* brk(arena + count pages + off): the heap starts */
+                        /* at the arena's page 0 */
 } ks_op;
 
 typedef enum ks_who {
@@ -139,13 +144,27 @@ typedef struct ks_step {
   int32_t expect_majflt; /* ru_majflt delta, or KS_ANY */
   uint8_t expect_segv;   /* READ, WRITE: every page's access is refused */
                          /* (SIGSEGV, SEGV_ACCERR) by its protection */
+  int32_t off;           /* arena scripts: bytes added to the address */
 } ks_step;
+
+/* ks_script.flags */
+enum {
+  /* An arena script (the random ones): `first` and `count` are arena
+   * pages, not a region's, every call's result is reported rather than
+   * required to succeed, every touched page says what it gave (the byte
+   * read, or SIGSEGV with its si_code), and the arena starts at the
+   * process's initial break, so brk moves a heap at its page 0. Its holes
+   * are real holes; the page below it is mapped read-only in both halves
+   * (KS_FLOOR), so stack guard gaps see the same thing there. */
+  KS_SCRIPT_ARENA = 1u
+};
 
 typedef struct ks_script {
   const char *name;    /* no spaces */
   const char *summary; /* one line */
   const ks_step *steps;
   uint32_t nsteps;
+  uint32_t flags;      /* KS_SCRIPT_* */
 } ks_script;
 
 /* Step constructors (positional, so that C and C++ accept them). Majors
@@ -154,7 +173,7 @@ typedef struct ks_script {
 #define KS_STEP_(nm, op_, w, id, prot_, at_, first_, count_, zp, nzp, majflt) \
   { (nm), (uint8_t)(op_), (uint8_t)(w), (uint8_t)(id), (uint8_t)(prot_),    \
     (uint32_t)(at_), (uint32_t)(first_), (uint32_t)(count_),                \
-    { (int32_t)(zp), (int32_t)(nzp) }, (int32_t)(majflt), 0 }
+    { (int32_t)(zp), (int32_t)(nzp) }, (int32_t)(majflt), 0, 0 }
 #define KS_MMAP(nm, w, id, at_, pages, prot_)                                \
   KS_STEP_(nm, KS_OP_MMAP, w, id, prot_, at_, 0, pages, 0, 0, 0)
 #define KS_MUNMAP(nm, w, id)                                                 \
@@ -182,7 +201,7 @@ typedef struct ks_script {
 
 #define KS_NSTEPS(arr) ((uint32_t)(sizeof(arr) / sizeof((arr)[0])))
 #define KS_SCRIPT(nm, summary_, arr)                                         \
-  { (nm), (summary_), (arr), KS_NSTEPS(arr) }
+  { (nm), (summary_), (arr), KS_NSTEPS(arr), 0 }
 
 /* Names as the output prints them. */
 static inline const char *ks_op_name(unsigned op) {
@@ -196,6 +215,9 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_CHILD_EXIT: return "child_exit";
   case KS_OP_MMAP_POPULATE: return "mmap_populate";
   case KS_OP_MADV_DONTNEED: return "madv_dontneed";
+  case KS_OP_MMAP_GROWSDOWN: return "mmap_growsdown";
+  case KS_OP_MADV_FREE: return "madv_free";
+  case KS_OP_BRK: return "brk";
   default: return "?";
   }
 }
@@ -550,17 +572,39 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 
 /* ------------------------------------------------------------------------ */
 /* Random scripts: the differential against the running kernel. A seed     */
-/* gives one valid script (as kernel_replay's validate() defines it) of    */
-/* KS_RANDOM_STEPS steps over KS_RANDOM_ARENA pages, dense so that regions */
-/* touch and merge: mmap (sometimes MAP_POPULATE), munmap, mprotect of a   */
-/* page range, reads and writes of the ranges the protection allows,       */
-/* MADV_DONTNEED, fork with either process acting, the child's exit. The   */
-/* expectations are 0 (compared with whatever the kernel measures), except */
-/* FORK's, which measure the replayer (KS_ANY, SPEC.md 9.10).              */
+/* gives one arena script (KS_SCRIPT_ARENA) of KS_RANDOM_STEPS steps:      */
+/* mmap (sometimes MAP_POPULATE, sometimes a MAP_GROWSDOWN stack), munmap, */
+/* mprotect, reads and writes (of what the protection allows, what it     */
+/* refuses, holes, and just below stacks), MADV_DONTNEED, MADV_FREE, brk,  */
+/* calls that fail (unaligned, over holes), fork with either process      */
+/* acting, the child's exit. Every step's results are compared, not       */
+/* required: FORK's own counts excepted (they measure the replayer, 9.10). */
+/*                                                                          */
+/* The arena, in pages from the initial break (the heap's start):          */
+/*   [0, KS_RANDOM_LOW)            the heap and plain regions               */
+/*   [KS_RANDOM_STACKS, KS_RANDOM_PAGES)  stacks, and a few plain regions   */
+/* 256 pages apart (Linux's stack_guard_gap), so a stack's growth is       */
+/* refused or allowed by what lies in the low zone. Below page 0, the      */
+/* floor: one read-only page (an accessible VMA for the guard gap).        */
 
 #define KS_RANDOM_STEPS 32u
-#define KS_RANDOM_ARENA 48u
+#define KS_RANDOM_LOW 48u
+#define KS_RANDOM_GAP 256u /* Linux's default stack_guard_gap, pages */
+#define KS_RANDOM_STACKS (KS_RANDOM_LOW + KS_RANDOM_GAP - 8u)
+#define KS_RANDOM_PAGES (KS_RANDOM_STACKS + 40u)
 #define KS_RANDOM_MAX_REGION 8u
+#define KS_RANDOM_MAX_TOUCH 8u
+
+/* Text of a step's touches: per page two characters, the byte read (hex),
+ * "ww" a write that went through, "sm" / "sa" / "s?" SIGSEGV with
+ * SEGV_MAPERR / SEGV_ACCERR / another si_code. */
+#define KS_TOUCH_TEXT 72
+/* Text of the arena's VMAs (ks_maps_digest). */
+#define KS_MAPS_TEXT 768
+
+static inline const char *ks_segv_token(int si_code) {
+  return si_code == 1 ? "sm" : si_code == 2 ? "sa" : "s?";
+}
 
 static inline uint64_t ks_rand(uint64_t *x) {
   *x ^= *x << 13;
@@ -569,89 +613,196 @@ static inline uint64_t ks_rand(uint64_t *x) {
   return *x;
 }
 
-/* The script of `seed` into steps[KS_RANDOM_STEPS]; its name (no spaces)
+/* The generator's guess of a process's arena: per page 0 (hole) or
+ * 1 + prot, KS_GEN_STACK for a grow-down region; and its break. A guess
+ * only: the script's validity does not depend on it, every result is
+ * measured. */
+#define KS_GEN_STACK 0x10u
+typedef struct ks_gen_proc {
+  uint8_t pg[KS_RANDOM_PAGES];
+  uint32_t brk; /* pages above the arena's start */
+} ks_gen_proc;
+
+static inline uint32_t ks_gen_below(uint64_t *x, uint32_t n) {
+  return (uint32_t)(ks_rand(x) % n);
+}
+
+/* A mapped page (most of the time), else any page. */
+static inline uint32_t ks_gen_mapped_page(uint64_t *x, const ks_gen_proc *m) {
+  uint32_t start = ks_gen_below(x, KS_RANDOM_PAGES);
+  for (uint32_t k = 0; k < KS_RANDOM_PAGES; k++) {
+    uint32_t pg = (start + k) % KS_RANDOM_PAGES;
+    if (m->pg[pg])
+      return pg;
+  }
+  return ks_gen_below(x, KS_RANDOM_LOW);
+}
+
+/* The end of the mapped run from page pg (pg itself if it is a hole). */
+static inline uint32_t ks_gen_run_end(const ks_gen_proc *m, uint32_t pg) {
+  while (pg < KS_RANDOM_PAGES && m->pg[pg])
+    pg++;
+  return pg;
+}
+
+static inline void ks_gen_set(ks_gen_proc *m, uint32_t first, uint32_t count,
+                              uint8_t v) {
+  for (uint32_t k = first; k < first + count && k < KS_RANDOM_PAGES; k++)
+    m->pg[k] = v;
+}
+
+/* Fills st (op, first, count, prot, off) with one random call for the
+ * process m; updates the guess. Returns 0 to draw again. */
+static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
+  static const uint8_t prots[] = {KS_PROT_RW, KS_PROT_RW, KS_PROT_READ,
+                                  KS_PROT_NONE, KS_PROT_WRITE};
+  unsigned pick = ks_gen_below(x, 100);
+  st->prot = prots[ks_rand(x) % sizeof prots];
+  if (pick < 14) { /* mmap, mostly in the low zone, mostly over a hole */
+    uint32_t len = 1 + ks_gen_below(x, KS_RANDOM_MAX_REGION);
+    int high = ks_gen_below(x, 5) == 0;
+    uint32_t lo = high ? KS_RANDOM_STACKS : 0;
+    uint32_t hi = high ? KS_RANDOM_PAGES : KS_RANDOM_LOW;
+    st->first = lo + ks_gen_below(x, hi - lo - len + 1);
+    st->count = len;
+    if (ks_gen_below(x, 4) &&
+        ks_gen_run_end(m, st->first) != st->first)
+      return 0;
+    st->op = (uint8_t)(ks_gen_below(x, 4) ? KS_OP_MMAP : KS_OP_MMAP_POPULATE);
+    ks_gen_set(m, st->first, len, (uint8_t)(1 + st->prot));
+  } else if (pick < 18) { /* a stack, room below it to grow */
+    uint32_t len = 1 + ks_gen_below(x, 4);
+    st->op = KS_OP_MMAP_GROWSDOWN;
+    st->first = KS_RANDOM_STACKS + 8 +
+                ks_gen_below(x, KS_RANDOM_PAGES - KS_RANDOM_STACKS - 8 - len + 1);
+    st->count = len;
+    if (ks_gen_below(x, 3))
+      st->prot = KS_PROT_RW;
+    ks_gen_set(m, st->first, len, (uint8_t)(1 + st->prot + KS_GEN_STACK));
+  } else if (pick < 25) { /* munmap a run, or part of one */
+    st->op = KS_OP_MUNMAP;
+    st->first = ks_gen_mapped_page(x, m);
+    uint32_t end = ks_gen_run_end(m, st->first);
+    st->count = end > st->first && ks_gen_below(x, 3)
+                    ? end - st->first
+                    : 1 + ks_gen_below(x, KS_RANDOM_MAX_REGION);
+    ks_gen_set(m, st->first, st->count, 0);
+  } else if (pick < 36) { /* mprotect, now and then past the run */
+    st->op = KS_OP_MPROTECT;
+    st->first = ks_gen_mapped_page(x, m);
+    uint32_t end = ks_gen_run_end(m, st->first);
+    uint32_t most = end > st->first ? end - st->first : 1;
+    st->count = 1 + ks_gen_below(x, most);
+    if (!ks_gen_below(x, 8))
+      st->count += 1 + ks_gen_below(x, 4);
+    for (uint32_t k = st->first; k < st->first + st->count &&
+                                 k < KS_RANDOM_PAGES && m->pg[k]; k++)
+      m->pg[k] = (uint8_t)((m->pg[k] & KS_GEN_STACK) | (1 + st->prot));
+  } else if (pick < 70) {
+    /* reads and writes: from a mapped page while the answer stays the
+     * same kind; now and then just below a stack or anywhere */
+    st->op = (uint8_t)(pick < 52 ? KS_OP_WRITE : KS_OP_READ);
+    unsigned where = ks_gen_below(x, 10);
+    st->first = ks_gen_mapped_page(x, m);
+    if (where == 0) {
+      st->first = ks_gen_below(x, KS_RANDOM_PAGES);
+    } else if (where == 1) {
+      uint32_t s = KS_RANDOM_STACKS + 8;
+      while (s < KS_RANDOM_PAGES && !(m->pg[s] & KS_GEN_STACK))
+        s++;
+      if (s < KS_RANDOM_PAGES)
+        st->first = s - 1 - ks_gen_below(x, 8);
+    } else if (!m->pg[st->first]) {
+      return 0; /* nothing mapped: holes only as drawn above */
+    }
+    unsigned need = st->op == KS_OP_READ ? KS_PROT_RW : KS_PROT_WRITE;
+    uint8_t v0 = m->pg[st->first];
+    int ok0 = v0 && ((v0 - 1u) & 3u & need);
+    uint32_t most = 1 + ks_gen_below(x, KS_RANDOM_MAX_TOUCH);
+    st->count = 1;
+    while (st->count < most && st->first + st->count < KS_RANDOM_PAGES) {
+      uint8_t v = m->pg[st->first + st->count];
+      if ((v && ((v - 1u) & 3u & need)) != ok0 || (!v) != (!v0))
+        break;
+      st->count++;
+    }
+  } else if (pick < 79) { /* madvise a run, now and then past it */
+    st->op = (uint8_t)(pick < 75 ? KS_OP_MADV_DONTNEED : KS_OP_MADV_FREE);
+    st->first = ks_gen_mapped_page(x, m);
+    uint32_t end = ks_gen_run_end(m, st->first);
+    st->count = 1 + ks_gen_below(x, end > st->first ? end - st->first : 1);
+    if (!ks_gen_below(x, 8))
+      st->count += 1 + ks_gen_below(x, 4);
+  } else if (pick < 89) { /* brk: grow, shrink, unaligned, a query */
+    st->op = KS_OP_BRK;
+    st->count = ks_gen_below(x, 3) ? ks_gen_below(x, 20)
+                                   : m->brk + ks_gen_below(x, 5);
+    unsigned how = ks_gen_below(x, 10);
+    if (how == 0)
+      st->off = 1 + (int32_t)ks_gen_below(x, KS_PAGE_SIZE - 1);
+    else if (how == 1)
+      st->count = 0, st->off = -(int32_t)KS_PAGE_SIZE; /* below: a query */
+    uint32_t top = st->count + (st->off > 0);
+    if (how != 1 && top > m->brk &&
+        ks_gen_run_end(m, m->brk) >= top + 1) {
+      ks_gen_set(m, m->brk, top - m->brk, 1 + KS_PROT_RW);
+      m->brk = top;
+    } else if (how != 1 && top < m->brk) {
+      ks_gen_set(m, top, m->brk - top, 0);
+      m->brk = top;
+    }
+  } else { /* calls that fail: unaligned, or a range from a hole */
+    unsigned what = ks_gen_below(x, 4);
+    st->op = what == 0   ? KS_OP_MUNMAP
+             : what == 1 ? KS_OP_MPROTECT
+             : what == 2 ? KS_OP_MADV_DONTNEED
+                         : KS_OP_MMAP;
+    st->first = ks_gen_mapped_page(x, m);
+    st->count = 1 + ks_gen_below(x, 4);
+    if (ks_gen_below(x, 2))
+      st->off = 1 + (int32_t)ks_gen_below(x, KS_PAGE_SIZE - 1);
+    else if (st->first > 0 && st->op != KS_OP_MMAP)
+      st->first -= 1 + ks_gen_below(x, st->first < 3 ? st->first : 3);
+    else
+      st->count = 0; /* zero length */
+  }
+  if (st->op != KS_OP_MMAP && st->op != KS_OP_MMAP_POPULATE &&
+      st->op != KS_OP_MMAP_GROWSDOWN && st->op != KS_OP_MPROTECT)
+    st->prot = 0; /* only these take one */
+  return 1;
+}
+
+/* The script of `seed` into steps[KS_MAX_STEPS]; its name (no spaces)
  * into name[32]. */
 static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
                                          char *name) {
-  static const uint8_t prots[] = {KS_PROT_RW, KS_PROT_RW, KS_PROT_READ,
-                                  KS_PROT_NONE, KS_PROT_WRITE};
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
-  uint32_t pages[2][KS_MAX_REGIONS], at[2][KS_MAX_REGIONS];
-  uint8_t prot[2][KS_MAX_REGIONS][KS_RANDOM_MAX_REGION];
+  static ks_gen_proc m[2];
   int child = 0;
   uint32_t n = 0;
-  memset(pages, 0, sizeof pages);
-  memset(at, 0, sizeof at);
-  memset(prot, 0, sizeof prot);
+  memset(m, 0, sizeof m);
   while (n < KS_RANDOM_STEPS - 1) {
-    unsigned pick = (unsigned)(ks_rand(&x) % 100);
+    unsigned pick = ks_gen_below(&x, 100);
     int p = child ? (int)(ks_rand(&x) & 1) : 0; /* 1: the child */
-    uint8_t who = (uint8_t)(child ? (p ? KS_CHILD : KS_PARENT) : KS_BOTH);
-    unsigned id = (unsigned)(ks_rand(&x) % KS_MAX_REGIONS);
     ks_step st;
     memset(&st, 0, sizeof st);
-    st.who = who;
-    st.region = (uint8_t)id;
-    if (pick < 22) { /* mmap */
-      if (pages[p][id])
+    st.who = (uint8_t)(child ? (p ? KS_CHILD : KS_PARENT) : KS_BOTH);
+    if (pick < 94) {
+      if (!ks_gen_call(&x, &m[p], &st))
         continue;
-      uint32_t len = 1 + (uint32_t)(ks_rand(&x) % KS_RANDOM_MAX_REGION);
-      uint32_t where = (uint32_t)(ks_rand(&x) % (KS_RANDOM_ARENA - len + 1));
-      int overlap = 0;
-      for (unsigned o = 0; o < KS_MAX_REGIONS; o++)
-        overlap |= pages[p][o] && where < at[p][o] + pages[p][o] &&
-                   at[p][o] < where + len;
-      if (overlap)
+      uint32_t room = KS_RANDOM_PAGES - st.first - (st.off > 0);
+      if (st.count > room)
+        st.count = room; /* inside the arena */
+      if (!st.count && (st.op == KS_OP_READ || st.op == KS_OP_WRITE))
         continue;
-      st.op = (uint8_t)(ks_rand(&x) % 4 ? KS_OP_MMAP : KS_OP_MMAP_POPULATE);
-      st.prot = prots[ks_rand(&x) % sizeof prots];
-      st.at = where;
-      st.count = len;
-      pages[p][id] = len;
-      at[p][id] = where;
-      memset(prot[p][id], st.prot, sizeof prot[p][id]);
-    } else if (!pages[p][id] && pick < 90) {
-      continue; /* the rest act on a mapped region */
-    } else if (pick < 30) {
-      st.op = KS_OP_MUNMAP;
-      pages[p][id] = 0;
-    } else if (pick < 45) {
-      st.op = KS_OP_MPROTECT;
-      st.first = (uint32_t)(ks_rand(&x) % pages[p][id]);
-      st.count = 1 + (uint32_t)(ks_rand(&x) % (pages[p][id] - st.first));
-      st.prot = prots[ks_rand(&x) % sizeof prots];
-      memset(&prot[p][id][st.first], st.prot, st.count);
-    } else if (pick < 82) {
-      /* read or write what the protection allows; one in eight, what it
-       * refuses on x86: a read of PROT_NONE, a write without PROT_WRITE
-       * (PROT_WRITE alone reads) */
-      st.op = (uint8_t)(pick < 66 ? KS_OP_WRITE : KS_OP_READ);
-      st.expect_segv = (uint8_t)(ks_rand(&x) % 8 == 0);
-      unsigned need = st.op == KS_OP_READ ? KS_PROT_RW : KS_PROT_WRITE;
-      st.first = (uint32_t)(ks_rand(&x) % pages[p][id]);
-      uint32_t most = 1 + (uint32_t)(ks_rand(&x) % pages[p][id]);
-      while (st.first + st.count < pages[p][id] && st.count < most &&
-             (!(prot[p][id][st.first + st.count] & need)) == st.expect_segv &&
-             (st.expect_segv || st.op == KS_OP_WRITE ||
-              (prot[p][id][st.first + st.count] & KS_PROT_READ)))
-        st.count++;
-      if (!st.count)
-        continue;
-    } else if (pick < 90) {
-      st.op = KS_OP_MADV_DONTNEED;
-      st.first = (uint32_t)(ks_rand(&x) % pages[p][id]);
-      st.count = 1 + (uint32_t)(ks_rand(&x) % (pages[p][id] - st.first));
     } else if (!child) {
       st.op = KS_OP_FORK;
       st.who = KS_BOTH;
       child = 1;
-      memcpy(pages[1], pages[0], sizeof pages[0]);
-      memcpy(at[1], at[0], sizeof at[0]);
-      memcpy(prot[1], prot[0], sizeof prot[0]);
+      m[1] = m[0];
     } else {
       st.op = KS_OP_CHILD_EXIT;
       st.who = KS_PARENT;
-      st.region = 0;
       child = 0;
     }
     st.name = ks_op_name(st.op);
@@ -669,7 +820,7 @@ static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
     steps[n++] = st;
   }
   snprintf(name, 32, "random-%llu", (unsigned long long)seed);
-  ks_script s = {name, "random", steps, n};
+  ks_script s = {name, "random", steps, n, KS_SCRIPT_ARENA};
   return s;
 }
 
@@ -678,6 +829,200 @@ static inline uint64_t ks_random_seed_of(const char *name) {
   if (strncmp(name, "random-", 7) != 0)
     return 0;
   return strtoull(name + 7, NULL, 10);
+}
+
+/* An arena script's step as text, one line ("WHO OP FIRST COUNT PROT OFF",
+ * prot as rwx letters): how a minimised script is printed and how
+ * kernel_replay --script reads one. */
+static inline void ks_step_format(const ks_step *st, char *out, size_t cap) {
+  snprintf(out, cap, "%s %s %u %u %c%c- %d", ks_who_name(st->who),
+           ks_op_name(st->op), st->first, st->count,
+           st->prot & KS_PROT_READ ? 'r' : '-',
+           st->prot & KS_PROT_WRITE ? 'w' : '-', st->off);
+}
+
+/* Parses ks_step_format's text into st (name: the op's), after an index
+ * ("12: ", as a minimised script is printed) if there is one; 0 if it is
+ * not a step. */
+static inline int ks_step_parse(const char *text, ks_step *st) {
+  char who[16], op[32], prot[8];
+  memset(st, 0, sizeof *st);
+  const char *colon = strchr(text, ':');
+  if (colon && strspn(text, " 0123456789") == (size_t)(colon - text))
+    text = colon + 1;
+  if (sscanf(text, "%15s %31s %u %u %7s %d", who, op, &st->first, &st->count,
+             prot, &st->off) != 6 || strlen(prot) != 3)
+    return 0;
+  unsigned w = 0, o = KS_OP_MMAP;
+  while (w <= KS_CHILD && strcmp(ks_who_name(w), who))
+    w++;
+  while (o <= KS_OP_BRK && strcmp(ks_op_name(o), op))
+    o++;
+  if (w > KS_CHILD || o > KS_OP_BRK)
+    return 0;
+  st->who = (uint8_t)w;
+  st->op = (uint8_t)o;
+  st->name = ks_op_name(o);
+  st->prot = (uint8_t)((prot[0] == 'r' ? KS_PROT_READ : 0) |
+                       (prot[1] == 'w' ? KS_PROT_WRITE : 0));
+  int any = o == KS_OP_FORK;
+  st->expect_minflt[0] = st->expect_minflt[1] = any ? KS_ANY : 0;
+  st->expect_majflt = any ? KS_ANY : 0;
+  return 1;
+}
+
+/* Whether steps fork and exit as a script must: FORK with no child alive,
+ * KS_CHILD steps only while one is, KS_BOTH only while none is (KS_PARENT
+ * then means the one process too), the child gone at the end. */
+static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
+  int child = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const ks_step *st = &steps[i];
+    if (st->op == KS_OP_FORK) {
+      if (child || st->who != KS_BOTH)
+        return 0;
+      child = 1;
+    } else if (st->op == KS_OP_CHILD_EXIT) {
+      if (!child || st->who != KS_PARENT)
+        return 0;
+      child = 0;
+    } else if (child ? st->who == KS_BOTH : st->who == KS_CHILD) {
+      return 0;
+    }
+  }
+  return !child;
+}
+
+/* ------------------------------------------------------------------------ */
+/* What both halves report, in one format.                                  */
+
+/* The VMAs of /proc/PID/maps text (the kernel's, or mmu_space_maps') that
+ * meet the arena [lo, lo + pages * 4096), clipped to it, as
+ * "first-end:rwx[name]" in arena pages, comma separated, "-" for none;
+ * PROT_NONE ones only when with_none (the fixed scripts' arena holes are
+ * PROT_NONE reservations the library does not have). */
+static inline void ks_maps_digest(const char *text, uint64_t lo,
+                                  uint32_t pages, int with_none, char *out,
+                                  size_t cap) {
+  const uint64_t hi = lo + (uint64_t)pages * KS_PAGE_SIZE;
+  size_t len = 0;
+  out[0] = 0;
+  while (text && *text) {
+    const char *eol = strchr(text, '\n');
+    size_t n = eol ? (size_t)(eol - text) : strlen(text);
+    unsigned long long a, b;
+    char perms[8], name[64] = "";
+    int at = 0;
+    if (sscanf(text, "%llx-%llx %7s %*s %*s %*s%n", &a, &b, perms, &at) ==
+            3 &&
+        at > 0 && (size_t)at <= n) {
+      while ((size_t)at < n && text[at] == ' ')
+        at++;
+      size_t k = n - (size_t)at;
+      if (k >= sizeof name)
+        k = sizeof name - 1;
+      memcpy(name, text + at, k);
+      name[k] = 0;
+      while (k && name[k - 1] == ' ')
+        name[--k] = 0;
+      if (b > lo && a < hi && (with_none || strncmp(perms, "---", 3) != 0)) {
+        a = a < lo ? lo : a;
+        b = b > hi ? hi : b;
+        int w = snprintf(out + len, cap - len, "%s%llu-%llu:%.3s%s",
+                         len ? "," : "", (a - lo) / KS_PAGE_SIZE,
+                         (b - lo) / KS_PAGE_SIZE, perms, name);
+        if (w < 0 || (size_t)w >= cap - len) {
+          snprintf(out, cap, "overflow");
+          return;
+        }
+        len += (size_t)w;
+      }
+    }
+    text = eol ? eol + 1 : NULL;
+  }
+  if (!len)
+    snprintf(out, cap, "-");
+}
+
+/* One step's report, as kernel_replay prints it:
+ *   SCRIPT INDEX STEP WHO minflt=N majflt=N [segv=N] [rc=ERR] [brk=HEX]
+ *   [touch=TEXT] [maps=TEXT]
+ * (counts "*" when not measured: KS_ANY; rc 0 or an errno name; brk the
+ * break after the step, minus the arena's start). */
+typedef struct ks_line {
+  char script[64], step[32], who[16];
+  unsigned index;
+  int64_t minflt, majflt;
+  int64_t segv;  /* -1: not reported */
+  char rc[16];   /* "": not reported */
+  int has_brk;
+  long long brk;
+  char touch[KS_TOUCH_TEXT];
+  char maps[KS_MAPS_TEXT];
+} ks_line;
+
+static inline void ks_line_init(ks_line *l, const char *script, unsigned index,
+                                const ks_step *st) {
+  memset(l, 0, sizeof *l);
+  snprintf(l->script, sizeof l->script, "%s", script);
+  snprintf(l->step, sizeof l->step, "%s", st->name);
+  snprintf(l->who, sizeof l->who, "%s", ks_who_name(st->who));
+  l->index = index;
+  l->segv = -1;
+}
+
+static inline void ks_line_format(const ks_line *l, char *out, size_t cap) {
+  char mi[24], ma[24];
+  if (l->minflt < 0)
+    snprintf(mi, sizeof mi, "*");
+  else
+    snprintf(mi, sizeof mi, "%lld", (long long)l->minflt);
+  if (l->majflt < 0)
+    snprintf(ma, sizeof ma, "*");
+  else
+    snprintf(ma, sizeof ma, "%lld", (long long)l->majflt);
+  size_t n = (size_t)snprintf(out, cap, "%s %u %s %s minflt=%s majflt=%s",
+                              l->script, l->index, l->step, l->who, mi, ma);
+#define KS_APPEND_(...)                                                      \
+  do {                                                                       \
+    if (n < cap)                                                             \
+      n += (size_t)snprintf(out + n, cap - n, __VA_ARGS__);                  \
+  } while (0)
+  if (l->segv >= 0)
+    KS_APPEND_(" segv=%lld", (long long)l->segv);
+  if (l->rc[0])
+    KS_APPEND_(" rc=%s", l->rc);
+  if (l->has_brk)
+    KS_APPEND_(" brk=%llx", (unsigned long long)l->brk);
+  if (l->touch[0])
+    KS_APPEND_(" touch=%s", l->touch);
+  if (l->maps[0])
+    KS_APPEND_(" maps=%s", l->maps);
+#undef KS_APPEND_
+}
+
+/* Parses a step's line; 0 if it is not one. */
+static inline int ks_line_parse(const char *line, ks_line *l) {
+  char mi[24], ma[24];
+  memset(l, 0, sizeof *l);
+  l->segv = -1;
+  if (sscanf(line, "%63s %u %31s %15s minflt=%23s majflt=%23s", l->script,
+             &l->index, l->step, l->who, mi, ma) != 6)
+    return 0;
+  l->minflt = strcmp(mi, "*") ? strtoll(mi, NULL, 10) : KS_ANY;
+  l->majflt = strcmp(ma, "*") ? strtoll(ma, NULL, 10) : KS_ANY;
+  const char *f;
+  if ((f = strstr(line, " segv=")))
+    l->segv = strtoll(f + 6, NULL, 10);
+  if ((f = strstr(line, " rc=")))
+    sscanf(f + 4, "%15s", l->rc);
+  if ((f = strstr(line, " brk=")))
+    l->has_brk = 1, l->brk = (long long)strtoull(f + 5, NULL, 16);
+  if ((f = strstr(line, " touch=")))
+    sscanf(f + 7, "%71s", l->touch);
+  if ((f = strstr(line, " maps=")))
+    sscanf(f + 6, "%767s", l->maps);
+  return 1;
 }
 
 #endif /* MMU_KERNEL_SCRIPT_H */

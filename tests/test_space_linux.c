@@ -206,6 +206,37 @@ Test(linux_vma, i_stack_growth_does_not_merge) {
   expect_regions(&S, "10-12 rw- 12-22 rw-");
 }
 
+/* A stack that grows gets its anon_vma (expand_downwards calls
+ * anon_vma_prepare), even when only zero pages were read into it: fork
+ * copies its entries, and mprotect away from write keeps its VM_ACCOUNT,
+ * so it stays apart from a never-writable neighbour. (Random scripts 235
+ * and 139 against Linux 6.18.) */
+Test(linux_vma, stack_growth_prepares_the_anon_vma) {
+  mmu_space child;
+  map_at(&S, 10, 4, MMU_PROT_WRITE, MMU_MAP_GROWSDOWN);
+  for (uint64_t p = 10; p < 14; p++)
+    touch(&S, p, 0);
+  EQ(S.regions[0].anon_id, 0); /* zero pages: no anon_vma yet */
+  mmu_fault_info f = touch(&S, 9, 0);
+  EQ(f.flags & MMU_FAULTF_STACK_GROWN, MMU_FAULTF_STACK_GROWN);
+  cr_assert_neq(S.regions[0].anon_id, 0);
+  OK(osw_fork(&S, &child));
+  OK(mmu_space_activate(&child, &W.cpu));
+  for (uint64_t p = 9; p < 14; p++)
+    EQ(touch(&child, p, 0).fault_class, MMU_FAULT_NONE);
+  osw_space_free(&child);
+  OK(mmu_space_activate(&S, &W.cpu));
+  /* a PROT_NONE stack grows before the access is refused; a page of it
+   * made RW and back keeps VM_ACCOUNT, which the rest never had */
+  map_at(&S, 30, 2, MMU_PROT_NONE, MMU_MAP_GROWSDOWN);
+  f = touch(&S, 29, 1);
+  EQ(f.fault_class, MMU_FAULT_SEGV);
+  EQ(f.si_code, MMU_SEGV_ACCERR);
+  OK(mmu_space_mprotect(&S, P(29), PAGE, RW));
+  OK(mmu_space_mprotect(&S, P(29), PAGE, MMU_PROT_NONE));
+  expect_regions(&S, "9-14 -w- 29-30 --- 30-32 ---");
+}
+
 /* madvise(MADV_DONTNEED) over a hole: the mapped parts are dropped, then
  * ENOMEM (madvise_walk_vmas); the regions stay. */
 Test(linux_vma, madv_dontneed_drops_mapped_parts_then_enomem) {
