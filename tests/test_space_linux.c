@@ -420,6 +420,21 @@ Test(linux_vma, mremap_grows_in_place_and_merges_with_the_next_region) {
   remap(20, 4, 5, 0, 0, MMU_ERR_NOSPACE); /* blocked, may not move */
 }
 
+/* vma_merge_extend: a region grown in place merges with the next one
+ * only, never with the one before it, even where that one would fit (a
+ * stack split by munmap and grown down again; random script 1483 against
+ * Linux 6.18). */
+Test(linux_vma, mremap_grow_in_place_merges_with_the_next_region_only) {
+  map_at(&S, 30, 4, RW, MMU_MAP_GROWSDOWN);
+  touch(&S, 25, 1);
+  OK(mmu_space_munmap(&S, P(28), PAGE));
+  for (uint64_t p = 27; p < 30; p++)
+    touch(&S, p, 1);
+  expect_regions(&S, "25-28 rw- 28-34 rw-");
+  EQ(remap(30, 4, 6, 0, 0, MMU_OK), P(30));
+  expect_regions(&S, "25-28 rw- 28-36 rw-");
+}
+
 Test(linux_vma, mremap_maymove_moves_the_pages_without_faults) {
   map_at(&S, 10, 2, RW, 0);
   map_at(&S, 12, 2, MMU_PROT_READ, 0);
@@ -484,6 +499,40 @@ Test(linux_vma, mremap_fixed_same_size_moves_each_region_and_keeps_holes) {
   map_at(&S, 40, 2, RW, 0);
   EQ(remap(40, 3, 3, FIXED, 50, MMU_OK), P(50)); /* ends in a hole */
   expect_regions(&S, "30-32 rw- 33-35 r-- 50-52 rw-");
+}
+
+/* do_mremap looks the address up before check_prep_vma refuses old_len
+ * 0 (which duplicates shared mappings only): EFAULT first. */
+Test(linux_vma, mremap_old_len_zero_is_efault_where_nothing_is_mapped) {
+  remap(10, 0, 1, FIXED, 20, MMU_ERR_BADADDR);
+  remap(10, 0, 1, 0, 0, MMU_ERR_BADADDR);
+  map_at(&S, 10, 2, RW, 0);
+  remap(10, 0, 1, FIXED, 20, MMU_ERR_ARG);
+  expect_regions(&S, "10-12 rw-");
+}
+
+/* remap_move (6.17+): a same-size FIXED move takes each region to its
+ * place, unmapping only that region's target; what lies at the targets
+ * of the holes between and after them stays. */
+Test(linux_vma, mremap_fixed_same_size_leaves_the_targets_of_holes_alone) {
+  map_at(&S, 10, 1, RW, 0);
+  map_at(&S, 12, 1, MMU_PROT_READ, 0);
+  map_at(&S, 29, 6, MMU_PROT_WRITE, 0);
+  EQ(remap(10, 5, 5, FIXED, 30, MMU_OK), P(30));
+  expect_regions(&S, "29-30 -w- 30-31 rw- 31-32 -w- 32-33 r-- 33-35 -w-");
+}
+
+/* check_prep_vma: what a FIXED shrink keeps must lie in the first
+ * region, else EFAULT before anything is unmapped (tail or target). */
+Test(linux_vma, mremap_fixed_shrink_keeping_more_than_its_region_is_efault) {
+  map_at(&S, 10, 1, RW, 0);
+  map_at(&S, 11, 3, MMU_PROT_READ, 0);
+  map_at(&S, 30, 4, MMU_PROT_WRITE, 0);
+  remap(10, 4, 3, FIXED, 30, MMU_ERR_BADADDR);
+  remap(10, 4, 2, FIXED, 30, MMU_ERR_BADADDR);
+  expect_regions(&S, "10-11 rw- 11-14 r-- 30-34 -w-");
+  EQ(remap(10, 4, 3, 0, 0, MMU_OK), P(10)); /* in place: no such check */
+  expect_regions(&S, "10-11 rw- 11-13 r-- 30-34 -w-");
 }
 
 Test(linux_vma, mremap_fixed_shrink_unmaps_the_tail_then_moves) {
