@@ -4806,6 +4806,13 @@ static void mmu__move_piece(mmu_space *s, uint64_t start, uint64_t end,
   s->remapped = 1;
 }
 
+/* do_munmap as mremap calls it: an edge inside a 2 MiB page is EINVAL
+ * (hugetlb_vm_op_split), with nothing unmapped. */
+static int mmu__unmap_split_ok(mmu_space *s, uint64_t start, uint64_t end) {
+  return mmu__huge_edges_ok(s, start, end) ? mmu__unmap(s, start, end)
+                                           : MMU_ERR_ARG;
+}
+
 /* mremap (mm/mremap.c, as Linux 6.18 behaves; SPEC 9.2). */
 static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
                              uint64_t new_len, unsigned flags,
@@ -4839,7 +4846,7 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
                             /* inside one region (check_prep_vma) */
   if (!fixed && old_len >= new_len) { /* shrink: the tail goes */
     int rc = old_len > new_len
-                 ? mmu__unmap(s, addr + new_len, addr + old_len)
+                 ? mmu__unmap_split_ok(s, addr + new_len, addr + old_len)
                  : MMU_OK;
     if (rc == MMU_OK)
       *result = addr;
@@ -4866,10 +4873,12 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
   if (rc != MMU_OK)
     return rc;
   if (fixed && !move_only) {
-    if ((rc = mmu__unmap(s, new_addr, new_addr + new_len)) != MMU_OK)
+    if ((rc = mmu__unmap_split_ok(s, new_addr, new_addr + new_len)) !=
+        MMU_OK)
       return rc;
     if (old_len > new_len &&
-        (rc = mmu__unmap(s, addr + new_len, addr + old_len)) != MMU_OK)
+        (rc = mmu__unmap_split_ok(s, addr + new_len, addr + old_len)) !=
+            MMU_OK)
       return rc;
     if (old_len > new_len)
       old_len = new_len;
@@ -4886,7 +4895,12 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
       uint64_t hi = s->regions[k].end < addr + old_len ? s->regions[k].end
                                                        : addr + old_len;
       uint64_t to = new_addr + (lo - addr);
-      if (move_only && (rc = mmu__unmap(s, to, to + (hi - lo))) != MMU_OK)
+      if (move_only && s->nregions + 3 > s->max_regions)
+        return MMU_ERR_NOSPACE; /* each region checks for room (move_vma) */
+      if (s->regions[k].flags & MMU_MAP_HUGETLB)
+        return MMU_ERR_ARG; /* as for the first region (9.10) */
+      if (move_only &&
+          (rc = mmu__unmap_split_ok(s, to, to + (hi - lo))) != MMU_OK)
         return rc;
       mmu__move_piece(s, lo, hi, to, hi - lo);
       at = hi;

@@ -535,6 +535,50 @@ Test(linux_vma, mremap_fixed_shrink_keeping_more_than_its_region_is_efault) {
   expect_regions(&S, "10-11 rw- 11-13 r-- 30-34 -w-");
 }
 
+/* The unmaps mremap makes (target, tail) are do_munmap's: one cutting a
+ * 2 MiB page is EINVAL (hugetlb_vm_op_split), nothing unmapped or moved.
+ * (Found by the space-sequence model: the library split the huge region.) */
+Test(linux_vma, mremap_unmap_cutting_a_huge_page_is_einval) {
+  map_at(&S, 0, 512, RW, MMU_MAP_HUGETLB);
+  map_at(&S, 1024, 512, RW, MMU_MAP_HUGETLB);
+  map_at(&S, 600, 2, RW, 0);
+  map_at(&S, 1020, 4, RW, 0);
+  remap(600, 2, 2, FIXED, 10, MMU_ERR_ARG);
+  remap(600, 2, 3, FIXED, 10, MMU_ERR_ARG);
+  remap(1020, 6, 1, 0, 0, MMU_ERR_ARG); /* the tail ends in a huge page */
+  expect_regions(&S, "0-512 rw- 600-602 rw- 1020-1024 rw- 1024-1536 rw-");
+  EQ(remap(1020, 4, 1, 0, 0, MMU_OK), P(1020));
+  EQ(remap(600, 2, 2, FIXED, 1020 - 2, MMU_OK), P(1018));
+  /* a hugetlb region met later in a same-size move is refused there,
+   * as the first one is; what came before it has moved */
+  remap(1018, 600, 600, FIXED, 2000, MMU_ERR_ARG);
+  expect_regions(&S, "0-512 rw- 1024-1536 rw- 2000-2003 rw-");
+}
+
+/* remap_move checks for room before each region it moves (move_vma's
+ * map_count check), so a same-size move may stop between regions; it
+ * never moves a region it could not split off. */
+Test(linux_vma, mremap_fixed_same_size_checks_room_before_each_region) {
+  mmu_space t;
+  mmu_space_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.max_regions = 12;
+  OK(osw_space(&W, &t, &cfg));
+  for (uint64_t p = 100; p < 110; p += 2)
+    map_at(&t, p, 1, RW, 0);
+  map_at(&t, 10, 1, RW, 0);
+  map_at(&t, 12, 1, MMU_PROT_READ, 0);
+  map_at(&t, 14, 2, RW, 0);
+  map_at(&t, 29, 11, MMU_PROT_WRITE, 0);
+  uint64_t got = 0;
+  EQ(mmu_space_mremap(&t, P(10), 5 * PAGE, 5 * PAGE, FIXED, P(30), &got),
+     MMU_ERR_NOSPACE);
+  expect_regions(&t, "12-13 r-- 14-16 rw- 29-30 -w- 30-31 rw- 31-40 -w- "
+                     "100-101 rw- 102-103 rw- 104-105 rw- 106-107 rw- "
+                     "108-109 rw-");
+  osw_space_free(&t);
+}
+
 Test(linux_vma, mremap_fixed_shrink_unmaps_the_tail_then_moves) {
   map_at(&S, 10, 2, RW, 0);
   map_at(&S, 12, 2, MMU_PROT_READ, 0);
