@@ -779,7 +779,7 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
     if (end == r->end && grow <= s->user_top - end &&
         (next == s->nregions || s->regions[next].start >= end + grow)) {
       s->regions[i].end = end + grow; /* vma_expandable: in place; */
-      mmu__region_merge_next(s, (uint32_t)i); /* vma_merge_extend */
+      mmu__region_merge_grown(s, (uint32_t)i); /* vma_merge_extend */
       *result = addr;
       return MMU_OK;
     }

@@ -435,6 +435,24 @@ Test(linux_vma, mremap_grow_in_place_merges_with_the_next_region_only) {
   expect_regions(&S, "25-28 rw- 28-36 rw-");
 }
 
+/* is_mergeable_anon_vma for the grown range (no middle VMA): the region's
+ * anon_vma goes to a next region without one even in a forked child,
+ * whose chain is not singular (random script 24345 against Linux 6.18). */
+Test(linux_vma, mremap_grow_in_place_merges_a_forked_region_into_a_fresh_next) {
+  map_at(&S, 30, 1, RW, MMU_MAP_GROWSDOWN);
+  touch(&S, 30, 1);
+  map_at(&S, 33, 1, RW, MMU_MAP_GROWSDOWN);
+  mmu_space child;
+  OK(osw_fork(&S, &child));
+  OK(mmu_space_activate(&child, &W.cpu));
+  uint64_t got = 0;
+  OK(mmu_space_mremap(&child, P(30), PAGE, 3 * PAGE, 0, 0, &got));
+  EQ(got, P(30));
+  expect_regions(&child, "30-34 rw-");
+  osw_space_free(&child);
+  OK(mmu_space_activate(&S, &W.cpu));
+}
+
 Test(linux_vma, mremap_maymove_moves_the_pages_without_faults) {
   map_at(&S, 10, 2, RW, 0);
   map_at(&S, 12, 2, MMU_PROT_READ, 0);
