@@ -4054,11 +4054,8 @@ static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
          mmu__anon_compatible(a, b);
 }
 
-/* Regions i and i + 1 become one if Linux would merge them. */
-static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
-  if (i + 1 >= s->nregions ||
-      !mmu__region_mergeable(&s->regions[i], &s->regions[i + 1]))
-    return 0;
+/* Region i takes in region i + 1. */
+static int mmu__region_join(mmu_space *s, uint32_t i) {
   mmu_region *a = &s->regions[i];
   const mmu_region *b = &s->regions[i + 1];
   a->end = b->end;
@@ -4068,6 +4065,26 @@ static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
   }
   mmu__region_remove(s, i + 1);
   return 1;
+}
+
+/* Regions i and i + 1 become one if Linux would merge them. */
+static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
+  return i + 1 < s->nregions &&
+         mmu__region_mergeable(&s->regions[i], &s->regions[i + 1]) &&
+         mmu__region_join(s, i);
+}
+
+/* Region i, just grown in place (mremap: vma_merge_extend), and region
+ * i + 1: the grown range is a new range with no VMA of its own, so region
+ * i's anon_vma goes to a next region that has none whatever region i's
+ * chain holds (is_mergeable_anon_vma, case 1 without a middle VMA). */
+static int mmu__region_merge_grown(mmu_space *s, uint32_t i) {
+  if (i + 1 >= s->nregions)
+    return 0;
+  const mmu_region *a = &s->regions[i], *b = &s->regions[i + 1];
+  return mmu__region_alike(a, b) && a->prot == b->prot &&
+         ((a->anon_id && !b->anon_id) || mmu__anon_compatible(a, b)) &&
+         mmu__region_join(s, i);
 }
 
 /* Merge every mergeable pair among regions first-1 .. last+1. */
@@ -4930,6 +4947,13 @@ static void mmu__move_piece(mmu_space *s, uint64_t start, uint64_t end,
   s->remapped = 1;
 }
 
+/* do_munmap as mremap calls it: an edge inside a 2 MiB page is EINVAL
+ * (hugetlb_vm_op_split), with nothing unmapped. */
+static int mmu__unmap_split_ok(mmu_space *s, uint64_t start, uint64_t end) {
+  return mmu__huge_edges_ok(s, start, end) ? mmu__unmap(s, start, end)
+                                           : MMU_ERR_ARG;
+}
+
 /* mremap (mm/mremap.c, as Linux 6.18 behaves; SPEC 9.2). */
 static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
                              uint64_t new_len, unsigned flags,
@@ -4937,13 +4961,14 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
   if (!mmu__space_ok(s) || (addr & 0xFFF) ||
       (flags & ~(unsigned)(MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED)) ||
       ((flags & MMU_MREMAP_FIXED) && !(flags & MMU_MREMAP_MAYMOVE)) ||
-      !old_len || !new_len)
-    return MMU_ERR_ARG; /* old_len 0 duplicates shared mappings only */
+      !new_len)
+    return MMU_ERR_ARG;
   if (old_len > s->user_top || new_len > s->user_top)
     return MMU_ERR_NOSPACE;
   old_len = (old_len + 0xFFF) & ~0xFFFull;
   new_len = (new_len + 0xFFF) & ~0xFFFull;
   int fixed = (flags & MMU_MREMAP_FIXED) != 0;
+  int move_only = fixed && old_len == new_len; /* remap_move */
   if (fixed && ((new_addr & 0xFFF) || new_addr > s->user_top - new_len ||
                 new_addr < MMU__MMAP_MIN_ADDR ||
                 (addr < new_addr + new_len && new_addr < addr + old_len)))
@@ -4951,14 +4976,18 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
   int32_t i = addr < s->user_top ? mmu__region_find(s, addr) : -1;
   if (i < 0)
     return MMU_ERR_BADADDR;
+  if (!old_len)
+    return MMU_ERR_ARG; /* duplicates shared mappings only (check_prep_vma) */
   const mmu_region *r = &s->regions[i];
   if (r->flags & MMU_MAP_HUGETLB)
     return MMU_ERR_ARG; /* not modelled (9.10) */
-  if (new_len > old_len && old_len > r->end - addr)
-    return MMU_ERR_BADADDR; /* a resize stays inside one region */
+  uint64_t keep = new_len < old_len ? new_len : old_len;
+  if ((new_len > old_len || (fixed && !move_only)) && keep > r->end - addr)
+    return MMU_ERR_BADADDR; /* a resize or a move of what is kept stays */
+                            /* inside one region (check_prep_vma) */
   if (!fixed && old_len >= new_len) { /* shrink: the tail goes */
     int rc = old_len > new_len
-                 ? mmu__unmap(s, addr + new_len, addr + old_len)
+                 ? mmu__unmap_split_ok(s, addr + new_len, addr + old_len)
                  : MMU_OK;
     if (rc == MMU_OK)
       *result = addr;
@@ -4969,8 +4998,8 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
     uint32_t next = mmu__region_next(s, end);
     if (end == r->end && grow <= s->user_top - end &&
         (next == s->nregions || s->regions[next].start >= end + grow)) {
-      s->regions[i].end = end + grow; /* vma_expandable: in place */
-      mmu__region_merge_around(s, (uint32_t)i, (uint32_t)i);
+      s->regions[i].end = end + grow; /* vma_expandable: in place; */
+      mmu__region_merge_grown(s, (uint32_t)i); /* vma_merge_extend */
       *result = addr;
       return MMU_OK;
     }
@@ -4984,27 +5013,37 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
   int rc = mmu__ensure_free(s->sys, mmu__move_tables(s, new_len));
   if (rc != MMU_OK)
     return rc;
-  if (fixed) {
-    if ((rc = mmu__unmap(s, new_addr, new_addr + new_len)) != MMU_OK)
+  if (fixed && !move_only) {
+    if ((rc = mmu__unmap_split_ok(s, new_addr, new_addr + new_len)) !=
+        MMU_OK)
       return rc;
     if (old_len > new_len &&
-        (rc = mmu__unmap(s, addr + new_len, addr + old_len)) != MMU_OK)
+        (rc = mmu__unmap_split_ok(s, addr + new_len, addr + old_len)) !=
+            MMU_OK)
       return rc;
     if (old_len > new_len)
       old_len = new_len;
   }
   if (new_len > old_len) {
     mmu__move_piece(s, addr, addr + old_len, new_addr, new_len);
-  } else { /* the regions of the range, each to its place, holes kept */
-    uint64_t at = addr;
-    for (;;) {
+  } else { /* the regions of the range, each to its place, holes kept: */
+    uint64_t at = addr; /* a same-size move replaces only what lies at */
+    for (;;) {          /* each region's target (remap_move) */
       uint32_t k = mmu__region_next(s, at);
       if (k == s->nregions || s->regions[k].start >= addr + old_len)
         break;
       uint64_t lo = s->regions[k].start > at ? s->regions[k].start : at;
       uint64_t hi = s->regions[k].end < addr + old_len ? s->regions[k].end
                                                        : addr + old_len;
-      mmu__move_piece(s, lo, hi, new_addr + (lo - addr), hi - lo);
+      uint64_t to = new_addr + (lo - addr);
+      if (move_only && s->nregions + 3 > s->max_regions)
+        return MMU_ERR_NOSPACE; /* each region checks for room (move_vma) */
+      if (s->regions[k].flags & MMU_MAP_HUGETLB)
+        return MMU_ERR_ARG; /* as for the first region (9.10) */
+      if (move_only &&
+          (rc = mmu__unmap_split_ok(s, to, to + (hi - lo))) != MMU_OK)
+        return rc;
+      mmu__move_piece(s, lo, hi, to, hi - lo);
       at = hi;
     }
   }

@@ -492,7 +492,7 @@ static void emit_generated(void) {
 enum {
   SS_WRITE = 0, SS_READ = 5, SS_MMAP = 9, SS_MUNMAP = 11, SS_MPROTECT = 12,
   SS_BRK = 13, SS_FORK = 14, SS_EXIT = 15, SS_RECLAIM = 17, SS_INJECT = 18,
-  SS_CLEAR = 20, SS_MAPS = 21, SS_COW = 22, SS_AGE = 23
+  SS_CLEAR = 20, SS_MAPS = 21, SS_COW = 22, SS_AGE = 23, SS_MREMAP = 24
 };
 
 static void ss_op(buf *o, unsigned op, unsigned space) {
@@ -624,6 +624,41 @@ static void emit_space_sequence(void) {
   ss_op(&o, SS_MAPS, 0);
   ss_write(&o, 0, 5, 1);
   save(t, "scn-mprotect-split-merge", o.b, o.n);
+
+  /* mremap after fork: the parent moves pages it shares with the child
+   * (FIXED, over a hole and onto another mapping), grows the moved part
+   * in place and with MAYMOVE; both read back, then through swap */
+  ss_begin(&o, 5, 32, 0); /* 256 frames, two lists, 32 slots */
+  ss_mmap(&o, 0, 0, 3, 0, 8, 0);
+  ss_mmap(&o, 0, 0, 1, 40, 4, 0);
+  for (unsigned p = 0; p < 8; p++)
+    ss_write(&o, 0, p, p);
+  ss_op(&o, SS_FORK, 0);
+  ss_op(&o, SS_MREMAP, 0); /* pages 2..6 to 38: same size, FIXED */
+  put8(&o, 2);
+  put8(&o, 0x55);
+  put8(&o, 2);
+  put8(&o, 38);
+  ss_op(&o, SS_MREMAP, 0); /* page 0..2 grown to 4 in place */
+  put8(&o, 0);
+  put8(&o, 0x42);
+  put8(&o, 1);
+  put8(&o, 0);
+  ss_op(&o, SS_MREMAP, 0); /* page 38..43 grown to 12: moved (MAYMOVE) */
+  put8(&o, 38);
+  put8(&o, 0xC5);
+  put8(&o, 0);
+  put8(&o, 0);
+  for (unsigned p = 0; p < 8; p++) {
+    ss_read(&o, 1, p, p);
+    ss_read(&o, 0, p, p);
+  }
+  ss_op(&o, SS_RECLAIM, 0);
+  put8(&o, 47);
+  ss_op(&o, SS_MAPS, 0);
+  for (unsigned p = 0; p < 8; p++)
+    ss_read(&o, 1, p, p);
+  save(t, "scn-mremap-after-fork", o.b, o.n);
 
   /* a stack grows down to its limit and stops at another's guard gap */
   ss_begin(&o, 3, 0, 0); /* gap 16 pages, limit 64 pages */

@@ -6,7 +6,7 @@
  * of 0..64 slots; LRU, Clock, LFU or the two lists; NX or not; 4- or
  * 5-level paging) and up to
  * four spaces run a sequence of: mmap (anonymous, private file, stack,
- * hugetlb; fixed or placed; any prot), munmap, mprotect, madvise(DONTNEED), brk, fork, exit,
+ * hugetlb; fixed or placed; any prot), munmap, mprotect, madvise(DONTNEED), brk, mremap, fork, exit,
  * a new process, reads (which may cross a page), writes, fetches,
  * mmu_system_reclaim, mmu_system_age, swap faults injected (failing writes,
  * short reads, a swap slot's bytes flipped), failing file reads, and maps
@@ -27,7 +27,7 @@
  *    NOMEM with fewer frames free than the call reserves (or a 2 MiB page),
  *    NOSWAP with every slot used, SWAP_IO while a swap fault is injected,
  *    SWAP_CORRUPT once a slot was flipped, FILE while file reads fail;
- *    mmap/munmap/mprotect/brk errors (ARG, NOSPACE) exactly when Linux's
+ *    mmap/munmap/mprotect/brk/mremap errors (ARG, NOSPACE, BADADDR) exactly when Linux's
  *    rules (and a full region table) say. After SWAP_IO the fault is
  *    cleared and the call retried: it must then succeed or fail cleanly,
  *    with the model's bytes. A page that reported SWAP_CORRUPT reports it
@@ -218,8 +218,7 @@ SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *wha
           (b->kind == MMU_REGION_FILE) == (a->kind == MMU_REGION_FILE) &&
           b->flags == a->flags && b->file == a->file &&
           ((a->vm ^ b->vm) & MMU_VM_ACCOUNT) == 0 &&
-          (b->kind != MMU_REGION_FILE ||
-           b->offset + (b->end - b->start) == a->offset) &&
+          b->offset + (b->end - b->start) == a->offset && /* any kind */
           (b->anon_id && a->anon_id
                ? b->anon_id == a->anon_id
                : !has->anon_id || !(has->vm & MMU_VM_FORKED_ANON));
@@ -922,6 +921,185 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
   m->brk = want;
 }
 
+/* mremap (SPEC 9.2): the model moves its pages (bytes, swap state and
+ * all: nothing faults, nothing is copied) and maps a grown part fresh,
+ * like the first page's region (a file's offsets running on). Which
+ * region a page belongs to is the library's (anon_vma identity, as for
+ * stacks): the first region's end decides in-place growth and EFAULT, and
+ * a same-size FIXED move takes the library's regions of the range one by
+ * one, each checking the table's room first. */
+SM_NOCOV static int sm_nothing_mapped(const sm_space *m, uint64_t a,
+                                      uint64_t e) {
+  for (uint64_t va = a; va < e; va += SM_PAGE)
+    if (m->page[(va - SM_WBASE) / SM_PAGE].mapped)
+      return 0;
+  return 1;
+}
+
+SM_NOCOV static void sm_move_pages(sm_space *m, uint64_t a, uint64_t e,
+                                   uint64_t to) {
+  for (uint64_t va = a; va < e; va += SM_PAGE) {
+    sm_page *src = &m->page[(va - SM_WBASE) / SM_PAGE];
+    m->page[(to + (va - a) - SM_WBASE) / SM_PAGE] = *src;
+    memset(src, 0, sizeof *src);
+  }
+}
+
+SM_NOCOV static void sm_grow_pages(sm_space *m, const sm_page *like,
+                                   uint64_t a, uint64_t e, uint32_t foff) {
+  for (uint64_t va = a; va < e; va += SM_PAGE)
+    sm_page_map(&m->page[(va - SM_WBASE) / SM_PAGE], like->prot, like->kind,
+                like->flags, like->file, foff++);
+}
+
+static void sm_mremap(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  unsigned page = sm_pick_page(in);
+  uint8_t lb = fi_u8(in);
+  uint8_t fb = fi_u8(in);
+  unsigned to_page = sm_pick_page(in);
+  uint64_t a = sm_va(page);
+  uint64_t old_len = (uint64_t)(lb & 0x0F) * SM_PAGE; /* 0: EINVAL or EFAULT */
+  uint64_t new_len = (uint64_t)((lb >> 4) + (fb & 0x10 ? 16 : 0)) * SM_PAGE;
+  unsigned flags = (fb & 2u) ? MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED
+                              : (fb & 1u) ^ MMU_MREMAP_MAYMOVE;
+  if ((fb & 0xEC) == 0xE0)
+    a += 8; /* unaligned */
+  else if ((fb & 0xEC) == 0xE4)
+    flags |= 8; /* no such flag */
+  else if ((fb & 0xEC) == 0xE8)
+    flags = MMU_MREMAP_FIXED; /* without MAYMOVE */
+  uint64_t to = sm_va(to_page);
+  if (a + old_len > SM_WEND)
+    old_len = (SM_WEND - a) & ~0xFFFull;
+  if (a + new_len > SM_WEND) /* grown in place: still in the window */
+    new_len = (SM_WEND - a) & ~0xFFFull;
+  if (to + new_len > SM_WEND)
+    to = SM_WEND - new_len;
+  int fixed = (flags & MMU_MREMAP_FIXED) != 0;
+  int move_only = fixed && old_len == new_len;
+  uint64_t keep = old_len < new_len ? old_len : new_len;
+  const sm_page *pg = (a & 0xFFF) ? NULL : &m->page[(a - SM_WBASE) / SM_PAGE];
+  const mmu_region *r = pg && pg->mapped ? sm_region_at(&m->sp, a) : NULL;
+  /* the library's regions of the range, for a same-size FIXED move */
+  static uint64_t lo[SM_NPAGES], hi[SM_NPAGES];
+  static uint8_t huge[SM_NPAGES];
+  uint32_t nreg = sm_nregions(&m->sp), pieces = 0;
+  for (uint64_t va = a; r && va < a + old_len; va += SM_PAGE) {
+    const mmu_region *q = sm_region_at(&m->sp, va);
+    if (q && (va == a || q->start == va)) {
+      lo[pieces] = va;
+      hi[pieces] = q->end < a + old_len ? q->end : a + old_len;
+      huge[pieces++] = (q->flags & MMU_MAP_HUGETLB) != 0;
+    }
+  }
+  int expect = MMU_OK;
+  uint64_t where = a;
+  if ((a & 0xFFF) || (flags & ~3u) ||
+      (fixed && !(flags & MMU_MREMAP_MAYMOVE)) || !new_len ||
+      (fixed && a < to + new_len && to < a + old_len))
+    expect = MMU_ERR_ARG;
+  else if (!r)
+    expect = MMU_ERR_BADADDR;
+  else if (!old_len || (pg->flags & MMU_MAP_HUGETLB))
+    expect = MMU_ERR_ARG;
+  else if ((new_len > old_len || (fixed && !move_only)) &&
+           keep > r->end - a)
+    expect = MMU_ERR_BADADDR;
+  else if (!fixed && old_len >= new_len)
+    expect = old_len > new_len &&
+                     !sm_huge_edges_ok(m, a + new_len, a + old_len)
+                 ? MMU_ERR_ARG
+             : old_len > new_len &&
+                     sm_unmap_nospace(m, a + new_len, a + old_len)
+                 ? MMU_ERR_NOSPACE
+                                                              : MMU_OK;
+  else if (!fixed && a + old_len == r->end &&
+           sm_nothing_mapped(m, a + old_len, a + new_len))
+    where = a; /* in place (vma_expandable: no guard gap asked for) */
+  else if (!fixed && (!(flags & MMU_MREMAP_MAYMOVE) ||
+                      !(where = sm_find_gap(st, m, new_len, SM_PAGE))))
+    expect = MMU_ERR_NOSPACE;
+  else if (nreg + 3 > m->sp.max_regions)
+    expect = MMU_ERR_NOSPACE;
+  else if (fixed)
+    where = to;
+  if (expect == MMU_OK && move_only && pieces > 1 &&
+      nreg + 3 * pieces > m->sp.max_regions)
+    return; /* may stop between regions for room: not modelled */
+  uint64_t got = 0;
+  int rc = mmu_space_mremap(&m->sp, a, old_len, new_len, flags, to, &got);
+  fz_trace("op %u: space %u mremap 0x%llx 0x%llx -> 0x%llx flags %u to "
+           "0x%llx -> %d at 0x%llx (model: %d at 0x%llx)\n",
+           st->op, si, (unsigned long long)a, (unsigned long long)old_len,
+           (unsigned long long)new_len, flags, (unsigned long long)to, rc,
+           (unsigned long long)got, expect, (unsigned long long)where);
+  if (expect == MMU_OK && rc != MMU_OK && a != where &&
+      sm_clean_error(st, rc, 2 * m->sp.pt_frames + 8, NULL) &&
+      rc != MMU_ERR_SWAP_CORRUPT)
+    return; /* page tables for the target could not be had: nothing moved */
+  int moved_part = 0; /* a same-size move stopped after some regions */
+  if (expect == MMU_OK && move_only) { /* region by region, in order */
+    for (uint32_t j = 0; j < pieces; j++) {
+      uint64_t t = to + (lo[j] - a), te = t + (hi[j] - lo[j]);
+      if (huge[j] || !sm_huge_edges_ok(m, t, te)) {
+        expect = MMU_ERR_ARG;
+        moved_part = j > 0;
+        break;
+      }
+      sm_unmap_model(m, t, te);
+      sm_move_pages(m, lo[j], hi[j], t);
+    }
+  } else if (expect == MMU_OK && fixed) {
+    /* (after the frames for the move were reserved) the target's unmap,
+     * then the tail's, may not cut a 2 MiB page */
+    if (!sm_huge_edges_ok(m, to, to + new_len)) {
+      expect = MMU_ERR_ARG;
+    } else if (keep < old_len &&
+               !sm_huge_edges_ok(m, a + keep, a + old_len)) {
+      expect = MMU_ERR_ARG;
+      moved_part = 1;
+      sm_unmap_model(m, to, to + new_len);
+    }
+  }
+  SM_CHECK(!moved_part || rc == expect,
+           "op %u: space %u: mremap 0x%llx 0x%llx -> 0x%llx flags %u to "
+           "0x%llx: %d, the model says %d after a part was done",
+           st->op, si, (unsigned long long)a, (unsigned long long)old_len,
+           (unsigned long long)new_len, flags, (unsigned long long)to, rc,
+           expect);
+  SM_CHECK(rc == expect && (rc != MMU_OK || got == where),
+           "op %u: space %u: mremap 0x%llx 0x%llx -> 0x%llx flags %u to "
+           "0x%llx: %d at 0x%llx, the model says %d at 0x%llx",
+           st->op, si, (unsigned long long)a, (unsigned long long)old_len,
+           (unsigned long long)new_len, flags, (unsigned long long)to, rc,
+           (unsigned long long)got, expect, (unsigned long long)where);
+  if (rc != MMU_OK)
+    return;
+  if (where < SM_WBASE) { /* below the window: the model does not hold it */
+    SM_CHECK(mmu_space_munmap(&m->sp, where, new_len) == MMU_OK,
+             "op %u: munmap below the window failed", st->op);
+    sm_unmap_model(m, a, a + old_len);
+    return;
+  }
+  sm_page like = *pg;
+  uint32_t foff = pg->foff + (uint32_t)(keep / SM_PAGE);
+  if (!fixed && old_len >= new_len) {
+    sm_unmap_model(m, a + new_len, a + old_len);
+  } else if (move_only) {
+    /* done above, region by region, holes kept */
+  } else {
+    if (fixed) {
+      sm_unmap_model(m, to, to + new_len);
+      sm_unmap_model(m, a + keep, a + old_len);
+    }
+    if (where != a)
+      sm_move_pages(m, a, a + keep, where);
+    if (new_len > keep)
+      sm_grow_pages(m, &like, where + keep, where + new_len, foff);
+  }
+}
+
 /* ---- processes --------------------------------------------------------------- */
 
 static int sm_free_slot(const sm_state *st) {
@@ -992,7 +1170,7 @@ static void sm_exit(sm_state *st, unsigned si) {
 /* ---- one operation ------------------------------------------------------------ */
 
 static void sm_op(sm_state *st, fuzz_input *in) {
-  uint8_t op = fi_u8(in) % 24;
+  uint8_t op = fi_u8(in) % 25;
   int si = sm_pick_space(st, in);
   if (si < 0) {
     sm_new_space(st);
@@ -1103,6 +1281,9 @@ static void sm_op(sm_state *st, fuzz_input *in) {
   }
   case 20:
     sm_clear_faults(st);
+    break;
+  case 24:
+    sm_mremap(st, (unsigned)si, in);
     break;
   case 21: { /* maps text: a line per region */
     static char text[16384];

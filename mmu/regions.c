@@ -110,11 +110,8 @@ static int mmu__region_mergeable(const mmu_region *a, const mmu_region *b) {
          mmu__anon_compatible(a, b);
 }
 
-/* Regions i and i + 1 become one if Linux would merge them. */
-static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
-  if (i + 1 >= s->nregions ||
-      !mmu__region_mergeable(&s->regions[i], &s->regions[i + 1]))
-    return 0;
+/* Region i takes in region i + 1. */
+static int mmu__region_join(mmu_space *s, uint32_t i) {
   mmu_region *a = &s->regions[i];
   const mmu_region *b = &s->regions[i + 1];
   a->end = b->end;
@@ -124,6 +121,26 @@ static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
   }
   mmu__region_remove(s, i + 1);
   return 1;
+}
+
+/* Regions i and i + 1 become one if Linux would merge them. */
+static int mmu__region_merge_next(mmu_space *s, uint32_t i) {
+  return i + 1 < s->nregions &&
+         mmu__region_mergeable(&s->regions[i], &s->regions[i + 1]) &&
+         mmu__region_join(s, i);
+}
+
+/* Region i, just grown in place (mremap: vma_merge_extend), and region
+ * i + 1: the grown range is a new range with no VMA of its own, so region
+ * i's anon_vma goes to a next region that has none whatever region i's
+ * chain holds (is_mergeable_anon_vma, case 1 without a middle VMA). */
+static int mmu__region_merge_grown(mmu_space *s, uint32_t i) {
+  if (i + 1 >= s->nregions)
+    return 0;
+  const mmu_region *a = &s->regions[i], *b = &s->regions[i + 1];
+  return mmu__region_alike(a, b) && a->prot == b->prot &&
+         ((a->anon_id && !b->anon_id) || mmu__anon_compatible(a, b)) &&
+         mmu__region_join(s, i);
 }
 
 /* Merge every mergeable pair among regions first-1 .. last+1. */

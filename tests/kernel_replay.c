@@ -89,6 +89,8 @@ typedef struct result {
   int32_t segv; /* pages whose access raised SIGSEGV with SEGV_ACCERR */
   int32_t rc;   /* arena scripts: the call's errno, 0 if it succeeded */
   int64_t brk;  /* arena scripts, BRK: the break returned, from the arena */
+  int64_t to;   /* MREMAP that succeeded: the arena page it returned, or */
+                /* -1 outside the arena */
   char touch[KS_TOUCH_TEXT]; /* arena scripts: what each page gave */
   char maps[KS_MAPS_TEXT]; /* the arena's VMAs after the step */
 } result;
@@ -269,6 +271,7 @@ static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
   size_t len = (size_t)st->count * PAGE;
   int prot = st->prot, e = 0;
   long rc = 0;
+  uint8_t *moved = NULL;
   memset(r, 0, sizeof *r);
   window_begin();
   switch (st->op) {
@@ -301,12 +304,28 @@ static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
     touch_arena(g.arena + (size_t)st->first * PAGE, st->first, st->count,
                 st->op == KS_OP_WRITE, i, r->touch);
     break;
+  case KS_OP_MREMAP: {
+    size_t new_len = (size_t)st->new_count * PAGE;
+    moved = (uint8_t *)syscall(SYS_mremap, addr, len, new_len,
+                               (unsigned long)st->flags,
+                               g.arena + (size_t)st->at * PAGE);
+    rc = moved == MAP_FAILED;
+    if (rc)
+      break;
+    e = moved >= g.arena && moved < g.arena + (size_t)g.arena_pages * PAGE;
+    r->to = e ? (moved - g.arena) / PAGE : -1;
+    if (!e) /* out of the arena: its pages read back through the address */
+      touch_arena(moved, 0, st->new_count, 0, i, r->touch);
+    break;
+  }
   default:
     break;
   }
   e = rc ? errno : 0;
   window_end(r);
   r->rc = e;
+  if (st->op == KS_OP_MREMAP && !rc && r->to < 0)
+    munmap(moved, (size_t)st->new_count * PAGE);
   capture_maps(r);
 }
 
@@ -327,6 +346,7 @@ static int warm_arena_calls(void) {
       WARM_CALL(KS_OP_MPROTECT, KS_PROT_RW, 2, 1), /* EINVAL */
       WARM_CALL(KS_OP_MADV_DONTNEED, 0, 2, 0),
       WARM_CALL(KS_OP_MADV_FREE, 0, 2, 0),
+      WARM_CALL(KS_OP_MREMAP, 0, 2, 0), /* new_count 0: EINVAL */
       WARM_CALL(KS_OP_MUNMAP, 0, 2, 0),
       WARM_CALL(KS_OP_BRK, 0, 0, 0),
   };
@@ -721,7 +741,7 @@ static __attribute__((noreturn)) void leader_main(const ks_script *s,
 /* An arena script's call: inside the arena (the floor excepted), a touch
  * short enough for its text. */
 static const char *validate_arena_step(const ks_step *st) {
-  if (st->op < KS_OP_MMAP || st->op > KS_OP_BRK || st->op == KS_OP_FORK ||
+  if (st->op < KS_OP_MMAP || st->op > KS_OP_LAST || st->op == KS_OP_FORK ||
       st->op == KS_OP_CHILD_EXIT)
     return "bad op";
   if (st->prot & ~(unsigned)KS_PROT_RW)
@@ -734,6 +754,10 @@ static const char *validate_arena_step(const ks_step *st) {
   if ((st->op == KS_OP_READ || st->op == KS_OP_WRITE) &&
       (!st->count || 2 * st->count >= KS_TOUCH_TEXT))
     return "bad touch length";
+  if (st->op == KS_OP_MREMAP &&
+      (st->at + st->new_count > KS_RANDOM_PAGES ||
+       2 * st->new_count >= KS_TOUCH_TEXT))
+    return "mremap target outside the arena, or too long to read back";
   return NULL;
 }
 
@@ -889,6 +913,7 @@ static void errno_text(int32_t e, char *out, size_t cap) {
   case ENOMEM: snprintf(out, cap, "ENOMEM"); break;
   case EINVAL: snprintf(out, cap, "EINVAL"); break;
   case EEXIST: snprintf(out, cap, "EEXIST"); break;
+  case EFAULT: snprintf(out, cap, "EFAULT"); break;
   default: snprintf(out, cap, "E%d", (int)e); break;
   }
 }
@@ -910,6 +935,13 @@ static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
       snprintf(l.touch, sizeof l.touch, "%s", r->touch);
     else
       errno_text(r->rc, l.rc, sizeof l.rc);
+    if (st->op == KS_OP_MREMAP && !r->rc) {
+      snprintf(l.touch, sizeof l.touch, "%s", r->touch);
+      if (r->to < 0)
+        snprintf(l.to, sizeof l.to, "out");
+      else
+        snprintf(l.to, sizeof l.to, "%u", (unsigned)r->to & 0xFFFFu);
+    }
     if (st->op == KS_OP_BRK)
       l.has_brk = 1, l.brk = r->brk;
   }

@@ -110,9 +110,16 @@ typedef enum ks_op {
   /* Arena scripts only (KS_SCRIPT_ARENA, below): */
   KS_OP_MMAP_GROWSDOWN, /* as MMAP, with MAP_GROWSDOWN: a stack */
   KS_OP_MADV_FREE,      /* madvise(MADV_FREE) */
-  KS_OP_BRK             /* brk(arena + count pages + off): the heap starts */
+  KS_OP_BRK,            /* brk(arena + count pages + off): the heap starts */
                         /* at the arena's page 0 */
+  KS_OP_MREMAP          /* mremap(first + off, count pages, new_count */
+                        /* pages, flags, arena page `at`) */
 } ks_op;
+#define KS_OP_LAST KS_OP_MREMAP
+
+/* ks_step.flags of MREMAP: Linux's MREMAP_* values, passed as they are
+ * (other bits too: the kernel's EINVAL). */
+enum { KS_MREMAP_MAYMOVE = 1, KS_MREMAP_FIXED = 2 };
 
 typedef enum ks_who {
   KS_BOTH = 0,  /* the only process (no child alive) */
@@ -145,6 +152,9 @@ typedef struct ks_step {
   uint8_t expect_segv;   /* READ, WRITE: every page's access is refused */
                          /* (SIGSEGV, SEGV_ACCERR) by its protection */
   int32_t off;           /* arena scripts: bytes added to the address */
+  uint32_t new_count;    /* MREMAP: the new length, pages (`at`: where a */
+                         /* FIXED move goes) */
+  uint8_t flags;         /* MREMAP: KS_MREMAP_* */
 } ks_step;
 
 /* ks_script.flags */
@@ -173,7 +183,7 @@ typedef struct ks_script {
 #define KS_STEP_(nm, op_, w, id, prot_, at_, first_, count_, zp, nzp, majflt) \
   { (nm), (uint8_t)(op_), (uint8_t)(w), (uint8_t)(id), (uint8_t)(prot_),    \
     (uint32_t)(at_), (uint32_t)(first_), (uint32_t)(count_),                \
-    { (int32_t)(zp), (int32_t)(nzp) }, (int32_t)(majflt), 0, 0 }
+    { (int32_t)(zp), (int32_t)(nzp) }, (int32_t)(majflt), 0, 0, 0, 0 }
 #define KS_MMAP(nm, w, id, at_, pages, prot_)                                \
   KS_STEP_(nm, KS_OP_MMAP, w, id, prot_, at_, 0, pages, 0, 0, 0)
 #define KS_MUNMAP(nm, w, id)                                                 \
@@ -218,6 +228,7 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_MMAP_GROWSDOWN: return "mmap_growsdown";
   case KS_OP_MADV_FREE: return "madv_free";
   case KS_OP_BRK: return "brk";
+  case KS_OP_MREMAP: return "mremap";
   default: return "?";
   }
 }
@@ -576,7 +587,9 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 /* mmap (sometimes MAP_POPULATE, sometimes a MAP_GROWSDOWN stack), munmap, */
 /* mprotect, reads and writes (of what the protection allows, what it     */
 /* refuses, holes, and just below stacks), MADV_DONTNEED, MADV_FREE, brk,  */
-/* calls that fail (unaligned, over holes), fork with either process      */
+/* mremap (shrink, grow, moves: FIXED ones inside the arena, MAYMOVE ones  */
+/* out of it, which the step reads back through the address returned and  */
+/* unmaps), calls that fail (unaligned, over holes), fork with either process */
 /* acting, the child's exit. Every step's results are compared, not       */
 /* required: FORK's own counts excepted (they measure the replayer, 9.10). */
 /*                                                                          */
@@ -651,14 +664,99 @@ static inline void ks_gen_set(ks_gen_proc *m, uint32_t first, uint32_t count,
     m->pg[k] = v;
 }
 
-/* Fills st (op, first, count, prot, off) with one random call for the
- * process m; updates the guess. Returns 0 to draw again. */
+/* The guess after an mremap that succeeds as drawn: the pages of the
+ * source's first `keep` pages go to `to` (holes kept), a grown part takes
+ * the first page's protection; a move out of the arena (to KS_RANDOM_PAGES)
+ * only clears the source. */
+static inline void ks_gen_move(ks_gen_proc *m, uint32_t first, uint32_t count,
+                               uint32_t keep, uint32_t to, uint32_t len) {
+  uint8_t v[KS_RANDOM_PAGES];
+  uint8_t grown = (uint8_t)(m->pg[first] & ~KS_GEN_STACK);
+  memcpy(v, m->pg + first, keep);
+  ks_gen_set(m, first, count, 0);
+  if (to >= KS_RANDOM_PAGES)
+    return;
+  for (uint32_t k = 0; k < len && to + k < KS_RANDOM_PAGES; k++)
+    m->pg[to + k] = k < keep ? v[k] : grown;
+}
+
+/* mremap: shrink; grow in place, blocked, or moved (MAYMOVE without FIXED:
+ * where the top-down allocator puts it, outside the arena in a real
+ * process); FIXED moves inside the arena (same size across regions and
+ * holes, over mappings, growing or shrinking); calls that fail. */
+static inline void ks_gen_mremap(uint64_t *x, ks_gen_proc *m, ks_step *st) {
+  st->op = KS_OP_MREMAP;
+  st->first = ks_gen_mapped_page(x, m);
+  uint32_t end = ks_gen_run_end(m, st->first);
+  uint32_t run = end > st->first ? end - st->first : 1;
+  st->count = 1 + ks_gen_below(x, run < 16 ? run : 16);
+  st->new_count = st->count;
+  st->flags = KS_MREMAP_MAYMOVE | KS_MREMAP_FIXED;
+  unsigned how = ks_gen_below(x, 12);
+  if (how == 0) { /* shrink (or the same size), with MAYMOVE or not */
+    st->new_count = 1 + ks_gen_below(x, st->count);
+    st->flags = (uint8_t)ks_gen_below(x, 2);
+    ks_gen_set(m, st->first + st->new_count, st->count - st->new_count, 0);
+  } else if (how <= 2) { /* grow: in place, refused, or moved out */
+    st->new_count = st->count + 1 + ks_gen_below(x, 4);
+    st->flags = (uint8_t)(how == 2);
+    uint32_t e = st->first + st->count;
+    if (e == end && e + st->new_count - st->count <= KS_RANDOM_PAGES &&
+        ks_gen_run_end(m, e) == e) /* a guess: the next page is free */
+      ks_gen_move(m, st->first, st->count, st->count, st->first,
+                  st->new_count);
+    else if (how == 2)
+      ks_gen_move(m, st->first, st->count, 0, KS_RANDOM_PAGES, 0);
+  } else if (how <= 8) { /* FIXED, inside the arena */
+    if (how == 3) /* same size, across what lies there */
+      st->count = st->new_count = 1 + ks_gen_below(x, 2 * KS_RANDOM_MAX_REGION);
+    else if (how == 4) /* growing or shrinking */
+      st->new_count = 1 + ks_gen_below(x, st->count + 4);
+    int high = ks_gen_below(x, 5) == 0;
+    uint32_t lo = high ? KS_RANDOM_STACKS : 0;
+    uint32_t hi = high ? KS_RANDOM_PAGES : KS_RANDOM_LOW;
+    st->at = how == 5 ? ks_gen_mapped_page(x, m) /* over a mapping */
+                      : lo + ks_gen_below(x, hi - lo);
+    if (st->at + st->new_count > KS_RANDOM_PAGES)
+      st->at = KS_RANDOM_PAGES - st->new_count; /* for the guess */
+    if (st->first + st->count <= KS_RANDOM_PAGES &&
+        (st->at >= st->first + st->count ||
+         st->first >= st->at + st->new_count))
+      ks_gen_move(m, st->first, st->count,
+                  st->count < st->new_count ? st->count : st->new_count,
+                  st->at, st->new_count);
+  } else { /* calls that fail */
+    unsigned what = ks_gen_below(x, 7);
+    if (what == 0)
+      st->off = 1 + (int32_t)ks_gen_below(x, KS_PAGE_SIZE - 1);
+    else if (what == 1)
+      st->flags = KS_MREMAP_FIXED; /* without MAYMOVE */
+    else if (what == 2)
+      st->flags |= 8; /* no such flag */
+    else if (what == 3)
+      st->new_count = 0;
+    else if (what == 4)
+      st->count = 0; /* old_len 0: shared mappings only */
+    else if (what == 5) /* from a hole: EFAULT */
+      st->first = st->first > 0 ? st->first - 1 : KS_RANDOM_LOW - 1;
+    st->at = what == 6 ? st->first + ks_gen_below(x, st->count) /* overlap */
+                       : ks_gen_below(x, KS_RANDOM_LOW - st->new_count);
+  }
+  if (st->at + st->new_count > KS_RANDOM_PAGES) /* inside the arena */
+    st->at = KS_RANDOM_PAGES - st->new_count;
+}
+
+/* Fills st (op, first, count, prot, off; MREMAP: new_count, flags, at)
+ * with one random call for the process m; updates the guess. Returns 0
+ * to draw again. */
 static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
   static const uint8_t prots[] = {KS_PROT_RW, KS_PROT_RW, KS_PROT_READ,
                                   KS_PROT_NONE, KS_PROT_WRITE};
-  unsigned pick = ks_gen_below(x, 100);
+  unsigned pick = ks_gen_below(x, 115);
   st->prot = prots[ks_rand(x) % sizeof prots];
-  if (pick < 14) { /* mmap, mostly in the low zone, mostly over a hole */
+  if (pick >= 100) {
+    ks_gen_mremap(x, m, st);
+  } else if (pick < 14) { /* mmap, mostly in the low zone, mostly over a hole */
     uint32_t len = 1 + ks_gen_below(x, KS_RANDOM_MAX_REGION);
     int high = ks_gen_below(x, 5) == 0;
     uint32_t lo = high ? KS_RANDOM_STACKS : 0;
@@ -835,10 +933,13 @@ static inline uint64_t ks_random_seed_of(const char *name) {
  * prot as rwx letters): how a minimised script is printed and how
  * kernel_replay --script reads one. */
 static inline void ks_step_format(const ks_step *st, char *out, size_t cap) {
-  snprintf(out, cap, "%s %s %u %u %c%c- %d", ks_who_name(st->who),
-           ks_op_name(st->op), st->first, st->count,
-           st->prot & KS_PROT_READ ? 'r' : '-',
-           st->prot & KS_PROT_WRITE ? 'w' : '-', st->off);
+  int n = snprintf(out, cap, "%s %s %u %u %c%c- %d", ks_who_name(st->who),
+                   ks_op_name(st->op), st->first, st->count,
+                   st->prot & KS_PROT_READ ? 'r' : '-',
+                   st->prot & KS_PROT_WRITE ? 'w' : '-', st->off);
+  if (st->op == KS_OP_MREMAP && n > 0 && (size_t)n < cap)
+    snprintf(out + n, cap - (size_t)n, " %u %u %u", st->new_count,
+             (unsigned)st->flags, st->at);
 }
 
 /* Parses ks_step_format's text into st (name: the op's), after an index
@@ -850,16 +951,23 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
   const char *colon = strchr(text, ':');
   if (colon && strspn(text, " 0123456789") == (size_t)(colon - text))
     text = colon + 1;
-  if (sscanf(text, "%15s %31s %u %u %7s %d", who, op, &st->first, &st->count,
-             prot, &st->off) != 6 || strlen(prot) != 3)
+  int at = 0;
+  unsigned flags = 0;
+  if (sscanf(text, "%15s %31s %u %u %7s %d%n", who, op, &st->first,
+             &st->count, prot, &st->off, &at) != 6 || strlen(prot) != 3)
     return 0;
   unsigned w = 0, o = KS_OP_MMAP;
   while (w <= KS_CHILD && strcmp(ks_who_name(w), who))
     w++;
-  while (o <= KS_OP_BRK && strcmp(ks_op_name(o), op))
+  while (o <= KS_OP_LAST && strcmp(ks_op_name(o), op))
     o++;
-  if (w > KS_CHILD || o > KS_OP_BRK)
+  if (w > KS_CHILD || o > KS_OP_LAST)
     return 0;
+  if (o == KS_OP_MREMAP &&
+      (sscanf(text + at, "%u %u %u", &st->new_count, &flags, &st->at) != 3 ||
+       flags > 255))
+    return 0;
+  st->flags = (uint8_t)flags;
   st->who = (uint8_t)w;
   st->op = (uint8_t)o;
   st->name = ks_op_name(o);
@@ -946,9 +1054,11 @@ static inline void ks_maps_digest(const char *text, uint64_t lo,
 
 /* One step's report, as kernel_replay prints it:
  *   SCRIPT INDEX STEP WHO minflt=N majflt=N [segv=N] [rc=ERR] [brk=HEX]
- *   [touch=TEXT] [maps=TEXT]
+ *   [to=WHERE] [touch=TEXT] [maps=TEXT]
  * (counts "*" when not measured: KS_ANY; rc 0 or an errno name; brk the
- * break after the step, minus the arena's start). */
+ * break after the step, minus the arena's start; to: where an mremap that
+ * succeeded put the mapping, its arena page or "out" when it left the
+ * arena, whose pages the step then read: touch). */
 typedef struct ks_line {
   char script[64], step[32], who[16];
   unsigned index;
@@ -957,6 +1067,7 @@ typedef struct ks_line {
   char rc[16];   /* "": not reported */
   int has_brk;
   long long brk;
+  char to[16];   /* "": not reported */
   char touch[KS_TOUCH_TEXT];
   char maps[KS_MAPS_TEXT];
 } ks_line;
@@ -994,6 +1105,8 @@ static inline void ks_line_format(const ks_line *l, char *out, size_t cap) {
     KS_APPEND_(" rc=%s", l->rc);
   if (l->has_brk)
     KS_APPEND_(" brk=%llx", (unsigned long long)l->brk);
+  if (l->to[0])
+    KS_APPEND_(" to=%s", l->to);
   if (l->touch[0])
     KS_APPEND_(" touch=%s", l->touch);
   if (l->maps[0])
@@ -1018,6 +1131,8 @@ static inline int ks_line_parse(const char *line, ks_line *l) {
     sscanf(f + 4, "%15s", l->rc);
   if ((f = strstr(line, " brk=")))
     l->has_brk = 1, l->brk = (long long)strtoull(f + 5, NULL, 16);
+  if ((f = strstr(line, " to=")))
+    sscanf(f + 4, "%15s", l->to);
   if ((f = strstr(line, " touch=")))
     sscanf(f + 7, "%71s", l->touch);
   if ((f = strstr(line, " maps=")))

@@ -230,16 +230,20 @@ static const char *kc_errno_name(int rc) {
   case MMU_OK: return "0";
   case MMU_ERR_NOSPACE: return "ENOMEM";
   case MMU_ERR_ARG: return "EINVAL";
+  case MMU_ERR_BADADDR: return "EFAULT";
   default: return mmu_status_name(rc);
   }
 }
 
-/* A READ or WRITE of an arena script: two characters a page. */
+/* A READ or WRITE of an arena script, of `count` pages from base (page
+ * `first` of the arena, or where an mremap put them): two characters a
+ * page. */
 static void kc_arena_touch(kc_world *k, const ks_step *st, uint32_t i, int p,
+                           uint64_t base, uint32_t first, uint32_t count,
                            char *out) {
-  for (uint32_t n = 0; n < st->count; n++) {
-    uint32_t pg = st->first + n;
-    uint64_t va = KC_BASE + (uint64_t)pg * KS_PAGE_SIZE + KS_TOUCH_OFFSET;
+  for (uint32_t n = 0; n < count; n++) {
+    uint32_t pg = first + n;
+    uint64_t va = base + (uint64_t)n * KS_PAGE_SIZE + KS_TOUCH_OFFSET;
     mmu_fault_info info;
     uint8_t v = KS_BYTE(i, pg);
     memset(&info, 0, sizeof info);
@@ -255,7 +259,7 @@ static void kc_arena_touch(kc_world *k, const ks_step *st, uint32_t i, int p,
     else
       memcpy(out + 2 * n, "E!", 2); /* the library failed: never Linux's */
   }
-  out[2 * st->count] = 0;
+  out[2 * count] = 0;
 }
 
 /* One call of an arena script in process p; its report into l. */
@@ -301,8 +305,27 @@ static void kc_arena_step(kc_world *k, const ks_step *st, uint32_t i, int p,
   }
   case KS_OP_READ:
   case KS_OP_WRITE:
-    kc_arena_touch(k, st, i, p, l->touch);
+    kc_arena_touch(k, st, i, p, KC_BASE + (uint64_t)st->first * KS_PAGE_SIZE,
+                   st->first, st->count, l->touch);
     return;
+  case KS_OP_MREMAP: {
+    uint64_t to = 0, new_len = (uint64_t)st->new_count * KS_PAGE_SIZE;
+    rc = mmu_space_mremap(sp, addr, len, new_len, st->flags,
+                          KC_BASE + (uint64_t)st->at * KS_PAGE_SIZE, &to);
+    if (rc != MMU_OK)
+      break;
+    if (to >= KC_BASE && to < KC_BASE + KS_RANDOM_PAGES * KS_PAGE_SIZE) {
+      snprintf(l->to, sizeof l->to, "%llu",
+               (unsigned long long)((to - KC_BASE) / KS_PAGE_SIZE));
+      break;
+    }
+    /* out of the arena, as the kernel's top-down allocator puts it: its
+     * pages read back through the address, then unmapped */
+    snprintf(l->to, sizeof l->to, "out");
+    kc_arena_touch(k, st, i, p, to, 0, st->new_count, l->touch);
+    cr_assert_eq(mmu_space_munmap(sp, to, new_len), MMU_OK);
+    break;
+  }
   default:
     cr_assert_fail("bad op %u", st->op);
   }
@@ -853,7 +876,7 @@ static void kc_minimise(unsigned long long seed, const ks_script *s,
       if (i >= n)
         continue;
       uint32_t m = kc_drop(cur, n, i, cand);
-      if (!ks_processes_ok(cand, m))
+      if (!m || !ks_processes_ok(cand, m))
         continue;
       runs++;
       if (kc_try(seed, cand, m, policy, maps_on, want, got) >= 0) {

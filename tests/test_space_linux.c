@@ -401,6 +401,39 @@ Test(linux_vma, mremap_grows_in_place_and_merges_with_the_next_region) {
   remap(20, 4, 5, 0, 0, MMU_ERR_NOSPACE); /* blocked, may not move */
 }
 
+/* vma_merge_extend: a region grown in place merges with the next one
+ * only, never with the one before it, even where that one would fit (a
+ * stack split by munmap and grown down again; random script 1483 against
+ * Linux 6.18). */
+Test(linux_vma, mremap_grow_in_place_merges_with_the_next_region_only) {
+  map_at(&S, 30, 4, RW, MMU_MAP_GROWSDOWN);
+  touch(&S, 25, 1);
+  OK(mmu_space_munmap(&S, P(28), PAGE));
+  for (uint64_t p = 27; p < 30; p++)
+    touch(&S, p, 1);
+  expect_regions(&S, "25-28 rw- 28-34 rw-");
+  EQ(remap(30, 4, 6, 0, 0, MMU_OK), P(30));
+  expect_regions(&S, "25-28 rw- 28-36 rw-");
+}
+
+/* is_mergeable_anon_vma for the grown range (no middle VMA): the region's
+ * anon_vma goes to a next region without one even in a forked child,
+ * whose chain is not singular (random script 24345 against Linux 6.18). */
+Test(linux_vma, mremap_grow_in_place_merges_a_forked_region_into_a_fresh_next) {
+  map_at(&S, 30, 1, RW, MMU_MAP_GROWSDOWN);
+  touch(&S, 30, 1);
+  map_at(&S, 33, 1, RW, MMU_MAP_GROWSDOWN);
+  mmu_space child;
+  OK(osw_fork(&S, &child));
+  OK(mmu_space_activate(&child, &W.cpu));
+  uint64_t got = 0;
+  OK(mmu_space_mremap(&child, P(30), PAGE, 3 * PAGE, 0, 0, &got));
+  EQ(got, P(30));
+  expect_regions(&child, "30-34 rw-");
+  osw_space_free(&child);
+  OK(mmu_space_activate(&S, &W.cpu));
+}
+
 Test(linux_vma, mremap_maymove_moves_the_pages_without_faults) {
   map_at(&S, 10, 2, RW, 0);
   map_at(&S, 12, 2, MMU_PROT_READ, 0);
@@ -465,6 +498,84 @@ Test(linux_vma, mremap_fixed_same_size_moves_each_region_and_keeps_holes) {
   map_at(&S, 40, 2, RW, 0);
   EQ(remap(40, 3, 3, FIXED, 50, MMU_OK), P(50)); /* ends in a hole */
   expect_regions(&S, "30-32 rw- 33-35 r-- 50-52 rw-");
+}
+
+/* do_mremap looks the address up before check_prep_vma refuses old_len
+ * 0 (which duplicates shared mappings only): EFAULT first. */
+Test(linux_vma, mremap_old_len_zero_is_efault_where_nothing_is_mapped) {
+  remap(10, 0, 1, FIXED, 20, MMU_ERR_BADADDR);
+  remap(10, 0, 1, 0, 0, MMU_ERR_BADADDR);
+  map_at(&S, 10, 2, RW, 0);
+  remap(10, 0, 1, FIXED, 20, MMU_ERR_ARG);
+  expect_regions(&S, "10-12 rw-");
+}
+
+/* remap_move (6.17+): a same-size FIXED move takes each region to its
+ * place, unmapping only that region's target; what lies at the targets
+ * of the holes between and after them stays. */
+Test(linux_vma, mremap_fixed_same_size_leaves_the_targets_of_holes_alone) {
+  map_at(&S, 10, 1, RW, 0);
+  map_at(&S, 12, 1, MMU_PROT_READ, 0);
+  map_at(&S, 29, 6, MMU_PROT_WRITE, 0);
+  EQ(remap(10, 5, 5, FIXED, 30, MMU_OK), P(30));
+  expect_regions(&S, "29-30 -w- 30-31 rw- 31-32 -w- 32-33 r-- 33-35 -w-");
+}
+
+/* check_prep_vma: what a FIXED shrink keeps must lie in the first
+ * region, else EFAULT before anything is unmapped (tail or target). */
+Test(linux_vma, mremap_fixed_shrink_keeping_more_than_its_region_is_efault) {
+  map_at(&S, 10, 1, RW, 0);
+  map_at(&S, 11, 3, MMU_PROT_READ, 0);
+  map_at(&S, 30, 4, MMU_PROT_WRITE, 0);
+  remap(10, 4, 3, FIXED, 30, MMU_ERR_BADADDR);
+  remap(10, 4, 2, FIXED, 30, MMU_ERR_BADADDR);
+  expect_regions(&S, "10-11 rw- 11-14 r-- 30-34 -w-");
+  EQ(remap(10, 4, 3, 0, 0, MMU_OK), P(10)); /* in place: no such check */
+  expect_regions(&S, "10-11 rw- 11-13 r-- 30-34 -w-");
+}
+
+/* The unmaps mremap makes (target, tail) are do_munmap's: one cutting a
+ * 2 MiB page is EINVAL (hugetlb_vm_op_split), nothing unmapped or moved.
+ * (Found by the space-sequence model: the library split the huge region.) */
+Test(linux_vma, mremap_unmap_cutting_a_huge_page_is_einval) {
+  map_at(&S, 0, 512, RW, MMU_MAP_HUGETLB);
+  map_at(&S, 1024, 512, RW, MMU_MAP_HUGETLB);
+  map_at(&S, 600, 2, RW, 0);
+  map_at(&S, 1020, 4, RW, 0);
+  remap(600, 2, 2, FIXED, 10, MMU_ERR_ARG);
+  remap(600, 2, 3, FIXED, 10, MMU_ERR_ARG);
+  remap(1020, 6, 1, 0, 0, MMU_ERR_ARG); /* the tail ends in a huge page */
+  expect_regions(&S, "0-512 rw- 600-602 rw- 1020-1024 rw- 1024-1536 rw-");
+  EQ(remap(1020, 4, 1, 0, 0, MMU_OK), P(1020));
+  EQ(remap(600, 2, 2, FIXED, 1020 - 2, MMU_OK), P(1018));
+  /* a hugetlb region met later in a same-size move is refused there,
+   * as the first one is; what came before it has moved */
+  remap(1018, 600, 600, FIXED, 2000, MMU_ERR_ARG);
+  expect_regions(&S, "0-512 rw- 1024-1536 rw- 2000-2003 rw-");
+}
+
+/* remap_move checks for room before each region it moves (move_vma's
+ * map_count check), so a same-size move may stop between regions; it
+ * never moves a region it could not split off. */
+Test(linux_vma, mremap_fixed_same_size_checks_room_before_each_region) {
+  mmu_space t;
+  mmu_space_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.max_regions = 12;
+  OK(osw_space(&W, &t, &cfg));
+  for (uint64_t p = 100; p < 110; p += 2)
+    map_at(&t, p, 1, RW, 0);
+  map_at(&t, 10, 1, RW, 0);
+  map_at(&t, 12, 1, MMU_PROT_READ, 0);
+  map_at(&t, 14, 2, RW, 0);
+  map_at(&t, 29, 11, MMU_PROT_WRITE, 0);
+  uint64_t got = 0;
+  EQ(mmu_space_mremap(&t, P(10), 5 * PAGE, 5 * PAGE, FIXED, P(30), &got),
+     MMU_ERR_NOSPACE);
+  expect_regions(&t, "12-13 r-- 14-16 rw- 29-30 -w- 30-31 rw- 31-40 -w- "
+                     "100-101 rw- 102-103 rw- 104-105 rw- 106-107 rw- "
+                     "108-109 rw-");
+  osw_space_free(&t);
 }
 
 Test(linux_vma, mremap_fixed_shrink_unmaps_the_tail_then_moves) {
