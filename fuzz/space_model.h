@@ -6,11 +6,11 @@
  * of 0..64 slots; LRU, Clock, LFU or the two lists; NX or not; 4- or
  * 5-level paging) and up to
  * four spaces run a sequence of: mmap (anonymous, private file, stack,
- * hugetlb; fixed or placed; any prot), munmap, mprotect, madvise(DONTNEED), brk, mremap, fork, exit,
- * a new process, reads (which may cross a page), writes, fetches,
- * mmu_system_reclaim, mmu_system_age, swap faults injected (failing writes,
- * short reads, a swap slot's bytes flipped), failing file reads, and maps
- * dumps. Every
+ * hugetlb; fixed or placed; any prot), munmap, mprotect,
+ * madvise(DONTNEED), brk, mremap, fork, exit, a new process, reads
+ * (which may cross a page), writes, fetches, mmu_system_reclaim,
+ * mmu_system_age, swap faults injected (failing writes, short reads, a
+ * swap slot's bytes flipped), failing file reads, and maps dumps. Every
  * mapping lies in one window of SM_NPAGES pages (mmap_base is its top, so
  * placed mappings land there too); the model keeps, per space and page:
  * mapped or not, prot, kind, flags, file and file offset, and the bytes of
@@ -27,8 +27,8 @@
  *    NOMEM with fewer frames free than the call reserves (or a 2 MiB page),
  *    NOSWAP with every slot used, SWAP_IO while a swap fault is injected,
  *    SWAP_CORRUPT once a slot was flipped, FILE while file reads fail;
- *    mmap/munmap/mprotect/brk/mremap errors (ARG, NOSPACE, BADADDR) exactly when Linux's
- *    rules (and a full region table) say. After SWAP_IO the fault is
+ *    mmap/munmap/mprotect/brk/mremap errors (ARG, NOSPACE, BADADDR)
+ *    exactly when Linux's rules (and a full region table) say. After SWAP_IO the fault is
  *    cleared and the call retried: it must then succeed or fail cleanly,
  *    with the model's bytes. A page that reported SWAP_CORRUPT reports it
  *    on every later access: never wrong bytes;
@@ -958,6 +958,11 @@ static void sm_mremap(sm_state *st, unsigned si, fuzz_input *in) {
   uint8_t lb = fi_u8(in);
   uint8_t fb = fi_u8(in);
   unsigned to_page = sm_pick_page(in);
+  for (unsigned k = 0; !(fb & 0x04) && k < SM_NPAGES; k++)
+    if (m->page[(page + k) % SM_NPAGES].mapped) { /* mostly from a mapping */
+      page = (page + k) % SM_NPAGES;
+      break;
+    }
   uint64_t a = sm_va(page);
   uint64_t old_len = (uint64_t)(lb & 0x0F) * SM_PAGE; /* 0: EINVAL or EFAULT */
   uint64_t new_len = (uint64_t)((lb >> 4) + (fb & 0x10 ? 16 : 0)) * SM_PAGE;
