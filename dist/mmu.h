@@ -83,8 +83,9 @@ typedef enum mmu_status {
   MMU_ERR_FILE = -13,        /* a file region's read_page callback failed  */
   MMU_ERR_NOSPACE = -14,     /* no room in the address space, region table */
                              /* full, or too many cpus (Linux: ENOMEM)     */
-  MMU_ERR_BADADDR = -15      /* no mapping where the call needs one       */
+  MMU_ERR_BADADDR = -15,     /* no mapping where the call needs one       */
                              /* (Linux: EFAULT, as mremap returns it)      */
+  MMU_ERR_BUSY = -16         /* the object is still mapped (EBUSY)         */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -571,8 +572,10 @@ enum {
   MMU_MAP_HUGETLB = 1u << 2, /* 2 MiB pages (hugetlbfs rules: 2 MiB aligned */
                              /* address, length, munmap and mprotect; never */
                              /* swapped) */
-  MMU_MAP_POPULATE = 1u << 3 /* fault every page in now (mm_populate): one */
+  MMU_MAP_POPULATE = 1u << 3, /* fault every page in now (mm_populate): one */
                              /* minor fault each, counted as Linux does */
+  MMU_MAP_SHARED = 1u << 4   /* set on regions of mmu_space_mmap_object(): */
+                             /* MAP_SHARED, every mapper sees every write */
 };
 
 /* mmu_space_madvise() advice: Linux's values. */
@@ -588,7 +591,8 @@ enum {
   MMU_REGION_ANON = 0,
   MMU_REGION_FILE = 1,  /* private file mapping, filled by read_page */
   MMU_REGION_STACK = 2, /* MMU_MAP_GROWSDOWN */
-  MMU_REGION_HEAP = 3   /* [heap], moved by mmu_space_brk() */
+  MMU_REGION_HEAP = 3,  /* [heap], moved by mmu_space_brk() */
+  MMU_REGION_SHARED = 4 /* MAP_SHARED: pages of an mmu_object */
 };
 
 /* A file for private file mappings. read_page fills 4096 bytes at a
@@ -601,6 +605,9 @@ typedef struct mmu_file {
   const char *path; /* shown in the maps dump */
   uint32_t dev_major, dev_minor;
   uint64_t inode;
+  /* writeback of a shared mapping's dirty page (0 on success); NULL: the
+   * file is read-only to the system, and a dirty page is an error */
+  int (*write_page)(void *user, uint64_t offset, const void *page);
 } mmu_file;
 
 /* Swap device: `slots` slots of 4096 bytes. read returns the bytes it read
@@ -691,6 +698,7 @@ typedef struct mmu_system {
   void (*kick)(void *user, mmu_cpu *cpu);
   void *kick_user;
   uint64_t next_anon_id;
+  uint64_t next_inode;       /* anonymous objects' inode numbers */
   mmu_vmstat vm;
 } mmu_system;
 
@@ -700,7 +708,8 @@ typedef struct mmu_region {
   uint64_t offset;       /* file offset of start (file regions); where */
                          /* an anonymous one's pages were first mapped */
                          /* (Linux's vm_pgoff << 12: start unless moved) */
-  const mmu_file *file;  /* file regions only */
+  const mmu_file *file;  /* file regions, and shared ones of a file */
+  struct mmu_object *object; /* shared regions only */
   uint64_t anon_id;      /* 0 until the first page is allocated (anon_vma) */
   uint8_t prot;          /* MMU_PROT_* */
   uint8_t kind;          /* MMU_REGION_* */
@@ -761,6 +770,42 @@ typedef struct mmu_space {
   mmu_rusage ru;
 } mmu_space;
 
+/* A shared memory object, what MAP_SHARED maps: anonymous shared memory
+ * (Linux's shmem behind MAP_SHARED | MAP_ANONYMOUS, shown as
+ * "/dev/zero (deleted)") or the page cache of a file (file != NULL: read
+ * with read_page, dirty pages written back with write_page). Its pages
+ * are shared by every region that maps it, in every space: no copy on
+ * write. Caller-owned; fields are private. */
+typedef struct mmu_object {
+  uint32_t magic, version;
+  mmu_system *sys;
+  const mmu_file *file;
+  uint64_t pages;     /* size (i_size): a page past it is SIGBUS */
+  uint64_t *page;     /* per page: resident frame, swap slot, or nothing */
+  uint32_t mappings;  /* regions mapping it, in every space */
+  uint64_t inode;     /* shown by the maps dump for anonymous objects */
+} mmu_object;
+
+/* Storage for an object of `pages` pages: 8 bytes each. */
+MMU_API size_t mmu_object_storage_size(uint64_t pages);
+/* An object of `pages` pages; file NULL for anonymous shared memory.
+ * Anonymous objects free their pages when their last mapping goes (its
+ * storage may then be reused: mmu_object_mappings() is 0); file objects
+ * keep theirs, as a page cache does, until mmu_object_destroy. */
+MMU_API int mmu_object_init_versioned(mmu_object *obj, size_t sizeof_obj,
+                                      uint32_t version, mmu_system *sys,
+                                      uint64_t pages, const mmu_file *file,
+                                      void *storage, size_t bytes);
+#define mmu_object_init(obj, sys, pages, file, storage, bytes)                \
+  mmu_object_init_versioned((obj), sizeof(mmu_object), MMU_VERSION, (sys),    \
+                            (pages), (file), (storage), (bytes))
+MMU_API uint32_t mmu_object_mappings(const mmu_object *obj);
+/* Write every dirty page of a file object back (msync of all of it).
+ * MMU_ERR_FILE if write_page failed (the page stays dirty). */
+MMU_API int mmu_object_sync(mmu_object *obj);
+/* Write back and free every page. MMU_ERR_BUSY while a region maps it. */
+MMU_API int mmu_object_destroy(mmu_object *obj);
+
 /* What a fault was, as the kernel counts it. */
 enum {
   MMU_FAULT_NONE = 0,     /* no fault: the access translated at once */
@@ -769,11 +814,14 @@ enum {
   MMU_FAULT_COW = 2,      /* minor: one page copied for a write */
   MMU_FAULT_MAJOR = 3,    /* paged in from swap or a file medium */
   MMU_FAULT_SEGV = 4,     /* SIGSEGV, with si_code */
-  MMU_FAULT_SPURIOUS = 5  /* the entry already allowed it (stale TLB): */
+  MMU_FAULT_SPURIOUS = 5, /* the entry already allowed it (stale TLB): */
                           /* nothing changed; minor to getrusage, as Linux */
+  MMU_FAULT_SIGBUS = 6    /* SIGBUS: a shared mapping past its object's */
+                          /* end (si_code MMU_BUS_ADRERR) */
 };
 /* Linux's si_code values */
 enum { MMU_SEGV_MAPERR = 1, MMU_SEGV_ACCERR = 2, MMU_SEGV_PKUERR = 4 };
+enum { MMU_BUS_ADRERR = 2 };
 
 /* Details of the fault. */
 enum {
@@ -852,6 +900,17 @@ MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
 MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
                                unsigned prot);
+/* mmap(MAP_SHARED) of [offset, offset + len) of an object: as
+ * mmu_space_mmap (flags MMU_MAP_FIXED, MMU_MAP_POPULATE), with every
+ * page the object's own. A page past the object's end faults SIGBUS. */
+MMU_API int mmu_space_mmap_object(mmu_space *space, uint64_t addr,
+                                  uint64_t len, unsigned prot, unsigned flags,
+                                  mmu_object *obj, uint64_t offset,
+                                  uint64_t *mapped);
+/* msync(MS_SYNC): write back the dirty pages of shared file mappings in
+ * [addr, addr + len); other regions need nothing. Holes: MMU_ERR_NOSPACE
+ * (ENOMEM) after the rest. */
+MMU_API int mmu_space_msync(mmu_space *space, uint64_t addr, uint64_t len);
 /* mremap(): resize [addr, addr + old_len) to new_len, in place when it
  * can, else (MMU_MREMAP_MAYMOVE) moved where mmap would place it, or to
  * new_addr (MMU_MREMAP_FIXED, which needs MAYMOVE; whatever is there is
@@ -1105,7 +1164,11 @@ enum {
   MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
   MMU__FRF_FILE_CLEAN = 2, /* same bytes as the file: reclaim drops it */
   MMU__FRF_LAZYFREE = 4,   /* MADV_FREE: reclaim drops it if still clean */
-  MMU__FRF_FILE = 8        /* index is a file offset (a file region's page) */
+  MMU__FRF_FILE = 8,       /* index is a file offset (a file region's page) */
+  MMU__FRF_SHARED = 16,    /* an mmu_object's page: `cached` points to it, */
+                           /* index is its offset there, refs count the */
+                           /* object's hold too */
+  MMU__FRF_DIRTY = 32      /* shared: written since the last writeback */
 };
 
 struct mmu__frame {
@@ -1191,6 +1254,7 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr);
 static void mmu__region_merge_around(mmu_space *s, uint32_t first,
                                      uint32_t last);
 static void mmu__region_remove(mmu_space *s, uint32_t i);
+static void mmu__regions_drop(mmu_space *s);
 static int mmu__region_insert(mmu_space *s, const mmu_region *r,
                               uint32_t *index);
 static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i);
@@ -1214,6 +1278,15 @@ static void mmu__tlb_finish(mmu_system *sys);
 /* fault.c */
 static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                             mmu_fault_info *info);
+
+/* object.c */
+#define MMU__OBJ_MAGIC 0x4D4D554Fu /* "MMUO" */
+static void mmu__object_mapped(mmu_object *o, int32_t regions);
+static mmu_object *mmu__frame_object(const mmu_system *sys, uint32_t f);
+static int mmu__fault_shared(mmu_space *s, mmu_region *r, uint64_t va,
+                             uint64_t *slot, uint32_t table, int write,
+                             mmu_fault_info *info);
+static int mmu__reclaim_shared(mmu_system *sys, uint32_t f);
 
 /* swap.c */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
@@ -3561,8 +3634,7 @@ static inline void mmu__cpu_relax(void) {
  * 33); user pages are never global. */
 static void mmu__invalidate_range(mmu_cpu *cpu, uint64_t va, uint64_t pages) {
   if (pages > 32) {
-    mmu__tlb_flush_nonglobal(cpu);
-    cpu->stats.flushes_pcid++;
+    mmu__tlb_flush_nonglobal(cpu); /* counts itself */
   } else {
     for (uint64_t p = 0; p < pages; p++)
       mmu_invlpg(cpu, va + p * MMU__PAGE);
@@ -3586,10 +3658,8 @@ MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
       posted = now;
     }
   }
-  if (all) {
+  if (all)
     mmu__tlb_flush_nonglobal(cpu);
-    cpu->stats.flushes_pcid++;
-  }
   __atomic_store_n(&cpu->shoot_applied, posted, __ATOMIC_RELEASE);
 }
 
@@ -3906,15 +3976,28 @@ static int mmu__region_insert(mmu_space *s, const mmu_region *r,
           (s->nregions - i) * sizeof(mmu_region));
   s->regions[i] = *r;
   s->nregions++;
+  if (r->object)
+    mmu__object_mapped(r->object, 1);
   if (index)
     *index = i;
   return MMU_OK;
 }
 
+/* An object's count of regions goes with every region that maps it; the
+ * last one gone frees an anonymous object's pages (object.c). */
 static void mmu__region_remove(mmu_space *s, uint32_t i) {
+  mmu_object *o = s->regions[i].object;
   memmove(&s->regions[i], &s->regions[i + 1],
           (s->nregions - i - 1) * sizeof(mmu_region));
   s->nregions--;
+  if (o)
+    mmu__object_mapped(o, -1);
+}
+
+/* Every region goes (exec, exit): the page tables are torn down already. */
+static void mmu__regions_drop(mmu_space *s) {
+  while (s->nregions)
+    mmu__region_remove(s, s->nregions - 1);
 }
 
 /* Region i becomes [start, addr) and [addr, end). */
@@ -3931,6 +4014,8 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
           (s->nregions - i - 1) * sizeof(mmu_region));
   s->regions[i + 1] = upper;
   s->nregions++;
+  if (upper.object)
+    mmu__object_mapped(upper.object, 1);
   return MMU_OK;
 }
 
@@ -3949,7 +4034,8 @@ static int mmu__anon_compatible(const mmu_region *a, const mmu_region *b) {
  * pages were first mapped, which mremap keeps. */
 static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
   return (a->kind == MMU_REGION_FILE) == (b->kind == MMU_REGION_FILE) &&
-         a->file == b->file && a->offset + (a->end - a->start) == b->offset;
+         a->file == b->file && a->object == b->object &&
+         a->offset + (a->end - a->start) == b->offset;
 }
 
 /* a right below b, alike but for access rights and anon_vma: equal flags
@@ -4054,6 +4140,11 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
   for (uint32_t i = 0; space && i < space->nregions; i++) {
     const mmu_region *r = &space->regions[i];
     const mmu_file *f = r->kind == MMU_REGION_FILE ? r->file : NULL;
+    const mmu_object *o = r->kind == MMU_REGION_SHARED ? r->object : NULL;
+    if (o)
+      f = o->file;
+    /* MAP_SHARED | MAP_ANONYMOUS is a shmem file (shmem_zero_setup) */
+    int shm = o && !f;
     size_t line = t.len;
     mmu__put_num(&t, r->start, 16, 8);
     mmu__puts(&t, "-");
@@ -4062,15 +4153,15 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
     mmu__puts(&t, r->prot & MMU_PROT_READ ? "r" : "-");
     mmu__puts(&t, r->prot & MMU_PROT_WRITE ? "w" : "-");
     mmu__puts(&t, r->prot & MMU_PROT_EXEC ? "x" : "-");
-    mmu__puts(&t, "p");
+    mmu__puts(&t, o ? "s" : "p");
     mmu__puts(&t, " ");
-    mmu__put_num(&t, f ? r->offset : 0, 16, 8);
+    mmu__put_num(&t, f || o ? r->offset : 0, 16, 8);
     mmu__puts(&t, " ");
     mmu__put_num(&t, f ? f->dev_major : 0, 16, 2);
     mmu__puts(&t, ":");
-    mmu__put_num(&t, f ? f->dev_minor : 0, 16, 2);
+    mmu__put_num(&t, f ? f->dev_minor : (uint32_t)shm, 16, 2);
     mmu__puts(&t, " ");
-    mmu__put_num(&t, f ? f->inode : 0, 10, 1);
+    mmu__put_num(&t, f ? f->inode : o ? o->inode : 0, 10, 1);
     mmu__puts(&t, " ");
     /* [stack] is the region holding the initial stack pointer only, not
      * every MAP_GROWSDOWN one (vma_is_initial_stack) */
@@ -4081,6 +4172,7 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
     int heap = space->start_brk && r->start < space->brk &&
                r->end > space->start_brk;
     const char *name = f       ? f->path
+                       : shm   ? "/dev/zero (deleted)"
                        : heap  ? "[heap]"
                        : stack ? "[stack]"
                                : NULL;
@@ -4236,6 +4328,8 @@ static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
     uint32_t f = mmu__leaf_frame(sys, e, huge);
     if (f == MMU__NO_FRAME || f == sys->zero_frame)
       return;
+    if ((e & MMU_PTE_D) && (sys->frame[f].flags & MMU__FRF_SHARED))
+      sys->frame[f].flags |= MMU__FRF_DIRTY; /* zap_pte_range's dirtying */
     mmu__rss_add(s, huge ? -512 : -1);
     if (--sys->frame[f].refs == 0)
       mmu__frame_free(sys, f);
@@ -4378,7 +4472,7 @@ static int mmu__space_exec(mmu_space *s) {
     return MMU_ERR_ARG;
   mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
   mmu__shootdown(s, 0, ~0ull);
-  s->nregions = 0;
+  mmu__regions_drop(s);
   s->start_brk = s->brk = 0;
   s->start_stack = 0;
   MMU_ASSERT(s->ru.rss_pages == 0 && s->ru.swap_pages == 0);
@@ -4398,6 +4492,7 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
   mmu_system *sys = s->sys;
   mmu__zap_range(s, 0, s->user_top);
   mmu__shootdown(s, 0, ~0ull);
+  mmu__regions_drop(s);
   mmu__frame_free(sys, s->root_frame);
   for (mmu_space **p = &sys->spaces; *p; p = &(*p)->next_space)
     if (*p == s) {
@@ -4525,6 +4620,9 @@ static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
   child->nregions = parent->nregions;
   memcpy(child->regions, parent->regions,
          parent->nregions * sizeof(mmu_region));
+  for (uint32_t i = 0; i < child->nregions; i++)
+    if (child->regions[i].object)
+      mmu__object_mapped(child->regions[i].object, 1);
   /* anon_vma_fork: each child region with an anon_vma gets one of its
    * own, also where the parent's regions share one, so the child's do not
    * merge where the parent's would; its chain holds the parent's too. */
@@ -4641,18 +4739,23 @@ static void mmu__populate(mmu_space *s, uint64_t start, uint64_t end,
       return;
 }
 
+/* mmap of anonymous memory or a private file mapping, or (obj) a shared
+ * mapping of an object. */
 static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
-                           uint64_t offset, uint64_t *mapped) {
+                           mmu_object *obj, uint64_t offset,
+                           uint64_t *mapped) {
   if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
       (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB |
                  MMU_MAP_POPULATE)) ||
       (offset & 0xFFF) || (file && !file->read_page))
     return MMU_ERR_ARG;
   int huge = (flags & MMU_MAP_HUGETLB) != 0;
-  if ((huge || file) && (flags & MMU_MAP_GROWSDOWN))
+  if ((huge || file || obj) && (flags & MMU_MAP_GROWSDOWN))
     return MMU_ERR_ARG;
-  if (huge && file)
+  if (huge && (file || obj))
+    return MMU_ERR_ARG;
+  if (obj && (obj->magic != MMU__OBJ_MAGIC || obj->sys != s->sys))
     return MMU_ERR_ARG;
   uint64_t align = huge ? MMU__HUGE : MMU__PAGE;
   if (len > s->user_top)
@@ -4686,13 +4789,17 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   memset(&r, 0, sizeof r);
   r.start = start;
   r.end = start + len;
-  r.offset = file ? offset : start; /* anonymous: vm_pgoff = addr >> 12 */
-  r.file = file;
+  /* anonymous: vm_pgoff = addr >> 12 */
+  r.offset = file || obj ? offset : start;
+  r.file = obj ? obj->file : file;
+  r.object = obj;
   r.prot = (uint8_t)prot;
-  r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
+  r.flags = (uint8_t)((flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB)) |
+                      (obj ? MMU_MAP_SHARED : 0));
   /* accountable_mapping: private and writable, hugetlb excepted */
-  r.vm = (prot & MMU_PROT_WRITE) && !huge ? MMU_VM_ACCOUNT : 0;
-  r.kind = file                         ? MMU_REGION_FILE
+  r.vm = (prot & MMU_PROT_WRITE) && !huge && !obj ? MMU_VM_ACCOUNT : 0;
+  r.kind = obj                          ? MMU_REGION_SHARED
+           : file                       ? MMU_REGION_FILE
            : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
                                         : MMU_REGION_ANON;
   uint32_t at;
@@ -4709,7 +4816,21 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            uint64_t offset, uint64_t *mapped) {
-  int rc = mmu__space_mmap(s, addr, len, prot, flags, file, offset, mapped);
+  int rc =
+      mmu__space_mmap(s, addr, len, prot, flags, file, NULL, offset, mapped);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
+MMU_API int mmu_space_mmap_object(mmu_space *s, uint64_t addr, uint64_t len,
+                                  unsigned prot, unsigned flags,
+                                  mmu_object *obj, uint64_t offset,
+                                  uint64_t *mapped) {
+  if (!obj)
+    return MMU_ERR_ARG;
+  int rc =
+      mmu__space_mmap(s, addr, len, prot, flags, NULL, obj, offset, mapped);
   if (mmu__space_ok(s))
     mmu__tlb_finish(s->sys);
   return rc;
@@ -4746,7 +4867,7 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
   if (!(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC)))
     return keep | (e & MMU_PTE_PS) | MMU__PROTNONE_MARK;
   int writable = (r->prot & MMU_PROT_WRITE) && f != sys->zero_frame &&
-                 ((e & MMU_PTE_W) ||
+                 ((e & MMU_PTE_W) || r->kind == MMU_REGION_SHARED ||
                   (sys->frame[f].flags &
                    (MMU__FRF_EXCLUSIVE | MMU__FRF_FILE_CLEAN)) ==
                       MMU__FRF_EXCLUSIVE);
@@ -4807,19 +4928,22 @@ static void mmu__move_piece(mmu_space *s, uint64_t start, uint64_t end,
   if (s->regions[i].end > end)
     mmu__region_split(s, i, end);
   mmu_region moved = s->regions[i];
-  moved.offset = moved.kind != MMU_REGION_FILE && !moved.anon_id
-                     ? dest
-                     : moved.offset;
+  int anon = moved.kind != MMU_REGION_FILE && moved.kind != MMU_REGION_SHARED;
+  moved.offset = anon && !moved.anon_id ? dest : moved.offset;
   moved.start = dest;
   moved.end = dest + len;
   mmu__move_ctx ctx = {dest - start};
   mmu__for_leaves(s, s->root_frame, s->levels, 0, start, end, mmu__move_leaf,
                   &ctx, 1);
+  if (moved.object) /* the object lives on through the move */
+    mmu__object_mapped(moved.object, 1);
   mmu__region_remove(s, i);
   mmu__shootdown(s, start, (end - start) >> 12);
   uint32_t at;
   if (mmu__region_insert(s, &moved, &at) == MMU_OK)
     mmu__region_merge_around(s, at, at);
+  if (moved.object)
+    mmu__object_mapped(moved.object, -1);
   s->remapped = 1;
 }
 
@@ -4983,7 +5107,8 @@ static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
     /* mprotect_fixup: made writable, a private region is charged; made
      * unwritable, only an anonymous one with no anon_vma yet gives the
      * charge back */
-    if ((prot & MMU_PROT_WRITE) && !(r->flags & MMU_MAP_HUGETLB))
+    if ((prot & MMU_PROT_WRITE) &&
+        !(r->flags & (MMU_MAP_HUGETLB | MMU_MAP_SHARED)))
       r->vm |= MMU_VM_ACCOUNT;
     else if (!(prot & MMU_PROT_WRITE) && r->kind != MMU_REGION_FILE &&
              !r->anon_id)
@@ -5063,7 +5188,8 @@ static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
     done = r->end < end ? r->end : end;
     if (advice == MMU_MADV_DONTNEED) {
       mmu__zap_range(s, a, done);
-    } else if (r->kind == MMU_REGION_FILE || (r->flags & MMU_MAP_HUGETLB)) {
+    } else if (r->kind == MMU_REGION_FILE || r->kind == MMU_REGION_SHARED ||
+               (r->flags & MMU_MAP_HUGETLB)) {
       rc = MMU_ERR_ARG;
       break;
     } else {
@@ -5411,7 +5537,14 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     if (rc != MMU_OK)
       return rc;
     uint64_t e = mmu__pte(slot);
-    if (e & MMU_PTE_P) {
+    if ((e & MMU_PTE_P) && r->kind == MMU_REGION_SHARED) {
+      info->fault_class = MMU_FAULT_SPURIOUS;
+      if (write && !(e & MMU_PTE_W)) { /* wp_page_shared: no copy */
+        __atomic_fetch_or(slot, MMU_PTE_W, __ATOMIC_ACQ_REL);
+        mmu__shootdown(s, va, 1);
+        info->fault_class = MMU_FAULT_MINOR;
+      }
+    } else if (e & MMU_PTE_P) {
       rc = write && !(e & MMU_PTE_W)
                ? mmu__fault_wp(s, r, va, slot, table, info)
                : (info->fault_class = MMU_FAULT_SPURIOUS, MMU_OK);
@@ -5426,6 +5559,8 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
       }
     } else if (e) {
       rc = MMU_ERR_PT_BUS; /* PROT_NONE entry in an accessible region */
+    } else if (r->kind == MMU_REGION_SHARED) {
+      rc = mmu__fault_shared(s, r, va, slot, table, write, info);
     } else {
       rc = mmu__fault_new(s, r, va, slot, table, write, info);
     }
@@ -5435,7 +5570,9 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     info->flags = 0;
     return rc;
   }
-  sys->vm.pgfault++;
+  sys->vm.pgfault++; /* failed faults too; the task's counts only not */
+  if (info->fault_class == MMU_FAULT_SIGBUS)
+    return MMU_OK;
   if (info->fault_class == MMU_FAULT_MAJOR)
     s->ru.majflt++;
   else
@@ -5482,7 +5619,8 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
       mmu_cpu_enter(cpu);
     if (rc != MMU_OK)
       return rc;
-    if (info->fault_class == MMU_FAULT_SEGV)
+    if (info->fault_class == MMU_FAULT_SEGV ||
+        info->fault_class == MMU_FAULT_SIGBUS)
       return MMU_PAGE_FAULT;
   }
   return MMU_ERR_ARG;
@@ -5540,7 +5678,7 @@ MMU_API int mmu_space_read(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
  * and the frame is unwritten. */
 static void mmu__uncache(mmu_system *sys, uint32_t f) {
   uint64_t c = sys->frame[f].cached;
-  if (!c)
+  if (!c || (sys->frame[f].flags & MMU__FRF_SHARED)) /* an object, no slot */
     return;
   MMU_ASSERT(sys->slot[c - 1].cache == f + 1);
   sys->slot[c - 1].cache = 0;
@@ -5571,16 +5709,24 @@ static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
                                 uint64_t *va_out, uint32_t *table) {
   mmu_system *sys = s->sys;
   uint64_t index = sys->frame[f].index;
+  /* which regions may hold it: its object's, private file ones, or
+   * anonymous ones */
+  const mmu_object *obj = mmu__frame_object(sys, f);
   int file = (sys->frame[f].flags & MMU__FRF_FILE) != 0;
-  int32_t hint = file || index >= s->user_top ? -1 : mmu__region_find(s, index);
-  int scan = file || s->remapped;
+  int kind = obj ? MMU_REGION_SHARED : file ? MMU_REGION_FILE : -1;
+  int32_t hint = kind >= 0 || index >= s->user_top ? -1
+                                                   : mmu__region_find(s, index);
+  int scan = kind >= 0 || s->remapped;
   for (int32_t k = -1; k < (int32_t)s->nregions; k++) {
     int32_t i = k < 0 ? hint : k;
     if (i < 0 || (k >= 0 && (!scan || k == hint)))
       continue;
     const mmu_region *r = &s->regions[i];
+    int rkind = r->kind == MMU_REGION_FILE || r->kind == MMU_REGION_SHARED
+                    ? r->kind
+                    : -1;
     if (index < r->offset || index - r->offset >= r->end - r->start ||
-        (r->kind == MMU_REGION_FILE) != file)
+        rkind != kind || r->object != obj)
       continue;
     uint64_t va = r->start + (index - r->offset), *e;
     if (mmu__walk_to(s, va, 1, 0, &e, table) != MMU_OK || !e)
@@ -5726,6 +5872,8 @@ static int mmu__reclaim_one(mmu_system *sys) {
   sys->vm.pgscan++;
   struct mmu__frame *fr = &sys->frame[f];
   MMU_ASSERT(fr->kind == MMU__FR_PAGE);
+  if (fr->flags & MMU__FRF_SHARED)
+    return mmu__reclaim_shared(sys, f);
   /* equal to fr->refs unless an entry was overwritten behind our back */
   uint32_t mappers = mmu__rmap_walk(sys, f, 0, NULL, NULL);
   if (!mappers) { /* nothing maps it any more: nothing to keep */
@@ -5814,5 +5962,333 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
   s->ru.swap_pages--;
   mmu__rss_add(s, 1);
   return MMU_OK;
+}
+/* ---- mmu/object.c ---- */
+/* object.c - shared memory objects (MAP_SHARED): anonymous shared memory,
+ * as Linux's shmem, and the page cache of a file, as filemap. An object
+ * holds its pages by offset; every region mapping it maps those same
+ * frames, in any space, and nothing is copied on write. A page leaves
+ * memory as shmem's do (to a swap slot the object keeps) or as a file's
+ * (written back when dirty, then dropped), unmapped from every mapper
+ * first (9.7). */
+
+/* object->page[i]: 0 (never touched, or dropped), a resident frame, or the
+ * swap slot holding it */
+#define MMU__OBJ_FRAME 1ull
+#define MMU__OBJ_SWAP 2ull
+#define MMU__OBJ_TAGS 3ull
+
+/* Linux's fault_around_bytes: a read fault maps up to 16 pages around it
+ * that the object holds already (do_fault_around, filemap_map_pages). */
+#define MMU__FAULT_AROUND_PAGES 16u
+
+static mmu_object *mmu__frame_object(const mmu_system *sys, uint32_t f) {
+  return sys->frame[f].flags & MMU__FRF_SHARED
+             ? (mmu_object *)(uintptr_t)sys->frame[f].cached
+             : NULL;
+}
+
+MMU_API size_t mmu_object_storage_size(uint64_t pages) {
+  return pages && pages <= (1ull << 40) ? (size_t)pages * 8 : 0;
+}
+
+MMU_API int mmu_object_init_versioned(mmu_object *o, size_t sizeof_obj,
+                                      uint32_t version, mmu_system *sys,
+                                      uint64_t pages, const mmu_file *file,
+                                      void *storage, size_t bytes) {
+  if (!o || !sys || sys->magic != MMU__SYS_MAGIC || (file && !file->read_page))
+    return MMU_ERR_ARG;
+  if (sizeof_obj != sizeof(mmu_object) || (version >> 8) != (MMU_VERSION >> 8))
+    return MMU_ERR_VERSION;
+  size_t need = mmu_object_storage_size(pages);
+  if (!need)
+    return MMU_ERR_CONFIG;
+  if (!storage || ((uintptr_t)storage & 7) || bytes < need)
+    return MMU_ERR_STORAGE;
+  memset(o, 0, sizeof *o);
+  memset(storage, 0, need);
+  o->magic = MMU__OBJ_MAGIC;
+  o->version = MMU_VERSION;
+  o->sys = sys;
+  o->file = file;
+  o->pages = pages;
+  o->page = (uint64_t *)storage;
+  o->inode = file ? file->inode : ++sys->next_inode;
+  return MMU_OK;
+}
+
+MMU_API uint32_t mmu_object_mappings(const mmu_object *o) {
+  return o && o->magic == MMU__OBJ_MAGIC ? o->mappings : 0;
+}
+
+/* A frame the object holds (its hold counts in refs). */
+static void mmu__object_frame_new(mmu_object *o, uint64_t i, uint32_t f) {
+  struct mmu__frame *fr = &o->sys->frame[f];
+  fr->kind = MMU__FR_PAGE;
+  fr->refs = 1;
+  fr->index = i << 12;
+  fr->cached = (uint64_t)(uintptr_t)o;
+  fr->flags = MMU__FRF_SHARED;
+  o->page[i] = (uint64_t)(f + 1) << 2 | MMU__OBJ_FRAME;
+  mmu_policy_insert(&o->sys->policy, f);
+}
+
+static uint32_t mmu__object_resident(const mmu_object *o, uint64_t i) {
+  uint64_t v = o->page[i];
+  return (v & MMU__OBJ_TAGS) == MMU__OBJ_FRAME ? (uint32_t)(v >> 2) - 1
+                                                : MMU__NO_FRAME;
+}
+
+/* Page i in memory (shmem_get_folio, filemap_fault): resident (minor),
+ * read from its swap slot or from the file (major when the file did I/O),
+ * or new and zero. Frames were reserved by the fault. */
+static int mmu__object_page(mmu_object *o, uint64_t i, uint32_t *frame,
+                            mmu_fault_info *info) {
+  mmu_system *sys = o->sys;
+  uint32_t f = mmu__object_resident(o, i);
+  if (f != MMU__NO_FRAME) {
+    *frame = f;
+    return MMU_OK;
+  }
+  uint64_t v = o->page[i];
+  int rc = mmu__frame_alloc_any(sys, &f, !(v & MMU__OBJ_SWAP) && !o->file);
+  if (rc != MMU_OK)
+    return rc;
+  uint8_t *page = mmu__frame_host(sys, f);
+  if (v & MMU__OBJ_SWAP) {
+    uint64_t slot = v >> 2;
+    long got = sys->swap.read(sys->swap.user, slot, page);
+    if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+      mmu__frame_free(sys, f);
+      return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+    }
+    mmu__slot_put(sys, slot);
+    sys->vm.pswpin++;
+    sys->vm.pgmajfault++;
+    info->fault_class = MMU_FAULT_MAJOR;
+  } else if (o->file) {
+    int did_io = 0;
+    if (o->file->read_page(o->file->user, i << 12, page, &did_io) != 0) {
+      mmu__frame_free(sys, f);
+      return MMU_ERR_FILE;
+    }
+    if (did_io) {
+      sys->vm.pgmajfault++;
+      info->fault_class = MMU_FAULT_MAJOR;
+    }
+  }
+  mmu__object_frame_new(o, i, f);
+  *frame = f;
+  return MMU_OK;
+}
+
+static void mmu__map_shared(mmu_space *s, const mmu_region *r, uint32_t table,
+                            uint64_t *slot, uint32_t f) {
+  s->sys->frame[f].refs++;
+  mmu__rss_add(s, 1);
+  /* VM_SHARED | VM_WRITE: writable at once, D left to the first write */
+  mmu__entry_set(s->sys, table, slot,
+                 mmu__frame_gpa(s->sys, f) |
+                     mmu__leaf_flags(s->sys, r, (r->prot & MMU_PROT_WRITE) != 0));
+}
+
+/* do_fault_around: the pages of the 16-page aligned window around va,
+ * inside the region and its page table, that the object holds and no
+ * entry maps yet, are mapped by the same fault. */
+static void mmu__fault_around(mmu_space *s, const mmu_region *r, uint64_t va,
+                              uint32_t table) {
+  uint64_t span = MMU__FAULT_AROUND_PAGES * MMU__PAGE;
+  uint64_t lo = va & ~(span - 1), hi = lo + span;
+  uint64_t table_lo = va & ~(MMU__HUGE - 1), table_hi = table_lo + MMU__HUGE;
+  lo = lo > r->start ? lo : r->start;
+  lo = lo > table_lo ? lo : table_lo;
+  hi = hi < r->end ? hi : r->end;
+  hi = hi < table_hi ? hi : table_hi;
+  uint64_t *t = mmu__table(s->sys, table); /* va's PTE table */
+  for (uint64_t a = lo; a < hi; a += MMU__PAGE) {
+    uint64_t i = (r->offset + (a - r->start)) >> 12;
+    uint64_t *e = &t[(a >> 12) & 511];
+    uint32_t f;
+    if (i < r->object->pages && !mmu__pte(e) &&
+        (f = mmu__object_resident(r->object, i)) != MMU__NO_FRAME)
+      mmu__map_shared(s, r, table, e, f);
+  }
+}
+
+static int mmu__fault_shared(mmu_space *s, mmu_region *r, uint64_t va,
+                             uint64_t *slot, uint32_t table, int write,
+                             mmu_fault_info *info) {
+  mmu_object *o = r->object;
+  uint64_t i = (r->offset + (va - r->start)) >> 12;
+  if (i >= o->pages) { /* past i_size: shmem_fault / filemap_fault */
+    info->fault_class = MMU_FAULT_SIGBUS;
+    info->si_code = MMU_BUS_ADRERR;
+    return MMU_OK;
+  }
+  info->fault_class = MMU_FAULT_MINOR;
+  if (!write) {
+    mmu__fault_around(s, r, va, table);
+    if (mmu__pte(slot))
+      return MMU_OK;
+  }
+  uint32_t f;
+  int rc = mmu__object_page(o, i, &f, info);
+  if (rc == MMU_OK)
+    mmu__map_shared(s, r, table, slot, f);
+  return rc;
+}
+
+/* Set D in every entry that maps f and clear it, so the next write marks
+ * the page again (page_mkclean); the cpus drop what they cached. */
+static int mmu__take_dirty(mmu_space *s, uint64_t va, uint64_t *e,
+                           uint32_t table, void *ctx) {
+  (void)table;
+  if (__atomic_fetch_and(e, ~MMU_PTE_D, __ATOMIC_ACQ_REL) & MMU_PTE_D) {
+    *(int *)ctx = 1;
+    mmu__shootdown(s, va, 1);
+  }
+  return 0;
+}
+
+/* Write page i back if it is dirty; it stays dirty if the file refuses. */
+static int mmu__object_writeback(mmu_object *o, uint64_t i) {
+  mmu_system *sys = o->sys;
+  uint32_t f = mmu__object_resident(o, i);
+  if (f == MMU__NO_FRAME || !o->file)
+    return MMU_OK;
+  int dirty = 0;
+  mmu__rmap_walk(sys, f, 0, mmu__take_dirty, &dirty);
+  mmu__tlb_finish(sys); /* no write in flight through a cached D */
+  if (dirty)
+    sys->frame[f].flags |= MMU__FRF_DIRTY;
+  if (!(sys->frame[f].flags & MMU__FRF_DIRTY))
+    return MMU_OK;
+  if (!o->file->write_page ||
+      o->file->write_page(o->file->user, i << 12, mmu__frame_host(sys, f)) != 0)
+    return MMU_ERR_FILE;
+  sys->frame[f].flags &= (uint8_t)~MMU__FRF_DIRTY;
+  return MMU_OK;
+}
+
+/* Reclaim of an object's page (shmem_writeout, pageout): unmapped from
+ * every mapper and waited for, then written to a swap slot (anonymous) or
+ * back to the file if dirty, and the frame goes. On an error the page
+ * stays, mapped as it was. */
+static int mmu__reclaim_shared(mmu_system *sys, uint32_t f) {
+  struct mmu__frame *fr = &sys->frame[f];
+  mmu_object *o = mmu__frame_object(sys, f);
+  uint64_t i = fr->index >> 12;
+  int dirty = 0, rc = MMU_OK;
+  mmu__rmap_walk(sys, f, 0, mmu__unmap_begin, &dirty);
+  mmu__tlb_finish(sys);
+  if (dirty)
+    fr->flags |= MMU__FRF_DIRTY;
+  uint64_t next = 0;
+  if (!o->file) {
+    uint64_t slot;
+    if ((rc = mmu__slot_alloc(sys, &slot)) == MMU_OK &&
+        sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0)
+      rc = MMU_ERR_SWAP_IO;
+    if (rc == MMU_OK) {
+      sys->slot[slot].checksum = mmu_xxh64(mmu__frame_host(sys, f), 4096, 0);
+      sys->slot[slot].refs = 1;
+      sys->slots_used++;
+      sys->vm.pswpout++;
+      next = slot << 2 | MMU__OBJ_SWAP;
+    }
+  } else if (fr->flags & MMU__FRF_DIRTY) {
+    if (!o->file->write_page ||
+        o->file->write_page(o->file->user, i << 12, mmu__frame_host(sys, f)))
+      rc = MMU_ERR_FILE;
+  }
+  if (rc != MMU_OK) {
+    mmu__rmap_walk(sys, f, 1, mmu__unmap_end, NULL); /* mapped again */
+    mmu_policy_insert(&sys->policy, f);
+    return rc;
+  }
+  uint64_t none = 0;
+  mmu__rmap_walk(sys, f, 1, mmu__unmap_end, &none);
+  o->page[i] = next;
+  fr->refs = 0;
+  mmu__frame_free(sys, f);
+  sys->vm.pgsteal++;
+  return MMU_OK;
+}
+
+/* Every page goes (no region maps the object): frames and swap slots. */
+static void mmu__object_free_pages(mmu_object *o) {
+  for (uint64_t i = 0; i < o->pages; i++) {
+    uint64_t v = o->page[i];
+    uint32_t f = mmu__object_resident(o, i);
+    if (f != MMU__NO_FRAME && --o->sys->frame[f].refs == 0)
+      mmu__frame_free(o->sys, f);
+    else if (v & MMU__OBJ_SWAP)
+      mmu__slot_put(o->sys, v >> 2);
+    o->page[i] = 0;
+  }
+}
+
+static void mmu__object_mapped(mmu_object *o, int32_t regions) {
+  o->mappings += (uint32_t)regions;
+  if (!o->mappings && !o->file) /* shmem's last mapping of MAP_SHARED anon */
+    mmu__object_free_pages(o);
+}
+
+MMU_API int mmu_object_sync(mmu_object *o) {
+  if (!o || o->magic != MMU__OBJ_MAGIC)
+    return MMU_ERR_ARG;
+  int rc = MMU_OK;
+  for (uint64_t i = 0; i < o->pages; i++)
+    if (mmu__object_writeback(o, i) != MMU_OK)
+      rc = MMU_ERR_FILE;
+  mmu__tlb_finish(o->sys);
+  return rc;
+}
+
+MMU_API int mmu_object_destroy(mmu_object *o) {
+  if (!o || o->magic != MMU__OBJ_MAGIC)
+    return MMU_ERR_ARG;
+  if (o->mappings)
+    return MMU_ERR_BUSY;
+  int rc = mmu_object_sync(o);
+  if (rc != MMU_OK)
+    return rc;
+  mmu__object_free_pages(o);
+  mmu__tlb_finish(o->sys);
+  o->magic = 0;
+  return MMU_OK;
+}
+
+/* msync(MS_SYNC) (mm/msync.c): region by region, shared file mappings
+ * written back; a hole is ENOMEM once the rest is done. */
+static int mmu__space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
+  if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
+      len > s->user_top - addr)
+    return MMU_ERR_ARG;
+  uint64_t end = (addr + len + 0xFFF) & ~0xFFFull, done = addr;
+  int rc = MMU_OK, hole = 0;
+  for (uint32_t k = mmu__region_next(s, addr);
+       k < s->nregions && s->regions[k].start < end; k++) {
+    const mmu_region *r = &s->regions[k];
+    hole |= r->start > done;
+    uint64_t a = r->start > addr ? r->start : addr;
+    done = r->end < end ? r->end : end;
+    if (r->kind != MMU_REGION_SHARED || !r->object->file)
+      continue;
+    for (; a < done; a += MMU__PAGE) {
+      uint64_t i = (r->offset + (a - r->start)) >> 12;
+      if (i < r->object->pages && mmu__object_writeback(r->object, i))
+        rc = MMU_ERR_FILE;
+    }
+  }
+  hole |= done < end;
+  return rc != MMU_OK ? rc : hole ? MMU_ERR_NOSPACE : MMU_OK;
+}
+
+MMU_API int mmu_space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
+  int rc = mmu__space_msync(s, addr, len);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
 }
 #endif

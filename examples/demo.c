@@ -16,6 +16,8 @@
 #define MMU_COUNT_HITS 1
 #include "../bench/bench_common.h"
 
+#include <pthread.h>
+
 #define RAM_BYTES (64ull << 20)
 #define PT_BASE 0x100000ull /* paging structures: 1 MiB at 1 MiB */
 #define PT_BYTES 0x100000ull
@@ -238,9 +240,10 @@ static int os_swap_write(void *user, uint64_t slot, const void *page) {
 }
 
 static const char *fault_name(const mmu_fault_info *f) {
-  static const char *names[] = {"no fault", "minor", "minor (copy-on-write)",
-                                "major",    "SIGSEGV", "spurious"};
-  return f->fault_class <= MMU_FAULT_SPURIOUS ? names[f->fault_class] : "?";
+  static const char *names[] = {"no fault", "minor",    "minor (copy-on-write)",
+                                "major",    "SIGSEGV",  "spurious",
+                                "SIGBUS"};
+  return f->fault_class <= MMU_FAULT_SIGBUS ? names[f->fault_class] : "?";
 }
 
 static void os_touch(demo *d, mmu_space *s, mmu_cpu *cpu, const char *who,
@@ -320,14 +323,40 @@ static int os_tour(demo *d) {
   os_touch(d, &parent, &cpu, "parent", 0x10000, 0, MMU_FAULT_SEGV);
   os_touch(d, &parent, &cpu, "parent", 0x7ffffffd0000ull, 1, MMU_FAULT_MINOR);
   printf("  fork\n");
+  /* MAP_SHARED | MAP_ANONYMOUS: one object, its pages the same in both */
+  static mmu_object shm;
+  static uint64_t shm_pages[4];
+  uint64_t shared;
+  mmu_object_init(&shm, &sys, 4, NULL, shm_pages, sizeof shm_pages);
+  mmu_space_mmap_object(&parent, 0, 4 * 4096, MMU_PROT_READ | MMU_PROT_WRITE,
+                        0, &shm, 0, &shared);
+  os_touch(d, &parent, &cpu, "parent", shared, 1, MMU_FAULT_MINOR);
   mmu_space_fork(&parent, &child, regions[1], sizeof regions[1]);
   mmu_space_activate(&child, &cpu);
   os_touch(d, &child, &cpu, "child", data, 0, MMU_FAULT_NONE);
   os_touch(d, &child, &cpu, "child", data, 1, MMU_FAULT_COW);
+  uint8_t seen = 7;
+  mmu_space_write(&child, &cpu, shared, &seen, 1, NULL);
+  printf("  child writes 7 to the MAP_SHARED page\n");
   mmu_space_destroy(&child);
   printf("  child exits\n");
   mmu_space_activate(&parent, &cpu);
+  mmu_space_read(&parent, &cpu, shared, &seen, 1, NULL);
+  printf("  parent reads it: %u (shared, no copy)\n", seen);
+  expect_eq(d, "shared byte", seen, 7);
   os_touch(d, &parent, &cpu, "parent", data, 1, MMU_FAULT_MINOR);
+  /* mremap: the data region's first 4 pages grow to 32; with no room
+   * where they are, they move, their pages with them (no fault, no copy) */
+  uint64_t moved = 0;
+  int mrc = mmu_space_mremap(&parent, data, 4 * 4096, 32 * 4096,
+                             MMU_MREMAP_MAYMOVE, 0, &moved);
+  printf("  mremap 4 -> 32 pages: 0x%012llx -> 0x%012llx (%s)\n",
+         (unsigned long long)data, (unsigned long long)moved,
+         mmu_status_name(mrc));
+  expect_eq(d, "mremap", (uint64_t)(int64_t)mrc, MMU_OK);
+  data = moved;
+  os_touch(d, &parent, &cpu, "parent", data, 0, MMU_FAULT_NONE);
+  os_touch(d, &parent, &cpu, "parent", data + 20 * 4096, 1, MMU_FAULT_MINOR);
   uint32_t got = 0;
   mmu_system_reclaim(&sys, 2, &got);
   printf("  reclaim: %u pages to swap\n", got);
@@ -343,11 +372,130 @@ static int os_tour(demo *d) {
   mmu_format_vmstat(&sys.vm, text, sizeof text);
   printf("%s", text);
   mmu_space_destroy(&parent);
+  expect_eq(d, "shared object's mappings after exit",
+            mmu_object_mappings(&shm), 0);
   mmu_usage u;
   mmu_system_usage(&sys, &u);
   expect_eq(d, "frames free after exit", u.frames_free, u.frames_total - 1);
   expect_eq(d, "swap slots used after exit", u.swap_used, 0);
   free(st);
+  return 0;
+}
+
+/* A threaded process (clone with CLONE_VM): two vCPU threads, each with
+ * its own cpu on the one space, write their own slot of every page while
+ * the main thread reclaims. A vCPU takes the OS lock only for a fault, and
+ * leaves guest code (mmu_cpu_leave) while it holds it; it applies the OS
+ * side's shootdowns at its interrupt windows (mmu_cpu_sync). SPEC 2.3. */
+enum { TH_PAGES = 24, TH_ROUNDS = 20000 };
+typedef struct th_vcpu {
+  mmu_cpu cpu;
+  uint64_t tlb[MMU_TLB_STORAGE_SIZE(64, 4, MMU_FRONT_DEFAULT(64, 4)) / 8 + 1];
+  mmu_space *space;
+  pthread_mutex_t *lock;
+  unsigned id, faults, lost;
+  int done; /* atomic */
+} th_vcpu;
+
+static void *th_run(void *arg) {
+  th_vcpu *v = arg;
+  uint32_t expect[TH_PAGES] = {0};
+  mmu_cpu_enter(&v->cpu);
+  for (unsigned n = 0; n < TH_ROUNDS; n++) {
+    uint64_t page = (n * 7 + v->id) % TH_PAGES;
+    uint64_t va = 0x10000000ull + page * 4096 + v->id * 8;
+    for (unsigned access = MMU_READ;; access = MMU_WRITE) {
+      mmu_result r;
+      mmu_cpu_sync(&v->cpu); /* the interrupt window */
+      while (mmu_translate(&v->cpu, va, access, &r) == MMU_PAGE_FAULT) {
+        mmu_cpu_leave(&v->cpu);
+        pthread_mutex_lock(v->lock);
+        mmu_space_fault(v->space, r.cr2, r.error_code, NULL);
+        pthread_mutex_unlock(v->lock);
+        mmu_cpu_enter(&v->cpu);
+        v->faults++;
+      }
+      uint32_t *slot = (uint32_t *)(void *)r.host;
+      if (access == MMU_READ) {
+        v->lost += *slot != expect[page];
+        continue;
+      }
+      *slot = ++expect[page];
+      break;
+    }
+  }
+  mmu_cpu_leave(&v->cpu);
+  __atomic_store_n(&v->done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static int os_threads(demo *d) {
+  enum { FRAMES = 40 };
+  static _Alignas(4096) uint8_t pool[FRAMES * 4096];
+  static uint64_t sys_storage[8192];
+  static mmu_region regions[64];
+  static mmu_system sys;
+  static th_vcpu v[2];
+  static mmu_space proc;
+  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  mmu_system_config sc;
+  memset(&sc, 0, sizeof sc);
+  sc.pool = (mmu_ram_region){.gpa = 0x80000000ull, .size = sizeof pool,
+                             .host = pool};
+  sc.swap.read = os_swap_read;
+  sc.swap.write = os_swap_write;
+  sc.swap.slots = 64;
+  mmu_config cc;
+  memset(&cc, 0, sizeof cc);
+  cc.ram = &sc.pool;
+  cc.ram_count = 1;
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  r.cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+  r.cr4 = MMU_CR4_PAE;
+  r.efer = MMU_EFER_LME | MMU_EFER_LMA | MMU_EFER_NXE;
+  r.cr3 = sc.pool.gpa;
+  r.cpl = 3;
+  if (mmu_system_storage_size(&sc) > sizeof sys_storage ||
+      mmu_system_init(&sys, &sc, sys_storage, sizeof sys_storage) ||
+      mmu_space_init(&proc, &sys, NULL, regions, sizeof regions) ||
+      mmu_space_mmap(&proc, 0x10000000ull, TH_PAGES * 4096,
+                     MMU_PROT_READ | MMU_PROT_WRITE, MMU_MAP_FIXED, NULL, 0,
+                     NULL)) {
+    printf("  set-up failed\n");
+    return 1;
+  }
+  pthread_t t[2];
+  for (unsigned i = 0; i < 2; i++) {
+    v[i].space = &proc;
+    v[i].lock = &lock;
+    v[i].id = i;
+    if (mmu_init(&v[i].cpu, &cc, v[i].tlb, sizeof v[i].tlb) ||
+        mmu_load_regs(&v[i].cpu, &r) || mmu_space_activate(&proc, &v[i].cpu))
+      return 1;
+    mmu_cpu_leave(&v[i].cpu); /* managed: the OS side posts, never touches */
+  }
+  for (unsigned i = 0; i < 2; i++)
+    pthread_create(&t[i], NULL, th_run, &v[i]);
+  uint32_t reclaimed = 0;
+  while (!__atomic_load_n(&v[0].done, __ATOMIC_ACQUIRE) ||
+         !__atomic_load_n(&v[1].done, __ATOMIC_ACQUIRE)) {
+    uint32_t got = 0;
+    pthread_mutex_lock(&lock);
+    mmu_system_reclaim(&sys, 4, &got);
+    pthread_mutex_unlock(&lock);
+    reclaimed += got;
+  }
+  for (unsigned i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  printf("  2 vCPU threads x %u writes on %u pages in %u frames; main thread "
+         "reclaimed %u pages meanwhile\n  faults %u + %u, swapped out %llu, "
+         "in %llu; writes lost: %u\n",
+         TH_ROUNDS, TH_PAGES, FRAMES, reclaimed, v[0].faults, v[1].faults,
+         (unsigned long long)sys.vm.pswpout, (unsigned long long)sys.vm.pswpin,
+         v[0].lost + v[1].lost);
+  expect_eq(d, "writes lost", v[0].lost + v[1].lost, 0);
+  mmu_space_destroy(&proc);
   return 0;
 }
 
@@ -574,6 +722,9 @@ int main(int argc, char **argv) {
   /* ---- 7. the OS side ------------------------------------------------- */
   printf("\n7. The OS side: a process, its faults, fork and swap\n");
   if (os_tour(d))
+    d->failures++;
+  printf("\n   A threaded process\n");
+  if (os_threads(d))
     d->failures++;
   printf("\n  %d checks, %d mismatches\n", d->checks, d->failures);
 

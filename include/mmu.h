@@ -82,8 +82,9 @@ typedef enum mmu_status {
   MMU_ERR_FILE = -13,        /* a file region's read_page callback failed  */
   MMU_ERR_NOSPACE = -14,     /* no room in the address space, region table */
                              /* full, or too many cpus (Linux: ENOMEM)     */
-  MMU_ERR_BADADDR = -15      /* no mapping where the call needs one       */
+  MMU_ERR_BADADDR = -15,     /* no mapping where the call needs one       */
                              /* (Linux: EFAULT, as mremap returns it)      */
+  MMU_ERR_BUSY = -16         /* the object is still mapped (EBUSY)         */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -570,8 +571,10 @@ enum {
   MMU_MAP_HUGETLB = 1u << 2, /* 2 MiB pages (hugetlbfs rules: 2 MiB aligned */
                              /* address, length, munmap and mprotect; never */
                              /* swapped) */
-  MMU_MAP_POPULATE = 1u << 3 /* fault every page in now (mm_populate): one */
+  MMU_MAP_POPULATE = 1u << 3, /* fault every page in now (mm_populate): one */
                              /* minor fault each, counted as Linux does */
+  MMU_MAP_SHARED = 1u << 4   /* set on regions of mmu_space_mmap_object(): */
+                             /* MAP_SHARED, every mapper sees every write */
 };
 
 /* mmu_space_madvise() advice: Linux's values. */
@@ -587,7 +590,8 @@ enum {
   MMU_REGION_ANON = 0,
   MMU_REGION_FILE = 1,  /* private file mapping, filled by read_page */
   MMU_REGION_STACK = 2, /* MMU_MAP_GROWSDOWN */
-  MMU_REGION_HEAP = 3   /* [heap], moved by mmu_space_brk() */
+  MMU_REGION_HEAP = 3,  /* [heap], moved by mmu_space_brk() */
+  MMU_REGION_SHARED = 4 /* MAP_SHARED: pages of an mmu_object */
 };
 
 /* A file for private file mappings. read_page fills 4096 bytes at a
@@ -600,6 +604,9 @@ typedef struct mmu_file {
   const char *path; /* shown in the maps dump */
   uint32_t dev_major, dev_minor;
   uint64_t inode;
+  /* writeback of a shared mapping's dirty page (0 on success); NULL: the
+   * file is read-only to the system, and a dirty page is an error */
+  int (*write_page)(void *user, uint64_t offset, const void *page);
 } mmu_file;
 
 /* Swap device: `slots` slots of 4096 bytes. read returns the bytes it read
@@ -690,6 +697,7 @@ typedef struct mmu_system {
   void (*kick)(void *user, mmu_cpu *cpu);
   void *kick_user;
   uint64_t next_anon_id;
+  uint64_t next_inode;       /* anonymous objects' inode numbers */
   mmu_vmstat vm;
 } mmu_system;
 
@@ -699,7 +707,8 @@ typedef struct mmu_region {
   uint64_t offset;       /* file offset of start (file regions); where */
                          /* an anonymous one's pages were first mapped */
                          /* (Linux's vm_pgoff << 12: start unless moved) */
-  const mmu_file *file;  /* file regions only */
+  const mmu_file *file;  /* file regions, and shared ones of a file */
+  struct mmu_object *object; /* shared regions only */
   uint64_t anon_id;      /* 0 until the first page is allocated (anon_vma) */
   uint8_t prot;          /* MMU_PROT_* */
   uint8_t kind;          /* MMU_REGION_* */
@@ -760,6 +769,42 @@ typedef struct mmu_space {
   mmu_rusage ru;
 } mmu_space;
 
+/* A shared memory object, what MAP_SHARED maps: anonymous shared memory
+ * (Linux's shmem behind MAP_SHARED | MAP_ANONYMOUS, shown as
+ * "/dev/zero (deleted)") or the page cache of a file (file != NULL: read
+ * with read_page, dirty pages written back with write_page). Its pages
+ * are shared by every region that maps it, in every space: no copy on
+ * write. Caller-owned; fields are private. */
+typedef struct mmu_object {
+  uint32_t magic, version;
+  mmu_system *sys;
+  const mmu_file *file;
+  uint64_t pages;     /* size (i_size): a page past it is SIGBUS */
+  uint64_t *page;     /* per page: resident frame, swap slot, or nothing */
+  uint32_t mappings;  /* regions mapping it, in every space */
+  uint64_t inode;     /* shown by the maps dump for anonymous objects */
+} mmu_object;
+
+/* Storage for an object of `pages` pages: 8 bytes each. */
+MMU_API size_t mmu_object_storage_size(uint64_t pages);
+/* An object of `pages` pages; file NULL for anonymous shared memory.
+ * Anonymous objects free their pages when their last mapping goes (its
+ * storage may then be reused: mmu_object_mappings() is 0); file objects
+ * keep theirs, as a page cache does, until mmu_object_destroy. */
+MMU_API int mmu_object_init_versioned(mmu_object *obj, size_t sizeof_obj,
+                                      uint32_t version, mmu_system *sys,
+                                      uint64_t pages, const mmu_file *file,
+                                      void *storage, size_t bytes);
+#define mmu_object_init(obj, sys, pages, file, storage, bytes)                \
+  mmu_object_init_versioned((obj), sizeof(mmu_object), MMU_VERSION, (sys),    \
+                            (pages), (file), (storage), (bytes))
+MMU_API uint32_t mmu_object_mappings(const mmu_object *obj);
+/* Write every dirty page of a file object back (msync of all of it).
+ * MMU_ERR_FILE if write_page failed (the page stays dirty). */
+MMU_API int mmu_object_sync(mmu_object *obj);
+/* Write back and free every page. MMU_ERR_BUSY while a region maps it. */
+MMU_API int mmu_object_destroy(mmu_object *obj);
+
 /* What a fault was, as the kernel counts it. */
 enum {
   MMU_FAULT_NONE = 0,     /* no fault: the access translated at once */
@@ -768,11 +813,14 @@ enum {
   MMU_FAULT_COW = 2,      /* minor: one page copied for a write */
   MMU_FAULT_MAJOR = 3,    /* paged in from swap or a file medium */
   MMU_FAULT_SEGV = 4,     /* SIGSEGV, with si_code */
-  MMU_FAULT_SPURIOUS = 5  /* the entry already allowed it (stale TLB): */
+  MMU_FAULT_SPURIOUS = 5, /* the entry already allowed it (stale TLB): */
                           /* nothing changed; minor to getrusage, as Linux */
+  MMU_FAULT_SIGBUS = 6    /* SIGBUS: a shared mapping past its object's */
+                          /* end (si_code MMU_BUS_ADRERR) */
 };
 /* Linux's si_code values */
 enum { MMU_SEGV_MAPERR = 1, MMU_SEGV_ACCERR = 2, MMU_SEGV_PKUERR = 4 };
+enum { MMU_BUS_ADRERR = 2 };
 
 /* Details of the fault. */
 enum {
@@ -851,6 +899,17 @@ MMU_API int mmu_space_mmap(mmu_space *space, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_munmap(mmu_space *space, uint64_t addr, uint64_t len);
 MMU_API int mmu_space_mprotect(mmu_space *space, uint64_t addr, uint64_t len,
                                unsigned prot);
+/* mmap(MAP_SHARED) of [offset, offset + len) of an object: as
+ * mmu_space_mmap (flags MMU_MAP_FIXED, MMU_MAP_POPULATE), with every
+ * page the object's own. A page past the object's end faults SIGBUS. */
+MMU_API int mmu_space_mmap_object(mmu_space *space, uint64_t addr,
+                                  uint64_t len, unsigned prot, unsigned flags,
+                                  mmu_object *obj, uint64_t offset,
+                                  uint64_t *mapped);
+/* msync(MS_SYNC): write back the dirty pages of shared file mappings in
+ * [addr, addr + len); other regions need nothing. Holes: MMU_ERR_NOSPACE
+ * (ENOMEM) after the rest. */
+MMU_API int mmu_space_msync(mmu_space *space, uint64_t addr, uint64_t len);
 /* mremap(): resize [addr, addr + old_len) to new_len, in place when it
  * can, else (MMU_MREMAP_MAYMOVE) moved where mmap would place it, or to
  * new_addr (MMU_MREMAP_FIXED, which needs MAYMOVE; whatever is there is
@@ -1017,4 +1076,5 @@ static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
 #include "../mmu/space.c"
 #include "../mmu/fault.c"
 #include "../mmu/swap.c"
+#include "../mmu/object.c"
 #endif

@@ -249,7 +249,14 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     if (rc != MMU_OK)
       return rc;
     uint64_t e = mmu__pte(slot);
-    if (e & MMU_PTE_P) {
+    if ((e & MMU_PTE_P) && r->kind == MMU_REGION_SHARED) {
+      info->fault_class = MMU_FAULT_SPURIOUS;
+      if (write && !(e & MMU_PTE_W)) { /* wp_page_shared: no copy */
+        __atomic_fetch_or(slot, MMU_PTE_W, __ATOMIC_ACQ_REL);
+        mmu__shootdown(s, va, 1);
+        info->fault_class = MMU_FAULT_MINOR;
+      }
+    } else if (e & MMU_PTE_P) {
       rc = write && !(e & MMU_PTE_W)
                ? mmu__fault_wp(s, r, va, slot, table, info)
                : (info->fault_class = MMU_FAULT_SPURIOUS, MMU_OK);
@@ -264,6 +271,8 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
       }
     } else if (e) {
       rc = MMU_ERR_PT_BUS; /* PROT_NONE entry in an accessible region */
+    } else if (r->kind == MMU_REGION_SHARED) {
+      rc = mmu__fault_shared(s, r, va, slot, table, write, info);
     } else {
       rc = mmu__fault_new(s, r, va, slot, table, write, info);
     }
@@ -273,7 +282,9 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     info->flags = 0;
     return rc;
   }
-  sys->vm.pgfault++;
+  sys->vm.pgfault++; /* failed faults too; the task's counts only not */
+  if (info->fault_class == MMU_FAULT_SIGBUS)
+    return MMU_OK;
   if (info->fault_class == MMU_FAULT_MAJOR)
     s->ru.majflt++;
   else
@@ -320,7 +331,8 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
       mmu_cpu_enter(cpu);
     if (rc != MMU_OK)
       return rc;
-    if (info->fault_class == MMU_FAULT_SEGV)
+    if (info->fault_class == MMU_FAULT_SEGV ||
+        info->fault_class == MMU_FAULT_SIGBUS)
       return MMU_PAGE_FAULT;
   }
   return MMU_ERR_ARG;

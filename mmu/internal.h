@@ -102,7 +102,11 @@ enum {
   MMU__FRF_EXCLUSIVE = 1, /* one owner, may be made writable without a fault */
   MMU__FRF_FILE_CLEAN = 2, /* same bytes as the file: reclaim drops it */
   MMU__FRF_LAZYFREE = 4,   /* MADV_FREE: reclaim drops it if still clean */
-  MMU__FRF_FILE = 8        /* index is a file offset (a file region's page) */
+  MMU__FRF_FILE = 8,       /* index is a file offset (a file region's page) */
+  MMU__FRF_SHARED = 16,    /* an mmu_object's page: `cached` points to it, */
+                           /* index is its offset there, refs count the */
+                           /* object's hold too */
+  MMU__FRF_DIRTY = 32      /* shared: written since the last writeback */
 };
 
 struct mmu__frame {
@@ -188,6 +192,7 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr);
 static void mmu__region_merge_around(mmu_space *s, uint32_t first,
                                      uint32_t last);
 static void mmu__region_remove(mmu_space *s, uint32_t i);
+static void mmu__regions_drop(mmu_space *s);
 static int mmu__region_insert(mmu_space *s, const mmu_region *r,
                               uint32_t *index);
 static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i);
@@ -211,6 +216,15 @@ static void mmu__tlb_finish(mmu_system *sys);
 /* fault.c */
 static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                             mmu_fault_info *info);
+
+/* object.c */
+#define MMU__OBJ_MAGIC 0x4D4D554Fu /* "MMUO" */
+static void mmu__object_mapped(mmu_object *o, int32_t regions);
+static mmu_object *mmu__frame_object(const mmu_system *sys, uint32_t f);
+static int mmu__fault_shared(mmu_space *s, mmu_region *r, uint64_t va,
+                             uint64_t *slot, uint32_t table, int write,
+                             mmu_fault_info *info);
+static int mmu__reclaim_shared(mmu_system *sys, uint32_t f);
 
 /* swap.c */
 static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,

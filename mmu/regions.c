@@ -32,15 +32,28 @@ static int mmu__region_insert(mmu_space *s, const mmu_region *r,
           (s->nregions - i) * sizeof(mmu_region));
   s->regions[i] = *r;
   s->nregions++;
+  if (r->object)
+    mmu__object_mapped(r->object, 1);
   if (index)
     *index = i;
   return MMU_OK;
 }
 
+/* An object's count of regions goes with every region that maps it; the
+ * last one gone frees an anonymous object's pages (object.c). */
 static void mmu__region_remove(mmu_space *s, uint32_t i) {
+  mmu_object *o = s->regions[i].object;
   memmove(&s->regions[i], &s->regions[i + 1],
           (s->nregions - i - 1) * sizeof(mmu_region));
   s->nregions--;
+  if (o)
+    mmu__object_mapped(o, -1);
+}
+
+/* Every region goes (exec, exit): the page tables are torn down already. */
+static void mmu__regions_drop(mmu_space *s) {
+  while (s->nregions)
+    mmu__region_remove(s, s->nregions - 1);
 }
 
 /* Region i becomes [start, addr) and [addr, end). */
@@ -57,6 +70,8 @@ static int mmu__region_split(mmu_space *s, uint32_t i, uint64_t addr) {
           (s->nregions - i - 1) * sizeof(mmu_region));
   s->regions[i + 1] = upper;
   s->nregions++;
+  if (upper.object)
+    mmu__object_mapped(upper.object, 1);
   return MMU_OK;
 }
 
@@ -75,7 +90,8 @@ static int mmu__anon_compatible(const mmu_region *a, const mmu_region *b) {
  * pages were first mapped, which mremap keeps. */
 static int mmu__region_same_class(const mmu_region *a, const mmu_region *b) {
   return (a->kind == MMU_REGION_FILE) == (b->kind == MMU_REGION_FILE) &&
-         a->file == b->file && a->offset + (a->end - a->start) == b->offset;
+         a->file == b->file && a->object == b->object &&
+         a->offset + (a->end - a->start) == b->offset;
 }
 
 /* a right below b, alike but for access rights and anon_vma: equal flags
@@ -180,6 +196,11 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
   for (uint32_t i = 0; space && i < space->nregions; i++) {
     const mmu_region *r = &space->regions[i];
     const mmu_file *f = r->kind == MMU_REGION_FILE ? r->file : NULL;
+    const mmu_object *o = r->kind == MMU_REGION_SHARED ? r->object : NULL;
+    if (o)
+      f = o->file;
+    /* MAP_SHARED | MAP_ANONYMOUS is a shmem file (shmem_zero_setup) */
+    int shm = o && !f;
     size_t line = t.len;
     mmu__put_num(&t, r->start, 16, 8);
     mmu__puts(&t, "-");
@@ -188,15 +209,15 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
     mmu__puts(&t, r->prot & MMU_PROT_READ ? "r" : "-");
     mmu__puts(&t, r->prot & MMU_PROT_WRITE ? "w" : "-");
     mmu__puts(&t, r->prot & MMU_PROT_EXEC ? "x" : "-");
-    mmu__puts(&t, "p");
+    mmu__puts(&t, o ? "s" : "p");
     mmu__puts(&t, " ");
-    mmu__put_num(&t, f ? r->offset : 0, 16, 8);
+    mmu__put_num(&t, f || o ? r->offset : 0, 16, 8);
     mmu__puts(&t, " ");
     mmu__put_num(&t, f ? f->dev_major : 0, 16, 2);
     mmu__puts(&t, ":");
-    mmu__put_num(&t, f ? f->dev_minor : 0, 16, 2);
+    mmu__put_num(&t, f ? f->dev_minor : (uint32_t)shm, 16, 2);
     mmu__puts(&t, " ");
-    mmu__put_num(&t, f ? f->inode : 0, 10, 1);
+    mmu__put_num(&t, f ? f->inode : o ? o->inode : 0, 10, 1);
     mmu__puts(&t, " ");
     /* [stack] is the region holding the initial stack pointer only, not
      * every MAP_GROWSDOWN one (vma_is_initial_stack) */
@@ -207,6 +228,7 @@ MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
     int heap = space->start_brk && r->start < space->brk &&
                r->end > space->start_brk;
     const char *name = f       ? f->path
+                       : shm   ? "/dev/zero (deleted)"
                        : heap  ? "[heap]"
                        : stack ? "[stack]"
                                : NULL;

@@ -19,8 +19,7 @@ static inline void mmu__cpu_relax(void) {
  * 33); user pages are never global. */
 static void mmu__invalidate_range(mmu_cpu *cpu, uint64_t va, uint64_t pages) {
   if (pages > 32) {
-    mmu__tlb_flush_nonglobal(cpu);
-    cpu->stats.flushes_pcid++;
+    mmu__tlb_flush_nonglobal(cpu); /* counts itself */
   } else {
     for (uint64_t p = 0; p < pages; p++)
       mmu_invlpg(cpu, va + p * MMU__PAGE);
@@ -44,10 +43,8 @@ MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
       posted = now;
     }
   }
-  if (all) {
+  if (all)
     mmu__tlb_flush_nonglobal(cpu);
-    cpu->stats.flushes_pcid++;
-  }
   __atomic_store_n(&cpu->shoot_applied, posted, __ATOMIC_RELEASE);
 }
 

@@ -140,6 +140,8 @@ static void mmu__leaf_put(mmu_space *s, uint64_t e, int huge) {
     uint32_t f = mmu__leaf_frame(sys, e, huge);
     if (f == MMU__NO_FRAME || f == sys->zero_frame)
       return;
+    if ((e & MMU_PTE_D) && (sys->frame[f].flags & MMU__FRF_SHARED))
+      sys->frame[f].flags |= MMU__FRF_DIRTY; /* zap_pte_range's dirtying */
     mmu__rss_add(s, huge ? -512 : -1);
     if (--sys->frame[f].refs == 0)
       mmu__frame_free(sys, f);
@@ -282,7 +284,7 @@ static int mmu__space_exec(mmu_space *s) {
     return MMU_ERR_ARG;
   mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
   mmu__shootdown(s, 0, ~0ull);
-  s->nregions = 0;
+  mmu__regions_drop(s);
   s->start_brk = s->brk = 0;
   s->start_stack = 0;
   MMU_ASSERT(s->ru.rss_pages == 0 && s->ru.swap_pages == 0);
@@ -302,6 +304,7 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
   mmu_system *sys = s->sys;
   mmu__zap_range(s, 0, s->user_top);
   mmu__shootdown(s, 0, ~0ull);
+  mmu__regions_drop(s);
   mmu__frame_free(sys, s->root_frame);
   for (mmu_space **p = &sys->spaces; *p; p = &(*p)->next_space)
     if (*p == s) {
@@ -429,6 +432,9 @@ static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
   child->nregions = parent->nregions;
   memcpy(child->regions, parent->regions,
          parent->nregions * sizeof(mmu_region));
+  for (uint32_t i = 0; i < child->nregions; i++)
+    if (child->regions[i].object)
+      mmu__object_mapped(child->regions[i].object, 1);
   /* anon_vma_fork: each child region with an anon_vma gets one of its
    * own, also where the parent's regions share one, so the child's do not
    * merge where the parent's would; its chain holds the parent's too. */
@@ -545,18 +551,23 @@ static void mmu__populate(mmu_space *s, uint64_t start, uint64_t end,
       return;
 }
 
+/* mmap of anonymous memory or a private file mapping, or (obj) a shared
+ * mapping of an object. */
 static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
-                           uint64_t offset, uint64_t *mapped) {
+                           mmu_object *obj, uint64_t offset,
+                           uint64_t *mapped) {
   if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
       (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB |
                  MMU_MAP_POPULATE)) ||
       (offset & 0xFFF) || (file && !file->read_page))
     return MMU_ERR_ARG;
   int huge = (flags & MMU_MAP_HUGETLB) != 0;
-  if ((huge || file) && (flags & MMU_MAP_GROWSDOWN))
+  if ((huge || file || obj) && (flags & MMU_MAP_GROWSDOWN))
     return MMU_ERR_ARG;
-  if (huge && file)
+  if (huge && (file || obj))
+    return MMU_ERR_ARG;
+  if (obj && (obj->magic != MMU__OBJ_MAGIC || obj->sys != s->sys))
     return MMU_ERR_ARG;
   uint64_t align = huge ? MMU__HUGE : MMU__PAGE;
   if (len > s->user_top)
@@ -590,13 +601,17 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   memset(&r, 0, sizeof r);
   r.start = start;
   r.end = start + len;
-  r.offset = file ? offset : start; /* anonymous: vm_pgoff = addr >> 12 */
-  r.file = file;
+  /* anonymous: vm_pgoff = addr >> 12 */
+  r.offset = file || obj ? offset : start;
+  r.file = obj ? obj->file : file;
+  r.object = obj;
   r.prot = (uint8_t)prot;
-  r.flags = (uint8_t)(flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB));
+  r.flags = (uint8_t)((flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB)) |
+                      (obj ? MMU_MAP_SHARED : 0));
   /* accountable_mapping: private and writable, hugetlb excepted */
-  r.vm = (prot & MMU_PROT_WRITE) && !huge ? MMU_VM_ACCOUNT : 0;
-  r.kind = file                         ? MMU_REGION_FILE
+  r.vm = (prot & MMU_PROT_WRITE) && !huge && !obj ? MMU_VM_ACCOUNT : 0;
+  r.kind = obj                          ? MMU_REGION_SHARED
+           : file                       ? MMU_REGION_FILE
            : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
                                         : MMU_REGION_ANON;
   uint32_t at;
@@ -613,7 +628,21 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            uint64_t offset, uint64_t *mapped) {
-  int rc = mmu__space_mmap(s, addr, len, prot, flags, file, offset, mapped);
+  int rc =
+      mmu__space_mmap(s, addr, len, prot, flags, file, NULL, offset, mapped);
+  if (mmu__space_ok(s))
+    mmu__tlb_finish(s->sys);
+  return rc;
+}
+
+MMU_API int mmu_space_mmap_object(mmu_space *s, uint64_t addr, uint64_t len,
+                                  unsigned prot, unsigned flags,
+                                  mmu_object *obj, uint64_t offset,
+                                  uint64_t *mapped) {
+  if (!obj)
+    return MMU_ERR_ARG;
+  int rc =
+      mmu__space_mmap(s, addr, len, prot, flags, NULL, obj, offset, mapped);
   if (mmu__space_ok(s))
     mmu__tlb_finish(s->sys);
   return rc;
@@ -650,7 +679,7 @@ static uint64_t mmu__leaf_reprotect(const mmu_system *sys, const mmu_region *r,
   if (!(r->prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC)))
     return keep | (e & MMU_PTE_PS) | MMU__PROTNONE_MARK;
   int writable = (r->prot & MMU_PROT_WRITE) && f != sys->zero_frame &&
-                 ((e & MMU_PTE_W) ||
+                 ((e & MMU_PTE_W) || r->kind == MMU_REGION_SHARED ||
                   (sys->frame[f].flags &
                    (MMU__FRF_EXCLUSIVE | MMU__FRF_FILE_CLEAN)) ==
                       MMU__FRF_EXCLUSIVE);
@@ -711,19 +740,22 @@ static void mmu__move_piece(mmu_space *s, uint64_t start, uint64_t end,
   if (s->regions[i].end > end)
     mmu__region_split(s, i, end);
   mmu_region moved = s->regions[i];
-  moved.offset = moved.kind != MMU_REGION_FILE && !moved.anon_id
-                     ? dest
-                     : moved.offset;
+  int anon = moved.kind != MMU_REGION_FILE && moved.kind != MMU_REGION_SHARED;
+  moved.offset = anon && !moved.anon_id ? dest : moved.offset;
   moved.start = dest;
   moved.end = dest + len;
   mmu__move_ctx ctx = {dest - start};
   mmu__for_leaves(s, s->root_frame, s->levels, 0, start, end, mmu__move_leaf,
                   &ctx, 1);
+  if (moved.object) /* the object lives on through the move */
+    mmu__object_mapped(moved.object, 1);
   mmu__region_remove(s, i);
   mmu__shootdown(s, start, (end - start) >> 12);
   uint32_t at;
   if (mmu__region_insert(s, &moved, &at) == MMU_OK)
     mmu__region_merge_around(s, at, at);
+  if (moved.object)
+    mmu__object_mapped(moved.object, -1);
   s->remapped = 1;
 }
 
@@ -887,7 +919,8 @@ static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
     /* mprotect_fixup: made writable, a private region is charged; made
      * unwritable, only an anonymous one with no anon_vma yet gives the
      * charge back */
-    if ((prot & MMU_PROT_WRITE) && !(r->flags & MMU_MAP_HUGETLB))
+    if ((prot & MMU_PROT_WRITE) &&
+        !(r->flags & (MMU_MAP_HUGETLB | MMU_MAP_SHARED)))
       r->vm |= MMU_VM_ACCOUNT;
     else if (!(prot & MMU_PROT_WRITE) && r->kind != MMU_REGION_FILE &&
              !r->anon_id)
@@ -967,7 +1000,8 @@ static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
     done = r->end < end ? r->end : end;
     if (advice == MMU_MADV_DONTNEED) {
       mmu__zap_range(s, a, done);
-    } else if (r->kind == MMU_REGION_FILE || (r->flags & MMU_MAP_HUGETLB)) {
+    } else if (r->kind == MMU_REGION_FILE || r->kind == MMU_REGION_SHARED ||
+               (r->flags & MMU_MAP_HUGETLB)) {
       rc = MMU_ERR_ARG;
       break;
     } else {

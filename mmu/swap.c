@@ -12,7 +12,7 @@
  * and the frame is unwritten. */
 static void mmu__uncache(mmu_system *sys, uint32_t f) {
   uint64_t c = sys->frame[f].cached;
-  if (!c)
+  if (!c || (sys->frame[f].flags & MMU__FRF_SHARED)) /* an object, no slot */
     return;
   MMU_ASSERT(sys->slot[c - 1].cache == f + 1);
   sys->slot[c - 1].cache = 0;
@@ -43,16 +43,24 @@ static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
                                 uint64_t *va_out, uint32_t *table) {
   mmu_system *sys = s->sys;
   uint64_t index = sys->frame[f].index;
+  /* which regions may hold it: its object's, private file ones, or
+   * anonymous ones */
+  const mmu_object *obj = mmu__frame_object(sys, f);
   int file = (sys->frame[f].flags & MMU__FRF_FILE) != 0;
-  int32_t hint = file || index >= s->user_top ? -1 : mmu__region_find(s, index);
-  int scan = file || s->remapped;
+  int kind = obj ? MMU_REGION_SHARED : file ? MMU_REGION_FILE : -1;
+  int32_t hint = kind >= 0 || index >= s->user_top ? -1
+                                                   : mmu__region_find(s, index);
+  int scan = kind >= 0 || s->remapped;
   for (int32_t k = -1; k < (int32_t)s->nregions; k++) {
     int32_t i = k < 0 ? hint : k;
     if (i < 0 || (k >= 0 && (!scan || k == hint)))
       continue;
     const mmu_region *r = &s->regions[i];
+    int rkind = r->kind == MMU_REGION_FILE || r->kind == MMU_REGION_SHARED
+                    ? r->kind
+                    : -1;
     if (index < r->offset || index - r->offset >= r->end - r->start ||
-        (r->kind == MMU_REGION_FILE) != file)
+        rkind != kind || r->object != obj)
       continue;
     uint64_t va = r->start + (index - r->offset), *e;
     if (mmu__walk_to(s, va, 1, 0, &e, table) != MMU_OK || !e)
@@ -198,6 +206,8 @@ static int mmu__reclaim_one(mmu_system *sys) {
   sys->vm.pgscan++;
   struct mmu__frame *fr = &sys->frame[f];
   MMU_ASSERT(fr->kind == MMU__FR_PAGE);
+  if (fr->flags & MMU__FRF_SHARED)
+    return mmu__reclaim_shared(sys, f);
   /* equal to fr->refs unless an entry was overwritten behind our back */
   uint32_t mappers = mmu__rmap_walk(sys, f, 0, NULL, NULL);
   if (!mappers) { /* nothing maps it any more: nothing to keep */

@@ -3,13 +3,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 
-#include "os_world.h"
+#include "os_test.h"
 
-#define EQ(a, b) cr_assert_eq((uint64_t)(a), (uint64_t)(b), "%s = %#llx, want %#llx", #a, \
-                              (unsigned long long)(a), (unsigned long long)(b))
-#define OK(x) EQ((x), MMU_OK)
-#define PAGE 4096ull
-#define RW (MMU_PROT_READ | MMU_PROT_WRITE)
 
 static osw W;
 static mmu_space S;
@@ -262,7 +257,8 @@ Test(space, brk_grows_and_shrinks_the_heap) {
 }
 
 Test(space, maps_text_is_linux_format) {
-  static const mmu_file file = {NULL, NULL, "/usr/bin/cat", 0xfe, 0, 247134};
+  static const mmu_file file = {NULL, NULL, "/usr/bin/cat", 0xfe, 0, 247134,
+                                NULL};
   OK(mmu_space_set_brk_base(&S, 0x55ad4baa7000ull));
   uint64_t b;
   OK(mmu_space_brk(&S, 0x55ad4bac8000ull, &b));

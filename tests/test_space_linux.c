@@ -2,41 +2,22 @@
  * kernel exposed (issue "The OS side, exact against Linux", cases A-I).
  * Each test is one minimal sequence; the expected regions are what
  * /proc/self/maps showed (SPEC.md 9.2). Addresses are pages of a window. */
-#include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "os_world.h"
+#include "os_test.h"
 
-#define EQ(a, b)                                                               \
-  cr_assert_eq((uint64_t)(a), (uint64_t)(b), "%s = %#llx, want %#llx", #a,     \
-               (unsigned long long)(a), (unsigned long long)(b))
-#define OK(x) EQ((x), MMU_OK)
-#define PAGE 4096ull
-#define RW (MMU_PROT_READ | MMU_PROT_WRITE)
 #define WIN 0x10000000ull
 #define P(n) (WIN + (uint64_t)(n)*PAGE)
 
 static osw W;
 static mmu_space S;
 
-static void world(uint32_t sys_flags) {
-  cr_assert_eq(osw_init(&W, 4096, 0, 0, sys_flags), 0);
-  OK(osw_space(&W, &S, NULL));
-  OK(mmu_space_activate(&S, &W.cpu));
-}
+static void world(uint32_t sys_flags) { ost_world(&W, &S, 4096, 0, sys_flags); }
 static void setup(void) { world(0); }
 /* With 64 swap slots, for tests that reclaim (.init = NULL). */
-static void swap_world(void) {
-  cr_assert_eq(osw_init(&W, 4096, 64, 0, 0), 0);
-  OK(osw_space(&W, &S, NULL));
-  OK(mmu_space_activate(&S, &W.cpu));
-}
-static void teardown(void) {
-  if (S.magic)
-    osw_space_free(&S);
-  osw_free(&W);
-}
+static void swap_world(void) { ost_world(&W, &S, 4096, 64, 0); }
+static void teardown(void) { ost_world_free(&W, &S); }
 
 static void map_at(mmu_space *s, uint64_t page, uint64_t pages, unsigned prot,
                    unsigned flags) {

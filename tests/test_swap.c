@@ -6,14 +6,8 @@
 #include <stdio.h>
 
 #include "../examples/swap_file.h"
-#include "os_world.h"
+#include "os_test.h"
 
-#define EQ(a, b)                                                             \
-  cr_assert_eq((uint64_t)(a), (uint64_t)(b), "%s = %#llx, want %#llx", #a,   \
-               (unsigned long long)(a), (unsigned long long)(b))
-#define OK(x) EQ((x), MMU_OK)
-#define PAGE 4096ull
-#define RW (MMU_PROT_READ | MMU_PROT_WRITE)
 
 static uint8_t pattern(uint64_t page, unsigned i) {
   return (uint8_t)(page * 131 + i * 7 + 1);
@@ -348,7 +342,7 @@ static int file_read_page(void *user, uint64_t offset, void *page, int *did_io) 
 Test(swap, clean_file_pages_are_dropped) {
   osw w;
   mmu_space s;
-  static const mmu_file file = {file_read_page, NULL, "/data", 8, 1, 42};
+  static const mmu_file file = {file_read_page, NULL, "/data", 8, 1, 42, NULL};
   start(&w, &s, 64, 16, MMU_POLICY_LRU);
   uint64_t a;
   OK(mmu_space_mmap(&s, 0, 2 * PAGE, RW, 0, &file, 3 * PAGE, &a));

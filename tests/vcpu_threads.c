@@ -1,8 +1,8 @@
 /* vcpu_threads.c - vCPU threads running a space while the OS side works
  * (SPEC 2.3, 9.1): several threads, each with its own managed cpu, read
- * and write their own 8-byte slot of every page of one shared region (one
- * process, CLONE_VM), and take the embedder's lock only to resolve a
- * fault. Meanwhile the main thread, under the lock, reclaims (swap-out),
+ * and write their own 8-byte slot of every page of a private region and of
+ * a MAP_SHARED one (one process, CLONE_VM), and take the embedder's lock
+ * only to resolve a fault. Meanwhile the main thread, under the lock, reclaims (swap-out),
  * forks the space, checks the child's snapshot stays frozen, lets the
  * child write, destroys it, ages the pages, and mprotects the region
  * read-only and back. A small pool keeps reclaim running inside the
@@ -10,7 +10,8 @@
  *
  * Every read must return the thread's last write to that slot (no lost
  * write), no fault may end in an error (no corrupt page), and a child's
- * pages must keep the values they had at fork. Built twice by CMake:
+ * private pages must keep the values they had at fork (the shared ones
+ * are the child's too). Built twice by CMake:
  * plainly, and with -fsanitize=thread (then any report fails the run).
  *
  * usage: vcpu_threads [SECONDS] (default 2; MMU_THREADS_SECONDS too)
@@ -25,16 +26,21 @@
 #include "os_world.h"
 
 #define THREADS 3
-#define PAGES 96
+#define PRIVATE 96 /* pages of a private region, then of a shared one */
+#define SHARED 16
+#define PAGES (PRIVATE + SHARED)
 #define FRAMES 160 /* room for the pages, not for a child as well */
 #define SLOTS 1024
 #define REGION 0x10000000ull
+#define SHARED_REGION 0x20000000ull
 #define RW (MMU_PROT_READ | MMU_PROT_WRITE)
 
 static osw W;
 static mmu_space P, C; /* the process and its forked child */
 static int have_child;
-static uint64_t snapshot[PAGES][THREADS]; /* the child's slots at fork */
+static uint64_t snapshot[PRIVATE][THREADS]; /* the child's slots at fork */
+static mmu_object shm; /* MAP_SHARED | MAP_ANONYMOUS: the child shares it */
+static uint64_t shm_storage[SHARED];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int stop, failed;
 static atomic_ulong kicks;
@@ -55,6 +61,8 @@ static void fail(const char *what, int id, long detail) {
 }
 
 static uint64_t slot_va(uint64_t page, int id) {
+  if (page >= PRIVATE)
+    return SHARED_REGION + (page - PRIVATE) * 4096 + (uint64_t)id * 8;
   return REGION + page * 4096 + (uint64_t)id * 8;
 }
 
@@ -142,7 +150,7 @@ static void fork_child(void) {
   if (osw_fork(&P, &C) != MMU_OK)
     return; /* pool or swap full this time */
   have_child = 1;
-  for (uint64_t p = 0; p < PAGES; p++)
+  for (uint64_t p = 0; p < PRIVATE; p++)
     for (int t = 0; t < THREADS; t++)
       if (peek(&C, p, t, &snapshot[p][t]) != MMU_OK)
         fail("child read", t, (long)p);
@@ -150,7 +158,7 @@ static void fork_child(void) {
 
 static void check_child_and_exit(int write_first) {
   uint64_t junk = ~0ull;
-  for (uint64_t p = 0; p < PAGES; p++)
+  for (uint64_t p = 0; p < PRIVATE; p++)
     for (int t = 0; t < THREADS; t++) {
       uint64_t now;
       if (peek(&C, p, t, &now) != MMU_OK)
@@ -160,7 +168,7 @@ static void check_child_and_exit(int write_first) {
     }
   /* the child's own writes stay in the child */
   if (write_first)
-    for (uint64_t p = 0; p < PAGES; p += 7)
+    for (uint64_t p = 0; p < PRIVATE; p += 7)
       if (mmu_space_write(&C, &W.cpu, slot_va(p, (int)(p % THREADS)), &junk, 8,
                           NULL) != MMU_OK)
         fail("child write", 0, (long)p);
@@ -182,8 +190,12 @@ int main(int argc, char **argv) {
     return 2;
   uint64_t got;
   if (osw_space(&W, &P, NULL) != MMU_OK ||
-      mmu_space_mmap(&P, REGION, PAGES * 4096, RW, MMU_MAP_FIXED, NULL, 0,
-                     &got) != MMU_OK)
+      mmu_space_mmap(&P, REGION, PRIVATE * 4096, RW, MMU_MAP_FIXED, NULL, 0,
+                     &got) != MMU_OK ||
+      mmu_object_init(&shm, &W.sys, SHARED, NULL, shm_storage,
+                      sizeof shm_storage) != MMU_OK ||
+      mmu_space_mmap_object(&P, SHARED_REGION, SHARED * 4096, RW,
+                            MMU_MAP_FIXED, &shm, 0, &got) != MMU_OK)
     return 2;
   for (int t = 0; t < THREADS; t++) {
     V[t].id = t;
@@ -221,10 +233,9 @@ int main(int argc, char **argv) {
       mmu_system_age(&W.sys);
       break;
     case 5: { /* read-only for a moment: writers wait, nothing is lost */
-      uint64_t page = (x >> 8) % PAGES;
-      if (mmu_space_mprotect(&P, REGION + page * 4096, 4096, MMU_PROT_READ) !=
-              MMU_OK ||
-          mmu_space_mprotect(&P, REGION + page * 4096, 4096, RW) != MMU_OK)
+      uint64_t page = (x >> 8) % PAGES, va = slot_va(page, 0);
+      if (mmu_space_mprotect(&P, va, 4096, MMU_PROT_READ) != MMU_OK ||
+          mmu_space_mprotect(&P, va, 4096, RW) != MMU_OK)
         fail("mprotect", -1, (long)page);
       break;
     }
