@@ -157,13 +157,14 @@ static __attribute__((noinline)) NO_SANITIZE void touch_write(uint8_t *base,
     p[(size_t)k * PAGE] = KS_BYTE(step, first + k);
 }
 
-/* Accesses the protection refuses: SIGSEGV, caught, each page once. */
+/* Accesses the protection refuses: SIGSEGV, caught, each page once; and
+ * SIGBUS (a shared mapping past its object's end), caught the same way. */
 static sigjmp_buf segv_jump;
-static volatile sig_atomic_t segv_code;
+static volatile sig_atomic_t segv_code, segv_sig;
 
 static void on_segv(int sig, siginfo_t *si, void *uc) {
-  (void)sig;
   (void)uc;
+  segv_sig = sig;
   segv_code = si->si_code;
   siglongjmp(segv_jump, 1);
 }
@@ -207,6 +208,9 @@ touch_arena(uint8_t *base, uint32_t first, uint32_t count, int write,
         o[2 * k] = (char)(hi < 10 ? '0' + hi : 'a' + hi - 10);
         o[2 * k + 1] = (char)(lo < 10 ? '0' + lo : 'a' + lo - 10);
       }
+    } else if (segv_sig == SIGBUS) {
+      o[2 * k] = 'b';
+      o[2 * k + 1] = segv_code == BUS_ADRERR ? 'a' : '?';
     } else {
       o[2 * k] = 's';
       o[2 * k + 1] = segv_code == SEGV_MAPERR   ? 'm'
@@ -284,6 +288,10 @@ static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
                   (st->op == KS_OP_MMAP_GROWSDOWN ? MAP_GROWSDOWN : 0),
               -1, 0) == MAP_FAILED;
     break;
+  case KS_OP_MMAP_SHARED:
+    rc = mmap(addr, len, prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1,
+              0) == MAP_FAILED;
+    break;
   case KS_OP_MUNMAP:
     rc = munmap(addr, len);
     break;
@@ -347,6 +355,8 @@ static int warm_arena_calls(void) {
       WARM_CALL(KS_OP_MADV_DONTNEED, 0, 2, 0),
       WARM_CALL(KS_OP_MADV_FREE, 0, 2, 0),
       WARM_CALL(KS_OP_MREMAP, 0, 2, 0), /* new_count 0: EINVAL */
+      WARM_CALL(KS_OP_MMAP_SHARED, KS_PROT_RW, 2, 0),
+      WARM_CALL(KS_OP_WRITE, 0, 2, 0),
       WARM_CALL(KS_OP_MUNMAP, 0, 2, 0),
       WARM_CALL(KS_OP_BRK, 0, 0, 0),
   };
@@ -1226,7 +1236,8 @@ int main(int argc, char **argv) {
   sa.sa_sigaction = on_segv;
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSEGV, &sa, NULL) != 0) {
+  if (sigaction(SIGSEGV, &sa, NULL) != 0 ||
+      sigaction(SIGBUS, &sa, NULL) != 0) {
     perror("kernel_replay: sigaction");
     return 1;
   }
@@ -1244,6 +1255,9 @@ int main(int argc, char **argv) {
          given ? "given" : "probed");
   if (mode == M_PROBE)
     return 0;
+  if (random_count || file_script.nsteps) /* fault-around's windows */
+    printf("# arena start modulo 2 MiB: %#lx\n",
+           (unsigned long)(arena_start() & 0x1FFFFFu));
   if (mode == M_EXPECT) {
     for (unsigned c = 0; c < nchosen; c++)
       for (uint32_t i = 0; i < chosen[c]->nsteps; i++)

@@ -112,10 +112,13 @@ typedef enum ks_op {
   KS_OP_MADV_FREE,      /* madvise(MADV_FREE) */
   KS_OP_BRK,            /* brk(arena + count pages + off): the heap starts */
                         /* at the arena's page 0 */
-  KS_OP_MREMAP          /* mremap(first + off, count pages, new_count */
+  KS_OP_MREMAP,         /* mremap(first + off, count pages, new_count */
                         /* pages, flags, arena page `at`) */
+  KS_OP_MMAP_SHARED     /* as MMAP, MAP_SHARED | MAP_ANONYMOUS: a shmem */
+                        /* object of the mapping's size (the library: an */
+                        /* mmu_object) */
 } ks_op;
-#define KS_OP_LAST KS_OP_MREMAP
+#define KS_OP_LAST KS_OP_MMAP_SHARED
 
 /* ks_step.flags of MREMAP: Linux's MREMAP_* values, passed as they are
  * (other bits too: the kernel's EINVAL). */
@@ -229,6 +232,7 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_MADV_FREE: return "madv_free";
   case KS_OP_BRK: return "brk";
   case KS_OP_MREMAP: return "mremap";
+  case KS_OP_MMAP_SHARED: return "mmap_shared";
   default: return "?";
   }
 }
@@ -610,13 +614,17 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 
 /* Text of a step's touches: per page two characters, the byte read (hex),
  * "ww" a write that went through, "sm" / "sa" / "s?" SIGSEGV with
- * SEGV_MAPERR / SEGV_ACCERR / another si_code. */
+ * SEGV_MAPERR / SEGV_ACCERR / another si_code, "ba" / "b?" SIGBUS with
+ * BUS_ADRERR (a shared mapping past its object's end) / another. */
 #define KS_TOUCH_TEXT 72
 /* Text of the arena's VMAs (ks_maps_digest). */
-#define KS_MAPS_TEXT 768
+#define KS_MAPS_TEXT 1536
 
 static inline const char *ks_segv_token(int si_code) {
   return si_code == 1 ? "sm" : si_code == 2 ? "sa" : "s?";
+}
+static inline const char *ks_bus_token(int si_code) {
+  return si_code == 2 ? "ba" : "b?";
 }
 
 static inline uint64_t ks_rand(uint64_t *x) {
@@ -766,7 +774,10 @@ static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
     if (ks_gen_below(x, 4) &&
         ks_gen_run_end(m, st->first) != st->first)
       return 0;
-    st->op = (uint8_t)(ks_gen_below(x, 4) ? KS_OP_MMAP : KS_OP_MMAP_POPULATE);
+    unsigned kind = ks_gen_below(x, 12);
+    st->op = (uint8_t)(kind < 6   ? KS_OP_MMAP
+                       : kind < 9 ? KS_OP_MMAP_SHARED
+                                  : KS_OP_MMAP_POPULATE);
     ks_gen_set(m, st->first, len, (uint8_t)(1 + st->prot));
   } else if (pick < 18) { /* a stack, room below it to grow */
     uint32_t len = 1 + ks_gen_below(x, 4);
@@ -850,22 +861,24 @@ static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
       m->brk = top;
     }
   } else { /* calls that fail: unaligned, or a range from a hole */
-    unsigned what = ks_gen_below(x, 4);
+    unsigned what = ks_gen_below(x, 5);
     st->op = what == 0   ? KS_OP_MUNMAP
              : what == 1 ? KS_OP_MPROTECT
              : what == 2 ? KS_OP_MADV_DONTNEED
-                         : KS_OP_MMAP;
+             : what == 3 ? KS_OP_MMAP
+                         : KS_OP_MMAP_SHARED;
     st->first = ks_gen_mapped_page(x, m);
     st->count = 1 + ks_gen_below(x, 4);
     if (ks_gen_below(x, 2))
       st->off = 1 + (int32_t)ks_gen_below(x, KS_PAGE_SIZE - 1);
-    else if (st->first > 0 && st->op != KS_OP_MMAP)
+    else if (st->first > 0 && what < 3)
       st->first -= 1 + ks_gen_below(x, st->first < 3 ? st->first : 3);
     else
       st->count = 0; /* zero length */
   }
   if (st->op != KS_OP_MMAP && st->op != KS_OP_MMAP_POPULATE &&
-      st->op != KS_OP_MMAP_GROWSDOWN && st->op != KS_OP_MPROTECT)
+      st->op != KS_OP_MMAP_GROWSDOWN && st->op != KS_OP_MMAP_SHARED &&
+      st->op != KS_OP_MPROTECT)
     st->prot = 0; /* only these take one */
   return 1;
 }
@@ -1008,37 +1021,54 @@ static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
  * meet the arena [lo, lo + pages * 4096), clipped to it, as
  * "first-end:rwx[name]" in arena pages, comma separated, "-" for none;
  * PROT_NONE ones only when with_none (the fixed scripts' arena holes are
- * PROT_NONE reservations the library does not have). */
+ * PROT_NONE reservations the library does not have). A shared VMA is
+ * "first-end:rwxs+OFFSET#K[name]", its offset in pages, its name without
+ * spaces, and K for its inode: the inode's rank among the shared VMAs'
+ * inodes of the list, by first appearance (the library's inode numbers
+ * are its own, not tmpfs's: what is compared is which VMAs share one). */
 static inline void ks_maps_digest(const char *text, uint64_t lo,
                                   uint32_t pages, int with_none, char *out,
                                   size_t cap) {
   const uint64_t hi = lo + (uint64_t)pages * KS_PAGE_SIZE;
+  unsigned long long inodes[64];
+  unsigned ninodes = 0;
   size_t len = 0;
   out[0] = 0;
   while (text && *text) {
     const char *eol = strchr(text, '\n');
     size_t n = eol ? (size_t)(eol - text) : strlen(text);
-    unsigned long long a, b;
-    char perms[8], name[64] = "";
+    unsigned long long a, b, off = 0, inode = 0;
+    char perms[8], name[64] = "", shared[48] = "";
     int at = 0;
-    if (sscanf(text, "%llx-%llx %7s %*s %*s %*s%n", &a, &b, perms, &at) ==
-            3 &&
+    if (sscanf(text, "%llx-%llx %7s %llx %*s %llu%n", &a, &b, perms, &off,
+               &inode, &at) == 5 &&
         at > 0 && (size_t)at <= n) {
       while ((size_t)at < n && text[at] == ' ')
         at++;
-      size_t k = n - (size_t)at;
-      if (k >= sizeof name)
-        k = sizeof name - 1;
-      memcpy(name, text + at, k);
+      size_t k = 0;
+      for (size_t c = (size_t)at; c < n && k < sizeof name - 1; c++)
+        if (text[c] != ' ' || perms[3] != 's')
+          name[k++] = text[c];
       name[k] = 0;
       while (k && name[k - 1] == ' ')
         name[--k] = 0;
       if (b > lo && a < hi && (with_none || strncmp(perms, "---", 3) != 0)) {
+        if (perms[3] == 's') {
+          unsigned r = 0;
+          while (r < ninodes && inodes[r] != inode)
+            r++;
+          if (r == ninodes && ninodes < sizeof inodes / sizeof inodes[0])
+            inodes[ninodes++] = inode;
+          /* the offset of the part inside the arena */
+          off += (a < lo ? lo - a : 0);
+          snprintf(shared, sizeof shared, "s+%llu#%u",
+                   off / KS_PAGE_SIZE, r);
+        }
         a = a < lo ? lo : a;
         b = b > hi ? hi : b;
-        int w = snprintf(out + len, cap - len, "%s%llu-%llu:%.3s%s",
+        int w = snprintf(out + len, cap - len, "%s%llu-%llu:%.3s%s%s",
                          len ? "," : "", (a - lo) / KS_PAGE_SIZE,
-                         (b - lo) / KS_PAGE_SIZE, perms, name);
+                         (b - lo) / KS_PAGE_SIZE, perms, shared, name);
         if (w < 0 || (size_t)w >= cap - len) {
           snprintf(out, cap, "overflow");
           return;
@@ -1136,7 +1166,7 @@ static inline int ks_line_parse(const char *line, ks_line *l) {
   if ((f = strstr(line, " touch=")))
     sscanf(f + 7, "%71s", l->touch);
   if ((f = strstr(line, " maps=")))
-    sscanf(f + 6, "%767s", l->maps);
+    sscanf(f + 6, "%1535s", l->maps);
   return 1;
 }
 
