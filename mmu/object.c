@@ -159,17 +159,16 @@ static int mmu__fault_shared(mmu_space *s, mmu_region *r, uint64_t va,
                              mmu_fault_info *info) {
   mmu_object *o = r->object;
   uint64_t i = (r->offset + (va - r->start)) >> 12;
+  if (!write) /* do_read_fault: ->map_pages first, past i_size too */
+    mmu__fault_around(s, r, va, table);
   if (i >= o->pages) { /* past i_size: shmem_fault / filemap_fault */
     info->fault_class = MMU_FAULT_SIGBUS;
     info->si_code = MMU_BUS_ADRERR;
     return MMU_OK;
   }
   info->fault_class = MMU_FAULT_MINOR;
-  if (!write) {
-    mmu__fault_around(s, r, va, table);
-    if (mmu__pte(slot))
-      return MMU_OK;
-  }
+  if (!write && mmu__pte(slot))
+    return MMU_OK;
   uint32_t f;
   int rc = mmu__object_page(o, i, &f, info);
   if (rc == MMU_OK)

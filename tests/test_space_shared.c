@@ -188,6 +188,33 @@ Test(linux_shared, mremap_of_zero_length_duplicates_a_shared_mapping) {
      MMU_ERR_ARG);
 }
 
+/* A read past the object's end maps the window's held pages first
+ * (do_read_fault calls map_pages before the fault that answers SIGBUS); a
+ * write does not. Linux 6.18: 0 faults for the SIGBUS, then 0 for the
+ * pages the object holds, 1 for the next; after a write past the end the
+ * held page faults (random script 13109, a second thread's read). */
+Test(linux_shared, a_read_past_the_end_maps_the_window_first) {
+  shared_anon(&O, 2, 4);
+  uint64_t to;
+  OK(mmu_space_mremap(&S, P(2), 4 * PAGE, 6 * PAGE, 0, 0, &to));
+  OK(osw_write8(&W, &S, P(2), 1, NULL));
+  OK(osw_write8(&W, &S, P(3), 2, NULL));
+  OK(mmu_space_madvise(&S, P(2), 6 * PAGE, MMU_MADV_DONTNEED));
+  mmu_fault_info f;
+  uint8_t v;
+  uint64_t before = S.ru.minflt;
+  EQ(osw_read8(&W, &S, P(7), &v, &f), MMU_PAGE_FAULT);
+  EQ(f.fault_class, MMU_FAULT_SIGBUS);
+  EQ(S.ru.minflt, before);
+  EQ(faults_of(&S, 2, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 3, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 4, 0, 0, NULL), 1);
+  OK(mmu_space_madvise(&S, P(2), 6 * PAGE, MMU_MADV_DONTNEED));
+  EQ(osw_write8(&W, &S, P(7), 1, &f), MMU_PAGE_FAULT);
+  EQ(f.fault_class, MMU_FAULT_SIGBUS);
+  EQ(faults_of(&S, 2, 0, 0, NULL), 1);
+}
+
 Test(linux_shared, maps_shows_a_deleted_dev_zero) {
   shared_anon(&O, 0, 8);
   OK(mmu_space_munmap(&S, P(0), 2 * PAGE));
