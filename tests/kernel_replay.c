@@ -41,6 +41,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -117,8 +118,10 @@ static struct state {
   pid_t child;
   int cmd_w, res_r;  /* leader's ends */
   int cmd_r, res_w;  /* child's ends */
+  int tcmd_r, tcmd_w, tdone_r, tdone_w; /* the second thread's pipes */
+  command tcmd;
   int status;
-  uint8_t ready;
+  uint8_t ready, tdone;
 } g __attribute__((aligned(4096)));
 
 /* ------------------------------------------------------------------------ */
@@ -627,6 +630,52 @@ static __attribute__((noreturn)) void child_main(void) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* The second thread (arena scripts): a thread of the leader's process,
+ * clone(CLONE_VM | CLONE_THREAD ...) before the first step, on a stack
+ * outside the arena that fork does not copy (MADV_DONTFORK: the leader's
+ * thread never writes a page fork made copy-on-write). It shares the
+ * leader's TLS and calls nothing that allocates. It runs the KS_THREAD
+ * steps the leader sends (getrusage RUSAGE_SELF counts the whole process)
+ * while the leader waits, then says it is done. */
+#define THREAD_STACK (512u * 1024u)
+
+static int thread_main(void *arg) {
+  (void)arg;
+  warm_stack();
+  /* a refused access, caught: the signal path on this stack is warm */
+  touch_arena(g.scratch, 0, 1, 0, 0, g.res.touch);
+  g.tdone = 1;
+  if (full_write(g.tdone_w, &g.tdone, 1) == 0)
+    while (full_read(g.tcmd_r, &g.tcmd, sizeof g.tcmd) == 0 &&
+           g.tcmd.step >= 0) {
+      exec_step((uint32_t)g.tcmd.step, &g.results[g.tcmd.step]);
+      if (full_write(g.tdone_w, &g.tdone, 1))
+        break;
+    }
+  syscall(SYS_exit, 0); /* this thread only */
+  return 0;
+}
+
+static int start_thread(void) {
+  int c[2], d[2];
+  uint8_t *stack = mmap(NULL, THREAD_STACK, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED || madvise(stack, THREAD_STACK, MADV_DONTFORK) ||
+      pipe2(c, O_CLOEXEC) || pipe2(d, O_CLOEXEC))
+    return -1;
+  g.tcmd_r = c[0];
+  g.tcmd_w = c[1];
+  g.tdone_r = d[0];
+  g.tdone_w = d[1];
+  if (clone(thread_main, stack + THREAD_STACK,
+            CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                CLONE_THREAD | CLONE_SYSVSEM,
+            NULL) < 0)
+    return -1;
+  return full_read(g.tdone_r, &g.tdone, 1);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The leader: the script's first process, then its parent. */
 
 static void child_gone(void) {
@@ -689,6 +738,13 @@ static void leader_step(uint32_t i) {
   default:
     break;
   }
+  if (st->who == KS_THREAD) {
+    g.tcmd.step = (int32_t)i;
+    if (full_write(g.tcmd_w, &g.tcmd, sizeof g.tcmd) ||
+        full_read(g.tdone_r, &g.tdone, 1))
+      set_err(r, ERR_CHILD, 0, 0, 0);
+    return;
+  }
   if (st->who == KS_CHILD) {
     g.cmd.step = (int32_t)i;
     if (full_write(g.cmd_w, &g.cmd, sizeof g.cmd) ||
@@ -731,6 +787,10 @@ static __attribute__((noreturn)) void leader_main(const ks_script *s,
   g.nsteps = s->nsteps;
   if (warm_paths())
     _exit(11);
+  if (g.arena_mode && start_thread())
+    _exit(14);
+  warm_stack();
+  warm_state();
   for (uint32_t i = 0; i < g.nsteps; i++) {
     leader_step(i);
     if (g.results[i].err)
@@ -802,8 +862,11 @@ static const char *validate(const ks_script *s, uint32_t *bad) {
       child = 0;
       continue;
     }
-    if (st->who > KS_CHILD)
-      return "bad who";
+    if (st->who > KS_THREAD ||
+        (st->who == KS_THREAD &&
+         (!(s->flags & KS_SCRIPT_ARENA) ||
+          (st->op != KS_OP_READ && st->op != KS_OP_WRITE))))
+      return "bad who (a thread only touches, in arena scripts)";
     if (child && st->who == KS_BOTH)
       return "who must be parent or child while a child lives";
     if (!child && st->who == KS_CHILD)

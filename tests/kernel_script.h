@@ -127,7 +127,10 @@ enum { KS_MREMAP_MAYMOVE = 1, KS_MREMAP_FIXED = 2 };
 typedef enum ks_who {
   KS_BOTH = 0,  /* the only process (no child alive) */
   KS_PARENT = 1,
-  KS_CHILD = 2
+  KS_CHILD = 2,
+  KS_THREAD = 3 /* arena scripts, READ and WRITE only: a second thread of */
+                /* the first process (the parent), sharing its mm; the */
+                /* library: a second cpu running its space */
 } ks_who;
 
 /* Not checked (the measured count is still reported). */
@@ -252,6 +255,7 @@ static inline const char *ks_who_name(unsigned who) {
   case KS_BOTH: return "both";
   case KS_PARENT: return "parent";
   case KS_CHILD: return "child";
+  case KS_THREAD: return "thread";
   default: return "?";
   }
 }
@@ -594,7 +598,9 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 /* mremap (shrink, grow, moves: FIXED ones inside the arena, MAYMOVE ones  */
 /* out of it, which the step reads back through the address returned and  */
 /* unmaps), calls that fail (unaligned, over holes), fork with either process */
-/* acting, the child's exit. Every step's results are compared, not       */
+/* acting, the child's exit, MAP_SHARED | MAP_ANONYMOUS mappings under all */
+/* of these, and touches by a second thread of the first process          */
+/* (KS_THREAD). Every step's results are compared, not                    */
 /* required: FORK's own counts excepted (they measure the replayer, 9.10). */
 /*                                                                          */
 /* The arena, in pages from the initial break (the heap's start):          */
@@ -901,6 +907,9 @@ static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
     if (pick < 94) {
       if (!ks_gen_call(&x, &m[p], &st))
         continue;
+      if ((st.op == KS_OP_READ || st.op == KS_OP_WRITE) && !p &&
+          ks_gen_below(&x, 3) == 0)
+        st.who = KS_THREAD; /* the first process's second thread */
       uint32_t room = KS_RANDOM_PAGES - st.first - (st.off > 0);
       if (st.count > room)
         st.count = room; /* inside the arena */
@@ -970,11 +979,11 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
              &st->count, prot, &st->off, &at) != 6 || strlen(prot) != 3)
     return 0;
   unsigned w = 0, o = KS_OP_MMAP;
-  while (w <= KS_CHILD && strcmp(ks_who_name(w), who))
+  while (w <= KS_THREAD && strcmp(ks_who_name(w), who))
     w++;
   while (o <= KS_OP_LAST && strcmp(ks_op_name(o), op))
     o++;
-  if (w > KS_CHILD || o > KS_OP_LAST)
+  if (w > KS_THREAD || o > KS_OP_LAST)
     return 0;
   if (o == KS_OP_MREMAP &&
       (sscanf(text + at, "%u %u %u", &st->new_count, &flags, &st->at) != 3 ||
@@ -994,7 +1003,8 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
 
 /* Whether steps fork and exit as a script must: FORK with no child alive,
  * KS_CHILD steps only while one is, KS_BOTH only while none is (KS_PARENT
- * then means the one process too), the child gone at the end. */
+ * then means the one process too), KS_THREAD touches at any time, the
+ * child gone at the end. */
 static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
   int child = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -1007,6 +1017,9 @@ static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
       if (!child || st->who != KS_PARENT)
         return 0;
       child = 0;
+    } else if (st->who == KS_THREAD) {
+      if (st->op != KS_OP_READ && st->op != KS_OP_WRITE)
+        return 0;
     } else if (child ? st->who == KS_BOTH : st->who == KS_CHILD) {
       return 0;
     }
