@@ -13,6 +13,8 @@
  *                                   require identical counts every time
  *   --policy zero-page|no-zero-page take the expectations of this policy
  *                                   instead of probing the kernel
+ *   --continue OUT STEPS I N        internal: the new image of an EXEC step
+ *                                   (exec_self), going on from step I + 1
  *
  * Output, one line per step:
  *   <script> <step-index> <step-name> <who> minflt=<n> majflt=<n>
@@ -92,6 +94,7 @@ typedef struct result {
   int64_t brk;  /* arena scripts, BRK: the break returned, from the arena */
   int64_t to;   /* MREMAP that succeeded: the arena page it returned, or */
                 /* -1 outside the arena */
+  int64_t arena_off; /* EXEC: the new arena's start modulo 2 MiB */
   char touch[KS_TOUCH_TEXT]; /* arena scripts: what each page gave */
   char maps[KS_MAPS_TEXT]; /* the arena's VMAs after the step */
 } result;
@@ -119,6 +122,9 @@ static struct state {
   int cmd_w, res_r;  /* leader's ends */
   int cmd_r, res_w;  /* child's ends */
   int tcmd_r, tcmd_w, tdone_r, tdone_w; /* the second thread's pipes */
+  int out;          /* the results' pipe to the runner */
+  uint32_t written; /* results sent on it so far (an EXEC sends those */
+                    /* before it, the new image the rest) */
   command tcmd;
   int status;
   uint8_t ready, tdone;
@@ -684,6 +690,31 @@ static void child_gone(void) {
   g.child = 0;
 }
 
+/* EXEC: the results so far go to the runner, the steps to the new image
+ * through a pipe it inherits, and the process executes this program
+ * again (--continue), which sets the arena up at its own initial break
+ * and goes on from the next step. Returns only if that failed. */
+static void exec_self(uint32_t i, result *r) {
+  int sp[2];
+  static char a_out[16], a_steps[16], a_index[16], a_n[16];
+  static char *args[] = {"kernel_replay", "--continue", a_out, a_steps,
+                         a_index, a_n, NULL};
+  if (full_write(g.out, g.results + g.written,
+                 (i - g.written) * sizeof *g.results) ||
+      pipe(sp) || full_write(sp[1], g.steps, g.nsteps * sizeof *g.steps) ||
+      close(sp[1]) || fcntl(g.out, F_SETFD, 0)) {
+    set_err(r, ERR_SYSCALL, 0, errno, 0);
+    return;
+  }
+  g.written = i;
+  snprintf(a_out, sizeof a_out, "%d", g.out);
+  snprintf(a_steps, sizeof a_steps, "%d", sp[0]);
+  snprintf(a_index, sizeof a_index, "%u", i);
+  snprintf(a_n, sizeof a_n, "%u", g.nsteps);
+  execv("/proc/self/exe", args);
+  set_err(r, ERR_SYSCALL, 0, errno, 0);
+}
+
 static void leader_step(uint32_t i) {
   const ks_step *st = &g.steps[i];
   result *r = &g.results[i];
@@ -720,6 +751,9 @@ static void leader_step(uint32_t i) {
     capture_maps(r);
     return;
   }
+  case KS_OP_EXEC:
+    exec_self(i, r);
+    return; /* only if it failed */
   case KS_OP_CHILD_EXIT: {
     g.cmd.step = -1;
     if (full_write(g.cmd_w, &g.cmd, sizeof g.cmd))
@@ -755,9 +789,10 @@ static void leader_step(uint32_t i) {
   exec_step(i, r);
 }
 
-static __attribute__((noreturn)) void leader_main(const ks_script *s,
-                                                  int out) {
-  if (s->flags & KS_SCRIPT_ARENA) {
+/* The arena, the scratch pages, warm paths and, for arena scripts, the
+ * second thread. */
+static void leader_setup(uint32_t flags) {
+  if (flags & KS_SCRIPT_ARENA) {
     /* the arena starts at the initial break, the replayer's own heap
      * given back (nothing here allocates); the floor below it */
     uintptr_t sb = arena_start();
@@ -783,15 +818,17 @@ static __attribute__((noreturn)) void leader_main(const ks_script *s,
     g.arena_pages = KS_ARENA_PAGES;
     g.scratch = res + len + PAGE; /* a guard page from the arena's */
   }
-  memcpy(g.steps, s->steps, s->nsteps * sizeof *s->steps);
-  g.nsteps = s->nsteps;
   if (warm_paths())
     _exit(11);
   if (g.arena_mode && start_thread())
     _exit(14);
   warm_stack();
   warm_state();
-  for (uint32_t i = 0; i < g.nsteps; i++) {
+}
+
+/* Steps from `from` on; then the results not sent yet. */
+static __attribute__((noreturn)) void leader_run(uint32_t from) {
+  for (uint32_t i = from; i < g.nsteps; i++) {
     leader_step(i);
     if (g.results[i].err)
       break;
@@ -800,9 +837,20 @@ static __attribute__((noreturn)) void leader_main(const ks_script *s,
     kill(g.child, SIGKILL);
     waitpid(g.child, NULL, 0);
   }
-  if (full_write(out, g.results, g.nsteps * sizeof *g.results))
+  if (full_write(g.out, g.results + g.written,
+                 (g.nsteps - g.written) * sizeof *g.results))
     _exit(12);
   _exit(0);
+}
+
+static __attribute__((noreturn)) void leader_main(const ks_script *s,
+                                                  int out) {
+  g.out = out;
+  g.written = 0;
+  memcpy(g.steps, s->steps, s->nsteps * sizeof *s->steps);
+  g.nsteps = s->nsteps;
+  leader_setup(s->flags);
+  leader_run(0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -862,6 +910,9 @@ static const char *validate(const ks_script *s, uint32_t *bad) {
       child = 0;
       continue;
     }
+    if (st->op == KS_OP_EXEC &&
+        (child || st->who != KS_BOTH || !(s->flags & KS_SCRIPT_ARENA)))
+      return "exec: an arena script's one process, no child alive";
     if (st->who > KS_THREAD ||
         (st->who == KS_THREAD &&
          (!(s->flags & KS_SCRIPT_ARENA) ||
@@ -1017,6 +1068,8 @@ static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
     }
     if (st->op == KS_OP_BRK)
       l.has_brk = 1, l.brk = r->brk;
+    if (st->op == KS_OP_EXEC)
+      l.has_arena = 1, l.arena = r->arena_off;
   }
   if (r)
     snprintf(l.maps, sizeof l.maps, "%s", r->maps);
@@ -1187,7 +1240,72 @@ static void usage(FILE *f) {
              "a step a line as ks_step_format writes it)\n");
 }
 
+/* Whether the arena has room at this image's initial break; if not (the
+ * break lies right above another mapping: one chance in 8192 with ASLR,
+ * always without), a new image, a new layout, up to 8 times; 0 after. */
+static int room_or_reexec(char **argv) {
+  if (arena_room())
+    return 1;
+  const char *tries = getenv("KERNEL_REPLAY_REEXEC");
+  int n = tries ? atoi(tries) : 0;
+  char next[16];
+  snprintf(next, sizeof next, "%d", n + 1);
+  if (n < 8 && setenv("KERNEL_REPLAY_REEXEC", next, 1) == 0)
+    execv("/proc/self/exe", argv);
+  return 0;
+}
+
+/* Signals and THP, for this image and every process it forks. */
+static int process_setup(void) {
+  /* Refused accesses are caught (touch_refused); fork keeps the handler. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, NULL) != 0 ||
+      sigaction(SIGBUS, &sa, NULL) != 0) {
+    perror("kernel_replay: sigaction");
+    return -1;
+  }
+  /* No transparent huge pages, for every process of every script (fork
+   * inherits it, execve keeps it): as a flag of the mm, not of each VMA,
+   * where MADV_NOHUGEPAGE would change what merges. */
+  if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) {
+    perror("kernel_replay: prctl(PR_SET_THP_DISABLE)");
+    return -1;
+  }
+  return 0;
+}
+
+/* After an EXEC step (exec_self): kernel_replay --continue OUT STEPS
+ * INDEX NSTEPS. The script's process in a new image: its steps from the
+ * STEPS pipe, a new arena at the new initial break, the EXEC step's
+ * report (where that arena lies in its 2 MiB), then the steps after it.
+ * Nothing here allocates before the arena is set up. */
+static __attribute__((noreturn)) void continue_main(char **argv) {
+  int out = atoi(argv[2]), steps = atoi(argv[3]);
+  uint32_t i = (uint32_t)strtoul(argv[4], NULL, 10);
+  g.nsteps = (uint32_t)strtoul(argv[5], NULL, 10);
+  if (!room_or_reexec(argv) || process_setup() || g.nsteps > KS_MAX_STEPS ||
+      i >= g.nsteps ||
+      full_read(steps, g.steps, g.nsteps * sizeof *g.steps) || close(steps))
+    _exit(15);
+  for (uint32_t k = 0; k < g.nsteps; k++)
+    g.steps[k].name = ks_op_name(g.steps[k].op);
+  g.out = out;
+  g.written = i;
+  leader_setup(KS_SCRIPT_ARENA);
+  result *r = &g.results[i];
+  memset(r, 0, sizeof *r);
+  r->arena_off = (int64_t)((uintptr_t)g.arena & 0x1FFFFFu);
+  capture_maps(r);
+  leader_run(i + 1);
+}
+
 int main(int argc, char **argv) {
+  if (argc == 6 && !strcmp(argv[1], "--continue"))
+    continue_main(argv);
   enum { M_RUN, M_LIST, M_EXPECT, M_CHECK, M_PROBE } mode = M_RUN;
   int all = 0, runs = DEFAULT_RUNS, policy = -1;
   unsigned long long random_seed = 0, random_count = 0;
@@ -1279,38 +1397,14 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if ((random_count || file_script.nsteps) && !arena_room()) {
-    /* the initial break lies right above another mapping (one chance in
-     * 8192 with ASLR, always without): a new image, a new layout */
-    const char *tries = getenv("KERNEL_REPLAY_REEXEC");
-    int n = tries ? atoi(tries) : 0;
-    char next[16];
-    snprintf(next, sizeof next, "%d", n + 1);
-    if (n < 8 && setenv("KERNEL_REPLAY_REEXEC", next, 1) == 0)
-      execv("/proc/self/exe", argv);
+  if ((random_count || file_script.nsteps) && !room_or_reexec(argv)) {
     fprintf(stderr, "kernel_replay: no room for the arena at the initial "
             "break (address space layout randomisation off?)\n");
     return 77; /* cannot run here: a skip, not a pass */
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  /* Refused accesses are caught (touch_refused); fork keeps the handler. */
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_segv;
-  sa.sa_flags = SA_SIGINFO;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSEGV, &sa, NULL) != 0 ||
-      sigaction(SIGBUS, &sa, NULL) != 0) {
-    perror("kernel_replay: sigaction");
+  if (process_setup())
     return 1;
-  }
-  /* No transparent huge pages, for every process of every script (fork
-   * inherits it): as a flag of the mm, not of each VMA, where
-   * MADV_NOHUGEPAGE would change what merges. */
-  if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) {
-    perror("kernel_replay: prctl(PR_SET_THP_DISABLE)");
-    return 1;
-  }
   int given = policy >= 0;
   if (!given && (policy = probe_kernel()) < 0)
     return 1;

@@ -114,11 +114,13 @@ typedef enum ks_op {
                         /* at the arena's page 0 */
   KS_OP_MREMAP,         /* mremap(first + off, count pages, new_count */
                         /* pages, flags, arena page `at`) */
-  KS_OP_MMAP_SHARED     /* as MMAP, MAP_SHARED | MAP_ANONYMOUS: a shmem */
+  KS_OP_MMAP_SHARED,    /* as MMAP, MAP_SHARED | MAP_ANONYMOUS: a shmem */
                         /* object of the mapping's size (the library: an */
                         /* mmu_object) */
+  KS_OP_EXEC            /* the one process (no child alive) execs: a new */
+                        /* mm, its arena at the new initial break */
 } ks_op;
-#define KS_OP_LAST KS_OP_MMAP_SHARED
+#define KS_OP_LAST KS_OP_EXEC
 
 /* ks_step.flags of MREMAP: Linux's MREMAP_* values, passed as they are
  * (other bits too: the kernel's EINVAL). */
@@ -236,6 +238,7 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_BRK: return "brk";
   case KS_OP_MREMAP: return "mremap";
   case KS_OP_MMAP_SHARED: return "mmap_shared";
+  case KS_OP_EXEC: return "exec";
   default: return "?";
   }
 }
@@ -599,9 +602,10 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 /* out of it, which the step reads back through the address returned and  */
 /* unmaps), calls that fail (unaligned, over holes), fork with either process */
 /* acting, the child's exit, MAP_SHARED | MAP_ANONYMOUS mappings under all */
-/* of these, and touches by a second thread of the first process          */
-/* (KS_THREAD). Every step's results are compared, not                    */
-/* required: FORK's own counts excepted (they measure the replayer, 9.10). */
+/* of these, touches by a second thread of the first process (KS_THREAD), */
+/* execve (EXEC). Every step's results are compared, not                  */
+/* required: FORK's and EXEC's own counts excepted (they measure the     */
+/* replayer, 9.10).                                                        */
 /*                                                                          */
 /* The arena, in pages from the initial break (the heap's start):          */
 /*   [0, KS_RANDOM_LOW)            the heap and plain regions               */
@@ -915,6 +919,10 @@ static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
         st.count = room; /* inside the arena */
       if (!st.count && (st.op == KS_OP_READ || st.op == KS_OP_WRITE))
         continue;
+    } else if (!child && pick >= 98) { /* a new image, a new mm */
+      st.op = KS_OP_EXEC;
+      st.who = KS_BOTH;
+      memset(&m[0], 0, sizeof m[0]);
     } else if (!child) {
       st.op = KS_OP_FORK;
       st.who = KS_BOTH;
@@ -926,7 +934,7 @@ static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
       child = 0;
     }
     st.name = ks_op_name(st.op);
-    int any = st.op == KS_OP_FORK;
+    int any = st.op == KS_OP_FORK || st.op == KS_OP_EXEC;
     st.expect_minflt[0] = st.expect_minflt[1] = any ? KS_ANY : 0;
     st.expect_majflt = any ? KS_ANY : 0;
     steps[n++] = st;
@@ -995,7 +1003,7 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
   st->name = ks_op_name(o);
   st->prot = (uint8_t)((prot[0] == 'r' ? KS_PROT_READ : 0) |
                        (prot[1] == 'w' ? KS_PROT_WRITE : 0));
-  int any = o == KS_OP_FORK;
+  int any = o == KS_OP_FORK || o == KS_OP_EXEC;
   st->expect_minflt[0] = st->expect_minflt[1] = any ? KS_ANY : 0;
   st->expect_majflt = any ? KS_ANY : 0;
   return 1;
@@ -1003,8 +1011,8 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
 
 /* Whether steps fork and exit as a script must: FORK with no child alive,
  * KS_CHILD steps only while one is, KS_BOTH only while none is (KS_PARENT
- * then means the one process too), KS_THREAD touches at any time, the
- * child gone at the end. */
+ * then means the one process too), KS_THREAD touches at any time, EXEC
+ * with no child alive, the child gone at the end. */
 static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
   int child = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -1017,6 +1025,9 @@ static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
       if (!child || st->who != KS_PARENT)
         return 0;
       child = 0;
+    } else if (st->op == KS_OP_EXEC) {
+      if (child || st->who != KS_BOTH)
+        return 0;
     } else if (st->who == KS_THREAD) {
       if (st->op != KS_OP_READ && st->op != KS_OP_WRITE)
         return 0;
@@ -1111,6 +1122,8 @@ typedef struct ks_line {
   int has_brk;
   long long brk;
   char to[16];   /* "": not reported */
+  int has_arena; /* EXEC: where the new image's arena starts, modulo */
+  long long arena; /* 2 MiB (fault-around's windows depend on it) */
   char touch[KS_TOUCH_TEXT];
   char maps[KS_MAPS_TEXT];
 } ks_line;
@@ -1150,6 +1163,8 @@ static inline void ks_line_format(const ks_line *l, char *out, size_t cap) {
     KS_APPEND_(" brk=%llx", (unsigned long long)l->brk);
   if (l->to[0])
     KS_APPEND_(" to=%s", l->to);
+  if (l->has_arena)
+    KS_APPEND_(" arena=%llx", (unsigned long long)l->arena);
   if (l->touch[0])
     KS_APPEND_(" touch=%s", l->touch);
   if (l->maps[0])
@@ -1176,6 +1191,8 @@ static inline int ks_line_parse(const char *line, ks_line *l) {
     l->has_brk = 1, l->brk = (long long)strtoull(f + 5, NULL, 16);
   if ((f = strstr(line, " to=")))
     sscanf(f + 4, "%15s", l->to);
+  if ((f = strstr(line, " arena=")))
+    l->has_arena = 1, l->arena = (long long)strtoull(f + 7, NULL, 16);
   if ((f = strstr(line, " touch=")))
     sscanf(f + 7, "%71s", l->touch);
   if ((f = strstr(line, " maps=")))

@@ -370,23 +370,32 @@ static void kc_arena_step(kc_world *k, const ks_step *st, uint32_t i, int p,
   snprintf(l->rc, sizeof l->rc, "%s", kc_errno_name(rc));
 }
 
+/* The arena at kc_arena in a new process image: the floor page below it,
+ * the heap from it. */
+static void kc_arena_image(mmu_space *sp) {
+  cr_assert_eq(mmu_space_mmap(sp, kc_arena - KS_PAGE_SIZE, KS_PAGE_SIZE,
+                              MMU_PROT_READ, MMU_MAP_FIXED, NULL, 0, NULL),
+               MMU_OK);
+  cr_assert_eq(mmu_space_set_brk_base(sp, kc_arena), MMU_OK);
+}
+
 /* Replays arena script s on a system that follows `policy`: lines[i]
- * receives step i's report. The arena is at kc_arena, the heap's start, the
- * floor page below it (kernel_script.h). */
+ * receives step i's report. The arena is at kc_arena, the heap's start,
+ * the floor page below it (kernel_script.h). An EXEC step's new arena lies where the
+ * kernel's did in its 2 MiB (kline, seen: the kernel's lines; offset 0
+ * without them). */
 static void kc_replay_arena(const ks_script *s, unsigned policy,
-                            ks_line *lines) {
+                            ks_line *lines, const ks_line *kline,
+                            const uint8_t *seen) {
   static kc_world k; /* large: off the stack */
   static char maps[1 << 14];
+  const uint64_t first_arena = kc_arena;
   memset(&k, 0, sizeof k);
   cr_assert_leq(s->nsteps, KS_MAX_STEPS);
   cr_assert_eq(osw_init(&k.w, KC_FRAMES, 0, 0, kc_sys_flags(policy)), 0);
   cr_assert_eq(osw_space(&k.w, &k.space[KC_ONE], NULL), MMU_OK);
   k.alive[KC_ONE] = 1;
-  cr_assert_eq(mmu_space_mmap(&k.space[KC_ONE], kc_arena - KS_PAGE_SIZE,
-                              KS_PAGE_SIZE, MMU_PROT_READ, MMU_MAP_FIXED,
-                              NULL, 0, NULL),
-               MMU_OK);
-  cr_assert_eq(mmu_space_set_brk_base(&k.space[KC_ONE], kc_arena), MMU_OK);
+  kc_arena_image(&k.space[KC_ONE]);
   /* the second thread's cpu: managed (left) from the start, so the OS
    * side posts invalidations to it and it applies them when it enters */
   cr_assert_eq(osw_cpu(&k.w, &k.cpu2, &k.tlb2), 0);
@@ -413,6 +422,18 @@ static void kc_replay_arena(const ks_script *s, unsigned policy,
       osw_space_free(&k.space[KC_KID]);
       k.alive[KC_KID] = 0;
       running = -1; /* the cpu's CR3 may be the child's freed root */
+    } else if (st->op == KS_OP_EXEC) {
+      /* execve: a new mm in the same space, cpus kept (the kernel's
+       * second thread is a new one: the library's cpu2 goes on) */
+      cr_assert(!k.alive[KC_KID], "%s step %u: exec with a child", s->name,
+                i);
+      cr_assert_eq(mmu_space_exec(&k.space[KC_ONE]), MMU_OK);
+      uint64_t off = kline && seen[i] && kline[i].has_arena
+                         ? (uint64_t)kline[i].arena % KC_ARENA_ALIGN
+                         : 0;
+      kc_arena = KC_BASE + (off & ~(uint64_t)(KS_PAGE_SIZE - 1));
+      kc_arena_image(&k.space[KC_ONE]);
+      snprintf(l->rc, sizeof l->rc, "0");
     } else {
       kc_arena_step(&k, st, i, p, l);
     }
@@ -427,6 +448,7 @@ static void kc_replay_arena(const ks_script *s, unsigned policy,
   osw_space_free(&k.space[KC_ONE]);
   free(k.tlb2);
   osw_free(&k.w);
+  kc_arena = first_arena;
 }
 
 static const ks_script *kc_script(const char *name) {
@@ -804,7 +826,7 @@ static void kc_random_line(const char *text, void *ctx) {
 /* What the comparison of one script counted. */
 typedef struct kc_tally {
   unsigned steps, counts, touches, pages, maperr, accerr, buserr, calls, brks,
-      maps, shared, threads;
+      maps, shared, threads, execs;
 } kc_tally;
 
 /* A step's report as compared: FORK's counts (KS_ANY) left out, the maps
@@ -817,6 +839,7 @@ static void kc_comparable(const ks_step *st, ks_line *l, int maps_on,
     l->majflt = KS_ANY;
   if (!maps_on)
     l->maps[0] = 0;
+  l->has_arena = 0; /* the kernel's alone: the library's copies it */
   ks_line_format(l, out, cap);
 }
 
@@ -829,7 +852,7 @@ static int kc_first_difference(const ks_script *s, unsigned policy,
                                const uint8_t *seen, const uint8_t *unstable,
                                char *want, char *got, kc_tally *t) {
   static ks_line lib[KS_MAX_STEPS];
-  kc_replay_arena(s, policy, lib);
+  kc_replay_arena(s, policy, lib, kline, seen);
   for (uint32_t i = 0; i < s->nsteps; i++) {
     const ks_step *st = &s->steps[i];
     if (!seen[i]) {
@@ -854,6 +877,7 @@ static int kc_first_difference(const ks_script *s, unsigned policy,
       t->calls += lib[i].rc[0] != 0;
       t->shared += st->op == KS_OP_MMAP_SHARED;
       t->threads += st->who == KS_THREAD;
+      t->execs += st->op == KS_OP_EXEC;
       t->brks += lib[i].has_brk;
       t->maps += maps_on;
     }
@@ -1022,11 +1046,11 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
   cr_log_info("random scripts %llu..%llu: %u steps compared (%u counts, %u "
               "touches (%u by the second thread) of %u pages, %u "
               "SEGV_MAPERR, %u SEGV_ACCERR and %u SIGBUS, %u calls (%u "
-              "shared mmaps), %u breaks, %u VMA lists), %u left out as "
-              "unstable on the kernel, %u scripts differ",
+              "shared mmaps, %u execs), %u breaks, %u VMA lists), %u left "
+              "out as unstable on the kernel, %u scripts differ",
               o.first, o.first + o.count - 1, t.steps, t.counts, t.touches,
               t.threads, t.pages, t.maperr, t.accerr, t.buserr, t.calls,
-              t.shared,
+              t.shared, t.execs,
               t.brks, t.maps, o.unstable_steps, scripts_differing);
   cr_expect_gt(t.steps, 0u);
 #endif
