@@ -4947,6 +4947,26 @@ static void mmu__move_piece(mmu_space *s, uint64_t start, uint64_t end,
   s->remapped = 1;
 }
 
+/* mremap of a zero old length, shared regions only (check_prep_vma's
+ * "duplicate shm area"): a new region of the same object at dest, len
+ * bytes of it from addr's offset on (copy_vma, which may merge); nothing
+ * moves, the source stays. EFAULT if the target's unmap took addr. */
+static int mmu__dup_piece(mmu_space *s, uint64_t addr, uint64_t dest,
+                          uint64_t len) {
+  int32_t i = mmu__region_find(s, addr);
+  if (i < 0)
+    return MMU_ERR_BADADDR;
+  mmu_region dup = s->regions[i];
+  dup.offset += addr - dup.start;
+  dup.start = dest;
+  dup.end = dest + len;
+  uint32_t at;
+  int rc = mmu__region_insert(s, &dup, &at);
+  if (rc == MMU_OK)
+    mmu__region_merge_around(s, at, at);
+  return rc;
+}
+
 /* do_munmap as mremap calls it: an edge inside a 2 MiB page is EINVAL
  * (hugetlb_vm_op_split), with nothing unmapped. */
 static int mmu__unmap_split_ok(mmu_space *s, uint64_t start, uint64_t end) {
@@ -4976,9 +4996,9 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
   int32_t i = addr < s->user_top ? mmu__region_find(s, addr) : -1;
   if (i < 0)
     return MMU_ERR_BADADDR;
-  if (!old_len)
-    return MMU_ERR_ARG; /* duplicates shared mappings only (check_prep_vma) */
   const mmu_region *r = &s->regions[i];
+  if (!old_len && r->kind != MMU_REGION_SHARED)
+    return MMU_ERR_ARG; /* duplicates shared mappings only (check_prep_vma) */
   if (r->flags & MMU_MAP_HUGETLB)
     return MMU_ERR_ARG; /* not modelled (9.10) */
   uint64_t keep = new_len < old_len ? new_len : old_len;
@@ -5024,7 +5044,10 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
     if (old_len > new_len)
       old_len = new_len;
   }
-  if (new_len > old_len) {
+  if (!old_len) {
+    if ((rc = mmu__dup_piece(s, addr, new_addr, new_len)) != MMU_OK)
+      return rc;
+  } else if (new_len > old_len) {
     mmu__move_piece(s, addr, addr + old_len, new_addr, new_len);
   } else { /* the regions of the range, each to its place, holes kept: */
     uint64_t at = addr; /* a same-size move replaces only what lies at */
@@ -6092,16 +6115,20 @@ static void mmu__map_shared(mmu_space *s, const mmu_region *r, uint32_t table,
                      mmu__leaf_flags(s->sys, r, (r->prot & MMU_PROT_WRITE) != 0));
 }
 
-/* do_fault_around: the pages of the 16-page aligned window around va,
- * inside the region and its page table, that the object holds and no
- * entry maps yet, are mapped by the same fault. */
+/* do_fault_around: the pages of a 16-page window that the object holds
+ * and no entry maps yet are mapped by the same fault. The window starts
+ * at the 16-page aligned address below va, or at the region's or the page
+ * table's start if later, and runs 16 pages from there (so past the
+ * aligned window when it was clipped), ending at the region's or the page
+ * table's end. */
 static void mmu__fault_around(mmu_space *s, const mmu_region *r, uint64_t va,
                               uint32_t table) {
   uint64_t span = MMU__FAULT_AROUND_PAGES * MMU__PAGE;
-  uint64_t lo = va & ~(span - 1), hi = lo + span;
+  uint64_t lo = va & ~(span - 1);
   uint64_t table_lo = va & ~(MMU__HUGE - 1), table_hi = table_lo + MMU__HUGE;
   lo = lo > r->start ? lo : r->start;
   lo = lo > table_lo ? lo : table_lo;
+  uint64_t hi = lo + span;
   hi = hi < r->end ? hi : r->end;
   hi = hi < table_hi ? hi : table_hi;
   uint64_t *t = mmu__table(s->sys, table); /* va's PTE table */
@@ -6120,17 +6147,16 @@ static int mmu__fault_shared(mmu_space *s, mmu_region *r, uint64_t va,
                              mmu_fault_info *info) {
   mmu_object *o = r->object;
   uint64_t i = (r->offset + (va - r->start)) >> 12;
+  if (!write) /* do_read_fault: ->map_pages first, past i_size too */
+    mmu__fault_around(s, r, va, table);
   if (i >= o->pages) { /* past i_size: shmem_fault / filemap_fault */
     info->fault_class = MMU_FAULT_SIGBUS;
     info->si_code = MMU_BUS_ADRERR;
     return MMU_OK;
   }
   info->fault_class = MMU_FAULT_MINOR;
-  if (!write) {
-    mmu__fault_around(s, r, va, table);
-    if (mmu__pte(slot))
-      return MMU_OK;
-  }
+  if (!write && mmu__pte(slot))
+    return MMU_OK;
   uint32_t f;
   int rc = mmu__object_page(o, i, &f, info);
   if (rc == MMU_OK)

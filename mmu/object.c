@@ -127,16 +127,20 @@ static void mmu__map_shared(mmu_space *s, const mmu_region *r, uint32_t table,
                      mmu__leaf_flags(s->sys, r, (r->prot & MMU_PROT_WRITE) != 0));
 }
 
-/* do_fault_around: the pages of the 16-page aligned window around va,
- * inside the region and its page table, that the object holds and no
- * entry maps yet, are mapped by the same fault. */
+/* do_fault_around: the pages of a 16-page window that the object holds
+ * and no entry maps yet are mapped by the same fault. The window starts
+ * at the 16-page aligned address below va, or at the region's or the page
+ * table's start if later, and runs 16 pages from there (so past the
+ * aligned window when it was clipped), ending at the region's or the page
+ * table's end. */
 static void mmu__fault_around(mmu_space *s, const mmu_region *r, uint64_t va,
                               uint32_t table) {
   uint64_t span = MMU__FAULT_AROUND_PAGES * MMU__PAGE;
-  uint64_t lo = va & ~(span - 1), hi = lo + span;
+  uint64_t lo = va & ~(span - 1);
   uint64_t table_lo = va & ~(MMU__HUGE - 1), table_hi = table_lo + MMU__HUGE;
   lo = lo > r->start ? lo : r->start;
   lo = lo > table_lo ? lo : table_lo;
+  uint64_t hi = lo + span;
   hi = hi < r->end ? hi : r->end;
   hi = hi < table_hi ? hi : table_hi;
   uint64_t *t = mmu__table(s->sys, table); /* va's PTE table */
@@ -155,17 +159,16 @@ static int mmu__fault_shared(mmu_space *s, mmu_region *r, uint64_t va,
                              mmu_fault_info *info) {
   mmu_object *o = r->object;
   uint64_t i = (r->offset + (va - r->start)) >> 12;
+  if (!write) /* do_read_fault: ->map_pages first, past i_size too */
+    mmu__fault_around(s, r, va, table);
   if (i >= o->pages) { /* past i_size: shmem_fault / filemap_fault */
     info->fault_class = MMU_FAULT_SIGBUS;
     info->si_code = MMU_BUS_ADRERR;
     return MMU_OK;
   }
   info->fault_class = MMU_FAULT_MINOR;
-  if (!write) {
-    mmu__fault_around(s, r, va, table);
-    if (mmu__pte(slot))
-      return MMU_OK;
-  }
+  if (!write && mmu__pte(slot))
+    return MMU_OK;
   uint32_t f;
   int rc = mmu__object_page(o, i, &f, info);
   if (rc == MMU_OK)

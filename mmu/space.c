@@ -759,6 +759,26 @@ static void mmu__move_piece(mmu_space *s, uint64_t start, uint64_t end,
   s->remapped = 1;
 }
 
+/* mremap of a zero old length, shared regions only (check_prep_vma's
+ * "duplicate shm area"): a new region of the same object at dest, len
+ * bytes of it from addr's offset on (copy_vma, which may merge); nothing
+ * moves, the source stays. EFAULT if the target's unmap took addr. */
+static int mmu__dup_piece(mmu_space *s, uint64_t addr, uint64_t dest,
+                          uint64_t len) {
+  int32_t i = mmu__region_find(s, addr);
+  if (i < 0)
+    return MMU_ERR_BADADDR;
+  mmu_region dup = s->regions[i];
+  dup.offset += addr - dup.start;
+  dup.start = dest;
+  dup.end = dest + len;
+  uint32_t at;
+  int rc = mmu__region_insert(s, &dup, &at);
+  if (rc == MMU_OK)
+    mmu__region_merge_around(s, at, at);
+  return rc;
+}
+
 /* do_munmap as mremap calls it: an edge inside a 2 MiB page is EINVAL
  * (hugetlb_vm_op_split), with nothing unmapped. */
 static int mmu__unmap_split_ok(mmu_space *s, uint64_t start, uint64_t end) {
@@ -788,9 +808,9 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
   int32_t i = addr < s->user_top ? mmu__region_find(s, addr) : -1;
   if (i < 0)
     return MMU_ERR_BADADDR;
-  if (!old_len)
-    return MMU_ERR_ARG; /* duplicates shared mappings only (check_prep_vma) */
   const mmu_region *r = &s->regions[i];
+  if (!old_len && r->kind != MMU_REGION_SHARED)
+    return MMU_ERR_ARG; /* duplicates shared mappings only (check_prep_vma) */
   if (r->flags & MMU_MAP_HUGETLB)
     return MMU_ERR_ARG; /* not modelled (9.10) */
   uint64_t keep = new_len < old_len ? new_len : old_len;
@@ -836,7 +856,10 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
     if (old_len > new_len)
       old_len = new_len;
   }
-  if (new_len > old_len) {
+  if (!old_len) {
+    if ((rc = mmu__dup_piece(s, addr, new_addr, new_len)) != MMU_OK)
+      return rc;
+  } else if (new_len > old_len) {
     mmu__move_piece(s, addr, addr + old_len, new_addr, new_len);
   } else { /* the regions of the range, each to its place, holes kept: */
     uint64_t at = addr; /* a same-size move replaces only what lies at */

@@ -13,6 +13,8 @@
  *                                   require identical counts every time
  *   --policy zero-page|no-zero-page take the expectations of this policy
  *                                   instead of probing the kernel
+ *   --continue OUT STEPS I N        internal: the new image of an EXEC step
+ *                                   (exec_self), going on from step I + 1
  *
  * Output, one line per step:
  *   <script> <step-index> <step-name> <who> minflt=<n> majflt=<n>
@@ -41,6 +43,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -91,6 +94,7 @@ typedef struct result {
   int64_t brk;  /* arena scripts, BRK: the break returned, from the arena */
   int64_t to;   /* MREMAP that succeeded: the arena page it returned, or */
                 /* -1 outside the arena */
+  int64_t arena_off; /* EXEC: the new arena's start modulo 2 MiB */
   char touch[KS_TOUCH_TEXT]; /* arena scripts: what each page gave */
   char maps[KS_MAPS_TEXT]; /* the arena's VMAs after the step */
 } result;
@@ -117,8 +121,13 @@ static struct state {
   pid_t child;
   int cmd_w, res_r;  /* leader's ends */
   int cmd_r, res_w;  /* child's ends */
+  int tcmd_r, tcmd_w, tdone_r, tdone_w; /* the second thread's pipes */
+  int out;          /* the results' pipe to the runner */
+  uint32_t written; /* results sent on it so far (an EXEC sends those */
+                    /* before it, the new image the rest) */
+  command tcmd;
   int status;
-  uint8_t ready;
+  uint8_t ready, tdone;
 } g __attribute__((aligned(4096)));
 
 /* ------------------------------------------------------------------------ */
@@ -157,13 +166,14 @@ static __attribute__((noinline)) NO_SANITIZE void touch_write(uint8_t *base,
     p[(size_t)k * PAGE] = KS_BYTE(step, first + k);
 }
 
-/* Accesses the protection refuses: SIGSEGV, caught, each page once. */
+/* Accesses the protection refuses: SIGSEGV, caught, each page once; and
+ * SIGBUS (a shared mapping past its object's end), caught the same way. */
 static sigjmp_buf segv_jump;
-static volatile sig_atomic_t segv_code;
+static volatile sig_atomic_t segv_code, segv_sig;
 
 static void on_segv(int sig, siginfo_t *si, void *uc) {
-  (void)sig;
   (void)uc;
+  segv_sig = sig;
   segv_code = si->si_code;
   siglongjmp(segv_jump, 1);
 }
@@ -207,6 +217,9 @@ touch_arena(uint8_t *base, uint32_t first, uint32_t count, int write,
         o[2 * k] = (char)(hi < 10 ? '0' + hi : 'a' + hi - 10);
         o[2 * k + 1] = (char)(lo < 10 ? '0' + lo : 'a' + lo - 10);
       }
+    } else if (segv_sig == SIGBUS) {
+      o[2 * k] = 'b';
+      o[2 * k + 1] = segv_code == BUS_ADRERR ? 'a' : '?';
     } else {
       o[2 * k] = 's';
       o[2 * k + 1] = segv_code == SEGV_MAPERR   ? 'm'
@@ -284,6 +297,10 @@ static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
                   (st->op == KS_OP_MMAP_GROWSDOWN ? MAP_GROWSDOWN : 0),
               -1, 0) == MAP_FAILED;
     break;
+  case KS_OP_MMAP_SHARED:
+    rc = mmap(addr, len, prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1,
+              0) == MAP_FAILED;
+    break;
   case KS_OP_MUNMAP:
     rc = munmap(addr, len);
     break;
@@ -347,6 +364,8 @@ static int warm_arena_calls(void) {
       WARM_CALL(KS_OP_MADV_DONTNEED, 0, 2, 0),
       WARM_CALL(KS_OP_MADV_FREE, 0, 2, 0),
       WARM_CALL(KS_OP_MREMAP, 0, 2, 0), /* new_count 0: EINVAL */
+      WARM_CALL(KS_OP_MMAP_SHARED, KS_PROT_RW, 2, 0),
+      WARM_CALL(KS_OP_WRITE, 0, 2, 0),
       WARM_CALL(KS_OP_MUNMAP, 0, 2, 0),
       WARM_CALL(KS_OP_BRK, 0, 0, 0),
   };
@@ -617,12 +636,83 @@ static __attribute__((noreturn)) void child_main(void) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* The second thread (arena scripts): a thread of the leader's process,
+ * clone(CLONE_VM | CLONE_THREAD ...) before the first step, on a stack
+ * outside the arena that fork does not copy (MADV_DONTFORK: the leader's
+ * thread never writes a page fork made copy-on-write). It shares the
+ * leader's TLS and calls nothing that allocates. It runs the KS_THREAD
+ * steps the leader sends (getrusage RUSAGE_SELF counts the whole process)
+ * while the leader waits, then says it is done. */
+#define THREAD_STACK (512u * 1024u)
+
+static int thread_main(void *arg) {
+  (void)arg;
+  warm_stack();
+  /* a refused access, caught: the signal path on this stack is warm */
+  touch_arena(g.scratch, 0, 1, 0, 0, g.res.touch);
+  g.tdone = 1;
+  if (full_write(g.tdone_w, &g.tdone, 1) == 0)
+    while (full_read(g.tcmd_r, &g.tcmd, sizeof g.tcmd) == 0 &&
+           g.tcmd.step >= 0) {
+      exec_step((uint32_t)g.tcmd.step, &g.results[g.tcmd.step]);
+      if (full_write(g.tdone_w, &g.tdone, 1))
+        break;
+    }
+  syscall(SYS_exit, 0); /* this thread only */
+  return 0;
+}
+
+static int start_thread(void) {
+  int c[2], d[2];
+  uint8_t *stack = mmap(NULL, THREAD_STACK, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED || madvise(stack, THREAD_STACK, MADV_DONTFORK) ||
+      pipe2(c, O_CLOEXEC) || pipe2(d, O_CLOEXEC))
+    return -1;
+  g.tcmd_r = c[0];
+  g.tcmd_w = c[1];
+  g.tdone_r = d[0];
+  g.tdone_w = d[1];
+  if (clone(thread_main, stack + THREAD_STACK,
+            CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                CLONE_THREAD | CLONE_SYSVSEM,
+            NULL) < 0)
+    return -1;
+  return full_read(g.tdone_r, &g.tdone, 1);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The leader: the script's first process, then its parent. */
 
 static void child_gone(void) {
   close(g.cmd_w);
   close(g.res_r);
   g.child = 0;
+}
+
+/* EXEC: the results so far go to the runner, the steps to the new image
+ * through a pipe it inherits, and the process executes this program
+ * again (--continue), which sets the arena up at its own initial break
+ * and goes on from the next step. Returns only if that failed. */
+static void exec_self(uint32_t i, result *r) {
+  int sp[2];
+  static char a_out[16], a_steps[16], a_index[16], a_n[16];
+  static char *args[] = {"kernel_replay", "--continue", a_out, a_steps,
+                         a_index, a_n, NULL};
+  if (full_write(g.out, g.results + g.written,
+                 (i - g.written) * sizeof *g.results) ||
+      pipe(sp) || full_write(sp[1], g.steps, g.nsteps * sizeof *g.steps) ||
+      close(sp[1]) || fcntl(g.out, F_SETFD, 0)) {
+    set_err(r, ERR_SYSCALL, 0, errno, 0);
+    return;
+  }
+  g.written = i;
+  snprintf(a_out, sizeof a_out, "%d", g.out);
+  snprintf(a_steps, sizeof a_steps, "%d", sp[0]);
+  snprintf(a_index, sizeof a_index, "%u", i);
+  snprintf(a_n, sizeof a_n, "%u", g.nsteps);
+  execv("/proc/self/exe", args);
+  set_err(r, ERR_SYSCALL, 0, errno, 0);
 }
 
 static void leader_step(uint32_t i) {
@@ -661,6 +751,9 @@ static void leader_step(uint32_t i) {
     capture_maps(r);
     return;
   }
+  case KS_OP_EXEC:
+    exec_self(i, r);
+    return; /* only if it failed */
   case KS_OP_CHILD_EXIT: {
     g.cmd.step = -1;
     if (full_write(g.cmd_w, &g.cmd, sizeof g.cmd))
@@ -679,6 +772,13 @@ static void leader_step(uint32_t i) {
   default:
     break;
   }
+  if (st->who == KS_THREAD) {
+    g.tcmd.step = (int32_t)i;
+    if (full_write(g.tcmd_w, &g.tcmd, sizeof g.tcmd) ||
+        full_read(g.tdone_r, &g.tdone, 1))
+      set_err(r, ERR_CHILD, 0, 0, 0);
+    return;
+  }
   if (st->who == KS_CHILD) {
     g.cmd.step = (int32_t)i;
     if (full_write(g.cmd_w, &g.cmd, sizeof g.cmd) ||
@@ -689,9 +789,10 @@ static void leader_step(uint32_t i) {
   exec_step(i, r);
 }
 
-static __attribute__((noreturn)) void leader_main(const ks_script *s,
-                                                  int out) {
-  if (s->flags & KS_SCRIPT_ARENA) {
+/* The arena, the scratch pages, warm paths and, for arena scripts, the
+ * second thread. */
+static void leader_setup(uint32_t flags) {
+  if (flags & KS_SCRIPT_ARENA) {
     /* the arena starts at the initial break, the replayer's own heap
      * given back (nothing here allocates); the floor below it */
     uintptr_t sb = arena_start();
@@ -717,11 +818,17 @@ static __attribute__((noreturn)) void leader_main(const ks_script *s,
     g.arena_pages = KS_ARENA_PAGES;
     g.scratch = res + len + PAGE; /* a guard page from the arena's */
   }
-  memcpy(g.steps, s->steps, s->nsteps * sizeof *s->steps);
-  g.nsteps = s->nsteps;
   if (warm_paths())
     _exit(11);
-  for (uint32_t i = 0; i < g.nsteps; i++) {
+  if (g.arena_mode && start_thread())
+    _exit(14);
+  warm_stack();
+  warm_state();
+}
+
+/* Steps from `from` on; then the results not sent yet. */
+static __attribute__((noreturn)) void leader_run(uint32_t from) {
+  for (uint32_t i = from; i < g.nsteps; i++) {
     leader_step(i);
     if (g.results[i].err)
       break;
@@ -730,9 +837,20 @@ static __attribute__((noreturn)) void leader_main(const ks_script *s,
     kill(g.child, SIGKILL);
     waitpid(g.child, NULL, 0);
   }
-  if (full_write(out, g.results, g.nsteps * sizeof *g.results))
+  if (full_write(g.out, g.results + g.written,
+                 (g.nsteps - g.written) * sizeof *g.results))
     _exit(12);
   _exit(0);
+}
+
+static __attribute__((noreturn)) void leader_main(const ks_script *s,
+                                                  int out) {
+  g.out = out;
+  g.written = 0;
+  memcpy(g.steps, s->steps, s->nsteps * sizeof *s->steps);
+  g.nsteps = s->nsteps;
+  leader_setup(s->flags);
+  leader_run(0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -792,8 +910,14 @@ static const char *validate(const ks_script *s, uint32_t *bad) {
       child = 0;
       continue;
     }
-    if (st->who > KS_CHILD)
-      return "bad who";
+    if (st->op == KS_OP_EXEC &&
+        (child || st->who != KS_BOTH || !(s->flags & KS_SCRIPT_ARENA)))
+      return "exec: an arena script's one process, no child alive";
+    if (st->who > KS_THREAD ||
+        (st->who == KS_THREAD &&
+         (!(s->flags & KS_SCRIPT_ARENA) ||
+          (st->op != KS_OP_READ && st->op != KS_OP_WRITE))))
+      return "bad who (a thread only touches, in arena scripts)";
     if (child && st->who == KS_BOTH)
       return "who must be parent or child while a child lives";
     if (!child && st->who == KS_CHILD)
@@ -944,6 +1068,8 @@ static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
     }
     if (st->op == KS_OP_BRK)
       l.has_brk = 1, l.brk = r->brk;
+    if (st->op == KS_OP_EXEC)
+      l.has_arena = 1, l.arena = r->arena_off;
   }
   if (r)
     snprintf(l.maps, sizeof l.maps, "%s", r->maps);
@@ -1114,7 +1240,72 @@ static void usage(FILE *f) {
              "a step a line as ks_step_format writes it)\n");
 }
 
+/* Whether the arena has room at this image's initial break; if not (the
+ * break lies right above another mapping: one chance in 8192 with ASLR,
+ * always without), a new image, a new layout, up to 8 times; 0 after. */
+static int room_or_reexec(char **argv) {
+  if (arena_room())
+    return 1;
+  const char *tries = getenv("KERNEL_REPLAY_REEXEC");
+  int n = tries ? atoi(tries) : 0;
+  char next[16];
+  snprintf(next, sizeof next, "%d", n + 1);
+  if (n < 8 && setenv("KERNEL_REPLAY_REEXEC", next, 1) == 0)
+    execv("/proc/self/exe", argv);
+  return 0;
+}
+
+/* Signals and THP, for this image and every process it forks. */
+static int process_setup(void) {
+  /* Refused accesses are caught (touch_refused); fork keeps the handler. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, NULL) != 0 ||
+      sigaction(SIGBUS, &sa, NULL) != 0) {
+    perror("kernel_replay: sigaction");
+    return -1;
+  }
+  /* No transparent huge pages, for every process of every script (fork
+   * inherits it, execve keeps it): as a flag of the mm, not of each VMA,
+   * where MADV_NOHUGEPAGE would change what merges. */
+  if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) {
+    perror("kernel_replay: prctl(PR_SET_THP_DISABLE)");
+    return -1;
+  }
+  return 0;
+}
+
+/* After an EXEC step (exec_self): kernel_replay --continue OUT STEPS
+ * INDEX NSTEPS. The script's process in a new image: its steps from the
+ * STEPS pipe, a new arena at the new initial break, the EXEC step's
+ * report (where that arena lies in its 2 MiB), then the steps after it.
+ * Nothing here allocates before the arena is set up. */
+static __attribute__((noreturn)) void continue_main(char **argv) {
+  int out = atoi(argv[2]), steps = atoi(argv[3]);
+  uint32_t i = (uint32_t)strtoul(argv[4], NULL, 10);
+  g.nsteps = (uint32_t)strtoul(argv[5], NULL, 10);
+  if (!room_or_reexec(argv) || process_setup() || g.nsteps > KS_MAX_STEPS ||
+      i >= g.nsteps ||
+      full_read(steps, g.steps, g.nsteps * sizeof *g.steps) || close(steps))
+    _exit(15);
+  for (uint32_t k = 0; k < g.nsteps; k++)
+    g.steps[k].name = ks_op_name(g.steps[k].op);
+  g.out = out;
+  g.written = i;
+  leader_setup(KS_SCRIPT_ARENA);
+  result *r = &g.results[i];
+  memset(r, 0, sizeof *r);
+  r->arena_off = (int64_t)((uintptr_t)g.arena & 0x1FFFFFu);
+  capture_maps(r);
+  leader_run(i + 1);
+}
+
 int main(int argc, char **argv) {
+  if (argc == 6 && !strcmp(argv[1], "--continue"))
+    continue_main(argv);
   enum { M_RUN, M_LIST, M_EXPECT, M_CHECK, M_PROBE } mode = M_RUN;
   int all = 0, runs = DEFAULT_RUNS, policy = -1;
   unsigned long long random_seed = 0, random_count = 0;
@@ -1206,37 +1397,14 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if ((random_count || file_script.nsteps) && !arena_room()) {
-    /* the initial break lies right above another mapping (one chance in
-     * 8192 with ASLR, always without): a new image, a new layout */
-    const char *tries = getenv("KERNEL_REPLAY_REEXEC");
-    int n = tries ? atoi(tries) : 0;
-    char next[16];
-    snprintf(next, sizeof next, "%d", n + 1);
-    if (n < 8 && setenv("KERNEL_REPLAY_REEXEC", next, 1) == 0)
-      execv("/proc/self/exe", argv);
+  if ((random_count || file_script.nsteps) && !room_or_reexec(argv)) {
     fprintf(stderr, "kernel_replay: no room for the arena at the initial "
             "break (address space layout randomisation off?)\n");
     return 77; /* cannot run here: a skip, not a pass */
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  /* Refused accesses are caught (touch_refused); fork keeps the handler. */
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_sigaction = on_segv;
-  sa.sa_flags = SA_SIGINFO;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSEGV, &sa, NULL) != 0) {
-    perror("kernel_replay: sigaction");
+  if (process_setup())
     return 1;
-  }
-  /* No transparent huge pages, for every process of every script (fork
-   * inherits it): as a flag of the mm, not of each VMA, where
-   * MADV_NOHUGEPAGE would change what merges. */
-  if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) {
-    perror("kernel_replay: prctl(PR_SET_THP_DISABLE)");
-    return 1;
-  }
   int given = policy >= 0;
   if (!given && (policy = probe_kernel()) < 0)
     return 1;
@@ -1244,6 +1412,9 @@ int main(int argc, char **argv) {
          given ? "given" : "probed");
   if (mode == M_PROBE)
     return 0;
+  if (random_count || file_script.nsteps) /* fault-around's windows */
+    printf("# arena start modulo 2 MiB: %#lx\n",
+           (unsigned long)(arena_start() & 0x1FFFFFu));
   if (mode == M_EXPECT) {
     for (unsigned c = 0; c < nchosen; c++)
       for (uint32_t i = 0; i < chosen[c]->nsteps; i++)

@@ -112,10 +112,15 @@ typedef enum ks_op {
   KS_OP_MADV_FREE,      /* madvise(MADV_FREE) */
   KS_OP_BRK,            /* brk(arena + count pages + off): the heap starts */
                         /* at the arena's page 0 */
-  KS_OP_MREMAP          /* mremap(first + off, count pages, new_count */
+  KS_OP_MREMAP,         /* mremap(first + off, count pages, new_count */
                         /* pages, flags, arena page `at`) */
+  KS_OP_MMAP_SHARED,    /* as MMAP, MAP_SHARED | MAP_ANONYMOUS: a shmem */
+                        /* object of the mapping's size (the library: an */
+                        /* mmu_object) */
+  KS_OP_EXEC            /* the one process (no child alive) execs: a new */
+                        /* mm, its arena at the new initial break */
 } ks_op;
-#define KS_OP_LAST KS_OP_MREMAP
+#define KS_OP_LAST KS_OP_EXEC
 
 /* ks_step.flags of MREMAP: Linux's MREMAP_* values, passed as they are
  * (other bits too: the kernel's EINVAL). */
@@ -124,7 +129,10 @@ enum { KS_MREMAP_MAYMOVE = 1, KS_MREMAP_FIXED = 2 };
 typedef enum ks_who {
   KS_BOTH = 0,  /* the only process (no child alive) */
   KS_PARENT = 1,
-  KS_CHILD = 2
+  KS_CHILD = 2,
+  KS_THREAD = 3 /* arena scripts, READ and WRITE only: a second thread of */
+                /* the first process (the parent), sharing its mm; the */
+                /* library: a second cpu running its space */
 } ks_who;
 
 /* Not checked (the measured count is still reported). */
@@ -229,6 +237,8 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_MADV_FREE: return "madv_free";
   case KS_OP_BRK: return "brk";
   case KS_OP_MREMAP: return "mremap";
+  case KS_OP_MMAP_SHARED: return "mmap_shared";
+  case KS_OP_EXEC: return "exec";
   default: return "?";
   }
 }
@@ -248,6 +258,7 @@ static inline const char *ks_who_name(unsigned who) {
   case KS_BOTH: return "both";
   case KS_PARENT: return "parent";
   case KS_CHILD: return "child";
+  case KS_THREAD: return "thread";
   default: return "?";
   }
 }
@@ -590,8 +601,11 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 /* mremap (shrink, grow, moves: FIXED ones inside the arena, MAYMOVE ones  */
 /* out of it, which the step reads back through the address returned and  */
 /* unmaps), calls that fail (unaligned, over holes), fork with either process */
-/* acting, the child's exit. Every step's results are compared, not       */
-/* required: FORK's own counts excepted (they measure the replayer, 9.10). */
+/* acting, the child's exit, MAP_SHARED | MAP_ANONYMOUS mappings under all */
+/* of these, touches by a second thread of the first process (KS_THREAD), */
+/* execve (EXEC). Every step's results are compared, not                  */
+/* required: FORK's and EXEC's own counts excepted (they measure the     */
+/* replayer, 9.10).                                                        */
 /*                                                                          */
 /* The arena, in pages from the initial break (the heap's start):          */
 /*   [0, KS_RANDOM_LOW)            the heap and plain regions               */
@@ -610,13 +624,17 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 
 /* Text of a step's touches: per page two characters, the byte read (hex),
  * "ww" a write that went through, "sm" / "sa" / "s?" SIGSEGV with
- * SEGV_MAPERR / SEGV_ACCERR / another si_code. */
+ * SEGV_MAPERR / SEGV_ACCERR / another si_code, "ba" / "b?" SIGBUS with
+ * BUS_ADRERR (a shared mapping past its object's end) / another. */
 #define KS_TOUCH_TEXT 72
 /* Text of the arena's VMAs (ks_maps_digest). */
-#define KS_MAPS_TEXT 768
+#define KS_MAPS_TEXT 1536
 
 static inline const char *ks_segv_token(int si_code) {
   return si_code == 1 ? "sm" : si_code == 2 ? "sa" : "s?";
+}
+static inline const char *ks_bus_token(int si_code) {
+  return si_code == 2 ? "ba" : "b?";
 }
 
 static inline uint64_t ks_rand(uint64_t *x) {
@@ -766,7 +784,10 @@ static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
     if (ks_gen_below(x, 4) &&
         ks_gen_run_end(m, st->first) != st->first)
       return 0;
-    st->op = (uint8_t)(ks_gen_below(x, 4) ? KS_OP_MMAP : KS_OP_MMAP_POPULATE);
+    unsigned kind = ks_gen_below(x, 12);
+    st->op = (uint8_t)(kind < 6   ? KS_OP_MMAP
+                       : kind < 9 ? KS_OP_MMAP_SHARED
+                                  : KS_OP_MMAP_POPULATE);
     ks_gen_set(m, st->first, len, (uint8_t)(1 + st->prot));
   } else if (pick < 18) { /* a stack, room below it to grow */
     uint32_t len = 1 + ks_gen_below(x, 4);
@@ -850,22 +871,24 @@ static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
       m->brk = top;
     }
   } else { /* calls that fail: unaligned, or a range from a hole */
-    unsigned what = ks_gen_below(x, 4);
+    unsigned what = ks_gen_below(x, 5);
     st->op = what == 0   ? KS_OP_MUNMAP
              : what == 1 ? KS_OP_MPROTECT
              : what == 2 ? KS_OP_MADV_DONTNEED
-                         : KS_OP_MMAP;
+             : what == 3 ? KS_OP_MMAP
+                         : KS_OP_MMAP_SHARED;
     st->first = ks_gen_mapped_page(x, m);
     st->count = 1 + ks_gen_below(x, 4);
     if (ks_gen_below(x, 2))
       st->off = 1 + (int32_t)ks_gen_below(x, KS_PAGE_SIZE - 1);
-    else if (st->first > 0 && st->op != KS_OP_MMAP)
+    else if (st->first > 0 && what < 3)
       st->first -= 1 + ks_gen_below(x, st->first < 3 ? st->first : 3);
     else
       st->count = 0; /* zero length */
   }
   if (st->op != KS_OP_MMAP && st->op != KS_OP_MMAP_POPULATE &&
-      st->op != KS_OP_MMAP_GROWSDOWN && st->op != KS_OP_MPROTECT)
+      st->op != KS_OP_MMAP_GROWSDOWN && st->op != KS_OP_MMAP_SHARED &&
+      st->op != KS_OP_MPROTECT)
     st->prot = 0; /* only these take one */
   return 1;
 }
@@ -888,11 +911,18 @@ static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
     if (pick < 94) {
       if (!ks_gen_call(&x, &m[p], &st))
         continue;
+      if ((st.op == KS_OP_READ || st.op == KS_OP_WRITE) && !p &&
+          ks_gen_below(&x, 3) == 0)
+        st.who = KS_THREAD; /* the first process's second thread */
       uint32_t room = KS_RANDOM_PAGES - st.first - (st.off > 0);
       if (st.count > room)
         st.count = room; /* inside the arena */
       if (!st.count && (st.op == KS_OP_READ || st.op == KS_OP_WRITE))
         continue;
+    } else if (!child && pick >= 98) { /* a new image, a new mm */
+      st.op = KS_OP_EXEC;
+      st.who = KS_BOTH;
+      memset(&m[0], 0, sizeof m[0]);
     } else if (!child) {
       st.op = KS_OP_FORK;
       st.who = KS_BOTH;
@@ -904,7 +934,7 @@ static inline ks_script ks_random_script(uint64_t seed, ks_step *steps,
       child = 0;
     }
     st.name = ks_op_name(st.op);
-    int any = st.op == KS_OP_FORK;
+    int any = st.op == KS_OP_FORK || st.op == KS_OP_EXEC;
     st.expect_minflt[0] = st.expect_minflt[1] = any ? KS_ANY : 0;
     st.expect_majflt = any ? KS_ANY : 0;
     steps[n++] = st;
@@ -957,11 +987,11 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
              &st->count, prot, &st->off, &at) != 6 || strlen(prot) != 3)
     return 0;
   unsigned w = 0, o = KS_OP_MMAP;
-  while (w <= KS_CHILD && strcmp(ks_who_name(w), who))
+  while (w <= KS_THREAD && strcmp(ks_who_name(w), who))
     w++;
   while (o <= KS_OP_LAST && strcmp(ks_op_name(o), op))
     o++;
-  if (w > KS_CHILD || o > KS_OP_LAST)
+  if (w > KS_THREAD || o > KS_OP_LAST)
     return 0;
   if (o == KS_OP_MREMAP &&
       (sscanf(text + at, "%u %u %u", &st->new_count, &flags, &st->at) != 3 ||
@@ -973,7 +1003,7 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
   st->name = ks_op_name(o);
   st->prot = (uint8_t)((prot[0] == 'r' ? KS_PROT_READ : 0) |
                        (prot[1] == 'w' ? KS_PROT_WRITE : 0));
-  int any = o == KS_OP_FORK;
+  int any = o == KS_OP_FORK || o == KS_OP_EXEC;
   st->expect_minflt[0] = st->expect_minflt[1] = any ? KS_ANY : 0;
   st->expect_majflt = any ? KS_ANY : 0;
   return 1;
@@ -981,7 +1011,8 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
 
 /* Whether steps fork and exit as a script must: FORK with no child alive,
  * KS_CHILD steps only while one is, KS_BOTH only while none is (KS_PARENT
- * then means the one process too), the child gone at the end. */
+ * then means the one process too), KS_THREAD touches at any time, EXEC
+ * with no child alive, the child gone at the end. */
 static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
   int child = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -994,6 +1025,12 @@ static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
       if (!child || st->who != KS_PARENT)
         return 0;
       child = 0;
+    } else if (st->op == KS_OP_EXEC) {
+      if (child || st->who != KS_BOTH)
+        return 0;
+    } else if (st->who == KS_THREAD) {
+      if (st->op != KS_OP_READ && st->op != KS_OP_WRITE)
+        return 0;
     } else if (child ? st->who == KS_BOTH : st->who == KS_CHILD) {
       return 0;
     }
@@ -1008,37 +1045,54 @@ static inline int ks_processes_ok(const ks_step *steps, uint32_t n) {
  * meet the arena [lo, lo + pages * 4096), clipped to it, as
  * "first-end:rwx[name]" in arena pages, comma separated, "-" for none;
  * PROT_NONE ones only when with_none (the fixed scripts' arena holes are
- * PROT_NONE reservations the library does not have). */
+ * PROT_NONE reservations the library does not have). A shared VMA is
+ * "first-end:rwxs+OFFSET#K[name]", its offset in pages, its name without
+ * spaces, and K for its inode: the inode's rank among the shared VMAs'
+ * inodes of the list, by first appearance (the library's inode numbers
+ * are its own, not tmpfs's: what is compared is which VMAs share one). */
 static inline void ks_maps_digest(const char *text, uint64_t lo,
                                   uint32_t pages, int with_none, char *out,
                                   size_t cap) {
   const uint64_t hi = lo + (uint64_t)pages * KS_PAGE_SIZE;
+  unsigned long long inodes[64];
+  unsigned ninodes = 0;
   size_t len = 0;
   out[0] = 0;
   while (text && *text) {
     const char *eol = strchr(text, '\n');
     size_t n = eol ? (size_t)(eol - text) : strlen(text);
-    unsigned long long a, b;
-    char perms[8], name[64] = "";
+    unsigned long long a, b, off = 0, inode = 0;
+    char perms[8], name[64] = "", shared[48] = "";
     int at = 0;
-    if (sscanf(text, "%llx-%llx %7s %*s %*s %*s%n", &a, &b, perms, &at) ==
-            3 &&
+    if (sscanf(text, "%llx-%llx %7s %llx %*s %llu%n", &a, &b, perms, &off,
+               &inode, &at) == 5 &&
         at > 0 && (size_t)at <= n) {
       while ((size_t)at < n && text[at] == ' ')
         at++;
-      size_t k = n - (size_t)at;
-      if (k >= sizeof name)
-        k = sizeof name - 1;
-      memcpy(name, text + at, k);
+      size_t k = 0;
+      for (size_t c = (size_t)at; c < n && k < sizeof name - 1; c++)
+        if (text[c] != ' ' || perms[3] != 's')
+          name[k++] = text[c];
       name[k] = 0;
       while (k && name[k - 1] == ' ')
         name[--k] = 0;
       if (b > lo && a < hi && (with_none || strncmp(perms, "---", 3) != 0)) {
+        if (perms[3] == 's') {
+          unsigned r = 0;
+          while (r < ninodes && inodes[r] != inode)
+            r++;
+          if (r == ninodes && ninodes < sizeof inodes / sizeof inodes[0])
+            inodes[ninodes++] = inode;
+          /* the offset of the part inside the arena */
+          off += (a < lo ? lo - a : 0);
+          snprintf(shared, sizeof shared, "s+%llu#%u",
+                   off / KS_PAGE_SIZE, r);
+        }
         a = a < lo ? lo : a;
         b = b > hi ? hi : b;
-        int w = snprintf(out + len, cap - len, "%s%llu-%llu:%.3s%s",
+        int w = snprintf(out + len, cap - len, "%s%llu-%llu:%.3s%s%s",
                          len ? "," : "", (a - lo) / KS_PAGE_SIZE,
-                         (b - lo) / KS_PAGE_SIZE, perms, name);
+                         (b - lo) / KS_PAGE_SIZE, perms, shared, name);
         if (w < 0 || (size_t)w >= cap - len) {
           snprintf(out, cap, "overflow");
           return;
@@ -1068,6 +1122,8 @@ typedef struct ks_line {
   int has_brk;
   long long brk;
   char to[16];   /* "": not reported */
+  int has_arena; /* EXEC: where the new image's arena starts, modulo */
+  long long arena; /* 2 MiB (fault-around's windows depend on it) */
   char touch[KS_TOUCH_TEXT];
   char maps[KS_MAPS_TEXT];
 } ks_line;
@@ -1107,6 +1163,8 @@ static inline void ks_line_format(const ks_line *l, char *out, size_t cap) {
     KS_APPEND_(" brk=%llx", (unsigned long long)l->brk);
   if (l->to[0])
     KS_APPEND_(" to=%s", l->to);
+  if (l->has_arena)
+    KS_APPEND_(" arena=%llx", (unsigned long long)l->arena);
   if (l->touch[0])
     KS_APPEND_(" touch=%s", l->touch);
   if (l->maps[0])
@@ -1133,10 +1191,12 @@ static inline int ks_line_parse(const char *line, ks_line *l) {
     l->has_brk = 1, l->brk = (long long)strtoull(f + 5, NULL, 16);
   if ((f = strstr(line, " to=")))
     sscanf(f + 4, "%15s", l->to);
+  if ((f = strstr(line, " arena=")))
+    l->has_arena = 1, l->arena = (long long)strtoull(f + 7, NULL, 16);
   if ((f = strstr(line, " touch=")))
     sscanf(f + 7, "%71s", l->touch);
   if ((f = strstr(line, " maps=")))
-    sscanf(f + 6, "%767s", l->maps);
+    sscanf(f + 6, "%1535s", l->maps);
   return 1;
 }
 

@@ -70,6 +70,39 @@ Test(linux_shared, a_read_fault_maps_the_resident_16_page_window) {
   EQ(mmu_space_madvise(&S, P(0), PAGE, MMU_MADV_FREE), MMU_ERR_ARG);
 }
 
+/* The window starts at the 16-page aligned page below the fault, or at
+ * the region's start if later, and runs 16 pages from there: past the
+ * aligned window when the region starts inside it, but never past the
+ * page table (do_fault_around's from_pte / to_pte). Linux 6.18: a region
+ * at page 10 of a window, read at its pages 0, 15, 16 faults 1, 0, 1; at
+ * its page 10, then 6, 21, 22: 1, 0, 0, 1; a region at page 500 of a page
+ * table, read at 0, 11, 12: 1, 0, 1 (random script 1588). */
+Test(linux_shared, fault_around_runs_16_pages_from_a_clipped_start) {
+  shared_anon(&O, 10, 32);
+  for (uint64_t p = 10; p < 42; p++)
+    OK(osw_write8(&W, &S, P(p), 1, NULL));
+  OK(mmu_space_madvise(&S, P(10), 32 * PAGE, MMU_MADV_DONTNEED));
+  EQ(faults_of(&S, 10, 0, 0, NULL), 1);
+  EQ(faults_of(&S, 25, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 26, 0, 0, NULL), 1);
+  OK(mmu_space_madvise(&S, P(10), 32 * PAGE, MMU_MADV_DONTNEED));
+  EQ(faults_of(&S, 20, 0, 0, NULL), 1);
+  EQ(faults_of(&S, 16, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 31, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 32, 0, 0, NULL), 1);
+  mmu_object o2;
+  static uint64_t st2[32];
+  OK(mmu_object_init(&o2, &W.sys, 32, NULL, st2, sizeof st2));
+  OK(mmu_space_mmap_object(&S, P(1012), 32 * PAGE, RW, MMU_MAP_FIXED, &o2, 0,
+                           NULL));
+  for (uint64_t p = 1012; p < 1044; p++)
+    OK(osw_write8(&W, &S, P(p), 1, NULL));
+  OK(mmu_space_madvise(&S, P(1012), 32 * PAGE, MMU_MADV_DONTNEED));
+  EQ(faults_of(&S, 1012, 0, 0, NULL), 1);
+  EQ(faults_of(&S, 1023, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 1024, 0, 0, NULL), 1); /* the next page table */
+}
+
 Test(linux_shared, fork_shares_the_pages_and_the_child_refaults) {
   shared_anon(&O, 0, 32);
   for (uint64_t p = 0; p < 24; p++)
@@ -115,6 +148,71 @@ Test(linux_shared, past_the_objects_end_is_sigbus) {
   EQ(f.fault_class, MMU_FAULT_SIGBUS);
   EQ(f.si_code, MMU_BUS_ADRERR);
   OK(mmu_space_read(&S, &W.cpu, to + 3 * PAGE, &v, 1, &f));
+}
+
+/* mremap with old_len 0 of a shared region maps the same pages again
+ * (check_prep_vma's "duplicate shm area"), the source kept; a private
+ * region is EINVAL, a hole EFAULT, no MAYMOVE ENOMEM; the copy merges with
+ * a neighbour of the same object whose offsets run on; a FIXED target
+ * whose unmap takes the source address is EFAULT after the unmap.
+ * Linux 6.18 gave the same answers (random script 151). */
+Test(linux_shared, mremap_of_zero_length_duplicates_a_shared_mapping) {
+  shared_anon(&O, 10, 4);
+  OK(osw_write8(&W, &S, P(11), 7, NULL));
+  uint64_t to;
+  EQ(mmu_space_mremap(&S, P(11), 0, 2 * PAGE, 0, 0, &to), MMU_ERR_NOSPACE);
+  OK(mmu_space_mremap(&S, P(11), 0, 2 * PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(20), &to));
+  EQ(to, P(20));
+  OK(mmu_space_mremap(&S, P(13), 0, 2 * PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(22), &to));
+  OK(mmu_space_mremap(&S, P(10), 0, PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(19), &to));
+  uint8_t v;
+  EQ(faults_of(&S, 20, 0, 0, &v), 1);
+  EQ(v, 7); /* page 1 of the object, through its second mapping */
+  EQ(mmu_object_mappings(&O), 2);
+  char buf[512];
+  mmu_space_maps(&S, buf, sizeof buf);
+  cr_assert(strstr(buf, "1000a000-1000e000 rw-s 00000000") != NULL, "%s", buf);
+  cr_assert(strstr(buf, "10013000-10018000 rw-s 00000000") != NULL, "%s", buf);
+  EQ(mmu_space_mremap(&S, P(13), 0, 2 * PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(13), &to),
+     MMU_ERR_BADADDR);
+  EQ(mmu_space_mremap(&S, P(5), 0, PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(40), &to),
+     MMU_ERR_BADADDR);
+  OK(mmu_space_mmap(&S, P(30), 2 * PAGE, RW, MMU_MAP_FIXED, NULL, 0, NULL));
+  EQ(mmu_space_mremap(&S, P(30), 0, PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(40), &to),
+     MMU_ERR_ARG);
+}
+
+/* A read past the object's end maps the window's held pages first
+ * (do_read_fault calls map_pages before the fault that answers SIGBUS); a
+ * write does not. Linux 6.18: 0 faults for the SIGBUS, then 0 for the
+ * pages the object holds, 1 for the next; after a write past the end the
+ * held page faults (random script 13109, a second thread's read). */
+Test(linux_shared, a_read_past_the_end_maps_the_window_first) {
+  shared_anon(&O, 2, 4);
+  uint64_t to;
+  OK(mmu_space_mremap(&S, P(2), 4 * PAGE, 6 * PAGE, 0, 0, &to));
+  OK(osw_write8(&W, &S, P(2), 1, NULL));
+  OK(osw_write8(&W, &S, P(3), 2, NULL));
+  OK(mmu_space_madvise(&S, P(2), 6 * PAGE, MMU_MADV_DONTNEED));
+  mmu_fault_info f;
+  uint8_t v;
+  uint64_t before = S.ru.minflt;
+  EQ(osw_read8(&W, &S, P(7), &v, &f), MMU_PAGE_FAULT);
+  EQ(f.fault_class, MMU_FAULT_SIGBUS);
+  EQ(S.ru.minflt, before);
+  EQ(faults_of(&S, 2, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 3, 0, 0, NULL), 0);
+  EQ(faults_of(&S, 4, 0, 0, NULL), 1);
+  OK(mmu_space_madvise(&S, P(2), 6 * PAGE, MMU_MADV_DONTNEED));
+  EQ(osw_write8(&W, &S, P(7), 1, &f), MMU_PAGE_FAULT);
+  EQ(f.fault_class, MMU_FAULT_SIGBUS);
+  EQ(faults_of(&S, 2, 0, 0, NULL), 1);
 }
 
 Test(linux_shared, maps_shows_a_deleted_dev_zero) {
