@@ -39,8 +39,13 @@ static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
 typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t va, uint64_t *entry,
                             uint32_t table, void *ctx);
 
+/* The next entry of s mapping f from region *pos on (-1: the hint first),
+ * *pos moved past it. An object's page may be mapped by several regions
+ * of one space (the file's i_mmap holds every VMA); a private page by one
+ * at most. */
 static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
-                                uint64_t *va_out, uint32_t *table) {
+                                uint64_t *va_out, uint32_t *table,
+                                int32_t *pos) {
   mmu_system *sys = s->sys;
   uint64_t index = sys->frame[f].index;
   /* which regions may hold it: its object's, private file ones, or
@@ -51,7 +56,7 @@ static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
   int32_t hint = kind >= 0 || index >= s->user_top ? -1
                                                    : mmu__region_find(s, index);
   int scan = kind >= 0 || s->remapped;
-  for (int32_t k = -1; k < (int32_t)s->nregions; k++) {
+  for (int32_t k = *pos; k < (int32_t)s->nregions; k++) {
     int32_t i = k < 0 ? hint : k;
     if (i < 0 || (k >= 0 && (!scan || k == hint)))
       continue;
@@ -68,9 +73,11 @@ static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
     uint64_t v = mmu__pte(e);
     if ((v & want) && mmu__entry_frame(sys, v) == f) {
       *va_out = va;
+      *pos = obj ? k + 1 : (int32_t)s->nregions;
       return e;
     }
   }
+  *pos = (int32_t)s->nregions;
   return NULL;
 }
 
@@ -83,11 +90,12 @@ static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
   for (mmu_space *s = sys->spaces; s; s = s->next_space) {
     uint64_t va, *e;
     uint32_t table;
-    if (!(e = mmu__rmap_find(s, f, want, &va, &table)))
-      continue;
-    n++;
-    if (visit && visit(s, va, e, table, ctx))
-      break;
+    int32_t pos = -1;
+    while ((e = mmu__rmap_find(s, f, want, &va, &table, &pos))) {
+      n++;
+      if (visit && visit(s, va, e, table, ctx))
+        return n;
+    }
   }
   return n;
 }

@@ -334,3 +334,37 @@ Test(linux_shared, file_pages_are_written_back_by_msync_and_reclaim) {
   OK(mmu_object_destroy(&O)); /* writes back the last dirty page */
   EQ(ff.data[5][0], 0x68);
 }
+
+/* page_mkclean and try_to_unmap walk every VMA of the file's i_mmap: a
+ * page two regions of one space map is found through both, its D taken
+ * from either (msync writes it back whichever mapping wrote it) and both
+ * entries gone before reclaim frees it. Found by random script 2044 (a
+ * memfd mapped twice; before, only the first region's entry was seen). */
+Test(linux_shared, msync_and_reclaim_find_every_mapping_in_one_space) {
+  static fake_file ff;
+  memset(&ff, 0, sizeof ff);
+  mmu_file file = {ff_read, &ff, "/data/twice", 8, 1, 98, ff_write};
+  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
+  OK(mmu_space_mmap_object(&S, P(0), 8 * PAGE, MMU_PROT_READ, MMU_MAP_FIXED,
+                           &O, 0, NULL));
+  OK(mmu_space_mmap_object(&S, P(16), 8 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
+                           NULL));
+  uint8_t v;
+  OK(osw_write8(&W, &S, P(18), 0x42, NULL)); /* the second region writes */
+  OK(osw_read8(&W, &S, P(2), &v, NULL));     /* the first maps it too */
+  EQ(v, 0x42);
+  OK(mmu_space_msync(&S, P(0), 8 * PAGE)); /* through the first region */
+  EQ(ff.data[2][0], 0x42);
+  OK(osw_write8(&W, &S, P(18), 0x43, NULL));
+  uint32_t done;
+  OK(mmu_system_reclaim(&W.sys, 1, &done));
+  EQ(done, 1);
+  EQ(ff.data[2][0], 0x43);
+  EQ(S.ru.rss_pages, 0); /* neither entry is left */
+  OK(osw_read8(&W, &S, P(2), &v, NULL));
+  EQ(v, 0x43);
+  OK(osw_read8(&W, &S, P(18), &v, NULL));
+  EQ(v, 0x43);
+  OK(mmu_space_munmap(&S, P(0), 24 * PAGE));
+  OK(mmu_object_destroy(&O));
+}
