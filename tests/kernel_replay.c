@@ -96,6 +96,7 @@ typedef struct result {
                 /* -1 outside the arena */
   int64_t arena_off; /* EXEC: the new arena's start modulo 2 MiB */
   char touch[KS_TOUCH_TEXT]; /* arena scripts: what each page gave */
+  char file[KS_FILE_TEXT]; /* MSYNC: the process's memfds read back */
   char maps[KS_MAPS_TEXT]; /* the arena's VMAs after the step */
 } result;
 
@@ -128,6 +129,11 @@ static struct state {
   command tcmd;
   int status;
   uint8_t ready, tdone;
+  /* memfds (KS_OP_MEMFD): per name its fd + 1 (0: none) and pages; this
+   * process's own, as its fd table (a child's is the copy fork made) */
+  int memfd[KS_MAX_FILES];
+  uint32_t memfd_pages[KS_MAX_FILES];
+  uint8_t file_buf[KS_FILE_PAGES * PAGE]; /* a memfd read back */
 } g __attribute__((aligned(4096)));
 
 /* ------------------------------------------------------------------------ */
@@ -278,6 +284,45 @@ static void capture_maps(result *r) {
                  g.arena_mode != 0, r->maps, sizeof r->maps);
 }
 
+static void set_err(result *r, int32_t err, int32_t page, int32_t got,
+                    int32_t want);
+
+/* MSYNC, after its window: each memfd of the process, fsync'd (tmpfs:
+ * nothing to do) and read back with pread, as ks_file_digest says; "-"
+ * for none. */
+static void capture_files(result *r) {
+  r->file[0] = 0;
+  for (unsigned id = 0; id < KS_MAX_FILES; id++) {
+    size_t len = (size_t)g.memfd_pages[id] * PAGE;
+    if (!g.memfd[id])
+      continue;
+    memset(g.file_buf, 0xEE, len);
+    if (fsync(g.memfd[id] - 1) ||
+        pread(g.memfd[id] - 1, g.file_buf, len, 0) != (ssize_t)len)
+      set_err(r, ERR_SYSCALL, 0, errno, 0);
+    ks_file_digest(r->file, sizeof r->file, id, g.file_buf,
+                   g.memfd_pages[id]);
+  }
+  if (!r->file[0])
+    snprintf(r->file, sizeof r->file, "-");
+}
+
+/* MEMFD: file `id` a new memfd of `pages` pages, the one of that name
+ * before closed (its mappings keep it). Returns 0 or -1 (errno). */
+static int new_memfd(unsigned id, uint32_t pages) {
+  char name[] = "ks0";
+  name[2] = (char)('0' + id);
+  if (g.memfd[id])
+    close(g.memfd[id] - 1);
+  g.memfd[id] = 0;
+  int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  g.memfd[id] = fd + 1;
+  g.memfd_pages[id] = pages;
+  return ftruncate(fd, (off_t)pages * PAGE);
+}
+
 /* An arena script's step: the call made as given, its result reported. */
 static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
   uint8_t *addr = g.arena + (intptr_t)st->first * PAGE + st->off;
@@ -300,6 +345,21 @@ static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
   case KS_OP_MMAP_SHARED:
     rc = mmap(addr, len, prot, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1,
               0) == MAP_FAILED;
+    break;
+  case KS_OP_MEMFD:
+    rc = new_memfd(st->region, st->count);
+    break;
+  case KS_OP_MMAP_FILE:
+    if (!g.memfd[st->region]) {
+      rc = 1;
+      errno = EBADF;
+      break;
+    }
+    rc = mmap(addr, len, prot, MAP_SHARED | MAP_FIXED,
+              g.memfd[st->region] - 1, (off_t)st->at * PAGE) == MAP_FAILED;
+    break;
+  case KS_OP_MSYNC:
+    rc = msync(addr, len, MS_SYNC);
     break;
   case KS_OP_MUNMAP:
     rc = munmap(addr, len);
@@ -343,6 +403,8 @@ static void exec_arena_step(const ks_step *st, uint32_t i, result *r) {
   r->rc = e;
   if (st->op == KS_OP_MREMAP && !rc && r->to < 0)
     munmap(moved, (size_t)st->new_count * PAGE);
+  if (st->op == KS_OP_MSYNC)
+    capture_files(r);
   capture_maps(r);
 }
 
@@ -366,16 +428,29 @@ static int warm_arena_calls(void) {
       WARM_CALL(KS_OP_MREMAP, 0, 2, 0), /* new_count 0: EINVAL */
       WARM_CALL(KS_OP_MMAP_SHARED, KS_PROT_RW, 2, 0),
       WARM_CALL(KS_OP_WRITE, 0, 2, 0),
+      WARM_CALL(KS_OP_MEMFD, 0, 2, 0),
+      WARM_CALL(KS_OP_MMAP_FILE, KS_PROT_RW, 2, 0),
+      WARM_CALL(KS_OP_WRITE, 0, 2, 0),
+      WARM_CALL(KS_OP_MSYNC, 0, 2, 0),
       WARM_CALL(KS_OP_MUNMAP, 0, 2, 0),
       WARM_CALL(KS_OP_BRK, 0, 0, 0),
   };
 #undef WARM_CALL
   uint8_t *arena = g.arena;
+  int memfd[KS_MAX_FILES]; /* the process's files, the warm one apart */
+  uint32_t memfd_pages[KS_MAX_FILES];
+  memcpy(memfd, g.memfd, sizeof memfd);
+  memcpy(memfd_pages, g.memfd_pages, sizeof memfd_pages);
+  memset(g.memfd, 0, sizeof g.memfd);
   for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
     g.arena = calls[c].op == KS_OP_BRK ? NULL : g.scratch; /* brk(0) */
     exec_arena_step(&calls[c], 0, &g.res);
   }
   g.arena = arena;
+  if (g.memfd[0])
+    close(g.memfd[0] - 1);
+  memcpy(g.memfd, memfd, sizeof memfd);
+  memcpy(g.memfd_pages, memfd_pages, sizeof memfd_pages);
   return reserve(g.scratch, 2 * PAGE) ? errno : 0;
 }
 
@@ -872,6 +947,10 @@ static const char *validate_arena_step(const ks_step *st) {
   if ((st->op == KS_OP_READ || st->op == KS_OP_WRITE) &&
       (!st->count || 2 * st->count >= KS_TOUCH_TEXT))
     return "bad touch length";
+  if ((st->op == KS_OP_MEMFD || st->op == KS_OP_MMAP_FILE) &&
+      (st->region >= KS_MAX_FILES ||
+       (st->op == KS_OP_MEMFD && (!st->count || st->count > KS_FILE_PAGES))))
+    return "bad memfd";
   if (st->op == KS_OP_MREMAP &&
       (st->at + st->new_count > KS_RANDOM_PAGES ||
        2 * st->new_count >= KS_TOUCH_TEXT))
@@ -1038,6 +1117,7 @@ static void errno_text(int32_t e, char *out, size_t cap) {
   case EINVAL: snprintf(out, cap, "EINVAL"); break;
   case EEXIST: snprintf(out, cap, "EEXIST"); break;
   case EFAULT: snprintf(out, cap, "EFAULT"); break;
+  case EBADF: snprintf(out, cap, "EBADF"); break;
   default: snprintf(out, cap, "E%d", (int)e); break;
   }
 }
@@ -1068,6 +1148,8 @@ static void print_line(const ks_script *s, uint32_t i, int64_t minflt,
     }
     if (st->op == KS_OP_BRK)
       l.has_brk = 1, l.brk = r->brk;
+    if (st->op == KS_OP_MSYNC)
+      snprintf(l.file, sizeof l.file, "%s", r->file);
     if (st->op == KS_OP_EXEC)
       l.has_arena = 1, l.arena = r->arena_off;
   }
@@ -1126,6 +1208,7 @@ static int run_script(const ks_script *s, int runs, int check,
           res[r][i].segv != res[0][i].segv || res[r][i].rc != res[0][i].rc ||
           res[r][i].brk != res[0][i].brk ||
           strcmp(res[r][i].touch, res[0][i].touch) ||
+          strcmp(res[r][i].file, res[0][i].file) ||
           strcmp(res[r][i].maps, res[0][i].maps))
         stable = 0;
     /* FORK's own count (KS_ANY) measures the replayer: not required stable */

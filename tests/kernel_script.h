@@ -117,10 +117,26 @@ typedef enum ks_op {
   KS_OP_MMAP_SHARED,    /* as MMAP, MAP_SHARED | MAP_ANONYMOUS: a shmem */
                         /* object of the mapping's size (the library: an */
                         /* mmu_object) */
-  KS_OP_EXEC            /* the one process (no child alive) execs: a new */
+  KS_OP_EXEC,           /* the one process (no child alive) execs: a new */
                         /* mm, its arena at the new initial break */
+  KS_OP_MEMFD,          /* file `region` (< KS_MAX_FILES) of the process */
+                        /* becomes a new memfd of `count` pages (the one */
+                        /* it named before closed); close-on-exec */
+  KS_OP_MMAP_FILE,      /* as MMAP, MAP_SHARED of file `region` from its */
+                        /* page `at` (the library: that file's */
+                        /* mmu_object); no such file: EBADF */
+  KS_OP_MSYNC           /* msync(MS_SYNC) of [first, first + count) + off, */
+                        /* then the process's files read back (ks_line */
+                        /* file) */
 } ks_op;
-#define KS_OP_LAST KS_OP_EXEC
+#define KS_OP_LAST KS_OP_MSYNC
+
+/* Memfds (KS_OP_MEMFD): per process KS_MAX_FILES names, each file at most
+ * KS_FILE_PAGES pages. */
+#define KS_MAX_FILES 4u
+#define KS_FILE_PAGES 12u
+/* Text of the files' contents after an MSYNC (ks_file_digest). */
+#define KS_FILE_TEXT 128
 
 /* ks_step.flags of MREMAP: Linux's MREMAP_* values, passed as they are
  * (other bits too: the kernel's EINVAL). */
@@ -239,6 +255,9 @@ static inline const char *ks_op_name(unsigned op) {
   case KS_OP_MREMAP: return "mremap";
   case KS_OP_MMAP_SHARED: return "mmap_shared";
   case KS_OP_EXEC: return "exec";
+  case KS_OP_MEMFD: return "memfd";
+  case KS_OP_MMAP_FILE: return "mmap_file";
+  case KS_OP_MSYNC: return "msync";
   default: return "?";
   }
 }
@@ -603,7 +622,8 @@ static inline int ks_probe_policy(const int64_t *minflt) {
 /* unmaps), calls that fail (unaligned, over holes), fork with either process */
 /* acting, the child's exit, MAP_SHARED | MAP_ANONYMOUS mappings under all */
 /* of these, touches by a second thread of the first process (KS_THREAD), */
-/* execve (EXEC). Every step's results are compared, not                  */
+/* execve (EXEC), memfds mapped MAP_SHARED (MEMFD, MMAP_FILE) and msync    */
+/* with the files read back (MSYNC). Every step's results are compared, not */
 /* required: FORK's and EXEC's own counts excepted (they measure the     */
 /* replayer, 9.10).                                                        */
 /*                                                                          */
@@ -649,9 +669,11 @@ static inline uint64_t ks_rand(uint64_t *x) {
  * only: the script's validity does not depend on it, every result is
  * measured. */
 #define KS_GEN_STACK 0x10u
+#define KS_GEN_FILE 0x20u /* a memfd's mapping */
 typedef struct ks_gen_proc {
   uint8_t pg[KS_RANDOM_PAGES];
   uint32_t brk; /* pages above the arena's start */
+  uint8_t file[KS_MAX_FILES]; /* memfd sizes, pages; 0: no such file */
 } ks_gen_proc;
 
 static inline uint32_t ks_gen_below(uint64_t *x, uint32_t n) {
@@ -764,15 +786,73 @@ static inline void ks_gen_mremap(uint64_t *x, ks_gen_proc *m, ks_step *st) {
     st->at = KS_RANDOM_PAGES - st->new_count;
 }
 
+/* A page of a memfd's mapping, from a random start; else any mapped one. */
+static inline uint32_t ks_gen_file_page(uint64_t *x, const ks_gen_proc *m) {
+  uint32_t start = ks_gen_below(x, KS_RANDOM_PAGES);
+  for (uint32_t k = 0; k < KS_RANDOM_PAGES; k++)
+    if (m->pg[(start + k) % KS_RANDOM_PAGES] & KS_GEN_FILE)
+      return (start + k) % KS_RANDOM_PAGES;
+  return ks_gen_mapped_page(x, m);
+}
+
+/* Memfds: a new one (now and then in place of one the process has), a
+ * shared mapping of one (from any page, now and then past its end, so
+ * twice or at two offsets as the draws fall), writes and reads through
+ * such mappings, msync of a run, mostly of one (then the files are read
+ * back). `what` < 15. */
+static inline void ks_gen_file(uint64_t *x, ks_gen_proc *m, ks_step *st,
+                               unsigned what) {
+  uint32_t id = ks_gen_below(x, KS_MAX_FILES);
+  for (uint32_t k = 0; k < KS_MAX_FILES && !m->file[id]; k++)
+    id = (id + 1) % KS_MAX_FILES; /* a file the process has, if any */
+  if (what < 2 || (what < 9 && !m->file[id])) {
+    if (what < 2)
+      id = ks_gen_below(x, KS_MAX_FILES);
+    st->op = KS_OP_MEMFD;
+    st->region = (uint8_t)id;
+    st->count = 1 + ks_gen_below(x, KS_FILE_PAGES);
+    m->file[id] = (uint8_t)st->count;
+  } else if (what < 9) {
+    uint32_t len = 1 + ks_gen_below(x, KS_RANDOM_MAX_REGION);
+    st->op = KS_OP_MMAP_FILE;
+    st->region = (uint8_t)id;
+    if (ks_gen_below(x, 3))
+      st->prot = KS_PROT_RW;
+    st->at = ks_gen_below(x, 4) ? ks_gen_below(x, m->file[id])
+                                : ks_gen_below(x, m->file[id] + 2u);
+    st->first = ks_gen_below(x, KS_RANDOM_LOW - len + 1);
+    st->count = len;
+    if (!ks_gen_below(x, 16))
+      st->off = 1 + (int32_t)ks_gen_below(x, KS_PAGE_SIZE - 1); /* EINVAL */
+    else
+      ks_gen_set(m, st->first, len, (uint8_t)(1 + st->prot + KS_GEN_FILE));
+  } else if (what < 13) {
+    st->op = (uint8_t)(what < 12 ? KS_OP_WRITE : KS_OP_READ);
+    st->first = ks_gen_file_page(x, m);
+    st->count = 1 + ks_gen_below(x, 4);
+  } else {
+    st->op = KS_OP_MSYNC;
+    st->first = ks_gen_file_page(x, m);
+    uint32_t end = ks_gen_run_end(m, st->first);
+    st->count = 1 + ks_gen_below(x, end > st->first ? end - st->first : 1);
+    if (!ks_gen_below(x, 6))
+      st->count += 1 + ks_gen_below(x, 4); /* past the run: ENOMEM */
+    if (!ks_gen_below(x, 10))
+      st->off = 1 + (int32_t)ks_gen_below(x, KS_PAGE_SIZE - 1); /* EINVAL */
+  }
+}
+
 /* Fills st (op, first, count, prot, off; MREMAP: new_count, flags, at)
  * with one random call for the process m; updates the guess. Returns 0
  * to draw again. */
 static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
   static const uint8_t prots[] = {KS_PROT_RW, KS_PROT_RW, KS_PROT_READ,
                                   KS_PROT_NONE, KS_PROT_WRITE};
-  unsigned pick = ks_gen_below(x, 115);
+  unsigned pick = ks_gen_below(x, 145);
   st->prot = prots[ks_rand(x) % sizeof prots];
-  if (pick >= 100) {
+  if (pick >= 115) {
+    ks_gen_file(x, m, st, (pick - 115) / 2);
+  } else if (pick >= 100) {
     ks_gen_mremap(x, m, st);
   } else if (pick < 14) { /* mmap, mostly in the low zone, mostly over a hole */
     uint32_t len = 1 + ks_gen_below(x, KS_RANDOM_MAX_REGION);
@@ -888,7 +968,7 @@ static inline int ks_gen_call(uint64_t *x, ks_gen_proc *m, ks_step *st) {
   }
   if (st->op != KS_OP_MMAP && st->op != KS_OP_MMAP_POPULATE &&
       st->op != KS_OP_MMAP_GROWSDOWN && st->op != KS_OP_MMAP_SHARED &&
-      st->op != KS_OP_MPROTECT)
+      st->op != KS_OP_MMAP_FILE && st->op != KS_OP_MPROTECT)
     st->prot = 0; /* only these take one */
   return 1;
 }
@@ -970,6 +1050,9 @@ static inline void ks_step_format(const ks_step *st, char *out, size_t cap) {
   if (st->op == KS_OP_MREMAP && n > 0 && (size_t)n < cap)
     snprintf(out + n, cap - (size_t)n, " %u %u %u", st->new_count,
              (unsigned)st->flags, st->at);
+  else if ((st->op == KS_OP_MEMFD || st->op == KS_OP_MMAP_FILE) && n > 0 &&
+           (size_t)n < cap) /* the file, and where the mapping starts in it */
+    snprintf(out + n, cap - (size_t)n, " %u %u", (unsigned)st->region, st->at);
 }
 
 /* Parses ks_step_format's text into st (name: the op's), after an index
@@ -993,10 +1076,15 @@ static inline int ks_step_parse(const char *text, ks_step *st) {
     o++;
   if (w > KS_THREAD || o > KS_OP_LAST)
     return 0;
+  unsigned id = 0;
   if (o == KS_OP_MREMAP &&
       (sscanf(text + at, "%u %u %u", &st->new_count, &flags, &st->at) != 3 ||
        flags > 255))
     return 0;
+  if ((o == KS_OP_MEMFD || o == KS_OP_MMAP_FILE) &&
+      (sscanf(text + at, "%u %u", &id, &st->at) != 2 || id >= KS_MAX_FILES))
+    return 0;
+  st->region = (uint8_t)id;
   st->flags = (uint8_t)flags;
   st->who = (uint8_t)w;
   st->op = (uint8_t)o;
@@ -1125,8 +1213,31 @@ typedef struct ks_line {
   int has_arena; /* EXEC: where the new image's arena starts, modulo */
   long long arena; /* 2 MiB (fault-around's windows depend on it) */
   char touch[KS_TOUCH_TEXT];
+  char file[KS_FILE_TEXT]; /* MSYNC: the process's files (ks_file_digest) */
   char maps[KS_MAPS_TEXT];
 } ks_line;
+
+/* Appends file `id` of `pages` pages to an MSYNC's text (ks_line.file):
+ * "ID:" and per page the byte at KS_TOUCH_OFFSET in hex, or "nz" if
+ * another byte of the page is not zero (nothing writes one), comma
+ * separated. */
+static inline void ks_file_digest(char *out, size_t cap, unsigned id,
+                                  const uint8_t *bytes, uint32_t pages) {
+  size_t n = strlen(out);
+  int w = snprintf(out + n, cap - n, "%s%u:", n ? "," : "", id);
+  n += w > 0 ? (size_t)w : 0;
+  for (uint32_t p = 0; p < pages && n + 3 < cap; p++) {
+    const uint8_t *pg = bytes + (size_t)p * KS_PAGE_SIZE;
+    int other = 0;
+    for (uint32_t b = 0; b < KS_PAGE_SIZE; b++)
+      other |= b != KS_TOUCH_OFFSET && pg[b];
+    if (other)
+      snprintf(out + n, cap - n, "nz");
+    else
+      snprintf(out + n, cap - n, "%02x", pg[KS_TOUCH_OFFSET]);
+    n += 2;
+  }
+}
 
 static inline void ks_line_init(ks_line *l, const char *script, unsigned index,
                                 const ks_step *st) {
@@ -1167,6 +1278,8 @@ static inline void ks_line_format(const ks_line *l, char *out, size_t cap) {
     KS_APPEND_(" arena=%llx", (unsigned long long)l->arena);
   if (l->touch[0])
     KS_APPEND_(" touch=%s", l->touch);
+  if (l->file[0])
+    KS_APPEND_(" file=%s", l->file);
   if (l->maps[0])
     KS_APPEND_(" maps=%s", l->maps);
 #undef KS_APPEND_
@@ -1195,6 +1308,8 @@ static inline int ks_line_parse(const char *line, ks_line *l) {
     l->has_arena = 1, l->arena = (long long)strtoull(f + 7, NULL, 16);
   if ((f = strstr(line, " touch=")))
     sscanf(f + 7, "%71s", l->touch);
+  if ((f = strstr(line, " file=")))
+    sscanf(f + 6, "%127s", l->file);
   if ((f = strstr(line, " maps=")))
     sscanf(f + 6, "%1535s", l->maps);
   return 1;

@@ -47,6 +47,19 @@ typedef struct kc_world {
   uint32_t nobj;
   size_t obj_used; /* words of obj_pool */
   uint64_t obj_pool[KS_MAX_STEPS * KS_RANDOM_PAGES];
+  /* arena scripts: a memfd per MEMFD step, a file object (storage from
+   * obj_pool) whose mmu_file reads and writes `bytes`, the file as its
+   * medium holds it; per process and name, its index + 1 (0: none), as
+   * the process's fd table */
+  struct kc_memfd {
+    mmu_file file;
+    mmu_object obj;
+    uint32_t pages;
+    char path[32];
+    uint8_t bytes[KS_FILE_PAGES * KS_PAGE_SIZE];
+  } memfd[KS_MAX_STEPS];
+  uint32_t nmemfd;
+  uint32_t fd[2][KS_MAX_FILES];
   /* arena scripts: the first process's second thread (KS_THREAD), a
    * managed cpu running its space, entered for each of its steps */
   mmu_cpu cpu2;
@@ -278,6 +291,92 @@ static void kc_arena_touch(kc_world *k, const ks_step *st, uint32_t i, int p,
     mmu_cpu_leave(cpu);
 }
 
+/* A memfd's mmu_file: tmpfs, so a page not in the page cache is a new
+ * zero one (shmem_get_folio), never I/O: minor faults. */
+static int kc_memfd_read(void *user, uint64_t offset, void *page,
+                         int *did_io) {
+  const struct kc_memfd *f = user;
+  cr_assert_lt(offset, (uint64_t)f->pages * KS_PAGE_SIZE);
+  memcpy(page, f->bytes + offset, KS_PAGE_SIZE);
+  *did_io = 0;
+  return 0;
+}
+
+static int kc_memfd_write(void *user, uint64_t offset, const void *page) {
+  struct kc_memfd *f = user;
+  cr_assert_lt(offset, (uint64_t)f->pages * KS_PAGE_SIZE);
+  memcpy(f->bytes + offset, page, KS_PAGE_SIZE);
+  return 0;
+}
+
+/* Storage for an object of `pages` pages, from obj_pool. */
+static void *kc_obj_storage(kc_world *k, uint64_t pages, size_t *bytes) {
+  *bytes = mmu_object_storage_size(pages);
+  cr_assert_leq(k->obj_used + *bytes / 8, KS_MAX_STEPS * KS_RANDOM_PAGES);
+  void *at = k->obj_pool + k->obj_used;
+  k->obj_used += (*bytes + 7) / 8;
+  return at;
+}
+
+/* MEMFD: a new file object of st->count pages under name st->region of
+ * process p, shown as the kernel shows a memfd ("/memfd:NAME (deleted)",
+ * device 00:01; its inode compared by identity only, as shmem's). */
+#define KC_MEMFD_INODE (1ull << 40) /* far from the system's own */
+static void kc_memfd_new(kc_world *k, const ks_step *st, int p) {
+  struct kc_memfd *f = &k->memfd[k->nmemfd++];
+  size_t bytes;
+  void *storage = kc_obj_storage(k, st->count, &bytes);
+  f->pages = st->count;
+  snprintf(f->path, sizeof f->path, "/memfd:ks%u (deleted)",
+           (unsigned)st->region);
+  f->file.read_page = kc_memfd_read;
+  f->file.write_page = kc_memfd_write;
+  f->file.user = f;
+  f->file.path = f->path;
+  f->file.dev_minor = 1;
+  f->file.inode = KC_MEMFD_INODE + k->nmemfd;
+  cr_assert_eq(mmu_object_init(&f->obj, &k->w.sys, st->count, &f->file,
+                               storage, bytes),
+               MMU_OK);
+  k->fd[p][st->region] = k->nmemfd;
+}
+
+/* After an MSYNC of [addr, addr + len) (status rc): process p's files as
+ * read back (ks_file_digest), after an fsync of each (mmu_object_sync:
+ * pread sees the page cache, the library's medium holds what was written
+ * back). A page the msync covered through a mapping of the file, whose
+ * bytes the fsync still changed, msync did not write back: "!!". */
+static void kc_files(kc_world *k, int p, uint64_t addr, uint64_t len, int rc,
+                     char *out, size_t cap) {
+  static uint8_t before[KS_FILE_PAGES * KS_PAGE_SIZE];
+  uint32_t nregions;
+  const mmu_region *rg = mmu_space_regions(&k->space[p], &nregions);
+  out[0] = 0;
+  for (unsigned id = 0; id < KS_MAX_FILES; id++) {
+    if (!k->fd[p][id])
+      continue;
+    struct kc_memfd *f = &k->memfd[k->fd[p][id] - 1];
+    size_t size = (size_t)f->pages * KS_PAGE_SIZE;
+    memcpy(before, f->bytes, size);
+    cr_assert_eq(mmu_object_sync(&f->obj), MMU_OK);
+    ks_file_digest(out, cap, id, f->bytes, f->pages);
+    char *pg = out + strlen(out) - 2 * f->pages;
+    for (uint32_t r = 0; r < nregions && rc != MMU_ERR_ARG; r++) {
+      uint64_t a = rg[r].start > addr ? rg[r].start : addr;
+      uint64_t e = rg[r].end < addr + len ? rg[r].end : addr + len;
+      for (; rg[r].object == &f->obj && a < e; a += KS_PAGE_SIZE) {
+        uint64_t i = (rg[r].offset + a - rg[r].start) / KS_PAGE_SIZE;
+        if (i < f->pages && memcmp(before + i * KS_PAGE_SIZE,
+                                   f->bytes + i * KS_PAGE_SIZE,
+                                   KS_PAGE_SIZE) != 0)
+          memcpy(pg + 2 * i, "!!", 2);
+      }
+    }
+  }
+  if (!out[0])
+    snprintf(out, cap, "-");
+}
+
 /* Where arena scripts run: KC_BASE plus the kernel's arena start modulo
  * 2 MiB (kernel_replay prints it), so that the 64 KiB windows of
  * fault-around and the page tables it stays inside (SPEC 9.2.1) cut the
@@ -309,17 +408,31 @@ static void kc_arena_step(kc_world *k, const ks_step *st, uint32_t i, int p,
   case KS_OP_MMAP_SHARED: {
     /* MAP_SHARED | MAP_ANONYMOUS: a shmem object of the mapping's size */
     uint64_t pages = st->count ? st->count : 1;
-    size_t bytes = mmu_object_storage_size(pages);
+    size_t bytes;
+    void *storage = kc_obj_storage(k, pages, &bytes);
     mmu_object *o = &k->obj[k->nobj++];
-    cr_assert_leq(k->obj_used + bytes / 8, KS_MAX_STEPS * KS_RANDOM_PAGES);
-    cr_assert_eq(mmu_object_init(o, &k->w.sys, pages, NULL,
-                                 k->obj_pool + k->obj_used, bytes),
+    cr_assert_eq(mmu_object_init(o, &k->w.sys, pages, NULL, storage, bytes),
                  MMU_OK);
-    k->obj_used += (bytes + 7) / 8;
     rc = mmu_space_mmap_object(sp, addr, len, st->prot, MMU_MAP_FIXED, o, 0,
                                NULL);
     break;
   }
+  case KS_OP_MEMFD:
+    kc_memfd_new(k, st, p);
+    break;
+  case KS_OP_MMAP_FILE:
+    if (!k->fd[p][st->region]) { /* no such file: the fd table's answer */
+      snprintf(l->rc, sizeof l->rc, "EBADF");
+      return;
+    }
+    rc = mmu_space_mmap_object(sp, addr, len, st->prot, MMU_MAP_FIXED,
+                               &k->memfd[k->fd[p][st->region] - 1].obj,
+                               (uint64_t)st->at * KS_PAGE_SIZE, NULL);
+    break;
+  case KS_OP_MSYNC:
+    rc = mmu_space_msync(sp, addr, len);
+    kc_files(k, p, addr, len, rc, l->file, sizeof l->file);
+    break;
   case KS_OP_MUNMAP:
     rc = mmu_space_munmap(sp, addr, len);
     break;
@@ -417,6 +530,7 @@ static void kc_replay_arena(const ks_script *s, unsigned policy,
       cr_assert(!k.alive[KC_KID], "%s step %u: a child is alive", s->name, i);
       cr_assert_eq(osw_fork(&k.space[KC_ONE], &k.space[KC_KID]), MMU_OK);
       k.alive[KC_KID] = 1;
+      memcpy(k.fd[KC_KID], k.fd[KC_ONE], sizeof k.fd[KC_ONE]); /* inherited */
     } else if (st->op == KS_OP_CHILD_EXIT) {
       cr_assert(k.alive[KC_KID], "%s step %u: no child", s->name, i);
       osw_space_free(&k.space[KC_KID]);
@@ -428,6 +542,7 @@ static void kc_replay_arena(const ks_script *s, unsigned policy,
       cr_assert(!k.alive[KC_KID], "%s step %u: exec with a child", s->name,
                 i);
       cr_assert_eq(mmu_space_exec(&k.space[KC_ONE]), MMU_OK);
+      memset(k.fd[KC_ONE], 0, sizeof k.fd[KC_ONE]); /* MFD_CLOEXEC */
       uint64_t off = kline && seen[i] && kline[i].has_arena
                          ? (uint64_t)kline[i].arena % KC_ARENA_ALIGN
                          : 0;
@@ -446,6 +561,8 @@ static void kc_replay_arena(const ks_script *s, unsigned policy,
   if (k.alive[KC_KID])
     osw_space_free(&k.space[KC_KID]);
   osw_space_free(&k.space[KC_ONE]);
+  for (uint32_t f = 0; f < k.nmemfd; f++) /* unmapped now: written back */
+    cr_assert_eq(mmu_object_destroy(&k.memfd[f].obj), MMU_OK);
   free(k.tlb2);
   osw_free(&k.w);
   kc_arena = first_arena;
@@ -826,8 +943,17 @@ static void kc_random_line(const char *text, void *ctx) {
 /* What the comparison of one script counted. */
 typedef struct kc_tally {
   unsigned steps, counts, touches, pages, maperr, accerr, buserr, calls, brks,
-      maps, shared, threads, execs;
+      maps, shared, threads, execs, memfds, file_maps, msyncs, written;
 } kc_tally;
+
+/* Whether an MSYNC's file text (ks_file_digest) holds a byte written. */
+static int kc_file_written(const char *f) {
+  for (const char *c = f; (c = strchr(c, ':')) != NULL;)
+    for (c++; c[0] && c[1] && c[0] != ','; c += 2)
+      if (c[0] != '0' || c[1] != '0')
+        return 1;
+  return 0;
+}
 
 /* A step's report as compared: FORK's counts (KS_ANY) left out, the maps
  * too when MMU_RANDOM_MAPS=0. */
@@ -878,6 +1004,10 @@ static int kc_first_difference(const ks_script *s, unsigned policy,
       t->shared += st->op == KS_OP_MMAP_SHARED;
       t->threads += st->who == KS_THREAD;
       t->execs += st->op == KS_OP_EXEC;
+      t->memfds += st->op == KS_OP_MEMFD;
+      t->file_maps += st->op == KS_OP_MMAP_FILE && !strcmp(lib[i].rc, "0");
+      t->msyncs += st->op == KS_OP_MSYNC;
+      t->written += kc_file_written(lib[i].file);
       t->brks += lib[i].has_brk;
       t->maps += maps_on;
     }
@@ -1046,11 +1176,14 @@ Test(library_vs_kernel, random_scripts, .timeout = 600) {
   cr_log_info("random scripts %llu..%llu: %u steps compared (%u counts, %u "
               "touches (%u by the second thread) of %u pages, %u "
               "SEGV_MAPERR, %u SEGV_ACCERR and %u SIGBUS, %u calls (%u "
-              "shared mmaps, %u execs), %u breaks, %u VMA lists), %u left "
-              "out as unstable on the kernel, %u scripts differ",
+              "shared mmaps, %u execs, %u memfds, %u memfd mappings made, "
+              "%u msyncs with their files read back, %u of them holding "
+              "written bytes), %u breaks, %u VMA "
+              "lists), %u left out as unstable on the kernel, %u scripts "
+              "differ",
               o.first, o.first + o.count - 1, t.steps, t.counts, t.touches,
               t.threads, t.pages, t.maperr, t.accerr, t.buserr, t.calls,
-              t.shared, t.execs,
+              t.shared, t.execs, t.memfds, t.file_maps, t.msyncs, t.written,
               t.brks, t.maps, o.unstable_steps, scripts_differing);
   cr_expect_gt(t.steps, 0u);
 #endif
