@@ -35,12 +35,16 @@ static void mmu__slot_put(mmu_system *sys, uint64_t slot) {
  * region whose offsets agree (an anonymous page of a space mremap never
  * moved), else in whichever region's offsets hold it (moved regions, file
  * pages). `marked` looks for the entries reclaim took P from instead.
- * visit gets each entry and its address; nonzero stops the walk. */
+ * visit gets each entry and its address; nonzero stops the walk. An
+ * object's page may sit in several regions of one space (9.2.1): each
+ * entry is visited. */
 typedef int (*mmu__rmap_fn)(mmu_space *s, uint64_t va, uint64_t *entry,
                             uint32_t table, void *ctx);
 
+/* The next entry from region *pos on (-1: the hint first). */
 static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
-                                uint64_t *va_out, uint32_t *table) {
+                                int32_t *pos, uint64_t *va_out,
+                                uint32_t *table) {
   mmu_system *sys = s->sys;
   uint64_t index = sys->frame[f].index;
   /* which regions may hold it: its object's, private file ones, or
@@ -51,7 +55,7 @@ static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
   int32_t hint = kind >= 0 || index >= s->user_top ? -1
                                                    : mmu__region_find(s, index);
   int scan = kind >= 0 || s->remapped;
-  for (int32_t k = -1; k < (int32_t)s->nregions; k++) {
+  for (int32_t k = *pos; k < (int32_t)s->nregions; k++) {
     int32_t i = k < 0 ? hint : k;
     if (i < 0 || (k >= 0 && (!scan || k == hint)))
       continue;
@@ -67,6 +71,7 @@ static uint64_t *mmu__rmap_find(mmu_space *s, uint32_t f, uint64_t want,
       continue;
     uint64_t v = mmu__pte(e);
     if ((v & want) && mmu__entry_frame(sys, v) == f) {
+      *pos = k + 1;
       *va_out = va;
       return e;
     }
@@ -80,14 +85,18 @@ static uint32_t mmu__rmap_walk(mmu_system *sys, uint32_t f, int marked,
    * mmu__reclaim_one */
   uint64_t want = marked ? MMU__RECLAIM_MARK : MMU_PTE_P | MMU__PROTNONE_MARK;
   uint32_t n = 0;
+  int shared = mmu__frame_object(sys, f) != NULL;
   for (mmu_space *s = sys->spaces; s; s = s->next_space) {
     uint64_t va, *e;
     uint32_t table;
-    if (!(e = mmu__rmap_find(s, f, want, &va, &table)))
-      continue;
-    n++;
-    if (visit && visit(s, va, e, table, ctx))
-      break;
+    int32_t pos = -1;
+    while ((e = mmu__rmap_find(s, f, want, &pos, &va, &table))) {
+      n++;
+      if (visit && visit(s, va, e, table, ctx))
+        return n;
+      if (!shared) /* a private page: one entry in a space */
+        break;
+    }
   }
   return n;
 }

@@ -236,3 +236,34 @@ Test(linux_shared, file_pages_are_written_back_by_msync_and_reclaim) {
   OK(mmu_object_destroy(&O)); /* writes back the last dirty page */
   EQ(ff.data[5][0], 0x68);
 }
+
+/* One object page in two regions of one space (SPEC 9.2.1): msync takes D
+ * from every mapping (page_mkclean), reclaim unmaps every one
+ * (try_to_unmap), not only the first it finds in the space. */
+Test(linux_shared, every_mapping_of_a_page_in_one_space_is_cleaned_and_unmapped) {
+  static fake_file ff;
+  memset(&ff, 0, sizeof ff);
+  mmu_file file = {ff_read, &ff, "/data/shared", 8, 1, 99, ff_write};
+  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
+  uint64_t got;
+  OK(mmu_space_mmap_object(&S, P(0), 8 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
+                           &got));
+  OK(mmu_space_mmap_object(&S, P(16), 8 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
+                           &got));
+  EQ(mmu_object_mappings(&O), 2);
+  uint8_t v;
+  OK(osw_read8(&W, &S, P(2), &v, NULL));
+  OK(osw_write8(&W, &S, P(18), 0x33, NULL)); /* through the second one */
+  OK(mmu_space_msync(&S, P(0), 8 * PAGE));   /* the range of the first */
+  EQ(ff.writes, 1);
+  EQ(ff.data[2][0], 0x33);
+  uint32_t done;
+  (void)mmu_system_reclaim(&W.sys, 64, &done);
+  EQ(S.ru.rss_pages, 0); /* no entry left on a freed frame */
+  OK(osw_read8(&W, &S, P(2), &v, NULL));
+  EQ(v, 0x33);
+  OK(osw_read8(&W, &S, P(18), &v, NULL));
+  EQ(v, 0x33);
+  OK(mmu_space_munmap(&S, P(0), 24 * PAGE));
+  OK(mmu_object_destroy(&O));
+}
