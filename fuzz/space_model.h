@@ -925,6 +925,7 @@ SM_NOCOV static uint64_t sm_find_gap(const sm_state *st, const sm_space *m,
 static void sm_mmap_call(sm_state *st, unsigned si, uint64_t addr,
                          uint64_t len, unsigned prot, unsigned flags,
                          int fidx, int obj, uint64_t off);
+static uint32_t sm_obj_regions(const sm_state *st, unsigned k);
 
 static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
   uint8_t k = fi_u8(in);
@@ -1039,6 +1040,12 @@ static void sm_mmap_call(sm_state *st, unsigned si, uint64_t addr,
            (unsigned long long)where);
   if (rc != MMU_OK)
     return;
+  /* a FIXED mapping unmaps what was there first: if that was the last
+   * region of this anonymous object, its pages went before it is mapped
+   * again */
+  sm_unmap_model(m, where, where + rlen);
+  if (ob && !ob->file && !sm_obj_regions(st, (unsigned)obj))
+    memset(ob->pg, 0, sizeof ob->pg);
   /* populated: each of the object's pages faulted in, unless it could not
    * be (wherever the mapping went) */
   for (uint64_t i = off / SM_PAGE;
