@@ -1259,8 +1259,9 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
   m->brk = want;
 }
 
-/* mremap (SPEC 9.2): the model moves its pages (bytes, swap state and
- * all: nothing faults, nothing is copied) and maps a grown part fresh,
+/* mremap (SPEC 9.2): the model moves its pages (bytes, swap state,
+ * shared pages' entries and all: nothing faults, nothing is copied, an
+ * object keeps its pages through the move) and maps a grown part fresh,
  * like the first page's region (a file's offsets running on). Which
  * region a page belongs to is the library's (anon_vma identity, as for
  * stacks): the first region's end decides in-place growth and EFAULT, and
@@ -1278,9 +1279,7 @@ SM_NOCOV static void sm_move_pages(sm_space *m, uint64_t a, uint64_t e,
                                    uint64_t to) {
   for (uint64_t va = a; va < e; va += SM_PAGE) {
     sm_page *src = &m->page[(va - SM_WBASE) / SM_PAGE];
-    if (src->ent == SM_ENT_PRESENT) /* entries move: not modelled */
-      src->ent = SM_ENT_UNKNOWN;
-    m->page[(to + (va - a) - SM_WBASE) / SM_PAGE] = *src;
+    m->page[(to + (va - a) - SM_WBASE) / SM_PAGE] = *src; /* its entry too */
     memset(src, 0, sizeof *src);
   }
 }
