@@ -492,7 +492,8 @@ static void emit_generated(void) {
 enum {
   SS_WRITE = 0, SS_READ = 5, SS_MMAP = 9, SS_MUNMAP = 11, SS_MPROTECT = 12,
   SS_BRK = 13, SS_FORK = 14, SS_EXIT = 15, SS_RECLAIM = 17, SS_INJECT = 18,
-  SS_CLEAR = 20, SS_MAPS = 21, SS_COW = 22, SS_AGE = 23, SS_MREMAP = 24
+  SS_MADVISE = 19, SS_CLEAR = 20, SS_MAPS = 21, SS_COW = 22, SS_AGE = 23, SS_MREMAP = 24,
+  SS_OBJECT = 25, SS_MAP_OBJECT = 26, SS_MSYNC = 28, SS_SHARED_TOUCH = 29
 };
 
 static void ss_op(buf *o, unsigned op, unsigned space) {
@@ -541,6 +542,18 @@ static void ss_mprotect(buf *o, unsigned space, unsigned page, unsigned pages,
   put8(o, page);
   put8(o, pages <= 8 ? pages - 1 : 0x80 | (pages - 1));
   put8(o, prot ^ 1u);
+}
+
+/* mmap_object, fixed, read-write, at page `page`: object k (created with
+ * `pages` pages, a file's if `file`, when it is not live yet) from offset
+ * 0, `len` pages (9..16) */
+static void ss_map_object(buf *o, unsigned space, unsigned k, int file,
+                          unsigned pages, unsigned page, unsigned len) {
+  ss_op(o, SS_MAP_OBJECT, space);
+  put8(o, k | (file ? 2u : 0u));
+  put8(o, 0);
+  put8(o, page);
+  put8(o, ((pages - 1) << 3) | (len - 9));
 }
 
 static void emit_space_sequence(void) {
@@ -659,6 +672,53 @@ static void emit_space_sequence(void) {
   for (unsigned p = 0; p < 8; p++)
     ss_read(&o, 1, p, p);
   save(t, "scn-mremap-after-fork", o.b, o.n);
+
+  /* MAP_SHARED: an anonymous object shared with a forked child (a write
+   * on either side read on both, no copy), its entries zapped and faulted
+   * around again, paged out to the object's swap slots and back, freed
+   * with the last region; a file object past its end (SIGBUS), mapped
+   * twice in one space, written back by msync, sync and destroy (BUSY
+   * while mapped) */
+  ss_begin(&o, 5, 32, 0); /* 256 frames, two lists, 32 slots */
+  ss_map_object(&o, 0, 0, 0, 16, 0, 16);
+  for (unsigned p = 0; p < 4; p++)
+    ss_write(&o, 0, p, p);
+  ss_op(&o, SS_FORK, 0);
+  ss_op2(&o, SS_COW, 1, 1, 1);
+  ss_op2(&o, SS_COW, 0, 2, 2);
+  ss_op2(&o, SS_MADVISE, 0, 0, 0x8F); /* DONTNEED, 16 pages */
+  ss_op2(&o, SS_SHARED_TOUCH, 0, 0, 0x04); /* read, fault-around, all */
+  ss_op(&o, SS_RECLAIM, 0);
+  put8(&o, 15);
+  for (unsigned p = 0; p < 4; p++) {
+    ss_read(&o, 0, p, p);
+    ss_read(&o, 1, p, p);
+  }
+  ss_op(&o, SS_EXIT, 1);
+  ss_op2(&o, SS_MUNMAP, 0, 0, 0x8F);
+  ss_map_object(&o, 0, 1, 1, 8, 16, 12); /* pages 8..11 past the end */
+  for (unsigned p = 16; p < 20; p++)
+    ss_write(&o, 0, p, p & 7);
+  ss_read(&o, 0, 25, 0); /* SIGBUS */
+  ss_op2(&o, SS_MSYNC, 0, 16, 11);
+  ss_write(&o, 0, 17, 3);
+  ss_op(&o, SS_OBJECT, 0); /* object 1 sync */
+  put8(&o, 1);
+  ss_map_object(&o, 0, 1, 1, 8, 40, 9); /* the same pages again */
+  ss_write(&o, 0, 42, 5);
+  ss_op2(&o, SS_MSYNC, 0, 16, 7); /* the first mapping's range */
+  ss_write(&o, 0, 43, 6);
+  ss_op(&o, SS_RECLAIM, 0);
+  put8(&o, 20);
+  ss_read(&o, 0, 19, 6);
+  ss_op(&o, SS_OBJECT, 0); /* destroy: BUSY */
+  put8(&o, 5);
+  ss_op(&o, SS_MAPS, 0);
+  ss_write(&o, 0, 18, 1);
+  ss_op2(&o, SS_MUNMAP, 0, 0, 0xFF);
+  ss_op(&o, SS_OBJECT, 0); /* destroy: written back */
+  put8(&o, 5);
+  save(t, "scn-shared-objects", o.b, o.n);
 
   /* a stack grows down to its limit and stops at another's guard gap */
   ss_begin(&o, 3, 0, 0); /* gap 16 pages, limit 64 pages */

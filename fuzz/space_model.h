@@ -10,7 +10,13 @@
  * madvise(DONTNEED), brk, mremap, fork, exit, a new process, reads
  * (which may cross a page), writes, fetches, mmu_system_reclaim,
  * mmu_system_age, swap faults injected (failing writes, short reads, a
- * swap slot's bytes flipped), failing file reads, and maps dumps. Every
+ * swap slot's bytes flipped), failing file reads, maps dumps, and
+ * MAP_SHARED: two object slots (anonymous, or a file's with a write_page
+ * that checks and keeps what it is given), created, mapped with
+ * mmu_space_mmap_object (fixed or placed, offsets and lengths running past
+ * the object's end, populated or not, odd flags), touched through any
+ * space (forked children share the pages), msync, mmu_object_sync,
+ * mmu_object_destroy and MADV_FREE (EINVAL) on them. Every
  * mapping lies in one window of SM_NPAGES pages (mmap_base is its top, so
  * placed mappings land there too); the model keeps, per space and page:
  * mapped or not, prot, kind, flags, file and file offset, and the bytes of
@@ -18,7 +24,22 @@
  *
  * Checked after every operation:
  *  - a read returns exactly the model's bytes; a write in one space never
- *    shows in another (each forked child is a copy of the model);
+ *    shows in another (each forked child is a copy of the model) unless
+ *    the page is an object's, whose bytes the model keeps once for all;
+ *  - a shared page past its object's end is SIGBUS (vm.pgfault +1, the
+ *    task's minflt +0); an access of one shared page takes the fault
+ *    class the model says (none when its entry is there, else minor, or
+ *    major for a file page read_page reads with I/O), with the counts to
+ *    match, fault-around mapping the resident pages of the 16-page window
+ *    in the region; no class is checked on what a reclaim may have moved
+ *    (vm.pgsteal moved: the model forgets which pages and entries are
+ *    there until a fault settles them);
+ *  - write_page gets only pages the model has dirty, each with the model's
+ *    bytes; msync, mmu_object_sync and mmu_object_destroy write back
+ *    exactly the dirty pages they cover; destroy is BUSY while the model
+ *    counts a region; mmu_object_mappings is the model's count of regions
+ *    (maximal runs of an object's pages) in every space, and an anonymous
+ *    object with none has no page (frames and slots, in the usage check);
  *  - an access the region allows never SIGSEGVs; one it does not is
  *    SIGSEGV with MAPERR (no region) or ACCERR (region without the right),
  *    at the faulting address; stacks grow as the fault handler's rules say
@@ -39,12 +60,15 @@
  *    on anon_vma identity, which the model does not track);
  *  - mmu_system_usage(): free + page tables + user pages + the zero page =
  *    total; page-table frames = the spaces' own counts; user frames <= the
- *    sum of RSS; per space RSS + swap entries <= pages mapped; slots used
- *    <= swap entries, and none used iff no swap entry; pswpout = writes the
- *    device took; maps text has one line per region.
+ *    sum of RSS and the object pages that may be resident; per space RSS +
+ *    swap entries <= pages mapped; slots used <= swap entries and the
+ *    anonymous objects' pages that may be in swap, some used if a swap
+ *    entry is, none unless one of those; pswpout = writes the device took;
+ *    maps text has one line per region.
  * At the end (faults cleared) every page with written bytes, and a sample
- * of the rest, is read back in every space, then every space is destroyed:
- * no page-table frame, no user frame, no slot left; free = total - 1.
+ * of the rest, is read back in every space, then every space is destroyed
+ * and every object (file ones write their dirty pages back): no page-table
+ * frame, no user frame, no slot left; free = total - 1.
  *
  * Decoding: one fi_* call per statement; zero bytes decode to a fixed,
  * anonymous, read-write mapping and writes to it. */
@@ -90,6 +114,8 @@ typedef struct sm_page {
   uint8_t mapped, prot, kind, flags; /* MMU_PROT_*, MMU_REGION_*, MMU_MAP_* */
   uint8_t file;                      /* 0, or 1 + index into sm_state.file */
   uint8_t poisoned;                  /* reported SWAP_CORRUPT */
+  uint8_t obj;                       /* shared: 1 + index into sm_state.obj */
+  uint8_t ent;                       /* shared: SM_ENT_* (its own entry) */
   uint32_t foff;                     /* file offset, pages */
   uint64_t mask;                     /* bit 8 * slot + byte: written */
   uint8_t val[SM_NSLOT][8];
@@ -108,7 +134,38 @@ typedef struct sm_file {
   unsigned id;
   uint64_t size; /* bytes; zeros past it */
   int *fail;
+  struct sm_state *st; /* file objects' files: the model, for writeback */
+  int obj;             /* -1, or the object whose file this is */
 } sm_file;
+
+/* MAP_SHARED objects (SPEC 9.2.1): the model keeps, per object page, the
+ * bytes written (as sm_page does), whether it is dirty (file objects: a
+ * write since its last writeback), where it is, and the bytes its file
+ * got back (file objects: read again after the page was dropped). Where a
+ * page is, and whether a space's entry maps it, the model knows until the
+ * library reclaims (vm.pgsteal moves: the model cannot tell which pages
+ * went); then "unknown" until the next fault settles it, and no fault
+ * class is checked on what is unknown. */
+#define SM_MAX_OBJ 2
+#define SM_OBJ_PAGES 32
+enum { SM_RES_NONE, SM_RES_MEM, SM_RES_SWAP, SM_RES_UNKNOWN };
+enum { SM_ENT_NONE, SM_ENT_PRESENT, SM_ENT_UNKNOWN };
+
+typedef struct sm_opage {
+  uint8_t res, dirty, poisoned;
+  uint64_t mask, dmask; /* written; and as the file has it */
+  uint8_t val[SM_NSLOT][8], dval[SM_NSLOT][8];
+} sm_opage;
+
+typedef struct sm_obj {
+  int live;
+  unsigned file; /* 0 anonymous, or 1 + index into sm_state.file */
+  uint32_t pages, mappings;
+  uint64_t wb; /* pages written back during this operation */
+  mmu_object o;
+  uint64_t storage[SM_OBJ_PAGES];
+  sm_opage pg[SM_OBJ_PAGES];
+} sm_obj;
 
 typedef struct sm_state {
   osw w;
@@ -116,7 +173,8 @@ typedef struct sm_state {
   uint32_t sysflags;
   mmu_space_config cfg;
   sm_space s[SM_MAX_SPACES];
-  sm_file file[2];
+  sm_file file[2 + SM_MAX_OBJ]; /* private mappings' two, objects' own */
+  sm_obj obj[SM_MAX_OBJ];
   int file_fail, corrupted_ever, huge_ever;
   uint64_t corrupted_slots; /* bit per swap slot (at most 64) */
   int active; /* space loaded in the cpu's CR3, -1 none */
@@ -124,6 +182,7 @@ typedef struct sm_state {
   uint8_t seq;
   /* what happened, for the trace and the property test's coverage */
   unsigned n_ok, n_segv, n_err, n_cow_checks, n_retry;
+  unsigned n_shared_classes, n_sigbus, n_writebacks;
 } sm_state;
 
 static inline uint64_t sm_va(unsigned p) { return SM_WBASE + p * SM_PAGE; }
@@ -134,30 +193,88 @@ static inline uint8_t sm_file_byte(unsigned id, uint64_t size, uint64_t pos) {
   return (uint8_t)(((uint32_t)pos * 0x9E3779B1u) >> 24) ^ (uint8_t)(id * 0x3D);
 }
 
+/* The byte at offset o of a page: written slot bytes over the file's
+ * (file 1 + index into sm_state.file, at page foff) or zeros. */
+SM_NOCOV static uint8_t sm_byte(const sm_state *st, uint64_t mask,
+                                const uint8_t val[SM_NSLOT][8], unsigned file,
+                                uint32_t foff, unsigned o) {
+  for (unsigned k = 0; k < SM_NSLOT; k++)
+    if (o >= sm_slot_off[k] && o < sm_slot_off[k] + 8u) {
+      unsigned b = o - sm_slot_off[k];
+      if ((mask >> (8 * k + b)) & 1)
+        return val[k][b];
+      break;
+    }
+  if (file) {
+    const sm_file *f = &st->file[file - 1];
+    return sm_file_byte(f->id, f->size, (uint64_t)foff * SM_PAGE + o);
+  }
+  return 0;
+}
+
 static int sm_read_page(void *user, uint64_t off, void *page, int *did_io) {
   const sm_file *f = (const sm_file *)user;
   if (*f->fail)
     return -1;
   uint8_t *b = (uint8_t *)page;
+  const sm_opage *d = NULL; /* an object's file: what was written back */
+  if (f->obj >= 0 && (off >> 12) < f->st->obj[f->obj].pages)
+    d = &f->st->obj[f->obj].pg[off >> 12];
   for (unsigned i = 0; i < 4096; i++)
-    b[i] = sm_file_byte(f->id, f->size, off + i);
+    b[i] = d ? sm_byte(f->st, d->dmask, d->dval,
+                       f->st->obj[f->obj].file, (uint32_t)(off >> 12), i)
+             : sm_file_byte(f->id, f->size, off + i);
   *did_io = (off >> 12) & 1; /* every other page "from the medium" */
   return 0;
 }
 
+static sm_opage *sm_opage_of(sm_state *st, const sm_page *pg) {
+  sm_obj *o = &st->obj[pg->obj - 1];
+  return pg->foff < o->pages ? &o->pg[pg->foff] : NULL;
+}
+
 /* The byte at offset o of page p, as the model has it. */
 SM_NOCOV static uint8_t sm_expect(const sm_state *st, const sm_page *pg, unsigned o) {
-  for (unsigned k = 0; k < SM_NSLOT; k++)
-    if (o >= sm_slot_off[k] && o < sm_slot_off[k] + 8u) {
-      unsigned b = o - sm_slot_off[k];
-      if ((pg->mask >> (8 * k + b)) & 1)
-        return pg->val[k][b];
-      break;
-    }
-  if (pg->file) {
-    const sm_file *f = &st->file[pg->file - 1];
-    return sm_file_byte(f->id, f->size, (uint64_t)pg->foff * SM_PAGE + o);
+  if (pg->obj) { /* past the object's end: SIGBUS, never read */
+    const sm_obj *ob = &st->obj[pg->obj - 1];
+    if (pg->foff >= ob->pages)
+      return 0;
+    const sm_opage *op = &ob->pg[pg->foff];
+    return sm_byte(st, op->mask, op->val, pg->file, pg->foff, o);
   }
+  return sm_byte(st, pg->mask, pg->val, pg->file, pg->foff, o);
+}
+
+/* A file object's writeback: only a page the model has dirty, with the
+ * model's bytes; the file keeps them. */
+SM_NOCOV static int sm_write_page(void *user, uint64_t off, const void *page) {
+  const sm_file *f = (const sm_file *)user;
+  sm_state *st = f->st;
+  sm_obj *ob = &st->obj[f->obj];
+  uint64_t i = off >> 12;
+  SM_CHECK(f->obj >= 0 && !(off & 0xFFF) && i < ob->pages && ob->live,
+           "op %u: write_page at 0x%llx of object %d", st->op,
+           (unsigned long long)off, f->obj);
+  sm_opage *op = &ob->pg[i];
+  SM_CHECK(op->dirty && !((ob->wb >> i) & 1),
+           "op %u: object %d: page %llu written back clean (dirty %u, "
+           "already written back in this operation %u)",
+           st->op, f->obj, (unsigned long long)i, op->dirty,
+           (unsigned)((ob->wb >> i) & 1));
+  const uint8_t *b = (const uint8_t *)page;
+  for (unsigned o = 0; o < 4096; o++)
+    SM_CHECK(b[o] == sm_byte(st, op->mask, op->val, ob->file, (uint32_t)i, o),
+             "op %u: object %d: page %llu written back with byte 0x%02x at "
+             "%u, the model has 0x%02x",
+             st->op, f->obj, (unsigned long long)i, b[o], o,
+             sm_byte(st, op->mask, op->val, ob->file, (uint32_t)i, o));
+  fz_trace("op %u: object %d: page %llu written back\n", st->op, f->obj,
+           (unsigned long long)i);
+  st->n_writebacks++;
+  op->dirty = 0;
+  op->dmask = op->mask;
+  memcpy(op->dval, op->val, sizeof op->dval);
+  ob->wb |= 1ull << i;
   return 0;
 }
 
@@ -217,6 +334,7 @@ SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *wha
           b->end == a->start && b->prot == a->prot &&
           (b->kind == MMU_REGION_FILE) == (a->kind == MMU_REGION_FILE) &&
           b->flags == a->flags && b->file == a->file &&
+          b->object == a->object &&
           ((a->vm ^ b->vm) & MMU_VM_ACCOUNT) == 0 &&
           b->offset + (b->end - b->start) == a->offset && /* any kind */
           (b->anon_id && a->anon_id
@@ -235,11 +353,17 @@ SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *wha
       unsigned p = (unsigned)((va - SM_WBASE) / SM_PAGE);
       const sm_page *pg = &m->page[p];
       const mmu_file *f = pg->file ? &st->file[pg->file - 1].f : NULL;
+      int shared = a->kind == MMU_REGION_SHARED;
       SM_CHECK(pg->mapped && pg->prot == a->prot &&
                    (pg->kind == MMU_REGION_FILE) ==
                        (a->kind == MMU_REGION_FILE) &&
                    pg->flags == a->flags &&
-                   (a->kind == MMU_REGION_FILE ? a->file == f : !pg->file) &&
+                   (a->kind == MMU_REGION_FILE || shared ? a->file == f
+                                                         : !pg->file) &&
+                   shared == (pg->obj != 0) &&
+                   (!shared || a->object == &st->obj[pg->obj - 1].o) &&
+                   (!shared || a->offset + (va - a->start) ==
+                                   (uint64_t)pg->foff * SM_PAGE) &&
                    (!f || a->offset + (va - a->start) ==
                               (uint64_t)pg->foff * SM_PAGE),
                "op %u (%s): space %u: page 0x%llx: region prot %u kind %u "
@@ -263,6 +387,14 @@ SM_NOCOV static void sm_check_usage(sm_state *st, const char *what) {
   mmu_usage u;
   mmu_system_usage(&st->w.sys, &u);
   uint64_t pt = 0, rss = 0, swp = 0;
+  /* objects' pages: frames nobody may map, slots no entry names */
+  uint64_t ores = 0, oswap = 0;
+  for (unsigned k = 0; k < SM_MAX_OBJ; k++)
+    for (unsigned i = 0; st->obj[k].live && i < st->obj[k].pages; i++) {
+      unsigned r = st->obj[k].pg[i].res;
+      ores += r == SM_RES_MEM || r == SM_RES_UNKNOWN;
+      oswap += !st->obj[k].file && (r == SM_RES_SWAP || r == SM_RES_UNKNOWN);
+    }
   for (unsigned i = 0; i < SM_MAX_SPACES; i++) {
     sm_space *m = &st->s[i];
     if (!m->live)
@@ -282,18 +414,21 @@ SM_NOCOV static void sm_check_usage(sm_state *st, const char *what) {
   SM_CHECK(u.frames_total == st->frames &&
                u.frames_free + u.frames_pt + u.frames_anon + 1 ==
                    u.frames_total &&
-               u.frames_pt == pt && u.frames_anon <= rss,
+               u.frames_pt == pt && u.frames_anon <= rss + ores,
            "op %u (%s): usage: total %llu free %llu pt %llu (spaces %llu) "
-           "anon %llu (rss %llu)",
+           "anon %llu (rss %llu, objects' pages %llu)",
            st->op, what, (unsigned long long)u.frames_total,
            (unsigned long long)u.frames_free, (unsigned long long)u.frames_pt,
            (unsigned long long)pt, (unsigned long long)u.frames_anon,
-           (unsigned long long)rss);
+           (unsigned long long)rss, (unsigned long long)ores);
   SM_CHECK(u.swap_total == st->w.swap.slots && u.swap_used <= u.swap_total &&
-               u.swap_used <= swp && (u.swap_used == 0) == (swp == 0),
-           "op %u (%s): swap: %llu of %llu slots used, %llu swap entries",
+               u.swap_used <= swp + oswap && (swp == 0 || u.swap_used) &&
+               (u.swap_used == 0 || swp || oswap),
+           "op %u (%s): swap: %llu of %llu slots used, %llu swap entries, "
+           "%llu object pages maybe in swap",
            st->op, what, (unsigned long long)u.swap_used,
-           (unsigned long long)u.swap_total, (unsigned long long)swp);
+           (unsigned long long)u.swap_total, (unsigned long long)swp,
+           (unsigned long long)oswap);
   SM_CHECK(st->w.sys.vm.pswpout == st->w.swap.writes,
            "op %u (%s): pswpout %llu, the device took %llu writes", st->op,
            what, (unsigned long long)st->w.sys.vm.pswpout,
@@ -302,7 +437,7 @@ SM_NOCOV static void sm_check_usage(sm_state *st, const char *what) {
 
 /* ---- accesses ------------------------------------------------------------ */
 
-enum { SM_ALLOWED, SM_MAPERR, SM_ACCERR };
+enum { SM_ALLOWED, SM_MAPERR, SM_ACCERR, SM_SIGBUS };
 
 /* Grow a stack down to page p as mmu__stack_grow does (the fault handler
  * grows before it checks the access). 1 if it grew. */
@@ -348,7 +483,93 @@ static int sm_classify(sm_state *st, sm_space *m, unsigned p,
                                          : (pg->prot & MMU_PROT_EXEC) != 0;
   else
     ok = pg->prot != 0;
+  /* past the object's end (i_size); access_error lets a fetch from any
+   * accessible region through to the fault (a read), the NX bit stops it
+   * only once the page is mapped */
+  if ((ok || (access == MMU_FETCH && pg->prot)) && pg->obj &&
+      pg->foff >= st->obj[pg->obj - 1].pages)
+    return SM_SIGBUS;
   return ok ? SM_ALLOWED : SM_ACCERR;
+}
+
+/* ---- shared pages: where they are, which entries map them ------------------ */
+
+static int sm_same_region(const sm_page *a, const sm_page *b) {
+  return a->mapped && b->mapped && a->obj && a->obj == b->obj &&
+         b->foff == a->foff + 1 && a->prot == b->prot && a->flags == b->flags;
+}
+
+/* Reclaim ran: any resident object page may have gone, with its entries. */
+SM_NOCOV static void sm_forget(sm_state *st) {
+  for (unsigned k = 0; k < SM_MAX_OBJ; k++)
+    for (unsigned i = 0; i < st->obj[k].pages; i++)
+      if (st->obj[k].pg[i].res == SM_RES_MEM)
+        st->obj[k].pg[i].res = SM_RES_UNKNOWN;
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+    for (unsigned p = 0; st->s[i].live && p < SM_NPAGES; p++)
+      if (st->s[i].page[p].ent == SM_ENT_PRESENT)
+        st->s[i].page[p].ent = SM_ENT_UNKNOWN;
+}
+
+/* do_fault_around for a read fault at page p (sure: it did fault): the
+ * resident pages of 16 pages from the aligned start, or from the region's
+ * or page table's start when later, inside the region (a maximal run, the
+ * region check holds that) and the table, get entries. The window is 2 MiB
+ * aligned, so page p's table starts at p & ~511. */
+SM_NOCOV static void sm_fault_around(sm_state *st, sm_space *m, unsigned p,
+                                     int sure) {
+  unsigned a = p, b = p + 1;
+  while (a > (p & ~511u) && sm_same_region(&m->page[a - 1], &m->page[a]))
+    a--;
+  if (a < (p & ~15u))
+    a = p & ~15u;
+  while (b < a + 16 && b < SM_NPAGES && (b & 511u) &&
+         sm_same_region(&m->page[b - 1], &m->page[b]))
+    b++;
+  const sm_obj *ob = &st->obj[m->page[p].obj - 1];
+  for (unsigned q = a; q < b; q++) {
+    sm_page *pg = &m->page[q];
+    if (pg->foff >= ob->pages || pg->ent == SM_ENT_PRESENT)
+      continue;
+    unsigned r = ob->pg[pg->foff].res;
+    if (r == SM_RES_MEM && sure)
+      pg->ent = SM_ENT_PRESENT;
+    else if (r == SM_RES_MEM || r == SM_RES_UNKNOWN)
+      pg->ent = SM_ENT_UNKNOWN;
+  }
+}
+
+/* The fault an access of shared page pg (allowed, inside the object)
+ * takes, or -1 when the model cannot know. */
+static int sm_shared_class(const sm_state *st, const sm_page *pg) {
+  if (pg->ent == SM_ENT_PRESENT)
+    return MMU_FAULT_NONE;
+  const sm_obj *ob = &st->obj[pg->obj - 1];
+  unsigned r = ob->pg[pg->foff].res;
+  if (pg->ent != SM_ENT_NONE || r == SM_RES_UNKNOWN || r == SM_RES_SWAP)
+    return -1;
+  if (r == SM_RES_NONE && ob->file && (pg->foff & 1)) /* read_page's I/O */
+    return MMU_FAULT_MAJOR;
+  return MMU_FAULT_MINOR;
+}
+
+static void sm_shared_touched(sm_state *st, sm_space *m, unsigned p,
+                              unsigned access) {
+  sm_page *pg = &m->page[p];
+  if (access != MMU_WRITE && pg->ent != SM_ENT_PRESENT)
+    sm_fault_around(st, m, p, pg->ent == SM_ENT_NONE);
+  pg->ent = SM_ENT_PRESENT;
+  st->obj[pg->obj - 1].pg[pg->foff].res = SM_RES_MEM;
+}
+
+typedef struct sm_counts {
+  uint64_t steal, pgfault, major, minflt, majflt;
+} sm_counts;
+
+static sm_counts sm_counts_of(const sm_state *st, const sm_space *m) {
+  sm_counts c = {st->w.sys.vm.pgsteal, st->w.sys.vm.pgfault,
+                 st->w.sys.vm.pgmajfault, m->sp.ru.minflt, m->sp.ru.majflt};
+  return c;
 }
 
 static int sm_injected_io(const sm_state *st) {
@@ -404,6 +625,7 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
     int rc;
     memset(&info, 0, sizeof info);
     memset(got, 0xEE, sizeof got);
+    sm_counts c0 = sm_counts_of(st, m);
     if (access == MMU_WRITE && len == 1) {
       rc = osw_write8(&st->w, &m->sp, va, data[0], &info);
     } else if (access == MMU_WRITE) {
@@ -425,6 +647,13 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
     uint64_t end = va + len;
     uint64_t at = va;
     int reached_fail = 0;
+    sm_counts c1 = sm_counts_of(st, m);
+    int stolen = c1.steal != c0.steal;
+    if (stolen)
+      sm_forget(st);
+    /* one page, no reclaim, first try: the fault counts are the model's */
+    int exact = !stolen && attempt == 0 &&
+                (va & ~(SM_PAGE - 1)) == ((end - 1) & ~(SM_PAGE - 1));
     while (at < end) {
       unsigned p = (unsigned)((at - SM_WBASE) / SM_PAGE);
       uint64_t page_end = sm_va(p) + SM_PAGE;
@@ -442,7 +671,45 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
                  "op %u: space %u: fetch 0x%llx: error %d (%s) without its "
                  "cause", st->op, si, (unsigned long long)va, rc,
                  mmu_status_name(rc));
+        if (pg->obj && rc == MMU_ERR_SWAP_CORRUPT)
+          sm_opage_of(st, pg)->poisoned = 1;
+        if (pg->obj && pg->ent != SM_ENT_PRESENT)
+          sm_fault_around(st, m, p, 0);
         st->n_err++;
+        return rc;
+      }
+      /* it was mapped by a read fault before NX refused it */
+      if (c == SM_ACCERR && access == MMU_FETCH && pg->prot && pg->obj &&
+          rc == MMU_PAGE_FAULT)
+        sm_shared_touched(st, m, p, MMU_READ);
+      if (c == SM_SIGBUS && rc != MMU_PAGE_FAULT && failed_here) {
+        SM_CHECK(sm_clean_error(st, rc, 4, NULL), /* the reserve first */
+                 "op %u: space %u: %s 0x%llx past the object's end: error "
+                 "%d (%s) without its cause", st->op, si,
+                 fz_access_name(access), (unsigned long long)va, rc,
+                 mmu_status_name(rc));
+        st->n_err++;
+        return rc;
+      }
+      if (c == SM_SIGBUS) {
+        SM_CHECK(rc == MMU_PAGE_FAULT &&
+                     info.fault_class == MMU_FAULT_SIGBUS &&
+                     info.si_code == MMU_BUS_ADRERR && info.addr == at &&
+                     (!exact || (c1.pgfault - c0.pgfault == 1 &&
+                                 c1.minflt == c0.minflt &&
+                                 c1.majflt == c0.majflt)),
+                 "op %u: space %u: %s 0x%llx (object page %u of %u): want "
+                 "SIGBUS at 0x%llx (pgfault +1, minflt +0), got %d class %u "
+                 "si_code %d addr 0x%llx (pgfault +%llu, minflt +%llu)",
+                 st->op, si, fz_access_name(access), (unsigned long long)va,
+                 pg->foff, st->obj[pg->obj - 1].pages, (unsigned long long)at,
+                 rc, info.fault_class, info.si_code,
+                 (unsigned long long)info.addr,
+                 (unsigned long long)(c1.pgfault - c0.pgfault),
+                 (unsigned long long)(c1.minflt - c0.minflt));
+        if (access != MMU_WRITE) /* map_pages ran first, past i_size too */
+          sm_fault_around(st, m, p, 1);
+        st->n_sigbus++;
         return rc;
       }
       if (c != SM_ALLOWED) {
@@ -465,7 +732,9 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
                "0x%llx the region allows (prot %u)",
                st->op, si, fz_access_name(access), (unsigned long long)va,
                info.si_code, (unsigned long long)sm_va(p), pg->prot);
-      if (pg->poisoned)
+      uint8_t *poisoned =
+          pg->obj ? &sm_opage_of(st, pg)->poisoned : &pg->poisoned;
+      if (*poisoned)
         SM_CHECK(failed_here && rc != MMU_OK,
                  "op %u: space %u: page 0x%llx reported SWAP_CORRUPT before, "
                  "now %d", st->op, si, (unsigned long long)sm_va(p), rc);
@@ -477,9 +746,31 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
                  rc, mmu_status_name(rc), sm_injected_io(st),
                  st->corrupted_ever, st->file_fail);
         if (rc == MMU_ERR_SWAP_CORRUPT)
-          pg->poisoned = 1;
+          *poisoned = 1;
+        if (pg->obj && access != MMU_WRITE && pg->ent != SM_ENT_PRESENT)
+          sm_fault_around(st, m, p, 0); /* it may have run first */
         reached_fail = 1;
         break;
+      }
+      if (pg->obj) {
+        int want = sm_shared_class(st, pg);
+        if (exact && want >= 0) {
+          SM_CHECK(info.fault_class == (unsigned)want &&
+                       c1.pgfault - c0.pgfault == (want != MMU_FAULT_NONE) &&
+                       c1.major - c0.major == (want == MMU_FAULT_MAJOR) &&
+                       c1.majflt - c0.majflt == (want == MMU_FAULT_MAJOR) &&
+                       c1.minflt - c0.minflt == (want == MMU_FAULT_MINOR),
+                   "op %u: space %u: %s 0x%llx (object %u page %u): fault "
+                   "class %u (pgfault +%llu, major +%llu, minflt +%llu), the "
+                   "model says %d",
+                   st->op, si, fz_access_name(access), (unsigned long long)va,
+                   pg->obj - 1, pg->foff, info.fault_class,
+                   (unsigned long long)(c1.pgfault - c0.pgfault),
+                   (unsigned long long)(c1.major - c0.major),
+                   (unsigned long long)(c1.minflt - c0.minflt), want);
+          st->n_shared_classes++;
+        }
+        sm_shared_touched(st, m, p, access);
       }
       if (access == MMU_READ) {
         for (uint64_t a = at; a < (end < page_end ? end : page_end); a++) {
@@ -492,17 +783,27 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
                    pg->file, pg->foff, (unsigned long long)pg->mask);
         }
       } else if (access == MMU_WRITE && rc == MMU_OK) {
+        uint64_t *mask = &pg->mask; /* a shared page's bytes: the object's */
+        uint8_t(*val)[8] = pg->val;
+        if (pg->obj) {
+          sm_opage *op = sm_opage_of(st, pg);
+          op->dirty = 1;
+          mask = &op->mask;
+          val = op->val;
+        }
         for (uint64_t a = at; a < end; a++) {
           unsigned o = (unsigned)(a - sm_va(p));
           for (unsigned k = 0; k < SM_NSLOT; k++)
             if (o >= sm_slot_off[k] && o < sm_slot_off[k] + 8u) {
-              pg->val[k][o - sm_slot_off[k]] = data[a - va];
-              pg->mask |= 1ull << (8 * k + (o - sm_slot_off[k]));
+              val[k][o - sm_slot_off[k]] = data[a - va];
+              *mask |= 1ull << (8 * k + (o - sm_slot_off[k]));
             }
         }
       }
       at = page_end;
     }
+    if (stolen)
+      sm_forget(st);
     if (!reached_fail) {
       SM_CHECK(rc == MMU_OK,
                "op %u: space %u: %s 0x%llx: %d (addr 0x%llx) where the model "
@@ -627,8 +928,12 @@ SM_NOCOV static uint64_t sm_find_gap(const sm_state *st, const sm_space *m,
   }
 }
 
+static void sm_mmap_call(sm_state *st, unsigned si, uint64_t addr,
+                         uint64_t len, unsigned prot, unsigned flags,
+                         int fidx, int obj, uint64_t off);
+static uint32_t sm_obj_regions(const sm_state *st, unsigned k);
+
 static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
-  sm_space *m = &st->s[si];
   uint8_t k = fi_u8(in);
   uint8_t pb = fi_u8(in);
   unsigned page = sm_pick_page(in);
@@ -684,10 +989,22 @@ static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
     addr = 0; /* no hint */
   if (!fixed && addr && addr + len > SM_WEND)
     addr = 0;
+  sm_mmap_call(st, si, addr, len, prot, flags, file ? (int)fidx : -1, -1,
+               off);
+}
 
+/* mmap or (obj >= 0) mmap_object, as the model places it and what it
+ * maps; fidx: the private file, or -1. */
+static void sm_mmap_call(sm_state *st, unsigned si, uint64_t addr,
+                         uint64_t len, unsigned prot, unsigned flags,
+                         int fidx, int obj, uint64_t off) {
+  sm_space *m = &st->s[si];
+  int fixed = (flags & MMU_MAP_FIXED) != 0;
+  const mmu_file *file = fidx >= 0 ? &st->file[fidx].f : NULL;
+  sm_obj *ob = obj >= 0 ? &st->obj[obj] : NULL;
   int huge_flag = (flags & MMU_MAP_HUGETLB) != 0;
-  int expect_arg = (huge_flag || file) && (flags & MMU_MAP_GROWSDOWN);
-  expect_arg |= huge_flag && file;
+  int expect_arg = (huge_flag || file || ob) && (flags & MMU_MAP_GROWSDOWN);
+  expect_arg |= huge_flag && (file || ob);
   uint64_t align = huge_flag ? 2 * FZ_MiB : SM_PAGE;
   uint64_t rlen = (len + align - 1) & ~(align - 1);
   int expect = MMU_OK;
@@ -712,11 +1029,14 @@ static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
       expect = MMU_ERR_NOSPACE;
   }
   uint64_t got = 0;
-  int rc = mmu_space_mmap(&m->sp, addr, len, prot, flags, file, off, &got);
+  int rc = ob ? mmu_space_mmap_object(&m->sp, addr, len, prot, flags, &ob->o,
+                                      off, &got)
+              : mmu_space_mmap(&m->sp, addr, len, prot, flags, file, off,
+                               &got);
   fz_trace("op %u: space %u mmap 0x%llx len 0x%llx prot %u flags %u file %d "
-           "off 0x%llx -> %d at 0x%llx (model: %d at 0x%llx)\n",
+           "object %d off 0x%llx -> %d at 0x%llx (model: %d at 0x%llx)\n",
            st->op, si, (unsigned long long)addr, (unsigned long long)len, prot,
-           flags, file ? (int)fidx : -1, (unsigned long long)off, rc,
+           flags, fidx, obj, (unsigned long long)off, rc,
            (unsigned long long)got, expect, (unsigned long long)where);
   SM_CHECK(rc == expect && (rc != MMU_OK || got == where),
            "op %u: space %u: mmap 0x%llx len 0x%llx prot %u flags %u: %d at "
@@ -726,6 +1046,20 @@ static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
            (unsigned long long)where);
   if (rc != MMU_OK)
     return;
+  /* a FIXED mapping unmaps what was there first: if that was the last
+   * region of this anonymous object, its pages went before it is mapped
+   * again */
+  sm_unmap_model(m, where, where + rlen);
+  if (ob && !ob->file && !sm_obj_regions(st, (unsigned)obj))
+    memset(ob->pg, 0, sizeof ob->pg);
+  /* populated: each of the object's pages faulted in, unless it could not
+   * be (wherever the mapping went) */
+  for (uint64_t i = off / SM_PAGE;
+       ob && (flags & MMU_MAP_POPULATE) && i < ob->pages &&
+       i < (off + rlen) / SM_PAGE;
+       i++)
+    if (ob->pg[i].res == SM_RES_NONE)
+      ob->pg[i].res = SM_RES_UNKNOWN;
   if (where < SM_WBASE) { /* below the window: the model does not hold it */
     SM_CHECK(mmu_space_munmap(&m->sp, where, rlen) == MMU_OK,
              "op %u: munmap below the window failed", st->op);
@@ -733,14 +1067,22 @@ static void sm_mmap(sm_state *st, unsigned si, fuzz_input *in) {
   }
   if (huge_flag)
     st->huge_ever = 1;
-  unsigned rkind = file                       ? MMU_REGION_FILE
+  unsigned rkind = ob                          ? MMU_REGION_SHARED
+                   : file                       ? MMU_REGION_FILE
                    : flags & MMU_MAP_GROWSDOWN ? MMU_REGION_STACK
                                                 : MMU_REGION_ANON;
   unsigned p0 = (unsigned)((where - SM_WBASE) / SM_PAGE);
-  for (unsigned i = 0; i < rlen / SM_PAGE; i++)
-    sm_page_map(&m->page[p0 + i], prot, rkind,
-                flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB),
-                file ? fidx + 1 : 0, (uint32_t)(off / SM_PAGE) + i);
+  for (unsigned i = 0; i < rlen / SM_PAGE; i++) {
+    sm_page *pg = &m->page[p0 + i];
+    sm_page_map(pg, prot, rkind,
+                (flags & (MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB)) |
+                    (ob ? MMU_MAP_SHARED : 0),
+                file ? (unsigned)fidx + 1 : ob ? ob->file : 0,
+                (uint32_t)(off / SM_PAGE) + i);
+    pg->obj = ob ? (uint8_t)(obj + 1) : 0;
+    if (ob && (flags & MMU_MAP_POPULATE)) /* unless it could not be */
+      pg->ent = SM_ENT_UNKNOWN;
+  }
 }
 
 static void sm_munmap(sm_state *st, unsigned si, fuzz_input *in) {
@@ -839,7 +1181,9 @@ static void sm_madvise(sm_state *st, unsigned si, fuzz_input *in) {
     return;
   for (uint64_t va = a; va < a + len; va += SM_PAGE) {
     sm_page *pg = &m->page[(va - SM_WBASE) / SM_PAGE];
-    if (pg->mapped) {
+    if (pg->obj) { /* the entry goes; the page stays the object's */
+      pg->ent = SM_ENT_NONE;
+    } else if (pg->mapped) {
       pg->mask = 0;
       pg->poisoned = 0;
     }
@@ -921,8 +1265,9 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
   m->brk = want;
 }
 
-/* mremap (SPEC 9.2): the model moves its pages (bytes, swap state and
- * all: nothing faults, nothing is copied) and maps a grown part fresh,
+/* mremap (SPEC 9.2): the model moves its pages (bytes, swap state,
+ * shared pages' entries and all: nothing faults, nothing is copied, an
+ * object keeps its pages through the move) and maps a grown part fresh,
  * like the first page's region (a file's offsets running on). Which
  * region a page belongs to is the library's (anon_vma identity, as for
  * stacks): the first region's end decides in-place growth and EFAULT, and
@@ -940,16 +1285,18 @@ SM_NOCOV static void sm_move_pages(sm_space *m, uint64_t a, uint64_t e,
                                    uint64_t to) {
   for (uint64_t va = a; va < e; va += SM_PAGE) {
     sm_page *src = &m->page[(va - SM_WBASE) / SM_PAGE];
-    m->page[(to + (va - a) - SM_WBASE) / SM_PAGE] = *src;
+    m->page[(to + (va - a) - SM_WBASE) / SM_PAGE] = *src; /* its entry too */
     memset(src, 0, sizeof *src);
   }
 }
 
 SM_NOCOV static void sm_grow_pages(sm_space *m, const sm_page *like,
                                    uint64_t a, uint64_t e, uint32_t foff) {
-  for (uint64_t va = a; va < e; va += SM_PAGE)
-    sm_page_map(&m->page[(va - SM_WBASE) / SM_PAGE], like->prot, like->kind,
-                like->flags, like->file, foff++);
+  for (uint64_t va = a; va < e; va += SM_PAGE) {
+    sm_page *pg = &m->page[(va - SM_WBASE) / SM_PAGE];
+    sm_page_map(pg, like->prot, like->kind, like->flags, like->file, foff++);
+    pg->obj = like->obj; /* past the object's end: SIGBUS */
+  }
 }
 
 static void sm_mremap(sm_state *st, unsigned si, fuzz_input *in) {
@@ -1006,8 +1353,9 @@ static void sm_mremap(sm_state *st, unsigned si, fuzz_input *in) {
     expect = MMU_ERR_ARG;
   else if (!r)
     expect = MMU_ERR_BADADDR;
-  else if (!old_len || (pg->flags & MMU_MAP_HUGETLB))
-    expect = MMU_ERR_ARG;
+  else if ((!old_len && pg->kind != MMU_REGION_SHARED) ||
+           (pg->flags & MMU_MAP_HUGETLB))
+    expect = MMU_ERR_ARG; /* old_len 0 duplicates a shared mapping only */
   else if ((new_len > old_len || (fixed && !move_only)) &&
            keep > r->end - a)
     expect = MMU_ERR_BADADDR;
@@ -1060,6 +1408,10 @@ static void sm_mremap(sm_state *st, unsigned si, fuzz_input *in) {
      * then the tail's, may not cut a 2 MiB page */
     if (!sm_huge_edges_ok(m, to, to + new_len)) {
       expect = MMU_ERR_ARG;
+    } else if (!old_len && a >= to && a < to + new_len) {
+      expect = MMU_ERR_BADADDR; /* the target's unmap took the source */
+      moved_part = 1;
+      sm_unmap_model(m, to, to + new_len);
     } else if (keep < old_len &&
                !sm_huge_edges_ok(m, a + keep, a + old_len)) {
       expect = MMU_ERR_ARG;
@@ -1158,6 +1510,8 @@ static void sm_fork(sm_state *st, unsigned pi) {
     sm_clear_faults(st);
   }
   memcpy(c->page, p->page, sizeof c->page);
+  for (unsigned k = 0; k < SM_NPAGES; k++) /* shared: no entry copied */
+    c->page[k].ent = SM_ENT_NONE;
   c->brk = p->brk;
   c->live = 1;
   c->pid = ++st->pids;
@@ -1172,16 +1526,206 @@ static void sm_exit(sm_state *st, unsigned si) {
     st->active = -1;
 }
 
+/* ---- shared objects ------------------------------------------------------------- */
+
+/* Regions mapping object k: the maximal runs of its pages, offsets running
+ * on (the region check holds that the library merges them so). */
+SM_NOCOV static uint32_t sm_obj_regions(const sm_state *st, unsigned k) {
+  uint32_t n = 0;
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+    for (unsigned p = 0; st->s[i].live && p < SM_NPAGES; p++)
+      n += st->s[i].page[p].obj == k + 1 &&
+           !(p && sm_same_region(&st->s[i].page[p - 1], &st->s[i].page[p]));
+  return n;
+}
+
+/* After every operation: mmu_object_mappings is the model's count; an
+ * anonymous object whose last region went has no page left. */
+SM_NOCOV static void sm_check_objects(sm_state *st, const char *what) {
+  for (unsigned k = 0; k < SM_MAX_OBJ; k++) {
+    sm_obj *ob = &st->obj[k];
+    if (!ob->live)
+      continue;
+    uint32_t n = sm_obj_regions(st, k);
+    SM_CHECK(mmu_object_mappings(&ob->o) == n,
+             "op %u (%s): object %u: %u mappings, the model counts %u "
+             "regions", st->op, what, k, mmu_object_mappings(&ob->o), n);
+    ob->mappings = n;
+    if (!n && !ob->file)
+      memset(ob->pg, 0, sizeof ob->pg);
+  }
+}
+
+/* The pages of a file object written back (write_page) in this operation
+ * are exactly the dirty ones the model expects: want, a page mask. */
+static void sm_check_writeback(sm_state *st, unsigned k, uint64_t want,
+                               const char *what) {
+  SM_CHECK(st->obj[k].wb == want,
+           "op %u (%s): object %u: pages written back 0x%llx, the model "
+           "wants 0x%llx",
+           st->op, what, k, (unsigned long long)st->obj[k].wb,
+           (unsigned long long)want);
+}
+
+SM_NOCOV static uint64_t sm_dirty_pages(const sm_obj *ob) {
+  uint64_t d = 0;
+  for (unsigned i = 0; ob->file && i < ob->pages; i++)
+    d |= (uint64_t)ob->pg[i].dirty << i;
+  return d;
+}
+
+static void sm_obj_create(sm_state *st, unsigned k, int file,
+                          uint32_t pages) {
+  sm_obj *ob = &st->obj[k];
+  memset(ob, 0, sizeof *ob);
+  ob->pages = pages;
+  if (file) {
+    ob->file = 3 + k;
+    st->file[2 + k].size = (uint64_t)pages * SM_PAGE - 700; /* a short end */
+  }
+  int rc = mmu_object_init(&ob->o, &st->w.sys, pages,
+                           file ? &st->file[2 + k].f : NULL, ob->storage,
+                           sizeof ob->storage);
+  fz_trace("op %u: object %u: %s, %u pages -> %d\n", st->op, k,
+           file ? "file" : "anonymous", pages, rc);
+  SM_CHECK(rc == MMU_OK, "op %u: object %u init: %d", st->op, k, rc);
+  ob->live = 1;
+}
+
+static void sm_obj_destroy(sm_state *st, unsigned k) {
+  sm_obj *ob = &st->obj[k];
+  uint64_t dirty = sm_dirty_pages(ob);
+  int rc = mmu_object_destroy(&ob->o);
+  int expect = ob->mappings ? MMU_ERR_BUSY : MMU_OK;
+  fz_trace("op %u: object %u destroy -> %d (model %d)\n", st->op, k, rc,
+           expect);
+  SM_CHECK(rc == expect, "op %u: object %u destroy: %d, the model says %d "
+           "(%u mappings)", st->op, k, rc, expect, ob->mappings);
+  sm_check_writeback(st, k, rc == MMU_OK ? dirty : 0, "destroy");
+  if (rc == MMU_OK)
+    ob->live = 0;
+}
+
+/* mmap_object: FIXED at a hot page or placed; length and offset may run
+ * past the object's end (SIGBUS there); an odd flag makes it EINVAL. */
+static void sm_map_object(sm_state *st, unsigned si, fuzz_input *in) {
+  uint8_t b = fi_u8(in);
+  uint8_t pb = fi_u8(in);
+  unsigned page = sm_pick_page(in);
+  uint8_t lb = fi_u8(in);
+  unsigned k = b & 1u;
+  if (!st->obj[k].live)
+    sm_obj_create(st, k, (b & 2) != 0, 1u + (lb >> 3) % SM_OBJ_PAGES);
+  unsigned prot = (pb & 7u) ^ (MMU_PROT_READ | MMU_PROT_WRITE);
+  unsigned flags = (b & 4) ? 0 : MMU_MAP_FIXED;
+  if ((pb & 0x30) == 0x30)
+    flags |= MMU_MAP_POPULATE;
+  if ((b & 0xC0) == 0xC0)
+    flags |= (b & 0x20) ? MMU_MAP_HUGETLB : MMU_MAP_GROWSDOWN;
+  uint64_t len = (uint64_t)((lb & 7u) + 1u + ((b & 0x18) ? 0 : 8u)) * SM_PAGE;
+  uint64_t off = (uint64_t)((b >> 3) % (st->obj[k].pages + 2u)) * SM_PAGE;
+  uint64_t addr = sm_va(page);
+  if (addr + len > SM_WEND)
+    len = SM_WEND - addr;
+  if (!(flags & MMU_MAP_FIXED) && (pb & 0x40))
+    addr = 0;
+  sm_mmap_call(st, si, addr, len, prot, flags, -1, (int)k, off);
+}
+
+/* msync of a range: the dirty pages of file objects it maps are written
+ * back, once each; a hole is ENOMEM after the rest. */
+static void sm_msync(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  unsigned page = sm_pick_page(in);
+  uint8_t lb = fi_u8(in);
+  uint64_t a = sm_va(page);
+  uint64_t len = (uint64_t)((lb & 0x3F) + 1) * SM_PAGE;
+  if (a + len > SM_WEND)
+    len = SM_WEND - a;
+  uint64_t want[SM_MAX_OBJ] = {0};
+  int hole = 0;
+  for (uint64_t va = a; va < a + len; va += SM_PAGE) {
+    const sm_page *pg = &m->page[(va - SM_WBASE) / SM_PAGE];
+    hole |= !pg->mapped;
+    if (pg->obj && st->obj[pg->obj - 1].file &&
+        pg->foff < st->obj[pg->obj - 1].pages)
+      want[pg->obj - 1] |= (uint64_t)st->obj[pg->obj - 1].pg[pg->foff].dirty
+                           << pg->foff;
+  }
+  int rc = mmu_space_msync(&m->sp, a, len);
+  fz_trace("op %u: space %u msync 0x%llx len 0x%llx -> %d\n", st->op, si,
+           (unsigned long long)a, (unsigned long long)len, rc);
+  SM_CHECK(rc == (hole ? MMU_ERR_NOSPACE : MMU_OK),
+           "op %u: space %u: msync 0x%llx len 0x%llx: %d, the model says %d",
+           st->op, si, (unsigned long long)a, (unsigned long long)len, rc,
+           hole ? MMU_ERR_NOSPACE : MMU_OK);
+  for (unsigned k = 0; k < SM_MAX_OBJ; k++)
+    sm_check_writeback(st, k, want[k], "msync");
+}
+
+/* A shared page (the first from a picked one): read, written or fetched,
+ * then maybe read in every space; or MADV_FREE on it (EINVAL). */
+static void sm_shared_touch(sm_state *st, unsigned si, fuzz_input *in) {
+  sm_space *m = &st->s[si];
+  unsigned page = sm_pick_page(in);
+  uint8_t b = fi_u8(in);
+  for (unsigned k = 0; k < SM_NPAGES; k++)
+    if (m->page[(page + k) % SM_NPAGES].obj) {
+      page = (page + k) % SM_NPAGES;
+      break;
+    }
+  uint64_t va = sm_va(page) + sm_slot_off[(b >> 5) & 7u];
+  if ((b & 0x18) == 0x18) {
+    if (!m->page[page].obj)
+      return;
+    int rc = mmu_space_madvise(&m->sp, sm_va(page), SM_PAGE, MMU_MADV_FREE);
+    SM_CHECK(rc == MMU_ERR_ARG, "op %u: space %u: MADV_FREE of a shared "
+             "page: %d", st->op, si, rc);
+    return;
+  }
+  uint8_t data[8];
+  for (unsigned i = 0; i < 8; i++)
+    data[i] = (uint8_t)(++st->seq * 43u + i);
+  unsigned access = (b & 3) == 1 ? MMU_WRITE : (b & 3) == 2 ? MMU_FETCH
+                                                            : MMU_READ;
+  sm_access(st, si, va, access == MMU_FETCH ? 1 : 8, access, data);
+  if (b & 4)
+    for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+      if (st->s[i].live)
+        sm_access(st, i, va, 8, MMU_READ, NULL);
+}
+
+static void sm_obj_op(sm_state *st, fuzz_input *in) {
+  uint8_t b = fi_u8(in);
+  unsigned k = b & 1u;
+  if (!st->obj[k].live) {
+    sm_obj_create(st, k, (b & 2) != 0, 1u + (b >> 3) % SM_OBJ_PAGES);
+    return;
+  }
+  if (b & 4) {
+    sm_obj_destroy(st, k);
+    return;
+  }
+  uint64_t dirty = sm_dirty_pages(&st->obj[k]);
+  int rc = mmu_object_sync(&st->obj[k].o);
+  fz_trace("op %u: object %u sync -> %d\n", st->op, k, rc);
+  SM_CHECK(rc == MMU_OK, "op %u: object %u sync: %d", st->op, k, rc);
+  sm_check_writeback(st, k, dirty, "sync");
+}
+
 /* ---- one operation ------------------------------------------------------------ */
 
 static void sm_op(sm_state *st, fuzz_input *in) {
-  uint8_t op = fi_u8(in) % 25;
+  uint8_t op = fi_u8(in) % 31;
   int si = sm_pick_space(st, in);
   if (si < 0) {
     sm_new_space(st);
     return;
   }
   sm_space *m = &st->s[si];
+  uint64_t stolen = st->w.sys.vm.pgsteal;
+  for (unsigned k = 0; k < SM_MAX_OBJ; k++)
+    st->obj[k].wb = 0;
   switch (op) {
   default: { /* 0..4: write 1..8 bytes into a slot */
     unsigned page = sm_pick_page(in);
@@ -1290,6 +1834,20 @@ static void sm_op(sm_state *st, fuzz_input *in) {
   case 24:
     sm_mremap(st, (unsigned)si, in);
     break;
+  case 25:
+    sm_obj_op(st, in);
+    break;
+  case 26:
+  case 27:
+    sm_map_object(st, (unsigned)si, in);
+    break;
+  case 28:
+    sm_msync(st, (unsigned)si, in);
+    break;
+  case 29:
+  case 30:
+    sm_shared_touch(st, (unsigned)si, in);
+    break;
   case 21: { /* maps text: a line per region */
     static char text[16384];
     size_t n = mmu_space_maps(&m->sp, text, sizeof text);
@@ -1330,8 +1888,11 @@ static void sm_op(sm_state *st, fuzz_input *in) {
     break;
   }
   }
+  if (st->w.sys.vm.pgsteal != stolen)
+    sm_forget(st);
   if (st->s[si].live)
     sm_check_regions(st, (unsigned)si, "op");
+  sm_check_objects(st, "op");
   sm_check_usage(st, "op");
 }
 
@@ -1370,15 +1931,21 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
     SM_CHECK(mmu_load_regs(&st->w.cpu, &r) == MMU_OK, "LA57 regs");
     st->cfg.flags = MMU_SPACE_LA57;
   }
-  for (unsigned i = 0; i < 2; i++) {
+  static const char *const paths[2 + SM_MAX_OBJ] = {
+      "/usr/bin/prog", "/lib/data.bin", "/srv/shared0", "/srv/shared1"};
+  for (unsigned i = 0; i < 2 + SM_MAX_OBJ; i++) {
     sm_file *f = &st->file[i];
     f->id = i + 1;
     f->size = i ? 10 * SM_PAGE + 1234 : 40 * SM_PAGE;
     f->fail = &st->file_fail;
     f->f.read_page = sm_read_page;
     f->f.user = f;
-    f->f.path = i ? "/lib/data.bin" : "/usr/bin/prog";
+    f->f.path = paths[i];
     f->f.inode = 1000 + i;
+    f->st = st;
+    f->obj = (int)i - 2; /* the objects' files: written back */
+    if (i >= 2)
+      f->f.write_page = sm_write_page;
   }
   st->active = -1;
   fz_trace("space-sequence: %u frames, %llu slots, policy %u, flags %u, "
@@ -1399,10 +1966,13 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
       continue;
     for (unsigned p = 0; p < SM_NPAGES; p++) {
       const sm_page *pg = &m->page[p];
-      if (!pg->mapped || !pg->prot || (!pg->mask && p % 29))
+      uint64_t mask = pg->mask; /* a shared page's: the object's */
+      if (pg->obj && pg->foff < st->obj[pg->obj - 1].pages)
+        mask = st->obj[pg->obj - 1].pg[pg->foff].mask;
+      if (!pg->mapped || !pg->prot || (!mask && p % 29))
         continue;
       for (unsigned k = 0; k < SM_NSLOT; k++)
-        if (((pg->mask >> (8 * k)) & 0xFF) || (!pg->mask && k == 0))
+        if (((mask >> (8 * k)) & 0xFF) || (!mask && k == 0))
           sm_access(st, i, sm_va(p) + sm_slot_off[k], 8, MMU_READ, NULL);
     }
     sm_check_regions(st, i, "final");
@@ -1410,6 +1980,14 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
   for (unsigned i = 0; i < SM_MAX_SPACES; i++)
     if (st->s[i].live)
       sm_exit(st, i);
+  /* no mapping left: anonymous objects have freed their pages, file
+   * objects write their dirty ones back as they go */
+  sm_check_objects(st, "final");
+  for (unsigned k = 0; k < SM_MAX_OBJ; k++) {
+    st->obj[k].wb = 0;
+    if (st->obj[k].live)
+      sm_obj_destroy(st, k);
+  }
   mmu_usage u;
   mmu_system_usage(&st->w.sys, &u);
   SM_CHECK(u.frames_pt == 0 && u.frames_anon == 0 &&
@@ -1421,8 +1999,10 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
            (unsigned long long)u.frames_total,
            (unsigned long long)u.swap_used);
   fz_trace("space-sequence: %u ops: %u ok, %u segv, %u errors (%u retried), "
-           "pgfault %llu cow %llu swapout %llu swapin %llu\n",
+           "%u shared fault classes, pgfault %llu cow %llu swapout %llu "
+           "swapin %llu\n",
            st->op, st->n_ok, st->n_segv, st->n_err, st->n_retry,
+           st->n_shared_classes,
            (unsigned long long)st->w.sys.vm.pgfault,
            (unsigned long long)st->w.sys.vm.cow_copies,
            (unsigned long long)st->w.sys.vm.pswpout,

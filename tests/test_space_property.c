@@ -57,6 +57,7 @@ static uint64_t next(void) {
 
 Test(space_property, random_sequences_match_the_model, .timeout = 280) {
   unsigned ops = 0, ok = 0, segv = 0, err = 0, retry = 0;
+  unsigned classes = 0, sigbus = 0, writebacks = 0;
   uint64_t cow = 0, swapin = 0;
   for (int i = 0; i < SP_INPUTS; i++) {
     input_len = SP_BYTES;
@@ -68,6 +69,9 @@ Test(space_property, random_sequences_match_the_model, .timeout = 280) {
     segv += st.n_segv;
     err += st.n_err;
     retry += st.n_retry;
+    classes += st.n_shared_classes;
+    sigbus += st.n_sigbus;
+    writebacks += st.n_writebacks;
     cow += st.w.sys.vm.cow_copies;
     swapin += st.w.sys.vm.pswpin;
   }
@@ -77,8 +81,12 @@ Test(space_property, random_sequences_match_the_model, .timeout = 280) {
   cr_expect_gt(retry, 0);
   cr_expect_gt(cow, 0);
   cr_expect_gt(swapin, 0);
+  cr_expect_gt(classes, 0); /* MAP_SHARED: fault classes the model knew */
+  cr_expect_gt(sigbus, 0);
+  cr_expect_gt(writebacks, 0);
   cr_log_info("%d inputs, %u ops: %u accesses ok, %u SIGSEGV, %u errors "
-              "(%u retried), %llu COW copies, %llu swap-ins",
+              "(%u retried), %llu COW copies, %llu swap-ins; shared: %u "
+              "fault classes checked, %u SIGBUS, %u pages written back",
               SP_INPUTS, ops, ok, segv, err, retry, (unsigned long long)cow,
-              (unsigned long long)swapin);
+              (unsigned long long)swapin, classes, sigbus, writebacks);
 }
