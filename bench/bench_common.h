@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_common.h - guest set-up and the translation benchmark core, shared by
  * bench/bench_translate.c and examples/demo.c.
  *

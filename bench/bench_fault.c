@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_fault.c - what each kind of page fault costs in mmu_space, end to
  * end (translate, #PF, handler, retry), beside what the fault must do at
  * the least, measured in the same process: zeroing a page (first write),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_fork.c - what mmu_space_fork() costs: a process with SIZE bytes of
  * written anonymous memory, in 4 KiB pages and in 2 MiB (hugetlb) pages,
  * forked and the child destroyed, medians of several rounds. Baselines run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_icount.c - instructions per translation, counted by callgrind.
  *
  *   bench_icount [--check] [--json FILE] [--quick] [--help]

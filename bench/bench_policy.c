@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_policy.c - page replacement policies on a recorded trace.
  *
  *   bench_policy [--quick] [trace.xz | trace.gz | trace.txt]

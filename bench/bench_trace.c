@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_trace.c - real-program TLB traces through the library and through a
  * QEMU-style TLB, side by side.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_translate.c - microbenchmark of the mmu_translate hot path.
  *
  *   bench_translate [--quick] [--no-icount] [--reps N] [--sets N] [--ways N]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.c - run a conformance vector against the library and explain any
  * disagreement. */
 #include "check.h"

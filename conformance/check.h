@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.h - run a conformance vector against the library. */
 #ifndef MMU_CHECK_H_INCLUDED
 #define MMU_CHECK_H_INCLUDED

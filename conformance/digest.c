@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* digest.c - block digests of enumerated vectors. */
 #define _GNU_SOURCE
 #include "digest.h"

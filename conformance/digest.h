@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* digest.h - digests of enumerated vectors (SPEC.md 8.4): an enumeration
  * too large to check in as text is checked in as one XXH3-64 per block of
  * vectors, over the vectors' canonical text (vec_write). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gen.c - the conformance vector generator. Every vector is a function of
  * (category, seed, index, capabilities): captures are reproducible and a
  * fork can regenerate exactly the vectors a file holds. */

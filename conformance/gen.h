@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gen.h - the conformance vector generator: deterministic from a seed,
  * vectors without outcomes, by category. A capture back end fills the
  * outcomes. Layout rules shared with the back ends: paging structures and

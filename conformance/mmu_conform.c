@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmu_conform - run conformance vector files against the library, on both
  * the TLB path (mmu_translate) and the reference walker, and print a
  * pass/fail table by category. Any vector file can be given, so a fork can

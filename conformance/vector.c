@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vector.c - read and write conformance vectors in their text form
  * (SPEC.md section 8). The reader never allocates, never reads past the
  * buffer it is given, and reports the first problem as "line N: ...". */

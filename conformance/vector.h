@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vector.h - conformance vectors in memory, and their text form.
  *
  * A vector is a starting CPU state, the paging-structure entries in guest

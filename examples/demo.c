@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* demo.c - a guided tour of the mmu library (built as mmu_demo).
  *
  * Builds 4-level page tables in 64 MiB of guest RAM with 4 KiB, 2 MiB and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swap_file.h - a file-backed swap device for mmu_system (POSIX).
  *
  * Slot n lives at byte n * 4096 of the file. The file is created (or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* afl_driver.c - AFL++ persistent mode with shared-memory test cases for a
  * fuzz target that defines LLVMFuzzerTestOneInput.
  *

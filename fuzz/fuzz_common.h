@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_common.h - helpers shared by the MMU fuzz targets: failure
  * reporting, address pools, canonical form, a description of a result.
  * Header only; every function is static. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_input.h - decode a fuzzer's byte string into structured choices.
  *
  * Every consumer takes bytes from the front of the input and returns zeros

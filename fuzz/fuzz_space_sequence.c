@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_space_sequence.c - the OS side (mmu_system, mmu_space) against a
  * shadow model: sequences of mmap, munmap, mprotect, brk, fork, exit,
  * reads, writes, reclaim and injected swap and file faults over up to four

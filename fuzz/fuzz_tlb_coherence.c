@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_tlb_coherence.c - TLB staleness and invalidation against SPEC 3.2.
  *
  * Random sequences of translations, paging-entry rewrites, INVLPG,

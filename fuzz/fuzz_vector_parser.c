@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_vector_parser.c - the conformance-vector text reader on any bytes.
  *
  * vec_reader_init / vec_read run until EOF or an error. An error must come

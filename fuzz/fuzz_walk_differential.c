@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_walk_differential.c - the fast path (mmu_translate: TLB + walker)
  * against the reference walker (mmu_reference_translate), each on its own
  * copy of guest RAM.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_world.h - guest RAM and page tables built from fuzz input, shared by
  * the walk-differential and tlb-coherence targets.
  *

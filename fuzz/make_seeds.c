@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* make_seeds.c - seed corpora for the fuzz targets.
  *
  *   make_seeds OUTDIR [VECTOR-FILE...]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fuzz/run_ci.sh - the fuzz stage of tools/test.sh (fuzz/README.md).
 #
 # For every target fuzz/fuzz_<name>.c:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* space_model.h - the OS side (mmu_system, mmu_space) against a shadow
  * model, driven by a byte string. Shared by fuzz/fuzz_space_sequence.c (any
  * engine) and tests/test_space_property.c (fixed-seed PRNG inputs).

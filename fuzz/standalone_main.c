@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* standalone_main.c - run a fuzz target on files, without a fuzzing engine.
  *
  *   fuzz_<name>_repro FILE|DIR...

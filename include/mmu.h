@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmu.h - a reference x86-64 MMU for emulators.
  *
  * Public API. The translation hit check is inline below; everything else is
@@ -24,12 +25,12 @@
 #include <stdint.h>
 
 #define MMU_VERSION_MAJOR 0
-#define MMU_VERSION_MINOR 1
+#define MMU_VERSION_MINOR 2
 #define MMU_VERSION_PATCH 0
 #define MMU_VERSION                                                          \
   ((uint32_t)((MMU_VERSION_MAJOR << 16) | (MMU_VERSION_MINOR << 8) |         \
               MMU_VERSION_PATCH))
-#define MMU_VERSION_STRING "0.1.0"
+#define MMU_VERSION_STRING "0.2.0"
 
 #ifndef MMU_API
 #ifdef MMU_STATIC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* checksum.c - XXH64, written from the xxHash specification (xxhash_spec.md,
  * "XXH64 algorithm description"): five 64-bit primes, 32-byte stripes
  * into four accumulators, a merge, the tail in 8-, 4- and 1-byte pieces,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control.c - register writes, their #GP checks, and the flushes SDM
  * 4.10.4.1 attaches to them. The backing TLB holds rights, not decisions
  * (SDM 4.10.2.2), so a change of WP, SMAP, AC, CPL or PKRU flushes nothing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fault.c - the page-fault handler: find the region, decide SIGSEGV as x86
  * Linux's do_user_addr_fault / access_error do, else fill the entry as
  * handle_mm_fault would, and count the fault as the kernel counts it. */

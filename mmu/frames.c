@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* frames.c - the system: its frame pool (a free bitmap, reference counts,
  * the shared zero page), swap-slot table and replacement policy, all in
  * the storage the embedder sized with mmu_system_storage_size(). */

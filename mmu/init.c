@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* init.c - version, size query, init with struct-size and version checks
  * (as wuffs does), status names, counters. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h - definitions shared by the implementation files in mmu/.
  * Everything here is static: the library is one translation unit. */
 #ifndef MMU_INTERNAL_H_INCLUDED

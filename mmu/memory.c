@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* memory.c - guest physical memory: the only way the library touches RAM.
  * Every paging-entry read and A/D write is bounds-checked against the
  * regions the embedder declared; nothing else is ever dereferenced. */

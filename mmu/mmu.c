@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmu.c - the whole library as one translation unit.
  *
  * include/mmu.h pulls in mmu/internal.h and every implementation file of

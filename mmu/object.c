@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* object.c - shared memory objects (MAP_SHARED): anonymous shared memory,
  * as Linux's shmem, and the page cache of a file, as filemap. An object
  * holds its pages by offset; every region mapping it maps those same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* perm.c - access rights decided by precomputed tables (as KVM does).
  *
  * The index of every table is (access kind | mode): bit 0 write, bit 1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* policy.c - page replacement (LRU, Clock, LFU, Linux's two lists) and the
  * offline trace evaluation, Belady's OPT included.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* reference.c - the reference walker: SDM 4.5 to 4.8 written out rule by
  * rule, for clarity and not speed. It shares nothing with the fast path but
  * guest-memory access: no TLB, no precomputed tables, no cached masks. Tests

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* regions.c - a space's regions (Linux's VMAs): a sorted array in the
  * space's storage, split and merged as mm/mmap.c does, and the
  * /proc/PID/maps text. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report.c - counters printed the way the tools that report them print
  * them, so scripts written for the real tools can read ours. No stdio: the
  * numbers are formatted here.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* shootdown.c - TLB shootdowns between the OS side and vCPU threads, as
  * Linux's flush_tlb_mm_range and mmu_gather do them: an entry changes
  * first; the cpus running its space learn of it (a range posted to each,

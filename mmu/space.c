@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* space.c - address spaces: page tables in pool frames, the mmap family of
  * calls, fork and exit. Page tables are built lazily by faults (fault.c);
  * here they are walked, copied and torn down. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* swap.c - reclaim and swap: the policy picks a frame, reverse mapping
  * finds every entry that maps it, the page goes to a swap slot with its
  * XXH64, and a later fault reads it back and checks it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tlb.c - the two-level TLB (SPEC.md 5.8): fill, lookup, invalidation.
  *
  * The backing TLB is hashed set-associative with PCID tags and true LRU in

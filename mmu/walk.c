@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* walk.c - the TLB-miss path: one walker for 4- and 5-level paging and all
  * page sizes, permissions from perm.c's tables, A/D by compare-exchange. */
 #include "internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kernel_replay: runs the fault-count scripts of kernel_script.h in real
  * Linux processes and reports, per step, the minor and major page faults
  * (getrusage RUSAGE_SELF deltas) of the process that executed the step.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault-count scripts shared by the two halves of the kernel comparison.
  *
  * A script is a sequence of memory-management steps (mmap, munmap,

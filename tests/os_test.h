@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os_test.h - what the Criterion tests of the OS side share: the
  * assertions, and a world of one space running on the world's cpu. */
 #ifndef MMU_TESTS_OS_TEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* os_world.h - a system, its pool, an optional in-memory swap device and one
  * user-mode cpu, for the OS-side tests (test_space.c, test_swap.c, the
  * kernel comparison and the property test). Test code: it may allocate. */

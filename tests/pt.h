@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pt.h - page-table building helpers for the mmu Criterion tests.
  *
  * A pt_env owns one mmu_cpu, its TLB storage, guest RAM (one or two regions)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Accessed and dirty flags (SDM 4.8). */
 #include "pt.h"
 

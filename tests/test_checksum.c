@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmu_xxh64 against published XXH64 values and against libxxhash. */
 #include <xxhash.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Differential test: mmu_translate (TLB + fast walk) against
  * mmu_reference_translate on two identical copies of guest RAM, over random
  * page tables, random register states and random accesses (fixed seeds).

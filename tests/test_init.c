@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Initialisation, configuration checks, register writes. */
 #include "pt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The JIT contract (SPEC.md 5.8): the inline hit written from the byte
  * offsets of mmu.h alone, as a JIT would emit it, held to mmu_translate()
  * before and after every translating step of every conformance vector. */

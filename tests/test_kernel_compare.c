@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library half of the kernel comparison: every script of
  * kernel_script.h replayed on mmu_space objects (one system, one user-mode
  * cpu switched between parent and child), each step's mmu_rusage delta of

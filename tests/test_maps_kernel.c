@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmu_space_maps() against the kernel's own /proc/self/maps: the same
  * mappings are made for real in this process (mmap with
  * MAP_FIXED_NOREPLACE inside a range found free) and on an mmu_space at

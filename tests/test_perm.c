@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Access rights (SDM 4.6.1), protection keys (SDM 4.6.2) and #PF error
  * codes (SDM 4.7). Defaults: CR0.WP=1, EFER.NXE=1, 4-level paging. */
 #include "pt.h"

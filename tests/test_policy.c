@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Page replacement policies and the offline trace evaluation.
  *
  * Victim orders are worked out by hand from each policy's definition (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The report formatters: exact text, perf's printf calls replayed through
  * glibc as an oracle, snprintf-style truncation, and the labels and names
  * checked against /usr/bin/time and /proc/vmstat when the host has them. */

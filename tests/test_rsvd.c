@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reserved bits (SDM 4.5, Tables 4-14 to 4-20) and the RSVD error code
  * (SDM 4.7). */
 #include "pt.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Two vCPUs sharing page tables (SPEC.md 2.3): A/D updates are atomic
  * compare-exchanges, so a concurrent writer of the same entries never loses
  * a bit, and each vCPU's TLB is its own. */

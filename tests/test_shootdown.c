@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The OS side's TLB shootdowns to managed cpus (SPEC 2.3), on one thread:
  * postings wait in the cpu's ring until its owner applies them, a full
  * ring becomes a full flush, a running cpu is waited for (kick), and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Address spaces: regions, faults and their classes, fork, counters, maps.
  * Expected values come from Linux's documented behaviour (SPEC.md 9). */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The VMA rules Linux applies that random sequences against the running
  * kernel exposed (issue "The OS side, exact against Linux", cases A-I).
  * Each test is one minimal sequence; the expected regions are what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Property test of the OS side: fuzz/space_model.h (the decoder, shadow
  * model and checks of fuzz_space_sequence) run on inputs from a fixed-seed
  * PRNG. Optimised builds run 2,000 inputs of 2 KiB; sanitizer and -O0

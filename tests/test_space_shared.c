@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* MAP_SHARED: anonymous shared memory and shared file mappings through
  * mmu_object (SPEC.md 9.2, 9.7). The fault counts are what Linux 6.18
  * gave the same sequences (getrusage around each step, transparent huge

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmu_translate_span: accesses that may cross a page boundary. */
 #include "pt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Swap and reclaim: major faults bring back exactly what was evicted,
  * checksums catch bad reads, a full device or pool is a clean error, and
  * the policies see the Accessed bits the MMU sets. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TLB hits and the invalidation rules of SDM 4.10.4.1, as sequences:
  * fill, change the tables, flush (or not), see whether a walk happened. */
 /* the hit counts dTLB loads too (SPEC.md 6) */

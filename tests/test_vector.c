@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Conformance vector text format (SPEC.md section 8): the reader's results
  * and errors, writer round trips, and the checker's verdicts. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Page walk: levels, page sizes, LA57, canonical addresses, RAM lookup,
  * bus errors, traces (SDM 4.5). */
 #include "pt.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vcpu_threads.c - vCPU threads running a space while the OS side works
  * (SPEC 2.3, 9.1): several threads, each with its own managed cpu, read
  * and write their own 8-byte slot of every page of a private region and of

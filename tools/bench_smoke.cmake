@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Runs every benchmark once with --quick so the benches cannot rot.
 # usage: cmake -DBENCHES="a|b|c" -P tools/bench_smoke.cmake
 if(NOT DEFINED BENCHES OR BENCHES STREQUAL "")

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Regenerates the single-file header into SCRATCH and fails if the committed
 # one (COMMITTED, normally dist/mmu.h) differs.
 #

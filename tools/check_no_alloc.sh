@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Fails if any given object or archive references (as an undefined symbol)
 # a heap or mapping function: the library must never allocate.
 #

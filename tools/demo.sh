@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sets up (Debian 12), builds the release preset and runs the demo: the main
 # job, a tour of the MMU plus the benchmark ratios. Arguments go to mmu_demo.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tools/deps.sh - sourced by tools/test.sh and tools/demo.sh.
 # Installs what building and testing mmu needs on Debian 12. apt runs only
 # when a package is missing (needs root, or sudo). time: test_report holds

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tools/record_tlb_traces.sh - records the TLB traces bench/bench_trace.c
 # replays: bench/traces/{gzip,sort,sqlite3,python3,xz}.tlb.xz (format and
 # provenance: bench/traces/README.md).

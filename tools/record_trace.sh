@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tools/record_trace.sh - regenerates bench/traces/sort.trace.xz, the page
 # reference trace bench/bench_policy.c replays (see bench/traces/README.md).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Sets up (Debian 12) and runs the whole test suite: configure, build and
 # ctest for the presets release (gcc), clang and asan (clang + ASan/UBSan).
 # Stops at the first failure with a non-zero exit.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the KVM capture back end's self-test by hand:
 #   sh conformance/capture/build.sh [output]   (default: build/kvm_selftest)
 # The guest (guest/harness.S) is assembled into the host program's .rodata

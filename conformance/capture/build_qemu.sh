@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Builds the QEMU TCG capture back end's self-test by hand:
 #   sh conformance/capture/build_qemu.sh [output]  (default: build/qemu_selftest)
 # The guest (qguest/qharness.S) is assembled into the host program's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mmu_capture - capture conformance vectors from an independent x86
  * implementation (KVM, QEMU TCG), mark where it departs from the SDM, and
  * re-check checked-in vectors against it.

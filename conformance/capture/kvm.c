@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kvm.c - the KVM capture back end: runs conformance vectors in a real KVM
  * guest (guest/harness.S) and records what KVM did. See kvm.h for the API
  * and guest/layout.h for the guest-physical layout.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kvm.h - run conformance vectors in a real KVM guest and record what KVM
  * does (the "kvm" capture back end).
  *

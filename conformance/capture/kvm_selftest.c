@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kvm_selftest.c - runs a few hand-built vectors through the KVM capture
  * back end, prints what KVM did, checks it against what the SDM (or the
  * known KVM behaviour) says, then measures vectors/second on random

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* qemu.c - the QEMU TCG capture back end: runs conformance vectors in a
  * guest of qemu-system-x86_64 -accel tcg -cpu max (qguest/qharness.S) and
  * records what QEMU did. See qemu.h for the API and qguest/qlayout.h for

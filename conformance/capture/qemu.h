@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* qemu.h - run conformance vectors under QEMU's TCG x86-64 emulator and
  * record what QEMU does (the "qemu" capture back end). It covers what the
  * KVM back end cannot show: 1 GiB pages, PKU with PKRU, LA57 walks, SMEP

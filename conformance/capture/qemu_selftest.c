@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* qemu_selftest.c - runs hand-built vectors through the QEMU TCG capture
  * back end, prints what QEMU did, checks it against what the SDM says and
  * against the library (conformance/check.c: the reference walker, with the

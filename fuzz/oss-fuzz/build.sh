@@ -1,4 +1,5 @@
 #!/bin/bash -eu
+# SPDX-License-Identifier: MIT
 # OSS-Fuzz build script for mmu (https://google.github.io/oss-fuzz/).
 # Honours $CC, $CXX, $CFLAGS, $CXXFLAGS, $LIB_FUZZING_ENGINE, $OUT, $SRC
 # (and $WORK for scratch). Every fuzz/fuzz_<name>.c becomes $OUT/fuzz_<name>

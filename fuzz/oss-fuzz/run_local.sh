@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fuzz/oss-fuzz/run_local.sh - run fuzz/oss-fuzz/build.sh here the way
 # OSS-Fuzz does (its base-builder image: clang, ASan, libFuzzer), then run
 # every fuzzer it built for a few seconds on its seed corpus with its

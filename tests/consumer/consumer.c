@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* consumer.c - uses the generated single-file mmu.h as an embedder would.
  *
  * Built three ways by CMakeLists.txt (tests single_header_c and

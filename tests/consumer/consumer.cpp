@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // consumer.cpp - the generated single-file mmu.h compiled as C++17, with the
 // implementation in this file (MMU_IMPLEMENTATION) and a C translation unit
 // (consumer_extra.c) calling into it through the extern "C" API.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared between the single-header consumers: the guest set-up they check. */
 #ifndef MMU_CONSUMER_H
 #define MMU_CONSUMER_H

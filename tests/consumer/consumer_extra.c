@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* consumer_extra.c - a second translation unit that includes the single
  * header WITHOUT MMU_IMPLEMENTATION (twice), to prove the declarations and
  * the inline hit path can live in any number of files next to the one that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* harness.S - 64-bit guest code of the KVM capture back end (kvm.c).
  *
  * Assembled into the host program's .rodata and copied by the host to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* layout.h - guest-physical layout of the KVM capture harness, shared by the
  * guest code (harness.S, through cpp) and the host (kvm.c). Plain #defines
  * only: this file is included from assembly.

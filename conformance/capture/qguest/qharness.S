@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* qharness.S - guest code of the QEMU TCG capture back end (qemu.c).
  *
  * Assembled into the host program's .rodata; the host copies it to

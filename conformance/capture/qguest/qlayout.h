@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* qlayout.h - guest-physical layout and command format of the QEMU TCG
  * capture harness, shared by the guest (qharness.S, through cpp) and the
  * host (qemu.c). Plain #defines only: included from assembly.
