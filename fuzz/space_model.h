@@ -1570,7 +1570,7 @@ static void sm_check_writeback(sm_state *st, unsigned k, uint64_t want,
 
 SM_NOCOV static uint64_t sm_dirty_pages(const sm_obj *ob) {
   uint64_t d = 0;
-  for (unsigned i = 0; ob->file && i < ob->pages; i++)
+  for (unsigned i = 0; ob->file && i < ob->pages && i < SM_OBJ_PAGES; i++)
     d |= (uint64_t)ob->pg[i].dirty << i;
   return d;
 }
