@@ -17,7 +17,8 @@
  * Options, defined before including:
  *   MMU_STATIC         give every API function internal linkage
  *   MMU_API            override the linkage of API functions
- *   MMU_ASSERT(x)      internal consistency checks (default: assert(x))
+ *   MMU_ASSERT(x)      internal consistency checks, and the debug-build
+ *                      checks of the unchecked hot path (default: assert(x))
  */
 #ifndef MMU_H_INCLUDED
 #define MMU_H_INCLUDED
@@ -45,6 +46,11 @@
 #endif
 #endif
 
+#ifndef MMU_ASSERT
+#include <assert.h>
+#define MMU_ASSERT(x) assert(x)
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define MMU_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MMU_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -60,6 +66,19 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /* Status codes. Positive values are architectural faults the guest sees;   */
 /* negative values are errors of the embedder's making or of guest RAM.     */
+/* mmu_status_name() names each.                                            */
+/*                                                                          */
+/* Misuse (SPEC.md 2.5): every function checks its arguments on entry. A    */
+/* NULL pointer or an argument out of range is MMU_ERR_ARG; an object never */
+/* initialised, destroyed, or from another version of this header is       */
+/* MMU_ERR_UNINIT (its magic and version words say so); nothing changes.   */
+/* Functions that return a size, count or pointer return 0 or NULL then.   */
+/* Not checked, to stay a few instructions: the inline mmu_translate(),    */
+/* mmu_translate_host(), mmu_front_lookup() and mmu_cpu_sync() trust that  */
+/* the cpu was initialised, out is not NULL and access is a valid kind;    */
+/* MMU_ASSERT checks that in debug builds (and mmu_translate_slow(), where */
+/* every miss goes, checks it always). Calls on one cpu, or on one system  */
+/* and its spaces, from two threads at once are not detected (SPEC 2.3).   */
 
 typedef enum mmu_status {
   MMU_OK = 0,
@@ -68,7 +87,8 @@ typedef enum mmu_status {
   MMU_ERR_ARG = -1,      /* invalid argument (NULL pointer, bad length)    */
   MMU_ERR_VERSION = -2,  /* header and library disagree on version/size    */
   MMU_ERR_CONFIG = -3,   /* config out of range (TLB geometry, MAXPHYADDR) */
-  MMU_ERR_STORAGE = -4,  /* TLB storage too small or misaligned            */
+  MMU_ERR_STORAGE = -4,  /* storage too small or misaligned (see the     */
+                         /* call's size query)                            */
   MMU_ERR_RAM = -5,      /* RAM region list malformed (overlap, alignment) */
   MMU_ERR_MODE = -6,     /* paging mode not modelled (32-bit, PAE)         */
   MMU_ERR_PT_BUS = -7,   /* walk touched a paging entry outside RAM and no */
@@ -86,7 +106,11 @@ typedef enum mmu_status {
                              /* full, or too many cpus (Linux: ENOMEM)     */
   MMU_ERR_BADADDR = -15,     /* no mapping where the call needs one       */
                              /* (Linux: EFAULT, as mremap returns it)      */
-  MMU_ERR_BUSY = -16         /* the object is still mapped (EBUSY)         */
+  MMU_ERR_BUSY = -16,        /* the object is still mapped (EBUSY)         */
+  MMU_ERR_UNINIT = -17,      /* object not initialised (or destroyed)      */
+  MMU_ERR_STATE = -18,       /* the cpu is not in a state the call needs   */
+                             /* (mmu_space_activate: long-mode paging off) */
+  MMU_STATUS_MIN = MMU_ERR_STATE /* lowest code (tests walk them all)      */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -416,19 +440,19 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value);
-MMU_API void mmu_write_pkru(mmu_cpu *cpu, uint32_t value);
-MMU_API void mmu_set_cpl(mmu_cpu *cpu, unsigned cpl);
-MMU_API void mmu_set_ac(mmu_cpu *cpu, int ac);
+MMU_API int mmu_write_pkru(mmu_cpu *cpu, uint32_t value);
+MMU_API int mmu_set_cpl(mmu_cpu *cpu, unsigned cpl);
+MMU_API int mmu_set_ac(mmu_cpu *cpu, int ac);
 /* Load a whole register state at once (snapshot restore, test set-up):
  * validates the combination, then flushes the whole TLB. */
 MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs);
 
 /* Invalidation (SDM 4.10.4.1). mmu_invpcid returns MMU_GP_FAULT where the
  * instruction would raise #GP. */
-MMU_API void mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
+MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr);
-MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
+MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
 
 /* vCPU threads and the OS side (SPEC 2.3). A cpu whose thread runs while
  * another thread calls the mmu_space and mmu_system functions is
@@ -442,10 +466,10 @@ MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * acknowledgment; cfg.kick may hurry a cpu along). A cpu never entered is
  * unmanaged: the OS side invalidates its TLB directly, which is right only
  * while nothing runs on it concurrently (one thread for everything). */
-MMU_API void mmu_cpu_enter(mmu_cpu *cpu);
-MMU_API void mmu_cpu_leave(mmu_cpu *cpu);
+MMU_API int mmu_cpu_enter(mmu_cpu *cpu);
+MMU_API int mmu_cpu_leave(mmu_cpu *cpu);
 static inline void mmu_cpu_sync(mmu_cpu *cpu);
-MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu);
+MMU_API int mmu_cpu_apply_shootdowns(mmu_cpu *cpu);
 
 /* Translation. mmu_translate() is the inline hit path; on a miss it calls
  * mmu_translate_slow(), which walks and fills the TLB. */
@@ -469,7 +493,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
                                     unsigned access, mmu_result *out,
                                     mmu_trace *trace);
 
-MMU_API void mmu_stats_reset(mmu_cpu *cpu);
+MMU_API int mmu_stats_reset(mmu_cpu *cpu);
 /* Number of valid TLB entries (tests and diagnostics; O(entries)). */
 MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu);
 
@@ -501,6 +525,7 @@ typedef int (*mmu_referenced_fn)(void *user, uint32_t frame);
 
 /* Caller-owned; fields are private. */
 typedef struct mmu_policy {
+  uint32_t magic, version;
   uint32_t kind;
   uint32_t frames;   /* frame numbers are 0..frames-1 */
   uint32_t resident; /* frames inserted and not removed */
@@ -523,10 +548,10 @@ MMU_API int mmu_policy_init(mmu_policy *p, unsigned kind, uint32_t frames,
                             void *storage, size_t bytes);
 /* A frame became evictable (newly mapped) / stopped being so (freed). Both
  * are idempotent. */
-MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame);
-MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame);
+MMU_API int mmu_policy_insert(mmu_policy *p, uint32_t frame);
+MMU_API int mmu_policy_remove(mmu_policy *p, uint32_t frame);
 /* The frame was referenced. */
-MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame);
+MMU_API int mmu_policy_access(mmu_policy *p, uint32_t frame);
 /* Choose the frame to evict and remove it from the policy. referenced may
  * be NULL (nothing is ever referenced). MMU_ERR_NOMEM if nothing is resident. */
 MMU_API int mmu_policy_victim(mmu_policy *p, mmu_referenced_fn referenced,
@@ -848,7 +873,7 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
 #define mmu_system_init(sys, cfg, storage, bytes)                            \
   mmu_system_init_versioned((sys), sizeof(mmu_system), MMU_VERSION, (cfg),   \
                             (storage), (bytes))
-MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out);
+MMU_API int mmu_system_usage(const mmu_system *sys, mmu_usage *out);
 /* Reclaim up to `pages` pages through the policy (swapping anonymous pages
  * out, dropping clean file pages). *reclaimed may be NULL. MMU_ERR_NOSWAP
  * if a page needed swap and none was free: nothing is lost. */
@@ -881,7 +906,7 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child,
                            void *storage, size_t bytes);
 /* exit(): unmap everything, free page tables and swap slots, detach from
  * every cpu (their CR3 is left pointing at a freed root: load another). */
-MMU_API void mmu_space_destroy(mmu_space *space);
+MMU_API int mmu_space_destroy(mmu_space *space);
 /* execve(): the process keeps its space (and cpus running it), but every
  * mapping, the heap's and the stack's markers and the resident counts go,
  * as with a new mm; the fault counters and the peak RSS stay, as Linux
@@ -942,8 +967,10 @@ MMU_API int mmu_space_brk(mmu_space *space, uint64_t new_brk,
  * mmu_translate() reported for this space. Resolves it (allocating,
  * copying, paging in) or classifies it as SIGSEGV; info says which.
  * Returns MMU_OK when info is filled in (SIGSEGV included) and an error
- * (MMU_ERR_NOMEM, MMU_ERR_SWAP_*, MMU_ERR_FILE) when the fault could not
- * be resolved: the access may be retried after the embedder frees memory. */
+ * when the fault could not be resolved: MMU_ERR_NOMEM (no frame is left
+ * that could be evicted), MMU_ERR_NOSWAP (the pages that could be need
+ * swap, and there is none or it is full), MMU_ERR_SWAP_IO, _SWAP_CORRUPT,
+ * MMU_ERR_FILE. The access may be retried after the embedder frees memory. */
 MMU_API int mmu_space_fault(mmu_space *space, uint64_t cr2,
                             uint32_t error_code, mmu_fault_info *info);
 /* An access as a user-mode instruction makes it: translate on the cpu
@@ -966,8 +993,11 @@ MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
 MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap);
 
 /* Counter reports in the tools' own formats (snprintf-style returns):
- * the page-fault lines of /usr/bin/time -v, perf stat's dTLB lines and
- * /proc/vmstat's lines. */
+ * the page-fault lines of /usr/bin/time -v; perf stat's lines for
+ * dTLB-loads, -load-misses, -stores, -store-misses, iTLB-loads and
+ * -load-misses (with perf's miss ratios), then every other mmu_stats
+ * counter in the same columns (page-walks, page-faults and its kinds,
+ * gp-faults, flushes, invlpg, invpcid); /proc/vmstat's lines. */
 MMU_API size_t mmu_format_time_v(const mmu_rusage *ru, char *buf, size_t cap);
 MMU_API size_t mmu_format_perf_stat(const mmu_stats *st, char *buf,
                                     size_t cap);
@@ -1009,6 +1039,13 @@ static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
 #define MMU_COUNT_HITS 0
 #endif
 
+/* What the unchecked hot path trusts; MMU_ASSERT holds it in debug builds. */
+#define MMU__CPU_MAGIC 0x4D4D5531u /* "MMU1", set by mmu_init */
+#define MMU__ACCESS_OK(access) (((access) & ~(unsigned)MMU_IMPLICIT) <= MMU_FETCH)
+#define MMU__HOT_ASSERT(cpu, access)                                         \
+  MMU_ASSERT((cpu) != NULL && (cpu)->magic == MMU__CPU_MAGIC &&              \
+             MMU__ACCESS_OK(access))
+
 static inline const mmu_front_entry *mmu_front_lookup(const mmu_cpu *cpu,
                                                       uint64_t vaddr,
                                                       unsigned access) {
@@ -1019,6 +1056,8 @@ static inline const mmu_front_entry *mmu_front_lookup(const mmu_cpu *cpu,
 
 static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                 mmu_result *out) {
+  MMU__HOT_ASSERT(cpu, access);
+  MMU_ASSERT(out != NULL);
   const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
   if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull))) {
     if (MMU_COUNT_HITS)
@@ -1033,6 +1072,7 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 
 /* An interrupt window of a managed cpu: apply what the OS side posted. */
 static inline void mmu_cpu_sync(mmu_cpu *cpu) {
+  MMU__HOT_ASSERT(cpu, MMU_READ);
   if (MMU_UNLIKELY(__atomic_load_n(&cpu->shoot_posted, __ATOMIC_ACQUIRE) !=
                    cpu->shoot_applied))
     mmu_cpu_apply_shootdowns(cpu);
@@ -1044,6 +1084,7 @@ static inline void mmu_cpu_sync(mmu_cpu *cpu) {
  * the front so the next call hits. */
 static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
                                           unsigned access) {
+  MMU__HOT_ASSERT(cpu, access);
   const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
   if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull)))
     return (uint8_t *)(uintptr_t)(vaddr + e->host_add);
@@ -1070,11 +1111,6 @@ static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
 
 #include <string.h>
 
-#ifndef MMU_ASSERT
-#include <assert.h>
-#define MMU_ASSERT(x) assert(x)
-#endif
-
 /* Sets and front slots are found by shifting: sizes must be powers of two. */
 #ifdef __cplusplus
 static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
@@ -1091,7 +1127,24 @@ _Static_assert(offsetof(mmu_cpu, front) == 0, "front tables first");
 _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 #endif
 
-#define MMU__MAGIC 0x4D4D5531u /* "MMU1" */
+#define MMU__MAGIC MMU__CPU_MAGIC
+
+/* Misuse checks at the API's entry (SPEC.md 2.5): NULL is MMU_ERR_ARG; an
+ * object whose magic and version words are not this library's (never
+ * initialised, destroyed, or built against another header) MMU_ERR_UNINIT. */
+#define MMU__CHECK_OBJ(obj, want)                                            \
+  (!(obj) ? MMU_ERR_ARG                                                      \
+          : (obj)->magic == (want) && (obj)->version == MMU_VERSION          \
+                ? MMU_OK                                                     \
+                : MMU_ERR_UNINIT)
+#define MMU__CHECK_CPU(cpu) MMU__CHECK_OBJ(cpu, MMU__MAGIC)
+/* Return the status of a check (or any call) unless it is MMU_OK. */
+#define MMU__TRY(expr)                                                       \
+  do {                                                                       \
+    int mmu__try_rc = (expr);                                                \
+    if (mmu__try_rc != MMU_OK)                                               \
+      return mmu__try_rc;                                                    \
+  } while (0)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MMU_NOINLINE __attribute__((noinline))
@@ -1212,6 +1265,12 @@ struct mmu__slot {
 #define MMU__SYS_MAGIC 0x4D4D5553u      /* "MMUS" */
 #define MMU__SPACE_MAGIC 0x4D4D5541u    /* "MMUA" */
 #define MMU__NO_FRAME 0xFFFFFFFFu
+#define MMU__CHECK_SYS(sys) MMU__CHECK_OBJ(sys, MMU__SYS_MAGIC)
+/* A space and the system it belongs to. */
+static inline int mmu__check_space(const mmu_space *s) {
+  int rc = MMU__CHECK_OBJ(s, MMU__SPACE_MAGIC);
+  return rc != MMU_OK ? rc : MMU__CHECK_SYS(s->sys);
+}
 
 /* frames.c */
 static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame);
@@ -1902,19 +1961,26 @@ static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
 
 /* ---- public ------------------------------------------------------------ */
 
-MMU_API void mmu_flush_tlb(mmu_cpu *cpu) { mmu__tlb_flush_all(cpu); }
+MMU_API int mmu_flush_tlb(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  mmu__tlb_flush_all(cpu);
+  return MMU_OK;
+}
 
 /* SDM 4.10.4.1: INVLPG drops the page's entries for the current PCID and its
  * global entries. A non-canonical operand is a no-op. */
-MMU_API void mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
+MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->stats.invlpg++;
   if (mmu__is_canonical(cpu, vaddr))
     mmu__tlb_flush_page(cpu, vaddr, cpu->pcid, 1);
+  return MMU_OK;
 }
 
 /* SDM 4.10.4.1 and the INVPCID instruction page. */
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   if (type > 3 || pcid > 0xFFF)
     return MMU_GP_FAULT;
   if (type <= 1 && !(cpu->regs.cr4 & MMU_CR4_PCIDE) && pcid != 0)
@@ -1941,6 +2007,8 @@ MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
 
 MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu) {
   uint32_t count = 0;
+  if (MMU__CHECK_CPU(cpu) != MMU_OK)
+    return 0;
   size_t n = (size_t)(cpu->tlb_set_mask + 1) * cpu->tlb_ways;
   for (size_t i = 0; i < n; i++)
     count += cpu->tlb[i].tag != MMU_TLB_EMPTY;
@@ -2181,7 +2249,10 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
  * from it, on a miss one walk and one fill of both levels. */
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out) {
-  MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
+  /* what the inline hit trusts, checked where every miss goes */
+  if (MMU_UNLIKELY(!out || !MMU__ACCESS_OK(access)))
+    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
   if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
     return mmu__translate_unusual(cpu, vaddr, out);
@@ -2214,7 +2285,8 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 
 MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
                                unsigned access, mmu_result out[2]) {
-  if (len == 0 || len > 4096 || out == NULL)
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (len == 0 || len > 4096 || out == NULL || !MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
   int rc = mmu_translate(cpu, vaddr, access, &out[0]);
   if (rc != MMU_OK)
@@ -2239,6 +2311,7 @@ static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
 }
 
 MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   if (value >> 32)
     return MMU_GP_FAULT;
@@ -2262,6 +2335,7 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
 }
 
 MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   int pcide = (r->cr4 & MMU_CR4_PCIDE) != 0;
   int noflush = pcide && (value & MMU_CR3_NOFLUSH);
@@ -2282,6 +2356,7 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
 }
 
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   uint64_t changed = value ^ r->cr4;
   int lma = (r->efer & MMU_EFER_LMA) != 0;
@@ -2308,6 +2383,7 @@ MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
 }
 
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   if ((r->cr0 & MMU_CR0_PG) && ((value ^ r->efer) & MMU_EFER_LME))
     return MMU_GP_FAULT; /* LME cannot change while paging is on */
@@ -2323,23 +2399,31 @@ MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value) {
   return MMU_OK;
 }
 
-MMU_API void mmu_write_pkru(mmu_cpu *cpu, uint32_t value) {
+MMU_API int mmu_write_pkru(mmu_cpu *cpu, uint32_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->regs.pkru = value;
   mmu__update_pkeys(cpu);
+  return MMU_OK;
 }
 
-MMU_API void mmu_set_cpl(mmu_cpu *cpu, unsigned cpl) {
-  cpu->regs.cpl = (uint8_t)(cpl & 3);
+MMU_API int mmu_set_cpl(mmu_cpu *cpu, unsigned cpl) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (cpl > 3)
+    return MMU_ERR_ARG;
+  cpu->regs.cpl = (uint8_t)cpl;
   mmu__update_mode(cpu);
+  return MMU_OK;
 }
 
-MMU_API void mmu_set_ac(mmu_cpu *cpu, int ac) {
+MMU_API int mmu_set_ac(mmu_cpu *cpu, int ac) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->regs.ac = (uint8_t)(ac != 0);
   mmu__update_mode(cpu);
+  return MMU_OK;
 }
 
 MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs) {
-  MMU_ASSERT(cpu->magic == MMU__MAGIC);
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   if (regs == NULL)
     return MMU_ERR_ARG;
   mmu_regs r = *regs;
@@ -2383,6 +2467,9 @@ static int mmu__ref_fault(uint64_t vaddr, uint32_t error_code,
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
                                     unsigned access, mmu_result *out,
                                     mmu_trace *trace) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!out || !MMU__ACCESS_OK(access))
+    return MMU_ERR_ARG;
   const mmu_regs *r = &cpu->regs;
   if (trace)
     trace->count = 0;
@@ -2587,18 +2674,21 @@ MMU_API const char *mmu_status_name(int status) {
   case MMU_ERR_ARG: return "invalid argument";
   case MMU_ERR_VERSION: return "header/library version or struct size mismatch";
   case MMU_ERR_CONFIG: return "config out of range";
-  case MMU_ERR_STORAGE: return "TLB storage too small or misaligned";
+  case MMU_ERR_STORAGE: return "storage too small or misaligned";
   case MMU_ERR_RAM: return "malformed RAM region list";
   case MMU_ERR_MODE: return "paging mode not modelled";
   case MMU_ERR_PT_BUS: return "paging entry outside guest RAM";
   case MMU_ERR_CONTENDED: return "A/D update contended, retry";
   case MMU_ERR_NOMEM: return "frame pool exhausted";
-  case MMU_ERR_NOSWAP: return "no free swap slot";
+  case MMU_ERR_NOSWAP: return "no swap to evict to (none, or full)";
   case MMU_ERR_SWAP_IO: return "swap device error";
   case MMU_ERR_SWAP_CORRUPT: return "swapped page failed its checksum";
-  case MMU_ERR_FILE: return "file read failed";
+  case MMU_ERR_FILE: return "file read or write-back failed";
   case MMU_ERR_NOSPACE: return "no room in the address space (ENOMEM)";
   case MMU_ERR_BADADDR: return "no mapping at the address (EFAULT)";
+  case MMU_ERR_BUSY: return "object still mapped (EBUSY)";
+  case MMU_ERR_UNINIT: return "object not initialised";
+  case MMU_ERR_STATE: return "cpu state does not allow the call";
   default: return "unknown status";
   }
 }
@@ -2731,8 +2821,10 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   return MMU_OK;
 }
 
-MMU_API void mmu_stats_reset(mmu_cpu *cpu) {
+MMU_API int mmu_stats_reset(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   memset(&cpu->stats, 0, sizeof cpu->stats);
+  return MMU_OK;
 }
 /* ---- mmu/checksum.c ---- */
 /* checksum.c - XXH64, written from the xxHash specification (xxhash_spec.md,
@@ -2840,6 +2932,8 @@ MMU_API uint64_t mmu_xxh64(const void *data, size_t len, uint64_t seed) {
  * live at node frames + b, so one pair of link arrays serves both levels.
  * Clock and the two lists scan, bounded by twice the resident count. */
 
+#define MMU__POLICY_MAGIC 0x4D4D5550u /* "MMUP" */
+
 #define MMU__NIL UINT32_MAX
 
 enum {
@@ -2899,6 +2993,8 @@ MMU_API int mmu_policy_init(mmu_policy *p, unsigned kind, uint32_t frames,
   if (st != MMU_OK)
     return st;
   memset(p, 0, sizeof *p);
+  p->magic = MMU__POLICY_MAGIC;
+  p->version = MMU_VERSION;
   p->kind = mmu__policy_kind(kind);
   p->frames = frames;
   for (int i = 0; i < 2; i++)
@@ -3014,13 +3110,15 @@ static void mmu__lfu_attach(mmu_policy *p, uint32_t f, uint32_t after,
 
 /* ---- the operations ------------------------------------------------------ */
 
-static int mmu__policy_frame_ok(const mmu_policy *p, uint32_t frame) {
-  return p && p->state && frame < p->frames;
+static int mmu__policy_check(const mmu_policy *p, uint32_t frame) {
+  MMU__TRY(MMU__CHECK_OBJ(p, MMU__POLICY_MAGIC));
+  return frame < p->frames ? MMU_OK : MMU_ERR_ARG;
 }
 
-MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame) {
-  if (!mmu__policy_frame_ok(p, frame) || (p->state[frame] & MMU__RESIDENT))
-    return;
+MMU_API int mmu_policy_insert(mmu_policy *p, uint32_t frame) {
+  MMU__TRY(mmu__policy_check(p, frame));
+  if (p->state[frame] & MMU__RESIDENT)
+    return MMU_OK;
   p->state[frame] = MMU__RESIDENT;
   p->resident++;
   switch (p->kind) {
@@ -3048,11 +3146,13 @@ MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame) {
     p->count[0]++;
     break;
   }
+  return MMU_OK;
 }
 
-MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame) {
-  if (!mmu__policy_frame_ok(p, frame) || !(p->state[frame] & MMU__RESIDENT))
-    return;
+MMU_API int mmu_policy_remove(mmu_policy *p, uint32_t frame) {
+  MMU__TRY(mmu__policy_check(p, frame));
+  if (!(p->state[frame] & MMU__RESIDENT))
+    return MMU_OK;
   switch (p->kind) {
   case MMU_POLICY_LRU:
     mmu__list_unlink(p, &p->head[0], &p->tail[0], frame);
@@ -3082,13 +3182,15 @@ MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame) {
   }
   p->state[frame] = 0;
   p->resident--;
+  return MMU_OK;
 }
 
 /* Clock and the two lists learn of references only through the callback,
  * as a kernel learns of them only from Accessed bits. */
-MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame) {
-  if (!mmu__policy_frame_ok(p, frame) || !(p->state[frame] & MMU__RESIDENT))
-    return;
+MMU_API int mmu_policy_access(mmu_policy *p, uint32_t frame) {
+  MMU__TRY(mmu__policy_check(p, frame));
+  if (!(p->state[frame] & MMU__RESIDENT))
+    return MMU_OK;
   if (p->kind == MMU_POLICY_LRU) {
     mmu__list_unlink(p, &p->head[0], &p->tail[0], frame);
     mmu__list_push_head(p, &p->head[0], &p->tail[0], frame);
@@ -3108,6 +3210,7 @@ MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame) {
       mmu__lfu_free_if_empty(p, b);
     }
   }
+  return MMU_OK;
 }
 
 static int mmu__test_clear(mmu_referenced_fn referenced, void *user,
@@ -3168,7 +3271,8 @@ static uint32_t mmu__clock_victim(mmu_policy *p, mmu_referenced_fn ref,
 
 MMU_API int mmu_policy_victim(mmu_policy *p, mmu_referenced_fn referenced,
                               void *user, uint32_t *frame) {
-  if (!p || !p->state || !frame)
+  MMU__TRY(MMU__CHECK_OBJ(p, MMU__POLICY_MAGIC));
+  if (!frame)
     return MMU_ERR_ARG;
   if (p->resident == 0)
     return MMU_ERR_NOMEM;
@@ -3560,9 +3664,10 @@ MMU_API size_t mmu_format_time_v(const mmu_rusage *ru, char *buf,
   return mmu__sink_end(&s);
 }
 
-/* One counter line; ratio < 0 leaves the metric column empty. */
+/* One counter line; ratio < 0 leaves the metric column empty, else it is
+ * perf's miss ratio "of all <cache> cache accesses". */
 static void mmu__perf_line(mmu__sink *s, uint64_t count, const char *event,
-                           double ratio) {
+                           double ratio, const char *cache) {
   char d[48];
   char *end = d + sizeof d;
   mmu__put_digits(s, mmu__ftoa((double)count, 0, end), end, 18);
@@ -3575,23 +3680,63 @@ static void mmu__perf_line(mmu__sink *s, uint64_t count, const char *event,
     mmu__puts(s, " # ");
     mmu__put_digits(s, mmu__ftoa(ratio, 2, end), end, 7);
     /* the unit is padded to 35 - 11 - 1 columns, fewer than it has */
-    mmu__puts(s, "% of all dTLB cache accesses");
+    mmu__puts(s, "% of all ");
+    mmu__puts(s, cache);
+    mmu__puts(s, " cache accesses");
   }
   mmu__puts(s, "\n");
+}
+
+/* A TLB's loads and misses, with perf's ratio (its arithmetic, in double). */
+static void mmu__perf_tlb(mmu__sink *s, uint64_t loads, uint64_t misses,
+                          const char *load_event, const char *miss_event,
+                          int with_ratio, const char *cache) {
+  double ratio = 0.0;
+  if (loads != 0)
+    ratio = (double)misses / (double)loads * 100.0;
+  mmu__perf_line(s, loads, load_event, -1.0, cache);
+  mmu__perf_line(s, misses, miss_event, with_ratio ? ratio : -1.0, cache);
 }
 
 MMU_API size_t mmu_format_perf_stat(const mmu_stats *st, char *buf,
                                     size_t cap) {
   mmu__sink s = mmu__sink_at(buf, cap);
   if (st) {
-    /* perf's arithmetic, in double */
-    double loads = (double)st->tlb_loads[0], ratio = 0.0;
-    if (loads != 0.0)
-      ratio = (double)st->tlb_misses[0] / loads * 100.0;
-    mmu__perf_line(&s, st->tlb_loads[0], "dTLB-loads", -1.0);
-    mmu__perf_line(&s, st->tlb_misses[0], "dTLB-load-misses", ratio);
-    mmu__perf_line(&s, st->tlb_loads[1], "dTLB-stores", -1.0);
-    mmu__perf_line(&s, st->tlb_misses[1], "dTLB-store-misses", -1.0);
+    /* perf's hardware cache events; it has a ratio for loads only */
+    mmu__perf_tlb(&s, st->tlb_loads[0], st->tlb_misses[0], "dTLB-loads",
+                  "dTLB-load-misses", 1, "dTLB");
+    mmu__perf_tlb(&s, st->tlb_loads[1], st->tlb_misses[1], "dTLB-stores",
+                  "dTLB-store-misses", 0, "dTLB");
+    mmu__perf_tlb(&s, st->tlb_loads[2], st->tlb_misses[2], "iTLB-loads",
+                  "iTLB-load-misses", 1, "iTLB");
+    /* the MMU's own events, in the same columns */
+    static const struct {
+      size_t offset;
+      const char *event;
+    } own[] = {
+        {offsetof(mmu_stats, walks), "page-walks"},
+        {offsetof(mmu_stats, walk_retries), "page-walk-retries"},
+        {offsetof(mmu_stats, faults_not_present), "page-faults-not-present"},
+        {offsetof(mmu_stats, faults_protection), "page-faults-protection"},
+        {offsetof(mmu_stats, faults_reserved), "page-faults-reserved-bit"},
+        {offsetof(mmu_stats, faults_pkey), "page-faults-protection-key"},
+        {offsetof(mmu_stats, faults_gp), "gp-faults-non-canonical"},
+        {offsetof(mmu_stats, bus_errors), "page-walk-bus-errors"},
+        {offsetof(mmu_stats, flushes_full), "tlb-flushes-full"},
+        {offsetof(mmu_stats, flushes_pcid), "tlb-flushes-nonglobal"},
+        {offsetof(mmu_stats, invlpg), "invlpg"},
+        {offsetof(mmu_stats, invpcid), "invpcid"},
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+      uint64_t v;
+      if (own[i].offset == offsetof(mmu_stats, faults_not_present))
+        mmu__perf_line(&s,
+                       st->faults_not_present + st->faults_protection +
+                           st->faults_reserved + st->faults_pkey,
+                       "page-faults", -1.0, ""); /* the #PFs, then by kind */
+      memcpy(&v, (const char *)st + own[i].offset, sizeof v);
+      mmu__perf_line(&s, v, own[i].event, -1.0, "");
+    }
   }
   return mmu__sink_end(&s);
 }
@@ -3642,7 +3787,8 @@ static void mmu__invalidate_range(mmu_cpu *cpu, uint64_t va, uint64_t pages) {
   }
 }
 
-MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
+MMU_API int mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   uint32_t done = cpu->shoot_applied;
   uint32_t posted = __atomic_load_n(&cpu->shoot_posted, __ATOMIC_SEQ_CST);
   int all = posted - done > MMU__SHOOT_RING;
@@ -3662,21 +3808,26 @@ MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
   if (all)
     mmu__tlb_flush_nonglobal(cpu);
   __atomic_store_n(&cpu->shoot_applied, posted, __ATOMIC_RELEASE);
+  return MMU_OK;
 }
 
-MMU_API void mmu_cpu_enter(mmu_cpu *cpu) {
+MMU_API int mmu_cpu_enter(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   /* seq_cst store, then seq_cst load of shoot_posted: a poster that saw
    * IDLE posted before this load (it stores, then loads the state) */
   __atomic_store_n(&cpu->shoot_state, MMU__CPU_RUNNING, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&cpu->shoot_posted, __ATOMIC_SEQ_CST) !=
       cpu->shoot_applied)
     mmu_cpu_apply_shootdowns(cpu);
+  return MMU_OK;
 }
 
-MMU_API void mmu_cpu_leave(mmu_cpu *cpu) {
+MMU_API int mmu_cpu_leave(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   /* release: the guest's writes so far happen before a poster that reads
    * IDLE looks at the frames */
   __atomic_store_n(&cpu->shoot_state, MMU__CPU_IDLE, __ATOMIC_SEQ_CST);
+  return MMU_OK;
 }
 
 /* Invalidate [va, va + pages*4K) on every cpu running the space: directly
@@ -3716,6 +3867,15 @@ static void mmu__frame_defer(mmu_system *sys, uint32_t f, uint32_t n) {
  * applies them in mmu_cpu_enter before it translates again), then free the
  * deferred frames. The end of every OS-side call, and wherever a frame's
  * bytes are read or it is needed again. */
+static void mmu__tlb_finish(mmu_system *sys);
+
+/* How every OS-side call on a space ends: what it posted is applied by
+ * every running cpu and the frames it freed are released, whatever rc. */
+static int mmu__space_done(mmu_space *s, int rc) {
+  mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 static void mmu__tlb_finish(mmu_system *sys) {
   for (uint32_t i = 0; i < 8; i++) {
     mmu_cpu *cpu = sys->cpus[i];
@@ -3908,9 +4068,10 @@ static int mmu__ensure_free(mmu_system *sys, uint32_t frames) {
       mmu__tlb_finish(sys);
       continue;
     }
+    /* NOSWAP when the victim needed swap there was none of (SPEC 9.5) */
     int rc = mmu__reclaim_one(sys);
     if (rc != MMU_OK)
-      return rc == MMU_ERR_NOMEM || !sys->slots ? MMU_ERR_NOMEM : rc;
+      return rc;
   }
   return MMU_OK;
 }
@@ -3919,8 +4080,7 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
                                uint32_t *reclaimed) {
   uint32_t done = 0;
   int rc = MMU_OK;
-  if (!sys || sys->magic != MMU__SYS_MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_SYS(sys));
   while (done < pages && (rc = mmu__reclaim_one(sys)) == MMU_OK)
     done++;
   mmu__tlb_finish(sys);
@@ -3929,7 +4089,10 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
   return rc;
 }
 
-MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
+MMU_API int mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
+  MMU__TRY(MMU__CHECK_SYS(sys));
+  if (!out)
+    return MMU_ERR_ARG;
   memset(out, 0, sizeof *out);
   out->frames_total = sys->nframes;
   out->frames_free = sys->free_count;
@@ -3942,6 +4105,7 @@ MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
     else if (k == MMU__FR_PAGE || k == MMU__FR_HUGE || k == MMU__FR_HUGE_TAIL)
       out->frames_anon++;
   }
+  return MMU_OK;
 }
 /* ---- mmu/regions.c ---- */
 /* regions.c - a space's regions (Linux's VMAs): a sorted array in the
@@ -4112,9 +4276,10 @@ static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i) {
 
 MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
                                             uint32_t *count) {
+  int ok = mmu__check_space(space) == MMU_OK;
   if (count)
-    *count = space ? space->nregions : 0;
-  return space ? space->regions : NULL;
+    *count = ok ? space->nregions : 0;
+  return ok ? space->regions : NULL;
 }
 
 /* ---- /proc/PID/maps --------------------------------------------------- */
@@ -4138,6 +4303,8 @@ static void mmu__put_num(mmu__sink *t, uint64_t v, unsigned base,
  * seq_pad). Anonymous regions keep the trailing space. */
 MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
   mmu__sink t = mmu__sink_at(buf, cap);
+  if (mmu__check_space(space) != MMU_OK)
+    space = NULL; /* the empty text */
   for (uint32_t i = 0; space && i < space->nregions; i++) {
     const mmu_region *r = &space->regions[i];
     const mmu_file *f = r->kind == MMU_REGION_FILE ? r->file : NULL;
@@ -4401,11 +4568,6 @@ static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-static int mmu__space_ok(const mmu_space *s) {
-  return s && s->magic == MMU__SPACE_MAGIC && s->sys &&
-         s->sys->magic == MMU__SYS_MAGIC;
-}
-
 MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg) {
   uint32_t n = cfg && cfg->max_regions ? cfg->max_regions : 64;
   return n > (1u << 20) ? 0 : (size_t)n * sizeof(mmu_region);
@@ -4443,8 +4605,9 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
                                      uint32_t version, mmu_system *sys,
                                      const mmu_space_config *cfg,
                                      void *storage, size_t bytes) {
-  if (!space || !sys || sys->magic != MMU__SYS_MAGIC)
+  if (!space)
     return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_SYS(sys));
   if (sizeof_space != sizeof(mmu_space) ||
       (version >> 8) != (MMU_VERSION >> 8))
     return MMU_ERR_VERSION;
@@ -4469,8 +4632,6 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
 }
 
 static int mmu__space_exec(mmu_space *s) {
-  if (!mmu__space_ok(s))
-    return MMU_ERR_ARG;
   mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
   mmu__shootdown(s, 0, ~0ull);
   mmu__regions_drop(s);
@@ -4481,15 +4642,12 @@ static int mmu__space_exec(mmu_space *s) {
 }
 
 MMU_API int mmu_space_exec(mmu_space *s) {
-  int rc = mmu__space_exec(s);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_exec(s));
 }
 
-MMU_API void mmu_space_destroy(mmu_space *s) {
-  if (!mmu__space_ok(s))
-    return;
+MMU_API int mmu_space_destroy(mmu_space *s) {
+  MMU__TRY(mmu__check_space(s));
   mmu_system *sys = s->sys;
   mmu__zap_range(s, 0, s->user_top);
   mmu__shootdown(s, 0, ~0ull);
@@ -4502,14 +4660,15 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
     }
   s->magic = 0;
   mmu__tlb_finish(sys);
+  return MMU_OK;
 }
 
 MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
-  if (!mmu__space_ok(s) || !cpu || cpu->magic != MMU__MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(mmu__check_space(s));
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_system *sys = s->sys;
   if (mmu__paging_mode(&cpu->regs) != (int)s->levels)
-    return MMU_ERR_MODE;
+    return MMU_ERR_STATE; /* long mode off, or LA57 not as the space's */
   if (!mmu__ram_find(cpu, sys->pool_gpa, (uint64_t)sys->nframes * MMU__PAGE))
     return MMU_ERR_RAM;
   uint32_t i = 0;
@@ -4599,7 +4758,7 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
 
 static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
                            size_t bytes) {
-  if (!mmu__space_ok(parent) || !child || child == parent)
+  if (!child || child == parent)
     return MMU_ERR_ARG;
   mmu_system *sys = parent->sys;
   /* the child's tables are at most the parent's, root included */
@@ -4649,10 +4808,9 @@ static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
 
 MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
                            size_t bytes) {
-  int rc = mmu__space_fork(parent, child, storage, bytes);
-  if (mmu__space_ok(parent))
-    mmu__tlb_finish(parent->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(parent));
+  return mmu__space_done(parent,
+                         mmu__space_fork(parent, child, storage, bytes));
 }
 
 /* ---- mmap, munmap, mprotect, brk ----------------------------------------- */
@@ -4746,7 +4904,7 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            mmu_object *obj, uint64_t offset,
                            uint64_t *mapped) {
-  if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
+  if (!len || (prot & ~7u) ||
       (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB |
                  MMU_MAP_POPULATE)) ||
       (offset & 0xFFF) || (file && !file->read_page))
@@ -4756,7 +4914,7 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
     return MMU_ERR_ARG;
   if (huge && (file || obj))
     return MMU_ERR_ARG;
-  if (obj && (obj->magic != MMU__OBJ_MAGIC || obj->sys != s->sys))
+  if (obj && obj->sys != s->sys)
     return MMU_ERR_ARG;
   uint64_t align = huge ? MMU__HUGE : MMU__PAGE;
   if (len > s->user_top)
@@ -4817,28 +4975,23 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            uint64_t offset, uint64_t *mapped) {
-  int rc =
-      mmu__space_mmap(s, addr, len, prot, flags, file, NULL, offset, mapped);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_mmap(s, addr, len, prot, flags, file,
+                                            NULL, offset, mapped));
 }
 
 MMU_API int mmu_space_mmap_object(mmu_space *s, uint64_t addr, uint64_t len,
                                   unsigned prot, unsigned flags,
                                   mmu_object *obj, uint64_t offset,
                                   uint64_t *mapped) {
-  if (!obj)
-    return MMU_ERR_ARG;
-  int rc =
-      mmu__space_mmap(s, addr, len, prot, flags, NULL, obj, offset, mapped);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  MMU__TRY(MMU__CHECK_OBJ(obj, MMU__OBJ_MAGIC));
+  return mmu__space_done(s, mmu__space_mmap(s, addr, len, prot, flags, NULL,
+                                            obj, offset, mapped));
 }
 
 static int mmu__space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= s->user_top ||
+  if ((addr & 0xFFF) || !len || addr >= s->user_top ||
       len > s->user_top - addr)
     return MMU_ERR_ARG;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
@@ -4848,10 +5001,8 @@ static int mmu__space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
 }
 
 MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
-  int rc = mmu__space_munmap(s, addr, len);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_munmap(s, addr, len));
 }
 
 /* The entry a present or PROT_NONE leaf becomes under a region's new
@@ -4979,7 +5130,7 @@ static int mmu__unmap_split_ok(mmu_space *s, uint64_t start, uint64_t end) {
 static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
                              uint64_t new_len, unsigned flags,
                              uint64_t new_addr, uint64_t *result) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) ||
+  if ((addr & 0xFFF) ||
       (flags & ~(unsigned)(MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED)) ||
       ((flags & MMU_MREMAP_FIXED) && !(flags & MMU_MREMAP_MAYMOVE)) ||
       !new_len)
@@ -5079,11 +5230,10 @@ MMU_API int mmu_space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
                              uint64_t new_len, unsigned flags,
                              uint64_t new_addr, uint64_t *result) {
   uint64_t scratch;
-  int rc = mmu__space_mremap(s, addr, old_len, new_len, flags, new_addr,
-                             result ? result : &scratch);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_mremap(s, addr, old_len, new_len, flags,
+                                              new_addr,
+                                              result ? result : &scratch));
 }
 
 /* do_mprotect_pkey: the range is changed region by region from addr; a
@@ -5092,7 +5242,7 @@ MMU_API int mmu_space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
  * nothing. A changed region merges with its neighbours (vma_merge). */
 static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
+  if ((addr & 0xFFF) || (prot & ~7u) ||
       addr >= s->user_top || len > s->user_top - addr)
     return MMU_ERR_ARG;
   if (!len)
@@ -5153,10 +5303,8 @@ static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
 
 MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
-  int rc = mmu__space_mprotect(s, addr, len, prot);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_mprotect(s, addr, len, prot));
 }
 
 /* MADV_FREE on one leaf (madvise_free_pte_range): a swapped-out page is
@@ -5193,7 +5341,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
  * stops it with EINVAL. Holes: the rest is done, then ENOMEM. */
 static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
+  if ((addr & 0xFFF) || addr >= s->user_top ||
       len > s->user_top - addr ||
       (advice != MMU_MADV_DONTNEED && advice != MMU_MADV_FREE))
     return MMU_ERR_ARG;
@@ -5228,14 +5376,13 @@ static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
 
 MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
-  int rc = mmu__space_madvise(s, addr, len, advice);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_madvise(s, addr, len, advice));
 }
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
-  if (!mmu__space_ok(s) || (start_brk & 0xFFF) || s->start_brk ||
+  MMU__TRY(mmu__check_space(s));
+  if ((start_brk & 0xFFF) || s->start_brk ||
       start_brk < MMU__MMAP_MIN_ADDR || start_brk >= s->user_top)
     return MMU_ERR_ARG;
   s->start_brk = s->brk = start_brk;
@@ -5243,7 +5390,8 @@ MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
 }
 
 MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
-  if (!mmu__space_ok(s) || sp >= s->user_top)
+  MMU__TRY(mmu__check_space(s));
+  if (sp >= s->user_top)
     return MMU_ERR_ARG;
   s->start_stack = sp;
   return MMU_OK;
@@ -5252,7 +5400,7 @@ MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
 /* brk() as mm/mmap.c does it: below start_brk or on failure the break
  * stays; the heap keeps one page clear of the next mapping's gap. */
 static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
-  if (!mmu__space_ok(s) || !s->start_brk)
+  if (!s->start_brk)
     return MMU_ERR_ARG;
   int rc = MMU_OK;
   uint64_t old_top = (s->brk + 0xFFF) & ~0xFFFull;
@@ -5305,10 +5453,8 @@ static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
 }
 
 MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
-  int rc = mmu__space_brk(s, new_brk, result);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_brk(s, new_brk, result));
 }
 /* ---- mmu/fault.c ---- */
 /* fault.c - the page-fault handler: find the region, decide SIGSEGV as x86
@@ -5527,8 +5673,6 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     info = &scratch;
   memset(info, 0, sizeof *info);
   info->addr = cr2;
-  if (!s || s->magic != MMU__SPACE_MAGIC || !s->sys)
-    return MMU_ERR_ARG;
   mmu_system *sys = s->sys;
   if (ec & MMU_PFEC_RSVD)
     return MMU_ERR_PT_BUS; /* our tables never set reserved bits */
@@ -5606,10 +5750,8 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
 
 MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                             mmu_fault_info *info) {
-  int rc = mmu__space_fault(s, cr2, ec, info);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_fault(s, cr2, ec, info));
 }
 
 MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
@@ -5622,7 +5764,9 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
   if (!out)
     out = &res;
   memset(info, 0, sizeof *info);
-  if (!s || !cpu)
+  MMU__TRY(mmu__check_space(s));
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
   /* One fault settles any access; a second covers a write that first
    * found its page swapped out read-only. More means the cpu is not
@@ -5647,7 +5791,7 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
         info->fault_class == MMU_FAULT_SIGBUS)
       return MMU_PAGE_FAULT;
   }
-  return MMU_ERR_ARG;
+  return MMU_ERR_STATE; /* faults that never settle: cpu not on this space */
 }
 
 static int mmu__space_copy(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
@@ -5880,7 +6024,7 @@ static uint32_t mmu__harvest(mmu_system *sys, uint32_t first, uint32_t count) {
 }
 
 MMU_API uint32_t mmu_system_age(mmu_system *sys) {
-  if (!sys || sys->magic != MMU__SYS_MAGIC)
+  if (MMU__CHECK_SYS(sys) != MMU_OK)
     return 0;
   uint32_t young = mmu__harvest(sys, 0, sys->nframes);
   mmu__tlb_finish(sys);
@@ -6028,8 +6172,9 @@ MMU_API int mmu_object_init_versioned(mmu_object *o, size_t sizeof_obj,
                                       uint32_t version, mmu_system *sys,
                                       uint64_t pages, const mmu_file *file,
                                       void *storage, size_t bytes) {
-  if (!o || !sys || sys->magic != MMU__SYS_MAGIC || (file && !file->read_page))
+  if (!o || (file && !file->read_page))
     return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_SYS(sys));
   if (sizeof_obj != sizeof(mmu_object) || (version >> 8) != (MMU_VERSION >> 8))
     return MMU_ERR_VERSION;
   size_t need = mmu_object_storage_size(pages);
@@ -6050,7 +6195,7 @@ MMU_API int mmu_object_init_versioned(mmu_object *o, size_t sizeof_obj,
 }
 
 MMU_API uint32_t mmu_object_mappings(const mmu_object *o) {
-  return o && o->magic == MMU__OBJ_MAGIC ? o->mappings : 0;
+  return MMU__CHECK_OBJ(o, MMU__OBJ_MAGIC) == MMU_OK ? o->mappings : 0;
 }
 
 /* A frame the object holds (its hold counts in refs). */
@@ -6270,8 +6415,7 @@ static void mmu__object_mapped(mmu_object *o, int32_t regions) {
 }
 
 MMU_API int mmu_object_sync(mmu_object *o) {
-  if (!o || o->magic != MMU__OBJ_MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_OBJ(o, MMU__OBJ_MAGIC));
   int rc = MMU_OK;
   for (uint64_t i = 0; i < o->pages; i++)
     if (mmu__object_writeback(o, i) != MMU_OK)
@@ -6281,8 +6425,7 @@ MMU_API int mmu_object_sync(mmu_object *o) {
 }
 
 MMU_API int mmu_object_destroy(mmu_object *o) {
-  if (!o || o->magic != MMU__OBJ_MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_OBJ(o, MMU__OBJ_MAGIC));
   if (o->mappings)
     return MMU_ERR_BUSY;
   int rc = mmu_object_sync(o);
@@ -6297,7 +6440,7 @@ MMU_API int mmu_object_destroy(mmu_object *o) {
 /* msync(MS_SYNC) (mm/msync.c): region by region, shared file mappings
  * written back; a hole is ENOMEM once the rest is done. */
 static int mmu__space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
+  if ((addr & 0xFFF) || addr >= s->user_top ||
       len > s->user_top - addr)
     return MMU_ERR_ARG;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull, done = addr;
@@ -6321,9 +6464,7 @@ static int mmu__space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
 }
 
 MMU_API int mmu_space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
-  int rc = mmu__space_msync(s, addr, len);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_msync(s, addr, len));
 }
 #endif

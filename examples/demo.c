@@ -190,39 +190,11 @@ static void map_or_die(demo *d, uint64_t va, uint64_t pa, unsigned shift,
 
 static uint64_t walks(const demo *d) { return d->cpu.stats.walks; }
 
-static void print_count(uint64_t v, const char *name, const char *comment) {
-  printf("  %16llu      %-20s %s\n", (unsigned long long)v, name, comment);
-}
-
 static void print_stats(const mmu_stats *s) {
-  static const char *const load[3] = {"dTLB-loads", "dTLB-stores",
-                                      "iTLB-loads"};
-  static const char *const miss[3] = {"dTLB-load-misses", "dTLB-store-misses",
-                                      "iTLB-load-misses"};
-  char buf[96];
+  static char text[4096];
   printf("\n Performance counter stats for 'mmu_demo' (the tour above):\n\n");
-  for (int k = 0; k < 3; k++) {
-    print_count(s->tlb_loads[k], load[k], "");
-    snprintf(buf, sizeof buf, "#  %5.2f%% of all %s cache accesses",
-             s->tlb_loads[k]
-                 ? 100.0 * (double)s->tlb_misses[k] / (double)s->tlb_loads[k]
-                 : 0.0,
-             k == 2 ? "iTLB" : "dTLB");
-    print_count(s->tlb_misses[k], miss[k], buf);
-  }
-  print_count(s->walks, "page-walks", "");
-  print_count(s->walk_retries, "page-walk-retries", "# lost A/D races");
-  uint64_t faults = s->faults_not_present + s->faults_protection +
-                    s->faults_reserved + s->faults_pkey;
-  print_count(faults, "page-faults", "");
-  print_count(s->faults_not_present, "  not-present", "");
-  print_count(s->faults_protection, "  protection", "");
-  print_count(s->faults_reserved, "  reserved-bit", "");
-  print_count(s->faults_pkey, "  protection-key", "");
-  print_count(s->faults_gp, "gp-faults", "# non-canonical");
-  print_count(s->flushes_full, "tlb-flushes-full", "");
-  print_count(s->flushes_pcid, "tlb-flushes-nonglobal", "");
-  print_count(s->invlpg, "invlpg", "");
+  mmu_format_perf_stat(s, text, sizeof text);
+  printf("%s", text);
 }
 
 /* ---- the OS side -------------------------------------------------------- */
@@ -365,8 +337,7 @@ static int os_tour(demo *d) {
   printf("  /usr/bin/time -v:\n");
   mmu_format_time_v(&parent.ru, text, sizeof text);
   printf("%s", text);
-  printf("  perf stat -e dTLB-loads,dTLB-load-misses,dTLB-stores,"
-         "dTLB-store-misses:\n");
+  printf("  perf stat (the cpu's TLB and MMU events):\n");
   mmu_format_perf_stat(&cpu.stats, text, sizeof text);
   printf("%s", text);
   printf("  /proc/vmstat:\n");

@@ -85,10 +85,18 @@ static const uint64_t fz_edge_va[] __attribute__((unused)) = {
     0x0000000000200000ull, 0x0000000040000000ull, 0x0000008000000000ull,
 };
 
+/* An access kind from an input byte: read, write or fetch, maybe implicit.
+ * Kind 3 is not one (MMU_ERR_ARG); it reads as a fetch, as the library
+ * treated it before it checked, so old corpora keep their meaning. */
+static inline unsigned fz_access_kind(uint8_t b) {
+  unsigned k = b & 3u;
+  return (k == 3 ? (unsigned)MMU_FETCH : k) | (b & (unsigned)MMU_IMPLICIT);
+}
+
 static inline const char *fz_access_name(unsigned a) {
-  static const char *names[8] = {"read",       "write",         "fetch",
-                                 "write|fetch", "read+impl",     "write+impl",
-                                 "fetch+impl", "write|fetch+impl"};
+  static const char *names[8] = {"read",      "write",      "fetch",
+                                 "invalid",   "read+impl",  "write+impl",
+                                 "fetch+impl", "invalid+impl"};
   return names[a & 7];
 }
 

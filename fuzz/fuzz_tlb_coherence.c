@@ -489,13 +489,13 @@ static void tc_op(tc_state *s, fuzz_input *in) {
   switch (op) {
   default: { /* 0..5: va, then the access kind */
     uint64_t va = fz_access_va(&s->w, in);
-    tc_access(s, va, fi_u8(in) & 7);
+    tc_access(s, va, fz_access_kind(fi_u8(in)));
     break;
   }
   case 6: /* the same page again, another kind: hits */
   case 7: {
     uint64_t va = (s->last_va & ~0xFFFull) | ((uint64_t)fi_u8(in) << 4);
-    tc_access(s, va, fi_u8(in) & 7);
+    tc_access(s, va, fz_access_kind(fi_u8(in)));
     break;
   }
   case 8:

@@ -272,13 +272,13 @@ static void wd_op(wd_state *s, fuzz_input *in) {
   uint8_t op = fi_u8(in) % 21;
   switch (op) {
   default: { /* 0..9: an access */
-    unsigned access = fi_u8(in) & 7;
+    unsigned access = fz_access_kind(fi_u8(in));
     wd_access(s, fz_access_va(&s->w, in), access);
     break;
   }
   case 10:
   case 11: { /* an access that may cross a page */
-    unsigned access = fi_u8(in) & 7;
+    unsigned access = fz_access_kind(fi_u8(in));
     static const uint32_t lens[8] = {1, 2, 4, 8, 16, 4096, 0, 0};
     uint8_t k = fi_u8(in);
     uint32_t len = lens[k & 7];

@@ -16,7 +16,8 @@
  * Options, defined before including:
  *   MMU_STATIC         give every API function internal linkage
  *   MMU_API            override the linkage of API functions
- *   MMU_ASSERT(x)      internal consistency checks (default: assert(x))
+ *   MMU_ASSERT(x)      internal consistency checks, and the debug-build
+ *                      checks of the unchecked hot path (default: assert(x))
  */
 #ifndef MMU_H_INCLUDED
 #define MMU_H_INCLUDED
@@ -44,6 +45,11 @@
 #endif
 #endif
 
+#ifndef MMU_ASSERT
+#include <assert.h>
+#define MMU_ASSERT(x) assert(x)
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define MMU_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MMU_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -59,6 +65,19 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /* Status codes. Positive values are architectural faults the guest sees;   */
 /* negative values are errors of the embedder's making or of guest RAM.     */
+/* mmu_status_name() names each.                                            */
+/*                                                                          */
+/* Misuse (SPEC.md 2.5): every function checks its arguments on entry. A    */
+/* NULL pointer or an argument out of range is MMU_ERR_ARG; an object never */
+/* initialised, destroyed, or from another version of this header is       */
+/* MMU_ERR_UNINIT (its magic and version words say so); nothing changes.   */
+/* Functions that return a size, count or pointer return 0 or NULL then.   */
+/* Not checked, to stay a few instructions: the inline mmu_translate(),    */
+/* mmu_translate_host(), mmu_front_lookup() and mmu_cpu_sync() trust that  */
+/* the cpu was initialised, out is not NULL and access is a valid kind;    */
+/* MMU_ASSERT checks that in debug builds (and mmu_translate_slow(), where */
+/* every miss goes, checks it always). Calls on one cpu, or on one system  */
+/* and its spaces, from two threads at once are not detected (SPEC 2.3).   */
 
 typedef enum mmu_status {
   MMU_OK = 0,
@@ -67,7 +86,8 @@ typedef enum mmu_status {
   MMU_ERR_ARG = -1,      /* invalid argument (NULL pointer, bad length)    */
   MMU_ERR_VERSION = -2,  /* header and library disagree on version/size    */
   MMU_ERR_CONFIG = -3,   /* config out of range (TLB geometry, MAXPHYADDR) */
-  MMU_ERR_STORAGE = -4,  /* TLB storage too small or misaligned            */
+  MMU_ERR_STORAGE = -4,  /* storage too small or misaligned (see the     */
+                         /* call's size query)                            */
   MMU_ERR_RAM = -5,      /* RAM region list malformed (overlap, alignment) */
   MMU_ERR_MODE = -6,     /* paging mode not modelled (32-bit, PAE)         */
   MMU_ERR_PT_BUS = -7,   /* walk touched a paging entry outside RAM and no */
@@ -85,7 +105,11 @@ typedef enum mmu_status {
                              /* full, or too many cpus (Linux: ENOMEM)     */
   MMU_ERR_BADADDR = -15,     /* no mapping where the call needs one       */
                              /* (Linux: EFAULT, as mremap returns it)      */
-  MMU_ERR_BUSY = -16         /* the object is still mapped (EBUSY)         */
+  MMU_ERR_BUSY = -16,        /* the object is still mapped (EBUSY)         */
+  MMU_ERR_UNINIT = -17,      /* object not initialised (or destroyed)      */
+  MMU_ERR_STATE = -18,       /* the cpu is not in a state the call needs   */
+                             /* (mmu_space_activate: long-mode paging off) */
+  MMU_STATUS_MIN = MMU_ERR_STATE /* lowest code (tests walk them all)      */
 } mmu_status;
 
 /* Access kinds for mmu_translate(). User or supervisor mode follows from the
@@ -415,19 +439,19 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value);
-MMU_API void mmu_write_pkru(mmu_cpu *cpu, uint32_t value);
-MMU_API void mmu_set_cpl(mmu_cpu *cpu, unsigned cpl);
-MMU_API void mmu_set_ac(mmu_cpu *cpu, int ac);
+MMU_API int mmu_write_pkru(mmu_cpu *cpu, uint32_t value);
+MMU_API int mmu_set_cpl(mmu_cpu *cpu, unsigned cpl);
+MMU_API int mmu_set_ac(mmu_cpu *cpu, int ac);
 /* Load a whole register state at once (snapshot restore, test set-up):
  * validates the combination, then flushes the whole TLB. */
 MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs);
 
 /* Invalidation (SDM 4.10.4.1). mmu_invpcid returns MMU_GP_FAULT where the
  * instruction would raise #GP. */
-MMU_API void mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
+MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr);
-MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
+MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
 
 /* vCPU threads and the OS side (SPEC 2.3). A cpu whose thread runs while
  * another thread calls the mmu_space and mmu_system functions is
@@ -441,10 +465,10 @@ MMU_API void mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * acknowledgment; cfg.kick may hurry a cpu along). A cpu never entered is
  * unmanaged: the OS side invalidates its TLB directly, which is right only
  * while nothing runs on it concurrently (one thread for everything). */
-MMU_API void mmu_cpu_enter(mmu_cpu *cpu);
-MMU_API void mmu_cpu_leave(mmu_cpu *cpu);
+MMU_API int mmu_cpu_enter(mmu_cpu *cpu);
+MMU_API int mmu_cpu_leave(mmu_cpu *cpu);
 static inline void mmu_cpu_sync(mmu_cpu *cpu);
-MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu);
+MMU_API int mmu_cpu_apply_shootdowns(mmu_cpu *cpu);
 
 /* Translation. mmu_translate() is the inline hit path; on a miss it calls
  * mmu_translate_slow(), which walks and fills the TLB. */
@@ -468,7 +492,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
                                     unsigned access, mmu_result *out,
                                     mmu_trace *trace);
 
-MMU_API void mmu_stats_reset(mmu_cpu *cpu);
+MMU_API int mmu_stats_reset(mmu_cpu *cpu);
 /* Number of valid TLB entries (tests and diagnostics; O(entries)). */
 MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu);
 
@@ -500,6 +524,7 @@ typedef int (*mmu_referenced_fn)(void *user, uint32_t frame);
 
 /* Caller-owned; fields are private. */
 typedef struct mmu_policy {
+  uint32_t magic, version;
   uint32_t kind;
   uint32_t frames;   /* frame numbers are 0..frames-1 */
   uint32_t resident; /* frames inserted and not removed */
@@ -522,10 +547,10 @@ MMU_API int mmu_policy_init(mmu_policy *p, unsigned kind, uint32_t frames,
                             void *storage, size_t bytes);
 /* A frame became evictable (newly mapped) / stopped being so (freed). Both
  * are idempotent. */
-MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame);
-MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame);
+MMU_API int mmu_policy_insert(mmu_policy *p, uint32_t frame);
+MMU_API int mmu_policy_remove(mmu_policy *p, uint32_t frame);
 /* The frame was referenced. */
-MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame);
+MMU_API int mmu_policy_access(mmu_policy *p, uint32_t frame);
 /* Choose the frame to evict and remove it from the policy. referenced may
  * be NULL (nothing is ever referenced). MMU_ERR_NOMEM if nothing is resident. */
 MMU_API int mmu_policy_victim(mmu_policy *p, mmu_referenced_fn referenced,
@@ -847,7 +872,7 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
 #define mmu_system_init(sys, cfg, storage, bytes)                            \
   mmu_system_init_versioned((sys), sizeof(mmu_system), MMU_VERSION, (cfg),   \
                             (storage), (bytes))
-MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out);
+MMU_API int mmu_system_usage(const mmu_system *sys, mmu_usage *out);
 /* Reclaim up to `pages` pages through the policy (swapping anonymous pages
  * out, dropping clean file pages). *reclaimed may be NULL. MMU_ERR_NOSWAP
  * if a page needed swap and none was free: nothing is lost. */
@@ -880,7 +905,7 @@ MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child,
                            void *storage, size_t bytes);
 /* exit(): unmap everything, free page tables and swap slots, detach from
  * every cpu (their CR3 is left pointing at a freed root: load another). */
-MMU_API void mmu_space_destroy(mmu_space *space);
+MMU_API int mmu_space_destroy(mmu_space *space);
 /* execve(): the process keeps its space (and cpus running it), but every
  * mapping, the heap's and the stack's markers and the resident counts go,
  * as with a new mm; the fault counters and the peak RSS stay, as Linux
@@ -941,8 +966,10 @@ MMU_API int mmu_space_brk(mmu_space *space, uint64_t new_brk,
  * mmu_translate() reported for this space. Resolves it (allocating,
  * copying, paging in) or classifies it as SIGSEGV; info says which.
  * Returns MMU_OK when info is filled in (SIGSEGV included) and an error
- * (MMU_ERR_NOMEM, MMU_ERR_SWAP_*, MMU_ERR_FILE) when the fault could not
- * be resolved: the access may be retried after the embedder frees memory. */
+ * when the fault could not be resolved: MMU_ERR_NOMEM (no frame is left
+ * that could be evicted), MMU_ERR_NOSWAP (the pages that could be need
+ * swap, and there is none or it is full), MMU_ERR_SWAP_IO, _SWAP_CORRUPT,
+ * MMU_ERR_FILE. The access may be retried after the embedder frees memory. */
 MMU_API int mmu_space_fault(mmu_space *space, uint64_t cr2,
                             uint32_t error_code, mmu_fault_info *info);
 /* An access as a user-mode instruction makes it: translate on the cpu
@@ -965,8 +992,11 @@ MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
 MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap);
 
 /* Counter reports in the tools' own formats (snprintf-style returns):
- * the page-fault lines of /usr/bin/time -v, perf stat's dTLB lines and
- * /proc/vmstat's lines. */
+ * the page-fault lines of /usr/bin/time -v; perf stat's lines for
+ * dTLB-loads, -load-misses, -stores, -store-misses, iTLB-loads and
+ * -load-misses (with perf's miss ratios), then every other mmu_stats
+ * counter in the same columns (page-walks, page-faults and its kinds,
+ * gp-faults, flushes, invlpg, invpcid); /proc/vmstat's lines. */
 MMU_API size_t mmu_format_time_v(const mmu_rusage *ru, char *buf, size_t cap);
 MMU_API size_t mmu_format_perf_stat(const mmu_stats *st, char *buf,
                                     size_t cap);
@@ -1008,6 +1038,13 @@ static inline uint32_t mmu_tlb_set_index(const mmu_cpu *cpu, uint64_t vpn,
 #define MMU_COUNT_HITS 0
 #endif
 
+/* What the unchecked hot path trusts; MMU_ASSERT holds it in debug builds. */
+#define MMU__CPU_MAGIC 0x4D4D5531u /* "MMU1", set by mmu_init */
+#define MMU__ACCESS_OK(access) (((access) & ~(unsigned)MMU_IMPLICIT) <= MMU_FETCH)
+#define MMU__HOT_ASSERT(cpu, access)                                         \
+  MMU_ASSERT((cpu) != NULL && (cpu)->magic == MMU__CPU_MAGIC &&              \
+             MMU__ACCESS_OK(access))
+
 static inline const mmu_front_entry *mmu_front_lookup(const mmu_cpu *cpu,
                                                       uint64_t vaddr,
                                                       unsigned access) {
@@ -1018,6 +1055,8 @@ static inline const mmu_front_entry *mmu_front_lookup(const mmu_cpu *cpu,
 
 static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                 mmu_result *out) {
+  MMU__HOT_ASSERT(cpu, access);
+  MMU_ASSERT(out != NULL);
   const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
   if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull))) {
     if (MMU_COUNT_HITS)
@@ -1032,6 +1071,7 @@ static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 
 /* An interrupt window of a managed cpu: apply what the OS side posted. */
 static inline void mmu_cpu_sync(mmu_cpu *cpu) {
+  MMU__HOT_ASSERT(cpu, MMU_READ);
   if (MMU_UNLIKELY(__atomic_load_n(&cpu->shoot_posted, __ATOMIC_ACQUIRE) !=
                    cpu->shoot_applied))
     mmu_cpu_apply_shootdowns(cpu);
@@ -1043,6 +1083,7 @@ static inline void mmu_cpu_sync(mmu_cpu *cpu) {
  * the front so the next call hits. */
 static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
                                           unsigned access) {
+  MMU__HOT_ASSERT(cpu, access);
   const mmu_front_entry *e = mmu_front_lookup(cpu, vaddr, access);
   if (MMU_LIKELY(e->cmp[access & 3u] == (vaddr & ~0xFFFull)))
     return (uint8_t *)(uintptr_t)(vaddr + e->host_add);

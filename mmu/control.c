@@ -12,6 +12,7 @@ static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
 }
 
 MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   if (value >> 32)
     return MMU_GP_FAULT;
@@ -35,6 +36,7 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
 }
 
 MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   int pcide = (r->cr4 & MMU_CR4_PCIDE) != 0;
   int noflush = pcide && (value & MMU_CR3_NOFLUSH);
@@ -55,6 +57,7 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
 }
 
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   uint64_t changed = value ^ r->cr4;
   int lma = (r->efer & MMU_EFER_LMA) != 0;
@@ -81,6 +84,7 @@ MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
 }
 
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
   if ((r->cr0 & MMU_CR0_PG) && ((value ^ r->efer) & MMU_EFER_LME))
     return MMU_GP_FAULT; /* LME cannot change while paging is on */
@@ -96,23 +100,31 @@ MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value) {
   return MMU_OK;
 }
 
-MMU_API void mmu_write_pkru(mmu_cpu *cpu, uint32_t value) {
+MMU_API int mmu_write_pkru(mmu_cpu *cpu, uint32_t value) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->regs.pkru = value;
   mmu__update_pkeys(cpu);
+  return MMU_OK;
 }
 
-MMU_API void mmu_set_cpl(mmu_cpu *cpu, unsigned cpl) {
-  cpu->regs.cpl = (uint8_t)(cpl & 3);
+MMU_API int mmu_set_cpl(mmu_cpu *cpu, unsigned cpl) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (cpl > 3)
+    return MMU_ERR_ARG;
+  cpu->regs.cpl = (uint8_t)cpl;
   mmu__update_mode(cpu);
+  return MMU_OK;
 }
 
-MMU_API void mmu_set_ac(mmu_cpu *cpu, int ac) {
+MMU_API int mmu_set_ac(mmu_cpu *cpu, int ac) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->regs.ac = (uint8_t)(ac != 0);
   mmu__update_mode(cpu);
+  return MMU_OK;
 }
 
 MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs) {
-  MMU_ASSERT(cpu->magic == MMU__MAGIC);
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   if (regs == NULL)
     return MMU_ERR_ARG;
   mmu_regs r = *regs;

@@ -216,8 +216,6 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
     info = &scratch;
   memset(info, 0, sizeof *info);
   info->addr = cr2;
-  if (!s || s->magic != MMU__SPACE_MAGIC || !s->sys)
-    return MMU_ERR_ARG;
   mmu_system *sys = s->sys;
   if (ec & MMU_PFEC_RSVD)
     return MMU_ERR_PT_BUS; /* our tables never set reserved bits */
@@ -295,10 +293,8 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
 
 MMU_API int mmu_space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
                             mmu_fault_info *info) {
-  int rc = mmu__space_fault(s, cr2, ec, info);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_fault(s, cr2, ec, info));
 }
 
 MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
@@ -311,7 +307,9 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
   if (!out)
     out = &res;
   memset(info, 0, sizeof *info);
-  if (!s || !cpu)
+  MMU__TRY(mmu__check_space(s));
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
   /* One fault settles any access; a second covers a write that first
    * found its page swapped out read-only. More means the cpu is not
@@ -336,7 +334,7 @@ MMU_API int mmu_space_access(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,
         info->fault_class == MMU_FAULT_SIGBUS)
       return MMU_PAGE_FAULT;
   }
-  return MMU_ERR_ARG;
+  return MMU_ERR_STATE; /* faults that never settle: cpu not on this space */
 }
 
 static int mmu__space_copy(mmu_space *s, mmu_cpu *cpu, uint64_t vaddr,

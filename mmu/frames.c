@@ -163,9 +163,10 @@ static int mmu__ensure_free(mmu_system *sys, uint32_t frames) {
       mmu__tlb_finish(sys);
       continue;
     }
+    /* NOSWAP when the victim needed swap there was none of (SPEC 9.5) */
     int rc = mmu__reclaim_one(sys);
     if (rc != MMU_OK)
-      return rc == MMU_ERR_NOMEM || !sys->slots ? MMU_ERR_NOMEM : rc;
+      return rc;
   }
   return MMU_OK;
 }
@@ -174,8 +175,7 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
                                uint32_t *reclaimed) {
   uint32_t done = 0;
   int rc = MMU_OK;
-  if (!sys || sys->magic != MMU__SYS_MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_SYS(sys));
   while (done < pages && (rc = mmu__reclaim_one(sys)) == MMU_OK)
     done++;
   mmu__tlb_finish(sys);
@@ -184,7 +184,10 @@ MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
   return rc;
 }
 
-MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
+MMU_API int mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
+  MMU__TRY(MMU__CHECK_SYS(sys));
+  if (!out)
+    return MMU_ERR_ARG;
   memset(out, 0, sizeof *out);
   out->frames_total = sys->nframes;
   out->frames_free = sys->free_count;
@@ -197,4 +200,5 @@ MMU_API void mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
     else if (k == MMU__FR_PAGE || k == MMU__FR_HUGE || k == MMU__FR_HUGE_TAIL)
       out->frames_anon++;
   }
+  return MMU_OK;
 }

@@ -14,18 +14,21 @@ MMU_API const char *mmu_status_name(int status) {
   case MMU_ERR_ARG: return "invalid argument";
   case MMU_ERR_VERSION: return "header/library version or struct size mismatch";
   case MMU_ERR_CONFIG: return "config out of range";
-  case MMU_ERR_STORAGE: return "TLB storage too small or misaligned";
+  case MMU_ERR_STORAGE: return "storage too small or misaligned";
   case MMU_ERR_RAM: return "malformed RAM region list";
   case MMU_ERR_MODE: return "paging mode not modelled";
   case MMU_ERR_PT_BUS: return "paging entry outside guest RAM";
   case MMU_ERR_CONTENDED: return "A/D update contended, retry";
   case MMU_ERR_NOMEM: return "frame pool exhausted";
-  case MMU_ERR_NOSWAP: return "no free swap slot";
+  case MMU_ERR_NOSWAP: return "no swap to evict to (none, or full)";
   case MMU_ERR_SWAP_IO: return "swap device error";
   case MMU_ERR_SWAP_CORRUPT: return "swapped page failed its checksum";
-  case MMU_ERR_FILE: return "file read failed";
+  case MMU_ERR_FILE: return "file read or write-back failed";
   case MMU_ERR_NOSPACE: return "no room in the address space (ENOMEM)";
   case MMU_ERR_BADADDR: return "no mapping at the address (EFAULT)";
+  case MMU_ERR_BUSY: return "object still mapped (EBUSY)";
+  case MMU_ERR_UNINIT: return "object not initialised";
+  case MMU_ERR_STATE: return "cpu state does not allow the call";
   default: return "unknown status";
   }
 }
@@ -158,6 +161,8 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   return MMU_OK;
 }
 
-MMU_API void mmu_stats_reset(mmu_cpu *cpu) {
+MMU_API int mmu_stats_reset(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   memset(&cpu->stats, 0, sizeof cpu->stats);
+  return MMU_OK;
 }

@@ -8,11 +8,6 @@
 
 #include <string.h>
 
-#ifndef MMU_ASSERT
-#include <assert.h>
-#define MMU_ASSERT(x) assert(x)
-#endif
-
 /* Sets and front slots are found by shifting: sizes must be powers of two. */
 #ifdef __cplusplus
 static_assert((sizeof(mmu_tlb_entry) & (sizeof(mmu_tlb_entry) - 1)) == 0,
@@ -29,7 +24,24 @@ _Static_assert(offsetof(mmu_cpu, front) == 0, "front tables first");
 _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 #endif
 
-#define MMU__MAGIC 0x4D4D5531u /* "MMU1" */
+#define MMU__MAGIC MMU__CPU_MAGIC
+
+/* Misuse checks at the API's entry (SPEC.md 2.5): NULL is MMU_ERR_ARG; an
+ * object whose magic and version words are not this library's (never
+ * initialised, destroyed, or built against another header) MMU_ERR_UNINIT. */
+#define MMU__CHECK_OBJ(obj, want)                                            \
+  (!(obj) ? MMU_ERR_ARG                                                      \
+          : (obj)->magic == (want) && (obj)->version == MMU_VERSION          \
+                ? MMU_OK                                                     \
+                : MMU_ERR_UNINIT)
+#define MMU__CHECK_CPU(cpu) MMU__CHECK_OBJ(cpu, MMU__MAGIC)
+/* Return the status of a check (or any call) unless it is MMU_OK. */
+#define MMU__TRY(expr)                                                       \
+  do {                                                                       \
+    int mmu__try_rc = (expr);                                                \
+    if (mmu__try_rc != MMU_OK)                                               \
+      return mmu__try_rc;                                                    \
+  } while (0)
 
 #if defined(__GNUC__) || defined(__clang__)
 #define MMU_NOINLINE __attribute__((noinline))
@@ -150,6 +162,12 @@ struct mmu__slot {
 #define MMU__SYS_MAGIC 0x4D4D5553u      /* "MMUS" */
 #define MMU__SPACE_MAGIC 0x4D4D5541u    /* "MMUA" */
 #define MMU__NO_FRAME 0xFFFFFFFFu
+#define MMU__CHECK_SYS(sys) MMU__CHECK_OBJ(sys, MMU__SYS_MAGIC)
+/* A space and the system it belongs to. */
+static inline int mmu__check_space(const mmu_space *s) {
+  int rc = MMU__CHECK_OBJ(s, MMU__SPACE_MAGIC);
+  return rc != MMU_OK ? rc : MMU__CHECK_SYS(s->sys);
+}
 
 /* frames.c */
 static int mmu__frame_alloc(mmu_system *sys, uint32_t *frame);

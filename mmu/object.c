@@ -32,8 +32,9 @@ MMU_API int mmu_object_init_versioned(mmu_object *o, size_t sizeof_obj,
                                       uint32_t version, mmu_system *sys,
                                       uint64_t pages, const mmu_file *file,
                                       void *storage, size_t bytes) {
-  if (!o || !sys || sys->magic != MMU__SYS_MAGIC || (file && !file->read_page))
+  if (!o || (file && !file->read_page))
     return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_SYS(sys));
   if (sizeof_obj != sizeof(mmu_object) || (version >> 8) != (MMU_VERSION >> 8))
     return MMU_ERR_VERSION;
   size_t need = mmu_object_storage_size(pages);
@@ -54,7 +55,7 @@ MMU_API int mmu_object_init_versioned(mmu_object *o, size_t sizeof_obj,
 }
 
 MMU_API uint32_t mmu_object_mappings(const mmu_object *o) {
-  return o && o->magic == MMU__OBJ_MAGIC ? o->mappings : 0;
+  return MMU__CHECK_OBJ(o, MMU__OBJ_MAGIC) == MMU_OK ? o->mappings : 0;
 }
 
 /* A frame the object holds (its hold counts in refs). */
@@ -274,8 +275,7 @@ static void mmu__object_mapped(mmu_object *o, int32_t regions) {
 }
 
 MMU_API int mmu_object_sync(mmu_object *o) {
-  if (!o || o->magic != MMU__OBJ_MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_OBJ(o, MMU__OBJ_MAGIC));
   int rc = MMU_OK;
   for (uint64_t i = 0; i < o->pages; i++)
     if (mmu__object_writeback(o, i) != MMU_OK)
@@ -285,8 +285,7 @@ MMU_API int mmu_object_sync(mmu_object *o) {
 }
 
 MMU_API int mmu_object_destroy(mmu_object *o) {
-  if (!o || o->magic != MMU__OBJ_MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_OBJ(o, MMU__OBJ_MAGIC));
   if (o->mappings)
     return MMU_ERR_BUSY;
   int rc = mmu_object_sync(o);
@@ -301,7 +300,7 @@ MMU_API int mmu_object_destroy(mmu_object *o) {
 /* msync(MS_SYNC) (mm/msync.c): region by region, shared file mappings
  * written back; a hole is ENOMEM once the rest is done. */
 static int mmu__space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
+  if ((addr & 0xFFF) || addr >= s->user_top ||
       len > s->user_top - addr)
     return MMU_ERR_ARG;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull, done = addr;
@@ -325,8 +324,6 @@ static int mmu__space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
 }
 
 MMU_API int mmu_space_msync(mmu_space *s, uint64_t addr, uint64_t len) {
-  int rc = mmu__space_msync(s, addr, len);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_msync(s, addr, len));
 }

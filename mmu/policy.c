@@ -10,6 +10,8 @@
  * Clock and the two lists scan, bounded by twice the resident count. */
 #include "internal.h"
 
+#define MMU__POLICY_MAGIC 0x4D4D5550u /* "MMUP" */
+
 #define MMU__NIL UINT32_MAX
 
 enum {
@@ -69,6 +71,8 @@ MMU_API int mmu_policy_init(mmu_policy *p, unsigned kind, uint32_t frames,
   if (st != MMU_OK)
     return st;
   memset(p, 0, sizeof *p);
+  p->magic = MMU__POLICY_MAGIC;
+  p->version = MMU_VERSION;
   p->kind = mmu__policy_kind(kind);
   p->frames = frames;
   for (int i = 0; i < 2; i++)
@@ -184,13 +188,15 @@ static void mmu__lfu_attach(mmu_policy *p, uint32_t f, uint32_t after,
 
 /* ---- the operations ------------------------------------------------------ */
 
-static int mmu__policy_frame_ok(const mmu_policy *p, uint32_t frame) {
-  return p && p->state && frame < p->frames;
+static int mmu__policy_check(const mmu_policy *p, uint32_t frame) {
+  MMU__TRY(MMU__CHECK_OBJ(p, MMU__POLICY_MAGIC));
+  return frame < p->frames ? MMU_OK : MMU_ERR_ARG;
 }
 
-MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame) {
-  if (!mmu__policy_frame_ok(p, frame) || (p->state[frame] & MMU__RESIDENT))
-    return;
+MMU_API int mmu_policy_insert(mmu_policy *p, uint32_t frame) {
+  MMU__TRY(mmu__policy_check(p, frame));
+  if (p->state[frame] & MMU__RESIDENT)
+    return MMU_OK;
   p->state[frame] = MMU__RESIDENT;
   p->resident++;
   switch (p->kind) {
@@ -218,11 +224,13 @@ MMU_API void mmu_policy_insert(mmu_policy *p, uint32_t frame) {
     p->count[0]++;
     break;
   }
+  return MMU_OK;
 }
 
-MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame) {
-  if (!mmu__policy_frame_ok(p, frame) || !(p->state[frame] & MMU__RESIDENT))
-    return;
+MMU_API int mmu_policy_remove(mmu_policy *p, uint32_t frame) {
+  MMU__TRY(mmu__policy_check(p, frame));
+  if (!(p->state[frame] & MMU__RESIDENT))
+    return MMU_OK;
   switch (p->kind) {
   case MMU_POLICY_LRU:
     mmu__list_unlink(p, &p->head[0], &p->tail[0], frame);
@@ -252,13 +260,15 @@ MMU_API void mmu_policy_remove(mmu_policy *p, uint32_t frame) {
   }
   p->state[frame] = 0;
   p->resident--;
+  return MMU_OK;
 }
 
 /* Clock and the two lists learn of references only through the callback,
  * as a kernel learns of them only from Accessed bits. */
-MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame) {
-  if (!mmu__policy_frame_ok(p, frame) || !(p->state[frame] & MMU__RESIDENT))
-    return;
+MMU_API int mmu_policy_access(mmu_policy *p, uint32_t frame) {
+  MMU__TRY(mmu__policy_check(p, frame));
+  if (!(p->state[frame] & MMU__RESIDENT))
+    return MMU_OK;
   if (p->kind == MMU_POLICY_LRU) {
     mmu__list_unlink(p, &p->head[0], &p->tail[0], frame);
     mmu__list_push_head(p, &p->head[0], &p->tail[0], frame);
@@ -278,6 +288,7 @@ MMU_API void mmu_policy_access(mmu_policy *p, uint32_t frame) {
       mmu__lfu_free_if_empty(p, b);
     }
   }
+  return MMU_OK;
 }
 
 static int mmu__test_clear(mmu_referenced_fn referenced, void *user,
@@ -338,7 +349,8 @@ static uint32_t mmu__clock_victim(mmu_policy *p, mmu_referenced_fn ref,
 
 MMU_API int mmu_policy_victim(mmu_policy *p, mmu_referenced_fn referenced,
                               void *user, uint32_t *frame) {
-  if (!p || !p->state || !frame)
+  MMU__TRY(MMU__CHECK_OBJ(p, MMU__POLICY_MAGIC));
+  if (!frame)
     return MMU_ERR_ARG;
   if (p->resident == 0)
     return MMU_ERR_NOMEM;

@@ -15,6 +15,9 @@ static int mmu__ref_fault(uint64_t vaddr, uint32_t error_code,
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
                                     unsigned access, mmu_result *out,
                                     mmu_trace *trace) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!out || !MMU__ACCESS_OK(access))
+    return MMU_ERR_ARG;
   const mmu_regs *r = &cpu->regs;
   if (trace)
     trace->count = 0;

@@ -168,9 +168,10 @@ static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i) {
 
 MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
                                             uint32_t *count) {
+  int ok = mmu__check_space(space) == MMU_OK;
   if (count)
-    *count = space ? space->nregions : 0;
-  return space ? space->regions : NULL;
+    *count = ok ? space->nregions : 0;
+  return ok ? space->regions : NULL;
 }
 
 /* ---- /proc/PID/maps --------------------------------------------------- */
@@ -194,6 +195,8 @@ static void mmu__put_num(mmu__sink *t, uint64_t v, unsigned base,
  * seq_pad). Anonymous regions keep the trailing space. */
 MMU_API size_t mmu_space_maps(const mmu_space *space, char *buf, size_t cap) {
   mmu__sink t = mmu__sink_at(buf, cap);
+  if (mmu__check_space(space) != MMU_OK)
+    space = NULL; /* the empty text */
   for (uint32_t i = 0; space && i < space->nregions; i++) {
     const mmu_region *r = &space->regions[i];
     const mmu_file *f = r->kind == MMU_REGION_FILE ? r->file : NULL;

@@ -170,9 +170,10 @@ MMU_API size_t mmu_format_time_v(const mmu_rusage *ru, char *buf,
   return mmu__sink_end(&s);
 }
 
-/* One counter line; ratio < 0 leaves the metric column empty. */
+/* One counter line; ratio < 0 leaves the metric column empty, else it is
+ * perf's miss ratio "of all <cache> cache accesses". */
 static void mmu__perf_line(mmu__sink *s, uint64_t count, const char *event,
-                           double ratio) {
+                           double ratio, const char *cache) {
   char d[48];
   char *end = d + sizeof d;
   mmu__put_digits(s, mmu__ftoa((double)count, 0, end), end, 18);
@@ -185,23 +186,63 @@ static void mmu__perf_line(mmu__sink *s, uint64_t count, const char *event,
     mmu__puts(s, " # ");
     mmu__put_digits(s, mmu__ftoa(ratio, 2, end), end, 7);
     /* the unit is padded to 35 - 11 - 1 columns, fewer than it has */
-    mmu__puts(s, "% of all dTLB cache accesses");
+    mmu__puts(s, "% of all ");
+    mmu__puts(s, cache);
+    mmu__puts(s, " cache accesses");
   }
   mmu__puts(s, "\n");
+}
+
+/* A TLB's loads and misses, with perf's ratio (its arithmetic, in double). */
+static void mmu__perf_tlb(mmu__sink *s, uint64_t loads, uint64_t misses,
+                          const char *load_event, const char *miss_event,
+                          int with_ratio, const char *cache) {
+  double ratio = 0.0;
+  if (loads != 0)
+    ratio = (double)misses / (double)loads * 100.0;
+  mmu__perf_line(s, loads, load_event, -1.0, cache);
+  mmu__perf_line(s, misses, miss_event, with_ratio ? ratio : -1.0, cache);
 }
 
 MMU_API size_t mmu_format_perf_stat(const mmu_stats *st, char *buf,
                                     size_t cap) {
   mmu__sink s = mmu__sink_at(buf, cap);
   if (st) {
-    /* perf's arithmetic, in double */
-    double loads = (double)st->tlb_loads[0], ratio = 0.0;
-    if (loads != 0.0)
-      ratio = (double)st->tlb_misses[0] / loads * 100.0;
-    mmu__perf_line(&s, st->tlb_loads[0], "dTLB-loads", -1.0);
-    mmu__perf_line(&s, st->tlb_misses[0], "dTLB-load-misses", ratio);
-    mmu__perf_line(&s, st->tlb_loads[1], "dTLB-stores", -1.0);
-    mmu__perf_line(&s, st->tlb_misses[1], "dTLB-store-misses", -1.0);
+    /* perf's hardware cache events; it has a ratio for loads only */
+    mmu__perf_tlb(&s, st->tlb_loads[0], st->tlb_misses[0], "dTLB-loads",
+                  "dTLB-load-misses", 1, "dTLB");
+    mmu__perf_tlb(&s, st->tlb_loads[1], st->tlb_misses[1], "dTLB-stores",
+                  "dTLB-store-misses", 0, "dTLB");
+    mmu__perf_tlb(&s, st->tlb_loads[2], st->tlb_misses[2], "iTLB-loads",
+                  "iTLB-load-misses", 1, "iTLB");
+    /* the MMU's own events, in the same columns */
+    static const struct {
+      size_t offset;
+      const char *event;
+    } own[] = {
+        {offsetof(mmu_stats, walks), "page-walks"},
+        {offsetof(mmu_stats, walk_retries), "page-walk-retries"},
+        {offsetof(mmu_stats, faults_not_present), "page-faults-not-present"},
+        {offsetof(mmu_stats, faults_protection), "page-faults-protection"},
+        {offsetof(mmu_stats, faults_reserved), "page-faults-reserved-bit"},
+        {offsetof(mmu_stats, faults_pkey), "page-faults-protection-key"},
+        {offsetof(mmu_stats, faults_gp), "gp-faults-non-canonical"},
+        {offsetof(mmu_stats, bus_errors), "page-walk-bus-errors"},
+        {offsetof(mmu_stats, flushes_full), "tlb-flushes-full"},
+        {offsetof(mmu_stats, flushes_pcid), "tlb-flushes-nonglobal"},
+        {offsetof(mmu_stats, invlpg), "invlpg"},
+        {offsetof(mmu_stats, invpcid), "invpcid"},
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+      uint64_t v;
+      if (own[i].offset == offsetof(mmu_stats, faults_not_present))
+        mmu__perf_line(&s,
+                       st->faults_not_present + st->faults_protection +
+                           st->faults_reserved + st->faults_pkey,
+                       "page-faults", -1.0, ""); /* the #PFs, then by kind */
+      memcpy(&v, (const char *)st + own[i].offset, sizeof v);
+      mmu__perf_line(&s, v, own[i].event, -1.0, "");
+    }
   }
   return mmu__sink_end(&s);
 }

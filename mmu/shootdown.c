@@ -27,7 +27,8 @@ static void mmu__invalidate_range(mmu_cpu *cpu, uint64_t va, uint64_t pages) {
   }
 }
 
-MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
+MMU_API int mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   uint32_t done = cpu->shoot_applied;
   uint32_t posted = __atomic_load_n(&cpu->shoot_posted, __ATOMIC_SEQ_CST);
   int all = posted - done > MMU__SHOOT_RING;
@@ -47,21 +48,26 @@ MMU_API void mmu_cpu_apply_shootdowns(mmu_cpu *cpu) {
   if (all)
     mmu__tlb_flush_nonglobal(cpu);
   __atomic_store_n(&cpu->shoot_applied, posted, __ATOMIC_RELEASE);
+  return MMU_OK;
 }
 
-MMU_API void mmu_cpu_enter(mmu_cpu *cpu) {
+MMU_API int mmu_cpu_enter(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   /* seq_cst store, then seq_cst load of shoot_posted: a poster that saw
    * IDLE posted before this load (it stores, then loads the state) */
   __atomic_store_n(&cpu->shoot_state, MMU__CPU_RUNNING, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&cpu->shoot_posted, __ATOMIC_SEQ_CST) !=
       cpu->shoot_applied)
     mmu_cpu_apply_shootdowns(cpu);
+  return MMU_OK;
 }
 
-MMU_API void mmu_cpu_leave(mmu_cpu *cpu) {
+MMU_API int mmu_cpu_leave(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   /* release: the guest's writes so far happen before a poster that reads
    * IDLE looks at the frames */
   __atomic_store_n(&cpu->shoot_state, MMU__CPU_IDLE, __ATOMIC_SEQ_CST);
+  return MMU_OK;
 }
 
 /* Invalidate [va, va + pages*4K) on every cpu running the space: directly
@@ -101,6 +107,15 @@ static void mmu__frame_defer(mmu_system *sys, uint32_t f, uint32_t n) {
  * applies them in mmu_cpu_enter before it translates again), then free the
  * deferred frames. The end of every OS-side call, and wherever a frame's
  * bytes are read or it is needed again. */
+static void mmu__tlb_finish(mmu_system *sys);
+
+/* How every OS-side call on a space ends: what it posted is applied by
+ * every running cpu and the frames it freed are released, whatever rc. */
+static int mmu__space_done(mmu_space *s, int rc) {
+  mmu__tlb_finish(s->sys);
+  return rc;
+}
+
 static void mmu__tlb_finish(mmu_system *sys) {
   for (uint32_t i = 0; i < 8; i++) {
     mmu_cpu *cpu = sys->cpus[i];

@@ -213,11 +213,6 @@ static void mmu__zap_range(mmu_space *s, uint64_t start, uint64_t end) {
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-static int mmu__space_ok(const mmu_space *s) {
-  return s && s->magic == MMU__SPACE_MAGIC && s->sys &&
-         s->sys->magic == MMU__SYS_MAGIC;
-}
-
 MMU_API size_t mmu_space_storage_size(const mmu_space_config *cfg) {
   uint32_t n = cfg && cfg->max_regions ? cfg->max_regions : 64;
   return n > (1u << 20) ? 0 : (size_t)n * sizeof(mmu_region);
@@ -255,8 +250,9 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
                                      uint32_t version, mmu_system *sys,
                                      const mmu_space_config *cfg,
                                      void *storage, size_t bytes) {
-  if (!space || !sys || sys->magic != MMU__SYS_MAGIC)
+  if (!space)
     return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_SYS(sys));
   if (sizeof_space != sizeof(mmu_space) ||
       (version >> 8) != (MMU_VERSION >> 8))
     return MMU_ERR_VERSION;
@@ -281,8 +277,6 @@ MMU_API int mmu_space_init_versioned(mmu_space *space, size_t sizeof_space,
 }
 
 static int mmu__space_exec(mmu_space *s) {
-  if (!mmu__space_ok(s))
-    return MMU_ERR_ARG;
   mmu__zap_range(s, 0, s->user_top); /* frees the emptied tables too */
   mmu__shootdown(s, 0, ~0ull);
   mmu__regions_drop(s);
@@ -293,15 +287,12 @@ static int mmu__space_exec(mmu_space *s) {
 }
 
 MMU_API int mmu_space_exec(mmu_space *s) {
-  int rc = mmu__space_exec(s);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_exec(s));
 }
 
-MMU_API void mmu_space_destroy(mmu_space *s) {
-  if (!mmu__space_ok(s))
-    return;
+MMU_API int mmu_space_destroy(mmu_space *s) {
+  MMU__TRY(mmu__check_space(s));
   mmu_system *sys = s->sys;
   mmu__zap_range(s, 0, s->user_top);
   mmu__shootdown(s, 0, ~0ull);
@@ -314,14 +305,15 @@ MMU_API void mmu_space_destroy(mmu_space *s) {
     }
   s->magic = 0;
   mmu__tlb_finish(sys);
+  return MMU_OK;
 }
 
 MMU_API int mmu_space_activate(mmu_space *s, mmu_cpu *cpu) {
-  if (!mmu__space_ok(s) || !cpu || cpu->magic != MMU__MAGIC)
-    return MMU_ERR_ARG;
+  MMU__TRY(mmu__check_space(s));
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_system *sys = s->sys;
   if (mmu__paging_mode(&cpu->regs) != (int)s->levels)
-    return MMU_ERR_MODE;
+    return MMU_ERR_STATE; /* long mode off, or LA57 not as the space's */
   if (!mmu__ram_find(cpu, sys->pool_gpa, (uint64_t)sys->nframes * MMU__PAGE))
     return MMU_ERR_RAM;
   uint32_t i = 0;
@@ -411,7 +403,7 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
 
 static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
                            size_t bytes) {
-  if (!mmu__space_ok(parent) || !child || child == parent)
+  if (!child || child == parent)
     return MMU_ERR_ARG;
   mmu_system *sys = parent->sys;
   /* the child's tables are at most the parent's, root included */
@@ -461,10 +453,9 @@ static int mmu__space_fork(mmu_space *parent, mmu_space *child, void *storage,
 
 MMU_API int mmu_space_fork(mmu_space *parent, mmu_space *child, void *storage,
                            size_t bytes) {
-  int rc = mmu__space_fork(parent, child, storage, bytes);
-  if (mmu__space_ok(parent))
-    mmu__tlb_finish(parent->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(parent));
+  return mmu__space_done(parent,
+                         mmu__space_fork(parent, child, storage, bytes));
 }
 
 /* ---- mmap, munmap, mprotect, brk ----------------------------------------- */
@@ -558,7 +549,7 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            mmu_object *obj, uint64_t offset,
                            uint64_t *mapped) {
-  if (!mmu__space_ok(s) || !len || (prot & ~7u) ||
+  if (!len || (prot & ~7u) ||
       (flags & ~(MMU_MAP_FIXED | MMU_MAP_GROWSDOWN | MMU_MAP_HUGETLB |
                  MMU_MAP_POPULATE)) ||
       (offset & 0xFFF) || (file && !file->read_page))
@@ -568,7 +559,7 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
     return MMU_ERR_ARG;
   if (huge && (file || obj))
     return MMU_ERR_ARG;
-  if (obj && (obj->magic != MMU__OBJ_MAGIC || obj->sys != s->sys))
+  if (obj && obj->sys != s->sys)
     return MMU_ERR_ARG;
   uint64_t align = huge ? MMU__HUGE : MMU__PAGE;
   if (len > s->user_top)
@@ -629,28 +620,23 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
 MMU_API int mmu_space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
                            unsigned prot, unsigned flags, const mmu_file *file,
                            uint64_t offset, uint64_t *mapped) {
-  int rc =
-      mmu__space_mmap(s, addr, len, prot, flags, file, NULL, offset, mapped);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_mmap(s, addr, len, prot, flags, file,
+                                            NULL, offset, mapped));
 }
 
 MMU_API int mmu_space_mmap_object(mmu_space *s, uint64_t addr, uint64_t len,
                                   unsigned prot, unsigned flags,
                                   mmu_object *obj, uint64_t offset,
                                   uint64_t *mapped) {
-  if (!obj)
-    return MMU_ERR_ARG;
-  int rc =
-      mmu__space_mmap(s, addr, len, prot, flags, NULL, obj, offset, mapped);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  MMU__TRY(MMU__CHECK_OBJ(obj, MMU__OBJ_MAGIC));
+  return mmu__space_done(s, mmu__space_mmap(s, addr, len, prot, flags, NULL,
+                                            obj, offset, mapped));
 }
 
 static int mmu__space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || !len || addr >= s->user_top ||
+  if ((addr & 0xFFF) || !len || addr >= s->user_top ||
       len > s->user_top - addr)
     return MMU_ERR_ARG;
   uint64_t end = (addr + len + 0xFFF) & ~0xFFFull;
@@ -660,10 +646,8 @@ static int mmu__space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
 }
 
 MMU_API int mmu_space_munmap(mmu_space *s, uint64_t addr, uint64_t len) {
-  int rc = mmu__space_munmap(s, addr, len);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_munmap(s, addr, len));
 }
 
 /* The entry a present or PROT_NONE leaf becomes under a region's new
@@ -791,7 +775,7 @@ static int mmu__unmap_split_ok(mmu_space *s, uint64_t start, uint64_t end) {
 static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
                              uint64_t new_len, unsigned flags,
                              uint64_t new_addr, uint64_t *result) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) ||
+  if ((addr & 0xFFF) ||
       (flags & ~(unsigned)(MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED)) ||
       ((flags & MMU_MREMAP_FIXED) && !(flags & MMU_MREMAP_MAYMOVE)) ||
       !new_len)
@@ -891,11 +875,10 @@ MMU_API int mmu_space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
                              uint64_t new_len, unsigned flags,
                              uint64_t new_addr, uint64_t *result) {
   uint64_t scratch;
-  int rc = mmu__space_mremap(s, addr, old_len, new_len, flags, new_addr,
-                             result ? result : &scratch);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_mremap(s, addr, old_len, new_len, flags,
+                                              new_addr,
+                                              result ? result : &scratch));
 }
 
 /* do_mprotect_pkey: the range is changed region by region from addr; a
@@ -904,7 +887,7 @@ MMU_API int mmu_space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
  * nothing. A changed region merges with its neighbours (vma_merge). */
 static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || (prot & ~7u) ||
+  if ((addr & 0xFFF) || (prot & ~7u) ||
       addr >= s->user_top || len > s->user_top - addr)
     return MMU_ERR_ARG;
   if (!len)
@@ -965,10 +948,8 @@ static int mmu__space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
 
 MMU_API int mmu_space_mprotect(mmu_space *s, uint64_t addr, uint64_t len,
                                unsigned prot) {
-  int rc = mmu__space_mprotect(s, addr, len, prot);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_mprotect(s, addr, len, prot));
 }
 
 /* MADV_FREE on one leaf (madvise_free_pte_range): a swapped-out page is
@@ -1005,7 +986,7 @@ static void mmu__lazyfree_leaf(mmu_space *s, uint32_t table, uint64_t *entry,
  * stops it with EINVAL. Holes: the rest is done, then ENOMEM. */
 static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
-  if (!mmu__space_ok(s) || (addr & 0xFFF) || addr >= s->user_top ||
+  if ((addr & 0xFFF) || addr >= s->user_top ||
       len > s->user_top - addr ||
       (advice != MMU_MADV_DONTNEED && advice != MMU_MADV_FREE))
     return MMU_ERR_ARG;
@@ -1040,14 +1021,13 @@ static int mmu__space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
 
 MMU_API int mmu_space_madvise(mmu_space *s, uint64_t addr, uint64_t len,
                               int advice) {
-  int rc = mmu__space_madvise(s, addr, len, advice);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_madvise(s, addr, len, advice));
 }
 
 MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
-  if (!mmu__space_ok(s) || (start_brk & 0xFFF) || s->start_brk ||
+  MMU__TRY(mmu__check_space(s));
+  if ((start_brk & 0xFFF) || s->start_brk ||
       start_brk < MMU__MMAP_MIN_ADDR || start_brk >= s->user_top)
     return MMU_ERR_ARG;
   s->start_brk = s->brk = start_brk;
@@ -1055,7 +1035,8 @@ MMU_API int mmu_space_set_brk_base(mmu_space *s, uint64_t start_brk) {
 }
 
 MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
-  if (!mmu__space_ok(s) || sp >= s->user_top)
+  MMU__TRY(mmu__check_space(s));
+  if (sp >= s->user_top)
     return MMU_ERR_ARG;
   s->start_stack = sp;
   return MMU_OK;
@@ -1064,7 +1045,7 @@ MMU_API int mmu_space_set_start_stack(mmu_space *s, uint64_t sp) {
 /* brk() as mm/mmap.c does it: below start_brk or on failure the break
  * stays; the heap keeps one page clear of the next mapping's gap. */
 static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
-  if (!mmu__space_ok(s) || !s->start_brk)
+  if (!s->start_brk)
     return MMU_ERR_ARG;
   int rc = MMU_OK;
   uint64_t old_top = (s->brk + 0xFFF) & ~0xFFFull;
@@ -1117,8 +1098,6 @@ static int mmu__space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
 }
 
 MMU_API int mmu_space_brk(mmu_space *s, uint64_t new_brk, uint64_t *result) {
-  int rc = mmu__space_brk(s, new_brk, result);
-  if (mmu__space_ok(s))
-    mmu__tlb_finish(s->sys);
-  return rc;
+  MMU__TRY(mmu__check_space(s));
+  return mmu__space_done(s, mmu__space_brk(s, new_brk, result));
 }

@@ -191,7 +191,7 @@ static uint32_t mmu__harvest(mmu_system *sys, uint32_t first, uint32_t count) {
 }
 
 MMU_API uint32_t mmu_system_age(mmu_system *sys) {
-  if (!sys || sys->magic != MMU__SYS_MAGIC)
+  if (MMU__CHECK_SYS(sys) != MMU_OK)
     return 0;
   uint32_t young = mmu__harvest(sys, 0, sys->nframes);
   mmu__tlb_finish(sys);

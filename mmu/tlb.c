@@ -348,19 +348,26 @@ static MMU_ALWAYS_INLINE void mmu__front_fill(mmu_cpu *cpu, uint64_t vaddr,
 
 /* ---- public ------------------------------------------------------------ */
 
-MMU_API void mmu_flush_tlb(mmu_cpu *cpu) { mmu__tlb_flush_all(cpu); }
+MMU_API int mmu_flush_tlb(mmu_cpu *cpu) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  mmu__tlb_flush_all(cpu);
+  return MMU_OK;
+}
 
 /* SDM 4.10.4.1: INVLPG drops the page's entries for the current PCID and its
  * global entries. A non-canonical operand is a no-op. */
-MMU_API void mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
+MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->stats.invlpg++;
   if (mmu__is_canonical(cpu, vaddr))
     mmu__tlb_flush_page(cpu, vaddr, cpu->pcid, 1);
+  return MMU_OK;
 }
 
 /* SDM 4.10.4.1 and the INVPCID instruction page. */
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   if (type > 3 || pcid > 0xFFF)
     return MMU_GP_FAULT;
   if (type <= 1 && !(cpu->regs.cr4 & MMU_CR4_PCIDE) && pcid != 0)
@@ -387,6 +394,8 @@ MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
 
 MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu) {
   uint32_t count = 0;
+  if (MMU__CHECK_CPU(cpu) != MMU_OK)
+    return 0;
   size_t n = (size_t)(cpu->tlb_set_mask + 1) * cpu->tlb_ways;
   for (size_t i = 0; i < n; i++)
     count += cpu->tlb[i].tag != MMU_TLB_EMPTY;

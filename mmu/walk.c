@@ -234,7 +234,10 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
  * from it, on a miss one walk and one fill of both levels. */
 MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                mmu_result *out) {
-  MMU_ASSERT(cpu->magic == MMU__MAGIC); /* mmu_init was called */
+  /* what the inline hit trusts, checked where every miss goes */
+  if (MMU_UNLIKELY(!out || !MMU__ACCESS_OK(access)))
+    return MMU_ERR_ARG;
+  MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
   if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
     return mmu__translate_unusual(cpu, vaddr, out);
@@ -267,7 +270,8 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 
 MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
                                unsigned access, mmu_result out[2]) {
-  if (len == 0 || len > 4096 || out == NULL)
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (len == 0 || len > 4096 || out == NULL || !MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
   int rc = mmu_translate(cpu, vaddr, access, &out[0]);
   if (rc != MMU_OK)

@@ -15,20 +15,6 @@ Test(init, version) {
   cr_assert_str_eq(mmu_version_string(), MMU_VERSION_STRING);
 }
 
-Test(init, status_names) {
-  const int all[] = {MMU_OK,          MMU_PAGE_FAULT,    MMU_GP_FAULT,
-                     MMU_ERR_ARG,     MMU_ERR_VERSION,   MMU_ERR_CONFIG,
-                     MMU_ERR_STORAGE, MMU_ERR_RAM,       MMU_ERR_MODE,
-                     MMU_ERR_PT_BUS,  MMU_ERR_CONTENDED};
-  for (unsigned i = 0; i < sizeof all / sizeof all[0]; i++) {
-    const char *n = mmu_status_name(all[i]);
-    cr_assert(n != NULL && n[0] != '\0', "status %d has no name", all[i]);
-    for (unsigned j = 0; j < i; j++)
-      cr_assert(strcmp(n, mmu_status_name(all[j])) != 0,
-                "statuses %d and %d share a name", all[i], all[j]);
-  }
-}
-
 Test(init, storage_size_defaults) {
   mmu_config c = zero_cfg();
   size_t def = mmu_tlb_storage_size(NULL);

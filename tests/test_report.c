@@ -52,17 +52,22 @@ Test(report, time_v_exact) {
 
 static const char *perf(uint64_t loads, uint64_t misses, uint64_t stores,
                         uint64_t store_misses) {
-  static char buf[1024];
+  static char buf[4096];
   mmu_stats st;
   memset(&st, 0, sizeof st);
   st.tlb_loads[0] = loads;
   st.tlb_misses[0] = misses;
   st.tlb_loads[1] = stores;
   st.tlb_misses[1] = store_misses;
-  st.tlb_loads[2] = 5; /* iTLB: not printed */
+  st.tlb_loads[2] = 5;
   st.walks = 6;
   size_t n = mmu_format_perf_stat(&st, buf, sizeof buf);
   EQ(n, strlen(buf));
+  /* the dTLB lines come first; the rest is perf_stat_every_counter's */
+  char *p = buf;
+  for (int line = 0; line < 4; line++)
+    p = strchr(p, '\n') + 1;
+  *p = '\0';
   return buf;
 }
 
@@ -90,39 +95,93 @@ Test(report, perf_stat_exact) {
     "                 0      dTLB-store-misses                                                  \n");
 }
 
+/* Every counter of mmu_stats is printed, each under its own name. */
+Test(report, perf_stat_every_counter) {
+  mmu_stats st;
+  uint64_t *v = (uint64_t *)(void *)&st;
+  for (size_t i = 0; i < sizeof st / sizeof *v; i++)
+    v[i] = 100 + i; /* tlb_loads[3], tlb_misses[3]: unused slots */
+  static char buf[4096];
+  EQ(mmu_format_perf_stat(&st, buf, sizeof buf), strlen(buf));
+  cr_assert_str_eq(buf,
+    "               100      dTLB-loads                                                         \n"
+    "               104      dTLB-load-misses                 #  104.00% of all dTLB cache accesses\n"
+    "               101      dTLB-stores                                                        \n"
+    "               105      dTLB-store-misses                                                  \n"
+    "               102      iTLB-loads                                                         \n"
+    "               106      iTLB-load-misses                 #  103.92% of all iTLB cache accesses\n"
+    "               108      page-walks                                                         \n"
+    "               109      page-walk-retries                                                  \n"
+    "               446      page-faults                                                        \n"
+    "               110      page-faults-not-present                                            \n"
+    "               111      page-faults-protection                                             \n"
+    "               112      page-faults-reserved-bit                                           \n"
+    "               113      page-faults-protection-key                                         \n"
+    "               114      gp-faults-non-canonical                                            \n"
+    "               115      page-walk-bus-errors                                               \n"
+    "               116      tlb-flushes-full                                                   \n"
+    "               117      tlb-flushes-nonglobal                                              \n"
+    "               118      invlpg                                                             \n"
+    "               119      invpcid                                                            \n");
+  /* a counter added to mmu_stats must be added here (and to the report) */
+  EQ(sizeof st, 20 * sizeof(uint64_t));
+}
+
 /* perf's own calls (util/stat-display.c, stat-shadow.c of perf 6.1) in the
  * C locale, as glibc prints them. */
 static void perf_oracle_line(char *out, size_t cap, uint64_t count,
-                             const char *name, int with_ratio, double ratio) {
+                             const char *name, int with_ratio, double ratio,
+                             const char *cache) {
   int n = snprintf(out, cap, "%'18.0f%s%-*s%s%-*s", (double)count, " ", 4,
                    "", " ", 32, name);
   if (with_ratio) {
-    char pct[64];
+    char pct[64], unit[64];
     int m = 3 + snprintf(pct, sizeof pct, "%7.2f%%", ratio);
+    snprintf(unit, sizeof unit, "of all %s cache accesses", cache);
     n += snprintf(out + n, cap - (size_t)n, " # %s %-*s\n", pct,
-                  35 - m - 1, "of all dTLB cache accesses");
+                  35 - m - 1, unit);
   } else {
     n += snprintf(out + n, cap - (size_t)n, "%-*s\n", 35, "");
   }
 }
 
+static double perf_ratio(uint64_t loads, uint64_t misses) {
+  double total = (double)loads;
+  return total ? (double)misses / total * 100.0 : 0.0;
+}
+
+/* The TLB lines of the report against the oracle (dTLB and iTLB). */
 static void check_against_oracle(uint64_t loads, uint64_t misses) {
-  char want[1024], line[256];
-  double total = (double)loads, ratio = 0.0;
-  if (total)
-    ratio = (double)misses / total * 100.0;
+  char want[2048], line[256];
   want[0] = '\0';
-  perf_oracle_line(line, sizeof line, loads, "dTLB-loads", 0, 0);
+  perf_oracle_line(line, sizeof line, loads, "dTLB-loads", 0, 0, "");
   strcat(want, line);
-  perf_oracle_line(line, sizeof line, misses, "dTLB-load-misses", 1, ratio);
+  perf_oracle_line(line, sizeof line, misses, "dTLB-load-misses", 1,
+                   perf_ratio(loads, misses), "dTLB");
   strcat(want, line);
-  perf_oracle_line(line, sizeof line, misses ^ 1, "dTLB-stores", 0, 0);
+  perf_oracle_line(line, sizeof line, misses ^ 1, "dTLB-stores", 0, 0, "");
   strcat(want, line);
-  perf_oracle_line(line, sizeof line, loads >> 1, "dTLB-store-misses", 0, 0);
+  perf_oracle_line(line, sizeof line, loads >> 1, "dTLB-store-misses", 0, 0,
+                   "");
   strcat(want, line);
-  const char *got = perf(loads, misses, misses ^ 1, loads >> 1);
-  cr_assert_str_eq(got, want, "loads %llu misses %llu",
-                   (unsigned long long)loads, (unsigned long long)misses);
+  perf_oracle_line(line, sizeof line, misses, "iTLB-loads", 0, 0, "");
+  strcat(want, line);
+  perf_oracle_line(line, sizeof line, loads, "iTLB-load-misses", 1,
+                   perf_ratio(misses, loads), "iTLB");
+  strcat(want, line);
+  mmu_stats st;
+  memset(&st, 0, sizeof st);
+  st.tlb_loads[0] = loads;
+  st.tlb_misses[0] = misses;
+  st.tlb_loads[1] = misses ^ 1;
+  st.tlb_misses[1] = loads >> 1;
+  st.tlb_loads[2] = misses;
+  st.tlb_misses[2] = loads;
+  static char got[4096];
+  mmu_format_perf_stat(&st, got, sizeof got);
+  cr_assert(strncmp(got, want, strlen(want)) == 0,
+            "loads %llu misses %llu:\n%s\nwant:\n%s",
+            (unsigned long long)loads, (unsigned long long)misses, got, want);
 }
 
 /* Small totals give exact halves at the third decimal (k/8 percent), where
@@ -219,7 +278,7 @@ static size_t fmt_vm(const void *a, char *b, size_t c) {
 /* Every cap from 0 to past the end: the full length comes back, the
  * prefix that fits is NUL-terminated, nothing at or past cap is written. */
 static void check_truncation(formatter f, const void *arg) {
-  char full[1024], buf[1024];
+  static char full[4096], buf[4096];
   size_t len = f(arg, full, sizeof full);
   cr_assert(len > 0 && len < sizeof full);
   EQ(strlen(full), len);

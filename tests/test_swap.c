@@ -242,13 +242,13 @@ Test(swap, full_device_and_full_pool_are_clean_errors) {
   }
   finish(&w, &s);
 
-  /* no swap at all: the pool running out is MMU_ERR_NOMEM */
+  /* no swap at all: the pool running out is MMU_ERR_NOSWAP, as reclaim */
   start(&w, &s, 16, 0, 0);
   a = anon(&s, 64);
   for (p = 0; p < 64; p++)
     if ((rc = mmu_space_write(&s, &w.cpu, a + p * PAGE, &rc, 1, NULL)))
       break;
-  EQ(rc, MMU_ERR_NOMEM);
+  EQ(rc, MMU_ERR_NOSWAP);
   EQ(mmu_system_reclaim(&w.sys, 1, NULL), MMU_ERR_NOSWAP);
   finish(&w, &s);
 }

@@ -5,6 +5,22 @@
 #
 # usage: bash tools/demo.sh [ARGS...]
 set -euo pipefail
+case "${1:-}" in
+  -h|--help)
+    cat <<'USAGE'
+usage: bash tools/demo.sh [--quick] [--no-bench]
+
+The main job, on a fresh Debian 12 machine as root: installs the build
+dependencies (apt-get), builds the release preset, then runs
+build/release/examples/mmu_demo, a tour of the MMU and its OS side whose
+every printed outcome is checked, and the benchmark ratios against
+baselines run side by side.
+  --quick     shorter benchmark runs
+  --no-bench  the tour only
+Exit status: 0 ok, 1 an outcome or a build step failed, 2 bad usage.
+USAGE
+    exit 0 ;;
+esac
 cd "$(dirname "$0")/.."
 . tools/deps.sh
 mmu_install_deps

@@ -815,6 +815,38 @@ static int enumerate(source *s, const char *name, uint64_t block,
 
 /* ---- main --------------------------------------------------------------- */
 
+static void usage(FILE *f) {
+  fprintf(f,
+    "usage: mmu_capture --source kvm|qemu [--seed N] [--count N]\n"
+    "                   [--category NAME]... [--out FILE] [--review FILE]\n"
+    "       mmu_capture --source kvm|qemu --check FILE... [--limit N]\n"
+    "       mmu_capture --source kvm|qemu --enumerate NAME --digest-out FILE\n"
+    "                   [--block N] [--review FILE] [--limit N --text FILE]\n"
+    "       mmu_capture --source kvm|qemu --cross FILE...\n"
+    "       mmu_capture --list | --help\n"
+    "\n"
+    "Captures conformance vectors from KVM or QEMU TCG (SPEC.md 8.5), marks\n"
+    "their departures from the SDM, or re-checks checked-in vectors.\n"
+    "--check and --cross take the rest of the arguments as files.\n"
+    "MMU_KVM_DEVICE and QEMU_SYSTEM_X86_64 name another device or binary.\n"
+    "\n"
+    "exit status: 0 done (all agree), 1 differences, 2 bad usage or error,\n"
+    "3 vectors left for review, 77 re-capture skipped (source absent)\n");
+}
+
+/* A whole-string number (decimal or 0x hex) for option `name`. */
+static int parse_number(const char *name, const char *text, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 0);
+  if (errno || end == text || *end || text[0] == '-') {
+    fprintf(stderr, "mmu_capture: %s wants a number, not '%s'\n", name, text);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
 int main(int argc, char **argv) {
   const char *src_name = "kvm", *out = NULL, *review = NULL, *enumeration = NULL;
   const char *text = NULL;
@@ -826,7 +858,11 @@ int main(int argc, char **argv) {
   int check = 0, first_file = argc;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (strcmp(a, "--list") == 0) {
+    uint64_t num;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      usage(stdout);
+      return 0;
+    } else if (strcmp(a, "--list") == 0) {
       size_t n;
       const gen_category *c = gen_categories(&n);
       for (size_t k = 0; k < n; k++)
@@ -835,11 +871,15 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--source") == 0 && i + 1 < argc) {
       src_name = argv[++i];
     } else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
-      seed = strtoull(argv[++i], NULL, 0);
+      if (!parse_number(a, argv[++i], &seed))
+        return 2;
     } else if (strcmp(a, "--count") == 0 && i + 1 < argc) {
-      count = strtoull(argv[++i], NULL, 0);
+      if (!parse_number(a, argv[++i], &count))
+        return 2;
     } else if (strcmp(a, "--limit") == 0 && i + 1 < argc) {
-      limit = strtoul(argv[++i], NULL, 0);
+      if (!parse_number(a, argv[++i], &num))
+        return 2;
+      limit = (unsigned long)num;
     } else if (strcmp(a, "--category") == 0 && i + 1 < argc && ncats < 32) {
       cats[ncats++] = argv[++i];
     } else if (strcmp(a, "--out") == 0 && i + 1 < argc) {
@@ -851,7 +891,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--text") == 0 && i + 1 < argc) {
       text = argv[++i];
     } else if (strcmp(a, "--block") == 0 && i + 1 < argc) {
-      block = strtoull(argv[++i], NULL, 0);
+      if (!parse_number(a, argv[++i], &block))
+        return 2;
     } else if (strcmp(a, "--review") == 0 && i + 1 < argc) {
       review = argv[++i];
     } else if (strcmp(a, "--check") == 0 || strcmp(a, "--cross") == 0) {
@@ -859,8 +900,8 @@ int main(int argc, char **argv) {
       first_file = i + 1;
       break;
     } else {
-      fprintf(stderr, "mmu_capture: unknown argument '%s' (see the comment at "
-                      "the top of conformance/capture/capture.c)\n", a);
+      fprintf(stderr, "mmu_capture: unknown argument '%s'\n", a);
+      usage(stderr);
       return 2;
     }
   }
