@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/* mmu - the command-line face of the library: explain one page walk, run
+ * conformance vectors, replay a memory trace, play an mmap script. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mmu.h"
+
+static const struct {
+  const char *name;
+  int (*run)(int, char **);
+  const char *what;
+} subcommands[] = {
+    {"walk", cli_walk, "explain one translation, level by level"},
+    {"conform", cli_conform, "run conformance vector and digest files"},
+    {"trace", cli_trace, "replay a valgrind lackey trace through a TLB and RAM"},
+    {"maps", cli_maps, "run an mmap script, print /proc/PID/maps after each line"},
+};
+#define SUBCOMMANDS (sizeof subcommands / sizeof subcommands[0])
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: mmu [--help] [--version] COMMAND [ARGS...]\n\n"
+             "commands:\n");
+  for (size_t i = 0; i < SUBCOMMANDS; i++)
+    fprintf(f, "  %-9s %s\n", subcommands[i].name, subcommands[i].what);
+  fprintf(f, "\n'mmu COMMAND --help' describes a command; 'man mmu' all of them.\n"
+             "exit status: 0 ok, 1 a check failed, 2 bad usage or input.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_BAD_INPUT;
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return CLI_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("mmu %s\n", MMU_VERSION_STRING);
+    return CLI_OK;
+  }
+  for (size_t i = 0; i < SUBCOMMANDS; i++)
+    if (strcmp(argv[1], subcommands[i].name) == 0) {
+      if (argc > 2 && strcmp(argv[2], "--version") == 0) {
+        printf("mmu %s %s\n", subcommands[i].name, MMU_VERSION_STRING);
+        return CLI_OK;
+      }
+      return subcommands[i].run(argc - 1, argv + 1);
+    }
+  fprintf(stderr, "mmu: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return CLI_BAD_INPUT;
+}
+
+void cli_error(const char *subcommand, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "mmu %s: ", subcommand);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+void cli_file_error(const char *file, unsigned long line, const char *fmt, ...) {
+  va_list ap;
+  if (line)
+    fprintf(stderr, "%s:%lu: ", file, line);
+  else
+    fprintf(stderr, "%s: ", file);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+int cli_parse_u64(const char *s, int allow_suffix, uint64_t *out) {
+  if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+    return 0;
+  errno = 0;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || end == s)
+    return 0;
+  unsigned shift = 0;
+  if (allow_suffix && *end) {
+    switch (*end) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    default: return 0;
+    }
+    end++;
+  }
+  if (*end)
+    return 0;
+  if (shift && v > (~0ull >> shift))
+    return 0;
+  *out = (uint64_t)(v << shift);
+  return 1;
+}
+
+char *cli_read_file(const char *path, size_t *len) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  if (!f)
+    return NULL;
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap + 1);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, f);
+    if (n < cap)
+      break;
+    char *bigger = realloc(buf, cap * 2 + 1);
+    if (!bigger) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    buf = bigger;
+    cap *= 2;
+  }
+  int err = ferror(f);
+  if (f != stdin)
+    fclose(f);
+  if (buf && err) {
+    free(buf);
+    buf = NULL;
+    errno = EIO;
+  }
+  if (buf) {
+    buf[n] = 0;
+    *len = n;
+  }
+  return buf;
+}
