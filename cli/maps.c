@@ -447,8 +447,11 @@ static void do_touch(world *wd, const cmd *c) {
       printf(", stack grown");
   } else if (rc == MMU_GP_FAULT) {
     printf("SIGSEGV (#GP: not canonical)");
+  } else if (rc == MMU_ERR_NOMEM || rc == MMU_ERR_NOSWAP) {
+    printf("out of memory (%s: Linux's OOM killer would end the process)",
+           mmu_status_name(rc));
   } else {
-    printf("-1 %s", errno_text(rc));
+    printf("%s", mmu_status_name(rc));
   }
 }
 

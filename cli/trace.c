@@ -904,6 +904,9 @@ static int run(tr *t, FILE *f) {
     int p = parse_line(line, (size_t)len, &kind, &addr, &size, &why);
     if (p == 0)
       continue;
+    if (p < 0 && lineno == 1 && len >= 2 &&
+        ((unsigned char)line[0] == 0xFD || (unsigned char)line[0] == 0x1F))
+      why = "compressed? (xz -dc FILE | mmu trace [OPTIONS] -)";
     if (p < 0 || (rc = replay(t, kind, addr, size, &why)) != CLI_OK) {
       progress_clear(t);
       fflush(stdout);
