@@ -714,6 +714,7 @@ typedef struct mmu_system {
   uint64_t slots, slots_used, slot_cursor;
   uint32_t zero_frame;       /* the shared zero page */
   uint32_t harvest_hand;     /* next frame whose Accessed bit reclaim reads */
+  uint32_t pinned;           /* the page a fault is about: never a victim */
   mmu_swap_backend swap;
   mmu_policy policy;
   struct mmu_space *spaces;  /* live spaces, linked */
@@ -3978,6 +3979,7 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   for (uint32_t f = 0; f < sys->nframes; f++)
     sys->free_bits[f / 64] |= 1ull << (f % 64);
   sys->free_count = sys->nframes;
+  sys->pinned = MMU__NO_FRAME;
   sys->magic = MMU__SYS_MAGIC;
   sys->version = MMU_VERSION;
   /* The zero page: one frame of zeros every space maps for reads. */
@@ -5688,14 +5690,25 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
   }
   if (mmu__access_error(ec, &s->regions[i]))
     return mmu__segv(info, MMU_SEGV_ACCERR);
-  /* Reserve before touching any table: reclaim may rewrite entries of any
-   * space, this one included. Three tables and a page at most. */
-  int rc = mmu__ensure_free(sys, 4);
-  if (rc != MMU_OK)
-    return rc;
   mmu_region *r = &s->regions[i];
   int write = (ec & MMU_PFEC_W) != 0;
   uint64_t va = cr2 & ~0xFFFull;
+  /* Reserve before touching any table: reclaim may rewrite entries of any
+   * space, this one included. Three tables and a page at most; a present
+   * entry needs a frame only to copy its page, and that page must stay
+   * (Linux holds a reference on it): a write that takes it over is minor. */
+  uint32_t need = 4;
+  uint64_t *peek = NULL;
+  if (!(r->flags & MMU_MAP_HUGETLB) &&
+      mmu__walk_to(s, va, 1, 0, &peek, NULL) == MMU_OK && peek &&
+      (mmu__pte(peek) & MMU_PTE_P)) {
+    need = 1;
+    sys->pinned = mmu__entry_frame(sys, mmu__pte(peek));
+  }
+  int rc = mmu__ensure_free(sys, need);
+  sys->pinned = MMU__NO_FRAME;
+  if (rc != MMU_OK)
+    return rc;
   if (r->flags & MMU_MAP_HUGETLB) {
     rc = mmu__fault_huge(s, r, cr2, write, info);
   } else {
@@ -6043,6 +6056,10 @@ static int mmu__reclaim_one(mmu_system *sys) {
                                  sys->nframes);
   uint32_t f;
   int rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
+  if (rc == MMU_OK && f == sys->pinned) { /* the next one, and the page */
+    rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
+    mmu_policy_insert(&sys->policy, sys->pinned); /* back, as referenced */
+  }
   if (rc != MMU_OK)
     return MMU_ERR_NOMEM;
   sys->vm.pgscan++;

@@ -713,6 +713,7 @@ typedef struct mmu_system {
   uint64_t slots, slots_used, slot_cursor;
   uint32_t zero_frame;       /* the shared zero page */
   uint32_t harvest_hand;     /* next frame whose Accessed bit reclaim reads */
+  uint32_t pinned;           /* the page a fault is about: never a victim */
   mmu_swap_backend swap;
   mmu_policy policy;
   struct mmu_space *spaces;  /* live spaces, linked */

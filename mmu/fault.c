@@ -231,14 +231,25 @@ static int mmu__space_fault(mmu_space *s, uint64_t cr2, uint32_t ec,
   }
   if (mmu__access_error(ec, &s->regions[i]))
     return mmu__segv(info, MMU_SEGV_ACCERR);
-  /* Reserve before touching any table: reclaim may rewrite entries of any
-   * space, this one included. Three tables and a page at most. */
-  int rc = mmu__ensure_free(sys, 4);
-  if (rc != MMU_OK)
-    return rc;
   mmu_region *r = &s->regions[i];
   int write = (ec & MMU_PFEC_W) != 0;
   uint64_t va = cr2 & ~0xFFFull;
+  /* Reserve before touching any table: reclaim may rewrite entries of any
+   * space, this one included. Three tables and a page at most; a present
+   * entry needs a frame only to copy its page, and that page must stay
+   * (Linux holds a reference on it): a write that takes it over is minor. */
+  uint32_t need = 4;
+  uint64_t *peek = NULL;
+  if (!(r->flags & MMU_MAP_HUGETLB) &&
+      mmu__walk_to(s, va, 1, 0, &peek, NULL) == MMU_OK && peek &&
+      (mmu__pte(peek) & MMU_PTE_P)) {
+    need = 1;
+    sys->pinned = mmu__entry_frame(sys, mmu__pte(peek));
+  }
+  int rc = mmu__ensure_free(sys, need);
+  sys->pinned = MMU__NO_FRAME;
+  if (rc != MMU_OK)
+    return rc;
   if (r->flags & MMU_MAP_HUGETLB) {
     rc = mmu__fault_huge(s, r, cr2, write, info);
   } else {

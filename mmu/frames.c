@@ -73,6 +73,7 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   for (uint32_t f = 0; f < sys->nframes; f++)
     sys->free_bits[f / 64] |= 1ull << (f % 64);
   sys->free_count = sys->nframes;
+  sys->pinned = MMU__NO_FRAME;
   sys->magic = MMU__SYS_MAGIC;
   sys->version = MMU_VERSION;
   /* The zero page: one frame of zeros every space maps for reads. */

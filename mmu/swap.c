@@ -210,6 +210,10 @@ static int mmu__reclaim_one(mmu_system *sys) {
                                  sys->nframes);
   uint32_t f;
   int rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
+  if (rc == MMU_OK && f == sys->pinned) { /* the next one, and the page */
+    rc = mmu_policy_victim(&sys->policy, mmu__frame_referenced, sys, &f);
+    mmu_policy_insert(&sys->policy, sys->pinned); /* back, as referenced */
+  }
   if (rc != MMU_OK)
     return MMU_ERR_NOMEM;
   sys->vm.pgscan++;

@@ -406,3 +406,63 @@ Test(swap, file_backend) {
   swap_file_close(&sf);
   unlink(path);
 }
+
+/* A write to a present read-only page the process owns alone takes it over
+ * (wp_page_reuse: a minor fault, no frame). The frames the fault handler
+ * reserves first must not come from that very page: evicting it would turn
+ * the minor fault into a major one (found by mmu trace, LFU at 256 KiB). */
+static void takeover_keeps_the_page(unsigned policy) {
+  osw w;
+  mmu_space s;
+  /* zero page, root, 3 tables, the page, and 3 free frames: the write
+   * fault's reservation of 4 must reclaim, and the page is all it could */
+  start(&w, &s, 9, 4, policy);
+  uint64_t a = anon(&s, 1);
+  fill(&w, &s, a, 1);
+  uint32_t got = 0;
+  OK(mmu_system_reclaim(&w.sys, 1, &got));
+  EQ(got, 1);
+  mmu_fault_info fi;
+  uint8_t b;
+  OK(mmu_space_read(&s, &w.cpu, a, &b, 1, &fi)); /* swapped in, read-only */
+  EQ(fi.fault_class, MMU_FAULT_MAJOR);
+  uint64_t majors = s.ru.majflt, reuses = w.sys.vm.cow_reuses;
+  b = 0x5A;
+  OK(mmu_space_write(&s, &w.cpu, a, &b, 1, &fi));
+  EQ(fi.fault_class, MMU_FAULT_MINOR);
+  EQ(s.ru.majflt, majors);
+  EQ(w.sys.vm.cow_reuses, reuses + 1);
+  finish(&w, &s);
+}
+Test(swap, takeover_keeps_the_page_lru) { takeover_keeps_the_page(MMU_POLICY_LRU); }
+Test(swap, takeover_keeps_the_page_clock) { takeover_keeps_the_page(MMU_POLICY_CLOCK); }
+Test(swap, takeover_keeps_the_page_lfu) { takeover_keeps_the_page(MMU_POLICY_LFU); }
+Test(swap, takeover_keeps_the_page_two_list) { takeover_keeps_the_page(MMU_POLICY_TWO_LIST); }
+
+/* A copy-on-write fault with no frame free reclaims, but never the page it
+ * is copying: the victim is the other page. */
+Test(swap, cow_copy_keeps_its_source) {
+  osw w;
+  mmu_space s, child;
+  /* zero page, root, 3 tables, pages A and B, the child's 4 tables: full */
+  start(&w, &s, 11, 8, MMU_POLICY_LRU);
+  uint64_t a = anon(&s, 2);
+  fill(&w, &s, a, 2);
+  OK(osw_fork(&s, &child));
+  mmu_usage u;
+  OK(mmu_system_usage(&w.sys, &u));
+  EQ(u.frames_free, 0);
+  mmu_fault_info fi;
+  uint8_t b = 0x5A;
+  uint64_t majors = s.ru.majflt;
+  OK(mmu_space_write(&s, &w.cpu, a, &b, 1, &fi)); /* page A, first victim */
+  EQ(fi.fault_class, MMU_FAULT_COW);
+  EQ(s.ru.majflt, majors);
+  EQ(w.sys.vm.pswpout, 1); /* B: one write, one slot for both spaces */
+  uint8_t back = 0;
+  OK(mmu_space_read(&s, &w.cpu, a, &back, 1, &fi)); /* the copy, mapped */
+  EQ(back, 0x5A);
+  EQ(fi.fault_class, MMU_FAULT_NONE);
+  osw_space_free(&child);
+  finish(&w, &s);
+}
