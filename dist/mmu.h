@@ -720,7 +720,6 @@ typedef struct mmu_system {
   struct mmu_space *spaces;  /* live spaces, linked */
   mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
   uint32_t shoot_wait;       /* bit per cpus[i] posted to since the last wait */
-  uint32_t shoot_target[8];  /* shoot_posted each must reach */
   uint32_t deferred;         /* freed frames waiting for a shootdown, linked */
   void (*kick)(void *user, mmu_cpu *cpu);
   void *kick_user;
@@ -3850,7 +3849,6 @@ static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
     __atomic_store_n(&cpu->shoot_pages[slot],
                      pages > 32 ? 33u : (uint32_t)pages, __ATOMIC_RELAXED);
     __atomic_store_n(&cpu->shoot_posted, n + 1, __ATOMIC_SEQ_CST);
-    sys->shoot_target[i] = n + 1;
     sys->shoot_wait |= 1u << i;
   }
 }
@@ -3882,9 +3880,11 @@ static void mmu__tlb_finish(mmu_system *sys) {
     mmu_cpu *cpu = sys->cpus[i];
     if (!(sys->shoot_wait >> i & 1) || !cpu)
       continue;
+    /* only the OS side posts, and it is here: what it posted is final */
+    uint32_t target = __atomic_load_n(&cpu->shoot_posted, __ATOMIC_RELAXED);
     int kicked = 0;
     while ((int32_t)(__atomic_load_n(&cpu->shoot_applied, __ATOMIC_ACQUIRE) -
-                     sys->shoot_target[i]) < 0 &&
+                     target) < 0 &&
            __atomic_load_n(&cpu->shoot_state, __ATOMIC_SEQ_CST) ==
                MMU__CPU_RUNNING) {
       if (!kicked && sys->kick) {
@@ -6016,6 +6016,33 @@ static int mmu__slot_alloc(mmu_system *sys, uint64_t *slot) {
   return MMU_ERR_NOSWAP;
 }
 
+/* Write frame f's bytes to a new slot that `refs` entries will point at. */
+static int mmu__slot_store(mmu_system *sys, uint32_t f, uint32_t refs,
+                           uint64_t *slot) {
+  int rc = mmu__slot_alloc(sys, slot);
+  if (rc != MMU_OK)
+    return rc;
+  const uint8_t *page = mmu__frame_host(sys, f);
+  if (sys->swap.write(sys->swap.user, *slot, page) != 0)
+    return MMU_ERR_SWAP_IO;
+  sys->slot[*slot].checksum = mmu_xxh64(page, 4096, 0);
+  sys->slot[*slot].refs = refs;
+  sys->slots_used++;
+  sys->vm.pswpout++;
+  return MMU_OK;
+}
+
+/* Read a slot into frame f and check it against the checksum taken when it
+ * was written: never wrong bytes, an error instead. */
+static int mmu__slot_read(mmu_system *sys, uint64_t slot, uint32_t f) {
+  uint8_t *page = mmu__frame_host(sys, f);
+  if (sys->swap.read(sys->swap.user, slot, page) != 4096)
+    return MMU_ERR_SWAP_IO;
+  return mmu_xxh64(page, 4096, 0) == sys->slot[slot].checksum
+             ? MMU_OK
+             : MMU_ERR_SWAP_CORRUPT;
+}
+
 /* LRU and LFU learn of references from Accessed bits harvested here:
  * frames [first, first + count) in frame order, wrapping. Clock and the two
  * lists test the bits as they scan, so harvesting would only erase what
@@ -6090,17 +6117,12 @@ static int mmu__reclaim_one(mmu_system *sys) {
     to = slot << 12 | MMU__SWP_MARK;
   } else if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
     uint64_t slot;
-    if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
-        sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
+    if ((rc = mmu__slot_store(sys, f, mappers, &slot)) != MMU_OK) {
       mmu__rmap_walk(sys, f, 1, mmu__unmap_end, NULL); /* mapped again */
       fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
       mmu_policy_insert(&sys->policy, f);
-      return rc != MMU_OK ? rc : MMU_ERR_SWAP_IO;
+      return rc;
     }
-    sys->slot[slot].checksum = mmu_xxh64(mmu__frame_host(sys, f), 4096, 0);
-    sys->slot[slot].refs = mappers;
-    sys->slots_used++;
-    sys->vm.pswpout++;
     to = slot << 12 | MMU__SWP_MARK;
   }
   /* a clean file page is dropped: the next fault reads the file again */
@@ -6133,11 +6155,9 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
     int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
     if (rc != MMU_OK)
       return rc;
-    uint8_t *page = mmu__frame_host(sys, f);
-    long got = sys->swap.read(sys->swap.user, slot, page);
-    if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+    if ((rc = mmu__slot_read(sys, slot, f)) != MMU_OK) {
       mmu__frame_free(sys, f);
-      return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+      return rc;
     }
     mmu__page_new(sys, f, r, va, last ? MMU__FRF_EXCLUSIVE : 0);
     if (!last) {
@@ -6251,10 +6271,9 @@ static int mmu__object_page(mmu_object *o, uint64_t i, uint32_t *frame,
   uint8_t *page = mmu__frame_host(sys, f);
   if (v & MMU__OBJ_SWAP) {
     uint64_t slot = v >> 2;
-    long got = sys->swap.read(sys->swap.user, slot, page);
-    if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+    if ((rc = mmu__slot_read(sys, slot, f)) != MMU_OK) {
       mmu__frame_free(sys, f);
-      return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+      return rc;
     }
     mmu__slot_put(sys, slot);
     sys->vm.pswpin++;
@@ -6383,16 +6402,8 @@ static int mmu__reclaim_shared(mmu_system *sys, uint32_t f) {
   uint64_t next = 0;
   if (!o->file) {
     uint64_t slot;
-    if ((rc = mmu__slot_alloc(sys, &slot)) == MMU_OK &&
-        sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0)
-      rc = MMU_ERR_SWAP_IO;
-    if (rc == MMU_OK) {
-      sys->slot[slot].checksum = mmu_xxh64(mmu__frame_host(sys, f), 4096, 0);
-      sys->slot[slot].refs = 1;
-      sys->slots_used++;
-      sys->vm.pswpout++;
+    if ((rc = mmu__slot_store(sys, f, 1, &slot)) == MMU_OK)
       next = slot << 2 | MMU__OBJ_SWAP;
-    }
   } else if (fr->flags & MMU__FRF_DIRTY) {
     if (!o->file->write_page ||
         o->file->write_page(o->file->user, i << 12, mmu__frame_host(sys, f)))

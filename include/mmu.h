@@ -719,7 +719,6 @@ typedef struct mmu_system {
   struct mmu_space *spaces;  /* live spaces, linked */
   mmu_cpu *cpus[8];          /* cpus that ever ran a space of this system */
   uint32_t shoot_wait;       /* bit per cpus[i] posted to since the last wait */
-  uint32_t shoot_target[8];  /* shoot_posted each must reach */
   uint32_t deferred;         /* freed frames waiting for a shootdown, linked */
   void (*kick)(void *user, mmu_cpu *cpu);
   void *kick_user;

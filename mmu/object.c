@@ -94,10 +94,9 @@ static int mmu__object_page(mmu_object *o, uint64_t i, uint32_t *frame,
   uint8_t *page = mmu__frame_host(sys, f);
   if (v & MMU__OBJ_SWAP) {
     uint64_t slot = v >> 2;
-    long got = sys->swap.read(sys->swap.user, slot, page);
-    if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+    if ((rc = mmu__slot_read(sys, slot, f)) != MMU_OK) {
       mmu__frame_free(sys, f);
-      return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+      return rc;
     }
     mmu__slot_put(sys, slot);
     sys->vm.pswpin++;
@@ -226,16 +225,8 @@ static int mmu__reclaim_shared(mmu_system *sys, uint32_t f) {
   uint64_t next = 0;
   if (!o->file) {
     uint64_t slot;
-    if ((rc = mmu__slot_alloc(sys, &slot)) == MMU_OK &&
-        sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0)
-      rc = MMU_ERR_SWAP_IO;
-    if (rc == MMU_OK) {
-      sys->slot[slot].checksum = mmu_xxh64(mmu__frame_host(sys, f), 4096, 0);
-      sys->slot[slot].refs = 1;
-      sys->slots_used++;
-      sys->vm.pswpout++;
+    if ((rc = mmu__slot_store(sys, f, 1, &slot)) == MMU_OK)
       next = slot << 2 | MMU__OBJ_SWAP;
-    }
   } else if (fr->flags & MMU__FRF_DIRTY) {
     if (!o->file->write_page ||
         o->file->write_page(o->file->user, i << 12, mmu__frame_host(sys, f)))

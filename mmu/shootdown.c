@@ -89,7 +89,6 @@ static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
     __atomic_store_n(&cpu->shoot_pages[slot],
                      pages > 32 ? 33u : (uint32_t)pages, __ATOMIC_RELAXED);
     __atomic_store_n(&cpu->shoot_posted, n + 1, __ATOMIC_SEQ_CST);
-    sys->shoot_target[i] = n + 1;
     sys->shoot_wait |= 1u << i;
   }
 }
@@ -121,9 +120,11 @@ static void mmu__tlb_finish(mmu_system *sys) {
     mmu_cpu *cpu = sys->cpus[i];
     if (!(sys->shoot_wait >> i & 1) || !cpu)
       continue;
+    /* only the OS side posts, and it is here: what it posted is final */
+    uint32_t target = __atomic_load_n(&cpu->shoot_posted, __ATOMIC_RELAXED);
     int kicked = 0;
     while ((int32_t)(__atomic_load_n(&cpu->shoot_applied, __ATOMIC_ACQUIRE) -
-                     sys->shoot_target[i]) < 0 &&
+                     target) < 0 &&
            __atomic_load_n(&cpu->shoot_state, __ATOMIC_SEQ_CST) ==
                MMU__CPU_RUNNING) {
       if (!kicked && sys->kick) {

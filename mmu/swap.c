@@ -170,6 +170,33 @@ static int mmu__slot_alloc(mmu_system *sys, uint64_t *slot) {
   return MMU_ERR_NOSWAP;
 }
 
+/* Write frame f's bytes to a new slot that `refs` entries will point at. */
+static int mmu__slot_store(mmu_system *sys, uint32_t f, uint32_t refs,
+                           uint64_t *slot) {
+  int rc = mmu__slot_alloc(sys, slot);
+  if (rc != MMU_OK)
+    return rc;
+  const uint8_t *page = mmu__frame_host(sys, f);
+  if (sys->swap.write(sys->swap.user, *slot, page) != 0)
+    return MMU_ERR_SWAP_IO;
+  sys->slot[*slot].checksum = mmu_xxh64(page, 4096, 0);
+  sys->slot[*slot].refs = refs;
+  sys->slots_used++;
+  sys->vm.pswpout++;
+  return MMU_OK;
+}
+
+/* Read a slot into frame f and check it against the checksum taken when it
+ * was written: never wrong bytes, an error instead. */
+static int mmu__slot_read(mmu_system *sys, uint64_t slot, uint32_t f) {
+  uint8_t *page = mmu__frame_host(sys, f);
+  if (sys->swap.read(sys->swap.user, slot, page) != 4096)
+    return MMU_ERR_SWAP_IO;
+  return mmu_xxh64(page, 4096, 0) == sys->slot[slot].checksum
+             ? MMU_OK
+             : MMU_ERR_SWAP_CORRUPT;
+}
+
 /* LRU and LFU learn of references from Accessed bits harvested here:
  * frames [first, first + count) in frame order, wrapping. Clock and the two
  * lists test the bits as they scan, so harvesting would only erase what
@@ -244,17 +271,12 @@ static int mmu__reclaim_one(mmu_system *sys) {
     to = slot << 12 | MMU__SWP_MARK;
   } else if (!(fr->flags & MMU__FRF_FILE_CLEAN)) {
     uint64_t slot;
-    if ((rc = mmu__slot_alloc(sys, &slot)) != MMU_OK ||
-        sys->swap.write(sys->swap.user, slot, mmu__frame_host(sys, f)) != 0) {
+    if ((rc = mmu__slot_store(sys, f, mappers, &slot)) != MMU_OK) {
       mmu__rmap_walk(sys, f, 1, mmu__unmap_end, NULL); /* mapped again */
       fr->flags &= (uint8_t)~MMU__FRF_LAZYFREE;
       mmu_policy_insert(&sys->policy, f);
-      return rc != MMU_OK ? rc : MMU_ERR_SWAP_IO;
+      return rc;
     }
-    sys->slot[slot].checksum = mmu_xxh64(mmu__frame_host(sys, f), 4096, 0);
-    sys->slot[slot].refs = mappers;
-    sys->slots_used++;
-    sys->vm.pswpout++;
     to = slot << 12 | MMU__SWP_MARK;
   }
   /* a clean file page is dropped: the next fault reads the file again */
@@ -287,11 +309,9 @@ static int mmu__swap_in(mmu_space *s, uint64_t va, uint64_t *entry,
     int rc = mmu__frame_alloc_any(sys, &f, 0); /* the read fills it or fails */
     if (rc != MMU_OK)
       return rc;
-    uint8_t *page = mmu__frame_host(sys, f);
-    long got = sys->swap.read(sys->swap.user, slot, page);
-    if (got != 4096 || mmu_xxh64(page, 4096, 0) != sys->slot[slot].checksum) {
+    if ((rc = mmu__slot_read(sys, slot, f)) != MMU_OK) {
       mmu__frame_free(sys, f);
-      return got != 4096 ? MMU_ERR_SWAP_IO : MMU_ERR_SWAP_CORRUPT;
+      return rc;
     }
     mmu__page_new(sys, f, r, va, last ? MMU__FRF_EXCLUSIVE : 0);
     if (!last) {
