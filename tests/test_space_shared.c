@@ -369,3 +369,51 @@ Test(linux_shared, msync_and_reclaim_find_every_mapping_in_one_space) {
   OK(mmu_space_munmap(&S, P(0), 24 * PAGE));
   OK(mmu_object_destroy(&O));
 }
+
+/* msync over a hole: every mapped page is written back, then ENOMEM
+ * (mm/msync.c goes on past the hole and reports it at the end). */
+Test(linux_shared, msync_over_a_hole_writes_the_rest_then_enomem) {
+  static fake_file ff;
+  memset(&ff, 0, sizeof ff);
+  mmu_file file = {ff_read, &ff, "/data/holes", 8, 1, 98, ff_write};
+  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
+  uint64_t got;
+  OK(mmu_space_mmap_object(&S, P(0), 2 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
+                           &got));
+  OK(mmu_space_mmap_object(&S, P(4), 2 * PAGE, RW, MMU_MAP_FIXED, &O,
+                           4 * PAGE, &got));
+  OK(osw_write8(&W, &S, P(1), 0x11, NULL));
+  OK(osw_write8(&W, &S, P(5), 0x55, NULL));
+  EQ(mmu_space_msync(&S, P(0), 8 * PAGE), MMU_ERR_NOSPACE);
+  EQ(ff.writes, 2);
+  EQ(ff.data[1][0], 0x11);
+  EQ(ff.data[5][0], 0x55);
+  OK(mmu_space_msync(&S, P(4), 2 * PAGE)); /* no hole, nothing dirty */
+  EQ(ff.writes, 2);
+  OK(mmu_space_munmap(&S, P(0), 8 * PAGE));
+  OK(mmu_object_destroy(&O));
+}
+
+/* A refused writeback is MMU_ERR_FILE and leaves the page dirty: the next
+ * sync writes it. */
+Test(linux_shared, object_sync_keeps_a_page_whose_write_failed_dirty) {
+  static fake_file ff;
+  memset(&ff, 0, sizeof ff);
+  mmu_file file = {ff_read, &ff, "/data/failing", 8, 1, 97, ff_write};
+  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
+  uint64_t got;
+  OK(mmu_space_mmap_object(&S, P(0), 8 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
+                           &got));
+  OK(osw_write8(&W, &S, P(3), 0x33, NULL));
+  ff.fail = 1;
+  EQ(mmu_object_sync(&O), MMU_ERR_FILE);
+  EQ(ff.writes, 0);
+  ff.fail = 0;
+  OK(mmu_object_sync(&O));
+  EQ(ff.writes, 1);
+  EQ(ff.data[3][0], 0x33);
+  OK(mmu_object_sync(&O)); /* clean now */
+  EQ(ff.writes, 1);
+  OK(mmu_space_munmap(&S, P(0), 8 * PAGE));
+  OK(mmu_object_destroy(&O));
+}
