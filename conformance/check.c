@@ -117,7 +117,8 @@ static vec_outcome check_outcome_of(int status, const mmu_result *r) {
 /* Runs v; with fill, records the library's outcomes and A/D changes into
  * fill (a copy of v) instead of comparing. */
 static int check_run(check_ctx *ctx, const vec_vector *v, int path,
-                     vec_vector *fill, char *msg, size_t msg_len) {
+                     vec_vector *fill, uint32_t until, mmu_cpu *cpu,
+                     char *msg, size_t msg_len) {
   size_t used = 0;
   msg[0] = 0;
   for (uint32_t i = 0; i < ctx->written_count; i++)
@@ -139,17 +140,18 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
     check_remember(ctx, v->pte[i].gpa);
   }
 
-  mmu_ram_region region = {0, v->ram_size, ctx->ram};
+  ctx->region.gpa = 0;
+  ctx->region.size = v->ram_size;
+  ctx->region.host = ctx->ram;
   mmu_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.tlb_sets = 64;
   cfg.tlb_ways = 4;
   cfg.maxphyaddr = v->maxphyaddr;
   cfg.flags = v->flags;
-  cfg.ram = &region;
+  cfg.ram = &ctx->region;
   cfg.ram_count = 1;
-  mmu_cpu cpu;
-  int rc = mmu_init(&cpu, &cfg, ctx->tlb, sizeof ctx->tlb);
+  int rc = mmu_init(cpu, &cfg, ctx->tlb, sizeof ctx->tlb);
   if (rc == MMU_OK) {
     mmu_regs regs;
     memset(&regs, 0, sizeof regs);
@@ -160,7 +162,7 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
     regs.pkru = v->pkru;
     regs.cpl = (uint8_t)v->cpl;
     regs.ac = (uint8_t)v->ac;
-    rc = mmu_load_regs(&cpu, &regs);
+    rc = mmu_load_regs(cpu, &regs);
   }
   if (rc != MMU_OK) {
     check_say(msg, msg_len, &used, "%s: state rejected: %s\n", v->id,
@@ -168,7 +170,7 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
     return -1;
   }
 
-  for (uint32_t si = 0; si < v->step_count; si++) {
+  for (uint32_t si = 0; si < v->step_count && si < until; si++) {
     const vec_step *s = &v->step[si];
     switch (s->op) {
     case VEC_ACCESS: {
@@ -178,12 +180,12 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
       mmu_result r;
       memset(&r, 0, sizeof r);
       if (ctx->on_access)
-        ctx->on_access(ctx->on_access_user, &cpu, s, NULL, NULL);
+        ctx->on_access(ctx->on_access_user, cpu, s, NULL, NULL);
       int status = path == CHECK_REFERENCE
-                       ? mmu_reference_translate(&cpu, s->a, s->access, &r, NULL)
-                       : mmu_translate(&cpu, s->a, s->access, &r);
+                       ? mmu_reference_translate(cpu, s->a, s->access, &r, NULL)
+                       : mmu_translate(cpu, s->a, s->access, &r);
       if (ctx->on_access)
-        ctx->on_access(ctx->on_access_user, &cpu, s, &status, &r);
+        ctx->on_access(ctx->on_access_user, cpu, s, &status, &r);
       if (fill) {
         vec_step *fs = &fill->step[si];
         fs->expect = check_outcome_of(status, &r);
@@ -225,9 +227,10 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
                   path == CHECK_REFERENCE ? "reference" : "translate",
                   vec_access_name(s->access), (unsigned long long)s->a, got, want);
       if (ok != 1) {
+        ctx->failed_step = si;
         if (v->departs[0])
           check_say(msg, msg_len, &used, "  (source departs: %s)\n", v->departs);
-        check_trace(ctx, &cpu, s->a, s->access, msg, msg_len, &used);
+        check_trace(ctx, cpu, s->a, s->access, msg, msg_len, &used);
         return 0;
       }
       break;
@@ -242,32 +245,32 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
       check_remember(ctx, s->a);
       break;
     case VEC_INVLPG:
-      mmu_invlpg(&cpu, s->a);
+      mmu_invlpg(cpu, s->a);
       break;
     case VEC_INVPCID:
-      (void)mmu_invpcid(&cpu, (unsigned)(s->a > 0xFFFFFFFFu ? 0xFFFFFFFFu : s->a),
+      (void)mmu_invpcid(cpu, (unsigned)(s->a > 0xFFFFFFFFu ? 0xFFFFFFFFu : s->a),
                         s->b, s->c);
       break;
     case VEC_CR0:
-      (void)mmu_write_cr0(&cpu, s->a);
+      (void)mmu_write_cr0(cpu, s->a);
       break;
     case VEC_CR3:
-      (void)mmu_write_cr3(&cpu, s->a);
+      (void)mmu_write_cr3(cpu, s->a);
       break;
     case VEC_CR4:
-      (void)mmu_write_cr4(&cpu, s->a);
+      (void)mmu_write_cr4(cpu, s->a);
       break;
     case VEC_EFER:
-      (void)mmu_write_efer(&cpu, s->a);
+      (void)mmu_write_efer(cpu, s->a);
       break;
     case VEC_PKRU:
-      mmu_write_pkru(&cpu, (uint32_t)s->a);
+      mmu_write_pkru(cpu, (uint32_t)s->a);
       break;
     case VEC_CPL:
-      mmu_set_cpl(&cpu, (unsigned)(s->a & 3));
+      mmu_set_cpl(cpu, (unsigned)(s->a & 3));
       break;
     case VEC_AC:
-      mmu_set_ac(&cpu, s->a != 0);
+      mmu_set_ac(cpu, s->a != 0);
       break;
     default:
       check_say(msg, msg_len, &used, "%s: unknown step kind\n", v->id);
@@ -279,13 +282,20 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
 
 int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
                  size_t msg_len) {
-  return check_run(ctx, v, path, NULL, msg, msg_len);
+  mmu_cpu cpu;
+  return check_run(ctx, v, path, NULL, v->step_count, &cpu, msg, msg_len);
+}
+
+int check_run_until(check_ctx *ctx, const vec_vector *v, int path,
+                    uint32_t until, mmu_cpu *cpu, char *msg, size_t msg_len) {
+  return check_run(ctx, v, path, NULL, until, cpu, msg, msg_len);
 }
 
 int check_fill(check_ctx *ctx, vec_vector *v, int path, char *msg,
                size_t msg_len) {
   static vec_vector copy;
   copy = *v;
-  int rc = check_run(ctx, &copy, path, v, msg, msg_len);
+  mmu_cpu cpu;
+  int rc = check_run(ctx, &copy, path, v, copy.step_count, &cpu, msg, msg_len);
   return rc < 0 ? rc : 1;
 }

@@ -17,6 +17,8 @@ typedef struct check_ctx {
   /* entries the current vector wrote, zeroed again before the next one */
   uint64_t written[VEC_MAX_PTES + VEC_MAX_STEPS];
   uint32_t written_count;
+  mmu_ram_region region; /* the vector's RAM, as the cpu sees it */
+  uint32_t failed_step;  /* after a disagreement: the step's index */
   /* optional (NULL in a zeroed ctx): called on every access step just
    * before it translates (status and r NULL) and just after (its status
    * and result), with the vector's cpu; for tests of the inline hit */
@@ -31,6 +33,12 @@ typedef struct check_ctx {
  * outcome, and the reference walk trace). */
 int check_vector(check_ctx *ctx, const vec_vector *v, int path, char *msg,
                  size_t msg_len);
+
+/* Like check_vector, but runs only the steps before step `until` on *cpu
+ * (initialised here), which is then left just before that step: for a
+ * caller that explains the step itself (mmu walk). */
+int check_run_until(check_ctx *ctx, const vec_vector *v, int path,
+                    uint32_t until, mmu_cpu *cpu, char *msg, size_t msg_len);
 
 /* Fills v's outcomes (expect, ad) with what the library does on the given
  * path. Returns 1, or -1 if the vector is unusable (msg says why). */

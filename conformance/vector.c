@@ -270,6 +270,7 @@ int vec_read(vec_reader *r, vec_vector *v) {
         if (rc != VEC_OK)
           return rc;
         in_vector = 1;
+        r->vector_line = r->line;
         last_access = NULL;
         seen = 0;
       } else if (strcmp(tok, "source") == 0) {
@@ -393,6 +394,11 @@ int vec_read(vec_reader *r, vec_vector *v) {
   if (in_vector)
     return vec_set_error(r, "vector '%s' has no 'end'", v->id);
   return VEC_EOF;
+}
+
+const char *vec_error_text(const vec_reader *r) {
+  const char *colon = strstr(r->error, ": ");
+  return strncmp(r->error, "line ", 5) == 0 && colon ? colon + 2 : r->error;
 }
 
 /* ---- the writer --------------------------------------------------------- */

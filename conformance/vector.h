@@ -90,6 +90,7 @@ typedef struct vec_reader {
   const char *text;
   size_t len, pos;
   unsigned long line;  /* last line read, 1-based */
+  unsigned long vector_line; /* line of the last vector's 'vector' line */
   unsigned long count; /* vectors read so far */
   int seen_header;
   char source[VEC_MAX_TEXT]; /* the file's 'source' line */
@@ -101,6 +102,8 @@ typedef struct vec_reader {
  * r->error set; after an error the reader must not be used again. */
 void vec_reader_init(vec_reader *r, const char *text, size_t len);
 int vec_read(vec_reader *r, vec_vector *v);
+/* r->error without its "line N: " prefix, for "file:line: ..." reports. */
+const char *vec_error_text(const vec_reader *r);
 
 /* Write one vector in the text form (the file header is the caller's). */
 #include <stdio.h>
