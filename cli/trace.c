@@ -39,6 +39,7 @@ typedef struct tr_opts {
   unsigned policy;
   uint64_t age, interval, opt_limit;
   int no_opt, json;
+  const char *save_ram; /* --save-ram FILE, or NULL */
 } tr_opts;
 
 static void usage(FILE *f) {
@@ -64,6 +65,10 @@ static void usage(FILE *f) {
     "  --no-opt          do not compute Belady's OPT\n"
     "  --opt-limit N     skip OPT past N page references (default 64M)\n"
     "  --json            print one JSON object instead of the reports\n"
+    "  --save-ram FILE   write guest RAM (the frame pool, page tables\n"
+    "                    included) to FILE at the end and print the\n"
+    "                    mmu walk command that explains the last data\n"
+    "                    reference from it\n"
     "  --help            this text\n"
     "SIZE and N take a K, M or G suffix (powers of 2). FILE '-' is stdin.\n"
     "Exit status: 0 ok, 1 a check failed (the policy beat OPT, or faults\n"
@@ -170,6 +175,12 @@ static int parse_opts(int argc, char **argv, tr_opts *o) {
     } else if (strcmp(a, "--json") == 0) {
       o->json = 1;
       takes = 0;
+    } else if (strcmp(a, "--save-ram") == 0) {
+      if (!v) {
+        cli_error("trace", "--save-ram needs a file name");
+        return CLI_BAD_INPUT;
+      }
+      o->save_ram = v;
     } else if (a[0] == '-' && a[1]) {
       cli_error("trace", "unknown option '%s' (see mmu trace --help)", a);
       return CLI_BAD_INPUT;
@@ -305,6 +316,7 @@ typedef struct tr {
   const char *opt_skipped; /* why OPT was not computed, or NULL */
   uint64_t refs, kind[4], straddling, outside, touches, pages, granules;
   uint32_t last_id;
+  uint64_t last_data; /* the last load or store replayed */
   tr_interval mark;
   uint64_t mark_refs;
   tr_row *rows; /* --json --interval: the lines, printed at the end */
@@ -494,6 +506,8 @@ static int replay(tr *t, int kind, uint64_t addr, uint64_t size,
     t->outside++;
     return CLI_OK;
   }
+  if (kind != K_I)
+    t->last_data = addr;
   for (int k = 0; k < (kind == K_M ? 2 : 1); k++)
     for (uint64_t p = first; p <= last; p++) {
       int rc = touch(t, p, access[kind][k], why);
@@ -887,6 +901,26 @@ static int check(tr *t, const tr_opt_result *opt) {
   return rc;
 }
 
+/* The pool is all of guest RAM: `mmu walk` can replay any translation of
+ * the traced process from it and the space's CR3. */
+static int save_ram(tr *t) {
+  FILE *out = fopen(t->o.save_ram, "wb");
+  size_t bytes = (size_t)t->os.cfg.pool.size;
+  if (!out || fwrite(t->os.pool, 1, bytes, out) != bytes || fclose(out)) {
+    cli_file_error(t->o.save_ram, 0, "cannot write: %s", strerror(errno));
+    return CLI_BAD_INPUT;
+  }
+  fprintf(t->o.json ? stderr : stdout,
+          "\nguest RAM (%zu bytes at 0x%llx) saved to %s; the last data "
+          "reference, explained:\n  mmu walk --ram %s@0x%llx --cr3 0x%llx "
+          "--cpl 3 0x%llx\n",
+          bytes, (unsigned long long)CLI_OS_POOL_GPA, t->o.save_ram,
+          t->o.save_ram, (unsigned long long)CLI_OS_POOL_GPA,
+          (unsigned long long)t->space.root,
+          (unsigned long long)t->last_data);
+  return CLI_OK;
+}
+
 static int run(tr *t, FILE *f) {
   char *line = NULL;
   size_t cap = 0;
@@ -945,7 +979,10 @@ static int run(tr *t, FILE *f) {
   else
     report_text(t, &opt);
   fflush(stdout);
-  return check(t, &opt);
+  rc = check(t, &opt);
+  if (t->o.save_ram && save_ram(t) != CLI_OK)
+    rc = CLI_BAD_INPUT;
+  return rc;
 }
 
 int cli_trace(int argc, char **argv) {

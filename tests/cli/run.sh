@@ -126,6 +126,21 @@ trace_stdin)
   diff -u from_file out >&2 || fail "stdin and file reports differ"
   [ ! -s err ] || fail "stderr not empty in a pipe: $(cat err)"
   ;;
+trace_save_ram)
+  # the RAM the process ended with explains its last data reference: the
+  # printed mmu walk command runs, and both paths agree on it
+  trace
+  run 0 trace --ram 256K --save-ram ram.bin true.lackey
+  walk=$(sed -n 's/^  mmu walk /walk /p' out)
+  [ -n "$walk" ] || fail "no mmu walk command printed"
+  [ -s ram.bin ] || fail "ram.bin not written"
+  # shellcheck disable=SC2086 # the command's words
+  run 0 $walk
+  grep -q '^mmu_translate (the TLB path) agrees: ok ' out ||
+    fail "the walk of the saved RAM did not translate: $(cat out)"
+  run 2 trace --save-ram /nonexistent/dir/ram.bin true.lackey
+  has err "/nonexistent/dir/ram.bin: cannot write: No such file or directory"
+  ;;
 trace_bad_line)
   run 2 trace "$here/bad_line.lackey"
   has err "$here/bad_line.lackey:8: expected a decimal size after the ','"
