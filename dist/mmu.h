@@ -90,7 +90,8 @@ typedef enum mmu_status {
   MMU_ERR_STORAGE = -4,  /* storage too small or misaligned (see the     */
                          /* call's size query)                            */
   MMU_ERR_RAM = -5,      /* RAM region list malformed (overlap, alignment) */
-  MMU_ERR_MODE = -6,     /* paging mode not modelled (32-bit, PAE)         */
+  MMU_ERR_MODE = -6,     /* paging mode not modelled (no longer returned:  */
+                         /* every mode is, from paging off to LA57)        */
   MMU_ERR_PT_BUS = -7,   /* walk touched a paging entry outside RAM and no */
                          /* pt_read callback resolved it; result.paddr is  */
                          /* the entry's physical address                   */
@@ -136,6 +137,8 @@ enum {
 /* Control-register and EFER bits the MMU reads. */
 #define MMU_CR0_PE (1ull << 0)
 #define MMU_CR0_WP (1ull << 16)
+#define MMU_CR0_NW (1ull << 29)
+#define MMU_CR0_CD (1ull << 30)
 #define MMU_CR0_PG (1ull << 31)
 #define MMU_CR3_NOFLUSH (1ull << 63)
 #define MMU_CR4_PSE (1ull << 4)
@@ -219,6 +222,9 @@ typedef struct mmu_regs {
   uint32_t pkru;
   uint8_t cpl; /* 0..3 */
   uint8_t ac;  /* EFLAGS.AC */
+  /* PAE paging's four PDPTE registers (SDM 4.4.1): loaded from CR3 by the
+   * MOV to CR0, CR3 or CR4 that needs them, not re-read on a TLB miss. */
+  uint64_t pdpte[4];
 } mmu_regs;
 
 /* One TLB entry caches one 4 KiB piece of a page of any size (large pages
@@ -230,7 +236,7 @@ typedef struct mmu_tlb_entry {
   uint8_t *host;     /* host address of the piece, NULL when not RAM */
   uint8_t rights;    /* MMU_RIGHT_* combined over all levels */
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
-  uint8_t page_shift; /* 12, 21 or 30 */
+  uint8_t page_shift; /* 12, 21, 22 (4 MiB, 32-bit paging) or 30 */
   uint8_t global;
   uint8_t reserved_[4];
 } mmu_tlb_entry;
@@ -250,7 +256,7 @@ typedef struct mmu_front_entry {
   uint64_t cmp[4];    /* [access & 3]: read, write, fetch, fetch (0) */
   uint64_t host_add;  /* host = vaddr + host_add (mod 2^64) */
   uint64_t phys_add;  /* paddr = vaddr + phys_add (mod 2^64) */
-  uint64_t page_size; /* 4096, 2 MiB or 1 GiB */
+  uint64_t page_size; /* 4096, 2 MiB, 4 MiB or 1 GiB */
   uint64_t page;      /* the page address decoded; MMU_FRONT_NONE if empty */
 } mmu_front_entry;
 
@@ -344,7 +350,7 @@ typedef struct mmu_cpu {
   uint8_t front_large;  /* a front may hold a piece of a large page */
   uint8_t front_used;   /* bit per view filled since the last clear */
   uint8_t canon_shift;  /* 47, or 56 with LA57 */
-  int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
+  int8_t paging;        /* MMU__PAGING_*: 0 off, 2 32-bit, 3 PAE, 4, 5 */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
   uint32_t pk_deny[32]; /* [access|mode] -> bit per pkey: PKRU denies */
   uint8_t fault[32];    /* [access|mode] -> bit per rights W|U|X: #PF */
@@ -397,6 +403,8 @@ typedef struct mmu_walk_step {
   uint64_t entry_gpa;
   uint64_t entry; /* value read, before any A/D update */
   uint8_t level;  /* 5 = PML5E, 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE */
+                  /* (PAE: the PDPTE register, entry_gpa where it was */
+                  /* loaded from; 32-bit paging: 4-byte entries) */
 } mmu_walk_step;
 
 typedef struct mmu_trace {
@@ -1161,12 +1169,23 @@ _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 /* bits hi..lo set */
 #define MMU__BITS(hi, lo) ((~0ull >> (63 - (hi))) & ~((1ull << (lo)) - 1))
 
+/* cpu->paging: the paging mode (SDM 4.1.1), by its number of levels. */
+enum {
+  MMU__PAGING_OFF = 0,  /* CR0.PG = 0: linear is physical */
+  MMU__PAGING_32 = 2,   /* 32-bit paging: 2 levels of 4-byte entries */
+  MMU__PAGING_PAE = 3,  /* PAE: PDPTE registers, then 2 levels */
+  MMU__PAGING_4 = 4,
+  MMU__PAGING_5 = 5
+};
+
 /* A walk's findings, before permissions are decided. */
 typedef struct mmu__walk_state {
-  uint64_t entry[5];     /* [i] = entry used at level i+1 */
-  uint64_t root;         /* the top table (from CR3) */
+  uint64_t entry[5];     /* [i] = entry used at level i+1 (PAE: [2] is */
+                         /* the PDPTE register; 32-bit: zero-extended) */
+  uint64_t root;         /* the top table in memory (CR3, or the PDPTE) */
   uint64_t vaddr;        /* entry addresses follow from these */
-  int top;               /* 5 or 4 */
+  int top;               /* the top level in memory: 5, 4, or 2 */
+  int narrow;            /* 32-bit paging: 4-byte entries, 10-bit indices */
   int leaf_level;        /* level of the entry that maps the page */
   uint8_t rights;        /* MMU_RIGHT_W|U|X combined over levels (no D) */
   uint64_t paddr;        /* translated address */
@@ -1179,6 +1198,9 @@ static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
 static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired);
+static inline int mmu__pt_read32(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
+static int mmu__pt_cmpxchg32(mmu_cpu *cpu, uint64_t gpa, uint32_t expected,
+                             uint32_t desired);
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa);
 static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r);
 
@@ -1186,7 +1208,8 @@ static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r);
 static void mmu__update_tables(mmu_cpu *cpu);
 static void mmu__update_pcid(mmu_cpu *cpu);
 static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access);
-static int mmu__paging_mode(const mmu_regs *r); /* 0 off, 4, 5, -1 other */
+static int mmu__paging_mode(const mmu_regs *r); /* MMU__PAGING_* */
+static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]);
 
 /* tlb.c */
 static void mmu__tlb_flush_all(mmu_cpu *cpu);
@@ -1197,6 +1220,13 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
 static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e);
 static void mmu__front_clear_all(mmu_cpu *cpu);
 
+/* Outside IA-32e mode linear addresses are 32 bits (SDM 3.3.6): the
+ * library reads a wider vaddr as its low 32 bits, as the address wraps. */
+static inline uint64_t mmu__linear(const mmu_cpu *cpu, uint64_t va) {
+  return cpu->paging >= MMU__PAGING_4 ? va : (uint32_t)va;
+}
+
+/* (Every 32-bit linear address is canonical: mmu__linear first.) */
 static inline int mmu__is_canonical(const mmu_cpu *cpu, uint64_t va) {
   return (uint64_t)(((int64_t)va >> cpu->canon_shift) + 1) <= 1;
 }
@@ -1428,6 +1458,40 @@ static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
   return mmu__pt_read_cold(cpu, gpa, value);
 }
 
+/* A 4-byte entry of 32-bit paging, zero-extended: read as the aligned 8
+ * bytes holding it (what pt_read callbacks are asked for too). */
+static inline int mmu__pt_read32(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
+  uint64_t both;
+  if (mmu__pt_read(cpu, gpa & ~7ull, &both) != 0)
+    return -1;
+  *value = (uint32_t)(both >> ((gpa & 4) * 8));
+  return 0;
+}
+
+static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
+                           uint64_t desired);
+
+/* A 4-byte entry's compare-exchange, done on the aligned 8 bytes holding
+ * it with the other half as read: a change there only costs a retry here,
+ * never this entry's race (0 stored, 1 lost, -1 bus error). */
+static int mmu__pt_cmpxchg32(mmu_cpu *cpu, uint64_t gpa, uint32_t expected,
+                             uint32_t desired) {
+  unsigned shift = (unsigned)(gpa & 4) * 8;
+  for (int tries = 0; tries < MMU__MAX_WALK_RETRIES; tries++) {
+    uint64_t both;
+    if (mmu__pt_read(cpu, gpa & ~7ull, &both) != 0)
+      return -1;
+    if ((uint32_t)(both >> shift) != expected)
+      return 1;
+    uint64_t want = (both & ~(0xFFFFFFFFull << shift)) |
+                    (uint64_t)desired << shift;
+    int rc = mmu__pt_cmpxchg(cpu, gpa & ~7ull, both, want);
+    if (rc != 1)
+      return rc;
+  }
+  return 1;
+}
+
 /* 0 stored, 1 lost the race, -1 bus error. */
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired) {
@@ -1453,12 +1517,13 @@ static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
  * Folding CPL and AC into the index means a privilege change or STAC/CLAC
  * only updates cpu->mode; the tables change with CR0, CR4, EFER and PKRU. */
 
+/* SDM 4.1.1, Table 4-1 (LMA implies PAE: the register writes keep it so). */
 static int mmu__paging_mode(const mmu_regs *r) {
   if (!(r->cr0 & MMU_CR0_PG))
-    return 0;
-  if ((r->efer & MMU_EFER_LMA) && (r->cr4 & MMU_CR4_PAE))
-    return (r->cr4 & MMU_CR4_LA57) ? 5 : 4;
-  return -1; /* 32-bit or PAE paging: not modelled */
+    return MMU__PAGING_OFF;
+  if (r->efer & MMU_EFER_LMA)
+    return (r->cr4 & MMU_CR4_LA57) ? MMU__PAGING_5 : MMU__PAGING_4;
+  return (r->cr4 & MMU_CR4_PAE) ? MMU__PAGING_PAE : MMU__PAGING_32;
 }
 
 /* SDM 4.6.1: does an access of kind idx fault on a page whose rights
@@ -1554,14 +1619,18 @@ static void mmu__update_pcid(mmu_cpu *cpu) {
   cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
 }
 
+static void mmu__update_reserved(mmu_cpu *cpu);
+
 static void mmu__update_tables(mmu_cpu *cpu) {
   const mmu_regs *r = &cpu->regs;
+  int paging = (r->cr0 & MMU_CR0_PG) != 0;
   for (unsigned idx = 0; idx < 32; idx++) {
     uint8_t fault = 0;
     uint16_t allow = 0;
     int write = (idx & MMU_WRITE) && !(idx & MMU_FETCH);
     for (unsigned rights = 0; rights < 16; rights++) {
-      int f = mmu__rights_fault(r, idx, rights & 7);
+      /* paging off: no rights to check, every access goes ahead */
+      int f = paging && mmu__rights_fault(r, idx, rights & 7);
       if (rights < 8)
         fault |= (uint8_t)(f << rights);
       /* a write through an entry cached without D must walk to set D */
@@ -1577,11 +1646,34 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
   cpu->paging = (int8_t)mmu__paging_mode(r);
   mmu__update_pcid(cpu);
+  mmu__update_reserved(cpu);
+}
 
+/* Reserved bits by level and PS, for the current paging mode. */
+static void mmu__update_reserved(mmu_cpu *cpu) {
+  const mmu_regs *r = &cpu->regs;
+  uint64_t xd = (r->efer & MMU_EFER_NXE) ? 0 : MMU_PTE_XD;
+  if (cpu->paging == MMU__PAGING_32) {
+    /* SDM 4.3, Table 4-4: a 4 MiB PDE holds physical bits M-1:32 in bits
+     * M-20:13 (PSE-36, M = min(MAXPHYADDR, 40)); bits 21:M-19 are
+     * reserved. Nothing else is in 32-bit paging. */
+    unsigned m = cpu->maxphyaddr < 40 ? cpu->maxphyaddr : 40;
+    memset(cpu->rsvd, 0, sizeof cpu->rsvd);
+    cpu->rsvd[2][1] = MMU__BITS(21, m - 19);
+    return;
+  }
+  if (cpu->paging == MMU__PAGING_PAE) {
+    /* SDM 4.4.2, Tables 4-9 to 4-11: bits 62:MAXPHYADDR, XD without NXE,
+     * bits 20:13 of a 2 MiB PDE. (The PDPTEs were checked when loaded.) */
+    uint64_t high = MMU__BITS(62, cpu->maxphyaddr) | xd;
+    for (int level = 0; level < 6; level++)
+      cpu->rsvd[level][0] = cpu->rsvd[level][1] = high;
+    cpu->rsvd[2][1] |= MMU__BITS(20, 13);
+    return;
+  }
   /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
   uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
-  if (!(r->efer & MMU_EFER_NXE))
-    high |= MMU_PTE_XD;
+  high |= xd;
   for (int level = 0; level < 6; level++)
     cpu->rsvd[level][0] = cpu->rsvd[level][1] = high;
   /* PS is reserved in PML5Es and PML4Es: in both masks, so the walk's
@@ -1608,7 +1700,10 @@ static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access) {
     pfec |= MMU_PFEC_W;
   if (r->cpl == 3 && !(access & MMU_IMPLICIT))
     pfec |= MMU_PFEC_U;
-  if (fetch && ((r->efer & MMU_EFER_NXE) || (r->cr4 & MMU_CR4_SMEP)))
+  /* SDM 4.7: I/D with SMEP, or with NXE where entries have XD (PAE and
+   * 4/5-level paging; 32-bit paging has no XD) */
+  if (fetch && ((r->cr4 & MMU_CR4_SMEP) ||
+                ((r->efer & MMU_EFER_NXE) && (r->cr4 & MMU_CR4_PAE))))
     pfec |= MMU_PFEC_ID;
   return pfec;
 }
@@ -1856,7 +1951,8 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
   mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
   if (e->tag != MMU_TLB_EMPTY)
     cpu->tlb_large -= e->page_shift > 12;
-  MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
+  MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 ||
+             w->page_shift == 22 || w->page_shift == 30);
   e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
   e->paddr = (w->paddr & ~MMU__PAGE_MASK);
   e->host = mmu__host_page(cpu, e->paddr);
@@ -1972,6 +2068,7 @@ MMU_API int mmu_flush_tlb(mmu_cpu *cpu) {
 MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->stats.invlpg++;
+  vaddr = mmu__linear(cpu, vaddr);
   if (mmu__is_canonical(cpu, vaddr))
     mmu__tlb_flush_page(cpu, vaddr, cpu->pcid, 1);
   return MMU_OK;
@@ -2015,8 +2112,9 @@ MMU_API uint32_t mmu_tlb_count(const mmu_cpu *cpu) {
   return count;
 }
 /* ---- mmu/walk.c ---- */
-/* walk.c - the TLB-miss path: one walker for 4- and 5-level paging and all
- * page sizes, permissions from perm.c's tables, A/D by compare-exchange. */
+/* walk.c - the TLB-miss path: one walker for every paging mode (off,
+ * 32-bit, PAE, 4- and 5-level) and all page sizes, permissions from
+ * perm.c's tables, A/D by compare-exchange. */
 
 static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
                            mmu_result *out) {
@@ -2037,9 +2135,21 @@ static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
  * stores one value per level, and only A/D updates need it). */
 static uint64_t mmu__entry_gpa(const mmu_cpu *cpu, const mmu__walk_state *w,
                                int level) {
+  if (w->narrow) { /* 32-bit paging: 4-byte entries, 10-bit indices */
+    uint64_t table =
+        level == w->top ? w->root : (w->entry[level] & MMU__BITS(31, 12));
+    return table + ((w->vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
+  }
   uint64_t table =
       level == w->top ? w->root : (w->entry[level] & cpu->addr_mask);
   return table + ((w->vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
+}
+
+static int mmu__entry_cmpxchg(mmu_cpu *cpu, const mmu__walk_state *w,
+                              int level, uint64_t old, uint64_t want) {
+  uint64_t gpa = mmu__entry_gpa(cpu, w, level);
+  return w->narrow ? mmu__pt_cmpxchg32(cpu, gpa, (uint32_t)old, (uint32_t)want)
+                   : mmu__pt_cmpxchg(cpu, gpa, old, want);
 }
 
 /* MMU_CFG_AD_ON_FAULT_UPPER: set A in the entries above fault_level. */
@@ -2048,8 +2158,7 @@ static void mmu__accessed_above(mmu_cpu *cpu, const mmu__walk_state *w,
   for (int level = w->top; level > fault_level; level--) {
     uint64_t old = w->entry[level - 1];
     if (!(old & MMU_PTE_A))
-      (void)mmu__pt_cmpxchg(cpu, mmu__entry_gpa(cpu, w, level), old,
-                            old | MMU_PTE_A);
+      (void)mmu__entry_cmpxchg(cpu, w, level, old, old | MMU_PTE_A);
   }
 }
 
@@ -2063,11 +2172,10 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
         old | MMU_PTE_A | (l == w->leaf_level && write ? MMU_PTE_D : 0);
     if (want == old)
       continue;
-    uint64_t gpa = mmu__entry_gpa(cpu, w, l);
-    int rc = mmu__pt_cmpxchg(cpu, gpa, old, want);
+    int rc = mmu__entry_cmpxchg(cpu, w, l, old, want);
     if (rc < 0) {
       cpu->stats.bus_errors++;
-      out->paddr = gpa;
+      out->paddr = mmu__entry_gpa(cpu, w, l);
       return MMU_ERR_PT_BUS;
     }
     if (rc > 0)
@@ -2121,23 +2229,69 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   uint32_t pfec;
   unsigned idx = (access & 7u) | cpu->mode, rights;
 
-  cpu->stats.walks++;
-  w->top = cpu->paging;
   w->vaddr = vaddr;
+  w->narrow = cpu->paging == MMU__PAGING_32;
+  w->top = cpu->paging >= MMU__PAGING_4 ? cpu->paging : 2;
+  if (MMU_UNLIKELY(cpu->paging == MMU__PAGING_OFF)) {
+    /* linear is physical; cached like a page every access may use (the
+     * tables allow everything while CR0.PG = 0), so the hit is the same */
+    w->top = w->leaf_level = 1;
+    w->entry[0] = 0;
+    w->page_shift = 12;
+    w->rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X | MMU_RIGHT_D;
+    w->paddr = vaddr;
+    return MMU_OK;
+  }
+  cpu->stats.walks++;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    table = w->root = cpu->regs.cr3 & amask;
     all_and = ~0ull;
     all_or = 0;
-    if (w->top == 5) {
-      MMU__WALK_LEVEL(5)
+    if (MMU_LIKELY(cpu->paging >= MMU__PAGING_4)) {
+      table = w->root = cpu->regs.cr3 & amask;
+      if (w->top == 5) {
+        MMU__WALK_LEVEL(5)
+      }
+      MMU__WALK_LEVEL(4)
+      MMU__WALK_LEVEL(3)
+    } else if (cpu->paging == MMU__PAGING_PAE) {
+      /* the PDPTE register (SDM 4.4.1): no memory read, no rights, no A */
+      level = 3;
+      pte = cpu->regs.pdpte[(vaddr >> 30) & 3];
+      w->entry[2] = pte;
+      if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))
+        goto not_present;
+      table = w->root = pte & amask;
+    } else {
+      goto narrow;
     }
-    MMU__WALK_LEVEL(4)
-    MMU__WALK_LEVEL(3)
     MMU__WALK_LEVEL(2)
     MMU__WALK_LEVEL(1)
+    goto leaf;
+  narrow: /* 32-bit paging (SDM 4.3): a PDE, then a PTE or a 4 MiB page */
+    table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
+    for (level = 2;; level = 1) {
+      gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
+      if (mmu__pt_read32(cpu, gpa, &pte) != 0)
+        goto bus_error;
+      w->entry[level - 1] = pte;
+      if (!(pte & MMU_PTE_P))
+        goto not_present;
+      all_and &= pte;
+      all_or |= pte;
+      if (level == 1)
+        break;
+      if ((pte & MMU_PTE_PS) && (cpu->regs.cr4 & MMU_CR4_PSE)) {
+        if (pte & cpu->rsvd[2][1])
+          goto reserved;
+        break;
+      }
+      table = pte & MMU__BITS(31, 12);
+    }
   leaf:
     w->leaf_level = level;
-    w->page_shift = 12 + 9 * (uint32_t)(level - 1);
+    w->page_shift = level == 1   ? 12
+                    : w->narrow ? 22
+                                : 12 + 9 * (uint32_t)(level - 1);
     /* XD set anywhere is only reachable with NXE (else reserved) */
     rights = ((all_and & MMU_PTE_W) ? MMU_RIGHT_W : 0) |
              ((all_and & MMU_PTE_U) ? MMU_RIGHT_U : 0) |
@@ -2167,7 +2321,10 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     }
     w->rights = (uint8_t)(rights | ((pte & MMU_PTE_D) ? MMU_RIGHT_D : 0));
     uint64_t size_mask = ((uint64_t)1 << w->page_shift) - 1;
-    w->paddr = (pte & amask & ~size_mask) | (vaddr & size_mask);
+    uint64_t frame = pte & amask & ~size_mask;
+    if (MMU_UNLIKELY(w->page_shift == 22)) /* PSE-36: bits 39:32 in 20:13 */
+      frame = (pte & MMU__BITS(31, 22)) | (pte & MMU__BITS(20, 13)) << 19;
+    w->paddr = frame | (vaddr & size_mask);
     return MMU_OK;
   }
   return MMU_ERR_CONTENDED;
@@ -2189,24 +2346,12 @@ fault:
 }
 #undef MMU__WALK_LEVEL
 
-/* Paging off, a mode not modelled, or a non-canonical address. */
-static MMU_NOINLINE int mmu__translate_unusual(mmu_cpu *cpu, uint64_t vaddr,
-                                              mmu_result *out) {
-  if (cpu->paging < 0)
-    return MMU_ERR_MODE;
-  if (cpu->paging > 0) {
-    MMU_ASSERT(!mmu__is_canonical(cpu, vaddr));
-    cpu->stats.faults_gp++;
-    out->error_code = 0;
-    return MMU_GP_FAULT;
-  }
-  out->paddr = vaddr; /* paging off: linear is physical */
-  out->host = NULL;
-  const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
-  if (r)
-    out->host = (uint8_t *)r->host + (vaddr - r->gpa);
-  out->page_size = 4096;
-  return MMU_OK;
+/* A non-canonical address in IA-32e mode: #GP (SDM 4.5.1). */
+static MMU_NOINLINE int mmu__translate_noncanonical(mmu_cpu *cpu,
+                                                   mmu_result *out) {
+  cpu->stats.faults_gp++;
+  out->error_code = 0;
+  return MMU_GP_FAULT;
 }
 
 static inline void mmu__result_from_entry(const mmu_tlb_entry *e,
@@ -2254,8 +2399,10 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return MMU_ERR_ARG;
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
-  if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
-    return mmu__translate_unusual(cpu, vaddr, out);
+  if (MMU_UNLIKELY(cpu->paging < MMU__PAGING_4))
+    vaddr = (uint32_t)vaddr; /* 32-bit linear addresses (SDM 3.3.6) */
+  else if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr)))
+    return mmu__translate_noncanonical(cpu, out);
   cpu->stats.tlb_loads[access & 3u]++;
 
   uint64_t page = vaddr & ~MMU__PAGE_MASK;
@@ -2310,6 +2457,33 @@ static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
   return (cr3 & ~MMU__BITS(cpu->maxphyaddr - 1, 0)) != 0;
 }
 
+/* A present PDPTE's reserved bits (SDM 4.4.1, Table 4-8). */
+static uint64_t mmu__pdpte_reserved(const mmu_cpu *cpu) {
+  return MMU__BITS(2, 1) | MMU__BITS(8, 5) | MMU__BITS(63, cpu->maxphyaddr);
+}
+
+/* PAE paging's PDPTE registers from the 32-byte table at CR3 bits 31:5
+ * (SDM 4.4.1): MMU_GP_FAULT if a present one sets a reserved bit,
+ * MMU_ERR_PT_BUS if the table is not in RAM; pdpte[] is written only on
+ * MMU_OK. */
+static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]) {
+  uint64_t base = cr3 & MMU__BITS(31, 5), got[4];
+  uint64_t reserved = mmu__pdpte_reserved(cpu);
+  for (int i = 0; i < 4; i++) {
+    if (mmu__pt_read(cpu, base + 8 * (uint64_t)i, &got[i]) != 0)
+      return MMU_ERR_PT_BUS;
+    if ((got[i] & MMU_PTE_P) && (got[i] & reserved))
+      return MMU_GP_FAULT;
+  }
+  memcpy(pdpte, got, sizeof got);
+  return MMU_OK;
+}
+
+/* Would these registers be PAE paging (CR0.PG, CR4.PAE, not IA-32e)? */
+static int mmu__pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer) {
+  return (cr0 & MMU_CR0_PG) && (cr4 & MMU_CR4_PAE) && !(efer & MMU_EFER_LME);
+}
+
 MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
@@ -2317,19 +2491,29 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
     return MMU_GP_FAULT;
   if ((value & MMU_CR0_PG) && !(value & MMU_CR0_PE))
     return MMU_GP_FAULT;
+  if ((value & MMU_CR0_NW) && !(value & MMU_CR0_CD))
+    return MMU_GP_FAULT;
   int pg_on = (value & MMU_CR0_PG) && !(r->cr0 & MMU_CR0_PG);
   int pg_off = !(value & MMU_CR0_PG) && (r->cr0 & MMU_CR0_PG);
   if (pg_on && (r->efer & MMU_EFER_LME) && !(r->cr4 & MMU_CR4_PAE))
     return MMU_GP_FAULT; /* entering IA-32e mode needs PAE (SDM 4.1.2) */
   if (pg_off && (r->cr4 & MMU_CR4_PCIDE))
     return MMU_GP_FAULT; /* SDM 4.10.1: PG cannot clear while PCIDE = 1 */
+  /* SDM 4.4.1: entering PAE paging, or changing CD, NW or PG in it,
+   * loads the PDPTEs (#GP for a reserved bit, nothing changed) */
+  if (mmu__pae_paging(value, r->cr4, r->efer) &&
+      ((value ^ r->cr0) & (MMU_CR0_PG | MMU_CR0_CD | MMU_CR0_NW))) {
+    int rc = mmu__pdptes_load(cpu, r->cr3, r->pdpte);
+    if (rc != MMU_OK)
+      return rc;
+  }
   r->cr0 = value;
   if (pg_on && (r->efer & MMU_EFER_LME))
     r->efer |= MMU_EFER_LMA;
-  if (pg_off) {
+  if (pg_off)
     r->efer &= ~MMU_EFER_LMA;
+  if (pg_on || pg_off) /* SDM 4.10.4.1: every entry, global ones too */
     mmu__tlb_flush_all(cpu);
-  }
   mmu__update_tables(cpu);
   return MMU_OK;
 }
@@ -2341,8 +2525,15 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
   int noflush = pcide && (value & MMU_CR3_NOFLUSH);
   if (pcide)
     value &= ~MMU_CR3_NOFLUSH; /* a hint, never stored */
+  if (!(r->efer & MMU_EFER_LMA))
+    value = (uint32_t)value; /* CR3 is 32 bits wide outside IA-32e mode */
   if (mmu__cr3_reserved(cpu, value))
     return MMU_GP_FAULT;
+  if (cpu->paging == MMU__PAGING_PAE) {
+    int rc = mmu__pdptes_load(cpu, value, r->pdpte);
+    if (rc != MMU_OK)
+      return rc;
+  }
   uint16_t old_pcid = cpu->pcid;
   r->cr3 = value;
   mmu__update_pcid(cpu);
@@ -2369,6 +2560,14 @@ MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
     return MMU_GP_FAULT;
   if (lma && !(value & MMU_CR4_PAE))
     return MMU_GP_FAULT;
+  /* SDM 4.4.1: in PAE paging, a change of PAE, PGE, PSE or SMEP loads the
+   * PDPTEs (#GP for a reserved bit, nothing changed) */
+  if (mmu__pae_paging(r->cr0, value, r->efer) &&
+      (changed & (MMU_CR4_PAE | MMU_CR4_PGE | MMU_CR4_PSE | MMU_CR4_SMEP))) {
+    int rc = mmu__pdptes_load(cpu, r->cr3, r->pdpte);
+    if (rc != MMU_OK)
+      return rc;
+  }
 
   uint16_t old_pcid = cpu->pcid;
   r->cr4 = value;
@@ -2445,6 +2644,16 @@ MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs) {
   } else if (mmu__cr3_reserved(cpu, r.cr3 & ~MMU_CR3_NOFLUSH)) {
     return MMU_ERR_ARG;
   }
+  if ((r.cr0 & MMU_CR0_NW) && !(r.cr0 & MMU_CR0_CD))
+    return MMU_ERR_ARG;
+  if (!lma && (r.cr3 >> 32))
+    return MMU_ERR_ARG; /* a 32-bit register outside IA-32e mode */
+  /* the PDPTE registers as given (a snapshot may hold stale ones), but
+   * only values a load could have produced */
+  if (mmu__pae_paging(r.cr0, r.cr4, r.efer))
+    for (int i = 0; i < 4; i++)
+      if ((r.pdpte[i] & MMU_PTE_P) && (r.pdpte[i] & mmu__pdpte_reserved(cpu)))
+        return MMU_ERR_ARG;
   r.cr3 &= (r.cr4 & MMU_CR4_PCIDE) ? ~MMU_CR3_NOFLUSH : ~0ull;
   cpu->regs = r;
   mmu__update_tables(cpu);
@@ -2452,8 +2661,8 @@ MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs) {
   return MMU_OK;
 }
 /* ---- mmu/reference.c ---- */
-/* reference.c - the reference walker: SDM 4.5 to 4.8 written out rule by
- * rule, for clarity and not speed. It shares nothing with the fast path but
+/* reference.c - the reference walker: SDM 4.3 to 4.8 written out rule by
+ * rule, every paging mode, for clarity and not speed. It shares nothing with the fast path but
  * guest-memory access: no TLB, no precomputed tables, no cached masks. Tests
  * and fuzzers hold mmu_translate() against it. */
 
@@ -2462,6 +2671,27 @@ static int mmu__ref_fault(uint64_t vaddr, uint32_t error_code,
   out->error_code = error_code;
   out->cr2 = vaddr;
   return MMU_PAGE_FAULT;
+}
+
+/* An entry of the walk: its level, where it is, its value. */
+typedef struct mmu__ref_entry {
+  int level;
+  uint64_t gpa;
+  uint64_t value;
+  int in_memory; /* 0: the PAE PDPTE register (no A flag, SDM 4.4.1) */
+  int narrow;    /* a 4-byte entry of 32-bit paging */
+} mmu__ref_entry;
+
+static int mmu__ref_read(mmu_cpu *cpu, mmu__ref_entry *e) {
+  return e->narrow ? mmu__pt_read32(cpu, e->gpa, &e->value)
+                   : mmu__pt_read(cpu, e->gpa, &e->value);
+}
+
+static int mmu__ref_cmpxchg(mmu_cpu *cpu, const mmu__ref_entry *e,
+                            uint64_t want) {
+  return e->narrow ? mmu__pt_cmpxchg32(cpu, e->gpa, (uint32_t)e->value,
+                                      (uint32_t)want)
+                   : mmu__pt_cmpxchg(cpu, e->gpa, e->value, want);
 }
 
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
@@ -2474,6 +2704,12 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   if (trace)
     trace->count = 0;
 
+  /* SDM 3.3.6: outside IA-32e mode a linear address is 32 bits wide */
+  int ia32e = (r->efer & MMU_EFER_LMA) != 0;
+  if (!ia32e)
+    vaddr = (uint32_t)vaddr;
+
+  /* SDM 4.1.1: CR0.PG = 0, paging off: the linear address is physical */
   if (!(r->cr0 & MMU_CR0_PG)) {
     out->paddr = vaddr;
     out->host = NULL;
@@ -2483,20 +2719,24 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     out->page_size = 4096;
     return MMU_OK;
   }
-  /* SDM 4.1.1: 4-level paging is CR0.PG = 1, CR4.PAE = 1, EFER.LME = 1;
-   * 5-level adds CR4.LA57. Other modes are not modelled. */
-  if (!(r->efer & MMU_EFER_LMA) || !(r->cr4 & MMU_CR4_PAE))
-    return MMU_ERR_MODE;
-  int la57 = (r->cr4 & MMU_CR4_LA57) != 0;
-  int levels = la57 ? 5 : 4;
+  /* SDM 4.1.1, Table 4-1: the paging mode */
+  enum { BITS32, PAE, LEVEL4, LEVEL5 } mode;
+  if (ia32e)
+    mode = (r->cr4 & MMU_CR4_LA57) ? LEVEL5 : LEVEL4;
+  else
+    mode = (r->cr4 & MMU_CR4_PAE) ? PAE : BITS32;
+  int levels = mode == LEVEL5 ? 5 : mode == LEVEL4 ? 4 : mode == PAE ? 3 : 2;
 
-  /* SDM 4.5.1: linear addresses must be canonical: bits 63:48 (63:57)
-   * equal to bit 47 (56). Otherwise #GP (or #SS for stack references). */
-  int width = la57 ? 57 : 48;
-  uint64_t upper = vaddr >> (width - 1);
-  if (upper != 0 && upper != (~0ull >> (width - 1))) {
-    out->error_code = 0;
-    return MMU_GP_FAULT;
+  /* SDM 4.5.1: in IA-32e mode linear addresses must be canonical: bits
+   * 63:48 (63:57) equal to bit 47 (56). Otherwise #GP (#SS for stack
+   * references). */
+  if (ia32e) {
+    int width = mode == LEVEL5 ? 57 : 48;
+    uint64_t upper = vaddr >> (width - 1);
+    if (upper != 0 && upper != (~0ull >> (width - 1))) {
+      out->error_code = 0;
+      return MMU_GP_FAULT;
+    }
   }
 
   int fetch = (access & MMU_FETCH) != 0;
@@ -2507,7 +2747,10 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   int wp = (r->cr0 & MMU_CR0_WP) != 0;
   int smep = (r->cr4 & MMU_CR4_SMEP) != 0;
   int smap = (r->cr4 & MMU_CR4_SMAP) != 0;
-  int pke = (r->cr4 & MMU_CR4_PKE) != 0;
+  int pke = (r->cr4 & MMU_CR4_PKE) != 0 && ia32e; /* SDM 4.6.2 */
+  int pse = (r->cr4 & MMU_CR4_PSE) != 0;
+  /* entries have an XD bit in PAE and IA-32e paging, used with NXE */
+  int has_xd = mode != BITS32 && nxe;
 
   /* SDM 4.7: error-code bits that describe the access */
   uint32_t ec = 0;
@@ -2515,86 +2758,130 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     ec |= MMU_PFEC_W;
   if (user_access)
     ec |= MMU_PFEC_U;
-  if (fetch && (nxe || smep))
+  if (fetch && (smep || has_xd))
     ec |= MMU_PFEC_ID;
 
   unsigned m = cpu->maxphyaddr;
   uint64_t frame_mask = ((m >= 64 ? ~0ull : (1ull << m) - 1)) & ~0xFFFull;
   uint64_t above_maxphy = m < 52 ? (((1ull << 52) - 1) & ~((1ull << m) - 1)) : 0;
+  if (mode == PAE) /* SDM 4.4.2: bits 62:MAXPHYADDR are reserved */
+    above_maxphy = ((1ull << 63) - 1) & ~((1ull << m) - 1);
 
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t table = r->cr3 & frame_mask;
-    uint64_t gpas[5] = {0}, ptes[5] = {0};
+    mmu__ref_entry used[5];
     int rw = 1, us = 1, xd = 0;
-    int level, fault_level = 0;
+    int n = 0, fault = 0;
     uint32_t fault_ec = 0;
-    uint64_t page_size = 0;
+    uint64_t page_size = 0, frame = 0;
+    uint64_t table = mode == BITS32 ? r->cr3 & 0xFFFFF000ull
+                                    : r->cr3 & frame_mask;
     if (trace)
       trace->count = 0;
 
-    for (level = levels; level >= 1; level--) {
-      uint64_t index = (vaddr >> (12 + 9 * (level - 1))) & 0x1FF;
-      uint64_t gpa = table + index * 8;
-      uint64_t pte;
-      if (mmu__pt_read(cpu, gpa, &pte) != 0) {
-        out->paddr = gpa;
+    for (int level = levels; level >= 1; level--) {
+      mmu__ref_entry *e = &used[n++];
+      e->level = level;
+      e->in_memory = 1;
+      e->narrow = mode == BITS32;
+      if (mode == BITS32) {
+        /* SDM 4.3: 1024 4-byte entries per table, 10 bits of the address */
+        e->gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 0x3FF) * 4;
+      } else if (mode == PAE && level == 3) {
+        /* SDM 4.4.1: bits 31:30 pick one of the four PDPTE registers,
+         * loaded from CR3 bits 31:5 when CR3 was written */
+        e->in_memory = 0;
+        e->gpa = (r->cr3 & 0xFFFFFFE0ull) + ((vaddr >> 30) & 3) * 8;
+        e->value = r->pdpte[(vaddr >> 30) & 3];
+      } else {
+        e->gpa = table + ((vaddr >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
+      }
+      if (e->in_memory && mmu__ref_read(cpu, e) != 0) {
+        out->paddr = e->gpa;
         return MMU_ERR_PT_BUS;
       }
-      gpas[level - 1] = gpa;
-      ptes[level - 1] = pte;
+      uint64_t pte = e->value;
       if (trace) {
-        trace->step[trace->count].entry_gpa = gpa;
+        trace->step[trace->count].entry_gpa = e->gpa;
         trace->step[trace->count].entry = pte;
         trace->step[trace->count].level = (uint8_t)level;
         trace->count++;
       }
-      /* SDM 4.5.4: P = 0 ends the walk; no other bit matters */
+      /* SDM 4.3-4.5: P = 0 ends the walk; no other bit matters */
       if (!(pte & MMU_PTE_P)) {
         fault_ec = ec;
-        fault_level = level;
+        fault = 1;
         break;
       }
-      /* SDM 4.5.4, Tables 4-15 to 4-20: reserved bits */
-      int ps = (pte & MMU_PTE_PS) != 0;
-      int reserved = (pte & above_maxphy) != 0;
-      if (!nxe && (pte & MMU_PTE_XD))
-        reserved = 1;
-      if (level >= 4 && ps) /* PML5E, PML4E: bit 7 reserved */
-        reserved = 1;
-      if (level == 3 && ps) {
-        if (cpu->flags & MMU_CFG_NO_1G_PAGES)
-          reserved = 1;
-        else if (pte & (((1ull << 30) - 1) & ~((1ull << 13) - 1)))
-          reserved = 1; /* 1 GiB page: bits 29:13 */
+      if (!e->in_memory) { /* a PDPTE: its reserved bits #GP'd at load */
+        table = pte & frame_mask;
+        continue;
       }
-      /* AMD: bit 8 of a PML5E or PML4E is reserved */
-      if ((cpu->flags & MMU_CFG_AMD) && level >= 4 && (pte & MMU_PTE_G))
-        reserved = 1;
-      if (level == 2 && ps && (pte & (((1ull << 21) - 1) & ~((1ull << 13) - 1))))
-        reserved = 1; /* 2 MiB page: bits 20:13 */
+      int ps = (pte & MMU_PTE_PS) != 0;
+      int reserved = 0;
+      if (mode == BITS32) {
+        /* SDM 4.3, Table 4-4: a 4 MiB page (CR4.PSE) reserves bits
+         * 21:(M-19), M = min(MAXPHYADDR, 40); bit 7 is ignored without
+         * PSE; nothing else is reserved */
+        unsigned pm = m < 40 ? m : 40;
+        if (level == 2 && ps && pse &&
+            (pte & (((1ull << 22) - 1) & ~((1ull << (pm - 19)) - 1))))
+          reserved = 1;
+      } else {
+        /* SDM 4.4.2 and 4.5.4, Tables 4-9 to 4-11 and 4-15 to 4-20 */
+        reserved = (pte & above_maxphy) != 0;
+        if (!nxe && (pte & MMU_PTE_XD))
+          reserved = 1;
+        if (level >= 4 && ps) /* PML5E, PML4E: bit 7 reserved */
+          reserved = 1;
+        if (level == 3 && ps) {
+          if (cpu->flags & MMU_CFG_NO_1G_PAGES)
+            reserved = 1;
+          else if (pte & (((1ull << 30) - 1) & ~((1ull << 13) - 1)))
+            reserved = 1; /* 1 GiB page: bits 29:13 */
+        }
+        /* AMD: bit 8 of a PML5E or PML4E is reserved */
+        if ((cpu->flags & MMU_CFG_AMD) && level >= 4 && (pte & MMU_PTE_G))
+          reserved = 1;
+        if (level == 2 && ps &&
+            (pte & (((1ull << 21) - 1) & ~((1ull << 13) - 1))))
+          reserved = 1; /* 2 MiB page: bits 20:13 */
+      }
       if (reserved) {
         fault_ec = ec | MMU_PFEC_P | MMU_PFEC_RSVD;
-        fault_level = level;
+        fault = 1;
         break;
       }
       /* SDM 4.6: rights combine over every level */
       rw &= (pte & MMU_PTE_W) != 0;
       us &= (pte & MMU_PTE_U) != 0;
-      xd |= nxe && (pte & MMU_PTE_XD);
-      if (level == 1 || (level <= 3 && ps)) {
-        page_size = 1ull << (12 + 9 * (level - 1));
+      xd |= has_xd && (pte & MMU_PTE_XD);
+      if (level == 1) {
+        page_size = 4096;
+        frame = mode == BITS32 ? pte & 0xFFFFF000ull : pte & frame_mask;
         break;
       }
-      table = pte & frame_mask;
+      if (mode == BITS32 && level == 2 && ps && pse) {
+        /* SDM 4.3: a 4 MiB page; PSE-36 puts address bits 39:32 in PDE
+         * bits 20:13 */
+        page_size = 4ull << 20;
+        frame = (pte & 0xFFC00000ull) | ((pte >> 13) & 0xFF) << 32;
+        break;
+      }
+      if (mode != BITS32 && (level == 2 || level == 3) && ps) {
+        page_size = 1ull << (12 + 9 * (level - 1)); /* 2 MiB, 1 GiB */
+        frame = pte & frame_mask & ~(page_size - 1);
+        break;
+      }
+      table = mode == BITS32 ? pte & 0xFFFFF000ull : pte & frame_mask;
     }
+    mmu__ref_entry *leaf = &used[n - 1];
 
-    if (!fault_level) {
-      uint64_t leaf = ptes[level - 1];
+    if (!fault) {
       int user_page = us;
       int denied;
       /* SDM 4.6.1 */
       if (fetch) {
-        if (nxe && xd)
+        if (xd)
           denied = 1;
         else if (user_access)
           denied = !user_page;
@@ -2610,37 +2897,39 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       /* SDM 4.6.2: protection keys, user pages, data accesses */
       int pk = 0;
       if (pke && user_page && !fetch) {
-        unsigned key = (unsigned)(leaf >> 59) & 15;
+        unsigned key = (unsigned)(leaf->value >> 59) & 15;
         int ad = (r->pkru >> (2 * key)) & 1;
         int wd = (r->pkru >> (2 * key + 1)) & 1;
         pk = ad || (write && wd && (user_access || wp));
       }
       if (denied || pk) {
         fault_ec = ec | MMU_PFEC_P | (pk ? (uint32_t)MMU_PFEC_PK : 0);
-        fault_level = level;
+        fault = 1;
       }
     }
 
-    if (fault_level) {
+    if (fault) {
       if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
-        for (int l = levels; l > fault_level; l--)
-          if (!(ptes[l - 1] & MMU_PTE_A))
-            (void)mmu__pt_cmpxchg(cpu, gpas[l - 1], ptes[l - 1],
-                                  ptes[l - 1] | MMU_PTE_A);
+        for (int i = 0; i < n - 1; i++)
+          if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
+            (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
       return mmu__ref_fault(vaddr, fault_ec, out);
     }
 
-    /* SDM 4.8: set A in each entry used, D in the leaf on a write */
+    /* SDM 4.8: set A in each entry used (not the PDPTE registers), D in
+     * the leaf on a write */
     int lost = 0;
-    for (int l = levels; l >= level && !lost; l--) {
-      uint64_t want = ptes[l - 1] | MMU_PTE_A;
-      if (l == level && write)
-        want |= MMU_PTE_D;
-      if (want == ptes[l - 1])
+    for (int i = 0; i < n && !lost; i++) {
+      if (!used[i].in_memory)
         continue;
-      int rc = mmu__pt_cmpxchg(cpu, gpas[l - 1], ptes[l - 1], want);
+      uint64_t want = used[i].value | MMU_PTE_A;
+      if (i == n - 1 && write)
+        want |= MMU_PTE_D;
+      if (want == used[i].value)
+        continue;
+      int rc = mmu__ref_cmpxchg(cpu, &used[i], want);
       if (rc < 0) {
-        out->paddr = gpas[l - 1];
+        out->paddr = used[i].gpa;
         return MMU_ERR_PT_BUS;
       }
       lost = rc != 0;
@@ -2648,9 +2937,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     if (lost)
       continue; /* another agent changed an entry: walk again */
 
-    uint64_t leaf = ptes[level - 1];
-    out->paddr = (leaf & frame_mask & ~(page_size - 1)) |
-                 (vaddr & (page_size - 1));
+    out->paddr = frame | (vaddr & (page_size - 1));
     out->page_size = page_size;
     const mmu_ram_region *region = mmu__ram_find(cpu, out->paddr, 1);
     out->host = region ? (uint8_t *)region->host + (out->paddr - region->gpa)

@@ -89,7 +89,8 @@ typedef enum mmu_status {
   MMU_ERR_STORAGE = -4,  /* storage too small or misaligned (see the     */
                          /* call's size query)                            */
   MMU_ERR_RAM = -5,      /* RAM region list malformed (overlap, alignment) */
-  MMU_ERR_MODE = -6,     /* paging mode not modelled (32-bit, PAE)         */
+  MMU_ERR_MODE = -6,     /* paging mode not modelled (no longer returned:  */
+                         /* every mode is, from paging off to LA57)        */
   MMU_ERR_PT_BUS = -7,   /* walk touched a paging entry outside RAM and no */
                          /* pt_read callback resolved it; result.paddr is  */
                          /* the entry's physical address                   */
@@ -135,6 +136,8 @@ enum {
 /* Control-register and EFER bits the MMU reads. */
 #define MMU_CR0_PE (1ull << 0)
 #define MMU_CR0_WP (1ull << 16)
+#define MMU_CR0_NW (1ull << 29)
+#define MMU_CR0_CD (1ull << 30)
 #define MMU_CR0_PG (1ull << 31)
 #define MMU_CR3_NOFLUSH (1ull << 63)
 #define MMU_CR4_PSE (1ull << 4)
@@ -218,6 +221,9 @@ typedef struct mmu_regs {
   uint32_t pkru;
   uint8_t cpl; /* 0..3 */
   uint8_t ac;  /* EFLAGS.AC */
+  /* PAE paging's four PDPTE registers (SDM 4.4.1): loaded from CR3 by the
+   * MOV to CR0, CR3 or CR4 that needs them, not re-read on a TLB miss. */
+  uint64_t pdpte[4];
 } mmu_regs;
 
 /* One TLB entry caches one 4 KiB piece of a page of any size (large pages
@@ -229,7 +235,7 @@ typedef struct mmu_tlb_entry {
   uint8_t *host;     /* host address of the piece, NULL when not RAM */
   uint8_t rights;    /* MMU_RIGHT_* combined over all levels */
   uint8_t pkey;      /* protection key, MMU_PKEY_NONE for supervisor pages */
-  uint8_t page_shift; /* 12, 21 or 30 */
+  uint8_t page_shift; /* 12, 21, 22 (4 MiB, 32-bit paging) or 30 */
   uint8_t global;
   uint8_t reserved_[4];
 } mmu_tlb_entry;
@@ -249,7 +255,7 @@ typedef struct mmu_front_entry {
   uint64_t cmp[4];    /* [access & 3]: read, write, fetch, fetch (0) */
   uint64_t host_add;  /* host = vaddr + host_add (mod 2^64) */
   uint64_t phys_add;  /* paddr = vaddr + phys_add (mod 2^64) */
-  uint64_t page_size; /* 4096, 2 MiB or 1 GiB */
+  uint64_t page_size; /* 4096, 2 MiB, 4 MiB or 1 GiB */
   uint64_t page;      /* the page address decoded; MMU_FRONT_NONE if empty */
 } mmu_front_entry;
 
@@ -343,7 +349,7 @@ typedef struct mmu_cpu {
   uint8_t front_large;  /* a front may hold a piece of a large page */
   uint8_t front_used;   /* bit per view filled since the last clear */
   uint8_t canon_shift;  /* 47, or 56 with LA57 */
-  int8_t paging;        /* 0 off, 4 or 5 levels, -1 not modelled */
+  int8_t paging;        /* MMU__PAGING_*: 0 off, 2 32-bit, 3 PAE, 4, 5 */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
   uint32_t pk_deny[32]; /* [access|mode] -> bit per pkey: PKRU denies */
   uint8_t fault[32];    /* [access|mode] -> bit per rights W|U|X: #PF */
@@ -396,6 +402,8 @@ typedef struct mmu_walk_step {
   uint64_t entry_gpa;
   uint64_t entry; /* value read, before any A/D update */
   uint8_t level;  /* 5 = PML5E, 4 = PML4E, 3 = PDPTE, 2 = PDE, 1 = PTE */
+                  /* (PAE: the PDPTE register, entry_gpa where it was */
+                  /* loaded from; 32-bit paging: 4-byte entries) */
 } mmu_walk_step;
 
 typedef struct mmu_trace {

@@ -11,6 +11,33 @@ static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
   return (cr3 & ~MMU__BITS(cpu->maxphyaddr - 1, 0)) != 0;
 }
 
+/* A present PDPTE's reserved bits (SDM 4.4.1, Table 4-8). */
+static uint64_t mmu__pdpte_reserved(const mmu_cpu *cpu) {
+  return MMU__BITS(2, 1) | MMU__BITS(8, 5) | MMU__BITS(63, cpu->maxphyaddr);
+}
+
+/* PAE paging's PDPTE registers from the 32-byte table at CR3 bits 31:5
+ * (SDM 4.4.1): MMU_GP_FAULT if a present one sets a reserved bit,
+ * MMU_ERR_PT_BUS if the table is not in RAM; pdpte[] is written only on
+ * MMU_OK. */
+static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]) {
+  uint64_t base = cr3 & MMU__BITS(31, 5), got[4];
+  uint64_t reserved = mmu__pdpte_reserved(cpu);
+  for (int i = 0; i < 4; i++) {
+    if (mmu__pt_read(cpu, base + 8 * (uint64_t)i, &got[i]) != 0)
+      return MMU_ERR_PT_BUS;
+    if ((got[i] & MMU_PTE_P) && (got[i] & reserved))
+      return MMU_GP_FAULT;
+  }
+  memcpy(pdpte, got, sizeof got);
+  return MMU_OK;
+}
+
+/* Would these registers be PAE paging (CR0.PG, CR4.PAE, not IA-32e)? */
+static int mmu__pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer) {
+  return (cr0 & MMU_CR0_PG) && (cr4 & MMU_CR4_PAE) && !(efer & MMU_EFER_LME);
+}
+
 MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_regs *r = &cpu->regs;
@@ -18,19 +45,29 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
     return MMU_GP_FAULT;
   if ((value & MMU_CR0_PG) && !(value & MMU_CR0_PE))
     return MMU_GP_FAULT;
+  if ((value & MMU_CR0_NW) && !(value & MMU_CR0_CD))
+    return MMU_GP_FAULT;
   int pg_on = (value & MMU_CR0_PG) && !(r->cr0 & MMU_CR0_PG);
   int pg_off = !(value & MMU_CR0_PG) && (r->cr0 & MMU_CR0_PG);
   if (pg_on && (r->efer & MMU_EFER_LME) && !(r->cr4 & MMU_CR4_PAE))
     return MMU_GP_FAULT; /* entering IA-32e mode needs PAE (SDM 4.1.2) */
   if (pg_off && (r->cr4 & MMU_CR4_PCIDE))
     return MMU_GP_FAULT; /* SDM 4.10.1: PG cannot clear while PCIDE = 1 */
+  /* SDM 4.4.1: entering PAE paging, or changing CD, NW or PG in it,
+   * loads the PDPTEs (#GP for a reserved bit, nothing changed) */
+  if (mmu__pae_paging(value, r->cr4, r->efer) &&
+      ((value ^ r->cr0) & (MMU_CR0_PG | MMU_CR0_CD | MMU_CR0_NW))) {
+    int rc = mmu__pdptes_load(cpu, r->cr3, r->pdpte);
+    if (rc != MMU_OK)
+      return rc;
+  }
   r->cr0 = value;
   if (pg_on && (r->efer & MMU_EFER_LME))
     r->efer |= MMU_EFER_LMA;
-  if (pg_off) {
+  if (pg_off)
     r->efer &= ~MMU_EFER_LMA;
+  if (pg_on || pg_off) /* SDM 4.10.4.1: every entry, global ones too */
     mmu__tlb_flush_all(cpu);
-  }
   mmu__update_tables(cpu);
   return MMU_OK;
 }
@@ -42,8 +79,15 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
   int noflush = pcide && (value & MMU_CR3_NOFLUSH);
   if (pcide)
     value &= ~MMU_CR3_NOFLUSH; /* a hint, never stored */
+  if (!(r->efer & MMU_EFER_LMA))
+    value = (uint32_t)value; /* CR3 is 32 bits wide outside IA-32e mode */
   if (mmu__cr3_reserved(cpu, value))
     return MMU_GP_FAULT;
+  if (cpu->paging == MMU__PAGING_PAE) {
+    int rc = mmu__pdptes_load(cpu, value, r->pdpte);
+    if (rc != MMU_OK)
+      return rc;
+  }
   uint16_t old_pcid = cpu->pcid;
   r->cr3 = value;
   mmu__update_pcid(cpu);
@@ -70,6 +114,14 @@ MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
     return MMU_GP_FAULT;
   if (lma && !(value & MMU_CR4_PAE))
     return MMU_GP_FAULT;
+  /* SDM 4.4.1: in PAE paging, a change of PAE, PGE, PSE or SMEP loads the
+   * PDPTEs (#GP for a reserved bit, nothing changed) */
+  if (mmu__pae_paging(r->cr0, value, r->efer) &&
+      (changed & (MMU_CR4_PAE | MMU_CR4_PGE | MMU_CR4_PSE | MMU_CR4_SMEP))) {
+    int rc = mmu__pdptes_load(cpu, r->cr3, r->pdpte);
+    if (rc != MMU_OK)
+      return rc;
+  }
 
   uint16_t old_pcid = cpu->pcid;
   r->cr4 = value;
@@ -146,6 +198,16 @@ MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs) {
   } else if (mmu__cr3_reserved(cpu, r.cr3 & ~MMU_CR3_NOFLUSH)) {
     return MMU_ERR_ARG;
   }
+  if ((r.cr0 & MMU_CR0_NW) && !(r.cr0 & MMU_CR0_CD))
+    return MMU_ERR_ARG;
+  if (!lma && (r.cr3 >> 32))
+    return MMU_ERR_ARG; /* a 32-bit register outside IA-32e mode */
+  /* the PDPTE registers as given (a snapshot may hold stale ones), but
+   * only values a load could have produced */
+  if (mmu__pae_paging(r.cr0, r.cr4, r.efer))
+    for (int i = 0; i < 4; i++)
+      if ((r.pdpte[i] & MMU_PTE_P) && (r.pdpte[i] & mmu__pdpte_reserved(cpu)))
+        return MMU_ERR_ARG;
   r.cr3 &= (r.cr4 & MMU_CR4_PCIDE) ? ~MMU_CR3_NOFLUSH : ~0ull;
   cpu->regs = r;
   mmu__update_tables(cpu);

@@ -58,12 +58,23 @@ _Static_assert(offsetof(mmu_cpu, front_index_mask) == 16, "mask at 16");
 /* bits hi..lo set */
 #define MMU__BITS(hi, lo) ((~0ull >> (63 - (hi))) & ~((1ull << (lo)) - 1))
 
+/* cpu->paging: the paging mode (SDM 4.1.1), by its number of levels. */
+enum {
+  MMU__PAGING_OFF = 0,  /* CR0.PG = 0: linear is physical */
+  MMU__PAGING_32 = 2,   /* 32-bit paging: 2 levels of 4-byte entries */
+  MMU__PAGING_PAE = 3,  /* PAE: PDPTE registers, then 2 levels */
+  MMU__PAGING_4 = 4,
+  MMU__PAGING_5 = 5
+};
+
 /* A walk's findings, before permissions are decided. */
 typedef struct mmu__walk_state {
-  uint64_t entry[5];     /* [i] = entry used at level i+1 */
-  uint64_t root;         /* the top table (from CR3) */
+  uint64_t entry[5];     /* [i] = entry used at level i+1 (PAE: [2] is */
+                         /* the PDPTE register; 32-bit: zero-extended) */
+  uint64_t root;         /* the top table in memory (CR3, or the PDPTE) */
   uint64_t vaddr;        /* entry addresses follow from these */
-  int top;               /* 5 or 4 */
+  int top;               /* the top level in memory: 5, 4, or 2 */
+  int narrow;            /* 32-bit paging: 4-byte entries, 10-bit indices */
   int leaf_level;        /* level of the entry that maps the page */
   uint8_t rights;        /* MMU_RIGHT_W|U|X combined over levels (no D) */
   uint64_t paddr;        /* translated address */
@@ -76,6 +87,9 @@ static mmu_ram_region const *mmu__ram_find(mmu_cpu *cpu, uint64_t gpa,
 static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired);
+static inline int mmu__pt_read32(mmu_cpu *cpu, uint64_t gpa, uint64_t *value);
+static int mmu__pt_cmpxchg32(mmu_cpu *cpu, uint64_t gpa, uint32_t expected,
+                             uint32_t desired);
 static uint8_t *mmu__host_page(mmu_cpu *cpu, uint64_t gpa);
 static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r);
 
@@ -83,7 +97,8 @@ static void mmu__ram_make_hot(mmu_cpu *cpu, const mmu_ram_region *r);
 static void mmu__update_tables(mmu_cpu *cpu);
 static void mmu__update_pcid(mmu_cpu *cpu);
 static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access);
-static int mmu__paging_mode(const mmu_regs *r); /* 0 off, 4, 5, -1 other */
+static int mmu__paging_mode(const mmu_regs *r); /* MMU__PAGING_* */
+static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]);
 
 /* tlb.c */
 static void mmu__tlb_flush_all(mmu_cpu *cpu);
@@ -94,6 +109,13 @@ static void mmu__tlb_flush_page(mmu_cpu *cpu, uint64_t vaddr, uint16_t pcid,
 static void mmu__tlb_drop(mmu_cpu *cpu, mmu_tlb_entry *e);
 static void mmu__front_clear_all(mmu_cpu *cpu);
 
+/* Outside IA-32e mode linear addresses are 32 bits (SDM 3.3.6): the
+ * library reads a wider vaddr as its low 32 bits, as the address wraps. */
+static inline uint64_t mmu__linear(const mmu_cpu *cpu, uint64_t va) {
+  return cpu->paging >= MMU__PAGING_4 ? va : (uint32_t)va;
+}
+
+/* (Every 32-bit linear address is canonical: mmu__linear first.) */
 static inline int mmu__is_canonical(const mmu_cpu *cpu, uint64_t va) {
   return (uint64_t)(((int64_t)va >> cpu->canon_shift) + 1) <= 1;
 }

@@ -70,6 +70,40 @@ static inline int mmu__pt_read(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
   return mmu__pt_read_cold(cpu, gpa, value);
 }
 
+/* A 4-byte entry of 32-bit paging, zero-extended: read as the aligned 8
+ * bytes holding it (what pt_read callbacks are asked for too). */
+static inline int mmu__pt_read32(mmu_cpu *cpu, uint64_t gpa, uint64_t *value) {
+  uint64_t both;
+  if (mmu__pt_read(cpu, gpa & ~7ull, &both) != 0)
+    return -1;
+  *value = (uint32_t)(both >> ((gpa & 4) * 8));
+  return 0;
+}
+
+static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
+                           uint64_t desired);
+
+/* A 4-byte entry's compare-exchange, done on the aligned 8 bytes holding
+ * it with the other half as read: a change there only costs a retry here,
+ * never this entry's race (0 stored, 1 lost, -1 bus error). */
+static int mmu__pt_cmpxchg32(mmu_cpu *cpu, uint64_t gpa, uint32_t expected,
+                             uint32_t desired) {
+  unsigned shift = (unsigned)(gpa & 4) * 8;
+  for (int tries = 0; tries < MMU__MAX_WALK_RETRIES; tries++) {
+    uint64_t both;
+    if (mmu__pt_read(cpu, gpa & ~7ull, &both) != 0)
+      return -1;
+    if ((uint32_t)(both >> shift) != expected)
+      return 1;
+    uint64_t want = (both & ~(0xFFFFFFFFull << shift)) |
+                    (uint64_t)desired << shift;
+    int rc = mmu__pt_cmpxchg(cpu, gpa & ~7ull, both, want);
+    if (rc != 1)
+      return rc;
+  }
+  return 1;
+}
+
 /* 0 stored, 1 lost the race, -1 bus error. */
 static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
                            uint64_t desired) {

@@ -7,12 +7,13 @@
  * only updates cpu->mode; the tables change with CR0, CR4, EFER and PKRU. */
 #include "internal.h"
 
+/* SDM 4.1.1, Table 4-1 (LMA implies PAE: the register writes keep it so). */
 static int mmu__paging_mode(const mmu_regs *r) {
   if (!(r->cr0 & MMU_CR0_PG))
-    return 0;
-  if ((r->efer & MMU_EFER_LMA) && (r->cr4 & MMU_CR4_PAE))
-    return (r->cr4 & MMU_CR4_LA57) ? 5 : 4;
-  return -1; /* 32-bit or PAE paging: not modelled */
+    return MMU__PAGING_OFF;
+  if (r->efer & MMU_EFER_LMA)
+    return (r->cr4 & MMU_CR4_LA57) ? MMU__PAGING_5 : MMU__PAGING_4;
+  return (r->cr4 & MMU_CR4_PAE) ? MMU__PAGING_PAE : MMU__PAGING_32;
 }
 
 /* SDM 4.6.1: does an access of kind idx fault on a page whose rights
@@ -108,14 +109,18 @@ static void mmu__update_pcid(mmu_cpu *cpu) {
   cpu->pcid = (r->cr4 & MMU_CR4_PCIDE) ? (uint16_t)(r->cr3 & 0xFFF) : 0;
 }
 
+static void mmu__update_reserved(mmu_cpu *cpu);
+
 static void mmu__update_tables(mmu_cpu *cpu) {
   const mmu_regs *r = &cpu->regs;
+  int paging = (r->cr0 & MMU_CR0_PG) != 0;
   for (unsigned idx = 0; idx < 32; idx++) {
     uint8_t fault = 0;
     uint16_t allow = 0;
     int write = (idx & MMU_WRITE) && !(idx & MMU_FETCH);
     for (unsigned rights = 0; rights < 16; rights++) {
-      int f = mmu__rights_fault(r, idx, rights & 7);
+      /* paging off: no rights to check, every access goes ahead */
+      int f = paging && mmu__rights_fault(r, idx, rights & 7);
       if (rights < 8)
         fault |= (uint8_t)(f << rights);
       /* a write through an entry cached without D must walk to set D */
@@ -131,11 +136,34 @@ static void mmu__update_tables(mmu_cpu *cpu) {
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
   cpu->paging = (int8_t)mmu__paging_mode(r);
   mmu__update_pcid(cpu);
+  mmu__update_reserved(cpu);
+}
 
+/* Reserved bits by level and PS, for the current paging mode. */
+static void mmu__update_reserved(mmu_cpu *cpu) {
+  const mmu_regs *r = &cpu->regs;
+  uint64_t xd = (r->efer & MMU_EFER_NXE) ? 0 : MMU_PTE_XD;
+  if (cpu->paging == MMU__PAGING_32) {
+    /* SDM 4.3, Table 4-4: a 4 MiB PDE holds physical bits M-1:32 in bits
+     * M-20:13 (PSE-36, M = min(MAXPHYADDR, 40)); bits 21:M-19 are
+     * reserved. Nothing else is in 32-bit paging. */
+    unsigned m = cpu->maxphyaddr < 40 ? cpu->maxphyaddr : 40;
+    memset(cpu->rsvd, 0, sizeof cpu->rsvd);
+    cpu->rsvd[2][1] = MMU__BITS(21, m - 19);
+    return;
+  }
+  if (cpu->paging == MMU__PAGING_PAE) {
+    /* SDM 4.4.2, Tables 4-9 to 4-11: bits 62:MAXPHYADDR, XD without NXE,
+     * bits 20:13 of a 2 MiB PDE. (The PDPTEs were checked when loaded.) */
+    uint64_t high = MMU__BITS(62, cpu->maxphyaddr) | xd;
+    for (int level = 0; level < 6; level++)
+      cpu->rsvd[level][0] = cpu->rsvd[level][1] = high;
+    cpu->rsvd[2][1] |= MMU__BITS(20, 13);
+    return;
+  }
   /* SDM 4.5, Tables 4-15 to 4-20: reserved bits by level and PS. */
   uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
-  if (!(r->efer & MMU_EFER_NXE))
-    high |= MMU_PTE_XD;
+  high |= xd;
   for (int level = 0; level < 6; level++)
     cpu->rsvd[level][0] = cpu->rsvd[level][1] = high;
   /* PS is reserved in PML5Es and PML4Es: in both masks, so the walk's
@@ -162,7 +190,10 @@ static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access) {
     pfec |= MMU_PFEC_W;
   if (r->cpl == 3 && !(access & MMU_IMPLICIT))
     pfec |= MMU_PFEC_U;
-  if (fetch && ((r->efer & MMU_EFER_NXE) || (r->cr4 & MMU_CR4_SMEP)))
+  /* SDM 4.7: I/D with SMEP, or with NXE where entries have XD (PAE and
+   * 4/5-level paging; 32-bit paging has no XD) */
+  if (fetch && ((r->cr4 & MMU_CR4_SMEP) ||
+                ((r->efer & MMU_EFER_NXE) && (r->cr4 & MMU_CR4_PAE))))
     pfec |= MMU_PFEC_ID;
   return pfec;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* reference.c - the reference walker: SDM 4.5 to 4.8 written out rule by
- * rule, for clarity and not speed. It shares nothing with the fast path but
+/* reference.c - the reference walker: SDM 4.3 to 4.8 written out rule by
+ * rule, every paging mode, for clarity and not speed. It shares nothing with the fast path but
  * guest-memory access: no TLB, no precomputed tables, no cached masks. Tests
  * and fuzzers hold mmu_translate() against it. */
 #include "internal.h"
@@ -10,6 +10,27 @@ static int mmu__ref_fault(uint64_t vaddr, uint32_t error_code,
   out->error_code = error_code;
   out->cr2 = vaddr;
   return MMU_PAGE_FAULT;
+}
+
+/* An entry of the walk: its level, where it is, its value. */
+typedef struct mmu__ref_entry {
+  int level;
+  uint64_t gpa;
+  uint64_t value;
+  int in_memory; /* 0: the PAE PDPTE register (no A flag, SDM 4.4.1) */
+  int narrow;    /* a 4-byte entry of 32-bit paging */
+} mmu__ref_entry;
+
+static int mmu__ref_read(mmu_cpu *cpu, mmu__ref_entry *e) {
+  return e->narrow ? mmu__pt_read32(cpu, e->gpa, &e->value)
+                   : mmu__pt_read(cpu, e->gpa, &e->value);
+}
+
+static int mmu__ref_cmpxchg(mmu_cpu *cpu, const mmu__ref_entry *e,
+                            uint64_t want) {
+  return e->narrow ? mmu__pt_cmpxchg32(cpu, e->gpa, (uint32_t)e->value,
+                                      (uint32_t)want)
+                   : mmu__pt_cmpxchg(cpu, e->gpa, e->value, want);
 }
 
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
@@ -22,6 +43,12 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   if (trace)
     trace->count = 0;
 
+  /* SDM 3.3.6: outside IA-32e mode a linear address is 32 bits wide */
+  int ia32e = (r->efer & MMU_EFER_LMA) != 0;
+  if (!ia32e)
+    vaddr = (uint32_t)vaddr;
+
+  /* SDM 4.1.1: CR0.PG = 0, paging off: the linear address is physical */
   if (!(r->cr0 & MMU_CR0_PG)) {
     out->paddr = vaddr;
     out->host = NULL;
@@ -31,20 +58,24 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     out->page_size = 4096;
     return MMU_OK;
   }
-  /* SDM 4.1.1: 4-level paging is CR0.PG = 1, CR4.PAE = 1, EFER.LME = 1;
-   * 5-level adds CR4.LA57. Other modes are not modelled. */
-  if (!(r->efer & MMU_EFER_LMA) || !(r->cr4 & MMU_CR4_PAE))
-    return MMU_ERR_MODE;
-  int la57 = (r->cr4 & MMU_CR4_LA57) != 0;
-  int levels = la57 ? 5 : 4;
+  /* SDM 4.1.1, Table 4-1: the paging mode */
+  enum { BITS32, PAE, LEVEL4, LEVEL5 } mode;
+  if (ia32e)
+    mode = (r->cr4 & MMU_CR4_LA57) ? LEVEL5 : LEVEL4;
+  else
+    mode = (r->cr4 & MMU_CR4_PAE) ? PAE : BITS32;
+  int levels = mode == LEVEL5 ? 5 : mode == LEVEL4 ? 4 : mode == PAE ? 3 : 2;
 
-  /* SDM 4.5.1: linear addresses must be canonical: bits 63:48 (63:57)
-   * equal to bit 47 (56). Otherwise #GP (or #SS for stack references). */
-  int width = la57 ? 57 : 48;
-  uint64_t upper = vaddr >> (width - 1);
-  if (upper != 0 && upper != (~0ull >> (width - 1))) {
-    out->error_code = 0;
-    return MMU_GP_FAULT;
+  /* SDM 4.5.1: in IA-32e mode linear addresses must be canonical: bits
+   * 63:48 (63:57) equal to bit 47 (56). Otherwise #GP (#SS for stack
+   * references). */
+  if (ia32e) {
+    int width = mode == LEVEL5 ? 57 : 48;
+    uint64_t upper = vaddr >> (width - 1);
+    if (upper != 0 && upper != (~0ull >> (width - 1))) {
+      out->error_code = 0;
+      return MMU_GP_FAULT;
+    }
   }
 
   int fetch = (access & MMU_FETCH) != 0;
@@ -55,7 +86,10 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   int wp = (r->cr0 & MMU_CR0_WP) != 0;
   int smep = (r->cr4 & MMU_CR4_SMEP) != 0;
   int smap = (r->cr4 & MMU_CR4_SMAP) != 0;
-  int pke = (r->cr4 & MMU_CR4_PKE) != 0;
+  int pke = (r->cr4 & MMU_CR4_PKE) != 0 && ia32e; /* SDM 4.6.2 */
+  int pse = (r->cr4 & MMU_CR4_PSE) != 0;
+  /* entries have an XD bit in PAE and IA-32e paging, used with NXE */
+  int has_xd = mode != BITS32 && nxe;
 
   /* SDM 4.7: error-code bits that describe the access */
   uint32_t ec = 0;
@@ -63,86 +97,130 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     ec |= MMU_PFEC_W;
   if (user_access)
     ec |= MMU_PFEC_U;
-  if (fetch && (nxe || smep))
+  if (fetch && (smep || has_xd))
     ec |= MMU_PFEC_ID;
 
   unsigned m = cpu->maxphyaddr;
   uint64_t frame_mask = ((m >= 64 ? ~0ull : (1ull << m) - 1)) & ~0xFFFull;
   uint64_t above_maxphy = m < 52 ? (((1ull << 52) - 1) & ~((1ull << m) - 1)) : 0;
+  if (mode == PAE) /* SDM 4.4.2: bits 62:MAXPHYADDR are reserved */
+    above_maxphy = ((1ull << 63) - 1) & ~((1ull << m) - 1);
 
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t table = r->cr3 & frame_mask;
-    uint64_t gpas[5] = {0}, ptes[5] = {0};
+    mmu__ref_entry used[5];
     int rw = 1, us = 1, xd = 0;
-    int level, fault_level = 0;
+    int n = 0, fault = 0;
     uint32_t fault_ec = 0;
-    uint64_t page_size = 0;
+    uint64_t page_size = 0, frame = 0;
+    uint64_t table = mode == BITS32 ? r->cr3 & 0xFFFFF000ull
+                                    : r->cr3 & frame_mask;
     if (trace)
       trace->count = 0;
 
-    for (level = levels; level >= 1; level--) {
-      uint64_t index = (vaddr >> (12 + 9 * (level - 1))) & 0x1FF;
-      uint64_t gpa = table + index * 8;
-      uint64_t pte;
-      if (mmu__pt_read(cpu, gpa, &pte) != 0) {
-        out->paddr = gpa;
+    for (int level = levels; level >= 1; level--) {
+      mmu__ref_entry *e = &used[n++];
+      e->level = level;
+      e->in_memory = 1;
+      e->narrow = mode == BITS32;
+      if (mode == BITS32) {
+        /* SDM 4.3: 1024 4-byte entries per table, 10 bits of the address */
+        e->gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 0x3FF) * 4;
+      } else if (mode == PAE && level == 3) {
+        /* SDM 4.4.1: bits 31:30 pick one of the four PDPTE registers,
+         * loaded from CR3 bits 31:5 when CR3 was written */
+        e->in_memory = 0;
+        e->gpa = (r->cr3 & 0xFFFFFFE0ull) + ((vaddr >> 30) & 3) * 8;
+        e->value = r->pdpte[(vaddr >> 30) & 3];
+      } else {
+        e->gpa = table + ((vaddr >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
+      }
+      if (e->in_memory && mmu__ref_read(cpu, e) != 0) {
+        out->paddr = e->gpa;
         return MMU_ERR_PT_BUS;
       }
-      gpas[level - 1] = gpa;
-      ptes[level - 1] = pte;
+      uint64_t pte = e->value;
       if (trace) {
-        trace->step[trace->count].entry_gpa = gpa;
+        trace->step[trace->count].entry_gpa = e->gpa;
         trace->step[trace->count].entry = pte;
         trace->step[trace->count].level = (uint8_t)level;
         trace->count++;
       }
-      /* SDM 4.5.4: P = 0 ends the walk; no other bit matters */
+      /* SDM 4.3-4.5: P = 0 ends the walk; no other bit matters */
       if (!(pte & MMU_PTE_P)) {
         fault_ec = ec;
-        fault_level = level;
+        fault = 1;
         break;
       }
-      /* SDM 4.5.4, Tables 4-15 to 4-20: reserved bits */
-      int ps = (pte & MMU_PTE_PS) != 0;
-      int reserved = (pte & above_maxphy) != 0;
-      if (!nxe && (pte & MMU_PTE_XD))
-        reserved = 1;
-      if (level >= 4 && ps) /* PML5E, PML4E: bit 7 reserved */
-        reserved = 1;
-      if (level == 3 && ps) {
-        if (cpu->flags & MMU_CFG_NO_1G_PAGES)
-          reserved = 1;
-        else if (pte & (((1ull << 30) - 1) & ~((1ull << 13) - 1)))
-          reserved = 1; /* 1 GiB page: bits 29:13 */
+      if (!e->in_memory) { /* a PDPTE: its reserved bits #GP'd at load */
+        table = pte & frame_mask;
+        continue;
       }
-      /* AMD: bit 8 of a PML5E or PML4E is reserved */
-      if ((cpu->flags & MMU_CFG_AMD) && level >= 4 && (pte & MMU_PTE_G))
-        reserved = 1;
-      if (level == 2 && ps && (pte & (((1ull << 21) - 1) & ~((1ull << 13) - 1))))
-        reserved = 1; /* 2 MiB page: bits 20:13 */
+      int ps = (pte & MMU_PTE_PS) != 0;
+      int reserved = 0;
+      if (mode == BITS32) {
+        /* SDM 4.3, Table 4-4: a 4 MiB page (CR4.PSE) reserves bits
+         * 21:(M-19), M = min(MAXPHYADDR, 40); bit 7 is ignored without
+         * PSE; nothing else is reserved */
+        unsigned pm = m < 40 ? m : 40;
+        if (level == 2 && ps && pse &&
+            (pte & (((1ull << 22) - 1) & ~((1ull << (pm - 19)) - 1))))
+          reserved = 1;
+      } else {
+        /* SDM 4.4.2 and 4.5.4, Tables 4-9 to 4-11 and 4-15 to 4-20 */
+        reserved = (pte & above_maxphy) != 0;
+        if (!nxe && (pte & MMU_PTE_XD))
+          reserved = 1;
+        if (level >= 4 && ps) /* PML5E, PML4E: bit 7 reserved */
+          reserved = 1;
+        if (level == 3 && ps) {
+          if (cpu->flags & MMU_CFG_NO_1G_PAGES)
+            reserved = 1;
+          else if (pte & (((1ull << 30) - 1) & ~((1ull << 13) - 1)))
+            reserved = 1; /* 1 GiB page: bits 29:13 */
+        }
+        /* AMD: bit 8 of a PML5E or PML4E is reserved */
+        if ((cpu->flags & MMU_CFG_AMD) && level >= 4 && (pte & MMU_PTE_G))
+          reserved = 1;
+        if (level == 2 && ps &&
+            (pte & (((1ull << 21) - 1) & ~((1ull << 13) - 1))))
+          reserved = 1; /* 2 MiB page: bits 20:13 */
+      }
       if (reserved) {
         fault_ec = ec | MMU_PFEC_P | MMU_PFEC_RSVD;
-        fault_level = level;
+        fault = 1;
         break;
       }
       /* SDM 4.6: rights combine over every level */
       rw &= (pte & MMU_PTE_W) != 0;
       us &= (pte & MMU_PTE_U) != 0;
-      xd |= nxe && (pte & MMU_PTE_XD);
-      if (level == 1 || (level <= 3 && ps)) {
-        page_size = 1ull << (12 + 9 * (level - 1));
+      xd |= has_xd && (pte & MMU_PTE_XD);
+      if (level == 1) {
+        page_size = 4096;
+        frame = mode == BITS32 ? pte & 0xFFFFF000ull : pte & frame_mask;
         break;
       }
-      table = pte & frame_mask;
+      if (mode == BITS32 && level == 2 && ps && pse) {
+        /* SDM 4.3: a 4 MiB page; PSE-36 puts address bits 39:32 in PDE
+         * bits 20:13 */
+        page_size = 4ull << 20;
+        frame = (pte & 0xFFC00000ull) | ((pte >> 13) & 0xFF) << 32;
+        break;
+      }
+      if (mode != BITS32 && (level == 2 || level == 3) && ps) {
+        page_size = 1ull << (12 + 9 * (level - 1)); /* 2 MiB, 1 GiB */
+        frame = pte & frame_mask & ~(page_size - 1);
+        break;
+      }
+      table = mode == BITS32 ? pte & 0xFFFFF000ull : pte & frame_mask;
     }
+    mmu__ref_entry *leaf = &used[n - 1];
 
-    if (!fault_level) {
-      uint64_t leaf = ptes[level - 1];
+    if (!fault) {
       int user_page = us;
       int denied;
       /* SDM 4.6.1 */
       if (fetch) {
-        if (nxe && xd)
+        if (xd)
           denied = 1;
         else if (user_access)
           denied = !user_page;
@@ -158,37 +236,39 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       /* SDM 4.6.2: protection keys, user pages, data accesses */
       int pk = 0;
       if (pke && user_page && !fetch) {
-        unsigned key = (unsigned)(leaf >> 59) & 15;
+        unsigned key = (unsigned)(leaf->value >> 59) & 15;
         int ad = (r->pkru >> (2 * key)) & 1;
         int wd = (r->pkru >> (2 * key + 1)) & 1;
         pk = ad || (write && wd && (user_access || wp));
       }
       if (denied || pk) {
         fault_ec = ec | MMU_PFEC_P | (pk ? (uint32_t)MMU_PFEC_PK : 0);
-        fault_level = level;
+        fault = 1;
       }
     }
 
-    if (fault_level) {
+    if (fault) {
       if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
-        for (int l = levels; l > fault_level; l--)
-          if (!(ptes[l - 1] & MMU_PTE_A))
-            (void)mmu__pt_cmpxchg(cpu, gpas[l - 1], ptes[l - 1],
-                                  ptes[l - 1] | MMU_PTE_A);
+        for (int i = 0; i < n - 1; i++)
+          if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
+            (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
       return mmu__ref_fault(vaddr, fault_ec, out);
     }
 
-    /* SDM 4.8: set A in each entry used, D in the leaf on a write */
+    /* SDM 4.8: set A in each entry used (not the PDPTE registers), D in
+     * the leaf on a write */
     int lost = 0;
-    for (int l = levels; l >= level && !lost; l--) {
-      uint64_t want = ptes[l - 1] | MMU_PTE_A;
-      if (l == level && write)
-        want |= MMU_PTE_D;
-      if (want == ptes[l - 1])
+    for (int i = 0; i < n && !lost; i++) {
+      if (!used[i].in_memory)
         continue;
-      int rc = mmu__pt_cmpxchg(cpu, gpas[l - 1], ptes[l - 1], want);
+      uint64_t want = used[i].value | MMU_PTE_A;
+      if (i == n - 1 && write)
+        want |= MMU_PTE_D;
+      if (want == used[i].value)
+        continue;
+      int rc = mmu__ref_cmpxchg(cpu, &used[i], want);
       if (rc < 0) {
-        out->paddr = gpas[l - 1];
+        out->paddr = used[i].gpa;
         return MMU_ERR_PT_BUS;
       }
       lost = rc != 0;
@@ -196,9 +276,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     if (lost)
       continue; /* another agent changed an entry: walk again */
 
-    uint64_t leaf = ptes[level - 1];
-    out->paddr = (leaf & frame_mask & ~(page_size - 1)) |
-                 (vaddr & (page_size - 1));
+    out->paddr = frame | (vaddr & (page_size - 1));
     out->page_size = page_size;
     const mmu_ram_region *region = mmu__ram_find(cpu, out->paddr, 1);
     out->host = region ? (uint8_t *)region->host + (out->paddr - region->gpa)

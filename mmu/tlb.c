@@ -243,7 +243,8 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
   mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
   if (e->tag != MMU_TLB_EMPTY)
     cpu->tlb_large -= e->page_shift > 12;
-  MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 || w->page_shift == 30);
+  MMU_ASSERT(w->page_shift == 12 || w->page_shift == 21 ||
+             w->page_shift == 22 || w->page_shift == 30);
   e->tag = (vaddr & ~MMU__PAGE_MASK) | pcid;
   e->paddr = (w->paddr & ~MMU__PAGE_MASK);
   e->host = mmu__host_page(cpu, e->paddr);
@@ -359,6 +360,7 @@ MMU_API int mmu_flush_tlb(mmu_cpu *cpu) {
 MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->stats.invlpg++;
+  vaddr = mmu__linear(cpu, vaddr);
   if (mmu__is_canonical(cpu, vaddr))
     mmu__tlb_flush_page(cpu, vaddr, cpu->pcid, 1);
   return MMU_OK;

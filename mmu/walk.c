@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* walk.c - the TLB-miss path: one walker for 4- and 5-level paging and all
- * page sizes, permissions from perm.c's tables, A/D by compare-exchange. */
+/* walk.c - the TLB-miss path: one walker for every paging mode (off,
+ * 32-bit, PAE, 4- and 5-level) and all page sizes, permissions from
+ * perm.c's tables, A/D by compare-exchange. */
 #include "internal.h"
 
 static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
@@ -22,9 +23,21 @@ static int mmu__page_fault(mmu_cpu *cpu, uint64_t vaddr, uint32_t pfec,
  * stores one value per level, and only A/D updates need it). */
 static uint64_t mmu__entry_gpa(const mmu_cpu *cpu, const mmu__walk_state *w,
                                int level) {
+  if (w->narrow) { /* 32-bit paging: 4-byte entries, 10-bit indices */
+    uint64_t table =
+        level == w->top ? w->root : (w->entry[level] & MMU__BITS(31, 12));
+    return table + ((w->vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
+  }
   uint64_t table =
       level == w->top ? w->root : (w->entry[level] & cpu->addr_mask);
   return table + ((w->vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
+}
+
+static int mmu__entry_cmpxchg(mmu_cpu *cpu, const mmu__walk_state *w,
+                              int level, uint64_t old, uint64_t want) {
+  uint64_t gpa = mmu__entry_gpa(cpu, w, level);
+  return w->narrow ? mmu__pt_cmpxchg32(cpu, gpa, (uint32_t)old, (uint32_t)want)
+                   : mmu__pt_cmpxchg(cpu, gpa, old, want);
 }
 
 /* MMU_CFG_AD_ON_FAULT_UPPER: set A in the entries above fault_level. */
@@ -33,8 +46,7 @@ static void mmu__accessed_above(mmu_cpu *cpu, const mmu__walk_state *w,
   for (int level = w->top; level > fault_level; level--) {
     uint64_t old = w->entry[level - 1];
     if (!(old & MMU_PTE_A))
-      (void)mmu__pt_cmpxchg(cpu, mmu__entry_gpa(cpu, w, level), old,
-                            old | MMU_PTE_A);
+      (void)mmu__entry_cmpxchg(cpu, w, level, old, old | MMU_PTE_A);
   }
 }
 
@@ -48,11 +60,10 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
         old | MMU_PTE_A | (l == w->leaf_level && write ? MMU_PTE_D : 0);
     if (want == old)
       continue;
-    uint64_t gpa = mmu__entry_gpa(cpu, w, l);
-    int rc = mmu__pt_cmpxchg(cpu, gpa, old, want);
+    int rc = mmu__entry_cmpxchg(cpu, w, l, old, want);
     if (rc < 0) {
       cpu->stats.bus_errors++;
-      out->paddr = gpa;
+      out->paddr = mmu__entry_gpa(cpu, w, l);
       return MMU_ERR_PT_BUS;
     }
     if (rc > 0)
@@ -106,23 +117,69 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   uint32_t pfec;
   unsigned idx = (access & 7u) | cpu->mode, rights;
 
-  cpu->stats.walks++;
-  w->top = cpu->paging;
   w->vaddr = vaddr;
+  w->narrow = cpu->paging == MMU__PAGING_32;
+  w->top = cpu->paging >= MMU__PAGING_4 ? cpu->paging : 2;
+  if (MMU_UNLIKELY(cpu->paging == MMU__PAGING_OFF)) {
+    /* linear is physical; cached like a page every access may use (the
+     * tables allow everything while CR0.PG = 0), so the hit is the same */
+    w->top = w->leaf_level = 1;
+    w->entry[0] = 0;
+    w->page_shift = 12;
+    w->rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X | MMU_RIGHT_D;
+    w->paddr = vaddr;
+    return MMU_OK;
+  }
+  cpu->stats.walks++;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    table = w->root = cpu->regs.cr3 & amask;
     all_and = ~0ull;
     all_or = 0;
-    if (w->top == 5) {
-      MMU__WALK_LEVEL(5)
+    if (MMU_LIKELY(cpu->paging >= MMU__PAGING_4)) {
+      table = w->root = cpu->regs.cr3 & amask;
+      if (w->top == 5) {
+        MMU__WALK_LEVEL(5)
+      }
+      MMU__WALK_LEVEL(4)
+      MMU__WALK_LEVEL(3)
+    } else if (cpu->paging == MMU__PAGING_PAE) {
+      /* the PDPTE register (SDM 4.4.1): no memory read, no rights, no A */
+      level = 3;
+      pte = cpu->regs.pdpte[(vaddr >> 30) & 3];
+      w->entry[2] = pte;
+      if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))
+        goto not_present;
+      table = w->root = pte & amask;
+    } else {
+      goto narrow;
     }
-    MMU__WALK_LEVEL(4)
-    MMU__WALK_LEVEL(3)
     MMU__WALK_LEVEL(2)
     MMU__WALK_LEVEL(1)
+    goto leaf;
+  narrow: /* 32-bit paging (SDM 4.3): a PDE, then a PTE or a 4 MiB page */
+    table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
+    for (level = 2;; level = 1) {
+      gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
+      if (mmu__pt_read32(cpu, gpa, &pte) != 0)
+        goto bus_error;
+      w->entry[level - 1] = pte;
+      if (!(pte & MMU_PTE_P))
+        goto not_present;
+      all_and &= pte;
+      all_or |= pte;
+      if (level == 1)
+        break;
+      if ((pte & MMU_PTE_PS) && (cpu->regs.cr4 & MMU_CR4_PSE)) {
+        if (pte & cpu->rsvd[2][1])
+          goto reserved;
+        break;
+      }
+      table = pte & MMU__BITS(31, 12);
+    }
   leaf:
     w->leaf_level = level;
-    w->page_shift = 12 + 9 * (uint32_t)(level - 1);
+    w->page_shift = level == 1   ? 12
+                    : w->narrow ? 22
+                                : 12 + 9 * (uint32_t)(level - 1);
     /* XD set anywhere is only reachable with NXE (else reserved) */
     rights = ((all_and & MMU_PTE_W) ? MMU_RIGHT_W : 0) |
              ((all_and & MMU_PTE_U) ? MMU_RIGHT_U : 0) |
@@ -152,7 +209,10 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     }
     w->rights = (uint8_t)(rights | ((pte & MMU_PTE_D) ? MMU_RIGHT_D : 0));
     uint64_t size_mask = ((uint64_t)1 << w->page_shift) - 1;
-    w->paddr = (pte & amask & ~size_mask) | (vaddr & size_mask);
+    uint64_t frame = pte & amask & ~size_mask;
+    if (MMU_UNLIKELY(w->page_shift == 22)) /* PSE-36: bits 39:32 in 20:13 */
+      frame = (pte & MMU__BITS(31, 22)) | (pte & MMU__BITS(20, 13)) << 19;
+    w->paddr = frame | (vaddr & size_mask);
     return MMU_OK;
   }
   return MMU_ERR_CONTENDED;
@@ -174,24 +234,12 @@ fault:
 }
 #undef MMU__WALK_LEVEL
 
-/* Paging off, a mode not modelled, or a non-canonical address. */
-static MMU_NOINLINE int mmu__translate_unusual(mmu_cpu *cpu, uint64_t vaddr,
-                                              mmu_result *out) {
-  if (cpu->paging < 0)
-    return MMU_ERR_MODE;
-  if (cpu->paging > 0) {
-    MMU_ASSERT(!mmu__is_canonical(cpu, vaddr));
-    cpu->stats.faults_gp++;
-    out->error_code = 0;
-    return MMU_GP_FAULT;
-  }
-  out->paddr = vaddr; /* paging off: linear is physical */
-  out->host = NULL;
-  const mmu_ram_region *r = mmu__ram_find(cpu, vaddr, 1);
-  if (r)
-    out->host = (uint8_t *)r->host + (vaddr - r->gpa);
-  out->page_size = 4096;
-  return MMU_OK;
+/* A non-canonical address in IA-32e mode: #GP (SDM 4.5.1). */
+static MMU_NOINLINE int mmu__translate_noncanonical(mmu_cpu *cpu,
+                                                   mmu_result *out) {
+  cpu->stats.faults_gp++;
+  out->error_code = 0;
+  return MMU_GP_FAULT;
 }
 
 static inline void mmu__result_from_entry(const mmu_tlb_entry *e,
@@ -239,8 +287,10 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return MMU_ERR_ARG;
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
-  if (MMU_UNLIKELY(cpu->paging <= 0 || !mmu__is_canonical(cpu, vaddr)))
-    return mmu__translate_unusual(cpu, vaddr, out);
+  if (MMU_UNLIKELY(cpu->paging < MMU__PAGING_4))
+    vaddr = (uint32_t)vaddr; /* 32-bit linear addresses (SDM 3.3.6) */
+  else if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr)))
+    return mmu__translate_noncanonical(cpu, out);
   cpu->stats.tlb_loads[access & 3u]++;
 
   uint64_t page = vaddr & ~MMU__PAGE_MASK;

@@ -546,19 +546,3 @@ Test(walk, paging_off_protected_mode_identity) {
   EQ(WALKS(&E), 0);
 }
 
-/* PAE paging (CR0.PG, CR4.PAE, EFER.LME=0) is not modelled: MMU_ERR_MODE
- * either when loading it or when translating under it. */
-Test(walk, pae_paging_not_modelled) {
-  mmu_regs regs;
-  memset(&regs, 0, sizeof regs);
-  regs.cr0 = MMU_CR0_PE | MMU_CR0_PG;
-  regs.cr4 = MMU_CR4_PAE;
-  regs.cr3 = E.root;
-  int st = mmu_load_regs(&E.cpu, &regs);
-  if (st == MMU_OK) {
-    mmu_result r;
-    ST(pt_tr(&E, 0x1000, MMU_READ, &r), MMU_ERR_MODE);
-  } else {
-    ST(st, MMU_ERR_MODE);
-  }
-}

@@ -1046,8 +1046,9 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
     set_reason(p, vi, "library refuses the config (maxphyaddr %u)", mp);
     return -EINVAL;
   }
-  mmu_regs regs = {v->cr0, v->cr3, v->cr4, v->efer, v->pkru,
-                   (uint8_t)(v->cpl & 3), (uint8_t)(v->ac != 0)};
+  mmu_regs regs = {.cr0 = v->cr0, .cr3 = v->cr3, .cr4 = v->cr4,
+                   .efer = v->efer, .pkru = v->pkru,
+                   .cpl = (uint8_t)(v->cpl & 3), .ac = (uint8_t)(v->ac != 0)};
   if (v->cpl > 3 || mmu_load_regs(&cpu, &regs) != MMU_OK) {
     set_reason(p, vi, "register state invalid");
     return -EINVAL;
