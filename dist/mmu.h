@@ -2215,24 +2215,132 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
   }                                                                          \
   table = pte & amask;
 
+/* A walk's outcome when it must start over (an A/D race lost). */
+#define MMU__WALK_RETRY 0x7FFF
+
+/* A walk that ends in a fault at `level`. */
+static int mmu__walk_fault(mmu_cpu *cpu, mmu__walk_state *w, int level,
+                           uint32_t pfec, mmu_result *out) {
+  w->leaf_level = level;
+  if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
+    mmu__accessed_above(cpu, w, level);
+  return mmu__page_fault(cpu, w->vaddr, pfec, out);
+}
+
+/* The end of every walk that reached a leaf (its entry pte at `level`,
+ * the entries' bits ANDed and ORed over the levels): decide the access
+ * from perm.c's tables, set A/D where missing, find the address. MMU_OK
+ * with w filled, a fault or error with out filled, or MMU__WALK_RETRY. */
+static MMU_ALWAYS_INLINE int mmu__walk_leaf(mmu_cpu *cpu, mmu__walk_state *w,
+                                            unsigned access, int level,
+                                            uint64_t pte, uint64_t all_and,
+                                            uint64_t all_or,
+                                            mmu_result *out) {
+  unsigned idx = (access & 7u) | cpu->mode;
+  w->leaf_level = level;
+  w->page_shift = level == 1   ? 12
+                  : w->narrow ? 22
+                              : 12 + 9 * (uint32_t)(level - 1);
+  /* XD set anywhere is only reachable with NXE (else reserved) */
+  unsigned rights = ((all_and & MMU_PTE_W) ? MMU_RIGHT_W : 0) |
+                    ((all_and & MMU_PTE_U) ? MMU_RIGHT_U : 0) |
+                    ((all_or & MMU_PTE_XD) ? 0 : MMU_RIGHT_X);
+  int pk = (rights & MMU_RIGHT_U) &&
+           ((cpu->pk_deny[idx] >> ((pte >> MMU_PTE_PKEY_SHIFT) & 15)) & 1);
+  if (MMU_UNLIKELY(((cpu->fault[idx] >> rights) & 1) || pk))
+    /* PK is reported with a rights violation too (SDM 4.7) */
+    return mmu__walk_fault(cpu, w, level,
+                           mmu__pfec_base(cpu, access) | MMU_PFEC_P |
+                               (pk ? (uint32_t)MMU_PFEC_PK : 0),
+                           out);
+  /* no compare-exchange when A (and D for a write) are already set */
+  if (MMU_UNLIKELY(!(all_and & MMU_PTE_A) ||
+                   ((idx & 3u) == MMU_WRITE && !(pte & MMU_PTE_D)))) {
+    int rc = mmu__set_accessed_dirty(cpu, w, (idx & 3u) == MMU_WRITE, out);
+    if (rc < 0)
+      return rc;
+    if (rc > 0) {
+      cpu->stats.walk_retries++;
+      return MMU__WALK_RETRY;
+    }
+    pte = w->entry[level - 1];
+  }
+  w->rights = (uint8_t)(rights | ((pte & MMU_PTE_D) ? MMU_RIGHT_D : 0));
+  uint64_t size_mask = ((uint64_t)1 << w->page_shift) - 1;
+  uint64_t frame = pte & cpu->addr_mask & ~size_mask;
+  if (MMU_UNLIKELY(w->page_shift == 22)) /* PSE-36: bits 39:32 in 20:13 */
+    frame = (pte & MMU__BITS(31, 22)) | (pte & MMU__BITS(20, 13)) << 19;
+  w->paddr = frame | (w->vaddr & size_mask);
+  return MMU_OK;
+}
+
+static int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                            mmu__walk_state *w, mmu_result *out);
+
 /* Walk and decide. Returns MMU_OK with w filled (A/D already set, rights
  * with MMU_RIGHT_D from the leaf), or a fault/error with out filled. The
  * error code is only put together on a fault; A/D are written only when
- * one is missing. */
+ * one is missing. IA-32e paging here; the older modes below. */
 static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                      mmu__walk_state *w, mmu_result *out) {
+  if (MMU_UNLIKELY(cpu->paging < MMU__PAGING_4))
+    return mmu__walk_legacy(cpu, vaddr, access, w, out);
   const uint64_t amask = cpu->addr_mask;
   uint64_t hot_gpa = cpu->ram_hot_gpa, hot_limit = cpu->ram_hot_limit;
   uint8_t *hot = cpu->ram_hot_host;
   uint64_t table, gpa, pte, all_and, all_or;
   int level, rc;
-  uint32_t pfec;
-  unsigned idx = (access & 7u) | cpu->mode, rights;
+
+  cpu->stats.walks++;
+  w->top = cpu->paging;
+  w->narrow = 0;
+  w->vaddr = vaddr;
+  for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
+    table = w->root = cpu->regs.cr3 & amask;
+    all_and = ~0ull;
+    all_or = 0;
+    if (w->top == 5) {
+      MMU__WALK_LEVEL(5)
+    }
+    MMU__WALK_LEVEL(4)
+    MMU__WALK_LEVEL(3)
+    MMU__WALK_LEVEL(2)
+    MMU__WALK_LEVEL(1)
+  leaf:
+    rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
+    if (rc != MMU__WALK_RETRY)
+      return rc;
+  }
+  return MMU_ERR_CONTENDED;
+
+bus_error:
+  cpu->stats.bus_errors++;
+  out->paddr = gpa;
+  return MMU_ERR_PT_BUS;
+not_present:
+  return mmu__walk_fault(cpu, w, level, mmu__pfec_base(cpu, access), out);
+reserved:
+  return mmu__walk_fault(cpu, w, level,
+                         mmu__pfec_base(cpu, access) | MMU_PFEC_P |
+                             MMU_PFEC_RSVD,
+                         out);
+}
+
+/* Paging off, 32-bit paging (SDM 4.3) and PAE paging (SDM 4.4): the modes
+ * before IA-32e, kept off the long-mode walker's registers. */
+static MMU_NOINLINE int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr,
+                                         unsigned access, mmu__walk_state *w,
+                                         mmu_result *out) {
+  const uint64_t amask = cpu->addr_mask;
+  uint64_t hot_gpa = cpu->ram_hot_gpa, hot_limit = cpu->ram_hot_limit;
+  uint8_t *hot = cpu->ram_hot_host;
+  uint64_t table, gpa, pte, all_and, all_or;
+  int level, rc;
 
   w->vaddr = vaddr;
   w->narrow = cpu->paging == MMU__PAGING_32;
-  w->top = cpu->paging >= MMU__PAGING_4 ? cpu->paging : 2;
-  if (MMU_UNLIKELY(cpu->paging == MMU__PAGING_OFF)) {
+  w->top = 2; /* the top level in memory: the PDE's */
+  if (cpu->paging == MMU__PAGING_OFF) {
     /* linear is physical; cached like a page every access may use (the
      * tables allow everything while CR0.PG = 0), so the hit is the same */
     w->top = w->leaf_level = 1;
@@ -2246,28 +2354,20 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
     all_and = ~0ull;
     all_or = 0;
-    if (MMU_LIKELY(cpu->paging >= MMU__PAGING_4)) {
-      table = w->root = cpu->regs.cr3 & amask;
-      if (w->top == 5) {
-        MMU__WALK_LEVEL(5)
-      }
-      MMU__WALK_LEVEL(4)
-      MMU__WALK_LEVEL(3)
-    } else if (cpu->paging == MMU__PAGING_PAE) {
-      /* the PDPTE register (SDM 4.4.1): no memory read, no rights, no A */
-      level = 3;
-      pte = cpu->regs.pdpte[(vaddr >> 30) & 3];
-      w->entry[2] = pte;
-      if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))
-        goto not_present;
-      table = w->root = pte & amask;
-    } else {
+    if (w->narrow)
       goto narrow;
-    }
+    /* PAE: the PDPTE register (SDM 4.4.1): no memory read, no rights, no
+     * A flag; then two levels as IA-32e paging's last two */
+    level = 3;
+    pte = cpu->regs.pdpte[(vaddr >> 30) & 3];
+    w->entry[2] = pte;
+    if (!(pte & MMU_PTE_P))
+      goto not_present;
+    table = w->root = pte & amask;
     MMU__WALK_LEVEL(2)
     MMU__WALK_LEVEL(1)
     goto leaf;
-  narrow: /* 32-bit paging (SDM 4.3): a PDE, then a PTE or a 4 MiB page */
+  narrow: /* 32-bit paging: a PDE, then a PTE or a 4 MiB page */
     table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
     for (level = 2;; level = 1) {
       gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
@@ -2288,44 +2388,9 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
       table = pte & MMU__BITS(31, 12);
     }
   leaf:
-    w->leaf_level = level;
-    w->page_shift = level == 1   ? 12
-                    : w->narrow ? 22
-                                : 12 + 9 * (uint32_t)(level - 1);
-    /* XD set anywhere is only reachable with NXE (else reserved) */
-    rights = ((all_and & MMU_PTE_W) ? MMU_RIGHT_W : 0) |
-             ((all_and & MMU_PTE_U) ? MMU_RIGHT_U : 0) |
-             ((all_or & MMU_PTE_XD) ? 0 : MMU_RIGHT_X);
-    if (MMU_UNLIKELY(((cpu->fault[idx] >> rights) & 1) ||
-                     ((rights & MMU_RIGHT_U) &&
-                      ((cpu->pk_deny[idx] >> ((pte >> MMU_PTE_PKEY_SHIFT) & 15)) &
-                       1)))) {
-      /* PK is reported with a rights violation too (SDM 4.7) */
-      int pk = (rights & MMU_RIGHT_U) &&
-               ((cpu->pk_deny[idx] >> ((pte >> MMU_PTE_PKEY_SHIFT) & 15)) & 1);
-      pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P |
-             (pk ? (uint32_t)MMU_PFEC_PK : 0);
-      goto fault;
-    }
-    /* no compare-exchange when A (and D for a write) are already set */
-    if (MMU_UNLIKELY(!(all_and & MMU_PTE_A) ||
-                     ((idx & 3u) == MMU_WRITE && !(pte & MMU_PTE_D)))) {
-      rc = mmu__set_accessed_dirty(cpu, w, (idx & 3u) == MMU_WRITE, out);
-      if (rc < 0)
-        return rc;
-      if (rc > 0) {
-        cpu->stats.walk_retries++;
-        continue;
-      }
-      pte = w->entry[level - 1];
-    }
-    w->rights = (uint8_t)(rights | ((pte & MMU_PTE_D) ? MMU_RIGHT_D : 0));
-    uint64_t size_mask = ((uint64_t)1 << w->page_shift) - 1;
-    uint64_t frame = pte & amask & ~size_mask;
-    if (MMU_UNLIKELY(w->page_shift == 22)) /* PSE-36: bits 39:32 in 20:13 */
-      frame = (pte & MMU__BITS(31, 22)) | (pte & MMU__BITS(20, 13)) << 19;
-    w->paddr = frame | (vaddr & size_mask);
-    return MMU_OK;
+    rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
+    if (rc != MMU__WALK_RETRY)
+      return rc;
   }
   return MMU_ERR_CONTENDED;
 
@@ -2334,15 +2399,12 @@ bus_error:
   out->paddr = gpa;
   return MMU_ERR_PT_BUS;
 not_present:
-  pfec = mmu__pfec_base(cpu, access);
-  goto fault;
+  return mmu__walk_fault(cpu, w, level, mmu__pfec_base(cpu, access), out);
 reserved:
-  pfec = mmu__pfec_base(cpu, access) | MMU_PFEC_P | MMU_PFEC_RSVD;
-fault:
-  w->leaf_level = level;
-  if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
-    mmu__accessed_above(cpu, w, level);
-  return mmu__page_fault(cpu, vaddr, pfec, out);
+  return mmu__walk_fault(cpu, w, level,
+                         mmu__pfec_base(cpu, access) | MMU_PFEC_P |
+                             MMU_PFEC_RSVD,
+                         out);
 }
 #undef MMU__WALK_LEVEL
 
