@@ -115,6 +115,22 @@ static int mmu__walk_fault(mmu_cpu *cpu, mmu__walk_state *w, int level,
   return mmu__page_fault(cpu, w->vaddr, pfec, out);
 }
 
+/* A walk that stopped before a leaf: the entry at gpa outside RAM
+ * (MMU_ERR_PT_BUS), not present (0) or with a reserved bit set
+ * (MMU_PFEC_RSVD). */
+static int mmu__walk_stop(mmu_cpu *cpu, mmu__walk_state *w, unsigned access,
+                          int level, int why, uint64_t gpa, mmu_result *out) {
+  if (why == MMU_ERR_PT_BUS) {
+    cpu->stats.bus_errors++;
+    out->paddr = gpa;
+    return MMU_ERR_PT_BUS;
+  }
+  uint32_t pfec = mmu__pfec_base(cpu, access);
+  if (why == MMU_PFEC_RSVD)
+    pfec |= MMU_PFEC_P | MMU_PFEC_RSVD;
+  return mmu__walk_fault(cpu, w, level, pfec, out);
+}
+
 /* The end of every walk that reached a leaf (its entry pte at `level`,
  * the entries' bits ANDed and ORed over the levels): decide the access
  * from perm.c's tables, set A/D where missing, find the address. MMU_OK
@@ -202,16 +218,11 @@ static int mmu__walk(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   return MMU_ERR_CONTENDED;
 
 bus_error:
-  cpu->stats.bus_errors++;
-  out->paddr = gpa;
-  return MMU_ERR_PT_BUS;
+  return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, gpa, out);
 not_present:
-  return mmu__walk_fault(cpu, w, level, mmu__pfec_base(cpu, access), out);
+  return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
 reserved:
-  return mmu__walk_fault(cpu, w, level,
-                         mmu__pfec_base(cpu, access) | MMU_PFEC_P |
-                             MMU_PFEC_RSVD,
-                         out);
+  return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
 }
 
 /* Paging off, 32-bit paging (SDM 4.3) and PAE paging (SDM 4.4): the modes
@@ -283,16 +294,11 @@ static MMU_NOINLINE int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr,
   return MMU_ERR_CONTENDED;
 
 bus_error:
-  cpu->stats.bus_errors++;
-  out->paddr = gpa;
-  return MMU_ERR_PT_BUS;
+  return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, gpa, out);
 not_present:
-  return mmu__walk_fault(cpu, w, level, mmu__pfec_base(cpu, access), out);
+  return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
 reserved:
-  return mmu__walk_fault(cpu, w, level,
-                         mmu__pfec_base(cpu, access) | MMU_PFEC_P |
-                             MMU_PFEC_RSVD,
-                         out);
+  return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
 }
 #undef MMU__WALK_LEVEL
 
