@@ -47,6 +47,15 @@
 #define BI_VA_MISS 0x0000000100000000ull /* 256 MiB of 4K pages */
 #define BI_HIT_PAGES 64u
 #define BI_STREAM 1024u /* addresses per stream (power of two) */
+#define BI_VA_MISS32 0x0000000080000000ull /* the miss region below 4 GiB */
+
+/* The paging modes before IA-32e, asked for in a case's cr4 field by bits
+ * no CR4 has: the same streams (the miss one below 4 GiB) under 32-bit or
+ * PAE tables, or with paging off (the hit stream then in RAM). */
+#define BI_MODE_32 (1ull << 40)
+#define BI_MODE_PAE (1ull << 41)
+#define BI_MODE_OFF (1ull << 42)
+#define BI_MODES (BI_MODE_32 | BI_MODE_PAE | BI_MODE_OFF)
 
 typedef struct bi_world {
   bc_guest g;
@@ -59,9 +68,14 @@ typedef struct bi_world {
       miss[BI_STREAM * 64];
 } bi_world;
 
+static int bi_setup_legacy(bi_world *w, uint64_t mode, uint64_t cr4,
+                           unsigned cpl);
+
 static int bi_setup(bi_world *w, uint32_t sets, uint32_t ways, unsigned cpl,
                     uint64_t cr4_extra) {
   uint64_t rng = 0x9E3779B97F4A7C15ull;
+  uint64_t mode = cr4_extra & BI_MODES;
+  cr4_extra &= ~BI_MODES;
   memset(w, 0, sizeof *w);
   if (bc_guest_init(&w->g, BC_RAM_BYTES, BC_PT_BASE, BC_PT_BYTES))
     return -1;
@@ -107,7 +121,70 @@ static int bi_setup(bi_world *w, uint32_t sets, uint32_t ways, unsigned cpl,
   }
   for (size_t i = 0; i < BI_STREAM * 64; i++)
     w->miss[i] = BI_VA_MISS + ((bc_rand(&rng) % BC_MISS_BYTES) & ~7ull);
-  return 0;
+  return mode ? bi_setup_legacy(w, mode, cr4_extra, cpl) : 0;
+}
+
+/* 32-bit or PAE tables mapping the hit and miss streams as the 4-level
+ * ones do (4 KiB pages, the same frames), and the registers for them. */
+static uint64_t bi_alloc_table(bi_world *w) {
+  uint64_t t = w->g.pt_next;
+  w->g.pt_next += 4096;
+  memset(w->g.ram + t, 0, 4096);
+  return t;
+}
+
+static void bi_map_legacy(bi_world *w, int pae, uint64_t root, uint64_t va,
+                          uint64_t pa) {
+  const uint32_t upper = (uint32_t)BC_PTE_UPPER, leaf = (uint32_t)BC_PTE_RW;
+  uint8_t *ram = w->g.ram;
+  if (!pae) { /* 1024 4-byte entries per table */
+    uint32_t *pde = (uint32_t *)(void *)(ram + root + (va >> 22) * 4);
+    if (!*pde)
+      *pde = (uint32_t)bi_alloc_table(w) | upper;
+    uint32_t *pte = (uint32_t *)(void *)(ram + (*pde & 0xFFFFF000u) +
+                                         ((va >> 12) & 1023) * 4);
+    *pte = (uint32_t)pa | leaf;
+    return;
+  }
+  uint64_t *pdpte = (uint64_t *)(void *)(ram + root + (va >> 30) * 8);
+  if (!*pdpte)
+    *pdpte = bi_alloc_table(w) | MMU_PTE_P;
+  uint64_t *pde = (uint64_t *)(void *)(ram + (*pdpte & BC_ADDR_MASK) +
+                                       ((va >> 21) & 511) * 8);
+  if (!*pde)
+    *pde = bi_alloc_table(w) | BC_PTE_UPPER;
+  uint64_t *pte = (uint64_t *)(void *)(ram + (*pde & BC_ADDR_MASK) +
+                                       ((va >> 12) & 511) * 8);
+  *pte = pa | BC_PTE_RW;
+}
+
+static int bi_setup_legacy(bi_world *w, uint64_t mode, uint64_t cr4,
+                           unsigned cpl) {
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  r.cr0 = MMU_CR0_PE | MMU_CR0_WP;
+  r.cpl = (uint8_t)cpl;
+  if (mode == BI_MODE_OFF) {
+    for (size_t i = 0; i < BI_STREAM; i++) /* physical addresses in RAM */
+      w->hit[i] = bc_frame_4k(i % BI_HIT_PAGES) + (w->hit[i] & 0xFFF);
+    return mmu_load_regs(&w->cpu, &r) == MMU_OK ? 0 : -1;
+  }
+  int pae = mode == BI_MODE_PAE;
+  uint64_t root = bi_alloc_table(w);
+  for (uint64_t i = 0; i < BI_HIT_PAGES; i++)
+    bi_map_legacy(w, pae, root, BI_VA_HIT + (i << 12), bc_frame_4k(i));
+  for (uint64_t va = BI_VA_MISS32; va < BI_VA_MISS32 + BC_MISS_BYTES;
+       va += 4096)
+    bi_map_legacy(w, pae, root, va, bc_frame_4k(va >> 12));
+  for (size_t i = 0; i < BI_STREAM * 64; i++)
+    w->miss[i] = w->miss[i] - BI_VA_MISS + BI_VA_MISS32;
+  r.cr0 |= MMU_CR0_PG;
+  r.cr3 = root;
+  r.cr4 = cr4 | (pae ? MMU_CR4_PAE : 0);
+  r.efer = pae ? MMU_EFER_NXE : 0;
+  if (pae) /* the PDPTE registers a MOV to CR3 would load */
+    memcpy(r.pdpte, w->g.ram + root, sizeof r.pdpte);
+  return mmu_load_regs(&w->cpu, &r) == MMU_OK ? 0 : -1;
 }
 
 static void bi_free(bi_world *w) {
@@ -249,6 +326,17 @@ static const bi_case bi_cases[] = {
      BI_MISS5_BUDGET, BI_MISS5_CEILING},
     {"miss 4-level 16x16", BI_MISS_KIND, 16, 16, 3, 0, 2, bi_read, 0, 760},
     {"miss 4-level 1024x4", BI_MISS_KIND, 1024, 4, 3, 0, 2, bi_read, 0, 545},
+    /* the modes before IA-32e: the same hit, their own misses */
+    {"hit read, paging off", BI_HIT_KIND, 64, 4, 0, BI_MODE_OFF, 0, bi_read,
+     BI_HIT_BUDGET, BI_HIT_BUDGET},
+    {"hit read, 32-bit paging", BI_HIT_KIND, 64, 4, 3, BI_MODE_32, 0, bi_read,
+     BI_HIT_BUDGET, BI_HIT_BUDGET},
+    {"hit write, PAE paging", BI_HIT_KIND, 64, 4, 3, BI_MODE_PAE, 0, bi_write,
+     BI_HIT_BUDGET, BI_HIT_BUDGET},
+    {"miss 32-bit read", BI_MISS_KIND, 64, 4, 3, BI_MODE_32, 2, bi_read, 0,
+     BI_MISS4_CEILING},
+    {"miss PAE read", BI_MISS_KIND, 64, 4, 3, BI_MODE_PAE, 2, bi_read, 0,
+     BI_MISS4_CEILING},
     {"baseline bare array", BI_BASE_KIND, 64, 4, 3, 0, 0, bi_bare, 0, 0},
     {"baseline QEMU-style", BI_BASE_KIND, 64, 4, 3, 0, 0, bi_qemu, 0, 0},
 };
