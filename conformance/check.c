@@ -116,6 +116,23 @@ static vec_outcome check_outcome_of(int status, const mmu_result *r) {
 
 /* Runs v; with fill, records the library's outcomes and A/D changes into
  * fill (a copy of v) instead of comparing. */
+/* A step that writes a register or invalidates: what the library says. */
+static int check_register_step(mmu_cpu *cpu, const vec_step *s) {
+  switch (s->op) {
+  case VEC_INVPCID:
+    return mmu_invpcid(cpu, (unsigned)(s->a > 0xFFFFFFFFu ? 0xFFFFFFFFu : s->a),
+                       s->b, s->c);
+  case VEC_CR0:
+    return mmu_write_cr0(cpu, s->a);
+  case VEC_CR3:
+    return mmu_write_cr3(cpu, s->a);
+  case VEC_CR4:
+    return mmu_write_cr4(cpu, s->a);
+  default:
+    return mmu_write_efer(cpu, s->a);
+  }
+}
+
 static int check_run(check_ctx *ctx, const vec_vector *v, int path,
                      vec_vector *fill, uint32_t until, mmu_cpu *cpu,
                      char *msg, size_t msg_len) {
@@ -162,6 +179,14 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
     regs.pkru = v->pkru;
     regs.cpl = (uint8_t)v->cpl;
     regs.ac = (uint8_t)v->ac;
+    /* PAE paging starts with the PDPTE registers a MOV to CR3 loads from
+     * the vector's RAM (SPEC 8.1) */
+    if ((v->cr0 & MMU_CR0_PG) && (v->cr4 & MMU_CR4_PAE) &&
+        !(v->efer & MMU_EFER_LMA))
+      for (int i = 0; i < 4; i++) {
+        uint64_t gpa = (v->cr3 & 0xFFFFFFE0u) + 8 * (uint64_t)i;
+        regs.pdpte[i] = gpa <= v->ram_size - 8 ? *check_entry(ctx, gpa) : 0;
+      }
     rc = mmu_load_regs(cpu, &regs);
   }
   if (rc != MMU_OK) {
@@ -248,21 +273,28 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
       mmu_invlpg(cpu, s->a);
       break;
     case VEC_INVPCID:
-      (void)mmu_invpcid(cpu, (unsigned)(s->a > 0xFFFFFFFFu ? 0xFFFFFFFFu : s->a),
-                        s->b, s->c);
-      break;
     case VEC_CR0:
-      (void)mmu_write_cr0(cpu, s->a);
-      break;
     case VEC_CR3:
-      (void)mmu_write_cr3(cpu, s->a);
-      break;
     case VEC_CR4:
-      (void)mmu_write_cr4(cpu, s->a);
+    case VEC_EFER: {
+      /* instructions that may #GP: the step says so with "-> gp" */
+      int status = check_register_step(cpu, s);
+      if (fill) {
+        fill->step[si].expect.kind =
+            status == MMU_GP_FAULT ? VEC_OUT_GP : VEC_OUT_NONE;
+        break;
+      }
+      int want = s->expect.kind == VEC_OUT_GP ? MMU_GP_FAULT : MMU_OK;
+      if (status != want) {
+        check_say(msg, msg_len, &used,
+                  "%s step %u (%s): the library says %s, the vector %s\n",
+                  v->id, si, path == CHECK_REFERENCE ? "reference" : "translate",
+                  mmu_status_name(status), want == MMU_OK ? "ok" : "#GP");
+        ctx->failed_step = si;
+        return 0;
+      }
       break;
-    case VEC_EFER:
-      (void)mmu_write_efer(cpu, s->a);
-      break;
+    }
     case VEC_PKRU:
       mmu_write_pkru(cpu, (uint32_t)s->a);
       break;

@@ -118,6 +118,12 @@ static const char *vec_op_name(vec_op op) {
   return "?";
 }
 
+/* Register writes and INVPCID: the steps that may end in #GP. */
+static int vec_may_gp(vec_op op) {
+  return op == VEC_INVPCID || op == VEC_CR0 || op == VEC_CR3 ||
+         op == VEC_CR4 || op == VEC_EFER;
+}
+
 /* "-> ok PA" | "-> pf EC cr2=X" | "-> gp", after the arrow or "observed". */
 static int vec_parse_outcome(vec_reader *r, vec_cursor *c, vec_outcome *o) {
   char tok[64];
@@ -188,6 +194,19 @@ static int vec_parse_step(vec_reader *r, vec_cursor *c, vec_vector *v) {
       if (vec_token(c, tok, sizeof tok) <= 0 || !vec_parse_u64(tok, args[k]))
         return vec_set_error(r, "%s needs %d numbers", vec_op_names[i].name,
                              vec_op_names[i].args);
+    /* an instruction that may #GP says so: "-> gp" (else it succeeds) */
+    vec_cursor after = *c;
+    if (vec_token(&after, tok, sizeof tok) > 0 && strcmp(tok, "->") == 0) {
+      if (!vec_may_gp(s->op))
+        return vec_set_error(r, "%s has no outcome", vec_op_names[i].name);
+      *c = after;
+      int rc = vec_parse_outcome(r, c, &s->expect);
+      if (rc != VEC_OK)
+        return rc;
+      if (s->expect.kind != VEC_OUT_GP)
+        return vec_set_error(r, "%s can only end in '-> gp'",
+                             vec_op_names[i].name);
+    }
     v->step_count++;
     return vec_line_end(r, c);
   }
@@ -457,7 +476,7 @@ void vec_write(FILE *f, const vec_vector *v) {
       int nargs = s->op == VEC_SET_PTE ? 2 : s->op == VEC_INVPCID ? 3 : 1;
       for (int k = 0; k < nargs; k++)
         fprintf(f, " 0x%llx", (unsigned long long)args[k]);
-      fputc('\n', f);
+      fputs(s->expect.kind == VEC_OUT_GP ? " -> gp\n" : "\n", f);
     }
   }
   fprintf(f, "end\n\n");
