@@ -160,8 +160,8 @@ static int tc_allows(const mmu_regs *r, const tc_cand *c, unsigned access) {
     denied = !c->u || (write && !c->w);
   else
     denied = (c->u && smap && (implicit || !r->ac)) || (write && !c->w && wp);
-  int pk = 0;
-  if ((r->cr4 & MMU_CR4_PKE) && c->u && !fetch) {
+  int pk = 0; /* keys exist in IA-32e mode only (SDM 4.6.2) */
+  if ((r->cr4 & MMU_CR4_PKE) && (r->efer & MMU_EFER_LMA) && c->u && !fetch) {
     int ad = (r->pkru >> (2 * c->pkey)) & 1;
     int wd = (r->pkru >> (2 * c->pkey + 1)) & 1;
     pk = ad || (write && wd && (user || wp));
@@ -213,6 +213,8 @@ static int tc_matches(const tc_cand *c, uint64_t va, const mmu_result *r) {
 static void tc_access(tc_state *s, uint64_t va, unsigned access) {
   mmu_cpu *A = &s->a.cpu;
   const mmu_regs *regs = &A->regs;
+  if (!(regs->efer & MMU_EFER_LMA))
+    va = (uint32_t)va; /* the linear address outside IA-32e mode */
   mmu_result ra, rb;
   mmu_trace t;
   memset(&ra, 0xA5, sizeof ra);
@@ -259,13 +261,20 @@ static void tc_access(tc_state *s, uint64_t va, unsigned access) {
       c.piece = rb.paddr & ~0xFFFull;
       c.shift = (unsigned)__builtin_ctzll(rb.page_size);
       c.w = c.u = c.x = 1;
+      /* PAE paging's first step is a PDPTE register: no rights in it */
+      int pae = !(regs->efer & MMU_EFER_LMA) && (regs->cr4 & MMU_CR4_PAE);
       for (uint32_t i = 0; i < t.count; i++) {
+        if (pae && t.step[i].level == 3)
+          continue;
         c.w &= (t.step[i].entry & MMU_PTE_W) != 0;
         c.u &= (t.step[i].entry & MMU_PTE_U) != 0;
         if ((regs->efer & MMU_EFER_NXE) && (t.step[i].entry & MMU_PTE_XD))
           c.x = 0;
       }
-      c.dirty = (fz_rd(&s->a, t.step[t.count - 1].entry_gpa) & MMU_PTE_D) != 0;
+      /* the leaf as it is now (32-bit paging: a 4-byte entry) */
+      uint64_t leaf_gpa = t.step[t.count - 1].entry_gpa;
+      uint64_t now = fz_rd(&s->a, leaf_gpa & ~7ull) >> ((leaf_gpa & 4) * 8);
+      c.dirty = (now & MMU_PTE_D) != 0;
       c.pkey = c.u ? (unsigned)(leaf >> MMU_PTE_PKEY_SHIFT) & 15 : 16;
       int global = (leaf & MMU_PTE_G) && (regs->cr4 & MMU_CR4_PGE);
       c.tag = global ? TC_GLOBAL : pcid;
@@ -424,7 +433,7 @@ static int tc_write_cr0(tc_state *s, uint64_t v) {
   int ra = mmu_write_cr0(&s->a.cpu, v), rb = mmu_write_cr0(&s->b.cpu, v);
   tc_regs_agree(s, "mov cr0", ra, rb);
   fz_trace("op %u: mov cr0 0x%llx -> %d\n", s->op, (unsigned long long)v, ra);
-  if (ra == MMU_OK && (old.cr0 & MMU_CR0_PG) && !(v & MMU_CR0_PG))
+  if (ra == MMU_OK && ((old.cr0 ^ v) & MMU_CR0_PG)) /* either way (SPEC 3.2) */
     tc_drop(s, TC_ALL, 0);
   return ra;
 }
@@ -460,8 +469,9 @@ static void tc_invlpg(tc_state *s, uint64_t va) {
   fz_trace("op %u: invlpg 0x%llx\n", s->op, (unsigned long long)va);
   mmu_invlpg(&s->a.cpu, va);
   mmu_invlpg(&s->b.cpu, va);
-  if (fz_canon(va, (old.cr4 & MMU_CR4_LA57) ? 5 : 4) == va)
-    tc_drop_page(s, va, tc_pcid(&old), 1);
+  uint64_t lin = (old.efer & MMU_EFER_LMA) ? va : (uint32_t)va;
+  if (fz_canon(lin, (old.cr4 & MMU_CR4_LA57) ? 5 : 4) == lin)
+    tc_drop_page(s, lin, tc_pcid(&old), 1);
 }
 
 static void tc_invpcid(tc_state *s, unsigned type, uint64_t pcid,
@@ -474,7 +484,8 @@ static void tc_invpcid(tc_state *s, unsigned type, uint64_t pcid,
   if (ra != MMU_OK)
     return;
   if (type == 0)
-    tc_drop_page(s, va, (uint32_t)pcid, 0);
+    tc_drop_page(s, (s->a.cpu.regs.efer & MMU_EFER_LMA) ? va : (uint32_t)va,
+                 (uint32_t)pcid, 0);
   else if (type == 1)
     tc_drop(s, TC_PCID_NONGLOBAL, (uint32_t)pcid);
   else if (type == 2)

@@ -52,6 +52,8 @@ static void wd_compare_result(wd_state *s, const char *what, uint64_t va,
                               const mmu_result *rb, uint64_t expect_cr2) {
   char ctx[256];
   wd_context(s, ctx, sizeof ctx);
+  if (!(s->a.cpu.regs.efer & MMU_EFER_LMA))
+    expect_cr2 = (uint32_t)expect_cr2; /* a 32-bit linear address */
 #define WD_CTX "%s: %s %s va 0x%llx: "
 #define WD_ARGS ctx, what, fz_access_name(access), (unsigned long long)va
   switch (st) {
@@ -267,6 +269,29 @@ static mmu_regs wd_regs(wd_state *s, fuzz_input *in) {
   return r;
 }
 
+/* Now and then a state before IA-32e mode on the same tables: 32-bit
+ * paging (their 8-byte entries read as pairs of 4-byte ones) or PAE, with
+ * the PDPTE registers a MOV to CR3 would load (reserved bits cleared: a
+ * load with them is #GP, tried by the register ops). */
+static void wd_legacy(wd_state *s, fuzz_input *in, mmu_regs *r) {
+  uint8_t m = fi_u8(in);
+  if ((m & 3) == 0 || (m & 3) == 3)
+    return;
+  r->cr4 &= ~(uint64_t)(MMU_CR4_LA57 | MMU_CR4_PCIDE | MMU_CR4_PAE);
+  r->efer &= ~(uint64_t)(MMU_EFER_LME | MMU_EFER_LMA);
+  r->cr3 = (uint32_t)(r->cr3 & ~0xFFFull);
+  if ((m & 3) == 1) {
+    if (m & 4)
+      r->cr4 |= MMU_CR4_PSE;
+    return;
+  }
+  r->cr4 |= MMU_CR4_PAE;
+  r->cr3 |= (uint64_t)((m >> 3) & 0x1F) * 32;
+  uint64_t reserved = (~0ull << s->a.cpu.maxphyaddr) | 0x1E6ull /* 63:M, 8:5, 2:1 */;
+  for (int i = 0; i < 4; i++)
+    r->pdpte[i] = fz_rd(&s->a, r->cr3 + 8 * (uint64_t)i) & ~reserved;
+}
+
 static void wd_op(wd_state *s, fuzz_input *in) {
   mmu_cpu *A = &s->a.cpu, *B = &s->b.cpu;
   uint8_t op = fi_u8(in) % 21;
@@ -351,6 +376,7 @@ static void wd_op(wd_state *s, fuzz_input *in) {
   }
   case 18: { /* whole new state */
     mmu_regs r = wd_regs(s, in);
+    wd_legacy(s, in, &r);
     WD_BOTH(s, mmu_load_regs(A, &r), mmu_load_regs(B, &r), "load regs");
     break;
   }
