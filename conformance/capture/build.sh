@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Builds the KVM capture back end's self-test by hand:
 #   sh conformance/capture/build.sh [output]   (default: build/kvm_selftest)
-# The guest (guest/harness.S) is assembled into the host program's .rodata
+# The guest (kguest/kharness.S, with the step library in guest/) is assembled into the host program's .rodata
 # and copied into guest RAM at run time: no objcopy or flat binary needed.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,6 +10,6 @@ out=${1:-"$here/../../build/kvm_selftest"}
 mkdir -p "$(dirname "$out")"
 CC=${CC:-gcc}
 CFLAGS=${CFLAGS:-"-O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror"}
-$CC -std=c11 $CFLAGS -I"$here/guest" \
-  "$here/kvm.c" "$here/kvm_selftest.c" "$here/guest/harness.S" -o "$out"
+$CC -std=c11 $CFLAGS -I"$here/kguest" \
+  "$here/kvm.c" "$here/kvm_selftest.c" "$here/kguest/kharness.S" -o "$out"
 echo "built $out"

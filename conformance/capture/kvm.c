@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* kvm.c - the KVM capture back end: runs conformance vectors in a real KVM
  * guest (guest/harness.S) and records what KVM did. See kvm.h for the API
- * and guest/layout.h for the guest-physical layout.
+ * and kguest/klayout.h, guest/layout.h for the guest-physical layout.
  *
  * Per vector: the host fills the mailbox (entries to write, steps, entries
  * to watch), loads the vector's CR0/CR4/EFER with KVM_SET_SREGS (skipped
@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "../../include/mmu.h"
-#include "guest/layout.h"
+#include "kguest/klayout.h"
 
 extern const unsigned char kvm_guest_image[];
 extern const unsigned char kvm_guest_image_end[];
@@ -211,9 +211,9 @@ static void build_harness(struct kvm_cap_priv *p, uint8_t *mem) {
       wr64(mem, H_PD + 4096 * g + 8 * j, e);
     }
   }
-  wr64(mem, H_PML4 + 8 * VEC_HARNESS_SLOT, H_PDPT | PWA | MMU_PTE_U);
+  wr64(mem, H_PML4 + 8 * CAPTURE_HARNESS_SLOT, H_PDPT | PWA | MMU_PTE_U);
   wr64(mem, H_PML4_5 + 0, H_PDPT | PWA | MMU_PTE_U);
-  wr64(mem, H_PML5 + 8 * VEC_HARNESS_SLOT, H_PML4_5 | PWA | MMU_PTE_U);
+  wr64(mem, H_PML5 + 8 * CAPTURE_HARNESS_SLOT, H_PML4_5 | PWA | MMU_PTE_U);
 }
 
 static int vm_create(struct kvm_cap_priv *p, capvm *vm, uint32_t maxphy) {
@@ -569,7 +569,7 @@ typedef struct vplan { /* the mailbox contents, built on the host */
   unsigned nwr;
   uint64_t zero[MB_MAX_ZERO];
   unsigned nzero;
-  uint64_t mon[MB_MAX_MON];
+  uint64_t mon[MAX_WATCH];
   unsigned nmon;
   uint64_t slot1[VEC_MAX_STEPS + 1]; /* gpas of the harness entries */
   unsigned nslot1;
@@ -703,7 +703,7 @@ static int check_and_plan(struct kvm_cap_priv *p, const vec_vector *v,
               (unsigned long long)tops[i]);
       return tops[i] < H_END ? -EINVAL : -ERANGE;
     }
-    pl->slot1[pl->nslot1++] = tops[i] + 8 * VEC_HARNESS_SLOT;
+    pl->slot1[pl->nslot1++] = tops[i] + 8 * CAPTURE_HARNESS_SLOT;
   }
   /* entries */
   for (uint32_t i = 0; i < v->pte_count; i++) {
@@ -726,7 +726,7 @@ static int check_and_plan(struct kvm_cap_priv *p, const vec_vector *v,
       return -EINVAL;
     pl->wr_gpa[pl->nwr] = g;
     pl->wr_val[pl->nwr++] = v->pte[i].value;
-    if (add_unique(pl->mon, &pl->nmon, MB_MAX_MON, g) < 0 ||
+    if (add_unique(pl->mon, &pl->nmon, MAX_WATCH, g) < 0 ||
         add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, g) < 0)
       return -EINVAL;
   }
@@ -755,7 +755,7 @@ static int check_and_plan(struct kvm_cap_priv *p, const vec_vector *v,
               (unsigned long long)g);
       return -ERANGE;
     }
-    if (add_unique(pl->mon, &pl->nmon, MB_MAX_MON, g) < 0 ||
+    if (add_unique(pl->mon, &pl->nmon, MAX_WATCH, g) < 0 ||
         add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, g) < 0)
       return -EINVAL;
   }
@@ -1016,7 +1016,7 @@ static void make_sregs(const capvm *vm, int la57, uint64_t cr0, uint64_t cr4,
   set_seg(&s->ds, SEL_KDATA, 3, 0);
   s->es = s->fs = s->gs = s->ss = s->ds;
   memset(&s->tr, 0, sizeof s->tr);
-  s->tr.selector = SEL_TSS;
+  s->tr.selector = la57 ? SEL_TSS5 : SEL_TSS4;
   s->tr.base = hb + (la57 ? H_TSS5 : H_TSS4);
   s->tr.limit = 0x67;
   s->tr.type = 11;
@@ -1262,8 +1262,8 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
     }
     st->expect = o;
     st->ad_count = 0;
-    uint64_t before = H_RES + R_SNAP + 8ull * MB_MAX_MON * i;
-    uint64_t after = before + 8ull * MB_MAX_MON;
+    uint64_t before = H_RES + R_SNAP + 8ull * MAX_WATCH * i;
+    uint64_t after = before + 8ull * MAX_WATCH;
     for (unsigned j = 0; j < pl.nmon; j++) {
       uint64_t b = rd64(mem, before + 8 * j), a = rd64(mem, after + 8 * j);
       if (a == b)

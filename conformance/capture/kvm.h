@@ -4,7 +4,7 @@
  *
  * The guest is a small 64-bit harness (guest/harness.S) that owns
  * guest-physical [0, VEC_HARNESS_PHYS_END) and is mapped through top-level
- * slot VEC_HARNESS_SLOT of every top-level table a vector's CR3 points to
+ * slot CAPTURE_HARNESS_SLOT of every top-level table a vector's CR3 points to
  * (the back end adds that one entry). Vectors must therefore not use that
  * slot, nor put paging structures below VEC_HARNESS_PHYS_END. One VM per
  * MAXPHYADDR value is created lazily and reused; a VM whose guest crashed is
@@ -21,7 +21,7 @@
 
 #include "../vector.h"
 
-#define VEC_HARNESS_SLOT 1
+#include "guest/layout.h"
 #define VEC_HARNESS_PHYS_END 0x200000ull
 
 struct kvm_cap_priv;

@@ -491,7 +491,7 @@ static void random_vector(vec_vector *v, unsigned n) {
     va = rnd() & (la57 ? 0x00fffffffffff000ull : 0x0000fffffffff000ull);
     if (la57 ? (va >> 56) & 1 : (va >> 47) & 1)
       va |= la57 ? 0xff00000000000000ull : 0xffff000000000000ull;
-  } while (((va >> (la57 ? 48 : 39)) & 511) == VEC_HARNESS_SLOT);
+  } while (((va >> (la57 ? 48 : 39)) & 511) == CAPTURE_HARNESS_SLOT);
   va |= rnd() & 0xfff;
   int level = (rnd() & 3) == 0 ? 2 : 1;
   uint64_t flags_bits[] = {MMU_PTE_W, MMU_PTE_U, MMU_PTE_A, MMU_PTE_D};

@@ -95,7 +95,7 @@ typedef struct pend { /* a vector planned into the current chunk */
   size_t vi;
   uint64_t resoff;
   unsigned nmon;
-  uint64_t mon[MAX_MON];
+  uint64_t mon[MAX_WATCH];
   uint64_t pred[VEC_MAX_STEPS]; /* predicted pa of OK accesses, or ~0 */
 } pend;
 
@@ -736,7 +736,7 @@ int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
   memcpy(&off_user, qemu_guest_image + HDR_USER, 8);
   memcpy(&p->off_stubs, qemu_guest_image + HDR_STUBS, 8);
   memcpy(&p->off_lldt, qemu_guest_image + HDR_LLDT, 8);
-  if (magic != QG_MAGIC || off_user != H_USER - H_CODE ||
+  if (magic != IMAGE_MAGIC || off_user != H_USER - H_CODE ||
       len != H_USCRATCH - H_CODE) {
     free(p);
     return EPROTO;
@@ -1185,10 +1185,10 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   /* watched entries */
   unsigned nacc = 0;
   for (uint32_t i = 0; i < v->pte_count; i++)
-    add_unique(pd->mon, &pd->nmon, MAX_MON, v->pte[i].gpa);
+    add_unique(pd->mon, &pd->nmon, MAX_WATCH, v->pte[i].gpa);
   for (uint32_t s = 0; s < v->step_count; s++) {
     if (v->step[s].op == VEC_SET_PTE)
-      add_unique(pd->mon, &pd->nmon, MAX_MON, v->step[s].a);
+      add_unique(pd->mon, &pd->nmon, MAX_WATCH, v->step[s].a);
     if (v->step[s].op == VEC_ACCESS)
       nacc++;
   }
