@@ -11,5 +11,6 @@ mkdir -p "$(dirname "$out")"
 CC=${CC:-gcc}
 CFLAGS=${CFLAGS:-"-O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror"}
 $CC -std=c11 $CFLAGS -I"$here/kguest" \
-  "$here/kvm.c" "$here/kvm_selftest.c" "$here/kguest/kharness.S" -o "$out"
+  "$here/guest.c" "$here/kvm.c" "$here/kvm_selftest.c" "$here/kguest/kharness.S" \
+  -o "$out"
 echo "built $out"

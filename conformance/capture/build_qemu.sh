@@ -17,7 +17,7 @@ mkdir -p "$(dirname "$out")"
 CC=${CC:-gcc}
 CFLAGS=${CFLAGS:-"-O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror"}
 $CC -std=c11 $CFLAGS -I"$here/qguest" -I"$root/include" -I"$root/conformance" \
-  "$here/qemu.c" "$here/qemu_selftest.c" "$here/qguest/qharness.S" \
+  "$here/guest.c" "$here/qemu.c" "$here/qemu_selftest.c" "$here/qguest/qharness.S" \
   "$root/conformance/vector.c" "$root/conformance/check.c" "$root/mmu/mmu.c" \
   -o "$out"
 echo "built $out"
