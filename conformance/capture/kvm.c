@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "../../include/mmu.h"
+#include "../gen.h"
 #include "guest.h"
 #include "kguest/klayout.h"
 
@@ -84,6 +85,7 @@ struct kvm_cap_priv {
   char err[256];
   capvm vm[NVM];
   kvm_cap_stats st;
+  capture_reasons reasons; /* of the last run */
   capture_image img;
   int f_nx, f_la57, f_pku, f_1g, f_pcid, f_smep, f_smap;
   int pke_accepted;
@@ -300,10 +302,8 @@ static int probe_features(struct kvm_cap_priv *p) {
 
 /* ---- open / describe / close -------------------------------------------- */
 
-int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
-  if (!k)
-    return EINVAL;
-  k->priv = NULL;
+static int kvm_open(capture_source *s, uint64_t ram_size) {
+  s->priv = NULL;
   if (ram_size < (4ull << 20) || ram_size > ((uint64_t)H_MAX_GIB << 30) ||
       (ram_size & ((2ull << 20) - 1)))
     return EINVAL;
@@ -414,7 +414,9 @@ int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
     goto fail;
   }
   p->sa_installed = 1;
-  k->priv = p;
+  s->priv = p;
+  /* KVM on an AMD host reserves bit 8 of PML5Es and PML4Es (SPEC.md 7) */
+  s->cpu_flags = strcmp(cpu.vendor, "AuthenticAMD") == 0 ? MMU_CFG_AMD : 0;
   return 0;
 fail:
   for (int i = 0; i < NVM; i++)
@@ -426,28 +428,27 @@ fail:
   return e;
 }
 
-void kvm_cap_describe(const kvm_cap *k, char *buf, size_t n) {
-  if (!buf || !n)
-    return;
-  snprintf(buf, n, "%s", k && k->priv ? k->priv->desc : "kvm: not open");
+static void kvm_describe(const capture_source *s, char *buf, size_t n) {
+  const struct kvm_cap_priv *p = s->priv;
+  snprintf(buf, n, "%s", p ? p->desc : "kvm: not open");
 }
 
-const char *kvm_cap_last_error(const kvm_cap *k) {
-  return k && k->priv ? k->priv->err : "kvm: not open";
+static const char *kvm_why(const capture_source *s, size_t i) {
+  const struct kvm_cap_priv *p = s->priv;
+  return p ? capture_reason_of(&p->reasons, i) : "";
 }
 
-void kvm_cap_get_stats(const kvm_cap *k, kvm_cap_stats *out) {
-  if (!out)
-    return;
+void kvm_cap_get_stats(const capture_source *s, kvm_cap_stats *out) {
+  const struct kvm_cap_priv *p = s->priv;
   memset(out, 0, sizeof *out);
-  if (k && k->priv)
-    *out = k->priv->st;
+  if (p)
+    *out = p->st;
 }
 
-void kvm_cap_close(kvm_cap *k) {
-  if (!k || !k->priv)
+static void kvm_close(capture_source *s) {
+  struct kvm_cap_priv *p = s->priv;
+  if (!p)
     return;
-  struct kvm_cap_priv *p = k->priv;
   watchdog(0);
   for (int i = 0; i < NVM; i++)
     if (p->vm[i].live)
@@ -456,8 +457,9 @@ void kvm_cap_close(kvm_cap *k) {
     sigaction(SIGALRM, &p->old_sa, NULL);
   free(p->cpuid);
   close(p->kvm_fd);
+  capture_reasons_free(&p->reasons);
   free(p);
-  k->priv = NULL;
+  s->priv = NULL;
 }
 
 /* ---- one vector ----------------------------------------------------------- */
@@ -756,10 +758,9 @@ static void make_sregs(const capvm *vm, int la57, uint64_t cr0, uint64_t cr4,
   memset(s->interrupt_bitmap, 0, sizeof s->interrupt_bitmap);
 }
 
-int kvm_cap_run(kvm_cap *k, vec_vector *v) {
-  if (!k || !k->priv || !v)
-    return -EINVAL;
-  struct kvm_cap_priv *p = k->priv;
+/* Runs one vector in the VM of its MAXPHYADDR; its status (source.h), with
+ * p->err saying why it was not captured. */
+static int run_vector(struct kvm_cap_priv *p, vec_vector *v) {
   p->err[0] = 0;
   capture_vmem pl;
   int r = plan(p, v, &pl);
@@ -1017,3 +1018,35 @@ out:
   }
   return r;
 }
+
+static int kvm_run(capture_source *s, vec_vector *v, size_t n, int *status) {
+  struct kvm_cap_priv *p = s->priv;
+  int captured = 0;
+  if (!p)
+    return -EINVAL;
+  capture_reasons_reset(&p->reasons, n);
+  for (size_t i = 0; i < n; i++) {
+    status[i] = run_vector(p, &v[i]);
+    if (status[i] == 0)
+      captured++;
+    else
+      capture_reason(&p->reasons, i, "%s", p->err);
+  }
+  return captured;
+}
+
+static const capture_departure *const kvm_departures[] = {
+    &capture_smap_fetch, &capture_pml4_slot256, NULL};
+
+capture_source capture_kvm = {
+    .name = "kvm",
+    .needs = "KVM device",
+    .caps = GEN_CAP_SMAP | GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY | GEN_CAP_MMIO,
+    .modes = CAPTURE_MODES_LONG,
+    .departures = kvm_departures,
+    .open = kvm_open,
+    .describe = kvm_describe,
+    .run = kvm_run,
+    .why = kvm_why,
+    .close = kvm_close,
+};

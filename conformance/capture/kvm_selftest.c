@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "../../include/mmu.h"
+#include "guest/layout.h"
 #include "kvm.h"
 
 #define RAM (64ull << 20)
@@ -121,18 +122,19 @@ static int la57_ok = 1; /* cleared when the LA57 hand vector is refused */
 /* want: the outcome the SDM (or known KVM behaviour) gives, checked on
  * kind, error code and pa/cr2; want_ad: number of entries changed, -1 to
  * skip the check. */
-static void run_one(kvm_cap *k, vec_vector *v, const vec_outcome *want,
+static void run_one(capture_source *k, vec_vector *v, const vec_outcome *want,
                     int want_ad) {
-  int r = kvm_cap_run(k, v);
+  int r;
+  k->run(k, v, 1, &r);
   printf("%-34s", v->id);
   if (r == -ENOTSUP) {
     if (v->cr4 & MMU_CR4_LA57)
       la57_ok = 0;
-    printf(" skipped: %s\n", kvm_cap_last_error(k));
+    printf(" skipped: %s\n", k->why(k, 0));
     return;
   }
   if (r < 0) {
-    printf(" ERROR %d (%s)\n", r, kvm_cap_last_error(k));
+    printf(" ERROR %d (%s)\n", r, k->why(k, 0));
     failures++;
     return;
   }
@@ -191,7 +193,7 @@ static vec_outcome GP(void) {
   return o;
 }
 
-static void hand_vectors(kvm_cap *k) {
+static void hand_vectors(capture_source *k) {
   vec_vector v;
   builder b;
   vec_outcome w;
@@ -521,16 +523,17 @@ static double now_s(void) {
 
 int main(int argc, char **argv) {
   unsigned count = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 20000;
-  kvm_cap k;
-  int e = kvm_cap_open(&k, RAM);
+  capture_source *k = &capture_kvm;
+  int e = k->open(k, RAM);
   if (e) {
-    fprintf(stderr, "kvm_cap_open: %s\n", strerror(e));
+    fprintf(stderr, "kvm open: %s\n", strerror(e));
+    k->close(k);
     return 1;
   }
   char desc[512];
-  kvm_cap_describe(&k, desc, sizeof desc);
+  k->describe(k, desc, sizeof desc);
   printf("%s\n\n", desc);
-  hand_vectors(&k);
+  hand_vectors(k);
   printf("\nhand vectors: %d mismatches or errors\n", failures);
 
   if (count) {
@@ -539,10 +542,11 @@ int main(int argc, char **argv) {
     double t0 = now_s();
     for (unsigned n = 0; n < count; n++) {
       random_vector(&v, n);
-      int r = kvm_cap_run(&k, &v);
+      int r;
+      k->run(k, &v, 1, &r);
       if (r < 0) {
         if (err < 5)
-          fprintf(stderr, "%s: %d %s\n", v.id, r, kvm_cap_last_error(&k));
+          fprintf(stderr, "%s: %d %s\n", v.id, r, k->why(k, 0));
         err++;
         continue;
       }
@@ -559,7 +563,7 @@ int main(int argc, char **argv) {
     }
     double dt = now_s() - t0;
     kvm_cap_stats st;
-    kvm_cap_get_stats(&k, &st);
+    kvm_cap_get_stats(k, &st);
     printf("random: %u vectors in %.2f s = %.0f vectors/s (OK %u, PF %u, GP "
            "%u, errors %u)\n",
            count, dt, count / dt, ok, pf, gp, err);
@@ -570,6 +574,6 @@ int main(int argc, char **argv) {
     if (err)
       failures++;
   }
-  kvm_cap_close(&k);
+  k->close(k);
   return failures ? 1 : 0;
 }

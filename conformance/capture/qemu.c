@@ -47,6 +47,7 @@
 #define MMU_STATIC
 #define MMU_IMPLEMENTATION
 #include "../../include/mmu.h"
+#include "../gen.h"
 #include "guest.h"
 #include "qguest/qlayout.h"
 
@@ -624,10 +625,8 @@ static inst *get_inst(struct qemu_cap_priv *p, uint32_t maxphy, int no1g) {
 
 /* ---- open / describe / close ---------------------------------------------- */
 
-int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
-  if (!q)
-    return EINVAL;
-  q->priv = NULL;
+static int qemu_open(capture_source *s, uint64_t ram_size) {
+  s->priv = NULL;
   if (ram_size < (4ull << 20) || ram_size > (3ull << 30) ||
       (ram_size & ((2ull << 20) - 1)))
     return EINVAL;
@@ -653,7 +652,7 @@ int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
     free(p);
     return e;
   }
-  q->priv = p; /* from here on qemu_cap_close cleans up */
+  s->priv = p; /* from here on qemu_close cleans up */
   snprintf(p->rompath, sizeof p->rompath, "%.255s/reset.rom", p->tmpdir);
   static uint8_t rom[ROM_SIZE];
   memset(rom, 0, sizeof rom);
@@ -700,40 +699,44 @@ int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
   for (int i = 0; i < MAX_INST; i++)
     if (p->in[i].live && kill(p->in[i].pid, SIGSTOP) == 0)
       p->in[i].stopped = 1;
+  /* TCG sets A in the upper levels of a walk that faults, and checks
+   * reserved bits as Intel does (its -cpu max says AuthenticAMD anyway) */
+  s->cpu_flags = MMU_CFG_AD_ON_FAULT_UPPER;
   return 0;
 fail:
-  /* keep q->priv so that qemu_cap_last_error works; close frees it */
+  /* keep s->priv so that qemu_why says why; close frees it */
   return e ? e : EIO;
 }
 
-void qemu_cap_describe(const qemu_cap *q, char *buf, size_t n) {
-  if (!buf || !n)
-    return;
-  snprintf(buf, n, "%s", q && q->priv ? q->priv->desc : "qemu: not open");
+static void qemu_describe(const capture_source *s, char *buf, size_t n) {
+  const struct qemu_cap_priv *p = s->priv;
+  snprintf(buf, n, "%s", p ? p->desc : "qemu: not open");
 }
 
-const char *qemu_cap_last_error(const qemu_cap *q) {
-  return q && q->priv ? q->priv->err : "qemu: not open";
-}
-
-const char *qemu_cap_status_reason(const qemu_cap *q, size_t i) {
-  if (!q || !q->priv)
+/* Vector i's reason; before any run (a failed open), the last error. */
+static const char *qemu_why(const capture_source *s, size_t i) {
+  const struct qemu_cap_priv *p = s->priv;
+  if (!p)
     return "";
-  return capture_reason_of(&q->priv->reasons, i);
+  return p->reasons.n ? capture_reason_of(&p->reasons, i) : p->err;
 }
 
-void qemu_cap_get_stats(const qemu_cap *q, qemu_cap_stats *out) {
-  if (!out)
-    return;
+const char *qemu_cap_last_error(const capture_source *s) {
+  const struct qemu_cap_priv *p = s->priv;
+  return p ? p->err : "qemu: not open";
+}
+
+void qemu_cap_get_stats(const capture_source *s, qemu_cap_stats *out) {
+  const struct qemu_cap_priv *p = s->priv;
   memset(out, 0, sizeof *out);
-  if (q && q->priv)
-    *out = q->priv->st;
+  if (p)
+    *out = p->st;
 }
 
-void qemu_cap_close(qemu_cap *q) {
-  if (!q || !q->priv)
+static void qemu_close(capture_source *s) {
+  struct qemu_cap_priv *p = s->priv;
+  if (!p)
     return;
-  struct qemu_cap_priv *p = q->priv;
   for (int i = 0; i < MAX_INST; i++)
     if (p->in[i].live || p->in[i].pid > 0 || p->in[i].mem)
       inst_kill(p, &p->in[i]);
@@ -746,7 +749,7 @@ void qemu_cap_close(qemu_cap *q) {
   free(p->pd);
   free(p->cmd);
   free(p);
-  q->priv = NULL;
+  s->priv = NULL;
 }
 
 /* ---- planning one vector ------------------------------------------------- */
@@ -1285,10 +1288,10 @@ static int run_group(struct qemu_cap_priv *p, vec_vector *v, int *st,
   return 0;
 }
 
-int qemu_cap_run_batch(qemu_cap *q, vec_vector *v, size_t n, int *status) {
-  if (!q || !q->priv || (!v && n))
+static int qemu_run(capture_source *s, vec_vector *v, size_t n, int *status) {
+  struct qemu_cap_priv *p = s->priv;
+  if (!p || (!v && n))
     return -EINVAL;
-  struct qemu_cap_priv *p = q->priv;
   p->err[0] = 0;
   capture_reasons_reset(&p->reasons, n);
   int *st = status ? status : calloc(n ? n : 1, sizeof *st);
@@ -1361,3 +1364,21 @@ int qemu_cap_run_batch(qemu_cap *q, vec_vector *v, size_t n, int *status) {
     return -EIO;
   return captured;
 }
+
+static const capture_departure *const qemu_departures[] = {
+    &capture_rsvd_without_p, &capture_smap_implicit_ac,
+    &capture_a_on_faulting_leaf, NULL};
+
+capture_source capture_qemu = {
+    .name = "qemu",
+    .needs = "qemu-system-x86_64",
+    .caps = GEN_CAP_1G | GEN_CAP_PKU | GEN_CAP_LA57 | GEN_CAP_SMAP |
+            GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY,
+    .modes = CAPTURE_MODES_LONG,
+    .departures = qemu_departures,
+    .open = qemu_open,
+    .describe = qemu_describe,
+    .run = qemu_run,
+    .why = qemu_why,
+    .close = qemu_close,
+};

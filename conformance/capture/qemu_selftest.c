@@ -407,20 +407,20 @@ static void build_hand(void) {
   hdone(PF(0x25, va), 0, NULL);
 }
 
-static int hand_vectors(qemu_cap *q) {
+static int hand_vectors(capture_source *q) {
   int st[NHAND];
   int failures = 0, departures = 0;
   build_hand();
-  int r = qemu_cap_run_batch(q, hv, (size_t)nh, st);
+  int r = q->run(q, hv, (size_t)nh, st);
   if (r < 0) {
-    printf("run_batch: %d (%s)\n", r, qemu_cap_last_error(q));
+    printf("run: %d (%s)\n", r, qemu_cap_last_error(q));
     return 1;
   }
   for (int i = 0; i < nh; i++) {
     vec_vector *v = &hv[i];
     printf("%-36s", v->id);
     if (st[i] != 0) {
-      printf(" status %d: %s\n", st[i], qemu_cap_status_reason(q, (size_t)i));
+      printf(" status %d: %s\n", st[i], q->why(q, (size_t)i));
       failures++;
       continue;
     }
@@ -558,19 +558,18 @@ int main(int argc, char **argv) {
     return 1;
   }
   double t0 = now_s();
-  qemu_cap q;
-  int e = qemu_cap_open(&q, RAM);
+  capture_source *q = &capture_qemu;
+  int e = q->open(q, RAM);
   if (e) {
-    fprintf(stderr, "qemu_cap_open: %s (%s)\n", strerror(e),
-            qemu_cap_last_error(&q));
-    qemu_cap_close(&q);
+    fprintf(stderr, "qemu open: %s (%s)\n", strerror(e), q->why(q, 0));
+    q->close(q);
     free(cctx.ram);
     return 1;
   }
   char desc[1024];
-  qemu_cap_describe(&q, desc, sizeof desc);
+  q->describe(q, desc, sizeof desc);
   printf("%s\nopen: %.3f s\n\n", desc, now_s() - t0);
-  int failures = hand_vectors(&q);
+  int failures = hand_vectors(q);
 
   if (count) {
     vec_vector *v = calloc(count, sizeof *v);
@@ -582,12 +581,12 @@ int main(int argc, char **argv) {
     for (unsigned n = 0; n < count; n++)
       random_vector(&v[n], n);
     qemu_cap_stats s0;
-    qemu_cap_get_stats(&q, &s0);
+    qemu_cap_get_stats(q, &s0);
     double t1 = now_s();
-    int r = qemu_cap_run_batch(&q, v, count, st);
+    int r = q->run(q, v, count, st);
     double dt = now_s() - t1;
     qemu_cap_stats s1;
-    qemu_cap_get_stats(&q, &s1);
+    qemu_cap_get_stats(q, &s1);
     unsigned ok = 0, pf = 0, gp = 0, bad = 0, refused = 0, agree = 0,
              disagree = 0, shown_bad = 0;
     unsigned kinds[4] = {0, 0, 0, 0}, shown_kind[4] = {0, 0, 0, 0};
@@ -602,7 +601,7 @@ int main(int argc, char **argv) {
           bad++;
         if (shown_bad++ < 8)
           printf( "%s: %d %s\n", v[n].id, st[n],
-                  qemu_cap_status_reason(&q, n));
+                  q->why(q, n));
         continue;
       }
       switch (v[n].step[0].expect.kind) {
@@ -674,7 +673,7 @@ int main(int argc, char **argv) {
            kind_names[3], kinds[3]);
     /* a second run: instances are warm */
     t1 = now_s();
-    r = qemu_cap_run_batch(&q, v, count, st);
+    r = q->run(q, v, count, st);
     dt = now_s() - t1;
     printf("again (warm): %u vectors in %.2f s = %.0f vectors/s (captured "
            "%d)\n", count, dt, count / dt, r);
@@ -683,7 +682,7 @@ int main(int argc, char **argv) {
     free(v);
     free(st);
   }
-  qemu_cap_close(&q);
+  q->close(q);
   free(cctx.ram);
   return failures ? 1 : 0;
 }
