@@ -112,6 +112,29 @@ static int explain(capture_source *s, vec_vector *v) {
   return hit;
 }
 
+/* Does the library agree with what the source did to v, once the source's
+ * known departures are accounted for (*departs counts those)? 1 yes; 0 no:
+ * v is for a person to settle (*reviewed counts them), written with why
+ * to review, or said on stderr if loud and there is no review file. */
+static int settle(capture_source *s, vec_vector *v, FILE *review, int loud,
+                  unsigned long *departs, unsigned long *reviewed) {
+  static char msg[4096];
+  if (library_agrees(v, msg, sizeof msg))
+    return 1;
+  if (explain(s, v))
+    ++*departs;
+  if (library_agrees(v, msg, sizeof msg))
+    return 1;
+  ++*reviewed;
+  if (review) {
+    fprintf(review, "# %s", msg);
+    vec_write(review, v);
+  } else if (loud) {
+    fprintf(stderr, "REVIEW %s", msg);
+  }
+  return 0;
+}
+
 /* ---- capture ------------------------------------------------------------ */
 
 static void write_header(FILE *f, const capture_source *s, uint64_t seed) {
@@ -141,7 +164,6 @@ static int capture(capture_source *s, uint64_t seed, uint64_t count,
   size_t all_count;
   const gen_category *all = gen_categories(&all_count);
   unsigned long written = 0, refused = 0, failed = 0, reviewed = 0, departs = 0;
-  static char msg[4096];
   vec_vector *batch = malloc(CAPTURE_BATCH * sizeof *batch);
   int *status = malloc(CAPTURE_BATCH * sizeof *status);
   if (!batch || !status)
@@ -174,20 +196,8 @@ static int capture(capture_source *s, uint64_t seed, uint64_t count,
           failed++;
           continue;
         }
-        if (!library_agrees(v, msg, sizeof msg)) {
-          if (explain(s, v))
-            departs++;
-          if (!library_agrees(v, msg, sizeof msg)) {
-            reviewed++;
-            if (review) {
-              fprintf(review, "# %s", msg);
-              vec_write(review, v);
-            } else {
-              fprintf(stderr, "REVIEW %s", msg);
-            }
-            continue;
-          }
-        }
+        if (!settle(s, v, review, 1, &departs, &reviewed))
+          continue;
         vec_write(out, v);
         written++;
       }
@@ -426,7 +436,6 @@ static int enumerate(capture_source *s, const char *name, uint64_t block,
   FILE *text = text_path ? fopen(text_path, "w") : NULL; /* to look at them */
   if (text)
     write_header(text, s, 0);
-  static char msg[4096];
   unsigned long reviewed = 0, departs = 0;
   memset(&digests, 0, sizeof digests);
   snprintf(digests.source, sizeof digests.source, "%s", s->name);
@@ -461,17 +470,7 @@ static int enumerate(capture_source *s, const char *name, uint64_t block,
                         "must cover every vector\n", v->id, status[k]);
         return 2;
       }
-      if (!library_agrees(v, msg, sizeof msg)) {
-        if (explain(s, v))
-          departs++;
-        if (!library_agrees(v, msg, sizeof msg)) {
-          reviewed++;
-          if (review) {
-            fprintf(review, "# %s", msg);
-            vec_write(review, v);
-          }
-        }
-      }
+      settle(s, v, review, 0, &departs, &reviewed);
       digest_add(d, v);
       if (text)
         vec_write(text, v);

@@ -376,16 +376,7 @@ int main(int argc, char **argv) {
         err++;
         continue;
       }
-      switch (v.step[0].expect.kind) {
-      case VEC_OUT_OK:
-        ok++;
-        break;
-      case VEC_OUT_PF:
-        pf++;
-        break;
-      default:
-        gp++;
-      }
+      st_tally(&v.step[0].expect, &ok, &pf, &gp);
     }
     double dt = st_now() - t0;
     kvm_cap_stats st;

@@ -443,16 +443,7 @@ int main(int argc, char **argv) {
                   q->why(q, n));
         continue;
       }
-      switch (v[n].step[0].expect.kind) {
-      case VEC_OUT_OK:
-        ok++;
-        break;
-      case VEC_OUT_PF:
-        pf++;
-        break;
-      default:
-        gp++;
-      }
+      st_tally(&v[n].step[0].expect, &ok, &pf, &gp);
       char msg[2048];
       int c = check_vector(&cctx, &v[n], CHECK_REFERENCE, msg, sizeof msg);
       if (c == 1) {

@@ -129,6 +129,15 @@ int st_matches(const vec_step *st, const vec_outcome *want, int want_ad) {
          (want_ad < 0 || (int)st->ad_count == want_ad);
 }
 
+void st_tally(const vec_outcome *o, unsigned *ok, unsigned *pf, unsigned *gp) {
+  if (o->kind == VEC_OUT_OK)
+    ++*ok;
+  else if (o->kind == VEC_OUT_PF)
+    ++*pf;
+  else
+    ++*gp;
+}
+
 /* ---- random vectors ----------------------------------------------------- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

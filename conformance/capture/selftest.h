@@ -47,6 +47,9 @@ const vec_step *st_print_accesses(const vec_vector *v);
  * unless want_ad < 0, that many changed entries? */
 int st_matches(const vec_step *st, const vec_outcome *want, int want_ad);
 
+/* Counts o as OK, PF or anything else (GP). */
+void st_tally(const vec_outcome *o, unsigned *ok, unsigned *pf, unsigned *gp);
+
 /* ---- random vectors ----------------------------------------------------- */
 
 uint64_t st_rnd(void); /* xorshift*, the same sequence every run */
