@@ -332,6 +332,15 @@ void capture_cpu_decode(const uint32_t r[CPUID_N][4], capture_cpu *c) {
   c->maxphyaddr = r[8][0] & 0xff;
 }
 
+capture_limits capture_limits_of(const capture_cpu *offer, uint64_t ram_size,
+                                 unsigned modes) {
+  capture_limits lim = {ram_size, modes, 0, offer->nx};
+  lim.cr4 = (offer->la57 ? MMU_CR4_LA57 : 0) | (offer->pku ? MMU_CR4_PKE : 0) |
+            (offer->pcid ? MMU_CR4_PCIDE : 0) |
+            (offer->smep ? MMU_CR4_SMEP : 0) | (offer->smap ? MMU_CR4_SMAP : 0);
+  return lim;
+}
+
 /* ---- why vectors were not captured ---------------------------------------- */
 
 int capture_reasons_reset(capture_reasons *r, size_t n) {

@@ -160,6 +160,11 @@ typedef struct capture_cpu {
 
 void capture_cpu_decode(const uint32_t regs[CPUID_N][4], capture_cpu *c);
 
+/* The limits of a source whose CPU offers what `offer` says (its nx, la57,
+ * pku, pcid, smep, smap) and whose harness enters `modes`. */
+capture_limits capture_limits_of(const capture_cpu *offer, uint64_t ram_size,
+                                 unsigned modes);
+
 /* ---- why vectors were not captured ---------------------------------------- */
 
 typedef struct capture_reasons {

@@ -87,7 +87,7 @@ struct kvm_cap_priv {
   kvm_cap_stats st;
   capture_reasons reasons; /* of the last run */
   capture_image img;
-  int f_nx, f_la57, f_pku, f_1g, f_pcid, f_smep, f_smap;
+  capture_cpu offer; /* what KVM_SET_SREGS accepts (probe_features) */
   int pke_accepted;
   struct sigaction old_sa;
   int sa_installed;
@@ -283,9 +283,9 @@ static int probe_features(struct kvm_cap_priv *p) {
     uint64_t cr4, efer;
     int *flag;
   } t[] = {
-      {MMU_CR4_LA57, 0, &p->f_la57},  {MMU_CR4_SMEP, 0, &p->f_smep},
-      {MMU_CR4_SMAP, 0, &p->f_smap},  {MMU_CR4_PKE, 0, &p->f_pku},
-      {MMU_CR4_PCIDE, 0, &p->f_pcid}, {0, MMU_EFER_NXE, &p->f_nx},
+      {MMU_CR4_LA57, 0, &p->offer.la57},  {MMU_CR4_SMEP, 0, &p->offer.smep},
+      {MMU_CR4_SMAP, 0, &p->offer.smap},  {MMU_CR4_PKE, 0, &p->offer.pku},
+      {MMU_CR4_PCIDE, 0, &p->offer.pcid}, {0, MMU_EFER_NXE, &p->offer.nx},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     struct kvm_sregs s;
@@ -295,8 +295,8 @@ static int probe_features(struct kvm_cap_priv *p) {
   }
   /* kvm_pvm accepts CR4.PKE, but the first user access with it set ends
    * in an emulation failure (measured): treat PKU as unusable */
-  p->pke_accepted = p->f_pku;
-  p->f_pku = 0;
+  p->pke_accepted = p->offer.pku;
+  p->offer.pku = 0;
   return 0;
 }
 
@@ -360,7 +360,6 @@ static int kvm_open(capture_source *s, uint64_t ram_size) {
   }
   capture_cpu cpu;
   capture_cpu_decode(regs, &cpu);
-  p->f_1g = cpu.pdpe1gb;
   struct utsname u;
   const char *rel = uname(&u) == 0 ? u.release : "?";
   /* which vendor module backs /dev/kvm, and whether it uses TDP */
@@ -401,8 +400,9 @@ static int kvm_open(capture_source *s, uint64_t ram_size) {
            rel, cpu.vendor, *cpu.brand ? " " : "", cpu.brand, cpu.family,
            cpu.model, cpu.stepping, npt, cpu.nx, cpu.la57, cpu.pdpe1gb,
            cpu.pku, cpu.pcid, cpu.invpcid, cpu.smep, cpu.smap, cpu.maxphyaddr,
-           p->f_nx, p->f_la57, p->f_smep, p->f_smap, p->pke_accepted,
-           p->f_pku, p->f_pcid, MAXPHY_MIN, MAXPHY_MAX);
+           p->offer.nx, p->offer.la57, p->offer.smep, p->offer.smap,
+           p->pke_accepted, p->offer.pku, p->offer.pcid, MAXPHY_MIN,
+           MAXPHY_MAX);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -511,10 +511,8 @@ static int page_is_table(const capture_vmem *m, uint64_t pa) {
 /* What the vector can do here: long mode, the CR4 controls and NXE that
  * KVM_SET_SREGS accepted (probe_features). */
 static int plan(struct kvm_cap_priv *p, const vec_vector *v, capture_vmem *m) {
-  capture_limits lim = {p->ram_size, CAPTURE_MODES_LONG, 0, p->f_nx};
-  lim.cr4 = (p->f_la57 ? MMU_CR4_LA57 : 0) | (p->f_pku ? MMU_CR4_PKE : 0) |
-            (p->f_pcid ? MMU_CR4_PCIDE : 0) | (p->f_smep ? MMU_CR4_SMEP : 0) |
-            (p->f_smap ? MMU_CR4_SMAP : 0);
+  capture_limits lim =
+      capture_limits_of(&p->offer, p->ram_size, capture_kvm.modes);
   return capture_plan_vector(&lim, v, m, p->err, sizeof p->err);
 }
 

@@ -814,10 +814,7 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
     capture_reason(&p->reasons, vi, "MMU_CFG_AMD: QEMU TCG checks Intel's reserved bits");
     return -ENOTSUP;
   }
-  capture_limits lim = {ram, CAPTURE_MODES_LONG, 0, p->cpu.nx};
-  lim.cr4 = (p->cpu.la57 ? MMU_CR4_LA57 : 0) | (p->cpu.pku ? MMU_CR4_PKE : 0) |
-            (p->cpu.pcid ? MMU_CR4_PCIDE : 0) |
-            (p->cpu.smep ? MMU_CR4_SMEP : 0) | (p->cpu.smap ? MMU_CR4_SMAP : 0);
+  capture_limits lim = capture_limits_of(&p->cpu, ram, capture_qemu.modes);
   static capture_vmem m;
   char why[128];
   int refused = capture_plan_vector(&lim, v, &m, why, sizeof why);
