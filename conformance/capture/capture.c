@@ -11,13 +11,17 @@
  *   mmu_capture --source qemu --cross FILE...   (vectors of another source)
  *   mmu_capture --list
  *
+ * Sources are capture_source objects (source.h: kvm.c, qemu.c); this file
+ * knows them only through that interface.
+ *
  * Capture: the generator (gen.c) makes vectors without outcomes, the source
- * fills them, detectors re-run the vectors a known departure explains (the
- * SDM's outcome becomes the vector's, the source's is kept as 'observed'),
- * and every vector is then run on the library's reference walker. A
- * disagreement no detector explains is not written to the output: it goes
- * to the review file and the exit status is 3, so a person settles it
- * against the SDM (a library bug, or a new departure to detect).
+ * fills them, the source's detectors (departures.c) re-run the vectors a
+ * known departure explains (the SDM's outcome becomes the vector's, the
+ * source's is kept as 'observed'), and every vector is then run on the
+ * library's reference walker. A disagreement no detector explains is not
+ * written to the output: it goes to the review file and the exit status is
+ * 3, so a person settles it against the SDM (a library bug, or a new
+ * departure to detect).
  *
  * Check: re-captures each vector of the files whose source matches and
  * compares with what the file says. Without the source (no /dev/kvm, no

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* kvm.c - the KVM capture back end: runs conformance vectors in a real KVM
- * guest (guest/harness.S) and records what KVM did. See kvm.h for the API
- * and kguest/klayout.h, guest/layout.h for the guest-physical layout.
+/* kvm.c - the KVM capture source (capture_kvm, source.h): runs conformance
+ * vectors in a real KVM guest (kguest/kharness.S) and records what KVM did.
+ * What all sources share (the harness image, a vector's memory and checks,
+ * steps, outcomes) is guest.c's; this file is KVM's ioctls, its VMs and its
+ * guest's entry. See kvm.h, and kguest/klayout.h and guest/layout.h for
+ * the guest-physical layout.
  *
  * Per vector: the host fills the mailbox (entries to write, steps, entries
  * to watch), loads the vector's CR0/CR4/EFER with KVM_SET_SREGS (skipped
@@ -11,8 +14,7 @@
  * Entries are not cleaned up after a vector: the next one writes only the
  * entries whose value differs (host reads of guest memory are fine), which
  * zeroes what the previous vector left and keeps shared tables as they are.
- * The
- * physical address of a successful access comes from the KVM_EXIT_MMIO it
+ * The physical address of a successful access comes from the KVM_EXIT_MMIO it
  * caused (leaf outside RAM) or from KVM_TRANSLATE while the vector's CR3 is
  * still loaded. */
 #define _GNU_SOURCE

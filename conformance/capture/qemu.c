@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* qemu.c - the QEMU TCG capture back end: runs conformance vectors in a
- * guest of qemu-system-x86_64 -accel tcg -cpu max (qguest/qharness.S) and
- * records what QEMU did. See qemu.h for the API and qguest/qlayout.h for
- * the guest-physical layout and the command format.
+/* qemu.c - the QEMU TCG capture source (capture_qemu, source.h): runs
+ * conformance vectors in a guest of qemu-system-x86_64 -accel tcg -cpu max
+ * (qguest/qharness.S) and records what QEMU did. What all sources share is
+ * guest.c's; this file is QEMU's processes, its boot, its command list and
+ * doorbell, and the RAM pattern. See qemu.h, and qguest/qlayout.h for the
+ * guest-physical layout and the command format.
  *
  * Guest RAM is a file in /dev/shm mapped by QEMU (memory-backend-file,
  * share=on) and by the host, so the host builds the harness (GDT, IDTs,

@@ -2,7 +2,7 @@
 /* qemu_selftest.c - runs hand-built vectors through the QEMU TCG capture
  * source, prints what QEMU did, checks it against what the SDM says and
  * against the library (conformance/check.c: the reference walker, with the
- * flags the back end set), then measures vectors/second on a batch of
+ * flags the source set), then measures vectors/second on a batch of
  * random single-access vectors and counts where QEMU and the library
  * disagree.
  *
@@ -330,7 +330,7 @@ static int hand_vectors(capture_source *q) {
     printf("\n  SDM: %s%s%s", ws, hnote[i] ? "  -- " : "",
            hnote[i] ? hnote[i] : "");
     printf("\n  -> %s", ok ? "as the SDM says" : "DEPARTS from the SDM");
-    /* the library, given the flags the back end set */
+    /* the library, given the flags the source set */
     char msg[2048];
     int c = check_vector(&cctx, v, CHECK_REFERENCE, msg, sizeof msg);
     printf("; library (flags %#x): %s\n", v->flags,

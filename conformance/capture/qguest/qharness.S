@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* qharness.S - guest code of the QEMU TCG capture back end (qemu.c).
+/* qharness.S - guest code of the QEMU TCG capture source (qemu.c).
  *
  * Assembled into the host program's .rodata; the host copies it to
  * guest-physical H_CODE (see qlayout.h) before QEMU starts, and a 64 KiB
