@@ -1,11 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Builds the QEMU TCG capture back end's self-test by hand:
+# Builds the QEMU TCG capture source's self-test by hand:
 #   sh conformance/capture/build_qemu.sh [output]  (default: build/qemu_selftest)
 # The guest (qguest/qharness.S) is assembled into the host program's
 # .rodata and copied into guest RAM at run time: no objcopy, no linker
-# script. qemu.c carries its own static copy of the library (MMU_STATIC)
-# for predictions; the self-test links the library (mmu/mmu.c) and the
+# script. guest.c, departures.c and selftest.c are what every source
+# shares (source.h). qemu.c carries its own static copy of the library
+# (MMU_STATIC) for predictions; the self-test links the library (mmu/mmu.c) and the
 # vector checker to compare what QEMU did with what the library does.
 # Needs: gcc (or $CC), GNU as, and at run time qemu-system-x86_64
 # (Debian package qemu-system-x86).
@@ -17,7 +18,8 @@ mkdir -p "$(dirname "$out")"
 CC=${CC:-gcc}
 CFLAGS=${CFLAGS:-"-O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror"}
 $CC -std=c11 $CFLAGS -I"$here/qguest" -I"$root/include" -I"$root/conformance" \
-  "$here/qemu.c" "$here/qemu_selftest.c" "$here/qguest/qharness.S" \
+  "$here/guest.c" "$here/departures.c" "$here/selftest.c" "$here/qemu.c" \
+  "$here/qemu_selftest.c" "$here/qguest/qharness.S" \
   "$root/conformance/vector.c" "$root/conformance/check.c" "$root/mmu/mmu.c" \
   -o "$out"
 echo "built $out"

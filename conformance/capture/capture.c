@@ -11,13 +11,17 @@
  *   mmu_capture --source qemu --cross FILE...   (vectors of another source)
  *   mmu_capture --list
  *
+ * Sources are capture_source objects (source.h: kvm.c, qemu.c); this file
+ * knows them only through that interface.
+ *
  * Capture: the generator (gen.c) makes vectors without outcomes, the source
- * fills them, detectors re-run the vectors a known departure explains (the
- * SDM's outcome becomes the vector's, the source's is kept as 'observed'),
- * and every vector is then run on the library's reference walker. A
- * disagreement no detector explains is not written to the output: it goes
- * to the review file and the exit status is 3, so a person settles it
- * against the SDM (a library bug, or a new departure to detect).
+ * fills them, the source's detectors (departures.c) re-run the vectors a
+ * known departure explains (the SDM's outcome becomes the vector's, the
+ * source's is kept as 'observed'), and every vector is then run on the
+ * library's reference walker. A disagreement no detector explains is not
+ * written to the output: it goes to the review file and the exit status is
+ * 3, so a person settles it against the SDM (a library bug, or a new
+ * departure to detect).
  *
  * Check: re-captures each vector of the files whose source matches and
  * compares with what the file says. Without the source (no /dev/kvm, no
@@ -39,130 +43,41 @@
 #include "../check.h"
 #include "../digest.h"
 #include "../gen.h"
-#include "kvm.h"
+#include "guest.h"
+#include "source.h"
 
 #define MMU_CAPTURE_SKIPPED 77
-#ifdef MMU_CAPTURE_QEMU
-#include "qemu.h"
-#endif
-
 #define CAPTURE_BATCH 1024 /* vectors per source run (QEMU: per boot) */
 
 /* ---- sources ------------------------------------------------------------ */
 
-typedef struct source {
-  const char *name;
-  unsigned caps;
-  int (*open)(struct source *s);
-  void (*describe)(struct source *s, char *buf, size_t n);
-  int (*run)(struct source *s, vec_vector *v, size_t n, int *status);
-  void (*close)(struct source *s);
-  kvm_cap kvm;
+static capture_source *const sources[] = {
+    &capture_kvm,
 #ifdef MMU_CAPTURE_QEMU
-  qemu_cap qemu;
-#endif
-} source;
-
-static int kvm_open_src(source *s) { return kvm_cap_open(&s->kvm, GEN_RAM_SIZE); }
-static void kvm_describe_src(source *s, char *buf, size_t n) {
-  kvm_cap_describe(&s->kvm, buf, n);
-}
-static int kvm_run_src(source *s, vec_vector *v, size_t n, int *status) {
-  for (size_t i = 0; i < n; i++)
-    status[i] = kvm_cap_run(&s->kvm, &v[i]);
-  return 0;
-}
-static void kvm_close_src(source *s) { kvm_cap_close(&s->kvm); }
-
-#ifdef MMU_CAPTURE_QEMU
-static int qemu_open_src(source *s) { return qemu_cap_open(&s->qemu, GEN_RAM_SIZE); }
-static void qemu_describe_src(source *s, char *buf, size_t n) {
-  qemu_cap_describe(&s->qemu, buf, n);
-}
-static int qemu_run_src(source *s, vec_vector *v, size_t n, int *status) {
-  return qemu_cap_run_batch(&s->qemu, v, n, status);
-}
-static void qemu_close_src(source *s) { qemu_cap_close(&s->qemu); }
-#endif
-
-static source sources[] = {
-    {"kvm", GEN_CAP_SMAP | GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY | GEN_CAP_MMIO,
-     kvm_open_src,
-     kvm_describe_src, kvm_run_src, kvm_close_src, {0}
-#ifdef MMU_CAPTURE_QEMU
-     ,
-     {0}
-#endif
-    },
-#ifdef MMU_CAPTURE_QEMU
-    {"qemu",
-     GEN_CAP_1G | GEN_CAP_PKU | GEN_CAP_LA57 | GEN_CAP_SMAP | GEN_CAP_IMPLICIT |
-         GEN_CAP_MAXPHY,
-     qemu_open_src, qemu_describe_src,
-     qemu_run_src, qemu_close_src, {0}, {0}},
+    &capture_qemu,
 #endif
 };
 
-static source *find_source(const char *name) {
+static capture_source *find_source(const char *name) {
   for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++)
-    if (strcmp(sources[i].name, name) == 0)
-      return &sources[i];
+    if (strcmp(sources[i]->name, name) == 0)
+      return sources[i];
   return NULL;
 }
 
 /* ---- running vectors ---------------------------------------------------- */
 
 static check_ctx *ctx; /* the library's side */
-static unsigned source_flags; /* MMU_CFG_* the source's CPU implies */
-
-/* The configuration the source's CPU implies, recorded in every vector as
- * MAXPHYADDR is: KVM on an AMD host reserves bit 8 of PML5Es and PML4Es
- * (SPEC.md 7); QEMU TCG sets A in upper levels of faulting walks and checks
- * reserved bits as Intel does (its -cpu max says AuthenticAMD regardless). */
-static unsigned flags_of(source *s) {
-  char desc[512];
-  if (strcmp(s->name, "qemu") == 0)
-    return MMU_CFG_AD_ON_FAULT_UPPER;
-  s->describe(s, desc, sizeof desc);
-  return strstr(desc, "AuthenticAMD") ? MMU_CFG_AMD : 0;
-}
-
-static void clear_outcomes(vec_vector *v) {
-  v->departs[0] = 0;
-  for (uint32_t i = 0; i < v->step_count; i++) {
-    memset(&v->step[i].expect, 0, sizeof v->step[i].expect);
-    memset(&v->step[i].observed, 0, sizeof v->step[i].observed);
-    v->step[i].ad_count = 0;
-  }
-}
-
-static int same_outcome(const vec_outcome *a, const vec_outcome *b) {
-  return a->kind == b->kind && a->error_code == b->error_code &&
-         a->pa_or_cr2 == b->pa_or_cr2;
-}
-
-static int same_step(const vec_step *a, const vec_step *b) {
-  if (!same_outcome(&a->expect, &b->expect) || a->ad_count != b->ad_count)
-    return 0;
-  for (uint32_t k = 0; k < a->ad_count; k++) {
-    int found = 0;
-    for (uint32_t j = 0; j < b->ad_count; j++)
-      found |= a->ad[k].gpa == b->ad[j].gpa && a->ad[k].value == b->ad[j].value;
-    if (!found)
-      return 0;
-  }
-  return 1;
-}
 
 /* v as this source's CPU runs it: the configuration a CPU implies (AMD's
  * reserved bits, A on faulting walks, 1 GiB pages) replaced by this
  * source's, outcomes cleared. */
-static void as_this_cpu(const source *s, const vec_vector *v, vec_vector *out) {
+static void as_this_cpu(const capture_source *s, const vec_vector *v, vec_vector *out) {
   *out = *v;
-  clear_outcomes(out);
+  capture_clear_outcomes(out);
   out->flags = (v->flags & ~(unsigned)(MMU_CFG_AMD | MMU_CFG_AD_ON_FAULT_UPPER |
                                        MMU_CFG_NO_1G_PAGES)) |
-               source_flags;
+               s->cpu_flags;
   if (!(s->caps & GEN_CAP_1G))
     out->flags |= MMU_CFG_NO_1G_PAGES;
 }
@@ -179,15 +94,9 @@ static int config_matters(const vec_vector *v, const vec_vector *u) {
     return -1;
   for (uint32_t i = 0; i < v->step_count; i++)
     if (v->step[i].op == VEC_ACCESS &&
-        !same_outcome(&lib_v.step[i].expect, &lib_u.step[i].expect))
+        !capture_same_outcome(&lib_v.step[i].expect, &lib_u.step[i].expect))
       return 1;
   return 0;
-}
-
-static int run_one(source *s, vec_vector *v) {
-  int status = 0;
-  s->run(s, v, 1, &status);
-  return status;
 }
 
 /* Does the library (reference walker and TLB path) agree with v? */
@@ -198,233 +107,41 @@ static int library_agrees(const vec_vector *v, char *msg, size_t n) {
   return 1;
 }
 
-/* ---- departure detectors ------------------------------------------------ */
-
-/* Keep the source's outcomes as 'observed' where the SDM's (from the
- * experiment) differ, and take the experiment's as the vector's. */
-static void adopt(vec_vector *v, const vec_vector *sdm, const char *why) {
-  for (uint32_t i = 0; i < v->step_count; i++) {
-    vec_step *s = &v->step[i];
-    if (s->op != VEC_ACCESS)
-      continue;
-    if (!same_outcome(&s->expect, &sdm->step[i].expect))
-      s->observed = s->expect;
-    s->expect = sdm->step[i].expect;
-    s->ad_count = sdm->step[i].ad_count;
-    memcpy(s->ad, sdm->step[i].ad, sizeof s->ad);
-  }
-  if (!v->departs[0]) {
-    snprintf(v->departs, sizeof v->departs, "%s", why);
-  } else { /* a second departure: append its name */
-    size_t used = strlen(v->departs), name = strcspn(why, ":");
-    snprintf(v->departs + used, sizeof v->departs - used, "; %.*s", (int)name, why);
-  }
-}
-
-static int only_access_kind(const vec_vector *v, unsigned access) {
-  for (uint32_t i = 0; i < v->step_count; i++)
-    if (v->step[i].op == VEC_AC ||
-        (v->step[i].op == VEC_ACCESS && v->step[i].access != access))
-      return 0;
-  return 1;
-}
-
-/* KVM applies SMAP to supervisor instruction fetches; SDM 4.6.1 governs
- * fetches by SMEP and XD only, so EFLAGS.AC cannot change a fetch's
- * outcome. Re-run with AC=1: if the outcome changes, AC=1 shows the SDM's. */
-static int detect_smap_fetch(source *s, vec_vector *v) {
-  if (v->cpl == 3 || v->ac || !(v->cr4 & MMU_CR4_SMAP) ||
-      !only_access_kind(v, MMU_FETCH))
-    return 0;
-  static vec_vector alt;
-  alt = *v;
-  clear_outcomes(&alt);
-  alt.ac = 1;
-  if (run_one(s, &alt) != 0)
-    return 0;
-  for (uint32_t i = 0; i < v->step_count; i++)
-    if (v->step[i].op == VEC_ACCESS && !same_step(&v->step[i], &alt.step[i])) {
-      adopt(v, &alt,
-            "smap-fetch: SMAP applied to a supervisor fetch (SDM 4.6.1: "
-            "SMEP and XD only)");
-      return 1;
-    }
-  return 0;
-}
-
-/* KVM reports CPL3 accesses in PML4 slot 256 as not present. Move the
- * vector's slot-256 entry to a free slot and its addresses with it: the
- * SDM's outcome cannot depend on which slot holds the same entry. */
-static int detect_slot256(source *s, vec_vector *v) {
-  if (v->cr4 & MMU_CR4_LA57)
-    return 0;
-  uint64_t root = v->cr3 & 0x000FFFFFFFFFF000ull;
-  int uses = 0, free_slot = -1;
-  for (uint32_t i = 0; i < v->step_count; i++)
-    if (v->step[i].op == VEC_ACCESS && ((v->step[i].a >> 39) & 511) == 256)
-      uses = 1;
-  if (!uses)
-    return 0;
-  for (int slot = 257; slot < 511 && free_slot < 0; slot++) {
-    int taken = 0;
-    for (uint32_t i = 0; i < v->pte_count; i++)
-      taken |= v->pte[i].gpa == root + 8ull * (unsigned)slot;
-    if (!taken)
-      free_slot = slot;
-  }
-  if (free_slot < 0)
-    return 0;
-  uint64_t from = root + 8 * 256, to = root + 8ull * (unsigned)free_slot;
-  uint64_t shift = (uint64_t)(free_slot - 256) << 39;
-  static vec_vector alt;
-  alt = *v;
-  clear_outcomes(&alt);
-  for (uint32_t i = 0; i < alt.pte_count; i++)
-    if (alt.pte[i].gpa == from)
-      alt.pte[i].gpa = to;
-  for (uint32_t i = 0; i < alt.step_count; i++) {
-    vec_step *st = &alt.step[i];
-    if ((st->op == VEC_ACCESS || st->op == VEC_INVLPG) && ((st->a >> 39) & 511) == 256)
-      st->a += shift;
-    if (st->op == VEC_SET_PTE && st->a == from)
-      st->a = to;
-  }
-  if (run_one(s, &alt) != 0)
-    return 0;
-  /* map the relocated outcome back to the original slot */
-  for (uint32_t i = 0; i < alt.step_count; i++) {
-    vec_step *st = &alt.step[i];
-    if (st->op != VEC_ACCESS)
-      continue;
-    if (st->expect.kind == VEC_OUT_PF)
-      st->expect.pa_or_cr2 = v->step[i].a;
-    for (uint32_t k = 0; k < st->ad_count; k++)
-      if (st->ad[k].gpa == to)
-        st->ad[k].gpa = from;
-  }
-  for (uint32_t i = 0; i < v->step_count; i++)
-    if (v->step[i].op == VEC_ACCESS && !same_step(&v->step[i], &alt.step[i])) {
-      adopt(v, &alt,
-            "pml4-slot-256: CPL3 accesses in PML4 slot 256 reported not "
-            "present");
-      return 1;
-    }
-  return 0;
-}
-
-/* QEMU TCG reports reserved-bit faults with P = 0; SDM 4.7: a fault with
- * RSVD = 1 has P = 1. The SDM's error code is the source's with P set. */
-static int detect_rsvd_without_p(vec_vector *v) {
-  static vec_vector sdm;
-  int hit = 0;
-  sdm = *v;
-  for (uint32_t i = 0; i < v->step_count; i++) {
-    vec_outcome *o = &sdm.step[i].expect;
-    if (v->step[i].op == VEC_ACCESS && o->kind == VEC_OUT_PF &&
-        (o->error_code & MMU_PFEC_RSVD) && !(o->error_code & MMU_PFEC_P)) {
-      o->error_code |= MMU_PFEC_P;
-      hit = 1;
-    }
-  }
-  if (hit)
-    adopt(v, &sdm, "rsvd-without-p: reserved-bit fault with P=0 (SDM 4.7: "
-                   "RSVD faults have P=1)");
-  return hit;
-}
-
-/* QEMU TCG skips SMAP for implicit supervisor reads at CPL 0 when
- * EFLAGS.AC = 1; SDM 4.6.1: implicit accesses are checked whatever AC is.
- * Re-run with AC = 0: AC cannot change an implicit access's outcome. */
-static int detect_smap_implicit_ac(source *s, vec_vector *v) {
-  if (v->cpl == 3 || !v->ac || !(v->cr4 & MMU_CR4_SMAP) ||
-      !only_access_kind(v, MMU_READ | MMU_IMPLICIT))
-    return 0;
-  static vec_vector alt;
-  alt = *v;
-  clear_outcomes(&alt);
-  alt.ac = 0;
-  if (run_one(s, &alt) != 0)
-    return 0;
-  for (uint32_t i = 0; i < v->step_count; i++)
-    if (v->step[i].op == VEC_ACCESS && !same_step(&v->step[i], &alt.step[i])) {
-      adopt(v, &alt, "smap-implicit-ac: SMAP skipped for an implicit read with "
-                     "AC=1 (SDM 4.6.1: AC does not apply)");
-      return 1;
-    }
-  return 0;
-}
-
-/* QEMU TCG sets A in a 1 GiB leaf when the access then faults (rights, a
- * key, or a reserved bit of that leaf). SDM 4.8 leaves A on faulting walks open; the library models "none"
- * and "upper levels only", and this is neither: the vector keeps the
- * upper-levels outcome and says what the source did. */
-static int detect_a_on_faulting_leaf(vec_vector *v) {
-  static vec_vector sdm;
-  uint64_t gpa[VEC_MAX_PTES + VEC_MAX_STEPS], val[VEC_MAX_PTES + VEC_MAX_STEPS];
-  uint32_t n = 0;
-  int hit = 0;
-  sdm = *v;
-  for (uint32_t i = 0; i < v->pte_count; i++, n++) {
-    gpa[n] = v->pte[i].gpa;
-    val[n] = v->pte[i].value;
-  }
-  for (uint32_t i = 0; i < v->step_count; i++) {
-    vec_step *st = &sdm.step[i];
-    if (st->op == VEC_SET_PTE) {
-      uint32_t k = 0;
-      while (k < n && gpa[k] != st->a)
-        k++;
-      if (k == n && n < VEC_MAX_PTES + VEC_MAX_STEPS)
-        gpa[n++] = st->a;
-      if (k < n)
-        val[k] = st->b;
-      continue;
-    }
-    if (st->op != VEC_ACCESS)
-      continue;
-    int faulted = st->expect.kind == VEC_OUT_PF &&
-                  (st->expect.error_code & MMU_PFEC_P);
-    for (uint32_t a = 0; a < st->ad_count; a++) {
-      uint32_t k = 0;
-      while (k < n && gpa[k] != st->ad[a].gpa)
-        k++;
-      uint64_t old = k < n ? val[k] : 0;
-      if (faulted && (old & MMU_PTE_PS) && (old ^ st->ad[a].value) == MMU_PTE_A) {
-        memmove(&st->ad[a], &st->ad[a + 1], (st->ad_count - a - 1) * sizeof st->ad[0]);
-        st->ad_count--;
-        a--;
-        hit = 1;
-        continue;
-      }
-      if (k < n)
-        val[k] = st->ad[a].value;
-    }
-  }
-  if (hit) {
-    adopt(v, &sdm, "a-on-faulting-leaf: A set in a large-page leaf by a "
-                   "faulting access (not a policy the library models)");
-    for (uint32_t i = 0; i < v->step_count; i++) /* keep the source's A/D */
-      if (v->step[i].op == VEC_ACCESS && v->step[i].observed.kind == VEC_OUT_NONE &&
-          v->step[i].ad_count != sdm.step[i].ad_count)
-        v->step[i].observed = v->step[i].expect;
-  }
-  return hit;
-}
-
 /* Try every detector in turn (a vector may show more than one departure);
  * 1 if any explained (and rewrote) the vector. */
-static int explain(source *s, vec_vector *v) {
-  int hit = detect_smap_fetch(s, v);
-  hit |= detect_slot256(s, v);
-  hit |= detect_rsvd_without_p(v);
-  hit |= detect_smap_implicit_ac(s, v);
-  hit |= detect_a_on_faulting_leaf(v);
+static int explain(capture_source *s, vec_vector *v) {
+  int hit = 0;
+  for (const capture_departure *const *d = s->departures; d && *d; d++)
+    hit |= (*d)->detect(s, v, *d);
   return hit;
+}
+
+/* Does the library agree with what the source did to v, once the source's
+ * known departures are accounted for (*departs counts those)? 1 yes; 0 no:
+ * v is for a person to settle (*reviewed counts them), written with why
+ * to review, or said on stderr if loud and there is no review file. */
+static int settle(capture_source *s, vec_vector *v, FILE *review, int loud,
+                  unsigned long *departs, unsigned long *reviewed) {
+  static char msg[4096];
+  if (library_agrees(v, msg, sizeof msg))
+    return 1;
+  if (explain(s, v))
+    ++*departs;
+  if (library_agrees(v, msg, sizeof msg))
+    return 1;
+  ++*reviewed;
+  if (review) {
+    fprintf(review, "# %s", msg);
+    vec_write(review, v);
+  } else if (loud) {
+    fprintf(stderr, "REVIEW %s", msg);
+  }
+  return 0;
 }
 
 /* ---- capture ------------------------------------------------------------ */
 
-static void write_header(FILE *f, source *s, uint64_t seed) {
+static void write_header(FILE *f, const capture_source *s, uint64_t seed) {
   char desc[512];
   s->describe(s, desc, sizeof desc);
   fprintf(f, "mmu-vectors 1\n");
@@ -436,7 +153,7 @@ static void write_header(FILE *f, source *s, uint64_t seed) {
           (unsigned long long)seed, mmu_version_string());
 }
 
-static int capture(source *s, uint64_t seed, uint64_t count,
+static int capture(capture_source *s, uint64_t seed, uint64_t count,
                    const char **cats, size_t ncats, const char *out_path,
                    const char *review_path) {
   FILE *out = out_path ? fopen(out_path, "w") : stdout;
@@ -451,7 +168,6 @@ static int capture(source *s, uint64_t seed, uint64_t count,
   size_t all_count;
   const gen_category *all = gen_categories(&all_count);
   unsigned long written = 0, refused = 0, failed = 0, reviewed = 0, departs = 0;
-  static char msg[4096];
   vec_vector *batch = malloc(CAPTURE_BATCH * sizeof *batch);
   int *status = malloc(CAPTURE_BATCH * sizeof *status);
   if (!batch || !status)
@@ -470,7 +186,7 @@ static int capture(source *s, uint64_t seed, uint64_t count,
           more = 0;
           break;
         }
-        batch[n].flags |= source_flags;
+        batch[n].flags |= s->cpu_flags;
       }
       s->run(s, batch, n, status);
       for (size_t k = 0; k < n; k++) {
@@ -484,20 +200,8 @@ static int capture(source *s, uint64_t seed, uint64_t count,
           failed++;
           continue;
         }
-        if (!library_agrees(v, msg, sizeof msg)) {
-          if (explain(s, v))
-            departs++;
-          if (!library_agrees(v, msg, sizeof msg)) {
-            reviewed++;
-            if (review) {
-              fprintf(review, "# %s", msg);
-              vec_write(review, v);
-            } else {
-              fprintf(stderr, "REVIEW %s", msg);
-            }
-            continue;
-          }
-        }
+        if (!settle(s, v, review, 1, &departs, &reviewed))
+          continue;
         vec_write(out, v);
         written++;
       }
@@ -560,10 +264,10 @@ static int recapture_agrees(const char *file, const vec_vector *v,
     vec_outcome was = source_outcome(&v->step[i]);
     const vec_outcome *now = &again->step[i].expect;
     int departed = v->departs[0] && v->step[i].observed.kind != VEC_OUT_NONE;
-    if (departed && same_outcome(now, &v->step[i].expect))
+    if (departed && capture_same_outcome(now, &v->step[i].expect))
       ++*sdm_now;
-    if (!departed && (!same_outcome(&was, now) ||
-                   (!v->departs[0] && !same_step(&v->step[i], &again->step[i])))) {
+    if (!departed && (!capture_same_outcome(&was, now) ||
+                   (!v->departs[0] && !capture_same_step(&v->step[i], &again->step[i])))) {
       fprintf(stderr, "%s: %s step %u: the source now differs from the file\n",
               file, v->id, i);
       return 0;
@@ -579,7 +283,7 @@ static int recapture_agrees(const char *file, const vec_vector *v,
  * be re-captured here and is skipped, and said so. Exit status 0, 1 on a
  * difference, 2 on an error, MMU_CAPTURE_SKIPPED when no vector could be
  * re-captured. */
-static int check_files(source *s, char **files, int nfiles, unsigned long limit) {
+static int check_files(capture_source *s, char **files, int nfiles, unsigned long limit) {
   unsigned long checked = 0, differ = 0, skipped = 0, other_cpu = 0;
   unsigned long sdm_now = 0;
   static vec_vector mine;
@@ -619,7 +323,7 @@ static int check_files(source *s, char **files, int nfiles, unsigned long limit)
           continue;
         }
         again[n] = batch[n];
-        clear_outcomes(&again[n]);
+        capture_clear_outcomes(&again[n]);
         n++;
       }
       if (n == 0)
@@ -669,7 +373,7 @@ static int check_files(source *s, char **files, int nfiles, unsigned long limit)
  * source's detectors). A/D is not compared: the sources' policies differ.
  * Vectors whose outcome depends on a configuration the two sources do not
  * share (AMD's bit 8, 1 GiB pages switched off) are skipped. */
-static int cross_check(source *s, char **files, int nfiles) {
+static int cross_check(capture_source *s, char **files, int nfiles) {
   unsigned long agree = 0, differ = 0, skipped = 0, departed = 0;
   static vec_vector v, again;
   for (int f = 0; f < nfiles; f++) {
@@ -686,7 +390,7 @@ static int cross_check(source *s, char **files, int nfiles) {
         continue;
       }
       as_this_cpu(s, &v, &again);
-      if (config_matters(&v, &again) != 0 || run_one(s, &again) != 0) {
+      if (config_matters(&v, &again) != 0 || capture_run_one(s, &again) != 0) {
         skipped++;
         continue;
       }
@@ -694,7 +398,7 @@ static int cross_check(source *s, char **files, int nfiles) {
       int same = 1;
       for (uint32_t i = 0; i < v.step_count; i++)
         if (v.step[i].op == VEC_ACCESS &&
-            !same_outcome(&v.step[i].expect, &again.step[i].expect))
+            !capture_same_outcome(&v.step[i].expect, &again.step[i].expect))
           same = 0;
       if (same) {
         agree++;
@@ -720,7 +424,7 @@ static int cross_check(source *s, char **files, int nfiles) {
 
 static digest_file digests;
 
-static int enumerate(source *s, const char *name, uint64_t block,
+static int enumerate(capture_source *s, const char *name, uint64_t block,
                      const char *out_path, const char *review_path,
                      unsigned long limit, const char *text_path) {
   uint64_t count = gen_enumeration_count(name, s->caps);
@@ -736,13 +440,12 @@ static int enumerate(source *s, const char *name, uint64_t block,
   FILE *text = text_path ? fopen(text_path, "w") : NULL; /* to look at them */
   if (text)
     write_header(text, s, 0);
-  static char msg[4096];
   unsigned long reviewed = 0, departs = 0;
   memset(&digests, 0, sizeof digests);
   snprintf(digests.source, sizeof digests.source, "%s", s->name);
   snprintf(digests.enumeration, sizeof digests.enumeration, "%s", name);
   digests.caps = s->caps;
-  digests.flags = source_flags;
+  digests.flags = s->cpu_flags;
   digests.count = count;
   digests.block = block;
   time_t start = time(NULL);
@@ -757,31 +460,21 @@ static int enumerate(source *s, const char *name, uint64_t block,
     size_t n = 0;
     for (uint64_t i = b0; i < count && i < b0 + block; i++, n++) {
       gen_enumerated(name, i, s->caps, s->name, &batch[n]);
-      batch[n].flags |= source_flags;
+      batch[n].flags |= s->cpu_flags;
     }
     s->run(s, batch, n, status);
     for (size_t k = 0; k < n; k++) {
       vec_vector *v = &batch[k];
       if (status[k] != 0) { /* one retry: the VM is re-created after a failure */
-        clear_outcomes(v);
-        status[k] = run_one(s, v);
+        capture_clear_outcomes(v);
+        status[k] = capture_run_one(s, v);
       }
       if (status[k] != 0) {
         fprintf(stderr, "mmu_capture: %s: the source failed (%d); a digest "
                         "must cover every vector\n", v->id, status[k]);
         return 2;
       }
-      if (!library_agrees(v, msg, sizeof msg)) {
-        if (explain(s, v))
-          departs++;
-        if (!library_agrees(v, msg, sizeof msg)) {
-          reviewed++;
-          if (review) {
-            fprintf(review, "# %s", msg);
-            vec_write(review, v);
-          }
-        }
-      }
+      settle(s, v, review, 0, &departs, &reviewed);
       digest_add(d, v);
       if (text)
         vec_write(text, v);
@@ -905,24 +598,25 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  source *s = find_source(src_name);
+  capture_source *s = find_source(src_name);
   if (!s) {
     fprintf(stderr, "mmu_capture: no source '%s' in this build\n", src_name);
     return 2;
   }
-  int e = s->open(s);
+  int e = s->open(s, GEN_RAM_SIZE);
   if ((e == ENOENT || e == EACCES || e == EPERM) && check) {
     /* absent, or not ours to use: nothing to re-capture with */
     printf("re-capture skipped: source '%s' cannot run here (%s: %s); the "
            "checked-in vectors are run by the conformance_vectors test\n",
-           src_name,
-           strcmp(src_name, "kvm") == 0 ? "KVM device" : "qemu-system-x86_64",
-           strerror(e));
+           src_name, s->needs, strerror(e));
+    s->close(s);
     return MMU_CAPTURE_SKIPPED;
   }
   if (e) {
-    fprintf(stderr, "mmu_capture: source '%s' could not start: %s\n",
-            src_name, strerror(e));
+    const char *why = s->why(s, 0);
+    fprintf(stderr, "mmu_capture: source '%s' could not start: %s%s%s\n",
+            src_name, strerror(e), *why ? ": " : "", why);
+    s->close(s);
     return 2;
   }
   ctx = calloc(1, sizeof *ctx);
@@ -931,7 +625,6 @@ int main(int argc, char **argv) {
   if (!ctx->ram)
     return 2;
   memset(ctx->ram, 0, GEN_RAM_SIZE);
-  source_flags = flags_of(s);
   int rc = check == 2    ? cross_check(s, argv + first_file, argc - first_file)
            : check       ? check_files(s, argv + first_file, argc - first_file, limit)
            : enumeration ? enumerate(s, enumeration, block, out, review, limit, text)

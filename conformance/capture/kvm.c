@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* kvm.c - the KVM capture back end: runs conformance vectors in a real KVM
- * guest (guest/harness.S) and records what KVM did. See kvm.h for the API
- * and guest/layout.h for the guest-physical layout.
+/* kvm.c - the KVM capture source (capture_kvm, source.h): runs conformance
+ * vectors in a real KVM guest (kguest/kharness.S) and records what KVM did.
+ * What all sources share (the harness image, a vector's memory and checks,
+ * steps, outcomes) is guest.c's; this file is KVM's ioctls, its VMs and its
+ * guest's entry. See kvm.h, and kguest/klayout.h and guest/layout.h for
+ * the guest-physical layout.
  *
  * Per vector: the host fills the mailbox (entries to write, steps, entries
  * to watch), loads the vector's CR0/CR4/EFER with KVM_SET_SREGS (skipped
@@ -11,8 +14,7 @@
  * Entries are not cleaned up after a vector: the next one writes only the
  * entries whose value differs (host reads of guest memory are fine), which
  * zeroes what the previous vector left and keeps shared tables as they are.
- * The
- * physical address of a successful access comes from the KVM_EXIT_MMIO it
+ * The physical address of a successful access comes from the KVM_EXIT_MMIO it
  * caused (leaf outside RAM) or from KVM_TRANSLATE while the vector's CR3 is
  * still loaded. */
 #define _GNU_SOURCE
@@ -34,7 +36,9 @@
 #include <unistd.h>
 
 #include "../../include/mmu.h"
-#include "guest/layout.h"
+#include "../gen.h"
+#include "guest.h"
+#include "kguest/klayout.h"
 
 extern const unsigned char kvm_guest_image[];
 extern const unsigned char kvm_guest_image_end[];
@@ -47,7 +51,6 @@ extern const unsigned char kvm_guest_image_end[];
 #define WATCHDOG_US 50000            /* SIGALRM period while running */
 #define EXC_NONE UINT64_MAX
 #define EXC_FETCH_MMIO 0x100 /* not a vector: see fetch_from_mmio */
-#define ADDR_MASK 0x000ffffffffff000ull
 #define MB_MAX_ZERO 128 /* entries a vector may make non-zero */
 
 typedef struct capvm {
@@ -84,10 +87,10 @@ struct kvm_cap_priv {
   char err[256];
   capvm vm[NVM];
   kvm_cap_stats st;
-  uint64_t off_stubs, off_lldt;
-  int f_nx, f_la57, f_pku, f_1g, f_pcid, f_invpcid, f_smep, f_smap;
+  capture_reasons reasons; /* of the last run */
+  capture_image img;
+  capture_cpu offer; /* what KVM_SET_SREGS accepts (probe_features) */
   int pke_accepted;
-  uint32_t host_maxphy;
   struct sigaction old_sa;
   int sa_installed;
   /* scratch for the current vector */
@@ -132,17 +135,6 @@ static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c,
   return NULL;
 }
 
-static uint64_t hb_of(int la57) { return la57 ? 1ull << 48 : 1ull << 39; }
-
-static inline uint64_t rd64(const uint8_t *mem, uint64_t off) {
-  uint64_t v;
-  memcpy(&v, mem + off, 8);
-  return v;
-}
-
-static inline void wr64(uint8_t *mem, uint64_t off, uint64_t v) {
-  memcpy(mem + off, &v, 8);
-}
 
 /* ---- VM life cycle ------------------------------------------------------ */
 
@@ -160,60 +152,13 @@ static void vm_destroy(struct kvm_cap_priv *p, capvm *vm) {
   vm->vm_fd = vm->vcpu_fd = -1;
 }
 
-/* The harness's own tables, GDT, IDTs and TSSs: written by the host before
- * the vCPU first runs, never again. */
+/* The harness as every source has it (guest.c), written before the vCPU
+ * first runs and never again; TR is loaded through KVM_SET_SREGS. */
 static void build_harness(struct kvm_cap_priv *p, uint8_t *mem) {
-  const uint64_t PWA = MMU_PTE_P | MMU_PTE_W | MMU_PTE_A;
-  size_t len = (size_t)(kvm_guest_image_end - kvm_guest_image);
-  memcpy(mem + H_CODE, kvm_guest_image, len);
-
-  /* GDT */
-  wr64(mem, H_GDT + SEL_KCODE, 0x00209a0000000000ull);
-  wr64(mem, H_GDT + SEL_KDATA, 0x00cf92000000ffffull);
-  wr64(mem, H_GDT + SEL_UDATA, 0x00cff2000000ffffull);
-  wr64(mem, H_GDT + SEL_UCODE, 0x0020fa0000000000ull);
-  /* TSS and LDT descriptors: TR is loaded through KVM_SET_SREGS, the LDT
-   * descriptor is written by the guest before each implicit access. */
-
-  for (int la57 = 0; la57 <= 1; la57++) {
-    uint64_t hb = hb_of(la57);
-    uint64_t idt = la57 ? H_IDT5 : H_IDT4;
-    for (uint64_t i = 0; i < 32; i++) {
-      uint64_t off = hb + H_CODE + p->off_stubs + 16 * i;
-      uint64_t type = i == 3 ? 0xeeull : 0x8eull; /* int3 allowed at CPL 3 */
-      uint64_t lo = (off & 0xffff) | ((uint64_t)SEL_KCODE << 16) |
-                    (type << 40) | (((off >> 16) & 0xffff) << 48);
-      wr64(mem, idt + 16 * i, lo);
-      wr64(mem, idt + 16 * i + 8, off >> 32);
-    }
-    uint64_t tss = la57 ? H_TSS5 : H_TSS4;
-    wr64(mem, tss + 4, hb + H_XSTACK_TOP); /* RSP0 */
-    uint16_t iomap = 104;
-    memcpy(mem + tss + 102, &iomap, 2);
-  }
-
-  /* page tables: window HB + gpa -> gpa over all RAM */
-  for (uint64_t i = 0; i < 512; i++) {
-    uint64_t pa = i << 12, u = 0;
-    if (pa == H_USER || pa == H_USCRATCH || pa == H_USTACK - 0x1000)
-      u = MMU_PTE_U;
-    wr64(mem, H_PT0 + 8 * i, pa | PWA | MMU_PTE_D | u);
-  }
-  uint64_t ngib = (p->ram_size + (1ull << 30) - 1) >> 30;
-  for (uint64_t g = 0; g < ngib; g++) {
-    wr64(mem, H_PDPT + 8 * g, (H_PD + 4096 * g) | PWA | MMU_PTE_U);
-    for (uint64_t j = 0; j < 512; j++) {
-      uint64_t pa = (g << 30) | (j << 21);
-      if (pa >= p->ram_size)
-        break;
-      uint64_t e = pa == 0 ? (H_PT0 | PWA | MMU_PTE_U)
-                           : (pa | PWA | MMU_PTE_D | MMU_PTE_PS);
-      wr64(mem, H_PD + 4096 * g + 8 * j, e);
-    }
-  }
-  wr64(mem, H_PML4 + 8 * VEC_HARNESS_SLOT, H_PDPT | PWA | MMU_PTE_U);
-  wr64(mem, H_PML4_5 + 0, H_PDPT | PWA | MMU_PTE_U);
-  wr64(mem, H_PML5 + 8 * VEC_HARNESS_SLOT, H_PML4_5 | PWA | MMU_PTE_U);
+  capture_build_harness(mem, p->ram_size, &p->img);
+  /* #BP from CPL 3: a user fetch runs into the int3 planted at its target */
+  mem[H_IDT4 + 16 * 3 + 5] = 0xee;
+  mem[H_IDT5 + 16 * 3 + 5] = 0xee;
 }
 
 static int vm_create(struct kvm_cap_priv *p, capvm *vm, uint32_t maxphy) {
@@ -340,9 +285,9 @@ static int probe_features(struct kvm_cap_priv *p) {
     uint64_t cr4, efer;
     int *flag;
   } t[] = {
-      {MMU_CR4_LA57, 0, &p->f_la57},  {MMU_CR4_SMEP, 0, &p->f_smep},
-      {MMU_CR4_SMAP, 0, &p->f_smap},  {MMU_CR4_PKE, 0, &p->f_pku},
-      {MMU_CR4_PCIDE, 0, &p->f_pcid}, {0, MMU_EFER_NXE, &p->f_nx},
+      {MMU_CR4_LA57, 0, &p->offer.la57},  {MMU_CR4_SMEP, 0, &p->offer.smep},
+      {MMU_CR4_SMAP, 0, &p->offer.smap},  {MMU_CR4_PKE, 0, &p->offer.pku},
+      {MMU_CR4_PCIDE, 0, &p->offer.pcid}, {0, MMU_EFER_NXE, &p->offer.nx},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     struct kvm_sregs s;
@@ -352,17 +297,15 @@ static int probe_features(struct kvm_cap_priv *p) {
   }
   /* kvm_pvm accepts CR4.PKE, but the first user access with it set ends
    * in an emulation failure (measured): treat PKU as unusable */
-  p->pke_accepted = p->f_pku;
-  p->f_pku = 0;
+  p->pke_accepted = p->offer.pku;
+  p->offer.pku = 0;
   return 0;
 }
 
 /* ---- open / describe / close -------------------------------------------- */
 
-int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
-  if (!k)
-    return EINVAL;
-  k->priv = NULL;
+static int kvm_open(capture_source *s, uint64_t ram_size) {
+  s->priv = NULL;
   if (ram_size < (4ull << 20) || ram_size > ((uint64_t)H_MAX_GIB << 30) ||
       (ram_size & ((2ull << 20) - 1)))
     return EINVAL;
@@ -402,62 +345,23 @@ int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
     e = errno;
     goto fail;
   }
-  /* the image header: offsets the host needs */
-  size_t len = (size_t)(kvm_guest_image_end - kvm_guest_image);
-  if (len > H_USCRATCH - H_CODE) {
-    e = EPROTO;
+  if ((e = capture_image_open(&p->img, kvm_guest_image, kvm_guest_image_end)))
     goto fail;
-  }
-  memcpy(&p->off_stubs, kvm_guest_image + HDR_STUBS, 8);
-  memcpy(&p->off_lldt, kvm_guest_image + HDR_LLDT, 8);
-  uint64_t off_user;
-  memcpy(&off_user, kvm_guest_image + HDR_USER, 8);
-  if (off_user != H_USER - H_CODE) {
-    e = EPROTO;
-    goto fail;
-  }
 
-  /* features */
-  struct kvm_cpuid_entry2 *c1 = cpuid_find(p->cpuid, 1, 0);
-  struct kvm_cpuid_entry2 *c7 = cpuid_find(p->cpuid, 7, 0);
-  struct kvm_cpuid_entry2 *x1 = cpuid_find(p->cpuid, 0x80000001, 0);
-  struct kvm_cpuid_entry2 *x8 = cpuid_find(p->cpuid, 0x80000008, 0);
-  struct kvm_cpuid_entry2 *c0 = cpuid_find(p->cpuid, 0, 0);
-  /* what KVM_GET_SUPPORTED_CPUID claims (for the description only) */
-  int s_pcid = c1 && (c1->ecx >> 17 & 1);
-  int s_smep = c7 && (c7->ebx >> 7 & 1);
-  int s_smap = c7 && (c7->ebx >> 20 & 1);
-  int s_invpcid = c7 && (c7->ebx >> 10 & 1);
-  int s_pku = c7 && (c7->ecx >> 3 & 1);
-  int s_la57 = c7 && (c7->ecx >> 16 & 1);
-  int s_nx = x1 && (x1->edx >> 20 & 1);
-  p->f_1g = x1 && (x1->edx >> 26 & 1);
-  p->f_invpcid = s_invpcid;
-  p->host_maxphy = x8 ? (x8->eax & 0xff) : 0;
-  char vendor[13] = "?";
-  if (c0) {
-    memcpy(vendor, &c0->ebx, 4);
-    memcpy(vendor + 4, &c0->edx, 4);
-    memcpy(vendor + 8, &c0->ecx, 4);
-    vendor[12] = 0;
-  }
-  char brand[49] = "";
-  for (uint32_t i = 0; i < 3; i++) {
-    struct kvm_cpuid_entry2 *b = cpuid_find(p->cpuid, 0x80000002 + i, 0);
-    if (b) {
-      memcpy(brand + 16 * i, &b->eax, 4);
-      memcpy(brand + 16 * i + 4, &b->ebx, 4);
-      memcpy(brand + 16 * i + 8, &b->ecx, 4);
-      memcpy(brand + 16 * i + 12, &b->edx, 4);
+  /* what KVM_GET_SUPPORTED_CPUID claims (for the description) */
+  uint32_t regs[CPUID_N][4];
+  memset(regs, 0, sizeof regs);
+  for (int i = 0; i < CPUID_N; i++) {
+    struct kvm_cpuid_entry2 *c = cpuid_find(p->cpuid, capture_cpuid_leaves[i], 0);
+    if (c) {
+      regs[i][0] = c->eax;
+      regs[i][1] = c->ebx;
+      regs[i][2] = c->ecx;
+      regs[i][3] = c->edx;
     }
   }
-  brand[48] = 0;
-  char *bp = brand;
-  while (*bp == ' ')
-    bp++;
-  uint32_t fms = c1 ? c1->eax : 0;
-  unsigned family = (fms >> 8 & 0xf) + ((fms >> 8 & 0xf) == 0xf ? (fms >> 20 & 0xff) : 0);
-  unsigned model = (fms >> 4 & 0xf) | ((fms >> 16 & 0xf) << 4);
+  capture_cpu cpu;
+  capture_cpu_decode(regs, &cpu);
   struct utsname u;
   const char *rel = uname(&u) == 0 ? u.release : "?";
   /* which vendor module backs /dev/kvm, and whether it uses TDP */
@@ -495,10 +399,12 @@ int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
            "pku=%d pcid=%d invpcid=%d smep=%d smap=%d maxphyaddr=%u; "
            "accepted by KVM_SET_SREGS: nxe=%d la57=%d smep=%d smap=%d "
            "pke=%d (usable %d) pcide=%d; guest maxphyaddr set per vector (%d..%d)",
-           rel, vendor, *bp ? " " : "", bp, family, model, fms & 0xf, npt,
-           s_nx, s_la57, p->f_1g, s_pku, s_pcid, s_invpcid, s_smep, s_smap,
-           p->host_maxphy, p->f_nx, p->f_la57, p->f_smep, p->f_smap, p->pke_accepted,
-           p->f_pku, p->f_pcid, MAXPHY_MIN, MAXPHY_MAX);
+           rel, cpu.vendor, *cpu.brand ? " " : "", cpu.brand, cpu.family,
+           cpu.model, cpu.stepping, npt, cpu.nx, cpu.la57, cpu.pdpe1gb,
+           cpu.pku, cpu.pcid, cpu.invpcid, cpu.smep, cpu.smap, cpu.maxphyaddr,
+           p->offer.nx, p->offer.la57, p->offer.smep, p->offer.smap,
+           p->pke_accepted, p->offer.pku, p->offer.pcid, MAXPHY_MIN,
+           MAXPHY_MAX);
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -510,7 +416,9 @@ int kvm_cap_open(kvm_cap *k, uint64_t ram_size) {
     goto fail;
   }
   p->sa_installed = 1;
-  k->priv = p;
+  s->priv = p;
+  /* KVM on an AMD host reserves bit 8 of PML5Es and PML4Es (SPEC.md 7) */
+  s->cpu_flags = strcmp(cpu.vendor, "AuthenticAMD") == 0 ? MMU_CFG_AMD : 0;
   return 0;
 fail:
   for (int i = 0; i < NVM; i++)
@@ -522,28 +430,27 @@ fail:
   return e;
 }
 
-void kvm_cap_describe(const kvm_cap *k, char *buf, size_t n) {
-  if (!buf || !n)
-    return;
-  snprintf(buf, n, "%s", k && k->priv ? k->priv->desc : "kvm: not open");
+static void kvm_describe(const capture_source *s, char *buf, size_t n) {
+  const struct kvm_cap_priv *p = s->priv;
+  snprintf(buf, n, "%s", p ? p->desc : "kvm: not open");
 }
 
-const char *kvm_cap_last_error(const kvm_cap *k) {
-  return k && k->priv ? k->priv->err : "kvm: not open";
+static const char *kvm_why(const capture_source *s, size_t i) {
+  const struct kvm_cap_priv *p = s->priv;
+  return p ? capture_reason_of(&p->reasons, i) : "";
 }
 
-void kvm_cap_get_stats(const kvm_cap *k, kvm_cap_stats *out) {
-  if (!out)
-    return;
+void kvm_cap_get_stats(const capture_source *s, kvm_cap_stats *out) {
+  const struct kvm_cap_priv *p = s->priv;
   memset(out, 0, sizeof *out);
-  if (k && k->priv)
-    *out = k->priv->st;
+  if (p)
+    *out = p->st;
 }
 
-void kvm_cap_close(kvm_cap *k) {
-  if (!k || !k->priv)
+static void kvm_close(capture_source *s) {
+  struct kvm_cap_priv *p = s->priv;
+  if (!p)
     return;
-  struct kvm_cap_priv *p = k->priv;
   watchdog(0);
   for (int i = 0; i < NVM; i++)
     if (p->vm[i].live)
@@ -552,45 +459,12 @@ void kvm_cap_close(kvm_cap *k) {
     sigaction(SIGALRM, &p->old_sa, NULL);
   free(p->cpuid);
   close(p->kvm_fd);
+  capture_reasons_free(&p->reasons);
   free(p);
-  k->priv = NULL;
+  s->priv = NULL;
 }
 
 /* ---- one vector ----------------------------------------------------------- */
-
-static int canonical(uint64_t va, int la57) {
-  int s = la57 ? 56 : 47;
-  uint64_t top = (uint64_t)((int64_t)va >> s);
-  return top == 0 || top == UINT64_MAX;
-}
-
-typedef struct vplan { /* the mailbox contents, built on the host */
-  uint64_t wr_gpa[MB_MAX_WRITES], wr_val[MB_MAX_WRITES];
-  unsigned nwr;
-  uint64_t zero[MB_MAX_ZERO];
-  unsigned nzero;
-  uint64_t mon[MB_MAX_MON];
-  unsigned nmon;
-  uint64_t slot1[VEC_MAX_STEPS + 1]; /* gpas of the harness entries */
-  unsigned nslot1;
-} vplan;
-
-static int add_unique(uint64_t *arr, unsigned *n, unsigned max, uint64_t x) {
-  for (unsigned i = 0; i < *n; i++)
-    if (arr[i] == x)
-      return 0;
-  if (*n >= max)
-    return -1;
-  arr[(*n)++] = x;
-  return 0;
-}
-
-static int is_slot1(const vplan *pl, uint64_t gpa) {
-  for (unsigned i = 0; i < pl->nslot1; i++)
-    if (pl->slot1[i] == gpa)
-      return 1;
-  return 0;
-}
 
 /* Current value of the entry at gpa as the vector has it after the steps
  * before `upto` (for predicting where a fetch lands). */
@@ -612,7 +486,7 @@ static int pred_walk(const vec_vector *v, unsigned upto, uint64_t va,
     if (v->step[s].op == VEC_CR3)
       cr3 = v->step[s].a;
   int levels = (v->cr4 & MMU_CR4_LA57) ? 5 : 4;
-  uint64_t table = cr3 & ADDR_MASK;
+  uint64_t table = cr3 & CAP_ADDR_MASK;
   for (int l = levels; l >= 1; l--) {
     uint64_t idx = (va >> (12 + 9 * (l - 1))) & 511;
     uint64_t e = pred_entry(v, upto, table + 8 * idx);
@@ -620,188 +494,37 @@ static int pred_walk(const vec_vector *v, unsigned upto, uint64_t va,
       return -1;
     if ((l == 2 || l == 3) && (e & MMU_PTE_PS)) {
       uint64_t sz = 1ull << (12 + 9 * (l - 1));
-      *pa = (e & ADDR_MASK & ~(sz - 1)) | (va & (sz - 1));
+      *pa = (e & CAP_ADDR_MASK & ~(sz - 1)) | (va & (sz - 1));
       return 0;
     }
-    table = e & ADDR_MASK;
+    table = e & CAP_ADDR_MASK;
   }
   *pa = table | (va & 0xfff);
   return 0;
 }
 
-static int page_is_table(const vplan *pl, uint64_t pa) {
-  for (unsigned i = 0; i < pl->nzero; i++)
-    if ((pl->zero[i] & ~0xfffull) == (pa & ~0xfffull))
+static int page_is_table(const capture_vmem *m, uint64_t pa) {
+  for (unsigned i = 0; i < m->ntouched; i++)
+    if ((m->touched[i] & ~0xfffull) == (pa & ~0xfffull))
       return 1;
   return 0;
 }
 
-static int check_and_plan(struct kvm_cap_priv *p, const vec_vector *v,
-                          vplan *pl) {
-  uint64_t ram = p->ram_size;
-  memset(pl, 0, sizeof *pl);
-  if (v->pte_count > VEC_MAX_PTES || v->step_count > VEC_MAX_STEPS) {
-    set_err(p, "too many entries or steps");
-    return -EINVAL;
-  }
-  uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
-  if (mp < MAXPHY_MIN || mp > MAXPHY_MAX) {
-    set_err(p, "maxphyaddr %u out of range", mp);
-    return -EINVAL;
-  }
-  if (!(v->cr0 & MMU_CR0_PG) || !(v->cr0 & MMU_CR0_PE) ||
-      !(v->cr4 & MMU_CR4_PAE) || !(v->efer & MMU_EFER_LME)) {
-    set_err(p, "only long mode with paging is supported");
-    return -ENOTSUP;
-  }
-  if (((v->cr4 & MMU_CR4_PKE) && !p->f_pku) ||
-      ((v->cr4 & MMU_CR4_LA57) && !p->f_la57) ||
-      ((v->cr4 & MMU_CR4_PCIDE) && !p->f_pcid) ||
-      ((v->cr4 & MMU_CR4_SMEP) && !p->f_smep) ||
-      ((v->cr4 & MMU_CR4_SMAP) && !p->f_smap) ||
-      ((v->efer & MMU_EFER_NXE) && !p->f_nx)) {
-    set_err(p, "CR4/EFER %#llx/%#llx needs a feature KVM does not offer",
-            (unsigned long long)v->cr4, (unsigned long long)v->efer);
-    return -ENOTSUP;
-  }
-  /* top-level tables: initial CR3 and the valid CR3 writes */
-  uint64_t cr3_mask = ((1ull << mp) - 1) & ~0xfffull;
-  uint64_t tops[VEC_MAX_STEPS + 1];
-  unsigned ntops = 0;
-  tops[ntops++] = v->cr3 & cr3_mask;
-  if (v->cr3 & ~(cr3_mask | 0xfffull)) {
-    set_err(p, "initial CR3 has reserved bits");
-    return -EINVAL;
-  }
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    const vec_step *st = &v->step[s];
-    if (st->op == VEC_CR3 && !(st->a & ~(cr3_mask | 0xfffull | (1ull << 63))))
-      add_unique(tops, &ntops, VEC_MAX_STEPS + 1, st->a & cr3_mask);
-    if (st->op == VEC_ACCESS) {
-      unsigned kind = st->access & 3;
-      if (kind == 3 || (st->access & ~7u)) {
-        set_err(p, "step %u: bad access kind %#x", s, st->access);
-        return -EINVAL;
-      }
-      if ((st->access & MMU_IMPLICIT) && kind != MMU_READ) {
-        set_err(p, "step %u: implicit writes/fetches not supported", s);
-        return -ENOTSUP;
-      }
-    }
-    if (st->op < VEC_ACCESS || st->op > VEC_AC) {
-      set_err(p, "step %u: unknown op %d", s, (int)st->op);
-      return -EINVAL;
-    }
-    if (st->op == VEC_PKRU && !p->f_pku) {
-      /* without CR4.PKE the write has no effect on translation; the guest
-       * would take #UD, which it records and ignores */
-    }
-  }
-  for (unsigned i = 0; i < ntops; i++) {
-    if (tops[i] < H_END || tops[i] + 4096 > ram) {
-      set_err(p, "top-level table %#llx outside [2 MiB, RAM)",
-              (unsigned long long)tops[i]);
-      return tops[i] < H_END ? -EINVAL : -ERANGE;
-    }
-    pl->slot1[pl->nslot1++] = tops[i] + 8 * VEC_HARNESS_SLOT;
-  }
-  /* entries */
-  for (uint32_t i = 0; i < v->pte_count; i++) {
-    uint64_t g = v->pte[i].gpa;
-    if ((g & 7) || g < H_END) {
-      set_err(p, "entry at %#llx: misaligned or in the harness",
-              (unsigned long long)g);
-      return -EINVAL;
-    }
-    if (g + 8 > ram) {
-      set_err(p, "entry at %#llx outside RAM", (unsigned long long)g);
-      return -ERANGE;
-    }
-    if (is_slot1(pl, g)) {
-      set_err(p, "entry at %#llx is in the harness's top-level slot",
-              (unsigned long long)g);
-      return -EINVAL;
-    }
-    if (pl->nwr >= MB_MAX_WRITES)
-      return -EINVAL;
-    pl->wr_gpa[pl->nwr] = g;
-    pl->wr_val[pl->nwr++] = v->pte[i].value;
-    if (add_unique(pl->mon, &pl->nmon, MB_MAX_MON, g) < 0 ||
-        add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, g) < 0)
-      return -EINVAL;
-  }
-  uint64_t hval = ((v->cr4 & MMU_CR4_LA57) ? H_PML4_5 : H_PDPT) | MMU_PTE_P |
-                  MMU_PTE_W | MMU_PTE_U | MMU_PTE_A;
-  for (unsigned i = 0; i < pl->nslot1; i++) {
-    if (pl->nwr >= MB_MAX_WRITES)
-      return -EINVAL;
-    pl->wr_gpa[pl->nwr] = pl->slot1[i];
-    pl->wr_val[pl->nwr++] = hval;
-    if (add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, pl->slot1[i]) < 0)
-      return -EINVAL;
-  }
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    const vec_step *st = &v->step[s];
-    if (st->op != VEC_SET_PTE)
-      continue;
-    uint64_t g = st->a;
-    if ((g & 7) || g < H_END || is_slot1(pl, g)) {
-      set_err(p, "step %u: SET_PTE at %#llx conflicts with the harness", s,
-              (unsigned long long)g);
-      return -EINVAL;
-    }
-    if (g + 8 > ram) {
-      set_err(p, "step %u: SET_PTE at %#llx outside RAM", s,
-              (unsigned long long)g);
-      return -ERANGE;
-    }
-    if (add_unique(pl->mon, &pl->nmon, MB_MAX_MON, g) < 0 ||
-        add_unique(pl->zero, &pl->nzero, MB_MAX_ZERO, g) < 0)
-      return -EINVAL;
-  }
-  return 0;
+/* What the vector can do here: long mode, the CR4 controls and NXE that
+ * KVM_SET_SREGS accepted (probe_features). */
+static int plan(struct kvm_cap_priv *p, const vec_vector *v, capture_vmem *m) {
+  capture_limits lim =
+      capture_limits_of(&p->offer, p->ram_size, capture_kvm.modes);
+  return capture_plan_vector(&lim, v, m, p->err, sizeof p->err);
 }
 
-/* Classify what the guest recorded for an access step. Returns 0 and fills
- * *o, or -1 if the exception makes no sense for the access. */
+/* The outcome of access st from what the guest recorded; -1 if the
+ * exception makes no sense for it. */
 static int classify(const struct kvm_cap_priv *p, const vec_step *st,
                     int la57, uint64_t vec, uint64_t ec, uint64_t cr2,
                     uint64_t rip, vec_outcome *o) {
-  unsigned kind = st->access & 3;
-  int implicit = (st->access & MMU_IMPLICIT) != 0;
-  memset(o, 0, sizeof *o);
-  if (vec == 14 && !(kind == MMU_FETCH && cr2 != st->a)) {
-    o->kind = VEC_OUT_PF;
-    o->error_code = (uint32_t)ec;
-    o->pa_or_cr2 = cr2;
-    return 0;
-  }
-  if (vec == 13) {
-    if (implicit) {
-      /* #GP at LLDT: the base was not canonical; #GP(selector) at the
-       * segment load: the descriptor was read, the translation worked */
-      if (rip == hb_of(la57) + H_CODE + p->off_lldt || ec == 0) {
-        o->kind = VEC_OUT_GP;
-        return 0;
-      }
-      o->kind = VEC_OUT_OK;
-      return 0;
-    }
-    if (kind != MMU_FETCH || !canonical(st->a, la57)) {
-      o->kind = VEC_OUT_GP;
-      return 0;
-    }
-    o->kind = VEC_OUT_OK; /* the fetched bytes faulted, not the fetch */
-    return 0;
-  }
-  /* no exception (CPL 0 data), #UD from the user stub's ud2, #NP from the
-   * segment load, or anything raised by the fetched bytes */
-  if (vec == EXC_NONE || vec == 6 || vec == 11 || kind == MMU_FETCH ||
-      (vec == 14 && kind == MMU_FETCH)) {
-    o->kind = VEC_OUT_OK;
-    return 0;
-  }
-  return -1;
+  capture_exc e = {vec, ec, cr2, rip};
+  return capture_decode(&p->img, la57, CAPTURE_FETCH_RUNS, st, &e, o);
 }
 
 /* KVM cannot emulate an instruction fetched from MMIO: KVM_RUN fails with
@@ -815,7 +538,7 @@ static int fetch_from_mmio(struct kvm_cap_priv *p, capvm *vm,
   if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION ||
       cur >= v->step_count || v->step[cur].op != VEC_ACCESS ||
       (v->step[cur].access & 3) != MMU_FETCH ||
-      rd64(mem, H_RES + R_ARMED) != 1)
+      cap_rd64(mem, H_RES + R_ARMED) != 1)
     return -EIO;
   struct kvm_regs regs;
   if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0)
@@ -840,14 +563,14 @@ static int fetch_from_mmio(struct kvm_cap_priv *p, capvm *vm,
     p->sc[cur].pa = tr.physical_address;
   }
   p->st.fetch_mmio++;
-  wr64(mem, H_RES + R_EVEC, EXC_FETCH_MMIO);
-  wr64(mem, H_RES + R_EEC, 0);
-  wr64(mem, H_RES + R_ECR2, 0);
-  wr64(mem, H_RES + R_ERIP, regs.rip);
-  wr64(mem, H_RES + R_ARMED, 0);
-  wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * cur, 1);
-  regs.rip = rd64(mem, H_RES + R_RIP);
-  regs.rsp = rd64(mem, H_RES + R_RSP);
+  cap_wr64(mem, H_RES + R_EVEC, EXC_FETCH_MMIO);
+  cap_wr64(mem, H_RES + R_EEC, 0);
+  cap_wr64(mem, H_RES + R_ECR2, 0);
+  cap_wr64(mem, H_RES + R_ERIP, regs.rip);
+  cap_wr64(mem, H_RES + R_ARMED, 0);
+  cap_wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * cur, 1);
+  regs.rip = cap_rd64(mem, H_RES + R_RIP);
+  regs.rsp = cap_rd64(mem, H_RES + R_RSP);
   regs.rflags = 2;
   struct kvm_sregs s;
   if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
@@ -874,7 +597,7 @@ static int run_vm(struct kvm_cap_priv *p, capvm *vm, vec_vector *v,
       if (errno == EINTR || errno == EAGAIN) {
         if (now_ns() > deadline) {
           set_err(p, "timeout (guest stuck at step %llu)",
-                  (unsigned long long)rd64(mem, H_RES + R_CUR));
+                  (unsigned long long)cap_rd64(mem, H_RES + R_CUR));
           return -ETIMEDOUT;
         }
         continue;
@@ -884,7 +607,7 @@ static int run_vm(struct kvm_cap_priv *p, capvm *vm, vec_vector *v,
     }
     n++;
     p->st.runs++;
-    uint64_t cur = rd64(mem, H_RES + R_CUR);
+    uint64_t cur = cap_rd64(mem, H_RES + R_CUR);
     switch (run->exit_reason) {
     case KVM_EXIT_IO: {
       if (run->io.port != EXIT_PORT || run->io.direction != KVM_EXIT_IO_OUT ||
@@ -897,24 +620,24 @@ static int run_vm(struct kvm_cap_priv *p, capvm *vm, vec_vector *v,
         return 0;
       if (code == EXIT_BADPKRU) {
         set_err(p, "WRPKRU %#x faulted (vector %llu)", v->pkru,
-                (unsigned long long)rd64(mem, H_RES + R_EVEC));
+                (unsigned long long)cap_rd64(mem, H_RES + R_EVEC));
         continue;
       }
       if (code == EXIT_BADCR3) {
         set_err(p, "MOV to CR3 %#llx faulted (vector %llu, error %#llx)",
                 (unsigned long long)v->cr3,
-                (unsigned long long)rd64(mem, H_RES + R_EVEC),
-                (unsigned long long)rd64(mem, H_RES + R_EEC));
+                (unsigned long long)cap_rd64(mem, H_RES + R_EVEC),
+                (unsigned long long)cap_rd64(mem, H_RES + R_EEC));
         /* the guest goes on to tear down and exits DONE; report after */
         continue;
       }
       if (code == EXIT_PANIC) {
         set_err(p, "guest exception %llu error %#llx cr2 %#llx rip %#llx "
                 "at step %llu with no recovery",
-                (unsigned long long)rd64(mem, H_RES + R_EVEC),
-                (unsigned long long)rd64(mem, H_RES + R_EEC),
-                (unsigned long long)rd64(mem, H_RES + R_ECR2),
-                (unsigned long long)rd64(mem, H_RES + R_ERIP),
+                (unsigned long long)cap_rd64(mem, H_RES + R_EVEC),
+                (unsigned long long)cap_rd64(mem, H_RES + R_EEC),
+                (unsigned long long)cap_rd64(mem, H_RES + R_ECR2),
+                (unsigned long long)cap_rd64(mem, H_RES + R_ERIP),
                 (unsigned long long)cur);
         return -EPROTO;
       }
@@ -926,9 +649,9 @@ static int run_vm(struct kvm_cap_priv *p, capvm *vm, vec_vector *v,
       p->st.exits_step++;
       vec_step *st = &v->step[cur];
       vec_outcome o;
-      if (classify(p, st, la57, rd64(mem, H_RES + R_EVEC),
-                   rd64(mem, H_RES + R_EEC), rd64(mem, H_RES + R_ECR2),
-                   rd64(mem, H_RES + R_ERIP), &o) < 0 ||
+      if (classify(p, st, la57, cap_rd64(mem, H_RES + R_EVEC),
+                   cap_rd64(mem, H_RES + R_EEC), cap_rd64(mem, H_RES + R_ECR2),
+                   cap_rd64(mem, H_RES + R_ERIP), &o) < 0 ||
           o.kind != VEC_OUT_OK)
         break;
       struct kvm_translation tr;
@@ -971,7 +694,7 @@ static int run_vm(struct kvm_cap_priv *p, capvm *vm, vec_vector *v,
           !p->sc[cur].have_pa) {
         p->sc[cur].have_pa = 1;
         p->sc[cur].pa = run->mmio.phys_addr;
-        wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * cur, 1);
+        cap_wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * cur, 1);
       }
       if (!run->mmio.is_write)
         memset(run->mmio.data, 0, sizeof run->mmio.data);
@@ -1010,13 +733,13 @@ static int run_vm(struct kvm_cap_priv *p, capvm *vm, vec_vector *v,
 
 static void make_sregs(const capvm *vm, int la57, uint64_t cr0, uint64_t cr4,
                        uint64_t efer, struct kvm_sregs *s) {
-  uint64_t hb = hb_of(la57);
+  uint64_t hb = cap_hb(la57);
   *s = vm->sregs0;
   set_seg(&s->cs, SEL_KCODE, 11, 1);
   set_seg(&s->ds, SEL_KDATA, 3, 0);
   s->es = s->fs = s->gs = s->ss = s->ds;
   memset(&s->tr, 0, sizeof s->tr);
-  s->tr.selector = SEL_TSS;
+  s->tr.selector = la57 ? SEL_TSS5 : SEL_TSS4;
   s->tr.base = hb + (la57 ? H_TSS5 : H_TSS4);
   s->tr.limit = 0x67;
   s->tr.type = 11;
@@ -1035,13 +758,12 @@ static void make_sregs(const capvm *vm, int la57, uint64_t cr0, uint64_t cr4,
   memset(s->interrupt_bitmap, 0, sizeof s->interrupt_bitmap);
 }
 
-int kvm_cap_run(kvm_cap *k, vec_vector *v) {
-  if (!k || !k->priv || !v)
-    return -EINVAL;
-  struct kvm_cap_priv *p = k->priv;
+/* Runs one vector in the VM of its MAXPHYADDR; its status (source.h), with
+ * p->err saying why it was not captured. */
+static int run_vector(struct kvm_cap_priv *p, vec_vector *v) {
   p->err[0] = 0;
-  vplan pl;
-  int r = check_and_plan(p, v, &pl);
+  capture_vmem pl;
+  int r = plan(p, v, &pl);
   if (r < 0) {
     p->st.rejected++;
     return r;
@@ -1053,7 +775,7 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
     return -EIO;
   }
   int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
-  uint64_t hb = hb_of(la57);
+  uint64_t hb = cap_hb(la57);
   uint8_t *mem = vm->mem;
 
   /* reuse the vCPU state when the previous vector left it as this one
@@ -1067,25 +789,25 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
    * previous vector's entries, A/D bits included, are still there) */
   static uint64_t pend_gpa[MB_MAX_WRITES], pend_val[MB_MAX_WRITES];
   unsigned npend = 0, npost = 0, nwr = 0;
-  for (unsigned i = 0; i < pl.nwr; i++)
-    if (rd64(mem, pl.wr_gpa[i]) != pl.wr_val[i]) {
-      pend_gpa[npend] = pl.wr_gpa[i];
-      pend_val[npend++] = pl.wr_val[i];
+  for (unsigned i = 0; i < pl.n; i++)
+    if (cap_rd64(mem, pl.gpa[i]) != pl.val[i]) {
+      pend_gpa[npend] = pl.gpa[i];
+      pend_val[npend++] = pl.val[i];
     }
-  for (unsigned i = 0; i < pl.nzero; i++) { /* SET_PTE targets start at 0 */
+  for (unsigned i = 0; i < pl.ntouched; i++) { /* SET_PTE targets start at 0 */
     int listed = 0;
-    for (unsigned j = 0; j < pl.nwr && !listed; j++)
-      listed = pl.wr_gpa[j] == pl.zero[i];
-    if (!listed && rd64(mem, pl.zero[i]) != 0) {
-      pend_gpa[npend] = pl.zero[i];
+    for (unsigned j = 0; j < pl.n && !listed; j++)
+      listed = pl.gpa[j] == pl.touched[i];
+    if (!listed && cap_rd64(mem, pl.touched[i]) != 0) {
+      pend_gpa[npend] = pl.touched[i];
       pend_val[npend++] = 0;
     }
   }
   for (unsigned i = 0; i < vm->ndirty; i++) {
     int kept = 0;
-    for (unsigned j = 0; j < pl.nzero && !kept; j++)
-      kept = pl.zero[j] == vm->dirty[i];
-    if (!kept && rd64(mem, vm->dirty[i]) != 0) {
+    for (unsigned j = 0; j < pl.ntouched && !kept; j++)
+      kept = pl.touched[j] == vm->dirty[i];
+    if (!kept && cap_rd64(mem, vm->dirty[i]) != 0) {
       if (npend >= MB_MAX_WRITES)
         goto too_many;
       pend_gpa[npend] = vm->dirty[i];
@@ -1104,8 +826,8 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
     if (on_top) {
       if (npost >= MB_MAX_POST)
         goto too_many;
-      wr64(mem, H_MBOX + MB_POST + 16 * npost, pend_gpa[i]);
-      wr64(mem, H_MBOX + MB_POST + 16 * npost + 8, pend_val[i]);
+      cap_wr64(mem, H_MBOX + MB_POST + 16 * npost, pend_gpa[i]);
+      cap_wr64(mem, H_MBOX + MB_POST + 16 * npost + 8, pend_val[i]);
       npost++;
       continue;
     }
@@ -1118,12 +840,12 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
     if (nwr + 2 > MB_MAX_WRITES)
       goto too_many;
     if (count >= 2 && !seen) {
-      wr64(mem, H_MBOX + MB_WRITES + 16 * nwr, pend_gpa[i] + 1);
-      wr64(mem, H_MBOX + MB_WRITES + 16 * nwr + 8, 0);
+      cap_wr64(mem, H_MBOX + MB_WRITES + 16 * nwr, pend_gpa[i] + 1);
+      cap_wr64(mem, H_MBOX + MB_WRITES + 16 * nwr + 8, 0);
       nwr++;
     }
-    wr64(mem, H_MBOX + MB_WRITES + 16 * nwr, pend_gpa[i]);
-    wr64(mem, H_MBOX + MB_WRITES + 16 * nwr + 8, pend_val[i]);
+    cap_wr64(mem, H_MBOX + MB_WRITES + 16 * nwr, pend_gpa[i]);
+    cap_wr64(mem, H_MBOX + MB_WRITES + 16 * nwr + 8, pend_val[i]);
     nwr++;
   }
   if (0) {
@@ -1134,49 +856,38 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
   }
   /* from here on, whatever happens, memory may hold this vector's entries */
   int tainted = 0; /* cannot track what is in memory: drop the VM after */
-  for (unsigned i = 0; i < pl.nzero; i++)
-    if (add_unique(vm->dirty, &vm->ndirty, 2 * MB_MAX_ZERO, pl.zero[i]) < 0)
+  for (unsigned i = 0; i < pl.ntouched; i++)
+    if (cap_add_unique(vm->dirty, &vm->ndirty, 2 * MB_MAX_ZERO, pl.touched[i]) < 0)
       tainted = 1;
   vm->carry = 0;
 
   /* mailbox */
-  wr64(mem, H_MBOX + MB_VEC_CR3, v->cr3);
-  wr64(mem, H_MBOX + MB_NWRITES, nwr);
-  wr64(mem, H_MBOX + MB_NPOST, npost);
-  wr64(mem, H_MBOX + MB_NMON, pl.nmon);
-  wr64(mem, H_MBOX + MB_NSTEPS, v->step_count);
-  wr64(mem, H_MBOX + MB_CPL, v->cpl == 3 ? 3 : 0);
-  wr64(mem, H_MBOX + MB_AC, v->ac ? 1 : 0);
+  cap_wr64(mem, H_MBOX + MB_VEC_CR3, v->cr3);
+  cap_wr64(mem, H_MBOX + MB_NWRITES, nwr);
+  cap_wr64(mem, H_MBOX + MB_NPOST, npost);
+  cap_wr64(mem, H_MBOX + MB_NMON, pl.nwatch);
+  cap_wr64(mem, H_MBOX + MB_NSTEPS, v->step_count);
+  cap_wr64(mem, H_MBOX + MB_CPL, v->cpl == 3 ? 3 : 0);
+  cap_wr64(mem, H_MBOX + MB_AC, v->ac ? 1 : 0);
   /* PKRU only means something (and WRPKRU only works) with CR4.PKE */
-  wr64(mem, H_MBOX + MB_PKRU_SET, (v->cr4 & MMU_CR4_PKE) ? 1 : 0);
-  wr64(mem, H_MBOX + MB_PKRU, v->pkru);
+  cap_wr64(mem, H_MBOX + MB_PKRU_SET, (v->cr4 & MMU_CR4_PKE) ? 1 : 0);
+  cap_wr64(mem, H_MBOX + MB_PKRU, v->pkru);
   for (unsigned i = 0; i < VEC_MAX_STEPS; i++)
-    wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * i, 0);
+    cap_wr64(mem, H_MBOX + MB_MMIO_SEEN + 8 * i, 0);
   for (unsigned i = 0; i < v->step_count; i++) {
     const vec_step *st = &v->step[i];
-    uint64_t base = H_MBOX + MB_STEPS + STEP_SIZE * i;
-    uint64_t a = st->a;
-    if (st->op == VEC_CPL)
-      a = a == 3 ? 3 : 0; /* CPL 1 and 2 are supervisor like 0 */
-    uint64_t b = st->b;
-    if (st->op == VEC_ACCESS) {
-      /* a write stores the byte found at the predicted physical address */
-      uint64_t pa;
-      b = ~0ull;
-      if ((st->access & 7) == MMU_WRITE && pred_walk(v, i, st->a, &pa) == 0 &&
-          pa < p->ram_size)
-        b = pa;
-      p->pred[i] = b;
-    }
-    wr64(mem, base + S_OP, (uint64_t)st->op);
-    wr64(mem, base + S_KIND, st->access);
-    wr64(mem, base + S_A, a);
-    wr64(mem, base + S_B, b);
-    wr64(mem, base + S_C, st->c);
+    /* a write stores the byte found at the predicted physical address */
+    uint64_t pa, q[STEP_SIZE / 8];
+    p->pred[i] = UINT64_MAX;
+    if (st->op == VEC_ACCESS && (st->access & 7) == MMU_WRITE &&
+        pred_walk(v, i, st->a, &pa) == 0 && pa < p->ram_size)
+      p->pred[i] = pa;
+    capture_encode_step(st, p->pred[i], q);
+    memcpy(mem + H_MBOX + MB_STEPS + STEP_SIZE * i, q, STEP_SIZE);
   }
-  for (unsigned i = 0; i < pl.nmon; i++)
-    wr64(mem, H_MBOX + MB_MON + 8 * i, pl.mon[i]);
-  wr64(mem, H_RES + R_CUR, 0);
+  for (unsigned i = 0; i < pl.nwatch; i++)
+    cap_wr64(mem, H_MBOX + MB_MON + 8 * i, pl.watch[i]);
+  cap_wr64(mem, H_RES + R_CUR, 0);
   memset(mem + H_RES + R_EXC, 0xff, 32 * VEC_MAX_STEPS);
   memset(p->sc, 0, sizeof p->sc);
 
@@ -1240,12 +951,12 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
       continue;
     uint64_t ex = H_RES + R_EXC + 32 * i;
     vec_outcome o;
-    if (classify(p, st, la57, rd64(mem, ex), rd64(mem, ex + 8),
-                 rd64(mem, ex + 16), rd64(mem, ex + 24), &o) < 0) {
+    if (classify(p, st, la57, cap_rd64(mem, ex), cap_rd64(mem, ex + 8),
+                 cap_rd64(mem, ex + 16), cap_rd64(mem, ex + 24), &o) < 0) {
       set_err(p, "step %u: unexpected exception %llu error %#llx rip %#llx",
-              i, (unsigned long long)rd64(mem, ex),
-              (unsigned long long)rd64(mem, ex + 8),
-              (unsigned long long)rd64(mem, ex + 24));
+              i, (unsigned long long)cap_rd64(mem, ex),
+              (unsigned long long)cap_rd64(mem, ex + 8),
+              (unsigned long long)cap_rd64(mem, ex + 24));
       r = -EPROTO;
       goto out;
     }
@@ -1262,10 +973,10 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
     }
     st->expect = o;
     st->ad_count = 0;
-    uint64_t before = H_RES + R_SNAP + 8ull * MB_MAX_MON * i;
-    uint64_t after = before + 8ull * MB_MAX_MON;
-    for (unsigned j = 0; j < pl.nmon; j++) {
-      uint64_t b = rd64(mem, before + 8 * j), a = rd64(mem, after + 8 * j);
+    uint64_t before = H_RES + R_SNAP + 8ull * MAX_WATCH * i;
+    uint64_t after = before + 8ull * MAX_WATCH;
+    for (unsigned j = 0; j < pl.nwatch; j++) {
+      uint64_t b = cap_rd64(mem, before + 8 * j), a = cap_rd64(mem, after + 8 * j);
       if (a == b)
         continue;
       if (st->ad_count >= VEC_MAX_AD) {
@@ -1273,18 +984,18 @@ int kvm_cap_run(kvm_cap *k, vec_vector *v) {
         r = -EPROTO;
         goto out;
       }
-      st->ad[st->ad_count].gpa = pl.mon[j];
+      st->ad[st->ad_count].gpa = pl.watch[j];
       st->ad[st->ad_count].value = a;
       st->ad_count++;
     }
   }
   r = 0;
   /* what this vector leaves behind, for the next one */
-  memcpy(vm->dirty, pl.zero, pl.nzero * sizeof pl.zero[0]);
-  vm->ndirty = pl.nzero;
+  memcpy(vm->dirty, pl.touched, pl.ntouched * sizeof pl.touched[0]);
+  vm->ndirty = pl.ntouched;
   vm->nlive_top = 0;
-  for (unsigned i = 0; i < pl.nslot1; i++)
-    vm->live_top[vm->nlive_top++] = pl.slot1[i] & ~0xfffull;
+  for (unsigned i = 0; i < pl.ntop; i++)
+    vm->live_top[vm->nlive_top++] = pl.top[i];
   vm->last_cr0 = v->cr0;
   vm->last_cr4 = v->cr4;
   vm->last_efer = v->efer;
@@ -1307,3 +1018,35 @@ out:
   }
   return r;
 }
+
+static int kvm_run(capture_source *s, vec_vector *v, size_t n, int *status) {
+  struct kvm_cap_priv *p = s->priv;
+  int captured = 0;
+  if (!p)
+    return -EINVAL;
+  capture_reasons_reset(&p->reasons, n);
+  for (size_t i = 0; i < n; i++) {
+    status[i] = run_vector(p, &v[i]);
+    if (status[i] == 0)
+      captured++;
+    else
+      capture_reason(&p->reasons, i, "%s", p->err);
+  }
+  return captured;
+}
+
+static const capture_departure *const kvm_departures[] = {
+    &capture_smap_fetch, &capture_pml4_slot256, NULL};
+
+capture_source capture_kvm = {
+    .name = "kvm",
+    .needs = "KVM device",
+    .caps = GEN_CAP_SMAP | GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY | GEN_CAP_MMIO,
+    .modes = CAPTURE_MODES_LONG,
+    .departures = kvm_departures,
+    .open = kvm_open,
+    .describe = kvm_describe,
+    .run = kvm_run,
+    .why = kvm_why,
+    .close = kvm_close,
+};

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* qemu.c - the QEMU TCG capture back end: runs conformance vectors in a
- * guest of qemu-system-x86_64 -accel tcg -cpu max (qguest/qharness.S) and
- * records what QEMU did. See qemu.h for the API and qguest/qlayout.h for
- * the guest-physical layout and the command format.
+/* qemu.c - the QEMU TCG capture source (capture_qemu, source.h): runs
+ * conformance vectors in a guest of qemu-system-x86_64 -accel tcg -cpu max
+ * (qguest/qharness.S) and records what QEMU did. What all sources share is
+ * guest.c's; this file is QEMU's processes, its boot, its command list and
+ * doorbell, and the RAM pattern. See qemu.h, and qguest/qlayout.h for the
+ * guest-physical layout and the command format.
  *
  * Guest RAM is a file in /dev/shm mapped by QEMU (memory-backend-file,
  * share=on) and by the host, so the host builds the harness (GDT, IDTs,
@@ -47,6 +49,8 @@
 #define MMU_STATIC
 #define MMU_IMPLEMENTATION
 #include "../../include/mmu.h"
+#include "../gen.h"
+#include "guest.h"
 #include "qguest/qlayout.h"
 
 extern const unsigned char qemu_guest_image[];
@@ -57,8 +61,7 @@ extern const unsigned char qemu_guest_image_end[];
 #define STALL_MS 5000          /* no vector finished for this long: hung */
 #define VERSION_TIMEOUT_MS 10000
 #define ROM_SIZE 0x10000
-#define ADDR_MASK 0x000ffffffffff000ull
-#define DIRTY_MAX (VEC_MAX_PTES + 2 * VEC_MAX_STEPS + 2)
+#define DIRTY_MAX CAPTURE_MAX_TOUCHED
 #define MAX_PAGES 256          /* pages one vector touches */
 #define PLAN_MAX_BYTES 16384   /* command bytes one vector may need */
 #define RES_MAX_BYTES 16384
@@ -95,7 +98,7 @@ typedef struct pend { /* a vector planned into the current chunk */
   size_t vi;
   uint64_t resoff;
   unsigned nmon;
-  uint64_t mon[MAX_MON];
+  uint64_t mon[MAX_WATCH];
   uint64_t pred[VEC_MAX_STEPS]; /* predicted pa of OK accesses, or ~0 */
 } pend;
 
@@ -117,14 +120,12 @@ struct qemu_cap_priv {
   uint64_t use_clock;
   uint32_t cpuid[CPUID_N][4];
   int have_cpuid;
-  int f_la57, f_pku, f_1g, f_smep, f_smap, f_nx, f_pcid, f_invpcid;
-  uint32_t cpuid_maxphy;
+  capture_cpu cpu; /* as the guest's CPUID says */
   char desc[1024];
   char err[512];
-  char (*reason)[128];
-  size_t nreason;
+  capture_reasons reasons; /* of the last batch */
   qemu_cap_stats st;
-  uint64_t off_stubs, off_lldt;
+  capture_image img;
   uint64_t *cmd;   /* command list being built (quads) */
   size_t ncmd;     /* quads */
   pend *pd;
@@ -143,16 +144,6 @@ static void set_err(struct qemu_cap_priv *p, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void set_reason(struct qemu_cap_priv *p, size_t i, const char *fmt,
-                       ...) {
-  if (!p->reason || i >= p->nreason)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(p->reason[i], sizeof p->reason[i], fmt, ap);
-  va_end(ap);
-}
-
 static int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -165,17 +156,6 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static inline uint64_t rd64(const uint8_t *mem, uint64_t off) {
-  uint64_t v;
-  memcpy(&v, mem + off, 8);
-  return v;
-}
-
-static inline void wr64(uint8_t *mem, uint64_t off, uint64_t v) {
-  memcpy(mem + off, &v, 8);
-}
-
-static uint64_t hb_of(int la57) { return la57 ? 1ull << 48 : 1ull << 39; }
 
 static uint64_t pattern_of(uint64_t gpa) {
   uint64_t w = gpa >> 3;
@@ -219,22 +199,6 @@ static uint64_t pattern_decode(uint64_t v) {
   return w << 3;
 }
 
-static int add_unique(uint64_t *arr, unsigned *n, unsigned max, uint64_t x) {
-  for (unsigned i = 0; i < *n; i++)
-    if (arr[i] == x)
-      return 0;
-  if (*n >= max)
-    return -1;
-  arr[(*n)++] = x;
-  return 0;
-}
-
-static int contains(const uint64_t *arr, unsigned n, uint64_t x) {
-  for (unsigned i = 0; i < n; i++)
-    if (arr[i] == x)
-      return 1;
-  return 0;
-}
 
 /* Read from fd until EOF or timeout; returns bytes read or -1. */
 static ssize_t read_all_timeout(int fd, char *buf, size_t n, int ms) {
@@ -410,64 +374,16 @@ static int run_version(struct qemu_cap_priv *p) {
 
 /* ---- the harness in guest RAM ------------------------------------------- */
 
+/* The harness as every source has it (guest.c), and what QEMU's boot
+ * and the RAM pattern need besides. */
 static void build_harness(struct qemu_cap_priv *p, uint8_t *mem) {
   const uint64_t PWA = MMU_PTE_P | MMU_PTE_W | MMU_PTE_A;
-  size_t len = (size_t)(qemu_guest_image_end - qemu_guest_image);
-  memset(mem, 0, H_END);
-  memcpy(mem + H_CODE, qemu_guest_image, len);
-
-  wr64(mem, H_GDT + SEL_KCODE, 0x00209a0000000000ull);
-  wr64(mem, H_GDT + SEL_KDATA, 0x00cf92000000ffffull);
-  wr64(mem, H_GDT + SEL_UDATA, 0x00cff2000000ffffull);
-  wr64(mem, H_GDT + SEL_UCODE, 0x0020fa0000000000ull);
-  wr64(mem, H_GDT + SEL_KCODE32, 0x00cf9a000000ffffull);
-  for (int la57 = 0; la57 <= 1; la57++) {
-    uint64_t hb = hb_of(la57);
-    uint64_t tss = la57 ? H_TSS5 : H_TSS4;
-    uint64_t b = hb + tss;
-    uint64_t lo = 0x67 | ((b & 0xffffff) << 16) | (0x89ull << 40) |
-                  (((b >> 24) & 0xff) << 56);
-    uint64_t sel = la57 ? SEL_TSS5 : SEL_TSS4;
-    wr64(mem, H_GDT + sel, lo);
-    wr64(mem, H_GDT + sel + 8, b >> 32);
-    wr64(mem, tss + 4, hb + H_XSTACK_TOP); /* RSP0 */
-    uint16_t iomap = 104;
-    memcpy(mem + tss + 102, &iomap, 2);
-    uint64_t idt = la57 ? H_IDT5 : H_IDT4;
-    for (uint64_t i = 0; i < 32; i++) {
-      uint64_t off = hb + H_CODE + p->off_stubs + 16 * i;
-      uint64_t gate = (off & 0xffff) | ((uint64_t)SEL_KCODE << 16) |
-                      (0x8eull << 40) | (((off >> 16) & 0xffff) << 48);
-      wr64(mem, idt + 16 * i, gate);
-      wr64(mem, idt + 16 * i + 8, off >> 32);
-    }
-  }
-
-  for (uint64_t i = 0; i < 512; i++) {
-    uint64_t pa = i << 12, u = 0;
-    if (pa == H_USER || pa == H_USCRATCH || pa == H_USTACK - 0x1000)
-      u = MMU_PTE_U;
-    wr64(mem, H_PT0 + 8 * i, pa | PWA | MMU_PTE_D | u);
-  }
-  uint64_t ngib = (p->ram_size + (1ull << 30) - 1) >> 30;
-  for (uint64_t g = 0; g < ngib; g++) {
-    wr64(mem, H_PDPT + 8 * g, (H_PD + 4096 * g) | PWA | MMU_PTE_U);
-    for (uint64_t j = 0; j < 512; j++) {
-      uint64_t pa = (g << 30) | (j << 21);
-      if (pa >= p->ram_size)
-        break;
-      uint64_t e = pa == 0 ? (H_PT0 | PWA | MMU_PTE_U)
-                           : (pa | PWA | MMU_PTE_D | MMU_PTE_PS);
-      wr64(mem, H_PD + 4096 * g + 8 * j, e);
-    }
-  }
-  wr64(mem, H_PML4 + 8 * 1, H_PDPT | PWA | MMU_PTE_U);
-  wr64(mem, H_PML4 + 0, H_PDPT_ID | PWA);
-  wr64(mem, H_PDPT_ID + 0, H_PD_ID | PWA);
-  wr64(mem, H_PD_ID + 0, H_PT0 | PWA);
-  wr64(mem, H_PML4_5 + 0, H_PDPT | PWA | MMU_PTE_U);
-  wr64(mem, H_PML5 + 8 * 1, H_PML4_5 | PWA | MMU_PTE_U);
-  wr64(mem, H_PML5 + 0, H_PML4 | PWA);
+  capture_build_harness(mem, p->ram_size, &p->img);
+  cap_wr64(mem, H_GDT + SEL_KCODE32, 0x00cf9a000000ffffull);
+  cap_wr64(mem, H_PML4 + 0, H_PDPT_ID | PWA);
+  cap_wr64(mem, H_PDPT_ID + 0, H_PD_ID | PWA);
+  cap_wr64(mem, H_PD_ID + 0, H_PT0 | PWA);
+  cap_wr64(mem, H_PML5 + 0, H_PML4 | PWA);
 
   memcpy(mem + H_SYM16, SYM16, 16);
   memcpy(mem + H_SYM8, SYM8, 8);
@@ -522,7 +438,7 @@ static void stderr_tail(const inst *in, char *buf, size_t n) {
 static int wait_byte(struct qemu_cap_priv *p, inst *in, const char *want,
                      int64_t stall_ms, int64_t hard_ms) {
   int64_t start = now_ms(), last = start;
-  uint64_t heart = rd64(in->mem, H_RT + R_HEART);
+  uint64_t heart = cap_rd64(in->mem, H_RT + R_HEART);
   for (;;) {
     struct pollfd pf = {in->out_fd, POLLIN, 0};
     int r = poll(&pf, 1, 100);
@@ -554,14 +470,14 @@ static int wait_byte(struct qemu_cap_priv *p, inst *in, const char *want,
           return (unsigned char)buf[i];
     }
     int64_t t = now_ms();
-    uint64_t h = rd64(in->mem, H_RT + R_HEART);
+    uint64_t h = cap_rd64(in->mem, H_RT + R_HEART);
     if (h != heart) {
       heart = h;
       last = t;
     }
     if (t - last > stall_ms || t - start > hard_ms) {
       set_err(p, "timeout: guest stuck in vector %llu",
-              (unsigned long long)rd64(in->mem, H_RT + R_CUR));
+              (unsigned long long)cap_rd64(in->mem, H_RT + R_CUR));
       return -ETIMEDOUT;
     }
   }
@@ -603,7 +519,7 @@ static int inst_start(struct qemu_cap_priv *p, inst *in, uint32_t maxphy,
   }
   build_harness(p, in->mem);
   for (uint64_t a = H_END; a < p->ram_size; a += 8)
-    wr64(in->mem, a, pattern_of(a));
+    cap_wr64(in->mem, a, pattern_of(a));
 
   char cpu[64], mem[128], ram[32], bk[512];
   snprintf(cpu, sizeof cpu, "max,phys-bits=%u%s", maxphy,
@@ -643,7 +559,7 @@ static int inst_start(struct qemu_cap_priv *p, inst *in, uint32_t maxphy,
   }
   p->st.boots++;
   int r = wait_byte(p, in, "R", BOOT_TIMEOUT_MS, BOOT_TIMEOUT_MS);
-  if (r != 'R' || rd64(in->mem, H_MBOX + MB_READY) != 1) {
+  if (r != 'R' || cap_rd64(in->mem, H_MBOX + MB_READY) != 1) {
     if (r >= 0)
       set_err(p, "guest did not boot (doorbell %d)", r);
     char tail[200];
@@ -711,10 +627,8 @@ static inst *get_inst(struct qemu_cap_priv *p, uint32_t maxphy, int no1g) {
 
 /* ---- open / describe / close ---------------------------------------------- */
 
-int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
-  if (!q)
-    return EINVAL;
-  q->priv = NULL;
+static int qemu_open(capture_source *s, uint64_t ram_size) {
+  s->priv = NULL;
   if (ram_size < (4ull << 20) || ram_size > (3ull << 30) ||
       (ram_size & ((2ull << 20) - 1)))
     return EINVAL;
@@ -729,17 +643,9 @@ int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
     free(p);
     return e;
   }
-  size_t len = (size_t)(qemu_guest_image_end - qemu_guest_image);
-  uint32_t magic = 0;
-  memcpy(&magic, qemu_guest_image + HDR_MAGIC, 4);
-  uint64_t off_user;
-  memcpy(&off_user, qemu_guest_image + HDR_USER, 8);
-  memcpy(&p->off_stubs, qemu_guest_image + HDR_STUBS, 8);
-  memcpy(&p->off_lldt, qemu_guest_image + HDR_LLDT, 8);
-  if (magic != QG_MAGIC || off_user != H_USER - H_CODE ||
-      len != H_USCRATCH - H_CODE) {
+  if ((e = capture_image_open(&p->img, qemu_guest_image, qemu_guest_image_end))) {
     free(p);
-    return EPROTO;
+    return e;
   }
   const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
   snprintf(p->tmpdir, sizeof p->tmpdir, "%s/qemu-cap-XXXXXX", shm);
@@ -748,7 +654,7 @@ int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
     free(p);
     return e;
   }
-  q->priv = p; /* from here on qemu_cap_close cleans up */
+  s->priv = p; /* from here on qemu_close cleans up */
   snprintf(p->rompath, sizeof p->rompath, "%.255s/reset.rom", p->tmpdir);
   static uint8_t rom[ROM_SIZE];
   memset(rom, 0, sizeof rom);
@@ -780,77 +686,59 @@ int qemu_cap_open(qemu_cap *q, uint64_t ram_size) {
     e = EIO;
     goto fail;
   }
-  uint32_t(*c)[4] = p->cpuid;
-  p->f_pcid = c[1][2] >> 17 & 1;
-  p->f_smep = c[2][1] >> 7 & 1;
-  p->f_invpcid = c[2][1] >> 10 & 1;
-  p->f_smap = c[2][1] >> 20 & 1;
-  p->f_pku = c[2][2] >> 3 & 1;
-  p->f_la57 = c[2][2] >> 16 & 1;
-  p->f_nx = c[4][3] >> 20 & 1;
-  p->f_1g = c[4][3] >> 26 & 1;
-  p->cpuid_maxphy = c[8][0] & 0xff;
-  char vendor[13], brand[49];
-  memcpy(vendor, &c[0][1], 4);
-  memcpy(vendor + 4, &c[0][3], 4);
-  memcpy(vendor + 8, &c[0][2], 4);
-  vendor[12] = 0;
-  for (int i = 0; i < 3; i++)
-    memcpy(brand + 16 * i, c[5 + i], 16);
-  brand[48] = 0;
-  char *bp = brand;
-  while (*bp == ' ')
-    bp++;
-  uint32_t fms = c[1][0];
-  unsigned family = (fms >> 8 & 0xf) + ((fms >> 8 & 0xf) == 0xf ? (fms >> 20 & 0xff) : 0);
-  unsigned model = (fms >> 4 & 0xf) | ((fms >> 16 & 0xf) << 4);
+  capture_cpu_decode((const uint32_t(*)[4])p->cpuid, &p->cpu);
   snprintf(p->desc, sizeof p->desc,
            "qemu: %s (%.200s); -accel tcg -cpu max,phys-bits=<vector "
            "maxphyaddr>[,pdpe1gb=off] -M pc, no firmware; cpu %s \"%s\" "
            "family %#x model %#x stepping %u; cpuid: nx=%d la57=%d "
            "pdpe1gb=%d pku=%d pcid=%d invpcid=%d smep=%d smap=%d "
            "maxphyaddr=%u (booted with 52); ram %llu MiB",
-           p->version, p->qemu_path, vendor, bp, family, model, fms & 0xf,
-           p->f_nx, p->f_la57, p->f_1g, p->f_pku, p->f_pcid, p->f_invpcid,
-           p->f_smep, p->f_smap, p->cpuid_maxphy,
+           p->version, p->qemu_path, p->cpu.vendor, p->cpu.brand,
+           p->cpu.family, p->cpu.model, p->cpu.stepping, p->cpu.nx,
+           p->cpu.la57, p->cpu.pdpe1gb, p->cpu.pku, p->cpu.pcid,
+           p->cpu.invpcid, p->cpu.smep, p->cpu.smap, p->cpu.maxphyaddr,
            (unsigned long long)(ram_size >> 20));
   for (int i = 0; i < MAX_INST; i++)
     if (p->in[i].live && kill(p->in[i].pid, SIGSTOP) == 0)
       p->in[i].stopped = 1;
+  /* TCG sets A in the upper levels of a walk that faults, and checks
+   * reserved bits as Intel does (its -cpu max says AuthenticAMD anyway) */
+  s->cpu_flags = MMU_CFG_AD_ON_FAULT_UPPER;
   return 0;
 fail:
-  /* keep q->priv so that qemu_cap_last_error works; close frees it */
+  /* keep s->priv so that qemu_why says why; close frees it */
   return e ? e : EIO;
 }
 
-void qemu_cap_describe(const qemu_cap *q, char *buf, size_t n) {
-  if (!buf || !n)
-    return;
-  snprintf(buf, n, "%s", q && q->priv ? q->priv->desc : "qemu: not open");
+static void qemu_describe(const capture_source *s, char *buf, size_t n) {
+  const struct qemu_cap_priv *p = s->priv;
+  snprintf(buf, n, "%s", p ? p->desc : "qemu: not open");
 }
 
-const char *qemu_cap_last_error(const qemu_cap *q) {
-  return q && q->priv ? q->priv->err : "qemu: not open";
-}
-
-const char *qemu_cap_status_reason(const qemu_cap *q, size_t i) {
-  if (!q || !q->priv || !q->priv->reason || i >= q->priv->nreason)
+/* Vector i's reason; before any run (a failed open), the last error. */
+static const char *qemu_why(const capture_source *s, size_t i) {
+  const struct qemu_cap_priv *p = s->priv;
+  if (!p)
     return "";
-  return q->priv->reason[i];
+  return p->reasons.n ? capture_reason_of(&p->reasons, i) : p->err;
 }
 
-void qemu_cap_get_stats(const qemu_cap *q, qemu_cap_stats *out) {
-  if (!out)
-    return;
+const char *qemu_cap_last_error(const capture_source *s) {
+  const struct qemu_cap_priv *p = s->priv;
+  return p ? p->err : "qemu: not open";
+}
+
+void qemu_cap_get_stats(const capture_source *s, qemu_cap_stats *out) {
+  const struct qemu_cap_priv *p = s->priv;
   memset(out, 0, sizeof *out);
-  if (q && q->priv)
-    *out = q->priv->st;
+  if (p)
+    *out = p->st;
 }
 
-void qemu_cap_close(qemu_cap *q) {
-  if (!q || !q->priv)
+static void qemu_close(capture_source *s) {
+  struct qemu_cap_priv *p = s->priv;
+  if (!p)
     return;
-  struct qemu_cap_priv *p = q->priv;
   for (int i = 0; i < MAX_INST; i++)
     if (p->in[i].live || p->in[i].pid > 0 || p->in[i].mem)
       inst_kill(p, &p->in[i]);
@@ -858,12 +746,12 @@ void qemu_cap_close(qemu_cap *q) {
     unlink(p->rompath);
   if (p->tmpdir[0])
     rmdir(p->tmpdir);
-  free(p->reason);
+  capture_reasons_free(&p->reasons);
   free(p->tlb);
   free(p->pd);
   free(p->cmd);
   free(p);
-  q->priv = NULL;
+  s->priv = NULL;
 }
 
 /* ---- planning one vector ------------------------------------------------- */
@@ -889,7 +777,7 @@ static int pc_set(pred_ctx *c, uint64_t gpa, uint64_t val) {
 
 static int pc_read(void *u, uint64_t gpa, uint64_t *value) {
   pred_ctx *c = u;
-  if (add_unique(c->rd, &c->nrd, MAX_PAGES, gpa & ~0xfffull) < 0)
+  if (cap_add_unique(c->rd, &c->nrd, MAX_PAGES, gpa & ~0xfffull) < 0)
     c->overflow = 1;
   int i = pc_find(c, gpa);
   *value = i < 0 ? 0 : c->val[i];
@@ -920,120 +808,41 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
   int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
   uint64_t ram = p->ram_size;
-  if (v->pte_count > VEC_MAX_PTES || v->step_count > VEC_MAX_STEPS ||
-      v->step_count == 0) {
-    set_reason(p, vi, "bad entry or step count");
+  if (v->step_count == 0) {
+    capture_reason(&p->reasons, vi, "no steps");
     return -EINVAL;
   }
   if (v->flags & MMU_CFG_AMD) {
-    set_reason(p, vi, "MMU_CFG_AMD: QEMU TCG checks Intel's reserved bits");
+    capture_reason(&p->reasons, vi, "MMU_CFG_AMD: QEMU TCG checks Intel's reserved bits");
     return -ENOTSUP;
   }
-  if (!(v->cr0 & MMU_CR0_PG) || !(v->cr0 & MMU_CR0_PE) ||
-      !(v->cr4 & MMU_CR4_PAE) || !(v->efer & MMU_EFER_LME)) {
-    set_reason(p, vi, "only long mode with paging is supported");
-    return -ENOTSUP;
+  capture_limits lim = capture_limits_of(&p->cpu, ram, capture_qemu.modes);
+  static capture_vmem m;
+  char why[128];
+  int refused = capture_plan_vector(&lim, v, &m, why, sizeof why);
+  if (refused < 0) {
+    capture_reason(&p->reasons, vi, "%s", why);
+    return refused;
   }
-  if (((v->cr4 & MMU_CR4_PKE) && !p->f_pku) ||
-      (la57 && !p->f_la57) || ((v->cr4 & MMU_CR4_PCIDE) && !p->f_pcid) ||
-      ((v->cr4 & MMU_CR4_SMEP) && !p->f_smep) ||
-      ((v->cr4 & MMU_CR4_SMAP) && !p->f_smap) ||
-      ((v->efer & MMU_EFER_NXE) && !p->f_nx)) {
-    set_reason(p, vi, "CR4/EFER needs a feature CPUID does not offer");
-    return -ENOTSUP;
-  }
-  /* top-level tables: the initial CR3 and valid CR3 writes */
-  uint64_t cr3_mask = ((1ull << mp) - 1) & ~0xfffull;
-  uint64_t tops[VEC_MAX_STEPS + 1];
-  unsigned ntops = 0;
-  if (v->cr3 & ~(cr3_mask | 0xfffull)) {
-    set_reason(p, vi, "initial CR3 has reserved bits");
-    return -EINVAL;
-  }
-  tops[ntops++] = v->cr3 & cr3_mask;
   for (uint32_t s = 0; s < v->step_count; s++) {
     const vec_step *st = &v->step[s];
-    if (st->op < VEC_ACCESS || st->op > VEC_AC) {
-      set_reason(p, vi, "step %u: unknown op %d", s, (int)st->op);
-      return -EINVAL;
-    }
-    if (st->op == VEC_CR3 && !(st->a & ~(cr3_mask | 0xfffull | (1ull << 63))))
-      add_unique(tops, &ntops, VEC_MAX_STEPS + 1, st->a & cr3_mask);
-    if (st->op == VEC_INVPCID && !p->f_invpcid) {
-      set_reason(p, vi, "step %u: INVPCID, which CPUID does not offer", s);
+    if (st->op == VEC_INVPCID && !p->cpu.invpcid) {
+      capture_reason(&p->reasons, vi, "step %u: INVPCID, which CPUID does not offer", s);
       return -ENOTSUP;
     }
-    if (st->op == VEC_ACCESS) {
-      unsigned kind = st->access & 3;
-      if (kind == 3 || (st->access & ~7u)) {
-        set_reason(p, vi, "step %u: bad access kind %#x", s, st->access);
-        return -EINVAL;
-      }
-      if ((st->access & MMU_IMPLICIT) && kind != MMU_READ) {
-        set_reason(p, vi, "step %u: implicit writes/fetches not supported", s);
-        return -ENOTSUP;
-      }
-      if ((st->access & MMU_IMPLICIT) && (st->a & 0xfff) > 0xff8) {
-        set_reason(p, vi, "step %u: implicit read (a descriptor) would cross "
-                   "a page", s);
-        return -ENOTSUP;
-      }
+    if (st->op == VEC_ACCESS && (st->access & MMU_IMPLICIT) &&
+        (st->a & 0xfff) > 0xff8) {
+      capture_reason(&p->reasons, vi, "step %u: implicit read (a descriptor) "
+                     "would cross a page", s);
+      return -ENOTSUP;
     }
   }
 
   /* predict with the library's reference walker */
   static pred_ctx pc;
   memset(&pc, 0, sizeof pc);
-  for (uint32_t i = 0; i < v->pte_count; i++) {
-    uint64_t g = v->pte[i].gpa;
-    if ((g & 7) || g < H_END) {
-      set_reason(p, vi, "entry at %#llx: misaligned or in the harness",
-                 (unsigned long long)g);
-      return -EINVAL;
-    }
-    if (g + 8 > ram) {
-      set_reason(p, vi, "entry at %#llx outside RAM", (unsigned long long)g);
-      return -ERANGE;
-    }
-    for (unsigned t = 0; t < ntops; t++)
-      if (g == tops[t] + 8 * 1) {
-        set_reason(p, vi, "entry at %#llx is in the harness's top-level slot",
-                   (unsigned long long)g);
-        return -EINVAL;
-      }
-    pc_set(&pc, g, v->pte[i].value);
-  }
-  for (unsigned t = 0; t < ntops; t++) {
-    if (tops[t] < H_END) {
-      set_reason(p, vi, "top-level table %#llx in the harness",
-                 (unsigned long long)tops[t]);
-      return -EINVAL;
-    }
-    if (tops[t] + 4096 > ram) {
-      set_reason(p, vi, "top-level table %#llx outside RAM",
-                 (unsigned long long)tops[t]);
-      return -ERANGE;
-    }
-  }
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    const vec_step *st = &v->step[s];
-    if (st->op != VEC_SET_PTE)
-      continue;
-    uint64_t g = st->a;
-    int slot1 = 0;
-    for (unsigned t = 0; t < ntops; t++)
-      slot1 |= g == tops[t] + 8;
-    if ((g & 7) || g < H_END || slot1) {
-      set_reason(p, vi, "step %u: SET_PTE at %#llx conflicts with the harness",
-                 s, (unsigned long long)g);
-      return -EINVAL;
-    }
-    if (g + 8 > ram) {
-      set_reason(p, vi, "step %u: SET_PTE at %#llx outside RAM", s,
-                 (unsigned long long)g);
-      return -ERANGE;
-    }
-  }
+  for (uint32_t i = 0; i < v->pte_count; i++)
+    pc_set(&pc, v->pte[i].gpa, v->pte[i].value);
   mmu_config cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.maxphyaddr = mp;
@@ -1043,14 +852,14 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   cfg.pt_user = &pc;
   mmu_cpu cpu;
   if (mmu_init(&cpu, &cfg, p->tlb, p->tlb_bytes) != MMU_OK) {
-    set_reason(p, vi, "library refuses the config (maxphyaddr %u)", mp);
+    capture_reason(&p->reasons, vi, "library refuses the config (maxphyaddr %u)", mp);
     return -EINVAL;
   }
   mmu_regs regs = {.cr0 = v->cr0, .cr3 = v->cr3, .cr4 = v->cr4,
                    .efer = v->efer, .pkru = v->pkru,
                    .cpl = (uint8_t)(v->cpl & 3), .ac = (uint8_t)(v->ac != 0)};
   if (v->cpl > 3 || mmu_load_regs(&cpu, &regs) != MMU_OK) {
-    set_reason(p, vi, "register state invalid");
+    capture_reason(&p->reasons, vi, "register state invalid");
     return -EINVAL;
   }
   pend *pd = &p->pd[p->npd];
@@ -1077,28 +886,28 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
         if ((w->entry & MMU_PTE_P) &&
             (lvl == 1 || ((lvl == 2 || lvl == 3) && (w->entry & MMU_PTE_PS)))) {
           uint64_t size = 1ull << (12 + 9 * (lvl - 1));
-          uint64_t pa = (w->entry & ADDR_MASK & ((1ull << mp) - 1) &
+          uint64_t pa = (w->entry & CAP_ADDR_MASK & ((1ull << mp) - 1) &
                          ~(size - 1)) | (st->a & (size - 1));
           if (pa >= H_END && pa < ram)
-            add_unique(lpages, &nlpages, VEC_MAX_STEPS, pa & ~0xfffull);
+            cap_add_unique(lpages, &nlpages, VEC_MAX_STEPS, pa & ~0xfffull);
         }
       }
       if (r == MMU_OK) {
         uint64_t pa = res.paddr;
         if (pa < H_END || pa >= ram) {
-          set_reason(p, vi, "step %u: the access would succeed at %#llx, "
+          capture_reason(&p->reasons, vi, "step %u: the access would succeed at %#llx, "
                      "outside the pattern RAM [2 MiB, %llu MiB)", s,
                      (unsigned long long)pa, (unsigned long long)(ram >> 20));
           return -ENOTSUP;
         }
         pd->pred[s] = pa;
-        add_unique(dpages, &ndpages, VEC_MAX_STEPS, pa & ~0xfffull);
+        cap_add_unique(dpages, &ndpages, VEC_MAX_STEPS, pa & ~0xfffull);
       }
       break;
     }
     case VEC_SET_PTE:
       if (pc_set(&pc, st->a, st->b) < 0) {
-        set_reason(p, vi, "too many entries");
+        capture_reason(&p->reasons, vi, "too many entries");
         return -EINVAL;
       }
       break;
@@ -1132,67 +941,64 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
     }
   }
   if (pc.overflow) {
-    set_reason(p, vi, "walks read too many pages");
+    capture_reason(&p->reasons, vi, "walks read too many pages");
     return -ENOTSUP;
   }
   /* pages that must read as zero apart from the vector's entries */
   uint64_t tpages[MAX_PAGES];
   unsigned ntpages = 0;
-  for (unsigned t = 0; t < ntops; t++)
-    add_unique(tpages, &ntpages, MAX_PAGES, tops[t]);
+  for (unsigned t = 0; t < m.ntop; t++)
+    cap_add_unique(tpages, &ntpages, MAX_PAGES, m.top[t]);
   for (uint32_t i = 0; i < v->pte_count; i++)
-    add_unique(tpages, &ntpages, MAX_PAGES, v->pte[i].gpa & ~0xfffull);
+    cap_add_unique(tpages, &ntpages, MAX_PAGES, v->pte[i].gpa & ~0xfffull);
   for (uint32_t s = 0; s < v->step_count; s++)
     if (v->step[s].op == VEC_SET_PTE)
-      add_unique(tpages, &ntpages, MAX_PAGES, v->step[s].a & ~0xfffull);
+      cap_add_unique(tpages, &ntpages, MAX_PAGES, v->step[s].a & ~0xfffull);
   for (unsigned i = 0; i < pc.nrd; i++) {
     uint64_t pg = pc.rd[i];
     if (pg >= ram)
       continue;
     if (pg < H_END) {
-      set_reason(p, vi, "a walk reads an entry in harness memory (%#llx)",
+      capture_reason(&p->reasons, vi, "a walk reads an entry in harness memory (%#llx)",
                  (unsigned long long)pg);
       return -ENOTSUP;
     }
-    add_unique(tpages, &ntpages, MAX_PAGES, pg);
+    cap_add_unique(tpages, &ntpages, MAX_PAGES, pg);
   }
   for (unsigned i = 0; i < ntpages; i++)
-    if (contains(dpages, ndpages, tpages[i])) {
-      set_reason(p, vi, "an access lands on a paging-structure page (%#llx)",
+    if (cap_contains(dpages, ndpages, tpages[i])) {
+      capture_reason(&p->reasons, vi, "an access lands on a paging-structure page (%#llx)",
                  (unsigned long long)tpages[i]);
       return -ENOTSUP;
     }
   /* leaf frames of faulting accesses: pattern too, unless they hold
    * paging structures */
   for (unsigned i = 0; i < nlpages; i++)
-    if (!contains(tpages, ntpages, lpages[i]))
-      add_unique(dpages, &ndpages, VEC_MAX_STEPS, lpages[i]);
+    if (!cap_contains(tpages, ntpages, lpages[i]))
+      cap_add_unique(dpages, &ndpages, VEC_MAX_STEPS, lpages[i]);
   /* other frames the entries point to: zero them, so that a walk QEMU
    * takes further than the library finds zeroes */
   for (unsigned i = 0; i < pc.n; i++) {
-    uint64_t pg = pc.val[i] & ADDR_MASK & ((1ull << mp) - 1);
+    uint64_t pg = pc.val[i] & CAP_ADDR_MASK & ((1ull << mp) - 1);
     if ((pc.val[i] & MMU_PTE_P) && pg >= H_END && pg < ram &&
-        !contains(dpages, ndpages, pg))
-      add_unique(tpages, &ntpages, MAX_PAGES, pg);
+        !cap_contains(dpages, ndpages, pg))
+      cap_add_unique(tpages, &ntpages, MAX_PAGES, pg);
   }
   for (uint32_t s = 0; s < v->step_count; s++) {
     const vec_step *st = &v->step[s];
-    uint64_t pg = st->b & ADDR_MASK & ((1ull << mp) - 1);
+    uint64_t pg = st->b & CAP_ADDR_MASK & ((1ull << mp) - 1);
     if (st->op == VEC_SET_PTE && (st->b & MMU_PTE_P) && pg >= H_END &&
-        pg < ram && !contains(dpages, ndpages, pg))
-      add_unique(tpages, &ntpages, MAX_PAGES, pg);
+        pg < ram && !cap_contains(dpages, ndpages, pg))
+      cap_add_unique(tpages, &ntpages, MAX_PAGES, pg);
   }
 
   /* watched entries */
   unsigned nacc = 0;
-  for (uint32_t i = 0; i < v->pte_count; i++)
-    add_unique(pd->mon, &pd->nmon, MAX_MON, v->pte[i].gpa);
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    if (v->step[s].op == VEC_SET_PTE)
-      add_unique(pd->mon, &pd->nmon, MAX_MON, v->step[s].a);
+  memcpy(pd->mon, m.watch, m.nwatch * sizeof m.watch[0]);
+  pd->nmon = m.nwatch;
+  for (uint32_t s = 0; s < v->step_count; s++)
     if (v->step[s].op == VEC_ACCESS)
       nacc++;
-  }
   uint64_t reccap = (uint64_t)pd->nmon * (2 * nacc + 1);
   if (reccap > 512)
     reccap = 512;
@@ -1221,26 +1027,16 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
       fail |= emit(p, C_FILL) | emit(p, dpages[i]);
       in->pstate[dpages[i] >> 12] = PG_PATTERN;
     }
-  uint64_t hval = (la57 ? H_PML4_5 : H_PDPT) | MMU_PTE_P | MMU_PTE_W |
-                  MMU_PTE_U | MMU_PTE_A;
-  fail |= emit(p, C_WR) | emit(p, v->pte_count + ntops);
-  in->ndirty = 0;
-  for (uint32_t i = 0; i < v->pte_count; i++) {
-    fail |= emit(p, v->pte[i].gpa) | emit(p, v->pte[i].value);
-    add_unique(in->dirty, &in->ndirty, DIRTY_MAX, v->pte[i].gpa);
-  }
-  for (unsigned t = 0; t < ntops; t++) {
-    fail |= emit(p, tops[t] + 8) | emit(p, hval);
-    add_unique(in->dirty, &in->ndirty, DIRTY_MAX, tops[t] + 8);
-  }
-  for (uint32_t s = 0; s < v->step_count; s++)
-    if (v->step[s].op == VEC_SET_PTE)
-      add_unique(in->dirty, &in->ndirty, DIRTY_MAX, v->step[s].a);
+  fail |= emit(p, C_WR) | emit(p, m.n);
+  for (unsigned i = 0; i < m.n; i++)
+    fail |= emit(p, m.gpa[i]) | emit(p, m.val[i]);
+  memcpy(in->dirty, m.touched, m.ntouched * sizeof m.touched[0]);
+  in->ndirty = m.ntouched;
   fail |= emit(p, C_MON) | emit(p, pd->nmon);
   for (unsigned i = 0; i < pd->nmon; i++)
     fail |= emit(p, pd->mon[i]);
   fail |= emit(p, C_RUN) | emit(p, v->cr0) | emit(p, v->cr4) |
-          emit(p, v->efer) | emit(p, v->cr3) | emit(p, (uint64_t)p->f_pku) |
+          emit(p, v->efer) | emit(p, v->cr3) | emit(p, (uint64_t)p->cpu.pku) |
           emit(p, v->pkru) | emit(p, v->cpl == 3 ? 3 : 0) |
           emit(p, v->ac ? 1 : 0) | emit(p, v->step_count);
   for (uint32_t s = 0; s < v->step_count; s++) {
@@ -1257,7 +1053,7 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
     /* cannot happen: the caller leaves PLAN_MAX_BYTES free */
     p->ncmd = ncmd0;
     in->tainted = 1;
-    set_reason(p, vi, "command list overflow");
+    capture_reason(&p->reasons, vi, "command list overflow");
     return -EPROTO;
   }
   pd->resoff = p->resoff;
@@ -1274,77 +1070,58 @@ static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   uint64_t base = H_RES + pd->resoff;
   size_t vi = pd->vi;
   int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
-  if (rd64(m, base + V_STATUS) != 2) {
-    set_reason(p, vi, "vector did not finish");
+  if (cap_rd64(m, base + V_STATUS) != 2) {
+    capture_reason(&p->reasons, vi, "vector did not finish");
     return -EIO;
   }
-  uint64_t setup = rd64(m, base + V_SETUP);
+  uint64_t setup = cap_rd64(m, base + V_SETUP);
   if (setup) {
     static const char *const what[] = {"?", "EFER", "CR4", "CR0", "PKRU",
                                        "CR3"};
     unsigned stage = (unsigned)(setup & 0xff);
-    set_reason(p, vi, "QEMU refused the initial %s (exception %llu)",
+    capture_reason(&p->reasons, vi, "QEMU refused the initial %s (exception %llu)",
                what[stage < 6 ? stage : 0], (unsigned long long)(setup >> 8));
     return -ENOTSUP;
   }
-  if (rd64(m, base + V_FLAGS) & 1) {
-    set_reason(p, vi, "too many entry changes recorded");
+  if (cap_rd64(m, base + V_FLAGS) & 1) {
+    capture_reason(&p->reasons, vi, "too many entry changes recorded");
     return -EPROTO;
   }
-  uint64_t nrec = rd64(m, base + V_NREC);
+  uint64_t nrec = cap_rd64(m, base + V_NREC);
   uint64_t recoff = base + V_STEPS + (uint64_t)v->step_count * VS_SIZE;
   for (uint64_t r = 0; r < nrec; r++)
-    if ((rd64(m, recoff + 16 * r) >> 8 & 0xff) != 0) {
-      set_reason(p, vi, "step %llu: the follow-up read changed entry %#llx",
-                 (unsigned long long)(rd64(m, recoff + 16 * r) & 0xff),
-                 (unsigned long long)pd->mon[rd64(m, recoff + 16 * r) >> 16 & 0xffff]);
+    if ((cap_rd64(m, recoff + 16 * r) >> 8 & 0xff) != 0) {
+      capture_reason(&p->reasons, vi, "step %llu: the follow-up read changed entry %#llx",
+                 (unsigned long long)(cap_rd64(m, recoff + 16 * r) & 0xff),
+                 (unsigned long long)pd->mon[cap_rd64(m, recoff + 16 * r) >> 16 & 0xffff]);
       return -EPROTO;
     }
-  uint64_t rip_lldt = hb_of(la57) + H_CODE + p->off_lldt;
   for (uint32_t s = 0; s < v->step_count; s++) {
     vec_step *st = &v->step[s];
     if (st->op != VEC_ACCESS)
       continue;
     uint64_t sb = base + V_STEPS + (uint64_t)s * VS_SIZE;
-    uint64_t vec = rd64(m, sb), ec = rd64(m, sb + 8), cr2 = rd64(m, sb + 16),
-             rip = rd64(m, sb + 24), fuv = rd64(m, sb + 32),
-             fue = rd64(m, sb + 40);
+    capture_exc e = {cap_rd64(m, sb), cap_rd64(m, sb + 8), cap_rd64(m, sb + 16),
+                     cap_rd64(m, sb + 24)};
+    uint64_t fuv = cap_rd64(m, sb + 32), fue = cap_rd64(m, sb + 40);
     unsigned kind = st->access & 3;
-    int implicit = (st->access & MMU_IMPLICIT) != 0;
     vec_outcome o;
-    memset(&o, 0, sizeof o);
-    int ok = 0;
-    if (vec == 14) {
-      o.kind = VEC_OUT_PF;
-      o.error_code = (uint32_t)ec;
-      o.pa_or_cr2 = cr2;
-    } else if (vec == 13) {
-      if (implicit && rip != rip_lldt && ec != 0)
-        ok = 1; /* #GP(selector): the descriptor was read */
-      else
-        o.kind = VEC_OUT_GP;
-    } else if (vec == UINT64_MAX || vec == 6 || (vec == 11 && implicit)) {
-      ok = 1;
-      if (kind == MMU_FETCH && !(vec == 6 && rip == st->a)) {
-        set_reason(p, vi, "step %u: fetch ended with exception %lld at "
-                   "%#llx", s, (long long)vec, (unsigned long long)rip);
-        return -EPROTO;
-      }
-    } else {
-      set_reason(p, vi, "step %u: unexpected exception %llu error %#llx rip "
-                 "%#llx", s, (unsigned long long)vec, (unsigned long long)ec,
-                 (unsigned long long)rip);
+    if (capture_decode(&p->img, la57, CAPTURE_FETCH_UD, st, &e, &o) < 0) {
+      capture_reason(&p->reasons, vi, "step %u: unexpected exception %lld "
+                     "error %#llx rip %#llx", s, (long long)e.vec,
+                     (unsigned long long)e.ec, (unsigned long long)e.rip);
       return -EPROTO;
     }
+    int ok = o.kind == VEC_OUT_OK;
     if (ok) {
       if (fue != UINT64_MAX) {
-        set_reason(p, vi, "step %u: the access worked but the follow-up read "
+        capture_reason(&p->reasons, vi, "step %u: the access worked but the follow-up read "
                    "raised exception %lld", s, (long long)fue);
         return -EPROTO;
       }
       uint64_t g = pattern_decode(fuv);
       if (g == UINT64_MAX) {
-        set_reason(p, vi, "step %u: the access worked on memory without the "
+        capture_reason(&p->reasons, vi, "step %u: the access worked on memory without the "
                    "pattern (read %#llx; predicted pa %#llx)", s,
                    (unsigned long long)fuv, (unsigned long long)pd->pred[s]);
         if (kind == MMU_WRITE)
@@ -1353,7 +1130,7 @@ static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
       }
       uint64_t pa = (g ^ 8) | (st->a & 7);
       if ((pa & 0xfff) != (st->a & 0xfff)) {
-        set_reason(p, vi, "step %u: pattern %#llx does not match the offset",
+        capture_reason(&p->reasons, vi, "step %u: pattern %#llx does not match the offset",
                    s, (unsigned long long)fuv);
         return -EPROTO;
       }
@@ -1363,21 +1140,21 @@ static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
     st->expect = o;
     st->ad_count = 0;
     for (uint64_t r = 0; r < nrec; r++) {
-      uint64_t tag = rd64(m, recoff + 16 * r);
+      uint64_t tag = cap_rd64(m, recoff + 16 * r);
       if ((tag & 0xff) != s)
         continue;
       unsigned idx = (unsigned)(tag >> 16 & 0xffff);
       if (idx >= pd->nmon) {
-        set_reason(p, vi, "bad record");
+        capture_reason(&p->reasons, vi, "bad record");
         return -EPROTO;
       }
       if (st->ad_count >= VEC_MAX_AD) {
-        set_reason(p, vi, "step %u: more than %d entries changed", s,
+        capture_reason(&p->reasons, vi, "step %u: more than %d entries changed", s,
                    VEC_MAX_AD);
         return -EPROTO;
       }
       st->ad[st->ad_count].gpa = pd->mon[idx];
-      st->ad[st->ad_count].value = rd64(m, recoff + 16 * r + 8);
+      st->ad[st->ad_count].value = cap_rd64(m, recoff + 16 * r + 8);
       st->ad_count++;
     }
   }
@@ -1392,8 +1169,8 @@ static int run_chunk(struct qemu_cap_priv *p, inst *in, size_t *culprit) {
   p->cmd[p->ncmd] = C_END;
   memcpy(in->mem + H_CMD, p->cmd, (p->ncmd + 1) * 8);
   for (size_t i = 0; i < p->npd; i++)
-    wr64(in->mem, H_RES + p->pd[i].resoff + V_STATUS, 0);
-  wr64(in->mem, H_RT + R_CUR, UINT64_MAX);
+    cap_wr64(in->mem, H_RES + p->pd[i].resoff + V_STATUS, 0);
+  cap_wr64(in->mem, H_RT + R_CUR, UINT64_MAX);
   in->seq++;
   __atomic_store_n((uint64_t *)(void *)(in->mem + H_MBOX + MB_SEQ), in->seq,
                    __ATOMIC_RELEASE);
@@ -1409,16 +1186,16 @@ static int run_chunk(struct qemu_cap_priv *p, inst *in, size_t *culprit) {
   if (r == 'D' && __atomic_load_n((uint64_t *)(void *)(in->mem + H_MBOX + MB_DONE),
                                   __ATOMIC_ACQUIRE) == in->seq)
     return 0;
-  uint64_t cur = rd64(in->mem, H_RT + R_CUR);
+  uint64_t cur = cap_rd64(in->mem, H_RT + R_CUR);
   if (cur != UINT64_MAX)
     *culprit = (size_t)cur;
   if (r == 'P')
     set_err(p, "guest panic: exception %llu error %#llx cr2 %#llx rip %#llx "
             "in vector %llu",
-            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC),
-            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC + 8),
-            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC + 16),
-            (unsigned long long)rd64(in->mem, H_MBOX + MB_PANIC + 24),
+            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC),
+            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC + 8),
+            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC + 16),
+            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC + 24),
             (unsigned long long)cur);
   else if (r >= 0)
     set_err(p, "doorbell %d without completion", r);
@@ -1454,7 +1231,7 @@ static int run_group(struct qemu_cap_priv *p, vec_vector *v, int *st,
     if (!in) {
       for (size_t k = pos; k < n; k++) {
         st[ord[k].i] = -EIO;
-        set_reason(p, ord[k].i, "QEMU did not start: %s", p->err);
+        capture_reason(&p->reasons, ord[k].i, "QEMU did not start: %s", p->err);
       }
       return -EIO;
     }
@@ -1484,7 +1261,7 @@ static int run_group(struct qemu_cap_priv *p, vec_vector *v, int *st,
     for (size_t j = 0; j < p->npd; j++) {
       pend *pd = &p->pd[j];
       size_t vi = pd->vi;
-      if (r == 0 || rd64(in->mem, H_RES + pd->resoff + V_STATUS) == 2) {
+      if (r == 0 || cap_rd64(in->mem, H_RES + pd->resoff + V_STATUS) == 2) {
         st[vi] = parse_vector(p, in, &v[vi], pd);
         continue;
       }
@@ -1492,7 +1269,7 @@ static int run_group(struct qemu_cap_priv *p, vec_vector *v, int *st,
         if (culprit == SIZE_MAX)
           culprit = vi; /* the first unfinished one */
         st[vi] = solo ? -EIO : ST_SOLO;
-        set_reason(p, vi, "broke the guest: %s", p->err);
+        capture_reason(&p->reasons, vi, "broke the guest: %s", p->err);
         /* resume after it */
         for (size_t o = pos; o < n; o++)
           if (ord[o].i == vi)
@@ -1511,14 +1288,12 @@ static int run_group(struct qemu_cap_priv *p, vec_vector *v, int *st,
   return 0;
 }
 
-int qemu_cap_run_batch(qemu_cap *q, vec_vector *v, size_t n, int *status) {
-  if (!q || !q->priv || (!v && n))
+static int qemu_run(capture_source *s, vec_vector *v, size_t n, int *status) {
+  struct qemu_cap_priv *p = s->priv;
+  if (!p || (!v && n))
     return -EINVAL;
-  struct qemu_cap_priv *p = q->priv;
   p->err[0] = 0;
-  free(p->reason);
-  p->reason = calloc(n ? n : 1, sizeof *p->reason);
-  p->nreason = p->reason ? n : 0;
+  capture_reasons_reset(&p->reasons, n);
   int *st = status ? status : calloc(n ? n : 1, sizeof *st);
   order_ent *ord = calloc(n ? n : 1, sizeof *ord);
   if (!st || !ord) {
@@ -1532,7 +1307,7 @@ int qemu_cap_run_batch(qemu_cap *q, vec_vector *v, size_t n, int *status) {
     uint32_t mp = v[i].maxphyaddr ? v[i].maxphyaddr : 52;
     if (mp < 36 || mp > 52) {
       st[i] = -EINVAL;
-      set_reason(p, i, "maxphyaddr %u out of range", mp);
+      capture_reason(&p->reasons, i, "maxphyaddr %u out of range", mp);
     }
     ord[i].maxphy = mp;
     ord[i].no1g = (v[i].flags & MMU_CFG_NO_1G_PAGES) != 0;
@@ -1567,13 +1342,12 @@ int qemu_cap_run_batch(qemu_cap *q, vec_vector *v, size_t n, int *status) {
   for (size_t i = 0; i < n; i++) {
     if (st[i] == ST_PENDING || st[i] == ST_SOLO) {
       st[i] = -EIO;
-      set_reason(p, i, "not run");
+      capture_reason(&p->reasons, i, "not run");
     }
     if (st[i] == 0) {
       captured++;
       p->st.vectors++;
-      if (p->reason)
-        p->reason[i][0] = 0;
+      capture_reason(&p->reasons, i, "%s", "");
     } else if (st[i] == -EINVAL || st[i] == -ENOTSUP || st[i] == -ERANGE) {
       p->st.refused++;
     } else {
@@ -1590,3 +1364,21 @@ int qemu_cap_run_batch(qemu_cap *q, vec_vector *v, size_t n, int *status) {
     return -EIO;
   return captured;
 }
+
+static const capture_departure *const qemu_departures[] = {
+    &capture_rsvd_without_p, &capture_smap_implicit_ac,
+    &capture_a_on_faulting_leaf, NULL};
+
+capture_source capture_qemu = {
+    .name = "qemu",
+    .needs = "qemu-system-x86_64",
+    .caps = GEN_CAP_1G | GEN_CAP_PKU | GEN_CAP_LA57 | GEN_CAP_SMAP |
+            GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY,
+    .modes = CAPTURE_MODES_LONG,
+    .departures = qemu_departures,
+    .open = qemu_open,
+    .describe = qemu_describe,
+    .run = qemu_run,
+    .why = qemu_why,
+    .close = qemu_close,
+};

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* qharness.S - guest code of the QEMU TCG capture back end (qemu.c).
+/* qharness.S - guest code of the QEMU TCG capture source (qemu.c).
  *
  * Assembled into the host program's .rodata; the host copies it to
  * guest-physical H_CODE (see qlayout.h) before QEMU starts, and a 64 KiB
@@ -16,6 +16,9 @@
  * and PKRU = 0 reads the RAM pattern, which tells the host the physical
  * address. Watched entries are compared after each access (A/D changes). */
 #include "qlayout.h"
+#define GUEST_IMAGE qemu_guest_image
+#define GUEST_IMAGE_END qemu_guest_image_end
+#define WRITE_FILL 0xd6 /* no prediction: a byte that is not a pattern's */
 
 	.section .rodata.qemu_guest, "a"
 	.balign 4096
@@ -25,16 +28,14 @@
 #define OFF(label) ((label) - qemu_guest_image)
 #define PHYS(label) (H_CODE + (label) - qemu_guest_image)
 
+#include "../guest/macros.inc"
+
 /* ======================= 16-bit: entered at 0x1000:0000 ================ */
 	.att_syntax prefix
 	.code16
 qemu_guest_image:
 	jmp boot16
-	.balign 8
-	.quad stubs - qemu_guest_image     /* HDR_STUBS */
-	.quad lldt_insn - qemu_guest_image /* HDR_LLDT */
-	.quad user_page - qemu_guest_image /* HDR_USER */
-	.quad QG_MAGIC                     /* HDR_MAGIC */
+	IMAGE_HEADER
 gdtr_low:                                  /* 16-bit lgdtl and 64-bit lgdt */
 	.word GDT_LIMIT
 	.long H_GDT
@@ -101,18 +102,6 @@ switch32:
 /* ======================= 64-bit ======================================== */
 	.code64
 	.intel_syntax noprefix
-
-.macro ARM label
-	mov [r15 + H_RT + R_RSP], rsp
-	lea rax, [rip + \label]
-	mov [r15 + H_RT + R_RIP], rax
-	mov qword ptr [r15 + H_RT + R_EVEC], -1
-	mov qword ptr [r15 + H_RT + R_ARMED], 1
-.endm
-
-.macro DISARM
-	mov qword ptr [r15 + H_RT + R_ARMED], 0
-.endm
 
 .macro EMIT ch
 	mov al, \ch
@@ -234,7 +223,7 @@ interp:
 	je c_run
 	/* unknown: report like an exception */
 	mov qword ptr [r15 + H_RT + R_EVEC], 0x100
-	jmp panic
+	jmp exc_panic
 
 c_mode:
 	mov rdi, [rsi + 8]
@@ -469,30 +458,7 @@ step_loop:
 	jae teardown
 	imul r13, r12, STEP_SIZE
 	lea r13, [rsi + r13 + RUN_HDR]
-	mov qword ptr [r15 + H_RT + R_EVEC], -1
-	mov rax, [r13 + S_OP]
-	cmp rax, 1
-	je op_access
-	cmp rax, 2
-	je op_set_pte
-	cmp rax, 3
-	je op_invlpg
-	cmp rax, 4
-	je op_invpcid
-	cmp rax, 5
-	je op_cr0
-	cmp rax, 6
-	je op_cr3
-	cmp rax, 7
-	je op_cr4
-	cmp rax, 8
-	je op_efer
-	cmp rax, 9
-	je op_pkru
-	cmp rax, 10
-	je op_cpl
-	cmp rax, 11
-	je op_ac
+	STEP_DISPATCH
 step_next:                              /* non-access steps */
 	call rec_exc
 	mov r8d, 2
@@ -507,14 +473,7 @@ step_after:
 rec_exc:
 	imul rdi, r12, VS_SIZE
 	lea rdi, [rbp + rdi + V_STEPS]
-	mov rax, [r15 + H_RT + R_EVEC]
-	mov [rdi], rax
-	mov rax, [r15 + H_RT + R_EEC]
-	mov [rdi + 8], rax
-	mov rax, [r15 + H_RT + R_ECR2]
-	mov [rdi + 16], rax
-	mov rax, [r15 + H_RT + R_ERIP]
-	mov [rdi + 24], rax
+	STORE_EXC
 	ret
 
 setup_fail:
@@ -554,103 +513,11 @@ teardown:
 	lea r14, [rsi + rax + RUN_HDR]
 	jmp interp
 
-/* ---- steps other than accesses ----------------------------------------- */
-#define STEP_RESULTS H_RT
-#include "../guest/steps.inc"
-
-/* ---- accesses ------------------------------------------------------------ */
-op_access:
-	mov rdi, [r13 + S_A]
-	mov rsi, [r13 + S_KIND]
-	and esi, 7
-	/* a write stores the byte found at the predicted physical address
-	 * (0xd6, not a pattern byte, when there is none) */
-	mov ebx, 0xd6
-	mov rax, [r13 + S_B]
-	cmp rax, -1
-	je 5f
-	movzx ebx, byte ptr [r15 + rax]
-5:
-	ARM acc_recover
-	test esi, 4
-	jz 1f
-	/* implicit: an LDT based at the address; the segment load below
-	 * reads descriptor 0 from it (a supervisor-mode implicit access) */
-	mov rax, rdi
-	shl rax, 40
-	shr rax, 24                 /* base[23:0] << 16 */
-	or rax, 0xffff              /* limit */
-	mov rdx, 0x82
-	shl rdx, 40                 /* P=1, DPL 0, type 2 (LDT) */
-	or rax, rdx
-	mov rdx, rdi
-	shr rdx, 24
-	and rdx, 0xff
-	shl rdx, 56                 /* base[31:24] */
-	or rax, rdx
-	mov [r15 + H_GDT + SEL_LDT], rax
-	mov rax, rdi
-	shr rax, 32
-	mov [r15 + H_GDT + SEL_LDT + 8], rax
-	mov ax, SEL_LDT
-lldt_insn:
-	lldt ax
-1:
-	cmp qword ptr [r15 + H_RT + R_CPL], 3
-	je acc_user
-	cmp qword ptr [r15 + H_RT + R_AC], 0
-	je 2f
-	pushfq
-	or qword ptr [rsp], 0x40000
-	popfq
-2:	cmp esi, 0
-	je k_read
-	cmp esi, 1
-	je k_write
-	cmp esi, 2
-	je k_fetch
-k_implicit:
-	mov ax, 4
-	mov fs, ax
-	jmp acc_noexc
-k_read:
-	mov al, [rdi]
-	jmp acc_noexc
-k_write:
-	mov [rdi], bl
-	jmp acc_noexc
-k_fetch:
-	lea rax, [r15 + H_KSCRATCH]
-	jmp rdi
-
-acc_user:
-	/* iretq to the user stub for this kind: H_USER + kind * 32 */
-	mov rcx, rsi
-	shl rcx, 5
-	lea rcx, [r15 + rcx + H_USER]
-	push SEL_UDATA | 3
-	lea rax, [r15 + H_USTACK]
-	push rax
-	mov eax, 2
-	cmp qword ptr [r15 + H_RT + R_AC], 0
-	je 3f
-	or eax, 0x40000
-3:	push rax
-	push SEL_UCODE | 3
-	push rcx
-	lea rax, [r15 + H_USCRATCH]
-	iretq
-
-acc_noexc:
-	DISARM
-acc_recover:
-	push 2
-	popfq
+/* ---- the end of an access ------------------------------------------- */
+acc_done:
 	mov eax, SEL_KDATA
 	mov ds, ax
 	mov es, ax
-	xor eax, eax
-	mov fs, ax
 	call rec_exc
 	xor r8d, r8d
 	call diff
@@ -740,42 +607,7 @@ fu_done:
 	call diff
 	jmp step_after
 
-/* ---- exceptions: 32 stubs of 16 bytes, then the common part -------------- */
-	.balign 16
-stubs:
-	.set vecno, 0
-	.rept 32
-	.balign 16
-	.if (vecno == 8) || ((vecno >= 10) && (vecno <= 14)) || (vecno == 17) || (vecno == 21) || (vecno == 29) || (vecno == 30)
-	.byte 0x6a, vecno           /* push vecno */
-	.else
-	.byte 0x6a, 0               /* push 0 (error code) */
-	.byte 0x6a, vecno
-	.endif
-	jmp exc_common
-	.set vecno, vecno + 1
-	.endr
-
-exc_common:
-	lea r15, [rip + qemu_guest_image]
-	sub r15, H_CODE
-	pop rax
-	pop rbx
-	mov rcx, cr2
-	mov rdx, [rsp]
-	mov [r15 + H_RT + R_EVEC], rax
-	mov [r15 + H_RT + R_EEC], rbx
-	mov [r15 + H_RT + R_ECR2], rcx
-	mov [r15 + H_RT + R_ERIP], rdx
-	cmp qword ptr [r15 + H_RT + R_ARMED], 0
-	je panic
-	mov qword ptr [r15 + H_RT + R_ARMED], 0
-	mov rsp, [r15 + H_RT + R_RSP]
-	push 2
-	popfq
-	jmp [r15 + H_RT + R_RIP]
-
-panic:
+exc_panic:
 	mov rax, [r15 + H_RT + R_EVEC]
 	mov [r15 + H_MBOX + MB_PANIC], rax
 	mov rax, [r15 + H_RT + R_EEC]
@@ -789,21 +621,6 @@ panic:
 	hlt
 	jmp 1b
 
-/* ---- user page (U=1): one stub per access kind, 32 bytes apart ----------- */
-	.org H_USER - H_CODE
-user_page:
-	mov al, [rdi]                /* kind 0: read */
-	ud2
-	.org user_page + 0x20
-	mov [rdi], bl                /* kind 1: write */
-	ud2
-	.org user_page + 0x40
-	jmp rdi                      /* kind 2: fetch (rax = user scratch) */
-	.org user_page + 0x80
-	mov ax, 7                    /* kind 4: implicit read (LDT, RPL 3) */
-	mov fs, ax
-	ud2
-	.org user_page + 0x1000
-qemu_guest_image_end:
+#include "../guest/steps.inc"
 
 	.section .note.GNU-stack, "", @progbits

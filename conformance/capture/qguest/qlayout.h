@@ -3,11 +3,8 @@
  * capture harness, shared by the guest (qharness.S, through cpp) and the
  * host (qemu.c). Plain #defines only: included from assembly.
  *
- * Same conventions as the KVM harness (guest/layout.h): the harness owns
- * guest-physical [0, 2 MiB) and runs at HB + pa, HB = top-level slot 1
- * (1 << 39 with 4-level paging, 1 << 48 with 5-level); the same slot maps
- * all of RAM (HB + gpa -> gpa). Harness pages are supervisor (U=0) except
- * the user stub, user scratch and user stack pages (U=1, pkey 0); XD=0.
+ * The harness pages, selectors, step encoding and image header are those
+ * of every capture harness (guest/layout.h).
  *
  * Boot: QEMU runs with a 64 KiB -bios whose reset vector jumps to H_CODE,
  * where the host already copied this image and built the GDT, IDTs, TSSs
@@ -19,48 +16,24 @@
 #ifndef QEMU_CAP_GUEST_LAYOUT_H
 #define QEMU_CAP_GUEST_LAYOUT_H
 
-#define H_GDT 0x1000
-#define H_IDT4 0x2000 /* IDT with 4-level paging (handlers at HB4) */
-#define H_IDT5 0x3000 /* IDT with 5-level paging (handlers at HB5) */
-#define H_TSS4 0x4000
-#define H_TSS5 0x4100
-#define H_MBOX 0x5000   /* host <-> guest control */
+#include "../guest/layout.h"
+
 #define H_RT 0x6000     /* guest run-time state (host reads after a crash) */
-#define H_MONVAL 0x7000 /* [MAX_MON] last seen values of watched entries */
+#define H_STATE H_RT    /* the step library's run-time record */
+#define H_MONVAL 0x7000 /* [MAX_WATCH] last seen values of watched entries */
 #define H_SYM16 0x7800  /* pattern: nibble -> byte (16) */
 #define H_SYM8 0x7810   /* pattern byte 5: 3 bits -> byte (8) */
 #define H_INV16 0x7900  /* byte -> nibble, 0xff: not a pattern byte */
 #define H_INV8 0x7a00   /* byte -> 3 bits (byte 5), 0xff: invalid */
-#define H_CODE 0x10000  /* this image (supervisor) */
-#define H_USER 0x18000  /* user stubs (U=1): image + 0x8000 */
-#define H_USCRATCH 0x19000 /* U=1 */
-#define H_USTACK 0x1b000   /* top of the user stack page (U=1), unused */
-#define H_KSCRATCH 0x1c000
-#define H_XSTACK_TOP 0x30000 /* TSS.RSP0: exceptions from CPL 3 */
-#define H_KSTACK_TOP 0x40000 /* harness stack, also used identity-mapped */
-#define H_PML5 0x40000   /* harness CR3, 5-level: [0] -> H_PML4, [1] -> H_PML4_5 */
-#define H_PML4 0x41000   /* harness CR3, 4-level: [0] -> H_PDPT_ID, [1] -> H_PDPT */
-#define H_PDPT 0x42000   /* window: [i] -> H_PD + i * 4096 (GiB i) */
-#define H_PML4_5 0x43000 /* 5-level: [0] -> H_PDPT */
-#define H_PT0 0x44000    /* 4 KiB pages of [0, 2 MiB) */
-#define H_PDPT_ID 0x45000 /* identity map of [0, 2 MiB) (harness CR3 only) */
+/* identity map of [0, 2 MiB), for boot and mode switches: harness CR3
+ * only, H_PML4[0] -> H_PDPT_ID -> H_PD_ID -> H_PT0, H_PML5[0] -> H_PML4 */
+#define H_PDPT_ID 0x45000
 #define H_PD_ID 0x46000
-#define H_PD 0x50000     /* one page per GiB of RAM */
-#define H_MAX_GIB 4
 #define H_CMD 0x100000   /* host -> guest command list */
 #define H_CMD_SIZE 0x80000
 #define H_RES 0x180000   /* guest -> host results */
 #define H_RES_SIZE 0x80000
-#define H_END 0x200000
 
-/* GDT selectors */
-#define SEL_KCODE 0x08   /* 64-bit */
-#define SEL_KDATA 0x10
-#define SEL_UDATA 0x18   /* | 3 */
-#define SEL_UCODE 0x20   /* | 3, 64-bit */
-#define SEL_TSS4 0x28    /* 16 bytes */
-#define SEL_TSS5 0x38    /* 16 bytes */
-#define SEL_LDT 0x48     /* 16 bytes, base rewritten per implicit access */
 #define SEL_KCODE32 0x58 /* 32-bit, for boot and paging-mode switches */
 #define GDT_LIMIT 0x5f
 
@@ -76,19 +49,9 @@
 #define MB_READY 0x30     /* guest: 1 once booted */
 #define MB_PANIC 0x40     /* guest: vec, ec, cr2, rip of an unexpected exception */
 #define MB_CPUID 0x100    /* guest: [CPUID_N] x (eax, ebx, ecx, edx) */
-#define CPUID_N 9         /* leaves 0, 1, 7, 0x80000000, 1, 2, 3, 4, 8 */
 
-/* run-time state (offsets from H_RT) */
-#define R_CUR 0x00   /* index of the vector being run (host's numbering) */
-#define R_ARMED 0x08
-#define R_RSP 0x10
-#define R_RIP 0x18
-#define R_EVEC 0x20  /* last exception: vector, -1 for none */
-#define R_EEC 0x28
-#define R_ECR2 0x30
-#define R_ERIP 0x38
-#define R_CPL 0x40
-#define R_AC 0x48
+/* run-time state (offsets from H_RT), after the step library's record */
+/* (R_CUR ... R_AC: guest/layout.h) */
 #define R_SEQ 0x50
 #define R_RESOFF 0x58 /* the vector's results: H_RES + R_RESOFF */
 #define R_RECCAP 0x60 /* records it may write */
@@ -111,13 +74,7 @@
 #define C_MON 6  /* n, then n gpas to watch (snapshot taken) */
 #define C_RUN 7  /* cr0 cr4 efer cr3 pkru_set pkru cpl ac nsteps, steps */
 #define RUN_HDR 80  /* bytes before the steps */
-#define STEP_SIZE 40
-#define S_OP 0   /* vec_op */
-#define S_KIND 8
-#define S_A 16
-#define S_B 24   /* access: predicted pa (write: byte to store), or -1 */
-#define S_C 32
-#define MAX_MON 96
+/* then nsteps steps of STEP_SIZE bytes (guest/layout.h) */
 
 /* results of one vector (offsets from H_RES + result offset) */
 #define V_STATUS 0  /* 1 started, 2 done */
@@ -128,12 +85,5 @@
 #define VS_SIZE 48
 /* records: (step | type << 8 | index << 16, value); type 0: the access
  * changed the entry, 1: the follow-up read did */
-
-/* image header (offsets from H_CODE) */
-#define HDR_STUBS 8
-#define HDR_LLDT 16
-#define HDR_USER 24
-#define HDR_MAGIC 32
-#define QG_MAGIC 0x31475551 /* "QUG1" */
 
 #endif

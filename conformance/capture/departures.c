@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/* departures.c - detectors of the sources' known departures from the SDM
+ * (SPEC.md 8.5), and the outcome helpers they share with capture.c. A
+ * source lists the departures it is known to have (capture_source); a
+ * detector re-runs a vector in a form where its departure cannot act, or
+ * rewrites outcomes the SDM fixes, and marks the vector. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "../../include/mmu.h"
+#include "source.h"
+
+int capture_run_one(capture_source *s, vec_vector *v) {
+  int status = 0;
+  s->run(s, v, 1, &status);
+  return status;
+}
+
+void capture_clear_outcomes(vec_vector *v) {
+  v->departs[0] = 0;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    memset(&v->step[i].expect, 0, sizeof v->step[i].expect);
+    memset(&v->step[i].observed, 0, sizeof v->step[i].observed);
+    v->step[i].ad_count = 0;
+  }
+}
+
+int capture_same_outcome(const vec_outcome *a, const vec_outcome *b) {
+  return a->kind == b->kind && a->error_code == b->error_code &&
+         a->pa_or_cr2 == b->pa_or_cr2;
+}
+
+int capture_same_step(const vec_step *a, const vec_step *b) {
+  if (!capture_same_outcome(&a->expect, &b->expect) || a->ad_count != b->ad_count)
+    return 0;
+  for (uint32_t k = 0; k < a->ad_count; k++) {
+    int found = 0;
+    for (uint32_t j = 0; j < b->ad_count; j++)
+      found |= a->ad[k].gpa == b->ad[j].gpa && a->ad[k].value == b->ad[j].value;
+    if (!found)
+      return 0;
+  }
+  return 1;
+}
+
+/* Keep the source's outcomes as 'observed' where the SDM's (from the
+ * experiment) differ, take the experiment's as the vector's, and name the
+ * departure. */
+static void adopt(vec_vector *v, const vec_vector *sdm,
+                  const capture_departure *d) {
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    vec_step *s = &v->step[i];
+    if (s->op != VEC_ACCESS)
+      continue;
+    if (!capture_same_outcome(&s->expect, &sdm->step[i].expect))
+      s->observed = s->expect;
+    s->expect = sdm->step[i].expect;
+    s->ad_count = sdm->step[i].ad_count;
+    memcpy(s->ad, sdm->step[i].ad, sizeof s->ad);
+  }
+  if (!v->departs[0]) {
+    snprintf(v->departs, sizeof v->departs, "%s: %s", d->name, d->what);
+  } else { /* a second departure: append its name */
+    size_t used = strlen(v->departs);
+    snprintf(v->departs + used, sizeof v->departs - used, "; %s", d->name);
+  }
+}
+
+static int only_access_kind(const vec_vector *v, unsigned access) {
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_AC ||
+        (v->step[i].op == VEC_ACCESS && v->step[i].access != access))
+      return 0;
+  return 1;
+}
+
+/* Re-run v with EFLAGS.AC = ac (which cannot change its outcomes by the
+ * SDM); if they change, the re-run shows the SDM's. */
+static int rerun_with_ac(capture_source *s, vec_vector *v, uint32_t ac,
+                         const capture_departure *d) {
+  static vec_vector alt;
+  alt = *v;
+  capture_clear_outcomes(&alt);
+  alt.ac = ac;
+  if (capture_run_one(s, &alt) != 0)
+    return 0;
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && !capture_same_step(&v->step[i], &alt.step[i])) {
+      adopt(v, &alt, d);
+      return 1;
+    }
+  return 0;
+}
+
+/* KVM applies SMAP to supervisor instruction fetches; SDM 4.6.1 governs
+ * fetches by SMEP and XD only, so EFLAGS.AC cannot change a fetch's
+ * outcome. Re-run with AC=1: if the outcome changes, AC=1 shows the SDM's. */
+static int detect_smap_fetch(capture_source *s, vec_vector *v,
+                             const capture_departure *d) {
+  if (v->cpl == 3 || v->ac || !(v->cr4 & MMU_CR4_SMAP) ||
+      !only_access_kind(v, MMU_FETCH))
+    return 0;
+  return rerun_with_ac(s, v, 1, d);
+}
+
+const capture_departure capture_smap_fetch = {
+    "smap-fetch",
+    "SMAP applied to a supervisor fetch (SDM 4.6.1: SMEP and XD only)",
+    detect_smap_fetch};
+
+/* KVM reports CPL3 accesses in PML4 slot 256 as not present. Move the
+ * vector's slot-256 entry to a free slot and its addresses with it: the
+ * SDM's outcome cannot depend on which slot holds the same entry. */
+static int detect_slot256(capture_source *s, vec_vector *v,
+                          const capture_departure *d) {
+  if (v->cr4 & MMU_CR4_LA57)
+    return 0;
+  uint64_t root = v->cr3 & 0x000FFFFFFFFFF000ull;
+  int uses = 0, free_slot = -1;
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && ((v->step[i].a >> 39) & 511) == 256)
+      uses = 1;
+  if (!uses)
+    return 0;
+  for (int slot = 257; slot < 511 && free_slot < 0; slot++) {
+    int taken = 0;
+    for (uint32_t i = 0; i < v->pte_count; i++)
+      taken |= v->pte[i].gpa == root + 8ull * (unsigned)slot;
+    if (!taken)
+      free_slot = slot;
+  }
+  if (free_slot < 0)
+    return 0;
+  uint64_t from = root + 8 * 256, to = root + 8ull * (unsigned)free_slot;
+  uint64_t shift = (uint64_t)(free_slot - 256) << 39;
+  static vec_vector alt;
+  alt = *v;
+  capture_clear_outcomes(&alt);
+  for (uint32_t i = 0; i < alt.pte_count; i++)
+    if (alt.pte[i].gpa == from)
+      alt.pte[i].gpa = to;
+  for (uint32_t i = 0; i < alt.step_count; i++) {
+    vec_step *st = &alt.step[i];
+    if ((st->op == VEC_ACCESS || st->op == VEC_INVLPG) && ((st->a >> 39) & 511) == 256)
+      st->a += shift;
+    if (st->op == VEC_SET_PTE && st->a == from)
+      st->a = to;
+  }
+  if (capture_run_one(s, &alt) != 0)
+    return 0;
+  /* map the relocated outcome back to the original slot */
+  for (uint32_t i = 0; i < alt.step_count; i++) {
+    vec_step *st = &alt.step[i];
+    if (st->op != VEC_ACCESS)
+      continue;
+    if (st->expect.kind == VEC_OUT_PF)
+      st->expect.pa_or_cr2 = v->step[i].a;
+    for (uint32_t k = 0; k < st->ad_count; k++)
+      if (st->ad[k].gpa == to)
+        st->ad[k].gpa = from;
+  }
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && !capture_same_step(&v->step[i], &alt.step[i])) {
+      adopt(v, &alt, d);
+      return 1;
+    }
+  return 0;
+}
+
+const capture_departure capture_pml4_slot256 = {
+    "pml4-slot-256", "CPL3 accesses in PML4 slot 256 reported not present",
+    detect_slot256};
+
+/* QEMU TCG reports reserved-bit faults with P = 0; SDM 4.7: a fault with
+ * RSVD = 1 has P = 1. The SDM's error code is the source's with P set. */
+static int detect_rsvd_without_p(capture_source *s, vec_vector *v,
+                                 const capture_departure *d) {
+  (void)s;
+  static vec_vector sdm;
+  int hit = 0;
+  sdm = *v;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    vec_outcome *o = &sdm.step[i].expect;
+    if (v->step[i].op == VEC_ACCESS && o->kind == VEC_OUT_PF &&
+        (o->error_code & MMU_PFEC_RSVD) && !(o->error_code & MMU_PFEC_P)) {
+      o->error_code |= MMU_PFEC_P;
+      hit = 1;
+    }
+  }
+  if (hit)
+    adopt(v, &sdm, d);
+  return hit;
+}
+
+const capture_departure capture_rsvd_without_p = {
+    "rsvd-without-p",
+    "reserved-bit fault with P=0 (SDM 4.7: RSVD faults have P=1)",
+    detect_rsvd_without_p};
+
+/* QEMU TCG skips SMAP for implicit supervisor reads at CPL 0 when
+ * EFLAGS.AC = 1; SDM 4.6.1: implicit accesses are checked whatever AC is.
+ * Re-run with AC = 0: AC cannot change an implicit access's outcome. */
+static int detect_smap_implicit_ac(capture_source *s, vec_vector *v,
+                                   const capture_departure *d) {
+  if (v->cpl == 3 || !v->ac || !(v->cr4 & MMU_CR4_SMAP) ||
+      !only_access_kind(v, MMU_READ | MMU_IMPLICIT))
+    return 0;
+  return rerun_with_ac(s, v, 0, d);
+}
+
+const capture_departure capture_smap_implicit_ac = {
+    "smap-implicit-ac",
+    "SMAP skipped for an implicit read with AC=1 (SDM 4.6.1: AC does not "
+    "apply)",
+    detect_smap_implicit_ac};
+
+/* QEMU TCG sets A in a 1 GiB leaf when the access then faults (rights, a
+ * key, or a reserved bit of that leaf). SDM 4.8 leaves A on faulting walks open; the library models "none"
+ * and "upper levels only", and this is neither: the vector keeps the
+ * upper-levels outcome and says what the source did. */
+static int detect_a_on_faulting_leaf(capture_source *s, vec_vector *v,
+                                     const capture_departure *d) {
+  (void)s;
+  static vec_vector sdm;
+  uint64_t gpa[VEC_MAX_PTES + VEC_MAX_STEPS], val[VEC_MAX_PTES + VEC_MAX_STEPS];
+  uint32_t n = 0;
+  int hit = 0;
+  sdm = *v;
+  for (uint32_t i = 0; i < v->pte_count; i++, n++) {
+    gpa[n] = v->pte[i].gpa;
+    val[n] = v->pte[i].value;
+  }
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    vec_step *st = &sdm.step[i];
+    if (st->op == VEC_SET_PTE) {
+      uint32_t k = 0;
+      while (k < n && gpa[k] != st->a)
+        k++;
+      if (k == n && n < VEC_MAX_PTES + VEC_MAX_STEPS)
+        gpa[n++] = st->a;
+      if (k < n)
+        val[k] = st->b;
+      continue;
+    }
+    if (st->op != VEC_ACCESS)
+      continue;
+    int faulted = st->expect.kind == VEC_OUT_PF &&
+                  (st->expect.error_code & MMU_PFEC_P);
+    for (uint32_t a = 0; a < st->ad_count; a++) {
+      uint32_t k = 0;
+      while (k < n && gpa[k] != st->ad[a].gpa)
+        k++;
+      uint64_t old = k < n ? val[k] : 0;
+      if (faulted && (old & MMU_PTE_PS) && (old ^ st->ad[a].value) == MMU_PTE_A) {
+        memmove(&st->ad[a], &st->ad[a + 1], (st->ad_count - a - 1) * sizeof st->ad[0]);
+        st->ad_count--;
+        a--;
+        hit = 1;
+        continue;
+      }
+      if (k < n)
+        val[k] = st->ad[a].value;
+    }
+  }
+  if (hit) {
+    adopt(v, &sdm, d);
+    for (uint32_t i = 0; i < v->step_count; i++) /* keep the source's A/D */
+      if (v->step[i].op == VEC_ACCESS && v->step[i].observed.kind == VEC_OUT_NONE &&
+          v->step[i].ad_count != sdm.step[i].ad_count)
+        v->step[i].observed = v->step[i].expect;
+  }
+  return hit;
+}
+
+const capture_departure capture_a_on_faulting_leaf = {
+    "a-on-faulting-leaf",
+    "A set in a large-page leaf by a faulting access (not a policy the "
+    "library models)",
+    detect_a_on_faulting_leaf};
