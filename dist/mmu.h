@@ -2080,6 +2080,7 @@ MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
   MMU__TRY(MMU__CHECK_CPU(cpu));
   if (type > 3 || pcid > 0xFFF)
     return MMU_GP_FAULT;
+  vaddr = mmu__linear(cpu, vaddr);
   if (type <= 1 && !(cpu->regs.cr4 & MMU_CR4_PCIDE) && pcid != 0)
     return MMU_GP_FAULT;
   if (type == 0 && !mmu__is_canonical(cpu, vaddr))
