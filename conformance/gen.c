@@ -436,6 +436,104 @@ static int gen_cat_sequence(gen_rng *r, unsigned caps, vec_vector *v,
   return 1;
 }
 
+/* pcid: fills under several PCIDs, a leaf changed, then an invalidation
+ * that must remove every translation the next access could use (SPEC 5.5:
+ * INVLPG, INVPCID 0-3, CR3 without bit 63, a PCID switch and back with
+ * bit 63, CR4.PGE), so each outcome is architectural; global leaves take
+ * only what must drop globals. Some end in a step that must raise #GP. */
+static void gen_invpcid(vec_vector *v, unsigned type, uint64_t pcid,
+                        uint64_t va) {
+  gen_op(v, VEC_INVPCID, type, pcid);
+  if (v->step_count && v->step[v->step_count - 1].op == VEC_INVPCID)
+    v->step[v->step_count - 1].c = va;
+}
+
+static int gen_cat_pcid(gen_rng *r, unsigned caps, vec_vector *v,
+                        gen_builder *b, const char *prefix, uint64_t index) {
+  if (!(caps & GEN_CAP_PCID))
+    return 0;
+  gen_start(v, b, prefix, "pcid", index, 4, 46);
+  int pge = gen_chance(r, 60), global = pge && gen_chance(r, 40);
+  gen_regs(v, 0, 1, 1, 0, 0, 0, 0, 0);
+  v->cr4 |= MMU_CR4_PCIDE | (pge ? MMU_CR4_PGE : 0);
+  uint64_t root = v->cr3, cr4 = v->cr4;
+  uint64_t x = gen_chance(r, 25) ? 0 : 1 + gen_below(r, 0xffe);
+  uint64_t y = (x + 1 + gen_below(r, 0xffe)) & 0xfff; /* another PCID */
+  v->cr3 = root | x;
+  uint64_t va = gen_va(r, 4), pa = gen_frame(b, r, 4096, 1);
+  uint64_t leaf = 0x07 | MMU_PTE_A | MMU_PTE_D | (global ? MMU_PTE_G : 0);
+  uint64_t gpa = gen_map(b, va & ~0xFFFull, pa, 4096, leaf, gen_upper_default);
+  const uint64_t NF = 1ull << 63;
+  /* fills: under x, maybe under y too, back to x */
+  gen_access(v, MMU_READ, va);
+  if (gen_chance(r, 60)) {
+    gen_op(v, VEC_CR3, root | y | (gen_chance(r, 50) ? NF : 0), 0);
+    gen_access(v, MMU_READ, va);
+    gen_op(v, VEC_CR3, root | x | NF, 0);
+  }
+  /* the change */
+  switch (gen_below(r, 3)) {
+  case 0: gen_op(v, VEC_SET_PTE, gpa, 0); break;
+  case 1: gen_op(v, VEC_SET_PTE, gpa, (leaf & ~(uint64_t)MMU_PTE_W)); break;
+  default:
+    gen_op(v, VEC_SET_PTE, gpa, gen_frame(b, r, 4096, 1) | leaf);
+    break;
+  }
+  /* an invalidation that must drop (x, va), and globals where needed */
+  unsigned how = global ? (unsigned[]){0, 3, 8}[gen_below(r, 3)]
+                        : (unsigned)gen_below(r, 9);
+  switch (how) {
+  case 0: gen_op(v, VEC_INVLPG, va, 0); break;
+  case 1: gen_invpcid(v, 0, x, va); break;
+  case 2: gen_invpcid(v, 1, x, 0); break;
+  case 3: gen_invpcid(v, 2, gen_below(r, 0x1000), 0); break;
+  case 4: gen_invpcid(v, 3, gen_below(r, 0x1000), 0); break;
+  case 5: /* CR3 without bit 63, maybe through y first */
+    if (gen_chance(r, 50))
+      gen_op(v, VEC_CR3, root | y | (gen_chance(r, 50) ? NF : 0), 0);
+    gen_op(v, VEC_CR3, root | x, 0);
+    break;
+  case 6: /* from y, flush x's context or address, back with bit 63 */
+    gen_op(v, VEC_CR3, root | y | (gen_chance(r, 50) ? NF : 0), 0);
+    if (gen_chance(r, 50))
+      gen_invpcid(v, 1, x, 0);
+    else
+      gen_invpcid(v, 0, x, va);
+    gen_op(v, VEC_CR3, root | x | NF, 0);
+    break;
+  case 7: /* from y, every non-global entry, back with bit 63 */
+    gen_op(v, VEC_CR3, root | y | NF, 0);
+    gen_invpcid(v, 3, 0, 0);
+    gen_op(v, VEC_CR3, root | x | NF, 0);
+    break;
+  default: /* CR4.PGE off (everything), maybe on again */
+    gen_op(v, VEC_CR4, cr4 & ~(uint64_t)MMU_CR4_PGE, 0);
+    if (gen_chance(r, 50))
+      gen_op(v, VEC_CR4, cr4 | MMU_CR4_PGE, 0);
+    break;
+  }
+  gen_access(v, gen_chance(r, 50) ? MMU_WRITE : MMU_READ, va);
+  /* steps that must raise #GP */
+  if (gen_chance(r, 30)) {
+    switch (gen_below(r, 5)) {
+    case 0: gen_invpcid(v, 4 + gen_below(r, 60), x, 0); break;
+    case 1: gen_invpcid(v, 0, x, 0x0000800000000000ull | va); break;
+    case 2: gen_invpcid(v, gen_below(r, 4), 0x1000 << gen_below(r, 40), 0);
+      break;
+    case 3: /* PCIDE on with CR3[11:0] not 0 */
+      gen_op(v, VEC_CR4, cr4 & ~(uint64_t)MMU_CR4_PCIDE, 0);
+      gen_op(v, VEC_CR3, root | 0x08, 0);
+      gen_op(v, VEC_CR4, cr4, 0);
+      break;
+    default: /* PCIDE off: INVPCID 0 or 1 names PCID 0 only */
+      gen_op(v, VEC_CR4, cr4 & ~(uint64_t)MMU_CR4_PCIDE, 0);
+      gen_invpcid(v, gen_below(r, 2), 1 + gen_below(r, 0xffe), va);
+      break;
+    }
+  }
+  return 1;
+}
+
 /* pku: protection keys with PKRU AD/WD, CPL 0 and 3, WP. */
 static int gen_cat_pku(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
                        const char *prefix, uint64_t index) {
@@ -535,6 +633,8 @@ static const struct {
      gen_cat_sequence},
     {{"pku", GEN_CAP_PKU, "protection keys, PKRU AD/WD"}, gen_cat_pku},
     {{"random", 0, "random paging entries and CPU state"}, gen_cat_random},
+    {{"pcid", GEN_CAP_PCID, "PCIDs: fills, changes, INVLPG, INVPCID 0-3, CR3 bit 63, #GP"},
+     gen_cat_pcid},
 };
 
 const gen_category *gen_categories(size_t *count) {
@@ -559,6 +659,8 @@ int gen_vector(const char *category, uint64_t seed, uint64_t index,
       return 0;
     if (!(caps & GEN_CAP_1G)) /* the source's CPUID has no Page1GB */
       v->flags |= MMU_CFG_NO_1G_PAGES;
+    if ((caps & GEN_CAP_PHYS40) && v->maxphyaddr == 46)
+      v->maxphyaddr = 40; /* the source's fixed MAXPHYADDR (Bochs) */
     return 1;
   }
   return 0;

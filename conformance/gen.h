@@ -24,7 +24,9 @@ enum {
   GEN_CAP_IMPLICIT = 1u << 3, /* implicit supervisor reads */
   GEN_CAP_SMAP = 1u << 4,     /* CR4.SMAP/SMEP */
   GEN_CAP_MAXPHY = 1u << 5,   /* MAXPHYADDR below 52 can be set */
-  GEN_CAP_MMIO = 1u << 6      /* sees where accesses outside RAM go */
+  GEN_CAP_MMIO = 1u << 6,     /* sees where accesses outside RAM go */
+  GEN_CAP_PCID = 1u << 7,     /* CR4.PCIDE, PCIDs and INVPCID */
+  GEN_CAP_PHYS40 = 1u << 8    /* MAXPHYADDR is 40 and cannot be set */
 };
 
 typedef struct gen_category {

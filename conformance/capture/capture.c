@@ -56,6 +56,9 @@ static capture_source *const sources[] = {
 #ifdef MMU_CAPTURE_QEMU
     &capture_qemu,
 #endif
+#ifdef MMU_CAPTURE_BOCHS
+    &capture_bochs,
+#endif
 };
 
 static capture_source *find_source(const char *name) {

@@ -80,8 +80,8 @@ struct capture_source {
   void *priv;
 };
 
-/* The sources (kvm.c, qemu.c). */
-extern capture_source capture_kvm, capture_qemu;
+/* The sources (kvm.c, qemu.c, bochs.c). */
+extern capture_source capture_kvm, capture_qemu, capture_bochs;
 
 /* ---- outcomes, for the driver and the detectors (departures.c) ---------- */
 

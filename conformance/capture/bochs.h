@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* bochs.h - the "bochs" capture source (source.h): runs conformance vectors
+ * in the Bochs emulator (cpu: model=tigerlake by default, $BOCHS_CPU_MODEL
+ * otherwise) and records what Bochs does. It covers what neither KVM here
+ * nor QEMU 7.2's TCG offers: CR4.PCIDE, PCIDs and INVPCID, besides 1 GiB
+ * pages, PKU, LA57, SMEP and SMAP. See bochs.c for how it is driven.
+ *
+ * open finds bochs ($BOCHS, else $PATH; ENOENT if none), records its
+ * version and boots it once for the CPUID (EIO: it did not boot; why(s, 0)
+ * says why). Besides the status codes of source.h, run refuses (-ENOTSUP)
+ * what the QEMU source refuses (qemu.h) but CR4.PCIDE and INVPCID, and
+ * vectors whose MAXPHYADDR is not the model's or that turn 1 GiB pages
+ * off. Not thread-safe: one open source per process. Linux only. */
+#ifndef BOCHS_CAP_H_INCLUDED
+#define BOCHS_CAP_H_INCLUDED
+
+#include <stdint.h>
+
+#include "source.h"
+
+typedef struct bochs_cap_stats {
+  uint64_t vectors;   /* captured (status 0) */
+  uint64_t refused;   /* -EINVAL, -ENOTSUP, -ERANGE */
+  uint64_t failed;    /* broke or hung the guest, or made no sense */
+  uint64_t boots;     /* Bochs processes started (one per chunk) */
+  uint64_t chunks;    /* command lists run */
+  uint64_t crashes;   /* chunks that ended without results */
+  uint64_t mode_switches;
+  double boot_seconds; /* time spent in Bochs */
+} bochs_cap_stats;
+
+void bochs_cap_get_stats(const capture_source *s, bochs_cap_stats *out);
+const char *bochs_cap_last_error(const capture_source *s);
+
+#endif
