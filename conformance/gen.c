@@ -481,7 +481,7 @@ static int gen_cat_pcid(gen_rng *r, unsigned caps, vec_vector *v,
   }
   /* an invalidation that must drop (x, va), and globals where needed */
   unsigned how = global ? (unsigned[]){0, 3, 8}[gen_below(r, 3)]
-                        : (unsigned)gen_below(r, 9);
+                        : (unsigned)gen_below(r, pge ? 9 : 8);
   switch (how) {
   case 0: gen_op(v, VEC_INVLPG, va, 0); break;
   case 1: gen_invpcid(v, 0, x, va); break;

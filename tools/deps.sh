@@ -4,10 +4,11 @@
 # when a package is missing (needs root, or sudo). time: test_report holds
 # mmu_format_time_v to /usr/bin/time -v; qemu-system-x86: the QEMU
 # re-capture of conformance/vectors/qemu.vec (KVM needs /dev/kvm, which no
-# package brings: without it that re-capture is reported skipped).
+# package brings: without it that re-capture is reported skipped); bochs,
+# bochsbios: the Bochs re-capture of conformance/vectors/bochs*.vec.
 # valgrind: bench_icount counts instructions per translation under callgrind.
 
-MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip xz-utils time qemu-system-x86 valgrind"
+MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip xz-utils time qemu-system-x86 bochs bochsbios valgrind"
 
 mmu_install_deps() {
   missing=""

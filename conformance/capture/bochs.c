@@ -1049,9 +1049,19 @@ static int parse_vector(struct bochs_cap_priv *p, inst *in, vec_vector *v,
     }
   for (uint32_t s = 0; s < v->step_count; s++) {
     vec_step *st = &v->step[s];
-    if (st->op != VEC_ACCESS)
-      continue;
     uint64_t sb = base + V_STEPS + (uint64_t)s * VS_SIZE;
+    if (st->op != VEC_ACCESS) { /* a register step or INVPCID: #GP or not */
+      uint64_t ev = cap_rd64(m, sb);
+      memset(&st->expect, 0, sizeof st->expect);
+      if (ev == 13) {
+        st->expect.kind = VEC_OUT_GP;
+      } else if (ev != UINT64_MAX) {
+        capture_reason(&p->reasons, vi, "step %u: exception %lld", s,
+                       (long long)ev);
+        return -EPROTO;
+      }
+      continue;
+    }
     capture_exc e = {cap_rd64(m, sb), cap_rd64(m, sb + 8), cap_rd64(m, sb + 16),
                      cap_rd64(m, sb + 24)};
     uint64_t fuv = cap_rd64(m, sb + 32), fue = cap_rd64(m, sb + 40);
@@ -1311,8 +1321,7 @@ static int bochs_run(capture_source *s, vec_vector *v, size_t n, int *status) {
 }
 
 static const capture_departure *const bochs_departures[] = {
-    &capture_rsvd_without_p, &capture_smap_implicit_ac,
-    &capture_a_on_faulting_leaf, NULL};
+    NULL};
 
 capture_source capture_bochs = {
     .name = "bochs",
