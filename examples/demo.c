@@ -416,13 +416,13 @@ static int os_tour(demo *d) {
   printf("  reclaim: %u pages to swap\n", got);
   os_touch(d, &parent, &cpu, "parent", data, 0, MMU_FAULT_MAJOR);
   printf("  /usr/bin/time -v:\n");
-  mmu_format_time_v(&parent.ru, text, sizeof text);
+  mmu_format_time_v(mmu_space_rusage(&parent), text, sizeof text);
   printf("%s", text);
   printf("  perf stat (the cpu's TLB and MMU events):\n");
   mmu_format_perf_stat(&cpu.stats, text, sizeof text);
   printf("%s", text);
   printf("  /proc/vmstat:\n");
-  mmu_format_vmstat(&sys.vm, text, sizeof text);
+  mmu_format_vmstat(mmu_system_vmstat(&sys), text, sizeof text);
   printf("%s", text);
   mmu_space_destroy(&parent);
   expect_eq(d, "shared object's mappings after exit",
