@@ -47,6 +47,7 @@ int capture_image_open(capture_image *img, const unsigned char *start,
     return EPROTO;
   memcpy(&img->off_stubs, start + HDR_STUBS, 8);
   memcpy(&img->off_lldt, start + HDR_LLDT, 8);
+  img->off_stubs32 = 0;
   memcpy(&off_user, start + HDR_USER, 8);
   memcpy(&magic, start + HDR_MAGIC, 8);
   if (magic != IMAGE_MAGIC || off_user != H_USER - H_CODE)
@@ -68,6 +69,23 @@ void capture_build_harness(uint8_t *mem, uint64_t ram_size,
   cap_wr64(mem, H_GDT + SEL_KDATA, 0x00cf92000000ffffull);
   cap_wr64(mem, H_GDT + SEL_UDATA, 0x00cff2000000ffffull);
   cap_wr64(mem, H_GDT + SEL_UCODE, 0x0020fa0000000000ull);
+  cap_wr64(mem, H_GDT + SEL_KCODE32, 0x00cf9a000000ffffull);
+  cap_wr64(mem, H_GDT + SEL_UCODE32, 0x00cffa000000ffffull);
+  if (img->off_stubs32) { /* outside IA-32e: 8-byte gates, a 32-bit TSS */
+    uint64_t b = H_TSS32;
+    cap_wr64(mem, H_GDT + SEL_TSS32, 0x67 | ((b & 0xffffff) << 16) |
+                                         (0x89ull << 40) | (((b >> 24) & 0xff) << 56));
+    uint32_t esp0 = H_XSTACK_TOP, ss0 = SEL_KDATA;
+    memcpy(mem + H_TSS32 + 4, &esp0, 4);
+    memcpy(mem + H_TSS32 + 8, &ss0, 4);
+    uint16_t iomap = 104;
+    memcpy(mem + H_TSS32 + 102, &iomap, 2);
+    for (uint64_t i = 0; i < 32; i++) {
+      uint64_t off = H_CODE + img->off_stubs32 + 16 * i;
+      cap_wr64(mem, H_IDT32 + 8 * i, (off & 0xffff) | ((uint64_t)SEL_KCODE32 << 16) |
+                                         (0x8eull << 40) | (((off >> 16) & 0xffff) << 48));
+    }
+  }
   for (int la57 = 0; la57 <= 1; la57++) {
     uint64_t hb = cap_hb(la57);
     uint64_t tss = la57 ? H_TSS5 : H_TSS4;
@@ -150,6 +168,58 @@ static int in_harness_slot(const capture_vmem *m, uint64_t gpa) {
   return 0;
 }
 
+/* Steps outside IA-32e run in 32-bit code (steps32.inc): IA-32e-only
+ * steps and controls are refused, and so are addresses of 4 GiB and up. */
+static int plan_legacy_steps(const vec_vector *v, char *why, size_t n) {
+  if (v->cr4 & (MMU_CR4_PKE | MMU_CR4_PCIDE | MMU_CR4_LA57))
+    return refuse(why, n, -ENOTSUP, "CR4 %#llx: a control of IA-32e only",
+                  (unsigned long long)v->cr4);
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op == VEC_INVPCID || st->op == VEC_PKRU ||
+        (st->op == VEC_EFER && (st->a & MMU_EFER_LME)))
+      return refuse(why, n, -ENOTSUP, "step %u: not outside IA-32e", s);
+    if (st->op == VEC_ACCESS && (st->access & MMU_IMPLICIT))
+      return refuse(why, n, -ENOTSUP, "step %u: implicit accesses only in "
+                    "IA-32e", s);
+    if (st->op == VEC_ACCESS && st->a > 0xffffffffull)
+      return refuse(why, n, -ENOTSUP, "step %u: address above 4 GiB", s);
+  }
+  return 0;
+}
+
+/* Paging off: linear is physical, so an access must stay out of the
+ * harness, and no step may turn paging on (the harness's code would not
+ * be mapped). */
+static int plan_off(const vec_vector *v, capture_vmem *m, char *why, size_t n,
+                    uint64_t ram) {
+  int r = plan_legacy_steps(v, why, n);
+  if (r)
+    return r;
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op == VEC_ACCESS && st->a < H_END)
+      return refuse(why, n, -EINVAL, "step %u: access in the harness", s);
+    if ((st->op == VEC_CR0 && (st->a & MMU_CR0_PG)) || st->op == VEC_SET_PTE)
+      return refuse(why, n, -ENOTSUP, "step %u: the harness keeps paging "
+                    "off and its tables out of it", s);
+  }
+  for (uint32_t i = 0; i < v->pte_count; i++) {
+    uint64_t g = v->pte[i].gpa;
+    if ((g & 7) || g < H_END)
+      return refuse(why, n, -EINVAL, "entry at %#llx: misaligned or in the "
+                    "harness", (unsigned long long)g);
+    if (g + 8 > ram)
+      return refuse(why, n, -ERANGE, "entry at %#llx outside RAM",
+                    (unsigned long long)g);
+    m->gpa[m->n] = g;
+    m->val[m->n++] = v->pte[i].value;
+    cap_add_unique(m->watch, &m->nwatch, MAX_WATCH, g);
+    cap_add_unique(m->touched, &m->ntouched, sizeof m->touched / 8, g);
+  }
+  return 0;
+}
+
 int capture_plan_vector(const capture_limits *lim, const vec_vector *v,
                         capture_vmem *m, char *why, size_t n) {
   static const uint64_t controls = MMU_CR4_LA57 | MMU_CR4_PKE |
@@ -172,6 +242,11 @@ int capture_plan_vector(const capture_limits *lim, const vec_vector *v,
     return refuse(why, n, -ENOTSUP, "CR4/EFER %#llx/%#llx needs a feature "
                   "the CPU does not offer", (unsigned long long)v->cr4,
                   (unsigned long long)v->efer);
+  enum capture_mode mode = capture_vector_mode(v);
+  if (mode == CAPTURE_MODE_OFF)
+    return plan_off(v, m, why, n, ram);
+  if (mode != CAPTURE_MODE_LONG4 && mode != CAPTURE_MODE_LONG5)
+    return refuse(why, n, -ENOTSUP, "no harness plan for this paging mode");
   /* top-level tables: the initial CR3 and the valid CR3 writes */
   uint64_t cr3_mask = ((1ull << mp) - 1) & ~0xfffull;
   if (v->cr3 & ~(cr3_mask | 0xfffull))

@@ -42,6 +42,8 @@ typedef struct capture_image {
   const unsigned char *start;
   size_t len;
   uint64_t off_stubs, off_lldt; /* from its header */
+  uint64_t off_stubs32; /* steps32.inc's stubs32 (0: the harness has none);
+                           the source sets it after capture_image_open */
 } capture_image;
 
 /* Reads the header of the image [start, end); EPROTO if it is not a
@@ -54,8 +56,9 @@ uint64_t capture_lldt_rip(const capture_image *img, int la57);
 
 /* Guest RAM as every harness starts: the image at H_CODE; the GDT's code,
  * data and TSS descriptors; IDTs and TSSs for both paging modes (all gates
- * DPL 0); the harness's tables, mapping all of [0, ram_size) through
- * CAPTURE_HARNESS_SLOT. [0, H_END) is zeroed first. */
+ * DPL 0) and, where the image has stubs32, the 32-bit IDT and TSS used
+ * outside IA-32e; the harness's tables, mapping all of [0, ram_size)
+ * through CAPTURE_HARNESS_SLOT. [0, H_END) is zeroed first. */
 void capture_build_harness(uint8_t *mem, uint64_t ram_size,
                            const capture_image *img);
 

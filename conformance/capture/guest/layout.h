@@ -39,6 +39,8 @@
 #define H_PT0 0x44000    /* 4 KiB pages of [0, 2 MiB) */
 #define H_PD 0x50000     /* one page per GiB of RAM, up to H_MAX_GIB */
 #define H_MAX_GIB 64
+#define H_IDT32 0x90000 /* IDT used outside IA-32e (8-byte gates) */
+#define H_TSS32 0x90800 /* its TSS: ESP0 = H_XSTACK_TOP, SS0 = SEL_KDATA */
 #define H_END 0x200000
 
 /* GDT selectors */
@@ -49,6 +51,10 @@
 #define SEL_TSS4 0x28  /* 16 bytes */
 #define SEL_TSS5 0x38  /* 16 bytes */
 #define SEL_LDT 0x48   /* 16 bytes, base rewritten per implicit access */
+#define SEL_KCODE32 0x58 /* 32-bit: outside IA-32e and for mode switches */
+#define SEL_UCODE32 0x60 /* | 3, 32-bit */
+#define SEL_TSS32 0x68   /* 8 bytes */
+#define GDT_END 0x70     /* the GDT's limit is GDT_END - 1 */
 
 /* The step library's run-time record (offsets from H_STATE, which the
  * source's layout places): the step being run, the armed recovery point

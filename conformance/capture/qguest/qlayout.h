@@ -34,7 +34,6 @@
 #define H_RES 0x180000   /* guest -> host results */
 #define H_RES_SIZE 0x80000
 
-#define SEL_KCODE32 0x58 /* 32-bit, for boot and paging-mode switches */
 #define GDT_LIMIT 0x5f
 
 #define DEBUGCON_PORT 0xe9
