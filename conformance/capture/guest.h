@@ -92,14 +92,16 @@ typedef struct capture_limits {
 } capture_limits;
 
 /* A vector's memory as the harness sets it up, and what it watches. */
-#define CAPTURE_MAX_TOUCHED (VEC_MAX_PTES + 2 * VEC_MAX_STEPS + 1)
+/* the harness has up to 8 entries in a top-level table (32-bit paging) */
+#define CAPTURE_MAX_HENTRIES (8 * (VEC_MAX_STEPS + 1))
+#define CAPTURE_MAX_TOUCHED (VEC_MAX_PTES + VEC_MAX_STEPS + CAPTURE_MAX_HENTRIES)
 typedef struct capture_vmem {
   uint64_t top[VEC_MAX_STEPS + 1]; /* its top-level tables: CR3, CR3 steps */
   unsigned ntop;
   /* entries written before it runs: its own, then the harness's entry in
    * each top-level table */
-  uint64_t gpa[VEC_MAX_PTES + VEC_MAX_STEPS + 1];
-  uint64_t val[VEC_MAX_PTES + VEC_MAX_STEPS + 1];
+  uint64_t gpa[VEC_MAX_PTES + CAPTURE_MAX_HENTRIES];
+  uint64_t val[VEC_MAX_PTES + CAPTURE_MAX_HENTRIES];
   unsigned n;
   /* entries it may leave non-zero: those, then SET_PTE targets */
   uint64_t touched[CAPTURE_MAX_TOUCHED];

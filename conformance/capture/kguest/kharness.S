@@ -296,6 +296,8 @@ snapshot32:
 /* the end of an access, as acc_done */
 acc_done32:
 	movl H_STATE + R_CUR, %eax
+	imull $STEP_SIZE, %eax, %ebp    /* the fetched bytes may have run */
+	addl $H_MBOX + MB_STEPS, %ebp
 	cmpl $0, H_MBOX + MB_MMIO_SEEN(, %eax, 8)
 	jne step_next32
 	cmpl $14, H_STATE + R_EVEC
