@@ -30,6 +30,20 @@
 
 #include "../guest/macros.inc"
 
+/* From compatibility mode at an identity address: paging off (leaving
+ * long mode), flat data segments (SS may be null after an interrupt in
+ * 64-bit mode), the harness stack. */
+.macro PAGING_OFF32
+	movl %cr0, %eax
+	andl $0x7fffffff, %eax
+	movl %eax, %cr0
+	movl $SEL_KDATA, %eax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movl $H_KSTACK_TOP, %esp
+.endm
+
 /* ======================= 16-bit: entered at 0x1000:0000 ================ */
 	.att_syntax prefix
 	.code16
@@ -89,20 +103,8 @@ enter_long32:
 
 /* from 64-bit code at an identity address, via lretq */
 switch32:
-	call paging_off32
-	movl $H_KSTACK_TOP, %esp
+	PAGING_OFF32
 	jmp enter_long32
-
-/* from compatibility mode, the stack at an identity address */
-paging_off32:
-	movl %cr0, %eax
-	andl $0x7fffffff, %eax          /* paging off: leaves long mode */
-	movl %eax, %cr0
-	movl $SEL_KDATA, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	ret
 
 /* ======================= 64-bit ======================================== */
 	.code64
@@ -662,8 +664,7 @@ idtr32:
 .endm
 
 run32:
-	call paging_off32
-	movl $H_KSTACK_TOP, %esp
+	PAGING_OFF32
 	lidt PHYS32(idtr32)
 	andb $0xfd, H_GDT + SEL_TSS32 + 5
 	movw $SEL_TSS32, %ax
