@@ -358,3 +358,48 @@ const capture_departure capture_pdpte_a = {
     "A set in a PAE PDPTE by a walk (SDM 4.4.1: bits 8:5 reserved; walks "
     "start from the PDPTE registers)",
     detect_pdpte_a};
+
+/* QEMU TCG faults on a 4 MiB page whose PDE sets a reserved bit of 20:13
+ * (those at and above MAXPHYADDR - 19: PSE-36 address bits past
+ * MAXPHYADDR) without RSVD in the error code; SDM 4.3 (Table 4-4) and 4.7:
+ * a reserved bit makes the fault RSVD = 1. The SDM's code is the source's
+ * with RSVD. */
+static int detect_pse36_rsvd(capture_source *s, vec_vector *v,
+                             const capture_departure *d) {
+  (void)s;
+  static vec_vector sdm;
+  if (!(v->cr0 & MMU_CR0_PG) || (v->cr4 & MMU_CR4_PAE) ||
+      !(v->cr4 & MMU_CR4_PSE))
+    return 0;
+  uint32_t m = v->maxphyaddr ? v->maxphyaddr : 52;
+  if (m >= 40)
+    return 0;
+  uint32_t reserved = ((1u << 21) - 1) & ~((1u << (m - 19)) - 1); /* 20:(M-19) */
+  int hit = 0;
+  sdm = *v;
+  uint64_t cr3 = v->cr3;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    vec_step *st = &sdm.step[i];
+    if (st->op == VEC_CR3)
+      cr3 = st->a;
+    if (st->op != VEC_ACCESS || st->expect.kind != VEC_OUT_PF ||
+        (st->expect.error_code & MMU_PFEC_RSVD) ||
+        !(st->expect.error_code & MMU_PFEC_P))
+      continue;
+    uint64_t gpa = (cr3 & 0xfffff000ull) + 4 * ((st->a & 0xffffffffull) >> 22);
+    uint32_t pde = (uint32_t)(cell_before(v, i, gpa & ~7ull) >> ((gpa & 4) ? 32 : 0));
+    if ((pde & MMU_PTE_P) && (pde & MMU_PTE_PS) && (pde & reserved)) {
+      st->expect.error_code |= MMU_PFEC_RSVD;
+      hit = 1;
+    }
+  }
+  if (hit)
+    adopt(v, &sdm, d);
+  return hit;
+}
+
+const capture_departure capture_pse36_rsvd = {
+    "pse36-rsvd",
+    "a 4 MiB page's reserved PSE-36 bit faults without RSVD (SDM 4.7: "
+    "RSVD = 1)",
+    detect_pse36_rsvd};

@@ -1390,7 +1390,7 @@ static int qemu_run(capture_source *s, vec_vector *v, size_t n, int *status) {
 
 static const capture_departure *const qemu_departures[] = {
     &capture_rsvd_without_p, &capture_smap_implicit_ac,
-    &capture_a_on_faulting_leaf, &capture_pdpte_a, NULL};
+    &capture_a_on_faulting_leaf, &capture_pdpte_a, &capture_pse36_rsvd, NULL};
 
 capture_source capture_qemu = {
     .name = "qemu",
