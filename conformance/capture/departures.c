@@ -299,6 +299,15 @@ static uint64_t cell_before(const vec_vector *v, uint32_t upto, uint64_t gpa) {
   return val;
 }
 
+/* CR3 when step `upto` runs. */
+static uint64_t cr3_at(const vec_vector *v, uint32_t upto) {
+  uint64_t cr3 = v->cr3;
+  for (uint32_t s = 0; s < upto && s < v->step_count; s++)
+    if (v->step[s].op == VEC_CR3)
+      cr3 = v->step[s].a;
+  return cr3;
+}
+
 static int pae_paging(const vec_vector *v) {
   return (v->cr0 & MMU_CR0_PG) && (v->cr4 & MMU_CR4_PAE) &&
          !(v->efer & MMU_EFER_LME);
@@ -329,14 +338,11 @@ static int detect_pdpte_a(capture_source *s, vec_vector *v,
     return 0;
   int hit = 0;
   sdm = *v;
-  uint64_t cr3 = v->cr3;
   for (uint32_t i = 0; i < v->step_count; i++) {
     vec_step *st = &sdm.step[i];
-    if (st->op == VEC_CR3)
-      cr3 = st->a;
     if (st->op != VEC_ACCESS)
       continue;
-    uint64_t pdpt = cr3 & 0xffffffe0ull;
+    uint64_t pdpt = cr3_at(v, i) & 0xffffffe0ull;
     for (uint32_t a = 0; a < st->ad_count; a++) {
       uint64_t g = st->ad[a].gpa;
       if (g < pdpt || g >= pdpt + 32 ||
@@ -377,16 +383,13 @@ static int detect_pse36_rsvd(capture_source *s, vec_vector *v,
   uint32_t reserved = ((1u << 21) - 1) & ~((1u << (m - 19)) - 1); /* 20:(M-19) */
   int hit = 0;
   sdm = *v;
-  uint64_t cr3 = v->cr3;
   for (uint32_t i = 0; i < v->step_count; i++) {
     vec_step *st = &sdm.step[i];
-    if (st->op == VEC_CR3)
-      cr3 = st->a;
     if (st->op != VEC_ACCESS || st->expect.kind != VEC_OUT_PF ||
         (st->expect.error_code & MMU_PFEC_RSVD) ||
         !(st->expect.error_code & MMU_PFEC_P))
       continue;
-    uint64_t gpa = (cr3 & 0xfffff000ull) + 4 * ((st->a & 0xffffffffull) >> 22);
+    uint64_t gpa = (cr3_at(v, i) & 0xfffff000ull) + 4 * ((st->a & 0xffffffffull) >> 22);
     uint32_t pde = (uint32_t)(cell_before(v, i, gpa & ~7ull) >> ((gpa & 4) ? 32 : 0));
     if ((pde & MMU_PTE_P) && (pde & MMU_PTE_PS) && (pde & reserved)) {
       st->expect.error_code |= MMU_PFEC_RSVD;
