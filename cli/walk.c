@@ -23,6 +23,8 @@ static const char walk_usage[] =
     "that fired), then the physical address and page size, or the fault\n"
     "with its error code decoded, and the A/D bits the walk set. The walk is\n"
     "the library's reference walker; mmu_translate must agree with it.\n"
+    "Every mode: 4- and 5-level paging (EFER.LMA=1), PAE paging (LMA=0,\n"
+    "CR4.PAE=1), 32-bit paging (LMA=0, PAE=0), paging off (CR0.PG=0).\n"
     "\n"
     "From a conformance vector:\n"
     "  --step N           explain step N (numbered from 0, as mmu conform\n"
@@ -30,11 +32,14 @@ static const char walk_usage[] =
     "From guest RAM:\n"
     "  --ram FILE[@GPA]   FILE's bytes at guest-physical GPA (default 0, a\n"
     "                     multiple of 4096, K/M/G allowed); up to 8 times\n"
-    "  --cr3 X            CR3, the top-level table (required)\n"
-    "  --cr0 X            CR0 (default 0x80010001: PG WP PE)\n"
-    "  --cr4 X            CR4 (default 0x20: PAE; LA57 0x1000, SMEP 0x100000,\n"
-    "                     SMAP 0x200000, PKE 0x400000)\n"
-    "  --efer X           EFER (default 0xd00: NXE LMA LME)\n"
+    "  --cr3 X            CR3, the top-level table; PAE paging loads the\n"
+    "                     PDPTE registers from it as a MOV to CR3 does, #GP\n"
+    "                     for a reserved bit (required unless CR0.PG=0)\n"
+    "  --cr0 X            CR0 (default 0x80010001: PG WP PE; 0x1 paging off)\n"
+    "  --cr4 X            CR4 (default 0x20: PAE; PSE 0x10, LA57 0x1000,\n"
+    "                     SMEP 0x100000, SMAP 0x200000, PKE 0x400000)\n"
+    "  --efer X           EFER (default 0xd00: NXE LMA LME; outside long mode\n"
+    "                     0, or 0x800 for NXE)\n"
     "  --cpl N            current privilege level 0-3 (default 0)\n"
     "  --pkru X           PKRU (default 0)\n"
     "  --ac               EFLAGS.AC=1 (lifts SMAP for explicit accesses)\n"
@@ -45,8 +50,9 @@ static const char walk_usage[] =
     "  --read, --write, --fetch   the access (default --read)\n"
     "  --implicit         an implicit supervisor-mode access (GDT, IDT...)\n"
     "\n"
-    "exit status: 0 explained, 1 the TLB path (or the vector) disagrees with\n"
-    "the reference walker, 2 bad usage or input (FILE:LINE: why).\n";
+    "exit status: 0 explained (a fault too, and a PDPTE load's #GP), 1 the\n"
+    "TLB path (or the vector, or mmu_write_cr3) disagrees with the reference\n"
+    "walker, 2 bad usage or input (FILE:LINE: why).\n";
 
 #define WALK_MAX_RAM 8
 
@@ -66,6 +72,8 @@ typedef struct walk_job {
   unsigned access;
   const vec_step *vector_step; /* the vector's expectation, or NULL */
   const char *departs;         /* the vector's departure, or "" */
+  int cr3_written; /* this command wrote CR3 (PAE: it loaded the PDPTEs) */
+  int cr3_status;  /* and what mmu_write_cr3 returned */
 } walk_job;
 
 /* What one path did: its outcome and the entries' values after it. */
@@ -75,6 +83,38 @@ typedef struct walk_outcome {
   uint64_t after[5]; /* at the trace's entries */
 } walk_outcome;
 
+/* SDM 4.1.1, Table 4-1: the paging mode the registers select. */
+typedef enum walk_mode {
+  WALK_OFF,
+  WALK_BITS32,
+  WALK_PAE,
+  WALK_LEVEL4,
+  WALK_LEVEL5
+} walk_mode;
+
+static walk_mode walk_mode_of(const mmu_regs *r) {
+  if (!(r->cr0 & MMU_CR0_PG))
+    return WALK_OFF;
+  if (r->efer & MMU_EFER_LMA)
+    return (r->cr4 & MMU_CR4_LA57) ? WALK_LEVEL5 : WALK_LEVEL4;
+  return (r->cr4 & MMU_CR4_PAE) ? WALK_PAE : WALK_BITS32;
+}
+
+static unsigned walk_levels(walk_mode mode) {
+  static const unsigned levels[] = {0, 2, 3, 4, 5};
+  return levels[mode];
+}
+
+/* 32-bit paging's entries are 4 bytes wide, every other mode's 8. */
+static unsigned walk_entry_size(walk_mode mode) {
+  return mode == WALK_BITS32 ? 4 : 8;
+}
+
+/* The PAE PDPTE is a register (SDM 4.4.1): no rights, no A flag. */
+static int walk_is_register(walk_mode mode, unsigned level) {
+  return mode == WALK_PAE && level == 3;
+}
+
 static const char *const walk_entry_names[6] = {"", "PTE", "PDE", "PDPTE",
                                                 "PML4E", "PML5E"};
 static const char *const walk_table_names[6] = {
@@ -83,6 +123,28 @@ static const char *const walk_table_names[6] = {
 static const char *const walk_index_names[6] = {"", "PT", "PD", "PDPT", "PML4",
                                                 "PML5"};
 
+/* Bit lo of the linear address is where level's index starts, and the
+ * size of a page that level maps is 1 << lo (SDM 4.3-4.5). */
+static void walk_index_bits(walk_mode mode, unsigned level, unsigned *hi,
+                            unsigned *lo) {
+  if (mode == WALK_BITS32) {
+    *lo = 12 + 10 * (level - 1);
+    *hi = *lo + 9;
+  } else if (walk_is_register(mode, level)) {
+    *lo = 30;
+    *hi = 31;
+  } else {
+    *lo = 12 + 9 * (level - 1);
+    *hi = *lo + 8;
+  }
+}
+
+static uint64_t walk_page_size(walk_mode mode, unsigned level) {
+  unsigned hi, lo;
+  walk_index_bits(mode, level, &hi, &lo);
+  return 1ull << lo;
+}
+
 static const char *walk_access_name(unsigned access) {
   if (access & MMU_FETCH)
     return "fetch";
@@ -90,17 +152,45 @@ static const char *walk_access_name(unsigned access) {
 }
 
 static const char *walk_page_size_name(uint64_t size) {
-  return size == (1ull << 30) ? "1 GiB" : size == (1ull << 21) ? "2 MiB" : "4 KiB";
+  return size == (1ull << 30)   ? "1 GiB"
+         : size == (1ull << 22) ? "4 MiB"
+         : size == (1ull << 21) ? "2 MiB"
+                                : "4 KiB";
 }
 
-/* Guest RAM as the walk sees it, for the A/D comparison. */
-static uint64_t *walk_ram_entry(const walk_job *job, uint64_t gpa) {
+/* Guest RAM as the walk sees it (size bytes at gpa), for the A/D
+ * comparison; NULL outside it. */
+static uint8_t *walk_ram_at(const walk_job *job, uint64_t gpa, unsigned size) {
   for (uint32_t i = 0; i < job->ram_count; i++) {
     const mmu_ram_region *r = &job->ram[i];
-    if (gpa >= r->gpa && gpa - r->gpa <= r->size - 8)
-      return (uint64_t *)(void *)((uint8_t *)r->host + (gpa - r->gpa));
+    if (gpa >= r->gpa && gpa - r->gpa <= r->size - size)
+      return (uint8_t *)r->host + (gpa - r->gpa);
   }
   return NULL;
+}
+
+/* An entry of size bytes (4 or 8) in guest RAM: 1 and its value, or 0. */
+static int walk_ram_read(const walk_job *job, uint64_t gpa, unsigned size,
+                         uint64_t *value) {
+  const uint8_t *p = walk_ram_at(job, gpa, size);
+  if (!p)
+    return 0;
+  uint32_t narrow;
+  if (size == 4) {
+    memcpy(&narrow, p, 4);
+    *value = narrow;
+  } else {
+    memcpy(value, p, 8);
+  }
+  return 1;
+}
+
+static void walk_ram_write(const walk_job *job, uint64_t gpa, unsigned size,
+                           uint64_t value) {
+  uint8_t *p = walk_ram_at(job, gpa, size);
+  uint32_t narrow = (uint32_t)value;
+  if (p)
+    memcpy(p, size == 4 ? (const void *)&narrow : (const void *)&value, size);
 }
 
 /* "51:46, 40" for the set bits of mask, runs as hi:lo. */
@@ -121,14 +211,43 @@ static void walk_bit_list(uint64_t mask, char *buf, size_t n) {
   }
 }
 
-/* Bits MAXPHYADDR-1:12 of an entry: the next table's or the page's frame. */
-static uint64_t walk_frame_mask(const mmu_cpu *cpu) {
-  unsigned m = cpu->maxphyaddr < 52 ? cpu->maxphyaddr : 52;
-  return ((1ull << m) - 1) & ~0xFFFull;
+/* Bits hi:lo set. */
+static uint64_t walk_bits(unsigned hi, unsigned lo) {
+  return (hi >= 63 ? ~0ull : (1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1);
 }
 
-static int walk_is_leaf(unsigned level, uint64_t entry) {
-  return level == 1 || (level <= 3 && (entry & MMU_PTE_PS));
+/* The bits of an entry that hold the next table's or the page's frame:
+ * 31:12 in 32-bit paging, MAXPHYADDR-1:12 otherwise. */
+static uint64_t walk_frame_mask(const mmu_cpu *cpu, walk_mode mode) {
+  unsigned m = cpu->maxphyaddr < 52 ? cpu->maxphyaddr : 52;
+  return mode == WALK_BITS32 ? walk_bits(31, 12) : walk_bits(m - 1, 12);
+}
+
+/* M' of SDM 4.3: a 4 MiB page reaches physical bits M'-1:32 (PSE-36). */
+static unsigned walk_pse36_width(const mmu_cpu *cpu) {
+  return cpu->maxphyaddr < 40 ? cpu->maxphyaddr : 40;
+}
+
+/* Does this entry map a page? (PS in a PDE needs CR4.PSE in 32-bit
+ * paging; the PAE PDPTE register never maps one.) */
+static int walk_is_leaf(const mmu_cpu *cpu, walk_mode mode, unsigned level,
+                        uint64_t entry) {
+  if (level == 1)
+    return 1;
+  if (!(entry & MMU_PTE_PS) || walk_is_register(mode, level))
+    return 0;
+  if (mode == WALK_BITS32)
+    return level == 2 && (cpu->regs.cr4 & MMU_CR4_PSE);
+  return level <= 3;
+}
+
+/* The frame of the page an entry at level maps (SDM 4.3: a 4 MiB page's
+ * bits 39:32 come from PDE bits 20:13). */
+static uint64_t walk_page_frame(const mmu_cpu *cpu, walk_mode mode,
+                                unsigned level, uint64_t entry) {
+  if (mode == WALK_BITS32 && level == 2)
+    return (entry & walk_bits(31, 22)) | ((entry >> 13) & 0xFF) << 32;
+  return entry & walk_frame_mask(cpu, mode) & ~(walk_page_size(mode, level) - 1);
 }
 
 /* ---- the figure of the linear address ----------------------------------- */
@@ -139,28 +258,35 @@ typedef struct walk_field {
   char value[24];
 } walk_field;
 
-static void walk_figure(uint64_t vaddr, unsigned levels, unsigned leaf_level) {
+/* The linear address cut as mode cuts it for a page mapped at leaf_level:
+ * the sign bits above a canonical address (IA-32e), each level's index,
+ * the offset. */
+static void walk_figure(walk_mode mode, uint64_t vaddr, unsigned leaf_level) {
   walk_field f[7];
   unsigned n = 0;
-  unsigned width = levels == 5 ? 57 : 48;
-  f[n].hi = 63;
-  f[n].lo = width;
-  f[n].name = "sign";
-  snprintf(f[n].value, sizeof f[n].value, "0x%llx",
-           (unsigned long long)(vaddr >> width));
-  n++;
-  for (unsigned level = levels; level >= leaf_level; level--, n++) {
-    f[n].lo = 12 + 9 * (level - 1);
-    f[n].hi = f[n].lo + 8;
-    f[n].name = walk_index_names[level];
-    snprintf(f[n].value, sizeof f[n].value, "%llu",
-             (unsigned long long)((vaddr >> f[n].lo) & 0x1FF));
+  unsigned levels = walk_levels(mode);
+  if (mode >= WALK_LEVEL4) {
+    unsigned width = mode == WALK_LEVEL5 ? 57 : 48;
+    f[n].hi = 63;
+    f[n].lo = width;
+    f[n].name = "sign";
+    snprintf(f[n].value, sizeof f[n].value, "0x%llx",
+             (unsigned long long)(vaddr >> width));
+    n++;
   }
-  f[n].hi = 12 + 9 * (leaf_level - 1) - 1;
+  for (unsigned level = levels; level >= leaf_level; level--, n++) {
+    walk_index_bits(mode, level, &f[n].hi, &f[n].lo);
+    /* PAE: bits 31:30 pick a PDPTE register, not a table entry */
+    f[n].name = walk_is_register(mode, level) ? "PDPTE" : walk_index_names[level];
+    snprintf(f[n].value, sizeof f[n].value, "%llu",
+             (unsigned long long)((vaddr >> f[n].lo) &
+                                  walk_bits(f[n].hi - f[n].lo, 0)));
+  }
+  f[n].hi = f[n - 1].lo - 1;
   f[n].lo = 0;
   f[n].name = "offset";
   snprintf(f[n].value, sizeof f[n].value, "0x%llx",
-           (unsigned long long)(vaddr & ((1ull << (f[n].hi + 1)) - 1)));
+           (unsigned long long)(vaddr & walk_bits(f[n].hi, 0)));
   n++;
 
   unsigned w[7];
@@ -198,10 +324,11 @@ static void walk_figure(uint64_t vaddr, unsigned levels, unsigned leaf_level) {
 /* ---- one paging entry --------------------------------------------------- */
 
 /* Reserved bits of a present entry that fired, one reason per line into
- * buf (SDM 4.5.4, Tables 4-15 to 4-20; APM for AMD's bit 8). Returns 1 if
- * any did. */
-static int walk_reserved(const mmu_cpu *cpu, unsigned level, uint64_t entry,
-                         char *buf, size_t n) {
+ * buf (SDM 4.3-4.5: Tables 4-4, 4-8 to 4-11, 4-15 to 4-20; APM for AMD's
+ * bit 8). The PAE PDPTE's are those its load checks. Returns 1 if any
+ * did. */
+static int walk_reserved(const mmu_cpu *cpu, walk_mode mode, unsigned level,
+                         uint64_t entry, char *buf, size_t n) {
   size_t used = 0;
   char bits[64];
   buf[0] = 0;
@@ -212,26 +339,54 @@ static int walk_reserved(const mmu_cpu *cpu, unsigned level, uint64_t entry,
       used += (size_t)k_;                                                    \
   } while (0)
   unsigned m = cpu->maxphyaddr;
-  uint64_t above = m < 52 ? ((1ull << 52) - 1) & ~((1ull << m) - 1) : 0;
-  if (entry & above) {
-    walk_bit_list(entry & above, bits, sizeof bits);
-    WALK_SAY("bit %s: at or above MAXPHYADDR %u (bits 51:%u are reserved)\n",
-             bits, m, m);
+  int ps = (entry & MMU_PTE_PS) != 0;
+  if (mode == WALK_BITS32) {
+    /* only a 4 MiB PDE has any: 21:M'-19, above PSE-36's bits */
+    unsigned pm = walk_pse36_width(cpu);
+    uint64_t mask = walk_bits(21, pm - 19);
+    if (walk_is_leaf(cpu, mode, level, entry) && level == 2 && (entry & mask)) {
+      walk_bit_list(entry & mask, bits, sizeof bits);
+      WALK_SAY("bit %s: reserved in a 4 MiB PDE (bits 21:%u; bits %u:13 are "
+               "physical bits %u:32, MAXPHYADDR %u)\n", bits, pm - 19,
+               pm - 20, pm - 1, m);
+    }
+    return used > 0;
+  }
+  if (walk_is_register(mode, level)) {
+    uint64_t low = entry & (walk_bits(2, 1) | walk_bits(8, 5));
+    if (low) {
+      walk_bit_list(low, bits, sizeof bits);
+      WALK_SAY("bit %s: reserved in a PDPTE (bits 2:1 and 8:5: it has no W, U, "
+               "A, D, PS or G)\n", bits);
+    }
+    if (entry & walk_bits(63, m)) {
+      walk_bit_list(entry & walk_bits(63, m), bits, sizeof bits);
+      WALK_SAY("bit %s: at or above MAXPHYADDR %u (bits 63:%u are reserved in "
+               "a PDPTE: it has no XD)\n", bits, m, m);
+    }
+    return used > 0;
+  }
+  /* PAE entries have no ignored bits between MAXPHYADDR and XD */
+  unsigned top = mode == WALK_PAE ? 62 : 51;
+  uint64_t above = m <= top ? entry & walk_bits(top, m) : 0;
+  if (above) {
+    walk_bit_list(above, bits, sizeof bits);
+    WALK_SAY("bit %s: at or above MAXPHYADDR %u (bits %u:%u are reserved%s)\n",
+             bits, m, top, m, mode == WALK_PAE ? " in PAE paging" : "");
   }
   if ((entry & MMU_PTE_XD) && !(cpu->regs.efer & MMU_EFER_NXE))
     WALK_SAY("bit 63 (XD): reserved while EFER.NXE=0\n");
-  int ps = (entry & MMU_PTE_PS) != 0;
   if (level >= 4 && ps)
     WALK_SAY("bit 7 (PS): a %s cannot map a page\n", walk_entry_names[level]);
   if (level == 3 && ps && (cpu->flags & MMU_CFG_NO_1G_PAGES))
     WALK_SAY("bit 7 (PS): this CPU has no 1 GiB pages (CPUID Page1GB=0)\n");
-  else if (level == 3 && ps && (entry & 0x3FFFE000ull)) {
-    walk_bit_list(entry & 0x3FFFE000ull, bits, sizeof bits);
+  else if (level == 3 && ps && (entry & walk_bits(29, 13))) {
+    walk_bit_list(entry & walk_bits(29, 13), bits, sizeof bits);
     WALK_SAY("bit %s: a 1 GiB page's frame is 1 GiB aligned (bits 29:13 "
              "are reserved)\n", bits);
   }
-  if (level == 2 && ps && (entry & 0x1FE000ull)) {
-    walk_bit_list(entry & 0x1FE000ull, bits, sizeof bits);
+  if (level == 2 && ps && (entry & walk_bits(20, 13))) {
+    walk_bit_list(entry & walk_bits(20, 13), bits, sizeof bits);
     WALK_SAY("bit %s: a 2 MiB page's frame is 2 MiB aligned (bits 20:13 "
              "are reserved)\n", bits);
   }
@@ -241,60 +396,134 @@ static int walk_reserved(const mmu_cpu *cpu, unsigned level, uint64_t entry,
   return used > 0;
 }
 
-static void walk_entry(const mmu_cpu *cpu, const mmu_walk_step *s,
-                       uint64_t after, int *reserved_fired) {
+/* Prints the reasons walk_reserved wrote, under a heading. */
+static void walk_say_reserved(const char *heading, char *why) {
+  printf("      %s\n", heading);
+  for (char *line = strtok(why, "\n"); line; line = strtok(NULL, "\n"))
+    printf("        %s\n", line);
+}
+
+/* "PDE[81]    at 0x102288 = 0x0000000000103007", 4-byte entries as such. */
+static void walk_entry_line(walk_mode mode, const mmu_walk_step *s) {
+  unsigned size = walk_entry_size(mode);
+  char name[16];
+  snprintf(name, sizeof name, "%s[%u]", walk_entry_names[s->level],
+           (unsigned)((s->entry_gpa & 0xFFF) / size));
+  printf("%-10s at 0x%llx = 0x%0*llx\n", name,
+         (unsigned long long)s->entry_gpa, (int)(2 * size),
+         (unsigned long long)s->entry);
+}
+
+/* A present PDPTE's flags (it has no others: SDM 4.4.1, Table 4-8). */
+static void walk_pdpte_flags(uint64_t e, const char *tail) {
+  printf("      P PWT PCD\n      %d  %d   %d%s\n", (int)(e & 1),
+         (int)((e >> 3) & 1), (int)((e >> 4) & 1), tail);
+}
+
+/* The PAE PDPTE register the walk starts from (SDM 4.4.1): bits 31:30 of
+ * the address pick it; it was read from memory when it was loaded. */
+static void walk_pdpte_register(const walk_job *job, const mmu_walk_step *s) {
+  uint64_t e = s->entry, now;
+  printf("PDPTE register %u = 0x%016llx, loaded from 0x%llx\n",
+         (unsigned)((s->entry_gpa >> 3) & 3), (unsigned long long)e,
+         (unsigned long long)s->entry_gpa);
+  char tail[64];
+  snprintf(tail, sizeof tail, "   -> page directory at 0x%llx",
+           (unsigned long long)(e & walk_frame_mask(job->cpu, WALK_PAE)));
+  if (!(e & MMU_PTE_P))
+    printf("      P=0: not present, the walk stops here\n");
+  else
+    walk_pdpte_flags(e, tail);
+  printf("      a register: a change to it in memory is not seen until the "
+         "next MOV to CR3\n");
+  if (walk_ram_read(job, s->entry_gpa, 8, &now) && now != e)
+    printf("      (memory there now holds 0x%016llx: not loaded yet)\n",
+           (unsigned long long)now);
+}
+
+static void walk_entry(const walk_job *job, walk_mode mode,
+                       const mmu_walk_step *s, uint64_t after,
+                       int *reserved_fired) {
+  const mmu_cpu *cpu = job->cpu;
   unsigned level = s->level;
   uint64_t e = s->entry;
-  uint64_t index = (s->entry_gpa & 0xFFF) / 8;
-  char name[16];
-  snprintf(name, sizeof name, "%s[%u]", walk_entry_names[level], (unsigned)index);
-  printf("%-10s at 0x%llx = 0x%016llx\n", name,
-         (unsigned long long)s->entry_gpa, (unsigned long long)e);
+  if (walk_is_register(mode, level)) {
+    walk_pdpte_register(job, s);
+    return;
+  }
+  walk_entry_line(mode, s);
   if (!(e & MMU_PTE_P)) {
     printf("      P=0: not present, the walk stops here\n");
     return;
   }
-  int leaf = walk_is_leaf(level, e);
-  int pke = (cpu->regs.cr4 & MMU_CR4_PKE) != 0;
+  int leaf = walk_is_leaf(cpu, mode, level, e);
+  /* protection keys are IA-32e paging's; 32-bit paging has no XD */
+  int pke = (cpu->regs.cr4 & MMU_CR4_PKE) && mode >= WALK_LEVEL4;
+  int xd = mode != WALK_BITS32;
   const char *bit7 = level == 1 ? "PAT" : "PS";
-  printf("      P W U PWT PCD A D %-3s G XD%s\n", bit7, leaf && pke ? "  PK" : "");
-  printf("      %d %d %d  %d   %d  %d %d  %d  %d  %d", (int)(e & 1),
+  printf("      P W U PWT PCD A D %-3s G%s%s\n", bit7, xd ? " XD" : "",
+         leaf && pke ? "  PK" : "");
+  printf("      %d %d %d  %d   %d  %d %d  %d  %d", (int)(e & 1),
          (int)((e >> 1) & 1), (int)((e >> 2) & 1), (int)((e >> 3) & 1),
          (int)((e >> 4) & 1), (int)((e >> 5) & 1), (int)((e >> 6) & 1),
-         (int)((e >> 7) & 1), (int)((e >> 8) & 1), (int)(e >> 63));
+         (int)((e >> 7) & 1), (int)((e >> 8) & 1));
+  if (xd)
+    printf("  %d", (int)(e >> 63));
   if (leaf && pke)
     printf(" %3u", (unsigned)((e >> MMU_PTE_PKEY_SHIFT) & 15));
   char why[512];
-  uint64_t frame_mask = walk_frame_mask(cpu);
-  if (walk_reserved(cpu, level, e, why, sizeof why)) {
+  if (walk_reserved(cpu, mode, level, e, why, sizeof why)) {
     *reserved_fired = 1;
-    printf("\n      reserved bits set, the walk stops here:\n");
-    for (char *line = strtok(why, "\n"); line; line = strtok(NULL, "\n"))
-      printf("        %s\n", line);
+    printf("\n");
+    walk_say_reserved("reserved bits set, the walk stops here:", why);
   } else if (leaf) {
-    uint64_t size = 1ull << (12 + 9 * (level - 1));
-    printf("   -> %s page at 0x%llx\n", walk_page_size_name(size),
-           (unsigned long long)(e & frame_mask & ~(size - 1)));
+    printf("   -> %s page at 0x%llx\n",
+           walk_page_size_name(walk_page_size(mode, level)),
+           (unsigned long long)walk_page_frame(cpu, mode, level, e));
+    if (mode == WALK_BITS32 && level == 2) {
+      unsigned pm = walk_pse36_width(cpu);
+      printf("      PSE-36: bits %u:13 = 0x%llx: physical bits %u:32\n",
+             pm - 20, (unsigned long long)((e >> 13) & walk_bits(pm - 33, 0)),
+             pm - 1);
+    }
   } else {
     printf("   -> %s at 0x%llx\n", walk_table_names[level - 1],
-           (unsigned long long)(e & frame_mask));
+           (unsigned long long)(e & walk_frame_mask(cpu, mode)));
+    if (mode == WALK_BITS32 && (e & MMU_PTE_PS))
+      printf("      PS=1 is ignored: CR4.PSE=0, the PDE points to a page "
+             "table\n");
   }
   if (after != e)
-    printf("      the walk set %s%s%s: now 0x%016llx\n",
+    printf("      the walk set %s%s%s: now 0x%0*llx\n",
            (after & ~e & MMU_PTE_A) ? "A" : "",
            (after & ~e & MMU_PTE_A) && (after & ~e & MMU_PTE_D) ? " and " : "",
-           (after & ~e & MMU_PTE_D) ? "D" : "", (unsigned long long)after);
+           (after & ~e & MMU_PTE_D) ? "D" : "",
+           (int)(2 * walk_entry_size(mode)), (unsigned long long)after);
 }
 
 /* ---- why an access was denied (SDM 4.6) --------------------------------- */
 
+/* The entries that give rights (SDM 4.6: every one but the PAE PDPTE
+ * register) combined: bits set in all of them, and in any. */
+static void walk_combine(walk_mode mode, const mmu_trace *t, uint64_t *all,
+                         uint64_t *any) {
+  *all = ~0ull;
+  *any = 0;
+  for (uint32_t i = 0; i < t->count; i++)
+    if (!walk_is_register(mode, t->step[i].level)) {
+      *all &= t->step[i].entry;
+      *any |= t->step[i].entry;
+    }
+}
+
 /* The entries of the walk whose bit (mask) is clear (want 0) or set. */
-static void walk_levels_with(const mmu_trace *t, uint64_t mask, int set,
-                             char *buf, size_t n) {
+static void walk_levels_with(walk_mode mode, const mmu_trace *t, uint64_t mask,
+                             int set, char *buf, size_t n) {
   size_t used = 0;
   buf[0] = 0;
   for (uint32_t i = 0; i < t->count; i++)
-    if (((t->step[i].entry & mask) != 0) == set) {
+    if (!walk_is_register(mode, t->step[i].level) &&
+        ((t->step[i].entry & mask) != 0) == set) {
       int k = snprintf(buf + used, n - used, "%s%s", used ? ", " : "",
                        walk_entry_names[t->step[i].level]);
       if (k > 0 && (size_t)k < n - used)
@@ -302,25 +531,27 @@ static void walk_levels_with(const mmu_trace *t, uint64_t mask, int set,
     }
 }
 
-static void walk_why_protection(const mmu_cpu *cpu, const mmu_trace *t,
-                                unsigned access, uint32_t ec) {
+/* XD counts in PAE and IA-32e paging with EFER.NXE=1 (SDM 4.6). */
+static int walk_has_xd(const mmu_cpu *cpu, walk_mode mode) {
+  return mode != WALK_BITS32 && (cpu->regs.efer & MMU_EFER_NXE);
+}
+
+static void walk_why_protection(const mmu_cpu *cpu, walk_mode mode,
+                                const mmu_trace *t, unsigned access,
+                                uint32_t ec) {
   const mmu_regs *r = &cpu->regs;
   int fetch = (access & MMU_FETCH) != 0;
   int write = (access & MMU_WRITE) && !fetch;
   int implicit = (access & MMU_IMPLICIT) != 0;
   int user_access = r->cpl == 3 && !implicit;
-  int nxe = (r->efer & MMU_EFER_NXE) != 0;
-  uint64_t all = ~0ull, any = 0;
-  for (uint32_t i = 0; i < t->count; i++) {
-    all &= t->step[i].entry;
-    any |= t->step[i].entry;
-  }
+  uint64_t all, any;
+  walk_combine(mode, t, &all, &any);
   int user_page = (all & MMU_PTE_U) != 0, writable = (all & MMU_PTE_W) != 0;
   char where_u[64], where_w[64], where_xd[64];
-  walk_levels_with(t, MMU_PTE_U, 0, where_u, sizeof where_u);
-  walk_levels_with(t, MMU_PTE_W, 0, where_w, sizeof where_w);
-  walk_levels_with(t, MMU_PTE_XD, 1, where_xd, sizeof where_xd);
-  const char *mode = user_access ? "user-mode" : "supervisor-mode";
+  walk_levels_with(mode, t, MMU_PTE_U, 0, where_u, sizeof where_u);
+  walk_levels_with(mode, t, MMU_PTE_W, 0, where_w, sizeof where_w);
+  walk_levels_with(mode, t, MMU_PTE_XD, 1, where_xd, sizeof where_xd);
+  const char *mode_name = user_access ? "user-mode" : "supervisor-mode";
   if (ec & MMU_PFEC_PK) {
     uint64_t leaf = t->step[t->count - 1].entry;
     unsigned key = (unsigned)(leaf >> MMU_PTE_PKEY_SHIFT) & 15;
@@ -329,7 +560,7 @@ static void walk_why_protection(const mmu_cpu *cpu, const mmu_trace *t,
            ad ? "AD" : "WD", key, ad ? "access disabled" : "write disabled");
     return;
   }
-  if (fetch && nxe && (any & MMU_PTE_XD))
+  if (fetch && walk_has_xd(cpu, mode) && (any & MMU_PTE_XD))
     printf("  why: an instruction fetch from a page with XD=1 (in the %s)\n",
            where_xd);
   else if (fetch && user_access && !user_page)
@@ -350,39 +581,40 @@ static void walk_why_protection(const mmu_cpu *cpu, const mmu_trace *t,
                     : "EFLAGS.AC=0");
   else if (!writable)
     printf("  why: a %s write to a read-only page with CR0.WP=1: W=0 in the %s\n",
-           mode, where_w);
+           mode_name, where_w);
   else
     printf("  why: (no rule of SDM 4.6 this tool knows explains it)\n");
 }
 
 /* The rights the entries give together (SDM 4.6: W and U must be 1 in
  * every entry, XD in any one forbids fetches). */
-static void walk_rights(const mmu_cpu *cpu, const mmu_trace *t) {
-  uint64_t all = ~0ull, any = 0;
-  for (uint32_t i = 0; i < t->count; i++) {
-    all &= t->step[i].entry;
-    any |= t->step[i].entry;
-  }
+static void walk_rights(const mmu_cpu *cpu, walk_mode mode, const mmu_trace *t) {
+  uint64_t all, any;
+  walk_combine(mode, t, &all, &any);
   char where[64];
-  printf("Rights over the walk:\n");
-  walk_levels_with(t, MMU_PTE_U, 0, where, sizeof where);
+  printf("Rights over the walk%s:\n",
+         mode == WALK_PAE ? " (the PDPTE register gives none)" : "");
+  walk_levels_with(mode, t, MMU_PTE_U, 0, where, sizeof where);
   if (all & MMU_PTE_U)
     printf("  user page (U=1 in every entry)\n");
   else
     printf("  supervisor page (U=0 in the %s)\n", where);
-  walk_levels_with(t, MMU_PTE_W, 0, where, sizeof where);
+  walk_levels_with(mode, t, MMU_PTE_W, 0, where, sizeof where);
   if (all & MMU_PTE_W)
     printf("  writable (W=1 in every entry)\n");
   else
     printf("  read-only (W=0 in the %s)\n", where);
-  walk_levels_with(t, MMU_PTE_XD, 1, where, sizeof where);
-  if (!(cpu->regs.efer & MMU_EFER_NXE))
+  walk_levels_with(mode, t, MMU_PTE_XD, 1, where, sizeof where);
+  if (mode == WALK_BITS32)
+    printf("  executable (32-bit paging has no XD bit)\n");
+  else if (!(cpu->regs.efer & MMU_EFER_NXE))
     printf("  executable (EFER.NXE=0)\n");
   else if (any & MMU_PTE_XD)
     printf("  not executable (XD=1 in the %s)\n", where);
   else
     printf("  executable (XD=0 in every entry)\n");
-  if ((cpu->regs.cr4 & MMU_CR4_PKE) && (all & MMU_PTE_U)) {
+  if ((cpu->regs.cr4 & MMU_CR4_PKE) && mode >= WALK_LEVEL4 &&
+      (all & MMU_PTE_U)) {
     unsigned key = (unsigned)(t->step[t->count - 1].entry >> MMU_PTE_PKEY_SHIFT) & 15;
     printf("  protection key %u: PKRU AD%u=%u WD%u=%u\n", key, key,
            (cpu->regs.pkru >> (2 * key)) & 1, key,
@@ -390,7 +622,20 @@ static void walk_rights(const mmu_cpu *cpu, const mmu_trace *t) {
   }
 }
 
-static void walk_error_code(uint32_t ec, uint64_t cr2) {
+/* What a clear I/D bit says (SDM 4.7): it is set only for a fetch, and
+ * then only with CR4.SMEP=1 or EFER.NXE=1 in a mode with XD; 32-bit
+ * paging has none, so there only SMEP sets it. */
+static const char *walk_id_clear(walk_mode mode, int fetch) {
+  if (mode != WALK_BITS32)
+    return "not a fetch (or EFER.NXE=0 and CR4.SMEP=0)";
+  return fetch ? "a fetch, but CR4.SMEP=0 (32-bit paging has no XD: EFER.NXE "
+                 "does not set it)"
+               : "not a fetch (32-bit paging: a fetch sets it only with "
+                 "CR4.SMEP=1)";
+}
+
+static void walk_error_code(walk_mode mode, int fetch, uint32_t ec,
+                            uint64_t cr2) {
   static const struct {
     uint32_t bit;
     const char *name, *set, *clear;
@@ -401,8 +646,7 @@ static void walk_error_code(uint32_t ec, uint64_t cr2) {
       {MMU_PFEC_U, "U", "a user-mode access", "a supervisor-mode access"},
       {MMU_PFEC_RSVD, "RSVD", "a reserved bit was set in a paging entry",
        "no reserved bit set"},
-      {MMU_PFEC_ID, "ID", "an instruction fetch",
-       "not a fetch (or EFER.NXE=0 and CR4.SMEP=0)"},
+      {MMU_PFEC_ID, "ID", "an instruction fetch", NULL},
       {MMU_PFEC_PK, "PK", "a protection-key violation",
        "no protection-key violation"},
   };
@@ -412,9 +656,13 @@ static void walk_error_code(uint32_t ec, uint64_t cr2) {
     const char *meaning = set ? bits[i].set : bits[i].clear;
     if (bits[i].bit == MMU_PFEC_P && (ec & MMU_PFEC_RSVD))
       meaning = "the entry is present (its reserved bits faulted)";
+    if (bits[i].bit == MMU_PFEC_ID && !set)
+      meaning = walk_id_clear(mode, fetch);
     printf("    bit %u %-4s = %d  %s\n", i, bits[i].name, set, meaning);
   }
-  printf("  CR2 = 0x%016llx\n", (unsigned long long)cr2);
+  /* outside IA-32e mode CR2 holds the 32-bit linear address */
+  printf("  CR2 = 0x%0*llx\n", mode >= WALK_LEVEL4 ? 16 : 8,
+         (unsigned long long)cr2);
 }
 
 /* ---- both paths, and the explanation ------------------------------------ */
@@ -460,16 +708,20 @@ static int walk_same_outcome(const walk_outcome *a, const walk_outcome *b,
  * them back as they were, so that the other path starts alike. */
 static void walk_run(const walk_job *job, int reference, mmu_trace *t,
                      walk_outcome *o) {
+  walk_mode mode = walk_mode_of(&job->cpu->regs);
+  unsigned size = walk_entry_size(mode);
   memset(o, 0, sizeof *o);
   o->status = reference ? mmu_reference_translate(job->cpu, job->vaddr,
                                                   job->access, &o->result, t)
                         : mmu_translate(job->cpu, job->vaddr, job->access,
                                         &o->result);
   for (uint32_t i = 0; i < t->count; i++) {
-    uint64_t *entry = walk_ram_entry(job, t->step[i].entry_gpa);
-    o->after[i] = entry ? *entry : t->step[i].entry;
-    if (entry)
-      *entry = t->step[i].entry;
+    const mmu_walk_step *s = &t->step[i];
+    o->after[i] = s->entry;
+    /* a PDPTE register is not memory: what is there may differ */
+    if (!walk_is_register(mode, s->level) &&
+        walk_ram_read(job, s->entry_gpa, size, &o->after[i]))
+      walk_ram_write(job, s->entry_gpa, size, s->entry);
   }
 }
 
@@ -540,22 +792,45 @@ static void walk_registers(const mmu_cpu *cpu) {
          (unsigned long long)r->cr3, r->pkru, r->ac, cpu->maxphyaddr);
 }
 
+static const char *walk_mode_name(walk_mode mode) {
+  static const char *const names[] = {"no paging", "32-bit paging",
+                                      "PAE paging", "4-level paging",
+                                      "5-level paging"};
+  return names[mode];
+}
+
+/* Where the walk starts: CR3's table, or PAE's PDPTE registers. */
+static void walk_show_cr3(const walk_job *job, walk_mode mode) {
+  const mmu_regs *r = &job->cpu->regs;
+  if (mode == WALK_PAE)
+    printf("CR3 0x%llx: %s four PDPTE registers from 0x%llx (CR3 bits "
+           "31:5)\n\n", (unsigned long long)r->cr3,
+           job->cr3_written ? "a MOV to CR3 loaded the" : "the last load read the",
+           (unsigned long long)(r->cr3 & walk_bits(31, 5)));
+  else
+    printf("CR3 0x%llx: the %s is at 0x%llx\n\n", (unsigned long long)r->cr3,
+           walk_table_names[walk_levels(mode)],
+           (unsigned long long)(r->cr3 & walk_frame_mask(job->cpu, mode)));
+}
+
 /* The paging part: the address figure, each entry, the rights, and the
  * outcome when it is a fault. */
 static void walk_show_walk(const walk_job *job, const mmu_trace *trace,
                            const walk_outcome *ref) {
   const mmu_cpu *cpu = job->cpu;
-  const mmu_regs *r = &cpu->regs;
-  unsigned levels = (r->cr4 & MMU_CR4_LA57) ? 5 : 4;
+  walk_mode mode = walk_mode_of(&cpu->regs);
+  unsigned levels = walk_levels(mode);
+  uint64_t vaddr = mode >= WALK_LEVEL4 ? job->vaddr : (uint32_t)job->vaddr;
   const mmu_walk_step *last = trace->count ? &trace->step[trace->count - 1] : NULL;
   /* the figure cuts the address as the entry where the walk ended does,
    * when that entry maps a page */
   unsigned leaf_level = 1;
-  if (last && (last->entry & MMU_PTE_P) && walk_is_leaf(last->level, last->entry))
+  if (last && (last->entry & MMU_PTE_P) &&
+      walk_is_leaf(cpu, mode, last->level, last->entry))
     leaf_level = last->level;
-  printf("%u-level paging; the linear address, cut for a %s page:\n\n", levels,
-         walk_page_size_name(1ull << (12 + 9 * (leaf_level - 1))));
-  walk_figure(job->vaddr, levels, leaf_level);
+  printf("%s; the linear address, cut for a %s page:\n\n", walk_mode_name(mode),
+         walk_page_size_name(walk_page_size(mode, leaf_level)));
+  walk_figure(mode, vaddr, leaf_level);
   printf("\n");
   if (ref->status == MMU_GP_FAULT) {
     unsigned top = levels == 5 ? 56 : 47;
@@ -563,23 +838,21 @@ static void walk_show_walk(const walk_job *job, const mmu_trace *trace,
            "63:%u must all equal bit %u)\n", top, top);
     return;
   }
-  printf("CR3 0x%llx: the %s is at 0x%llx\n\n", (unsigned long long)r->cr3,
-         walk_table_names[levels],
-         (unsigned long long)(r->cr3 & walk_frame_mask(cpu)));
+  walk_show_cr3(job, mode);
   int reserved_fired = 0;
   for (uint32_t i = 0; i < trace->count; i++)
-    walk_entry(cpu, &trace->step[i], ref->after[i], &reserved_fired);
+    walk_entry(job, mode, &trace->step[i], ref->after[i], &reserved_fired);
   if (last && (last->entry & MMU_PTE_P) && !reserved_fired &&
-      walk_is_leaf(last->level, last->entry)) {
+      walk_is_leaf(cpu, mode, last->level, last->entry)) {
     printf("\n");
-    walk_rights(cpu, trace);
+    walk_rights(cpu, mode, trace);
   }
   if (ref->status == MMU_ERR_PT_BUS) {
     /* the entry that could not be read is one level below the last traced */
     unsigned level = last ? last->level - 1u : levels;
     char name[16];
     snprintf(name, sizeof name, "%s[%u]", walk_entry_names[level],
-             (unsigned)((ref->result.paddr & 0xFFF) / 8));
+             (unsigned)((ref->result.paddr & 0xFFF) / walk_entry_size(mode)));
     printf("%-10s at 0x%llx: outside guest RAM\n\n", name,
            (unsigned long long)ref->result.paddr);
     printf("Result: MMU_ERR_PT_BUS: the walk read a paging entry at 0x%llx, "
@@ -592,22 +865,23 @@ static void walk_show_walk(const walk_job *job, const mmu_trace *trace,
   if (ref->status != MMU_PAGE_FAULT || !last)
     return;
   uint32_t ec = ref->result.error_code;
+  const char *at = walk_is_register(mode, last->level) ? "PDPTE register"
+                                                       : walk_entry_names[last->level];
   if ((last->entry & MMU_PTE_P) && !(ec & MMU_PFEC_RSVD))
     printf("Result: #PF (page fault): the walk is complete, the access is "
            "not allowed\n");
   else
-    printf("Result: #PF (page fault) at the %s\n", walk_entry_names[last->level]);
+    printf("Result: #PF (page fault) at the %s\n", at);
   if (!(last->entry & MMU_PTE_P))
-    printf("  why: P=0 in the %s: nothing is mapped there\n",
-           walk_entry_names[last->level]);
+    printf("  why: P=0 in the %s: nothing is mapped there\n", at);
   else if (ec & MMU_PFEC_RSVD)
     printf("  why: %s in the %s (above)\n",
            reserved_fired ? "reserved bits set"
                           : "a reserved bit (no rule of this tool says which)",
-           walk_entry_names[last->level]);
+           at);
   else
-    walk_why_protection(cpu, trace, job->access, ec);
-  walk_error_code(ec, ref->result.cr2);
+    walk_why_protection(cpu, mode, trace, job->access, ec);
+  walk_error_code(mode, (job->access & MMU_FETCH) != 0, ec, ref->result.cr2);
 }
 
 /* What the access would touch: up to 16 bytes, not past its region. */
@@ -669,15 +943,80 @@ static int walk_cross_check(const walk_job *job, const mmu_trace *trace,
   return agrees ? code : CLI_FAILED;
 }
 
+/* PAE paging from guest RAM: this command's MOV to CR3 loaded the PDPTE
+ * registers (SDM 4.4.1). When it raised #GP, or the reserved bits of
+ * Table 4-8 say it should have, the four entries it read are the
+ * explanation; returns the exit code then, -1 when the walk goes on. */
+static int walk_pdpte_load(const walk_job *job) {
+  const mmu_cpu *cpu = job->cpu;
+  uint64_t base = cpu->regs.cr3 & walk_bits(31, 5), e[4];
+  int faults = 0;
+  char why[4][512];
+  for (unsigned i = 0; i < 4; i++) {
+    if (!walk_ram_read(job, base + 8 * i, 8, &e[i]))
+      e[i] = 0; /* the load said MMU_ERR_PT_BUS before we got here */
+    why[i][0] = 0;
+    if ((e[i] & MMU_PTE_P) &&
+        walk_reserved(cpu, WALK_PAE, 3, e[i], why[i], sizeof why[i]))
+      faults = 1;
+  }
+  int gp = job->cr3_status == MMU_GP_FAULT;
+  if (!gp && !faults)
+    return -1;
+  printf("PAE paging: the MOV to CR3 loads the four PDPTE registers from "
+         "0x%llx (CR3 bits 31:5)\nbefore any walk; a present one with a "
+         "reserved bit is #GP(0) (SDM 4.4.1, Table 4-8):\n\n",
+         (unsigned long long)base);
+  for (unsigned i = 0; i < 4; i++) {
+    printf("PDPTE %u    at 0x%llx = 0x%016llx\n", i,
+           (unsigned long long)(base + 8 * i), (unsigned long long)e[i]);
+    if (!(e[i] & MMU_PTE_P)) {
+      printf("      P=0: not present, nothing is checked\n");
+      continue;
+    }
+    walk_pdpte_flags(e[i], why[i][0] ? "" : "   no reserved bit");
+    if (why[i][0])
+      walk_say_reserved("reserved bits set:", why[i]);
+  }
+  if (faults)
+    printf("\nResult: #GP(0) at the MOV to CR3 of 0x%llx: it does not take "
+           "effect (CR3 and the PDPTE registers keep their old values); no "
+           "walk\n", (unsigned long long)cpu->regs.cr3);
+  if (faults && gp) {
+    printf("\nmmu_write_cr3 agrees: #GP(0).\n");
+    return CLI_OK;
+  }
+  printf("\nmmu_write_cr3 DISAGREES: it %s\n",
+         gp ? "raises #GP(0), and no present PDPTE has a reserved bit"
+            : "loads them");
+  return CLI_FAILED;
+}
+
 static int walk_explain(const walk_job *job) {
   const mmu_regs *r = &job->cpu->regs;
+  walk_mode mode = walk_mode_of(r);
   int implicit = (job->access & MMU_IMPLICIT) != 0;
-  printf("%s%s of linear address 0x%016llx at CPL %u: a %s access\n",
+  /* SDM vol. 1 3.3.6: 32 bits outside IA-32e mode */
+  int narrow = !(r->efer & MMU_EFER_LMA);
+  uint64_t linear = narrow ? (uint32_t)job->vaddr : job->vaddr;
+  printf("%s%s of linear address 0x%0*llx at CPL %u: a %s access\n",
          walk_access_name(job->access), implicit ? " (implicit)" : "",
-         (unsigned long long)job->vaddr, r->cpl,
+         narrow ? 8 : 16, (unsigned long long)linear, r->cpl,
          r->cpl == 3 && !implicit ? "user-mode" : "supervisor-mode");
+  if (linear != job->vaddr)
+    printf("  (0x%llx given: the linear address is 32 bits outside IA-32e "
+           "mode; bits 63:32 are dropped)\n", (unsigned long long)job->vaddr);
   walk_registers(job->cpu);
+  if (mode == WALK_PAE && job->cr3_status == MMU_OK)
+    printf("PDPTE registers 0x%llx 0x%llx 0x%llx 0x%llx\n",
+           (unsigned long long)r->pdpte[0], (unsigned long long)r->pdpte[1],
+           (unsigned long long)r->pdpte[2], (unsigned long long)r->pdpte[3]);
   printf("\n");
+  if (mode == WALK_PAE && job->cr3_written) {
+    int code = walk_pdpte_load(job);
+    if (code >= 0)
+      return code;
+  }
 
   /* the reference walk first, its A/D writes undone, then the TLB path
    * from the same state */
@@ -687,12 +1026,7 @@ static int walk_explain(const walk_job *job) {
   walk_run(job, 1, &trace, &ref);
   walk_run(job, 0, &trace, &fast);
 
-  if (ref.status == MMU_ERR_MODE) {
-    cli_error("walk", "paging mode not modelled: 4- and 5-level paging need "
-                      "EFER.LMA=1 and CR4.PAE=1");
-    return CLI_BAD_INPUT;
-  }
-  if (!(r->cr0 & MMU_CR0_PG)) {
+  if (mode == WALK_OFF) {
     printf("Result: physical address 0x%llx: CR0.PG=0, paging is off, the "
            "physical address is the linear address\n",
            (unsigned long long)ref.result.paddr);
@@ -798,7 +1132,7 @@ static int walk_from_vector(const char *path, const char *id, long step) {
       printf(" of the access steps %s (--step N)", list);
     printf("\n");
     walk_job job = {&cpu, &ctx->region, 1, v.step[step].a,
-                    v.step[step].access, &v.step[step], v.departs};
+                    v.step[step].access, &v.step[step], v.departs, 0, MMU_OK};
     code = walk_explain(&job);
   }
   free(block);
@@ -815,15 +1149,22 @@ static const char *walk_regs_problem(const mmu_regs *r, unsigned maxphyaddr) {
     return "CR4 bits 63:32 are reserved";
   if (pg && !(r->cr0 & MMU_CR0_PE))
     return "CR0.PG=1 needs CR0.PE=1";
+  if ((r->cr0 & MMU_CR0_NW) && !(r->cr0 & MMU_CR0_CD))
+    return "CR0.NW=1 needs CR0.CD=1";
+  /* the --efer default is long mode: the usual slip for the other modes */
   if (lma != (pg && (r->efer & MMU_EFER_LME)))
-    return "EFER.LMA must be CR0.PG and EFER.LME";
+    return "EFER.LMA must be CR0.PG and EFER.LME (outside long mode give "
+           "--efer 0, or 0x800 for NXE)";
   if (lma && !(r->cr4 & MMU_CR4_PAE))
-    return "long mode (EFER.LMA=1) needs CR4.PAE=1";
+    return "long mode (EFER.LMA=1) needs CR4.PAE=1 (for 32-bit paging give "
+           "--efer 0, or 0x800 for NXE)";
   if ((r->cr4 & MMU_CR4_PCIDE) && !lma)
     return "CR4.PCIDE=1 needs long mode";
   uint64_t cr3 = (r->cr4 & MMU_CR4_PCIDE) ? r->cr3 & ~MMU_CR3_NOFLUSH : r->cr3;
   if (maxphyaddr < 64 && (cr3 >> maxphyaddr))
     return "CR3 has bits set at or above MAXPHYADDR";
+  if (!lma && (cr3 >> 32))
+    return "CR3 is 32 bits outside long mode";
   return "mmu_load_regs refused them";
 }
 
@@ -880,11 +1221,22 @@ static int walk_from_ram(walk_ram *ram, unsigned ram_count, mmu_config *cfg,
     cli_error("walk", "registers refused: %s", walk_regs_problem(regs, cfg->maxphyaddr));
     goto out;
   }
+  /* PAE paging: regs.pdpte[] is empty; load it from RAM as a MOV to CR3
+   * does (SDM 4.4.1), #GP included */
+  int cr3_written = walk_mode_of(regs) == WALK_PAE;
+  int cr3_status = cr3_written ? mmu_write_cr3(&cpu, regs->cr3) : MMU_OK;
+  if (cr3_status == MMU_ERR_PT_BUS) {
+    cli_error("walk", "the PDPTEs at 0x%llx (CR3 bits 31:5) are outside guest "
+              "RAM: PAE paging cannot load them",
+              (unsigned long long)(regs->cr3 & 0xFFFFFFE0u));
+    goto out;
+  }
   for (unsigned i = 0; i < ram_count; i++)
     printf("RAM %s: 0x%llx-0x%llx\n", ram[i].path,
            (unsigned long long)regions[i].gpa,
            (unsigned long long)(regions[i].gpa + regions[i].size - 1));
-  walk_job job = {&cpu, regions, ram_count, vaddr, access, NULL, ""};
+  walk_job job = {&cpu, regions, ram_count,   vaddr,     access,
+                  NULL, "",      cr3_written, cr3_status};
   code = walk_explain(&job);
 out:
   for (unsigned i = 0; i < loaded; i++)
@@ -1048,8 +1400,8 @@ int cli_walk(int argc, char **argv) {
     cli_error("walk", "--step goes with a vector file, not --ram");
     goto usage;
   }
-  if (!have_cr3) {
-    cli_error("walk", "--ram needs --cr3");
+  if (!have_cr3 && (regs.cr0 & MMU_CR0_PG)) {
+    cli_error("walk", "--ram needs --cr3 (unless CR0.PG=0)");
     goto usage;
   }
   if (npositional != 1) {

@@ -614,6 +614,227 @@ static int gen_cat_random(gen_rng *r, unsigned caps, vec_vector *v,
   return 1;
 }
 
+/* ---- the modes before IA-32e ---------------------------------------------- */
+
+/* 4-byte entries (32-bit paging) share the 8-byte 'pte' lines. */
+static void gen_set32(gen_builder *b, uint64_t gpa, uint32_t value) {
+  uint64_t *p = gen_slot(b, gpa & ~7ull, 1);
+  if (!p)
+    return;
+  unsigned sh = (gpa & 4) ? 32 : 0;
+  *p = (*p & ~(0xFFFFFFFFull << sh)) | ((uint64_t)value << sh);
+}
+
+static uint64_t gen_new_table(gen_builder *b) {
+  uint64_t t = b->next_table;
+  b->next_table += 4096;
+  return t;
+}
+
+static void gen_regs_legacy(vec_vector *v, int paging, int pae, uint64_t cr4,
+                            int nxe, int wp, unsigned cpl, unsigned ac) {
+  v->cr0 = MMU_CR0_PE | (paging ? MMU_CR0_PG : 0) | (wp ? MMU_CR0_WP : 0);
+  v->cr4 = cr4 | (pae ? MMU_CR4_PAE : 0);
+  v->efer = nxe ? MMU_EFER_NXE : 0;
+  v->cpl = cpl;
+  v->ac = ac;
+}
+
+/* CR4 controls a legacy vector may set: PSE and PGE always, SMEP/SMAP
+ * where the source has them. */
+static uint64_t gen_cr4_legacy(gen_rng *r, unsigned caps, int pse) {
+  uint64_t cr4 = (pse ? MMU_CR4_PSE : 0) | (gen_chance(r, 40) ? MMU_CR4_PGE : 0);
+  if ((caps & GEN_CAP_SMAP) && gen_chance(r, 40))
+    cr4 |= MMU_CR4_SMEP;
+  if ((caps & GEN_CAP_SMAP) && gen_chance(r, 40))
+    cr4 |= MMU_CR4_SMAP;
+  return cr4;
+}
+
+/* A data frame below 4 GiB: in RAM, or (where the source sees MMIO) in
+ * [2 GiB, 3 GiB), outside it. */
+static uint64_t gen_frame32(gen_builder *b, gen_rng *r, uint64_t size, int outside) {
+  if (outside && (b->caps & GEN_CAP_MMIO))
+    return 0x80000000ull + gen_below(r, (1ull << 30) / size) * size;
+  return gen_frame(b, r, size, 0);
+}
+
+/* A linear address with 32-bit paging: above the harness's PDEs. */
+static uint64_t gen_va32(gen_rng *r, uint64_t low) {
+  uint64_t va = low + (gen_next(r) % ((1ull << 32) - low));
+  return (va & ~0xFFFull) | (gen_below(r, 512) * 8);
+}
+
+/* The access steps of a legacy vector: sometimes a read first, sometimes
+ * a read then a write (D), sometimes a CR3 reload in between (a global
+ * page's rights are the same after it). */
+static void gen_accesses_legacy(gen_rng *r, vec_vector *v, uint64_t va) {
+  unsigned kind = gen_kind(r);
+  if (gen_chance(r, 25))
+    gen_access(v, MMU_READ, va);
+  gen_access(v, kind, va);
+  if (gen_chance(r, 25)) {
+    if ((v->cr0 & MMU_CR0_PG) && gen_chance(r, 50))
+      gen_op(v, VEC_CR3, v->cr3, 0);
+    gen_access(v, gen_kind(r), va);
+  }
+}
+
+/* nopaging: paging off, linear = physical (32 bits), every access kind at
+ * CPL 0 and 3, in RAM and outside it. */
+static int gen_cat_nopaging(gen_rng *r, unsigned caps, vec_vector *v,
+                            gen_builder *b, const char *prefix, uint64_t index) {
+  gen_start(v, b, prefix, "nopaging", index, 2, 46);
+  gen_regs_legacy(v, 0, gen_chance(r, 20), gen_cr4_legacy(r, caps, gen_chance(r, 50)),
+                  gen_chance(r, 30), gen_chance(r, 50), gen_chance(r, 50) ? 3 : 0,
+                  gen_chance(r, 30));
+  v->cr3 = 0;
+  uint64_t va = gen_frame32(b, r, 4096, gen_chance(r, 40)) | (gen_below(r, 512) * 8);
+  gen_accesses_legacy(r, v, va);
+  return 1;
+}
+
+/* paging32: 4 KiB pages under 32-bit paging: P, R/W, U/S at CPL 0 and 3,
+ * WP, SMEP/SMAP with AC, A/D of 4-byte entries, G with PGE. */
+static int gen_cat_paging32(gen_rng *r, unsigned caps, vec_vector *v,
+                            gen_builder *b, const char *prefix, uint64_t index) {
+  gen_start(v, b, prefix, "paging32", index, 2, 46);
+  gen_regs_legacy(v, 1, 0, gen_cr4_legacy(r, caps, gen_chance(r, 50)),
+                  gen_chance(r, 20), gen_chance(r, 50), gen_chance(r, 50) ? 3 : 0,
+                  gen_chance(r, 40));
+  uint64_t va = gen_va32(r, GEN_LEGACY32_LOW);
+  uint32_t pde = (gen_chance(r, 92) ? 1u : 0u) | (uint32_t)(gen_next(r) & 0x7E) |
+                 (gen_chance(r, 70) ? 6u : 0u);
+  pde &= ~(uint32_t)MMU_PTE_PS;
+  uint32_t pte = (gen_chance(r, 88) ? 1u : 0u) | (uint32_t)(gen_next(r) & 0x17E) |
+                 (gen_chance(r, 70) ? 6u : 0u);
+  uint64_t pt = gen_new_table(b);
+  gen_set32(b, b->root + 4 * (va >> 22), (uint32_t)pt | pde);
+  uint64_t pa = gen_frame32(b, r, 4096, gen_chance(r, 40));
+  uint64_t pte_gpa = pt + 4 * ((va >> 12) & 1023);
+  gen_set32(b, pte_gpa, (uint32_t)pa | pte);
+  gen_accesses_legacy(r, v, va);
+  if (gen_chance(r, 15)) { /* take W away, INVLPG, write again */
+    gen_op(v, VEC_SET_PTE, pte_gpa & ~7ull,
+           gen_get(b, pte_gpa & ~7ull) & ~((uint64_t)MMU_PTE_W << ((pte_gpa & 4) ? 32 : 0)));
+    gen_op(v, VEC_INVLPG, va, 0);
+    gen_access(v, MMU_WRITE, va);
+  }
+  return 1;
+}
+
+/* pse36: 4 MiB pages (CR4.PSE): PA[M-1:32] in bits 20:13 of the PDE
+ * (PSE-36) under several MAXPHYADDRs, reserved bit 21 and bits
+ * 20:(M-19), PS ignored without CR4.PSE (the PDE then points to a table). */
+static int gen_cat_pse36(gen_rng *r, unsigned caps, vec_vector *v,
+                         gen_builder *b, const char *prefix, uint64_t index) {
+  static const uint32_t ms[] = {36, 39, 40, 46};
+  uint32_t m = (caps & GEN_CAP_MAXPHY) ? ms[gen_below(r, 4)] : 46;
+  gen_start(v, b, prefix, "pse36", index, 2, m);
+  int pse = gen_chance(r, 80);
+  gen_regs_legacy(v, 1, 0, gen_cr4_legacy(r, caps, pse), 0, gen_chance(r, 50),
+                  gen_chance(r, 40) ? 3 : 0, gen_chance(r, 30));
+  uint64_t va = gen_va32(r, GEN_LEGACY32_LOW);
+  /* in RAM: a 4 MiB frame in [16 MiB, 64 MiB) */
+  uint64_t frame = GEN_DATA_BASE + gen_below(r, 12) * (4ull << 20);
+  uint32_t pde = (uint32_t)frame | (uint32_t)MMU_PTE_PS | 1u |
+                 (uint32_t)(gen_next(r) & 0x17E) | (gen_chance(r, 70) ? 6u : 0u);
+  unsigned abits = m - 32 > 8 ? 8 : m - 32; /* bits 13 .. 13+abits-1 */
+  switch (gen_below(r, 4)) {
+  case 0: /* an address bit above 4 GiB: outside RAM */
+    if (caps & GEN_CAP_MMIO)
+      pde |= 1u << (13 + gen_below(r, abits));
+    break;
+  case 1: /* reserved bit 21, or one of 20:(13+abits) */
+    pde |= 1u << (13 + abits + gen_below(r, 9 - abits));
+    break;
+  default:
+    break;
+  }
+  gen_set32(b, b->root + 4 * (va >> 22), pde);
+  if (!pse && gen_chance(r, 60)) { /* the PDE's frame read as a table */
+    uint64_t pa = gen_frame32(b, r, 4096, 0);
+    gen_set32(b, (pde & 0xFFFFF000u) + 4 * ((va >> 12) & 1023), (uint32_t)pa | 0x67u);
+  }
+  gen_accesses_legacy(r, v, va);
+  return 1;
+}
+
+/* pae: PAE paging: the four PDPTE registers (not present, loaded from a
+ * rewritten PDPTE only by a MOV to CR3, #GP at that MOV for a reserved
+ * bit), 2 MiB pages with bits 20:13 reserved, XD with and without NXE,
+ * reserved bits M..62 in the PDE and PTE. */
+static int gen_cat_pae(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
+                       const char *prefix, uint64_t index) {
+  static const uint32_t ms[] = {36, 39, 46};
+  uint32_t m = (caps & GEN_CAP_MAXPHY) ? ms[gen_below(r, 3)] : 46;
+  gen_start(v, b, prefix, "pae", index, 3, m);
+  int nxe = gen_chance(r, 60);
+  gen_regs_legacy(v, 1, 1, gen_cr4_legacy(r, caps, gen_chance(r, 50)), nxe,
+                  gen_chance(r, 50), gen_chance(r, 40) ? 3 : 0, gen_chance(r, 30));
+  /* the PDPT: 32 bytes anywhere 32-byte aligned in its page */
+  uint64_t pdpt = b->root + 32 * gen_below(r, 128);
+  v->cr3 = pdpt;
+  uint64_t va = GEN_PAE_LOW + (gen_next(r) % (3ull << 30));
+  va = (va & ~0xFFFull) | (gen_below(r, 512) * 8);
+  uint64_t pdpte_gpa = pdpt + 8 * (va >> 30);
+  uint64_t pd = gen_new_table(b);
+  int pdpte_p = gen_chance(r, 92);
+  uint64_t pdpte = pd | (pdpte_p ? 1u : 0u) | (gen_next(r) & 0x18); /* PWT PCD */
+  gen_set(b, pdpte_gpa, pdpte);
+  uint64_t rsvd = m < 52 && gen_chance(r, 12) ? 1ull << (m + gen_below(r, 63 - m)) : 0;
+  uint64_t pde_gpa = pd + 8 * ((va >> 21) & 511);
+  uint64_t pde = 1u | (gen_next(r) & 0x7E) | (gen_chance(r, 70) ? 6u : 0u) |
+                 (gen_chance(r, 15) ? MMU_PTE_XD : 0);
+  uint64_t leaf_gpa;
+  if (gen_chance(r, 40)) { /* a 2 MiB page */
+    uint64_t pa = gen_frame(b, r, 2ull << 20, gen_chance(r, 40));
+    if (gen_chance(r, 15))
+      pde |= 1ull << (13 + gen_below(r, 8)); /* reserved 20:13 */
+    if (gen_chance(r, 20))
+      pde |= 1ull << 12; /* PAT */
+    gen_set(b, pde_gpa, pa | pde | MMU_PTE_PS | (gen_chance(r, 50) ? rsvd : 0));
+    leaf_gpa = pde_gpa;
+  } else {
+    uint64_t pt = gen_new_table(b);
+    gen_set(b, pde_gpa, pt | (pde & ~MMU_PTE_PS) | (gen_chance(r, 20) ? rsvd : 0));
+    uint64_t pte = (gen_chance(r, 88) ? 1u : 0u) | (gen_next(r) & 0x17E) |
+                   (gen_chance(r, 70) ? 6u : 0u) | (gen_chance(r, 20) ? MMU_PTE_XD : 0);
+    leaf_gpa = pt + 8 * ((va >> 12) & 511);
+    gen_set(b, leaf_gpa, gen_frame(b, r, 4096, gen_chance(r, 40)) | pte | rsvd);
+  }
+  (void)leaf_gpa;
+  gen_accesses_legacy(r, v, va);
+  switch (gen_below(r, 4)) {
+  case 0: { /* the PDPTE register outlives its memory until MOV to CR3 */
+    uint64_t pd2 = gen_new_table(b);
+    uint64_t alt = gen_chance(r, 50) ? 0 : pd2 | 1u;
+    if (alt)
+      gen_set(b, pd2 + 8 * ((va >> 21) & 511),
+              gen_frame(b, r, 2ull << 20, 0) | 0xE7u);
+    gen_op(v, VEC_SET_PTE, pdpte_gpa, alt);
+    gen_op(v, VEC_INVLPG, va, 0);
+    gen_access(v, MMU_READ, va);
+    gen_op(v, VEC_CR3, pdpt, 0);
+    gen_access(v, MMU_READ, va);
+    break;
+  }
+  case 1: { /* a reserved PDPTE bit: MOV to CR3 is #GP, the old PDPTEs stay */
+    static const uint64_t bits[] = {1ull << 1, 1ull << 2, 1ull << 5, 1ull << 6,
+                                    1ull << 7, 1ull << 8, MMU_PTE_XD};
+    uint64_t bad = gen_chance(r, 60) && m < 52 ? 1ull << (m + gen_below(r, 63 - m))
+                                               : bits[gen_below(r, 7)];
+    gen_op(v, VEC_SET_PTE, pdpte_gpa, pd | 1u | bad);
+    gen_op(v, VEC_CR3, pdpt, 0);
+    gen_access(v, MMU_READ, va);
+    break;
+  }
+  default:
+    break;
+  }
+  return 1;
+}
+
 typedef int (*gen_fn)(gen_rng *, unsigned, vec_vector *, gen_builder *,
                       const char *, uint64_t);
 
@@ -633,6 +854,14 @@ static const struct {
      gen_cat_sequence},
     {{"pku", GEN_CAP_PKU, "protection keys, PKRU AD/WD"}, gen_cat_pku},
     {{"random", 0, "random paging entries and CPU state"}, gen_cat_random},
+    {{"nopaging", GEN_CAP_NOPAGING, "paging off: linear is physical, CPL 0 and 3"},
+     gen_cat_nopaging},
+    {{"paging32", GEN_CAP_PAGING32, "32-bit paging, 4 KiB pages: P, R/W, U/S, WP, SMEP/SMAP, A/D, G"},
+     gen_cat_paging32},
+    {{"pse36", GEN_CAP_PAGING32, "32-bit paging, 4 MiB pages: PSE-36 bits, reserved 21:13, PS without PSE"},
+     gen_cat_pse36},
+    {{"pae", GEN_CAP_PAE, "PAE paging: PDPTE registers, 2 MiB pages, XD with and without NXE, reserved bits"},
+     gen_cat_pae},
     {{"pcid", GEN_CAP_PCID, "PCIDs: fills, changes, INVLPG, INVPCID 0-3, CR3 bit 63, #GP"},
      gen_cat_pcid},
 };

@@ -25,9 +25,18 @@ enum {
   GEN_CAP_SMAP = 1u << 4,     /* CR4.SMAP/SMEP */
   GEN_CAP_MAXPHY = 1u << 5,   /* MAXPHYADDR below 52 can be set */
   GEN_CAP_MMIO = 1u << 6,     /* sees where accesses outside RAM go */
-  GEN_CAP_PCID = 1u << 7,     /* CR4.PCIDE, PCIDs and INVPCID */
-  GEN_CAP_PHYS40 = 1u << 8    /* MAXPHYADDR is 40 and cannot be set */
+  GEN_CAP_NOPAGING = 1u << 7, /* runs steps with paging off */
+  GEN_CAP_PAGING32 = 1u << 8, /* runs steps under 32-bit paging */
+  GEN_CAP_PAE = 1u << 9,      /* runs steps under PAE paging */
+  GEN_CAP_PCID = 1u << 10,    /* CR4.PCIDE, PCIDs and INVPCID */
+  GEN_CAP_PHYS40 = 1u << 11   /* MAXPHYADDR is 40 and cannot be set */
 };
+
+/* Vectors in the modes before IA-32e leave the low linear addresses to the
+ * harness: with 32-bit paging PDEs 0..15 ([0, 64 MiB)), with PAE paging
+ * PDPTE 0 ([0, 1 GiB)); their addresses lie above. */
+#define GEN_LEGACY32_LOW (64ull << 20)
+#define GEN_PAE_LOW (1ull << 30)
 
 typedef struct gen_category {
   const char *name;    /* dotted prefix of the vectors' categories */

@@ -27,12 +27,12 @@
 #include <stdint.h>
 
 #define MMU_VERSION_MAJOR 0
-#define MMU_VERSION_MINOR 2
+#define MMU_VERSION_MINOR 3
 #define MMU_VERSION_PATCH 0
 #define MMU_VERSION                                                          \
   ((uint32_t)((MMU_VERSION_MAJOR << 16) | (MMU_VERSION_MINOR << 8) |         \
               MMU_VERSION_PATCH))
-#define MMU_VERSION_STRING "0.2.0"
+#define MMU_VERSION_STRING "0.3.0"
 
 #ifndef MMU_API
 #ifdef MMU_STATIC
@@ -882,6 +882,10 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   mmu_system_init_versioned((sys), sizeof(mmu_system), MMU_VERSION, (cfg),   \
                             (storage), (bytes))
 MMU_API int mmu_system_usage(const mmu_system *sys, mmu_usage *out);
+/* The system's vmstat counters, and a process's getrusage() ones (the
+ * structs' other fields are private); NULL on misuse. */
+MMU_API const mmu_vmstat *mmu_system_vmstat(const mmu_system *sys);
+MMU_API const mmu_rusage *mmu_space_rusage(const mmu_space *space);
 /* Reclaim up to `pages` pages through the policy (swapping anonymous pages
  * out, dropping clean file pages). *reclaimed may be NULL. MMU_ERR_NOSWAP
  * if a page needed swap and none was free: nothing is lost. */
@@ -4434,6 +4438,10 @@ static int mmu__ensure_free(mmu_system *sys, uint32_t frames) {
   return MMU_OK;
 }
 
+MMU_API const mmu_vmstat *mmu_system_vmstat(const mmu_system *sys) {
+  return MMU__CHECK_SYS(sys) == MMU_OK ? &sys->vm : NULL;
+}
+
 MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
                                uint32_t *reclaimed) {
   uint32_t done = 0;
@@ -4630,6 +4638,10 @@ static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i) {
   if (!(r->flags & MMU_MAP_GROWSDOWN))
     return r->start;
   return r->start > s->stack_guard_gap ? r->start - s->stack_guard_gap : 0;
+}
+
+MMU_API const mmu_rusage *mmu_space_rusage(const mmu_space *space) {
+  return mmu__check_space(space) == MMU_OK ? &space->ru : NULL;
 }
 
 MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,

@@ -69,6 +69,7 @@ static const char *access_name(unsigned access) {
 
 static const char *size_name(uint64_t size) {
   return size == 4096 ? "4K" : size == (2ull << 20) ? "2M"
+                             : size == (4ull << 20) ? "4M"
                              : size == (1ull << 30) ? "1G" : "??";
 }
 
@@ -195,6 +196,86 @@ static void print_stats(const mmu_stats *s) {
   printf("\n Performance counter stats for 'mmu_demo' (the tour above):\n\n");
   mmu_format_perf_stat(s, text, sizeof text);
   printf("%s", text);
+}
+
+/* ---- from reset to long mode ------------------------------------------- */
+
+static uint64_t boot_table(demo *d) {
+  uint64_t t = d->g.pt_next;
+  d->g.pt_next += 4096;
+  memset(d->g.ram + t, 0, 4096);
+  return t;
+}
+
+static void boot_step(demo *d, const char *what, int rc, int want) {
+  printf("  %-58s %s\n", what, mmu_status_name(rc));
+  expect_eq(d, what, (uint64_t)(int64_t)rc, (uint64_t)(int64_t)want);
+}
+
+/* The way firmware and a kernel go: real mode, protected mode, 32-bit
+ * paging with a 4 MiB page, PAE (and the #GP a bad PDPTE gives at MOV to
+ * CR3), then IA-32e mode on the tour's own tables. */
+static void boot_tour(demo *d) {
+  mmu_regs reset;
+  memset(&reset, 0, sizeof reset);
+  reset.cr0 = 0x60000010; /* CD, NW, ET: the reset value */
+  mmu_load_regs(&d->cpu, &reset);
+  printf("  reset: CR0 0x60000010, paging off; linear = physical, 32 bits\n");
+  expect_ok(d, MMU_FETCH, 0xFFFF0, 0xFFFF0, 4096, "the reset vector's page");
+  expect_ok(d, MMU_READ, 0x1000FFFF0ull, 0xFFFF0, 4096,
+            "a 64-bit address: its low 32 bits");
+  boot_step(d, "mov cr0, PE: protected mode", mmu_write_cr0(&d->cpu, 0x11), 0);
+
+  /* 32-bit paging: a 4 MiB page at 0xC0000000 and a 4 KiB one below */
+  uint64_t dir = boot_table(d), table = boot_table(d);
+  uint32_t pde4m = 0x01000000u | 0x83u, pde = (uint32_t)table | 0x7u;
+  uint32_t pte = (uint32_t)PA_DATA | 0x7u;
+  memcpy(d->g.ram + dir + (0xC0000000u >> 22) * 4, &pde4m, 4);
+  memcpy(d->g.ram + dir + (0x00400000u >> 22) * 4, &pde, 4);
+  memcpy(d->g.ram + table + 5 * 4, &pte, 4);
+  boot_step(d, "mov cr3, the page directory", mmu_write_cr3(&d->cpu, dir), 0);
+  boot_step(d, "mov cr4, PSE: 4 MiB pages", mmu_write_cr4(&d->cpu, 0x10), 0);
+  boot_step(d, "mov cr0, PG: 32-bit paging",
+            mmu_write_cr0(&d->cpu, 0x80000011), 0);
+  expect_ok(d, MMU_WRITE, 0xC0123456, 0x01123456, 4 << 20,
+            "a 4 MiB page (PS in the PDE, CR4.PSE)");
+  expect_ok(d, MMU_READ, 0x00405ABC, PA_DATA | 0xABC, 4096,
+            "4-byte PDE and PTE");
+
+  /* PAE: a 32-byte PDPT; a bad PDPTE is #GP at the MOV to CR3 */
+  uint64_t pdpt = boot_table(d), pd = boot_table(d), pt = boot_table(d);
+  uint64_t e = pd | 1; /* a PDPTE has only P, PWT, PCD and the address */
+  memcpy(d->g.ram + pdpt, &e, 8);
+  e = pt | 7;
+  memcpy(d->g.ram + pd + 2 * 8, &e, 8);
+  e = PA_DATA | 7 | MMU_PTE_XD;
+  memcpy(d->g.ram + pt + 8, &e, 8);
+  e = pd | 3; /* R/W is reserved in a PDPTE */
+  memcpy(d->g.ram + pdpt + 32, &e, 8);
+  boot_step(d, "mov cr0, paging off", mmu_write_cr0(&d->cpu, 0x11), 0);
+  boot_step(d, "wrmsr efer, NXE", mmu_write_efer(&d->cpu, MMU_EFER_NXE), 0);
+  boot_step(d, "mov cr4, PAE", mmu_write_cr4(&d->cpu, 0x20), 0);
+  boot_step(d, "mov cr3, the PDPT", mmu_write_cr3(&d->cpu, pdpt), 0);
+  boot_step(d, "mov cr0, PG: PAE paging, the 4 PDPTE registers loaded",
+            mmu_write_cr0(&d->cpu, 0x80000011), 0);
+  expect_ok(d, MMU_READ, 0x00401ABC, PA_DATA | 0xABC, 4096,
+            "PDPTE register 0, then PD and PT");
+  expect_pf(d, MMU_FETCH, 0x00401000, MMU_PFEC_P | MMU_PFEC_ID,
+            "XD with EFER.NXE: PAE entries have it");
+  boot_step(d, "mov cr3, a PDPT whose PDPTE sets R/W (reserved): #GP",
+            mmu_write_cr3(&d->cpu, pdpt + 32), MMU_GP_FAULT);
+
+  /* IA-32e mode on the tour's 4-level tables */
+  boot_step(d, "mov cr0, paging off", mmu_write_cr0(&d->cpu, 0x11), 0);
+  boot_step(d, "wrmsr efer, LME | NXE",
+            mmu_write_efer(&d->cpu, MMU_EFER_LME | MMU_EFER_NXE), 0);
+  boot_step(d, "mov cr3, the PML4", mmu_write_cr3(&d->cpu, d->g.pml4), 0);
+  boot_step(d, "mov cr0, PG: IA-32e mode, 4-level paging (EFER.LMA set)",
+            mmu_write_cr0(&d->cpu, 0x80010011), 0);
+  expect_eq(d, "EFER.LMA", (d->cpu.regs.efer & MMU_EFER_LMA) != 0, 1);
+  expect_ok(d, MMU_READ, VA_DATA, PA_DATA, 4096, "the tour's data page");
+  expect_gp(d, MMU_READ, 0x0000800000000000ull,
+            "no longer 32 bits: a non-canonical address is #GP");
 }
 
 /* ---- the OS side -------------------------------------------------------- */
@@ -335,13 +416,13 @@ static int os_tour(demo *d) {
   printf("  reclaim: %u pages to swap\n", got);
   os_touch(d, &parent, &cpu, "parent", data, 0, MMU_FAULT_MAJOR);
   printf("  /usr/bin/time -v:\n");
-  mmu_format_time_v(&parent.ru, text, sizeof text);
+  mmu_format_time_v(mmu_space_rusage(&parent), text, sizeof text);
   printf("%s", text);
   printf("  perf stat (the cpu's TLB and MMU events):\n");
   mmu_format_perf_stat(&cpu.stats, text, sizeof text);
   printf("%s", text);
   printf("  /proc/vmstat:\n");
-  mmu_format_vmstat(&sys.vm, text, sizeof text);
+  mmu_format_vmstat(mmu_system_vmstat(&sys), text, sizeof text);
   printf("%s", text);
   mmu_space_destroy(&parent);
   expect_eq(d, "shared object's mappings after exit",
@@ -691,8 +772,12 @@ int main(int argc, char **argv) {
   /* ---- 6. statistics -------------------------------------------------- */
   print_stats(&d->cpu.stats);
 
-  /* ---- 7. the OS side ------------------------------------------------- */
-  printf("\n7. The OS side: a process, its faults, fork and swap\n");
+  /* ---- 7. from reset to long mode ------------------------------------ */
+  printf("\n7. From reset to long mode: every paging mode on the way\n");
+  boot_tour(d);
+
+  /* ---- 8. the OS side ------------------------------------------------- */
+  printf("\n8. The OS side: a process, its faults, fork and swap\n");
   if (os_tour(d))
     d->failures++;
   printf("\n   A threaded process\n");
@@ -700,14 +785,14 @@ int main(int argc, char **argv) {
     d->failures++;
   printf("\n  %d checks, %d mismatches\n", d->checks, d->failures);
 
-  /* ---- 8. benchmark --------------------------------------------------- */
+  /* ---- 9. benchmark --------------------------------------------------- */
   int bench_rc = 0;
   if (bench) {
     bc_opts o;
     memset(&o, 0, sizeof o);
     o.div = quick ? 200 : 20;
     o.reps = quick ? 3 : 5;
-    printf("\n8. Benchmark (bench_translate, %ux fewer iterations; run "
+    printf("\n9. Benchmark (bench_translate, %ux fewer iterations; run "
            "bench_translate for the full figures)\n",
            o.div);
     bench_rc = bc_bench_main(&o, stdout);

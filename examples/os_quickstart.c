@@ -77,12 +77,13 @@ int main(void) {
   char text[4096];
   mmu_space_maps(&proc, text, sizeof text); /* /proc/PID/maps */
   fputs(text, stdout);
-  mmu_format_time_v(&proc.ru, text, sizeof text); /* /usr/bin/time -v */
+  mmu_format_time_v(mmu_space_rusage(&proc), text, sizeof text); /* time -v */
   fputs(text, stdout);
   /* README-END */
-  if (proc.ru.minflt != 1 || strcmp((char *)res.host, "hello") != 0) {
+  if (mmu_space_rusage(&proc)->minflt != 1 ||
+      strcmp((char *)res.host, "hello") != 0) {
     fprintf(stderr, "os_quickstart: %llu minor faults, want 1\n",
-            (unsigned long long)proc.ru.minflt);
+            (unsigned long long)mmu_space_rusage(&proc)->minflt);
     return 1;
   }
   check(mmu_space_destroy(&proc), "exit");

@@ -26,12 +26,12 @@
 #include <stdint.h>
 
 #define MMU_VERSION_MAJOR 0
-#define MMU_VERSION_MINOR 2
+#define MMU_VERSION_MINOR 3
 #define MMU_VERSION_PATCH 0
 #define MMU_VERSION                                                          \
   ((uint32_t)((MMU_VERSION_MAJOR << 16) | (MMU_VERSION_MINOR << 8) |         \
               MMU_VERSION_PATCH))
-#define MMU_VERSION_STRING "0.2.0"
+#define MMU_VERSION_STRING "0.3.0"
 
 #ifndef MMU_API
 #ifdef MMU_STATIC
@@ -881,6 +881,10 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   mmu_system_init_versioned((sys), sizeof(mmu_system), MMU_VERSION, (cfg),   \
                             (storage), (bytes))
 MMU_API int mmu_system_usage(const mmu_system *sys, mmu_usage *out);
+/* The system's vmstat counters, and a process's getrusage() ones (the
+ * structs' other fields are private); NULL on misuse. */
+MMU_API const mmu_vmstat *mmu_system_vmstat(const mmu_system *sys);
+MMU_API const mmu_rusage *mmu_space_rusage(const mmu_space *space);
 /* Reclaim up to `pages` pages through the policy (swapping anonymous pages
  * out, dropping clean file pages). *reclaimed may be NULL. MMU_ERR_NOSWAP
  * if a page needed swap and none was free: nothing is lost. */

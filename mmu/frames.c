@@ -172,6 +172,10 @@ static int mmu__ensure_free(mmu_system *sys, uint32_t frames) {
   return MMU_OK;
 }
 
+MMU_API const mmu_vmstat *mmu_system_vmstat(const mmu_system *sys) {
+  return MMU__CHECK_SYS(sys) == MMU_OK ? &sys->vm : NULL;
+}
+
 MMU_API int mmu_system_reclaim(mmu_system *sys, uint32_t pages,
                                uint32_t *reclaimed) {
   uint32_t done = 0;

@@ -166,6 +166,10 @@ static uint64_t mmu__region_gap_below(const mmu_space *s, uint32_t i) {
   return r->start > s->stack_guard_gap ? r->start - s->stack_guard_gap : 0;
 }
 
+MMU_API const mmu_rusage *mmu_space_rusage(const mmu_space *space) {
+  return mmu__check_space(space) == MMU_OK ? &space->ru : NULL;
+}
+
 MMU_API const mmu_region *mmu_space_regions(const mmu_space *space,
                                             uint32_t *count) {
   int ok = mmu__check_space(space) == MMU_OK;

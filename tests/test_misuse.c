@@ -176,6 +176,7 @@ Test(misuse, system_space_object_functions) {
     EQ(mmu_system_usage(bad_sys[i], &u), want);
     EQ(mmu_system_reclaim(bad_sys[i], 1, NULL), want);
     EQ(mmu_system_age(bad_sys[i]), 0);
+    cr_assert_null(mmu_system_vmstat(bad_sys[i]));
     mmu_space s;
     uint64_t st[64];
     EQ(mmu_space_init(&s, bad_sys[i], NULL, st, sizeof st), want);
@@ -211,6 +212,7 @@ Test(misuse, system_space_object_functions) {
     EQ(mmu_space_read(s, &zero_cpu, 0x10000, &byte, 1, &info), want);
     EQ(mmu_space_activate(s, &zero_cpu), want);
     cr_assert_null(mmu_space_regions(s, &n));
+    cr_assert_null(mmu_space_rusage(s));
     EQ(n, 0);
     EQ(mmu_space_maps(s, buf, sizeof buf), 0);
     EQ(buf[0], 0);
@@ -249,6 +251,8 @@ Test(misuse, space_arguments) {
   EQ(mmu_space_mmap_object(&s, 0, 4096, 3, 0, &junk_obj, 0, &addr),
      MMU_ERR_UNINIT);
   EQ(mmu_system_usage(&w.sys, NULL), MMU_ERR_ARG);
+  cr_assert(mmu_space_rusage(&s) == &s.ru);
+  cr_assert(mmu_system_vmstat(&w.sys) == &w.sys.vm);
   /* a destroyed space is uninitialised again */
   OK(mmu_space_init(&child, &w.sys, NULL, st, sizeof st));
   OK(mmu_space_destroy(&child));

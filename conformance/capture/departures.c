@@ -278,3 +278,131 @@ const capture_departure capture_a_on_faulting_leaf = {
     "A set in a large-page leaf by a faulting access (not a policy the "
     "library models)",
     detect_a_on_faulting_leaf};
+
+/* ---- the modes before IA-32e ------------------------------------------------ */
+
+/* The value of the 8-byte cell at gpa before step `upto`: the vector's
+ * entries, SET_PTE steps and the A/D changes recorded so far. */
+static uint64_t cell_before(const vec_vector *v, uint32_t upto, uint64_t gpa) {
+  uint64_t val = 0;
+  for (uint32_t i = 0; i < v->pte_count; i++)
+    if (v->pte[i].gpa == gpa)
+      val = v->pte[i].value;
+  for (uint32_t s = 0; s < upto && s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op == VEC_SET_PTE && st->a == gpa)
+      val = st->b;
+    for (uint32_t a = 0; st->op == VEC_ACCESS && a < st->ad_count; a++)
+      if (st->ad[a].gpa == gpa)
+        val = st->ad[a].value;
+  }
+  return val;
+}
+
+/* CR3 when step `upto` runs. */
+static uint64_t cr3_at(const vec_vector *v, uint32_t upto) {
+  uint64_t cr3 = v->cr3;
+  for (uint32_t s = 0; s < upto && s < v->step_count; s++)
+    if (v->step[s].op == VEC_CR3)
+      cr3 = v->step[s].a;
+  return cr3;
+}
+
+static int pae_paging(const vec_vector *v) {
+  return (v->cr0 & MMU_CR0_PG) && (v->cr4 & MMU_CR4_PAE) &&
+         !(v->efer & MMU_EFER_LME);
+}
+
+/* Keeps the source's A/D (as 'observed') in the steps whose A/D sdm
+ * changed, after adopt. */
+static void adopt_ad(vec_vector *v, const vec_vector *sdm,
+                     const capture_departure *d) {
+  static vec_vector src;
+  src = *v;
+  adopt(v, sdm, d);
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && v->step[i].observed.kind == VEC_OUT_NONE &&
+        v->step[i].ad_count != src.step[i].ad_count)
+      v->step[i].observed = src.step[i].expect;
+}
+
+/* QEMU TCG sets A (bit 5) in a PAE PDPTE when it walks through it; SDM
+ * 4.4.1: PDPTE bits 8:5 are reserved, and a walk starts from the PDPTE
+ * registers, which it does not write back. The SDM's A/D changes are the
+ * source's without that one. */
+static int detect_pdpte_a(capture_source *s, vec_vector *v,
+                          const capture_departure *d) {
+  (void)s;
+  static vec_vector sdm;
+  if (!pae_paging(v))
+    return 0;
+  int hit = 0;
+  sdm = *v;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    vec_step *st = &sdm.step[i];
+    if (st->op != VEC_ACCESS)
+      continue;
+    uint64_t pdpt = cr3_at(v, i) & 0xffffffe0ull;
+    for (uint32_t a = 0; a < st->ad_count; a++) {
+      uint64_t g = st->ad[a].gpa;
+      if (g < pdpt || g >= pdpt + 32 ||
+          (cell_before(v, i, g) ^ st->ad[a].value) != MMU_PTE_A)
+        continue;
+      memmove(&st->ad[a], &st->ad[a + 1], (st->ad_count - a - 1) * sizeof st->ad[0]);
+      st->ad_count--;
+      a--;
+      hit = 1;
+    }
+  }
+  if (hit)
+    adopt_ad(v, &sdm, d);
+  return hit;
+}
+
+const capture_departure capture_pdpte_a = {
+    "pdpte-a",
+    "A set in a PAE PDPTE by a walk (SDM 4.4.1: bits 8:5 reserved; walks "
+    "start from the PDPTE registers)",
+    detect_pdpte_a};
+
+/* QEMU TCG faults on a 4 MiB page whose PDE sets a reserved bit of 20:13
+ * (those at and above MAXPHYADDR - 19: PSE-36 address bits past
+ * MAXPHYADDR) without RSVD in the error code; SDM 4.3 (Table 4-4) and 4.7:
+ * a reserved bit makes the fault RSVD = 1. The SDM's code is the source's
+ * with RSVD. */
+static int detect_pse36_rsvd(capture_source *s, vec_vector *v,
+                             const capture_departure *d) {
+  (void)s;
+  static vec_vector sdm;
+  if (!(v->cr0 & MMU_CR0_PG) || (v->cr4 & MMU_CR4_PAE) ||
+      !(v->cr4 & MMU_CR4_PSE))
+    return 0;
+  uint32_t m = v->maxphyaddr ? v->maxphyaddr : 52;
+  if (m >= 40)
+    return 0;
+  uint32_t reserved = ((1u << 21) - 1) & ~((1u << (m - 19)) - 1); /* 20:(M-19) */
+  int hit = 0;
+  sdm = *v;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    vec_step *st = &sdm.step[i];
+    if (st->op != VEC_ACCESS || st->expect.kind != VEC_OUT_PF ||
+        (st->expect.error_code & MMU_PFEC_RSVD) ||
+        !(st->expect.error_code & MMU_PFEC_P))
+      continue;
+    uint64_t gpa = (cr3_at(v, i) & 0xfffff000ull) + 4 * ((st->a & 0xffffffffull) >> 22);
+    uint32_t pde = (uint32_t)(cell_before(v, i, gpa & ~7ull) >> ((gpa & 4) ? 32 : 0));
+    if ((pde & MMU_PTE_P) && (pde & MMU_PTE_PS) && (pde & reserved)) {
+      st->expect.error_code |= MMU_PFEC_RSVD;
+      hit = 1;
+    }
+  }
+  if (hit)
+    adopt(v, &sdm, d);
+  return hit;
+}
+
+const capture_departure capture_pse36_rsvd = {
+    "pse36-rsvd",
+    "a 4 MiB page's reserved PSE-36 bit faults without RSVD (SDM 4.7: "
+    "RSVD = 1)",
+    detect_pse36_rsvd};

@@ -47,6 +47,7 @@ int capture_image_open(capture_image *img, const unsigned char *start,
     return EPROTO;
   memcpy(&img->off_stubs, start + HDR_STUBS, 8);
   memcpy(&img->off_lldt, start + HDR_LLDT, 8);
+  img->off_stubs32 = 0;
   memcpy(&off_user, start + HDR_USER, 8);
   memcpy(&magic, start + HDR_MAGIC, 8);
   if (magic != IMAGE_MAGIC || off_user != H_USER - H_CODE)
@@ -68,6 +69,23 @@ void capture_build_harness(uint8_t *mem, uint64_t ram_size,
   cap_wr64(mem, H_GDT + SEL_KDATA, 0x00cf92000000ffffull);
   cap_wr64(mem, H_GDT + SEL_UDATA, 0x00cff2000000ffffull);
   cap_wr64(mem, H_GDT + SEL_UCODE, 0x0020fa0000000000ull);
+  cap_wr64(mem, H_GDT + SEL_KCODE32, 0x00cf9a000000ffffull);
+  cap_wr64(mem, H_GDT + SEL_UCODE32, 0x00cffa000000ffffull);
+  if (img->off_stubs32) { /* outside IA-32e: 8-byte gates, a 32-bit TSS */
+    uint64_t b = H_TSS32;
+    cap_wr64(mem, H_GDT + SEL_TSS32, 0x67 | ((b & 0xffffff) << 16) |
+                                         (0x89ull << 40) | (((b >> 24) & 0xff) << 56));
+    uint32_t esp0 = H_XSTACK_TOP, ss0 = SEL_KDATA;
+    memcpy(mem + H_TSS32 + 4, &esp0, 4);
+    memcpy(mem + H_TSS32 + 8, &ss0, 4);
+    uint16_t iomap = 104;
+    memcpy(mem + H_TSS32 + 102, &iomap, 2);
+    for (uint64_t i = 0; i < 32; i++) {
+      uint64_t off = H_CODE + img->off_stubs32 + 16 * i;
+      cap_wr64(mem, H_IDT32 + 8 * i, (off & 0xffff) | ((uint64_t)SEL_KCODE32 << 16) |
+                                         (0x8eull << 40) | (((off >> 16) & 0xffff) << 48));
+    }
+  }
   for (int la57 = 0; la57 <= 1; la57++) {
     uint64_t hb = cap_hb(la57);
     uint64_t tss = la57 ? H_TSS5 : H_TSS4;
@@ -89,6 +107,19 @@ void capture_build_harness(uint8_t *mem, uint64_t ram_size,
       cap_wr64(mem, idt + 16 * i + 8, off >> 32);
     }
   }
+
+  /* outside IA-32e: [0, H_LEGACY_MAP) at linear = physical */
+  for (uint64_t pa = 0; pa < H_LEGACY_MAP; pa += 4096) {
+    uint64_t u = (pa == H_USER || pa == H_USCRATCH || pa == H_USTACK - 0x1000)
+                     ? MMU_PTE_U : 0;
+    uint32_t e32 = (uint32_t)(pa | PWA | MMU_PTE_D | u);
+    memcpy(mem + H_LPT32 + 4 * (pa >> 12), &e32, 4);
+    if (pa < (2ull << 20))
+      cap_wr64(mem, H_LPT_PAE + 8 * (pa >> 12), pa | PWA | MMU_PTE_D | u);
+  }
+  cap_wr64(mem, H_LPD_PAE, H_LPT_PAE | PWA | MMU_PTE_U);
+  for (uint64_t j = 1; j < H_LEGACY_MAP >> 21; j++)
+    cap_wr64(mem, H_LPD_PAE + 8 * j, (j << 21) | PWA | MMU_PTE_D | MMU_PTE_PS);
 
   /* the window: HB + gpa -> gpa over all RAM */
   for (uint64_t i = 0; i < 512; i++) {
@@ -142,11 +173,66 @@ static int refuse(char *why, size_t n, int err, const char *fmt, ...) {
   return err;
 }
 
-/* Is gpa the harness's entry in one of the vector's top-level tables? */
-static int in_harness_slot(const capture_vmem *m, uint64_t gpa) {
+/* The harness's entries in a top-level table of a vector in mode md: the
+ * first at top + 8 * (*first), *count quads; their values in val[]. */
+static void harness_entries(enum capture_mode md, unsigned *first,
+                            unsigned *count, uint64_t val[8]) {
+  const uint64_t PWUA = MMU_PTE_P | MMU_PTE_W | MMU_PTE_U | MMU_PTE_A;
+  if (md == CAPTURE_MODE_32) { /* PDEs 0..15, two to a quad */
+    *first = 0;
+    *count = 8;
+    for (unsigned i = 0; i < 8; i++)
+      val[i] = (H_LPT32 + 8192ull * i) | PWUA |
+               ((H_LPT32 + 8192ull * i + 4096) | PWUA) << 32;
+  } else if (md == CAPTURE_MODE_PAE) { /* PDPTE 0: P only (SDM 4.4.1) */
+    *first = 0;
+    *count = 1;
+    val[0] = H_LPD_PAE | MMU_PTE_P;
+  } else {
+    *first = CAPTURE_HARNESS_SLOT;
+    *count = md == CAPTURE_MODE_OFF ? 0 : 1;
+    val[0] = capture_harness_entry(md == CAPTURE_MODE_LONG5);
+  }
+}
+
+/* Is gpa one of the harness's entries in the vector's top-level tables? */
+static int in_harness_slot(const capture_vmem *m, enum capture_mode md,
+                           uint64_t gpa) {
+  unsigned first, count;
+  uint64_t val[8];
+  harness_entries(md, &first, &count, val);
   for (unsigned t = 0; t < m->ntop; t++)
-    if (gpa == m->top[t] + 8 * CAPTURE_HARNESS_SLOT)
+    if (gpa >= m->top[t] + 8 * first && gpa < m->top[t] + 8 * (first + count))
       return 1;
+  return 0;
+}
+
+/* Steps outside IA-32e run in 32-bit code (steps32.inc): IA-32e-only
+ * steps and controls are refused, and so are addresses of 4 GiB and up. */
+static int plan_legacy_steps(const vec_vector *v, char *why, size_t n) {
+  if (v->cr4 & (MMU_CR4_PKE | MMU_CR4_PCIDE | MMU_CR4_LA57))
+    return refuse(why, n, -ENOTSUP, "CR4 %#llx: a control of IA-32e only",
+                  (unsigned long long)v->cr4);
+  for (uint32_t s = 0; s < v->step_count; s++) {
+    const vec_step *st = &v->step[s];
+    if (st->op == VEC_INVPCID || st->op == VEC_PKRU ||
+        (st->op == VEC_EFER && (st->a & MMU_EFER_LME)))
+      return refuse(why, n, -ENOTSUP, "step %u: not outside IA-32e", s);
+    if (st->op == VEC_ACCESS && (st->access & MMU_IMPLICIT))
+      return refuse(why, n, -ENOTSUP, "step %u: implicit accesses only in "
+                    "IA-32e", s);
+    if (st->op == VEC_ACCESS && st->a > 0xffffffffull)
+      return refuse(why, n, -ENOTSUP, "step %u: address above 4 GiB", s);
+    /* the harness maps itself in one format: no switch between 32-bit and
+     * PAE paging, and no paging turned on that was off */
+    if (st->op == VEC_CR4 && ((st->a ^ v->cr4) & MMU_CR4_PAE))
+      return refuse(why, n, -ENOTSUP, "step %u: CR4.PAE changes", s);
+    if (st->op == VEC_CR0 && (st->a & MMU_CR0_PG) && !(v->cr0 & MMU_CR0_PG))
+      return refuse(why, n, -ENOTSUP, "step %u: paging turned on", s);
+    if (st->op == VEC_ACCESS && st->a < (v->cr0 & MMU_CR0_PG ? H_LEGACY_MAP : H_END))
+      return refuse(why, n, -EINVAL, "step %u: access to the harness's "
+                    "linear addresses", s);
+  }
   return 0;
 }
 
@@ -172,16 +258,29 @@ int capture_plan_vector(const capture_limits *lim, const vec_vector *v,
     return refuse(why, n, -ENOTSUP, "CR4/EFER %#llx/%#llx needs a feature "
                   "the CPU does not offer", (unsigned long long)v->cr4,
                   (unsigned long long)v->efer);
-  /* top-level tables: the initial CR3 and the valid CR3 writes */
+  enum capture_mode md = capture_vector_mode(v);
+  if (md < CAPTURE_MODE_LONG4) {
+    int r = plan_legacy_steps(v, why, n);
+    if (r)
+      return r;
+  }
+  /* top-level tables: the initial CR3 and the valid CR3 writes (32-bit
+   * paging: bits 31:12; PAE: 31:5) */
   uint64_t cr3_mask = ((1ull << mp) - 1) & ~0xfffull;
-  if (v->cr3 & ~(cr3_mask | 0xfffull))
+  if (md == CAPTURE_MODE_32)
+    cr3_mask = 0xfffff000ull;
+  else if (md == CAPTURE_MODE_PAE)
+    cr3_mask = 0xffffffe0ull;
+  if (md != CAPTURE_MODE_OFF && (v->cr3 & ~(cr3_mask | 0xfffull)))
     return refuse(why, n, -EINVAL, "initial CR3 has reserved bits");
-  m->top[m->ntop++] = v->cr3 & cr3_mask;
+  if (md != CAPTURE_MODE_OFF)
+    m->top[m->ntop++] = v->cr3 & cr3_mask;
   for (uint32_t s = 0; s < v->step_count; s++) {
     const vec_step *st = &v->step[s];
     if (st->op < VEC_ACCESS || st->op > VEC_AC)
       return refuse(why, n, -EINVAL, "step %u: unknown op %d", s, (int)st->op);
-    if (st->op == VEC_CR3 && !(st->a & ~(cr3_mask | 0xfffull | (1ull << 63))))
+    if (st->op == VEC_CR3 && md != CAPTURE_MODE_OFF &&
+        !(st->a & ~(cr3_mask | 0xfffull | (1ull << 63))))
       cap_add_unique(m->top, &m->ntop, VEC_MAX_STEPS + 1, st->a & cr3_mask);
     if (st->op == VEC_ACCESS) {
       unsigned kind = st->access & 3;
@@ -210,18 +309,23 @@ int capture_plan_vector(const capture_limits *lim, const vec_vector *v,
     if (g + 8 > ram)
       return refuse(why, n, -ERANGE, "entry at %#llx outside RAM",
                     (unsigned long long)g);
-    if (in_harness_slot(m, g))
+    if (in_harness_slot(m, md, g))
       return refuse(why, n, -EINVAL, "entry at %#llx is in the harness's "
                     "top-level slot", (unsigned long long)g);
     m->gpa[m->n] = g;
     m->val[m->n++] = v->pte[i].value;
     cap_add_unique(m->watch, &m->nwatch, MAX_WATCH, g);
   }
-  uint64_t hval = capture_harness_entry((v->cr4 & MMU_CR4_LA57) != 0);
-  for (unsigned t = 0; t < m->ntop; t++) {
-    m->gpa[m->n] = m->top[t] + 8 * CAPTURE_HARNESS_SLOT;
-    m->val[m->n++] = hval;
-  }
+  unsigned first, count;
+  uint64_t hval[8];
+  harness_entries(md, &first, &count, hval);
+  for (unsigned t = 0; t < m->ntop; t++)
+    for (unsigned i = 0; i < count; i++) {
+      if (m->n >= sizeof m->gpa / sizeof m->gpa[0])
+        return refuse(why, n, -EINVAL, "too many top-level tables");
+      m->gpa[m->n] = m->top[t] + 8 * (first + i);
+      m->val[m->n++] = hval[i];
+    }
   for (unsigned i = 0; i < m->n; i++)
     cap_add_unique(m->touched, &m->ntouched, sizeof m->touched / 8, m->gpa[i]);
   for (uint32_t s = 0; s < v->step_count; s++) {
@@ -229,7 +333,7 @@ int capture_plan_vector(const capture_limits *lim, const vec_vector *v,
     if (st->op != VEC_SET_PTE)
       continue;
     uint64_t g = st->a;
-    if ((g & 7) || g < H_END || in_harness_slot(m, g))
+    if ((g & 7) || g < H_END || in_harness_slot(m, md, g))
       return refuse(why, n, -EINVAL, "step %u: SET_PTE at %#llx conflicts "
                     "with the harness", s, (unsigned long long)g);
     if (g + 8 > ram)

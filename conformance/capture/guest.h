@@ -42,6 +42,8 @@ typedef struct capture_image {
   const unsigned char *start;
   size_t len;
   uint64_t off_stubs, off_lldt; /* from its header */
+  uint64_t off_stubs32; /* steps32.inc's stubs32 (0: the harness has none);
+                           the source sets it after capture_image_open */
 } capture_image;
 
 /* Reads the header of the image [start, end); EPROTO if it is not a
@@ -54,8 +56,9 @@ uint64_t capture_lldt_rip(const capture_image *img, int la57);
 
 /* Guest RAM as every harness starts: the image at H_CODE; the GDT's code,
  * data and TSS descriptors; IDTs and TSSs for both paging modes (all gates
- * DPL 0); the harness's tables, mapping all of [0, ram_size) through
- * CAPTURE_HARNESS_SLOT. [0, H_END) is zeroed first. */
+ * DPL 0) and, where the image has stubs32, the 32-bit IDT and TSS used
+ * outside IA-32e; the harness's tables, mapping all of [0, ram_size)
+ * through CAPTURE_HARNESS_SLOT. [0, H_END) is zeroed first. */
 void capture_build_harness(uint8_t *mem, uint64_t ram_size,
                            const capture_image *img);
 
@@ -89,14 +92,16 @@ typedef struct capture_limits {
 } capture_limits;
 
 /* A vector's memory as the harness sets it up, and what it watches. */
-#define CAPTURE_MAX_TOUCHED (VEC_MAX_PTES + 2 * VEC_MAX_STEPS + 1)
+/* the harness has up to 8 entries in a top-level table (32-bit paging) */
+#define CAPTURE_MAX_HENTRIES (8 * (VEC_MAX_STEPS + 1))
+#define CAPTURE_MAX_TOUCHED (VEC_MAX_PTES + VEC_MAX_STEPS + CAPTURE_MAX_HENTRIES)
 typedef struct capture_vmem {
   uint64_t top[VEC_MAX_STEPS + 1]; /* its top-level tables: CR3, CR3 steps */
   unsigned ntop;
   /* entries written before it runs: its own, then the harness's entry in
    * each top-level table */
-  uint64_t gpa[VEC_MAX_PTES + VEC_MAX_STEPS + 1];
-  uint64_t val[VEC_MAX_PTES + VEC_MAX_STEPS + 1];
+  uint64_t gpa[VEC_MAX_PTES + CAPTURE_MAX_HENTRIES];
+  uint64_t val[VEC_MAX_PTES + CAPTURE_MAX_HENTRIES];
   unsigned n;
   /* entries it may leave non-zero: those, then SET_PTE targets */
   uint64_t touched[CAPTURE_MAX_TOUCHED];

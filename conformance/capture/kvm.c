@@ -42,6 +42,7 @@
 
 extern const unsigned char kvm_guest_image[];
 extern const unsigned char kvm_guest_image_end[];
+extern const unsigned char kvm_guest_entry32[], kvm_guest_stubs32[];
 
 #define MAXPHY_MIN 36
 #define MAXPHY_MAX 52
@@ -345,7 +346,9 @@ static int kvm_open(capture_source *s, uint64_t ram_size) {
     e = errno;
     goto fail;
   }
-  if ((e = capture_image_open(&p->img, kvm_guest_image, kvm_guest_image_end)))
+  if ((e = capture_image_open(&p->img, kvm_guest_image, kvm_guest_image_end)) == 0)
+    p->img.off_stubs32 = (uint64_t)(kvm_guest_stubs32 - kvm_guest_image);
+  if (e)
     goto fail;
 
   /* what KVM_GET_SUPPORTED_CPUID claims (for the description) */
@@ -485,6 +488,10 @@ static int pred_walk(const vec_vector *v, unsigned upto, uint64_t va,
   for (unsigned s = 0; s < upto; s++)
     if (v->step[s].op == VEC_CR3)
       cr3 = v->step[s].a;
+  if (capture_vector_mode(v) == CAPTURE_MODE_OFF) { /* linear is physical */
+    *pa = va & 0xffffffffull;
+    return 0;
+  }
   int levels = (v->cr4 & MMU_CR4_LA57) ? 5 : 4;
   uint64_t table = cr3 & CAP_ADDR_MASK;
   for (int l = levels; l >= 1; l--) {
@@ -576,7 +583,10 @@ static int fetch_from_mmio(struct kvm_cap_priv *p, capvm *vm,
   if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &s) < 0)
     return -EIO;
   if (s.cs.dpl != 0) { /* the fetch was at CPL 3 */
-    set_seg(&s.cs, SEL_KCODE, 11, 1);
+    int ia32e = (s.efer & MMU_EFER_LMA) != 0;
+    set_seg(&s.cs, ia32e ? SEL_KCODE : SEL_KCODE32, 11, ia32e);
+    if (!ia32e)
+      set_seg(&s.ds, SEL_KDATA, 3, 0), s.es = s.ds;
     set_seg(&s.ss, SEL_KDATA, 3, 0);
     if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0)
       return -EIO;
@@ -758,6 +768,47 @@ static void make_sregs(const capvm *vm, int la57, uint64_t cr0, uint64_t cr4,
   memset(s->interrupt_bitmap, 0, sizeof s->interrupt_bitmap);
 }
 
+/* The state a vector outside IA-32e starts its steps in: 32-bit protected
+ * mode at CPL 0 with the harness's 32-bit GDT entries, IDT and TSS, and the
+ * vector's CR0/CR4/EFER (paging off: the only such mode kvm_pvm runs). */
+static void make_sregs32(const capvm *vm, const vec_vector *v,
+                         struct kvm_sregs *s) {
+  *s = vm->sregs0;
+  set_seg(&s->cs, SEL_KCODE32, 11, 0);
+  set_seg(&s->ds, SEL_KDATA, 3, 0);
+  s->es = s->fs = s->gs = s->ss = s->ds;
+  memset(&s->tr, 0, sizeof s->tr);
+  s->tr.selector = SEL_TSS32;
+  s->tr.base = H_TSS32;
+  s->tr.limit = 0x67;
+  s->tr.type = 11;
+  s->tr.present = 1;
+  memset(&s->ldt, 0, sizeof s->ldt);
+  s->ldt.type = 2;
+  s->ldt.unusable = 1;
+  s->gdt.base = H_GDT;
+  s->gdt.limit = GDT_END - 1;
+  s->idt.base = H_IDT32;
+  s->idt.limit = 32 * 8 - 1;
+  s->cr0 = v->cr0;
+  s->cr3 = v->cr3 & 0xffffffffull;
+  s->cr4 = v->cr4;
+  s->efer = v->efer;
+  memset(s->interrupt_bitmap, 0, sizeof s->interrupt_bitmap);
+}
+
+/* Does an access of v run at CPL 3? */
+static int user_steps(const vec_vector *v) {
+  unsigned cpl = v->cpl;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    if (v->step[i].op == VEC_CPL)
+      cpl = (unsigned)v->step[i].a;
+    if (v->step[i].op == VEC_ACCESS && (cpl & 3) == 3)
+      return 1;
+  }
+  return 0;
+}
+
 /* Runs one vector in the VM of its MAXPHYADDR; its status (source.h), with
  * p->err saying why it was not captured. */
 static int run_vector(struct kvm_cap_priv *p, vec_vector *v) {
@@ -767,6 +818,13 @@ static int run_vector(struct kvm_cap_priv *p, vec_vector *v) {
   if (r < 0) {
     p->st.rejected++;
     return r;
+  }
+  if (capture_vector_mode(v) < CAPTURE_MODE_LONG4 && user_steps(v)) {
+    /* kvm_pvm fails to emulate an IRET to CPL 3 outside IA-32e
+     * (KVM_EXIT_INTERNAL_ERROR, measured) */
+    set_err(p, "CPL 3 outside IA-32e: kvm_pvm cannot enter it");
+    p->st.rejected++;
+    return -ENOTSUP;
   }
   uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
   capvm *vm = &p->vm[mp - MAXPHY_MIN];
@@ -780,7 +838,8 @@ static int run_vector(struct kvm_cap_priv *p, vec_vector *v) {
 
   /* reuse the vCPU state when the previous vector left it as this one
    * needs it; MOV to CR3 in the guest then flushes as between vectors */
-  int carry = vm->carry && vm->last_la57 == la57 && vm->last_cr0 == v->cr0 &&
+  int ia32e = capture_vector_mode(v) >= CAPTURE_MODE_LONG4;
+  int carry = ia32e && vm->carry && vm->last_la57 == la57 && vm->last_cr0 == v->cr0 &&
               vm->last_cr4 == v->cr4 && vm->last_efer == v->efer;
   if (!carry)
     vm->nlive_top = 0; /* the harness CR3 will be current: nothing to spare */
@@ -907,7 +966,25 @@ static int run_vector(struct kvm_cap_priv *p, vec_vector *v) {
   }
 
   /* registers */
-  if (!carry) {
+  if (!ia32e) {
+    struct kvm_sregs s;
+    make_sregs32(vm, v, &s);
+    struct kvm_regs regs;
+    memset(&regs, 0, sizeof regs);
+    regs.rip = H_CODE + (uint64_t)(kvm_guest_entry32 - kvm_guest_image);
+    regs.rsp = H_KSTACK_TOP;
+    regs.rflags = 2;
+    vm->regs_ok = 0;
+    if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0 ||
+        ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
+      int e = errno;
+      set_err(p, "KVM_SET_SREGS/REGS (cr0 %#llx cr4 %#llx efer %#llx): %s",
+              (unsigned long long)s.cr0, (unsigned long long)s.cr4,
+              (unsigned long long)s.efer, strerror(e));
+      r = e == EINVAL ? -ENOTSUP : -EIO;
+      goto out;
+    }
+  } else if (!carry) {
     struct kvm_sregs s;
     make_sregs(vm, la57, v->cr0, v->cr4, v->efer, &s);
     if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &s) < 0) {
@@ -999,7 +1076,7 @@ static int run_vector(struct kvm_cap_priv *p, vec_vector *v) {
   vm->last_cr0 = v->cr0;
   vm->last_cr4 = v->cr4;
   vm->last_efer = v->efer;
-  vm->carry = 1;
+  vm->carry = ia32e;
   for (unsigned i = 0; i < v->step_count; i++)
     if (v->step[i].op == VEC_CR0 || v->step[i].op == VEC_CR4 ||
         v->step[i].op == VEC_EFER)
@@ -1041,8 +1118,11 @@ static const capture_departure *const kvm_departures[] = {
 capture_source capture_kvm = {
     .name = "kvm",
     .needs = "KVM device",
-    .caps = GEN_CAP_SMAP | GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY | GEN_CAP_MMIO,
-    .modes = CAPTURE_MODES_LONG,
+    .caps = GEN_CAP_SMAP | GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY | GEN_CAP_MMIO |
+            GEN_CAP_NOPAGING,
+    /* kvm_pvm pages only in IA-32e: it shuts a vCPU down that sets CR0.PG
+     * with EFER.LME clear, so no 32-bit or PAE paging */
+    .modes = CAPTURE_MODES_LONG | CAPTURE_MODE_BIT(CAPTURE_MODE_OFF),
     .departures = kvm_departures,
     .open = kvm_open,
     .describe = kvm_describe,

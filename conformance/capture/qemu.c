@@ -55,6 +55,7 @@
 
 extern const unsigned char qemu_guest_image[];
 extern const unsigned char qemu_guest_image_end[];
+extern const unsigned char qemu_guest_stubs32[];
 
 #define MAX_INST 3             /* QEMU processes kept alive */
 #define BOOT_TIMEOUT_MS 20000
@@ -66,7 +67,7 @@ extern const unsigned char qemu_guest_image_end[];
 #define PLAN_MAX_BYTES 16384   /* command bytes one vector may need */
 #define RES_MAX_BYTES 16384
 
-enum { PG_PATTERN = 0, PG_TABLE = 1 };
+enum { PG_PATTERN = 0, PG_TABLE = 1, PG_UNKNOWN = 2 };
 enum { ST_PENDING = 1, ST_SOLO = 2 }; /* internal status before the end */
 
 static const uint8_t SYM16[16] = {0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e,
@@ -647,6 +648,7 @@ static int qemu_open(capture_source *s, uint64_t ram_size) {
     free(p);
     return e;
   }
+  p->img.off_stubs32 = (uint64_t)(qemu_guest_stubs32 - qemu_guest_image);
   const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
   snprintf(p->tmpdir, sizeof p->tmpdir, "%s/qemu-cap-XXXXXX", shm);
   if (!mkdtemp(p->tmpdir)) {
@@ -826,6 +828,14 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   }
   for (uint32_t s = 0; s < v->step_count; s++) {
     const vec_step *st = &v->step[s];
+    if (st->op == VEC_SET_PTE && capture_vector_mode(v) == CAPTURE_MODE_PAE &&
+        m.ntop && cap_contains(m.top, m.ntop, st->a & ~31ull)) {
+      /* TCG reads PDPTEs from memory on every walk and checks none at MOV
+       * to CR3: it has no PDPTE registers (SDM 4.4.1) to show */
+      capture_reason(&p->reasons, vi, "step %u: rewrites a PDPTE, and QEMU "
+                     "TCG has no PDPTE registers", s);
+      return -ENOTSUP;
+    }
     if (st->op == VEC_INVPCID && !p->cpu.invpcid) {
       capture_reason(&p->reasons, vi, "step %u: INVPCID, which CPUID does not offer", s);
       return -ENOTSUP;
@@ -858,6 +868,11 @@ static int plan_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   mmu_regs regs = {.cr0 = v->cr0, .cr3 = v->cr3, .cr4 = v->cr4,
                    .efer = v->efer, .pkru = v->pkru,
                    .cpl = (uint8_t)(v->cpl & 3), .ac = (uint8_t)(v->ac != 0)};
+  if (capture_vector_mode(v) == CAPTURE_MODE_PAE) /* SPEC 8.1: as RAM gives */
+    for (int i = 0; i < 4; i++) {
+      int k = pc_find(&pc, (v->cr3 & 0xffffffe0ull) + 8 * (uint64_t)i);
+      regs.pdpte[i] = k < 0 ? 0 : pc.val[k];
+    }
   if (v->cpl > 3 || mmu_load_regs(&cpu, &regs) != MMU_OK) {
     capture_reason(&p->reasons, vi, "register state invalid");
     return -EINVAL;
@@ -1070,6 +1085,9 @@ static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   uint64_t base = H_RES + pd->resoff;
   size_t vi = pd->vi;
   int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
+  /* outside IA-32e the pattern's bytes run (they are #UD in 64-bit code
+   * only), and the guest does not rewrite a written cell's pattern */
+  int ia32e = capture_vector_mode(v) >= CAPTURE_MODE_LONG4;
   if (cap_rd64(m, base + V_STATUS) != 2) {
     capture_reason(&p->reasons, vi, "vector did not finish");
     return -EIO;
@@ -1091,9 +1109,11 @@ static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
   uint64_t recoff = base + V_STEPS + (uint64_t)v->step_count * VS_SIZE;
   for (uint64_t r = 0; r < nrec; r++)
     if ((cap_rd64(m, recoff + 16 * r) >> 8 & 0xff) != 0) {
-      capture_reason(&p->reasons, vi, "step %llu: the follow-up read changed entry %#llx",
-                 (unsigned long long)(cap_rd64(m, recoff + 16 * r) & 0xff),
-                 (unsigned long long)pd->mon[cap_rd64(m, recoff + 16 * r) >> 16 & 0xffff]);
+      capture_reason(&p->reasons, vi, "step %llu: the follow-up read changed entry %#llx "
+                 "to %#llx (%s)", (unsigned long long)(cap_rd64(m, recoff + 16 * r) & 0xff),
+                 (unsigned long long)pd->mon[cap_rd64(m, recoff + 16 * r) >> 16 & 0xffff],
+                 (unsigned long long)cap_rd64(m, recoff + 16 * r + 8),
+                 vec_access_name(v->step[cap_rd64(m, recoff + 16 * r) & 0xff].access));
       return -EPROTO;
     }
   for (uint32_t s = 0; s < v->step_count; s++) {
@@ -1106,7 +1126,8 @@ static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
     uint64_t fuv = cap_rd64(m, sb + 32), fue = cap_rd64(m, sb + 40);
     unsigned kind = st->access & 3;
     vec_outcome o;
-    if (capture_decode(&p->img, la57, CAPTURE_FETCH_UD, st, &e, &o) < 0) {
+    if (capture_decode(&p->img, la57, ia32e ? CAPTURE_FETCH_UD : CAPTURE_FETCH_RUNS,
+                       st, &e, &o) < 0) {
       capture_reason(&p->reasons, vi, "step %u: unexpected exception %lld "
                      "error %#llx rip %#llx", s, (long long)e.vec,
                      (unsigned long long)e.ec, (unsigned long long)e.rip);
@@ -1136,6 +1157,8 @@ static int parse_vector(struct qemu_cap_priv *p, inst *in, vec_vector *v,
       }
       o.kind = VEC_OUT_OK;
       o.pa_or_cr2 = pa;
+      if (!ia32e && kind == MMU_WRITE && pa < p->ram_size)
+        in->pstate[pa >> 12] = PG_UNKNOWN;
     }
     st->expect = o;
     st->ad_count = 0;
@@ -1367,14 +1390,16 @@ static int qemu_run(capture_source *s, vec_vector *v, size_t n, int *status) {
 
 static const capture_departure *const qemu_departures[] = {
     &capture_rsvd_without_p, &capture_smap_implicit_ac,
-    &capture_a_on_faulting_leaf, NULL};
+    &capture_a_on_faulting_leaf, &capture_pdpte_a, &capture_pse36_rsvd, NULL};
 
 capture_source capture_qemu = {
     .name = "qemu",
     .needs = "qemu-system-x86_64",
     .caps = GEN_CAP_1G | GEN_CAP_PKU | GEN_CAP_LA57 | GEN_CAP_SMAP |
-            GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY,
-    .modes = CAPTURE_MODES_LONG,
+            GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY | GEN_CAP_NOPAGING |
+            GEN_CAP_PAGING32 | GEN_CAP_PAE,
+    .modes = CAPTURE_MODES_LONG | CAPTURE_MODE_BIT(CAPTURE_MODE_OFF) |
+             CAPTURE_MODE_BIT(CAPTURE_MODE_32) | CAPTURE_MODE_BIT(CAPTURE_MODE_PAE),
     .departures = qemu_departures,
     .open = qemu_open,
     .describe = qemu_describe,

@@ -3,13 +3,14 @@
 # Runs one `mmu` command and holds it to what a test expects.
 #
 #   check.sh [--expect FILE] [--stdout-has REGEX] [--stderr-has REGEX]
-#            [--in-dump-dir] STATUS -- COMMAND...
+#            [--dump KIND] STATUS -- COMMAND...
 #
 # STATUS is the exit status the command must return; --expect FILE the
 # exact text it must print on stdout (MMU_CLI_UPDATE=1 rewrites FILE
 # instead: review the diff); --stdout-has/--stderr-has an extended regular
-# expression some line must match. --in-dump-dir runs COMMAND in a fresh
-# directory holding dump.bin, the guest RAM the walk-dump test reads.
+# expression some line must match. --dump KIND runs COMMAND in a fresh
+# directory holding dump.bin, guest RAM of one kind below (long4, bits32,
+# pae) that the walk tests read.
 #
 #   check.sh --man-options MAN SECTION -- COMMAND --help
 #
@@ -22,10 +23,12 @@ fail() {
   exit 1
 }
 
-# Little-endian 64-bit value at a byte offset of a file (dd keeps the rest).
-put_u64() {
-  file=$1 offset=$2 value=$3 bytes="" i=0
-  while [ $i -lt 8 ]; do
+# Little-endian value of SIZE bytes (default 8) at a byte offset of a file
+# (dd keeps the rest). Shell arithmetic is signed 64-bit: write an entry
+# with bit 63 as two 4-byte halves.
+put() {
+  file=$1 offset=$2 value=$3 size=${4:-8} bytes="" i=0
+  while [ $i -lt "$size" ]; do
     bytes="$bytes\\$(printf '%03o' $(( (value >> (8 * i)) & 255 )))"
     i=$((i + 1))
   done
@@ -33,22 +36,67 @@ put_u64() {
     fail "cannot write $file"
 }
 
-# Guest RAM at GPA 0x100000: a user stack page mapped by four levels
+# A file of PAGES zeroed 4 KiB pages, with 'guest data' at byte DATA.
+blank() {
+  dd if=/dev/zero of="$1" bs=4096 count="$2" 2>/dev/null || fail "cannot create $1"
+  printf 'guest data' | dd of="$1" bs=1 seek="$3" conv=notrunc 2>/dev/null ||
+    fail "cannot write $1"
+}
+
+# long4, at GPA 0x100000: a user stack page mapped by four levels
 # (PML4 0x100000, PDPT 0x101000, PD 0x102000, PT 0x103000, page 0x104000),
 # every entry P|W|U, none yet accessed: a user write sets A in each and D
 # in the PTE. Linear address 0x7ffd4a3b2c18.
-make_dump() {
+dump_long4() {
   file=$1 base=$((0x100000)) va=$((0x7ffd4a3b2c18))
-  dd if=/dev/zero of="$file" bs=4096 count=5 2>/dev/null || fail "cannot create $file"
+  blank "$file" 5 $((0x4c18))
   table=0 level=4
   while [ $level -ge 1 ]; do
     index=$(( (va >> (12 + 9 * (level - 1))) & 511 ))
     next=$(( base + (5 - level) * 4096 ))
-    put_u64 "$file" $(( table + index * 8 )) $(( next | 7 ))
+    put "$file" $(( table + index * 8 )) $(( next | 7 ))
     table=$(( next - base ))
     level=$((level - 1))
   done
-  printf 'guest data' | dd of="$file" bs=1 seek=$(( 0x4c18 )) conv=notrunc 2>/dev/null
+}
+
+# bits32, at GPA 0: 32-bit paging (SDM 4.3), 4-byte entries, directory at
+# 0x1000. 0x0804a123: PDE[32] -> table 0x2000, PTE[74] -> page 0x3000,
+# both P|W|U and not accessed; their neighbours (PDE[33], PTE[75]) share
+# their 8 bytes and must stay as they are. 0xc0512345: PDE[769], a 4 MiB
+# supervisor page, PSE-36 bits 20:13 = 0x5a (physical 0x5a80400000).
+# 0x00c01000: PDE[3], a 4 MiB user page with bit 17 set (PSE-36 under
+# MAXPHYADDR 40, reserved under 36).
+dump_bits32() {
+  file=$1
+  blank "$file" 4 $((0x3123))
+  put "$file" $((0x1000 + 32 * 4)) $((0x2000 | 0x7)) 4
+  put "$file" $((0x1000 + 33 * 4)) $((0x5000 | 0x67)) 4
+  put "$file" $((0x2000 + 74 * 4)) $((0x3000 | 0x7)) 4
+  put "$file" $((0x2000 + 75 * 4)) $((0x6000 | 0x25)) 4
+  put "$file" $((0x1000 + 768 * 4)) $((0x00400000 | 0x83)) 4
+  put "$file" $((0x1000 + 769 * 4)) $((0x80400000 | 0x5a << 13 | 0x83)) 4
+  put "$file" $((0x1000 + 3 * 4)) $((0x00c00000 | 1 << 17 | 0x87)) 4
+}
+
+# pae, at GPA 0: PAE paging (SDM 4.4). PDPTEs at 0x1000: [1] -> PD 0x2000,
+# [2] -> PD 0x3000, [0] and [3] not present. 0x80605abc: PDE 0x3000[3] ->
+# PT 0x4000, PTE[5] -> page 0x5000 with XD, all P|W|U. 0x40345678:
+# PDE 0x2000[1], a 2 MiB supervisor page at 0xf7fe00000. 0x40401000:
+# PDE 0x2000[2] with bit 62 (reserved in PAE paging). PDPTEs at 0x1020:
+# [0] -> 0x2000, [1] with W (bit 1, reserved in a PDPTE).
+dump_pae() {
+  file=$1
+  blank "$file" 6 $((0x5abc))
+  put "$file" $((0x1008)) $((0x2000 | 0x1))
+  put "$file" $((0x1010)) $((0x3000 | 0x1))
+  put "$file" $((0x3000 + 3 * 8)) $((0x4000 | 0x7))
+  put "$file" $((0x4000 + 5 * 8)) $((0x5000 | 0x7)) 4
+  put "$file" $((0x4000 + 5 * 8 + 4)) $((0x80000000)) 4
+  put "$file" $((0x2000 + 1 * 8)) $((0xf7fe00000 | 0x83))
+  put "$file" $((0x2000 + 2 * 8)) $((0x4000000000000000 | 0x5000 | 0x3))
+  put "$file" $((0x1020)) $((0x2000 | 0x1))
+  put "$file" $((0x1028)) $((0x3000 | 0x3))
 }
 
 if [ "${1:-}" = "--man-options" ]; then
@@ -73,13 +121,13 @@ if [ "${1:-}" = "--man-options" ]; then
   exit $status
 fi
 
-expect="" stdout_has="" stderr_has="" dump_dir=0
+expect="" stdout_has="" stderr_has="" dump=""
 while [ $# -gt 0 ]; do
   case $1 in
   --expect) expect=$2; shift 2 ;;
   --stdout-has) stdout_has=$2; shift 2 ;;
   --stderr-has) stderr_has=$2; shift 2 ;;
-  --in-dump-dir) dump_dir=1; shift ;;
+  --dump) dump=$2; shift 2 ;;
   --) shift; break ;;
   *) want_status=$1; shift ;;
   esac
@@ -88,8 +136,11 @@ done
 
 work=$(mktemp -d) || fail "mktemp"
 trap 'rm -rf "$work"' EXIT
-if [ $dump_dir = 1 ]; then
-  make_dump "$work/dump.bin"
+if [ -n "$dump" ]; then
+  case $dump in
+  long4 | bits32 | pae) "dump_$dump" "$work/dump.bin" ;;
+  *) fail "--dump $dump: no such kind" ;;
+  esac
   cd "$work" || fail "cd $work"
 fi
 "$@" >"$work/stdout" 2>"$work/stderr"

@@ -11,6 +11,7 @@
 
 #define qemu_guest_image bochs_guest_image
 #define qemu_guest_image_end bochs_guest_image_end
+#define qemu_guest_stubs32 bochs_guest_stubs32
 
 #define CHUNK_END_HOOK \
 	cld; mov rax, BX_DUMP_MAGIC; push rax; mov rsi, rsp; mov ecx, 8; \

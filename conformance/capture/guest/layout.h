@@ -38,7 +38,21 @@
 #define H_PML4_5 0x43000 /* 5-level: [0] -> H_PDPT */
 #define H_PT0 0x44000    /* 4 KiB pages of [0, 2 MiB) */
 #define H_PD 0x50000     /* one page per GiB of RAM, up to H_MAX_GIB */
-#define H_MAX_GIB 64
+#define H_MAX_GIB 32
+#define H_IDT32 0x82000 /* IDT used outside IA-32e (8-byte gates) */
+#define H_TSS32 0x82800 /* its TSS: ESP0 = H_XSTACK_TOP, SS0 = SEL_KDATA */
+/* Outside IA-32e the harness runs at linear = physical: the host puts in
+ * each of a vector's top-level tables the entries mapping [0, 64 MiB)
+ * (H_LEGACY_MAP): 32-bit paging PDEs 0..15 -> H_LPT32 + 4 KiB * i (4-byte
+ * PTEs), PAE paging PDPTE 0 -> H_LPD_PAE (PDE 0 -> H_LPT_PAE, then 2 MiB
+ * pages). User pages as in the window. */
+#define H_LEGACY_MAP 0x4000000
+#define H_LPT32 0x70000   /* 16 pages */
+#define H_LPD_PAE 0x80000
+#define H_LPT_PAE 0x81000
+/* a fetch's stack, [0x83000, H_FSTACK_TOP): the bytes fetched may push.
+ * Below 0xa0000, where a PC has its VGA window and then its BIOS ROM. */
+#define H_FSTACK_TOP 0xa0000
 #define H_END 0x200000
 
 /* GDT selectors */
@@ -49,6 +63,10 @@
 #define SEL_TSS4 0x28  /* 16 bytes */
 #define SEL_TSS5 0x38  /* 16 bytes */
 #define SEL_LDT 0x48   /* 16 bytes, base rewritten per implicit access */
+#define SEL_KCODE32 0x58 /* 32-bit: outside IA-32e and for mode switches */
+#define SEL_UCODE32 0x60 /* | 3, 32-bit */
+#define SEL_TSS32 0x68   /* 8 bytes */
+#define GDT_END 0x70     /* the GDT's limit is GDT_END - 1 */
 
 /* The step library's run-time record (offsets from H_STATE, which the
  * source's layout places): the step being run, the armed recovery point

@@ -197,6 +197,133 @@ exc_panic:
 	hlt
 	jmp exc_panic
 
+/* ======== outside IA-32e: 32-bit code at identity addresses ========== */
+/* The host enters here (KVM_SET_SREGS) in 32-bit protected mode with the
+ * vector's CR0/CR4/EFER and paging off; the same steps, through
+ * steps32.inc. The next vector's KVM_SET_SREGS ends it. */
+	.att_syntax prefix
+	.code32
+.macro EXIT32 code
+	movb $\code, %al
+	outb %al, $EXIT_PORT
+.endm
+
+entry32:
+	movl $H_KSTACK_TOP, %esp
+	pushl $2
+	popfl
+	movl $0, H_STATE + R_ARMED
+	movl H_MBOX + MB_NWRITES, %ecx
+	movl $H_MBOX + MB_WRITES, %esi
+1:	testl %ecx, %ecx
+	jz 3f
+	movl (%esi), %eax
+	testl $7, %eax
+	jnz 2f
+	movl 8(%esi), %edx
+	movl %edx, (%eax)
+	movl 12(%esi), %edx
+	movl %edx, 4(%eax)
+	jmp 4f
+2:	movb (%eax), %dl               /* see MB_WRITES */
+	movb %dl, (%eax)
+4:	addl $16, %esi
+	decl %ecx
+	jmp 1b
+3:	movl H_MBOX + MB_CPL, %eax
+	movl %eax, H_STATE + R_CPL
+	movl $0, H_STATE + R_CPL + 4
+	movl H_MBOX + MB_AC, %eax
+	movl %eax, H_STATE + R_AC
+	movl $0, H_STATE + R_AC + 4
+	/* INVLPG every accessed address (KVM's MMIO cache: see entry) */
+	xorl %ecx, %ecx
+1:	cmpl H_MBOX + MB_NSTEPS, %ecx
+	jae 2f
+	imull $STEP_SIZE, %ecx, %edx
+	cmpl $OP_ACCESS, H_MBOX + MB_STEPS + S_OP(%edx)
+	jne 4f
+	movl H_MBOX + MB_STEPS + S_A(%edx), %eax
+	invlpg (%eax)
+4:	incl %ecx
+	jmp 1b
+2:	xorl %ebx, %ebx
+	call snapshot32
+	movl $0, H_STATE + R_CUR
+	movl $0, H_STATE + R_CUR + 4
+step_loop32:
+	movl H_STATE + R_CUR, %eax
+	cmpl H_MBOX + MB_NSTEPS, %eax
+	jae teardown32
+	imull $STEP_SIZE, %eax, %ebp
+	addl $H_MBOX + MB_STEPS, %ebp
+	STEP_DISPATCH32
+step_next32:
+	movl H_STATE + R_CUR, %edi
+	shll $5, %edi
+	addl $H_RES + R_EXC, %edi
+	STORE_EXC32
+	movl H_STATE + R_CUR, %ebx
+	incl %ebx
+	call snapshot32
+	incl H_STATE + R_CUR
+	jmp step_loop32
+
+teardown32:
+	EXIT32 EXIT_DONE
+1:	hlt
+	jmp 1b
+
+/* ebx = snapshot index, as snapshot */
+snapshot32:
+	movl H_MBOX + MB_NMON, %ecx
+	movl $H_MBOX + MB_MON, %esi
+	imull $MAX_WATCH * 8, %ebx, %edi
+	addl $H_RES + R_SNAP, %edi
+1:	testl %ecx, %ecx
+	jz 2f
+	movl (%esi), %eax
+	movl (%eax), %edx
+	movl %edx, (%edi)
+	movl 4(%eax), %edx
+	movl %edx, 4(%edi)
+	addl $8, %esi
+	addl $8, %edi
+	decl %ecx
+	jmp 1b
+2:	ret
+
+/* the end of an access, as acc_done */
+acc_done32:
+	movl H_STATE + R_CUR, %eax
+	imull $STEP_SIZE, %eax, %ebp    /* the fetched bytes may have run */
+	addl $H_MBOX + MB_STEPS, %ebp
+	cmpl $0, H_MBOX + MB_MMIO_SEEN(, %eax, 8)
+	jne step_next32
+	cmpl $14, H_STATE + R_EVEC
+	jne 4f
+	movl S_KIND(%ebp), %eax
+	andl $3, %eax
+	cmpl $2, %eax
+	jne step_next32
+	movl H_STATE + R_ECR2, %eax
+	cmpl S_A(%ebp), %eax
+	je step_next32
+4:	EXIT32 EXIT_STEP
+	jmp step_next32
+
+exc_panic32:
+	EXIT32 EXIT_PANIC
+1:	hlt
+	jmp 1b
+
+#include "../guest/steps32.inc"
+
+	.globl kvm_guest_entry32
+	.globl kvm_guest_stubs32
+	.set kvm_guest_entry32, entry32
+	.set kvm_guest_stubs32, stubs32
+
 #include "../guest/steps.inc"
 
 	.section .note.GNU-stack, "", @progbits

@@ -33,6 +33,20 @@
 
 #include "../guest/macros.inc"
 
+/* From compatibility mode at an identity address: paging off (leaving
+ * long mode), flat data segments (SS may be null after an interrupt in
+ * 64-bit mode), the harness stack. */
+.macro PAGING_OFF32
+	movl %cr0, %eax
+	andl $0x7fffffff, %eax
+	movl %eax, %cr0
+	movl $SEL_KDATA, %eax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movl $H_KSTACK_TOP, %esp
+.endm
+
 /* ======================= 16-bit: entered at 0x1000:0000 ================ */
 	.att_syntax prefix
 	.code16
@@ -92,14 +106,7 @@ enter_long32:
 
 /* from 64-bit code at an identity address, via lretq */
 switch32:
-	movl %cr0, %eax
-	andl $0x7fffffff, %eax          /* paging off: leaves long mode */
-	movl %eax, %cr0
-	movl $SEL_KDATA, %eax
-	movw %ax, %ds
-	movw %ax, %es
-	movw %ax, %ss
-	movl $H_KSTACK_TOP, %esp
+	PAGING_OFF32
 	jmp enter_long32
 
 /* ======================= 64-bit ======================================== */
@@ -408,6 +415,23 @@ c_run:
 	add rax, V_STEPS
 	mov [r15 + H_RT + R_RECOFF], rax
 	mov r13, rsi
+	/* outside IA-32e (paging off or EFER.LME clear): run32 */
+	test dword ptr [r13 + 8], 0x80000000
+	jz 1f
+	test dword ptr [r13 + 24], 0x100
+	jnz 2f
+1:	mov rsp, H_KSTACK_TOP
+	.att_syntax prefix
+	movq $PHYS(run32_low), %rax
+	.intel_syntax noprefix
+	jmp rax
+run32_low:                              /* identity address */
+	lgdt [rip + gdtr_low]
+	push SEL_KCODE32
+	lea rax, [rip + run32]
+	push rax
+	.byte 0x48, 0xcb                /* lretq */
+2:
 
 	/* PKRU first, while CR4 is the harness's (+PKE) */
 	cmp qword ptr [r13 + 40], 0
@@ -625,6 +649,256 @@ exc_panic:
 1:	cli
 	hlt
 	jmp 1b
+
+/* ======== outside IA-32e: 32-bit code at identity addresses ========== */
+/* Entered from c_run in compatibility mode with the harness CR3: paging
+ * off (leaving IA-32e), the vector's EFER, CR4, CR3 and CR0 (PG loads the
+ * PDPTEs under PAE), the steps through steps32.inc, then back to long mode
+ * by enter_long32, which resumes the command list after the vector. */
+	.att_syntax prefix
+	.code32
+	.balign 4
+idtr32:
+	.word 32 * 8 - 1
+	.long H_IDT32
+
+/* the vector's results: %ebp = H_RES + R_RESOFF */
+.macro RESBASE reg
+	movl H_RT + R_RESOFF, \reg
+	addl $H_RES, \reg
+.endm
+
+run32:
+	PAGING_OFF32
+	lidt PHYS32(idtr32)
+	andb $0xfd, H_GDT + SEL_TSS32 + 5
+	movw $SEL_TSS32, %ax
+	ltr %ax
+	movl H_RT + R_RUNOFF, %esi
+	addl $H_CMD, %esi
+	ARM32 setup_fail32
+	movl $1, H_RT + R_STAGE
+	movl $0xc0000080, %ecx
+	movl 24(%esi), %eax
+	movl 28(%esi), %edx
+	wrmsr
+	movl $2, H_RT + R_STAGE
+	movl 16(%esi), %eax
+	movl %eax, %cr4
+	movl $5, H_RT + R_STAGE
+	movl 32(%esi), %eax
+	movl %eax, %cr3
+	movl $3, H_RT + R_STAGE
+	movl 8(%esi), %eax
+	movl %eax, %cr0
+	DISARM32
+	movl 56(%esi), %eax
+	movl %eax, H_RT + R_CPL
+	movl $0, H_RT + R_CPL + 4
+	movl 64(%esi), %eax
+	movl %eax, H_RT + R_AC
+	movl $0, H_RT + R_AC + 4
+	movl $0, H_RT + R_STEP32
+	movl $2, %edx
+	call diff32
+
+step_loop32:
+	movl H_RT + R_RUNOFF, %esi
+	addl $H_CMD, %esi
+	movl H_RT + R_STEP32, %eax
+	cmpl 72(%esi), %eax
+	jae teardown32
+	imull $STEP_SIZE, %eax, %ebp
+	leal RUN_HDR(%esi, %ebp), %ebp
+	STEP_DISPATCH32
+step_next32:                            /* non-access steps */
+	call rec_exc32
+	movl $2, %edx
+	call diff32
+	call slot32
+	movl $0, 32(%edi)
+	movl $0, 36(%edi)
+	movl $-2, 40(%edi)
+	movl $-1, 44(%edi)
+step_after32:
+	incl H_RT + R_STEP32
+	jmp step_loop32
+
+/* %edi = the step's result slot */
+slot32:
+	RESBASE %edi
+	movl H_RT + R_STEP32, %eax
+	imull $VS_SIZE, %eax, %eax
+	leal V_STEPS(%edi, %eax), %edi
+	ret
+
+rec_exc32:
+	call slot32
+	STORE_EXC32
+	ret
+
+setup_fail32:
+	RESBASE %edi
+	movl H_RT + R_EVEC, %eax
+	shll $8, %eax
+	orl H_RT + R_STAGE, %eax
+	movl %eax, V_SETUP(%edi)
+	movl $0, V_SETUP + 4(%edi)
+	pushl $2
+	popfl
+	jmp teardown32
+
+teardown32:
+	DISARM32
+	movl $0x11, %eax                /* paging off */
+	movl %eax, %cr0
+	movl $SEL_KDATA, %eax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	xorl %eax, %eax
+	movw %ax, %fs
+	movl $H_KSTACK_TOP, %esp
+	RESBASE %edi
+	movl $2, V_STATUS(%edi)
+	movl $0, V_STATUS + 4(%edi)
+	/* resume the command list after the vector, as teardown */
+	movl H_RT + R_RUNOFF, %esi
+	movl H_CMD + 72(%esi), %eax
+	imull $STEP_SIZE, %eax, %eax
+	leal RUN_HDR(%esi, %eax), %eax
+	movl %eax, H_MBOX + MB_CURSOR
+	movl $0, H_MBOX + MB_CURSOR + 4
+	movl $1, H_MBOX + MB_RESUME
+	movl $0, H_MBOX + MB_RESUME + 4
+	movl H_MBOX + MB_CUR_LA57, %edi
+	jmp enter_long32
+
+/* diff for 32-bit code: %edx = record type (0 access, 1 follow-up, 2
+ * none); the step is R_STEP32 */
+diff32:
+	pushl %ebp
+	RESBASE %ebp
+	movl H_RT + R_MONOFF, %esi
+	addl $H_CMD, %esi
+	xorl %ecx, %ecx
+1:	cmpl H_RT + R_NMON, %ecx
+	jae 9f
+	movl (%esi, %ecx, 8), %eax
+	movl (%eax), %ebx
+	movl 4(%eax), %edi
+	cmpl H_MONVAL(, %ecx, 8), %ebx
+	jne 2f
+	cmpl H_MONVAL + 4(, %ecx, 8), %edi
+	je 3f
+2:	movl %ebx, H_MONVAL(, %ecx, 8)
+	movl %edi, H_MONVAL + 4(, %ecx, 8)
+	cmpl $2, %edx
+	je 3f
+	movl V_NREC(%ebp), %eax
+	cmpl H_RT + R_RECCAP, %eax
+	jae 4f
+	shll $4, %eax
+	addl H_RT + R_RECOFF, %eax
+	addl %ebp, %eax
+	movl %ebx, 8(%eax)
+	movl %edi, 12(%eax)
+	movl %ecx, %ebx
+	shll $16, %ebx
+	movl %edx, %edi
+	shll $8, %edi
+	orl %edi, %ebx
+	orl H_RT + R_STEP32, %ebx
+	movl %ebx, (%eax)
+	movl $0, 4(%eax)
+	incl V_NREC(%ebp)
+	jmp 3f
+4:	orl $1, V_FLAGS(%ebp)
+3:	incl %ecx
+	jmp 1b
+9:	popl %ebp
+	ret
+
+/* the end of an access, as acc_done; a fetch's bytes run here (the
+ * pattern is not #UD in 32-bit code), so only its own #PF says it failed */
+acc_done32:
+	/* the bytes a fetch ran may have changed any register (POPA) */
+	movl H_RT + R_RUNOFF, %esi
+	addl $H_CMD, %esi
+	movl H_RT + R_STEP32, %eax
+	imull $STEP_SIZE, %eax, %ebp
+	leal RUN_HDR(%esi, %ebp), %ebp
+	call rec_exc32
+	xorl %edx, %edx
+	call diff32
+	movl H_RT + R_EVEC, %eax
+	movl S_KIND(%ebp), %ecx
+	andl $3, %ecx
+	cmpl $2, %ecx
+	jne 1f
+	cmpl $14, %eax
+	jne fu32
+	movl H_RT + R_ECR2, %eax
+	cmpl S_A(%ebp), %eax
+	jne fu32
+	jmp fu_skip32
+1:	cmpl $-1, %eax
+	je fu32
+	cmpl $6, %eax
+	je fu32
+fu_skip32:
+	call slot32
+	movl $0, 32(%edi)
+	movl $0, 36(%edi)
+	movl $-2, 40(%edi)
+	movl $-1, 44(%edi)
+	jmp step_after32
+
+fu32:
+	ARM32 fu_recover32
+	pushfl
+	orl $0x40000, (%esp)
+	popfl
+	movl S_A(%ebp), %eax
+	andl $-8, %eax
+	xorl $8, %eax
+	movl (%eax), %ebx
+	movl 4(%eax), %esi
+	DISARM32
+	pushl $2
+	popfl
+	call slot32
+	movl %ebx, 32(%edi)
+	movl %esi, 36(%edi)
+	movl $-1, 40(%edi)
+	movl $-1, 44(%edi)
+	jmp 3f
+fu_recover32:
+	pushl $2
+	popfl
+	call slot32
+	movl $0, 32(%edi)
+	movl $0, 36(%edi)
+	movl H_RT + R_EVEC, %eax
+	movl %eax, 40(%edi)
+	movl $0, 44(%edi)
+3:	movl $1, %edx
+	call diff32
+	jmp step_after32
+
+exc_panic32:
+	movl $H_MBOX + MB_PANIC, %edi
+	STORE_EXC32
+	movb $'P', %al
+	outb %al, $DEBUGCON_PORT
+1:	cli
+	hlt
+	jmp 1b
+
+#include "../guest/steps32.inc"
+
+	.globl qemu_guest_stubs32
+	.set qemu_guest_stubs32, stubs32
 
 #include "../guest/steps.inc"
 

@@ -34,8 +34,7 @@
 #define H_RES 0x180000   /* guest -> host results */
 #define H_RES_SIZE 0x80000
 
-#define SEL_KCODE32 0x58 /* 32-bit, for boot and paging-mode switches */
-#define GDT_LIMIT 0x5f
+#define GDT_LIMIT (GDT_END - 1)
 
 #define DEBUGCON_PORT 0xe9
 
@@ -63,6 +62,7 @@
 #define R_PKRU 0x90
 #define R_PKSAVED 0x98
 #define R_HEART 0xa0 /* incremented per vector */
+#define R_STEP32 0xa8 /* outside IA-32e: the step being run */
 
 /* commands: quads; the first is the opcode */
 #define C_END 0  /* end of the list */
