@@ -3,9 +3,9 @@
  * conformance vectors in a guest of the Bochs emulator (cpu: model=
  * tigerlake: PCID, INVPCID, LA57, PKU, SMEP/SMAP, 1 GiB pages) and records
  * what Bochs did. The guest is the QEMU harness (bguest/bharness.S over
- * qguest/qharness.S) and the planning of a vector is qemu.c's (commands,
- * RAM pattern, prediction of which pages hold what); what differs is the
- * transport, since Bochs shares no memory with the host:
+ * qguest/qharness.S) and planning, the RAM pattern and batches are
+ * booted.c's; this file is Bochs's transport, since Bochs shares no memory
+ * with the host:
  *
  * One Bochs process per command list ("chunk"). The host builds guest RAM
  * [0, H_END) (harness, commands) and Bochs loads it as an optramimage; RAM
@@ -44,297 +44,60 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MMU_STATIC
-#define MMU_IMPLEMENTATION
 #include "../../include/mmu.h"
 #include "../gen.h"
+#include "booted.h"
 #include "guest.h"
 #include "qguest/qlayout.h"
 #include "bguest/blayout.h"
 
 extern const unsigned char bochs_guest_image[];
 extern const unsigned char bochs_guest_image_end[];
+extern const unsigned char bochs_guest_stubs32[];
 
-#define MAX_INST 1             /* one Bochs per chunk: state is per chunk */
 #define CHUNK_MS_BASE 30000    /* a chunk's time limit: base + per vector */
 #define CHUNK_MS_PER_VEC 300
 #define VERSION_TIMEOUT_MS 10000
-#define ROM_SIZE 0x10000
 #define BX_BLOCK 0x20000       /* Bochs 2.7's RAM block */
 #define BX_HOLE_LO 0xa0000     /* not RAM to Bochs: VGA window, ROMs */
 #define BX_HOLE_HI 0x100000
-#define DIRTY_MAX CAPTURE_MAX_TOUCHED
-#define MAX_PAGES 256          /* pages one vector touches */
-#define PLAN_MAX_BYTES 16384   /* command bytes one vector may need */
-#define RES_MAX_BYTES 16384
 #define BOCHS_MAXPHY 40        /* BX_PHY_ADDRESS_WIDTH of Debian's build */
 
-enum { PG_PATTERN = 0, PG_TABLE = 1 };
-enum { ST_PENDING = 1, ST_SOLO = 2 }; /* internal status before the end */
-
-static const uint8_t SYM16[16] = {0x06, 0x07, 0x0e, 0x16, 0x17, 0x1e,
-                                  0x1f, 0x27, 0x2f, 0x37, 0x3f, 0x60,
-                                  0x61, 0xd4, 0xd5, 0xce};
-static const uint8_t SYM8[8] = {0x06, 0x07, 0x0e, 0x27, 0x2f, 0x60, 0x61, 0xce};
-
-typedef struct inst {
-  int live;
-  uint8_t *mem;             /* the host's copy of guest RAM */
-  uint32_t maxphy;
-  int no1g;
-  uint8_t *pstate;          /* per 4 KiB page: PG_* */
-  uint64_t dirty[DIRTY_MAX]; /* entries that may be non-zero */
-  unsigned ndirty;
-  int la57;                 /* mode after the commands planned so far */
-  int tainted;
-  uint64_t last_use;
-} inst;
-
-typedef struct pend { /* a vector planned into the current chunk */
-  size_t vi;
-  uint64_t resoff;
-  unsigned nmon;
-  uint64_t mon[MAX_WATCH];
-  uint64_t pred[VEC_MAX_STEPS]; /* predicted pa of OK accesses, or ~0 */
-} pend;
-
-typedef struct pred_ctx { /* the vector's memory, for the prediction */
-  uint64_t gpa[VEC_MAX_PTES + VEC_MAX_STEPS], val[VEC_MAX_PTES + VEC_MAX_STEPS];
-  unsigned n;
-  uint64_t rd[MAX_PAGES]; /* pages of entries the walks read */
-  unsigned nrd;
-  int overflow;
-} pred_ctx;
+typedef booted_inst inst; /* the host's copy of guest RAM [0, H_END) */
 
 struct bochs_cap_priv {
+  booted b;                 /* first: the transport's callbacks get it */
   char bochs_path[PATH_MAX];
   char version[160];
   char model[32];
-  char tmpdir[256];
-  char rompath[320], rampath[320], rcpath[320], cmdpath[320], errpath[320];
-  uint64_t ram_size;
-  inst in[MAX_INST];
-  uint64_t use_clock;
-  uint32_t cpuid[CPUID_N][4];
-  int have_cpuid;
-  capture_cpu cpu; /* as the guest's CPUID says */
-  char desc[1024];
-  char err[512];
-  capture_reasons reasons; /* of the last batch */
-  bochs_cap_stats st;
-  capture_image img;
-  uint64_t *cmd;   /* command list being built (quads) */
-  size_t ncmd;     /* quads */
-  pend *pd;
-  size_t npd, cappd;
-  uint64_t resoff;
-  void *tlb;
-  size_t tlb_bytes;
+  char rampath[320], rcpath[320], cmdpath[320], errpath[320];
+  inst in[1];               /* one Bochs per chunk: state is per chunk */
 };
 
-/* ---- small helpers -------------------------------------------------------- */
+#define set_err(p, ...) booted_set_err(&(p)->b, __VA_ARGS__)
+#define now_ms booted_now_ms
+#define now_s booted_now_s
 
-static void set_err(struct bochs_cap_priv *p, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(p->err, sizeof p->err, fmt, ap);
-  va_end(ap);
-}
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-
-/* the address whose pattern v is, or UINT64_MAX */
-static uint64_t pattern_decode(uint64_t v) {
-  static const int pos[7] = {0, 1, 2, 3, 4, 6, 7};
-  uint64_t w = 0;
-  for (int j = 0; j < 7; j++) {
-    uint8_t b = (uint8_t)(v >> (8 * pos[j]));
-    int nib = -1;
-    for (int k = 0; k < 16; k++)
-      if (SYM16[k] == b)
-        nib = k;
-    if (nib < 0)
-      return UINT64_MAX;
-    w |= (uint64_t)nib << (4 * j);
-  }
-  uint8_t b5 = (uint8_t)(v >> 40);
-  int t = -1;
-  for (int k = 0; k < 8; k++)
-    if (SYM8[k] == b5)
-      t = k;
-  if (t < 0)
-    return UINT64_MAX;
-  w |= (uint64_t)t << 28;
-  return w << 3;
-}
-
-
-/* Read from fd until EOF or timeout; returns bytes read or -1. */
-static ssize_t read_all_timeout(int fd, char *buf, size_t n, int ms) {
-  size_t got = 0;
-  int64_t end = now_ms() + ms;
-  while (got + 1 < n) {
-    int left = (int)(end - now_ms());
-    if (left <= 0)
-      return -1;
-    struct pollfd pf = {fd, POLLIN, 0};
-    int r = poll(&pf, 1, left);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    if (r == 0)
-      return -1;
-    ssize_t k = read(fd, buf + got, n - 1 - got);
-    if (k < 0) {
-      if (errno == EINTR || errno == EAGAIN)
-        continue;
-      return -1;
-    }
-    if (k == 0)
-      break;
-    got += (size_t)k;
-  }
-  buf[got] = 0;
-  return (ssize_t)got;
-}
-
-static int write_file(const char *path, const void *data, size_t n) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return errno;
-  const char *c = data;
-  while (n) {
-    ssize_t k = write(fd, c, n);
-    if (k < 0) {
-      if (errno == EINTR)
-        continue;
-      int e = errno;
-      close(fd);
-      return e;
-    }
-    c += k;
-    n -= (size_t)k;
-  }
-  if (close(fd) < 0)
-    return errno;
-  return 0;
-}
 
 /* ---- processes ------------------------------------------------------------ */
 
 
 /* ---- processes ------------------------------------------------------------ */
-
-static int find_bochs(char *out, size_t n) {
-  const char *env = getenv("BOCHS");
-  if (env && *env) {
-    if (access(env, X_OK) != 0)
-      return errno;
-    snprintf(out, n, "%s", env);
-    return 0;
-  }
-  const char *path = getenv("PATH");
-  if (!path || !*path)
-    path = "/usr/local/bin:/usr/bin:/bin";
-  while (*path) {
-    const char *colon = strchr(path, ':');
-    size_t len = colon ? (size_t)(colon - path) : strlen(path);
-    if (len > 0 && len < n - 32) {
-      char cand[PATH_MAX];
-      snprintf(cand, sizeof cand, "%.*s/bochs", (int)len, path);
-      if (access(cand, X_OK) == 0) {
-        snprintf(out, n, "%s", cand);
-        return 0;
-      }
-    }
-    if (!colon)
-      break;
-    path = colon + 1;
-  }
-  return ENOENT;
-}
-
-/* fork + exec argv with stdin from inpath, stdout -> *out_fd (a pipe),
- * stderr -> errpath. */
-static pid_t spawn(char *const argv[], const char *inpath, int *out_fd,
-                   const char *errpath) {
-  int pfd[2] = {-1, -1};
-  if (pipe2(pfd, O_CLOEXEC) < 0)
-    return -1;
-  int errfd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  int infd = open(inpath, O_RDONLY | O_CLOEXEC);
-  if (errfd < 0 || infd < 0) {
-    int e = errno;
-    if (errfd >= 0)
-      close(errfd);
-    if (infd >= 0)
-      close(infd);
-    close(pfd[0]);
-    close(pfd[1]);
-    errno = e;
-    return -1;
-  }
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    /* child: only async-signal-safe calls */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(127);
-    if (dup2(infd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(errfd, 2) < 0)
-      _exit(127);
-    close_range(3, ~0u, 0);
-    execv(argv[0], argv);
-    _exit(127);
-  }
-  int e = errno;
-  close(infd);
-  close(errfd);
-  close(pfd[1]);
-  if (pid < 0) {
-    close(pfd[0]);
-    errno = e;
-    return -1;
-  }
-  *out_fd = pfd[0];
-  return pid;
-}
-
-static void reap(pid_t pid, int *status) {
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-    ;
-  if (status)
-    *status = st;
-}
 
 /* "Bochs x86 Emulator 2.7" from its banner (bochs --help prints it). */
 static int run_version(struct bochs_cap_priv *p) {
   char *argv[] = {p->bochs_path, (char *)"--help", NULL};
   int fd = -1;
-  if (write_file(p->cmdpath, "", 0))
+  if (booted_write_file(p->cmdpath, "", 0))
     return EIO;
-  pid_t pid = spawn(argv, p->cmdpath, &fd, p->errpath);
+  pid_t pid = booted_spawn(argv, p->cmdpath, &fd, p->errpath);
   if (pid < 0)
     return errno;
   char buf[2048];
-  ssize_t n = read_all_timeout(fd, buf, sizeof buf, VERSION_TIMEOUT_MS);
+  ssize_t n = booted_read_timeout(fd, buf, sizeof buf, VERSION_TIMEOUT_MS);
   close(fd);
   kill(pid, SIGKILL);
-  reap(pid, NULL);
+  booted_reap(pid, NULL);
   const char *b = n > 0 ? strstr(buf, "Bochs x86 Emulator") : NULL;
   if (!b) {
     int efd = open(p->errpath, O_RDONLY | O_CLOEXEC);
@@ -353,27 +116,6 @@ static int run_version(struct bochs_cap_priv *p) {
 
 /* ---- the harness in guest RAM ------------------------------------------- */
 
-/* The harness as every source has it (guest.c), and what the QEMU harness's
- * boot and the RAM pattern need besides. */
-static void build_harness(struct bochs_cap_priv *p, uint8_t *mem) {
-  const uint64_t PWA = MMU_PTE_P | MMU_PTE_W | MMU_PTE_A;
-  capture_build_harness(mem, p->ram_size, &p->img);
-  cap_wr64(mem, H_GDT + SEL_KCODE32, 0x00cf9a000000ffffull);
-  cap_wr64(mem, H_PML4 + 0, H_PDPT_ID | PWA);
-  cap_wr64(mem, H_PDPT_ID + 0, H_PD_ID | PWA);
-  cap_wr64(mem, H_PD_ID + 0, H_PT0 | PWA);
-  cap_wr64(mem, H_PML5 + 0, H_PML4 | PWA);
-
-  memcpy(mem + H_SYM16, SYM16, 16);
-  memcpy(mem + H_SYM8, SYM8, 8);
-  memset(mem + H_INV16, 0xff, 256);
-  memset(mem + H_INV8, 0xff, 256);
-  for (int k = 0; k < 16; k++)
-    mem[H_INV16 + SYM16[k]] = (uint8_t)k;
-  for (int k = 0; k < 8; k++)
-    mem[H_INV8 + SYM8[k]] = (uint8_t)k;
-}
-
 static void inst_kill(struct bochs_cap_priv *p, inst *in) {
   (void)p;
   free(in->mem);
@@ -389,14 +131,14 @@ static int inst_start(struct bochs_cap_priv *p, inst *in, uint32_t maxphy,
   in->maxphy = maxphy;
   in->no1g = no1g;
   in->mem = calloc(1, H_END);
-  in->pstate = malloc(p->ram_size >> 12);
+  in->pstate = malloc(p->b.ram_size >> 12);
   if (!in->mem || !in->pstate) {
     set_err(p, "out of memory");
     inst_kill(p, in);
     return -ENOMEM;
   }
-  memset(in->pstate, PG_TABLE, p->ram_size >> 12);
-  build_harness(p, in->mem);
+  memset(in->pstate, BOOTED_PG_TABLE, p->b.ram_size >> 12);
+  booted_build_harness(&p->b, in->mem);
   in->live = 1;
   return 0;
 }
@@ -408,20 +150,6 @@ static inst *get_inst(struct bochs_cap_priv *p, uint32_t maxphy, int no1g) {
   if (in->live)
     inst_kill(p, in);
   return inst_start(p, in, maxphy, no1g) < 0 ? NULL : in;
-}
-
-/* The first line of Bochs's stderr, for error messages. */
-static void stderr_tail(const struct bochs_cap_priv *p, char *buf, size_t n) {
-  buf[0] = 0;
-  int fd = open(p->errpath, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return;
-  ssize_t k = read(fd, buf, n - 1);
-  close(fd);
-  buf[k > 0 ? k : 0] = 0;
-  for (char *c = buf; *c; c++)
-    if (*c == '\n')
-      *c = ' ';
 }
 
 /* Runs Bochs on in->mem (harness and commands in place) until the guest
@@ -446,12 +174,12 @@ static int bochs_exec(struct bochs_cap_priv *p, inst *in, uint64_t dumplen,
   double t0 = now_s();
   char *argv[] = {p->bochs_path, (char *)"-q", (char *)"-f", p->rcpath, NULL};
   int out = -1;
-  pid_t pid = spawn(argv, p->cmdpath, &out, p->errpath);
+  pid_t pid = booted_spawn(argv, p->cmdpath, &out, p->errpath);
   if (pid < 0) {
     set_err(p, "cannot run %s: %s", p->bochs_path, strerror(errno));
     return -EIO;
   }
-  p->st.boots++;
+  p->b.st.boots++;
   static const char magic[8] = "MMUDUMP!";
   size_t need = 8 + BX_DUMP_MBOX + BX_DUMP_RT + dumplen;
   size_t cap = need + 65536, got = 0;
@@ -481,7 +209,7 @@ static int bochs_exec(struct bochs_cap_priv *p, inst *in, uint64_t dumplen,
       continue;
     if (n <= 0) {
       char tail[200];
-      stderr_tail(p, tail, sizeof tail);
+      booted_first_line(p->errpath, tail, sizeof tail);
       set_err(p, "Bochs exited without the guest's results%s%s",
               tail[0] ? ": " : "", tail);
       break;
@@ -515,9 +243,62 @@ static int bochs_exec(struct bochs_cap_priv *p, inst *in, uint64_t dumplen,
   free(buf);
   close(out);
   kill(pid, SIGKILL);
-  reap(pid, NULL);
-  p->st.boot_seconds += now_s() - t0;
+  booted_reap(pid, NULL);
+  p->b.st.boot_seconds += now_s() - t0;
   return r;
+}
+
+/* ---- the transport (booted_ops) ------------------------------------------ */
+
+static booted_inst *bochs_get(booted *b, uint32_t maxphy, int no1g) {
+  return get_inst((struct bochs_cap_priv *)b, maxphy, no1g);
+}
+
+static void bochs_kill(booted *b, booted_inst *in) {
+  inst_kill((struct bochs_cap_priv *)b, in);
+}
+
+/* A new Bochs on the chunk's RAM image; MB_DONE = 1 once the list ran. */
+static int bochs_chunk(booted *b, booted_inst *in) {
+  cap_wr64(in->mem, H_MBOX + MB_SEQ, 1);
+  cap_wr64(in->mem, H_MBOX + MB_DONE, 0);
+  int r = bochs_exec((struct bochs_cap_priv *)b, in, b->resoff,
+                     CHUNK_MS_BASE + (int64_t)b->npd * CHUNK_MS_PER_VEC);
+  if (r < 0)
+    return r;
+  return cap_rd64(in->mem, H_MBOX + MB_DONE) == 1 ? 0 : 1;
+}
+
+static int bochs_refuse_run(booted *b, const vec_vector *v, size_t vi) {
+  uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
+  if (mp != b->cpu.maxphyaddr) {
+    capture_reason(&b->reasons, vi, "maxphyaddr %u: Bochs's is %u", mp,
+                   b->cpu.maxphyaddr);
+    return -ENOTSUP;
+  }
+  if ((v->flags & MMU_CFG_NO_1G_PAGES) && b->cpu.pdpe1gb) {
+    capture_reason(&b->reasons, vi, "1 GiB pages off: the model has them");
+    return -ENOTSUP;
+  }
+  return 0;
+}
+
+static const booted_ops bochs_ops = {
+    .name = "Bochs",
+    .amd = "Bochs's tigerlake checks Intel's reserved bits",
+    .gp_outcomes = 1,
+    .fresh_chunks = 1, /* the next chunk is a new Bochs on fresh RAM */
+    .refuse_run = bochs_refuse_run,
+    .get = bochs_get,
+    .kill = bochs_kill,
+    .exec = bochs_chunk,
+};
+
+static int bochs_run(capture_source *s, vec_vector *v, size_t n, int *status) {
+  struct bochs_cap_priv *p = s->priv;
+  if (!p)
+    return -EINVAL;
+  return booted_run(&p->b, v, n, status);
 }
 
 /* ---- open / describe / close ---------------------------------------------- */
@@ -538,11 +319,11 @@ static int write_config(struct bochs_cap_priv *p) {
                    "sound: waveoutdrv=dummy, waveindrv=dummy, "
                    "midioutdrv=dummy\n"
                    "clock: sync=none\n",
-                   (unsigned long long)(p->ram_size >> 20), p->rompath,
+                   (unsigned long long)(p->b.ram_size >> 20), p->b.rompath,
                    p->rampath, p->model);
   if (n <= 0 || (size_t)n >= sizeof rc)
     return EINVAL;
-  int e = write_file(p->rcpath, rc, (size_t)n);
+  int e = booted_write_file(p->rcpath, rc, (size_t)n);
   if (e)
     return e;
   /* debugger input: touch RAM blocks in image order, run, quit */
@@ -553,7 +334,7 @@ static int write_config(struct bochs_cap_priv *p) {
       l += (size_t)snprintf(cmds + l, sizeof cmds - l, "xp /1bx %#llx\n",
                             (unsigned long long)a);
   l += (size_t)snprintf(cmds + l, sizeof cmds - l, "c\nquit\n");
-  return write_file(p->cmdpath, cmds, l);
+  return booted_write_file(p->cmdpath, cmds, l);
 }
 
 static int bochs_open(capture_source *s, uint64_t ram_size) {
@@ -564,42 +345,27 @@ static int bochs_open(capture_source *s, uint64_t ram_size) {
   struct bochs_cap_priv *p = calloc(1, sizeof *p);
   if (!p)
     return ENOMEM;
-  p->ram_size = ram_size;
+  p->b.ram_size = ram_size;
   const char *model = getenv("BOCHS_CPU_MODEL");
   snprintf(p->model, sizeof p->model, "%.31s",
            model && *model ? model : "tigerlake");
-  int e = find_bochs(p->bochs_path, sizeof p->bochs_path);
+  int e = booted_find_exe("BOCHS", "bochs", p->bochs_path, sizeof p->bochs_path);
   if (e) {
     free(p);
     return e;
   }
-  if ((e = capture_image_open(&p->img, bochs_guest_image, bochs_guest_image_end))) {
+  if ((e = booted_open(&p->b, "bochs", bochs_guest_image, bochs_guest_image_end))) {
     free(p);
     return e;
   }
-  const char *shm = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  snprintf(p->tmpdir, sizeof p->tmpdir, "%s/bochs-cap-XXXXXX", shm);
-  if (!mkdtemp(p->tmpdir)) {
-    e = errno;
-    free(p);
-    return e;
-  }
+  p->b.img.off_stubs32 = (uint64_t)(bochs_guest_stubs32 - bochs_guest_image);
   s->priv = p; /* from here on bochs_close cleans up */
-  snprintf(p->rompath, sizeof p->rompath, "%.255s/reset.rom", p->tmpdir);
-  snprintf(p->rampath, sizeof p->rampath, "%.255s/ram.img", p->tmpdir);
-  snprintf(p->rcpath, sizeof p->rcpath, "%.255s/bochsrc", p->tmpdir);
-  snprintf(p->cmdpath, sizeof p->cmdpath, "%.255s/debugger.in", p->tmpdir);
-  snprintf(p->errpath, sizeof p->errpath, "%.255s/bochs.err", p->tmpdir);
-  static uint8_t rom[ROM_SIZE];
-  memset(rom, 0, sizeof rom);
-  /* reset vector: ljmp 0x1000:0x0000 (H_CODE) */
-  static const uint8_t jmp[5] = {0xea, 0x00, 0x00, H_CODE >> 4 & 0xff,
-                                 H_CODE >> 12 & 0xff};
-  memcpy(rom + ROM_SIZE - 16, jmp, sizeof jmp);
-  if ((e = write_file(p->rompath, rom, sizeof rom)) != 0) {
-    set_err(p, "write %s: %s", p->rompath, strerror(e));
+  snprintf(p->rampath, sizeof p->rampath, "%.255s/ram.img", p->b.tmpdir);
+  snprintf(p->rcpath, sizeof p->rcpath, "%.255s/bochsrc", p->b.tmpdir);
+  snprintf(p->cmdpath, sizeof p->cmdpath, "%.255s/debugger.in", p->b.tmpdir);
+  snprintf(p->errpath, sizeof p->errpath, "%.255s/bochs.err", p->b.tmpdir);
+  if ((e = booted_write_rom(&p->b)) != 0)
     goto fail;
-  }
   if ((e = run_version(p)) != 0) {
     set_err(p, "%s --help printed no version", p->bochs_path);
     goto fail;
@@ -608,17 +374,8 @@ static int bochs_open(capture_source *s, uint64_t ram_size) {
     set_err(p, "write %s: %s", p->rcpath, strerror(e));
     goto fail;
   }
-  mmu_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  p->tlb_bytes = mmu_tlb_storage_size(&cfg);
-  p->tlb = calloc(1, p->tlb_bytes);
-  p->cappd = 4096;
-  p->pd = calloc(p->cappd, sizeof *p->pd);
-  p->cmd = calloc(H_CMD_SIZE / 8, 8);
-  if (!p->tlb || !p->pd || !p->cmd) {
-    e = ENOMEM;
+  if ((e = booted_init(&p->b, &bochs_ops, &capture_bochs, ram_size)) != 0)
     goto fail;
-  }
   /* boot once with an empty command list for the CPUID */
   inst *in = get_inst(p, BOCHS_MAXPHY, 0);
   if (!in) {
@@ -632,24 +389,13 @@ static int bochs_open(capture_source *s, uint64_t ram_size) {
     e = EIO;
     goto fail;
   }
-  for (int i = 0; i < CPUID_N; i++)
-    for (int j = 0; j < 4; j++) {
-      uint32_t x;
-      memcpy(&x, in->mem + H_MBOX + MB_CPUID + 16 * i + 4 * j, 4);
-      p->cpuid[i][j] = x;
-    }
-  p->have_cpuid = 1;
+  booted_read_cpuid(&p->b, in->mem);
   inst_kill(p, in);
-  capture_cpu_decode((const uint32_t(*)[4])p->cpuid, &p->cpu);
-  snprintf(p->desc, sizeof p->desc,
-           "bochs: %s (%.200s); cpu: model=%s, no firmware; cpu %s \"%s\" "
-           "family %#x model %#x stepping %u; cpuid: nx=%d la57=%d "
-           "pdpe1gb=%d pku=%d pcid=%d invpcid=%d smep=%d smap=%d "
-           "maxphyaddr=%u; ram %llu MiB",
-           p->version, p->bochs_path, p->model, p->cpu.vendor, p->cpu.brand,
-           p->cpu.family, p->cpu.model, p->cpu.stepping, p->cpu.nx,
-           p->cpu.la57, p->cpu.pdpe1gb, p->cpu.pku, p->cpu.pcid,
-           p->cpu.invpcid, p->cpu.smep, p->cpu.smap, p->cpu.maxphyaddr,
+  char cpu[512];
+  booted_describe_cpu(&p->b, cpu, sizeof cpu);
+  snprintf(p->b.desc, sizeof p->b.desc,
+           "bochs: %s (%.200s); cpu: model=%s, no firmware; %s; ram %llu MiB",
+           p->version, p->bochs_path, p->model, cpu,
            (unsigned long long)(ram_size >> 20));
   s->cpu_flags = 0;
   return 0;
@@ -660,664 +406,41 @@ fail:
 
 static void bochs_describe(const capture_source *s, char *buf, size_t n) {
   const struct bochs_cap_priv *p = s->priv;
-  snprintf(buf, n, "%s", p ? p->desc : "bochs: not open");
+  snprintf(buf, n, "%s", p ? p->b.desc : "bochs: not open");
 }
 
 /* Vector i's reason; before any run (a failed open), the last error. */
 static const char *bochs_why(const capture_source *s, size_t i) {
   const struct bochs_cap_priv *p = s->priv;
-  if (!p)
-    return "";
-  return p->reasons.n ? capture_reason_of(&p->reasons, i) : p->err;
+  return p ? booted_why(&p->b, i) : "";
 }
 
 const char *bochs_cap_last_error(const capture_source *s) {
   const struct bochs_cap_priv *p = s->priv;
-  return p ? p->err : "bochs: not open";
+  return p ? p->b.err : "bochs: not open";
 }
 
 void bochs_cap_get_stats(const capture_source *s, bochs_cap_stats *out) {
   const struct bochs_cap_priv *p = s->priv;
   memset(out, 0, sizeof *out);
   if (p)
-    *out = p->st;
+    *out = p->b.st;
 }
 
 static void bochs_close(capture_source *s) {
   struct bochs_cap_priv *p = s->priv;
   if (!p)
     return;
-  for (int i = 0; i < MAX_INST; i++)
+  for (int i = 0; i < 1; i++)
     if (p->in[i].live || p->in[i].mem)
       inst_kill(p, &p->in[i]);
-  const char *files[] = {p->rompath, p->rampath, p->rcpath, p->cmdpath,
-                         p->errpath};
+  const char *files[] = {p->rampath, p->rcpath, p->cmdpath, p->errpath};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
     if (files[i][0])
       unlink(files[i]);
-  if (p->tmpdir[0])
-    rmdir(p->tmpdir);
-  capture_reasons_free(&p->reasons);
-  free(p->tlb);
-  free(p->pd);
-  free(p->cmd);
+  booted_close(&p->b);
   free(p);
   s->priv = NULL;
-}
-
-/* ---- planning one vector ------------------------------------------------- */
-
-static int pc_find(pred_ctx *c, uint64_t gpa) {
-  for (unsigned i = 0; i < c->n; i++)
-    if (c->gpa[i] == gpa)
-      return (int)i;
-  return -1;
-}
-
-static int pc_set(pred_ctx *c, uint64_t gpa, uint64_t val) {
-  int i = pc_find(c, gpa);
-  if (i < 0) {
-    if (c->n >= VEC_MAX_PTES + VEC_MAX_STEPS)
-      return -1;
-    i = (int)c->n++;
-    c->gpa[i] = gpa;
-  }
-  c->val[i] = val;
-  return 0;
-}
-
-static int pc_read(void *u, uint64_t gpa, uint64_t *value) {
-  pred_ctx *c = u;
-  if (cap_add_unique(c->rd, &c->nrd, MAX_PAGES, gpa & ~0xfffull) < 0)
-    c->overflow = 1;
-  int i = pc_find(c, gpa);
-  *value = i < 0 ? 0 : c->val[i];
-  return 0;
-}
-
-static int pc_cmpxchg(void *u, uint64_t gpa, uint64_t expected,
-                      uint64_t desired) {
-  pred_ctx *c = u;
-  int i = pc_find(c, gpa);
-  uint64_t cur = i < 0 ? 0 : c->val[i];
-  if (cur != expected)
-    return 1;
-  return pc_set(c, gpa, desired) < 0 ? 2 : 0;
-}
-
-static int emit(struct bochs_cap_priv *p, uint64_t x) {
-  if (p->ncmd >= H_CMD_SIZE / 8 - 1)
-    return -1;
-  p->cmd[p->ncmd++] = x;
-  return 0;
-}
-
-/* Plans v into the command list. Returns 0, or a negative status (with
- * the reason set) for a vector refused before running. */
-static int plan_vector(struct bochs_cap_priv *p, inst *in, vec_vector *v,
-                       size_t vi) {
-  uint32_t mp = v->maxphyaddr ? v->maxphyaddr : 52;
-  int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
-  uint64_t ram = p->ram_size;
-  if (v->step_count == 0) {
-    capture_reason(&p->reasons, vi, "no steps");
-    return -EINVAL;
-  }
-  if (v->flags & MMU_CFG_AMD) {
-    capture_reason(&p->reasons, vi, "MMU_CFG_AMD: Bochs's tigerlake checks Intel's reserved bits");
-    return -ENOTSUP;
-  }
-  capture_limits lim = capture_limits_of(&p->cpu, ram, capture_bochs.modes);
-  static capture_vmem m;
-  char why[128];
-  int refused = capture_plan_vector(&lim, v, &m, why, sizeof why);
-  if (refused < 0) {
-    capture_reason(&p->reasons, vi, "%s", why);
-    return refused;
-  }
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    const vec_step *st = &v->step[s];
-    if (st->op == VEC_INVPCID && !p->cpu.invpcid) {
-      capture_reason(&p->reasons, vi, "step %u: INVPCID, which CPUID does not offer", s);
-      return -ENOTSUP;
-    }
-    if (st->op == VEC_ACCESS && (st->access & MMU_IMPLICIT) &&
-        (st->a & 0xfff) > 0xff8) {
-      capture_reason(&p->reasons, vi, "step %u: implicit read (a descriptor) "
-                     "would cross a page", s);
-      return -ENOTSUP;
-    }
-  }
-
-  /* predict with the library's reference walker */
-  static pred_ctx pc;
-  memset(&pc, 0, sizeof pc);
-  for (uint32_t i = 0; i < v->pte_count; i++)
-    pc_set(&pc, v->pte[i].gpa, v->pte[i].value);
-  mmu_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.maxphyaddr = mp;
-  cfg.flags = v->flags & (MMU_CFG_NO_1G_PAGES | MMU_CFG_AD_ON_FAULT_UPPER);
-  cfg.pt_read = pc_read;
-  cfg.pt_cmpxchg = pc_cmpxchg;
-  cfg.pt_user = &pc;
-  mmu_cpu cpu;
-  if (mmu_init(&cpu, &cfg, p->tlb, p->tlb_bytes) != MMU_OK) {
-    capture_reason(&p->reasons, vi, "library refuses the config (maxphyaddr %u)", mp);
-    return -EINVAL;
-  }
-  mmu_regs regs = {.cr0 = v->cr0, .cr3 = v->cr3, .cr4 = v->cr4,
-                   .efer = v->efer, .pkru = v->pkru,
-                   .cpl = (uint8_t)(v->cpl & 3), .ac = (uint8_t)(v->ac != 0)};
-  if (v->cpl > 3 || mmu_load_regs(&cpu, &regs) != MMU_OK) {
-    capture_reason(&p->reasons, vi, "register state invalid");
-    return -EINVAL;
-  }
-  pend *pd = &p->pd[p->npd];
-  memset(pd, 0, sizeof *pd);
-  pd->vi = vi;
-  uint64_t dpages[VEC_MAX_STEPS], lpages[VEC_MAX_STEPS];
-  unsigned ndpages = 0, nlpages = 0;
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    const vec_step *st = &v->step[s];
-    pd->pred[s] = UINT64_MAX;
-    switch (st->op) {
-    case VEC_ACCESS: {
-      mmu_result res;
-      memset(&res, 0, sizeof res);
-      mmu_trace tr;
-      memset(&tr, 0, sizeof tr);
-      int r = mmu_reference_translate(&cpu, st->a, st->access, &res, &tr);
-      if (r == MMU_PAGE_FAULT && tr.count > 0) {
-        /* the leaf's frame keeps the pattern even when the library says
-         * the access faults: QEMU may disagree, and must then be able to
-         * tell where it went */
-        const mmu_walk_step *w = &tr.step[tr.count - 1];
-        int lvl = w->level;
-        if ((w->entry & MMU_PTE_P) &&
-            (lvl == 1 || ((lvl == 2 || lvl == 3) && (w->entry & MMU_PTE_PS)))) {
-          uint64_t size = 1ull << (12 + 9 * (lvl - 1));
-          uint64_t pa = (w->entry & CAP_ADDR_MASK & ((1ull << mp) - 1) &
-                         ~(size - 1)) | (st->a & (size - 1));
-          if (pa >= H_END && pa < ram)
-            cap_add_unique(lpages, &nlpages, VEC_MAX_STEPS, pa & ~0xfffull);
-        }
-      }
-      if (r == MMU_OK) {
-        uint64_t pa = res.paddr;
-        if (pa < H_END || pa >= ram) {
-          capture_reason(&p->reasons, vi, "step %u: the access would succeed at %#llx, "
-                     "outside the pattern RAM [2 MiB, %llu MiB)", s,
-                     (unsigned long long)pa, (unsigned long long)(ram >> 20));
-          return -ENOTSUP;
-        }
-        pd->pred[s] = pa;
-        cap_add_unique(dpages, &ndpages, VEC_MAX_STEPS, pa & ~0xfffull);
-      }
-      break;
-    }
-    case VEC_SET_PTE:
-      if (pc_set(&pc, st->a, st->b) < 0) {
-        capture_reason(&p->reasons, vi, "too many entries");
-        return -EINVAL;
-      }
-      break;
-    case VEC_INVLPG:
-      mmu_invlpg(&cpu, st->a);
-      break;
-    case VEC_INVPCID:
-      mmu_invpcid(&cpu, (unsigned)st->a, st->b, st->c);
-      break;
-    case VEC_CR0:
-      mmu_write_cr0(&cpu, st->a);
-      break;
-    case VEC_CR3:
-      mmu_write_cr3(&cpu, st->a);
-      break;
-    case VEC_CR4:
-      mmu_write_cr4(&cpu, st->a);
-      break;
-    case VEC_EFER:
-      mmu_write_efer(&cpu, st->a);
-      break;
-    case VEC_PKRU:
-      mmu_write_pkru(&cpu, (uint32_t)st->a);
-      break;
-    case VEC_CPL:
-      mmu_set_cpl(&cpu, (unsigned)(st->a & 3));
-      break;
-    case VEC_AC:
-      mmu_set_ac(&cpu, st->a != 0);
-      break;
-    }
-  }
-  if (pc.overflow) {
-    capture_reason(&p->reasons, vi, "walks read too many pages");
-    return -ENOTSUP;
-  }
-  /* pages that must read as zero apart from the vector's entries */
-  uint64_t tpages[MAX_PAGES];
-  unsigned ntpages = 0;
-  for (unsigned t = 0; t < m.ntop; t++)
-    cap_add_unique(tpages, &ntpages, MAX_PAGES, m.top[t]);
-  for (uint32_t i = 0; i < v->pte_count; i++)
-    cap_add_unique(tpages, &ntpages, MAX_PAGES, v->pte[i].gpa & ~0xfffull);
-  for (uint32_t s = 0; s < v->step_count; s++)
-    if (v->step[s].op == VEC_SET_PTE)
-      cap_add_unique(tpages, &ntpages, MAX_PAGES, v->step[s].a & ~0xfffull);
-  for (unsigned i = 0; i < pc.nrd; i++) {
-    uint64_t pg = pc.rd[i];
-    if (pg >= ram)
-      continue;
-    if (pg < H_END) {
-      capture_reason(&p->reasons, vi, "a walk reads an entry in harness memory (%#llx)",
-                 (unsigned long long)pg);
-      return -ENOTSUP;
-    }
-    cap_add_unique(tpages, &ntpages, MAX_PAGES, pg);
-  }
-  for (unsigned i = 0; i < ntpages; i++)
-    if (cap_contains(dpages, ndpages, tpages[i])) {
-      capture_reason(&p->reasons, vi, "an access lands on a paging-structure page (%#llx)",
-                 (unsigned long long)tpages[i]);
-      return -ENOTSUP;
-    }
-  /* leaf frames of faulting accesses: pattern too, unless they hold
-   * paging structures */
-  for (unsigned i = 0; i < nlpages; i++)
-    if (!cap_contains(tpages, ntpages, lpages[i]))
-      cap_add_unique(dpages, &ndpages, VEC_MAX_STEPS, lpages[i]);
-  /* other frames the entries point to: zero them, so that a walk QEMU
-   * takes further than the library finds zeroes */
-  for (unsigned i = 0; i < pc.n; i++) {
-    uint64_t pg = pc.val[i] & CAP_ADDR_MASK & ((1ull << mp) - 1);
-    if ((pc.val[i] & MMU_PTE_P) && pg >= H_END && pg < ram &&
-        !cap_contains(dpages, ndpages, pg))
-      cap_add_unique(tpages, &ntpages, MAX_PAGES, pg);
-  }
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    const vec_step *st = &v->step[s];
-    uint64_t pg = st->b & CAP_ADDR_MASK & ((1ull << mp) - 1);
-    if (st->op == VEC_SET_PTE && (st->b & MMU_PTE_P) && pg >= H_END &&
-        pg < ram && !cap_contains(dpages, ndpages, pg))
-      cap_add_unique(tpages, &ntpages, MAX_PAGES, pg);
-  }
-
-  /* watched entries */
-  unsigned nacc = 0;
-  memcpy(pd->mon, m.watch, m.nwatch * sizeof m.watch[0]);
-  pd->nmon = m.nwatch;
-  for (uint32_t s = 0; s < v->step_count; s++)
-    if (v->step[s].op == VEC_ACCESS)
-      nacc++;
-  uint64_t reccap = (uint64_t)pd->nmon * (2 * nacc + 1);
-  if (reccap > 512)
-    reccap = 512;
-  uint64_t resbytes = V_STEPS + (uint64_t)v->step_count * VS_SIZE + reccap * 16;
-  if (p->resoff + resbytes > H_RES_SIZE)
-    return 1; /* chunk full */
-  size_t ncmd0 = p->ncmd;
-  int fail = 0;
-  fail |= emit(p, C_VEC) | emit(p, vi) | emit(p, p->resoff) | emit(p, reccap);
-  if (in->la57 != la57) {
-    fail |= emit(p, C_MODE) | emit(p, (uint64_t)la57);
-    in->la57 = la57;
-    p->st.mode_switches++;
-  }
-  /* what the previous vectors left, then page roles, then the entries */
-  fail |= emit(p, C_WR) | emit(p, in->ndirty);
-  for (unsigned i = 0; i < in->ndirty; i++)
-    fail |= emit(p, in->dirty[i]) | emit(p, 0);
-  for (unsigned i = 0; i < ntpages; i++)
-    if (in->pstate[tpages[i] >> 12] != PG_TABLE) {
-      fail |= emit(p, C_ZERO) | emit(p, tpages[i]);
-      in->pstate[tpages[i] >> 12] = PG_TABLE;
-    }
-  for (unsigned i = 0; i < ndpages; i++)
-    if (in->pstate[dpages[i] >> 12] != PG_PATTERN) {
-      fail |= emit(p, C_FILL) | emit(p, dpages[i]);
-      in->pstate[dpages[i] >> 12] = PG_PATTERN;
-    }
-  fail |= emit(p, C_WR) | emit(p, m.n);
-  for (unsigned i = 0; i < m.n; i++)
-    fail |= emit(p, m.gpa[i]) | emit(p, m.val[i]);
-  memcpy(in->dirty, m.touched, m.ntouched * sizeof m.touched[0]);
-  in->ndirty = m.ntouched;
-  fail |= emit(p, C_MON) | emit(p, pd->nmon);
-  for (unsigned i = 0; i < pd->nmon; i++)
-    fail |= emit(p, pd->mon[i]);
-  fail |= emit(p, C_RUN) | emit(p, v->cr0) | emit(p, v->cr4) |
-          emit(p, v->efer) | emit(p, v->cr3) | emit(p, (uint64_t)p->cpu.pku) |
-          emit(p, v->pkru) | emit(p, v->cpl == 3 ? 3 : 0) |
-          emit(p, v->ac ? 1 : 0) | emit(p, v->step_count);
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    const vec_step *st = &v->step[s];
-    uint64_t a = st->a, b = st->b;
-    if (st->op == VEC_CPL)
-      a = (a & 3) == 3 ? 3 : 0;
-    if (st->op == VEC_ACCESS)
-      b = (st->access & 7) == MMU_WRITE ? pd->pred[s] : UINT64_MAX;
-    fail |= emit(p, (uint64_t)st->op) | emit(p, st->access) | emit(p, a) |
-            emit(p, b) | emit(p, st->c);
-  }
-  if (fail) {
-    /* cannot happen: the caller leaves PLAN_MAX_BYTES free */
-    p->ncmd = ncmd0;
-    in->tainted = 1;
-    capture_reason(&p->reasons, vi, "command list overflow");
-    return -EPROTO;
-  }
-  pd->resoff = p->resoff;
-  p->resoff += (resbytes + 63) & ~63ull;
-  p->npd++;
-  return 0;
-}
-
-/* ---- results --------------------------------------------------------------- */
-
-static int parse_vector(struct bochs_cap_priv *p, inst *in, vec_vector *v,
-                        const pend *pd) {
-  const uint8_t *m = in->mem;
-  uint64_t base = H_RES + pd->resoff;
-  size_t vi = pd->vi;
-  int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
-  if (cap_rd64(m, base + V_STATUS) != 2) {
-    capture_reason(&p->reasons, vi, "vector did not finish");
-    return -EIO;
-  }
-  uint64_t setup = cap_rd64(m, base + V_SETUP);
-  if (setup) {
-    static const char *const what[] = {"?", "EFER", "CR4", "CR0", "PKRU",
-                                       "CR3"};
-    unsigned stage = (unsigned)(setup & 0xff);
-    capture_reason(&p->reasons, vi, "Bochs refused the initial %s (exception %llu)",
-               what[stage < 6 ? stage : 0], (unsigned long long)(setup >> 8));
-    return -ENOTSUP;
-  }
-  if (cap_rd64(m, base + V_FLAGS) & 1) {
-    capture_reason(&p->reasons, vi, "too many entry changes recorded");
-    return -EPROTO;
-  }
-  uint64_t nrec = cap_rd64(m, base + V_NREC);
-  uint64_t recoff = base + V_STEPS + (uint64_t)v->step_count * VS_SIZE;
-  for (uint64_t r = 0; r < nrec; r++)
-    if ((cap_rd64(m, recoff + 16 * r) >> 8 & 0xff) != 0) {
-      capture_reason(&p->reasons, vi, "step %llu: the follow-up read changed entry %#llx",
-                 (unsigned long long)(cap_rd64(m, recoff + 16 * r) & 0xff),
-                 (unsigned long long)pd->mon[cap_rd64(m, recoff + 16 * r) >> 16 & 0xffff]);
-      return -EPROTO;
-    }
-  for (uint32_t s = 0; s < v->step_count; s++) {
-    vec_step *st = &v->step[s];
-    uint64_t sb = base + V_STEPS + (uint64_t)s * VS_SIZE;
-    if (st->op != VEC_ACCESS) { /* a register step or INVPCID: #GP or not */
-      uint64_t ev = cap_rd64(m, sb);
-      memset(&st->expect, 0, sizeof st->expect);
-      if (ev == 13) {
-        st->expect.kind = VEC_OUT_GP;
-      } else if (ev != UINT64_MAX) {
-        capture_reason(&p->reasons, vi, "step %u: exception %lld", s,
-                       (long long)ev);
-        return -EPROTO;
-      }
-      continue;
-    }
-    capture_exc e = {cap_rd64(m, sb), cap_rd64(m, sb + 8), cap_rd64(m, sb + 16),
-                     cap_rd64(m, sb + 24)};
-    uint64_t fuv = cap_rd64(m, sb + 32), fue = cap_rd64(m, sb + 40);
-    unsigned kind = st->access & 3;
-    vec_outcome o;
-    if (capture_decode(&p->img, la57, CAPTURE_FETCH_UD, st, &e, &o) < 0) {
-      capture_reason(&p->reasons, vi, "step %u: unexpected exception %lld "
-                     "error %#llx rip %#llx", s, (long long)e.vec,
-                     (unsigned long long)e.ec, (unsigned long long)e.rip);
-      return -EPROTO;
-    }
-    int ok = o.kind == VEC_OUT_OK;
-    if (ok) {
-      if (fue != UINT64_MAX) {
-        capture_reason(&p->reasons, vi, "step %u: the access worked but the follow-up read "
-                   "raised exception %lld", s, (long long)fue);
-        return -EPROTO;
-      }
-      uint64_t g = pattern_decode(fuv);
-      if (g == UINT64_MAX) {
-        capture_reason(&p->reasons, vi, "step %u: the access worked on memory without the "
-                   "pattern (read %#llx; predicted pa %#llx)", s,
-                   (unsigned long long)fuv, (unsigned long long)pd->pred[s]);
-        if (kind == MMU_WRITE)
-          in->tainted = 1; /* a byte went somewhere unknown */
-        return pd->pred[s] == UINT64_MAX ? -ENOTSUP : -EPROTO;
-      }
-      uint64_t pa = (g ^ 8) | (st->a & 7);
-      if ((pa & 0xfff) != (st->a & 0xfff)) {
-        capture_reason(&p->reasons, vi, "step %u: pattern %#llx does not match the offset",
-                   s, (unsigned long long)fuv);
-        return -EPROTO;
-      }
-      o.kind = VEC_OUT_OK;
-      o.pa_or_cr2 = pa;
-    }
-    st->expect = o;
-    st->ad_count = 0;
-    for (uint64_t r = 0; r < nrec; r++) {
-      uint64_t tag = cap_rd64(m, recoff + 16 * r);
-      if ((tag & 0xff) != s)
-        continue;
-      unsigned idx = (unsigned)(tag >> 16 & 0xffff);
-      if (idx >= pd->nmon) {
-        capture_reason(&p->reasons, vi, "bad record");
-        return -EPROTO;
-      }
-      if (st->ad_count >= VEC_MAX_AD) {
-        capture_reason(&p->reasons, vi, "step %u: more than %d entries changed", s,
-                   VEC_MAX_AD);
-        return -EPROTO;
-      }
-      st->ad[st->ad_count].gpa = pd->mon[idx];
-      st->ad[st->ad_count].value = cap_rd64(m, recoff + 16 * r + 8);
-      st->ad_count++;
-    }
-  }
-  return 0;
-}
-
-/* Runs the planned chunk on `in`. Returns 0, or <0 when the guest broke:
- * then *culprit is the vector it was running (or SIZE_MAX). */
-/* Runs the planned chunk in a new Bochs. Returns 0, or <0 when the guest
- * broke: then *culprit is the vector it was running (or SIZE_MAX). */
-static int run_chunk(struct bochs_cap_priv *p, inst *in, size_t *culprit) {
-  *culprit = SIZE_MAX;
-  p->cmd[p->ncmd] = C_END;
-  memcpy(in->mem + H_CMD, p->cmd, (p->ncmd + 1) * 8);
-  for (size_t i = 0; i < p->npd; i++)
-    cap_wr64(in->mem, H_RES + p->pd[i].resoff + V_STATUS, 0);
-  cap_wr64(in->mem, H_RT + R_CUR, UINT64_MAX);
-  cap_wr64(in->mem, H_MBOX + MB_SEQ, 1);
-  cap_wr64(in->mem, H_MBOX + MB_DONE, 0);
-  p->st.chunks++;
-  int r = bochs_exec(p, in, p->resoff,
-                     CHUNK_MS_BASE + (int64_t)p->npd * CHUNK_MS_PER_VEC);
-  if (r == 0 && cap_rd64(in->mem, H_MBOX + MB_DONE) == 1)
-    return 0;
-  uint64_t cur = cap_rd64(in->mem, H_RT + R_CUR);
-  if (r == 0 && cur != UINT64_MAX)
-    *culprit = (size_t)cur;
-  if (r == 0) {
-    set_err(p, "guest panic: exception %llu error %#llx cr2 %#llx rip %#llx "
-            "in vector %llu",
-            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC),
-            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC + 8),
-            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC + 16),
-            (unsigned long long)cap_rd64(in->mem, H_MBOX + MB_PANIC + 24),
-            (unsigned long long)cur);
-    return -EPROTO;
-  }
-  return r;
-}
-
-/* ---- batches ---------------------------------------------------------------- */
-
-typedef struct order_ent {
-  uint32_t maxphy;
-  int no1g, la57;
-  size_t i;
-} order_ent;
-
-static int order_cmp(const void *a, const void *b) {
-  const order_ent *x = a, *y = b;
-  if (x->maxphy != y->maxphy)
-    return x->maxphy < y->maxphy ? -1 : 1;
-  if (x->no1g != y->no1g)
-    return x->no1g - y->no1g;
-  if (x->la57 != y->la57)
-    return x->la57 - y->la57;
-  return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* Runs the vectors ord[0..n) (same instance key); solo: one per chunk
- * (retries of vectors that broke the guest). */
-static int run_group(struct bochs_cap_priv *p, vec_vector *v, int *st,
-                     const order_ent *ord, size_t n, int solo) {
-  size_t pos = 0;
-  while (pos < n) {
-    inst *in = get_inst(p, ord[pos].maxphy, ord[pos].no1g);
-    if (!in) {
-      for (size_t k = pos; k < n; k++) {
-        st[ord[k].i] = -EIO;
-        capture_reason(&p->reasons, ord[k].i, "Bochs did not start: %s", p->err);
-      }
-      return -EIO;
-    }
-    p->ncmd = 0;
-    p->npd = 0;
-    p->resoff = 0;
-    size_t k = pos;
-    while (k < n && p->npd < p->cappd &&
-           p->ncmd * 8 + PLAN_MAX_BYTES < H_CMD_SIZE) {
-      if (solo && p->npd == 1)
-        break;
-      size_t vi = ord[k].i;
-      int r = plan_vector(p, in, &v[vi], vi);
-      if (r == 1)
-        break; /* results area full */
-      if (r < 0)
-        st[vi] = r;
-      k++;
-    }
-    if (p->npd == 0) {
-      pos = k;
-      continue;
-    }
-    size_t culprit;
-    int r = run_chunk(p, in, &culprit);
-    size_t next = k;
-    for (size_t j = 0; j < p->npd; j++) {
-      pend *pd = &p->pd[j];
-      size_t vi = pd->vi;
-      if (r == 0 || cap_rd64(in->mem, H_RES + pd->resoff + V_STATUS) == 2) {
-        st[vi] = parse_vector(p, in, &v[vi], pd);
-        continue;
-      }
-      if (vi == culprit || culprit == SIZE_MAX) {
-        if (culprit == SIZE_MAX)
-          culprit = vi; /* the first unfinished one */
-        st[vi] = solo ? -EIO : ST_SOLO;
-        capture_reason(&p->reasons, vi, "broke the guest: %s", p->err);
-        /* resume after it */
-        for (size_t o = pos; o < n; o++)
-          if (ord[o].i == vi)
-            next = o + 1;
-        continue;
-      }
-    }
-    if (r < 0) {
-      p->st.crashes++;
-      inst_kill(p, in);
-    } else {
-      inst_kill(p, in); /* the next chunk is a new Bochs on fresh RAM */
-    }
-    pos = next;
-  }
-  return 0;
-}
-
-static int bochs_run(capture_source *s, vec_vector *v, size_t n, int *status) {
-  struct bochs_cap_priv *p = s->priv;
-  if (!p || (!v && n))
-    return -EINVAL;
-  p->err[0] = 0;
-  capture_reasons_reset(&p->reasons, n);
-  int *st = status ? status : calloc(n ? n : 1, sizeof *st);
-  order_ent *ord = calloc(n ? n : 1, sizeof *ord);
-  if (!st || !ord) {
-    if (!status)
-      free(st);
-    free(ord);
-    return -ENOMEM;
-  }
-  for (size_t i = 0; i < n; i++) {
-    st[i] = ST_PENDING;
-    uint32_t mp = v[i].maxphyaddr ? v[i].maxphyaddr : 52;
-    if (mp != p->cpu.maxphyaddr) {
-      st[i] = -ENOTSUP;
-      capture_reason(&p->reasons, i, "maxphyaddr %u: Bochs's is %u", mp,
-                     p->cpu.maxphyaddr);
-    } else if ((v[i].flags & MMU_CFG_NO_1G_PAGES) && p->cpu.pdpe1gb) {
-      st[i] = -ENOTSUP;
-      capture_reason(&p->reasons, i, "1 GiB pages off: the model has them");
-    }
-    ord[i].maxphy = mp;
-    ord[i].no1g = (v[i].flags & MMU_CFG_NO_1G_PAGES) != 0;
-    ord[i].la57 = (v[i].cr4 & MMU_CR4_LA57) != 0;
-    ord[i].i = i;
-  }
-  qsort(ord, n, sizeof *ord, order_cmp);
-  int fatal = 0;
-  size_t g0 = 0;
-  while (g0 < n) {
-    size_t g1 = g0;
-    while (g1 < n && ord[g1].maxphy == ord[g0].maxphy &&
-           ord[g1].no1g == ord[g0].no1g)
-      g1++;
-    /* drop the ones already refused */
-    size_t m = 0;
-    for (size_t k = g0; k < g1; k++)
-      if (st[ord[k].i] == ST_PENDING)
-        ord[g0 + m++] = ord[k];
-    if (m && run_group(p, v, st, ord + g0, m, 0) < 0)
-      fatal = 1;
-    /* vectors that broke the guest: once more, alone */
-    size_t ns = 0;
-    for (size_t k = g0; k < g0 + m; k++)
-      if (st[ord[k].i] == ST_SOLO)
-        ord[g0 + ns++] = ord[k];
-    if (ns && run_group(p, v, st, ord + g0, ns, 1) < 0)
-      fatal = 1;
-    g0 = g1;
-  }
-  int captured = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (st[i] == ST_PENDING || st[i] == ST_SOLO) {
-      st[i] = -EIO;
-      capture_reason(&p->reasons, i, "not run");
-    }
-    if (st[i] == 0) {
-      captured++;
-      p->st.vectors++;
-      capture_reason(&p->reasons, i, "%s", "");
-    } else if (st[i] == -EINVAL || st[i] == -ENOTSUP || st[i] == -ERANGE) {
-      p->st.refused++;
-    } else {
-      p->st.failed++;
-    }
-  }
-  free(ord);
-  if (!status)
-    free(st);
-  if (fatal && captured == 0 && n > 0)
-    return -EIO;
-  return captured;
 }
 
 static const capture_departure *const bochs_departures[] = {

@@ -16,18 +16,10 @@
 
 #include <stdint.h>
 
+#include "booted.h"
 #include "source.h"
 
-typedef struct bochs_cap_stats {
-  uint64_t vectors;   /* captured (status 0) */
-  uint64_t refused;   /* -EINVAL, -ENOTSUP, -ERANGE */
-  uint64_t failed;    /* broke or hung the guest, or made no sense */
-  uint64_t boots;     /* Bochs processes started (one per chunk) */
-  uint64_t chunks;    /* command lists run */
-  uint64_t crashes;   /* chunks that ended without results */
-  uint64_t mode_switches;
-  double boot_seconds; /* time spent in Bochs */
-} bochs_cap_stats;
+typedef booted_stats bochs_cap_stats; /* booted.h: a boot is a chunk */
 
 void bochs_cap_get_stats(const capture_source *s, bochs_cap_stats *out);
 const char *bochs_cap_last_error(const capture_source *s);

@@ -41,18 +41,10 @@
 
 #include <stdint.h>
 
+#include "booted.h"
 #include "source.h"
 
-typedef struct qemu_cap_stats {
-  uint64_t vectors;   /* captured (status 0) */
-  uint64_t refused;   /* -EINVAL, -ENOTSUP, -ERANGE */
-  uint64_t failed;    /* broke or hung the guest, or made no sense */
-  uint64_t boots;     /* QEMU processes started */
-  uint64_t chunks;    /* command lists run */
-  uint64_t crashes;   /* instances killed (crash, hang, panic) */
-  uint64_t mode_switches; /* 4-level <-> 5-level in the guest */
-  double boot_seconds;    /* time spent starting QEMU */
-} qemu_cap_stats;
+typedef booted_stats qemu_cap_stats; /* booted.h */
 
 /* capture_qemu's counters (zero before it is open). */
 void qemu_cap_get_stats(const capture_source *s, qemu_cap_stats *out);

@@ -4,8 +4,9 @@
  * conformance vectors and reports what it did (SPEC.md 8.5).
  *
  * A source is one file of what is truly its own (kvm.c: KVM's ioctls and
- * its guest's entry; qemu.c: QEMU's process, its boot, its doorbell and
- * RAM pattern) plus its guest harness (kguest/, qguest/), built on what
+ * its guest's entry; qemu.c: QEMU's process, its boot, shared memory and
+ * doorbell; bochs.c: Bochs's process per chunk, RAM image and port 0xE9
+ * dump) plus its guest harness (kguest/, qguest/, bguest/), built on what
  * all sources share:
  *   guest/layout.h, guest/macros.inc, guest/steps.inc
  *                  the guest step library: harness pages, step encoding,
@@ -15,6 +16,10 @@
  *                  outcome decoding, CPUID decoding, per-vector reasons
  *   departures.c   the detectors of known departures from the SDM
  *   selftest.h/.c  vector builders for the sources' self-tests
+ *   booted.h/.c    what the sources that boot qharness in an emulator
+ *                  process share (qemu.c, bochs.c): planning a vector
+ *                  into commands, the RAM pattern, parsing the results,
+ *                  batches in chunks; each gives its transport (booted_ops)
  *
  * A new source (Bochs, say) fills a capture_source: its name, what it
  * needs to run, its capabilities, the paging modes its harness enters,
