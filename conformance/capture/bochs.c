@@ -450,8 +450,10 @@ capture_source capture_bochs = {
     .name = "bochs",
     .needs = "bochs",
     .caps = GEN_CAP_1G | GEN_CAP_PKU | GEN_CAP_SMAP | GEN_CAP_IMPLICIT |
-            GEN_CAP_PCID | GEN_CAP_PHYS40,
-    .modes = CAPTURE_MODES_LONG,
+            GEN_CAP_PCID | GEN_CAP_PHYS40 | GEN_CAP_NOPAGING |
+            GEN_CAP_PAGING32 | GEN_CAP_PAE,
+    .modes = CAPTURE_MODES_LONG | CAPTURE_MODE_BIT(CAPTURE_MODE_OFF) |
+             CAPTURE_MODE_BIT(CAPTURE_MODE_32) | CAPTURE_MODE_BIT(CAPTURE_MODE_PAE),
     .departures = bochs_departures,
     .open = bochs_open,
     .describe = bochs_describe,

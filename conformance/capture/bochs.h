@@ -2,15 +2,18 @@
 /* bochs.h - the "bochs" capture source (source.h): runs conformance vectors
  * in the Bochs emulator (cpu: model=tigerlake by default, $BOCHS_CPU_MODEL
  * otherwise) and records what Bochs does. It covers what neither KVM here
- * nor QEMU 7.2's TCG offers: CR4.PCIDE, PCIDs and INVPCID, besides 1 GiB
- * pages, PKU, LA57, SMEP and SMAP. See bochs.c for how it is driven.
+ * nor QEMU 7.2's TCG offers: CR4.PCIDE, PCIDs and INVPCID, and PAE
+ * vectors that rewrite PDPTEs (Bochs has PDPTE registers), besides 1 GiB
+ * pages, PKU, SMEP, SMAP and every paging mode. See bochs.c for how it is
+ * driven.
  *
  * open finds bochs ($BOCHS, else $PATH; ENOENT if none), records its
  * version and boots it once for the CPUID (EIO: it did not boot; why(s, 0)
  * says why). Besides the status codes of source.h, run refuses (-ENOTSUP)
- * what the QEMU source refuses (qemu.h) but CR4.PCIDE and INVPCID, and
- * vectors whose MAXPHYADDR is not the model's or that turn 1 GiB pages
- * off. Not thread-safe: one open source per process. Linux only. */
+ * what the QEMU source refuses (qemu.h) but CR4.PCIDE, INVPCID and PDPTE
+ * rewrites, and vectors whose MAXPHYADDR is not the model's or that turn
+ * 1 GiB pages off. Not thread-safe: one open source per process. Linux
+ * only. */
 #ifndef BOCHS_CAP_H_INCLUDED
 #define BOCHS_CAP_H_INCLUDED
 
