@@ -42,8 +42,6 @@
 #include "qguest/qlayout.h"
 
 #define MAX_PAGES 256 /* pages one vector touches */
-#define PLAN_MAX_BYTES BOOTED_PLAN_MAX_BYTES
-#define RES_MAX_BYTES BOOTED_RES_MAX_BYTES
 #define PG_PATTERN BOOTED_PG_PATTERN
 #define PG_TABLE BOOTED_PG_TABLE
 #define PG_UNKNOWN BOOTED_PG_UNKNOWN
@@ -710,7 +708,7 @@ static int plan_vector(booted *p, inst *in, vec_vector *v,
             emit(p, b) | emit(p, st->c);
   }
   if (fail) {
-    /* cannot happen: the caller leaves PLAN_MAX_BYTES free */
+    /* cannot happen: the caller leaves BOOTED_PLAN_MAX_BYTES free */
     p->ncmd = ncmd0;
     in->tainted = 1;
     capture_reason(&p->reasons, vi, "command list overflow");
@@ -907,7 +905,7 @@ static int run_group(booted *p, vec_vector *v, int *st,
     p->resoff = 0;
     size_t k = pos;
     while (k < n && p->npd < p->cappd &&
-           p->ncmd * 8 + PLAN_MAX_BYTES < H_CMD_SIZE) {
+           p->ncmd * 8 + BOOTED_PLAN_MAX_BYTES < H_CMD_SIZE) {
       if (solo && p->npd == 1)
         break;
       size_t vi = ord[k].i;

@@ -15,9 +15,7 @@
 #include "guest.h"
 #include "source.h"
 
-#define BOOTED_MAX_INST 3
 #define BOOTED_PLAN_MAX_BYTES 16384 /* command bytes one vector may need */
-#define BOOTED_RES_MAX_BYTES 16384
 
 /* Page states (booted_inst.pstate): what the plan knows a 4 KiB page of
  * guest RAM at or above H_END holds. */
@@ -77,7 +75,6 @@ struct booted {
   const booted_ops *ops;
   const capture_source *src;
   uint64_t ram_size;
-  booted_inst *in[BOOTED_MAX_INST]; /* the transport's instances */
   capture_cpu cpu; /* as the guest's CPUID says */
   capture_image img;
   capture_reasons reasons; /* of the last batch */
