@@ -431,9 +431,8 @@ static void bochs_close(capture_source *s) {
   struct bochs_cap_priv *p = s->priv;
   if (!p)
     return;
-  for (int i = 0; i < 1; i++)
-    if (p->in[i].live || p->in[i].mem)
-      inst_kill(p, &p->in[i]);
+  if (p->in[0].live || p->in[0].mem)
+    inst_kill(p, &p->in[0]);
   const char *files[] = {p->rampath, p->rcpath, p->cmdpath, p->errpath};
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
     if (files[i][0])
