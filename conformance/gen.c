@@ -803,10 +803,12 @@ static int gen_cat_pae(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
     leaf_gpa = pt + 8 * ((va >> 12) & 511);
     gen_set(b, leaf_gpa, gen_frame(b, r, 4096, gen_chance(r, 40)) | pte | rsvd);
   }
-  (void)leaf_gpa;
   gen_accesses_legacy(r, v, va);
   switch (gen_below(r, 4)) {
   case 0: { /* the PDPTE register outlives its memory until MOV to CR3 */
+    /* not global: under PGE a global translation may outlive the MOV to
+     * CR3 in the TLB (SDM 4.10.4.1), hiding the PDPTE reload */
+    gen_set(b, leaf_gpa, gen_get(b, leaf_gpa) & ~MMU_PTE_G);
     uint64_t pd2 = gen_new_table(b);
     uint64_t alt = gen_chance(r, 50) ? 0 : pd2 | 1u;
     if (alt)
