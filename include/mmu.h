@@ -479,7 +479,9 @@ static inline void mmu_cpu_sync(mmu_cpu *cpu);
 MMU_API int mmu_cpu_apply_shootdowns(mmu_cpu *cpu);
 
 /* Translation. mmu_translate() is the inline hit path; on a miss it calls
- * mmu_translate_slow(), which walks and fills the TLB. */
+ * mmu_translate_slow(), which walks and fills the TLB. vaddr is the linear
+ * address: outside IA-32e mode only its low 32 bits count (SDM vol. 1
+ * 3.3.6), CR2 and the TLB's tags included, in every paging mode. */
 static inline int mmu_translate(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                 mmu_result *out);
 static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
