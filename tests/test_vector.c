@@ -210,10 +210,9 @@ static const char walk[] =
     "pte 0x200000 0x201007\npte 0x201000 0x202007\npte 0x202000 0x203007\n"
     "pte 0x203000 0x300005\n";
 
-static int check_text(const char *steps, int path, char *msg, size_t n) {
-  static char text[4096];
+/* Read one whole vector and run it on one path. */
+static int check_whole(const char *text, int path, char *msg, size_t n) {
   static vec_vector v;
-  snprintf(text, sizeof text, "%s%send\n", walk, steps);
   vec_reader r;
   vec_reader_init(&r, text, strlen(text));
   cr_assert_eq(vec_read(&r, &v), VEC_OK, "%s", r.error);
@@ -221,6 +220,13 @@ static int check_text(const char *steps, int path, char *msg, size_t n) {
   int rc = check_vector(ctx, &v, path, msg, n);
   free_ctx(ctx);
   return rc;
+}
+
+/* The walk above with these steps. */
+static int check_text(const char *steps, int path, char *msg, size_t n) {
+  static char text[4096];
+  snprintf(text, sizeof text, "%s%send\n", walk, steps);
+  return check_whole(text, path, msg, n);
 }
 
 static const char right_steps[] =
@@ -280,26 +286,15 @@ Test(checker, rejects_entries_outside_ram) {
 }
 
 
-static int check_pae(const char *text, int path, char *msg, size_t n) {
-  static vec_vector v;
-  vec_reader r;
-  vec_reader_init(&r, text, strlen(text));
-  cr_assert_eq(vec_read(&r, &v), VEC_OK, "%s", r.error);
-  check_ctx *ctx = new_ctx();
-  int rc = check_vector(ctx, &v, path, msg, n);
-  free_ctx(ctx);
-  return rc;
-}
-
 Test(checker, pae_vectors_hold_the_pdpte_registers) {
   char msg[2048];
-  cr_assert_eq(check_pae(pae, CHECK_FAST, msg, sizeof msg), 1, "%s", msg);
-  cr_assert_eq(check_pae(pae, CHECK_REFERENCE, msg, sizeof msg), 1, "%s", msg);
+  cr_assert_eq(check_whole(pae, CHECK_FAST, msg, sizeof msg), 1, "%s", msg);
+  cr_assert_eq(check_whole(pae, CHECK_REFERENCE, msg, sizeof msg), 1, "%s", msg);
   /* a MOV to CR3 the vector says succeeds while the library says #GP */
   static char wrong[2048];
   snprintf(wrong, sizeof wrong, "%s", pae);
   char *gp = strstr(wrong, "step cr3 0x200020 -> gp\n");
   memcpy(gp, "step cr3 0x200020      \n", strlen("step cr3 0x200020 -> gp\n"));
-  cr_assert_eq(check_pae(wrong, CHECK_FAST, msg, sizeof msg), 0);
+  cr_assert_eq(check_whole(wrong, CHECK_FAST, msg, sizeof msg), 0);
   cr_assert(strstr(msg, "the library says #GP"), "%s", msg);
 }
