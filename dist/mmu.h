@@ -2647,8 +2647,10 @@ MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
   uint16_t old_pcid = cpu->pcid;
   r->cr4 = value;
   mmu__update_tables(cpu);
+  /* PSE under 32-bit paging: a choice, as for EFER.NXE (SPEC 3.2) */
   if ((changed & (MMU_CR4_PGE | MMU_CR4_LA57)) ||
-      ((changed & MMU_CR4_PCIDE) && !(value & MMU_CR4_PCIDE)))
+      ((changed & MMU_CR4_PCIDE) && !(value & MMU_CR4_PCIDE)) ||
+      ((changed & MMU_CR4_PSE) && cpu->paging == MMU__PAGING_32))
     mmu__tlb_flush_all(cpu);
   else if ((changed & MMU_CR4_PAE) ||
            ((changed & MMU_CR4_SMEP) && (value & MMU_CR4_SMEP)))

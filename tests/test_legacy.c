@@ -102,6 +102,19 @@ Test(legacy, bits32_4m_pages_need_pse) {
   TR_OK(&E, 0x0045ABCD, MMU_READ, 0x00123BCD);
 }
 
+Test(legacy, bits32_pse_change_drops_cached_4m_pages) {
+  /* a 4 MiB translation filled under PSE = 1 must not outlive MOV to CR4
+   * clearing PSE: the same PDE then references a table (SPEC 3.2) */
+  wr32(&E, pde32(E.root, 0x00400000), 0x00C00000 | F_PWU | F_PS | F_G);
+  memset(pt_host(&E, 0x00C00000), 0, 4096);
+  boot32(&E, MMU_CR4_PSE | MMU_CR4_PGE, 0, 0);
+  TR_OK(&E, 0x0045ABCD, MMU_READ, 0x00C5ABCD);
+  ST(mmu_write_cr4(&E.cpu, MMU_CR4_PGE), MMU_OK);
+  TR_PF(&E, 0x0045ABCD, MMU_READ, 0);
+  ST(mmu_write_cr4(&E.cpu, MMU_CR4_PGE | MMU_CR4_PSE), MMU_OK);
+  TR_OK(&E, 0x0045ABCD, MMU_READ, 0x00C5ABCD);
+}
+
 Test(legacy, bits32_pse36_and_its_reserved_bits) {
   /* SDM 4.3, Table 4-4: PDE bits 20:13 are physical bits 39:32 (M = 40
    * here: MAXPHYADDR 52 is more than 40); bit 21 is reserved */
