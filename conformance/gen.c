@@ -899,6 +899,23 @@ int gen_vector(const char *category, uint64_t seed, uint64_t index,
 
 /* ---- enumerations -------------------------------------------------------- */
 
+/* The access dimension every enumeration shares (0..11): bit 0 the CPL
+ * (0 or 3), then read, write or fetch, once or after a read (which sets
+ * A first and caches the entry). */
+#define GEN_ENUM_ACCESSES 12u
+
+static unsigned gen_enum_kind(unsigned acc) {
+  static const unsigned kinds[3] = {MMU_READ, MMU_WRITE, MMU_FETCH};
+  return kinds[(acc >> 1) % 3];
+}
+
+static void gen_enum_accesses(vec_vector *v, unsigned acc, unsigned kind,
+                              uint64_t va) {
+  if (acc >= 6)
+    gen_access(v, MMU_READ, va);
+  gen_access(v, kind, va);
+}
+
 /* access-all: every legal combination of the flag dimensions of
  * kvm-unit-tests' x86/access.c, one vector each, at a fixed address:
  *   access   user or supervisor x read/write/fetch x once or after a read
@@ -953,9 +970,7 @@ static int gen_access_all(uint64_t index, unsigned caps, const char *prefix,
     /* the rights of key 1 (or 0); the other key allows everything */
     v->pkru = (ad | wd << 1) << (2 * key);
   }
-  static const unsigned kinds[3] = {MMU_READ, MMU_WRITE, MMU_FETCH};
-  unsigned kind = kinds[(acc >> 1) % 3];
-  int twice = acc >= 6;
+  unsigned kind = gen_enum_kind(acc);
 
   const uint64_t va = 0x0000010000401000ull | 0x238; /* PML4 slot 2 */
   uint64_t upper[6] = {0, 0, 0x27, 0x27, 0x27, 0x27};
@@ -980,23 +995,174 @@ static int gen_access_all(uint64_t index, unsigned caps, const char *prefix,
                     key_bits);
     }
   }
-  if (twice)
-    gen_access(v, MMU_READ, va);
-  gen_access(v, kind, va);
+  gen_enum_accesses(v, acc, kind, va);
   if (!(caps & GEN_CAP_1G))
     v->flags |= MMU_CFG_NO_1G_PAGES;
   return 1;
 }
 
+/* paging32-all: the same dimensions under 32-bit paging (SDM 4.3), where
+ * an entry has no XD and no reserved bit but bit 21 of a 4 MiB PDE:
+ *   access   as access-all (12)
+ *   cpu      CR0.WP x CR4.PSE (x CR4.SMEP where the source has it)
+ *   PDE      not present | present with W/U/A/D/PAT/bit21 and PS (a 4 MiB
+ *            page with CR4.PSE; without it a table at the same frame,
+ *            whose PTE is a user-writable page) | present with W/U/A/D
+ *            and a page table whose PTE is not present | present with
+ *            W/U/A/D/PAT/G
+ * Leaves are in RAM at a fixed address above the harness's PDEs. */
+#define GEN_P32_PDE_COMBOS (1u + 64u + 16u * 65u)
+
+static unsigned gen_enum_cpus(unsigned caps) { /* WP x PSE|NXE (x SMEP) */
+  return (caps & GEN_CAP_SMAP) ? 8 : 4;
+}
+
+/* index -> (access, cpu, entries), entries varying fastest; 0 past the end */
+typedef struct {
+  unsigned acc, cpu, entries;
+} gen_enum_point;
+
+static uint64_t gen_enum_count(unsigned caps, unsigned entry_combos) {
+  return GEN_ENUM_ACCESSES * gen_enum_cpus(caps) * (uint64_t)entry_combos;
+}
+
+/* Starts vector 'index' of a legacy enumeration: 32-bit paging (levels 2)
+ * or PAE (3), MAXPHYADDR 36 (40 where the source fixes it), the CPU state
+ * of its cpu dimension: CR0.WP, then CR4.PSE (32-bit) or EFER.NXE (PAE),
+ * then CR4.SMEP. */
+static int gen_enum_begin(vec_vector *v, gen_builder *b, gen_enum_point *p,
+                          const char *prefix, const char *name, uint64_t index,
+                          unsigned caps, unsigned entry_combos, int levels) {
+  if (index >= gen_enum_count(caps, entry_combos))
+    return 0;
+  uint64_t x = index;
+  p->entries = (unsigned)(x % entry_combos);
+  x /= entry_combos;
+  p->cpu = (unsigned)(x % gen_enum_cpus(caps));
+  p->acc = (unsigned)(x / gen_enum_cpus(caps));
+  b->caps = caps;
+  gen_start(v, b, prefix, name, index, levels, (caps & GEN_CAP_PHYS40) ? 40 : 36);
+  int pae = levels == 3, wp = p->cpu & 1, second = (p->cpu >> 1) & 1;
+  uint64_t cr4 = ((p->cpu & 4) ? MMU_CR4_SMEP : 0) | (!pae && second ? MMU_CR4_PSE : 0);
+  gen_regs_legacy(v, 1, pae, cr4, pae && second, wp, (p->acc & 1) ? 3 : 0, 0);
+  return 1;
+}
+
+static uint32_t gen_flag_bits32(unsigned f, uint32_t bit4, uint32_t bit5) {
+  return ((f & 1) ? (uint32_t)MMU_PTE_W : 0) | ((f & 2) ? (uint32_t)MMU_PTE_U : 0) |
+         ((f & 4) ? (uint32_t)MMU_PTE_A : 0) | ((f & 8) ? (uint32_t)MMU_PTE_D : 0) |
+         ((f & 16) ? bit4 : 0) | ((f & 32) ? bit5 : 0);
+}
+
+static uint64_t gen_paging32_all(gen_builder *b, unsigned pde) {
+  const uint64_t va = 0x80401238ull; /* PDE 0x201, PTE 1 */
+  const uint64_t frame = GEN_DATA_BASE; /* 4 MiB aligned */
+  uint64_t pde_gpa = b->root + 4 * (va >> 22);
+  if (pde != 0) {
+    unsigned k = pde - 1;
+    if (k < 64) { /* PS: a 4 MiB page, or (no PSE) a table at its frame */
+      gen_set32(b, pde_gpa, (uint32_t)frame | 1u | (uint32_t)MMU_PTE_PS |
+                                 gen_flag_bits32(k, 1u << 12, 1u << 21));
+      gen_set32(b, frame + 4 * ((va >> 12) & 1023),
+                (uint32_t)(frame + 0x7000) | 0x67u);
+    } else {
+      k -= 64;
+      unsigned pde_flags = k % 16, pte = k / 16; /* pte 0: not present */
+      uint64_t pt = gen_new_table(b);
+      gen_set32(b, pde_gpa, (uint32_t)pt | 1u | gen_flag_bits32(pde_flags, 0, 0));
+      if (pte)
+        gen_set32(b, pt + 4 * ((va >> 12) & 1023),
+                  (uint32_t)(frame + 0x5000) | 1u |
+                      gen_flag_bits32(pte - 1, 1u << 7, (uint32_t)MMU_PTE_G));
+    }
+  }
+  return va;
+}
+
+/* pae-all: the same dimensions under PAE paging (SDM 4.4):
+ *   access   as access-all (12)
+ *   cpu      EFER.NXE x CR0.WP (x CR4.SMEP where the source has it)
+ *   PDPTE    not present | present (its register loaded from memory)
+ *   PDE      not present | present with W/U/A/D/XD/bit M (the lowest
+ *            reserved address bit, M = MAXPHYADDR), then either PS with or
+ *            without bit 13 (reserved in a 2 MiB PDE), or a page table whose
+ *            PTE is not present | present with W/U/A/D/XD/bit M
+ * XD is reserved without NXE. MAXPHYADDR is 36 (40 where it is fixed). */
+#define GEN_PAE_PDE_COMBOS (1u + 1u + 64u * 2u + 64u * 65u)
+
+static uint64_t gen_flag_bits_pae(unsigned f, uint64_t rsvd) { /* W U A D XD M */
+  return gen_flag_bits32(f & 15, 0, 0) | ((f & 16) ? MMU_PTE_XD : 0) |
+         ((f & 32) ? rsvd : 0);
+}
+
+static uint64_t gen_pae_all(gen_builder *b, unsigned pde) {
+  uint32_t m = b->v->maxphyaddr;
+  const uint64_t va = 0x40401238ull; /* PDPTE 1, PDE 2, PTE 1 */
+  const uint64_t frame = GEN_DATA_BASE; /* 2 MiB aligned */
+  uint64_t pd = gen_new_table(b);
+  uint64_t pdpte_gpa = b->root + 8 * (va >> 30);
+  uint64_t pde_gpa = pd + 8 * ((va >> 21) & 511);
+  uint64_t rsvd = 1ull << m;
+  if (pde == 0) {
+    gen_set(b, pdpte_gpa, pd); /* not present */
+  } else {
+    gen_set(b, pdpte_gpa, pd | 1u);
+    unsigned k = pde - 2;
+    if (pde == 1) {
+      /* the PDE is not present */
+    } else if (k < 128) { /* a 2 MiB page */
+      gen_set(b, pde_gpa, frame | 1u | MMU_PTE_PS | gen_flag_bits_pae(k & 63, rsvd) |
+                               ((k & 64) ? 1ull << 13 : 0));
+    } else {
+      k -= 128;
+      unsigned pde_flags = k % 64, pte = k / 64; /* pte 0: not present */
+      uint64_t pt = gen_new_table(b);
+      gen_set(b, pde_gpa, pt | 1u | gen_flag_bits_pae(pde_flags, rsvd));
+      if (pte)
+        gen_set(b, pt + 8 * ((va >> 12) & 511),
+                (frame + 0x5000) | 1u | gen_flag_bits_pae(pte - 1, rsvd));
+    }
+  }
+  return va;
+}
+
+/* The legacy enumerations: each fills the tables of its entry combination
+ * and returns the linear address the accesses use. */
+static const struct {
+  const char *name;
+  unsigned needs, entry_combos;
+  int levels;
+  uint64_t (*fill)(gen_builder *, unsigned entries);
+} gen_enum_table[] = {
+    {"paging32-all", GEN_CAP_PAGING32, GEN_P32_PDE_COMBOS, 2, gen_paging32_all},
+    {"pae-all", GEN_CAP_PAE, GEN_PAE_PDE_COMBOS, 3, gen_pae_all},
+};
+
+static int gen_enum_find(const char *name, unsigned caps) {
+  for (int i = 0; i < (int)(sizeof gen_enum_table / sizeof gen_enum_table[0]); i++)
+    if (strcmp(gen_enum_table[i].name, name) == 0)
+      return (caps & gen_enum_table[i].needs) == gen_enum_table[i].needs ? i : -1;
+  return -1;
+}
+
 uint64_t gen_enumeration_count(const char *name, unsigned caps) {
   if (strcmp(name, "access-all") == 0)
     return gen_access_all_count(caps);
-  return 0;
+  int e = gen_enum_find(name, caps);
+  return e < 0 ? 0 : gen_enum_count(caps, gen_enum_table[e].entry_combos);
 }
 
 int gen_enumerated(const char *name, uint64_t index, unsigned caps,
                    const char *prefix, vec_vector *v) {
   if (strcmp(name, "access-all") == 0)
     return gen_access_all(index, caps, prefix, v);
-  return 0;
+  int e = gen_enum_find(name, caps);
+  gen_builder b;
+  gen_enum_point p;
+  if (e < 0 || !gen_enum_begin(v, &b, &p, prefix, name, index, caps,
+                               gen_enum_table[e].entry_combos, gen_enum_table[e].levels))
+    return 0;
+  uint64_t va = gen_enum_table[e].fill(&b, p.entries);
+  gen_enum_accesses(v, p.acc, gen_enum_kind(p.acc), va);
+  return 1;
 }
