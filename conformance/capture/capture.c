@@ -5,13 +5,13 @@
  *
  *   mmu_capture --source kvm [--seed N] [--count N] [--category NAME]...
  *               [--out FILE] [--review FILE]
- *   mmu_capture --source kvm --check FILE... [--limit N]
+ *   mmu_capture --source kvm --check FILE... [--limit N] [--digest-stride N]
  *   mmu_capture --source kvm --enumerate access-all --digest-out FILE
  *               [--block N] [--review FILE] [--limit N --text FILE]
  *   mmu_capture --source qemu --cross FILE...   (vectors of another source)
  *   mmu_capture --list
  *
- * Sources are capture_source objects (source.h: kvm.c, qemu.c); this file
+ * Sources are capture_source objects (source.h: kvm.c, qemu.c, bochs.c); this file
  * knows them only through that interface.
  *
  * Capture: the generator (gen.c) makes vectors without outcomes, the source
@@ -427,6 +427,42 @@ static int cross_check(capture_source *s, char **files, int nfiles) {
 
 static digest_file digests;
 
+/* Captures vectors [b0, b0 + n) of an enumeration and returns the digest of
+ * their settled outcomes in *hash (0 or 2 when the source fails). */
+static int capture_block(capture_source *s, const char *name, uint64_t b0,
+                         size_t n, vec_vector *batch, int *status, FILE *review,
+                         FILE *text, unsigned long *departs,
+                         unsigned long *reviewed, uint64_t *hash) {
+  digest_state *d = digest_begin();
+  if (!d)
+    return 2;
+  for (size_t k = 0; k < n; k++) {
+    gen_enumerated(name, b0 + k, s->caps, s->name, &batch[k]);
+    batch[k].flags |= s->cpu_flags;
+  }
+  s->run(s, batch, n, status);
+  int rc = 0;
+  for (size_t k = 0; k < n; k++) {
+    vec_vector *v = &batch[k];
+    if (status[k] != 0) { /* one retry: the VM is re-created after a failure */
+      capture_clear_outcomes(v);
+      status[k] = capture_run_one(s, v);
+    }
+    if (status[k] != 0) {
+      fprintf(stderr, "mmu_capture: %s: the source failed (%d); a digest "
+                      "must cover every vector\n", v->id, status[k]);
+      rc = 2;
+      break;
+    }
+    settle(s, v, review, 0, departs, reviewed);
+    digest_add(d, v);
+    if (text)
+      vec_write(text, v);
+  }
+  *hash = digest_end(d);
+  return rc;
+}
+
 static int enumerate(capture_source *s, const char *name, uint64_t block,
                      const char *out_path, const char *review_path,
                      unsigned long limit, const char *text_path) {
@@ -457,32 +493,10 @@ static int enumerate(capture_source *s, const char *name, uint64_t block,
   if (!batch || !status)
     return 2;
   for (uint64_t b0 = 0; b0 < count; b0 += block) {
-    digest_state *d = digest_begin();
-    if (!d)
+    size_t n = (size_t)(count - b0 < block ? count - b0 : block);
+    if (capture_block(s, name, b0, n, batch, status, review, text, &departs,
+                      &reviewed, &digests.hash[digests.nblocks++]) != 0)
       return 2;
-    size_t n = 0;
-    for (uint64_t i = b0; i < count && i < b0 + block; i++, n++) {
-      gen_enumerated(name, i, s->caps, s->name, &batch[n]);
-      batch[n].flags |= s->cpu_flags;
-    }
-    s->run(s, batch, n, status);
-    for (size_t k = 0; k < n; k++) {
-      vec_vector *v = &batch[k];
-      if (status[k] != 0) { /* one retry: the VM is re-created after a failure */
-        capture_clear_outcomes(v);
-        status[k] = capture_run_one(s, v);
-      }
-      if (status[k] != 0) {
-        fprintf(stderr, "mmu_capture: %s: the source failed (%d); a digest "
-                        "must cover every vector\n", v->id, status[k]);
-        return 2;
-      }
-      settle(s, v, review, 0, &departs, &reviewed);
-      digest_add(d, v);
-      if (text)
-        vec_write(text, v);
-    }
-    digests.hash[digests.nblocks++] = digest_end(d);
     if (digests.nblocks % 64 == 0)
       fprintf(stderr, "mmu_capture: %llu of %llu vectors, %ld s\n",
               (unsigned long long)(b0 + block), (unsigned long long)count,
@@ -509,22 +523,122 @@ static int enumerate(capture_source *s, const char *name, uint64_t block,
   return reviewed ? 3 : 0;
 }
 
+/* Re-captures every stride-th block of a digest file of this source and
+ * compares. 0 all agree, 1 a block differs, 2 error, MMU_CAPTURE_SKIPPED
+ * when the file is another source's or its CPU's capabilities differ. */
+static int check_digest(capture_source *s, const char *path, uint64_t stride) {
+  static digest_file want;
+  char err[256];
+  if (digest_read(path, &want, err, sizeof err) != 0) {
+    fprintf(stderr, "mmu_capture: %s: %s\n", path, err);
+    return 2;
+  }
+  if (strcmp(want.source, s->name) != 0 || want.caps != s->caps ||
+      want.flags != s->cpu_flags) {
+    printf("%s: skipped (captured under %s caps=0x%x flags=0x%x; here %s "
+           "caps=0x%x flags=0x%x)\n", path, want.source, want.caps, want.flags,
+           s->name, s->caps, s->cpu_flags);
+    return MMU_CAPTURE_SKIPPED;
+  }
+  if (gen_enumeration_count(want.enumeration, s->caps) != want.count) {
+    fprintf(stderr, "mmu_capture: %s: %s has %llu vectors in this generator, "
+                    "the file %llu: re-capture the file\n", path,
+            want.enumeration,
+            (unsigned long long)gen_enumeration_count(want.enumeration, s->caps),
+            (unsigned long long)want.count);
+    return 2;
+  }
+  vec_vector *batch = malloc(want.block * sizeof *batch);
+  int *status = malloc(want.block * sizeof *status);
+  if (!batch || !status)
+    return 2;
+  unsigned long departs = 0, reviewed = 0, blocks = 0, differ = 0;
+  int rc = 0;
+  for (uint64_t i = 0; i < want.nblocks && rc == 0; i += stride ? stride : 1) {
+    uint64_t b0 = i * want.block, hash;
+    size_t n = (size_t)(want.count - b0 < want.block ? want.count - b0 : want.block);
+    rc = capture_block(s, want.enumeration, b0, n, batch, status, NULL, NULL,
+                       &departs, &reviewed, &hash);
+    blocks++;
+    if (rc == 0 && hash != want.hash[i]) {
+      differ++;
+      printf("%s: block %llu (vectors %llu..%llu) differs; see them with: "
+             "mmu_capture --source %s --enumerate %s --block %llu --limit %llu "
+             "--text FILE\n", path, (unsigned long long)i,
+             (unsigned long long)b0, (unsigned long long)(b0 + n - 1), s->name,
+             want.enumeration, (unsigned long long)want.block,
+             (unsigned long long)(b0 + n));
+    }
+  }
+  free(batch);
+  free(status);
+  if (rc)
+    return rc;
+  printf("%s: re-captured %lu of %llu blocks of %s under %s: %lu differ, %lu "
+         "vectors for review\n", path, blocks, (unsigned long long)want.nblocks,
+         want.enumeration, s->name, differ, reviewed);
+  return differ || reviewed ? 1 : 0;
+}
+
+/* --check: vector files by check_files, digest files ("mmu-digests" first)
+ * by check_digest; the worst status wins, 77 only when nothing ran. */
+static int check_all(capture_source *s, char **files, int nfiles,
+                     unsigned long limit, uint64_t stride) {
+  char **vecs = calloc((size_t)nfiles + 1, sizeof *vecs);
+  if (!vecs)
+    return 2;
+  int nvecs = 0, worst = 0, ran = 0;
+  for (int f = 0; f < nfiles; f++) {
+    char head[16] = {0};
+    FILE *fp = fopen(files[f], "r");
+    if (!fp) {
+      fprintf(stderr, "mmu_capture: cannot read %s\n", files[f]);
+      free(vecs);
+      return 2;
+    }
+    size_t got = fread(head, 1, 11, fp);
+    fclose(fp);
+    if (got < 11 || memcmp(head, "mmu-digests", 11) != 0) {
+      vecs[nvecs++] = files[f];
+      continue;
+    }
+    int rc = check_digest(s, files[f], stride);
+    if (rc != MMU_CAPTURE_SKIPPED) {
+      ran = 1;
+      worst = rc > worst ? rc : worst;
+    }
+  }
+  if (nvecs) {
+    int rc = check_files(s, vecs, nvecs, limit);
+    if (rc != MMU_CAPTURE_SKIPPED) {
+      ran = 1;
+      worst = rc > worst ? rc : worst;
+    }
+  }
+  free(vecs);
+  return ran ? worst : MMU_CAPTURE_SKIPPED;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *f) {
   fprintf(f,
-    "usage: mmu_capture --source kvm|qemu [--seed N] [--count N]\n"
+    "usage: mmu_capture --source S [--seed N] [--count N]\n"
     "                   [--category NAME]... [--out FILE] [--review FILE]\n"
-    "       mmu_capture --source kvm|qemu --check FILE... [--limit N]\n"
-    "       mmu_capture --source kvm|qemu --enumerate NAME --digest-out FILE\n"
+    "       mmu_capture --source S --check FILE... [--limit N]\n"
+    "                   [--digest-stride N]\n"
+    "       mmu_capture --source S --enumerate NAME --digest-out FILE\n"
     "                   [--block N] [--review FILE] [--limit N --text FILE]\n"
-    "       mmu_capture --source kvm|qemu --cross FILE...\n"
+    "       mmu_capture --source S --cross FILE...\n"
     "       mmu_capture --list | --help\n"
     "\n"
-    "Captures conformance vectors from KVM or QEMU TCG (SPEC.md 8.5), marks\n"
-    "their departures from the SDM, or re-checks checked-in vectors.\n"
-    "--check and --cross take the rest of the arguments as files.\n"
-    "MMU_KVM_DEVICE and QEMU_SYSTEM_X86_64 name another device or binary.\n"
+    "Captures conformance vectors from a source S (kvm, qemu or bochs;\n"
+    "SPEC.md 8.5), marks their departures from the SDM, or re-checks\n"
+    "checked-in vectors and digests (.digest files: every Nth block with\n"
+    "--digest-stride N). --check and --cross take the rest of the arguments\n"
+    "as files. Enumerations: access-all, paging32-all, pae-all.\n"
+    "MMU_KVM_DEVICE, QEMU_SYSTEM_X86_64 and BOCHS name another device or\n"
+    "binary.\n"
     "\n"
     "exit status: 0 done (all agree), 1 differences, 2 bad usage or error,\n"
     "3 vectors left for review, 77 re-capture skipped (source absent)\n");
@@ -546,7 +660,7 @@ static int parse_number(const char *name, const char *text, uint64_t *out) {
 int main(int argc, char **argv) {
   const char *src_name = "kvm", *out = NULL, *review = NULL, *enumeration = NULL;
   const char *text = NULL;
-  uint64_t block = 4096;
+  uint64_t block = 4096, stride = 1;
   uint64_t seed = 1, count = 100;
   unsigned long limit = 0;
   const char *cats[32];
@@ -589,6 +703,11 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--block") == 0 && i + 1 < argc) {
       if (!parse_number(a, argv[++i], &block))
         return 2;
+    } else if (strcmp(a, "--digest-stride") == 0 && i + 1 < argc) {
+      if (!parse_number(a, argv[++i], &stride) || !stride) {
+        fprintf(stderr, "mmu_capture: --digest-stride wants a number above 0\n");
+        return 2;
+      }
     } else if (strcmp(a, "--review") == 0 && i + 1 < argc) {
       review = argv[++i];
     } else if (strcmp(a, "--check") == 0 || strcmp(a, "--cross") == 0) {
@@ -629,7 +748,7 @@ int main(int argc, char **argv) {
     return 2;
   memset(ctx->ram, 0, GEN_RAM_SIZE);
   int rc = check == 2    ? cross_check(s, argv + first_file, argc - first_file)
-           : check       ? check_files(s, argv + first_file, argc - first_file, limit)
+           : check       ? check_all(s, argv + first_file, argc - first_file, limit, stride)
            : enumeration ? enumerate(s, enumeration, block, out, review, limit, text)
                          : capture(s, seed, count, cats, ncats, out, review);
   s->close(s);
