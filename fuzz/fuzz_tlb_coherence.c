@@ -627,13 +627,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     s.w.levels = (rr.cr4 & MMU_CR4_LA57) ? 5 : 4;
     fz_raw_entries(&s.w, &s.a, &in);
     s.roots[0] = s.roots[1] = rr.cr3 & FZ_ADDR;
-    r.cr0 = rr.cr0;
-    r.cr3 = rr.cr3;
-    r.cr4 = rr.cr4;
-    r.efer = rr.efer;
-    r.pkru = rr.pkru;
-    r.cpl = rr.cpl;
-    r.ac = rr.ac;
+    fz_raw_to_regs(&rr, &s.a, &r);
   } else {
     /* two sets of tables: the second root starts as a copy of the first
      * (sharing every lower table) plus mappings of its own */

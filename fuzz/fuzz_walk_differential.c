@@ -453,13 +453,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_raw_regs_read(&in, &rr);
     s.w.levels = (rr.cr4 & MMU_CR4_LA57) ? 5 : 4;
     fz_raw_entries(&s.w, &s.a, &in);
-    r.cr0 = rr.cr0;
-    r.cr3 = rr.cr3;
-    r.cr4 = rr.cr4;
-    r.efer = rr.efer;
-    r.pkru = rr.pkru;
-    r.cpl = rr.cpl;
-    r.ac = rr.ac;
+    fz_raw_to_regs(&rr, &s.a, &r);
     s.w.root = rr.cr3 & FZ_ADDR;
   } else { /* page tables from mappings, then pokes over them */
     s.w.levels = levels;

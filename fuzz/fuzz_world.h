@@ -512,4 +512,20 @@ static inline void fz_raw_entries(fz_world *w, fz_side *a, fuzz_input *in) {
   w->root = w->nframes ? w->frames[0] : w->gpa[0];
 }
 
+/* After fz_raw_entries: the registers a vector starts with. Under PAE
+ * paging the PDPTE registers hold what CR3's PDPT holds in RAM, as a
+ * vector's first MOV to CR3 would have loaded them (SPEC 8.2). */
+static inline void fz_raw_to_regs(const fz_raw_regs *rr, fz_side *a, mmu_regs *r) {
+  r->cr0 = rr->cr0;
+  r->cr3 = rr->cr3;
+  r->cr4 = rr->cr4;
+  r->efer = rr->efer;
+  r->pkru = rr->pkru;
+  r->cpl = rr->cpl;
+  r->ac = rr->ac;
+  if ((r->cr0 & MMU_CR0_PG) && (r->cr4 & MMU_CR4_PAE) && !(r->efer & MMU_EFER_LME))
+    for (int i = 0; i < 4; i++)
+      r->pdpte[i] = fz_rd(a, (r->cr3 & 0xFFFFFFE0ull) + 8ull * (uint64_t)i);
+}
+
 #endif
