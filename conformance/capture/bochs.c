@@ -152,6 +152,37 @@ static inst *get_inst(struct bochs_cap_priv *p, uint32_t maxphy, int no1g) {
   return inst_start(p, in, maxphy, no1g) < 0 ? NULL : in;
 }
 
+/* Why Bochs stopped, from its log: the line after "exiting with the
+ * following message", else the first panic or error line ("...p[CPU0 ]"
+ * or "...e[...]"), else the last line. */
+static void bochs_log_reason(const char *path, char *buf, size_t n) {
+  static char log[65536];
+  buf[0] = 0;
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return;
+  size_t len = fread(log, 1, sizeof log - 1, f);
+  fclose(f);
+  log[len] = 0;
+  const char *exit_msg = NULL, *error = NULL, *last = NULL;
+  int after_banner = 0;
+  for (char *line = log; *line && !exit_msg;) {
+    char *end = strchr(line, '\n');
+    if (end)
+      *end = 0;
+    const char *br = strchr(line, '[');
+    if (after_banner && *line)
+      exit_msg = line;
+    after_banner |= strstr(line, "exiting with the following message") != NULL;
+    if (!error && br && br > line && (br[-1] == 'p' || br[-1] == 'e'))
+      error = line;
+    if (*line && line[0] != '=')
+      last = line;
+    line = end ? end + 1 : line + strlen(line);
+  }
+  snprintf(buf, n, "%s", exit_msg ? exit_msg : error ? error : last ? last : "");
+}
+
 /* Runs Bochs on in->mem (harness and commands in place) until the guest
  * sent its dump; copies the dump back into in->mem. 0, -ETIMEDOUT, -EIO
  * (Bochs exited without a dump), -EPROTO. */
@@ -209,7 +240,7 @@ static int bochs_exec(struct bochs_cap_priv *p, inst *in, uint64_t dumplen,
       continue;
     if (n <= 0) {
       char tail[200];
-      booted_first_line(p->errpath, tail, sizeof tail);
+      bochs_log_reason(p->errpath, tail, sizeof tail);
       set_err(p, "Bochs exited without the guest's results%s%s",
               tail[0] ? ": " : "", tail);
       break;

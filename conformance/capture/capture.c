@@ -195,12 +195,12 @@ static int capture(capture_source *s, uint64_t seed, uint64_t count,
       for (size_t k = 0; k < n; k++) {
         vec_vector *v = &batch[k];
         int st = status[k];
-        if (st == -EINVAL || st == -ENOTSUP || st == -ERANGE) {
-          refused++;
-          continue;
-        }
-        if (st != 0) {
-          failed++;
+        if (st != 0) { /* refused (the harness cannot run it) or failed */
+          int refusal = st == -EINVAL || st == -ENOTSUP || st == -ERANGE;
+          unsigned long nth = refusal ? ++refused : ++failed;
+          if (nth <= 5) /* the first few say why; the summary counts all */
+            fprintf(stderr, "mmu_capture: %s: %s (%d): %s\n", v->id,
+                    refusal ? "refused" : "harness failure", st, s->why(s, k));
           continue;
         }
         if (!settle(s, v, review, 1, &departs, &reviewed))
