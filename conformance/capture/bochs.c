@@ -474,12 +474,12 @@ static void bochs_close(capture_source *s) {
 }
 
 static const capture_departure *const bochs_departures[] = {
-    NULL};
+    &capture_smap_implicit_ac, NULL};
 
 capture_source capture_bochs = {
     .name = "bochs",
     .needs = "bochs",
-    .caps = GEN_CAP_1G | GEN_CAP_PKU | GEN_CAP_SMAP | GEN_CAP_IMPLICIT |
+    .caps = GEN_CAP_1G | GEN_CAP_SMAP | GEN_CAP_IMPLICIT |
             GEN_CAP_PCID | GEN_CAP_PHYS40 | GEN_CAP_NOPAGING |
             GEN_CAP_PAGING32 | GEN_CAP_PAE,
     .modes = CAPTURE_MODES_LONG | CAPTURE_MODE_BIT(CAPTURE_MODE_OFF) |

@@ -690,6 +690,32 @@ static int plan_vector(booted *p, inst *in, vec_vector *v,
     fail |= emit(p, m.gpa[i]) | emit(p, m.val[i]);
   memcpy(in->dirty, m.touched, m.ntouched * sizeof m.touched[0]);
   in->ndirty = m.ntouched;
+  /* Outside IA-32e the pattern's bytes are instructions that run after a
+   * fetch (push, pop, POPA...) and may reach the fetched page; the byte
+   * fetched is INT3 instead, which stops at once (#BP, or #GP at CPL 3).
+   * The cell's page is refilled before its next use. */
+  if (capture_vector_mode(v) < CAPTURE_MODE_LONG4) {
+    uint64_t cells[VEC_MAX_STEPS], vals[VEC_MAX_STEPS];
+    unsigned ncells = 0;
+    for (uint32_t s = 0; s < v->step_count; s++) {
+      uint64_t pa = pd->pred[s];
+      if (v->step[s].op != VEC_ACCESS || (v->step[s].access & 3) != MMU_FETCH ||
+          pa == UINT64_MAX)
+        continue;
+      uint64_t cell = pa & ~7ull, val = booted_pattern_of(cell);
+      for (unsigned i = 0; i < ncells; i++)
+        if (cells[i] == cell)
+          val = vals[i];
+      unsigned sh = 8 * (unsigned)(pa & 7);
+      val = (val & ~(0xffull << sh)) | (0xccull << sh);
+      cells[ncells] = cell;
+      vals[ncells++] = val;
+      in->pstate[cell >> 12] = PG_UNKNOWN;
+    }
+    fail |= emit(p, C_WR) | emit(p, ncells);
+    for (unsigned i = 0; i < ncells; i++)
+      fail |= emit(p, cells[i]) | emit(p, vals[i]);
+  }
   fail |= emit(p, C_MON) | emit(p, pd->nmon);
   for (unsigned i = 0; i < pd->nmon; i++)
     fail |= emit(p, pd->mon[i]);

@@ -198,12 +198,13 @@ const capture_departure capture_rsvd_without_p = {
     "reserved-bit fault with P=0 (SDM 4.7: RSVD faults have P=1)",
     detect_rsvd_without_p};
 
-/* QEMU TCG skips SMAP for implicit supervisor reads at CPL 0 when
- * EFLAGS.AC = 1; SDM 4.6.1: implicit accesses are checked whatever AC is.
- * Re-run with AC = 0: AC cannot change an implicit access's outcome. */
+/* QEMU TCG (at CPL 0) and Bochs (at any CPL) skip SMAP for implicit
+ * supervisor reads when EFLAGS.AC = 1; SDM 4.6.1: implicit accesses are
+ * checked whatever AC is. Re-run with AC = 0: AC cannot change an implicit
+ * access's outcome. */
 static int detect_smap_implicit_ac(capture_source *s, vec_vector *v,
                                    const capture_departure *d) {
-  if (v->cpl == 3 || !v->ac || !(v->cr4 & MMU_CR4_SMAP) ||
+  if (!v->ac || !(v->cr4 & MMU_CR4_SMAP) ||
       !only_access_kind(v, MMU_READ | MMU_IMPLICIT))
     return 0;
   return rerun_with_ac(s, v, 0, d);
