@@ -57,7 +57,9 @@ struct capture_source {
                         EACCES or EPERM ("KVM device") */
   unsigned caps;     /* GEN_CAP_* vectors it can capture (conformance/gen.h) */
   unsigned modes;    /* CAPTURE_MODE_BIT()s its harness enters (guest.h) */
-  const capture_departure *const *departures; /* known, NULL-terminated */
+  /* known, NULL-terminated, tried in order: those that re-run the vector
+   * before those that rewrite its outcomes */
+  const capture_departure *const *departures;
 
   /* 0, or a positive errno: ENOENT, EACCES, EPERM when the implementation
    * is absent or not ours to use (re-capture is then skipped). Guest RAM
