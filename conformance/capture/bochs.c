@@ -368,6 +368,9 @@ static int write_config(struct bochs_cap_priv *p) {
   return booted_write_file(p->cmdpath, cmds, l);
 }
 
+_Static_assert(MB_VMX + 8 * MBV_N <= BX_DUMP_MBOX,
+               "the VMX MSRs are not sent out");
+
 static int bochs_open(capture_source *s, uint64_t ram_size) {
   s->priv = NULL;
   if (ram_size < (4ull << 20) || ram_size > (2048ull << 20) ||
@@ -422,10 +425,10 @@ static int bochs_open(capture_source *s, uint64_t ram_size) {
   }
   booted_read_cpuid(&p->b, in->mem);
   inst_kill(p, in);
-  char cpu[512];
+  char cpu[768];
   booted_describe_cpu(&p->b, cpu, sizeof cpu);
   snprintf(p->b.desc, sizeof p->b.desc,
-           "bochs: %s (%.200s); cpu: model=%s, no firmware; %s; ram %llu MiB",
+           "bochs: %s (%.200s); cpu: model=%s, no firmware; %.700s; ram %llu MiB",
            p->version, p->bochs_path, p->model, cpu,
            (unsigned long long)(ram_size >> 20));
   s->cpu_flags = 0;

@@ -131,6 +131,8 @@ int booted_write_rom(booted *p) {
   return e;
 }
 
+_Static_assert(MB_CPUID + 16 * CPUID_N <= MB_VMX, "CPUID overlaps MB_VMX");
+
 void booted_read_cpuid(booted *p, const uint8_t *mem) {
   for (int i = 0; i < CPUID_N; i++)
     for (int j = 0; j < 4; j++) {
@@ -138,17 +140,60 @@ void booted_read_cpuid(booted *p, const uint8_t *mem) {
       memcpy(&x, mem + H_MBOX + MB_CPUID + 16 * i + 4 * j, 4);
       p->cpuid[i][j] = x;
     }
+  for (int i = 0; i < MBV_N; i++)
+    memcpy(&p->vmx_msr[i], mem + H_MBOX + MB_VMX + 8 * i, 8);
   p->have_cpuid = 1;
   capture_cpu_decode((const uint32_t(*)[4])p->cpuid, &p->cpu);
 }
 
+/* What the VMX capability MSRs offer for nested paging: the secondary
+ * processor-based controls' allowed-1 bits (EPT, VPID, unrestricted guest,
+ * mode-based execute control) and IA32_VMX_EPT_VPID_CAP, raw and by name. */
+static void describe_vmx(const booted *p, char *buf, size_t n) {
+  const uint64_t *m = p->vmx_msr;
+  uint64_t rd = m[MBV_READ], p2 = m[MBV_PROC2] >> 32;
+  uint64_t cap = rd & 4 ? m[MBV_EPTVPID] : 0;
+  if (!(rd & 1)) {
+    snprintf(buf, n, "vmx-msrs=unread");
+    return;
+  }
+  static const struct {
+    int bit;
+    const char *name;
+  } caps[] = {{0, "x-only"},     {6, "pwl4"},          {7, "pwl5"},
+              {8, "uc"},         {14, "wb"},           {16, "2m"},
+              {17, "1g"},        {20, "invept"},       {21, "ad"},
+              {22, "adv-exit"},  {23, "sss"},          {25, "invept-single"},
+              {26, "invept-all"}, {32, "invvpid"},     {40, "invvpid-addr"},
+              {41, "invvpid-single"}, {42, "invvpid-all"}, {43, "invvpid-sg"}};
+  int k = snprintf(buf, n, "feature-control=%#llx procbased2=%#llx ept=%d "
+                   "vpid=%d ug=%d mbec=%d ept-vpid-cap=%#llx (",
+                   (unsigned long long)m[MBV_FEATCTL],
+                   (unsigned long long)m[MBV_PROC2], (int)(p2 >> 1 & 1),
+                   (int)(p2 >> 5 & 1), (int)(p2 >> 7 & 1), (int)(p2 >> 22 & 1),
+                   (unsigned long long)cap);
+  const char *sep = "";
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
+    if (cap >> caps[i].bit & 1 && k >= 0 && (size_t)k < n) {
+      k += snprintf(buf + k, n - (size_t)k, "%s%s", sep, caps[i].name);
+      sep = ",";
+    }
+  if (k >= 0 && (size_t)k < n)
+    snprintf(buf + k, n - (size_t)k, ")");
+}
+
 void booted_describe_cpu(const booted *p, char *buf, size_t n) {
   const capture_cpu *c = &p->cpu;
+  char vmx[512] = "";
+  if (c->vmx)
+    describe_vmx(p, vmx, sizeof vmx);
   snprintf(buf, n, "cpu %s \"%s\" family %#x model %#x stepping %u; cpuid: "
            "nx=%d la57=%d pdpe1gb=%d pku=%d pcid=%d invpcid=%d smep=%d "
-           "smap=%d maxphyaddr=%u", c->vendor, c->brand, c->family, c->model,
-           c->stepping, c->nx, c->la57, c->pdpe1gb, c->pku, c->pcid,
-           c->invpcid, c->smep, c->smap, c->maxphyaddr);
+           "smap=%d maxphyaddr=%u vmx=%d svm=%d npt=%d svm-features=%#x%s%s",
+           c->vendor, c->brand, c->family, c->model, c->stepping, c->nx,
+           c->la57, c->pdpe1gb, c->pku, c->pcid, c->invpcid, c->smep, c->smap,
+           c->maxphyaddr, c->vmx, c->svm, c->npt, c->svm_features,
+           vmx[0] ? "; " : "", vmx);
 }
 
 const char *booted_why(const booted *p, size_t i) {

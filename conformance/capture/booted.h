@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "guest.h"
+#include "qguest/qlayout.h"
 #include "source.h"
 
 #define BOOTED_PLAN_MAX_BYTES 16384 /* command bytes one vector may need */
@@ -90,8 +91,9 @@ struct booted {
   char tmpdir[256];  /* the source's files: /dev/shm (else /tmp)/NAME-cap-* */
   char rompath[320]; /* the reset ROM there */
   uint32_t cpuid[CPUID_N][4]; /* as the guest read it */
+  uint64_t vmx_msr[MBV_N];    /* the VMX capability MSRs it read (MB_VMX) */
   int have_cpuid;
-  char desc[1024];   /* the source's describe */
+  char desc[1280];   /* the source's describe */
 };
 
 /* The 8 bytes RAM holds at gpa (gpa >= H_END) under the pattern. */

@@ -145,7 +145,7 @@ static int settle(capture_source *s, vec_vector *v, FILE *review, int loud,
 /* ---- capture ------------------------------------------------------------ */
 
 static void write_header(FILE *f, const capture_source *s, uint64_t seed) {
-  char desc[512];
+  char desc[1280];
   s->describe(s, desc, sizeof desc);
   fprintf(f, "mmu-vectors 1\n");
   fprintf(f, "# captured by mmu_capture; regenerate with --source %s --seed %llu\n",
@@ -507,7 +507,7 @@ static int enumerate(capture_source *s, const char *name, uint64_t block,
   FILE *out = out_path ? fopen(out_path, "w") : stdout;
   if (!out)
     return 2;
-  char desc[512];
+  char desc[1280];
   s->describe(s, desc, sizeof desc);
   digest_write(out, &digests, desc);
   if (out != stdout)

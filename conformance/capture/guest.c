@@ -409,7 +409,7 @@ int capture_decode(const capture_image *img, int la57,
 
 const uint32_t capture_cpuid_leaves[CPUID_N] = {
     0, 1, 7, 0x80000000, 0x80000001, 0x80000002, 0x80000003, 0x80000004,
-    0x80000008};
+    0x80000008, 0x8000000a};
 
 void capture_cpu_decode(const uint32_t r[CPUID_N][4], capture_cpu *c) {
   memset(c, 0, sizeof *c);
@@ -434,6 +434,12 @@ void capture_cpu_decode(const uint32_t r[CPUID_N][4], capture_cpu *c) {
   c->nx = r[4][3] >> 20 & 1;
   c->pdpe1gb = r[4][3] >> 26 & 1;
   c->maxphyaddr = r[8][0] & 0xff;
+  c->vmx = r[1][2] >> 5 & 1;
+  c->svm = r[4][2] >> 2 & 1;
+  if (c->svm && r[3][0] >= 0x8000000a) {
+    c->svm_features = r[9][3];
+    c->npt = r[9][3] & 1;
+  }
 }
 
 capture_limits capture_limits_of(const capture_cpu *offer, uint64_t ram_size,

@@ -150,8 +150,8 @@ int capture_decode(const capture_image *img, int la57,
 
 /* ---- the CPU a source runs ------------------------------------------------- */
 
-/* CPUID leaves 0, 1, 7, 0x80000000, 0x80000001..4, 0x80000008 (CPUID_N),
- * each eax, ebx, ecx, edx. */
+/* CPUID leaves 0, 1, 7, 0x80000000, 0x80000001..4, 0x80000008,
+ * 0x8000000a (CPUID_N), each eax, ebx, ecx, edx. */
 extern const uint32_t capture_cpuid_leaves[CPUID_N];
 
 typedef struct capture_cpu {
@@ -161,6 +161,8 @@ typedef struct capture_cpu {
   unsigned family, model, stepping;
   int nx, la57, pdpe1gb, pku, pcid, invpcid, smep, smap;
   unsigned maxphyaddr;
+  int vmx, svm, npt; /* CPUID.1:ECX[5], 0x80000001:ECX[2], 0x8000000a:EDX[0] */
+  uint32_t svm_features; /* CPUID 0x8000000a EDX (0 without SVM) */
 } capture_cpu;
 
 void capture_cpu_decode(const uint32_t regs[CPUID_N][4], capture_cpu *c);

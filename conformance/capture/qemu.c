@@ -421,11 +421,11 @@ static int qemu_open(capture_source *s, uint64_t ram_size) {
     e = EIO;
     goto fail;
   }
-  char cpu[512];
+  char cpu[768];
   booted_describe_cpu(&p->b, cpu, sizeof cpu);
   snprintf(p->b.desc, sizeof p->b.desc,
            "qemu: %s (%.200s); -accel tcg -cpu max,phys-bits=<vector "
-           "maxphyaddr>[,pdpe1gb=off] -M pc, no firmware; %s (booted with 52); "
+           "maxphyaddr>[,pdpe1gb=off] -M pc, no firmware; %.700s (booted with 52); "
            "ram %llu MiB", p->version, p->qemu_path, cpu,
            (unsigned long long)(ram_size >> 20));
   for (int i = 0; i < MAX_INST; i++)

@@ -113,6 +113,7 @@
 #define IMAGE_MAGIC 0x31475043 /* "CPG1" */
 
 /* CPUID leaves a source describes its CPU by (guest.c decodes them) */
-#define CPUID_N 9 /* 0, 1, 7, 0x80000000, 0x80000001..4, 0x80000008 */
+#define CPUID_N 10 /* 0, 1, 7, 0x80000000, 0x80000001..4, 0x80000008,
+                      0x8000000a */
 
 #endif

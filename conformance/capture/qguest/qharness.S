@@ -191,6 +191,15 @@ chunk_done:
 	EMIT 'D'
 	jmp main_loop
 
+/* rax = MSR msr, also stored at rdi + 8 * slot */
+.macro RDMSR_TO msr, slot
+	mov ecx, \msr
+	rdmsr
+	shl rdx, 32
+	or rax, rdx
+	mov [rdi + 8 * \slot], rax
+.endm
+
 do_cpuid:
 	lea rdi, [r15 + H_MBOX + MB_CPUID]
 	lea rsi, [rip + cpuid_leaves]
@@ -206,11 +215,36 @@ do_cpuid:
 	add rdi, 16
 	dec r8d
 	jnz 1b
-	ret
+	/* the VMX capability MSRs (MB_VMX), only those the CPU has */
+	lea rdi, [r15 + H_MBOX + MB_VMX]
+	xor eax, eax
+	mov ecx, MBV_N
+	cld
+	rep stosq
+	lea rdi, [r15 + H_MBOX + MB_VMX]
+	mov eax, 1
+	xor ecx, ecx
+	cpuid
+	bt ecx, 5                       /* VMX */
+	jnc 9f
+	or qword ptr [rdi + 8 * MBV_READ], 1
+	RDMSR_TO 0x3a, MBV_FEATCTL
+	RDMSR_TO 0x482, MBV_PROC
+	bt rax, 63                      /* activate secondary controls */
+	jnc 9f
+	or qword ptr [rdi + 8 * MBV_READ], 2
+	RDMSR_TO 0x48b, MBV_PROC2
+	mov rdx, rax
+	shr rdx, 32
+	test edx, (1 << 1) | (1 << 5)   /* EPT or VPID allowed */
+	jz 9f
+	or qword ptr [rdi + 8 * MBV_READ], 4
+	RDMSR_TO 0x48c, MBV_EPTVPID
+9:	ret
 	.balign 4
 cpuid_leaves:
 	.long 0, 1, 7, 0x80000000, 0x80000001, 0x80000002, 0x80000003
-	.long 0x80000004, 0x80000008
+	.long 0x80000004, 0x80000008, 0x8000000a
 
 /* ---- the command interpreter ----------------------------------------- */
 interp:

@@ -48,6 +48,15 @@
 #define MB_READY 0x30     /* guest: 1 once booted */
 #define MB_PANIC 0x40     /* guest: vec, ec, cr2, rip of an unexpected exception */
 #define MB_CPUID 0x100    /* guest: [CPUID_N] x (eax, ebx, ecx, edx) */
+/* guest: VMX capability MSRs, read at boot where CPUID.1:ECX.VMX = 1 (RDMSR
+ * of them #GPs otherwise); quads at MB_VMX + 8 * MBV_* */
+#define MB_VMX 0x1c0
+#define MBV_READ 0     /* bit 0: VMX (MSRs below read), 1: PROC2, 2: EPT_VPID */
+#define MBV_FEATCTL 1  /* IA32_FEATURE_CONTROL (0x3a) */
+#define MBV_PROC 2     /* IA32_VMX_PROCBASED_CTLS (0x482) */
+#define MBV_PROC2 3    /* IA32_VMX_PROCBASED_CTLS2 (0x48b), if PROC[63] */
+#define MBV_EPTVPID 4  /* IA32_VMX_EPT_VPID_CAP (0x48c), if PROC2[33] or [37] */
+#define MBV_N 5
 
 /* run-time state (offsets from H_RT), after the step library's record */
 /* (R_CUR ... R_AC: guest/layout.h) */
