@@ -27,12 +27,12 @@
 #include <stdint.h>
 
 #define MMU_VERSION_MAJOR 0
-#define MMU_VERSION_MINOR 3
+#define MMU_VERSION_MINOR 4
 #define MMU_VERSION_PATCH 0
 #define MMU_VERSION                                                          \
   ((uint32_t)((MMU_VERSION_MAJOR << 16) | (MMU_VERSION_MINOR << 8) |         \
               MMU_VERSION_PATCH))
-#define MMU_VERSION_STRING "0.3.0"
+#define MMU_VERSION_STRING "0.4.0"
 
 #ifndef MMU_API
 #ifdef MMU_STATIC
@@ -84,6 +84,13 @@ typedef enum mmu_status {
   MMU_OK = 0,
   MMU_PAGE_FAULT = 1,    /* #PF: result.error_code and result.cr2 are set */
   MMU_GP_FAULT = 2,      /* #GP(0): non-canonical address or bad register */
+  /* Nested paging (SPEC.md 10): a VM exit of the guest-physical address  */
+  /* result.gpa; result.exit_qual as the exit reports it.                 */
+  MMU_EPT_VIOLATION = 3, /* exit qualification (SDM 3C 28.2.3.2)         */
+  MMU_EPT_MISCONFIG = 4, /* no qualification (SDM 3C 28.2.3.1)           */
+  MMU_NPF = 5,           /* #VMEXIT(NPF): exit_qual is EXITINFO1 (APM 2  */
+                         /* 15.25.6), gpa EXITINFO2                      */
+  MMU_STATUS_MAX = MMU_NPF,
   MMU_ERR_ARG = -1,      /* invalid argument (NULL pointer, bad length)    */
   MMU_ERR_VERSION = -2,  /* header and library disagree on version/size    */
   MMU_ERR_CONFIG = -3,   /* config out of range (TLB geometry, MAXPHYADDR) */
@@ -317,6 +324,56 @@ typedef struct mmu_stats {
   uint64_t invpcid;
 } mmu_stats;
 
+/* Nested paging (SPEC.md 10): guest-physical addresses translated by the
+ * host's EPT (Intel VMX) or nested page tables (AMD SVM). A zeroed
+ * mmu_nested is "off". RAM regions are then host-physical. */
+enum { MMU_NESTED_OFF = 0, MMU_NESTED_EPT = 1, MMU_NESTED_NPT = 2 };
+enum {
+  /* EPT: IA32_VMX_EPT_VPID_CAP bits the processor lacks or has */
+  MMU_NESTED_EXEC_ONLY = 1u << 0, /* bit 0: execute-only entries allowed */
+  MMU_NESTED_NO_1G = 1u << 1,     /* bit 17 clear: PS in an EPT PDPTE is */
+                                  /* a misconfiguration; NPT: Page1GB = 0 */
+  MMU_NESTED_NO_AD = 1u << 2,     /* bit 21 clear: EPTP bit 6 is refused */
+  /* NPT: the host's paging mode at VMRUN (nested tables use its format) */
+  MMU_NESTED_NXE = 1u << 8,       /* host EFER.NXE */
+  MMU_NESTED_LA57 = 1u << 9       /* host CR4.LA57: 5-level nested tables */
+};
+typedef struct mmu_nested {
+  uint32_t kind;  /* MMU_NESTED_* */
+  uint32_t flags; /* MMU_NESTED_* flags */
+  uint64_t root;  /* EPT: the EPTP (bits 2:0 memory type, 5:3 walk length */
+                  /* - 1, 6 A/D); NPT: nCR3 */
+  uint16_t tag;   /* VPID or ASID (tags cached translations) */
+  uint16_t reserved_[3];
+} mmu_nested;
+
+/* EPTP fields (SDM 3C 24.6.11). */
+#define MMU_EPTP_WB 6ull
+#define MMU_EPTP_UC 0ull
+#define MMU_EPTP_WALK4 (3ull << 3)
+#define MMU_EPTP_WALK5 (4ull << 3)
+#define MMU_EPTP_AD (1ull << 6)
+/* EPT entry bits (SDM 3C 28.2.2). */
+#define MMU_EPT_R (1ull << 0)
+#define MMU_EPT_W (1ull << 1)
+#define MMU_EPT_X (1ull << 2)
+#define MMU_EPT_MT_WB (6ull << 3) /* leaf memory type, bits 5:3 */
+#define MMU_EPT_PS (1ull << 7)
+#define MMU_EPT_A (1ull << 8)
+#define MMU_EPT_D (1ull << 9)
+/* EPT violation exit qualification (SDM 3C 28.2.3.2, Table 27-7). */
+#define MMU_EPTQ_READ (1ull << 0)
+#define MMU_EPTQ_WRITE (1ull << 1)
+#define MMU_EPTQ_FETCH (1ull << 2)
+#define MMU_EPTQ_READABLE (1ull << 3)
+#define MMU_EPTQ_WRITABLE (1ull << 4)
+#define MMU_EPTQ_EXECUTABLE (1ull << 5)
+#define MMU_EPTQ_LINEAR_VALID (1ull << 7)
+#define MMU_EPTQ_FINAL (1ull << 8) /* with LINEAR_VALID: not a table */
+/* #VMEXIT(NPF) EXITINFO1 beyond the #PF error-code bits (APM 2 15.25.6). */
+#define MMU_NPF_FINAL (1ull << 32) /* translating the final gpa */
+#define MMU_NPF_TABLE (1ull << 33) /* translating a guest table's gpa */
+
 /* Caller-owned, one per vCPU. Fields other than regs and stats are private:
  * they are public only so that mmu_translate() can be inline. */
 typedef struct mmu_cpu {
@@ -375,6 +432,12 @@ typedef struct mmu_cpu {
   uint32_t shoot_applied; /* ranges applied (the owner's count) */
   uint32_t shoot_pages[8];
   uint64_t shoot_va[8];
+  /* nested paging (mmu_set_nested): its root table, walk depth, and the
+   * reserved-bit masks of its entries [level][PS] */
+  mmu_nested nested;
+  uint64_t nested_table;
+  int nested_levels;
+  uint64_t nested_rsvd[6][2];
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
@@ -396,6 +459,9 @@ typedef struct mmu_result {
   uint64_t page_size;
   uint64_t cr2;
   uint32_t error_code;
+  /* nested paging's exits (MMU_EPT_VIOLATION, _MISCONFIG, MMU_NPF) */
+  uint64_t gpa;       /* the guest-physical address being translated */
+  uint64_t exit_qual; /* EPT: the exit qualification; NPT: EXITINFO1 */
 } mmu_result;
 
 /* A walk as the reference walker saw it: one line per level, top first. */
@@ -461,6 +527,15 @@ MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr);
 MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
+
+/* Nested paging (SPEC.md 10). mmu_set_nested checks the EPTP or nCR3 as VM
+ * entry would (MMU_ERR_ARG: the entry would fail) and flushes the TLB;
+ * mmu_nested_translate translates one guest-physical address (a guest's
+ * physical access, DMA): MMU_OK with paddr/host/page_size, or a VM exit
+ * with gpa and exit_qual. */
+MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *nested);
+MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                                 mmu_result *out);
 
 /* vCPU threads and the OS side (SPEC 2.3). A cpu whose thread runs while
  * another thread calls the mmu_space and mmu_system functions is
@@ -2474,6 +2549,8 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return MMU_ERR_ARG;
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
+  if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
+    return MMU_ERR_STATE; /* the guest walk through nested tables: SPEC 10 */
   if (MMU_UNLIKELY(cpu->paging < MMU__PAGING_4))
     vaddr = (uint32_t)vaddr; /* 32-bit linear addresses (SDM 3.3.6) */
   else if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr)))
@@ -2519,6 +2596,239 @@ MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
     return MMU_OK;
   }
   return mmu_translate(cpu, last & ~MMU__PAGE_MASK, access, &out[1]);
+}
+/* ---- mmu/nested.c ---- */
+/* nested.c - nested paging (SPEC.md 10): a guest-physical address
+ * translated by the host's EPT (Intel VMX) or nested page tables (AMD
+ * SVM), with the VM exit each raises. One walker for both formats; the
+ * entries' meaning comes from a per-format decode. */
+
+/* EPT reserved bits (SDM 3C, "EPT Translation Mechanism", Tables 28-1 to
+ * 28-6): [level][leaf]. Bits 51:M everywhere; bits 7:3 of a PML5E/PML4E;
+ * bits 6:3 of an entry that references a table; bits 29:12 of a 1 GiB
+ * leaf and 20:12 of a 2 MiB leaf. (Bits 2:0 and the memory type are
+ * checked apart: they are misconfigurations of their own.) */
+static void mmu__ept_reserved(mmu_cpu *cpu) {
+  uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
+  for (int level = 0; level < 6; level++) {
+    cpu->nested_rsvd[level][0] = high | MMU__BITS(6, 3);
+    cpu->nested_rsvd[level][1] = high;
+  }
+  for (int leaf = 0; leaf < 2; leaf++) {
+    cpu->nested_rsvd[5][leaf] = high | MMU__BITS(7, 3);
+    cpu->nested_rsvd[4][leaf] = high | MMU__BITS(7, 3);
+  }
+  cpu->nested_rsvd[3][1] |= MMU__BITS(29, 12);
+  cpu->nested_rsvd[2][1] |= MMU__BITS(20, 12);
+}
+
+/* Nested page tables have the host's long-mode format (APM 2 15.25.5). */
+static void mmu__npt_reserved(mmu_cpu *cpu) {
+  uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
+  if (!(cpu->nested.flags & MMU_NESTED_NXE))
+    high |= MMU_PTE_XD;
+  for (int level = 0; level < 6; level++)
+    cpu->nested_rsvd[level][0] = cpu->nested_rsvd[level][1] = high;
+  for (int ps = 0; ps < 2; ps++) {
+    cpu->nested_rsvd[5][ps] |= MMU_PTE_PS | MMU_PTE_G; /* AMD: bit 8 too */
+    cpu->nested_rsvd[4][ps] |= MMU_PTE_PS | MMU_PTE_G;
+  }
+  cpu->nested_rsvd[3][1] |= (cpu->nested.flags & MMU_NESTED_NO_1G)
+                                ? MMU_PTE_PS
+                                : MMU__BITS(29, 13);
+  cpu->nested_rsvd[2][1] |= MMU__BITS(20, 13);
+}
+
+MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!n)
+    return MMU_ERR_ARG;
+  uint64_t addr = cpu->addr_mask;
+  switch (n->kind) {
+  case MMU_NESTED_OFF:
+    break;
+  case MMU_NESTED_EPT: {
+    /* VM entry's EPTP checks (SDM 3C 26.2.1.1): memory type UC or WB,
+     * walk length 4 or 5, A/D only where offered, bits 11:7 and 63:M 0 */
+    uint64_t mt = n->root & 7, walk = (n->root >> 3) & 7;
+    if ((mt != MMU_EPTP_UC && mt != MMU_EPTP_WB) || (walk != 3 && walk != 4) ||
+        ((n->root & MMU_EPTP_AD) && (n->flags & MMU_NESTED_NO_AD)) ||
+        (n->root & ~(addr | MMU__BITS(6, 0))))
+      return MMU_ERR_ARG;
+    break;
+  }
+  case MMU_NESTED_NPT:
+    /* nCR3 holds a table address and PWT/PCD; bits 63:M are reserved */
+    if (n->root & ~(addr | MMU_PTE_PWT | MMU_PTE_PCD))
+      return MMU_ERR_ARG;
+    break;
+  default:
+    return MMU_ERR_ARG;
+  }
+  cpu->nested = *n;
+  cpu->nested_table = n->root & addr;
+  if (n->kind == MMU_NESTED_EPT) {
+    cpu->nested_levels = (int)((n->root >> 3) & 7) + 1;
+    mmu__ept_reserved(cpu);
+  } else if (n->kind == MMU_NESTED_NPT) {
+    cpu->nested_levels = (n->flags & MMU_NESTED_LA57) ? 5 : 4;
+    mmu__npt_reserved(cpu);
+  } else {
+    cpu->nested_levels = 0;
+  }
+  /* what the TLB holds was translated through the old tables */
+  mmu__tlb_flush_all(cpu);
+  return MMU_OK;
+}
+
+/* The exit a failed nested translation raises. EPT: a violation's
+ * qualification has the access in bits 2:0 and the R/W/X of the entries
+ * walked (ANDed; 0 past a not-present one) in bits 5:3; a misconfiguration
+ * has none. NPT: EXITINFO1 is the #PF error code of a user access, with
+ * bit 32 (the final address) or 33 (a guest table's). */
+enum { MMU__NX_PRESENT = 1, MMU__NX_RSVD = 2, MMU__NX_TABLE = 4 };
+
+static int mmu__nested_exit(mmu_cpu *cpu, int status, uint64_t gpa,
+                            unsigned access, uint64_t rwx, unsigned how,
+                            mmu_result *out) {
+  unsigned kind = access & 3u;
+  uint64_t q = 0;
+  if (status == MMU_EPT_VIOLATION)
+    q = (kind == MMU_READ    ? MMU_EPTQ_READ
+         : kind == MMU_WRITE ? MMU_EPTQ_WRITE
+                             : MMU_EPTQ_FETCH) |
+        (rwx & 7) << 3;
+  else if (status == MMU_NPF)
+    q = ((how & MMU__NX_PRESENT) ? MMU_PFEC_P : 0) | MMU_PFEC_U |
+        (kind == MMU_WRITE ? MMU_PFEC_W : 0) |
+        ((how & MMU__NX_RSVD) ? MMU_PFEC_RSVD : 0) |
+        (kind == MMU_FETCH && (cpu->nested.flags & MMU_NESTED_NXE)
+             ? MMU_PFEC_ID
+             : 0) |
+        ((how & MMU__NX_TABLE) ? MMU_NPF_TABLE : MMU_NPF_FINAL);
+  out->gpa = gpa;
+  out->exit_qual = q;
+  return status;
+}
+
+/* EPT entry decode: 1 present (any of R/W/X), -1 misconfigured by bits 2:0
+ * (write without read; execute-only where not offered). */
+static inline int mmu__ept_present(const mmu_cpu *cpu, uint64_t e) {
+  unsigned rwx = (unsigned)(e & 7);
+  if (rwx == 0)
+    return 0;
+  if ((rwx & 3) == 2 ||
+      (rwx == 4 && !(cpu->nested.flags & MMU_NESTED_EXEC_ONLY)))
+    return -1;
+  return 1;
+}
+
+/* Translate gpa through the nested tables for an access of `access & 3`
+ * (a guest table's read or A/D write when `table`). MMU_OK with *hpa and
+ * *shift (the page size), a VM exit with out->gpa/exit_qual, or
+ * MMU_ERR_PT_BUS with out->paddr the entry outside RAM. */
+static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                            int table, uint64_t *hpa, unsigned *shift,
+                            mmu_result *out) {
+  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+  const unsigned kind = access & 3u, tbl = table ? MMU__NX_TABLE : 0;
+  uint64_t entry_hpa[5], entry[5];
+  for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
+    uint64_t base = cpu->nested_table, rights = ~0ull;
+    int level = cpu->nested_levels, leaf = 0;
+    for (;; level--) {
+      uint64_t at = base + ((gpa >> (12 + 9 * (level - 1))) & 511) * 8, e;
+      if (mmu__pt_read(cpu, at, &e) != 0) {
+        cpu->stats.bus_errors++;
+        out->paddr = at;
+        return MMU_ERR_PT_BUS;
+      }
+      entry_hpa[level - 1] = at;
+      entry[level - 1] = e;
+      leaf = level == 1 || ((level == 2 || level == 3) && (e & MMU_PTE_PS));
+      if (ept) {
+        int p = mmu__ept_present(cpu, e);
+        if (p == 0)
+          return mmu__nested_exit(cpu, MMU_EPT_VIOLATION, gpa, access, 0, tbl,
+                                  out);
+        uint64_t mt = (e >> 3) & 7;
+        if (p < 0 || (e & cpu->nested_rsvd[level][leaf]) ||
+            (leaf && (mt == 2 || mt == 3 || mt == 7)) ||
+            (level == 3 && leaf && (cpu->nested.flags & MMU_NESTED_NO_1G)))
+          return mmu__nested_exit(cpu, MMU_EPT_MISCONFIG, gpa, access, 0, tbl,
+                                  out);
+        rights &= e;
+      } else {
+        if (!(e & MMU_PTE_P))
+          return mmu__nested_exit(cpu, MMU_NPF, gpa, access, 0, tbl, out);
+        if (e & cpu->nested_rsvd[level][leaf])
+          return mmu__nested_exit(cpu, MMU_NPF, gpa, access, 0,
+                                  MMU__NX_PRESENT | MMU__NX_RSVD | tbl, out);
+        /* as EPT's R/W/X bits: a user access (APM 2 15.25.5: nested walks
+         * and accesses are user-mode) needs U at every level to do any */
+        rights &= (e & MMU_PTE_U) ? MMU_EPT_R | ((e & MMU_PTE_W) ? MMU_EPT_W : 0) |
+                                        ((e & MMU_PTE_XD) ? 0 : MMU_EPT_X)
+                                  : 0;
+      }
+      if (leaf)
+        break;
+      base = e & cpu->addr_mask;
+    }
+    /* the access against the rights of every level */
+    uint64_t need = kind == MMU_READ    ? MMU_EPT_R
+                    : kind == MMU_WRITE ? MMU_EPT_W
+                                        : MMU_EPT_X;
+    if (!(rights & need))
+      return mmu__nested_exit(cpu, ept ? MMU_EPT_VIOLATION : MMU_NPF, gpa,
+                              access, rights, MMU__NX_PRESENT | tbl, out);
+    /* A in every entry used, D in the leaf on a write: NPT always, EPT when
+     * the EPTP enables it (SDM 3C 28.2.5) */
+    uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A, d = ept ? MMU_EPT_D : MMU_PTE_D;
+    int set_ad = !ept || (cpu->nested.root & MMU_EPTP_AD);
+    int lost = 0;
+    for (int l = cpu->nested_levels; set_ad && l >= level && !lost; l--) {
+      uint64_t want = entry[l - 1] | a | (l == level && kind == MMU_WRITE ? d : 0);
+      if (want == entry[l - 1])
+        continue;
+      int rc = mmu__pt_cmpxchg(cpu, entry_hpa[l - 1], entry[l - 1], want);
+      if (rc < 0) {
+        cpu->stats.bus_errors++;
+        out->paddr = entry_hpa[l - 1];
+        return MMU_ERR_PT_BUS;
+      }
+      lost = rc > 0;
+    }
+    if (lost) {
+      cpu->stats.walk_retries++;
+      continue;
+    }
+    *shift = 12 + 9 * (unsigned)(level - 1);
+    uint64_t size_mask = (1ull << *shift) - 1;
+    *hpa = (entry[level - 1] & cpu->addr_mask & ~size_mask) | (gpa & size_mask);
+    return MMU_OK;
+  }
+  return MMU_ERR_CONTENDED;
+}
+
+MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                                 mmu_result *out) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!out || !MMU__ACCESS_OK(access))
+    return MMU_ERR_ARG;
+  uint64_t hpa = gpa;
+  unsigned shift = 12;
+  if (cpu->nested.kind != MMU_NESTED_OFF) {
+    if (gpa & ~cpu->addr_mask & ~MMU__PAGE_MASK) /* beyond MAXPHYADDR */
+      return MMU_ERR_ARG;
+    int rc = mmu__nested_walk(cpu, gpa, access, 0, &hpa, &shift, out);
+    if (rc != MMU_OK)
+      return rc;
+  }
+  out->paddr = hpa;
+  out->page_size = 1ull << shift;
+  uint8_t *page = mmu__host_page(cpu, hpa & ~MMU__PAGE_MASK);
+  out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
+  return MMU_OK;
 }
 /* ---- mmu/control.c ---- */
 /* control.c - register writes, their #GP checks, and the flushes SDM
@@ -2777,6 +3087,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   MMU__TRY(MMU__CHECK_CPU(cpu));
   if (!out || !MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
+  if (cpu->nested.kind != MMU_NESTED_OFF)
+    return MMU_ERR_STATE; /* the two-dimensional walk: SPEC 10 */
   const mmu_regs *r = &cpu->regs;
   if (trace)
     trace->count = 0;
@@ -3035,6 +3347,9 @@ MMU_API const char *mmu_status_name(int status) {
   case MMU_OK: return "ok";
   case MMU_PAGE_FAULT: return "#PF";
   case MMU_GP_FAULT: return "#GP";
+  case MMU_EPT_VIOLATION: return "EPT violation";
+  case MMU_EPT_MISCONFIG: return "EPT misconfiguration";
+  case MMU_NPF: return "#VMEXIT(NPF)";
   case MMU_ERR_ARG: return "invalid argument";
   case MMU_ERR_VERSION: return "header/library version or struct size mismatch";
   case MMU_ERR_CONFIG: return "config out of range";

@@ -26,12 +26,12 @@
 #include <stdint.h>
 
 #define MMU_VERSION_MAJOR 0
-#define MMU_VERSION_MINOR 3
+#define MMU_VERSION_MINOR 4
 #define MMU_VERSION_PATCH 0
 #define MMU_VERSION                                                          \
   ((uint32_t)((MMU_VERSION_MAJOR << 16) | (MMU_VERSION_MINOR << 8) |         \
               MMU_VERSION_PATCH))
-#define MMU_VERSION_STRING "0.3.0"
+#define MMU_VERSION_STRING "0.4.0"
 
 #ifndef MMU_API
 #ifdef MMU_STATIC
@@ -83,6 +83,13 @@ typedef enum mmu_status {
   MMU_OK = 0,
   MMU_PAGE_FAULT = 1,    /* #PF: result.error_code and result.cr2 are set */
   MMU_GP_FAULT = 2,      /* #GP(0): non-canonical address or bad register */
+  /* Nested paging (SPEC.md 10): a VM exit of the guest-physical address  */
+  /* result.gpa; result.exit_qual as the exit reports it.                 */
+  MMU_EPT_VIOLATION = 3, /* exit qualification (SDM 3C 28.2.3.2)         */
+  MMU_EPT_MISCONFIG = 4, /* no qualification (SDM 3C 28.2.3.1)           */
+  MMU_NPF = 5,           /* #VMEXIT(NPF): exit_qual is EXITINFO1 (APM 2  */
+                         /* 15.25.6), gpa EXITINFO2                      */
+  MMU_STATUS_MAX = MMU_NPF,
   MMU_ERR_ARG = -1,      /* invalid argument (NULL pointer, bad length)    */
   MMU_ERR_VERSION = -2,  /* header and library disagree on version/size    */
   MMU_ERR_CONFIG = -3,   /* config out of range (TLB geometry, MAXPHYADDR) */
@@ -316,6 +323,56 @@ typedef struct mmu_stats {
   uint64_t invpcid;
 } mmu_stats;
 
+/* Nested paging (SPEC.md 10): guest-physical addresses translated by the
+ * host's EPT (Intel VMX) or nested page tables (AMD SVM). A zeroed
+ * mmu_nested is "off". RAM regions are then host-physical. */
+enum { MMU_NESTED_OFF = 0, MMU_NESTED_EPT = 1, MMU_NESTED_NPT = 2 };
+enum {
+  /* EPT: IA32_VMX_EPT_VPID_CAP bits the processor lacks or has */
+  MMU_NESTED_EXEC_ONLY = 1u << 0, /* bit 0: execute-only entries allowed */
+  MMU_NESTED_NO_1G = 1u << 1,     /* bit 17 clear: PS in an EPT PDPTE is */
+                                  /* a misconfiguration; NPT: Page1GB = 0 */
+  MMU_NESTED_NO_AD = 1u << 2,     /* bit 21 clear: EPTP bit 6 is refused */
+  /* NPT: the host's paging mode at VMRUN (nested tables use its format) */
+  MMU_NESTED_NXE = 1u << 8,       /* host EFER.NXE */
+  MMU_NESTED_LA57 = 1u << 9       /* host CR4.LA57: 5-level nested tables */
+};
+typedef struct mmu_nested {
+  uint32_t kind;  /* MMU_NESTED_* */
+  uint32_t flags; /* MMU_NESTED_* flags */
+  uint64_t root;  /* EPT: the EPTP (bits 2:0 memory type, 5:3 walk length */
+                  /* - 1, 6 A/D); NPT: nCR3 */
+  uint16_t tag;   /* VPID or ASID (tags cached translations) */
+  uint16_t reserved_[3];
+} mmu_nested;
+
+/* EPTP fields (SDM 3C 24.6.11). */
+#define MMU_EPTP_WB 6ull
+#define MMU_EPTP_UC 0ull
+#define MMU_EPTP_WALK4 (3ull << 3)
+#define MMU_EPTP_WALK5 (4ull << 3)
+#define MMU_EPTP_AD (1ull << 6)
+/* EPT entry bits (SDM 3C 28.2.2). */
+#define MMU_EPT_R (1ull << 0)
+#define MMU_EPT_W (1ull << 1)
+#define MMU_EPT_X (1ull << 2)
+#define MMU_EPT_MT_WB (6ull << 3) /* leaf memory type, bits 5:3 */
+#define MMU_EPT_PS (1ull << 7)
+#define MMU_EPT_A (1ull << 8)
+#define MMU_EPT_D (1ull << 9)
+/* EPT violation exit qualification (SDM 3C 28.2.3.2, Table 27-7). */
+#define MMU_EPTQ_READ (1ull << 0)
+#define MMU_EPTQ_WRITE (1ull << 1)
+#define MMU_EPTQ_FETCH (1ull << 2)
+#define MMU_EPTQ_READABLE (1ull << 3)
+#define MMU_EPTQ_WRITABLE (1ull << 4)
+#define MMU_EPTQ_EXECUTABLE (1ull << 5)
+#define MMU_EPTQ_LINEAR_VALID (1ull << 7)
+#define MMU_EPTQ_FINAL (1ull << 8) /* with LINEAR_VALID: not a table */
+/* #VMEXIT(NPF) EXITINFO1 beyond the #PF error-code bits (APM 2 15.25.6). */
+#define MMU_NPF_FINAL (1ull << 32) /* translating the final gpa */
+#define MMU_NPF_TABLE (1ull << 33) /* translating a guest table's gpa */
+
 /* Caller-owned, one per vCPU. Fields other than regs and stats are private:
  * they are public only so that mmu_translate() can be inline. */
 typedef struct mmu_cpu {
@@ -374,6 +431,12 @@ typedef struct mmu_cpu {
   uint32_t shoot_applied; /* ranges applied (the owner's count) */
   uint32_t shoot_pages[8];
   uint64_t shoot_va[8];
+  /* nested paging (mmu_set_nested): its root table, walk depth, and the
+   * reserved-bit masks of its entries [level][PS] */
+  mmu_nested nested;
+  uint64_t nested_table;
+  int nested_levels;
+  uint64_t nested_rsvd[6][2];
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
@@ -395,6 +458,9 @@ typedef struct mmu_result {
   uint64_t page_size;
   uint64_t cr2;
   uint32_t error_code;
+  /* nested paging's exits (MMU_EPT_VIOLATION, _MISCONFIG, MMU_NPF) */
+  uint64_t gpa;       /* the guest-physical address being translated */
+  uint64_t exit_qual; /* EPT: the exit qualification; NPT: EXITINFO1 */
 } mmu_result;
 
 /* A walk as the reference walker saw it: one line per level, top first. */
@@ -460,6 +526,15 @@ MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr);
 MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
                         uint64_t vaddr);
 MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
+
+/* Nested paging (SPEC.md 10). mmu_set_nested checks the EPTP or nCR3 as VM
+ * entry would (MMU_ERR_ARG: the entry would fail) and flushes the TLB;
+ * mmu_nested_translate translates one guest-physical address (a guest's
+ * physical access, DMA): MMU_OK with paddr/host/page_size, or a VM exit
+ * with gpa and exit_qual. */
+MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *nested);
+MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                                 mmu_result *out);
 
 /* vCPU threads and the OS side (SPEC 2.3). A cpu whose thread runs while
  * another thread calls the mmu_space and mmu_system functions is
@@ -1120,6 +1195,7 @@ static inline uint8_t *mmu_translate_host(mmu_cpu *cpu, uint64_t vaddr,
 #include "../mmu/perm.c"
 #include "../mmu/tlb.c"
 #include "../mmu/walk.c"
+#include "../mmu/nested.c"
 #include "../mmu/control.c"
 #include "../mmu/reference.c"
 #include "../mmu/init.c"

@@ -11,6 +11,9 @@ MMU_API const char *mmu_status_name(int status) {
   case MMU_OK: return "ok";
   case MMU_PAGE_FAULT: return "#PF";
   case MMU_GP_FAULT: return "#GP";
+  case MMU_EPT_VIOLATION: return "EPT violation";
+  case MMU_EPT_MISCONFIG: return "EPT misconfiguration";
+  case MMU_NPF: return "#VMEXIT(NPF)";
   case MMU_ERR_ARG: return "invalid argument";
   case MMU_ERR_VERSION: return "header/library version or struct size mismatch";
   case MMU_ERR_CONFIG: return "config out of range";

@@ -39,6 +39,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   MMU__TRY(MMU__CHECK_CPU(cpu));
   if (!out || !MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
+  if (cpu->nested.kind != MMU_NESTED_OFF)
+    return MMU_ERR_STATE; /* the two-dimensional walk: SPEC 10 */
   const mmu_regs *r = &cpu->regs;
   if (trace)
     trace->count = 0;

@@ -355,6 +355,8 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return MMU_ERR_ARG;
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
+  if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
+    return MMU_ERR_STATE; /* the guest walk through nested tables: SPEC 10 */
   if (MMU_UNLIKELY(cpu->paging < MMU__PAGING_4))
     vaddr = (uint32_t)vaddr; /* 32-bit linear addresses (SDM 3.3.6) */
   else if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr)))

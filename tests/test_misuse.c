@@ -65,6 +65,10 @@ Test(misuse, cpu_functions) {
   FOR_BAD_CPUS(mmu_translate_span(cpu, 0x1000, 8, MMU_READ, two));
   FOR_BAD_CPUS(mmu_reference_translate(cpu, 0x1000, MMU_READ, &r, NULL));
   FOR_BAD_CPUS(mmu_stats_reset(cpu));
+  mmu_nested off;
+  memset(&off, 0, sizeof off);
+  FOR_BAD_CPUS(mmu_set_nested(cpu, &off));
+  FOR_BAD_CPUS(mmu_nested_translate(cpu, 0x1000, MMU_READ, &r));
   EQ(mmu_tlb_count(NULL), 0);
   EQ(mmu_tlb_count(&junk_cpu), 0);
 }
@@ -89,6 +93,9 @@ Test(misuse, cpu_arguments) {
   EQ(mmu_set_cpl(cpu, 4), MMU_ERR_ARG);
   EQ(cpu->regs.cpl, 3); /* unchanged */
   EQ(mmu_load_regs(cpu, NULL), MMU_ERR_ARG);
+  EQ(mmu_set_nested(cpu, NULL), MMU_ERR_ARG);
+  EQ(mmu_nested_translate(cpu, 0x1000, MMU_READ, NULL), MMU_ERR_ARG);
+  EQ(mmu_nested_translate(cpu, 0x1000, 3, &r), MMU_ERR_ARG);
   /* a valid kind still goes through */
   EQ(mmu_translate_slow(cpu, 0x1000, MMU_READ | MMU_IMPLICIT, &r),
      MMU_PAGE_FAULT);
@@ -301,13 +308,13 @@ Test(misuse, full_pool_without_swap_is_noswap) {
 }
 
 Test(misuse, every_status_has_a_name) {
-  for (int st = MMU_STATUS_MIN; st <= MMU_GP_FAULT; st++)
+  for (int st = MMU_STATUS_MIN; st <= MMU_STATUS_MAX; st++)
     cr_assert_str_neq(mmu_status_name(st), "unknown status", "status %d", st);
   cr_assert_str_eq(mmu_status_name(MMU_STATUS_MIN - 1), "unknown status");
-  cr_assert_str_eq(mmu_status_name(MMU_GP_FAULT + 1), "unknown status");
+  cr_assert_str_eq(mmu_status_name(MMU_STATUS_MAX + 1), "unknown status");
   /* names are distinct */
-  for (int a = MMU_STATUS_MIN; a <= MMU_GP_FAULT; a++)
-    for (int b = a + 1; b <= MMU_GP_FAULT; b++)
+  for (int a = MMU_STATUS_MIN; a <= MMU_STATUS_MAX; a++)
+    for (int b = a + 1; b <= MMU_STATUS_MAX; b++)
       cr_assert_str_neq(mmu_status_name(a), mmu_status_name(b));
 }
 
