@@ -2641,7 +2641,9 @@ static void mmu__npt_reserved(mmu_cpu *cpu) {
 
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
-  if (!n)
+  const uint32_t known = MMU_NESTED_EXEC_ONLY | MMU_NESTED_NO_1G |
+                         MMU_NESTED_NO_AD | MMU_NESTED_NXE | MMU_NESTED_LA57;
+  if (!n || (n->flags & ~known))
     return MMU_ERR_ARG;
   uint64_t addr = cpu->addr_mask;
   switch (n->kind) {

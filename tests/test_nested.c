@@ -237,6 +237,8 @@ Test(nested, eptp_checks_as_vm_entry_does) {
   n.root = ok | MMU_EPTP_AD;
   n.flags = MMU_NESTED_NO_AD;
   ST(mmu_set_nested(&E.cpu, &n), MMU_ERR_ARG);
+  n.flags = 1u << 20; /* no such flag */
+  ST(mmu_set_nested(&E.cpu, &n), MMU_ERR_ARG);
   n.flags = 0;
   n.kind = 7;
   ST(mmu_set_nested(&E.cpu, &n), MMU_ERR_ARG);
