@@ -16,7 +16,8 @@
  *  - space_sequence: scenarios in its operation encoding (fork and
  *    copy-on-write, reclaim and swap-in under each policy, mprotect split
  *    and merge, stack growth, 2 MiB pages, injected faults, private file
- *    mappings, brk) and fixed-seed generated inputs.
+ *    mappings, brk) and fixed-seed generated inputs;
+ *  - nested: EPT and NPT configurations with two mappings each.
  * Output is deterministic: fuzz/corpus/ is this program's output over
  * conformance/vectors/ (fuzz/run_ci.sh regenerates it into the build tree
  * and fuzzes from both). A new target adds its entry to 'emit' below. */
@@ -810,6 +811,47 @@ static void emit_space_sequence(void) {
   save(t, "zero-256", zero, sizeof zero);
 }
 
+/* ---- nested: nested paging's second dimension ---------------------------- */
+
+/* fuzz_nested.c's encoding: configuration bytes c0 (MAXPHYADDR - 36 mod 17,
+ * bit 5 NPT), c1 (flags; EPT: 0x80 A/D, 0x40 WB, 0x20 5 levels; NPT: 0x40
+ * NXE, 0x20 LA57), the RAM base and root page, mappings (gpa, leaf level,
+ * frame page, two flag-perturbing bytes), pokes, then accesses (kind byte,
+ * gpa: a mapping's unless bit 7 of the kind byte). */
+static void emit_nested(void) {
+  static const struct {
+    const char *name;
+    uint8_t c0, c1, leaf;
+  } cases[] = {
+      {"ept-4k-ad", 4, 0x80 | 0x40, 0},   {"ept-2m", 4, 0x40, 1},
+      {"ept-1g-ad", 16, 0x80 | 0x40, 2},  {"ept-5level", 16, 0x40 | 0x20, 0},
+      {"ept-xonly", 4, 0x41, 0},          {"npt-4k", 0x20 | 4, 0x40, 0},
+      {"npt-2m-nonx", 0x20 | 4, 0, 1},    {"npt-5level-1g", 0x20 | 16, 0x60, 2},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    buf o;
+    o.n = 0;
+    put8(&o, cases[i].c0);
+    put8(&o, cases[i].c1);
+    put8(&o, 1);      /* RAM at 1 MiB */
+    put8(&o, 0);      /* root: its first page */
+    put8(&o, 2);      /* two mappings */
+    for (unsigned m = 0; m < 2; m++) {
+      put64(&o, 0x40201000ull + m * 0x40000000ull);
+      put8(&o, cases[i].leaf);
+      put8(&o, 8 + m);
+      put8(&o, 0);    /* flags as mapped */
+      put8(&o, 1);
+    }
+    put8(&o, 0);      /* no pokes */
+    for (unsigned k = 0; k < 6; k++) { /* read, write, fetch of each */
+      put8(&o, k % 3);
+      put64(&o, (k / 3) * 0x40000ull + 0x238);
+    }
+    save("nested", cases[i].name, o.b, o.n);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: make_seeds OUTDIR [VECTOR-FILE...]\n");
@@ -821,6 +863,7 @@ int main(int argc, char **argv) {
   read_vectors(scenarios, sizeof scenarios - 1, "scenarios");
   emit_generated();
   emit_space_sequence();
+  emit_nested();
   fprintf(stderr, "make_seeds: %lu files in %s\n", written, outdir);
   return 0;
 }
