@@ -461,6 +461,35 @@ void bochs_cap_get_stats(const capture_source *s, bochs_cap_stats *out) {
     *out = p->b.st;
 }
 
+/* Runs a raw command list (quads, ending in C_END) on a fresh Bochs and
+ * copies back [H_RES, +reslen) and the mailbox's panic record (vector,
+ * code, CR2, RIP; vector 0 and all zero when none). 0 when the list ran
+ * to its end, 1 when the guest panicked, < 0 on error (last_error). For
+ * probes such as C_VMX (bguest/vmx.inc). */
+int bochs_cap_run_commands(capture_source *s, const uint64_t *cmd,
+                           size_t nquads, uint64_t reslen, uint8_t *res,
+                           uint64_t panic[4]) {
+  struct bochs_cap_priv *p = s->priv;
+  if (!p || nquads * 8 > H_CMD_SIZE || reslen > H_RES_SIZE)
+    return -EINVAL;
+  inst *in = get_inst(p, BOCHS_MAXPHY, 0);
+  if (!in)
+    return -ENOMEM;
+  memcpy(in->mem + H_CMD, cmd, nquads * 8);
+  cap_wr64(in->mem, H_MBOX + MB_SEQ, 1);
+  cap_wr64(in->mem, H_MBOX + MB_DONE, 0);
+  memset(in->mem + H_MBOX + MB_PANIC, 0, 32);
+  int r = bochs_exec(p, in, reslen, CHUNK_MS_BASE);
+  if (r == 0) {
+    memcpy(res, in->mem + H_RES, reslen);
+    for (int i = 0; i < 4; i++)
+      panic[i] = cap_rd64(in->mem, H_MBOX + MB_PANIC + 8 * i);
+    r = cap_rd64(in->mem, H_MBOX + MB_DONE) == 1 ? 0 : 1;
+  }
+  inst_kill(p, in);
+  return r;
+}
+
 static void bochs_close(capture_source *s) {
   struct bochs_cap_priv *p = s->priv;
   if (!p)

@@ -26,5 +26,9 @@ typedef booted_stats bochs_cap_stats; /* booted.h: a boot is a chunk */
 
 void bochs_cap_get_stats(const capture_source *s, bochs_cap_stats *out);
 const char *bochs_cap_last_error(const capture_source *s);
+/* A raw command list on a fresh Bochs (prototype: bochs_vmx_probe.c). */
+int bochs_cap_run_commands(capture_source *s, const uint64_t *cmd,
+                           size_t nquads, uint64_t reslen, uint8_t *res,
+                           uint64_t panic[4]);
 
 #endif

@@ -23,4 +23,5 @@
 	mov edx, BX_SHUTDOWN_PORT; mov rax, BX_SHUTDOWN; push rax; \
 	mov rsi, rsp; mov ecx, 8; rep outsb; pop rax
 
+#define BOCHS_VMX_PROBE 1 /* C_VMX: bguest/vmx.inc */
 #include "../qguest/qharness.S"

@@ -12,4 +12,34 @@
 #define BX_SHUTDOWN_PORT 0x8900 /* Bochs quits on "Shutdown" written here */
 #define BX_SHUTDOWN 0x6e776f6474756853 /* "Shutdown" */
 
+
+/* C_VMX (prototype, bguest/vmx.inc): one guest access under EPT. The
+ * command's quads (offsets from the command): */
+#define C_VMX 8
+#define VX_RESOFF 8  /* results at H_RES + this */
+#define VX_VMXON 16  /* physical address of the VMXON region (4 KiB) */
+#define VX_VMCS 24   /* physical address of the VMCS (4 KiB) */
+#define VX_EPTP 32
+#define VX_RIP 40    /* guest RIP: a 32-bit stub the host wrote */
+#define VX_RSI 48    /* guest ESI, EAX */
+#define VX_RAX 56
+#define VX_SIZE 64
+/* its results (offsets from H_RES + VX_RESOFF) */
+#define VR_STATUS 0   /* 1 started, 2 VM exit, 3 VMfail, 4 exception */
+#define VR_STAGE 8    /* 1 FEATURE_CONTROL, 2 VMXON, 3 VMCLEAR, 4 VMPTRLD,
+                         5 VMWRITEs, 6 VMLAUNCH */
+#define VR_FLAGS 16   /* RFLAGS after a VMfail; the exception's vector */
+#define VR_VMERR 24   /* VM-instruction error (0x4400); exception's code */
+#define VR_REASON 32  /* exit reason (0x4402) */
+#define VR_QUAL 40    /* exit qualification (0x6400) */
+#define VR_GPA 48     /* guest-physical address (0x2400) */
+#define VR_GLA 56     /* guest linear address (0x640a) */
+#define VR_GRAX 64    /* the guest's RAX at the exit */
+#define VR_FEATCTL 72 /* IA32_FEATURE_CONTROL as found */
+#define VR_BASIC 80   /* IA32_VMX_BASIC */
+#define VR_INTINFO 88 /* VM-exit interruption information (0x4404) */
+#define VR_GRIP 96    /* guest RIP (0x681e) at the exit */
+#define VR_FIELD 104  /* the field a failed VMWRITE wrote */
+#define VR_SIZE 112
+
 #endif

@@ -266,6 +266,10 @@ interp:
 	je c_mon
 	cmp rax, C_RUN
 	je c_run
+#ifdef BOCHS_VMX_PROBE
+	cmp rax, C_VMX
+	je c_vmx
+#endif
 	/* unknown: report like an exception */
 	mov qword ptr [r15 + H_RT + R_EVEC], 0x100
 	jmp exc_panic
@@ -683,6 +687,10 @@ exc_panic:
 1:	cli
 	hlt
 	jmp 1b
+
+#ifdef BOCHS_VMX_PROBE
+#include "../bguest/vmx.inc"
+#endif
 
 /* ======== outside IA-32e: 32-bit code at identity addresses ========== */
 /* Entered from c_run in compatibility mode with the harness CR3: paging

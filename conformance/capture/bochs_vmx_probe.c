@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT */
+/* bochs_vmx_probe.c - feasibility prototype (branch bochs-vmx): runs one
+ * guest access under EPT per case in Bochs's VMX (C_VMX, bguest/vmx.inc)
+ * and compares the VM exit with mmu_nested_translate on the same tables.
+ *
+ *   bochs_vmx_probe [--ad]      exit status 0: every case agrees
+ *
+ * Guest RAM (host-physical to the library): the VMXON region and VMCS at
+ * 4 MiB, EPT tables from 0x410000, the guest's stubs at gpa 0x500000
+ * (mapped to itself), the cases' pages at gpa 0x600000.. (to hpa
+ * 0x700000..). The guest is 32-bit protected mode with paging off, so its
+ * linear address is the gpa. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../include/mmu.h"
+#include "bguest/blayout.h"
+#include "bochs.h"
+#include "qguest/qlayout.h"
+
+#define RAM_SIZE (64ull << 20)
+#define MODEL_RAM (16ull << 20) /* what the library sees */
+#define VMXON_PA 0x400000ull
+#define VMCS_PA 0x401000ull
+#define EPT_PML4 0x410000ull
+#define EPT_PDPT 0x411000ull
+#define EPT_PD 0x412000ull
+#define EPT_PT_STUB 0x413000ull /* gpa [4 MiB, 6 MiB): PD index 2 */
+#define EPT_PT_CASE 0x414000ull /* gpa [6 MiB, 8 MiB): PD index 3 */
+#define STUB_GPA 0x500000ull
+#define RWX 7ull
+#define WB (6ull << 3)
+
+enum { K_READ = 0, K_WRITE = 1, K_FETCH = 2 };
+
+typedef struct probe_case {
+  const char *name;
+  uint64_t gpa;  /* the access */
+  int kind;
+  uint64_t pte;  /* EPT PTE of gpa's page (0: none) */
+} probe_case;
+
+#define HPA(i) (0x700000ull + 0x1000ull * (i))
+static const probe_case cases[] = {
+    {"a: RWX page, read", 0x600120, K_READ, HPA(0) | RWX | WB},
+    {"b: unmapped gpa (PTE 0), read", 0x601120, K_READ, 0},
+    {"b2: unmapped gpa (PDPTE 0), read", 0x40000120, K_READ, 0},
+    {"c: write-only PTE, read", 0x602120, K_READ, HPA(2) | 2 | WB},
+    {"d: read-only PTE, write", 0x603120, K_WRITE, HPA(3) | 1 | WB},
+    {"e: RW PTE, fetch", 0x604120, K_FETCH, HPA(4) | 3 | WB},
+    {"f: execute-only PTE, read", 0x605120, K_READ, HPA(5) | 4 | WB},
+    {"g: RWX page, write", 0x606120, K_WRITE, HPA(6) | RWX | WB},
+    {"h: PTE memory type 2, read", 0x607120, K_READ, HPA(7) | RWX | (2 << 3)},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+#define MARKER(i) (0x1122334455660000ull | (uint64_t)(i))
+
+static uint64_t cmd[8192];
+static size_t ncmd;
+static uint8_t *model; /* the library's RAM: the same writes */
+
+static void wr(uint64_t gpa, uint64_t v) {
+  cmd[ncmd++] = C_WR;
+  cmd[ncmd++] = 1;
+  cmd[ncmd++] = gpa;
+  cmd[ncmd++] = v;
+  memcpy(model + gpa, &v, 8);
+}
+
+static void zero(uint64_t gpa) {
+  cmd[ncmd++] = C_ZERO;
+  cmd[ncmd++] = gpa;
+  memset(model + gpa, 0, 4096);
+}
+
+static const char *reason_name(uint64_t r) {
+  switch (r & 0xffff) {
+  case 0: return "exception or NMI";
+  case 2: return "triple fault";
+  case 12: return "HLT";
+  case 18: return "VMCALL";
+  case 33: return "VM-entry failure: invalid guest state";
+  case 34: return "VM-entry failure: MSR loading";
+  case 41: return "VM-entry failure: machine-check";
+  case 48: return "EPT violation";
+  case 49: return "EPT misconfiguration";
+  default: return "?";
+  }
+}
+
+int main(int argc, char **argv) {
+  int ad = argc > 1 && strcmp(argv[1], "--ad") == 0;
+  model = calloc(1, MODEL_RAM);
+  if (!model)
+    return 2;
+  capture_source *s = &capture_bochs;
+  int e = s->open(s, RAM_SIZE);
+  if (e) {
+    fprintf(stderr, "bochs: open: %s: %s\n", strerror(e), s->why(s, 0));
+    s->close(s);
+    return e == ENOENT ? 77 : 2;
+  }
+  char desc[1400];
+  s->describe(s, desc, sizeof desc);
+  printf("%s\n", desc);
+
+  /* EPT: PML4[0] -> PDPT; PDPT[0] -> PD; PD[2] -> stubs' PT, PD[3] ->
+   * the cases' PT; PDPT[1] (gpa 1 GiB) stays 0 */
+  uint64_t zeros[] = {VMXON_PA, VMCS_PA, EPT_PML4, EPT_PDPT, EPT_PD,
+                      EPT_PT_STUB, EPT_PT_CASE, STUB_GPA};
+  for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
+    zero(zeros[i]);
+  wr(EPT_PML4, EPT_PDPT | RWX);
+  wr(EPT_PDPT, EPT_PD | RWX);
+  wr(EPT_PD + 8 * 2, EPT_PT_STUB | RWX);
+  wr(EPT_PD + 8 * 3, EPT_PT_CASE | RWX);
+  wr(EPT_PT_STUB + 8 * ((STUB_GPA >> 12) & 511), STUB_GPA | RWX | WB);
+  /* stubs (32-bit): +0 mov eax,[esi]; vmcall  +16 mov [esi],eax; vmcall
+   * +32 jmp esi */
+  wr(STUB_GPA, 0x0000c1010f068bull);
+  wr(STUB_GPA + 16, 0x0000c1010f0689ull);
+  wr(STUB_GPA + 32, 0x000000000000e6ffull);
+  for (size_t i = 0; i < NCASES; i++) {
+    const probe_case *c = &cases[i];
+    if (!c->pte)
+      continue;
+    uint64_t hpa = c->pte & 0xfffff000ull;
+    zero(hpa);
+    /* the marker where the access lands; a fetch finds VMCALL there */
+    uint64_t m = c->kind == K_FETCH ? 0xc1010f : MARKER(i);
+    wr(hpa + (c->gpa & 0xfff), m);
+    wr(EPT_PT_CASE + 8 * ((c->gpa >> 12) & 511), c->pte);
+  }
+  uint64_t eptp = EPT_PML4 | 6 | (3 << 3) | (ad ? 1 << 6 : 0);
+  for (size_t i = 0; i < NCASES; i++) {
+    const probe_case *c = &cases[i];
+    cmd[ncmd++] = C_VMX;
+    cmd[ncmd++] = i * VR_SIZE;
+    cmd[ncmd++] = VMXON_PA;
+    cmd[ncmd++] = VMCS_PA;
+    cmd[ncmd++] = eptp;
+    cmd[ncmd++] = STUB_GPA + 16 * (uint64_t)c->kind;
+    cmd[ncmd++] = c->gpa;
+    cmd[ncmd++] = 0xabcdef01; /* what a write stores */
+  }
+  cmd[ncmd++] = C_END;
+
+  static uint8_t res[NCASES * VR_SIZE];
+  uint64_t panic[4] = {0};
+  int r = bochs_cap_run_commands(s, cmd, ncmd, sizeof res, res, panic);
+  if (r < 0) {
+    fprintf(stderr, "bochs: %s\n", bochs_cap_last_error(s));
+    s->close(s);
+    return 2;
+  }
+  if (r == 1)
+    printf("guest panicked: vector %#" PRIx64 " code %#" PRIx64 " cr2 %#" PRIx64
+           " rip %#" PRIx64 "\n",
+           panic[0], panic[1], panic[2], panic[3]);
+
+  /* the library on the same tables */
+  static uint8_t tlb[1 << 20];
+  mmu_ram_region ram = {.gpa = 0, .size = MODEL_RAM, .host = model};
+  mmu_config cc;
+  memset(&cc, 0, sizeof cc);
+  cc.maxphyaddr = 40;
+  cc.ram = &ram;
+  cc.ram_count = 1;
+  static mmu_cpu cpu;
+  if (mmu_tlb_storage_size(&cc) > sizeof tlb ||
+      mmu_init(&cpu, &cc, tlb, sizeof tlb) != MMU_OK) {
+    fprintf(stderr, "mmu_init failed\n");
+    return 2;
+  }
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  n.kind = MMU_NESTED_EPT;
+  n.flags = MMU_NESTED_EXEC_ONLY; /* Bochs: execute-only, 1G, A/D */
+  n.root = eptp;
+  if ((e = mmu_set_nested(&cpu, &n)) != MMU_OK) {
+    fprintf(stderr, "mmu_set_nested: %s\n", mmu_status_name(e));
+    return 2;
+  }
+  static const unsigned acc[] = {MMU_READ, MMU_WRITE, MMU_FETCH};
+  int bad = 0;
+  for (size_t i = 0; i < NCASES; i++) {
+    const probe_case *c = &cases[i];
+    const uint8_t *v = res + i * VR_SIZE;
+#define Q(off) (*(const uint64_t *)(v + (off)))
+    printf("%s (gpa %#" PRIx64 ")\n", c->name, c->gpa);
+    printf("  bochs: status %" PRIu64 " stage %" PRIu64, Q(VR_STATUS),
+           Q(VR_STAGE));
+    if (Q(VR_STATUS) == 2)
+      printf(" exit reason %#" PRIx64 " (%s) qual %#" PRIx64 " gpa %#" PRIx64
+             " gla %#" PRIx64 " guest rip %#" PRIx64 " rax %#" PRIx64
+             " intinfo %#" PRIx64,
+             Q(VR_REASON), reason_name(Q(VR_REASON)), Q(VR_QUAL), Q(VR_GPA),
+             Q(VR_GLA), Q(VR_GRIP), Q(VR_GRAX), Q(VR_INTINFO));
+    else if (Q(VR_STATUS) == 3)
+      printf(" VMfail rflags %#" PRIx64 " VM-instruction error %" PRIu64
+             " field %#" PRIx64,
+             Q(VR_FLAGS), Q(VR_VMERR), Q(VR_FIELD));
+    else if (Q(VR_STATUS) == 4)
+      printf(" exception %" PRIu64 " code %#" PRIx64, Q(VR_FLAGS),
+             Q(VR_VMERR));
+    printf(" (featctl %#" PRIx64 " basic %#" PRIx64 ")\n", Q(VR_FEATCTL),
+           Q(VR_BASIC));
+    mmu_result mr;
+    memset(&mr, 0, sizeof mr);
+    int st = mmu_nested_translate(&cpu, c->gpa, acc[c->kind], &mr);
+    printf("  mmu:   %s paddr %#" PRIx64 " gpa %#" PRIx64 " qual %#" PRIx64
+           "\n",
+           mmu_status_name(st), mr.paddr, mr.gpa, mr.exit_qual);
+    int agree = 0;
+    if (Q(VR_STATUS) == 2) {
+      uint64_t reason = Q(VR_REASON);
+      if (reason == 18 && st == MMU_OK) {
+        /* a read: the 32 bits it read are the marker where the library
+         * says the access lands */
+        if (c->kind == K_READ)
+          agree = (uint32_t)Q(VR_GRAX) == (uint32_t)MARKER(i) &&
+                  *(const uint32_t *)(model + mr.paddr) == (uint32_t)MARKER(i);
+        else
+          agree = 1;
+      } else if (reason == 48 && st == MMU_EPT_VIOLATION) {
+        agree = (Q(VR_QUAL) & 0x3f) == (mr.exit_qual & 0x3f) &&
+                Q(VR_GPA) == mr.gpa;
+      } else if (reason == 49 && st == MMU_EPT_MISCONFIG) {
+        agree = Q(VR_GPA) == mr.gpa;
+      }
+    }
+    printf("  %s\n", agree ? "AGREE" : "DIFFER");
+    bad += !agree;
+  }
+  printf("%zu cases, %d differ\n", NCASES, bad);
+  s->close(s);
+  free(model);
+  return bad ? 1 : 0;
+}
