@@ -77,6 +77,18 @@ static void zero(uint64_t gpa) {
   memset(model + gpa, 0, 4096);
 }
 
+/* What the guest reads back after case c's exit: 0 where the access
+ * lands (the case's hpa; the stub page for none), 1 the EPT entry that
+ * maps it (PTE, or the PDPTE for gpa 1 GiB), 2 the PML4E. */
+static uint64_t peek_of(const probe_case *c, int k) {
+  if (k == 0)
+    return c->pte ? ((c->pte & 0xfffff000ull) | (c->gpa & 0xff8)) : STUB_GPA;
+  if (k == 1)
+    return c->gpa >= (1ull << 30) ? EPT_PDPT + 8
+                                  : EPT_PT_CASE + 8 * ((c->gpa >> 12) & 511);
+  return EPT_PML4;
+}
+
 static const char *reason_name(uint64_t r) {
   switch (r & 0xffff) {
   case 0: return "exception or NMI";
@@ -146,6 +158,8 @@ int main(int argc, char **argv) {
     cmd[ncmd++] = STUB_GPA + 16 * (uint64_t)c->kind;
     cmd[ncmd++] = c->gpa;
     cmd[ncmd++] = 0xabcdef01; /* what a write stores */
+    for (int k = 0; k < 3; k++)
+      cmd[ncmd++] = peek_of(c, k);
   }
   cmd[ncmd++] = C_END;
 
@@ -209,9 +223,15 @@ int main(int argc, char **argv) {
              Q(VR_VMERR));
     printf(" (featctl %#" PRIx64 " basic %#" PRIx64 ")\n", Q(VR_FEATCTL),
            Q(VR_BASIC));
+    /* the library: the guest's fetch of its stub, then the access */
     mmu_result mr;
     memset(&mr, 0, sizeof mr);
-    int st = mmu_nested_translate(&cpu, c->gpa, acc[c->kind], &mr);
+    int st = mmu_nested_translate(&cpu, STUB_GPA + 16 * (uint64_t)c->kind,
+                                  MMU_FETCH, &mr);
+    if (st != MMU_OK)
+      printf("  mmu: the stub's fetch: %s\n", mmu_status_name(st));
+    memset(&mr, 0, sizeof mr);
+    st = mmu_nested_translate(&cpu, c->gpa, acc[c->kind], &mr);
     printf("  mmu:   %s paddr %#" PRIx64 " gpa %#" PRIx64 " qual %#" PRIx64
            "\n",
            mmu_status_name(st), mr.paddr, mr.gpa, mr.exit_qual);
@@ -224,6 +244,9 @@ int main(int argc, char **argv) {
         if (c->kind == K_READ)
           agree = (uint32_t)Q(VR_GRAX) == (uint32_t)MARKER(i) &&
                   *(const uint32_t *)(model + mr.paddr) == (uint32_t)MARKER(i);
+        else if (c->kind == K_WRITE) /* it landed where the library says */
+          agree = (uint32_t)Q(VR_PEEK) == 0xabcdef01 &&
+                  (mr.paddr & ~7ull) == peek_of(c, 0);
         else
           agree = 1;
       } else if (reason == 48 && st == MMU_EPT_VIOLATION) {
@@ -232,6 +255,15 @@ int main(int argc, char **argv) {
       } else if (reason == 49 && st == MMU_EPT_MISCONFIG) {
         agree = Q(VR_GPA) == mr.gpa;
       }
+    }
+    /* the EPT entries after the exit (A/D with --ad) */
+    for (int k = 1; k < 3; k++) {
+      uint64_t at = peek_of(c, k), lib;
+      memcpy(&lib, model + at, 8);
+      printf("  entry %#" PRIx64 ": bochs %#" PRIx64 " mmu %#" PRIx64 "%s\n",
+             at, Q(VR_PEEK + 8 * k), lib,
+             Q(VR_PEEK + 8 * k) == lib ? "" : "  (differ)");
+      agree &= Q(VR_PEEK + 8 * k) == lib;
     }
     printf("  %s\n", agree ? "AGREE" : "DIFFER");
     bad += !agree;

@@ -23,7 +23,8 @@
 #define VX_RIP 40    /* guest RIP: a 32-bit stub the host wrote */
 #define VX_RSI 48    /* guest ESI, EAX */
 #define VX_RAX 56
-#define VX_SIZE 64
+#define VX_PEEK 64   /* 3 physical addresses read after the exit (8-aligned) */
+#define VX_SIZE 88
 /* its results (offsets from H_RES + VX_RESOFF) */
 #define VR_STATUS 0   /* 1 started, 2 VM exit, 3 VMfail, 4 exception */
 #define VR_STAGE 8    /* 1 FEATURE_CONTROL, 2 VMXON, 3 VMCLEAR, 4 VMPTRLD,
@@ -40,6 +41,7 @@
 #define VR_INTINFO 88 /* VM-exit interruption information (0x4404) */
 #define VR_GRIP 96    /* guest RIP (0x681e) at the exit */
 #define VR_FIELD 104  /* the field a failed VMWRITE wrote */
-#define VR_SIZE 112
+#define VR_PEEK 112   /* the 3 quads at VX_PEEK after the exit */
+#define VR_SIZE 136
 
 #endif
