@@ -32,6 +32,12 @@
 #define EPT_PT_STUB 0x413000ull /* gpa [4 MiB, 6 MiB): PD index 2 */
 #define EPT_PT_CASE 0x414000ull /* gpa [6 MiB, 8 MiB): PD index 3 */
 #define STUB_GPA 0x500000ull
+/* the guest's 32-bit paging: PD, PTs for linear 4, 8 and 12 MiB; EPT maps
+ * all but GUEST_PT3 */
+#define GUEST_PD 0x510000ull
+#define GUEST_PT1 0x511000ull
+#define GUEST_PT2 0x512000ull
+#define GUEST_PT3 0x513000ull
 #define RWX 7ull
 #define WB (6ull << 3)
 
@@ -42,22 +48,33 @@ typedef struct probe_case {
   uint64_t gpa;  /* the access */
   int kind;
   uint64_t pte;  /* EPT PTE of gpa's page (0: none) */
+  uint64_t lin;  /* guest paging on (32-bit, CR3 GUEST_PD): the guest's */
+                 /* linear address (0: paging off, linear = gpa) */
+  uint64_t table_gpa; /* with lin: the gpa of the guest table entry EPT */
+                      /* does not map, if any */
 } probe_case;
 
 #define HPA(i) (0x700000ull + 0x1000ull * (i))
 static const probe_case cases[] = {
-    {"a: RWX page, read", 0x600120, K_READ, HPA(0) | RWX | WB},
-    {"b: unmapped gpa (PTE 0), read", 0x601120, K_READ, 0},
-    {"b2: unmapped gpa (PDPTE 0), read", 0x40000120, K_READ, 0},
-    {"c: write-only PTE, read", 0x602120, K_READ, HPA(2) | 2 | WB},
-    {"d: read-only PTE, write", 0x603120, K_WRITE, HPA(3) | 1 | WB},
-    {"e: RW PTE, fetch", 0x604120, K_FETCH, HPA(4) | 3 | WB},
-    {"f: execute-only PTE, read", 0x605120, K_READ, HPA(5) | 4 | WB},
-    {"g: RWX page, write", 0x606120, K_WRITE, HPA(6) | RWX | WB},
-    {"h: PTE memory type 2, read", 0x607120, K_READ, HPA(7) | RWX | (2 << 3)},
+    {"a: RWX page, read", 0x600120, K_READ, HPA(0) | RWX | WB, 0, 0},
+    {"b: unmapped gpa (PTE 0), read", 0x601120, K_READ, 0, 0, 0},
+    {"b2: unmapped gpa (PDPTE 0), read", 0x40000120, K_READ, 0, 0, 0},
+    {"c: write-only PTE, read", 0x602120, K_READ, HPA(2) | 2 | WB, 0, 0},
+    {"d: read-only PTE, write", 0x603120, K_WRITE, HPA(3) | 1 | WB, 0, 0},
+    {"e: RW PTE, fetch", 0x604120, K_FETCH, HPA(4) | 3 | WB, 0, 0},
+    {"f: execute-only PTE, read", 0x605120, K_READ, HPA(5) | 4 | WB, 0, 0},
+    {"g: RWX page, write", 0x606120, K_WRITE, HPA(6) | RWX | WB, 0, 0},
+    {"h: PTE memory type 2, read", 0x607120, K_READ, HPA(7) | RWX | (2 << 3),
+     0, 0},
+    /* guest paging on: its table reads go through EPT too */
+    {"i: guest paging, RWX page, read", 0x608120, K_READ, HPA(8) | RWX | WB,
+     0x800120, 0},
+    {"j: guest paging, its PT not in EPT, read", 0x608120, K_READ,
+     HPA(8) | RWX | WB, 0xc00120, GUEST_PT3},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
-#define MARKER(i) (0x1122334455660000ull | (uint64_t)(i))
+/* the quad where case c's access lands: its page's number */
+#define MARKER(c) (0x1122334455660000ull | (((c)->pte >> 12) & 0xfff))
 
 static uint64_t cmd[8192];
 static size_t ncmd;
@@ -136,6 +153,19 @@ int main(int argc, char **argv) {
   wr(STUB_GPA, 0x0000c1010f068bull);
   wr(STUB_GPA + 16, 0x0000c1010f0689ull);
   wr(STUB_GPA + 32, 0x000000000000e6ffull);
+  /* guest tables (4-byte entries, P|W): PDE 1..3 -> PT1..3; linear
+   * 0x500000 -> the stubs, 8 and 12 MiB -> gpa 0x608000 */
+  zero(GUEST_PD);
+  zero(GUEST_PT1);
+  zero(GUEST_PT2);
+  zero(GUEST_PT3);
+  wr(GUEST_PD, (GUEST_PT1 | 3) << 32);
+  wr(GUEST_PD + 8, (GUEST_PT2 | 3) | (GUEST_PT3 | 3) << 32);
+  wr(GUEST_PT1 + 4 * 0x100, STUB_GPA | 3);
+  wr(GUEST_PT2, 0x608000 | 3);
+  wr(GUEST_PT3, 0x608000 | 3);
+  for (uint64_t t = GUEST_PD; t < GUEST_PT3; t += 0x1000)
+    wr(EPT_PT_STUB + 8 * ((t >> 12) & 511), t | RWX | WB);
   for (size_t i = 0; i < NCASES; i++) {
     const probe_case *c = &cases[i];
     if (!c->pte)
@@ -143,7 +173,7 @@ int main(int argc, char **argv) {
     uint64_t hpa = c->pte & 0xfffff000ull;
     zero(hpa);
     /* the marker where the access lands; a fetch finds VMCALL there */
-    uint64_t m = c->kind == K_FETCH ? 0xc1010f : MARKER(i);
+    uint64_t m = c->kind == K_FETCH ? 0xc1010f : MARKER(c);
     wr(hpa + (c->gpa & 0xfff), m);
     wr(EPT_PT_CASE + 8 * ((c->gpa >> 12) & 511), c->pte);
   }
@@ -156,10 +186,13 @@ int main(int argc, char **argv) {
     cmd[ncmd++] = VMCS_PA;
     cmd[ncmd++] = eptp;
     cmd[ncmd++] = STUB_GPA + 16 * (uint64_t)c->kind;
-    cmd[ncmd++] = c->gpa;
+    cmd[ncmd++] = c->lin ? c->lin : c->gpa;
     cmd[ncmd++] = 0xabcdef01; /* what a write stores */
     for (int k = 0; k < 3; k++)
       cmd[ncmd++] = peek_of(c, k);
+    cmd[ncmd++] = c->lin ? 0x80000031 : 0; /* PG NE ET PE */
+    cmd[ncmd++] = c->lin ? GUEST_PD : 0;
+    cmd[ncmd++] = 0;
   }
   cmd[ncmd++] = C_END;
 
@@ -231,7 +264,22 @@ int main(int argc, char **argv) {
     if (st != MMU_OK)
       printf("  mmu: the stub's fetch: %s\n", mmu_status_name(st));
     memset(&mr, 0, sizeof mr);
-    st = mmu_nested_translate(&cpu, c->gpa, acc[c->kind], &mr);
+    /* paging on: the guest's table reads first (the library has no 2D
+     * walk yet: its PDE and PTE gpas by hand) */
+    uint64_t walk[2] = {GUEST_PD + 4 * (c->lin >> 22),
+                        GUEST_PD + 0x1000 * (c->lin >> 22) +
+                            4 * ((c->lin >> 12) & 1023)};
+    /* SDM 3C 29.3.3.2: with EPT A/D on, the guest's table accesses are
+     * writes to EPT */
+    for (int k = 0; c->lin && k < 2 && st == MMU_OK; k++) {
+      memset(&mr, 0, sizeof mr);
+      st = mmu_nested_translate(&cpu, walk[k], ad ? MMU_WRITE : MMU_READ,
+                                &mr);
+    }
+    if (st == MMU_OK) {
+      memset(&mr, 0, sizeof mr);
+      st = mmu_nested_translate(&cpu, c->gpa, acc[c->kind], &mr);
+    }
     printf("  mmu:   %s paddr %#" PRIx64 " gpa %#" PRIx64 " qual %#" PRIx64
            "\n",
            mmu_status_name(st), mr.paddr, mr.gpa, mr.exit_qual);
@@ -242,16 +290,20 @@ int main(int argc, char **argv) {
         /* a read: the 32 bits it read are the marker where the library
          * says the access lands */
         if (c->kind == K_READ)
-          agree = (uint32_t)Q(VR_GRAX) == (uint32_t)MARKER(i) &&
-                  *(const uint32_t *)(model + mr.paddr) == (uint32_t)MARKER(i);
+          agree = (uint32_t)Q(VR_GRAX) == (uint32_t)MARKER(c) &&
+                  *(const uint32_t *)(model + mr.paddr) == (uint32_t)MARKER(c);
         else if (c->kind == K_WRITE) /* it landed where the library says */
           agree = (uint32_t)Q(VR_PEEK) == 0xabcdef01 &&
                   (mr.paddr & ~7ull) == peek_of(c, 0);
         else
           agree = 1;
       } else if (reason == 48 && st == MMU_EPT_VIOLATION) {
+        /* bits 7-8 (the guest walk's, not the library's yet): a linear
+         * address, and its final translation unless a table's */
+        uint64_t b78 = c->table_gpa ? 0x80 : 0x180;
         agree = (Q(VR_QUAL) & 0x3f) == (mr.exit_qual & 0x3f) &&
-                Q(VR_GPA) == mr.gpa;
+                (Q(VR_QUAL) & 0x180) == b78 &&
+                Q(VR_GLA) == (c->lin ? c->lin : c->gpa) && Q(VR_GPA) == mr.gpa;
       } else if (reason == 49 && st == MMU_EPT_MISCONFIG) {
         agree = Q(VR_GPA) == mr.gpa;
       }

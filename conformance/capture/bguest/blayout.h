@@ -24,7 +24,10 @@
 #define VX_RSI 48    /* guest ESI, EAX */
 #define VX_RAX 56
 #define VX_PEEK 64   /* 3 physical addresses read after the exit (8-aligned) */
-#define VX_SIZE 88
+#define VX_CR0 88    /* the guest's CR0 (0: PE, paging off), CR3, CR4 (the */
+#define VX_CR3 96    /* VMX fixed bits are added: NE, VMXE) */
+#define VX_CR4 104
+#define VX_SIZE 112
 /* its results (offsets from H_RES + VX_RESOFF) */
 #define VR_STATUS 0   /* 1 started, 2 VM exit, 3 VMfail, 4 exception */
 #define VR_STAGE 8    /* 1 FEATURE_CONTROL, 2 VMXON, 3 VMCLEAR, 4 VMPTRLD,
