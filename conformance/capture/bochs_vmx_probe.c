@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bochs_vmx_probe.c - feasibility prototype (branch bochs-vmx): runs one
+/* bochs_vmx_probe.c - EPT against Bochs (ctest conformance_bochs_ept): runs one
  * guest access under EPT per case in Bochs's VMX (C_VMX, bguest/vmx.inc)
  * and compares the VM exit with mmu_nested_translate on the same tables.
  *
