@@ -292,6 +292,28 @@ static void wd_legacy(wd_state *s, fuzz_input *in, mmu_regs *r) {
     r->pdpte[i] = fz_rd(&s->a, r->cr3 + 8 * (uint64_t)i) & ~reserved;
 }
 
+/* Which tables a MOV to CR3 leaves the cpu on: CR3's table and, under
+ * PAE paging, the four PDPTE registers (CR3 bits 11:5 pick the PDPT, so
+ * the same page may hold other ones). Another set makes the TLB's
+ * global entries stale, which tlb_coherence covers, not this target. */
+typedef struct wd_tables {
+  uint64_t root, pdpte[4];
+} wd_tables;
+
+static wd_tables wd_tables_of(const mmu_cpu *c) {
+  wd_tables t;
+  t.root = c->regs.cr3 & FZ_ADDR;
+  for (int i = 0; i < 4; i++)
+    t.pdpte[i] = c->regs.pdpte[i];
+  return t;
+}
+
+static void wd_flush_if_other_tables(mmu_cpu *c, const wd_tables *before) {
+  wd_tables now = wd_tables_of(c);
+  if (memcmp(&now, before, sizeof now) != 0)
+    mmu_flush_tlb(c);
+}
+
 static void wd_op(wd_state *s, fuzz_input *in) {
   mmu_cpu *A = &s->a.cpu, *B = &s->b.cpu;
   uint8_t op = fi_u8(in) % 21;
@@ -336,14 +358,17 @@ static void wd_op(wd_state *s, fuzz_input *in) {
         MMU_CR4_SMEP, MMU_CR4_SMAP, MMU_CR4_PKE, MMU_CR4_PGE,
         MMU_CR4_PCIDE, MMU_CR4_LA57, MMU_CR4_PAE, MMU_CR4_PSE};
     uint8_t k = fi_u8(in);
+    wd_tables before = wd_tables_of(A); /* PAE: the writes reload PDPTEs */
     if (k < 0x40) {
       uint64_t v = A->regs.cr0 ^ ((k & 1) ? MMU_CR0_PG : MMU_CR0_WP);
       if ((k & 0x0E) == 0x0E)
         v |= 1ull << 40; /* #GP */
       WD_BOTH(s, mmu_write_cr0(A, v), mmu_write_cr0(B, v), "mov cr0");
+      wd_flush_if_other_tables(A, &before);
     } else if (k < 0xE0) {
       uint64_t v = A->regs.cr4 ^ cr4_bits[k & 7];
       WD_BOTH(s, mmu_write_cr4(A, v), mmu_write_cr4(B, v), "mov cr4");
+      wd_flush_if_other_tables(A, &before);
     } else {
       uint64_t v = A->regs.efer ^ ((k & 1) ? MMU_EFER_LME : MMU_EFER_NXE);
       WD_BOTH(s, mmu_write_efer(A, v), mmu_write_efer(B, v), "wrmsr efer");
@@ -365,13 +390,12 @@ static void wd_op(wd_state *s, fuzz_input *in) {
   case 16:
   case 17: { /* MOV to CR3: same tables, another PCID; or other tables */
     uint8_t k = fi_u8(in);
-    uint64_t old = A->regs.cr3 & FZ_ADDR;
-    uint64_t root = (k & 7) == 7 ? s->roots[fi_u8(in) % 5] : old;
+    wd_tables before = wd_tables_of(A);
+    uint64_t root = (k & 7) == 7 ? s->roots[fi_u8(in) % 5] : before.root;
     uint64_t v = wd_cr3(s, in, root);
     WD_BOTH(s, mmu_write_cr3(A, v), mmu_write_cr3(B, v), "mov cr3");
     /* other tables: what the TLB holds is stale (tlb-coherence's subject) */
-    if ((A->regs.cr3 & FZ_ADDR) != old)
-      mmu_flush_tlb(A);
+    wd_flush_if_other_tables(A, &before);
     break;
   }
   case 18: { /* whole new state */
@@ -389,18 +413,19 @@ static void wd_op(wd_state *s, fuzz_input *in) {
   case 20: { /* a register write with any value (vector steps) */
     uint8_t k = fi_u8(in) % 7;
     uint64_t v = fi_u64(in);
-    uint64_t old = A->regs.cr3 & FZ_ADDR;
+    wd_tables before = wd_tables_of(A);
     switch (k) {
     case 0:
       WD_BOTH(s, mmu_write_cr0(A, v), mmu_write_cr0(B, v), "mov cr0");
+      wd_flush_if_other_tables(A, &before);
       break;
     case 1:
       WD_BOTH(s, mmu_write_cr3(A, v), mmu_write_cr3(B, v), "mov cr3");
-      if ((A->regs.cr3 & FZ_ADDR) != old)
-        mmu_flush_tlb(A); /* other tables: see case 16 */
+      wd_flush_if_other_tables(A, &before); /* see case 16 */
       break;
     case 2:
       WD_BOTH(s, mmu_write_cr4(A, v), mmu_write_cr4(B, v), "mov cr4");
+      wd_flush_if_other_tables(A, &before);
       break;
     case 3:
       WD_BOTH(s, mmu_write_efer(A, v), mmu_write_efer(B, v), "wrmsr efer");
