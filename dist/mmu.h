@@ -532,7 +532,8 @@ MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * entry would (MMU_ERR_ARG: the entry would fail) and flushes the TLB;
  * mmu_nested_translate translates one guest-physical address (a guest's
  * physical access, DMA): MMU_OK with paddr/host/page_size, or a VM exit
- * with gpa and exit_qual. */
+ * with gpa and exit_qual. While it is on, mmu_translate walks the guest's
+ * tables through it (the same exits; paddr is host-physical). */
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *nested);
 MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                                  mmu_result *out);
@@ -1271,6 +1272,9 @@ typedef struct mmu__walk_state {
   uint8_t rights;        /* MMU_RIGHT_W|U|X combined over levels (no D) */
   uint64_t paddr;        /* translated address */
   uint32_t page_shift;
+  /* nested paging's guest walk (nested.c): where each entry was read, as
+   * the second dimension translated its gpa */
+  uint64_t entry_at[5];
 } mmu__walk_state;
 
 /* memory.c */
@@ -2150,7 +2154,11 @@ MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->stats.invlpg++;
   vaddr = mmu__linear(cpu, vaddr);
-  if (mmu__is_canonical(cpu, vaddr))
+  if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
+    /* a combined entry may be a piece smaller than the guest's page: drop
+     * them all rather than miss one (always allowed, SDM 4.10.4.1) */
+    mmu__tlb_flush_all(cpu);
+  else if (mmu__is_canonical(cpu, vaddr))
     mmu__tlb_flush_page(cpu, vaddr, cpu->pcid, 1);
   return MMU_OK;
 }
@@ -2169,7 +2177,10 @@ MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
   cpu->stats.invpcid++;
   switch (type) {
   case 0:
-    mmu__tlb_flush_page(cpu, vaddr, (uint16_t)pcid, 0);
+    if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
+      mmu__tlb_flush_pcid(cpu, (uint16_t)pcid, 0); /* as INVLPG, above */
+    else
+      mmu__tlb_flush_page(cpu, vaddr, (uint16_t)pcid, 0);
     break;
   case 1:
     mmu__tlb_flush_pcid(cpu, (uint16_t)pcid, 0);
@@ -2229,7 +2240,9 @@ static uint64_t mmu__entry_gpa(const mmu_cpu *cpu, const mmu__walk_state *w,
 
 static int mmu__entry_cmpxchg(mmu_cpu *cpu, const mmu__walk_state *w,
                               int level, uint64_t old, uint64_t want) {
-  uint64_t gpa = mmu__entry_gpa(cpu, w, level);
+  uint64_t gpa = MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF)
+                     ? w->entry_at[level - 1] /* read through nested paging */
+                     : mmu__entry_gpa(cpu, w, level);
   return w->narrow ? mmu__pt_cmpxchg32(cpu, gpa, (uint32_t)old, (uint32_t)want)
                    : mmu__pt_cmpxchg(cpu, gpa, old, want);
 }
@@ -2257,7 +2270,8 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
     int rc = mmu__entry_cmpxchg(cpu, w, l, old, want);
     if (rc < 0) {
       cpu->stats.bus_errors++;
-      out->paddr = mmu__entry_gpa(cpu, w, l);
+      out->paddr = cpu->nested.kind != MMU_NESTED_OFF ? w->entry_at[l - 1]
+                                                      : mmu__entry_gpa(cpu, w, l);
       return MMU_ERR_PT_BUS;
     }
     if (rc > 0)
@@ -2297,8 +2311,10 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
   }                                                                          \
   table = pte & amask;
 
-/* A walk's outcome when it must start over (an A/D race lost). */
+/* A walk's outcome when it must start over (an A/D race lost); and a
+ * nested walk's translation, in out, that the TLB must not keep. */
 #define MMU__WALK_RETRY 0x7FFF
+#define MMU__WALK_UNCACHED 0x7FFE
 
 /* A walk that ends in a fault at `level`. */
 static int mmu__walk_fault(mmu_cpu *cpu, mmu__walk_state *w, int level,
@@ -2374,6 +2390,8 @@ static MMU_ALWAYS_INLINE int mmu__walk_leaf(mmu_cpu *cpu, mmu__walk_state *w,
 
 static int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                             mmu__walk_state *w, mmu_result *out);
+static int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                        mmu__walk_state *w, mmu_result *out);
 
 /* Walk and decide. Returns MMU_OK with w filled (A/D already set, rights
  * with MMU_RIGHT_D from the leaf), or a fault/error with out filled. The
@@ -2419,6 +2437,17 @@ reserved:
   return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
 }
 
+/* Paging off: linear is physical; cached like a page every access may use
+ * (the tables allow everything while CR0.PG = 0), so the hit is the same. */
+static int mmu__walk_paging_off(mmu__walk_state *w, uint64_t vaddr) {
+  w->top = w->leaf_level = 1;
+  w->entry[0] = 0;
+  w->page_shift = 12;
+  w->rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X | MMU_RIGHT_D;
+  w->paddr = vaddr;
+  return MMU_OK;
+}
+
 /* Paging off, 32-bit paging (SDM 4.3) and PAE paging (SDM 4.4): the modes
  * before IA-32e, kept off the long-mode walker's registers. */
 static MMU_NOINLINE int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr,
@@ -2433,16 +2462,8 @@ static MMU_NOINLINE int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr,
   w->vaddr = vaddr;
   w->narrow = cpu->paging == MMU__PAGING_32;
   w->top = 2; /* the top level in memory: the PDE's */
-  if (cpu->paging == MMU__PAGING_OFF) {
-    /* linear is physical; cached like a page every access may use (the
-     * tables allow everything while CR0.PG = 0), so the hit is the same */
-    w->top = w->leaf_level = 1;
-    w->entry[0] = 0;
-    w->page_shift = 12;
-    w->rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X | MMU_RIGHT_D;
-    w->paddr = vaddr;
-    return MMU_OK;
-  }
+  if (cpu->paging == MMU__PAGING_OFF)
+    return mmu__walk_paging_off(w, vaddr);
   cpu->stats.walks++;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
     all_and = ~0ull;
@@ -2519,12 +2540,14 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
                                             mmu_result *out) {
   cpu->stats.tlb_misses[access & 3u]++;
   mmu__walk_state w;
-  int rc = mmu__walk(cpu, vaddr, access, &w, out);
+  int rc = MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF)
+               ? mmu__walk_2d(cpu, vaddr, access, &w, out)
+               : mmu__walk(cpu, vaddr, access, &w, out);
   if (MMU_UNLIKELY(rc != MMU_OK)) {
     /* a fault drops the address's entries (SDM 4.10.4.1), and the front
      * may hold the page for other kinds or views with no backing entry */
     mmu__front_clear_page(cpu, vaddr);
-    return rc;
+    return rc == MMU__WALK_UNCACHED ? MMU_OK : rc;
   }
   /* The walk's translation replaces the page's: copies other views'
    * fronts hold of an older one go (one translation per page, SPEC 5.4);
@@ -2549,8 +2572,6 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return MMU_ERR_ARG;
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
-  if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
-    return MMU_ERR_STATE; /* the guest walk through nested tables: SPEC 10 */
   if (MMU_UNLIKELY(cpu->paging < MMU__PAGING_4))
     vaddr = (uint32_t)vaddr; /* 32-bit linear addresses (SDM 3.3.6) */
   else if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr)))
@@ -2731,7 +2752,7 @@ static inline int mmu__ept_present(const mmu_cpu *cpu, uint64_t e) {
  * MMU_ERR_PT_BUS with out->paddr the entry outside RAM. */
 static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                             int table, uint64_t *hpa, unsigned *shift,
-                            mmu_result *out) {
+                            unsigned *rwxd, mmu_result *out) {
   const int ept = cpu->nested.kind == MMU_NESTED_EPT;
   const unsigned kind = access & 3u, tbl = table ? MMU__NX_TABLE : 0;
   uint64_t entry_hpa[5], entry[5];
@@ -2805,6 +2826,9 @@ static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
       continue;
     }
     *shift = 12 + 9 * (unsigned)(level - 1);
+    /* R/W/X over the levels, and bit 3: a write needs no D update */
+    *rwxd = (unsigned)(rights & 7) |
+            ((!set_ad || kind == MMU_WRITE || (entry[level - 1] & d)) ? 8u : 0u);
     uint64_t size_mask = (1ull << *shift) - 1;
     *hpa = (entry[level - 1] & cpu->addr_mask & ~size_mask) | (gpa & size_mask);
     return MMU_OK;
@@ -2822,7 +2846,8 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
   if (cpu->nested.kind != MMU_NESTED_OFF) {
     if (gpa & ~cpu->addr_mask & ~MMU__PAGE_MASK) /* beyond MAXPHYADDR */
       return MMU_ERR_ARG;
-    int rc = mmu__nested_walk(cpu, gpa, access, 0, &hpa, &shift, out);
+    unsigned rwxd;
+    int rc = mmu__nested_walk(cpu, gpa, access, 0, &hpa, &shift, &rwxd, out);
     if (rc != MMU_OK)
       return rc;
   }
@@ -2830,6 +2855,112 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
   out->page_size = 1ull << shift;
   uint8_t *page = mmu__host_page(cpu, hpa & ~MMU__PAGE_MASK);
   out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
+  return MMU_OK;
+}
+
+/* ---- the two-dimensional guest walk (SPEC 10.4) -------------------------- */
+
+/* One guest-physical address of a guest walk through the second
+ * dimension: a guest table entry's (`table`) or the final address. A VM
+ * exit says the guest linear address was valid (EPT qualification bit 7,
+ * bit 8 for the final address; NPT: EXITINFO1 bit 33 or 32). */
+static int mmu__nested_step(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                            int table, uint64_t *hpa, unsigned *shift,
+                            unsigned *rwxd, mmu_result *out) {
+  int rc = mmu__nested_walk(cpu, gpa, access, table, hpa, shift, rwxd, out);
+  if (rc == MMU_EPT_VIOLATION)
+    out->exit_qual |= MMU_EPTQ_LINEAR_VALID | (table ? 0 : MMU_EPTQ_FINAL);
+  return rc;
+}
+
+/* The guest's walk with every table access and the final address taken
+ * through the second dimension. Guest table accesses are writes to it when
+ * EPT A/D is on (SDM 3C: "treated as writes"; Bochs agrees) and always for
+ * NPT (as KVM's nested MMU has it); reads otherwise. The guest's decision
+ * and its A/D updates are the one-dimensional walker's (entries at their
+ * host-physical addresses); then the final address is translated, and the
+ * TLB keeps the combination: the smaller page, W and X only where both
+ * dimensions allow them, nothing where the host allows no read. Guest PAE
+ * paging is not modelled under nested paging yet (MMU_ERR_STATE). */
+static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
+                                     unsigned access, mmu__walk_state *w,
+                                     mmu_result *out) {
+  const unsigned tkind =
+      (cpu->nested.kind == MMU_NESTED_NPT || (cpu->nested.root & MMU_EPTP_AD))
+          ? MMU_WRITE
+          : MMU_READ;
+  const int narrow = cpu->paging == MMU__PAGING_32;
+  uint64_t hpa, pte = 0;
+  unsigned shift, rwxd;
+  int level, rc;
+  if (cpu->paging == MMU__PAGING_PAE)
+    return MMU_ERR_STATE;
+  w->vaddr = vaddr;
+  w->narrow = narrow;
+  if (cpu->paging == MMU__PAGING_OFF) {
+    mmu__walk_paging_off(w, vaddr);
+  } else {
+    cpu->stats.walks++;
+    for (int attempt = 0;; attempt++) {
+      if (attempt == MMU__MAX_WALK_RETRIES)
+        return MMU_ERR_CONTENDED;
+      uint64_t all_and = ~0ull, all_or = 0, gpa = 0;
+      uint64_t table = narrow ? cpu->regs.cr3 & MMU__BITS(31, 12)
+                              : cpu->regs.cr3 & cpu->addr_mask;
+      w->top = narrow ? 2 : cpu->paging;
+      w->root = table;
+      for (level = w->top;; level--) {
+        gpa = narrow ? table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4
+                     : table + ((vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
+        rc = mmu__nested_step(cpu, gpa, tkind, 1, &hpa, &shift, &rwxd, out);
+        if (rc != MMU_OK)
+          return rc;
+        if ((narrow ? mmu__pt_read32(cpu, hpa, &pte) : mmu__pt_read(cpu, hpa, &pte)) != 0)
+          return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, hpa, out);
+        w->entry_at[level - 1] = hpa;
+        w->entry[level - 1] = pte;
+        if (!(pte & MMU_PTE_P))
+          return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
+        int ps = (pte & MMU_PTE_PS) != 0;
+        int leaf = narrow ? level == 1 || (ps && (cpu->regs.cr4 & MMU_CR4_PSE))
+                          : level == 1 || ((level == 2 || level == 3) && ps);
+        if (!narrow && (pte & cpu->rsvd[level][0]))
+          return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
+        if (leaf && level > 1 && (pte & cpu->rsvd[level][1]))
+          return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
+        all_and &= pte;
+        all_or |= pte;
+        if (leaf)
+          break;
+        table = narrow ? pte & MMU__BITS(31, 12) : pte & cpu->addr_mask;
+      }
+      rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
+      if (rc == MMU_OK)
+        break;
+      if (rc != MMU__WALK_RETRY)
+        return rc;
+    }
+  }
+  /* the final address: the access's own kind */
+  rc = mmu__nested_step(cpu, w->paddr, access, 0, &hpa, &shift, &rwxd, out);
+  if (rc != MMU_OK)
+    return rc;
+  if (shift < w->page_shift)
+    w->page_shift = shift;
+  w->paddr = hpa;
+  if (!(rwxd & MMU_EPT_R)) { /* not kept: the host allows no read */
+    out->paddr = hpa;
+    out->page_size = 1ull << w->page_shift;
+    uint8_t *page = mmu__host_page(cpu, hpa & ~MMU__PAGE_MASK);
+    out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
+    return MMU__WALK_UNCACHED;
+  }
+  if (!(rwxd & MMU_EPT_W))
+    w->rights &= (uint8_t)~MMU_RIGHT_W;
+  if (!(rwxd & MMU_EPT_X))
+    w->rights &= (uint8_t)~MMU_RIGHT_X;
+  if (!(rwxd & 8))
+    w->rights &= (uint8_t)~MMU_RIGHT_D;
   return MMU_OK;
 }
 /* ---- mmu/control.c ---- */

@@ -531,7 +531,8 @@ MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * entry would (MMU_ERR_ARG: the entry would fail) and flushes the TLB;
  * mmu_nested_translate translates one guest-physical address (a guest's
  * physical access, DMA): MMU_OK with paddr/host/page_size, or a VM exit
- * with gpa and exit_qual. */
+ * with gpa and exit_qual. While it is on, mmu_translate walks the guest's
+ * tables through it (the same exits; paddr is host-physical). */
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *nested);
 MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                                  mmu_result *out);

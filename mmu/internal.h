@@ -79,6 +79,9 @@ typedef struct mmu__walk_state {
   uint8_t rights;        /* MMU_RIGHT_W|U|X combined over levels (no D) */
   uint64_t paddr;        /* translated address */
   uint32_t page_shift;
+  /* nested paging's guest walk (nested.c): where each entry was read, as
+   * the second dimension translated its gpa */
+  uint64_t entry_at[5];
 } mmu__walk_state;
 
 /* memory.c */

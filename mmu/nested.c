@@ -133,7 +133,7 @@ static inline int mmu__ept_present(const mmu_cpu *cpu, uint64_t e) {
  * MMU_ERR_PT_BUS with out->paddr the entry outside RAM. */
 static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                             int table, uint64_t *hpa, unsigned *shift,
-                            mmu_result *out) {
+                            unsigned *rwxd, mmu_result *out) {
   const int ept = cpu->nested.kind == MMU_NESTED_EPT;
   const unsigned kind = access & 3u, tbl = table ? MMU__NX_TABLE : 0;
   uint64_t entry_hpa[5], entry[5];
@@ -207,6 +207,9 @@ static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
       continue;
     }
     *shift = 12 + 9 * (unsigned)(level - 1);
+    /* R/W/X over the levels, and bit 3: a write needs no D update */
+    *rwxd = (unsigned)(rights & 7) |
+            ((!set_ad || kind == MMU_WRITE || (entry[level - 1] & d)) ? 8u : 0u);
     uint64_t size_mask = (1ull << *shift) - 1;
     *hpa = (entry[level - 1] & cpu->addr_mask & ~size_mask) | (gpa & size_mask);
     return MMU_OK;
@@ -224,7 +227,8 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
   if (cpu->nested.kind != MMU_NESTED_OFF) {
     if (gpa & ~cpu->addr_mask & ~MMU__PAGE_MASK) /* beyond MAXPHYADDR */
       return MMU_ERR_ARG;
-    int rc = mmu__nested_walk(cpu, gpa, access, 0, &hpa, &shift, out);
+    unsigned rwxd;
+    int rc = mmu__nested_walk(cpu, gpa, access, 0, &hpa, &shift, &rwxd, out);
     if (rc != MMU_OK)
       return rc;
   }
@@ -232,5 +236,111 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
   out->page_size = 1ull << shift;
   uint8_t *page = mmu__host_page(cpu, hpa & ~MMU__PAGE_MASK);
   out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
+  return MMU_OK;
+}
+
+/* ---- the two-dimensional guest walk (SPEC 10.4) -------------------------- */
+
+/* One guest-physical address of a guest walk through the second
+ * dimension: a guest table entry's (`table`) or the final address. A VM
+ * exit says the guest linear address was valid (EPT qualification bit 7,
+ * bit 8 for the final address; NPT: EXITINFO1 bit 33 or 32). */
+static int mmu__nested_step(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                            int table, uint64_t *hpa, unsigned *shift,
+                            unsigned *rwxd, mmu_result *out) {
+  int rc = mmu__nested_walk(cpu, gpa, access, table, hpa, shift, rwxd, out);
+  if (rc == MMU_EPT_VIOLATION)
+    out->exit_qual |= MMU_EPTQ_LINEAR_VALID | (table ? 0 : MMU_EPTQ_FINAL);
+  return rc;
+}
+
+/* The guest's walk with every table access and the final address taken
+ * through the second dimension. Guest table accesses are writes to it when
+ * EPT A/D is on (SDM 3C: "treated as writes"; Bochs agrees) and always for
+ * NPT (as KVM's nested MMU has it); reads otherwise. The guest's decision
+ * and its A/D updates are the one-dimensional walker's (entries at their
+ * host-physical addresses); then the final address is translated, and the
+ * TLB keeps the combination: the smaller page, W and X only where both
+ * dimensions allow them, nothing where the host allows no read. Guest PAE
+ * paging is not modelled under nested paging yet (MMU_ERR_STATE). */
+static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
+                                     unsigned access, mmu__walk_state *w,
+                                     mmu_result *out) {
+  const unsigned tkind =
+      (cpu->nested.kind == MMU_NESTED_NPT || (cpu->nested.root & MMU_EPTP_AD))
+          ? MMU_WRITE
+          : MMU_READ;
+  const int narrow = cpu->paging == MMU__PAGING_32;
+  uint64_t hpa, pte = 0;
+  unsigned shift, rwxd;
+  int level, rc;
+  if (cpu->paging == MMU__PAGING_PAE)
+    return MMU_ERR_STATE;
+  w->vaddr = vaddr;
+  w->narrow = narrow;
+  if (cpu->paging == MMU__PAGING_OFF) {
+    mmu__walk_paging_off(w, vaddr);
+  } else {
+    cpu->stats.walks++;
+    for (int attempt = 0;; attempt++) {
+      if (attempt == MMU__MAX_WALK_RETRIES)
+        return MMU_ERR_CONTENDED;
+      uint64_t all_and = ~0ull, all_or = 0, gpa = 0;
+      uint64_t table = narrow ? cpu->regs.cr3 & MMU__BITS(31, 12)
+                              : cpu->regs.cr3 & cpu->addr_mask;
+      w->top = narrow ? 2 : cpu->paging;
+      w->root = table;
+      for (level = w->top;; level--) {
+        gpa = narrow ? table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4
+                     : table + ((vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
+        rc = mmu__nested_step(cpu, gpa, tkind, 1, &hpa, &shift, &rwxd, out);
+        if (rc != MMU_OK)
+          return rc;
+        if ((narrow ? mmu__pt_read32(cpu, hpa, &pte) : mmu__pt_read(cpu, hpa, &pte)) != 0)
+          return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, hpa, out);
+        w->entry_at[level - 1] = hpa;
+        w->entry[level - 1] = pte;
+        if (!(pte & MMU_PTE_P))
+          return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
+        int ps = (pte & MMU_PTE_PS) != 0;
+        int leaf = narrow ? level == 1 || (ps && (cpu->regs.cr4 & MMU_CR4_PSE))
+                          : level == 1 || ((level == 2 || level == 3) && ps);
+        if (!narrow && (pte & cpu->rsvd[level][0]))
+          return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
+        if (leaf && level > 1 && (pte & cpu->rsvd[level][1]))
+          return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
+        all_and &= pte;
+        all_or |= pte;
+        if (leaf)
+          break;
+        table = narrow ? pte & MMU__BITS(31, 12) : pte & cpu->addr_mask;
+      }
+      rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
+      if (rc == MMU_OK)
+        break;
+      if (rc != MMU__WALK_RETRY)
+        return rc;
+    }
+  }
+  /* the final address: the access's own kind */
+  rc = mmu__nested_step(cpu, w->paddr, access, 0, &hpa, &shift, &rwxd, out);
+  if (rc != MMU_OK)
+    return rc;
+  if (shift < w->page_shift)
+    w->page_shift = shift;
+  w->paddr = hpa;
+  if (!(rwxd & MMU_EPT_R)) { /* not kept: the host allows no read */
+    out->paddr = hpa;
+    out->page_size = 1ull << w->page_shift;
+    uint8_t *page = mmu__host_page(cpu, hpa & ~MMU__PAGE_MASK);
+    out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
+    return MMU__WALK_UNCACHED;
+  }
+  if (!(rwxd & MMU_EPT_W))
+    w->rights &= (uint8_t)~MMU_RIGHT_W;
+  if (!(rwxd & MMU_EPT_X))
+    w->rights &= (uint8_t)~MMU_RIGHT_X;
+  if (!(rwxd & 8))
+    w->rights &= (uint8_t)~MMU_RIGHT_D;
   return MMU_OK;
 }

@@ -361,7 +361,11 @@ MMU_API int mmu_invlpg(mmu_cpu *cpu, uint64_t vaddr) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   cpu->stats.invlpg++;
   vaddr = mmu__linear(cpu, vaddr);
-  if (mmu__is_canonical(cpu, vaddr))
+  if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
+    /* a combined entry may be a piece smaller than the guest's page: drop
+     * them all rather than miss one (always allowed, SDM 4.10.4.1) */
+    mmu__tlb_flush_all(cpu);
+  else if (mmu__is_canonical(cpu, vaddr))
     mmu__tlb_flush_page(cpu, vaddr, cpu->pcid, 1);
   return MMU_OK;
 }
@@ -380,7 +384,10 @@ MMU_API int mmu_invpcid(mmu_cpu *cpu, unsigned type, uint64_t pcid,
   cpu->stats.invpcid++;
   switch (type) {
   case 0:
-    mmu__tlb_flush_page(cpu, vaddr, (uint16_t)pcid, 0);
+    if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
+      mmu__tlb_flush_pcid(cpu, (uint16_t)pcid, 0); /* as INVLPG, above */
+    else
+      mmu__tlb_flush_page(cpu, vaddr, (uint16_t)pcid, 0);
     break;
   case 1:
     mmu__tlb_flush_pcid(cpu, (uint16_t)pcid, 0);

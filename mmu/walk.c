@@ -35,7 +35,9 @@ static uint64_t mmu__entry_gpa(const mmu_cpu *cpu, const mmu__walk_state *w,
 
 static int mmu__entry_cmpxchg(mmu_cpu *cpu, const mmu__walk_state *w,
                               int level, uint64_t old, uint64_t want) {
-  uint64_t gpa = mmu__entry_gpa(cpu, w, level);
+  uint64_t gpa = MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF)
+                     ? w->entry_at[level - 1] /* read through nested paging */
+                     : mmu__entry_gpa(cpu, w, level);
   return w->narrow ? mmu__pt_cmpxchg32(cpu, gpa, (uint32_t)old, (uint32_t)want)
                    : mmu__pt_cmpxchg(cpu, gpa, old, want);
 }
@@ -63,7 +65,8 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
     int rc = mmu__entry_cmpxchg(cpu, w, l, old, want);
     if (rc < 0) {
       cpu->stats.bus_errors++;
-      out->paddr = mmu__entry_gpa(cpu, w, l);
+      out->paddr = cpu->nested.kind != MMU_NESTED_OFF ? w->entry_at[l - 1]
+                                                      : mmu__entry_gpa(cpu, w, l);
       return MMU_ERR_PT_BUS;
     }
     if (rc > 0)
@@ -103,8 +106,10 @@ static int mmu__set_accessed_dirty(mmu_cpu *cpu, mmu__walk_state *w, int write,
   }                                                                          \
   table = pte & amask;
 
-/* A walk's outcome when it must start over (an A/D race lost). */
+/* A walk's outcome when it must start over (an A/D race lost); and a
+ * nested walk's translation, in out, that the TLB must not keep. */
 #define MMU__WALK_RETRY 0x7FFF
+#define MMU__WALK_UNCACHED 0x7FFE
 
 /* A walk that ends in a fault at `level`. */
 static int mmu__walk_fault(mmu_cpu *cpu, mmu__walk_state *w, int level,
@@ -180,6 +185,8 @@ static MMU_ALWAYS_INLINE int mmu__walk_leaf(mmu_cpu *cpu, mmu__walk_state *w,
 
 static int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                             mmu__walk_state *w, mmu_result *out);
+static int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                        mmu__walk_state *w, mmu_result *out);
 
 /* Walk and decide. Returns MMU_OK with w filled (A/D already set, rights
  * with MMU_RIGHT_D from the leaf), or a fault/error with out filled. The
@@ -225,6 +232,17 @@ reserved:
   return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
 }
 
+/* Paging off: linear is physical; cached like a page every access may use
+ * (the tables allow everything while CR0.PG = 0), so the hit is the same. */
+static int mmu__walk_paging_off(mmu__walk_state *w, uint64_t vaddr) {
+  w->top = w->leaf_level = 1;
+  w->entry[0] = 0;
+  w->page_shift = 12;
+  w->rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X | MMU_RIGHT_D;
+  w->paddr = vaddr;
+  return MMU_OK;
+}
+
 /* Paging off, 32-bit paging (SDM 4.3) and PAE paging (SDM 4.4): the modes
  * before IA-32e, kept off the long-mode walker's registers. */
 static MMU_NOINLINE int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr,
@@ -239,16 +257,8 @@ static MMU_NOINLINE int mmu__walk_legacy(mmu_cpu *cpu, uint64_t vaddr,
   w->vaddr = vaddr;
   w->narrow = cpu->paging == MMU__PAGING_32;
   w->top = 2; /* the top level in memory: the PDE's */
-  if (cpu->paging == MMU__PAGING_OFF) {
-    /* linear is physical; cached like a page every access may use (the
-     * tables allow everything while CR0.PG = 0), so the hit is the same */
-    w->top = w->leaf_level = 1;
-    w->entry[0] = 0;
-    w->page_shift = 12;
-    w->rights = MMU_RIGHT_W | MMU_RIGHT_U | MMU_RIGHT_X | MMU_RIGHT_D;
-    w->paddr = vaddr;
-    return MMU_OK;
-  }
+  if (cpu->paging == MMU__PAGING_OFF)
+    return mmu__walk_paging_off(w, vaddr);
   cpu->stats.walks++;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
     all_and = ~0ull;
@@ -325,12 +335,14 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
                                             mmu_result *out) {
   cpu->stats.tlb_misses[access & 3u]++;
   mmu__walk_state w;
-  int rc = mmu__walk(cpu, vaddr, access, &w, out);
+  int rc = MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF)
+               ? mmu__walk_2d(cpu, vaddr, access, &w, out)
+               : mmu__walk(cpu, vaddr, access, &w, out);
   if (MMU_UNLIKELY(rc != MMU_OK)) {
     /* a fault drops the address's entries (SDM 4.10.4.1), and the front
      * may hold the page for other kinds or views with no backing entry */
     mmu__front_clear_page(cpu, vaddr);
-    return rc;
+    return rc == MMU__WALK_UNCACHED ? MMU_OK : rc;
   }
   /* The walk's translation replaces the page's: copies other views'
    * fronts hold of an older one go (one translation per page, SPEC 5.4);
@@ -355,8 +367,6 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
     return MMU_ERR_ARG;
   MMU__TRY(MMU__CHECK_CPU(cpu));
   mmu_cpu_sync(cpu); /* a miss is an interrupt window too */
-  if (MMU_UNLIKELY(cpu->nested.kind != MMU_NESTED_OFF))
-    return MMU_ERR_STATE; /* the guest walk through nested tables: SPEC 10 */
   if (MMU_UNLIKELY(cpu->paging < MMU__PAGING_4))
     vaddr = (uint32_t)vaddr; /* 32-bit linear addresses (SDM 3.3.6) */
   else if (MMU_UNLIKELY(!mmu__is_canonical(cpu, vaddr)))

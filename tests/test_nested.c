@@ -309,21 +309,168 @@ Test(nested, npt_large_pages_and_root_checks) {
   ST(mmu_set_nested(&E.cpu, &n), MMU_ERR_ARG);
 }
 
-Test(nested, guest_translation_waits_for_the_guest_walk) {
-  /* until the two-dimensional guest walk lands, mmu_translate refuses to
-   * answer from guest tables while nested paging is on (SPEC 10) */
-  pt_map(&E, PT_SLOT(1), PT_DATA, 4096, F_PWU, F_PWU);
-  pt_boot(&E, 0, 0);
+/* ---- the two-dimensional guest walk ------------------------------------- */
+
+/* The guest sees gpa = hpa + GOFF for the first 16 MiB of RAM (EPT or NPT
+ * 2 MiB leaves), so a walker that confuses the two reads the wrong page. */
+#define GOFF (32 * MiB)
+#define GVA 0x0000008012345678ull /* PML4 1, PDPT 0x48, PD 0x1a2, PT 0x145 */
+
+typedef struct g2 {
+  uint64_t nroot;  /* the nested tables' root (hpa) */
+  uint64_t groot;  /* the guest's CR3 (hpa; the guest sees + GOFF) */
+  int ept;
+} g2;
+
+static void g2_offset_map(pt_env *e, g2 *g, int ept) {
+  memset(g, 0, sizeof *g);
+  g->ept = ept;
+  g->nroot = pt_alloc(e);
+  for (uint64_t hpa = 0; hpa < PT_RAM_SIZE; hpa += 2 * MiB) {
+    uint64_t at = nest_entry(e, g->nroot, hpa + GOFF, 2, ept ? EPT_RWX : F_PWU);
+    pt_wr(e, at, hpa | MMU_PTE_PS | (ept ? EPT_RWX | MMU_EPT_MT_WB : F_PWU));
+  }
+  g->groot = pt_alloc(e);
+}
+
+/* guest entry for va at level, tables created (guest entries hold gpas) */
+static uint64_t g2_entry(pt_env *e, g2 *g, uint64_t va, int level) {
+  uint64_t table = g->groot;
+  for (int l = 4; l > level; l--) {
+    uint64_t at = table + 8ull * pt_index(va, l);
+    uint64_t v = pt_rd(e, at);
+    if (!(v & F_P)) {
+      v = (pt_alloc(e) + GOFF) | F_PWU;
+      pt_wr(e, at, v);
+    }
+    table = (v & PT_ADDR_MASK) - GOFF;
+  }
+  return table + 8ull * pt_index(va, level);
+}
+
+static void g2_boot(pt_env *e, g2 *g, uint64_t eptp_bits, uint32_t flags) {
+  mmu_regs r = pt_regs(e);
+  r.cr3 = g->groot + GOFF;
+  pt_load(e, &r);
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  n.kind = g->ept ? MMU_NESTED_EPT : MMU_NESTED_NPT;
+  n.flags = flags;
+  n.root = g->nroot | (g->ept ? MMU_EPTP_WB | MMU_EPTP_WALK4 | eptp_bits : 0);
+  ST(mmu_set_nested(&e->cpu, &n), MMU_OK);
+}
+
+/* the nested leaf that maps gpa's 2 MiB, split into 4 KiB pages so that
+ * one of them can be changed: returns the nested PTE address for gpa */
+static uint64_t g2_split(pt_env *e, g2 *g, uint64_t gpa) {
+  uint64_t pde = nest_entry(e, g->nroot, gpa, 2, 0);
+  uint64_t old = pt_rd(e, pde), pt = pt_alloc(e);
+  uint64_t flags = old & 0x7F & ~MMU_PTE_PS;
+  for (unsigned i = 0; i < 512; i++)
+    pt_wr(e, pt + 8 * i, ((old & PT_ADDR_MASK & ~(2 * MiB - 1)) + 4096ull * i) |
+                             flags | (g->ept ? MMU_EPT_MT_WB : 0));
+  pt_wr(e, pde, pt | (g->ept ? EPT_RWX : F_PWU));
+  return pt + 8ull * pt_index(gpa, 1);
+}
+
+Test(nested, guest_walk_through_ept) {
+  g2 g;
+  g2_offset_map(&E, &g, 1);
+  uint64_t pte = g2_entry(&E, &g, GVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  g2_boot(&E, &g, MMU_EPTP_AD, 0);
   mmu_result r;
-  ST(mmu_translate(&E.cpu, PT_SLOT(1), MMU_READ, &r), MMU_OK);
-  set_npt(&E, 0);
-  EQ(mmu_tlb_count(&E.cpu), 0);
-  ST(mmu_translate(&E.cpu, PT_SLOT(1), MMU_READ, &r), MMU_ERR_STATE);
-  ST(mmu_reference_translate(&E.cpu, PT_SLOT(1), MMU_READ, &r, NULL), MMU_ERR_STATE);
-  mmu_nested off;
-  memset(&off, 0, sizeof off);
-  ST(mmu_set_nested(&E.cpu, &off), MMU_OK);
-  ST(mmu_translate(&E.cpu, PT_SLOT(1), MMU_READ, &r), MMU_OK);
+  ST(mmu_translate(&E.cpu, GVA, MMU_WRITE, &r), MMU_OK);
+  EQ(r.paddr, HPA_PAGE | (GVA & 0xFFF));
+  cr_assert(r.host == pt_host(&E, HPA_PAGE | (GVA & 0xFFF)));
+  EQ(r.page_size, 4096);
+  /* the guest's A/D are set in its entries (at their hpa) */
+  EQ(pt_rd(&E, pte) & (F_A | F_D), F_A | F_D);
+  EQ(pt_rd(&E, g.groot + 8 * pt_index(GVA, 4)) & F_A, F_A);
+  /* cached: a second access is a hit (no walk) */
+  uint64_t walks = E.cpu.stats.walks;
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_OK);
+  EQ(E.cpu.stats.walks, walks);
+}
+
+Test(nested, guest_walk_exits_name_the_table_or_the_final_address) {
+  g2 g;
+  g2_offset_map(&E, &g, 1);
+  uint64_t pte = g2_entry(&E, &g, GVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  uint64_t pte_gpa = pte + GOFF;
+  /* the guest's page table not in EPT: the exit names its entry's gpa,
+   * bit 7 (linear address valid) without bit 8; a read without EPT A/D,
+   * a write with it (Bochs shows both: bochs_vmx_probe case j) */
+  uint64_t npte = g2_split(&E, &g, pte_gpa);
+  pt_wr(&E, npte, 0);
+  mmu_result r;
+  g2_boot(&E, &g, 0, 0);
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_EPT_VIOLATION);
+  EQ(r.gpa, pte_gpa);
+  EQ(r.exit_qual, MMU_EPTQ_READ | MMU_EPTQ_LINEAR_VALID);
+  g2_boot(&E, &g, MMU_EPTP_AD, 0);
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_EPT_VIOLATION);
+  EQ(r.exit_qual, MMU_EPTQ_WRITE | MMU_EPTQ_LINEAR_VALID);
+  pt_wr(&E, npte, ((pte_gpa - GOFF) & PT_ADDR_MASK) | EPT_RWX | MMU_EPT_MT_WB);
+  /* the final page read-only in EPT: a read is cached, a write exits with
+   * bits 7 and 8 (0x18a: Bochs's case d) */
+  uint64_t nfinal = g2_split(&E, &g, HPA_PAGE + GOFF);
+  pt_wr(&E, nfinal, HPA_PAGE | MMU_EPT_R | MMU_EPT_MT_WB);
+  g2_boot(&E, &g, 0, 0);
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_OK);
+  ST(mmu_translate(&E.cpu, GVA, MMU_WRITE, &r), MMU_EPT_VIOLATION);
+  EQ(r.gpa, HPA_PAGE + GOFF + (GVA & 0xFFF));
+  EQ(r.exit_qual, MMU_EPTQ_WRITE | MMU_EPTQ_READABLE | MMU_EPTQ_LINEAR_VALID |
+                      MMU_EPTQ_FINAL);
+  /* a guest #PF comes before the final address is translated */
+  pt_wr(&E, pte, 0);
+  mmu_invlpg(&E.cpu, GVA);
+  ST(mmu_translate(&E.cpu, GVA, MMU_WRITE, &r), MMU_PAGE_FAULT);
+  EQ(r.error_code, EC_W);
+  EQ(r.cr2, GVA);
+}
+
+Test(nested, guest_walk_through_npt) {
+  g2 g;
+  g2_offset_map(&E, &g, 0);
+  uint64_t pte = g2_entry(&E, &g, GVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  g2_boot(&E, &g, 0, MMU_NESTED_NXE);
+  mmu_result r;
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_OK);
+  EQ(r.paddr, HPA_PAGE | (GVA & 0xFFF));
+  /* the guest's page table read-only in the nested tables: its walk is a
+   * (user) write there, so it exits with bit 33 */
+  uint64_t npte = g2_split(&E, &g, pte + GOFF);
+  pt_wr(&E, npte, (pte & PT_ADDR_MASK) | F_PU);
+  mmu_invlpg(&E.cpu, GVA);
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_NPF);
+  EQ(r.gpa, pte + GOFF);
+  EQ(r.exit_qual, MMU_NPF_TABLE | EC_P | EC_W | EC_U);
+}
+
+Test(nested, guest_paging_off_and_pae) {
+  g2 g;
+  g2_offset_map(&E, &g, 1);
+  mmu_regs r0;
+  memset(&r0, 0, sizeof r0);
+  r0.cr0 = MMU_CR0_PE; /* paging off: linear = gpa */
+  pt_load(&E, &r0);
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  n.kind = MMU_NESTED_EPT;
+  n.root = g.nroot | MMU_EPTP_WB | MMU_EPTP_WALK4;
+  ST(mmu_set_nested(&E.cpu, &n), MMU_OK);
+  mmu_result r;
+  ST(mmu_translate(&E.cpu, GOFF + 0x123456, MMU_FETCH, &r), MMU_OK);
+  EQ(r.paddr, 0x123456);
+  /* PAE guests under nested paging: not modelled yet */
+  r0.cr0 = MMU_CR0_PE | MMU_CR0_PG;
+  r0.cr4 = MMU_CR4_PAE;
+  r0.cr3 = 0;
+  ST(mmu_load_regs(&E.cpu, &r0), MMU_OK);
+  ST(mmu_translate(&E.cpu, 0x1000, MMU_READ, &r), MMU_ERR_STATE);
 }
 
 Test(nested, npt_pml4e_reserved_bits) {
@@ -342,4 +489,46 @@ Test(nested, npt_pml4e_reserved_bits) {
   }
   pt_wr(&E, pml4e, old);
   ST(nt(&E, GPA, MMU_READ, &r), MMU_OK);
+}
+
+Test(nested, guest_large_page_over_small_nested_pages) {
+  /* a guest 2 MiB page whose gpa range EPT maps 4 KiB at a time, one page
+   * elsewhere: the TLB keeps 4 KiB pieces, never extrapolates */
+  g2 g;
+  g2_offset_map(&E, &g, 1);
+  const uint64_t va = 0x0000008040000000ull, gframe = GOFF + 10 * MiB;
+  uint64_t pde = g2_entry(&E, &g, va, 2);
+  pt_wr(&E, pde, gframe | F_PWU | F_PS);
+  uint64_t npte = g2_split(&E, &g, gframe + 0x3000);
+  pt_wr(&E, npte, HPA_PAGE | EPT_RWX | MMU_EPT_MT_WB);
+  g2_boot(&E, &g, 0, 0);
+  mmu_result r;
+  ST(mmu_translate(&E.cpu, va + 0x1010, MMU_READ, &r), MMU_OK);
+  EQ(r.paddr, 10 * MiB + 0x1010);
+  EQ(r.page_size, 4096);
+  ST(mmu_translate(&E.cpu, va + 0x3010, MMU_READ, &r), MMU_OK);
+  EQ(r.paddr, HPA_PAGE + 0x10);
+  ST(mmu_translate(&E.cpu, va + 0x1020, MMU_WRITE, &r), MMU_OK);
+  EQ(r.paddr, 10 * MiB + 0x1020);
+}
+
+Test(nested, execute_only_final_page_is_not_cached) {
+  /* the host allows a fetch but no read: the fetch goes through, and the
+   * TLB keeps nothing (its entries allow reads), so the next fetch walks */
+  g2 g;
+  g2_offset_map(&E, &g, 1);
+  uint64_t pte = g2_entry(&E, &g, GVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  uint64_t nfinal = g2_split(&E, &g, HPA_PAGE + GOFF);
+  pt_wr(&E, nfinal, HPA_PAGE | MMU_EPT_X | MMU_EPT_MT_WB);
+  g2_boot(&E, &g, 0, MMU_NESTED_EXEC_ONLY);
+  mmu_result r;
+  ST(mmu_translate(&E.cpu, GVA, MMU_FETCH, &r), MMU_OK);
+  EQ(r.paddr, HPA_PAGE | (GVA & 0xFFF));
+  uint64_t walks = E.cpu.stats.walks;
+  ST(mmu_translate(&E.cpu, GVA, MMU_FETCH, &r), MMU_OK);
+  EQ(E.cpu.stats.walks, walks + 1);
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_EPT_VIOLATION);
+  EQ(r.exit_qual, MMU_EPTQ_READ | MMU_EPTQ_EXECUTABLE | MMU_EPTQ_LINEAR_VALID |
+                      MMU_EPTQ_FINAL);
 }
