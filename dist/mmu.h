@@ -573,8 +573,10 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
                                unsigned access, mmu_result out[2]);
 
-/* The reference walker: SDM 4.5-4.8 written out for clarity, no TLB, no
- * tables. Sets A/D in guest RAM as translate does; trace may be NULL. */
+/* The reference walker: SDM 4.3-4.8 written out for clarity, no TLB, no
+ * tables, and nested paging's second dimension (SPEC.md 10) the same way.
+ * Sets A/D in guest RAM as translate does; trace may be NULL (its entry
+ * addresses are guest-physical). */
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
                                     unsigned access, mmu_result *out,
                                     mmu_trace *trace);
@@ -3182,9 +3184,10 @@ MMU_API int mmu_load_regs(mmu_cpu *cpu, const mmu_regs *regs) {
 }
 /* ---- mmu/reference.c ---- */
 /* reference.c - the reference walker: SDM 4.3 to 4.8 written out rule by
- * rule, every paging mode, for clarity and not speed. It shares nothing with the fast path but
- * guest-memory access: no TLB, no precomputed tables, no cached masks. Tests
- * and fuzzers hold mmu_translate() against it. */
+ * rule, every paging mode, and nested paging's second dimension (SDM 3C,
+ * APM 2 15.25), for clarity and not speed. It shares nothing with the fast
+ * path but guest-memory access: no TLB, no precomputed tables, no cached
+ * masks. Tests and fuzzers hold mmu_translate() against it. */
 
 static int mmu__ref_fault(uint64_t vaddr, uint32_t error_code,
                           mmu_result *out) {
@@ -3197,21 +3200,149 @@ static int mmu__ref_fault(uint64_t vaddr, uint32_t error_code,
 typedef struct mmu__ref_entry {
   int level;
   uint64_t gpa;
+  uint64_t at; /* where it is read: gpa, or with nested paging its hpa */
   uint64_t value;
   int in_memory; /* 0: the PAE PDPTE register (no A flag, SDM 4.4.1) */
   int narrow;    /* a 4-byte entry of 32-bit paging */
 } mmu__ref_entry;
 
 static int mmu__ref_read(mmu_cpu *cpu, mmu__ref_entry *e) {
-  return e->narrow ? mmu__pt_read32(cpu, e->gpa, &e->value)
-                   : mmu__pt_read(cpu, e->gpa, &e->value);
+  return e->narrow ? mmu__pt_read32(cpu, e->at, &e->value)
+                   : mmu__pt_read(cpu, e->at, &e->value);
 }
 
 static int mmu__ref_cmpxchg(mmu_cpu *cpu, const mmu__ref_entry *e,
                             uint64_t want) {
-  return e->narrow ? mmu__pt_cmpxchg32(cpu, e->gpa, (uint32_t)e->value,
+  return e->narrow ? mmu__pt_cmpxchg32(cpu, e->at, (uint32_t)e->value,
                                       (uint32_t)want)
-                   : mmu__pt_cmpxchg(cpu, e->gpa, e->value, want);
+                   : mmu__pt_cmpxchg(cpu, e->at, e->value, want);
+}
+
+/* A VM exit of the second dimension, for a guest walk: EPT's
+ * qualification says the guest linear address is valid (bit 7) and, for
+ * the final address, bit 8; NPT's EXITINFO1 bit 33 or 32. */
+static int mmu__ref_exit(int status, uint64_t gpa, uint64_t qual, int table,
+                         mmu_result *out) {
+  if (status == MMU_EPT_VIOLATION)
+    qual |= (1ull << 7) | (table ? 0 : 1ull << 8);
+  else if (status == MMU_NPF)
+    qual |= table ? 1ull << 33 : 1ull << 32;
+  out->gpa = gpa;
+  out->exit_qual = qual;
+  return status;
+}
+
+/* The second dimension, written out (SDM 3C "EPT Translation Mechanism",
+ * "EPT-Induced VM Exits"; APM 2 15.25.5-6): gpa to hpa for a read, write
+ * or fetch (kind), of a guest table (table) or the final address. */
+static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
+                           int table, uint64_t *hpa, uint64_t *size,
+                           mmu_result *out) {
+  const mmu_nested *n = &cpu->nested;
+  const int ept = n->kind == MMU_NESTED_EPT;
+  const unsigned m = cpu->maxphyaddr;
+  const uint64_t below = m < 52 ? (1ull << m) - 1 : (1ull << 52) - 1;
+  const uint64_t addr = below & ~0xFFFull;
+  const uint64_t above = ((1ull << 52) - 1) & ~below;
+  const int levels = ept ? (int)((n->root >> 3) & 7) + 1
+                         : (n->flags & MMU_NESTED_LA57) ? 5 : 4;
+  /* A/D: NPT always (host paging's rules); EPT when EPTP bit 6 is set */
+  const int ad = !ept || (n->root & MMU_EPTP_AD);
+  const uint64_t a_bit = ept ? 1ull << 8 : 1ull << 5;
+  const uint64_t d_bit = ept ? 1ull << 9 : 1ull << 6;
+  /* NPT: the #PF error code of a user access */
+  const uint64_t npf = MMU_PFEC_U | (kind == MMU_WRITE ? MMU_PFEC_W : 0) |
+                       (kind == MMU_FETCH && (n->flags & MMU_NESTED_NXE)
+                            ? MMU_PFEC_ID
+                            : 0);
+  const uint64_t access_bit = kind == MMU_READ ? 1 : kind == MMU_WRITE ? 2 : 4;
+  for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
+    uint64_t base = n->root & addr, at[5], val[5], leaf_size = 0;
+    int used = 0, r = 1, w = 1, x = 1, u = 1;
+    for (int level = levels; level >= 1; level--) {
+      at[used] = base + ((gpa >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
+      if (mmu__pt_read(cpu, at[used], &val[used]) != 0) {
+        out->paddr = at[used];
+        return MMU_ERR_PT_BUS;
+      }
+      uint64_t e = val[used++];
+      int ps = (e >> 7) & 1;
+      int leaf = level == 1 || ((level == 2 || level == 3) && ps);
+      if (ept) {
+        /* present: any of R, W, X */
+        if ((e & 7) == 0)
+          return mmu__ref_exit(MMU_EPT_VIOLATION, gpa, access_bit, table, out);
+        int mis = (e & 3) == 2; /* W without R */
+        mis |= (e & 7) == 4 && !(n->flags & MMU_NESTED_EXEC_ONLY);
+        mis |= (e & above) != 0;
+        if (level >= 4)
+          mis |= (e & 0xF8) != 0; /* bits 7:3 of a PML5E or PML4E */
+        else if (!leaf)
+          mis |= (e & 0x78) != 0; /* bits 6:3 of a table's entry */
+        if (leaf && level == 3)
+          mis |= (n->flags & MMU_NESTED_NO_1G) || (e & 0x3FFFF000ull);
+        if (leaf && level == 2)
+          mis |= (e & 0x1FF000ull) != 0;
+        unsigned mt = (unsigned)(e >> 3) & 7;
+        if (leaf)
+          mis |= mt == 2 || mt == 3 || mt == 7;
+        if (mis)
+          return mmu__ref_exit(MMU_EPT_MISCONFIG, gpa, 0, table, out);
+        r &= (int)(e & 1);
+        w &= (int)(e >> 1) & 1;
+        x &= (int)(e >> 2) & 1;
+      } else {
+        if (!(e & MMU_PTE_P))
+          return mmu__ref_exit(MMU_NPF, gpa, npf, table, out);
+        int rsv = (e & above) != 0;
+        rsv |= !(n->flags & MMU_NESTED_NXE) && (e >> 63);
+        if (level >= 4)
+          rsv |= ps || ((e >> 8) & 1); /* AMD: PS and bit 8 */
+        if (leaf && level == 3)
+          rsv |= (n->flags & MMU_NESTED_NO_1G) || (e & 0x3FFFE000ull);
+        if (leaf && level == 2)
+          rsv |= (e & 0x1FE000ull) != 0;
+        if (rsv)
+          return mmu__ref_exit(MMU_NPF, gpa, npf | MMU_PFEC_P | MMU_PFEC_RSVD,
+                               table, out);
+        u &= (int)(e >> 2) & 1;
+        w &= (int)(e >> 1) & 1;
+        x &= !(int)(e >> 63);
+      }
+      if (leaf) {
+        leaf_size = 1ull << (12 + 9 * (level - 1));
+        break;
+      }
+      base = e & addr;
+    }
+    int allowed = kind == MMU_READ ? r : kind == MMU_WRITE ? w : x;
+    if (!ept)
+      allowed = u && (kind == MMU_READ || allowed);
+    if (!allowed)
+      return ept ? mmu__ref_exit(MMU_EPT_VIOLATION, gpa,
+                                 access_bit | (uint64_t)r << 3 |
+                                     (uint64_t)w << 4 | (uint64_t)x << 5,
+                                 table, out)
+                 : mmu__ref_exit(MMU_NPF, gpa, npf | MMU_PFEC_P, table, out);
+    int lost = 0;
+    for (int i = 0; ad && i < used && !lost; i++) {
+      uint64_t want = val[i] | a_bit | (i == used - 1 && kind == MMU_WRITE ? d_bit : 0);
+      if (want == val[i])
+        continue;
+      int rc = mmu__pt_cmpxchg(cpu, at[i], val[i], want);
+      if (rc < 0) {
+        out->paddr = at[i];
+        return MMU_ERR_PT_BUS;
+      }
+      lost = rc != 0;
+    }
+    if (lost)
+      continue;
+    *hpa = (val[used - 1] & addr & ~(leaf_size - 1)) | (gpa & (leaf_size - 1));
+    *size = leaf_size;
+    return MMU_OK;
+  }
+  return MMU_ERR_CONTENDED;
 }
 
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
@@ -3220,9 +3351,19 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   MMU__TRY(MMU__CHECK_CPU(cpu));
   if (!out || !MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
-  if (cpu->nested.kind != MMU_NESTED_OFF)
-    return MMU_ERR_STATE; /* the two-dimensional walk: SPEC 10 */
   const mmu_regs *r = &cpu->regs;
+  /* SPEC 10: nested paging's second dimension under the guest's walk */
+  const int nested = cpu->nested.kind != MMU_NESTED_OFF;
+  if (nested && (r->cr0 & MMU_CR0_PG) && (r->cr4 & MMU_CR4_PAE) &&
+      !(r->efer & MMU_EFER_LMA))
+    return MMU_ERR_STATE; /* guest PAE paging under it: not modelled */
+  /* guest table accesses are writes to the second dimension with EPT A/D
+   * and under NPT (SPEC 10.4) */
+  const unsigned table_kind =
+      nested && (cpu->nested.kind == MMU_NESTED_NPT ||
+                 (cpu->nested.root & MMU_EPTP_AD))
+          ? MMU_WRITE
+          : MMU_READ;
   if (trace)
     trace->count = 0;
 
@@ -3234,11 +3375,17 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   /* SDM 4.1.1: CR0.PG = 0, paging off: the linear address is physical */
   if (!(r->cr0 & MMU_CR0_PG)) {
     out->paddr = vaddr;
-    out->host = NULL;
-    const mmu_ram_region *region = mmu__ram_find(cpu, vaddr, 1);
-    if (region)
-      out->host = (uint8_t *)region->host + (vaddr - region->gpa);
     out->page_size = 4096;
+    if (nested) { /* the linear address is a gpa */
+      uint64_t size;
+      int rc = mmu__ref_nested(cpu, vaddr, access & 3u, 0, &out->paddr, &size, out);
+      if (rc != MMU_OK)
+        return rc;
+    }
+    out->host = NULL;
+    const mmu_ram_region *region = mmu__ram_find(cpu, out->paddr, 1);
+    if (region)
+      out->host = (uint8_t *)region->host + (out->paddr - region->gpa);
     return MMU_OK;
   }
   /* SDM 4.1.1, Table 4-1: the paging mode */
@@ -3317,8 +3464,15 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       } else {
         e->gpa = table + ((vaddr >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
       }
+      e->at = e->gpa;
+      if (e->in_memory && nested) {
+        uint64_t size;
+        int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, &e->at, &size, out);
+        if (rc != MMU_OK)
+          return rc;
+      }
       if (e->in_memory && mmu__ref_read(cpu, e) != 0) {
-        out->paddr = e->gpa;
+        out->paddr = e->at;
         return MMU_ERR_PT_BUS;
       }
       uint64_t pte = e->value;
@@ -3451,7 +3605,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
         continue;
       int rc = mmu__ref_cmpxchg(cpu, &used[i], want);
       if (rc < 0) {
-        out->paddr = used[i].gpa;
+        out->paddr = used[i].at;
         return MMU_ERR_PT_BUS;
       }
       lost = rc != 0;
@@ -3461,6 +3615,15 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
 
     out->paddr = frame | (vaddr & (page_size - 1));
     out->page_size = page_size;
+    if (nested) { /* the final address, with the access's kind */
+      uint64_t size;
+      int rc = mmu__ref_nested(cpu, out->paddr, write ? MMU_WRITE : fetch ? MMU_FETCH : MMU_READ,
+                               0, &out->paddr, &size, out);
+      if (rc != MMU_OK)
+        return rc;
+      if (size < page_size)
+        out->page_size = size;
+    }
     const mmu_ram_region *region = mmu__ram_find(cpu, out->paddr, 1);
     out->host = region ? (uint8_t *)region->host + (out->paddr - region->gpa)
                        : NULL;

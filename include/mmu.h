@@ -572,8 +572,10 @@ MMU_API int mmu_translate_slow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
 MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
                                unsigned access, mmu_result out[2]);
 
-/* The reference walker: SDM 4.5-4.8 written out for clarity, no TLB, no
- * tables. Sets A/D in guest RAM as translate does; trace may be NULL. */
+/* The reference walker: SDM 4.3-4.8 written out for clarity, no TLB, no
+ * tables, and nested paging's second dimension (SPEC.md 10) the same way.
+ * Sets A/D in guest RAM as translate does; trace may be NULL (its entry
+ * addresses are guest-physical). */
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
                                     unsigned access, mmu_result *out,
                                     mmu_trace *trace);

@@ -471,6 +471,7 @@ Test(nested, guest_paging_off_and_pae) {
   r0.cr3 = 0;
   ST(mmu_load_regs(&E.cpu, &r0), MMU_OK);
   ST(mmu_translate(&E.cpu, 0x1000, MMU_READ, &r), MMU_ERR_STATE);
+  ST(mmu_reference_translate(&E.cpu, 0x1000, MMU_READ, &r, NULL), MMU_ERR_STATE);
 }
 
 Test(nested, npt_pml4e_reserved_bits) {
@@ -531,4 +532,109 @@ Test(nested, execute_only_final_page_is_not_cached) {
   ST(mmu_translate(&E.cpu, GVA, MMU_READ, &r), MMU_EPT_VIOLATION);
   EQ(r.exit_qual, MMU_EPTQ_READ | MMU_EPTQ_EXECUTABLE | MMU_EPTQ_LINEAR_VALID |
                       MMU_EPTQ_FINAL);
+}
+
+/* ---- the reference walker's second dimension ------------------------------ */
+
+static pt_env A2, B2;
+static uint64_t nrng;
+static uint64_t nrnd(void) {
+  nrng ^= nrng << 13;
+  nrng ^= nrng >> 7;
+  nrng ^= nrng << 17;
+  return nrng;
+}
+static unsigned nrn(unsigned n) { return (unsigned)(nrnd() % n); }
+
+static void same_result(int sa, const mmu_result *a, int sb, const mmu_result *b,
+                        uint64_t va, unsigned access, unsigned round) {
+  cr_assert(sa == sb, "round %u va 0x%llx access %u: translate %d, reference %d",
+            round, (unsigned long long)va, access, sa, sb);
+  if (sa == MMU_OK)
+    cr_assert(a->paddr == b->paddr && a->page_size == b->page_size &&
+                  (a->host ? a->host - A2.host[0] : -1) ==
+                      (b->host ? b->host - B2.host[0] : -1),
+              "round %u va 0x%llx: 0x%llx/%llu vs 0x%llx/%llu", round,
+              (unsigned long long)va, (unsigned long long)a->paddr,
+              (unsigned long long)a->page_size, (unsigned long long)b->paddr,
+              (unsigned long long)b->page_size);
+  else if (sa == MMU_PAGE_FAULT)
+    cr_assert(a->error_code == b->error_code && a->cr2 == b->cr2,
+              "round %u va 0x%llx: ec 0x%x vs 0x%x", round,
+              (unsigned long long)va, a->error_code, b->error_code);
+  else if (sa != MMU_ERR_PT_BUS)
+    cr_assert(a->gpa == b->gpa && a->exit_qual == b->exit_qual,
+              "round %u va 0x%llx access %u: exit gpa 0x%llx qual 0x%llx vs "
+              "0x%llx 0x%llx", round, (unsigned long long)va, access,
+              (unsigned long long)a->gpa, (unsigned long long)a->exit_qual,
+              (unsigned long long)b->gpa, (unsigned long long)b->exit_qual);
+  else
+    cr_assert(a->paddr == b->paddr, "bus error at 0x%llx vs 0x%llx",
+              (unsigned long long)a->paddr, (unsigned long long)b->paddr);
+}
+
+Test(nested, random_two_dimensional_worlds_agree_with_the_reference_walker) {
+  unsigned outcomes[6] = {0};
+  nrng = 0x2545F4914F6CDD1Dull;
+  for (unsigned round = 0; round < 120; round++) {
+    pt_env_init(&A2, NULL, 4);
+    g2 g;
+    int ept = (int)(round & 1);
+    g2_offset_map(&A2, &g, ept);
+    /* the guest maps a few pages; some entries and nested leaves get
+     * random flags */
+    uint64_t vas[8];
+    for (unsigned i = 0; i < 8; i++) {
+      vas[i] = 0x0000008000000000ull | ((uint64_t)nrn(4) << 30) |
+               ((uint64_t)nrn(4) << 21) | ((uint64_t)nrn(8) << 12);
+      uint64_t pte = g2_entry(&A2, &g, vas[i], 1);
+      uint64_t flags = F_P | (nrnd() & 0x66) | (nrn(4) == 0 ? F_XD : 0);
+      uint64_t target = PT_DATA + GOFF + 4096ull * nrn(256);
+      pt_wr(&A2, pte, target | flags);
+      if (nrn(2) == 0) { /* its page in the second dimension: odd rights */
+        uint64_t np = g2_split(&A2, &g, target);
+        uint64_t v = pt_rd(&A2, np);
+        v = ept ? (v & ~7ull) | nrn(8) : (v & ~(uint64_t)(F_P | F_W | F_U)) | nrn(8);
+        pt_wr(&A2, np, v);
+      }
+      if (nrn(8) == 0) { /* a guest table page out of the second dimension */
+        uint64_t np = g2_split(&A2, &g, (pte & PT_ADDR_MASK) + GOFF);
+        pt_wr(&A2, np, 0);
+      }
+    }
+    uint64_t eptp_bits = nrn(2) ? MMU_EPTP_AD : 0;
+    uint32_t flags = ept ? (nrn(2) ? MMU_NESTED_EXEC_ONLY : 0)
+                         : (nrn(2) ? MMU_NESTED_NXE : 0);
+    /* B: the same world */
+    pt_env_init(&B2, NULL, 4);
+    memcpy(B2.host[0], A2.host[0], PT_RAM_SIZE);
+    g2 gb = g;
+    g2_boot(&A2, &g, eptp_bits, flags);
+    g2_boot(&B2, &gb, eptp_bits, flags);
+    mmu_regs r = A2.cpu.regs;
+    r.efer |= nrn(2) ? MMU_EFER_NXE : 0;
+    r.cpl = (uint8_t)(nrn(2) ? 3 : 0);
+    ST(mmu_load_regs(&A2.cpu, &r), MMU_OK);
+    ST(mmu_load_regs(&B2.cpu, &r), MMU_OK);
+    for (unsigned step = 0; step < 200; step++) {
+      uint64_t va = vas[nrn(8)] | (nrnd() & 0xFF8);
+      unsigned access = nrn(3);
+      mmu_result ra, rb;
+      memset(&ra, 0, sizeof ra);
+      memset(&rb, 0, sizeof rb);
+      int sa = mmu_translate(&A2.cpu, va, access, &ra);
+      int sb = mmu_reference_translate(&B2.cpu, va, access, &rb, NULL);
+      same_result(sa, &ra, sb, &rb, va, access, round);
+      outcomes[sa == MMU_OK ? 0 : sa == MMU_PAGE_FAULT ? 1 : sa == MMU_EPT_VIOLATION ? 2
+               : sa == MMU_EPT_MISCONFIG ? 3 : sa == MMU_NPF ? 4 : 5]++;
+    }
+    cr_assert(memcmp(A2.host[0], B2.host[0], PT_RAM_SIZE) == 0,
+              "round %u: the A/D flags written differ", round);
+    pt_env_fini(&A2);
+    pt_env_fini(&B2);
+  }
+  cr_assert(outcomes[0] > 500 && outcomes[1] > 100 && outcomes[2] > 100 &&
+                outcomes[4] > 100,
+            "outcomes %u ok, %u #PF, %u EPT violations, %u NPF", outcomes[0],
+            outcomes[1], outcomes[2], outcomes[4]);
 }
