@@ -5,10 +5,12 @@
 # mmu_format_time_v to /usr/bin/time -v; qemu-system-x86: the QEMU
 # re-capture of conformance/vectors/qemu.vec (KVM needs /dev/kvm, which no
 # package brings: without it that re-capture is reported skipped); bochs,
-# bochsbios: the Bochs re-capture of conformance/vectors/bochs*.vec.
+# bochsbios, vgabios: the Bochs re-capture of conformance/vectors/bochs*.vec
+# (bochs depends on 'vgabios | seabios', and QEMU's seabios satisfies it,
+# but Bochs itself loads vgabios's ROM).
 # valgrind: bench_icount counts instructions per translation under callgrind.
 
-MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip xz-utils time qemu-system-x86 bochs bochsbios valgrind"
+MMU_DEPS="build-essential cmake clang pkg-config libcriterion-dev libxxhash-dev git binutils libclang-rt-14-dev afl++ zip xz-utils time qemu-system-x86 bochs bochsbios vgabios valgrind"
 
 mmu_install_deps() {
   missing=""
