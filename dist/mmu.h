@@ -249,7 +249,10 @@ typedef struct mmu_tlb_entry {
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
-enum { MMU_RIGHT_W = 1, MMU_RIGHT_U = 2, MMU_RIGHT_X = 4, MMU_RIGHT_D = 8 };
+enum { MMU_RIGHT_W = 1, MMU_RIGHT_U = 2, MMU_RIGHT_X = 4, MMU_RIGHT_D = 8,
+       /* nested paging: the second dimension forbids fetches (it forbids
+        * writes by leaving D clear: a write then always walks) */
+       MMU_RIGHT_HOST_NOX = 16 };
 enum { MMU_PKEY_NONE = 16 };
 
 /* The front TLB (SPEC.md 5.8): what the inline hit and a JIT read. One
@@ -391,7 +394,7 @@ typedef struct mmu_cpu {
   uint32_t *front_log;            /* view << 16 | slot of each fill */
   /* [view][rights] and [view][pkey]: bit per access & 3 (read, write,
    * fetch, fetch) the rights allow / the key denies */
-  uint8_t view_allow[3][16];
+  uint8_t view_allow[3][32];
   uint8_t view_pk_deny[3][17];
   mmu_tlb_entry *tlb;
   uint64_t *tlb_lru;    /* per set: ways in recency order, a nibble each */
@@ -1659,10 +1662,12 @@ static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
  * read, write, fetch, fetch) the rights allow and the key denies. */
 static void mmu__update_views(mmu_cpu *cpu) {
   for (unsigned v = 0; v < 3; v++) {
-    for (unsigned rights = 0; rights < 16; rights++) {
+    for (unsigned rights = 0; rights < 32; rights++) {
       unsigned kinds = 0;
       for (unsigned k = 0; k < 4; k++)
-        kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> rights) & 1u) << k;
+        kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> (rights & 15)) & 1u) << k;
+      if (rights & MMU_RIGHT_HOST_NOX) /* fetch: kinds 2 and 3 */
+        kinds &= ~(3u << MMU_FETCH);
       cpu->view_allow[v][rights] = (uint8_t)kinds;
     }
     for (unsigned key = 0; key <= MMU_PKEY_NONE; key++) {
@@ -2057,12 +2062,12 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
 /* What a front entry keeps below its page address, to be written back
  * to the backing TLB when it is evicted: rights, key and global (the size
  * is page_size). */
-#define MMU__META_PKEY_SHIFT 4
-#define MMU__META_GLOBAL (1u << 9)
+#define MMU__META_PKEY_SHIFT 5
+#define MMU__META_GLOBAL (1u << 10)
 
 static inline uint64_t mmu__front_meta(const mmu_tlb_entry *e) {
   return (uint64_t)e->rights | (uint64_t)e->pkey << MMU__META_PKEY_SHIFT |
-         (uint64_t)e->global << 9;
+         (uint64_t)e->global << 10;
 }
 
 /* cmp[3] serves no access kind (access & 3 is 0, 1 or 2): it keeps where
@@ -2097,7 +2102,7 @@ static inline void mmu__front_write_back(mmu_cpu *cpu,
   e->tag = page | pcid;
   e->paddr = page + f->phys_add;
   e->host = (uint8_t *)(uintptr_t)(page + f->host_add);
-  e->rights = (uint8_t)(meta & 15);
+  e->rights = (uint8_t)(meta & 31);
   e->pkey = (uint8_t)((meta >> MMU__META_PKEY_SHIFT) & 31);
   e->page_shift = (uint8_t)__builtin_ctzll(f->page_size);
   e->global = (meta & MMU__META_GLOBAL) != 0;
@@ -2957,12 +2962,12 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
     out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
     return MMU__WALK_UNCACHED;
   }
-  if (!(rwxd & MMU_EPT_W))
-    w->rights &= (uint8_t)~MMU_RIGHT_W;
-  if (!(rwxd & MMU_EPT_X))
-    w->rights &= (uint8_t)~MMU_RIGHT_X;
-  if (!(rwxd & 8))
+  /* what the host forbids must never hit, whatever the guest's CR0.WP,
+   * EFER.NXE or paging allow: then the walk gives the exit */
+  if (!(rwxd & MMU_EPT_W) || !(rwxd & 8))
     w->rights &= (uint8_t)~MMU_RIGHT_D;
+  if (!(rwxd & MMU_EPT_X))
+    w->rights |= MMU_RIGHT_HOST_NOX;
   return MMU_OK;
 }
 /* ---- mmu/control.c ---- */

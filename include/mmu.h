@@ -248,7 +248,10 @@ typedef struct mmu_tlb_entry {
 } mmu_tlb_entry;
 
 #define MMU_TLB_EMPTY (1ull << 63) /* non-canonical: no key ever equals it */
-enum { MMU_RIGHT_W = 1, MMU_RIGHT_U = 2, MMU_RIGHT_X = 4, MMU_RIGHT_D = 8 };
+enum { MMU_RIGHT_W = 1, MMU_RIGHT_U = 2, MMU_RIGHT_X = 4, MMU_RIGHT_D = 8,
+       /* nested paging: the second dimension forbids fetches (it forbids
+        * writes by leaving D clear: a write then always walks) */
+       MMU_RIGHT_HOST_NOX = 16 };
 enum { MMU_PKEY_NONE = 16 };
 
 /* The front TLB (SPEC.md 5.8): what the inline hit and a JIT read. One
@@ -390,7 +393,7 @@ typedef struct mmu_cpu {
   uint32_t *front_log;            /* view << 16 | slot of each fill */
   /* [view][rights] and [view][pkey]: bit per access & 3 (read, write,
    * fetch, fetch) the rights allow / the key denies */
-  uint8_t view_allow[3][16];
+  uint8_t view_allow[3][32];
   uint8_t view_pk_deny[3][17];
   mmu_tlb_entry *tlb;
   uint64_t *tlb_lru;    /* per set: ways in recency order, a nibble each */

@@ -336,11 +336,11 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
     out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
     return MMU__WALK_UNCACHED;
   }
-  if (!(rwxd & MMU_EPT_W))
-    w->rights &= (uint8_t)~MMU_RIGHT_W;
-  if (!(rwxd & MMU_EPT_X))
-    w->rights &= (uint8_t)~MMU_RIGHT_X;
-  if (!(rwxd & 8))
+  /* what the host forbids must never hit, whatever the guest's CR0.WP,
+   * EFER.NXE or paging allow: then the walk gives the exit */
+  if (!(rwxd & MMU_EPT_W) || !(rwxd & 8))
     w->rights &= (uint8_t)~MMU_RIGHT_D;
+  if (!(rwxd & MMU_EPT_X))
+    w->rights |= MMU_RIGHT_HOST_NOX;
   return MMU_OK;
 }

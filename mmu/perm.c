@@ -62,10 +62,12 @@ static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
  * read, write, fetch, fetch) the rights allow and the key denies. */
 static void mmu__update_views(mmu_cpu *cpu) {
   for (unsigned v = 0; v < 3; v++) {
-    for (unsigned rights = 0; rights < 16; rights++) {
+    for (unsigned rights = 0; rights < 32; rights++) {
       unsigned kinds = 0;
       for (unsigned k = 0; k < 4; k++)
-        kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> rights) & 1u) << k;
+        kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> (rights & 15)) & 1u) << k;
+      if (rights & MMU_RIGHT_HOST_NOX) /* fetch: kinds 2 and 3 */
+        kinds &= ~(3u << MMU_FETCH);
       cpu->view_allow[v][rights] = (uint8_t)kinds;
     }
     for (unsigned key = 0; key <= MMU_PKEY_NONE; key++) {

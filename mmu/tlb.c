@@ -262,12 +262,12 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
 /* What a front entry keeps below its page address, to be written back
  * to the backing TLB when it is evicted: rights, key and global (the size
  * is page_size). */
-#define MMU__META_PKEY_SHIFT 4
-#define MMU__META_GLOBAL (1u << 9)
+#define MMU__META_PKEY_SHIFT 5
+#define MMU__META_GLOBAL (1u << 10)
 
 static inline uint64_t mmu__front_meta(const mmu_tlb_entry *e) {
   return (uint64_t)e->rights | (uint64_t)e->pkey << MMU__META_PKEY_SHIFT |
-         (uint64_t)e->global << 9;
+         (uint64_t)e->global << 10;
 }
 
 /* cmp[3] serves no access kind (access & 3 is 0, 1 or 2): it keeps where
@@ -302,7 +302,7 @@ static inline void mmu__front_write_back(mmu_cpu *cpu,
   e->tag = page | pcid;
   e->paddr = page + f->phys_add;
   e->host = (uint8_t *)(uintptr_t)(page + f->host_add);
-  e->rights = (uint8_t)(meta & 15);
+  e->rights = (uint8_t)(meta & 31);
   e->pkey = (uint8_t)((meta >> MMU__META_PKEY_SHIFT) & 31);
   e->page_shift = (uint8_t)__builtin_ctzll(f->page_size);
   e->global = (meta & MMU__META_GLOBAL) != 0;

@@ -474,6 +474,41 @@ Test(nested, guest_paging_off_and_pae) {
   ST(mmu_reference_translate(&E.cpu, 0x1000, MMU_READ, &r, NULL), MMU_ERR_STATE);
 }
 
+Test(nested, what_the_host_forbids_never_hits_whatever_the_guest_allows) {
+  /* guest paging off (no NXE, WP = 0: the guest allows everything), EPT
+   * and NPT leaves that allow reads only: a read fills the TLB, and a
+   * write or a fetch there must still exit, not hit (found by the
+   * generated npt vectors: a fetch hit after a read) */
+  for (int npt = 0; npt < 2; npt++) {
+    g2 g;
+    g2_offset_map(&E, &g, !npt);
+    mmu_regs r0;
+    memset(&r0, 0, sizeof r0);
+    r0.cr0 = MMU_CR0_PE;
+    pt_load(&E, &r0);
+    uint64_t gpa = GOFF + 0x123000, leaf = g2_split(&E, &g, gpa);
+    pt_wr(&E, leaf, npt ? 0x123000 | F_PU | F_A | F_D | MMU_PTE_XD
+                        : 0x123000 | MMU_EPT_R | MMU_EPT_MT_WB);
+    mmu_nested n;
+    memset(&n, 0, sizeof n);
+    n.kind = npt ? MMU_NESTED_NPT : MMU_NESTED_EPT;
+    n.flags = npt ? MMU_NESTED_NXE : 0;
+    n.root = g.nroot | (npt ? 0 : MMU_EPTP_WB | MMU_EPTP_WALK4);
+    ST(mmu_set_nested(&E.cpu, &n), MMU_OK);
+    mmu_result r;
+    ST(mmu_translate(&E.cpu, gpa + 0x10, MMU_READ, &r), MMU_OK);
+    ST(mmu_translate(&E.cpu, gpa + 0x10, MMU_READ, &r), MMU_OK);
+    ST(mmu_translate(&E.cpu, gpa + 0x10, MMU_WRITE, &r),
+       npt ? MMU_NPF : MMU_EPT_VIOLATION);
+    ST(mmu_translate(&E.cpu, gpa + 0x10, MMU_READ, &r), MMU_OK);
+    ST(mmu_translate(&E.cpu, gpa + 0x10, MMU_FETCH, &r),
+       npt ? MMU_NPF : MMU_EPT_VIOLATION);
+    EQ(r.gpa, gpa + 0x10);
+    pt_teardown();
+    pt_setup4();
+  }
+}
+
 Test(nested, npt_pml4e_reserved_bits) {
   /* nested tables are AMD's long-mode format: PS and bit 8 of a PML4E
    * are reserved (APM 2 5.3.3, as MMU_CFG_AMD has it for guests) */
