@@ -31,6 +31,15 @@ static void check_outcome_text(char *buf, size_t n, int status,
   case MMU_GP_FAULT:
     snprintf(buf, n, "gp");
     break;
+  case MMU_EPT_VIOLATION:
+  case MMU_NPF:
+    snprintf(buf, n, "%s 0x%llx gpa=0x%llx",
+             status == MMU_NPF ? "npf" : "ept-violation",
+             (unsigned long long)r->exit_qual, (unsigned long long)r->gpa);
+    break;
+  case MMU_EPT_MISCONFIG:
+    snprintf(buf, n, "ept-misconfig gpa=0x%llx", (unsigned long long)r->gpa);
+    break;
   default:
     snprintf(buf, n, "%s", mmu_status_name(status));
     break;
@@ -42,10 +51,15 @@ static void check_expect_text(char *buf, size_t n, const vec_outcome *o) {
   memset(&r, 0, sizeof r);
   r.paddr = r.cr2 = o->pa_or_cr2;
   r.error_code = o->error_code;
-  int status = o->kind == VEC_OUT_OK   ? MMU_OK
-               : o->kind == VEC_OUT_PF ? MMU_PAGE_FAULT
-               : o->kind == VEC_OUT_GP ? MMU_GP_FAULT
-                                       : -100;
+  r.exit_qual = o->qual;
+  r.gpa = o->gpa;
+  int status = o->kind == VEC_OUT_OK                ? MMU_OK
+               : o->kind == VEC_OUT_PF              ? MMU_PAGE_FAULT
+               : o->kind == VEC_OUT_GP              ? MMU_GP_FAULT
+               : o->kind == VEC_OUT_EPT_VIOLATION   ? MMU_EPT_VIOLATION
+               : o->kind == VEC_OUT_EPT_MISCONFIG   ? MMU_EPT_MISCONFIG
+               : o->kind == VEC_OUT_NPF             ? MMU_NPF
+                                                    : -100;
   if (status == -100)
     snprintf(buf, n, "(no outcome)");
   else
@@ -61,6 +75,13 @@ static int check_matches(int status, const mmu_result *r, const vec_outcome *o) 
            r->cr2 == o->pa_or_cr2;
   case VEC_OUT_GP:
     return status == MMU_GP_FAULT;
+  case VEC_OUT_EPT_VIOLATION:
+    return status == MMU_EPT_VIOLATION && r->exit_qual == o->qual &&
+           r->gpa == o->gpa;
+  case VEC_OUT_EPT_MISCONFIG:
+    return status == MMU_EPT_MISCONFIG && r->gpa == o->gpa;
+  case VEC_OUT_NPF:
+    return status == MMU_NPF && r->exit_qual == o->qual && r->gpa == o->gpa;
   default:
     return 0;
   }
@@ -110,6 +131,13 @@ static vec_outcome check_outcome_of(int status, const mmu_result *r) {
     o.pa_or_cr2 = r->cr2;
   } else if (status == MMU_GP_FAULT) {
     o.kind = VEC_OUT_GP;
+  } else if (status == MMU_EPT_VIOLATION || status == MMU_EPT_MISCONFIG ||
+             status == MMU_NPF) {
+    o.kind = status == MMU_NPF             ? VEC_OUT_NPF
+             : status == MMU_EPT_VIOLATION ? VEC_OUT_EPT_VIOLATION
+                                           : VEC_OUT_EPT_MISCONFIG;
+    o.qual = status == MMU_EPT_MISCONFIG ? 0 : r->exit_qual;
+    o.gpa = r->gpa;
   }
   return o;
 }
@@ -189,6 +217,14 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
       }
     rc = mmu_load_regs(cpu, &regs);
   }
+  if (rc == MMU_OK && v->nested_kind != MMU_NESTED_OFF) {
+    mmu_nested nested;
+    memset(&nested, 0, sizeof nested);
+    nested.kind = v->nested_kind;
+    nested.flags = v->nested_flags;
+    nested.root = v->nested_root;
+    rc = mmu_set_nested(cpu, &nested);
+  }
   if (rc != MMU_OK) {
     check_say(msg, msg_len, &used, "%s: state rejected: %s\n", v->id,
               mmu_status_name(rc));
@@ -217,7 +253,12 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
         fs->ad_count = 0;
         for (uint32_t i = 0; i < ctx->written_count; i++) {
           uint64_t now = *check_entry(ctx, ctx->written[i]);
-          if (now != before[i] && fs->ad_count < VEC_MAX_AD) {
+          if (now != before[i] && fs->ad_count == VEC_MAX_AD) {
+            check_say(msg, msg_len, &used, "%s step %u: more than %d entries changed\n",
+                      v->id, si, VEC_MAX_AD);
+            return -1;
+          }
+          if (now != before[i]) {
             fs->ad[fs->ad_count].gpa = ctx->written[i];
             fs->ad[fs->ad_count].value = now;
             fs->ad_count++;

@@ -43,8 +43,6 @@ typedef struct gen_builder {
   uint64_t next_table; /* bump allocator for paging-structure frames */
 } gen_builder;
 
-#define GEN_TABLES_BASE 0x400000ull  /* paging structures */
-#define GEN_DATA_BASE 0x1000000ull   /* 16 MiB: data frames in RAM */
 #define GEN_OUTSIDE_BASE (1ull << 33) /* 8 GiB: data frames outside RAM */
 
 static uint64_t *gen_slot(gen_builder *b, uint64_t gpa, int create) {
@@ -837,6 +835,211 @@ static int gen_cat_pae(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
   return 1;
 }
 
+/* ---- nested paging: ept, npt ------------------------------------------- */
+
+/* The second dimension as the generator builds it: host tables from the
+ * same bump allocator as the guest's. */
+typedef struct gen_nest {
+  gen_builder *b;
+  int ept;
+  uint64_t root;
+} gen_nest;
+
+/* A table reference with every right the kind has (A as chance gives). */
+static uint64_t gen_nest_full(const gen_nest *n, gen_rng *r) {
+  uint64_t a = gen_chance(r, 50) ? (n->ept ? MMU_EPT_A : MMU_PTE_A) : 0;
+  return a | (n->ept ? MMU_EPT_R | MMU_EPT_W | MMU_EPT_X
+                     : MMU_PTE_P | MMU_PTE_W | MMU_PTE_U);
+}
+
+/* A table reference as a test wants it: mostly full rights, sometimes not
+ * present, fewer rights (W without R: a misconfiguration; U = 0 or W = 0
+ * for NPT's user accesses), a reserved bit, XD. */
+static uint64_t gen_nest_upper(const gen_nest *n, gen_rng *r, uint32_t maxphy) {
+  uint64_t e = gen_nest_full(n, r);
+  unsigned k = (unsigned)gen_below(r, 100);
+  if (k < 5)
+    return 0;
+  if (k < 13)
+    e = n->ept ? (e & ~7ull) | (1 + gen_below(r, 7))
+               : e & ~(gen_chance(r, 50) ? MMU_PTE_W : MMU_PTE_U);
+  else if (k < 17)
+    e |= n->ept ? 1ull << (3 + gen_below(r, 4)) /* 6:3 of a table reference */
+                : 1ull << (maxphy + gen_below(r, 52 - maxphy));
+  else if (k < 22 && !n->ept)
+    e |= MMU_PTE_XD;
+  return e;
+}
+
+/* A leaf of size bytes (4 KiB, 2 MiB, 1 GiB) for hpa. */
+static uint64_t gen_nest_leaf(const gen_nest *n, gen_rng *r, uint64_t hpa,
+                              uint64_t size, uint32_t maxphy) {
+  uint64_t e = hpa | (size > 4096 ? MMU_PTE_PS : 0);
+  if (n->ept) {
+    e |= gen_chance(r, 60) ? 7 : gen_below(r, 8); /* 0: not present */
+    e |= (gen_chance(r, 80) ? 6ull : gen_below(r, 8)) << 3; /* 2, 3, 7: bad */
+    e |= gen_chance(r, 20) ? 1ull << 6 : 0;                /* ignore PAT */
+    e |= gen_chance(r, 50) ? MMU_EPT_A : 0;
+    e |= gen_chance(r, 40) ? MMU_EPT_D : 0;
+  } else {
+    e |= gen_chance(r, 92) ? MMU_PTE_P : 0;
+    e |= gen_chance(r, 75) ? MMU_PTE_W : 0;
+    e |= gen_chance(r, 88) ? MMU_PTE_U : 0;
+    e |= gen_chance(r, 15) ? MMU_PTE_XD : 0;
+    e |= gen_chance(r, 50) ? MMU_PTE_A : 0;
+    e |= gen_chance(r, 40) ? MMU_PTE_D : 0;
+  }
+  if (size > 4096 && gen_chance(r, 8)) /* reserved: 20:12 (13 for NPT) or 29:12 */
+    e |= 1ull << (13 + gen_below(r, size == (2ull << 20) ? 8 : 17));
+  if (gen_chance(r, 4))
+    e |= 1ull << (maxphy + gen_below(r, 52 - maxphy));
+  if (gen_chance(r, 10))
+    e |= 1ull << (52 + gen_below(r, 10)); /* ignored */
+  return e;
+}
+
+/* The entry gpa uses at level (4 = top), tables made on the way with
+ * gen_nest_upper's entries, or with full rights where full is set. */
+static uint64_t gen_nest_entry(gen_nest *n, gen_rng *r, uint64_t gpa, int level,
+                               int full, uint32_t maxphy) {
+  uint64_t table = n->root;
+  for (int l = 4; l > level; l--) {
+    uint64_t at = table + 8ull * gen_index(gpa, l);
+    uint64_t e = gen_get(n->b, at);
+    uint64_t addr = ((1ull << maxphy) - 1) & ~0xFFFull; /* not reserved bits */
+    if (!(e & addr)) {
+      e = gen_new_table(n->b) |
+          (full ? gen_nest_full(n, r) : gen_nest_upper(n, r, maxphy));
+      gen_set(n->b, at, e);
+    }
+    table = e & addr;
+  }
+  return table + 8ull * gen_index(gpa, level);
+}
+
+/* Maps gpa's page of size bytes to hpa (random leaf and new tables), or
+ * with full rights: 4 KiB, RWX/P W U, A and D where the kind has them. */
+static void gen_nest_map(gen_nest *n, gen_rng *r, uint64_t gpa, uint64_t hpa,
+                         uint64_t size, int full, uint32_t maxphy) {
+  int level = size == 4096 ? 1 : size == (2ull << 20) ? 2 : 3;
+  uint64_t at = gen_nest_entry(n, r, gpa, level, full, maxphy);
+  if (gen_get(n->b, at))
+    return; /* already mapped (two targets in one page) */
+  uint64_t e = full ? hpa | gen_nest_full(n, r) |
+                          (n->ept ? MMU_EPT_MT_WB : 0)
+                    : gen_nest_leaf(n, r, hpa, size, maxphy);
+  gen_set(n->b, at, e);
+}
+
+/* A guest-physical page for a target: below 1 GiB (under the nested
+ * PDPTE every vector has) or in [1 GiB, 3 GiB) (its own PDPTE). */
+static uint64_t gen_nest_gpa(gen_rng *r, uint64_t align) {
+  uint64_t base = gen_chance(r, 50) ? GEN_DATA_BASE : 1ull << 30;
+  uint64_t span = base == GEN_DATA_BASE ? (1ull << 30) - base : 2ull << 30;
+  return base + gen_below(r, span / align) * align;
+}
+
+/* ept, npt: a guest at CPL 0 with paging off or 32-bit paging (its PD's
+ * page mapped with every right, its page table and data pages mapped as
+ * chance gives, 4 KiB to 1 GiB in the second dimension, EPT A/D on or
+ * off, NPT with or without the host's NXE), a read, write or fetch,
+ * sometimes after a read, sometimes followed by another access. */
+static int gen_cat_nested(gen_rng *r, unsigned caps, vec_vector *v,
+                          gen_builder *b, const char *prefix, uint64_t index,
+                          int ept) {
+  int paging = gen_chance(r, 60);
+  char cat[32];
+  snprintf(cat, sizeof cat, "%s.%s", ept ? "ept" : "npt",
+           paging ? "paging32" : "off");
+  gen_start(v, b, prefix, cat, index, 2, 46);
+  uint32_t maxphy = (caps & GEN_CAP_PHYS40) ? 40 : 46;
+  int pse = gen_chance(r, 50);
+  gen_regs_legacy(v, paging, 0, pse ? MMU_CR4_PSE : 0, 0, gen_chance(r, 50), 0, 0);
+  if (!paging)
+    v->cr3 = 0;
+  gen_nest n = {b, ept, gen_new_table(b)};
+  v->nested_kind = ept ? MMU_NESTED_EPT : MMU_NESTED_NPT;
+  v->nested_root = n.root;
+  if (ept) {
+    v->nested_flags = MMU_NESTED_EXEC_ONLY;
+    v->nested_root |= MMU_EPTP_WB | MMU_EPTP_WALK4 |
+                      (gen_chance(r, 50) ? MMU_EPTP_AD : 0);
+  } else {
+    v->nested_flags = gen_chance(r, 60) ? MMU_NESTED_NXE : 0;
+  }
+  if (!(caps & GEN_CAP_1G))
+    v->nested_flags |= MMU_NESTED_NO_1G;
+  /* nested entry 0 and its PDPT (the harness's stub lies behind them),
+   * then the guest's PD at gpa = hpa */
+  (void)gen_nest_entry(&n, r, 0, 3, 1, maxphy);
+  if (paging)
+    gen_nest_map(&n, r, b->root, b->root, 4096, 1, maxphy);
+
+  /* the data page: guest-physical, host-physical, nested page size */
+  uint64_t nsize = 4096;
+  unsigned k = (unsigned)gen_below(r, 100);
+  if (k < 20)
+    nsize = 2ull << 20;
+  else if (k < 28 && (caps & GEN_CAP_1G))
+    nsize = 1ull << 30;
+  uint64_t dgpa, dhpa;
+  if (nsize == (1ull << 30)) { /* its own PDPTE; host frame 0 */
+    dgpa = (1ull + gen_below(r, 2)) << 30;
+    dhpa = 0;
+  } else {
+    dgpa = gen_nest_gpa(r, nsize);
+    dhpa = gen_frame(b, r, nsize, 0);
+  }
+  /* an address in it whose host page is data: [16 MiB, 48 MiB) */
+  uint64_t off = nsize == 4096 ? 0
+                 : nsize == (1ull << 30)
+                     ? GEN_DATA_BASE + gen_below(r, (32ull << 20) >> 12) * 4096
+                     : gen_below(r, nsize >> 12) * 4096;
+  uint64_t gpa = dgpa + off + gen_below(r, 512) * 8;
+  uint64_t va = gpa;
+  if (paging) {
+    /* the guest's page: 4 KiB through a page table, or 4 MiB (PSE) */
+    uint32_t flags = (gen_chance(r, 94) ? 1u : 0u) | (gen_chance(r, 80) ? 2u : 0u) |
+                     (uint32_t)(gen_next(r) & 0x64); /* U, A, D */
+    va = (GEN_LEGACY32_LOW +
+          gen_below(r, GEN_NESTED_LINEAR_TOP - GEN_LEGACY32_LOW)) & ~0xFFFull;
+    uint32_t pde_at = (uint32_t)(va >> 22);
+    if (pse && gen_chance(r, 30)) { /* a 4 MiB guest page over the data */
+      uint64_t base = gpa & ~((4ull << 20) - 1);
+      gen_set32(b, b->root + 4 * pde_at, (uint32_t)base | flags | MMU_PTE_PS);
+      va = (va & ~((4ull << 20) - 1)) | (gpa & ((4ull << 20) - 1));
+    } else {
+      uint64_t pt = gen_new_table(b);
+      uint64_t pt_gpa = gen_chance(r, 50) ? pt : gen_nest_gpa(r, 4096);
+      uint32_t pde = (gen_chance(r, 95) ? 1u : 0u) | (gen_chance(r, 85) ? 2u : 0u) |
+                     (uint32_t)(gen_next(r) & 0x24);
+      gen_set32(b, b->root + 4 * pde_at, (uint32_t)pt_gpa | pde);
+      gen_nest_map(&n, r, pt_gpa, pt, 4096, gen_chance(r, 40), maxphy);
+      gen_set32(b, pt + 4 * ((va >> 12) & 1023), (uint32_t)(gpa & ~0xFFFull) | flags);
+      va |= gpa & 0xFFF;
+    }
+  }
+  gen_nest_map(&n, r, dgpa, dhpa, nsize, 0, maxphy);
+
+  unsigned kind = gen_kind(r);
+  if (gen_chance(r, 25))
+    gen_access(v, MMU_READ, va);
+  gen_access(v, kind, va);
+  if (gen_chance(r, 20))
+    gen_access(v, gen_kind(r), va);
+  return 1;
+}
+
+static int gen_cat_ept(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
+                       const char *prefix, uint64_t index) {
+  return gen_cat_nested(r, caps, v, b, prefix, index, 1);
+}
+
+static int gen_cat_npt(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
+                       const char *prefix, uint64_t index) {
+  return gen_cat_nested(r, caps, v, b, prefix, index, 0);
+}
+
 typedef int (*gen_fn)(gen_rng *, unsigned, vec_vector *, gen_builder *,
                       const char *, uint64_t);
 
@@ -866,6 +1069,10 @@ static const struct {
      gen_cat_pae},
     {{"pcid", GEN_CAP_PCID, "PCIDs: fills, changes, INVLPG, INVPCID 0-3, CR3 bit 63, #GP"},
      gen_cat_pcid},
+    {{"ept", GEN_CAP_EPT, "a guest (paging off, 32-bit) under 4-level EPT: rights, execute-only, misconfigurations, memory types, large pages, A/D"},
+     gen_cat_ept},
+    {{"npt", GEN_CAP_NPT, "a guest (paging off, 32-bit) under nested paging: U/W/XD, reserved bits, large pages, A/D"},
+     gen_cat_npt},
 };
 
 const gen_category *gen_categories(size_t *count) {

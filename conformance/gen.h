@@ -15,6 +15,8 @@
 #define GEN_HARNESS_SLOT 1
 #define GEN_PHYS_BASE 0x200000ull  /* below: the capture harness */
 #define GEN_RAM_SIZE (64ull << 20) /* RAM every vector declares */
+#define GEN_TABLES_BASE 0x400000ull  /* paging structures from here */
+#define GEN_DATA_BASE 0x1000000ull   /* 16 MiB: data frames in RAM */
 
 /* What a source can show; the generator emits only vectors it can run. */
 enum {
@@ -29,8 +31,23 @@ enum {
   GEN_CAP_PAGING32 = 1u << 8, /* runs steps under 32-bit paging */
   GEN_CAP_PAE = 1u << 9,      /* runs steps under PAE paging */
   GEN_CAP_PCID = 1u << 10,    /* CR4.PCIDE, PCIDs and INVPCID */
-  GEN_CAP_PHYS40 = 1u << 11   /* MAXPHYADDR is 40 and cannot be set */
+  GEN_CAP_PHYS40 = 1u << 11,  /* MAXPHYADDR is 40 and cannot be set */
+  GEN_CAP_EPT = 1u << 12,     /* runs a guest under EPT (VMX) */
+  GEN_CAP_NPT = 1u << 13      /* runs a guest under nested paging (SVM) */
 };
+
+/* Nested vectors (categories ept, npt; SPEC 10, 8.1): RAM is host-physical;
+ * the guest runs at CPL 0 with paging off or 32-bit paging. The harness
+ * keeps host RAM [GEN_PHYS_BASE, GEN_TABLES_BASE) for its VMX/SVM pages
+ * and nested tables, guest-physical [GEN_NESTED_HOLE, 4 GiB) (entry 3 of
+ * the PDPT that nested entry 0 references) and guest-linear
+ * [GEN_NESTED_LINEAR_TOP, 4 GiB) (the guest's PDEs 1022 and 1023) for the
+ * code that makes each access (at GEN_NESTED_STUB, linear = gpa); nested
+ * entry 0 and that PDPT are always there, and the guest's top-level table
+ * is always reachable through the nested tables. */
+#define GEN_NESTED_HOLE 0xC0000000ull
+#define GEN_NESTED_LINEAR_TOP 0xFF800000ull
+#define GEN_NESTED_STUB 0xFFFFF000ull
 
 /* Vectors in the modes before IA-32e leave the low linear addresses to the
  * harness: with 32-bit paging PDEs 0..15 ([0, 64 MiB)), with PAE paging

@@ -124,12 +124,15 @@ static int vec_may_gp(vec_op op) {
          op == VEC_CR4 || op == VEC_EFER;
 }
 
-/* "-> ok PA" | "-> pf EC cr2=X" | "-> gp", after the arrow or "observed". */
+/* "-> ok PA" | "-> pf EC cr2=X" | "-> gp" | "-> ept-violation QUAL gpa=X" |
+ * "-> ept-misconfig gpa=X" | "-> npf EXITINFO1 gpa=X", after the arrow or
+ * "observed". */
 static int vec_parse_outcome(vec_reader *r, vec_cursor *c, vec_outcome *o) {
   char tok[64];
   uint64_t v;
   if (vec_token(c, tok, sizeof tok) <= 0)
-    return vec_set_error(r, "expected an outcome: ok, pf or gp");
+    return vec_set_error(r, "expected an outcome: ok, pf, gp, ept-violation, "
+                            "ept-misconfig or npf");
   memset(o, 0, sizeof *o);
   if (strcmp(tok, "ok") == 0) {
     if (vec_token(c, tok, sizeof tok) <= 0 || !vec_parse_u64(tok, &v))
@@ -147,6 +150,17 @@ static int vec_parse_outcome(vec_reader *r, vec_cursor *c, vec_outcome *o) {
     o->pa_or_cr2 = v;
   } else if (strcmp(tok, "gp") == 0) {
     o->kind = VEC_OUT_GP;
+  } else if (strcmp(tok, "ept-violation") == 0 || strcmp(tok, "npf") == 0 ||
+             strcmp(tok, "ept-misconfig") == 0) {
+    o->kind = tok[0] == 'n'      ? VEC_OUT_NPF
+              : tok[4] == 'v'    ? VEC_OUT_EPT_VIOLATION
+                                 : VEC_OUT_EPT_MISCONFIG;
+    if (o->kind != VEC_OUT_EPT_MISCONFIG &&
+        (vec_token(c, tok, sizeof tok) <= 0 || !vec_parse_u64(tok, &o->qual)))
+      return vec_set_error(r, "%s needs its exit qualification",
+                           o->kind == VEC_OUT_NPF ? "npf" : "ept-violation");
+    if (vec_token(c, tok, sizeof tok) <= 0 || !vec_parse_kv(tok, "gpa", &o->gpa))
+      return vec_set_error(r, "a nested exit needs gpa=ADDRESS");
   } else {
     return vec_set_error(r, "unknown outcome '%s'", tok);
   }
@@ -309,9 +323,10 @@ int vec_read(vec_reader *r, vec_vector *v) {
 
     int rc = VEC_OK;
     uint64_t x;
-    /* category, departs, config and regs may each appear once */
-    static const char *const once[] = {"category", "departs", "config", "regs"};
-    for (unsigned k = 0; k < 4; k++)
+    /* category, departs, config, regs and nested may each appear once */
+    static const char *const once[] = {"category", "departs", "config", "regs",
+                                       "nested"};
+    for (unsigned k = 0; k < 5; k++)
       if (strcmp(tok, once[k]) == 0) {
         if (seen & (1u << k))
           return vec_set_error(r, "second '%s' line in vector '%s'", once[k], v->id);
@@ -361,6 +376,21 @@ int vec_read(vec_reader *r, vec_vector *v) {
           v->ac = (uint32_t)x;
         else
           return vec_set_error(r, "bad register item '%s'", tok);
+      }
+      if (n < 0)
+        return vec_set_error(r, "token too long");
+    } else if (strcmp(tok, "nested") == 0) {
+      if (vec_token(&c, tok, sizeof tok) <= 0 ||
+          (strcmp(tok, "ept") != 0 && strcmp(tok, "npt") != 0))
+        return vec_set_error(r, "nested needs ept or npt");
+      v->nested_kind = tok[0] == 'e' ? MMU_NESTED_EPT : MMU_NESTED_NPT;
+      while ((n = vec_token(&c, tok, sizeof tok)) > 0) {
+        if (vec_parse_kv(tok, "root", &x))
+          v->nested_root = x;
+        else if (vec_parse_kv(tok, "flags", &x) && x <= 0xFFFFFFFFu)
+          v->nested_flags = (uint32_t)x;
+        else
+          return vec_set_error(r, "bad nested item '%s'", tok);
       }
       if (n < 0)
         return vec_set_error(r, "token too long");
@@ -434,6 +464,15 @@ static void vec_write_outcome(FILE *f, const vec_outcome *o) {
   case VEC_OUT_GP:
     fprintf(f, "gp");
     break;
+  case VEC_OUT_EPT_VIOLATION:
+  case VEC_OUT_NPF:
+    fprintf(f, "%s 0x%llx gpa=0x%llx",
+            o->kind == VEC_OUT_NPF ? "npf" : "ept-violation",
+            (unsigned long long)o->qual, (unsigned long long)o->gpa);
+    break;
+  case VEC_OUT_EPT_MISCONFIG:
+    fprintf(f, "ept-misconfig gpa=0x%llx", (unsigned long long)o->gpa);
+    break;
   default:
     fprintf(f, "none");
     break;
@@ -452,6 +491,10 @@ void vec_write(FILE *f, const vec_vector *v) {
           (unsigned long long)v->cr0, (unsigned long long)v->cr3,
           (unsigned long long)v->cr4, (unsigned long long)v->efer, v->pkru,
           v->cpl, v->ac);
+  if (v->nested_kind != MMU_NESTED_OFF)
+    fprintf(f, "nested %s root=0x%llx flags=0x%x\n",
+            v->nested_kind == MMU_NESTED_EPT ? "ept" : "npt",
+            (unsigned long long)v->nested_root, v->nested_flags);
   for (uint32_t i = 0; i < v->pte_count; i++)
     fprintf(f, "pte 0x%llx 0x%llx\n", (unsigned long long)v->pte[i].gpa,
             (unsigned long long)v->pte[i].value);

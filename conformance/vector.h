@@ -14,7 +14,7 @@
 
 #define VEC_MAX_PTES 64
 #define VEC_MAX_STEPS 16
-#define VEC_MAX_AD 8 /* entries changed by one step */
+#define VEC_MAX_AD 40 /* entries changed by one step (a 2D walk: 35) */
 #define VEC_MAX_TEXT 96
 #define VEC_MAX_RAM (1ull << 32) /* largest RAM a vector may declare */
 
@@ -36,13 +36,18 @@ typedef enum vec_outcome_kind {
   VEC_OUT_NONE = 0, /* not captured yet */
   VEC_OUT_OK,       /* translated to pa */
   VEC_OUT_PF,       /* #PF with error code and cr2 */
-  VEC_OUT_GP        /* #GP(0) */
+  VEC_OUT_GP,       /* #GP(0) */
+  /* nested paging's exits (SPEC 10): gpa the address that failed */
+  VEC_OUT_EPT_VIOLATION, /* qual: the exit qualification */
+  VEC_OUT_EPT_MISCONFIG,
+  VEC_OUT_NPF            /* qual: EXITINFO1 */
 } vec_outcome_kind;
 
 typedef struct vec_outcome {
   vec_outcome_kind kind;
   uint32_t error_code;
   uint64_t pa_or_cr2; /* pa for OK, cr2 for PF */
+  uint64_t qual, gpa; /* the nested exits' */
 } vec_outcome;
 
 typedef struct vec_ad { /* an entry whose value this step changed */
@@ -76,6 +81,10 @@ typedef struct vec_vector {
   uint64_t cr0, cr3, cr4, efer;
   uint32_t pkru;
   uint32_t cpl, ac;
+  /* nested paging (mmu_set_nested), off unless a 'nested' line says */
+  uint32_t nested_kind;  /* MMU_NESTED_OFF, _EPT or _NPT */
+  uint32_t nested_flags; /* MMU_NESTED_* flags */
+  uint64_t nested_root;  /* EPTP or nCR3 */
   uint32_t pte_count;
   vec_pte pte[VEC_MAX_PTES];
   uint32_t step_count;

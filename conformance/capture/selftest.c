@@ -72,17 +72,17 @@ vec_step *st_access(vec_vector *v, unsigned kind, uint64_t va) {
 }
 
 vec_outcome st_ok(uint64_t pa) {
-  vec_outcome o = {VEC_OUT_OK, 0, pa};
+  vec_outcome o = {VEC_OUT_OK, 0, pa, 0, 0};
   return o;
 }
 
 vec_outcome st_pf(uint32_t ec, uint64_t cr2) {
-  vec_outcome o = {VEC_OUT_PF, ec, cr2};
+  vec_outcome o = {VEC_OUT_PF, ec, cr2, 0, 0};
   return o;
 }
 
 vec_outcome st_gp(void) {
-  vec_outcome o = {VEC_OUT_GP, 0, 0};
+  vec_outcome o = {VEC_OUT_GP, 0, 0, 0, 0};
   return o;
 }
 
