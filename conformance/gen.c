@@ -845,18 +845,20 @@ typedef struct gen_nest {
   uint64_t root;
 } gen_nest;
 
-/* A table reference with every right the kind has (A as chance gives). */
-static uint64_t gen_nest_full(const gen_nest *n, gen_rng *r) {
-  uint64_t a = gen_chance(r, 50) ? (n->ept ? MMU_EPT_A : MMU_PTE_A) : 0;
-  return a | (n->ept ? MMU_EPT_R | MMU_EPT_W | MMU_EPT_X
-                     : MMU_PTE_P | MMU_PTE_W | MMU_PTE_U);
+/* A table reference with every right the kind has, A set: the harness's
+ * own accesses (its code's fetch, the guest's PD) pass through these
+ * entries before each access and set A (and D: gen_nest_map) there. */
+static uint64_t gen_nest_full(const gen_nest *n) {
+  return n->ept ? MMU_EPT_R | MMU_EPT_W | MMU_EPT_X | MMU_EPT_A
+                : MMU_PTE_P | MMU_PTE_W | MMU_PTE_U | MMU_PTE_A;
 }
 
 /* A table reference as a test wants it: mostly full rights, sometimes not
  * present, fewer rights (W without R: a misconfiguration; U = 0 or W = 0
  * for NPT's user accesses), a reserved bit, XD. */
 static uint64_t gen_nest_upper(const gen_nest *n, gen_rng *r, uint32_t maxphy) {
-  uint64_t e = gen_nest_full(n, r);
+  uint64_t e = gen_nest_full(n) &
+              ~(gen_chance(r, 50) ? (n->ept ? MMU_EPT_A : MMU_PTE_A) : 0);
   unsigned k = (unsigned)gen_below(r, 100);
   if (k < 5)
     return 0;
@@ -909,7 +911,7 @@ static uint64_t gen_nest_entry(gen_nest *n, gen_rng *r, uint64_t gpa, int level,
     uint64_t addr = ((1ull << maxphy) - 1) & ~0xFFFull; /* not reserved bits */
     if (!(e & addr)) {
       e = gen_new_table(n->b) |
-          (full ? gen_nest_full(n, r) : gen_nest_upper(n, r, maxphy));
+          (full ? gen_nest_full(n) : gen_nest_upper(n, r, maxphy));
       gen_set(n->b, at, e);
     }
     table = e & addr;
@@ -925,8 +927,8 @@ static void gen_nest_map(gen_nest *n, gen_rng *r, uint64_t gpa, uint64_t hpa,
   uint64_t at = gen_nest_entry(n, r, gpa, level, full, maxphy);
   if (gen_get(n->b, at))
     return; /* already mapped (two targets in one page) */
-  uint64_t e = full ? hpa | gen_nest_full(n, r) |
-                          (n->ept ? MMU_EPT_MT_WB : 0)
+  uint64_t e = full ? hpa | gen_nest_full(n) |
+                          (n->ept ? MMU_EPT_MT_WB | MMU_EPT_D : MMU_PTE_D)
                     : gen_nest_leaf(n, r, hpa, size, maxphy);
   gen_set(n->b, at, e);
 }

@@ -48,6 +48,7 @@
 #include "../gen.h"
 #include "booted.h"
 #include "guest.h"
+#include "nested_cap.h"
 #include "qguest/qlayout.h"
 #include "bguest/blayout.h"
 
@@ -325,11 +326,34 @@ static const booted_ops bochs_ops = {
     .exec = bochs_chunk,
 };
 
+static int bochs_exec_commands(void *s, const uint64_t *cmd, size_t nquads,
+                               uint64_t reslen, uint8_t *res) {
+  uint64_t panic[4];
+  return bochs_cap_run_commands(s, cmd, nquads, reslen, res, panic);
+}
+
+/* Vectors under EPT go through VMX (nested_cap.c), the others through the
+ * step harness; a batch holds either. */
 static int bochs_run(capture_source *s, vec_vector *v, size_t n, int *status) {
   struct bochs_cap_priv *p = s->priv;
   if (!p)
     return -EINVAL;
-  return booted_run(&p->b, v, n, status);
+  size_t nested = 0;
+  for (size_t i = 0; i < n; i++)
+    nested += v[i].nested_kind != MMU_NESTED_OFF;
+  if (nested == 0)
+    return booted_run(&p->b, v, n, status);
+  if (capture_reasons_reset(&p->b.reasons, n) != 0)
+    return -ENOMEM;
+  if (nested != n) {
+    for (size_t i = 0; i < n; i++) {
+      status[i] = -ENOTSUP;
+      capture_reason(&p->b.reasons, i, "a batch mixes nested and other vectors");
+    }
+    return 0;
+  }
+  return nested_cap_run_ept(bochs_exec_commands, s, p->b.cpu.maxphyaddr, v, n,
+                            status, &p->b.reasons);
 }
 
 /* ---- open / describe / close ---------------------------------------------- */
@@ -513,7 +537,7 @@ capture_source capture_bochs = {
     .needs = "bochs",
     .caps = GEN_CAP_1G | GEN_CAP_SMAP | GEN_CAP_IMPLICIT |
             GEN_CAP_PCID | GEN_CAP_PHYS40 | GEN_CAP_NOPAGING |
-            GEN_CAP_PAGING32 | GEN_CAP_PAE,
+            GEN_CAP_PAGING32 | GEN_CAP_PAE | GEN_CAP_EPT,
     .modes = CAPTURE_MODES_LONG | CAPTURE_MODE_BIT(CAPTURE_MODE_OFF) |
              CAPTURE_MODE_BIT(CAPTURE_MODE_32) | CAPTURE_MODE_BIT(CAPTURE_MODE_PAE),
     .departures = bochs_departures,

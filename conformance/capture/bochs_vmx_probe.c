@@ -192,7 +192,8 @@ int main(int argc, char **argv) {
       cmd[ncmd++] = peek_of(c, k);
     cmd[ncmd++] = c->lin ? 0x80000031 : 0; /* PG NE ET PE */
     cmd[ncmd++] = c->lin ? GUEST_PD : 0;
-    cmd[ncmd++] = 0;
+    cmd[ncmd++] = 0; /* CR4 */
+    cmd[ncmd++] = 0; /* no peek list */
   }
   cmd[ncmd++] = C_END;
 

@@ -28,7 +28,7 @@ void capture_clear_outcomes(vec_vector *v) {
 
 int capture_same_outcome(const vec_outcome *a, const vec_outcome *b) {
   return a->kind == b->kind && a->error_code == b->error_code &&
-         a->pa_or_cr2 == b->pa_or_cr2;
+         a->pa_or_cr2 == b->pa_or_cr2 && a->qual == b->qual && a->gpa == b->gpa;
 }
 
 int capture_same_step(const vec_step *a, const vec_step *b) {

@@ -13,8 +13,8 @@
 #define BX_SHUTDOWN 0x6e776f6474756853 /* "Shutdown" */
 
 
-/* C_VMX (prototype, bguest/vmx.inc): one guest access under EPT. The
- * command's quads (offsets from the command): */
+/* C_VMX (bguest/vmx.inc): one guest access under EPT. The command's
+ * quads (offsets from the command): */
 #define C_VMX 8
 #define VX_RESOFF 8  /* results at H_RES + this */
 #define VX_VMXON 16  /* physical address of the VMXON region (4 KiB) */
@@ -27,7 +27,9 @@
 #define VX_CR0 88    /* the guest's CR0 (0: PE, paging off), CR3, CR4 (the */
 #define VX_CR3 96    /* VMX fixed bits are added: NE, VMXE) */
 #define VX_CR4 104
-#define VX_SIZE 112
+#define VX_NPEEK 112 /* n: quads read after the exit into VR_SIZE + 8 * i */
+#define VX_SIZE 120  /* then n physical addresses: the command is */
+                     /* VX_SIZE + 8 * n bytes */
 /* its results (offsets from H_RES + VX_RESOFF) */
 #define VR_STATUS 0   /* 1 started, 2 VM exit, 3 VMfail, 4 exception */
 #define VR_STAGE 8    /* 1 FEATURE_CONTROL, 2 VMXON, 3 VMCLEAR, 4 VMPTRLD,
@@ -45,6 +47,8 @@
 #define VR_GRIP 96    /* guest RIP (0x681e) at the exit */
 #define VR_FIELD 104  /* the field a failed VMWRITE wrote */
 #define VR_PEEK 112   /* the 3 quads at VX_PEEK after the exit */
-#define VR_SIZE 136
+#define VR_GRDX 136   /* the guest's RDX at the exit */
+#define VR_ERRC 144   /* VM-exit interruption error code (0x4406) */
+#define VR_SIZE 152   /* then the VX_NPEEK quads */
 
 #endif
