@@ -2920,8 +2920,14 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
         gpa = narrow ? table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4
                      : table + ((vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
         rc = mmu__nested_step(cpu, gpa, tkind, 1, &hpa, &shift, &rwxd, out);
-        if (rc != MMU_OK)
+        if (rc != MMU_OK) {
+          /* an exit ends the guest's walk here: the entries above get A
+           * as a guest fault at this level would give them (QEMU) */
+          if (rc >= MMU_EPT_VIOLATION && rc <= MMU_NPF &&
+              (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
+            mmu__accessed_above(cpu, w, level);
           return rc;
+        }
         if ((narrow ? mmu__pt_read32(cpu, hpa, &pte) : mmu__pt_read(cpu, hpa, &pte)) != 0)
           return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, hpa, out);
         w->entry_at[level - 1] = hpa;
@@ -3223,6 +3229,17 @@ static int mmu__ref_cmpxchg(mmu_cpu *cpu, const mmu__ref_entry *e,
                    : mmu__pt_cmpxchg(cpu, e->at, e->value, want);
 }
 
+/* A walk that faults below the first n entries: with
+ * MMU_CFG_AD_ON_FAULT_UPPER, A in those (SPEC 4.8). */
+static void mmu__ref_fault_upper(mmu_cpu *cpu, const mmu__ref_entry *used,
+                                 int n) {
+  if (!(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
+    return;
+  for (int i = 0; i < n; i++)
+    if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
+      (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
+}
+
 /* A VM exit of the second dimension, for a guest walk: EPT's
  * qualification says the guest linear address is valid (bit 7) and, for
  * the final address, bit 8; NPT's EXITINFO1 bit 33 or 32. */
@@ -3473,8 +3490,13 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       if (e->in_memory && nested) {
         uint64_t size;
         int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, &e->at, &size, out);
-        if (rc != MMU_OK)
+        if (rc != MMU_OK) {
+          /* an exit ends the walk at this level (SPEC 10.4) */
+          if (rc == MMU_EPT_VIOLATION || rc == MMU_EPT_MISCONFIG ||
+              rc == MMU_NPF)
+            mmu__ref_fault_upper(cpu, used, n - 1);
           return rc;
+        }
       }
       if (e->in_memory && mmu__ref_read(cpu, e) != 0) {
         out->paddr = e->at;
@@ -3590,10 +3612,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     }
 
     if (fault) {
-      if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
-        for (int i = 0; i < n - 1; i++)
-          if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
-            (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
+      mmu__ref_fault_upper(cpu, used, n - 1);
       return mmu__ref_fault(vaddr, fault_ec, out);
     }
 

@@ -294,8 +294,14 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
         gpa = narrow ? table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4
                      : table + ((vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
         rc = mmu__nested_step(cpu, gpa, tkind, 1, &hpa, &shift, &rwxd, out);
-        if (rc != MMU_OK)
+        if (rc != MMU_OK) {
+          /* an exit ends the guest's walk here: the entries above get A
+           * as a guest fault at this level would give them (QEMU) */
+          if (rc >= MMU_EPT_VIOLATION && rc <= MMU_NPF &&
+              (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
+            mmu__accessed_above(cpu, w, level);
           return rc;
+        }
         if ((narrow ? mmu__pt_read32(cpu, hpa, &pte) : mmu__pt_read(cpu, hpa, &pte)) != 0)
           return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, hpa, out);
         w->entry_at[level - 1] = hpa;

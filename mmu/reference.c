@@ -35,6 +35,17 @@ static int mmu__ref_cmpxchg(mmu_cpu *cpu, const mmu__ref_entry *e,
                    : mmu__pt_cmpxchg(cpu, e->at, e->value, want);
 }
 
+/* A walk that faults below the first n entries: with
+ * MMU_CFG_AD_ON_FAULT_UPPER, A in those (SPEC 4.8). */
+static void mmu__ref_fault_upper(mmu_cpu *cpu, const mmu__ref_entry *used,
+                                 int n) {
+  if (!(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
+    return;
+  for (int i = 0; i < n; i++)
+    if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
+      (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
+}
+
 /* A VM exit of the second dimension, for a guest walk: EPT's
  * qualification says the guest linear address is valid (bit 7) and, for
  * the final address, bit 8; NPT's EXITINFO1 bit 33 or 32. */
@@ -285,8 +296,13 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       if (e->in_memory && nested) {
         uint64_t size;
         int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, &e->at, &size, out);
-        if (rc != MMU_OK)
+        if (rc != MMU_OK) {
+          /* an exit ends the walk at this level (SPEC 10.4) */
+          if (rc == MMU_EPT_VIOLATION || rc == MMU_EPT_MISCONFIG ||
+              rc == MMU_NPF)
+            mmu__ref_fault_upper(cpu, used, n - 1);
           return rc;
+        }
       }
       if (e->in_memory && mmu__ref_read(cpu, e) != 0) {
         out->paddr = e->at;
@@ -402,10 +418,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     }
 
     if (fault) {
-      if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
-        for (int i = 0; i < n - 1; i++)
-          if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
-            (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
+      mmu__ref_fault_upper(cpu, used, n - 1);
       return mmu__ref_fault(vaddr, fault_ec, out);
     }
 

@@ -450,6 +450,39 @@ Test(nested, guest_walk_through_npt) {
   EQ(r.exit_qual, MMU_NPF_TABLE | EC_P | EC_W | EC_U);
 }
 
+/* A guest table the nested tables do not map ends the guest's walk at its
+ * level: with MMU_CFG_AD_ON_FAULT_UPPER the guest entries above get A, as
+ * QEMU sets them (svm_npt_probe, cases l and n); by default (KVM, Bochs)
+ * they stay clear. The fast path and the reference walker alike. */
+Test(nested, guest_table_exit_sets_a_above_only_with_fault_upper) {
+  for (int upper = 0; upper < 2; upper++) {
+    mmu_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.flags = upper ? MMU_CFG_AD_ON_FAULT_UPPER : 0;
+    pt_env_init(&E, &cfg, 4);
+    for (int ref = 0; ref < 2; ref++) {
+      g2 g;
+      g2_offset_map(&E, &g, 0);
+      uint64_t pte = g2_entry(&E, &g, GVA, 1);
+      pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+      uint64_t pml4e = g.groot + 8 * pt_index(GVA, 4);
+      uint64_t pde = g2_entry(&E, &g, GVA, 2);
+      pt_wr(&E, g2_split(&E, &g, pte + GOFF), 0);
+      g2_boot(&E, &g, 0, MMU_NESTED_NXE);
+      mmu_result r;
+      memset(&r, 0, sizeof r);
+      ST(ref ? mmu_reference_translate(&E.cpu, GVA, MMU_READ, &r, NULL)
+             : mmu_translate(&E.cpu, GVA, MMU_READ, &r),
+         MMU_NPF);
+      EQ(r.gpa, pte + GOFF);
+      EQ(r.exit_qual, MMU_NPF_TABLE | EC_W | EC_U);
+      EQ(pt_rd(&E, pml4e) & F_A, upper ? F_A : 0);
+      EQ(pt_rd(&E, pde) & F_A, upper ? F_A : 0);
+      EQ(pt_rd(&E, pte) & F_A, 0);
+    }
+  }
+}
+
 Test(nested, guest_paging_off_and_pae) {
   g2 g;
   g2_offset_map(&E, &g, 1);

@@ -494,20 +494,19 @@ int bochs_cap_run_commands(capture_source *s, const uint64_t *cmd,
                            size_t nquads, uint64_t reslen, uint8_t *res,
                            uint64_t panic[4]) {
   struct bochs_cap_priv *p = s->priv;
-  if (!p || nquads * 8 > H_CMD_SIZE || reslen > H_RES_SIZE)
+  if (!p)
     return -EINVAL;
   inst *in = get_inst(p, BOCHS_MAXPHY, 0);
   if (!in)
     return -ENOMEM;
-  memcpy(in->mem + H_CMD, cmd, nquads * 8);
-  cap_wr64(in->mem, H_MBOX + MB_SEQ, 1);
-  cap_wr64(in->mem, H_MBOX + MB_DONE, 0);
-  memset(in->mem + H_MBOX + MB_PANIC, 0, 32);
-  int r = bochs_exec(p, in, reslen, CHUNK_MS_BASE);
+  int r = booted_stage_commands(in->mem, cmd, nquads, reslen);
   if (r == 0) {
-    memcpy(res, in->mem + H_RES, reslen);
-    for (int i = 0; i < 4; i++)
-      panic[i] = cap_rd64(in->mem, H_MBOX + MB_PANIC + 8 * i);
+    cap_wr64(in->mem, H_MBOX + MB_SEQ, 1);
+    cap_wr64(in->mem, H_MBOX + MB_DONE, 0);
+    r = bochs_exec(p, in, reslen, CHUNK_MS_BASE);
+  }
+  if (r == 0) {
+    booted_take_results(in->mem, reslen, res, panic);
     r = cap_rd64(in->mem, H_MBOX + MB_DONE) == 1 ? 0 : 1;
   }
   inst_kill(p, in);

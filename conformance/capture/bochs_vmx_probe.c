@@ -11,26 +11,24 @@
  * 0x700000..). The guest is 32-bit protected mode with paging off, so its
  * linear address is the gpa. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "../../include/mmu.h"
 #include "bguest/blayout.h"
 #include "bochs.h"
+#include "probe.h"
 #include "qguest/qlayout.h"
 
 #define RAM_SIZE (64ull << 20)
-#define MODEL_RAM (16ull << 20) /* what the library sees */
 #define VMXON_PA 0x400000ull
 #define VMCS_PA 0x401000ull
 #define EPT_PML4 0x410000ull
-#define EPT_PDPT 0x411000ull
-#define EPT_PD 0x412000ull
-#define EPT_PT_STUB 0x413000ull /* gpa [4 MiB, 6 MiB): PD index 2 */
-#define EPT_PT_CASE 0x414000ull /* gpa [6 MiB, 8 MiB): PD index 3 */
+#define EPT_PDPT PROBE_PDPT(EPT_PML4)
+#define EPT_PD PROBE_PD(EPT_PML4)
+#define EPT_PT_STUB PROBE_PT_STUB(EPT_PML4) /* gpa [4, 6) MiB: PD[2] */
+#define EPT_PT_CASE PROBE_PT_CASE(EPT_PML4) /* gpa [6, 8) MiB: PD[3] */
 #define STUB_GPA 0x500000ull
 /* the guest's 32-bit paging: PD, PTs for linear 4, 8 and 12 MiB; EPT maps
  * all but GUEST_PT3 */
@@ -76,24 +74,6 @@ static const probe_case cases[] = {
 /* the quad where case c's access lands: its page's number */
 #define MARKER(c) (0x1122334455660000ull | (((c)->pte >> 12) & 0xfff))
 
-static uint64_t cmd[8192];
-static size_t ncmd;
-static uint8_t *model; /* the library's RAM: the same writes */
-
-static void wr(uint64_t gpa, uint64_t v) {
-  cmd[ncmd++] = C_WR;
-  cmd[ncmd++] = 1;
-  cmd[ncmd++] = gpa;
-  cmd[ncmd++] = v;
-  memcpy(model + gpa, &v, 8);
-}
-
-static void zero(uint64_t gpa) {
-  cmd[ncmd++] = C_ZERO;
-  cmd[ncmd++] = gpa;
-  memset(model + gpa, 0, 4096);
-}
-
 /* What the guest reads back after case c's exit: 0 where the access
  * lands (the case's hpa; the stub page for none), 1 the EPT entry that
  * maps it (PTE, or the PDPTE for gpa 1 GiB), 2 the PML4E. */
@@ -123,116 +103,82 @@ static const char *reason_name(uint64_t r) {
 
 int main(int argc, char **argv) {
   int ad = argc > 1 && strcmp(argv[1], "--ad") == 0;
-  model = calloc(1, MODEL_RAM);
-  if (!model)
-    return 2;
   capture_source *s = &capture_bochs;
-  int e = s->open(s, RAM_SIZE);
-  if (e) {
-    fprintf(stderr, "bochs: open: %s: %s\n", strerror(e), s->why(s, 0));
-    s->close(s);
-    return e == ENOENT ? 77 : 2;
-  }
-  char desc[1400];
-  s->describe(s, desc, sizeof desc);
-  printf("%s\n", desc);
+  int e = probe_open(s, RAM_SIZE);
+  if (e)
+    return e;
 
   /* EPT: PML4[0] -> PDPT; PDPT[0] -> PD; PD[2] -> stubs' PT, PD[3] ->
    * the cases' PT; PDPT[1] (gpa 1 GiB) stays 0 */
-  uint64_t zeros[] = {VMXON_PA, VMCS_PA, EPT_PML4, EPT_PDPT, EPT_PD,
-                      EPT_PT_STUB, EPT_PT_CASE, STUB_GPA};
-  for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++)
-    zero(zeros[i]);
-  wr(EPT_PML4, EPT_PDPT | RWX);
-  wr(EPT_PDPT, EPT_PD | RWX);
-  wr(EPT_PD + 8 * 2, EPT_PT_STUB | RWX);
-  wr(EPT_PD + 8 * 3, EPT_PT_CASE | RWX);
-  wr(EPT_PT_STUB + 8 * ((STUB_GPA >> 12) & 511), STUB_GPA | RWX | WB);
+  probe_zero(VMXON_PA);
+  probe_zero(VMCS_PA);
+  probe_nested_base(EPT_PML4, RWX, STUB_GPA, RWX | WB);
   /* stubs (32-bit): +0 mov eax,[esi]; vmcall  +16 mov [esi],eax; vmcall
    * +32 jmp esi */
-  wr(STUB_GPA, 0x0000c1010f068bull);
-  wr(STUB_GPA + 16, 0x0000c1010f0689ull);
-  wr(STUB_GPA + 32, 0x000000000000e6ffull);
+  probe_wr(STUB_GPA, 0x0000c1010f068bull);
+  probe_wr(STUB_GPA + 16, 0x0000c1010f0689ull);
+  probe_wr(STUB_GPA + 32, 0x000000000000e6ffull);
   /* guest tables (4-byte entries, P|W): PDE 1..3 -> PT1..3; linear
    * 0x500000 -> the stubs, 8 and 12 MiB -> gpa 0x608000 */
-  zero(GUEST_PD);
-  zero(GUEST_PT1);
-  zero(GUEST_PT2);
-  zero(GUEST_PT3);
-  wr(GUEST_PD, (GUEST_PT1 | 3) << 32);
-  wr(GUEST_PD + 8, (GUEST_PT2 | 3) | (GUEST_PT3 | 3) << 32);
-  wr(GUEST_PT1 + 4 * 0x100, STUB_GPA | 3);
-  wr(GUEST_PT2, 0x608000 | 3);
-  wr(GUEST_PT3, 0x608000 | 3);
+  probe_zero(GUEST_PD);
+  probe_zero(GUEST_PT1);
+  probe_zero(GUEST_PT2);
+  probe_zero(GUEST_PT3);
+  probe_wr(GUEST_PD, (GUEST_PT1 | 3) << 32);
+  probe_wr(GUEST_PD + 8, (GUEST_PT2 | 3) | (GUEST_PT3 | 3) << 32);
+  probe_wr(GUEST_PT1 + 4 * 0x100, STUB_GPA | 3);
+  probe_wr(GUEST_PT2, 0x608000 | 3);
+  probe_wr(GUEST_PT3, 0x608000 | 3);
   for (uint64_t t = GUEST_PD; t < GUEST_PT3; t += 0x1000)
-    wr(EPT_PT_STUB + 8 * ((t >> 12) & 511), t | RWX | WB);
+    probe_wr(EPT_PT_STUB + 8 * ((t >> 12) & 511), t | RWX | WB);
   for (size_t i = 0; i < NCASES; i++) {
     const probe_case *c = &cases[i];
     if (!c->pte)
       continue;
     uint64_t hpa = c->pte & 0xfffff000ull;
-    zero(hpa);
+    probe_zero(hpa);
     /* the marker where the access lands; a fetch finds VMCALL there */
     uint64_t m = c->kind == K_FETCH ? 0xc1010f : MARKER(c);
-    wr(hpa + (c->gpa & 0xfff), m);
-    wr(EPT_PT_CASE + 8 * ((c->gpa >> 12) & 511), c->pte);
+    probe_wr(hpa + (c->gpa & 0xfff), m);
+    probe_wr(EPT_PT_CASE + 8 * ((c->gpa >> 12) & 511), c->pte);
   }
   uint64_t eptp = EPT_PML4 | 6 | (3 << 3) | (ad ? 1 << 6 : 0);
   for (size_t i = 0; i < NCASES; i++) {
     const probe_case *c = &cases[i];
-    cmd[ncmd++] = C_VMX;
-    cmd[ncmd++] = i * VR_SIZE;
-    cmd[ncmd++] = VMXON_PA;
-    cmd[ncmd++] = VMCS_PA;
-    cmd[ncmd++] = eptp;
-    cmd[ncmd++] = STUB_GPA + 16 * (uint64_t)c->kind;
-    cmd[ncmd++] = c->lin ? c->lin : c->gpa;
-    cmd[ncmd++] = 0xabcdef01; /* what a write stores */
+    uint64_t peek[3];
     for (int k = 0; k < 3; k++)
-      cmd[ncmd++] = peek_of(c, k);
-    cmd[ncmd++] = c->lin ? 0x80000031 : 0; /* PG NE ET PE */
-    cmd[ncmd++] = c->lin ? GUEST_PD : 0;
-    cmd[ncmd++] = 0; /* CR4 */
-    cmd[ncmd++] = 0; /* no peek list */
+      peek[k] = peek_of(c, k);
+    probe_guest_run g = {C_VMX, i * VR_SIZE, VMXON_PA, VMCS_PA, eptp,
+                         STUB_GPA + 16 * (uint64_t)c->kind,
+                         c->lin ? c->lin : c->gpa,
+                         0xabcdef01, /* what a write stores */
+                         peek, 3,
+                         c->lin ? 0x80000031 : 0, /* PG NE ET PE */
+                         c->lin ? GUEST_PD : 0, 0};
+    probe_guest(&g);
+    probe_cmd(0); /* VX_NPEEK: no list */
   }
-  cmd[ncmd++] = C_END;
 
+  _Static_assert(VX_NPEEK == 8 * (8 + 3 + 3) && VX_CR0 == 64 + 8 * 3 &&
+                     VX_SIZE == VX_NPEEK + 8,
+                 "C_VMX's operands");
   static uint8_t res[NCASES * VR_SIZE];
   uint64_t panic[4] = {0};
+  size_t ncmd;
+  const uint64_t *cmd = probe_cmds(&ncmd);
   int r = bochs_cap_run_commands(s, cmd, ncmd, sizeof res, res, panic);
-  if (r < 0) {
-    fprintf(stderr, "bochs: %s\n", bochs_cap_last_error(s));
-    s->close(s);
-    return 2;
-  }
-  if (r == 1)
-    printf("guest panicked: vector %#" PRIx64 " code %#" PRIx64 " cr2 %#" PRIx64
-           " rip %#" PRIx64 "\n",
-           panic[0], panic[1], panic[2], panic[3]);
+  if ((e = probe_ran(s, r, bochs_cap_last_error(s), panic)) != 0)
+    return e;
 
   /* the library on the same tables */
-  static uint8_t tlb[1 << 20];
-  mmu_ram_region ram = {.gpa = 0, .size = MODEL_RAM, .host = model};
-  mmu_config cc;
-  memset(&cc, 0, sizeof cc);
-  cc.maxphyaddr = 40;
-  cc.ram = &ram;
-  cc.ram_count = 1;
-  static mmu_cpu cpu;
-  if (mmu_tlb_storage_size(&cc) > sizeof tlb ||
-      mmu_init(&cpu, &cc, tlb, sizeof tlb) != MMU_OK) {
-    fprintf(stderr, "mmu_init failed\n");
-    return 2;
-  }
   mmu_nested n;
   memset(&n, 0, sizeof n);
   n.kind = MMU_NESTED_EPT;
   n.flags = MMU_NESTED_EXEC_ONLY; /* Bochs: execute-only, 1G, A/D */
   n.root = eptp;
-  if ((e = mmu_set_nested(&cpu, &n)) != MMU_OK) {
-    fprintf(stderr, "mmu_set_nested: %s\n", mmu_status_name(e));
+  mmu_cpu *cpu = probe_library(40, 0, &n);
+  if (!cpu)
     return 2;
-  }
   static const unsigned acc[] = {MMU_READ, MMU_WRITE, MMU_FETCH};
   int bad = 0;
   for (size_t i = 0; i < NCASES; i++) {
@@ -260,7 +206,7 @@ int main(int argc, char **argv) {
     /* the library: the guest's fetch of its stub, then the access */
     mmu_result mr;
     memset(&mr, 0, sizeof mr);
-    int st = mmu_nested_translate(&cpu, STUB_GPA + 16 * (uint64_t)c->kind,
+    int st = mmu_nested_translate(cpu, STUB_GPA + 16 * (uint64_t)c->kind,
                                   MMU_FETCH, &mr);
     if (st != MMU_OK)
       printf("  mmu: the stub's fetch: %s\n", mmu_status_name(st));
@@ -274,12 +220,11 @@ int main(int argc, char **argv) {
      * writes to EPT */
     for (int k = 0; c->lin && k < 2 && st == MMU_OK; k++) {
       memset(&mr, 0, sizeof mr);
-      st = mmu_nested_translate(&cpu, walk[k], ad ? MMU_WRITE : MMU_READ,
-                                &mr);
+      st = mmu_nested_translate(cpu, walk[k], ad ? MMU_WRITE : MMU_READ, &mr);
     }
     if (st == MMU_OK) {
       memset(&mr, 0, sizeof mr);
-      st = mmu_nested_translate(&cpu, c->gpa, acc[c->kind], &mr);
+      st = mmu_nested_translate(cpu, c->gpa, acc[c->kind], &mr);
     }
     printf("  mmu:   %s paddr %#" PRIx64 " gpa %#" PRIx64 " qual %#" PRIx64
            "\n",
@@ -292,7 +237,8 @@ int main(int argc, char **argv) {
          * says the access lands */
         if (c->kind == K_READ)
           agree = (uint32_t)Q(VR_GRAX) == (uint32_t)MARKER(c) &&
-                  *(const uint32_t *)(model + mr.paddr) == (uint32_t)MARKER(c);
+                  *(const uint32_t *)(probe_model + mr.paddr) ==
+                      (uint32_t)MARKER(c);
         else if (c->kind == K_WRITE) /* it landed where the library says */
           agree = (uint32_t)Q(VR_PEEK) == 0xabcdef01 &&
                   (mr.paddr & ~7ull) == peek_of(c, 0);
@@ -310,19 +256,11 @@ int main(int argc, char **argv) {
       }
     }
     /* the EPT entries after the exit (A/D with --ad) */
-    for (int k = 1; k < 3; k++) {
-      uint64_t at = peek_of(c, k), lib;
-      memcpy(&lib, model + at, 8);
-      printf("  entry %#" PRIx64 ": bochs %#" PRIx64 " mmu %#" PRIx64 "%s\n",
-             at, Q(VR_PEEK + 8 * k), lib,
-             Q(VR_PEEK + 8 * k) == lib ? "" : "  (differ)");
-      agree &= Q(VR_PEEK + 8 * k) == lib;
-    }
+    uint64_t at[2] = {peek_of(c, 1), peek_of(c, 2)};
+    agree &= probe_entries("bochs", at, (const uint64_t *)(v + VR_PEEK + 8),
+                           2);
     printf("  %s\n", agree ? "AGREE" : "DIFFER");
     bad += !agree;
   }
-  printf("%zu cases, %d differ\n", NCASES, bad);
-  s->close(s);
-  free(model);
-  return bad ? 1 : 0;
+  return probe_finish(s, NCASES, bad, 0);
 }

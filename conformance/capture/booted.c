@@ -133,6 +133,22 @@ int booted_write_rom(booted *p) {
 
 _Static_assert(MB_CPUID + 16 * CPUID_N <= MB_VMX, "CPUID overlaps MB_VMX");
 
+int booted_stage_commands(uint8_t *mem, const uint64_t *cmd, size_t nquads,
+                          uint64_t reslen) {
+  if (nquads * 8 > H_CMD_SIZE || reslen > H_RES_SIZE)
+    return -EINVAL;
+  memcpy(mem + H_CMD, cmd, nquads * 8);
+  memset(mem + H_MBOX + MB_PANIC, 0, 32);
+  return 0;
+}
+
+void booted_take_results(const uint8_t *mem, uint64_t reslen, uint8_t *res,
+                         uint64_t panic[4]) {
+  memcpy(res, mem + H_RES, reslen);
+  for (int i = 0; i < 4; i++)
+    panic[i] = cap_rd64(mem, H_MBOX + MB_PANIC + 8 * i);
+}
+
 void booted_read_cpuid(booted *p, const uint8_t *mem) {
   for (int i = 0; i < CPUID_N; i++)
     for (int j = 0; j < 4; j++) {

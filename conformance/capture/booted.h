@@ -139,6 +139,15 @@ int booted_write_rom(booted *b);
 /* The CPUID the guest left in its mailbox (mem: guest RAM from 0), into
  * b->cpuid and b->cpu. */
 void booted_read_cpuid(booted *b, const uint8_t *mem);
+/* A probe's raw command list (qemu_cap_run_commands,
+ * bochs_cap_run_commands): into mem's H_CMD with the panic record cleared
+ * (-EINVAL if it or reslen does not fit, else 0); after the run, the
+ * results [H_RES, +reslen) and the panic record (vector, code, CR2, RIP)
+ * out of mem. */
+int booted_stage_commands(uint8_t *mem, const uint64_t *cmd, size_t nquads,
+                          uint64_t reslen);
+void booted_take_results(const uint8_t *mem, uint64_t reslen, uint8_t *res,
+                         uint64_t panic[4]);
 /* "cpu VENDOR \"BRAND\" family ... maxphyaddr=N" for a description. */
 void booted_describe_cpu(const booted *b, char *buf, size_t n);
 /* capture_source.why: vector i's reason; before any run, the last error. */

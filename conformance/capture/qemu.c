@@ -463,6 +463,24 @@ void qemu_cap_get_stats(const capture_source *s, qemu_cap_stats *out) {
     *out = p->b.st;
 }
 
+int qemu_cap_run_commands(capture_source *s, uint32_t maxphy,
+                          const uint64_t *cmd, size_t nquads, uint64_t reslen,
+                          uint8_t *res, uint64_t panic[4]) {
+  struct qemu_cap_priv *p = s->priv;
+  if (!p)
+    return -EINVAL;
+  inst *in = get_inst(p, maxphy, 0);
+  if (!in)
+    return -EIO;
+  int r = booted_stage_commands(in->b.mem, cmd, nquads, reslen);
+  if (r == 0)
+    r = qemu_exec(&p->b, &in->b);
+  if (r >= 0)
+    booted_take_results(in->b.mem, reslen, res, panic);
+  inst_kill(p, in);
+  return r;
+}
+
 static void qemu_close(capture_source *s) {
   struct qemu_cap_priv *p = s->priv;
   if (!p)

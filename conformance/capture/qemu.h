@@ -39,6 +39,7 @@
 #ifndef QEMU_CAP_H_INCLUDED
 #define QEMU_CAP_H_INCLUDED
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "booted.h"
@@ -51,5 +52,15 @@ void qemu_cap_get_stats(const capture_source *s, qemu_cap_stats *out);
 
 /* The last error that was not about one vector (boot failures...). */
 const char *qemu_cap_last_error(const capture_source *s);
+
+/* A raw command list (quads, ending in C_END) on a QEMU booted with
+ * MAXPHYADDR maxphy and 1 GiB pages: copies back [H_RES, +reslen) and the
+ * mailbox's panic record (vector, code, CR2, RIP; all zero when none). 0
+ * when the list ran to its end, 1 when the guest panicked, < 0 on error
+ * (last_error). The instance is killed after: its memory is no longer the
+ * one booted.c plans on. For probes such as C_SVM (svm_npt_probe.c). */
+int qemu_cap_run_commands(capture_source *s, uint32_t maxphy,
+                          const uint64_t *cmd, size_t nquads, uint64_t reslen,
+                          uint8_t *res, uint64_t panic[4]);
 
 #endif

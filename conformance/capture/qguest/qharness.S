@@ -266,6 +266,8 @@ interp:
 	je c_mon
 	cmp rax, C_RUN
 	je c_run
+	cmp rax, C_SVM
+	je c_svm
 #ifdef BOCHS_VMX_PROBE
 	cmp rax, C_VMX
 	je c_vmx
@@ -688,6 +690,7 @@ exc_panic:
 	hlt
 	jmp 1b
 
+#include "svm.inc"
 #ifdef BOCHS_VMX_PROBE
 #include "../bguest/vmx.inc"
 #endif

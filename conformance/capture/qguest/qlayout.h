@@ -85,6 +85,38 @@
 #define RUN_HDR 80  /* bytes before the steps */
 /* then nsteps steps of STEP_SIZE bytes (guest/layout.h) */
 
+/* C_SVM (qguest/svm.inc): one guest access under AMD SVM with nested
+ * paging; 9 beside C_VMX (8, bguest/blayout.h). The command's quads
+ * (offsets from the command; VS_SIZE below is a step's result size): */
+#define C_SVM 9
+#define VS_RESOFF 8   /* results at H_RES + this */
+#define VS_HSAVE 16   /* VM_HSAVE_PA: the host save area (4 KiB) */
+#define VS_VMCB 24    /* physical address of the VMCB (4 KiB, zeroed here) */
+#define VS_NCR3 32    /* nCR3: the nested tables (host long-mode format) */
+#define VS_RIP 40     /* guest EIP: a 32-bit stub the host wrote */
+#define VS_RSI 48     /* guest ESI (VMRUN leaves it as the host's), EAX */
+#define VS_RAX 56
+#define VS_PEEK 64    /* VS_NPEEK physical quads read after the exit */
+#define VS_NPEEK 6
+#define VS_CR0 112    /* the guest's CR0 (0: PE, paging off), CR3, CR4 */
+#define VS_CR3 120
+#define VS_CR4 128
+#define VS_LEN 136
+/* its results (offsets from H_RES + VS_RESOFF) */
+#define SR_STATUS 0    /* 1 started, 2 #VMEXIT, 4 exception in the host */
+#define SR_STAGE 8     /* 1 EFER, 2 VM_HSAVE_PA, 3 VMCB, 4 VMRUN */
+#define SR_EXC 16      /* the host exception's vector, error code */
+#define SR_EXCEC 24
+#define SR_EXITCODE 32 /* VMCB 0x70 */
+#define SR_INFO1 40    /* EXITINFO1 (0x78) */
+#define SR_INFO2 48    /* EXITINFO2 (0x80) */
+#define SR_INTINFO 56  /* EXITINTINFO (0x88) */
+#define SR_GRAX 64     /* guest RAX (0x5f8), RIP (0x578) at the exit */
+#define SR_GRIP 72
+#define SR_EFER 80     /* the host's EFER as found */
+#define SR_PEEK 88     /* the VS_NPEEK quads at VS_PEEK after the exit */
+#define SR_SIZE 136
+
 /* results of one vector (offsets from H_RES + result offset) */
 #define V_STATUS 0  /* 1 started, 2 done */
 #define V_SETUP 8   /* 0, or stage | vector << 8: a register load faulted */
