@@ -967,7 +967,7 @@ static int gen_cat_nested(gen_rng *r, unsigned caps, vec_vector *v,
     v->nested_root |= MMU_EPTP_WB | MMU_EPTP_WALK4 |
                       (gen_chance(r, 50) ? MMU_EPTP_AD : 0);
   } else {
-    v->nested_flags = gen_chance(r, 60) ? MMU_NESTED_NXE : 0;
+    v->nested_flags = MMU_NESTED_NXE; /* the harnesses' hosts run with NXE */
   }
   if (!(caps & GEN_CAP_1G))
     v->nested_flags |= MMU_NESTED_NO_1G;

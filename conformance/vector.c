@@ -311,7 +311,7 @@ int vec_read(vec_reader *r, vec_vector *v) {
         if (rc != VEC_OK)
           return rc;
       } else if (strcmp(tok, "meta") == 0) {
-        char ignored[1024]; /* kept for people: versions, CPUID, capabilities */
+        char ignored[2048]; /* kept for people: versions, CPUID, capabilities */
         int rc = vec_rest(r, &c, ignored, sizeof ignored);
         if (rc != VEC_OK)
           return rc;

@@ -2757,6 +2757,28 @@ static inline int mmu__ept_present(const mmu_cpu *cpu, uint64_t e) {
  * (a guest table's read or A/D write when `table`). MMU_OK with *hpa and
  * *shift (the page size), a VM exit with out->gpa/exit_qual, or
  * MMU_ERR_PT_BUS with out->paddr the entry outside RAM. */
+/* MMU_CFG_AD_ON_FAULT_UPPER in this dimension too: a walk that exits at
+ * `level` sets A in the entries above it (QEMU's nested walk is its
+ * walker). EPT only with its A/D on. */
+static MMU_NOINLINE void mmu__nested_fault_upper(mmu_cpu *cpu,
+                                                 const uint64_t *entry_hpa,
+                                                 const uint64_t *entry,
+                                                 int level) {
+  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+  const uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A;
+  if (ept && !(cpu->nested.root & MMU_EPTP_AD))
+    return;
+  for (int l = cpu->nested_levels; l > level; l--)
+    if (!(entry[l - 1] & a))
+      (void)mmu__pt_cmpxchg(cpu, entry_hpa[l - 1], entry[l - 1], entry[l - 1] | a);
+}
+
+#define MMU__NESTED_FAULT_UPPER(level)                                       \
+  do {                                                                       \
+    if (MMU_UNLIKELY(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))                \
+      mmu__nested_fault_upper(cpu, entry_hpa, entry, (level));               \
+  } while (0)
+
 static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                             int table, uint64_t *hpa, unsigned *shift,
                             unsigned *rwxd, mmu_result *out) {
@@ -2778,22 +2800,29 @@ static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
       leaf = level == 1 || ((level == 2 || level == 3) && (e & MMU_PTE_PS));
       if (ept) {
         int p = mmu__ept_present(cpu, e);
-        if (p == 0)
+        if (p == 0) {
+          MMU__NESTED_FAULT_UPPER(level);
           return mmu__nested_exit(cpu, MMU_EPT_VIOLATION, gpa, access, 0, tbl,
                                   out);
+        }
         uint64_t mt = (e >> 3) & 7;
         if (p < 0 || (e & cpu->nested_rsvd[level][leaf]) ||
             (leaf && (mt == 2 || mt == 3 || mt == 7)) ||
-            (level == 3 && leaf && (cpu->nested.flags & MMU_NESTED_NO_1G)))
+            (level == 3 && leaf && (cpu->nested.flags & MMU_NESTED_NO_1G))) {
+          MMU__NESTED_FAULT_UPPER(level);
           return mmu__nested_exit(cpu, MMU_EPT_MISCONFIG, gpa, access, 0, tbl,
                                   out);
+        }
         rights &= e;
       } else {
-        if (!(e & MMU_PTE_P))
-          return mmu__nested_exit(cpu, MMU_NPF, gpa, access, 0, tbl, out);
-        if (e & cpu->nested_rsvd[level][leaf])
+        if (!(e & MMU_PTE_P) || (e & cpu->nested_rsvd[level][leaf])) {
+          MMU__NESTED_FAULT_UPPER(level);
           return mmu__nested_exit(cpu, MMU_NPF, gpa, access, 0,
-                                  MMU__NX_PRESENT | MMU__NX_RSVD | tbl, out);
+                                  (e & MMU_PTE_P)
+                                      ? MMU__NX_PRESENT | MMU__NX_RSVD | tbl
+                                      : tbl,
+                                  out);
+        }
         /* as EPT's R/W/X bits: a user access (APM 2 15.25.5: nested walks
          * and accesses are user-mode) needs U at every level to do any */
         rights &= (e & MMU_PTE_U) ? MMU_EPT_R | ((e & MMU_PTE_W) ? MMU_EPT_W : 0) |
@@ -2808,9 +2837,11 @@ static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
     uint64_t need = kind == MMU_READ    ? MMU_EPT_R
                     : kind == MMU_WRITE ? MMU_EPT_W
                                         : MMU_EPT_X;
-    if (!(rights & need))
+    if (!(rights & need)) {
+      MMU__NESTED_FAULT_UPPER(level);
       return mmu__nested_exit(cpu, ept ? MMU_EPT_VIOLATION : MMU_NPF, gpa,
                               access, rights, MMU__NX_PRESENT | tbl, out);
+    }
     /* A in every entry used, D in the leaf on a write: NPT always, EPT when
      * the EPTP enables it (SDM 3C 28.2.5) */
     uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A, d = ept ? MMU_EPT_D : MMU_PTE_D;
@@ -3257,6 +3288,19 @@ static int mmu__ref_exit(int status, uint64_t gpa, uint64_t qual, int table,
 /* The second dimension, written out (SDM 3C "EPT Translation Mechanism",
  * "EPT-Induced VM Exits"; APM 2 15.25.5-6): gpa to hpa for a read, write
  * or fetch (kind), of a guest table (table) or the final address. */
+/* MMU_CFG_AD_ON_FAULT_UPPER in the second dimension: a walk that exits
+ * below its first n entries sets A in them (QEMU's nested walk is its
+ * walker; EPT only with its A/D on). */
+static void mmu__ref_nested_upper(mmu_cpu *cpu, const uint64_t *at,
+                                  const uint64_t *val, int n, int ad,
+                                  uint64_t a_bit) {
+  if (!ad || !(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
+    return;
+  for (int i = 0; i < n; i++)
+    if (!(val[i] & a_bit))
+      (void)mmu__pt_cmpxchg(cpu, at[i], val[i], val[i] | a_bit);
+}
+
 static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
                            int table, uint64_t *hpa, uint64_t *size,
                            mmu_result *out) {
@@ -3292,8 +3336,10 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
       int leaf = level == 1 || ((level == 2 || level == 3) && ps);
       if (ept) {
         /* present: any of R, W, X */
-        if ((e & 7) == 0)
+        if ((e & 7) == 0) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_EPT_VIOLATION, gpa, access_bit, table, out);
+        }
         int mis = (e & 3) == 2; /* W without R */
         mis |= (e & 7) == 4 && !(n->flags & MMU_NESTED_EXEC_ONLY);
         mis |= (e & above) != 0;
@@ -3308,14 +3354,18 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
         unsigned mt = (unsigned)(e >> 3) & 7;
         if (leaf)
           mis |= mt == 2 || mt == 3 || mt == 7;
-        if (mis)
+        if (mis) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_EPT_MISCONFIG, gpa, 0, table, out);
+        }
         r &= (int)(e & 1);
         w &= (int)(e >> 1) & 1;
         x &= (int)(e >> 2) & 1;
       } else {
-        if (!(e & MMU_PTE_P))
+        if (!(e & MMU_PTE_P)) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_NPF, gpa, npf, table, out);
+        }
         int rsv = (e & above) != 0;
         rsv |= !(n->flags & MMU_NESTED_NXE) && (e >> 63);
         if (level >= 4)
@@ -3324,9 +3374,11 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
           rsv |= (n->flags & MMU_NESTED_NO_1G) || (e & 0x3FFFE000ull);
         if (leaf && level == 2)
           rsv |= (e & 0x1FE000ull) != 0;
-        if (rsv)
+        if (rsv) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_NPF, gpa, npf | MMU_PFEC_P | MMU_PFEC_RSVD,
                                table, out);
+        }
         u &= (int)(e >> 2) & 1;
         w &= (int)(e >> 1) & 1;
         x &= !(int)(e >> 63);
@@ -3340,6 +3392,8 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
     int allowed = kind == MMU_READ ? r : kind == MMU_WRITE ? w : x;
     if (!ept)
       allowed = u && (kind == MMU_READ || allowed);
+    if (!allowed)
+      mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
     if (!allowed)
       return ept ? mmu__ref_exit(MMU_EPT_VIOLATION, gpa,
                                  access_bit | (uint64_t)r << 3 |

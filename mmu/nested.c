@@ -131,6 +131,28 @@ static inline int mmu__ept_present(const mmu_cpu *cpu, uint64_t e) {
  * (a guest table's read or A/D write when `table`). MMU_OK with *hpa and
  * *shift (the page size), a VM exit with out->gpa/exit_qual, or
  * MMU_ERR_PT_BUS with out->paddr the entry outside RAM. */
+/* MMU_CFG_AD_ON_FAULT_UPPER in this dimension too: a walk that exits at
+ * `level` sets A in the entries above it (QEMU's nested walk is its
+ * walker). EPT only with its A/D on. */
+static MMU_NOINLINE void mmu__nested_fault_upper(mmu_cpu *cpu,
+                                                 const uint64_t *entry_hpa,
+                                                 const uint64_t *entry,
+                                                 int level) {
+  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+  const uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A;
+  if (ept && !(cpu->nested.root & MMU_EPTP_AD))
+    return;
+  for (int l = cpu->nested_levels; l > level; l--)
+    if (!(entry[l - 1] & a))
+      (void)mmu__pt_cmpxchg(cpu, entry_hpa[l - 1], entry[l - 1], entry[l - 1] | a);
+}
+
+#define MMU__NESTED_FAULT_UPPER(level)                                       \
+  do {                                                                       \
+    if (MMU_UNLIKELY(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))                \
+      mmu__nested_fault_upper(cpu, entry_hpa, entry, (level));               \
+  } while (0)
+
 static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                             int table, uint64_t *hpa, unsigned *shift,
                             unsigned *rwxd, mmu_result *out) {
@@ -152,22 +174,29 @@ static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
       leaf = level == 1 || ((level == 2 || level == 3) && (e & MMU_PTE_PS));
       if (ept) {
         int p = mmu__ept_present(cpu, e);
-        if (p == 0)
+        if (p == 0) {
+          MMU__NESTED_FAULT_UPPER(level);
           return mmu__nested_exit(cpu, MMU_EPT_VIOLATION, gpa, access, 0, tbl,
                                   out);
+        }
         uint64_t mt = (e >> 3) & 7;
         if (p < 0 || (e & cpu->nested_rsvd[level][leaf]) ||
             (leaf && (mt == 2 || mt == 3 || mt == 7)) ||
-            (level == 3 && leaf && (cpu->nested.flags & MMU_NESTED_NO_1G)))
+            (level == 3 && leaf && (cpu->nested.flags & MMU_NESTED_NO_1G))) {
+          MMU__NESTED_FAULT_UPPER(level);
           return mmu__nested_exit(cpu, MMU_EPT_MISCONFIG, gpa, access, 0, tbl,
                                   out);
+        }
         rights &= e;
       } else {
-        if (!(e & MMU_PTE_P))
-          return mmu__nested_exit(cpu, MMU_NPF, gpa, access, 0, tbl, out);
-        if (e & cpu->nested_rsvd[level][leaf])
+        if (!(e & MMU_PTE_P) || (e & cpu->nested_rsvd[level][leaf])) {
+          MMU__NESTED_FAULT_UPPER(level);
           return mmu__nested_exit(cpu, MMU_NPF, gpa, access, 0,
-                                  MMU__NX_PRESENT | MMU__NX_RSVD | tbl, out);
+                                  (e & MMU_PTE_P)
+                                      ? MMU__NX_PRESENT | MMU__NX_RSVD | tbl
+                                      : tbl,
+                                  out);
+        }
         /* as EPT's R/W/X bits: a user access (APM 2 15.25.5: nested walks
          * and accesses are user-mode) needs U at every level to do any */
         rights &= (e & MMU_PTE_U) ? MMU_EPT_R | ((e & MMU_PTE_W) ? MMU_EPT_W : 0) |
@@ -182,9 +211,11 @@ static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
     uint64_t need = kind == MMU_READ    ? MMU_EPT_R
                     : kind == MMU_WRITE ? MMU_EPT_W
                                         : MMU_EPT_X;
-    if (!(rights & need))
+    if (!(rights & need)) {
+      MMU__NESTED_FAULT_UPPER(level);
       return mmu__nested_exit(cpu, ept ? MMU_EPT_VIOLATION : MMU_NPF, gpa,
                               access, rights, MMU__NX_PRESENT | tbl, out);
+    }
     /* A in every entry used, D in the leaf on a write: NPT always, EPT when
      * the EPTP enables it (SDM 3C 28.2.5) */
     uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A, d = ept ? MMU_EPT_D : MMU_PTE_D;

@@ -63,6 +63,19 @@ static int mmu__ref_exit(int status, uint64_t gpa, uint64_t qual, int table,
 /* The second dimension, written out (SDM 3C "EPT Translation Mechanism",
  * "EPT-Induced VM Exits"; APM 2 15.25.5-6): gpa to hpa for a read, write
  * or fetch (kind), of a guest table (table) or the final address. */
+/* MMU_CFG_AD_ON_FAULT_UPPER in the second dimension: a walk that exits
+ * below its first n entries sets A in them (QEMU's nested walk is its
+ * walker; EPT only with its A/D on). */
+static void mmu__ref_nested_upper(mmu_cpu *cpu, const uint64_t *at,
+                                  const uint64_t *val, int n, int ad,
+                                  uint64_t a_bit) {
+  if (!ad || !(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
+    return;
+  for (int i = 0; i < n; i++)
+    if (!(val[i] & a_bit))
+      (void)mmu__pt_cmpxchg(cpu, at[i], val[i], val[i] | a_bit);
+}
+
 static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
                            int table, uint64_t *hpa, uint64_t *size,
                            mmu_result *out) {
@@ -98,8 +111,10 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
       int leaf = level == 1 || ((level == 2 || level == 3) && ps);
       if (ept) {
         /* present: any of R, W, X */
-        if ((e & 7) == 0)
+        if ((e & 7) == 0) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_EPT_VIOLATION, gpa, access_bit, table, out);
+        }
         int mis = (e & 3) == 2; /* W without R */
         mis |= (e & 7) == 4 && !(n->flags & MMU_NESTED_EXEC_ONLY);
         mis |= (e & above) != 0;
@@ -114,14 +129,18 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
         unsigned mt = (unsigned)(e >> 3) & 7;
         if (leaf)
           mis |= mt == 2 || mt == 3 || mt == 7;
-        if (mis)
+        if (mis) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_EPT_MISCONFIG, gpa, 0, table, out);
+        }
         r &= (int)(e & 1);
         w &= (int)(e >> 1) & 1;
         x &= (int)(e >> 2) & 1;
       } else {
-        if (!(e & MMU_PTE_P))
+        if (!(e & MMU_PTE_P)) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_NPF, gpa, npf, table, out);
+        }
         int rsv = (e & above) != 0;
         rsv |= !(n->flags & MMU_NESTED_NXE) && (e >> 63);
         if (level >= 4)
@@ -130,9 +149,11 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
           rsv |= (n->flags & MMU_NESTED_NO_1G) || (e & 0x3FFFE000ull);
         if (leaf && level == 2)
           rsv |= (e & 0x1FE000ull) != 0;
-        if (rsv)
+        if (rsv) {
+          mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_NPF, gpa, npf | MMU_PFEC_P | MMU_PFEC_RSVD,
                                table, out);
+        }
         u &= (int)(e >> 2) & 1;
         w &= (int)(e >> 1) & 1;
         x &= !(int)(e >> 63);
@@ -146,6 +167,8 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
     int allowed = kind == MMU_READ ? r : kind == MMU_WRITE ? w : x;
     if (!ept)
       allowed = u && (kind == MMU_READ || allowed);
+    if (!allowed)
+      mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
     if (!allowed)
       return ept ? mmu__ref_exit(MMU_EPT_VIOLATION, gpa,
                                  access_bit | (uint64_t)r << 3 |

@@ -483,6 +483,47 @@ Test(nested, guest_table_exit_sets_a_above_only_with_fault_upper) {
   }
 }
 
+/* The second dimension under MMU_CFG_AD_ON_FAULT_UPPER (QEMU's nested
+ * walk is its walker: qemu-npt.vec): a nested walk that exits sets A in
+ * the entries above the one that stopped it, never in that one; without
+ * the flag none. NPT, and EPT with its A/D on; both walkers. */
+Test(nested, nested_exit_sets_a_above_only_with_fault_upper) {
+  for (int upper = 0; upper < 2; upper++)
+    for (int ept = 0; ept < 2; ept++)
+      for (int ref = 0; ref < 2; ref++) {
+        mmu_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.flags = upper ? MMU_CFG_AD_ON_FAULT_UPPER : 0;
+        pt_env_init(&E, &cfg, 4);
+        mmu_regs r0;
+        memset(&r0, 0, sizeof r0);
+        r0.cr0 = MMU_CR0_PE; /* guest paging off: linear = gpa */
+        pt_load(&E, &r0);
+        uint64_t table = ept ? EPT_RWX : F_PWU, a = ept ? MMU_EPT_A : F_A;
+        uint64_t leaf = nest_entry(&E, E.root, GPA, 1, table);
+        uint64_t pml4e = E.root + 8 * pt_index(GPA, 4);
+        if (ept)
+          set_ept(&E, MMU_EPTP_AD, 0);
+        else
+          set_npt(&E, MMU_NESTED_NXE);
+        mmu_result r;
+        memset(&r, 0, sizeof r);
+        /* the leaf not present, then present but read-only for a write */
+        for (int rights = 0; rights < 2; rights++) {
+          pt_wr(&E, leaf, rights ? HPA_PAGE | (ept ? MMU_EPT_R | MMU_EPT_MT_WB : F_P | F_U)
+                                 : 0);
+          pt_wr(&E, pml4e, pt_rd(&E, pml4e) & ~a);
+          ST(ref ? mmu_reference_translate(&E.cpu, GPA, MMU_WRITE, &r, NULL)
+                 : mmu_translate(&E.cpu, GPA, MMU_WRITE, &r),
+             ept ? MMU_EPT_VIOLATION : MMU_NPF);
+          EQ(pt_rd(&E, pml4e) & a, upper ? a : 0);
+          EQ(pt_rd(&E, leaf) & a, 0);
+        }
+        pt_teardown();
+      }
+  pt_setup4();
+}
+
 Test(nested, guest_paging_off_and_pae) {
   g2 g;
   g2_offset_map(&E, &g, 1);

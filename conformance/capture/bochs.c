@@ -326,34 +326,43 @@ static const booted_ops bochs_ops = {
     .exec = bochs_chunk,
 };
 
+static int write_config(struct bochs_cap_priv *p);
+
 static int bochs_exec_commands(void *s, const uint64_t *cmd, size_t nquads,
                                uint64_t reslen, uint8_t *res) {
   uint64_t panic[4];
   return bochs_cap_run_commands(s, cmd, nquads, reslen, res, panic);
 }
 
-/* Vectors under EPT go through VMX (nested_cap.c), the others through the
- * step harness; a batch holds either. */
+/* Vectors under EPT go through VMX, under nested paging through SVM
+ * (nested_cap.c) on an AMD model (BOCHS_SVM_MODEL, else ryzen), the others
+ * through the step harness; a batch holds one kind. */
 static int bochs_run(capture_source *s, vec_vector *v, size_t n, int *status) {
   struct bochs_cap_priv *p = s->priv;
   if (!p)
     return -EINVAL;
-  size_t nested = 0;
-  for (size_t i = 0; i < n; i++)
-    nested += v[i].nested_kind != MMU_NESTED_OFF;
-  if (nested == 0)
+  int kind = nested_cap_kind(v, n, status, &p->b.reasons);
+  if (kind == MMU_NESTED_OFF)
     return booted_run(&p->b, v, n, status);
-  if (capture_reasons_reset(&p->b.reasons, n) != 0)
-    return -ENOMEM;
-  if (nested != n) {
-    for (size_t i = 0; i < n; i++) {
-      status[i] = -ENOTSUP;
-      capture_reason(&p->b.reasons, i, "a batch mixes nested and other vectors");
-    }
+  if (kind < 0)
     return 0;
+  char model[sizeof p->model];
+  memcpy(model, p->model, sizeof model);
+  const char *amd = getenv("BOCHS_SVM_MODEL");
+  if (kind == MMU_NESTED_NPT) {
+    snprintf(p->model, sizeof p->model, "%.31s", amd && *amd ? amd : "ryzen");
+    if (write_config(p) != 0)
+      kind = -1;
   }
-  return nested_cap_run_ept(bochs_exec_commands, s, p->b.cpu.maxphyaddr, v, n,
-                            status, &p->b.reasons);
+  int r = kind < 0 ? -EIO
+                   : nested_cap_run(bochs_exec_commands, s, p->b.cpu.maxphyaddr,
+                                    (uint32_t)kind, v, n, status, &p->b.reasons);
+  if (strcmp(model, p->model) != 0) {
+    memcpy(p->model, model, sizeof model);
+    if (write_config(p) != 0)
+      r = -EIO;
+  }
+  return r;
 }
 
 /* ---- open / describe / close ---------------------------------------------- */
@@ -451,10 +460,12 @@ static int bochs_open(capture_source *s, uint64_t ram_size) {
   inst_kill(p, in);
   char cpu[768];
   booted_describe_cpu(&p->b, cpu, sizeof cpu);
+  const char *amd = getenv("BOCHS_SVM_MODEL");
   snprintf(p->b.desc, sizeof p->b.desc,
-           "bochs: %s (%.200s); cpu: model=%s, no firmware; %.700s; ram %llu MiB",
+           "bochs: %s (%.200s); cpu: model=%s, no firmware; %.700s; ram %llu MiB; "
+           "vectors under nested paging: model=%.31s",
            p->version, p->bochs_path, p->model, cpu,
-           (unsigned long long)(ram_size >> 20));
+           (unsigned long long)(ram_size >> 20), amd && *amd ? amd : "ryzen");
   s->cpu_flags = 0;
   return 0;
 fail:
@@ -536,7 +547,7 @@ capture_source capture_bochs = {
     .needs = "bochs",
     .caps = GEN_CAP_1G | GEN_CAP_SMAP | GEN_CAP_IMPLICIT |
             GEN_CAP_PCID | GEN_CAP_PHYS40 | GEN_CAP_NOPAGING |
-            GEN_CAP_PAGING32 | GEN_CAP_PAE | GEN_CAP_EPT,
+            GEN_CAP_PAGING32 | GEN_CAP_PAE | GEN_CAP_EPT | GEN_CAP_NPT,
     .modes = CAPTURE_MODES_LONG | CAPTURE_MODE_BIT(CAPTURE_MODE_OFF) |
              CAPTURE_MODE_BIT(CAPTURE_MODE_32) | CAPTURE_MODE_BIT(CAPTURE_MODE_PAE),
     .departures = bochs_departures,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../include/mmu.h"
+#include "guest.h"
 #include "source.h"
 
 int capture_run_one(capture_source *s, vec_vector *v) {
@@ -173,7 +174,8 @@ const capture_departure capture_pml4_slot256 = {
     detect_slot256};
 
 /* QEMU TCG reports reserved-bit faults with P = 0; SDM 4.7: a fault with
- * RSVD = 1 has P = 1. The SDM's error code is the source's with P set. */
+ * RSVD = 1 has P = 1. The SDM's error code is the source's with P set.
+ * The same in #VMEXIT(NPF)'s EXITINFO1 (APM 2 15.25.6: a #PF error code). */
 static int detect_rsvd_without_p(capture_source *s, vec_vector *v,
                                  const capture_departure *d) {
   (void)s;
@@ -185,6 +187,11 @@ static int detect_rsvd_without_p(capture_source *s, vec_vector *v,
     if (v->step[i].op == VEC_ACCESS && o->kind == VEC_OUT_PF &&
         (o->error_code & MMU_PFEC_RSVD) && !(o->error_code & MMU_PFEC_P)) {
       o->error_code |= MMU_PFEC_P;
+      hit = 1;
+    }
+    if (v->step[i].op == VEC_ACCESS && o->kind == VEC_OUT_NPF &&
+        (o->qual & MMU_PFEC_RSVD) && !(o->qual & MMU_PFEC_P)) {
+      o->qual |= MMU_PFEC_P;
       hit = 1;
     }
   }
@@ -217,9 +224,33 @@ const capture_departure capture_smap_implicit_ac = {
     detect_smap_implicit_ac};
 
 /* QEMU TCG sets A in a 1 GiB leaf when the access then faults (rights, a
- * key, or a reserved bit of that leaf). SDM 4.8 leaves A on faulting walks open; the library models "none"
+ * key, or a reserved bit of that leaf), of the guest's tables or nested. SDM 4.8 leaves A on faulting walks open; the library models "none"
  * and "upper levels only", and this is neither: the vector keeps the
  * upper-levels outcome and says what the source did. */
+/* Is gpa an entry of v's nested tables (those reachable from its nested
+ * root through its entries)? */
+static int in_nested_tables(const vec_vector *v, uint64_t gpa) {
+  if (v->nested_kind == MMU_NESTED_OFF)
+    return 0;
+  uint64_t pages[VEC_MAX_PTES + 1];
+  unsigned n = 0, levels[VEC_MAX_PTES + 1];
+  pages[n] = v->nested_root & 0x000FFFFFFFFFF000ull;
+  levels[n++] = 4;
+  for (unsigned i = 0; i < n; i++) {
+    for (uint32_t k = 0; k < v->pte_count; k++) {
+      uint32_t m = v->maxphyaddr ? v->maxphyaddr : 52;
+      uint64_t e = v->pte[k].value, t = e & 0x000FFFFFFFFFF000ull & ((1ull << m) - 1);
+      if ((v->pte[k].gpa & ~0xFFFull) != pages[i] || levels[i] == 1 ||
+          (e & MMU_PTE_PS) || !(e & 7) || n > VEC_MAX_PTES ||
+          cap_contains(pages, n, t))
+        continue;
+      pages[n] = t;
+      levels[n++] = levels[i] - 1;
+    }
+  }
+  return cap_contains(pages, n, gpa & ~0xFFFull);
+}
+
 static int detect_a_on_faulting_leaf(capture_source *s, vec_vector *v,
                                      const capture_departure *d) {
   (void)s;
@@ -246,13 +277,16 @@ static int detect_a_on_faulting_leaf(capture_source *s, vec_vector *v,
     }
     if (st->op != VEC_ACCESS)
       continue;
-    int faulted = st->expect.kind == VEC_OUT_PF &&
-                  (st->expect.error_code & MMU_PFEC_P);
+    /* a #PF at a guest leaf, or a #VMEXIT(NPF) at a nested one (QEMU's
+     * nested walk is its walker) */
+    int pf = st->expect.kind == VEC_OUT_PF && (st->expect.error_code & MMU_PFEC_P);
+    int npf = st->expect.kind == VEC_OUT_NPF && (st->expect.qual & MMU_PFEC_P);
     for (uint32_t a = 0; a < st->ad_count; a++) {
       uint32_t k = 0;
       while (k < n && gpa[k] != st->ad[a].gpa)
         k++;
       uint64_t old = k < n ? val[k] : 0;
+      int faulted = in_nested_tables(v, st->ad[a].gpa) ? npf : pf;
       if (faulted && (old & MMU_PTE_PS) && (old ^ st->ad[a].value) == MMU_PTE_A) {
         memmove(&st->ad[a], &st->ad[a + 1], (st->ad_count - a - 1) * sizeof st->ad[0]);
         st->ad_count--;

@@ -36,6 +36,7 @@
 #include "../gen.h"
 #include "booted.h"
 #include "guest.h"
+#include "nested_cap.h"
 #include "qguest/qlayout.h"
 
 extern const unsigned char qemu_guest_image[];
@@ -64,6 +65,7 @@ struct qemu_cap_priv {
   char version[160];
   inst in[MAX_INST];
   uint64_t use_clock;
+  uint32_t nested_maxphy; /* the nested batch being run */
 };
 
 #define set_err(p, ...) booted_set_err(&(p)->b, __VA_ARGS__)
@@ -376,11 +378,35 @@ static const booted_ops qemu_ops = {
     .idle = qemu_idle,
 };
 
+static int qemu_exec_commands(void *s, const uint64_t *cmd, size_t nquads,
+                              uint64_t reslen, uint8_t *res) {
+  struct qemu_cap_priv *p = ((capture_source *)s)->priv;
+  uint64_t panic[4];
+  return qemu_cap_run_commands(s, p->nested_maxphy, cmd, nquads, reslen, res,
+                               panic);
+}
+
+/* Vectors under nested paging go through SVM (nested_cap.c), the others
+ * through the step harness; a batch holds one kind. */
 static int qemu_run(capture_source *s, vec_vector *v, size_t n, int *status) {
   struct qemu_cap_priv *p = s->priv;
   if (!p)
     return -EINVAL;
-  return booted_run(&p->b, v, n, status);
+  int kind = nested_cap_kind(v, n, status, &p->b.reasons);
+  if (kind == MMU_NESTED_OFF)
+    return booted_run(&p->b, v, n, status);
+  if (kind < 0)
+    return 0;
+  if (kind != MMU_NESTED_NPT) { /* C_VMX is Bochs's harness's only */
+    for (size_t i = 0; i < n; i++) {
+      status[i] = -ENOTSUP;
+      capture_reason(&p->b.reasons, i, "QEMU's TCG has no VMX");
+    }
+    return 0;
+  }
+  p->nested_maxphy = v[0].maxphyaddr ? v[0].maxphyaddr : 52;
+  return nested_cap_run(qemu_exec_commands, s, p->nested_maxphy, (uint32_t)kind,
+                        v, n, status, &p->b.reasons);
 }
 
 /* ---- open / describe / close ---------------------------------------------- */
@@ -504,7 +530,7 @@ capture_source capture_qemu = {
     .needs = "qemu-system-x86_64",
     .caps = GEN_CAP_1G | GEN_CAP_PKU | GEN_CAP_LA57 | GEN_CAP_SMAP |
             GEN_CAP_IMPLICIT | GEN_CAP_MAXPHY | GEN_CAP_NOPAGING |
-            GEN_CAP_PAGING32 | GEN_CAP_PAE,
+            GEN_CAP_PAGING32 | GEN_CAP_PAE | GEN_CAP_NPT,
     .modes = CAPTURE_MODES_LONG | CAPTURE_MODE_BIT(CAPTURE_MODE_OFF) |
              CAPTURE_MODE_BIT(CAPTURE_MODE_32) | CAPTURE_MODE_BIT(CAPTURE_MODE_PAE),
     .departures = qemu_departures,

@@ -249,8 +249,9 @@ int main(int argc, char **argv) {
                          c->lin ? 0x80000011 : 0, /* PG ET PE */
                          c->lin ? GUEST_PD : 0, 0};
     probe_guest(&g);
+    probe_cmd(0); /* VS_NLIST: no list */
   }
-  _Static_assert(VS_LEN == 8 * (8 + VS_NPEEK + 3) &&
+  _Static_assert(VS_NLIST == 8 * (8 + VS_NPEEK + 3) && VS_LEN == VS_NLIST + 8 &&
                      VS_CR0 == VS_PEEK + 8 * VS_NPEEK,
                  "C_SVM's operands");
 

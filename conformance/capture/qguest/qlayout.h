@@ -101,7 +101,9 @@
 #define VS_CR0 112    /* the guest's CR0 (0: PE, paging off), CR3, CR4 */
 #define VS_CR3 120
 #define VS_CR4 128
-#define VS_LEN 136
+#define VS_NLIST 136  /* n: quads read after the exit into SR_SIZE + 8 * i */
+#define VS_LEN 144    /* then n physical addresses: the command is */
+                      /* VS_LEN + 8 * n bytes */
 /* its results (offsets from H_RES + VS_RESOFF) */
 #define SR_STATUS 0    /* 1 started, 2 #VMEXIT, 4 exception in the host */
 #define SR_STAGE 8     /* 1 EFER, 2 VM_HSAVE_PA, 3 VMCB, 4 VMRUN */
@@ -115,7 +117,8 @@
 #define SR_GRIP 72
 #define SR_EFER 80     /* the host's EFER as found */
 #define SR_PEEK 88     /* the VS_NPEEK quads at VS_PEEK after the exit */
-#define SR_SIZE 136
+#define SR_GRDX 136    /* the guest's RDX at the exit */
+#define SR_SIZE 144    /* then the VS_NLIST quads */
 
 /* results of one vector (offsets from H_RES + result offset) */
 #define V_STATUS 0  /* 1 started, 2 done */
