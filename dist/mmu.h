@@ -346,7 +346,8 @@ typedef struct mmu_nested {
   uint32_t flags; /* MMU_NESTED_* flags */
   uint64_t root;  /* EPT: the EPTP (bits 2:0 memory type, 5:3 walk length */
                   /* - 1, 6 A/D); NPT: nCR3 */
-  uint16_t tag;   /* VPID or ASID (tags cached translations) */
+  uint16_t tag;   /* VPID or ASID: the context mmu_invvpid and */
+                  /* mmu_invlpga name (SPEC 10.5) */
   uint16_t reserved_[3];
 } mmu_nested;
 
@@ -538,6 +539,16 @@ MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * with gpa and exit_qual. While it is on, mmu_translate walks the guest's
  * tables through it (the same exits; paddr is host-physical). */
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *nested);
+/* The hypervisor's invalidations (SPEC.md 10.5): INVEPT (type 1 single
+ * context, 2 all contexts), INVVPID (0 one address, 1 one VPID, 2 all, 3
+ * one VPID but its global translations), INVLPGA (one address of one
+ * ASID; 0 is the host's). MMU_ERR_ARG where the instruction would VMfail
+ * (INVLPGA never does). The TLB keeps one context: `tag` in mmu_nested
+ * names its VPID or ASID. */
+MMU_API int mmu_invept(mmu_cpu *cpu, unsigned type, uint64_t eptp);
+MMU_API int mmu_invvpid(mmu_cpu *cpu, unsigned type, uint16_t vpid,
+                        uint64_t vaddr);
+MMU_API int mmu_invlpga(mmu_cpu *cpu, uint64_t vaddr, uint32_t asid);
 MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                                  mmu_result *out);
 
@@ -2667,6 +2678,16 @@ static void mmu__npt_reserved(mmu_cpu *cpu) {
   cpu->nested_rsvd[2][1] |= MMU__BITS(20, 13);
 }
 
+/* VM entry's EPTP checks (SDM 3C 26.2.1.1), INVEPT's too: memory type
+ * UC or WB, walk length 4 or 5, A/D only where offered, bits 11:7 and
+ * 63:M 0. */
+static int mmu__eptp_ok(const mmu_cpu *cpu, uint64_t eptp, uint32_t flags) {
+  uint64_t mt = eptp & 7, walk = (eptp >> 3) & 7;
+  return (mt == MMU_EPTP_UC || mt == MMU_EPTP_WB) && (walk == 3 || walk == 4) &&
+         !((eptp & MMU_EPTP_AD) && (flags & MMU_NESTED_NO_AD)) &&
+         !(eptp & ~(cpu->addr_mask | MMU__BITS(6, 0)));
+}
+
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   const uint32_t known = MMU_NESTED_EXEC_ONLY | MMU_NESTED_NO_1G |
@@ -2677,16 +2698,10 @@ MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   switch (n->kind) {
   case MMU_NESTED_OFF:
     break;
-  case MMU_NESTED_EPT: {
-    /* VM entry's EPTP checks (SDM 3C 26.2.1.1): memory type UC or WB,
-     * walk length 4 or 5, A/D only where offered, bits 11:7 and 63:M 0 */
-    uint64_t mt = n->root & 7, walk = (n->root >> 3) & 7;
-    if ((mt != MMU_EPTP_UC && mt != MMU_EPTP_WB) || (walk != 3 && walk != 4) ||
-        ((n->root & MMU_EPTP_AD) && (n->flags & MMU_NESTED_NO_AD)) ||
-        (n->root & ~(addr | MMU__BITS(6, 0))))
+  case MMU_NESTED_EPT:
+    if (!mmu__eptp_ok(cpu, n->root, n->flags))
       return MMU_ERR_ARG;
     break;
-  }
   case MMU_NESTED_NPT:
     /* nCR3 holds a table address and PWT/PCD; bits 63:M are reserved */
     if (n->root & ~(addr | MMU_PTE_PWT | MMU_PTE_PCD))
@@ -3005,6 +3020,57 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
     w->rights &= (uint8_t)~MMU_RIGHT_D;
   if (!(rwxd & MMU_EPT_X))
     w->rights |= MMU_RIGHT_HOST_NOX;
+  return MMU_OK;
+}
+
+/* ---- VMX's and SVM's invalidations (SPEC 10.5) --------------------------- */
+
+/* The TLB holds the translations of the current context only (one EPTP
+ * and VPID, or one ASID: mmu_set_nested flushes on every change), so an
+ * invalidation of another context has nothing to drop, and one of this
+ * context drops what the SDM or APM names, or more (always allowed). */
+
+MMU_API int mmu_invept(mmu_cpu *cpu, unsigned type, uint64_t eptp) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  /* SDM 3C 30.3 INVEPT: types 1 (single-context) and 2 (all-context); a
+   * single context's EPTP must pass VM entry's checks, else VMfail */
+  if (type != 1 && type != 2)
+    return MMU_ERR_ARG;
+  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+  if (type == 1 && !mmu__eptp_ok(cpu, eptp, ept ? cpu->nested.flags : 0))
+    return MMU_ERR_ARG;
+  if (ept && (type == 2 || ((eptp ^ cpu->nested.root) & cpu->addr_mask) == 0))
+    mmu__tlb_flush_all(cpu);
+  return MMU_OK;
+}
+
+MMU_API int mmu_invvpid(mmu_cpu *cpu, unsigned type, uint16_t vpid,
+                        uint64_t vaddr) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  /* SDM 3C 30.3 INVVPID: 0 individual address, 1 single context, 2 all
+   * contexts, 3 single context but global translations; VPID 0 (the
+   * host's) and a non-canonical address are VMfail */
+  if (type > 3 || (type != 2 && vpid == 0) ||
+      (type == 0 && !mmu__is_canonical(cpu, vaddr)))
+    return MMU_ERR_ARG;
+  if (cpu->nested.kind != MMU_NESTED_EPT || (type != 2 && vpid != cpu->nested.tag))
+    return MMU_OK;
+  if (type == 3)
+    mmu__tlb_flush_nonglobal(cpu);
+  else /* an address: its combined pieces may be anywhere (SPEC 10.4) */
+    mmu__tlb_flush_all(cpu);
+  return MMU_OK;
+}
+
+MMU_API int mmu_invlpga(mmu_cpu *cpu, uint64_t vaddr, uint32_t asid) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  /* APM 3 INVLPGA: the translation of vaddr in ASID asid (0: the host's,
+   * which is this cpu with nested paging off) */
+  uint32_t current = cpu->nested.kind == MMU_NESTED_NPT ? cpu->nested.tag
+                     : cpu->nested.kind == MMU_NESTED_OFF ? 0u
+                                                          : ~0u;
+  if (asid == current)
+    return mmu_invlpg(cpu, vaddr);
   return MMU_OK;
 }
 /* ---- mmu/control.c ---- */

@@ -345,7 +345,8 @@ typedef struct mmu_nested {
   uint32_t flags; /* MMU_NESTED_* flags */
   uint64_t root;  /* EPT: the EPTP (bits 2:0 memory type, 5:3 walk length */
                   /* - 1, 6 A/D); NPT: nCR3 */
-  uint16_t tag;   /* VPID or ASID (tags cached translations) */
+  uint16_t tag;   /* VPID or ASID: the context mmu_invvpid and */
+                  /* mmu_invlpga name (SPEC 10.5) */
   uint16_t reserved_[3];
 } mmu_nested;
 
@@ -537,6 +538,16 @@ MMU_API int mmu_flush_tlb(mmu_cpu *cpu); /* everything, global included */
  * with gpa and exit_qual. While it is on, mmu_translate walks the guest's
  * tables through it (the same exits; paddr is host-physical). */
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *nested);
+/* The hypervisor's invalidations (SPEC.md 10.5): INVEPT (type 1 single
+ * context, 2 all contexts), INVVPID (0 one address, 1 one VPID, 2 all, 3
+ * one VPID but its global translations), INVLPGA (one address of one
+ * ASID; 0 is the host's). MMU_ERR_ARG where the instruction would VMfail
+ * (INVLPGA never does). The TLB keeps one context: `tag` in mmu_nested
+ * names its VPID or ASID. */
+MMU_API int mmu_invept(mmu_cpu *cpu, unsigned type, uint64_t eptp);
+MMU_API int mmu_invvpid(mmu_cpu *cpu, unsigned type, uint16_t vpid,
+                        uint64_t vaddr);
+MMU_API int mmu_invlpga(mmu_cpu *cpu, uint64_t vaddr, uint32_t asid);
 MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                                  mmu_result *out);
 

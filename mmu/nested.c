@@ -41,6 +41,16 @@ static void mmu__npt_reserved(mmu_cpu *cpu) {
   cpu->nested_rsvd[2][1] |= MMU__BITS(20, 13);
 }
 
+/* VM entry's EPTP checks (SDM 3C 26.2.1.1), INVEPT's too: memory type
+ * UC or WB, walk length 4 or 5, A/D only where offered, bits 11:7 and
+ * 63:M 0. */
+static int mmu__eptp_ok(const mmu_cpu *cpu, uint64_t eptp, uint32_t flags) {
+  uint64_t mt = eptp & 7, walk = (eptp >> 3) & 7;
+  return (mt == MMU_EPTP_UC || mt == MMU_EPTP_WB) && (walk == 3 || walk == 4) &&
+         !((eptp & MMU_EPTP_AD) && (flags & MMU_NESTED_NO_AD)) &&
+         !(eptp & ~(cpu->addr_mask | MMU__BITS(6, 0)));
+}
+
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   const uint32_t known = MMU_NESTED_EXEC_ONLY | MMU_NESTED_NO_1G |
@@ -51,16 +61,10 @@ MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   switch (n->kind) {
   case MMU_NESTED_OFF:
     break;
-  case MMU_NESTED_EPT: {
-    /* VM entry's EPTP checks (SDM 3C 26.2.1.1): memory type UC or WB,
-     * walk length 4 or 5, A/D only where offered, bits 11:7 and 63:M 0 */
-    uint64_t mt = n->root & 7, walk = (n->root >> 3) & 7;
-    if ((mt != MMU_EPTP_UC && mt != MMU_EPTP_WB) || (walk != 3 && walk != 4) ||
-        ((n->root & MMU_EPTP_AD) && (n->flags & MMU_NESTED_NO_AD)) ||
-        (n->root & ~(addr | MMU__BITS(6, 0))))
+  case MMU_NESTED_EPT:
+    if (!mmu__eptp_ok(cpu, n->root, n->flags))
       return MMU_ERR_ARG;
     break;
-  }
   case MMU_NESTED_NPT:
     /* nCR3 holds a table address and PWT/PCD; bits 63:M are reserved */
     if (n->root & ~(addr | MMU_PTE_PWT | MMU_PTE_PCD))
@@ -379,5 +383,56 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
     w->rights &= (uint8_t)~MMU_RIGHT_D;
   if (!(rwxd & MMU_EPT_X))
     w->rights |= MMU_RIGHT_HOST_NOX;
+  return MMU_OK;
+}
+
+/* ---- VMX's and SVM's invalidations (SPEC 10.5) --------------------------- */
+
+/* The TLB holds the translations of the current context only (one EPTP
+ * and VPID, or one ASID: mmu_set_nested flushes on every change), so an
+ * invalidation of another context has nothing to drop, and one of this
+ * context drops what the SDM or APM names, or more (always allowed). */
+
+MMU_API int mmu_invept(mmu_cpu *cpu, unsigned type, uint64_t eptp) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  /* SDM 3C 30.3 INVEPT: types 1 (single-context) and 2 (all-context); a
+   * single context's EPTP must pass VM entry's checks, else VMfail */
+  if (type != 1 && type != 2)
+    return MMU_ERR_ARG;
+  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+  if (type == 1 && !mmu__eptp_ok(cpu, eptp, ept ? cpu->nested.flags : 0))
+    return MMU_ERR_ARG;
+  if (ept && (type == 2 || ((eptp ^ cpu->nested.root) & cpu->addr_mask) == 0))
+    mmu__tlb_flush_all(cpu);
+  return MMU_OK;
+}
+
+MMU_API int mmu_invvpid(mmu_cpu *cpu, unsigned type, uint16_t vpid,
+                        uint64_t vaddr) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  /* SDM 3C 30.3 INVVPID: 0 individual address, 1 single context, 2 all
+   * contexts, 3 single context but global translations; VPID 0 (the
+   * host's) and a non-canonical address are VMfail */
+  if (type > 3 || (type != 2 && vpid == 0) ||
+      (type == 0 && !mmu__is_canonical(cpu, vaddr)))
+    return MMU_ERR_ARG;
+  if (cpu->nested.kind != MMU_NESTED_EPT || (type != 2 && vpid != cpu->nested.tag))
+    return MMU_OK;
+  if (type == 3)
+    mmu__tlb_flush_nonglobal(cpu);
+  else /* an address: its combined pieces may be anywhere (SPEC 10.4) */
+    mmu__tlb_flush_all(cpu);
+  return MMU_OK;
+}
+
+MMU_API int mmu_invlpga(mmu_cpu *cpu, uint64_t vaddr, uint32_t asid) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  /* APM 3 INVLPGA: the translation of vaddr in ASID asid (0: the host's,
+   * which is this cpu with nested paging off) */
+  uint32_t current = cpu->nested.kind == MMU_NESTED_NPT ? cpu->nested.tag
+                     : cpu->nested.kind == MMU_NESTED_OFF ? 0u
+                                                          : ~0u;
+  if (asid == current)
+    return mmu_invlpg(cpu, vaddr);
   return MMU_OK;
 }

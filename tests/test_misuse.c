@@ -69,6 +69,9 @@ Test(misuse, cpu_functions) {
   memset(&off, 0, sizeof off);
   FOR_BAD_CPUS(mmu_set_nested(cpu, &off));
   FOR_BAD_CPUS(mmu_nested_translate(cpu, 0x1000, MMU_READ, &r));
+  FOR_BAD_CPUS(mmu_invept(cpu, 2, 0));
+  FOR_BAD_CPUS(mmu_invvpid(cpu, 2, 0, 0));
+  FOR_BAD_CPUS(mmu_invlpga(cpu, 0, 0));
   EQ(mmu_tlb_count(NULL), 0);
   EQ(mmu_tlb_count(&junk_cpu), 0);
 }
@@ -96,6 +99,8 @@ Test(misuse, cpu_arguments) {
   EQ(mmu_set_nested(cpu, NULL), MMU_ERR_ARG);
   EQ(mmu_nested_translate(cpu, 0x1000, MMU_READ, NULL), MMU_ERR_ARG);
   EQ(mmu_nested_translate(cpu, 0x1000, 3, &r), MMU_ERR_ARG);
+  EQ(mmu_invept(cpu, 7, 0), MMU_ERR_ARG);
+  EQ(mmu_invvpid(cpu, 9, 1, 0), MMU_ERR_ARG);
   /* a valid kind still goes through */
   EQ(mmu_translate_slow(cpu, 0x1000, MMU_READ | MMU_IMPLICIT, &r),
      MMU_PAGE_FAULT);

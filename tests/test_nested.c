@@ -747,3 +747,93 @@ Test(nested, random_two_dimensional_worlds_agree_with_the_reference_walker) {
             "outcomes %u ok, %u #PF, %u EPT violations, %u NPF", outcomes[0],
             outcomes[1], outcomes[2], outcomes[4]);
 }
+
+/* ---- INVEPT, INVVPID, INVLPGA (SPEC 10.5) --------------------------------- */
+
+/* A guest page cached through the second dimension (global in the guest's
+ * tables where asked), tagged `tag`; the walks so far. */
+static uint64_t cached(g2 *g, int ept, uint16_t tag, uint64_t va, int global) {
+  g2_offset_map(&E, g, ept);
+  uint64_t pte = g2_entry(&E, g, va, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU | (global ? F_G : 0));
+  mmu_regs r = pt_regs(&E);
+  r.cr3 = g->groot + GOFF;
+  r.cr4 |= MMU_CR4_PGE;
+  pt_load(&E, &r);
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  n.kind = ept ? MMU_NESTED_EPT : MMU_NESTED_NPT;
+  n.root = g->nroot | (ept ? MMU_EPTP_WB | MMU_EPTP_WALK4 : 0);
+  n.tag = tag;
+  ST(mmu_set_nested(&E.cpu, &n), MMU_OK);
+  mmu_result res;
+  ST(mmu_translate(&E.cpu, va, MMU_READ, &res), MMU_OK);
+  return E.cpu.stats.walks;
+}
+
+/* Whether va is still cached: a read that does not walk. */
+static int still_cached(uint64_t va) {
+  uint64_t walks = E.cpu.stats.walks;
+  mmu_result r;
+  ST(mmu_translate(&E.cpu, va, MMU_READ, &r), MMU_OK);
+  return E.cpu.stats.walks == walks;
+}
+
+Test(nested, invept_drops_its_context_only) {
+  g2 g;
+  cached(&g, 1, 1, GVA, 0);
+  uint64_t eptp = g.nroot | MMU_EPTP_WB | MMU_EPTP_WALK4;
+  ST(mmu_invept(&E.cpu, 1, eptp + 0x1000), MMU_OK); /* another EPTP */
+  cr_assert(still_cached(GVA));
+  ST(mmu_invept(&E.cpu, 1, eptp | MMU_EPTP_AD), MMU_OK); /* bits 11:0 aside */
+  cr_assert(!still_cached(GVA));
+  ST(mmu_invept(&E.cpu, 2, 0), MMU_OK); /* all contexts: no EPTP checked */
+  cr_assert(!still_cached(GVA));
+  /* VMfail: no such type; a single context's EPTP as VM entry checks it */
+  ST(mmu_invept(&E.cpu, 0, eptp), MMU_ERR_ARG);
+  ST(mmu_invept(&E.cpu, 3, eptp), MMU_ERR_ARG);
+  ST(mmu_invept(&E.cpu, 1, g.nroot | 1 | MMU_EPTP_WALK4), MMU_ERR_ARG);
+  ST(mmu_invept(&E.cpu, 1, g.nroot | MMU_EPTP_WB | (2ull << 3)), MMU_ERR_ARG);
+  cr_assert(still_cached(GVA));
+}
+
+Test(nested, invvpid_drops_its_vpid_and_keeps_globals_for_type_3) {
+  g2 g;
+  const uint64_t va2 = GVA + 0x200000; /* another guest page, not global */
+  cached(&g, 1, 5, GVA, 1);
+  uint64_t pte2 = g2_entry(&E, &g, va2, 1);
+  pt_wr(&E, pte2, (HPA_PAGE + GOFF) | F_PWU);
+  cr_assert(!still_cached(va2)); /* filled now */
+  ST(mmu_invvpid(&E.cpu, 1, 6, 0), MMU_OK); /* another VPID */
+  cr_assert(still_cached(GVA) && still_cached(va2));
+  ST(mmu_invvpid(&E.cpu, 3, 5, 0), MMU_OK); /* keeps the global page */
+  cr_assert(still_cached(GVA));
+  cr_assert(!still_cached(va2));
+  ST(mmu_invvpid(&E.cpu, 0, 5, GVA), MMU_OK);
+  cr_assert(!still_cached(GVA));
+  ST(mmu_invvpid(&E.cpu, 1, 5, 0), MMU_OK);
+  cr_assert(!still_cached(GVA));
+  ST(mmu_invvpid(&E.cpu, 2, 0, 0), MMU_OK);
+  cr_assert(!still_cached(GVA));
+  /* VMfail: VPID 0 but for all contexts, a non-canonical address, type 4 */
+  ST(mmu_invvpid(&E.cpu, 1, 0, 0), MMU_ERR_ARG);
+  ST(mmu_invvpid(&E.cpu, 0, 5, 0x0000800000000000ull), MMU_ERR_ARG);
+  ST(mmu_invvpid(&E.cpu, 4, 5, 0), MMU_ERR_ARG);
+  cr_assert(still_cached(GVA));
+}
+
+Test(nested, invlpga_drops_an_address_of_its_asid) {
+  g2 g;
+  cached(&g, 0, 3, GVA, 0);
+  ST(mmu_invlpga(&E.cpu, GVA, 4), MMU_OK);
+  cr_assert(still_cached(GVA));
+  ST(mmu_invlpga(&E.cpu, GVA, 0), MMU_OK); /* the host's */
+  cr_assert(still_cached(GVA));
+  ST(mmu_invlpga(&E.cpu, GVA, 3), MMU_OK);
+  cr_assert(!still_cached(GVA));
+  /* nested paging off: ASID 0 is this cpu's own */
+  mmu_nested off;
+  memset(&off, 0, sizeof off);
+  ST(mmu_set_nested(&E.cpu, &off), MMU_OK);
+  ST(mmu_invlpga(&E.cpu, GVA, 3), MMU_OK);
+}
