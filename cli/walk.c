@@ -74,6 +74,8 @@ typedef struct walk_job {
   const char *departs;         /* the vector's departure, or "" */
   int cr3_written; /* this command wrote CR3 (PAE: it loaded the PDPTEs) */
   int cr3_status;  /* and what mmu_write_cr3 returned */
+  int vector_agrees; /* nested vectors: the reference walker agrees with */
+                     /* the vector up to this step (check.c says) */
 } walk_job;
 
 /* What one path did: its outcome and the entries' values after it. */
@@ -81,6 +83,7 @@ typedef struct walk_outcome {
   int status;
   mmu_result result;
   uint64_t after[5]; /* at the trace's entries */
+  uint8_t *ram_after; /* nested paging: all of RAM after it (malloc'd) */
 } walk_outcome;
 
 /* SDM 4.1.1, Table 4-1: the paging mode the registers select. */
@@ -676,6 +679,12 @@ static void walk_outcome_text(char *buf, size_t n, int status,
              (unsigned long long)r->cr2);
   else if (status == MMU_GP_FAULT)
     snprintf(buf, n, "gp");
+  else if (status == MMU_EPT_VIOLATION || status == MMU_NPF)
+    snprintf(buf, n, "%s 0x%llx gpa=0x%llx",
+             status == MMU_NPF ? "npf" : "ept-violation",
+             (unsigned long long)r->exit_qual, (unsigned long long)r->gpa);
+  else if (status == MMU_EPT_MISCONFIG)
+    snprintf(buf, n, "ept-misconfig gpa=0x%llx", (unsigned long long)r->gpa);
   else if (status == MMU_ERR_PT_BUS)
     snprintf(buf, n, "%s at 0x%llx", mmu_status_name(status),
              (unsigned long long)r->paddr);
@@ -684,9 +693,16 @@ static void walk_outcome_text(char *buf, size_t n, int status,
 }
 
 static int walk_same_outcome(const walk_outcome *a, const walk_outcome *b,
-                             uint32_t entries) {
+                             uint32_t entries, uint64_t ram_size) {
   if (a->status != b->status)
     return 0;
+  if (a->ram_after || b->ram_after) /* nested: every entry of RAM */
+    return a->ram_after && b->ram_after &&
+           memcmp(a->ram_after, b->ram_after, ram_size) == 0 &&
+           (a->status != MMU_OK || (a->result.paddr == b->result.paddr &&
+                                    a->result.page_size == b->result.page_size)) &&
+           a->result.gpa == b->result.gpa && a->result.exit_qual == b->result.exit_qual &&
+           a->result.error_code == b->result.error_code;
   for (uint32_t i = 0; i < entries; i++)
     if (a->after[i] != b->after[i])
       return 0;
@@ -711,6 +727,25 @@ static void walk_run(const walk_job *job, int reference, mmu_trace *t,
   walk_mode mode = walk_mode_of(&job->cpu->regs);
   unsigned size = walk_entry_size(mode);
   memset(o, 0, sizeof *o);
+  if (job->cpu->nested.kind != MMU_NESTED_OFF) {
+    /* A/D land in both dimensions' entries at host-physical addresses:
+     * keep all of RAM after the run, then put it back as it was */
+    const mmu_ram_region *ram = job->ram;
+    uint8_t *before = malloc(ram->size);
+    o->ram_after = malloc(ram->size);
+    if (before)
+      memcpy(before, ram->host, ram->size);
+    o->status = reference ? mmu_reference_translate(job->cpu, job->vaddr,
+                                                    job->access, &o->result, t)
+                          : mmu_translate(job->cpu, job->vaddr, job->access,
+                                          &o->result);
+    if (o->ram_after)
+      memcpy(o->ram_after, ram->host, ram->size);
+    if (before)
+      memcpy(ram->host, before, ram->size);
+    free(before);
+    return;
+  }
   o->status = reference ? mmu_reference_translate(job->cpu, job->vaddr,
                                                   job->access, &o->result, t)
                         : mmu_translate(job->cpu, job->vaddr, job->access,
@@ -884,6 +919,60 @@ static void walk_show_walk(const walk_job *job, const mmu_trace *trace,
   walk_error_code(mode, (job->access & MMU_FETCH) != 0, ec, ref->result.cr2);
 }
 
+/* Nested paging (SPEC 10): the second dimension's entries the reference
+ * walker read for each guest entry's gpa and the final one, and a VM exit
+ * explained. */
+static void walk_show_nested(const mmu_cpu *cpu, const mmu_trace *t,
+                             const walk_outcome *ref) {
+  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+  printf("\nSecond dimension (%s, %s 0x%llx): each gpa through it, top "
+         "level first\n", ept ? "EPT" : "nested page tables",
+         ept ? "EPTP" : "nCR3", (unsigned long long)cpu->nested.root);
+  for (uint32_t i = 0; i < t->nested_count; i++) {
+    const mmu_nested_step *s = &t->nested[i];
+    if (i == 0 || s->gpa != t->nested[i - 1].gpa ||
+        s->for_level != t->nested[i - 1].for_level)
+      printf("  gpa 0x%llx (%s%s):\n", (unsigned long long)s->gpa,
+             s->for_level ? "the guest's " : "the final address",
+             s->for_level ? walk_entry_names[s->for_level] : "");
+    printf("    L%u at 0x%llx = 0x%llx\n", s->level,
+           (unsigned long long)s->entry_hpa, (unsigned long long)s->entry);
+  }
+  uint64_t q = ref->result.exit_qual;
+  switch (ref->status) {
+  case MMU_EPT_VIOLATION:
+    printf("\nResult: EPT violation, gpa 0x%llx, exit qualification 0x%llx:\n"
+           "  the access: %s; the entries allow%s%s%s%s; %s\n",
+           (unsigned long long)ref->result.gpa, (unsigned long long)q,
+           (q & MMU_EPTQ_FETCH) ? "a fetch" : (q & MMU_EPTQ_WRITE) ? "a write" : "a read",
+           (q & MMU_EPTQ_READABLE) ? " R" : "", (q & MMU_EPTQ_WRITABLE) ? " W" : "",
+           (q & MMU_EPTQ_EXECUTABLE) ? " X" : "", (q & 0x38) ? "" : " nothing",
+           !(q & MMU_EPTQ_LINEAR_VALID) ? "no guest linear address"
+           : (q & MMU_EPTQ_FINAL)       ? "translating the final address"
+                                        : "translating a guest paging entry");
+    break;
+  case MMU_EPT_MISCONFIG:
+    printf("\nResult: EPT misconfiguration, gpa 0x%llx (an entry above: W "
+           "without R, execute-only not offered, a reserved bit or memory "
+           "type)\n", (unsigned long long)ref->result.gpa);
+    break;
+  case MMU_NPF:
+    printf("\nResult: #VMEXIT(NPF), EXITINFO2 (gpa) 0x%llx, EXITINFO1 0x%llx:\n"
+           "  %s%s%s%s%s; %s\n",
+           (unsigned long long)ref->result.gpa, (unsigned long long)q,
+           (q & MMU_PFEC_P) ? "present" : "not present",
+           (q & MMU_PFEC_W) ? ", a write" : ", a read",
+           (q & MMU_PFEC_U) ? ", user (every nested access is)" : "",
+           (q & MMU_PFEC_RSVD) ? ", a reserved bit" : "",
+           (q & MMU_PFEC_ID) ? ", a fetch" : "",
+           (q & MMU_NPF_TABLE) ? "translating a guest paging entry"
+                               : "translating the final address");
+    break;
+  default:
+    break;
+  }
+}
+
 /* What the access would touch: up to 16 bytes, not past its region. */
 static void walk_show_bytes(const walk_job *job, const mmu_result *res) {
   uint64_t left = 0;
@@ -907,7 +996,7 @@ static int walk_cross_check(const walk_job *job, const mmu_trace *trace,
   char want[96], got[96];
   walk_outcome_text(want, sizeof want, ref->status, &ref->result);
   walk_outcome_text(got, sizeof got, fast->status, &fast->result);
-  if (walk_same_outcome(ref, fast, trace->count)) {
+  if (walk_same_outcome(ref, fast, trace->count, job->ram->size)) {
     printf("\nmmu_translate (the TLB path) agrees: %s%s.\n", got,
            trace->count ? ", the same A/D updates" : "");
   } else {
@@ -929,12 +1018,19 @@ static int walk_cross_check(const walk_job *job, const mmu_trace *trace,
   memset(&expected, 0, sizeof expected);
   expected.paddr = expected.cr2 = s->expect.pa_or_cr2;
   expected.error_code = s->expect.error_code;
+  expected.gpa = s->expect.gpa;
+  expected.exit_qual = s->expect.qual;
   walk_outcome_text(want, sizeof want,
-                    s->expect.kind == VEC_OUT_OK   ? MMU_OK
-                    : s->expect.kind == VEC_OUT_PF ? MMU_PAGE_FAULT
-                                                   : MMU_GP_FAULT,
+                    s->expect.kind == VEC_OUT_OK                ? MMU_OK
+                    : s->expect.kind == VEC_OUT_PF              ? MMU_PAGE_FAULT
+                    : s->expect.kind == VEC_OUT_EPT_VIOLATION   ? MMU_EPT_VIOLATION
+                    : s->expect.kind == VEC_OUT_EPT_MISCONFIG   ? MMU_EPT_MISCONFIG
+                    : s->expect.kind == VEC_OUT_NPF             ? MMU_NPF
+                                                                : MMU_GP_FAULT,
                     &expected);
-  int agrees = walk_vector_agrees(job, trace, ref);
+  int agrees = job->cpu->nested.kind != MMU_NESTED_OFF
+                   ? job->vector_agrees
+                   : walk_vector_agrees(job, trace, ref);
   printf("The vector expects %s and %u A/D update%s: %s.\n", want,
          s->ad_count, s->ad_count == 1 ? "" : "s",
          agrees ? "agrees" : "DISAGREES");
@@ -1026,12 +1122,19 @@ static int walk_explain(const walk_job *job) {
   walk_run(job, 1, &trace, &ref);
   walk_run(job, 0, &trace, &fast);
 
-  if (mode == WALK_OFF) {
+  const int nested = job->cpu->nested.kind != MMU_NESTED_OFF;
+  if (mode == WALK_OFF && !nested) {
     printf("Result: physical address 0x%llx: CR0.PG=0, paging is off, the "
            "physical address is the linear address\n",
            (unsigned long long)ref.result.paddr);
   } else {
-    walk_show_walk(job, &trace, &ref);
+    if (mode == WALK_OFF)
+      printf("CR0.PG=0, paging is off: the linear address is the guest-physical "
+             "address\n");
+    else
+      walk_show_walk(job, &trace, &ref);
+    if (nested)
+      walk_show_nested(job->cpu, &trace, &ref);
     if (ref.status == MMU_OK)
       printf("Result: physical address 0x%llx: the %s page at 0x%llx + "
              "offset 0x%llx%s\n", (unsigned long long)ref.result.paddr,
@@ -1042,7 +1145,10 @@ static int walk_explain(const walk_job *job) {
   }
   if (ref.status == MMU_OK && ref.result.host)
     walk_show_bytes(job, &ref.result);
-  return walk_cross_check(job, &trace, &ref, &fast);
+  int code = walk_cross_check(job, &trace, &ref, &fast);
+  free(ref.ram_after);
+  free(fast.ram_after);
+  return code;
 }
 
 /* ---- inputs ------------------------------------------------------------- */
@@ -1112,7 +1218,10 @@ static int walk_from_vector(const char *path, const char *id, long step) {
     return CLI_BAD_INPUT;
   }
   mmu_cpu cpu;
-  int code;
+  int code, agrees = 0;
+  if (v.nested_kind != MMU_NESTED_OFF) /* the vector through this step */
+    agrees = check_run_until(ctx, &v, CHECK_REFERENCE, (uint32_t)step + 1, &cpu,
+                             msg, sizeof msg) == 1;
   rc = check_run_until(ctx, &v, CHECK_FAST, (uint32_t)step, &cpu, msg,
                        sizeof msg);
   if (rc < 0) {
@@ -1132,7 +1241,8 @@ static int walk_from_vector(const char *path, const char *id, long step) {
       printf(" of the access steps %s (--step N)", list);
     printf("\n");
     walk_job job = {&cpu, &ctx->region, 1, v.step[step].a,
-                    v.step[step].access, &v.step[step], v.departs, 0, MMU_OK};
+                    v.step[step].access, &v.step[step], v.departs, 0, MMU_OK,
+                    agrees};
     code = walk_explain(&job);
   }
   free(block);
@@ -1236,7 +1346,7 @@ static int walk_from_ram(walk_ram *ram, unsigned ram_count, mmu_config *cfg,
            (unsigned long long)regions[i].gpa,
            (unsigned long long)(regions[i].gpa + regions[i].size - 1));
   walk_job job = {&cpu, regions, ram_count,   vaddr,     access,
-                  NULL, "",      cr3_written, cr3_status};
+                  NULL, "",      cr3_written, cr3_status, 0};
   code = walk_explain(&job);
 out:
   for (unsigned i = 0; i < loaded; i++)

@@ -477,9 +477,26 @@ typedef struct mmu_walk_step {
                   /* loaded from; 32-bit paging: 4-byte entries) */
 } mmu_walk_step;
 
+/* Under nested paging, an entry of the second dimension the reference
+ * walker read (SPEC 10.4): translating a guest table entry's gpa or the
+ * final one, top level first. */
+typedef struct mmu_nested_step {
+  uint64_t gpa;       /* the guest-physical address being translated */
+  uint64_t entry_hpa; /* where this entry is (host-physical) */
+  uint64_t entry;     /* value read, before any A/D update */
+  uint8_t level;      /* 5..1 of the EPT or nested tables */
+  uint8_t for_level;  /* the guest entry's level (step[].level) whose gpa */
+                      /* this translates; 0: the final address */
+  uint8_t reserved_[6];
+} mmu_nested_step;
+
+#define MMU_TRACE_NESTED_MAX 30 /* 5 guest levels + the final, 5 each */
+
 typedef struct mmu_trace {
   uint32_t count;
-  mmu_walk_step step[5];
+  mmu_walk_step step[5]; /* the guest's (the only) dimension */
+  uint32_t nested_count;
+  mmu_nested_step nested[MMU_TRACE_NESTED_MAX];
 } mmu_trace;
 
 /* ------------------------------------------------------------------------ */
@@ -3367,9 +3384,15 @@ static void mmu__ref_nested_upper(mmu_cpu *cpu, const uint64_t *at,
       (void)mmu__pt_cmpxchg(cpu, at[i], val[i], val[i] | a_bit);
 }
 
-static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
-                           int table, uint64_t *hpa, uint64_t *size,
-                           mmu_result *out) {
+/* What one walk of the second dimension read, for the trace. */
+typedef struct mmu__ref_nwalk {
+  uint64_t at[5], val[5];
+  int used, levels;
+} mmu__ref_nwalk;
+
+static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
+                                int table, uint64_t *hpa, uint64_t *size,
+                                mmu_result *out, mmu__ref_nwalk *nw) {
   const mmu_nested *n = &cpu->nested;
   const int ept = n->kind == MMU_NESTED_EPT;
   const unsigned m = cpu->maxphyaddr;
@@ -3388,9 +3411,11 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
                             ? MMU_PFEC_ID
                             : 0);
   const uint64_t access_bit = kind == MMU_READ ? 1 : kind == MMU_WRITE ? 2 : 4;
+  nw->levels = levels;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t base = n->root & addr, at[5], val[5], leaf_size = 0;
+    uint64_t base = n->root & addr, *at = nw->at, *val = nw->val, leaf_size = 0;
     int used = 0, r = 1, w = 1, x = 1, u = 1;
+    nw->used = 0;
     for (int level = levels; level >= 1; level--) {
       at[used] = base + ((gpa >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
       if (mmu__pt_read(cpu, at[used], &val[used]) != 0) {
@@ -3398,6 +3423,7 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
         return MMU_ERR_PT_BUS;
       }
       uint64_t e = val[used++];
+      nw->used = used;
       int ps = (e >> 7) & 1;
       int leaf = level == 1 || ((level == 2 || level == 3) && ps);
       if (ept) {
@@ -3487,6 +3513,27 @@ static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
   return MMU_ERR_CONTENDED;
 }
 
+/* One gpa through the second dimension; the entries it read go to the
+ * trace, marked as translating guest level for_level (0: final). */
+static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
+                           int table, uint64_t *hpa, uint64_t *size,
+                           mmu_result *out, mmu_trace *trace, int for_level) {
+  mmu__ref_nwalk nw;
+  memset(&nw, 0, sizeof nw);
+  int rc = mmu__ref_nested_walk(cpu, gpa, kind, table, hpa, size, out, &nw);
+  for (int i = 0; trace && i < nw.used &&
+                  trace->nested_count < MMU_TRACE_NESTED_MAX; i++) {
+    mmu_nested_step *s = &trace->nested[trace->nested_count++];
+    memset(s, 0, sizeof *s);
+    s->gpa = gpa;
+    s->entry_hpa = nw.at[i];
+    s->entry = nw.val[i];
+    s->level = (uint8_t)(nw.levels - i);
+    s->for_level = (uint8_t)for_level;
+  }
+  return rc;
+}
+
 MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
                                     unsigned access, mmu_result *out,
                                     mmu_trace *trace) {
@@ -3507,7 +3554,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
           ? MMU_WRITE
           : MMU_READ;
   if (trace)
-    trace->count = 0;
+    trace->count = trace->nested_count = 0;
 
   /* SDM 3.3.6: outside IA-32e mode a linear address is 32 bits wide */
   int ia32e = (r->efer & MMU_EFER_LMA) != 0;
@@ -3520,7 +3567,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     out->page_size = 4096;
     if (nested) { /* the linear address is a gpa */
       uint64_t size;
-      int rc = mmu__ref_nested(cpu, vaddr, access & 3u, 0, &out->paddr, &size, out);
+      int rc = mmu__ref_nested(cpu, vaddr, access & 3u, 0, &out->paddr, &size,
+                               out, trace, 0);
       if (rc != MMU_OK)
         return rc;
     }
@@ -3587,7 +3635,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     uint64_t table = mode == BITS32 ? r->cr3 & 0xFFFFF000ull
                                     : r->cr3 & frame_mask;
     if (trace)
-      trace->count = 0;
+      trace->count = trace->nested_count = 0;
 
     for (int level = levels; level >= 1; level--) {
       mmu__ref_entry *e = &used[n++];
@@ -3609,7 +3657,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       e->at = e->gpa;
       if (e->in_memory && nested) {
         uint64_t size;
-        int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, &e->at, &size, out);
+        int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, &e->at, &size, out,
+                                 trace, level);
         if (rc != MMU_OK) {
           /* an exit ends the walk at this level (SPEC 10.4) */
           if (rc == MMU_EPT_VIOLATION || rc == MMU_EPT_MISCONFIG ||
@@ -3762,7 +3811,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     if (nested) { /* the final address, with the access's kind */
       uint64_t size;
       int rc = mmu__ref_nested(cpu, out->paddr, write ? MMU_WRITE : fetch ? MMU_FETCH : MMU_READ,
-                               0, &out->paddr, &size, out);
+                               0, &out->paddr, &size, out, trace, 0);
       if (rc != MMU_OK)
         return rc;
       if (size < page_size)

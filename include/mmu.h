@@ -476,9 +476,26 @@ typedef struct mmu_walk_step {
                   /* loaded from; 32-bit paging: 4-byte entries) */
 } mmu_walk_step;
 
+/* Under nested paging, an entry of the second dimension the reference
+ * walker read (SPEC 10.4): translating a guest table entry's gpa or the
+ * final one, top level first. */
+typedef struct mmu_nested_step {
+  uint64_t gpa;       /* the guest-physical address being translated */
+  uint64_t entry_hpa; /* where this entry is (host-physical) */
+  uint64_t entry;     /* value read, before any A/D update */
+  uint8_t level;      /* 5..1 of the EPT or nested tables */
+  uint8_t for_level;  /* the guest entry's level (step[].level) whose gpa */
+                      /* this translates; 0: the final address */
+  uint8_t reserved_[6];
+} mmu_nested_step;
+
+#define MMU_TRACE_NESTED_MAX 30 /* 5 guest levels + the final, 5 each */
+
 typedef struct mmu_trace {
   uint32_t count;
-  mmu_walk_step step[5];
+  mmu_walk_step step[5]; /* the guest's (the only) dimension */
+  uint32_t nested_count;
+  mmu_nested_step nested[MMU_TRACE_NESTED_MAX];
 } mmu_trace;
 
 /* ------------------------------------------------------------------------ */

@@ -837,3 +837,36 @@ Test(nested, invlpga_drops_an_address_of_its_asid) {
   ST(mmu_set_nested(&E.cpu, &off), MMU_OK);
   ST(mmu_invlpga(&E.cpu, GVA, 3), MMU_OK);
 }
+
+/* The reference walker's trace shows both dimensions (SPEC 10.4): the
+ * guest's entries at their gpas, and for each of them and for the final
+ * address the nested entries read, top first. */
+Test(nested, the_trace_shows_both_dimensions) {
+  g2 g;
+  g2_offset_map(&E, &g, 1); /* 2 MiB nested pages: 3 levels each */
+  uint64_t pte = g2_entry(&E, &g, GVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  g2_boot(&E, &g, 0, 0);
+  mmu_result r;
+  mmu_trace t;
+  memset(&t, 0xAA, sizeof t);
+  ST(mmu_reference_translate(&E.cpu, GVA, MMU_READ, &r, &t), MMU_OK);
+  EQ(t.count, 4);
+  EQ(t.nested_count, 5 * 3);
+  for (uint32_t i = 0; i < t.nested_count; i++) {
+    const mmu_nested_step *s = &t.nested[i];
+    unsigned guest = 4 - i / 3; /* 4, 3, 2, 1, then 0: the final address */
+    EQ(s->for_level, guest == 0 ? 0 : guest);
+    EQ(s->level, 4 - i % 3);
+    EQ(s->gpa, guest ? t.step[4 - guest].entry_gpa : HPA_PAGE + GOFF + (GVA & 0xFFF));
+    EQ(s->entry, pt_rd(&E, s->entry_hpa) & ~(uint64_t)0);
+  }
+  /* a walk that exits at a guest table stops there too */
+  pt_wr(&E, g2_split(&E, &g, pte + GOFF), 0);
+  mmu_invlpg(&E.cpu, GVA);
+  ST(mmu_reference_translate(&E.cpu, GVA, MMU_READ, &r, &t), MMU_EPT_VIOLATION);
+  EQ(t.count, 3);
+  EQ(t.nested[t.nested_count - 1].level, 1);
+  EQ(t.nested[t.nested_count - 1].for_level, 1);
+  EQ(t.nested[t.nested_count - 1].entry, 0);
+}
