@@ -102,7 +102,8 @@ install_mmu() { # install_mmu NAME CMAKE_ARGS...
 # find_package, checking that it found that prefix's package.
 package_consumer() { # package_consumer NAME PREFIX
   step "$1: configure consumer (find_package)" \
-    configure "$work/$1-consumer" "$consumer_src" -DCMAKE_PREFIX_PATH="$2"
+    configure "$work/$1-consumer" "$consumer_src" -DCMAKE_PREFIX_PATH="$2" \
+    -DMMU_WANT_VERSION="${version%.*}"
   grep -qF "mmu $version from $2/lib/cmake/mmu, includes $2/include" "$log" ||
     fail "$1: find_package did not find mmu $version in $2"
   step "$1: build consumer" build "$work/$1-consumer"
