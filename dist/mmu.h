@@ -2628,8 +2628,9 @@ MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
 /* ---- mmu/nested.c ---- */
 /* nested.c - nested paging (SPEC.md 10): a guest-physical address
  * translated by the host's EPT (Intel VMX) or nested page tables (AMD
- * SVM), with the VM exit each raises. One walker for both formats; the
- * entries' meaning comes from a per-format decode. */
+ * SVM), with the VM exit each raises. One walker for both formats,
+ * compiled once for each, so the entries' meaning is settled outside the
+ * loop over levels. */
 
 /* The mask each entry is tested with, [level][leaf]: its reserved bits,
  * bit 0 (EPT R, NPT P) and for an EPT leaf its memory type, so that one

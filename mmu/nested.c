@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* nested.c - nested paging (SPEC.md 10): a guest-physical address
  * translated by the host's EPT (Intel VMX) or nested page tables (AMD
- * SVM), with the VM exit each raises. One walker for both formats; the
- * entries' meaning comes from a per-format decode. */
+ * SVM), with the VM exit each raises. One walker for both formats,
+ * compiled once for each, so the entries' meaning is settled outside the
+ * loop over levels. */
 #include "internal.h"
 
 /* The mask each entry is tested with, [level][leaf]: its reserved bits,
