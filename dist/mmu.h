@@ -437,11 +437,11 @@ typedef struct mmu_cpu {
   uint32_t shoot_pages[8];
   uint64_t shoot_va[8];
   /* nested paging (mmu_set_nested): its root table, walk depth, and the
-   * reserved-bit masks of its entries [level][PS] */
+   * masks its entries are tested with [level][leaf] (nested.c) */
   mmu_nested nested;
   uint64_t nested_table;
   int nested_levels;
-  uint64_t nested_rsvd[6][2];
+  uint64_t nested_mask[6][2];
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
@@ -2656,43 +2656,67 @@ MMU_API int mmu_translate_span(mmu_cpu *cpu, uint64_t vaddr, uint32_t len,
 /* ---- mmu/nested.c ---- */
 /* nested.c - nested paging (SPEC.md 10): a guest-physical address
  * translated by the host's EPT (Intel VMX) or nested page tables (AMD
- * SVM), with the VM exit each raises. One walker for both formats; the
- * entries' meaning comes from a per-format decode. */
+ * SVM), with the VM exit each raises. One walker for both formats,
+ * compiled once for each, so the entries' meaning is settled outside the
+ * loop over levels. */
+
+/* The mask each entry is tested with, [level][leaf]: its reserved bits,
+ * bit 0 (EPT R, NPT P) and for an EPT leaf its memory type, so that one
+ * AND giving MMU__NESTED_PASS passes the usual entry (readable, present;
+ * an EPT leaf of type WB); anything else is decoded in full
+ * (mmu__nested_odd). */
+#define MMU__EPT_MT MMU__BITS(5, 3)
+#define MMU__NESTED_PASS(ept, leaf) ((ept) && (leaf) ? 1u | 6u << 3 : 1u)
 
 /* EPT reserved bits (SDM 3C, "EPT Translation Mechanism", Tables 28-1 to
- * 28-6): [level][leaf]. Bits 51:M everywhere; bits 7:3 of a PML5E/PML4E;
- * bits 6:3 of an entry that references a table; bits 29:12 of a 1 GiB
- * leaf and 20:12 of a 2 MiB leaf. (Bits 2:0 and the memory type are
- * checked apart: they are misconfigurations of their own.) */
-static void mmu__ept_reserved(mmu_cpu *cpu) {
+ * 28-6): bits 51:M everywhere; bits 7:3 of a PML5E/PML4E; bits 6:3 of an
+ * entry that references a table; bits 29:12 of a 1 GiB leaf and 20:12 of
+ * a 2 MiB leaf; and PS of a PDPTE without 1 GiB pages. (Bits 2:0 and the
+ * memory type are misconfigurations of their own.) */
+static void mmu__ept_masks(mmu_cpu *cpu) {
   uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
   for (int level = 0; level < 6; level++) {
-    cpu->nested_rsvd[level][0] = high | MMU__BITS(6, 3);
-    cpu->nested_rsvd[level][1] = high;
+    cpu->nested_mask[level][0] = high | MMU__BITS(6, 3);
+    cpu->nested_mask[level][1] = high;
   }
   for (int leaf = 0; leaf < 2; leaf++) {
-    cpu->nested_rsvd[5][leaf] = high | MMU__BITS(7, 3);
-    cpu->nested_rsvd[4][leaf] = high | MMU__BITS(7, 3);
+    cpu->nested_mask[5][leaf] = high | MMU__BITS(7, 3);
+    cpu->nested_mask[4][leaf] = high | MMU__BITS(7, 3);
   }
-  cpu->nested_rsvd[3][1] |= MMU__BITS(29, 12);
-  cpu->nested_rsvd[2][1] |= MMU__BITS(20, 12);
+  cpu->nested_mask[3][1] |= (cpu->nested.flags & MMU_NESTED_NO_1G)
+                                ? MMU_EPT_PS
+                                : MMU__BITS(29, 12);
+  cpu->nested_mask[2][1] |= MMU__BITS(20, 12);
 }
 
 /* Nested page tables have the host's long-mode format (APM 2 15.25.5). */
-static void mmu__npt_reserved(mmu_cpu *cpu) {
+static void mmu__npt_masks(mmu_cpu *cpu) {
   uint64_t high = cpu->maxphyaddr < 52 ? MMU__BITS(51, cpu->maxphyaddr) : 0;
   if (!(cpu->nested.flags & MMU_NESTED_NXE))
     high |= MMU_PTE_XD;
   for (int level = 0; level < 6; level++)
-    cpu->nested_rsvd[level][0] = cpu->nested_rsvd[level][1] = high;
+    cpu->nested_mask[level][0] = cpu->nested_mask[level][1] = high;
   for (int ps = 0; ps < 2; ps++) {
-    cpu->nested_rsvd[5][ps] |= MMU_PTE_PS | MMU_PTE_G; /* AMD: bit 8 too */
-    cpu->nested_rsvd[4][ps] |= MMU_PTE_PS | MMU_PTE_G;
+    cpu->nested_mask[5][ps] |= MMU_PTE_PS | MMU_PTE_G; /* AMD: bit 8 too */
+    cpu->nested_mask[4][ps] |= MMU_PTE_PS | MMU_PTE_G;
   }
-  cpu->nested_rsvd[3][1] |= (cpu->nested.flags & MMU_NESTED_NO_1G)
+  cpu->nested_mask[3][1] |= (cpu->nested.flags & MMU_NESTED_NO_1G)
                                 ? MMU_PTE_PS
                                 : MMU__BITS(29, 13);
-  cpu->nested_rsvd[2][1] |= MMU__BITS(20, 13);
+  cpu->nested_mask[2][1] |= MMU__BITS(20, 13);
+}
+
+static void mmu__nested_masks(mmu_cpu *cpu) {
+  if (cpu->nested.kind == MMU_NESTED_EPT) {
+    mmu__ept_masks(cpu);
+    for (int level = 1; level <= 3; level++)
+      cpu->nested_mask[level][1] |= MMU__EPT_MT;
+  } else {
+    mmu__npt_masks(cpu);
+  }
+  for (int level = 0; level < 6; level++)
+    for (int leaf = 0; leaf < 2; leaf++)
+      cpu->nested_mask[level][leaf] |= 1; /* EPT R, NPT P */
 }
 
 /* VM entry's EPTP checks (SDM 3C 26.2.1.1), INVEPT's too: memory type
@@ -2729,15 +2753,14 @@ MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   }
   cpu->nested = *n;
   cpu->nested_table = n->root & addr;
-  if (n->kind == MMU_NESTED_EPT) {
+  if (n->kind == MMU_NESTED_EPT)
     cpu->nested_levels = (int)((n->root >> 3) & 7) + 1;
-    mmu__ept_reserved(cpu);
-  } else if (n->kind == MMU_NESTED_NPT) {
+  else if (n->kind == MMU_NESTED_NPT)
     cpu->nested_levels = (n->flags & MMU_NESTED_LA57) ? 5 : 4;
-    mmu__npt_reserved(cpu);
-  } else {
+  else
     cpu->nested_levels = 0;
-  }
+  if (n->kind != MMU_NESTED_OFF)
+    mmu__nested_masks(cpu);
   /* what the TLB holds was translated through the old tables */
   mmu__tlb_flush_all(cpu);
   return MMU_OK;
@@ -2773,137 +2796,227 @@ static int mmu__nested_exit(mmu_cpu *cpu, int status, uint64_t gpa,
   return status;
 }
 
-/* EPT entry decode: 1 present (any of R/W/X), -1 misconfigured by bits 2:0
- * (write without read; execute-only where not offered). */
-static inline int mmu__ept_present(const mmu_cpu *cpu, uint64_t e) {
+/* An entry that failed the one-AND test, decoded in full: 0 when the walk
+ * goes on (an EPT execute-only entry where offered), else its exit: not
+ * present (EPT violation; NPF with *how 0) or misconfigured / reserved
+ * (EPT misconfiguration; NPF with P and RSVD in *how). */
+static MMU_NOINLINE int mmu__nested_odd(const mmu_cpu *cpu, int ept,
+                                        int leaf, uint64_t e, uint64_t mask,
+                                        unsigned *how) {
+  uint64_t rsvd = mask & ~(1ull | (ept && leaf ? MMU__EPT_MT : 0));
+  if (!ept) {
+    if (!(e & MMU_PTE_P))
+      return MMU_NPF;
+    *how = MMU__NX_PRESENT | MMU__NX_RSVD;
+    return MMU_NPF;
+  }
   unsigned rwx = (unsigned)(e & 7);
   if (rwx == 0)
-    return 0;
+    return MMU_EPT_VIOLATION;
+  /* write without read; execute-only where not offered */
   if ((rwx & 3) == 2 ||
-      (rwx == 4 && !(cpu->nested.flags & MMU_NESTED_EXEC_ONLY)))
-    return -1;
-  return 1;
+      (rwx == 4 && !(cpu->nested.flags & MMU_NESTED_EXEC_ONLY)) || (e & rsvd))
+    return MMU_EPT_MISCONFIG;
+  /* leaf memory types 2, 3 and 7 */
+  if (leaf && ((0x8Cu >> ((e >> 3) & 7)) & 1))
+    return MMU_EPT_MISCONFIG;
+  return 0;
 }
 
-/* Translate gpa through the nested tables for an access of `access & 3`
- * (a guest table's read or A/D write when `table`). MMU_OK with *hpa and
- * *shift (the page size), a VM exit with out->gpa/exit_qual, or
- * MMU_ERR_PT_BUS with out->paddr the entry outside RAM. */
+/* The A/D updates of a nested walk that found one missing: A in every
+ * entry from the top down to the leaf at `level`, D in the leaf on a
+ * write. 0, 1 when a compare-exchange lost (walk again), or
+ * MMU_ERR_PT_BUS with out->paddr. */
+static MMU_NOINLINE int mmu__nested_set_ad(mmu_cpu *cpu, int ept, uint64_t gpa,
+                                           int level, const uint64_t *entry,
+                                           int write, mmu_result *out) {
+  uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A, d = ept ? MMU_EPT_D : MMU_PTE_D;
+  uint64_t table = cpu->nested_table;
+  for (int l = cpu->nested_levels; l >= level; l--) {
+    uint64_t at = table + ((gpa >> (12 + 9 * (l - 1))) & 511) * 8;
+    uint64_t old = entry[l - 1];
+    uint64_t want = old | a | (l == level && write ? d : 0);
+    table = old & cpu->addr_mask;
+    if (want == old)
+      continue;
+    int rc = mmu__pt_cmpxchg(cpu, at, old, want);
+    if (rc < 0) {
+      cpu->stats.bus_errors++;
+      out->paddr = at;
+      return MMU_ERR_PT_BUS;
+    }
+    if (rc > 0)
+      return 1;
+  }
+  return 0;
+}
+
 /* MMU_CFG_AD_ON_FAULT_UPPER in this dimension too: a walk that exits at
  * `level` sets A in the entries above it (QEMU's nested walk is its
  * walker). EPT only with its A/D on. */
-static MMU_NOINLINE void mmu__nested_fault_upper(mmu_cpu *cpu,
-                                                 const uint64_t *entry_hpa,
-                                                 const uint64_t *entry,
-                                                 int level) {
-  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+static MMU_NOINLINE void mmu__nested_fault_upper(mmu_cpu *cpu, int ept,
+                                                 uint64_t gpa, int level,
+                                                 const uint64_t *entry) {
   const uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A;
   if (ept && !(cpu->nested.root & MMU_EPTP_AD))
     return;
-  for (int l = cpu->nested_levels; l > level; l--)
-    if (!(entry[l - 1] & a))
-      (void)mmu__pt_cmpxchg(cpu, entry_hpa[l - 1], entry[l - 1], entry[l - 1] | a);
+  uint64_t table = cpu->nested_table;
+  for (int l = cpu->nested_levels; l > level; l--) {
+    uint64_t at = table + ((gpa >> (12 + 9 * (l - 1))) & 511) * 8;
+    uint64_t old = entry[l - 1];
+    table = old & cpu->addr_mask;
+    if (!(old & a))
+      (void)mmu__pt_cmpxchg(cpu, at, old, old | a);
+  }
 }
 
-#define MMU__NESTED_FAULT_UPPER(level)                                       \
-  do {                                                                       \
-    if (MMU_UNLIKELY(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))                \
-      mmu__nested_fault_upper(cpu, entry_hpa, entry, (level));               \
-  } while (0)
+/* One level of the nested walk, unrolled (L is a constant) as the guest's
+ * in walk.c: read from the hot RAM region, then one AND against the
+ * level's mask (mmu__nested_masks) passes the usual entry; the rest are
+ * decoded apart. The bits are ANDed and ORed over the levels for the
+ * rights and the A/D test. */
+#define MMU__NESTED_LEVEL(L)                                                 \
+  level = (L);                                                               \
+  at = base + ((gpa >> (12 + 9 * ((L)-1))) & 511) * 8;                       \
+  if (MMU_LIKELY(at - hot_gpa <= hot_limit)) {                               \
+    e = __atomic_load_n((uint64_t *)(void *)(hot + (at - hot_gpa)),          \
+                        __ATOMIC_ACQUIRE);                                   \
+  } else {                                                                   \
+    uint64_t cold;                                                           \
+    if (mmu__pt_read_cold(cpu, at, &cold) != 0)                              \
+      goto bus_error;                                                        \
+    e = cold;                                                                \
+    hot_gpa = cpu->ram_hot_gpa;                                              \
+    hot_limit = cpu->ram_hot_limit;                                          \
+    hot = cpu->ram_hot_host;                                                 \
+  }                                                                          \
+  entry[(L)-1] = e;                                                          \
+  if ((L) == 1 || (((L) == 2 || (L) == 3) && (e & MMU_PTE_PS))) {            \
+    MMU__NESTED_TEST(L, 1)                                                   \
+    shift = 12 + 9 * ((L)-1);                                                \
+    size_mask = (1ull << shift) - 1;                                         \
+    goto leaf;                                                               \
+  }                                                                          \
+  MMU__NESTED_TEST(L, 0)                                                     \
+  base = e & amask;
 
-static int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned access,
-                            int table, uint64_t *hpa, unsigned *shift,
-                            unsigned *rwxd, mmu_result *out) {
-  const int ept = cpu->nested.kind == MMU_NESTED_EPT;
+#define MMU__NESTED_TEST(L, LEAF)                                            \
+  if (MMU_UNLIKELY((e & cpu->nested_mask[L][LEAF]) !=                       \
+                   MMU__NESTED_PASS(ept, LEAF))) {                           \
+    status = mmu__nested_odd(cpu, ept, LEAF, e, cpu->nested_mask[L][LEAF],   \
+                             &how);                                          \
+    if (status != 0)                                                         \
+      goto stop;                                                             \
+  }                                                                          \
+  all_and &= e;                                                              \
+  all_or |= e;
+
+/* A nested translation: the host-physical address, the page size, and
+ * R/W/X over the levels with bit 3 set when a write needs no D update. */
+typedef struct mmu__nested_res {
+  uint64_t hpa;
+  unsigned shift, rwxd;
+} mmu__nested_res;
+
+static int mmu__nested_walk_try(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                                int table, mmu__nested_res *res,
+                                mmu_result *out, int attempt);
+
+/* Translate gpa through the nested tables for an access of `access & 3`
+ * (a guest table's read or A/D write when `table`), EPT or NPT as `ept`
+ * says (a constant: each format gets its own copy). MMU_OK with *res, a
+ * VM exit with out->gpa/exit_qual, or MMU_ERR_PT_BUS with out->paddr the
+ * entry outside RAM. A lost A/D race walks again by a tail call, not a
+ * loop, so nothing is hoisted out of the walk to wait in the stack. */
+static MMU_ALWAYS_INLINE int
+mmu__nested_walk_as(mmu_cpu *cpu, const int ept, uint64_t gpa,
+                    unsigned access, int table, mmu__nested_res *res,
+                    mmu_result *out, int attempt) {
   const unsigned kind = access & 3u, tbl = table ? MMU__NX_TABLE : 0;
-  uint64_t entry_hpa[5], entry[5];
-  for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t base = cpu->nested_table, rights = ~0ull;
-    int level = cpu->nested_levels, leaf = 0;
-    for (;; level--) {
-      uint64_t at = base + ((gpa >> (12 + 9 * (level - 1))) & 511) * 8, e;
-      if (mmu__pt_read(cpu, at, &e) != 0) {
-        cpu->stats.bus_errors++;
-        out->paddr = at;
-        return MMU_ERR_PT_BUS;
-      }
-      entry_hpa[level - 1] = at;
-      entry[level - 1] = e;
-      leaf = level == 1 || ((level == 2 || level == 3) && (e & MMU_PTE_PS));
-      if (ept) {
-        int p = mmu__ept_present(cpu, e);
-        if (p == 0) {
-          MMU__NESTED_FAULT_UPPER(level);
-          return mmu__nested_exit(cpu, MMU_EPT_VIOLATION, gpa, access, 0, tbl,
-                                  out);
-        }
-        uint64_t mt = (e >> 3) & 7;
-        if (p < 0 || (e & cpu->nested_rsvd[level][leaf]) ||
-            (leaf && (mt == 2 || mt == 3 || mt == 7)) ||
-            (level == 3 && leaf && (cpu->nested.flags & MMU_NESTED_NO_1G))) {
-          MMU__NESTED_FAULT_UPPER(level);
-          return mmu__nested_exit(cpu, MMU_EPT_MISCONFIG, gpa, access, 0, tbl,
-                                  out);
-        }
-        rights &= e;
-      } else {
-        if (!(e & MMU_PTE_P) || (e & cpu->nested_rsvd[level][leaf])) {
-          MMU__NESTED_FAULT_UPPER(level);
-          return mmu__nested_exit(cpu, MMU_NPF, gpa, access, 0,
-                                  (e & MMU_PTE_P)
-                                      ? MMU__NX_PRESENT | MMU__NX_RSVD | tbl
-                                      : tbl,
-                                  out);
-        }
-        /* as EPT's R/W/X bits: a user access (APM 2 15.25.5: nested walks
-         * and accesses are user-mode) needs U at every level to do any */
-        rights &= (e & MMU_PTE_U) ? MMU_EPT_R | ((e & MMU_PTE_W) ? MMU_EPT_W : 0) |
-                                        ((e & MMU_PTE_XD) ? 0 : MMU_EPT_X)
-                                  : 0;
-      }
-      if (leaf)
-        break;
-      base = e & cpu->addr_mask;
-    }
-    /* the access against the rights of every level */
-    uint64_t need = kind == MMU_READ    ? MMU_EPT_R
-                    : kind == MMU_WRITE ? MMU_EPT_W
-                                        : MMU_EPT_X;
-    if (!(rights & need)) {
-      MMU__NESTED_FAULT_UPPER(level);
-      return mmu__nested_exit(cpu, ept ? MMU_EPT_VIOLATION : MMU_NPF, gpa,
-                              access, rights, MMU__NX_PRESENT | tbl, out);
-    }
-    /* A in every entry used, D in the leaf on a write: NPT always, EPT when
-     * the EPTP enables it (SDM 3C 28.2.5) */
-    uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A, d = ept ? MMU_EPT_D : MMU_PTE_D;
-    int set_ad = !ept || (cpu->nested.root & MMU_EPTP_AD);
-    int lost = 0;
-    for (int l = cpu->nested_levels; set_ad && l >= level && !lost; l--) {
-      uint64_t want = entry[l - 1] | a | (l == level && kind == MMU_WRITE ? d : 0);
-      if (want == entry[l - 1])
-        continue;
-      int rc = mmu__pt_cmpxchg(cpu, entry_hpa[l - 1], entry[l - 1], want);
-      if (rc < 0) {
-        cpu->stats.bus_errors++;
-        out->paddr = entry_hpa[l - 1];
-        return MMU_ERR_PT_BUS;
-      }
-      lost = rc > 0;
-    }
-    if (lost) {
-      cpu->stats.walk_retries++;
-      continue;
-    }
-    *shift = 12 + 9 * (unsigned)(level - 1);
-    /* R/W/X over the levels, and bit 3: a write needs no D update */
-    *rwxd = (unsigned)(rights & 7) |
-            ((!set_ad || kind == MMU_WRITE || (entry[level - 1] & d)) ? 8u : 0u);
-    uint64_t size_mask = (1ull << *shift) - 1;
-    *hpa = (entry[level - 1] & cpu->addr_mask & ~size_mask) | (gpa & size_mask);
-    return MMU_OK;
+  const uint64_t amask = cpu->addr_mask;
+  /* A in every entry used, D in the leaf on a write: NPT always, EPT when
+   * the EPTP enables it (SDM 3C 28.2.5) */
+  const uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A;
+  const uint64_t d = ept ? MMU_EPT_D : MMU_PTE_D;
+  const int set_ad = !ept || (cpu->nested.root & MMU_EPTP_AD);
+  uint64_t hot_gpa = cpu->ram_hot_gpa, hot_limit = cpu->ram_hot_limit;
+  uint8_t *hot = cpu->ram_hot_host;
+  uint64_t entry[5], base, at, e, all_and, all_or, rights, size_mask;
+  unsigned how = 0, shift;
+  int level, status;
+  base = cpu->nested_table;
+  all_and = ~0ull;
+  all_or = 0;
+  if (cpu->nested_levels == 5) {
+    MMU__NESTED_LEVEL(5)
   }
-  return MMU_ERR_CONTENDED;
+  MMU__NESTED_LEVEL(4)
+  MMU__NESTED_LEVEL(3)
+  MMU__NESTED_LEVEL(2)
+  MMU__NESTED_LEVEL(1)
+leaf:
+  /* the access against the rights of every level; NPT as EPT's R/W/X:
+   * a user access (APM 2 15.25.5: nested walks and accesses are
+   * user-mode) needs U at every level to do anything */
+  if (ept)
+    rights = all_and & 7;
+  else
+    rights = (all_and & MMU_PTE_U) ? MMU_EPT_R |
+                                         ((all_and & MMU_PTE_W) ? MMU_EPT_W : 0) |
+                                         ((all_or & MMU_PTE_XD) ? 0 : MMU_EPT_X)
+                                   : 0;
+  /* R, W, X are bits 0-2 as reads, writes, fetches are kinds 0-2 */
+  if (MMU_UNLIKELY(!((rights >> kind) & 1))) {
+    if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
+      mmu__nested_fault_upper(cpu, ept, gpa, level, entry);
+    return mmu__nested_exit(cpu, ept ? MMU_EPT_VIOLATION : MMU_NPF, gpa,
+                            access, rights, MMU__NX_PRESENT | tbl, out);
+  }
+  /* no compare-exchange when A (and D for a write) are already set */
+  if (set_ad && MMU_UNLIKELY(!(all_and & a) ||
+                             (kind == MMU_WRITE && !(e & d)))) {
+    int rc = mmu__nested_set_ad(cpu, ept, gpa, level, entry,
+                                kind == MMU_WRITE, out);
+    if (rc < 0)
+      return rc;
+    if (rc > 0) {
+      cpu->stats.walk_retries++;
+      if (attempt + 1 == MMU__MAX_WALK_RETRIES)
+        return MMU_ERR_CONTENDED;
+      return mmu__nested_walk_try(cpu, gpa, access, table, res, out,
+                                  attempt + 1);
+    }
+  }
+  res->shift = shift;
+  res->rwxd = (unsigned)rights |
+              ((!set_ad || kind == MMU_WRITE || (e & d)) ? 8u : 0u);
+  res->hpa = (e & amask & ~size_mask) | (gpa & size_mask);
+  return MMU_OK;
+
+stop:
+  if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
+    mmu__nested_fault_upper(cpu, ept, gpa, level, entry);
+  return mmu__nested_exit(cpu, status, gpa, access, 0, how | tbl, out);
+bus_error:
+  cpu->stats.bus_errors++;
+  out->paddr = at;
+  return MMU_ERR_PT_BUS;
+}
+#undef MMU__NESTED_LEVEL
+#undef MMU__NESTED_TEST
+
+static int mmu__nested_walk_try(mmu_cpu *cpu, uint64_t gpa, unsigned access,
+                                int table, mmu__nested_res *res,
+                                mmu_result *out, int attempt) {
+  if (cpu->nested.kind == MMU_NESTED_EPT)
+    return mmu__nested_walk_as(cpu, 1, gpa, access, table, res, out, attempt);
+  return mmu__nested_walk_as(cpu, 0, gpa, access, table, res, out, attempt);
+}
+
+static inline int mmu__nested_walk(mmu_cpu *cpu, uint64_t gpa,
+                                   unsigned access, int table,
+                                   mmu__nested_res *res, mmu_result *out) {
+  return mmu__nested_walk_try(cpu, gpa, access, table, res, out, 0);
 }
 
 MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
@@ -2911,16 +3024,16 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
   MMU__TRY(MMU__CHECK_CPU(cpu));
   if (!out || !MMU__ACCESS_OK(access))
     return MMU_ERR_ARG;
-  uint64_t hpa = gpa;
-  unsigned shift = 12;
+  mmu__nested_res n = {gpa, 12, 0};
   if (cpu->nested.kind != MMU_NESTED_OFF) {
     if (gpa & ~cpu->addr_mask & ~MMU__PAGE_MASK) /* beyond MAXPHYADDR */
       return MMU_ERR_ARG;
-    unsigned rwxd;
-    int rc = mmu__nested_walk(cpu, gpa, access, 0, &hpa, &shift, &rwxd, out);
+    int rc = mmu__nested_walk(cpu, gpa, access, 0, &n, out);
     if (rc != MMU_OK)
       return rc;
   }
+  uint64_t hpa = n.hpa;
+  unsigned shift = n.shift;
   out->paddr = hpa;
   out->page_size = 1ull << shift;
   uint8_t *page = mmu__host_page(cpu, hpa & ~MMU__PAGE_MASK);
@@ -2935,12 +3048,129 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
  * exit says the guest linear address was valid (EPT qualification bit 7,
  * bit 8 for the final address; NPT: EXITINFO1 bit 33 or 32). */
 static int mmu__nested_step(mmu_cpu *cpu, uint64_t gpa, unsigned access,
-                            int table, uint64_t *hpa, unsigned *shift,
-                            unsigned *rwxd, mmu_result *out) {
-  int rc = mmu__nested_walk(cpu, gpa, access, table, hpa, shift, rwxd, out);
+                            int table, mmu__nested_res *res, mmu_result *out) {
+  int rc = mmu__nested_walk(cpu, gpa, access, table, res, out);
   if (rc == MMU_EPT_VIOLATION)
     out->exit_qual |= MMU_EPTQ_LINEAR_VALID | (table ? 0 : MMU_EPTQ_FINAL);
   return rc;
+}
+
+/* A guest walk that ends in a nested exit at a guest table's gpa: with
+ * MMU_CFG_AD_ON_FAULT_UPPER the guest entries above get A, as a guest
+ * fault at this level would give them (QEMU). */
+static MMU_NOINLINE int mmu__walk_2d_exit(mmu_cpu *cpu,
+                                          const mmu__walk_state *w, int level,
+                                          int rc) {
+  if (rc >= MMU_EPT_VIOLATION && rc <= MMU_NPF &&
+      (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
+    mmu__accessed_above(cpu, w, level);
+  return rc;
+}
+
+/* One level of a long-mode guest's walk, unrolled (L is a constant) as
+ * walk.c's: the entry's gpa through the second dimension, then the entry
+ * read at the host-physical address that gives. */
+#define MMU__WALK_2D_LEVEL(L)                                                \
+  level = (L);                                                               \
+  gpa = table + ((vaddr >> (12 + 9 * ((L)-1))) & 511) * 8;                   \
+  rc = mmu__nested_step(cpu, gpa, tkind, 1, &n, out);                        \
+  if (MMU_UNLIKELY(rc != MMU_OK))                                            \
+    return mmu__walk_2d_exit(cpu, w, (L), rc);                               \
+  if (mmu__pt_read(cpu, n.hpa, &pte) != 0)                                   \
+    goto bus_error;                                                          \
+  w->entry_at[(L)-1] = n.hpa;                                                \
+  w->entry[(L)-1] = pte;                                                     \
+  if (MMU_UNLIKELY(!(pte & MMU_PTE_P)))                                      \
+    goto not_present;                                                        \
+  if (MMU_UNLIKELY(pte & cpu->rsvd[L][0]))                                   \
+    goto reserved;                                                           \
+  all_and &= pte;                                                            \
+  all_or |= pte;                                                             \
+  if (((L) == 2 || (L) == 3) && (pte & MMU_PTE_PS)) {                        \
+    if (MMU_UNLIKELY(pte & cpu->rsvd[L][1]))                                 \
+      goto reserved;                                                         \
+    goto leaf;                                                               \
+  }                                                                          \
+  table = pte & cpu->addr_mask;
+
+/* A 4- or 5-level guest's walk through the second dimension, to the
+ * guest's decision and A/D (mmu__walk_leaf): MMU_OK with w filled, or the
+ * exit, fault or error. `tkind`: the access a table read is to the host. */
+static int mmu__walk_2d_long(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                             unsigned tkind, mmu__walk_state *w,
+                             mmu_result *out) {
+  mmu__nested_res n;
+  uint64_t table, gpa, pte, all_and, all_or;
+  int level, rc;
+  w->top = cpu->paging;
+  for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
+    table = w->root = cpu->regs.cr3 & cpu->addr_mask;
+    all_and = ~0ull;
+    all_or = 0;
+    if (w->top == 5) {
+      MMU__WALK_2D_LEVEL(5)
+    }
+    MMU__WALK_2D_LEVEL(4)
+    MMU__WALK_2D_LEVEL(3)
+    MMU__WALK_2D_LEVEL(2)
+    MMU__WALK_2D_LEVEL(1)
+  leaf:
+    rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
+    if (rc != MMU__WALK_RETRY)
+      return rc;
+  }
+  return MMU_ERR_CONTENDED;
+
+bus_error:
+  return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, n.hpa, out);
+not_present:
+  return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
+reserved:
+  return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
+}
+#undef MMU__WALK_2D_LEVEL
+
+/* A 32-bit guest's walk through the second dimension: a PDE, then a PTE
+ * or a 4 MiB page, 4-byte entries (as mmu__walk_2d_long otherwise). */
+static int mmu__walk_2d_narrow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+                               unsigned tkind, mmu__walk_state *w,
+                               mmu_result *out) {
+  mmu__nested_res n;
+  uint64_t pte = 0;
+  int level, rc;
+  w->top = 2;
+  for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
+    uint64_t all_and = ~0ull, all_or = 0, gpa = 0;
+    uint64_t table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
+    for (level = 2;; level = 1) {
+      gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
+      rc = mmu__nested_step(cpu, gpa, tkind, 1, &n, out);
+      if (rc != MMU_OK)
+        return mmu__walk_2d_exit(cpu, w, level, rc);
+      if (mmu__pt_read32(cpu, n.hpa, &pte) != 0)
+        return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, n.hpa,
+                              out);
+      w->entry_at[level - 1] = n.hpa;
+      w->entry[level - 1] = pte;
+      if (!(pte & MMU_PTE_P))
+        return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
+      all_and &= pte;
+      all_or |= pte;
+      if (level == 1)
+        break;
+      if ((pte & MMU_PTE_PS) && (cpu->regs.cr4 & MMU_CR4_PSE)) {
+        if (pte & cpu->rsvd[2][1])
+          return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa,
+                                out);
+        break;
+      }
+      table = pte & MMU__BITS(31, 12);
+    }
+    rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
+    if (rc != MMU__WALK_RETRY)
+      return rc;
+  }
+  return MMU_ERR_CONTENDED;
 }
 
 /* The guest's walk with every table access and the final address taken
@@ -2959,83 +3189,40 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
       (cpu->nested.kind == MMU_NESTED_NPT || (cpu->nested.root & MMU_EPTP_AD))
           ? MMU_WRITE
           : MMU_READ;
-  const int narrow = cpu->paging == MMU__PAGING_32;
-  uint64_t hpa, pte = 0;
-  unsigned shift, rwxd;
-  int level, rc;
+  mmu__nested_res n;
+  int rc;
   if (cpu->paging == MMU__PAGING_PAE)
     return MMU_ERR_STATE;
   w->vaddr = vaddr;
-  w->narrow = narrow;
+  w->narrow = cpu->paging == MMU__PAGING_32;
   if (cpu->paging == MMU__PAGING_OFF) {
     mmu__walk_paging_off(w, vaddr);
   } else {
     cpu->stats.walks++;
-    for (int attempt = 0;; attempt++) {
-      if (attempt == MMU__MAX_WALK_RETRIES)
-        return MMU_ERR_CONTENDED;
-      uint64_t all_and = ~0ull, all_or = 0, gpa = 0;
-      uint64_t table = narrow ? cpu->regs.cr3 & MMU__BITS(31, 12)
-                              : cpu->regs.cr3 & cpu->addr_mask;
-      w->top = narrow ? 2 : cpu->paging;
-      w->root = table;
-      for (level = w->top;; level--) {
-        gpa = narrow ? table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4
-                     : table + ((vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
-        rc = mmu__nested_step(cpu, gpa, tkind, 1, &hpa, &shift, &rwxd, out);
-        if (rc != MMU_OK) {
-          /* an exit ends the guest's walk here: the entries above get A
-           * as a guest fault at this level would give them (QEMU) */
-          if (rc >= MMU_EPT_VIOLATION && rc <= MMU_NPF &&
-              (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
-            mmu__accessed_above(cpu, w, level);
-          return rc;
-        }
-        if ((narrow ? mmu__pt_read32(cpu, hpa, &pte) : mmu__pt_read(cpu, hpa, &pte)) != 0)
-          return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, hpa, out);
-        w->entry_at[level - 1] = hpa;
-        w->entry[level - 1] = pte;
-        if (!(pte & MMU_PTE_P))
-          return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
-        int ps = (pte & MMU_PTE_PS) != 0;
-        int leaf = narrow ? level == 1 || (ps && (cpu->regs.cr4 & MMU_CR4_PSE))
-                          : level == 1 || ((level == 2 || level == 3) && ps);
-        if (!narrow && (pte & cpu->rsvd[level][0]))
-          return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
-        if (leaf && level > 1 && (pte & cpu->rsvd[level][1]))
-          return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
-        all_and &= pte;
-        all_or |= pte;
-        if (leaf)
-          break;
-        table = narrow ? pte & MMU__BITS(31, 12) : pte & cpu->addr_mask;
-      }
-      rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
-      if (rc == MMU_OK)
-        break;
-      if (rc != MMU__WALK_RETRY)
-        return rc;
-    }
+    rc = w->narrow ? mmu__walk_2d_narrow(cpu, vaddr, access, tkind, w, out)
+                   : mmu__walk_2d_long(cpu, vaddr, access, tkind, w, out);
+    if (rc != MMU_OK)
+      return rc;
   }
   /* the final address: the access's own kind */
-  rc = mmu__nested_step(cpu, w->paddr, access, 0, &hpa, &shift, &rwxd, out);
+  rc = mmu__nested_step(cpu, w->paddr, access, 0, &n, out);
   if (rc != MMU_OK)
     return rc;
-  if (shift < w->page_shift)
-    w->page_shift = shift;
-  w->paddr = hpa;
-  if (!(rwxd & MMU_EPT_R)) { /* not kept: the host allows no read */
-    out->paddr = hpa;
+  if (n.shift < w->page_shift)
+    w->page_shift = n.shift;
+  w->paddr = n.hpa;
+  if (!(n.rwxd & MMU_EPT_R)) { /* not kept: the host allows no read */
+    out->paddr = n.hpa;
     out->page_size = 1ull << w->page_shift;
-    uint8_t *page = mmu__host_page(cpu, hpa & ~MMU__PAGE_MASK);
-    out->host = page ? page + (hpa & MMU__PAGE_MASK) : NULL;
+    uint8_t *page = mmu__host_page(cpu, n.hpa & ~MMU__PAGE_MASK);
+    out->host = page ? page + (n.hpa & MMU__PAGE_MASK) : NULL;
     return MMU__WALK_UNCACHED;
   }
   /* what the host forbids must never hit, whatever the guest's CR0.WP,
    * EFER.NXE or paging allow: then the walk gives the exit */
-  if (!(rwxd & MMU_EPT_W) || !(rwxd & 8))
+  if (!(n.rwxd & MMU_EPT_W) || !(n.rwxd & 8))
     w->rights &= (uint8_t)~MMU_RIGHT_D;
-  if (!(rwxd & MMU_EPT_X))
+  if (!(n.rwxd & MMU_EPT_X))
     w->rights |= MMU_RIGHT_HOST_NOX;
   return MMU_OK;
 }

@@ -436,11 +436,11 @@ typedef struct mmu_cpu {
   uint32_t shoot_pages[8];
   uint64_t shoot_va[8];
   /* nested paging (mmu_set_nested): its root table, walk depth, and the
-   * reserved-bit masks of its entries [level][PS] */
+   * masks its entries are tested with [level][leaf] (nested.c) */
   mmu_nested nested;
   uint64_t nested_table;
   int nested_levels;
-  uint64_t nested_rsvd[6][2];
+  uint64_t nested_mask[6][2];
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
