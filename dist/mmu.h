@@ -337,6 +337,9 @@ enum {
   MMU_NESTED_NO_1G = 1u << 1,     /* bit 17 clear: PS in an EPT PDPTE is */
                                   /* a misconfiguration; NPT: Page1GB = 0 */
   MMU_NESTED_NO_AD = 1u << 2,     /* bit 21 clear: EPTP bit 6 is refused */
+  MMU_NESTED_MBEC = 1u << 3,      /* mode-based execute control on */
+                                  /* (secondary control 22): bit 2 is XS, */
+                                  /* bit 10 XU (SPEC 10.2) */
   /* NPT: the host's paging mode at VMRUN (nested tables use its format) */
   MMU_NESTED_NXE = 1u << 8,       /* host EFER.NXE */
   MMU_NESTED_LA57 = 1u << 9       /* host CR4.LA57: 5-level nested tables */
@@ -365,13 +368,15 @@ typedef struct mmu_nested {
 #define MMU_EPT_PS (1ull << 7)
 #define MMU_EPT_A (1ull << 8)
 #define MMU_EPT_D (1ull << 9)
+#define MMU_EPT_XU (1ull << 10) /* with MMU_NESTED_MBEC */
 /* EPT violation exit qualification (SDM 3C 28.2.3.2, Table 27-7). */
 #define MMU_EPTQ_READ (1ull << 0)
 #define MMU_EPTQ_WRITE (1ull << 1)
 #define MMU_EPTQ_FETCH (1ull << 2)
 #define MMU_EPTQ_READABLE (1ull << 3)
 #define MMU_EPTQ_WRITABLE (1ull << 4)
-#define MMU_EPTQ_EXECUTABLE (1ull << 5)
+#define MMU_EPTQ_EXECUTABLE (1ull << 5) /* XS with MBEC */
+#define MMU_EPTQ_USER_EXECUTABLE (1ull << 6) /* XU, with MBEC */
 #define MMU_EPTQ_LINEAR_VALID (1ull << 7)
 #define MMU_EPTQ_FINAL (1ull << 8) /* with LINEAR_VALID: not a table */
 /* #VMEXIT(NPF) EXITINFO1 beyond the #PF error-code bits (APM 2 15.25.6). */
@@ -440,7 +445,8 @@ typedef struct mmu_cpu {
    * masks its entries are tested with [level][leaf] (nested.c) */
   mmu_nested nested;
   uint64_t nested_table;
-  int nested_levels;
+  int16_t nested_levels;
+  int16_t nested_format; /* the walk's copy: 0 NPT, 1 EPT, 2 EPT with MBEC */
   uint64_t nested_mask[6][2];
 } mmu_cpu;
 
@@ -2732,8 +2738,10 @@ static int mmu__eptp_ok(const mmu_cpu *cpu, uint64_t eptp, uint32_t flags) {
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   const uint32_t known = MMU_NESTED_EXEC_ONLY | MMU_NESTED_NO_1G |
-                         MMU_NESTED_NO_AD | MMU_NESTED_NXE | MMU_NESTED_LA57;
-  if (!n || (n->flags & ~known))
+                         MMU_NESTED_NO_AD | MMU_NESTED_NXE | MMU_NESTED_LA57 |
+                         MMU_NESTED_MBEC;
+  if (!n || (n->flags & ~known) ||
+      ((n->flags & MMU_NESTED_MBEC) && n->kind != MMU_NESTED_EPT))
     return MMU_ERR_ARG;
   uint64_t addr = cpu->addr_mask;
   switch (n->kind) {
@@ -2761,6 +2769,10 @@ MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
     cpu->nested_levels = 0;
   if (n->kind != MMU_NESTED_OFF)
     mmu__nested_masks(cpu);
+  /* which walk (EPT's or NPT's copy); 2: EPT's, with MBEC's checks */
+  cpu->nested_format = (int16_t)(n->kind != MMU_NESTED_EPT ? 0
+                                 : (n->flags & MMU_NESTED_MBEC) ? 2
+                                                               : 1);
   /* what the TLB holds was translated through the old tables */
   mmu__tlb_flush_all(cpu);
   return MMU_OK;
@@ -2772,6 +2784,9 @@ MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
  * has none. NPT: EXITINFO1 is the #PF error code of a user access, with
  * bit 32 (the final address) or 33 (a guest table's). */
 enum { MMU__NX_PRESENT = 1, MMU__NX_RSVD = 2, MMU__NX_TABLE = 4 };
+/* with the access kind, under MBEC only: the final address is a user-mode
+ * linear address (U/S = 1 in every guest entry): fetches need XU */
+#define MMU__NESTED_USER_ADDR (1u << 16)
 
 static int mmu__nested_exit(mmu_cpu *cpu, int status, uint64_t gpa,
                             unsigned access, uint64_t rwx, unsigned how,
@@ -2782,7 +2797,7 @@ static int mmu__nested_exit(mmu_cpu *cpu, int status, uint64_t gpa,
     q = (kind == MMU_READ    ? MMU_EPTQ_READ
          : kind == MMU_WRITE ? MMU_EPTQ_WRITE
                              : MMU_EPTQ_FETCH) |
-        (rwx & 7) << 3;
+        (rwx & 15) << 3; /* R, W, X(S), and XU as bit 6 with MBEC */
   else if (status == MMU_NPF)
     q = ((how & MMU__NX_PRESENT) ? MMU_PFEC_P : 0) | MMU_PFEC_U |
         (kind == MMU_WRITE ? MMU_PFEC_W : 0) |
@@ -2811,11 +2826,14 @@ static MMU_NOINLINE int mmu__nested_odd(const mmu_cpu *cpu, int ept,
     return MMU_NPF;
   }
   unsigned rwx = (unsigned)(e & 7);
-  if (rwx == 0)
+  /* with MBEC an entry with only XU is present too (execute-only) */
+  int xu = (cpu->nested.flags & MMU_NESTED_MBEC) && (e & MMU_EPT_XU);
+  if (rwx == 0 && !xu)
     return MMU_EPT_VIOLATION;
   /* write without read; execute-only where not offered */
   if ((rwx & 3) == 2 ||
-      (rwx == 4 && !(cpu->nested.flags & MMU_NESTED_EXEC_ONLY)) || (e & rsvd))
+      ((rwx & 3) == 0 && !(cpu->nested.flags & MMU_NESTED_EXEC_ONLY)) ||
+      (e & rsvd))
     return MMU_EPT_MISCONFIG;
   /* leaf memory types 2, 3 and 7 */
   if (leaf && ((0x8Cu >> ((e >> 3) & 7)) & 1))
@@ -2941,7 +2959,7 @@ mmu__nested_walk_as(mmu_cpu *cpu, const int ept, uint64_t gpa,
   const int set_ad = !ept || (cpu->nested.root & MMU_EPTP_AD);
   uint64_t hot_gpa = cpu->ram_hot_gpa, hot_limit = cpu->ram_hot_limit;
   uint8_t *hot = cpu->ram_hot_host;
-  uint64_t entry[5], base, at, e, all_and, all_or, rights, size_mask;
+  uint64_t entry[5], base, at, e, all_and, all_or, rights, may, size_mask;
   unsigned how = 0, shift;
   int level, status;
   base = cpu->nested_table;
@@ -2965,8 +2983,15 @@ leaf:
                                          ((all_and & MMU_PTE_W) ? MMU_EPT_W : 0) |
                                          ((all_or & MMU_PTE_XD) ? 0 : MMU_EPT_X)
                                    : 0;
+  /* what the access may do: the same, but under MBEC a fetch from a
+   * user-mode address (the flag comes only with MBEC) needs XU */
+  may = rights;
+  if (ept && MMU_UNLIKELY(access & MMU__NESTED_USER_ADDR))
+    may = (rights & 3) | ((all_and >> 8) & 4);
   /* R, W, X are bits 0-2 as reads, writes, fetches are kinds 0-2 */
-  if (MMU_UNLIKELY(!((rights >> kind) & 1))) {
+  if (MMU_UNLIKELY(!((may >> kind) & 1))) {
+    if (ept && cpu->nested_format == 2) /* XU as the qualification's bit 6 */
+      rights |= ((all_and >> 10) & 1) << 3;
     if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
       mmu__nested_fault_upper(cpu, ept, gpa, level, entry);
     return mmu__nested_exit(cpu, ept ? MMU_EPT_VIOLATION : MMU_NPF, gpa,
@@ -2988,7 +3013,7 @@ leaf:
     }
   }
   res->shift = shift;
-  res->rwxd = (unsigned)rights |
+  res->rwxd = (unsigned)(may & 7) |
               ((!set_ad || kind == MMU_WRITE || (e & d)) ? 8u : 0u);
   res->hpa = (e & amask & ~size_mask) | (gpa & size_mask);
   return MMU_OK;
@@ -3008,7 +3033,8 @@ bus_error:
 static int mmu__nested_walk_try(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                                 int table, mmu__nested_res *res,
                                 mmu_result *out, int attempt) {
-  if (cpu->nested.kind == MMU_NESTED_EPT)
+  /* one copy per format: `ept` is a constant in each */
+  if (cpu->nested_format)
     return mmu__nested_walk_as(cpu, 1, gpa, access, table, res, out, attempt);
   return mmu__nested_walk_as(cpu, 0, gpa, access, table, res, out, attempt);
 }
@@ -3204,7 +3230,10 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
     if (rc != MMU_OK)
       return rc;
   }
-  /* the final address: the access's own kind */
+  /* the final address: the access's own kind, and its mode for MBEC */
+  if (MMU_UNLIKELY(cpu->nested_format == 2) &&
+      cpu->paging != MMU__PAGING_OFF && (w->rights & MMU_RIGHT_U))
+    access |= MMU__NESTED_USER_ADDR;
   rc = mmu__nested_step(cpu, w->paddr, access, 0, &n, out);
   if (rc != MMU_OK)
     return rc;
@@ -3578,8 +3607,9 @@ typedef struct mmu__ref_nwalk {
 } mmu__ref_nwalk;
 
 static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
-                                int table, uint64_t *hpa, uint64_t *size,
-                                mmu_result *out, mmu__ref_nwalk *nw) {
+                                int table, int user_addr, uint64_t *hpa,
+                                uint64_t *size, mmu_result *out,
+                                mmu__ref_nwalk *nw) {
   const mmu_nested *n = &cpu->nested;
   const int ept = n->kind == MMU_NESTED_EPT;
   const unsigned m = cpu->maxphyaddr;
@@ -3598,10 +3628,13 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
                             ? MMU_PFEC_ID
                             : 0);
   const uint64_t access_bit = kind == MMU_READ ? 1 : kind == MMU_WRITE ? 2 : 4;
+  /* mode-based execute control: bit 2 executes for supervisor-mode linear
+   * addresses, bit 10 for user-mode ones (SDM 3C 29.3.3.1) */
+  const int mbec = ept && (n->flags & MMU_NESTED_MBEC);
   nw->levels = levels;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
     uint64_t base = n->root & addr, *at = nw->at, *val = nw->val, leaf_size = 0;
-    int used = 0, r = 1, w = 1, x = 1, u = 1;
+    int used = 0, r = 1, w = 1, x = 1, u = 1, xu = 1;
     nw->used = 0;
     for (int level = levels; level >= 1; level--) {
       at[used] = base + ((gpa >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
@@ -3614,13 +3647,14 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
       int ps = (e >> 7) & 1;
       int leaf = level == 1 || ((level == 2 || level == 3) && ps);
       if (ept) {
-        /* present: any of R, W, X */
-        if ((e & 7) == 0) {
+        /* present: any of R, W, X (and XU with MBEC) */
+        int xu_bit = mbec && ((e >> 10) & 1);
+        if ((e & 7) == 0 && !xu_bit) {
           mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_EPT_VIOLATION, gpa, access_bit, table, out);
         }
         int mis = (e & 3) == 2; /* W without R */
-        mis |= (e & 7) == 4 && !(n->flags & MMU_NESTED_EXEC_ONLY);
+        mis |= (e & 3) == 0 && !(n->flags & MMU_NESTED_EXEC_ONLY); /* X only */
         mis |= (e & above) != 0;
         if (level >= 4)
           mis |= (e & 0xF8) != 0; /* bits 7:3 of a PML5E or PML4E */
@@ -3640,6 +3674,7 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
         r &= (int)(e & 1);
         w &= (int)(e >> 1) & 1;
         x &= (int)(e >> 2) & 1;
+        xu &= xu_bit;
       } else {
         if (!(e & MMU_PTE_P)) {
           mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
@@ -3668,7 +3703,11 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
       }
       base = e & addr;
     }
-    int allowed = kind == MMU_READ ? r : kind == MMU_WRITE ? w : x;
+    /* a fetch from a user-mode address needs XU under MBEC */
+    int allowed = kind == MMU_READ    ? r
+                  : kind == MMU_WRITE ? w
+                  : mbec && user_addr ? xu
+                                      : x;
     if (!ept)
       allowed = u && (kind == MMU_READ || allowed);
     if (!allowed)
@@ -3676,7 +3715,8 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
     if (!allowed)
       return ept ? mmu__ref_exit(MMU_EPT_VIOLATION, gpa,
                                  access_bit | (uint64_t)r << 3 |
-                                     (uint64_t)w << 4 | (uint64_t)x << 5,
+                                     (uint64_t)w << 4 | (uint64_t)x << 5 |
+                                     (uint64_t)(mbec && xu) << 6,
                                  table, out)
                  : mmu__ref_exit(MMU_NPF, gpa, npf | MMU_PFEC_P, table, out);
     int lost = 0;
@@ -3703,11 +3743,13 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
 /* One gpa through the second dimension; the entries it read go to the
  * trace, marked as translating guest level for_level (0: final). */
 static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
-                           int table, uint64_t *hpa, uint64_t *size,
-                           mmu_result *out, mmu_trace *trace, int for_level) {
+                           int table, int user_addr, uint64_t *hpa,
+                           uint64_t *size, mmu_result *out, mmu_trace *trace,
+                           int for_level) {
   mmu__ref_nwalk nw;
   memset(&nw, 0, sizeof nw);
-  int rc = mmu__ref_nested_walk(cpu, gpa, kind, table, hpa, size, out, &nw);
+  int rc = mmu__ref_nested_walk(cpu, gpa, kind, table, user_addr, hpa, size,
+                                out, &nw);
   for (int i = 0; trace && i < nw.used &&
                   trace->nested_count < MMU_TRACE_NESTED_MAX; i++) {
     mmu_nested_step *s = &trace->nested[trace->nested_count++];
@@ -3754,8 +3796,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     out->page_size = 4096;
     if (nested) { /* the linear address is a gpa */
       uint64_t size;
-      int rc = mmu__ref_nested(cpu, vaddr, access & 3u, 0, &out->paddr, &size,
-                               out, trace, 0);
+      int rc = mmu__ref_nested(cpu, vaddr, access & 3u, 0, 0, &out->paddr,
+                               &size, out, trace, 0);
       if (rc != MMU_OK)
         return rc;
     }
@@ -3844,8 +3886,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       e->at = e->gpa;
       if (e->in_memory && nested) {
         uint64_t size;
-        int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, &e->at, &size, out,
-                                 trace, level);
+        int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, 0, &e->at, &size,
+                                 out, trace, level);
         if (rc != MMU_OK) {
           /* an exit ends the walk at this level (SPEC 10.4) */
           if (rc == MMU_EPT_VIOLATION || rc == MMU_EPT_MISCONFIG ||
@@ -3997,8 +4039,9 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     out->page_size = page_size;
     if (nested) { /* the final address, with the access's kind */
       uint64_t size;
+      /* us: a user-mode address (U/S = 1 in every entry), for MBEC */
       int rc = mmu__ref_nested(cpu, out->paddr, write ? MMU_WRITE : fetch ? MMU_FETCH : MMU_READ,
-                               0, &out->paddr, &size, out, trace, 0);
+                               0, us, &out->paddr, &size, out, trace, 0);
       if (rc != MMU_OK)
         return rc;
       if (size < page_size)

@@ -336,6 +336,9 @@ enum {
   MMU_NESTED_NO_1G = 1u << 1,     /* bit 17 clear: PS in an EPT PDPTE is */
                                   /* a misconfiguration; NPT: Page1GB = 0 */
   MMU_NESTED_NO_AD = 1u << 2,     /* bit 21 clear: EPTP bit 6 is refused */
+  MMU_NESTED_MBEC = 1u << 3,      /* mode-based execute control on */
+                                  /* (secondary control 22): bit 2 is XS, */
+                                  /* bit 10 XU (SPEC 10.2) */
   /* NPT: the host's paging mode at VMRUN (nested tables use its format) */
   MMU_NESTED_NXE = 1u << 8,       /* host EFER.NXE */
   MMU_NESTED_LA57 = 1u << 9       /* host CR4.LA57: 5-level nested tables */
@@ -364,13 +367,15 @@ typedef struct mmu_nested {
 #define MMU_EPT_PS (1ull << 7)
 #define MMU_EPT_A (1ull << 8)
 #define MMU_EPT_D (1ull << 9)
+#define MMU_EPT_XU (1ull << 10) /* with MMU_NESTED_MBEC */
 /* EPT violation exit qualification (SDM 3C 28.2.3.2, Table 27-7). */
 #define MMU_EPTQ_READ (1ull << 0)
 #define MMU_EPTQ_WRITE (1ull << 1)
 #define MMU_EPTQ_FETCH (1ull << 2)
 #define MMU_EPTQ_READABLE (1ull << 3)
 #define MMU_EPTQ_WRITABLE (1ull << 4)
-#define MMU_EPTQ_EXECUTABLE (1ull << 5)
+#define MMU_EPTQ_EXECUTABLE (1ull << 5) /* XS with MBEC */
+#define MMU_EPTQ_USER_EXECUTABLE (1ull << 6) /* XU, with MBEC */
 #define MMU_EPTQ_LINEAR_VALID (1ull << 7)
 #define MMU_EPTQ_FINAL (1ull << 8) /* with LINEAR_VALID: not a table */
 /* #VMEXIT(NPF) EXITINFO1 beyond the #PF error-code bits (APM 2 15.25.6). */
@@ -439,7 +444,8 @@ typedef struct mmu_cpu {
    * masks its entries are tested with [level][leaf] (nested.c) */
   mmu_nested nested;
   uint64_t nested_table;
-  int nested_levels;
+  int16_t nested_levels;
+  int16_t nested_format; /* the walk's copy: 0 NPT, 1 EPT, 2 EPT with MBEC */
   uint64_t nested_mask[6][2];
 } mmu_cpu;
 

@@ -78,8 +78,10 @@ static int mmu__eptp_ok(const mmu_cpu *cpu, uint64_t eptp, uint32_t flags) {
 MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
   const uint32_t known = MMU_NESTED_EXEC_ONLY | MMU_NESTED_NO_1G |
-                         MMU_NESTED_NO_AD | MMU_NESTED_NXE | MMU_NESTED_LA57;
-  if (!n || (n->flags & ~known))
+                         MMU_NESTED_NO_AD | MMU_NESTED_NXE | MMU_NESTED_LA57 |
+                         MMU_NESTED_MBEC;
+  if (!n || (n->flags & ~known) ||
+      ((n->flags & MMU_NESTED_MBEC) && n->kind != MMU_NESTED_EPT))
     return MMU_ERR_ARG;
   uint64_t addr = cpu->addr_mask;
   switch (n->kind) {
@@ -107,6 +109,10 @@ MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
     cpu->nested_levels = 0;
   if (n->kind != MMU_NESTED_OFF)
     mmu__nested_masks(cpu);
+  /* which walk (EPT's or NPT's copy); 2: EPT's, with MBEC's checks */
+  cpu->nested_format = (int16_t)(n->kind != MMU_NESTED_EPT ? 0
+                                 : (n->flags & MMU_NESTED_MBEC) ? 2
+                                                               : 1);
   /* what the TLB holds was translated through the old tables */
   mmu__tlb_flush_all(cpu);
   return MMU_OK;
@@ -118,6 +124,9 @@ MMU_API int mmu_set_nested(mmu_cpu *cpu, const mmu_nested *n) {
  * has none. NPT: EXITINFO1 is the #PF error code of a user access, with
  * bit 32 (the final address) or 33 (a guest table's). */
 enum { MMU__NX_PRESENT = 1, MMU__NX_RSVD = 2, MMU__NX_TABLE = 4 };
+/* with the access kind, under MBEC only: the final address is a user-mode
+ * linear address (U/S = 1 in every guest entry): fetches need XU */
+#define MMU__NESTED_USER_ADDR (1u << 16)
 
 static int mmu__nested_exit(mmu_cpu *cpu, int status, uint64_t gpa,
                             unsigned access, uint64_t rwx, unsigned how,
@@ -128,7 +137,7 @@ static int mmu__nested_exit(mmu_cpu *cpu, int status, uint64_t gpa,
     q = (kind == MMU_READ    ? MMU_EPTQ_READ
          : kind == MMU_WRITE ? MMU_EPTQ_WRITE
                              : MMU_EPTQ_FETCH) |
-        (rwx & 7) << 3;
+        (rwx & 15) << 3; /* R, W, X(S), and XU as bit 6 with MBEC */
   else if (status == MMU_NPF)
     q = ((how & MMU__NX_PRESENT) ? MMU_PFEC_P : 0) | MMU_PFEC_U |
         (kind == MMU_WRITE ? MMU_PFEC_W : 0) |
@@ -157,11 +166,14 @@ static MMU_NOINLINE int mmu__nested_odd(const mmu_cpu *cpu, int ept,
     return MMU_NPF;
   }
   unsigned rwx = (unsigned)(e & 7);
-  if (rwx == 0)
+  /* with MBEC an entry with only XU is present too (execute-only) */
+  int xu = (cpu->nested.flags & MMU_NESTED_MBEC) && (e & MMU_EPT_XU);
+  if (rwx == 0 && !xu)
     return MMU_EPT_VIOLATION;
   /* write without read; execute-only where not offered */
   if ((rwx & 3) == 2 ||
-      (rwx == 4 && !(cpu->nested.flags & MMU_NESTED_EXEC_ONLY)) || (e & rsvd))
+      ((rwx & 3) == 0 && !(cpu->nested.flags & MMU_NESTED_EXEC_ONLY)) ||
+      (e & rsvd))
     return MMU_EPT_MISCONFIG;
   /* leaf memory types 2, 3 and 7 */
   if (leaf && ((0x8Cu >> ((e >> 3) & 7)) & 1))
@@ -287,7 +299,7 @@ mmu__nested_walk_as(mmu_cpu *cpu, const int ept, uint64_t gpa,
   const int set_ad = !ept || (cpu->nested.root & MMU_EPTP_AD);
   uint64_t hot_gpa = cpu->ram_hot_gpa, hot_limit = cpu->ram_hot_limit;
   uint8_t *hot = cpu->ram_hot_host;
-  uint64_t entry[5], base, at, e, all_and, all_or, rights, size_mask;
+  uint64_t entry[5], base, at, e, all_and, all_or, rights, may, size_mask;
   unsigned how = 0, shift;
   int level, status;
   base = cpu->nested_table;
@@ -311,8 +323,15 @@ leaf:
                                          ((all_and & MMU_PTE_W) ? MMU_EPT_W : 0) |
                                          ((all_or & MMU_PTE_XD) ? 0 : MMU_EPT_X)
                                    : 0;
+  /* what the access may do: the same, but under MBEC a fetch from a
+   * user-mode address (the flag comes only with MBEC) needs XU */
+  may = rights;
+  if (ept && MMU_UNLIKELY(access & MMU__NESTED_USER_ADDR))
+    may = (rights & 3) | ((all_and >> 8) & 4);
   /* R, W, X are bits 0-2 as reads, writes, fetches are kinds 0-2 */
-  if (MMU_UNLIKELY(!((rights >> kind) & 1))) {
+  if (MMU_UNLIKELY(!((may >> kind) & 1))) {
+    if (ept && cpu->nested_format == 2) /* XU as the qualification's bit 6 */
+      rights |= ((all_and >> 10) & 1) << 3;
     if (cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER)
       mmu__nested_fault_upper(cpu, ept, gpa, level, entry);
     return mmu__nested_exit(cpu, ept ? MMU_EPT_VIOLATION : MMU_NPF, gpa,
@@ -334,7 +353,7 @@ leaf:
     }
   }
   res->shift = shift;
-  res->rwxd = (unsigned)rights |
+  res->rwxd = (unsigned)(may & 7) |
               ((!set_ad || kind == MMU_WRITE || (e & d)) ? 8u : 0u);
   res->hpa = (e & amask & ~size_mask) | (gpa & size_mask);
   return MMU_OK;
@@ -354,7 +373,8 @@ bus_error:
 static int mmu__nested_walk_try(mmu_cpu *cpu, uint64_t gpa, unsigned access,
                                 int table, mmu__nested_res *res,
                                 mmu_result *out, int attempt) {
-  if (cpu->nested.kind == MMU_NESTED_EPT)
+  /* one copy per format: `ept` is a constant in each */
+  if (cpu->nested_format)
     return mmu__nested_walk_as(cpu, 1, gpa, access, table, res, out, attempt);
   return mmu__nested_walk_as(cpu, 0, gpa, access, table, res, out, attempt);
 }
@@ -550,7 +570,10 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
     if (rc != MMU_OK)
       return rc;
   }
-  /* the final address: the access's own kind */
+  /* the final address: the access's own kind, and its mode for MBEC */
+  if (MMU_UNLIKELY(cpu->nested_format == 2) &&
+      cpu->paging != MMU__PAGING_OFF && (w->rights & MMU_RIGHT_U))
+    access |= MMU__NESTED_USER_ADDR;
   rc = mmu__nested_step(cpu, w->paddr, access, 0, &n, out);
   if (rc != MMU_OK)
     return rc;

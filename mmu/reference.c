@@ -83,8 +83,9 @@ typedef struct mmu__ref_nwalk {
 } mmu__ref_nwalk;
 
 static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
-                                int table, uint64_t *hpa, uint64_t *size,
-                                mmu_result *out, mmu__ref_nwalk *nw) {
+                                int table, int user_addr, uint64_t *hpa,
+                                uint64_t *size, mmu_result *out,
+                                mmu__ref_nwalk *nw) {
   const mmu_nested *n = &cpu->nested;
   const int ept = n->kind == MMU_NESTED_EPT;
   const unsigned m = cpu->maxphyaddr;
@@ -103,10 +104,13 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
                             ? MMU_PFEC_ID
                             : 0);
   const uint64_t access_bit = kind == MMU_READ ? 1 : kind == MMU_WRITE ? 2 : 4;
+  /* mode-based execute control: bit 2 executes for supervisor-mode linear
+   * addresses, bit 10 for user-mode ones (SDM 3C 29.3.3.1) */
+  const int mbec = ept && (n->flags & MMU_NESTED_MBEC);
   nw->levels = levels;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
     uint64_t base = n->root & addr, *at = nw->at, *val = nw->val, leaf_size = 0;
-    int used = 0, r = 1, w = 1, x = 1, u = 1;
+    int used = 0, r = 1, w = 1, x = 1, u = 1, xu = 1;
     nw->used = 0;
     for (int level = levels; level >= 1; level--) {
       at[used] = base + ((gpa >> (12 + 9 * (level - 1))) & 0x1FF) * 8;
@@ -119,13 +123,14 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
       int ps = (e >> 7) & 1;
       int leaf = level == 1 || ((level == 2 || level == 3) && ps);
       if (ept) {
-        /* present: any of R, W, X */
-        if ((e & 7) == 0) {
+        /* present: any of R, W, X (and XU with MBEC) */
+        int xu_bit = mbec && ((e >> 10) & 1);
+        if ((e & 7) == 0 && !xu_bit) {
           mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
           return mmu__ref_exit(MMU_EPT_VIOLATION, gpa, access_bit, table, out);
         }
         int mis = (e & 3) == 2; /* W without R */
-        mis |= (e & 7) == 4 && !(n->flags & MMU_NESTED_EXEC_ONLY);
+        mis |= (e & 3) == 0 && !(n->flags & MMU_NESTED_EXEC_ONLY); /* X only */
         mis |= (e & above) != 0;
         if (level >= 4)
           mis |= (e & 0xF8) != 0; /* bits 7:3 of a PML5E or PML4E */
@@ -145,6 +150,7 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
         r &= (int)(e & 1);
         w &= (int)(e >> 1) & 1;
         x &= (int)(e >> 2) & 1;
+        xu &= xu_bit;
       } else {
         if (!(e & MMU_PTE_P)) {
           mmu__ref_nested_upper(cpu, at, val, used - 1, ad, a_bit);
@@ -173,7 +179,11 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
       }
       base = e & addr;
     }
-    int allowed = kind == MMU_READ ? r : kind == MMU_WRITE ? w : x;
+    /* a fetch from a user-mode address needs XU under MBEC */
+    int allowed = kind == MMU_READ    ? r
+                  : kind == MMU_WRITE ? w
+                  : mbec && user_addr ? xu
+                                      : x;
     if (!ept)
       allowed = u && (kind == MMU_READ || allowed);
     if (!allowed)
@@ -181,7 +191,8 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
     if (!allowed)
       return ept ? mmu__ref_exit(MMU_EPT_VIOLATION, gpa,
                                  access_bit | (uint64_t)r << 3 |
-                                     (uint64_t)w << 4 | (uint64_t)x << 5,
+                                     (uint64_t)w << 4 | (uint64_t)x << 5 |
+                                     (uint64_t)(mbec && xu) << 6,
                                  table, out)
                  : mmu__ref_exit(MMU_NPF, gpa, npf | MMU_PFEC_P, table, out);
     int lost = 0;
@@ -208,11 +219,13 @@ static int mmu__ref_nested_walk(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
 /* One gpa through the second dimension; the entries it read go to the
  * trace, marked as translating guest level for_level (0: final). */
 static int mmu__ref_nested(mmu_cpu *cpu, uint64_t gpa, unsigned kind,
-                           int table, uint64_t *hpa, uint64_t *size,
-                           mmu_result *out, mmu_trace *trace, int for_level) {
+                           int table, int user_addr, uint64_t *hpa,
+                           uint64_t *size, mmu_result *out, mmu_trace *trace,
+                           int for_level) {
   mmu__ref_nwalk nw;
   memset(&nw, 0, sizeof nw);
-  int rc = mmu__ref_nested_walk(cpu, gpa, kind, table, hpa, size, out, &nw);
+  int rc = mmu__ref_nested_walk(cpu, gpa, kind, table, user_addr, hpa, size,
+                                out, &nw);
   for (int i = 0; trace && i < nw.used &&
                   trace->nested_count < MMU_TRACE_NESTED_MAX; i++) {
     mmu_nested_step *s = &trace->nested[trace->nested_count++];
@@ -259,8 +272,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     out->page_size = 4096;
     if (nested) { /* the linear address is a gpa */
       uint64_t size;
-      int rc = mmu__ref_nested(cpu, vaddr, access & 3u, 0, &out->paddr, &size,
-                               out, trace, 0);
+      int rc = mmu__ref_nested(cpu, vaddr, access & 3u, 0, 0, &out->paddr,
+                               &size, out, trace, 0);
       if (rc != MMU_OK)
         return rc;
     }
@@ -349,8 +362,8 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       e->at = e->gpa;
       if (e->in_memory && nested) {
         uint64_t size;
-        int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, &e->at, &size, out,
-                                 trace, level);
+        int rc = mmu__ref_nested(cpu, e->gpa, table_kind, 1, 0, &e->at, &size,
+                                 out, trace, level);
         if (rc != MMU_OK) {
           /* an exit ends the walk at this level (SPEC 10.4) */
           if (rc == MMU_EPT_VIOLATION || rc == MMU_EPT_MISCONFIG ||
@@ -502,8 +515,9 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
     out->page_size = page_size;
     if (nested) { /* the final address, with the access's kind */
       uint64_t size;
+      /* us: a user-mode address (U/S = 1 in every entry), for MBEC */
       int rc = mmu__ref_nested(cpu, out->paddr, write ? MMU_WRITE : fetch ? MMU_FETCH : MMU_READ,
-                               0, &out->paddr, &size, out, trace, 0);
+                               0, us, &out->paddr, &size, out, trace, 0);
       if (rc != MMU_OK)
         return rc;
       if (size < page_size)

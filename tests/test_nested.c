@@ -870,3 +870,67 @@ Test(nested, the_trace_shows_both_dimensions) {
   EQ(t.nested[t.nested_count - 1].for_level, 1);
   EQ(t.nested[t.nested_count - 1].entry, 0);
 }
+
+/* Mode-based execute control (SDM 3C "EPT Translation Mechanism"): with
+ * MMU_NESTED_MBEC bit 2 allows fetches from supervisor-mode addresses and
+ * bit 10 from user-mode ones (U/S = 1 in every guest entry); the
+ * qualification reports bit 10's AND as bit 6; an entry with only bit 10
+ * is present (execute-only). Without MBEC bit 10 is ignored. Both walkers. */
+Test(nested, mbec_checks_user_fetches_against_xu) {
+  for (int user = 0; user < 2; user++)
+    for (int ref = 0; ref < 2; ref++) {
+      pt_teardown();
+      pt_setup4();
+      g2 g;
+      g2_offset_map(&E, &g, 1);
+      uint64_t pte = g2_entry(&E, &g, GVA, 1);
+      pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_P | F_W | (user ? F_U : 0));
+      const uint64_t gpa = HPA_PAGE + GOFF;
+      uint64_t leaf = g2_split(&E, &g, gpa);
+      for (int l = 4; l >= 2; l--) { /* XU in the tables above */
+        uint64_t at = nest_entry(&E, g.nroot, gpa, l, 0);
+        pt_wr(&E, at, pt_rd(&E, at) | MMU_EPT_XU);
+      }
+      const uint64_t lin = MMU_EPTQ_FETCH | MMU_EPTQ_LINEAR_VALID | MMU_EPTQ_FINAL;
+      mmu_result r;
+#define FETCH()                                                              \
+  (memset(&r, 0, sizeof r), mmu_flush_tlb(&E.cpu),                           \
+   ref ? mmu_reference_translate(&E.cpu, GVA, MMU_FETCH, &r, NULL)           \
+       : mmu_translate(&E.cpu, GVA, MMU_FETCH, &r))
+      /* XS only */
+      pt_wr(&E, leaf, HPA_PAGE | MMU_EPT_R | MMU_EPT_X | MMU_EPT_MT_WB);
+      g2_boot(&E, &g, 0, MMU_NESTED_MBEC);
+      if (user) {
+        ST(FETCH(), MMU_EPT_VIOLATION);
+        EQ(r.exit_qual, lin | MMU_EPTQ_READABLE | MMU_EPTQ_EXECUTABLE);
+      } else {
+        ST(FETCH(), MMU_OK);
+      }
+      /* XU only */
+      pt_wr(&E, leaf, HPA_PAGE | MMU_EPT_R | MMU_EPT_XU | MMU_EPT_MT_WB);
+      if (user) {
+        ST(FETCH(), MMU_OK);
+        EQ(r.paddr, HPA_PAGE | (GVA & 0xFFF));
+      } else {
+        ST(FETCH(), MMU_EPT_VIOLATION);
+        EQ(r.exit_qual, lin | MMU_EPTQ_READABLE | MMU_EPTQ_USER_EXECUTABLE);
+      }
+      /* only XU: present, execute-only (not offered here: misconfigured) */
+      pt_wr(&E, leaf, HPA_PAGE | MMU_EPT_XU | MMU_EPT_MT_WB);
+      ST(FETCH(), MMU_EPT_MISCONFIG);
+      g2_boot(&E, &g, 0, MMU_NESTED_MBEC | MMU_NESTED_EXEC_ONLY);
+      ST(FETCH(), user ? MMU_OK : MMU_EPT_VIOLATION);
+      /* without MBEC bit 10 is ignored: the entry is not present */
+      g2_boot(&E, &g, 0, MMU_NESTED_EXEC_ONLY);
+      ST(FETCH(), MMU_EPT_VIOLATION);
+      EQ(r.exit_qual, lin);
+#undef FETCH
+    }
+  /* MBEC is EPT's */
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  n.kind = MMU_NESTED_NPT;
+  n.flags = MMU_NESTED_MBEC;
+  n.root = E.root;
+  ST(mmu_set_nested(&E.cpu, &n), MMU_ERR_ARG);
+}
