@@ -12,7 +12,15 @@
  * status, paddr, host pointer, page size, error code and cr2, and on the
  * RAM contents (A/D writes). Paging entries are never rewritten after the
  * tables are built (A/D updates do not change outcomes), so every TLB hit
- * is still what the tables say and the paths must agree exactly. */
+ * is still what the tables say and the paths must agree exactly.
+ *
+ * Nested paging (SPEC 10): an operation turns EPT or NPT on or off, on
+ * nested tables it builds in fresh frames of both RAMs (identity over the
+ * regions at some page size, plus mappings with any rights, flags and
+ * targets), or with a root as given (vectors). Exits must agree on gpa and
+ * qualification (EXITINFO1), and the pages holding entries on their A/D
+ * after every access (guest entries then live at host-physical addresses
+ * the trace does not give). */
 #include "fuzz_world.h"
 
 typedef struct wd_state {
@@ -20,22 +28,28 @@ typedef struct wd_state {
   fz_side a, b; /* a: mmu_translate, b: mmu_reference_translate */
   unsigned op;
   uint64_t roots[5];
+  /* nested tables built so far: [EPT, NPT][4, 5 levels]; 0 if not yet */
+  uint64_t host_root[2][2];
+  unsigned guest_frames; /* w.frames below this index are the guest's */
+  int nested_ops;        /* op bytes 0xFC..0xFF are wd_nested */
   /* what the run covered (FUZZ_TRACE prints it) */
-  unsigned ok, pf, gp, bus, other;
+  unsigned ok, pf, gp, bus, exits, other;
 } wd_state;
 
 static void wd_context(wd_state *s, char *buf, size_t n) {
   const mmu_regs *r = &s->a.cpu.regs;
+  const mmu_nested *nn = &s->a.cpu.nested;
   snprintf(buf, n,
            "op %u: cr0 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx cpl %u ac %u "
-           "pkru 0x%x maxphy %u flags 0x%x levels %d",
+           "pkru 0x%x maxphy %u flags 0x%x levels %d nested %u/0x%x/0x%llx",
            s->op, (unsigned long long)r->cr0, (unsigned long long)r->cr3,
            (unsigned long long)r->cr4, (unsigned long long)r->efer, r->cpl,
-           r->ac, r->pkru, s->a.cpu.maxphyaddr, s->a.cpu.flags, s->w.levels);
+           r->ac, r->pkru, s->a.cpu.maxphyaddr, s->a.cpu.flags, s->w.levels,
+           nn->kind, nn->flags, (unsigned long long)nn->root);
 }
 
 static void wd_regs_agree(wd_state *s, const char *what, int ra, int rb) {
-  char ctx[256];
+  char ctx[320];
   wd_context(s, ctx, sizeof ctx);
   const mmu_regs *x = &s->a.cpu.regs, *y = &s->b.cpu.regs;
   FZ_CHECK(ra == rb, "%s: %s returned %d on one cpu and %d on the other", ctx,
@@ -46,11 +60,17 @@ static void wd_regs_agree(wd_state *s, const char *what, int ra, int rb) {
            "%s: registers differ after %s", ctx, what);
 }
 
+/* Guest PAE paging under nested paging: MMU_ERR_STATE by design (SPEC 10). */
+static int wd_nested_pae(const mmu_cpu *c) {
+  return c->nested.kind != MMU_NESTED_OFF && (c->regs.cr0 & MMU_CR0_PG) &&
+         (c->regs.cr4 & MMU_CR4_PAE) && !(c->regs.efer & MMU_EFER_LMA);
+}
+
 /* One translated page of an access: both results of one status. */
 static void wd_compare_result(wd_state *s, const char *what, uint64_t va,
                               unsigned access, int st, const mmu_result *ra,
                               const mmu_result *rb, uint64_t expect_cr2) {
-  char ctx[256];
+  char ctx[320];
   wd_context(s, ctx, sizeof ctx);
   if (!(s->a.cpu.regs.efer & MMU_EFER_LMA))
     expect_cr2 = (uint32_t)expect_cr2; /* a 32-bit linear address */
@@ -109,9 +129,23 @@ static void wd_compare_result(wd_state *s, const char *what, uint64_t va,
              WD_CTX "bus error at 0x%llx, which is RAM", WD_ARGS,
              (unsigned long long)ra->paddr);
     break;
+  case MMU_EPT_VIOLATION:
+  case MMU_EPT_MISCONFIG:
+  case MMU_NPF:
+    s->exits++;
+    FZ_CHECK(s->a.cpu.nested.kind != MMU_NESTED_OFF,
+             WD_CTX "exit %d without nested paging", WD_ARGS, st);
+    FZ_CHECK(ra->gpa == rb->gpa && ra->exit_qual == rb->exit_qual,
+             WD_CTX "exit %d gpa 0x%llx qual 0x%llx, reference gpa 0x%llx "
+                    "qual 0x%llx",
+             WD_ARGS, st, (unsigned long long)ra->gpa,
+             (unsigned long long)ra->exit_qual, (unsigned long long)rb->gpa,
+             (unsigned long long)rb->exit_qual);
+    break;
   default:
     s->other++;
-    FZ_CHECK(st == MMU_ERR_CONTENDED || st == MMU_ERR_MODE,
+    FZ_CHECK(st == MMU_ERR_CONTENDED || st == MMU_ERR_MODE ||
+                 (st == MMU_ERR_STATE && wd_nested_pae(&s->a.cpu)),
              WD_CTX "unexpected status %d", WD_ARGS, st);
     break;
   }
@@ -127,7 +161,7 @@ static void wd_compare_trace(wd_state *s, uint64_t va, const mmu_trace *t) {
       continue;
     uint64_t ea = fz_rd(&s->a, gpa), eb = fz_rd(&s->b, gpa);
     if (ea != eb) {
-      char ctx[256];
+      char ctx[320];
       wd_context(s, ctx, sizeof ctx);
       fz_fail("%s: va 0x%llx: level %u entry at 0x%llx is 0x%llx after "
               "mmu_translate, 0x%llx after the reference walk",
@@ -141,13 +175,37 @@ static void wd_compare_trace(wd_state *s, uint64_t va, const mmu_trace *t) {
 static void wd_compare_ram(wd_state *s) {
   int64_t at = fz_side_diff(&s->a, &s->b);
   if (at >= 0) {
-    char ctx[256];
+    char ctx[320];
     wd_context(s, ctx, sizeof ctx);
     fz_fail("%s: guest RAM differs at 0x%llx: 0x%llx (mmu_translate) vs "
             "0x%llx (reference)",
             ctx, (unsigned long long)at,
             (unsigned long long)fz_rd(&s->a, (uint64_t)at),
             (unsigned long long)fz_rd(&s->b, (uint64_t)at));
+  }
+}
+
+/* Under nested paging the trace's addresses are guest-physical: compare
+ * every page that holds entries (guest and nested tables) instead, now,
+ * before a later access could set the same bits on the other side. */
+static void wd_compare_frames(wd_state *s, uint64_t va) {
+  if (s->a.cpu.nested.kind == MMU_NESTED_OFF)
+    return;
+  for (unsigned i = 0; i < s->w.nframes; i++) {
+    uint64_t f = s->w.frames[i];
+    uint64_t *pa = fz_slot(&s->a, f), *pb = fz_slot(&s->b, f);
+    if (!pa || !pb || memcmp(pa, pb, 4096) == 0)
+      continue;
+    for (uint64_t off = 0; off < 4096; off += 8)
+      if (pa[off / 8] != pb[off / 8]) {
+        char ctx[320];
+        wd_context(s, ctx, sizeof ctx);
+        fz_fail("%s: va 0x%llx: entry at 0x%llx is 0x%llx after "
+                "mmu_translate, 0x%llx after the reference walk",
+                ctx, (unsigned long long)va, (unsigned long long)(f + off),
+                (unsigned long long)pa[off / 8],
+                (unsigned long long)pb[off / 8]);
+      }
   }
 }
 
@@ -164,7 +222,7 @@ static void wd_access(wd_state *s, uint64_t va, unsigned access) {
            (unsigned long long)(sa == MMU_OK ? ra.paddr : 0),
            sa == MMU_PAGE_FAULT ? ra.error_code : 0);
   if (sa != sb) {
-    char ctx[256];
+    char ctx[320];
     wd_context(s, ctx, sizeof ctx);
     fz_fail("%s: %s va 0x%llx: mmu_translate status %d (%s), reference %d "
             "(%s); ec 0x%x / 0x%x",
@@ -175,6 +233,7 @@ static void wd_access(wd_state *s, uint64_t va, unsigned access) {
   }
   wd_compare_result(s, "translate", va, access, sa, &ra, &rb, va);
   wd_compare_trace(s, va, &t);
+  wd_compare_frames(s, va);
 }
 
 /* SPEC 4.9 written out on the reference walker; *second says whether the
@@ -203,7 +262,7 @@ static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
   int sb = wd_reference_span(&s->b.cpu, va, len, access, rb, &second);
   fz_trace("op %u: span %s 0x%llx len %u -> %d / %d\n", s->op,
            fz_access_name(access), (unsigned long long)va, len, sa, sb);
-  char ctx[256];
+  char ctx[320];
   wd_context(s, ctx, sizeof ctx);
   FZ_CHECK(sa == sb, "%s: span %s va 0x%llx len %u: status %d, reference %d",
            ctx, fz_access_name(access), (unsigned long long)va, len, sa, sb);
@@ -214,11 +273,13 @@ static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
                "%s: span va 0x%llx len %u does not cross, but out[1] "
                "differs from out[0]",
                ctx, (unsigned long long)va, len);
+    wd_compare_frames(s, va);
     return;
   }
   uint64_t page1 = (va + (len - 1)) & ~0xFFFull;
   wd_compare_result(s, "span page 0", va, access, MMU_OK, &ra[0], &rb[0], va);
   wd_compare_result(s, "span page 1", page1, access, sa, &ra[1], &rb[1], page1);
+  wd_compare_frames(s, va);
 }
 
 /* Apply the same register operation to both cpus. */
@@ -314,9 +375,219 @@ static void wd_flush_if_other_tables(mmu_cpu *c, const wd_tables *before) {
     mmu_flush_tlb(c);
 }
 
+/* ---- nested paging: tables and the operation that turns it on --------- */
+
+/* A fresh frame for a nested table: one no entry of the input uses (all
+ * zero; raw-mode entries may sit anywhere), in both RAMs alike. */
+static uint64_t wd_host_frame(wd_state *s) {
+  static const uint8_t zero[4096];
+  for (;;) {
+    uint64_t f = fz_alloc_frame(&s->w);
+    if (!f)
+      return 0;
+    uint64_t *p = fz_slot(&s->a, f);
+    if (p && memcmp(p, zero, sizeof zero) == 0)
+      return f;
+  }
+}
+
+static int wd_host_leaf_at(uint64_t e, int level) {
+  return level == 1 || (level <= 3 && (e & MMU_PTE_PS));
+}
+
+/* Flags of a nested table reference: usually all rights (EPT: R W X; NPT:
+ * P W U). */
+static uint64_t wd_host_upper(fuzz_input *in, int ept) {
+  if (!ept)
+    return fz_upper_flags(in);
+  uint8_t u = fi_u8(in);
+  uint64_t f = (u & 0x0F) == 0x0F ? (u >> 4) & 7 : 7;
+  if ((u & 0xC0) == 0x40)
+    f |= MMU_EPT_A;
+  if ((u & 0xC0) == 0x80)
+    f |= 7ull << 9 | 1ull << 63; /* ignored bits, suppress #VE */
+  return f;
+}
+
+/* Flags of a nested leaf: usually all rights, EPT memory type WB. */
+static uint64_t wd_host_leaf(fuzz_input *in, int ept) {
+  if (!ept)
+    return fz_leaf_flags(in);
+  uint8_t a = fi_u8(in), b = fi_u8(in);
+  uint64_t f = 7 ^ (uint64_t)(a & 7);
+  f |= (uint64_t)(6 ^ ((b >> 3) & 7)) << 3; /* memory type, 2/3/7 misconfig */
+  if (b & 0x01)
+    f |= MMU_EPT_A;
+  if (b & 0x02)
+    f |= MMU_EPT_D;
+  if (b & 0x04)
+    f |= 1ull << 6; /* ignore PAT */
+  if (b & 0x80)
+    f |= 0x7Full << 52 | 1ull << 63; /* ignored, suppress #VE */
+  return f;
+}
+
+/* Map gpa to hpa with a leaf of size at most `size` in the nested tables
+ * at root. fill: identity where nothing is mapped yet, all rights, no
+ * input read; otherwise the entry is written with the input's flags.
+ * 0 when out of frames. Writes go to both RAMs. */
+static int wd_host_map(wd_state *s, fuzz_input *in, int ept, int levels,
+                       uint64_t root, uint64_t gpa, uint64_t hpa,
+                       uint64_t size, int fill) {
+  uint64_t upper = fill ? 7 : wd_host_upper(in, ept);
+  uint64_t table = root;
+  for (int level = levels;; level--) {
+    uint64_t at = table + 8ull * fz_pt_index(gpa, level);
+    uint64_t e = fz_rd(&s->a, at);
+    uint64_t span = 1ull << (12 + 9 * (level - 1));
+    if (fill && e) { /* what is there stays */
+      if (wd_host_leaf_at(e, level))
+        return 1;
+      if (!fz_is_frame(&s->w, e & FZ_ADDR))
+        return 1;
+      table = e & FZ_ADDR;
+      continue;
+    }
+    if (span <= size && level <= 3) {
+      uint64_t leaf = (hpa & FZ_ADDR & ~(span - 1)) |
+                      (fill ? (ept ? 7 | MMU_EPT_MT_WB : 7) : wd_host_leaf(in, ept));
+      if (level > 1)
+        leaf |= MMU_PTE_PS;
+      if (!fill)
+        leaf = fz_maybe_flip(in, leaf);
+      fz_wr(&s->a, at, leaf);
+      fz_wr(&s->b, at, leaf);
+      return 1;
+    }
+    if (!e || wd_host_leaf_at(e, level) || !fz_is_frame(&s->w, e & FZ_ADDR)) {
+      uint64_t next = wd_host_frame(s);
+      if (!next)
+        return 0;
+      e = next | upper;
+      fz_wr(&s->a, at, e);
+      fz_wr(&s->b, at, e);
+    }
+    table = e & FZ_ADDR;
+  }
+}
+
+/* Nested tables of one format: mappings from the input first (a guest
+ * table, a page of RAM, a root, any address; identity or elsewhere; any
+ * rights), then identity over the RAM regions and the MMIO page where
+ * nothing is mapped, at a page size the input picks. */
+static uint64_t wd_host_build(wd_state *s, fuzz_input *in, int ept, int levels) {
+  uint64_t root = wd_host_frame(s);
+  if (!root)
+    return s->w.gpa[0]; /* no room: a root of whatever is there */
+  unsigned n = fi_u8(in) % 8;
+  for (unsigned i = 0; i < n; i++) {
+    uint8_t k = fi_u8(in);
+    uint64_t gpa;
+    switch (k & 3) {
+    case 0:
+      gpa = s->guest_frames ? s->w.frames[fi_u8(in) % s->guest_frames] : 0;
+      break;
+    case 1:
+      gpa = fz_leaf_paddr(&s->w, in, 4096);
+      break;
+    case 2:
+      gpa = s->roots[fi_u8(in) % 5];
+      break;
+    default:
+      gpa = fi_u64(in) & FZ_ADDR & ((1ull << s->a.cpu.maxphyaddr) - 1);
+      break;
+    }
+    uint64_t size = fz_map_size(in);
+    uint64_t hpa = (k & 0xC0) == 0xC0 ? fz_leaf_paddr(&s->w, in, size) : gpa;
+    if (!wd_host_map(s, in, ept, levels, root, gpa, hpa, size, 0))
+      return root;
+  }
+  static const uint64_t fill_size[4] = {2 * FZ_MiB, 4096, FZ_GiB, 2 * FZ_MiB};
+  uint64_t size = fill_size[fi_u8(in) & 3];
+  for (uint32_t r = 0; r < s->w.nregions; r++)
+    for (uint64_t off = 0; off < s->w.size[r]; off += 4096)
+      if (!wd_host_map(s, in, ept, levels, root, s->w.gpa[r] + off,
+                       s->w.gpa[r] + off, size, 1))
+        return root;
+  if (s->w.mmio_on)
+    wd_host_map(s, in, ept, levels, root, s->w.mmio_gpa, s->w.mmio_gpa, 4096, 1);
+  return root;
+}
+
+/* Op bytes 0xFC..0xFF (0xFC off, 0xFD EPT, 0xFE NPT, 0xFF as given):
+ * mmu_set_nested on both cpus, then maybe another guest mode. */
+static void wd_nested(wd_state *s, fuzz_input *in, unsigned kind) {
+  mmu_cpu *A = &s->a.cpu, *B = &s->b.cpu;
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  uint8_t k = kind == 0 || kind == 3 ? 0 : fi_u8(in);
+  int levels = (k & 4) ? 5 : 4;
+  if (kind == 1 || kind == 2) {
+    int ept = kind == 1;
+    uint64_t *root = &s->host_root[ept ? 0 : 1][levels - 4];
+    if (!*root)
+      *root = wd_host_build(s, in, ept, levels);
+    n.root = *root;
+  }
+  if (kind == 1) {
+    n.kind = MMU_NESTED_EPT;
+    n.root |= ((k & 0x20) ? MMU_EPTP_UC : MMU_EPTP_WB) |
+              (levels == 5 ? MMU_EPTP_WALK5 : MMU_EPTP_WALK4) |
+              ((k & 8) ? MMU_EPTP_AD : 0);
+    n.flags = ((k & 0x10) ? MMU_NESTED_EXEC_ONLY : 0) |
+              ((k & 0x40) ? MMU_NESTED_NO_1G : 0) |
+              ((k & 0x80) ? MMU_NESTED_NO_AD : 0); /* with AD: refused */
+  } else if (kind == 2) {
+    n.kind = MMU_NESTED_NPT;
+    n.root |= (k & 0x20) ? MMU_PTE_PWT | MMU_PTE_PCD : 0;
+    n.flags = ((k & 8) ? 0 : MMU_NESTED_NXE) |
+              (levels == 5 ? MMU_NESTED_LA57 : 0) |
+              ((k & 0x40) ? MMU_NESTED_NO_1G : 0);
+  } else if (kind == 3) { /* a vector's 'nested' line; anything */
+    n.kind = fi_u8(in) % 3;
+    n.flags = fi_u16(in);
+    n.root = fi_u64(in);
+  }
+  /* nested tables were just written: what the TLB holds may be stale
+   * (mmu_set_nested flushes, but not when it refuses) */
+  mmu_flush_tlb(A);
+  WD_BOTH(s, mmu_set_nested(A, &n), mmu_set_nested(B, &n), "set nested");
+  FZ_CHECK(memcmp(&A->nested, &B->nested, sizeof A->nested) == 0,
+           "op %u: nested state differs after mmu_set_nested", s->op);
+  if (kind == 3)
+    return;
+  /* the guest's mode: as it is, paging off, 32-bit paging, or IA-32e
+   * paging on the first tables (guest PAE under nesting: MMU_ERR_STATE) */
+  uint8_t g = fi_u8(in);
+  if ((g & 3) == 0)
+    return;
+  mmu_regs r = A->regs;
+  r.cr4 &= ~(uint64_t)(MMU_CR4_LA57 | MMU_CR4_PCIDE | MMU_CR4_PAE | MMU_CR4_PSE);
+  r.efer &= ~(uint64_t)(MMU_EFER_LME | MMU_EFER_LMA);
+  r.cr3 = (uint32_t)(s->w.root & ~0xFFFull);
+  if ((g & 3) == 1) {
+    r.cr0 &= ~(uint64_t)MMU_CR0_PG;
+  } else if ((g & 3) == 2) {
+    r.cr0 |= MMU_CR0_PG | MMU_CR0_PE;
+    r.cr4 |= (g & 4) ? MMU_CR4_PSE : 0;
+  } else {
+    r.cr0 |= MMU_CR0_PG | MMU_CR0_PE;
+    r.cr4 |= MMU_CR4_PAE | (s->w.levels == 5 ? MMU_CR4_LA57 : 0);
+    r.efer |= MMU_EFER_LME | MMU_EFER_LMA;
+    r.cr3 = s->w.root;
+  }
+  WD_BOTH(s, mmu_load_regs(A, &r), mmu_load_regs(B, &r), "load regs (nested)");
+}
+
 static void wd_op(wd_state *s, fuzz_input *in) {
   mmu_cpu *A = &s->a.cpu, *B = &s->b.cpu;
-  uint8_t op = fi_u8(in) % 21;
+  /* with nested ops on (c1 bits 7:6 = 3), 0xFC..0xFF: nested paging */
+  uint8_t ob = fi_u8(in);
+  if (s->nested_ops && ob >= 0xFC) {
+    wd_nested(s, in, ob & 3u);
+    return;
+  }
+  uint8_t op = ob % 21;
   switch (op) {
   default: { /* 0..9: an access */
     unsigned access = fz_access_kind(fi_u8(in));
@@ -455,7 +726,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fi_init(&in, data, size);
   memset(&s, 0, sizeof s);
 
-  /* configuration: c0 = LA57 | raw << 1 | maxphy; c1 = flags, TLB shape */
+  /* configuration: c0 = LA57 | raw << 1 | maxphy; c1 = flags, TLB shape
+   * (bits 7:6 = 3: 4 ways, as 0, and nested-paging ops; inputs from
+   * before nested paging keep their meaning) */
   uint8_t c0 = fi_u8(&in), c1 = fi_u8(&in);
   int raw = (c0 >> 1) & 1;
   int levels = (c0 & 1) ? 5 : 4;
@@ -463,6 +736,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t flags = (c1 & 7);
   uint32_t sets = 64u >> ((c1 >> 3) % 7);
   uint32_t ways = 4u >> ((c1 >> 6) % 3);
+  s.nested_ops = (c1 >> 6) == 3;
   uint64_t base0 = raw ? (uint64_t)(fi_u16(&in) & 0xFFF) * FZ_MiB : 0;
   fz_world_layout(&s.w, &in, 1, base0);
   int mmio_mode = fi_u8(&in) & 3;
@@ -496,6 +770,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fz_wr(&s.a, gpa, fz_entry_value(&s.w, &in, fz_rd(&s.a, gpa)));
   }
   fz_side_copy_memory(&s.b, &s.a);
+  s.guest_frames = s.w.nframes;
 
   /* candidate roots: the tables, the MMIO page, a region end, the gap */
   s.roots[0] = s.w.root;
@@ -526,8 +801,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (unsigned k = 0; k < 4 && s.op < 4; k++, s.op++)
     wd_op(&s, &in);
   wd_compare_ram(&s);
-  fz_trace("walk-differential: %u ops: ok %u pf %u gp %u bus %u other %u\n",
-           s.op, s.ok, s.pf, s.gp, s.bus, s.other);
+  fz_trace("walk-differential: %u ops: ok %u pf %u gp %u bus %u exits %u "
+           "other %u\n",
+           s.op, s.ok, s.pf, s.gp, s.bus, s.exits, s.other);
 
   fz_side_fini(&s.a);
   fz_side_fini(&s.b);

@@ -9,7 +9,9 @@
  *  - walk_differential, tlb_coherence: the same vectors encoded in the
  *    targets' raw mode (fuzz_world.h: registers, entries and steps as
  *    given), walk_differential cut at the first set-pte (it never rewrites
- *    entries); plus the scenarios below, written as vectors, which
+ *    entries); nested vectors (ept, npt) only to walk_differential, which
+ *    sets their 'nested' line with its nested op (tlb_coherence has no
+ *    second dimension); plus the scenarios below, written as vectors, which
  *    exercise what the unit tests do (PCID switches, global pages, large
  *    pages, INVLPG at a page's own size, CR4/CR0 toggles, 5-level paging),
  *    and inputs from a fixed-seed generator in the targets' mapped mode;
@@ -17,7 +19,11 @@
  *    copy-on-write, reclaim and swap-in under each policy, mprotect split
  *    and merge, stack growth, 2 MiB pages, injected faults, private file
  *    mappings, brk) and fixed-seed generated inputs;
- *  - nested: EPT and NPT configurations with two mappings each.
+ *  - walk_differential also: nested paging in mapped mode (EPT 4/5 levels,
+ *    A/D, execute-only; NPT NXE, LA57; the guest with paging off, 32-bit
+ *    or IA-32e paging; a read-only or not-present nested page);
+ *  - nested: EPT and NPT configurations with two mappings each, and the
+ *    nested vectors' second-dimension tables with their steps' addresses.
  * Output is deterministic: fuzz/corpus/ is this program's output over
  * conformance/vectors/ (fuzz/run_ci.sh regenerates it into the build tree
  * and fuzzes from both). A new target adds its entry to 'emit' below. */
@@ -133,7 +139,9 @@ static int encode_state(buf *o, const vec_vector *v, int target,
     return 0;
   int la57 = (v->cr4 & MMU_CR4_LA57) != 0;
   put8(o, ((52u - v->maxphyaddr) << 2) | 2u | (unsigned)la57); /* raw */
-  put8(o, v->flags & 7);        /* 64 sets, 4 ways */
+  /* 64 sets, 4 ways; walk_differential: bits 7:6 = 3 turn on its nested
+   * ops (4 ways too) */
+  put8(o, (v->flags & 7) | (v->nested_kind && target == T_WALK ? 0xC0u : 0u));
   put16(o, (unsigned)(base >> 20));
   put8(o, (unsigned)si | (5u << 3)); /* one region */
   if (target == T_WALK) {
@@ -262,6 +270,12 @@ static void emit_raw(const vec_vector *v, int target, const char *name) {
   uint64_t base, size;
   if (!encode_state(&o, v, target, &base, &size))
     return;
+  if (v->nested_kind) { /* walk_differential's nested op, as given */
+    put8(&o, 0xFF);
+    put8(&o, v->nested_kind);
+    put16(&o, v->nested_flags);
+    put64(&o, v->nested_root);
+  }
   encode_steps(&o, v, target, base, size);
   save(target == T_WALK ? "walk_differential" : "tlb_coherence", name, o.b,
        o.n);
@@ -307,6 +321,23 @@ static unsigned bump(const char *source, const char *category) {
 
 static unsigned departs_emitted;
 
+static void emit_nested_vector(const vec_vector *v, const char *name);
+
+/* The first vector of a source whose steps have an outcome of this kind
+ * (the nested exits' text forms). */
+static int first_with_outcome(const vec_vector *v, const char *source) {
+  static const char *kinds[] = {"", "", "", "", "ept-violation",
+                                "ept-misconfig", "npf"};
+  int first = 0;
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    unsigned k = (unsigned)v->step[i].expect.kind;
+    if (k >= VEC_OUT_EPT_VIOLATION && k <= VEC_OUT_NPF &&
+        bump(source, kinds[k]) == 1)
+      first = 1;
+  }
+  return first;
+}
+
 static void emit_vector(const vec_vector *v, const char *source) {
   unsigned n = bump(source, v->category);
   char name[256];
@@ -314,12 +345,18 @@ static void emit_vector(const vec_vector *v, const char *source) {
   int sequence = strstr(v->category, "sequence") != NULL ||
                  strstr(v->category, "tlb") != NULL ||
                  strstr(v->category, "rewrite") != NULL;
-  if (n <= 2 || (v->departs[0] && departs_emitted < 4)) {
+  int exit_kind = first_with_outcome(v, source);
+  if (n <= 2 || exit_kind || (v->departs[0] && departs_emitted < 4)) {
     departs_emitted += v->departs[0] != 0;
     emit_text(v, source, name);
   }
-  if (n <= 3)
+  if (n <= 3 || (exit_kind && v->nested_kind))
     emit_raw(v, T_WALK, name);
+  if (v->nested_kind) {
+    if (n <= 3 || exit_kind)
+      emit_nested_vector(v, name);
+    return; /* tlb_coherence: no second dimension */
+  }
   if (n <= (sequence ? 12u : 2u))
     emit_raw(v, T_TLB, name);
 }
@@ -852,6 +889,156 @@ static void emit_nested(void) {
   }
 }
 
+/* A nested vector's second dimension in fuzz_nested's encoding: its
+ * configuration, the entries in the 64 KiB window at its root's MiB (as
+ * pokes of raw values), then accesses (raw gpas) to what its steps reach:
+ * the guest's addresses with paging off, its top table, the exits' gpas.
+ * Nothing if the root lies outside the window's reach. */
+static void emit_nested_vector(const vec_vector *v, const char *name) {
+  const int ept = v->nested_kind == MMU_NESTED_EPT;
+  uint64_t table = v->nested_root & 0x000FFFFFFFFFF000ull;
+  uint64_t base = table & ~((1ull << 20) - 1);
+  if ((base >> 20) >= 16 || table - base >= 16 * 4096ull)
+    return;
+  int c0 = -1;
+  for (int c = 0; c < 256 && c0 < 0; c++)
+    if (((c >> 5) & 1) == !ept && (uint32_t)(c % 17) == v->maxphyaddr - 36)
+      c0 = c;
+  if (c0 < 0)
+    return;
+  unsigned c1 = v->nested_flags & (MMU_NESTED_EXEC_ONLY | MMU_NESTED_NO_1G);
+  if (ept)
+    c1 |= ((v->nested_root & 7) == MMU_EPTP_WB ? 0x40u : 0u) |
+          ((v->nested_root & MMU_EPTP_WALK5) == MMU_EPTP_WALK5 ? 0x20u : 0u) |
+          (v->nested_root & MMU_EPTP_AD ? 0x80u : 0u);
+  else
+    c1 |= (v->nested_flags & MMU_NESTED_NXE ? 0x40u : 0u) |
+          (v->nested_flags & MMU_NESTED_LA57 ? 0x20u : 0u);
+  buf o;
+  o.n = 0;
+  put8(&o, (unsigned)c0);
+  put8(&o, c1);
+  put8(&o, (unsigned)(base >> 20));
+  put8(&o, (unsigned)((table - base) / 4096));
+  put8(&o, 0); /* no mappings: the vector's entries are the tables */
+  size_t count_at = o.n;
+  put8(&o, 0);
+  unsigned pokes = 0;
+  for (uint32_t i = 0; i < v->pte_count && pokes < 63; i++) {
+    uint64_t g = v->pte[i].gpa;
+    if (g < base || g - base >= 16 * 4096ull)
+      continue;
+    put16(&o, (unsigned)((g - base) / 8));
+    put8(&o, 3); /* the value as is */
+    put64(&o, v->pte[i].value);
+    put16(&o, 0);
+    pokes++;
+  }
+  o.b[count_at] = (uint8_t)pokes;
+  int paging = (v->cr0 & MMU_CR0_PG) != 0;
+  if (paging) { /* the guest's top table: read, then as a table walk */
+    put8(&o, 0x80);
+    put64(&o, v->cr3 & ~0xFFFull);
+    put8(&o, 0x81);
+    put64(&o, v->cr3 & ~0xFFFull);
+  }
+  for (uint32_t i = 0; i < v->step_count; i++) {
+    const vec_step *st = &v->step[i];
+    if (st->op != VEC_ACCESS)
+      continue;
+    unsigned kind = st->access & 3u;
+    if (!paging) {
+      put8(&o, 0x80 | kind);
+      put64(&o, st->a);
+    }
+    if (st->expect.kind >= VEC_OUT_EPT_VIOLATION) {
+      put8(&o, 0x80 | kind);
+      put64(&o, st->expect.gpa);
+    }
+  }
+  save("nested", name, o.b, o.n);
+}
+
+/* walk_differential's access op: kind, mapping 0 at this offset */
+static void put_wd_access(buf *o, unsigned kind, unsigned offset) {
+  put8(o, 0);
+  put8(o, kind);
+  put8(o, 0);
+  put8(o, 0);
+  put16(o, offset);
+}
+
+/* walk_differential in mapped mode with its nested ops (c1 bits 7:6 = 3):
+ * zero bytes up to the first op give one writable user page (mapping 0,
+ * at linear 0, data at gpa 0); then a nested op, its guest mode, and
+ * accesses to that page. */
+static void emit_walk_nested(void) {
+  static const struct {
+    const char *name;
+    uint8_t la57, op, k, guest;
+    uint8_t ro; /* a nested mapping of gpa 0: 1 read-only, 2 not present */
+  } cases[] = {
+      {"nested-ept4-long", 0, 0xFD, 0x00, 3, 0},
+      {"nested-ept4-ad-long", 0, 0xFD, 0x08, 3, 0},
+      {"nested-ept5-ad-la57", 1, 0xFD, 0x0C, 3, 0},
+      {"nested-ept4-xonly-32bit", 0, 0xFD, 0x10, 2, 1},
+      {"nested-ept4-ad-off", 0, 0xFD, 0x08, 1, 1},
+      {"nested-ept4-ro-long", 0, 0xFD, 0x08, 3, 1},
+      {"nested-ept5-32bit-pse", 0, 0xFD, 0x04, 6, 0},
+      {"nested-ept5-np-off", 0, 0xFD, 0x04, 1, 2},
+      {"nested-npt4-long", 0, 0xFE, 0x00, 3, 0},
+      {"nested-npt5-la57", 1, 0xFE, 0x04, 3, 0},
+      {"nested-npt4-nonx-32bit", 0, 0xFE, 0x08, 2, 1},
+      {"nested-npt4-off", 0, 0xFE, 0x00, 1, 2},
+      {"nested-npt4-ro-long", 0, 0xFE, 0x00, 3, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    buf o;
+    o.n = 0;
+    put8(&o, cases[i].la57);
+    put8(&o, 0xC0); /* nested ops on */
+    /* layout, MMIO, mode, one mapping (4 or 5 indices), pokes, regs */
+    for (unsigned k = 0; k < 17u + (cases[i].la57 ? 5u : 4u) - 2u; k++)
+      put8(&o, 0);
+    put8(&o, cases[i].op);
+    put8(&o, cases[i].k);
+    if (cases[i].ro) { /* gpa 0 (a page of region 0), 4 KiB, identity */
+      put8(&o, 1);
+      put8(&o, 1);
+      put8(&o, 0);
+      put16(&o, 0);
+      put8(&o, 0);
+      put8(&o, 0); /* upper: all rights */
+      if (cases[i].op == 0xFD) {
+        put8(&o, cases[i].ro == 1 ? 6 : 7); /* R only, or none */
+        put8(&o, 0);
+      } else {
+        put8(&o, cases[i].ro == 1 ? 0x08 : 0x07); /* not W, or not P */
+        put8(&o, 0);
+      }
+      put8(&o, 0); /* no bit flipped */
+    } else {
+      put8(&o, 0);
+    }
+    put8(&o, 0); /* identity at 2 MiB */
+    put8(&o, cases[i].guest);
+    for (unsigned k = 0; k < 9; k++) { /* read, write, fetch; INVLPG */
+      put_wd_access(&o, k % 3, (k * 0x238) & 0xFFF);
+      if (k == 5) {
+        put8(&o, 14);
+        put8(&o, 0);
+        put8(&o, 0);
+        put16(&o, 0);
+      }
+    }
+    put8(&o, 0xFC); /* off, then the same accesses again */
+    put8(&o, 0);
+    for (unsigned k = 0; k < 3; k++)
+      put_wd_access(&o, k, 0);
+    save("walk_differential", cases[i].name, o.b, o.n);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: make_seeds OUTDIR [VECTOR-FILE...]\n");
@@ -864,6 +1051,7 @@ int main(int argc, char **argv) {
   emit_generated();
   emit_space_sequence();
   emit_nested();
+  emit_walk_nested();
   fprintf(stderr, "make_seeds: %lu files in %s\n", written, outdir);
   return 0;
 }
