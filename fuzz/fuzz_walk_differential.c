@@ -536,7 +536,8 @@ static void wd_nested(wd_state *s, fuzz_input *in, unsigned kind) {
               ((k & 8) ? MMU_EPTP_AD : 0);
     n.flags = ((k & 0x10) ? MMU_NESTED_EXEC_ONLY : 0) |
               ((k & 0x40) ? MMU_NESTED_NO_1G : 0) |
-              ((k & 0x80) ? MMU_NESTED_NO_AD : 0); /* with AD: refused */
+              ((k & 0x80) ? MMU_NESTED_NO_AD : 0) | /* with AD: refused */
+              ((k & 0x88) == 0x80 ? MMU_NESTED_MBEC : 0);
   } else if (kind == 2) {
     n.kind = MMU_NESTED_NPT;
     n.root |= (k & 0x20) ? MMU_PTE_PWT | MMU_PTE_PCD : 0;
