@@ -691,19 +691,9 @@ static void walk_error_code(walk_mode mode, int fetch, uint32_t ec,
 
 static void walk_outcome_text(char *buf, size_t n, int status,
                               const mmu_result *r) {
-  if (status == MMU_OK)
-    snprintf(buf, n, "ok 0x%llx", (unsigned long long)r->paddr);
-  else if (status == MMU_PAGE_FAULT)
-    snprintf(buf, n, "pf 0x%x cr2=0x%llx", r->error_code,
-             (unsigned long long)r->cr2);
-  else if (status == MMU_GP_FAULT)
-    snprintf(buf, n, "gp");
-  else if (status == MMU_EPT_VIOLATION || status == MMU_NPF)
-    snprintf(buf, n, "%s 0x%llx gpa=0x%llx",
-             status == MMU_NPF ? "npf" : "ept-violation",
-             (unsigned long long)r->exit_qual, (unsigned long long)r->gpa);
-  else if (status == MMU_EPT_MISCONFIG)
-    snprintf(buf, n, "ept-misconfig gpa=0x%llx", (unsigned long long)r->gpa);
+  vec_outcome o = vec_outcome_of(status, r);
+  if (o.kind != VEC_OUT_NONE)
+    vec_outcome_text(buf, n, &o);
   else if (status == MMU_ERR_PT_BUS)
     snprintf(buf, n, "%s at 0x%llx", mmu_status_name(status),
              (unsigned long long)r->paddr);
@@ -818,23 +808,8 @@ static void walk_run(const walk_job *job, int reference, mmu_trace *t,
 /* The vector's expectation against the reference walker's outcome. */
 static int walk_vector_agrees(const walk_job *job, const mmu_trace *t,
                               const walk_outcome *ref) {
-  const vec_outcome *want = &job->vector_step->expect;
-  int ok;
-  switch (want->kind) {
-  case VEC_OUT_OK:
-    ok = ref->status == MMU_OK && ref->result.paddr == want->pa_or_cr2;
-    break;
-  case VEC_OUT_PF:
-    ok = ref->status == MMU_PAGE_FAULT &&
-         ref->result.error_code == want->error_code &&
-         ref->result.cr2 == want->pa_or_cr2;
-    break;
-  case VEC_OUT_GP:
-    ok = ref->status == MMU_GP_FAULT;
-    break;
-  default:
-    ok = 0;
-  }
+  int ok = vec_outcome_matches(&job->vector_step->expect, ref->status,
+                               &ref->result);
   /* A/D: the vector lists every entry the step changed, with its value */
   uint32_t changed = 0;
   for (uint32_t i = 0; i < t->count; i++) {
@@ -1074,20 +1049,7 @@ static int walk_cross_check(const walk_job *job, const mmu_trace *trace,
   if (!job->vector_step)
     return code;
   const vec_step *s = job->vector_step;
-  mmu_result expected;
-  memset(&expected, 0, sizeof expected);
-  expected.paddr = expected.cr2 = s->expect.pa_or_cr2;
-  expected.error_code = s->expect.error_code;
-  expected.gpa = s->expect.gpa;
-  expected.exit_qual = s->expect.qual;
-  walk_outcome_text(want, sizeof want,
-                    s->expect.kind == VEC_OUT_OK                ? MMU_OK
-                    : s->expect.kind == VEC_OUT_PF              ? MMU_PAGE_FAULT
-                    : s->expect.kind == VEC_OUT_EPT_VIOLATION   ? MMU_EPT_VIOLATION
-                    : s->expect.kind == VEC_OUT_EPT_MISCONFIG   ? MMU_EPT_MISCONFIG
-                    : s->expect.kind == VEC_OUT_NPF             ? MMU_NPF
-                                                                : MMU_GP_FAULT,
-                    &expected);
+  vec_outcome_text(want, sizeof want, &s->expect);
   int agrees = job->cpu->nested.kind != MMU_NESTED_OFF
                    ? job->vector_agrees
                    : walk_vector_agrees(job, trace, ref);
