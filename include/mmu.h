@@ -418,6 +418,8 @@ typedef struct mmu_cpu {
   int8_t paging;        /* MMU__PAGING_*: 0 off, 2 32-bit, 3 PAE, 4, 5 */
   uint16_t allow[32];   /* [access|mode] -> bit per rights: hit allowed */
   uint32_t pk_deny[32]; /* [access|mode] -> bit per pkey: PKRU denies */
+  uint32_t perm_key;    /* the register bits allow/fault were built for */
+  uint64_t pk_key;      /* and pk_deny (0: not built) */
   uint8_t fault[32];    /* [access|mode] -> bit per rights W|U|X: #PF */
   uint64_t rsvd[6][2];  /* [level][PS] reserved-bit masks (SDM 4.5) */
   uint64_t addr_mask;   /* bits 51:12 below MAXPHYADDR */

@@ -16,43 +16,45 @@ static int mmu__paging_mode(const mmu_regs *r) {
   return (r->cr4 & MMU_CR4_PAE) ? MMU__PAGING_PAE : MMU__PAGING_32;
 }
 
-/* SDM 4.6.1: does an access of kind idx fault on a page whose rights
- * (combined over all levels) are w/u/x? */
-static int mmu__rights_fault(const mmu_regs *r, unsigned idx, unsigned rights) {
+/* Rights as sets: bit r of a mask stands for the rights value r
+ * (MMU_RIGHT_W | U | X, bits 0-2), so a rule over pages is one AND/OR. */
+#define MMU__WITH_W 0xAAu /* r & MMU_RIGHT_W */
+#define MMU__WITH_U 0xCCu /* r & MMU_RIGHT_U */
+#define MMU__WITH_X 0xF0u /* r & MMU_RIGHT_X */
+
+/* SDM 4.6.1: the rights values (bit per value, as above) on which an
+ * access of kind idx faults. */
+static unsigned mmu__rights_faults(const mmu_regs *r, unsigned idx) {
   int fetch = (idx & MMU_FETCH) != 0;
   int write = (idx & MMU_WRITE) && !fetch;
   int implicit = (idx & MMU_IMPLICIT) != 0;
   int user = (idx & MMU__MODE_USER) && !implicit; /* user-mode access */
   int ac = (idx & MMU__MODE_AC) != 0;
-  int page_w = (rights & MMU_RIGHT_W) != 0;
-  int page_u = (rights & MMU_RIGHT_U) != 0;
-  int page_x = (rights & MMU_RIGHT_X) != 0;
   int nxe = (r->efer & MMU_EFER_NXE) != 0;
   int wp = (r->cr0 & MMU_CR0_WP) != 0;
   int smep = (r->cr4 & MMU_CR4_SMEP) != 0;
   int smap = (r->cr4 & MMU_CR4_SMAP) != 0;
-
-  if (fetch) /* SMAP never applies to fetches */
-    return (nxe && !page_x) || (user && !page_u) || (!user && page_u && smep);
-  if (user)
-    return !page_u || (write && !page_w);
-  /* supervisor-mode data access */
-  if (page_u && smap && (implicit || !ac))
-    return 1;
-  return write && !page_w && wp;
+  unsigned f;
+  if (fetch) /* no X under NXE; user: U needed; supervisor: no U (SMEP) */
+    f = (nxe ? ~MMU__WITH_X : 0) | (user ? ~MMU__WITH_U : 0) |
+        (!user && smep ? MMU__WITH_U : 0); /* SMAP never applies */
+  else if (user) /* U needed, W for a write */
+    f = ~MMU__WITH_U | (write ? ~MMU__WITH_W : 0);
+  else /* supervisor data: SMAP on user pages, WP on read-only ones */
+    f = (smap && (implicit || !ac) ? MMU__WITH_U : 0) |
+        (write && wp ? ~MMU__WITH_W : 0);
+  return f & 0xFFu;
 }
 
-/* SDM 4.6.2: protection keys deny this data access to a user page? */
-static int mmu__pkey_denies(const mmu_regs *r, unsigned idx, unsigned key) {
-  if (!(r->cr4 & MMU_CR4_PKE) || !(r->efer & MMU_EFER_LMA))
-    return 0;
+/* SDM 4.6.2: the keys (bit per key) that deny this data access to a user
+ * page; ad and wd hold PKRU's AD and WD bits, a bit per key. */
+static uint32_t mmu__pkeys_deny(const mmu_regs *r, unsigned idx, uint32_t ad,
+                                uint32_t wd) {
   if (idx & MMU_FETCH)
     return 0;
   int write = (idx & MMU_WRITE) != 0;
   int user = (idx & MMU__MODE_USER) && !(idx & MMU_IMPLICIT);
-  int ad = (r->pkru >> (2 * key)) & 1;
-  int wd = (r->pkru >> (2 * key + 1)) & 1;
-  return ad || (write && wd && (user || (r->cr0 & MMU_CR0_WP)));
+  return ad | (write && (user || (r->cr0 & MMU_CR0_WP)) ? wd : 0);
 }
 
 /* The table index mode bits of each front view. */
@@ -80,15 +82,30 @@ static void mmu__update_views(mmu_cpu *cpu) {
   mmu__front_clear_all(cpu); /* it held decisions of the old registers */
 }
 
-static void mmu__update_pkeys(mmu_cpu *cpu) {
-  for (unsigned idx = 0; idx < 32; idx++) {
-    uint32_t deny = 0;
-    for (unsigned key = 0; key < 16; key++)
-      deny |= (uint32_t)mmu__pkey_denies(&cpu->regs, idx, key) << key;
-    cpu->pk_deny[idx] = deny; /* bit MMU_PKEY_NONE stays 0 */
+/* The protection-key table, rebuilt only when what it depends on changed
+ * (keys on: PKRU and CR0.WP; off: nothing); then the views. `force`: the
+ * rights tables changed, the views must follow. */
+static void mmu__update_pkeys_as(mmu_cpu *cpu, int force) {
+  const mmu_regs *r = &cpu->regs;
+  int on = (r->cr4 & MMU_CR4_PKE) && (r->efer & MMU_EFER_LMA);
+  uint64_t key = 1ull << 63 |
+                 (on ? 1ull << 32 | (uint64_t)r->pkru |
+                           ((r->cr0 & MMU_CR0_WP) ? 1ull << 33 : 0)
+                     : 0);
+  if (key == cpu->pk_key && !force)
+    return;
+  cpu->pk_key = key;
+  uint32_t ad = 0, wd = 0;
+  for (unsigned k = 0; on && k < 16; k++) {
+    ad |= ((r->pkru >> (2 * k)) & 1u) << k;
+    wd |= ((r->pkru >> (2 * k + 1)) & 1u) << k;
   }
+  for (unsigned idx = 0; idx < 32; idx++) /* bit MMU_PKEY_NONE stays 0 */
+    cpu->pk_deny[idx] = on ? mmu__pkeys_deny(r, idx, ad, wd) : 0;
   mmu__update_views(cpu);
 }
+
+static void mmu__update_pkeys(mmu_cpu *cpu) { mmu__update_pkeys_as(cpu, 0); }
 
 /* CPL and AC select the permission tables' mode bits and the front view:
  * with SMAP off, AC changes nothing a supervisor access may do. */
@@ -116,23 +133,26 @@ static void mmu__update_reserved(mmu_cpu *cpu);
 static void mmu__update_tables(mmu_cpu *cpu) {
   const mmu_regs *r = &cpu->regs;
   int paging = (r->cr0 & MMU_CR0_PG) != 0;
-  for (unsigned idx = 0; idx < 32; idx++) {
-    uint8_t fault = 0;
-    uint16_t allow = 0;
+  /* the rights tables depend on five bits: rebuilt (and the front, which
+   * holds their decisions, cleared) only when one changed, so a MOV to
+   * CR0 that flips TS or a CR4 write of PGE rebuilds nothing */
+  uint32_t key = 1u << 31 | (uint32_t)paging |
+                 ((r->efer & MMU_EFER_NXE) ? 2u : 0) |
+                 ((r->cr0 & MMU_CR0_WP) ? 4u : 0) |
+                 ((r->cr4 & MMU_CR4_SMEP) ? 8u : 0) |
+                 ((r->cr4 & MMU_CR4_SMAP) ? 16u : 0);
+  int changed = key != cpu->perm_key;
+  cpu->perm_key = key;
+  for (unsigned idx = 0; changed && idx < 32; idx++) {
     int write = (idx & MMU_WRITE) && !(idx & MMU_FETCH);
-    for (unsigned rights = 0; rights < 16; rights++) {
-      /* paging off: no rights to check, every access goes ahead */
-      int f = paging && mmu__rights_fault(r, idx, rights & 7);
-      if (rights < 8)
-        fault |= (uint8_t)(f << rights);
-      /* a write through an entry cached without D must walk to set D */
-      if (!f && (!write || (rights & MMU_RIGHT_D)))
-        allow |= (uint16_t)(1u << rights);
-    }
-    cpu->fault[idx] = fault;
-    cpu->allow[idx] = allow;
+    /* paging off: no rights to check, every access goes ahead */
+    unsigned fault = paging ? mmu__rights_faults(r, idx) : 0;
+    /* allow: rights values 0-15, bit 3 D; a write through an entry cached
+     * without D must walk to set it */
+    cpu->fault[idx] = (uint8_t)fault;
+    cpu->allow[idx] = (uint16_t)(~(fault | fault << 8) & (write ? 0xFF00u : 0xFFFFu));
   }
-  mmu__update_pkeys(cpu);
+  mmu__update_pkeys_as(cpu, changed);
   mmu__update_mode(cpu);
 
   cpu->canon_shift = (r->cr4 & MMU_CR4_LA57) ? 56 : 47;
