@@ -615,8 +615,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t ways = 4u >> ((c1 >> 6) % 3);
   uint64_t base0 = raw ? (uint64_t)(fi_u16(&in) & 0xFFF) * FZ_MiB : 0;
   fz_world_layout(&s.w, &in, 0, base0);
-  if (fz_side_init(&s.a, &s.w, maxphy, flags, sets, ways, 0) != 0 ||
-      fz_side_init(&s.b, &s.w, maxphy, flags, sets, ways, 0) != 0)
+  if (fz_side_init(&s.a, 0, &s.w, maxphy, flags, sets, ways, 0) != 0 ||
+      fz_side_init(&s.b, 1, &s.w, maxphy, flags, sets, ways, 0) != 0)
     fz_fail("init failed");
 
   mmu_regs r;
@@ -681,7 +681,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_trace("tlb-coherence: %u ops: walks %u hits %u (stale %u) faults %u\n",
            s.op, s.walks, s.hits, s.stale_hits, s.faults);
 
-  fz_side_fini(&s.a);
-  fz_side_fini(&s.b);
+  int full = fz_full_check_of(data, size);
+  fz_side_fini_in(&s.a, full);
+  fz_side_fini_in(&s.b, full);
   return 0;
 }

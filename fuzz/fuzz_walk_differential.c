@@ -32,6 +32,7 @@ typedef struct wd_state {
   uint64_t host_root[2][2];
   unsigned guest_frames; /* w.frames below this index are the guest's */
   int nested_ops;        /* op bytes 0xFC..0xFF are wd_nested */
+  int full;              /* compare all of RAM, not the harness's pages */
   /* what the run covered (FUZZ_TRACE prints it) */
   unsigned ok, pf, gp, bus, exits, other;
 } wd_state;
@@ -48,35 +49,39 @@ static void wd_context(wd_state *s, char *buf, size_t n) {
            nn->kind, nn->flags, (unsigned long long)nn->root);
 }
 
+/* The context for a failure message, made only when a check fails
+ * (FZ_CHECK evaluates its message's arguments then, and only then). */
+static const char *wd_ctx(wd_state *s) {
+  static char buf[320];
+  wd_context(s, buf, sizeof buf);
+  return buf;
+}
+
 static void wd_regs_agree(wd_state *s, const char *what, int ra, int rb) {
-  char ctx[320];
-  wd_context(s, ctx, sizeof ctx);
   const mmu_regs *x = &s->a.cpu.regs, *y = &s->b.cpu.regs;
-  FZ_CHECK(ra == rb, "%s: %s returned %d on one cpu and %d on the other", ctx,
+  FZ_CHECK(ra == rb, "%s: %s returned %d on one cpu and %d on the other", wd_ctx(s),
            what, ra, rb);
   FZ_CHECK(x->cr0 == y->cr0 && x->cr3 == y->cr3 && x->cr4 == y->cr4 &&
                x->efer == y->efer && x->pkru == y->pkru && x->cpl == y->cpl &&
                x->ac == y->ac &&
                memcmp(x->pdpte, y->pdpte, sizeof x->pdpte) == 0,
-           "%s: registers differ after %s", ctx, what);
+           "%s: registers differ after %s", wd_ctx(s), what);
   /* a PDPTE load through EPT that exits (SPEC 10.4) */
   mmu_result ea, eb;
   int xa = mmu_cr_exit(&s->a.cpu, &ea), xb = mmu_cr_exit(&s->b.cpu, &eb);
   FZ_CHECK(xa == xb && (xa == MMU_ERR_STATE ||
                         (ea.gpa == eb.gpa && ea.exit_qual == eb.exit_qual)),
-           "%s: the exits of %s differ", ctx, what);
+           "%s: the exits of %s differ", wd_ctx(s), what);
 }
 
 /* One translated page of an access: both results of one status. */
 static void wd_compare_result(wd_state *s, const char *what, uint64_t va,
                               unsigned access, int st, const mmu_result *ra,
                               const mmu_result *rb, uint64_t expect_cr2) {
-  char ctx[320];
-  wd_context(s, ctx, sizeof ctx);
   if (!(s->a.cpu.regs.efer & MMU_EFER_LMA))
     expect_cr2 = (uint32_t)expect_cr2; /* a 32-bit linear address */
 #define WD_CTX "%s: %s %s va 0x%llx: "
-#define WD_ARGS ctx, what, fz_access_name(access), (unsigned long long)va
+#define WD_ARGS wd_ctx(s), what, fz_access_name(access), (unsigned long long)va
   switch (st) {
   case MMU_OK: {
     s->ok++;
@@ -173,7 +178,7 @@ static void wd_compare_trace(wd_state *s, uint64_t va, const mmu_trace *t) {
 }
 
 static void wd_compare_ram(wd_state *s) {
-  int64_t at = fz_side_diff(&s->a, &s->b);
+  int64_t at = fz_side_diff_in(&s->a, &s->b, s->full);
   if (at >= 0) {
     char ctx[320];
     wd_context(s, ctx, sizeof ctx);
@@ -262,17 +267,16 @@ static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
   int sb = wd_reference_span(&s->b.cpu, va, len, access, rb, &second);
   fz_trace("op %u: span %s 0x%llx len %u -> %d / %d\n", s->op,
            fz_access_name(access), (unsigned long long)va, len, sa, sb);
-  char ctx[320];
-  wd_context(s, ctx, sizeof ctx);
   FZ_CHECK(sa == sb, "%s: span %s va 0x%llx len %u: status %d, reference %d",
-           ctx, fz_access_name(access), (unsigned long long)va, len, sa, sb);
+           wd_ctx(s), fz_access_name(access), (unsigned long long)va, len, sa,
+           sb);
   if (!second) { /* the first page decided (and the access did not cross) */
     wd_compare_result(s, "span page 0", va, access, sa, &ra[0], &rb[0], va);
     if (sa == MMU_OK)
       FZ_CHECK(memcmp(&ra[0], &ra[1], sizeof ra[0]) == 0,
                "%s: span va 0x%llx len %u does not cross, but out[1] "
                "differs from out[0]",
-               ctx, (unsigned long long)va, len);
+               wd_ctx(s), (unsigned long long)va, len);
     wd_compare_frames(s, va);
     return;
   }
@@ -736,6 +740,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_input in;
   fi_init(&in, data, size);
   memset(&s, 0, sizeof s);
+  s.full = fz_full_check_of(data, size);
 
   /* configuration: c0 = LA57 | raw << 1 | maxphy; c1 = flags, TLB shape
    * (bits 7:6 = 3: 4 ways, as 0, and nested-paging ops; inputs from
@@ -751,8 +756,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint64_t base0 = raw ? (uint64_t)(fi_u16(&in) & 0xFFF) * FZ_MiB : 0;
   fz_world_layout(&s.w, &in, 1, base0);
   int mmio_mode = fi_u8(&in) & 3;
-  if (fz_side_init(&s.a, &s.w, maxphy, flags, sets, ways, mmio_mode) != 0 ||
-      fz_side_init(&s.b, &s.w, maxphy, flags, sets, ways, mmio_mode) != 0)
+  if (fz_side_init(&s.a, 0, &s.w, maxphy, flags, sets, ways, mmio_mode) != 0 ||
+      fz_side_init(&s.b, 1, &s.w, maxphy, flags, sets, ways, mmio_mode) != 0)
     fz_fail("init failed: maxphy %u flags %u sets %u ways %u", maxphy, flags,
             sets, ways);
 
@@ -816,7 +821,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
            "other %u\n",
            s.op, s.ok, s.pf, s.gp, s.bus, s.exits, s.other);
 
-  fz_side_fini(&s.a);
-  fz_side_fini(&s.b);
+  fz_side_fini_in(&s.a, s.full);
+  fz_side_fini_in(&s.b, s.full);
   return 0;
 }

@@ -2,8 +2,12 @@
 /* fuzz_world.h - guest RAM and page tables built from fuzz input, shared by
  * the walk-differential and tlb-coherence targets.
  *
- * Two RAM regions with a gap between them, each an exactly sized heap
- * buffer (so that ASan reports any byte the library touches outside them),
+ * Two RAM regions with a gap between them, each at the start of a buffer
+ * kept for the whole process (one per side and region, sized for the
+ * largest layout) whose tail past the region is poisoned for ASan, so any
+ * byte the library touches outside a region still traps; between inputs
+ * only the pages the harness wrote are zeroed again (the library writes
+ * only entries that are present, so never in another page),
  * an optional page of MMIO-resident paging entries served through the
  * pt_read / pt_cmpxchg callbacks, and page tables built by mapping linear
  * addresses whose indices come mostly from a small pool (shared upper
@@ -16,6 +20,28 @@
 
 #include "fuzz_common.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FZ_ASAN 1
+#endif
+#if __has_feature(memory_sanitizer)
+#define FZ_MSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define FZ_ASAN 1
+#endif
+#ifdef FZ_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#ifdef FZ_MSAN
+#include <sanitizer/msan_interface.h>
+#endif
+
+/* The largest region of each kind fz_world_layout makes. */
+#define FZ_RAM_CAP0 (1 * FZ_MiB)
+#define FZ_RAM_CAP1 (64 * FZ_KiB)
+
 #define FZ_MAX_FRAMES 48
 #define FZ_MAX_MAPS 24
 #define FZ_ADDR 0x000FFFFFFFFFF000ull /* bits 51:12 */
@@ -24,12 +50,55 @@ typedef struct fz_side {
   mmu_cpu cpu;
   mmu_config cfg;
   mmu_ram_region region[2];
-  uint8_t *ram[2];   /* exactly region[i].size bytes */
+  uint8_t *ram[2];   /* region[i].size bytes usable, the rest poisoned */
   uint64_t *mmio;    /* 512 entries, exactly 4 KiB */
   uint64_t mmio_gpa;
   int mmio_mode;     /* cmpxchg: 0 works, 1 bus error, 2 always loses, 3 odd entries bus */
   mmu_tlb_entry *tlb;
+  uint64_t dirty[2][FZ_RAM_CAP0 / 4096 / 64]; /* pages the harness wrote */
 } fz_side;
+
+/* The process-long buffers of side `slot` (0 or 1): RAM regions, MMIO
+ * page, TLB storage (the largest any input asks: 64 sets x 4 ways). */
+typedef struct fz_pool {
+  uint8_t *ram[2];
+  uint64_t *mmio;
+  void *tlb;
+  size_t tlb_bytes;
+} fz_pool;
+
+static inline fz_pool *fz_pool_of(unsigned slot) {
+  static fz_pool pools[2];
+  fz_pool *p = &pools[slot & 1];
+  if (!p->ram[0]) {
+    mmu_config big;
+    memset(&big, 0, sizeof big);
+    big.tlb_sets = 64;
+    big.tlb_ways = 4;
+    p->tlb_bytes = mmu_tlb_storage_size(&big);
+    p->ram[0] = (uint8_t *)calloc(1, FZ_RAM_CAP0);
+    p->ram[1] = (uint8_t *)calloc(1, FZ_RAM_CAP1);
+    p->mmio = (uint64_t *)calloc(512, sizeof(uint64_t));
+    p->tlb = malloc(p->tlb_bytes);
+    FZ_CHECK(p->ram[0] && p->ram[1] && p->mmio && p->tlb,
+             "fuzz harness: out of memory");
+  }
+  return p;
+}
+
+/* Usable bytes [0, size) of a pool buffer of cap bytes; the rest traps. */
+static inline void fz_pool_fit(uint8_t *buf, uint64_t size, uint64_t cap) {
+#ifdef FZ_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(buf, size);
+  ASAN_POISON_MEMORY_REGION(buf + size, cap - size);
+#else
+  (void)buf, (void)size, (void)cap;
+#endif
+}
+
+FZ_NO_COVERAGE static inline void fz_mark(fz_side *s, unsigned region, uint64_t off) {
+  s->dirty[region][off >> 18] |= 1ull << ((off >> 12) & 63);
+}
 
 typedef struct fz_world {
   int levels;
@@ -47,7 +116,7 @@ typedef struct fz_world {
 
 /* ---- memory of one side ------------------------------------------------ */
 
-static inline uint64_t *fz_slot(fz_side *s, uint64_t gpa) {
+FZ_NO_COVERAGE static inline uint64_t *fz_slot(fz_side *s, uint64_t gpa) {
   if (gpa & 7)
     return NULL;
   for (uint32_t i = 0; i < s->cfg.ram_count; i++)
@@ -58,19 +127,23 @@ static inline uint64_t *fz_slot(fz_side *s, uint64_t gpa) {
   return NULL;
 }
 
-static inline uint64_t fz_rd(fz_side *s, uint64_t gpa) {
+FZ_NO_COVERAGE static inline uint64_t fz_rd(fz_side *s, uint64_t gpa) {
   uint64_t *p = fz_slot(s, gpa);
   return p ? *p : 0;
 }
 
-static inline void fz_wr(fz_side *s, uint64_t gpa, uint64_t v) {
+FZ_NO_COVERAGE static inline void fz_wr(fz_side *s, uint64_t gpa, uint64_t v) {
   uint64_t *p = fz_slot(s, gpa);
-  if (p)
-    *p = v;
+  if (!p)
+    return;
+  *p = v;
+  for (unsigned i = 0; i < s->cfg.ram_count; i++)
+    if ((uint8_t *)p >= s->ram[i] && (uint8_t *)p < s->ram[i] + s->region[i].size)
+      fz_mark(s, i, (uint64_t)((uint8_t *)p - s->ram[i]));
 }
 
 /* Host address the library must report for a final physical address. */
-static inline uint8_t *fz_expected_host(fz_side *s, uint64_t pa) {
+FZ_NO_COVERAGE static inline uint8_t *fz_expected_host(fz_side *s, uint64_t pa) {
   for (uint32_t i = 0; i < s->cfg.ram_count; i++)
     if (pa >= s->region[i].gpa && pa - s->region[i].gpa < s->region[i].size)
       return s->ram[i] + (pa - s->region[i].gpa);
@@ -110,18 +183,34 @@ static inline int fz_pt_cmpxchg(void *user, uint64_t gpa, uint64_t expected,
   return 0;
 }
 
-/* Allocate this side's RAM, MMIO page and TLB for the world's layout, and
- * init the cpu. Returns 0 on success. */
-static inline int fz_side_init(fz_side *s, const fz_world *w, uint32_t maxphy,
-                        uint32_t flags, uint32_t sets, uint32_t ways,
-                        int mmio_mode) {
+/* Whether an input compares and clears all of RAM, not only the pages the
+ * harness wrote: one in 16, by its bytes, so that what it finds
+ * reproduces (a library that wrote where no entry was). */
+static inline int fz_full_check_of(const uint8_t *data, size_t size) {
+  uint32_t h = (uint32_t)size * 2654435761u;
+  if (size)
+    h ^= (uint32_t)data[size - 1] * 40503u + data[size / 2];
+  return (h >> 28) == 0;
+}
+
+/* This side's RAM, MMIO page and TLB for the world's layout, from pool
+ * `slot` (one per side), and init the cpu. Returns 0 on success. */
+static inline int fz_side_init(fz_side *s, unsigned slot, const fz_world *w,
+                               uint32_t maxphy, uint32_t flags, uint32_t sets,
+                               uint32_t ways, int mmio_mode) {
+  fz_pool *pool = fz_pool_of(slot);
+  static const uint64_t cap[2] = {FZ_RAM_CAP0, FZ_RAM_CAP1};
   memset(s, 0, sizeof *s);
-  for (uint32_t i = 0; i < w->nregions; i++) {
-    s->ram[i] = (uint8_t *)calloc(1, w->size[i]);
-    if (!s->ram[i])
-      return -1;
+  for (uint32_t i = 0; i < 2; i++) {
+    uint64_t size = i < w->nregions ? w->size[i] : 0;
+    FZ_CHECK(size <= cap[i], "region %u of 0x%llx bytes: the pool has 0x%llx",
+             i, (unsigned long long)size, (unsigned long long)cap[i]);
+    fz_pool_fit(pool->ram[i], size, cap[i]);
+    if (i >= w->nregions)
+      continue;
+    s->ram[i] = pool->ram[i];
     s->region[i].gpa = w->gpa[i];
-    s->region[i].size = w->size[i];
+    s->region[i].size = size;
     s->region[i].host = s->ram[i];
   }
   s->cfg.tlb_sets = sets;
@@ -131,9 +220,7 @@ static inline int fz_side_init(fz_side *s, const fz_world *w, uint32_t maxphy,
   s->cfg.ram = s->region;
   s->cfg.ram_count = w->nregions;
   if (w->mmio_on) {
-    s->mmio = (uint64_t *)calloc(512, sizeof(uint64_t));
-    if (!s->mmio)
-      return -1;
+    s->mmio = pool->mmio;
     s->mmio_gpa = w->mmio_gpa;
     s->mmio_mode = mmio_mode;
     s->cfg.pt_read = fz_pt_read;
@@ -141,45 +228,77 @@ static inline int fz_side_init(fz_side *s, const fz_world *w, uint32_t maxphy,
     s->cfg.pt_user = s;
   }
   size_t bytes = mmu_tlb_storage_size(&s->cfg);
-  if (bytes == 0)
+  if (bytes == 0 || bytes > pool->tlb_bytes)
     return -1;
-  s->tlb = (mmu_tlb_entry *)malloc(bytes);
-  if (!s->tlb)
-    return -1;
-  /* storage straight from malloc, as an embedder may hand it: mmu_init
-   * must define every byte it later reads (MSan holds it to that; see
+  s->tlb = (mmu_tlb_entry *)pool->tlb;
+  /* storage as an embedder may hand it, with whatever the last input left:
+   * mmu_init must define every byte it later reads (MSan holds it to that,
+   * the bytes marked undefined again; see
    * fuzz/regressions/walk_differential/msan-tlb-victim-uninit.md) */
+#ifdef FZ_MSAN
+  __msan_allocated_memory(s->tlb, bytes);
+#endif
   return mmu_init(&s->cpu, &s->cfg, s->tlb, bytes) == MMU_OK ? 0 : -1;
 }
 
-static inline void fz_side_fini(fz_side *s) {
-  free(s->ram[0]);
-  free(s->ram[1]);
-  free(s->mmio);
-  free(s->tlb);
-  memset(s, 0, sizeof *s);
-}
-
-/* Copy all of a's memory into b (same layout). */
-static inline void fz_side_copy_memory(fz_side *b, const fz_side *a) {
+/* Where a and b differ, or -1 (gpa of the first differing entry): in the
+ * pages either side's harness wrote, or with `full` in all of RAM (the
+ * library writing where no entry was shows only there). */
+FZ_NO_COVERAGE static inline int64_t fz_side_diff_in(const fz_side *a, const fz_side *b,
+                                      int full) {
   for (uint32_t i = 0; i < a->cfg.ram_count; i++)
-    memcpy(b->ram[i], a->ram[i], a->region[i].size);
-  if (a->mmio)
-    memcpy(b->mmio, a->mmio, 4096);
-}
-
-/* Where a and b differ, or -1 (gpa of the first differing entry). */
-static inline int64_t fz_side_diff(const fz_side *a, const fz_side *b) {
-  for (uint32_t i = 0; i < a->cfg.ram_count; i++)
-    if (memcmp(a->ram[i], b->ram[i], a->region[i].size) != 0)
-      for (uint64_t off = 0; off < a->region[i].size; off += 8)
+    for (uint64_t pg = 0; pg < a->region[i].size; pg += 4096) {
+      uint64_t k = pg >> 12;
+      if (!full && !(((a->dirty[i][k / 64] | b->dirty[i][k / 64]) >> (k % 64)) & 1))
+        continue;
+      if (memcmp(a->ram[i] + pg, b->ram[i] + pg, 4096) == 0)
+        continue;
+      for (uint64_t off = pg; off < pg + 4096; off += 8)
         if (memcmp(a->ram[i] + off, b->ram[i] + off, 8) != 0)
           return (int64_t)(a->region[i].gpa + off);
+    }
   if (a->mmio)
     for (unsigned k = 0; k < 512; k++)
       if (a->mmio[k] != b->mmio[k])
         return (int64_t)(a->mmio_gpa + 8ull * k);
   return -1;
+}
+
+/* Back to zero for the next input: the pages the harness wrote (all of
+ * RAM with `full`, checking that nothing else was written). */
+FZ_NO_COVERAGE static inline void fz_side_fini_in(fz_side *s, int full) {
+  for (uint32_t i = 0; i < s->cfg.ram_count; i++) {
+    for (uint64_t pg = 0; pg < s->region[i].size; pg += 4096) {
+      uint64_t k = pg >> 12;
+      if ((s->dirty[i][k / 64] >> (k % 64)) & 1)
+        memset(s->ram[i] + pg, 0, 4096);
+      else if (full)
+        for (uint64_t off = pg; off < pg + 4096; off += 8)
+          FZ_CHECK(*(const uint64_t *)(const void *)(s->ram[i] + off) == 0,
+                   "guest RAM at 0x%llx was written outside every page the "
+                   "harness wrote: 0x%llx (a write where no entry was)",
+                   (unsigned long long)(s->region[i].gpa + off),
+                   (unsigned long long)*(const uint64_t *)(const void *)(s->ram[i] + off));
+    }
+  }
+  if (s->mmio)
+    memset(s->mmio, 0, 4096);
+  memset(s, 0, sizeof *s);
+}
+
+/* Copy all of a's memory into b (same layout): the pages a's harness
+ * wrote, which b's harness then owns too. */
+FZ_NO_COVERAGE static inline void fz_side_copy_memory(fz_side *b, const fz_side *a) {
+  for (uint32_t i = 0; i < a->cfg.ram_count; i++) {
+    for (uint64_t pg = 0; pg < a->region[i].size; pg += 4096) {
+      uint64_t k = pg >> 12;
+      if ((a->dirty[i][k / 64] >> (k % 64)) & 1)
+        memcpy(b->ram[i] + pg, a->ram[i] + pg, 4096);
+    }
+    memcpy(b->dirty[i], a->dirty[i], sizeof b->dirty[i]);
+  }
+  if (a->mmio)
+    memcpy(b->mmio, a->mmio, 4096);
 }
 
 /* ---- layout ------------------------------------------------------------ */
