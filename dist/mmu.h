@@ -448,6 +448,10 @@ typedef struct mmu_cpu {
   int16_t nested_levels;
   int16_t nested_format; /* the walk's copy: 0 NPT, 1 EPT, 2 EPT with MBEC */
   uint64_t nested_mask[6][2];
+  /* the VM exit of the last MOV to CR0/CR3/CR4 (mmu_cr_exit) */
+  uint64_t cr_exit_gpa, cr_exit_qual;
+  int32_t cr_exit_status; /* 0: none */
+  uint32_t reserved_cr_;
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
@@ -542,6 +546,12 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_pkru(mmu_cpu *cpu, uint32_t value);
+/* Under EPT, a MOV to CR0, CR3 or CR4 that loads PAE paging's PDPTEs reads
+ * them through EPT (SPEC 10.4) and may return MMU_EPT_VIOLATION or
+ * MMU_EPT_MISCONFIG, registers unchanged: mmu_cr_exit gives that exit's
+ * gpa and exit_qual and returns its status; MMU_ERR_STATE when the last
+ * of those writes made no exit. */
+MMU_API int mmu_cr_exit(const mmu_cpu *cpu, mmu_result *out);
 MMU_API int mmu_set_cpl(mmu_cpu *cpu, unsigned cpl);
 MMU_API int mmu_set_ac(mmu_cpu *cpu, int ac);
 /* Load a whole register state at once (snapshot restore, test set-up):
@@ -1334,6 +1344,11 @@ static void mmu__update_pcid(mmu_cpu *cpu);
 static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access);
 static int mmu__paging_mode(const mmu_regs *r); /* MMU__PAGING_* */
 static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]);
+
+/* A present PDPTE's reserved bits (SDM 4.4.1, Table 4-8). */
+static inline uint64_t mmu__pdpte_reserved(const mmu_cpu *cpu) {
+  return MMU__BITS(2, 1) | MMU__BITS(8, 5) | MMU__BITS(63, cpu->maxphyaddr);
+}
 
 /* tlb.c */
 static void mmu__tlb_flush_all(mmu_cpu *cpu);
@@ -3067,6 +3082,25 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
   return MMU_OK;
 }
 
+/* The gpa of PAE's PDPT through EPT, for the MOV to CR that loads the
+ * PDPTE registers: a read even with EPT A/D on, and an exit without a
+ * linear address (qualification bits 7, 8 clear; SDM 3C 28.2.3.2). One
+ * walk serves the four: 32 aligned bytes lie in one page. MMU_OK with
+ * *hpa, MMU_ERR_PT_BUS, or the exit, kept for mmu_cr_exit. */
+static int mmu__nested_pdptes_at(mmu_cpu *cpu, uint64_t gpa, uint64_t *hpa) {
+  mmu__nested_res n;
+  mmu_result out;
+  int rc = mmu__nested_walk(cpu, gpa, MMU_READ, 0, &n, &out);
+  if (rc == MMU_OK)
+    *hpa = n.hpa;
+  else if (rc == MMU_EPT_VIOLATION || rc == MMU_EPT_MISCONFIG) {
+    cpu->cr_exit_status = rc;
+    cpu->cr_exit_gpa = out.gpa;
+    cpu->cr_exit_qual = out.exit_qual;
+  }
+  return rc;
+}
+
 /* ---- the two-dimensional guest walk (SPEC 10.4) -------------------------- */
 
 /* One guest-physical address of a guest walk through the second
@@ -3156,9 +3190,35 @@ reserved:
 }
 #undef MMU__WALK_2D_LEVEL
 
-/* A 32-bit guest's walk through the second dimension: a PDE, then a PTE
- * or a 4 MiB page, 4-byte entries (as mmu__walk_2d_long otherwise). */
-static int mmu__walk_2d_narrow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+/* The PDPTE that translates vaddr in a PAE guest: under EPT its register
+ * (loaded at VM entry or by MOV to CR through EPT: mmu__nested_pdptes);
+ * under NPT read at each walk from the PDPT through the nested tables as
+ * a guest table entry, with its reserved bits a #PF there (APM 2 15.25;
+ * Bochs reads it so too). 0 with *pdpte, else the walk's outcome. */
+static MMU_NOINLINE int mmu__walk_2d_pdpte(mmu_cpu *cpu, uint64_t vaddr,
+                                           unsigned access, unsigned tkind,
+                                           mmu__walk_state *w, uint64_t *pdpte,
+                                           mmu_result *out) {
+  uint64_t gpa = (cpu->regs.cr3 & MMU__BITS(31, 5)) + ((vaddr >> 30) & 3) * 8;
+  mmu__nested_res n;
+  if (cpu->nested.kind == MMU_NESTED_EPT) {
+    *pdpte = cpu->regs.pdpte[(vaddr >> 30) & 3];
+    return 0;
+  }
+  int rc = mmu__nested_step(cpu, gpa, tkind, 1, &n, out);
+  if (rc != MMU_OK)
+    return rc; /* nothing above it to set A in */
+  if (mmu__pt_read(cpu, n.hpa, pdpte) != 0)
+    return mmu__walk_stop(cpu, w, access, 3, MMU_ERR_PT_BUS, n.hpa, out);
+  if ((*pdpte & MMU_PTE_P) && (*pdpte & mmu__pdpte_reserved(cpu)))
+    return mmu__walk_stop(cpu, w, access, 3, MMU_PFEC_RSVD, gpa, out);
+  return 0;
+}
+
+/* A 32-bit or PAE guest's walk through the second dimension: PAE's PDPTE
+ * (mmu__walk_2d_pdpte), then a PDE and a PTE or a large page, 4-byte
+ * entries for 32-bit paging (as mmu__walk_2d_long otherwise). */
+static int mmu__walk_2d_legacy(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                unsigned tkind, mmu__walk_state *w,
                                mmu_result *out) {
   mmu__nested_res n;
@@ -3166,31 +3226,47 @@ static int mmu__walk_2d_narrow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   int level, rc;
   w->top = 2;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t all_and = ~0ull, all_or = 0, gpa = 0;
-    uint64_t table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
+    uint64_t all_and = ~0ull, all_or = 0, gpa = 0, table;
+    if (w->narrow) {
+      table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
+    } else {
+      rc = mmu__walk_2d_pdpte(cpu, vaddr, access, tkind, w, &pte, out);
+      if (rc != 0)
+        return rc;
+      w->entry[2] = pte;
+      if (!(pte & MMU_PTE_P))
+        return mmu__walk_stop(cpu, w, access, 3, 0, 0, out);
+      table = w->root = pte & cpu->addr_mask;
+    }
     for (level = 2;; level = 1) {
-      gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
+      gpa = w->narrow
+                ? table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4
+                : table + ((vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
       rc = mmu__nested_step(cpu, gpa, tkind, 1, &n, out);
       if (rc != MMU_OK)
         return mmu__walk_2d_exit(cpu, w, level, rc);
-      if (mmu__pt_read32(cpu, n.hpa, &pte) != 0)
+      if ((w->narrow ? mmu__pt_read32(cpu, n.hpa, &pte)
+                     : mmu__pt_read(cpu, n.hpa, &pte)) != 0)
         return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, n.hpa,
                               out);
       w->entry_at[level - 1] = n.hpa;
       w->entry[level - 1] = pte;
       if (!(pte & MMU_PTE_P))
         return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
+      if (!w->narrow && (pte & cpu->rsvd[level][0]))
+        return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
       all_and &= pte;
       all_or |= pte;
       if (level == 1)
         break;
-      if ((pte & MMU_PTE_PS) && (cpu->regs.cr4 & MMU_CR4_PSE)) {
+      if ((pte & MMU_PTE_PS) &&
+          (!w->narrow || (cpu->regs.cr4 & MMU_CR4_PSE))) {
         if (pte & cpu->rsvd[2][1])
           return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa,
                                 out);
         break;
       }
-      table = pte & MMU__BITS(31, 12);
+      table = pte & (w->narrow ? MMU__BITS(31, 12) : cpu->addr_mask);
     }
     rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
     if (rc != MMU__WALK_RETRY)
@@ -3206,8 +3282,7 @@ static int mmu__walk_2d_narrow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
  * and its A/D updates are the one-dimensional walker's (entries at their
  * host-physical addresses); then the final address is translated, and the
  * TLB keeps the combination: the smaller page, W and X only where both
- * dimensions allow them, nothing where the host allows no read. Guest PAE
- * paging is not modelled under nested paging yet (MMU_ERR_STATE). */
+ * dimensions allow them, nothing where the host allows no read. */
 static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
                                      unsigned access, mmu__walk_state *w,
                                      mmu_result *out) {
@@ -3217,16 +3292,15 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
           : MMU_READ;
   mmu__nested_res n;
   int rc;
-  if (cpu->paging == MMU__PAGING_PAE)
-    return MMU_ERR_STATE;
   w->vaddr = vaddr;
   w->narrow = cpu->paging == MMU__PAGING_32;
   if (cpu->paging == MMU__PAGING_OFF) {
     mmu__walk_paging_off(w, vaddr);
   } else {
     cpu->stats.walks++;
-    rc = w->narrow ? mmu__walk_2d_narrow(cpu, vaddr, access, tkind, w, out)
-                   : mmu__walk_2d_long(cpu, vaddr, access, tkind, w, out);
+    rc = cpu->paging >= MMU__PAGING_4
+             ? mmu__walk_2d_long(cpu, vaddr, access, tkind, w, out)
+             : mmu__walk_2d_legacy(cpu, vaddr, access, tkind, w, out);
     if (rc != MMU_OK)
       return rc;
   }
@@ -3318,18 +3392,19 @@ static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
   return (cr3 & ~MMU__BITS(cpu->maxphyaddr - 1, 0)) != 0;
 }
 
-/* A present PDPTE's reserved bits (SDM 4.4.1, Table 4-8). */
-static uint64_t mmu__pdpte_reserved(const mmu_cpu *cpu) {
-  return MMU__BITS(2, 1) | MMU__BITS(8, 5) | MMU__BITS(63, cpu->maxphyaddr);
-}
-
 /* PAE paging's PDPTE registers from the 32-byte table at CR3 bits 31:5
  * (SDM 4.4.1): MMU_GP_FAULT if a present one sets a reserved bit,
  * MMU_ERR_PT_BUS if the table is not in RAM; pdpte[] is written only on
- * MMU_OK. */
+ * MMU_OK. Under EPT the table's gpa goes through EPT first (its exit is
+ * mmu_cr_exit's); under NPT nothing is loaded: each walk reads the PDPTE
+ * (SPEC 10.4). */
 static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]) {
   uint64_t base = cr3 & MMU__BITS(31, 5), got[4];
   uint64_t reserved = mmu__pdpte_reserved(cpu);
+  if (cpu->nested.kind == MMU_NESTED_NPT)
+    return MMU_OK;
+  if (cpu->nested.kind == MMU_NESTED_EPT)
+    MMU__TRY(mmu__nested_pdptes_at(cpu, base, &base));
   for (int i = 0; i < 4; i++) {
     if (mmu__pt_read(cpu, base + 8 * (uint64_t)i, &got[i]) != 0)
       return MMU_ERR_PT_BUS;
@@ -3347,6 +3422,7 @@ static int mmu__pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer) {
 
 MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
+  cpu->cr_exit_status = 0;
   mmu_regs *r = &cpu->regs;
   if (value >> 32)
     return MMU_GP_FAULT;
@@ -3381,6 +3457,7 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
 
 MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
+  cpu->cr_exit_status = 0;
   mmu_regs *r = &cpu->regs;
   int pcide = (r->cr4 & MMU_CR4_PCIDE) != 0;
   int noflush = pcide && (value & MMU_CR3_NOFLUSH);
@@ -3409,6 +3486,7 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
 
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
+  cpu->cr_exit_status = 0;
   mmu_regs *r = &cpu->regs;
   uint64_t changed = value ^ r->cr4;
   int lma = (r->efer & MMU_EFER_LMA) != 0;
@@ -3442,6 +3520,17 @@ MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
            ((changed & MMU_CR4_SMEP) && (value & MMU_CR4_SMEP)))
     mmu__tlb_flush_pcid(cpu, old_pcid, 1);
   return MMU_OK;
+}
+
+MMU_API int mmu_cr_exit(const mmu_cpu *cpu, mmu_result *out) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!out)
+    return MMU_ERR_ARG;
+  if (!cpu->cr_exit_status)
+    return MMU_ERR_STATE;
+  out->gpa = cpu->cr_exit_gpa;
+  out->exit_qual = cpu->cr_exit_qual;
+  return cpu->cr_exit_status;
 }
 
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value) {
@@ -3543,7 +3632,8 @@ typedef struct mmu__ref_entry {
   uint64_t gpa;
   uint64_t at; /* where it is read: gpa, or with nested paging its hpa */
   uint64_t value;
-  int in_memory; /* 0: the PAE PDPTE register (no A flag, SDM 4.4.1) */
+  int in_memory; /* 0: the PAE PDPTE register (SDM 4.4.1) */
+  int has_a;     /* 0: a PAE PDPTE, in memory or not (no A flag) */
   int narrow;    /* a 4-byte entry of 32-bit paging */
 } mmu__ref_entry;
 
@@ -3566,7 +3656,7 @@ static void mmu__ref_fault_upper(mmu_cpu *cpu, const mmu__ref_entry *used,
   if (!(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
     return;
   for (int i = 0; i < n; i++)
-    if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
+    if (used[i].has_a && !(used[i].value & MMU_PTE_A))
       (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
 }
 
@@ -3772,9 +3862,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   const mmu_regs *r = &cpu->regs;
   /* SPEC 10: nested paging's second dimension under the guest's walk */
   const int nested = cpu->nested.kind != MMU_NESTED_OFF;
-  if (nested && (r->cr0 & MMU_CR0_PG) && (r->cr4 & MMU_CR4_PAE) &&
-      !(r->efer & MMU_EFER_LMA))
-    return MMU_ERR_STATE; /* guest PAE paging under it: not modelled */
+  const int npt = cpu->nested.kind == MMU_NESTED_NPT;
   /* guest table accesses are writes to the second dimension with EPT A/D
    * and under NPT (SPEC 10.4) */
   const unsigned table_kind =
@@ -3870,14 +3958,16 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       mmu__ref_entry *e = &used[n++];
       e->level = level;
       e->in_memory = 1;
+      e->has_a = !(mode == PAE && level == 3);
       e->narrow = mode == BITS32;
       if (mode == BITS32) {
         /* SDM 4.3: 1024 4-byte entries per table, 10 bits of the address */
         e->gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 0x3FF) * 4;
       } else if (mode == PAE && level == 3) {
         /* SDM 4.4.1: bits 31:30 pick one of the four PDPTE registers,
-         * loaded from CR3 bits 31:5 when CR3 was written */
-        e->in_memory = 0;
+         * loaded from CR3 bits 31:5 when CR3 was written; under NPT none
+         * is loaded: the walk reads the PDPTE (APM 2 15.25, SPEC 10.4) */
+        e->in_memory = npt;
         e->gpa = (r->cr3 & 0xFFFFFFE0ull) + ((vaddr >> 30) & 3) * 8;
         e->value = r->pdpte[(vaddr >> 30) & 3];
       } else {
@@ -3913,7 +4003,14 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
         fault = 1;
         break;
       }
-      if (!e->in_memory) { /* a PDPTE: its reserved bits #GP'd at load */
+      if (mode == PAE && level == 3) {
+        /* a PDPTE: its reserved bits #GP'd at load, or under NPT are the
+         * walk's #PF (SDM 4.4.1, Table 4-8) */
+        if (npt && (pte & (0x1E6ull | (~0ull << m)))) {
+          fault_ec = ec | MMU_PFEC_P | MMU_PFEC_RSVD;
+          fault = 1;
+          break;
+        }
         table = pte & frame_mask;
         continue;
       }
@@ -4018,7 +4115,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
      * the leaf on a write */
     int lost = 0;
     for (int i = 0; i < n && !lost; i++) {
-      if (!used[i].in_memory)
+      if (!used[i].has_a)
         continue;
       uint64_t want = used[i].value | MMU_PTE_A;
       if (i == n - 1 && write)

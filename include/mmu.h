@@ -447,6 +447,10 @@ typedef struct mmu_cpu {
   int16_t nested_levels;
   int16_t nested_format; /* the walk's copy: 0 NPT, 1 EPT, 2 EPT with MBEC */
   uint64_t nested_mask[6][2];
+  /* the VM exit of the last MOV to CR0/CR3/CR4 (mmu_cr_exit) */
+  uint64_t cr_exit_gpa, cr_exit_qual;
+  int32_t cr_exit_status; /* 0: none */
+  uint32_t reserved_cr_;
 } mmu_cpu;
 
 MMU__STATIC_ASSERT(offsetof(mmu_cpu, front) == MMU_CPU_FRONT_OFFSET &&
@@ -541,6 +545,12 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value);
 MMU_API int mmu_write_pkru(mmu_cpu *cpu, uint32_t value);
+/* Under EPT, a MOV to CR0, CR3 or CR4 that loads PAE paging's PDPTEs reads
+ * them through EPT (SPEC 10.4) and may return MMU_EPT_VIOLATION or
+ * MMU_EPT_MISCONFIG, registers unchanged: mmu_cr_exit gives that exit's
+ * gpa and exit_qual and returns its status; MMU_ERR_STATE when the last
+ * of those writes made no exit. */
+MMU_API int mmu_cr_exit(const mmu_cpu *cpu, mmu_result *out);
 MMU_API int mmu_set_cpl(mmu_cpu *cpu, unsigned cpl);
 MMU_API int mmu_set_ac(mmu_cpu *cpu, int ac);
 /* Load a whole register state at once (snapshot restore, test set-up):

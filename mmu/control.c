@@ -11,18 +11,19 @@ static int mmu__cr3_reserved(const mmu_cpu *cpu, uint64_t cr3) {
   return (cr3 & ~MMU__BITS(cpu->maxphyaddr - 1, 0)) != 0;
 }
 
-/* A present PDPTE's reserved bits (SDM 4.4.1, Table 4-8). */
-static uint64_t mmu__pdpte_reserved(const mmu_cpu *cpu) {
-  return MMU__BITS(2, 1) | MMU__BITS(8, 5) | MMU__BITS(63, cpu->maxphyaddr);
-}
-
 /* PAE paging's PDPTE registers from the 32-byte table at CR3 bits 31:5
  * (SDM 4.4.1): MMU_GP_FAULT if a present one sets a reserved bit,
  * MMU_ERR_PT_BUS if the table is not in RAM; pdpte[] is written only on
- * MMU_OK. */
+ * MMU_OK. Under EPT the table's gpa goes through EPT first (its exit is
+ * mmu_cr_exit's); under NPT nothing is loaded: each walk reads the PDPTE
+ * (SPEC 10.4). */
 static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]) {
   uint64_t base = cr3 & MMU__BITS(31, 5), got[4];
   uint64_t reserved = mmu__pdpte_reserved(cpu);
+  if (cpu->nested.kind == MMU_NESTED_NPT)
+    return MMU_OK;
+  if (cpu->nested.kind == MMU_NESTED_EPT)
+    MMU__TRY(mmu__nested_pdptes_at(cpu, base, &base));
   for (int i = 0; i < 4; i++) {
     if (mmu__pt_read(cpu, base + 8 * (uint64_t)i, &got[i]) != 0)
       return MMU_ERR_PT_BUS;
@@ -40,6 +41,7 @@ static int mmu__pae_paging(uint64_t cr0, uint64_t cr4, uint64_t efer) {
 
 MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
+  cpu->cr_exit_status = 0;
   mmu_regs *r = &cpu->regs;
   if (value >> 32)
     return MMU_GP_FAULT;
@@ -74,6 +76,7 @@ MMU_API int mmu_write_cr0(mmu_cpu *cpu, uint64_t value) {
 
 MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
+  cpu->cr_exit_status = 0;
   mmu_regs *r = &cpu->regs;
   int pcide = (r->cr4 & MMU_CR4_PCIDE) != 0;
   int noflush = pcide && (value & MMU_CR3_NOFLUSH);
@@ -102,6 +105,7 @@ MMU_API int mmu_write_cr3(mmu_cpu *cpu, uint64_t value) {
 
 MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
   MMU__TRY(MMU__CHECK_CPU(cpu));
+  cpu->cr_exit_status = 0;
   mmu_regs *r = &cpu->regs;
   uint64_t changed = value ^ r->cr4;
   int lma = (r->efer & MMU_EFER_LMA) != 0;
@@ -135,6 +139,17 @@ MMU_API int mmu_write_cr4(mmu_cpu *cpu, uint64_t value) {
            ((changed & MMU_CR4_SMEP) && (value & MMU_CR4_SMEP)))
     mmu__tlb_flush_pcid(cpu, old_pcid, 1);
   return MMU_OK;
+}
+
+MMU_API int mmu_cr_exit(const mmu_cpu *cpu, mmu_result *out) {
+  MMU__TRY(MMU__CHECK_CPU(cpu));
+  if (!out)
+    return MMU_ERR_ARG;
+  if (!cpu->cr_exit_status)
+    return MMU_ERR_STATE;
+  out->gpa = cpu->cr_exit_gpa;
+  out->exit_qual = cpu->cr_exit_qual;
+  return cpu->cr_exit_status;
 }
 
 MMU_API int mmu_write_efer(mmu_cpu *cpu, uint64_t value) {

@@ -103,6 +103,11 @@ static uint32_t mmu__pfec_base(const mmu_cpu *cpu, unsigned access);
 static int mmu__paging_mode(const mmu_regs *r); /* MMU__PAGING_* */
 static int mmu__pdptes_load(mmu_cpu *cpu, uint64_t cr3, uint64_t pdpte[4]);
 
+/* A present PDPTE's reserved bits (SDM 4.4.1, Table 4-8). */
+static inline uint64_t mmu__pdpte_reserved(const mmu_cpu *cpu) {
+  return MMU__BITS(2, 1) | MMU__BITS(8, 5) | MMU__BITS(63, cpu->maxphyaddr);
+}
+
 /* tlb.c */
 static void mmu__tlb_flush_all(mmu_cpu *cpu);
 static void mmu__tlb_flush_pcid(mmu_cpu *cpu, uint16_t pcid, int globals_too);

@@ -407,6 +407,25 @@ MMU_API int mmu_nested_translate(mmu_cpu *cpu, uint64_t gpa, unsigned access,
   return MMU_OK;
 }
 
+/* The gpa of PAE's PDPT through EPT, for the MOV to CR that loads the
+ * PDPTE registers: a read even with EPT A/D on, and an exit without a
+ * linear address (qualification bits 7, 8 clear; SDM 3C 28.2.3.2). One
+ * walk serves the four: 32 aligned bytes lie in one page. MMU_OK with
+ * *hpa, MMU_ERR_PT_BUS, or the exit, kept for mmu_cr_exit. */
+static int mmu__nested_pdptes_at(mmu_cpu *cpu, uint64_t gpa, uint64_t *hpa) {
+  mmu__nested_res n;
+  mmu_result out;
+  int rc = mmu__nested_walk(cpu, gpa, MMU_READ, 0, &n, &out);
+  if (rc == MMU_OK)
+    *hpa = n.hpa;
+  else if (rc == MMU_EPT_VIOLATION || rc == MMU_EPT_MISCONFIG) {
+    cpu->cr_exit_status = rc;
+    cpu->cr_exit_gpa = out.gpa;
+    cpu->cr_exit_qual = out.exit_qual;
+  }
+  return rc;
+}
+
 /* ---- the two-dimensional guest walk (SPEC 10.4) -------------------------- */
 
 /* One guest-physical address of a guest walk through the second
@@ -496,9 +515,35 @@ reserved:
 }
 #undef MMU__WALK_2D_LEVEL
 
-/* A 32-bit guest's walk through the second dimension: a PDE, then a PTE
- * or a 4 MiB page, 4-byte entries (as mmu__walk_2d_long otherwise). */
-static int mmu__walk_2d_narrow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
+/* The PDPTE that translates vaddr in a PAE guest: under EPT its register
+ * (loaded at VM entry or by MOV to CR through EPT: mmu__nested_pdptes);
+ * under NPT read at each walk from the PDPT through the nested tables as
+ * a guest table entry, with its reserved bits a #PF there (APM 2 15.25;
+ * Bochs reads it so too). 0 with *pdpte, else the walk's outcome. */
+static MMU_NOINLINE int mmu__walk_2d_pdpte(mmu_cpu *cpu, uint64_t vaddr,
+                                           unsigned access, unsigned tkind,
+                                           mmu__walk_state *w, uint64_t *pdpte,
+                                           mmu_result *out) {
+  uint64_t gpa = (cpu->regs.cr3 & MMU__BITS(31, 5)) + ((vaddr >> 30) & 3) * 8;
+  mmu__nested_res n;
+  if (cpu->nested.kind == MMU_NESTED_EPT) {
+    *pdpte = cpu->regs.pdpte[(vaddr >> 30) & 3];
+    return 0;
+  }
+  int rc = mmu__nested_step(cpu, gpa, tkind, 1, &n, out);
+  if (rc != MMU_OK)
+    return rc; /* nothing above it to set A in */
+  if (mmu__pt_read(cpu, n.hpa, pdpte) != 0)
+    return mmu__walk_stop(cpu, w, access, 3, MMU_ERR_PT_BUS, n.hpa, out);
+  if ((*pdpte & MMU_PTE_P) && (*pdpte & mmu__pdpte_reserved(cpu)))
+    return mmu__walk_stop(cpu, w, access, 3, MMU_PFEC_RSVD, gpa, out);
+  return 0;
+}
+
+/* A 32-bit or PAE guest's walk through the second dimension: PAE's PDPTE
+ * (mmu__walk_2d_pdpte), then a PDE and a PTE or a large page, 4-byte
+ * entries for 32-bit paging (as mmu__walk_2d_long otherwise). */
+static int mmu__walk_2d_legacy(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
                                unsigned tkind, mmu__walk_state *w,
                                mmu_result *out) {
   mmu__nested_res n;
@@ -506,31 +551,47 @@ static int mmu__walk_2d_narrow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
   int level, rc;
   w->top = 2;
   for (int attempt = 0; attempt < MMU__MAX_WALK_RETRIES; attempt++) {
-    uint64_t all_and = ~0ull, all_or = 0, gpa = 0;
-    uint64_t table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
+    uint64_t all_and = ~0ull, all_or = 0, gpa = 0, table;
+    if (w->narrow) {
+      table = w->root = cpu->regs.cr3 & MMU__BITS(31, 12);
+    } else {
+      rc = mmu__walk_2d_pdpte(cpu, vaddr, access, tkind, w, &pte, out);
+      if (rc != 0)
+        return rc;
+      w->entry[2] = pte;
+      if (!(pte & MMU_PTE_P))
+        return mmu__walk_stop(cpu, w, access, 3, 0, 0, out);
+      table = w->root = pte & cpu->addr_mask;
+    }
     for (level = 2;; level = 1) {
-      gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4;
+      gpa = w->narrow
+                ? table + ((vaddr >> (12 + 10 * (level - 1))) & 1023) * 4
+                : table + ((vaddr >> (12 + 9 * (level - 1))) & 511) * 8;
       rc = mmu__nested_step(cpu, gpa, tkind, 1, &n, out);
       if (rc != MMU_OK)
         return mmu__walk_2d_exit(cpu, w, level, rc);
-      if (mmu__pt_read32(cpu, n.hpa, &pte) != 0)
+      if ((w->narrow ? mmu__pt_read32(cpu, n.hpa, &pte)
+                     : mmu__pt_read(cpu, n.hpa, &pte)) != 0)
         return mmu__walk_stop(cpu, w, access, level, MMU_ERR_PT_BUS, n.hpa,
                               out);
       w->entry_at[level - 1] = n.hpa;
       w->entry[level - 1] = pte;
       if (!(pte & MMU_PTE_P))
         return mmu__walk_stop(cpu, w, access, level, 0, gpa, out);
+      if (!w->narrow && (pte & cpu->rsvd[level][0]))
+        return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa, out);
       all_and &= pte;
       all_or |= pte;
       if (level == 1)
         break;
-      if ((pte & MMU_PTE_PS) && (cpu->regs.cr4 & MMU_CR4_PSE)) {
+      if ((pte & MMU_PTE_PS) &&
+          (!w->narrow || (cpu->regs.cr4 & MMU_CR4_PSE))) {
         if (pte & cpu->rsvd[2][1])
           return mmu__walk_stop(cpu, w, access, level, MMU_PFEC_RSVD, gpa,
                                 out);
         break;
       }
-      table = pte & MMU__BITS(31, 12);
+      table = pte & (w->narrow ? MMU__BITS(31, 12) : cpu->addr_mask);
     }
     rc = mmu__walk_leaf(cpu, w, access, level, pte, all_and, all_or, out);
     if (rc != MMU__WALK_RETRY)
@@ -546,8 +607,7 @@ static int mmu__walk_2d_narrow(mmu_cpu *cpu, uint64_t vaddr, unsigned access,
  * and its A/D updates are the one-dimensional walker's (entries at their
  * host-physical addresses); then the final address is translated, and the
  * TLB keeps the combination: the smaller page, W and X only where both
- * dimensions allow them, nothing where the host allows no read. Guest PAE
- * paging is not modelled under nested paging yet (MMU_ERR_STATE). */
+ * dimensions allow them, nothing where the host allows no read. */
 static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
                                      unsigned access, mmu__walk_state *w,
                                      mmu_result *out) {
@@ -557,16 +617,15 @@ static MMU_NOINLINE int mmu__walk_2d(mmu_cpu *cpu, uint64_t vaddr,
           : MMU_READ;
   mmu__nested_res n;
   int rc;
-  if (cpu->paging == MMU__PAGING_PAE)
-    return MMU_ERR_STATE;
   w->vaddr = vaddr;
   w->narrow = cpu->paging == MMU__PAGING_32;
   if (cpu->paging == MMU__PAGING_OFF) {
     mmu__walk_paging_off(w, vaddr);
   } else {
     cpu->stats.walks++;
-    rc = w->narrow ? mmu__walk_2d_narrow(cpu, vaddr, access, tkind, w, out)
-                   : mmu__walk_2d_long(cpu, vaddr, access, tkind, w, out);
+    rc = cpu->paging >= MMU__PAGING_4
+             ? mmu__walk_2d_long(cpu, vaddr, access, tkind, w, out)
+             : mmu__walk_2d_legacy(cpu, vaddr, access, tkind, w, out);
     if (rc != MMU_OK)
       return rc;
   }

@@ -19,7 +19,8 @@ typedef struct mmu__ref_entry {
   uint64_t gpa;
   uint64_t at; /* where it is read: gpa, or with nested paging its hpa */
   uint64_t value;
-  int in_memory; /* 0: the PAE PDPTE register (no A flag, SDM 4.4.1) */
+  int in_memory; /* 0: the PAE PDPTE register (SDM 4.4.1) */
+  int has_a;     /* 0: a PAE PDPTE, in memory or not (no A flag) */
   int narrow;    /* a 4-byte entry of 32-bit paging */
 } mmu__ref_entry;
 
@@ -42,7 +43,7 @@ static void mmu__ref_fault_upper(mmu_cpu *cpu, const mmu__ref_entry *used,
   if (!(cpu->flags & MMU_CFG_AD_ON_FAULT_UPPER))
     return;
   for (int i = 0; i < n; i++)
-    if (used[i].in_memory && !(used[i].value & MMU_PTE_A))
+    if (used[i].has_a && !(used[i].value & MMU_PTE_A))
       (void)mmu__ref_cmpxchg(cpu, &used[i], used[i].value | MMU_PTE_A);
 }
 
@@ -248,9 +249,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
   const mmu_regs *r = &cpu->regs;
   /* SPEC 10: nested paging's second dimension under the guest's walk */
   const int nested = cpu->nested.kind != MMU_NESTED_OFF;
-  if (nested && (r->cr0 & MMU_CR0_PG) && (r->cr4 & MMU_CR4_PAE) &&
-      !(r->efer & MMU_EFER_LMA))
-    return MMU_ERR_STATE; /* guest PAE paging under it: not modelled */
+  const int npt = cpu->nested.kind == MMU_NESTED_NPT;
   /* guest table accesses are writes to the second dimension with EPT A/D
    * and under NPT (SPEC 10.4) */
   const unsigned table_kind =
@@ -346,14 +345,16 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
       mmu__ref_entry *e = &used[n++];
       e->level = level;
       e->in_memory = 1;
+      e->has_a = !(mode == PAE && level == 3);
       e->narrow = mode == BITS32;
       if (mode == BITS32) {
         /* SDM 4.3: 1024 4-byte entries per table, 10 bits of the address */
         e->gpa = table + ((vaddr >> (12 + 10 * (level - 1))) & 0x3FF) * 4;
       } else if (mode == PAE && level == 3) {
         /* SDM 4.4.1: bits 31:30 pick one of the four PDPTE registers,
-         * loaded from CR3 bits 31:5 when CR3 was written */
-        e->in_memory = 0;
+         * loaded from CR3 bits 31:5 when CR3 was written; under NPT none
+         * is loaded: the walk reads the PDPTE (APM 2 15.25, SPEC 10.4) */
+        e->in_memory = npt;
         e->gpa = (r->cr3 & 0xFFFFFFE0ull) + ((vaddr >> 30) & 3) * 8;
         e->value = r->pdpte[(vaddr >> 30) & 3];
       } else {
@@ -389,7 +390,14 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
         fault = 1;
         break;
       }
-      if (!e->in_memory) { /* a PDPTE: its reserved bits #GP'd at load */
+      if (mode == PAE && level == 3) {
+        /* a PDPTE: its reserved bits #GP'd at load, or under NPT are the
+         * walk's #PF (SDM 4.4.1, Table 4-8) */
+        if (npt && (pte & (0x1E6ull | (~0ull << m)))) {
+          fault_ec = ec | MMU_PFEC_P | MMU_PFEC_RSVD;
+          fault = 1;
+          break;
+        }
         table = pte & frame_mask;
         continue;
       }
@@ -494,7 +502,7 @@ MMU_API int mmu_reference_translate(mmu_cpu *cpu, uint64_t vaddr,
      * the leaf on a write */
     int lost = 0;
     for (int i = 0; i < n && !lost; i++) {
-      if (!used[i].in_memory)
+      if (!used[i].has_a)
         continue;
       uint64_t want = used[i].value | MMU_PTE_A;
       if (i == n - 1 && write)

@@ -72,6 +72,7 @@ Test(misuse, cpu_functions) {
   FOR_BAD_CPUS(mmu_invept(cpu, 2, 0));
   FOR_BAD_CPUS(mmu_invvpid(cpu, 2, 0, 0));
   FOR_BAD_CPUS(mmu_invlpga(cpu, 0, 0));
+  FOR_BAD_CPUS(mmu_cr_exit(cpu, &r));
   EQ(mmu_tlb_count(NULL), 0);
   EQ(mmu_tlb_count(&junk_cpu), 0);
 }
@@ -101,6 +102,8 @@ Test(misuse, cpu_arguments) {
   EQ(mmu_nested_translate(cpu, 0x1000, 3, &r), MMU_ERR_ARG);
   EQ(mmu_invept(cpu, 7, 0), MMU_ERR_ARG);
   EQ(mmu_invvpid(cpu, 9, 1, 0), MMU_ERR_ARG);
+  EQ(mmu_cr_exit(cpu, NULL), MMU_ERR_ARG);
+  EQ(mmu_cr_exit(cpu, &r), MMU_ERR_STATE); /* no exit so far */
   /* a valid kind still goes through */
   EQ(mmu_translate_slow(cpu, 0x1000, MMU_READ | MMU_IMPLICIT, &r),
      MMU_PAGE_FAULT);

@@ -524,7 +524,7 @@ Test(nested, nested_exit_sets_a_above_only_with_fault_upper) {
   pt_setup4();
 }
 
-Test(nested, guest_paging_off_and_pae) {
+Test(nested, guest_paging_off) {
   g2 g;
   g2_offset_map(&E, &g, 1);
   mmu_regs r0;
@@ -539,13 +539,167 @@ Test(nested, guest_paging_off_and_pae) {
   mmu_result r;
   ST(mmu_translate(&E.cpu, GOFF + 0x123456, MMU_FETCH, &r), MMU_OK);
   EQ(r.paddr, 0x123456);
-  /* PAE guests under nested paging: not modelled yet */
-  r0.cr0 = MMU_CR0_PE | MMU_CR0_PG;
-  r0.cr4 = MMU_CR4_PAE;
-  r0.cr3 = 0;
-  ST(mmu_load_regs(&E.cpu, &r0), MMU_OK);
-  ST(mmu_translate(&E.cpu, 0x1000, MMU_READ, &r), MMU_ERR_STATE);
-  ST(mmu_reference_translate(&E.cpu, 0x1000, MMU_READ, &r, NULL), MMU_ERR_STATE);
+}
+
+/* ---- a PAE guest under nested paging (SPEC 10.4) --------------------------- */
+
+#define PVA 0x8765A123ull /* PDPTE 2, PD 0x3b, PT 0x5a */
+
+/* A PAE guest's entry for va at level (3: the PDPTE in the PDPT at
+ * g->groot; tables created, entries hold gpas = hpa + GOFF). */
+static uint64_t g2_pae_entry(pt_env *e, g2 *g, uint64_t va, int level) {
+  uint64_t at = g->groot + 8 * ((va >> 30) & 3);
+  for (int l = 3; l > level; l--) {
+    uint64_t v = pt_rd(e, at);
+    if (!(v & F_P)) {
+      v = (pt_alloc(e) + GOFF) | F_P | (l == 3 ? 0 : F_W | F_U);
+      pt_wr(e, at, v);
+    }
+    at = (v & PT_ADDR_MASK) - GOFF + 8ull * pt_index(va, l - 1);
+  }
+  return at;
+}
+
+/* Enters the PAE guest as VM entry does: nested paging set, then the
+ * registers, the PDPTE registers from the PDPT as the VMCS would hold
+ * them (EPT; unused under NPT). */
+static void g2_pae_boot(pt_env *e, g2 *g, uint64_t eptp_bits, uint32_t flags) {
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  n.kind = g->ept ? MMU_NESTED_EPT : MMU_NESTED_NPT;
+  n.flags = flags;
+  n.root = g->nroot | (g->ept ? MMU_EPTP_WB | MMU_EPTP_WALK4 | eptp_bits : 0);
+  ST(mmu_set_nested(&e->cpu, &n), MMU_OK);
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  r.cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+  r.cr4 = MMU_CR4_PAE;
+  r.cr3 = g->groot + GOFF;
+  for (int i = 0; i < 4 && g->ept; i++) /* loadable values: no reserved bit */
+    r.pdpte[i] = pt_rd(e, g->groot + 8 * (uint64_t)i) & ~(0x1E6ull | F_XD);
+  ST(mmu_load_regs(&e->cpu, &r), MMU_OK);
+}
+
+/* Both walkers on one access (the reference on a copy of the world). */
+static int pae_both(pt_env *e, uint64_t va, unsigned access, mmu_result *r) {
+  mmu_result ref;
+  memset(r, 0, sizeof *r);
+  memset(&ref, 0, sizeof ref);
+  int rs = mmu_reference_translate(&e->cpu, va, access, &ref, NULL);
+  int st = mmu_translate(&e->cpu, va, access, r);
+  cr_assert(st == rs, "translate %d, reference %d", st, rs);
+  if (st == MMU_OK)
+    EQ(r->paddr, ref.paddr);
+  else if (st == MMU_PAGE_FAULT)
+    EQ(r->error_code, ref.error_code);
+  else if (st != MMU_ERR_PT_BUS)
+    cr_assert(r->gpa == ref.gpa && r->exit_qual == ref.exit_qual);
+  return st;
+}
+
+Test(nested, pae_guest_under_ept_walks_from_the_pdpte_registers) {
+  g2 g;
+  g2_offset_map(&E, &g, 1);
+  uint64_t pte = g2_pae_entry(&E, &g, PVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  uint64_t pdpte_at = g.groot + 8 * (PVA >> 30), pdpte = pt_rd(&E, pdpte_at);
+  g2_pae_boot(&E, &g, MMU_EPTP_AD, 0);
+  mmu_result r;
+  ST(pae_both(&E, PVA, MMU_WRITE, &r), MMU_OK);
+  EQ(r.paddr, HPA_PAGE | (PVA & 0xFFF));
+  EQ(pt_rd(&E, pte) & (F_A | F_D), F_A | F_D);
+  EQ(pt_rd(&E, pdpte_at), pdpte); /* a PDPTE has no A flag */
+  /* the registers, not memory: a cleared PDPTE changes nothing until a
+   * MOV to CR3 loads it (through EPT) */
+  pt_wr(&E, pdpte_at, 0);
+  ST(mmu_flush_tlb(&E.cpu), MMU_OK);
+  ST(pae_both(&E, PVA, MMU_READ, &r), MMU_OK);
+  ST(mmu_write_cr3(&E.cpu, g.groot + GOFF), MMU_OK);
+  EQ(E.cpu.regs.pdpte[PVA >> 30], 0);
+  ST(pae_both(&E, PVA, MMU_READ, &r), MMU_PAGE_FAULT);
+  EQ(r.error_code, 0);
+  ST(mmu_cr_exit(&E.cpu, &r), MMU_ERR_STATE); /* that write made no exit */
+}
+
+Test(nested, pae_pdpte_load_through_ept_is_a_read_that_may_exit) {
+  g2 g;
+  g2_offset_map(&E, &g, 1);
+  uint64_t pte = g2_pae_entry(&E, &g, PVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  g2_pae_boot(&E, &g, MMU_EPTP_AD, MMU_NESTED_EXEC_ONLY);
+  uint64_t pdpt_gpa = g.groot + GOFF + 0x20; /* CR3 bits 4:0 ignored */
+  uint64_t npte = g2_split(&E, &g, pdpt_gpa);
+  uint64_t leaf = pt_rd(&E, npte);
+  /* read-only: the load is a read even with EPT A/D on (SDM 3C: not
+   * treated as a write), A set, D not */
+  pt_wr(&E, npte, (leaf & ~(7ull | MMU_EPT_A | MMU_EPT_D)) | MMU_EPT_R);
+  ST(mmu_write_cr3(&E.cpu, pdpt_gpa), MMU_OK);
+  EQ(pt_rd(&E, npte) & (MMU_EPT_A | MMU_EPT_D), MMU_EPT_A);
+  /* not readable: an EPT violation at the MOV, registers unchanged, no
+   * linear address in the qualification */
+  uint64_t before[4];
+  memcpy(before, E.cpu.regs.pdpte, sizeof before);
+  pt_wr(&E, npte, (leaf & ~7ull) | MMU_EPT_X);
+  mmu_result r;
+  memset(&r, 0, sizeof r);
+  ST(mmu_write_cr3(&E.cpu, g.groot + GOFF + 0x40), MMU_EPT_VIOLATION);
+  EQ(E.cpu.regs.cr3, pdpt_gpa);
+  cr_assert(memcmp(before, E.cpu.regs.pdpte, sizeof before) == 0);
+  ST(mmu_cr_exit(&E.cpu, &r), MMU_EPT_VIOLATION);
+  EQ(r.gpa, g.groot + GOFF + 0x40);
+  EQ(r.exit_qual, MMU_EPTQ_READ | MMU_EPTQ_EXECUTABLE);
+  /* MOV to CR4 and CR0 load them too */
+  ST(mmu_write_cr4(&E.cpu, MMU_CR4_PAE | MMU_CR4_PGE), MMU_EPT_VIOLATION);
+  EQ(E.cpu.regs.cr4, MMU_CR4_PAE);
+  ST(mmu_write_cr0(&E.cpu, E.cpu.regs.cr0 | MMU_CR0_CD), MMU_EPT_VIOLATION);
+  /* a misconfiguration: write without read */
+  pt_wr(&E, npte, (leaf & ~7ull) | MMU_EPT_W);
+  ST(mmu_write_cr3(&E.cpu, pdpt_gpa), MMU_EPT_MISCONFIG);
+  ST(mmu_cr_exit(&E.cpu, &r), MMU_EPT_MISCONFIG);
+  EQ(r.gpa, pdpt_gpa);
+  /* a register write that succeeds forgets the exit */
+  pt_wr(&E, npte, leaf);
+  ST(mmu_write_cr3(&E.cpu, pdpt_gpa), MMU_OK);
+  ST(mmu_cr_exit(&E.cpu, &r), MMU_ERR_STATE);
+  /* a reserved bit is still #GP, after the EPT translation */
+  pt_wr(&E, g.groot + 0x20, F_P | F_W);
+  ST(mmu_write_cr3(&E.cpu, pdpt_gpa), MMU_GP_FAULT);
+}
+
+Test(nested, pae_guest_under_npt_reads_the_pdpte_at_each_walk) {
+  g2 g;
+  g2_offset_map(&E, &g, 0);
+  uint64_t pte = g2_pae_entry(&E, &g, PVA, 1);
+  pt_wr(&E, pte, (HPA_PAGE + GOFF) | F_PWU);
+  uint64_t pdpte_at = g.groot + 8 * (PVA >> 30), pdpte = pt_rd(&E, pdpte_at);
+  g2_pae_boot(&E, &g, 0, MMU_NESTED_NXE);
+  memset(E.cpu.regs.pdpte, 0, sizeof E.cpu.regs.pdpte); /* never used */
+  mmu_result r;
+  ST(pae_both(&E, PVA, MMU_WRITE, &r), MMU_OK);
+  EQ(r.paddr, HPA_PAGE | (PVA & 0xFFF));
+  EQ(pt_rd(&E, pdpte_at), pdpte); /* no A flag in a PDPTE */
+  /* memory, not registers: a rewritten PDPTE counts at the next walk */
+  ST(mmu_write_cr3(&E.cpu, g.groot + GOFF), MMU_OK);
+  pt_wr(&E, pdpte_at, 0);
+  ST(mmu_flush_tlb(&E.cpu), MMU_OK);
+  ST(pae_both(&E, PVA, MMU_WRITE, &r), MMU_PAGE_FAULT);
+  EQ(r.error_code, MMU_PFEC_W);
+  /* a reserved bit: no #GP at MOV to CR3, a #PF at the walk */
+  pt_wr(&E, pdpte_at, pdpte | (1ull << 5));
+  ST(mmu_write_cr3(&E.cpu, g.groot + GOFF), MMU_OK);
+  ST(pae_both(&E, PVA, MMU_READ, &r), MMU_PAGE_FAULT);
+  EQ(r.error_code, MMU_PFEC_P | MMU_PFEC_RSVD);
+  pt_wr(&E, pdpte_at, pdpte | MMU_PTE_XD);
+  ST(pae_both(&E, PVA, MMU_FETCH, &r), MMU_PAGE_FAULT);
+  EQ(r.error_code, MMU_PFEC_P | MMU_PFEC_RSVD); /* guest NXE = 0: no I/D */
+  /* the PDPT's page read-only in the nested tables: a guest table access
+   * (a write to them, SPEC 10.4) exits at the PDPTE's gpa */
+  pt_wr(&E, pdpte_at, pdpte);
+  uint64_t npte = g2_split(&E, &g, pdpte_at + GOFF);
+  pt_wr(&E, npte, pt_rd(&E, npte) & ~(uint64_t)F_W);
+  ST(pae_both(&E, PVA, MMU_READ, &r), MMU_NPF);
+  EQ(r.gpa, pdpte_at + GOFF);
+  EQ(r.exit_qual, MMU_PFEC_P | MMU_PFEC_W | MMU_PFEC_U | MMU_NPF_TABLE);
 }
 
 Test(nested, what_the_host_forbids_never_hits_whatever_the_guest_allows) {
@@ -682,6 +836,29 @@ static void same_result(int sa, const mmu_result *a, int sb, const mmu_result *b
               (unsigned long long)a->paddr, (unsigned long long)b->paddr);
 }
 
+/* One access on A2's TLB path and B2's reference walker: the same result;
+ * outcomes counted by kind (ok, #PF, EPT violation, misconfiguration, NPF,
+ * other). */
+static void both_walkers(uint64_t va, unsigned access, unsigned round,
+                         unsigned outcomes[6]) {
+  mmu_result ra, rb;
+  memset(&ra, 0, sizeof ra);
+  memset(&rb, 0, sizeof rb);
+  int sa = mmu_translate(&A2.cpu, va, access, &ra);
+  int sb = mmu_reference_translate(&B2.cpu, va, access, &rb, NULL);
+  same_result(sa, &ra, sb, &rb, va, access, round);
+  outcomes[sa == MMU_OK ? 0 : sa == MMU_PAGE_FAULT ? 1 : sa == MMU_EPT_VIOLATION ? 2
+           : sa == MMU_EPT_MISCONFIG ? 3 : sa == MMU_NPF ? 4 : 5]++;
+}
+
+/* A round's end: both walkers wrote the same A/D flags. */
+static void same_worlds_end(unsigned round) {
+  cr_assert(memcmp(A2.host[0], B2.host[0], PT_RAM_SIZE) == 0,
+            "round %u: the A/D flags written differ", round);
+  pt_env_fini(&A2);
+  pt_env_fini(&B2);
+}
+
 Test(nested, random_two_dimensional_worlds_agree_with_the_reference_walker) {
   unsigned outcomes[6] = {0};
   nrng = 0x2545F4914F6CDD1Dull;
@@ -728,24 +905,106 @@ Test(nested, random_two_dimensional_worlds_agree_with_the_reference_walker) {
     for (unsigned step = 0; step < 200; step++) {
       uint64_t va = vas[nrn(8)] | (nrnd() & 0xFF8);
       unsigned access = nrn(3);
-      mmu_result ra, rb;
-      memset(&ra, 0, sizeof ra);
-      memset(&rb, 0, sizeof rb);
-      int sa = mmu_translate(&A2.cpu, va, access, &ra);
-      int sb = mmu_reference_translate(&B2.cpu, va, access, &rb, NULL);
-      same_result(sa, &ra, sb, &rb, va, access, round);
-      outcomes[sa == MMU_OK ? 0 : sa == MMU_PAGE_FAULT ? 1 : sa == MMU_EPT_VIOLATION ? 2
-               : sa == MMU_EPT_MISCONFIG ? 3 : sa == MMU_NPF ? 4 : 5]++;
+      both_walkers(va, access, round, outcomes);
     }
-    cr_assert(memcmp(A2.host[0], B2.host[0], PT_RAM_SIZE) == 0,
-              "round %u: the A/D flags written differ", round);
-    pt_env_fini(&A2);
-    pt_env_fini(&B2);
+    same_worlds_end(round);
   }
   cr_assert(outcomes[0] > 500 && outcomes[1] > 100 && outcomes[2] > 100 &&
                 outcomes[4] > 100,
             "outcomes %u ok, %u #PF, %u EPT violations, %u NPF", outcomes[0],
             outcomes[1], outcomes[2], outcomes[4]);
+}
+
+/* PAE guests: PDPTE registers under EPT (loaded at entry and by MOV to
+ * CR3 through EPT), PDPTEs read at each walk under NPT; random bits in
+ * every guest entry (PDPTE reserved bits too) and odd nested pages, and
+ * MOV to CR3 among the accesses. */
+Test(nested, random_pae_guests_agree_with_the_reference_walker) {
+  unsigned outcomes[6] = {0}, cr3_exits = 0;
+  nrng = 0x9E3779B97F4A7C15ull;
+  for (unsigned round = 0; round < 120; round++) {
+    pt_env_init(&A2, NULL, 4);
+    g2 g;
+    int ept = (int)(round & 1);
+    g2_offset_map(&A2, &g, ept);
+    uint64_t vas[8];
+    for (unsigned i = 0; i < 8; i++) {
+      vas[i] = ((uint64_t)nrn(4) << 30) | ((uint64_t)nrn(4) << 21) |
+               ((uint64_t)nrn(8) << 12);
+      uint64_t target = PT_DATA + GOFF + 4096ull * nrn(256);
+      if (nrn(5) == 0) { /* a 2 MiB guest page */
+        uint64_t pde = g2_pae_entry(&A2, &g, vas[i], 2);
+        if (!(pt_rd(&A2, pde) & F_P))
+          pt_wr(&A2, pde, (target & ~(2 * MiB - 1)) | F_PS | F_P |
+                              (nrnd() & 0x66) | (nrn(4) == 0 ? F_XD : 0) |
+                              (nrn(10) == 0 ? 1ull << 13 : 0));
+      } else {
+        uint64_t pte = g2_pae_entry(&A2, &g, vas[i], 1);
+        pt_wr(&A2, pte, target | F_P | (nrnd() & 0x66) |
+                            (nrn(4) == 0 ? F_XD : 0) |
+                            (nrn(12) == 0 ? 1ull << 50 : 0));
+        if (nrn(2) == 0) { /* its page in the second dimension: odd rights */
+          uint64_t np = g2_split(&A2, &g, target);
+          uint64_t v = pt_rd(&A2, np);
+          v = ept ? (v & ~7ull) | nrn(8)
+                  : (v & ~(uint64_t)(F_P | F_W | F_U)) | nrn(8);
+          pt_wr(&A2, np, v);
+        }
+      }
+      if (nrn(8) == 0) { /* a guest PD out of the second dimension */
+        uint64_t pdpte = pt_rd(&A2, g.groot + 8 * (vas[i] >> 30));
+        pt_wr(&A2, g2_split(&A2, &g, pdpte & PT_ADDR_MASK), 0);
+      }
+    }
+    /* PDPTEs: sometimes not present, or (in memory) a reserved bit */
+    for (unsigned i = 0; i < 4; i++) {
+      uint64_t at = g.groot + 8 * i, v = pt_rd(&A2, at);
+      if (nrn(10) == 0)
+        pt_wr(&A2, at, v & ~(uint64_t)F_P);
+      else if ((v & F_P) && nrn(10) == 0)
+        pt_wr(&A2, at, v | (nrn(2) ? 1ull << (5 + nrn(4)) : F_XD));
+    }
+    if (nrn(4) == 0) /* the PDPT's own page odd in the second dimension */
+      pt_wr(&A2, g2_split(&A2, &g, g.groot + GOFF),
+            ept ? nrn(2) ? 0 : (g.groot | MMU_EPT_X | MMU_EPT_MT_WB)
+                : g.groot | F_P | F_U);
+    uint64_t eptp_bits = nrn(2) ? MMU_EPTP_AD : 0;
+    uint32_t flags = ept ? MMU_NESTED_EXEC_ONLY : (nrn(2) ? MMU_NESTED_NXE : 0);
+    pt_env_init(&B2, NULL, 4);
+    g2 gb = g;
+    g2_pae_boot(&A2, &g, eptp_bits, flags);
+    memcpy(B2.host[0], A2.host[0], PT_RAM_SIZE);
+    g2_pae_boot(&B2, &gb, eptp_bits, flags);
+    mmu_regs r = A2.cpu.regs;
+    r.efer |= nrn(2) ? MMU_EFER_NXE : 0;
+    r.cpl = (uint8_t)(nrn(2) ? 3 : 0);
+    ST(mmu_load_regs(&A2.cpu, &r), MMU_OK);
+    ST(mmu_load_regs(&B2.cpu, &r), MMU_OK);
+    for (unsigned step = 0; step < 200; step++) {
+      if (nrn(40) == 0) { /* MOV to CR3: a load through EPT, or nothing */
+        uint64_t cr3 = g.groot + GOFF + 32 * nrn(2);
+        int sa = mmu_write_cr3(&A2.cpu, cr3), sb = mmu_write_cr3(&B2.cpu, cr3);
+        cr_assert(sa == sb);
+        if (sa == MMU_EPT_VIOLATION || sa == MMU_EPT_MISCONFIG) {
+          mmu_result ea, eb;
+          ST(mmu_cr_exit(&A2.cpu, &ea), sa);
+          ST(mmu_cr_exit(&B2.cpu, &eb), sa);
+          cr_assert(ea.gpa == (cr3 & ~31ull) && ea.exit_qual == eb.exit_qual);
+          cr3_exits++;
+        }
+        continue;
+      }
+      uint64_t va = vas[nrn(8)] | (nrnd() & 0xFF8);
+      unsigned access = nrn(3);
+      both_walkers(va, access, round, outcomes);
+    }
+    same_worlds_end(round);
+  }
+  cr_assert(outcomes[0] > 500 && outcomes[1] > 100 && outcomes[2] > 100 &&
+                outcomes[3] > 10 && outcomes[4] > 100 && cr3_exits > 5,
+            "outcomes %u ok, %u #PF, %u EPT violations, %u misconfigurations, "
+            "%u NPF, %u MOV-to-CR3 exits", outcomes[0], outcomes[1],
+            outcomes[2], outcomes[3], outcomes[4], cr3_exits);
 }
 
 /* ---- INVEPT, INVVPID, INVLPGA (SPEC 10.5) --------------------------------- */
