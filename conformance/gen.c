@@ -1069,7 +1069,8 @@ static uint64_t gen_nest_table(gen_nest *n, gen_rng *r, uint64_t *hpa,
  * one), a page directory and page table at gpa = hpa or elsewhere,
  * mapped as chance gives, a 2 MiB or 4 KiB guest page with random
  * W/U/A/D, XD with and without the guest's NXE, reserved bits; the data
- * page 4 KiB to 1 GiB in the second dimension; accesses as ept/npt's. */
+ * page 4 KiB to 1 GiB in the second dimension; accesses as ept/npt's,
+ * sometimes then the PDPTE rewritten and a read (the vendors differ). */
 static int gen_cat_nested_pae(gen_rng *r, unsigned caps, vec_vector *v,
                               gen_builder *b, const char *prefix,
                               uint64_t index, int ept) {
@@ -1125,6 +1126,15 @@ static int gen_cat_nested_pae(gen_rng *r, unsigned caps, vec_vector *v,
   }
   gen_nest_map(&n, r, dgpa, dhpa, nsize, 0, maxphy);
   gen_nest_accesses(r, v, va);
+  if (gen_chance(r, 20)) {
+    /* the PDPTE rewritten in memory (P flipped, or cleared): under EPT the
+     * register VM entry loads keeps the old one, under NPT the next walk
+     * reads the new one */
+    uint64_t at = pdpt + 8 * (va >> 30);
+    gen_op(v, VEC_SET_PTE, at, gen_chance(r, 50) ? 0 : pdpte ^ MMU_PTE_P);
+    gen_op(v, VEC_INVLPG, va, 0);
+    gen_access(v, MMU_READ, va);
+  }
   return 1;
 }
 
