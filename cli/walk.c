@@ -427,16 +427,35 @@ static void walk_pdpte_flags(uint64_t e, const char *tail) {
  * the address pick it; it was read from memory when it was loaded. */
 static void walk_pdpte_register(const walk_job *job, const mmu_walk_step *s) {
   uint64_t e = s->entry, now;
-  printf("PDPTE register %u = 0x%016llx, loaded from 0x%llx\n",
-         (unsigned)((s->entry_gpa >> 3) & 3), (unsigned long long)e,
-         (unsigned long long)s->entry_gpa);
+  const int npt = job->cpu->nested.kind == MMU_NESTED_NPT;
+  if (npt) /* no register: each walk reads it (SPEC 10.4) */
+    printf("PDPTE[%u]   at 0x%llx = 0x%016llx, read by this walk through "
+           "the nested tables\n", (unsigned)((s->entry_gpa >> 3) & 3),
+           (unsigned long long)s->entry_gpa, (unsigned long long)e);
+  else
+    printf("PDPTE register %u = 0x%016llx, loaded from 0x%llx\n",
+           (unsigned)((s->entry_gpa >> 3) & 3), (unsigned long long)e,
+           (unsigned long long)s->entry_gpa);
   char tail[64];
   snprintf(tail, sizeof tail, "   -> page directory at 0x%llx",
            (unsigned long long)(e & walk_frame_mask(job->cpu, WALK_PAE)));
+  uint64_t rsvd = walk_bits(2, 1) | walk_bits(8, 5) |
+                  walk_bits(63, job->cpu->maxphyaddr);
   if (!(e & MMU_PTE_P))
     printf("      P=0: not present, the walk stops here\n");
-  else
+  else if (npt && (e & rsvd)) {
+    char why[128];
+    walk_bit_list(e & rsvd, why, sizeof why);
+    walk_pdpte_flags(e, "");
+    printf("      reserved bits set (%s; SDM 4.4.1 Table 4-8): under NPT a "
+           "#PF with RSVD, the walk stops here\n", why);
+  } else
     walk_pdpte_flags(e, tail);
+  if (npt) {
+    printf("      under nested paging (NPT) no PDPTE register is loaded: each "
+           "walk reads it, no A flag\n");
+    return;
+  }
   printf("      a register: a change to it in memory is not seen until the "
          "next MOV to CR3\n");
   if (walk_ram_read(job, s->entry_gpa, 8, &now) && now != e)
@@ -596,7 +615,7 @@ static void walk_rights(const mmu_cpu *cpu, walk_mode mode, const mmu_trace *t) 
   walk_combine(mode, t, &all, &any);
   char where[64];
   printf("Rights over the walk%s:\n",
-         mode == WALK_PAE ? " (the PDPTE register gives none)" : "");
+         mode == WALK_PAE ? " (a PAE PDPTE gives none)" : "");
   walk_levels_with(mode, t, MMU_PTE_U, 0, where, sizeof where);
   if (all & MMU_PTE_U)
     printf("  user page (U=1 in every entry)\n");
@@ -672,19 +691,9 @@ static void walk_error_code(walk_mode mode, int fetch, uint32_t ec,
 
 static void walk_outcome_text(char *buf, size_t n, int status,
                               const mmu_result *r) {
-  if (status == MMU_OK)
-    snprintf(buf, n, "ok 0x%llx", (unsigned long long)r->paddr);
-  else if (status == MMU_PAGE_FAULT)
-    snprintf(buf, n, "pf 0x%x cr2=0x%llx", r->error_code,
-             (unsigned long long)r->cr2);
-  else if (status == MMU_GP_FAULT)
-    snprintf(buf, n, "gp");
-  else if (status == MMU_EPT_VIOLATION || status == MMU_NPF)
-    snprintf(buf, n, "%s 0x%llx gpa=0x%llx",
-             status == MMU_NPF ? "npf" : "ept-violation",
-             (unsigned long long)r->exit_qual, (unsigned long long)r->gpa);
-  else if (status == MMU_EPT_MISCONFIG)
-    snprintf(buf, n, "ept-misconfig gpa=0x%llx", (unsigned long long)r->gpa);
+  vec_outcome o = vec_outcome_of(status, r);
+  if (o.kind != VEC_OUT_NONE)
+    vec_outcome_text(buf, n, &o);
   else if (status == MMU_ERR_PT_BUS)
     snprintf(buf, n, "%s at 0x%llx", mmu_status_name(status),
              (unsigned long long)r->paddr);
@@ -720,6 +729,25 @@ static int walk_same_outcome(const walk_outcome *a, const walk_outcome *b,
   }
 }
 
+/* Where the guest entry of `level` was read: the leaf of its nested walk
+ * in the trace (an EPT or NPT leaf: level 1, or PS at 2 or 3) gives the
+ * frame; 1 with *hpa, 0 when the trace holds no such walk. */
+static int walk_nested_hpa(const walk_job *job, const mmu_trace *t,
+                           unsigned level, uint64_t *hpa) {
+  uint64_t mask = walk_frame_mask(job->cpu, WALK_LEVEL4);
+  for (uint32_t i = 0; i < t->nested_count; i++) {
+    const mmu_nested_step *n = &t->nested[i];
+    if (n->for_level != level ||
+        !(n->level == 1 || ((n->level == 2 || n->level == 3) &&
+                            (n->entry & MMU_PTE_PS))))
+      continue;
+    uint64_t size = 1ull << (12 + 9 * (n->level - 1));
+    *hpa = (n->entry & mask & ~(size - 1)) | (n->gpa & (size - 1));
+    return 1;
+  }
+  return 0;
+}
+
 /* Runs one path and records the entries of trace t after it, then puts
  * them back as they were, so that the other path starts alike. */
 static void walk_run(const walk_job *job, int reference, mmu_trace *t,
@@ -744,6 +772,23 @@ static void walk_run(const walk_job *job, int reference, mmu_trace *t,
     if (before)
       memcpy(ram->host, before, ram->size);
     free(before);
+    /* each guest entry after the run, at the hpa its gpa went to */
+    for (uint32_t i = 0; i < t->count; i++) {
+      const mmu_walk_step *s = &t->step[i];
+      uint64_t hpa;
+      o->after[i] = s->entry;
+      if (o->ram_after && !walk_is_register(mode, s->level) &&
+          walk_nested_hpa(job, t, s->level, &hpa) &&
+          hpa >= ram->gpa && hpa - ram->gpa <= ram->size - size) {
+        uint32_t narrow;
+        if (size == 4) {
+          memcpy(&narrow, o->ram_after + (hpa - ram->gpa), 4);
+          o->after[i] = narrow;
+        } else {
+          memcpy(&o->after[i], o->ram_after + (hpa - ram->gpa), 8);
+        }
+      }
+    }
     return;
   }
   o->status = reference ? mmu_reference_translate(job->cpu, job->vaddr,
@@ -763,23 +808,8 @@ static void walk_run(const walk_job *job, int reference, mmu_trace *t,
 /* The vector's expectation against the reference walker's outcome. */
 static int walk_vector_agrees(const walk_job *job, const mmu_trace *t,
                               const walk_outcome *ref) {
-  const vec_outcome *want = &job->vector_step->expect;
-  int ok;
-  switch (want->kind) {
-  case VEC_OUT_OK:
-    ok = ref->status == MMU_OK && ref->result.paddr == want->pa_or_cr2;
-    break;
-  case VEC_OUT_PF:
-    ok = ref->status == MMU_PAGE_FAULT &&
-         ref->result.error_code == want->error_code &&
-         ref->result.cr2 == want->pa_or_cr2;
-    break;
-  case VEC_OUT_GP:
-    ok = ref->status == MMU_GP_FAULT;
-    break;
-  default:
-    ok = 0;
-  }
+  int ok = vec_outcome_matches(&job->vector_step->expect, ref->status,
+                               &ref->result);
   /* A/D: the vector lists every entry the step changed, with its value */
   uint32_t changed = 0;
   for (uint32_t i = 0; i < t->count; i++) {
@@ -837,7 +867,12 @@ static const char *walk_mode_name(walk_mode mode) {
 /* Where the walk starts: CR3's table, or PAE's PDPTE registers. */
 static void walk_show_cr3(const walk_job *job, walk_mode mode) {
   const mmu_regs *r = &job->cpu->regs;
-  if (mode == WALK_PAE)
+  if (mode == WALK_PAE && job->cpu->nested.kind == MMU_NESTED_NPT)
+    printf("CR3 0x%llx: the page-directory-pointer table at 0x%llx (CR3 "
+           "bits 31:5), read at each walk under NPT\n\n",
+           (unsigned long long)r->cr3,
+           (unsigned long long)(r->cr3 & walk_bits(31, 5)));
+  else if (mode == WALK_PAE)
     printf("CR3 0x%llx: %s four PDPTE registers from 0x%llx (CR3 bits "
            "31:5)\n\n", (unsigned long long)r->cr3,
            job->cr3_written ? "a MOV to CR3 loaded the" : "the last load read the",
@@ -1014,20 +1049,7 @@ static int walk_cross_check(const walk_job *job, const mmu_trace *trace,
   if (!job->vector_step)
     return code;
   const vec_step *s = job->vector_step;
-  mmu_result expected;
-  memset(&expected, 0, sizeof expected);
-  expected.paddr = expected.cr2 = s->expect.pa_or_cr2;
-  expected.error_code = s->expect.error_code;
-  expected.gpa = s->expect.gpa;
-  expected.exit_qual = s->expect.qual;
-  walk_outcome_text(want, sizeof want,
-                    s->expect.kind == VEC_OUT_OK                ? MMU_OK
-                    : s->expect.kind == VEC_OUT_PF              ? MMU_PAGE_FAULT
-                    : s->expect.kind == VEC_OUT_EPT_VIOLATION   ? MMU_EPT_VIOLATION
-                    : s->expect.kind == VEC_OUT_EPT_MISCONFIG   ? MMU_EPT_MISCONFIG
-                    : s->expect.kind == VEC_OUT_NPF             ? MMU_NPF
-                                                                : MMU_GP_FAULT,
-                    &expected);
+  vec_outcome_text(want, sizeof want, &s->expect);
   int agrees = job->cpu->nested.kind != MMU_NESTED_OFF
                    ? job->vector_agrees
                    : walk_vector_agrees(job, trace, ref);
@@ -1103,7 +1125,8 @@ static int walk_explain(const walk_job *job) {
     printf("  (0x%llx given: the linear address is 32 bits outside IA-32e "
            "mode; bits 63:32 are dropped)\n", (unsigned long long)job->vaddr);
   walk_registers(job->cpu);
-  if (mode == WALK_PAE && job->cr3_status == MMU_OK)
+  if (mode == WALK_PAE && job->cr3_status == MMU_OK &&
+      job->cpu->nested.kind != MMU_NESTED_NPT)
     printf("PDPTE registers 0x%llx 0x%llx 0x%llx 0x%llx\n",
            (unsigned long long)r->pdpte[0], (unsigned long long)r->pdpte[1],
            (unsigned long long)r->pdpte[2], (unsigned long long)r->pdpte[3]);

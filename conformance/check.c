@@ -18,73 +18,14 @@ static void check_say(char *msg, size_t n, size_t *used, const char *fmt, ...) {
     *used += (size_t)k < n - *used ? (size_t)k : n - *used;
 }
 
+/* A result as text: its outcome's, or the status's name. */
 static void check_outcome_text(char *buf, size_t n, int status,
                                const mmu_result *r) {
-  switch (status) {
-  case MMU_OK:
-    snprintf(buf, n, "ok 0x%llx", (unsigned long long)r->paddr);
-    break;
-  case MMU_PAGE_FAULT:
-    snprintf(buf, n, "pf 0x%x cr2=0x%llx", r->error_code,
-             (unsigned long long)r->cr2);
-    break;
-  case MMU_GP_FAULT:
-    snprintf(buf, n, "gp");
-    break;
-  case MMU_EPT_VIOLATION:
-  case MMU_NPF:
-    snprintf(buf, n, "%s 0x%llx gpa=0x%llx",
-             status == MMU_NPF ? "npf" : "ept-violation",
-             (unsigned long long)r->exit_qual, (unsigned long long)r->gpa);
-    break;
-  case MMU_EPT_MISCONFIG:
-    snprintf(buf, n, "ept-misconfig gpa=0x%llx", (unsigned long long)r->gpa);
-    break;
-  default:
+  vec_outcome o = vec_outcome_of(status, r);
+  if (o.kind == VEC_OUT_NONE)
     snprintf(buf, n, "%s", mmu_status_name(status));
-    break;
-  }
-}
-
-static void check_expect_text(char *buf, size_t n, const vec_outcome *o) {
-  mmu_result r;
-  memset(&r, 0, sizeof r);
-  r.paddr = r.cr2 = o->pa_or_cr2;
-  r.error_code = o->error_code;
-  r.exit_qual = o->qual;
-  r.gpa = o->gpa;
-  int status = o->kind == VEC_OUT_OK                ? MMU_OK
-               : o->kind == VEC_OUT_PF              ? MMU_PAGE_FAULT
-               : o->kind == VEC_OUT_GP              ? MMU_GP_FAULT
-               : o->kind == VEC_OUT_EPT_VIOLATION   ? MMU_EPT_VIOLATION
-               : o->kind == VEC_OUT_EPT_MISCONFIG   ? MMU_EPT_MISCONFIG
-               : o->kind == VEC_OUT_NPF             ? MMU_NPF
-                                                    : -100;
-  if (status == -100)
-    snprintf(buf, n, "(no outcome)");
   else
-    check_outcome_text(buf, n, status, &r);
-}
-
-static int check_matches(int status, const mmu_result *r, const vec_outcome *o) {
-  switch (o->kind) {
-  case VEC_OUT_OK:
-    return status == MMU_OK && r->paddr == o->pa_or_cr2;
-  case VEC_OUT_PF:
-    return status == MMU_PAGE_FAULT && r->error_code == o->error_code &&
-           r->cr2 == o->pa_or_cr2;
-  case VEC_OUT_GP:
-    return status == MMU_GP_FAULT;
-  case VEC_OUT_EPT_VIOLATION:
-    return status == MMU_EPT_VIOLATION && r->exit_qual == o->qual &&
-           r->gpa == o->gpa;
-  case VEC_OUT_EPT_MISCONFIG:
-    return status == MMU_EPT_MISCONFIG && r->gpa == o->gpa;
-  case VEC_OUT_NPF:
-    return status == MMU_NPF && r->exit_qual == o->qual && r->gpa == o->gpa;
-  default:
-    return 0;
-  }
+    vec_outcome_text(buf, n, &o);
 }
 
 static uint64_t *check_entry(check_ctx *ctx, uint64_t gpa) {
@@ -119,28 +60,6 @@ static void check_trace(check_ctx *ctx, mmu_cpu *cpu, uint64_t va,
               (unsigned long long)t.step[i].entry);
 }
 
-static vec_outcome check_outcome_of(int status, const mmu_result *r) {
-  vec_outcome o;
-  memset(&o, 0, sizeof o);
-  if (status == MMU_OK) {
-    o.kind = VEC_OUT_OK;
-    o.pa_or_cr2 = r->paddr;
-  } else if (status == MMU_PAGE_FAULT) {
-    o.kind = VEC_OUT_PF;
-    o.error_code = r->error_code;
-    o.pa_or_cr2 = r->cr2;
-  } else if (status == MMU_GP_FAULT) {
-    o.kind = VEC_OUT_GP;
-  } else if (status == MMU_EPT_VIOLATION || status == MMU_EPT_MISCONFIG ||
-             status == MMU_NPF) {
-    o.kind = status == MMU_NPF             ? VEC_OUT_NPF
-             : status == MMU_EPT_VIOLATION ? VEC_OUT_EPT_VIOLATION
-                                           : VEC_OUT_EPT_MISCONFIG;
-    o.qual = status == MMU_EPT_MISCONFIG ? 0 : r->exit_qual;
-    o.gpa = r->gpa;
-  }
-  return o;
-}
 
 /* Runs v; with fill, records the library's outcomes and A/D changes into
  * fill (a copy of v) instead of comparing. */
@@ -252,7 +171,7 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
         ctx->on_access(ctx->on_access_user, cpu, s, &status, &r);
       if (fill) {
         vec_step *fs = &fill->step[si];
-        fs->expect = check_outcome_of(status, &r);
+        fs->expect = vec_outcome_of(status, &r);
         fs->ad_count = 0;
         for (uint32_t i = 0; i < ctx->written_count; i++) {
           uint64_t now = *check_entry(ctx, ctx->written[i]);
@@ -271,8 +190,8 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
       }
       char got[64], want[64];
       check_outcome_text(got, sizeof got, status, &r);
-      check_expect_text(want, sizeof want, &s->expect);
-      int ok = check_matches(status, &r, &s->expect);
+      vec_outcome_text(want, sizeof want, &s->expect);
+      int ok = vec_outcome_matches(&s->expect, status, &r);
       /* A/D: listed entries hold their new values, the rest are unchanged */
       for (uint32_t i = 0; ok && i < ctx->written_count; i++) {
         uint64_t now = *check_entry(ctx, ctx->written[i]), expect = before[i];

@@ -452,31 +452,76 @@ const char *vec_error_text(const vec_reader *r) {
 
 /* ---- the writer --------------------------------------------------------- */
 
-static void vec_write_outcome(FILE *f, const vec_outcome *o) {
+vec_outcome vec_outcome_of(int status, const mmu_result *r) {
+  vec_outcome o;
+  memset(&o, 0, sizeof o);
+  switch (status) {
+  case MMU_OK:
+    o.kind = VEC_OUT_OK;
+    o.pa_or_cr2 = r->paddr;
+    break;
+  case MMU_PAGE_FAULT:
+    o.kind = VEC_OUT_PF;
+    o.error_code = r->error_code;
+    o.pa_or_cr2 = r->cr2;
+    break;
+  case MMU_GP_FAULT:
+    o.kind = VEC_OUT_GP;
+    break;
+  case MMU_EPT_VIOLATION:
+  case MMU_NPF:
+    o.kind = status == MMU_NPF ? VEC_OUT_NPF : VEC_OUT_EPT_VIOLATION;
+    o.qual = r->exit_qual;
+    o.gpa = r->gpa;
+    break;
+  case MMU_EPT_MISCONFIG:
+    o.kind = VEC_OUT_EPT_MISCONFIG;
+    o.gpa = r->gpa;
+    break;
+  default:
+    break;
+  }
+  return o;
+}
+
+int vec_outcome_matches(const vec_outcome *o, int status, const mmu_result *r) {
+  vec_outcome got = vec_outcome_of(status, r);
+  return o->kind != VEC_OUT_NONE && got.kind == o->kind &&
+         got.pa_or_cr2 == o->pa_or_cr2 && got.error_code == o->error_code &&
+         got.qual == o->qual && got.gpa == o->gpa;
+}
+
+void vec_outcome_text(char *buf, size_t n, const vec_outcome *o) {
   switch (o->kind) {
   case VEC_OUT_OK:
-    fprintf(f, "ok 0x%llx", (unsigned long long)o->pa_or_cr2);
+    snprintf(buf, n, "ok 0x%llx", (unsigned long long)o->pa_or_cr2);
     break;
   case VEC_OUT_PF:
-    fprintf(f, "pf 0x%x cr2=0x%llx", o->error_code,
-            (unsigned long long)o->pa_or_cr2);
+    snprintf(buf, n, "pf 0x%x cr2=0x%llx", o->error_code,
+             (unsigned long long)o->pa_or_cr2);
     break;
   case VEC_OUT_GP:
-    fprintf(f, "gp");
+    snprintf(buf, n, "gp");
     break;
   case VEC_OUT_EPT_VIOLATION:
   case VEC_OUT_NPF:
-    fprintf(f, "%s 0x%llx gpa=0x%llx",
-            o->kind == VEC_OUT_NPF ? "npf" : "ept-violation",
-            (unsigned long long)o->qual, (unsigned long long)o->gpa);
+    snprintf(buf, n, "%s 0x%llx gpa=0x%llx",
+             o->kind == VEC_OUT_NPF ? "npf" : "ept-violation",
+             (unsigned long long)o->qual, (unsigned long long)o->gpa);
     break;
   case VEC_OUT_EPT_MISCONFIG:
-    fprintf(f, "ept-misconfig gpa=0x%llx", (unsigned long long)o->gpa);
+    snprintf(buf, n, "ept-misconfig gpa=0x%llx", (unsigned long long)o->gpa);
     break;
   default:
-    fprintf(f, "none");
+    snprintf(buf, n, "none");
     break;
   }
+}
+
+static void vec_write_outcome(FILE *f, const vec_outcome *o) {
+  char text[96];
+  vec_outcome_text(text, sizeof text, o);
+  fputs(text, f);
 }
 
 void vec_write(FILE *f, const vec_vector *v) {

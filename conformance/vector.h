@@ -119,4 +119,13 @@ const char *vec_error_text(const vec_reader *r);
 void vec_write(FILE *f, const vec_vector *v);
 const char *vec_access_name(unsigned access);
 
+/* A translation's status and result as a step's outcome (VEC_OUT_NONE for
+ * a status no outcome names), whether a result is an outcome, and an
+ * outcome in the text form ("ok 0x1000", "pf 0x2 cr2=0x..", ...). */
+struct mmu_result;
+vec_outcome vec_outcome_of(int status, const struct mmu_result *r);
+int vec_outcome_matches(const vec_outcome *o, int status,
+                        const struct mmu_result *r);
+void vec_outcome_text(char *buf, size_t n, const vec_outcome *o);
+
 #endif

@@ -27,12 +27,12 @@
 #include <stdint.h>
 
 #define MMU_VERSION_MAJOR 0
-#define MMU_VERSION_MINOR 5
+#define MMU_VERSION_MINOR 6
 #define MMU_VERSION_PATCH 0
 #define MMU_VERSION                                                          \
   ((uint32_t)((MMU_VERSION_MAJOR << 16) | (MMU_VERSION_MINOR << 8) |         \
               MMU_VERSION_PATCH))
-#define MMU_VERSION_STRING "0.5.0"
+#define MMU_VERSION_STRING "0.6.0"
 
 #ifndef MMU_API
 #ifdef MMU_STATIC
@@ -2856,23 +2856,25 @@ static MMU_NOINLINE int mmu__nested_odd(const mmu_cpu *cpu, int ept,
   return 0;
 }
 
-/* The A/D updates of a nested walk that found one missing: A in every
- * entry from the top down to the leaf at `level`, D in the leaf on a
- * write. 0, 1 when a compare-exchange lost (walk again), or
- * MMU_ERR_PT_BUS with out->paddr. */
-static MMU_NOINLINE int mmu__nested_set_ad(mmu_cpu *cpu, int ept, uint64_t gpa,
-                                           int level, const uint64_t *entry,
-                                           int write, mmu_result *out) {
+/* A in the nested entries from the top down to level `last`, and D in
+ * that one on a write: the A/D updates of a walk that found one missing
+ * (0, 1 when a compare-exchange lost: walk again, or MMU_ERR_PT_BUS with
+ * out->paddr), or with out NULL a best-effort pass that ignores both. */
+static MMU_NOINLINE int mmu__nested_mark(mmu_cpu *cpu, int ept, uint64_t gpa,
+                                         int last, const uint64_t *entry,
+                                         int write, mmu_result *out) {
   uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A, d = ept ? MMU_EPT_D : MMU_PTE_D;
   uint64_t table = cpu->nested_table;
-  for (int l = cpu->nested_levels; l >= level; l--) {
+  for (int l = cpu->nested_levels; l >= last; l--) {
     uint64_t at = table + ((gpa >> (12 + 9 * (l - 1))) & 511) * 8;
     uint64_t old = entry[l - 1];
-    uint64_t want = old | a | (l == level && write ? d : 0);
+    uint64_t want = old | a | (l == last && write ? d : 0);
     table = old & cpu->addr_mask;
     if (want == old)
       continue;
     int rc = mmu__pt_cmpxchg(cpu, at, old, want);
+    if (!out)
+      continue;
     if (rc < 0) {
       cpu->stats.bus_errors++;
       out->paddr = at;
@@ -2890,17 +2892,8 @@ static MMU_NOINLINE int mmu__nested_set_ad(mmu_cpu *cpu, int ept, uint64_t gpa,
 static MMU_NOINLINE void mmu__nested_fault_upper(mmu_cpu *cpu, int ept,
                                                  uint64_t gpa, int level,
                                                  const uint64_t *entry) {
-  const uint64_t a = ept ? MMU_EPT_A : MMU_PTE_A;
-  if (ept && !(cpu->nested.root & MMU_EPTP_AD))
-    return;
-  uint64_t table = cpu->nested_table;
-  for (int l = cpu->nested_levels; l > level; l--) {
-    uint64_t at = table + ((gpa >> (12 + 9 * (l - 1))) & 511) * 8;
-    uint64_t old = entry[l - 1];
-    table = old & cpu->addr_mask;
-    if (!(old & a))
-      (void)mmu__pt_cmpxchg(cpu, at, old, old | a);
-  }
+  if (!ept || (cpu->nested.root & MMU_EPTP_AD))
+    (void)mmu__nested_mark(cpu, ept, gpa, level + 1, entry, 0, NULL);
 }
 
 /* One level of the nested walk, unrolled (L is a constant) as the guest's
@@ -3015,8 +3008,8 @@ leaf:
   /* no compare-exchange when A (and D for a write) are already set */
   if (set_ad && MMU_UNLIKELY(!(all_and & a) ||
                              (kind == MMU_WRITE && !(e & d)))) {
-    int rc = mmu__nested_set_ad(cpu, ept, gpa, level, entry,
-                                kind == MMU_WRITE, out);
+    int rc = mmu__nested_mark(cpu, ept, gpa, level, entry,
+                              kind == MMU_WRITE, out);
     if (rc < 0)
       return rc;
     if (rc > 0) {

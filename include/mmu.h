@@ -26,12 +26,12 @@
 #include <stdint.h>
 
 #define MMU_VERSION_MAJOR 0
-#define MMU_VERSION_MINOR 5
+#define MMU_VERSION_MINOR 6
 #define MMU_VERSION_PATCH 0
 #define MMU_VERSION                                                          \
   ((uint32_t)((MMU_VERSION_MAJOR << 16) | (MMU_VERSION_MINOR << 8) |         \
               MMU_VERSION_PATCH))
-#define MMU_VERSION_STRING "0.5.0"
+#define MMU_VERSION_STRING "0.6.0"
 
 #ifndef MMU_API
 #ifdef MMU_STATIC

@@ -1090,11 +1090,20 @@ Test(nested, invlpga_drops_an_address_of_its_asid) {
   cr_assert(still_cached(GVA));
   ST(mmu_invlpga(&E.cpu, GVA, 3), MMU_OK);
   cr_assert(!still_cached(GVA));
-  /* nested paging off: ASID 0 is this cpu's own */
+  /* nested paging off: ASID 0 is this cpu's own translations */
   mmu_nested off;
   memset(&off, 0, sizeof off);
   ST(mmu_set_nested(&E.cpu, &off), MMU_OK);
-  ST(mmu_invlpga(&E.cpu, GVA, 3), MMU_OK);
+  pt_map4k(&E, GVA, HPA_PAGE, F_PWU);
+  mmu_regs r = pt_regs(&E);
+  pt_load(&E, &r);
+  mmu_result res;
+  ST(mmu_translate(&E.cpu, GVA, MMU_READ, &res), MMU_OK);
+  EQ(res.paddr, HPA_PAGE | (GVA & 0xFFF));
+  ST(mmu_invlpga(&E.cpu, GVA, 3), MMU_OK); /* no guest runs: nothing */
+  cr_assert(still_cached(GVA));
+  ST(mmu_invlpga(&E.cpu, GVA, 0), MMU_OK);
+  cr_assert(!still_cached(GVA));
 }
 
 /* The reference walker's trace shows both dimensions (SPEC 10.4): the
