@@ -127,9 +127,12 @@ static int check_run(check_ctx *ctx, const vec_vector *v, int path,
     regs.cpl = (uint8_t)v->cpl;
     regs.ac = (uint8_t)v->ac;
     /* PAE paging starts with the PDPTE registers a MOV to CR3 loads from
-     * the vector's RAM (SPEC 8.1) */
+     * the vector's RAM (SPEC 8.1; under EPT what VM entry loads from the
+     * VMCS's guest PDPTE fields, the harness writing them so); under NPT
+     * there are none (each walk reads its PDPTE), a reserved bit there is
+     * the walk's #PF, not a state to refuse */
     if ((v->cr0 & MMU_CR0_PG) && (v->cr4 & MMU_CR4_PAE) &&
-        !(v->efer & MMU_EFER_LMA))
+        !(v->efer & MMU_EFER_LMA) && v->nested_kind != MMU_NESTED_NPT)
       for (int i = 0; i < 4; i++) {
         uint64_t gpa = (v->cr3 & 0xFFFFFFE0u) + 8 * (uint64_t)i;
         regs.pdpte[i] = gpa <= v->ram_size - 8 ? *check_entry(ctx, gpa) : 0;

@@ -941,6 +941,63 @@ static uint64_t gen_nest_gpa(gen_rng *r, uint64_t align) {
   return base + gen_below(r, span / align) * align;
 }
 
+/* The second dimension of a nested vector: its root (EPT A/D on or off;
+ * NPT with the host's NXE), flags, and nested entry 0 and its PDPT with
+ * every right (the harness's stub lies behind them). */
+static gen_nest gen_nest_begin(gen_rng *r, unsigned caps, vec_vector *v,
+                               gen_builder *b, int ept, uint32_t maxphy) {
+  gen_nest n = {b, ept, gen_new_table(b)};
+  v->nested_kind = ept ? MMU_NESTED_EPT : MMU_NESTED_NPT;
+  v->nested_root = n.root;
+  if (ept) {
+    v->nested_flags = MMU_NESTED_EXEC_ONLY;
+    v->nested_root |= MMU_EPTP_WB | MMU_EPTP_WALK4 |
+                      (gen_chance(r, 50) ? MMU_EPTP_AD : 0);
+  } else {
+    v->nested_flags = MMU_NESTED_NXE; /* the harnesses' hosts run with NXE */
+  }
+  if (!(caps & GEN_CAP_1G))
+    v->nested_flags |= MMU_NESTED_NO_1G;
+  (void)gen_nest_entry(&n, r, 0, 3, 1, maxphy);
+  return n;
+}
+
+/* The data page of a nested vector: its guest-physical and host-physical
+ * address and nested page size (4 KiB to 1 GiB); returns the gpa the
+ * accesses use in it, whose host page is data ([16 MiB, 48 MiB)). */
+static uint64_t gen_nest_data(gen_rng *r, unsigned caps, gen_builder *b,
+                              uint64_t *dgpa, uint64_t *dhpa, uint64_t *nsize) {
+  *nsize = 4096;
+  unsigned k = (unsigned)gen_below(r, 100);
+  if (k < 20)
+    *nsize = 2ull << 20;
+  else if (k < 28 && (caps & GEN_CAP_1G))
+    *nsize = 1ull << 30;
+  if (*nsize == (1ull << 30)) { /* its own PDPTE; host frame 0 */
+    *dgpa = (1ull + gen_below(r, 2)) << 30;
+    *dhpa = 0;
+  } else {
+    *dgpa = gen_nest_gpa(r, *nsize);
+    *dhpa = gen_frame(b, r, *nsize, 0);
+  }
+  uint64_t off = *nsize == 4096 ? 0
+                 : *nsize == (1ull << 30)
+                     ? GEN_DATA_BASE + gen_below(r, (32ull << 20) >> 12) * 4096
+                     : gen_below(r, *nsize >> 12) * 4096;
+  return *dgpa + off + gen_below(r, 512) * 8;
+}
+
+/* A read, write or fetch, sometimes after a read, sometimes followed by
+ * another access. */
+static void gen_nest_accesses(gen_rng *r, vec_vector *v, uint64_t va) {
+  unsigned kind = gen_kind(r);
+  if (gen_chance(r, 25))
+    gen_access(v, MMU_READ, va);
+  gen_access(v, kind, va);
+  if (gen_chance(r, 20))
+    gen_access(v, gen_kind(r), va);
+}
+
 /* ept, npt: a guest at CPL 0 with paging off or 32-bit paging (its PD's
  * page mapped with every right, its page table and data pages mapped as
  * chance gives, 4 KiB to 1 GiB in the second dimension, EPT A/D on or
@@ -959,45 +1016,13 @@ static int gen_cat_nested(gen_rng *r, unsigned caps, vec_vector *v,
   gen_regs_legacy(v, paging, 0, pse ? MMU_CR4_PSE : 0, 0, gen_chance(r, 50), 0, 0);
   if (!paging)
     v->cr3 = 0;
-  gen_nest n = {b, ept, gen_new_table(b)};
-  v->nested_kind = ept ? MMU_NESTED_EPT : MMU_NESTED_NPT;
-  v->nested_root = n.root;
-  if (ept) {
-    v->nested_flags = MMU_NESTED_EXEC_ONLY;
-    v->nested_root |= MMU_EPTP_WB | MMU_EPTP_WALK4 |
-                      (gen_chance(r, 50) ? MMU_EPTP_AD : 0);
-  } else {
-    v->nested_flags = MMU_NESTED_NXE; /* the harnesses' hosts run with NXE */
-  }
-  if (!(caps & GEN_CAP_1G))
-    v->nested_flags |= MMU_NESTED_NO_1G;
-  /* nested entry 0 and its PDPT (the harness's stub lies behind them),
-   * then the guest's PD at gpa = hpa */
-  (void)gen_nest_entry(&n, r, 0, 3, 1, maxphy);
+  /* nested entry 0 and its PDPT, then the guest's PD at gpa = hpa */
+  gen_nest n = gen_nest_begin(r, caps, v, b, ept, maxphy);
   if (paging)
     gen_nest_map(&n, r, b->root, b->root, 4096, 1, maxphy);
 
-  /* the data page: guest-physical, host-physical, nested page size */
-  uint64_t nsize = 4096;
-  unsigned k = (unsigned)gen_below(r, 100);
-  if (k < 20)
-    nsize = 2ull << 20;
-  else if (k < 28 && (caps & GEN_CAP_1G))
-    nsize = 1ull << 30;
-  uint64_t dgpa, dhpa;
-  if (nsize == (1ull << 30)) { /* its own PDPTE; host frame 0 */
-    dgpa = (1ull + gen_below(r, 2)) << 30;
-    dhpa = 0;
-  } else {
-    dgpa = gen_nest_gpa(r, nsize);
-    dhpa = gen_frame(b, r, nsize, 0);
-  }
-  /* an address in it whose host page is data: [16 MiB, 48 MiB) */
-  uint64_t off = nsize == 4096 ? 0
-                 : nsize == (1ull << 30)
-                     ? GEN_DATA_BASE + gen_below(r, (32ull << 20) >> 12) * 4096
-                     : gen_below(r, nsize >> 12) * 4096;
-  uint64_t gpa = dgpa + off + gen_below(r, 512) * 8;
+  uint64_t dgpa, dhpa, nsize;
+  uint64_t gpa = gen_nest_data(r, caps, b, &dgpa, &dhpa, &nsize);
   uint64_t va = gpa;
   if (paging) {
     /* the guest's page: 4 KiB through a page table, or 4 MiB (PSE) */
@@ -1022,13 +1047,94 @@ static int gen_cat_nested(gen_rng *r, unsigned caps, vec_vector *v,
     }
   }
   gen_nest_map(&n, r, dgpa, dhpa, nsize, 0, maxphy);
+  gen_nest_accesses(r, v, va);
+  return 1;
+}
 
-  unsigned kind = gen_kind(r);
-  if (gen_chance(r, 25))
+/* A guest table for a nested PAE vector: at gpa = hpa or elsewhere, its
+ * page mapped in the second dimension with every right or as chance
+ * gives; returns its gpa (*hpa where it is). */
+static uint64_t gen_nest_table(gen_nest *n, gen_rng *r, uint64_t *hpa,
+                               uint32_t maxphy) {
+  *hpa = gen_new_table(n->b);
+  uint64_t gpa = gen_chance(r, 50) ? *hpa : gen_nest_gpa(r, 4096);
+  gen_nest_map(n, r, gpa, *hpa, 4096, gen_chance(r, 40), maxphy);
+  return gpa;
+}
+
+/* ept-pae, npt-pae: a guest at CPL 0 with PAE paging (gen.h): its PDPT
+ * 32-byte aligned in a page mapped gpa = hpa with every right, PDPTEs
+ * 0..2 (not present sometimes; under NPT, which reads them from memory
+ * on every walk, a reserved bit sometimes: EPT's VM entry would refuse
+ * one), a page directory and page table at gpa = hpa or elsewhere,
+ * mapped as chance gives, a 2 MiB or 4 KiB guest page with random
+ * W/U/A/D, XD with and without the guest's NXE, reserved bits; the data
+ * page 4 KiB to 1 GiB in the second dimension; accesses as ept/npt's,
+ * sometimes then the PDPTE rewritten and a read (the vendors differ). */
+static int gen_cat_nested_pae(gen_rng *r, unsigned caps, vec_vector *v,
+                              gen_builder *b, const char *prefix,
+                              uint64_t index, int ept) {
+  int big = gen_chance(r, 35); /* a 2 MiB guest page */
+  char cat[32];
+  snprintf(cat, sizeof cat, "%s-pae.%s", ept ? "ept" : "npt", big ? "2m" : "4k");
+  uint32_t maxphy = (caps & GEN_CAP_PHYS40) ? 40 : 46;
+  gen_start(v, b, prefix, cat, index, 3, 46);
+  int nxe = gen_chance(r, 50);
+  gen_regs_legacy(v, 1, 1, gen_chance(r, 30) ? MMU_CR4_PSE : 0, nxe,
+                  gen_chance(r, 50), 0, 0);
+  uint64_t pdpt = b->root + 32 * gen_below(r, 128);
+  v->cr3 = pdpt;
+  gen_nest n = gen_nest_begin(r, caps, v, b, ept, maxphy);
+  gen_nest_map(&n, r, b->root, b->root, 4096, 1, maxphy);
+
+  uint64_t dgpa, dhpa, nsize;
+  uint64_t gpa = gen_nest_data(r, caps, b, &dgpa, &dhpa, &nsize);
+  /* linear: PDPTE 0, 1 or 2 (3 is the harness's) */
+  uint64_t va = (gen_below(r, 3) << 30) | (gen_next(r) & 0x3FFFF000ull);
+  uint64_t pd, pd_gpa = gen_nest_table(&n, r, &pd, maxphy);
+  uint64_t pdpte = pd_gpa | (gen_chance(r, 92) ? 1u : 0u) | (gen_next(r) & 0x18);
+  if (!ept && gen_chance(r, 12)) { /* bits 2:1, 8:5, 63:M */
+    static const unsigned low[] = {1, 2, 5, 6, 7, 8};
+    pdpte |= gen_chance(r, 50) ? 1ull << low[gen_below(r, 6)]
+                               : 1ull << (maxphy + gen_below(r, 64 - maxphy));
+  }
+  for (unsigned i = 0; i < 3; i++) /* the others: unused, sometimes there */
+    if (i == (va >> 30))
+      gen_set(b, pdpt + 8 * i, pdpte);
+    else if (gen_chance(r, 30))
+      gen_set(b, pdpt + 8 * i, pd_gpa | 1u);
+  /* a reserved address bit (M..62) for the PDE or PTE */
+  uint64_t rsvd = gen_chance(r, 10) ? 1ull << (maxphy + gen_below(r, 63 - maxphy)) : 0;
+  uint64_t flags = (gen_chance(r, 94) ? 1u : 0u) | (gen_chance(r, 80) ? 2u : 0u) |
+                   (gen_next(r) & 0x64) | /* U, A, D */
+                   (gen_chance(r, 15) ? MMU_PTE_XD : 0);
+  uint64_t pde_gpa = pd + 8 * ((va >> 21) & 511);
+  if (big) {
+    if (gen_chance(r, 10))
+      flags |= 1ull << (13 + gen_below(r, 8)); /* reserved 20:13 */
+    gen_set(b, pde_gpa, (gpa & ~((2ull << 20) - 1)) | flags | MMU_PTE_PS | rsvd);
+    va = (va & ~((2ull << 20) - 1)) | (gpa & ((2ull << 20) - 1));
+  } else {
+    uint64_t pt, pt_gpa = gen_nest_table(&n, r, &pt, maxphy);
+    uint64_t pde = (gen_chance(r, 95) ? 1u : 0u) | (gen_chance(r, 85) ? 2u : 0u) |
+                   (gen_next(r) & 0x24) | (gen_chance(r, 8) ? MMU_PTE_XD : 0);
+    int rsvd_pde = gen_chance(r, 30);
+    gen_set(b, pde_gpa, pt_gpa | pde | (rsvd_pde ? rsvd : 0));
+    gen_set(b, pt + 8 * ((va >> 12) & 511),
+            (gpa & ~0xFFFull) | flags | (rsvd_pde ? 0 : rsvd));
+    va |= gpa & 0xFFF;
+  }
+  gen_nest_map(&n, r, dgpa, dhpa, nsize, 0, maxphy);
+  gen_nest_accesses(r, v, va);
+  if (gen_chance(r, 20)) {
+    /* the PDPTE rewritten in memory (P flipped, or cleared): under EPT the
+     * register VM entry loads keeps the old one, under NPT the next walk
+     * reads the new one */
+    uint64_t at = pdpt + 8 * (va >> 30);
+    gen_op(v, VEC_SET_PTE, at, gen_chance(r, 50) ? 0 : pdpte ^ MMU_PTE_P);
+    gen_op(v, VEC_INVLPG, va, 0);
     gen_access(v, MMU_READ, va);
-  gen_access(v, kind, va);
-  if (gen_chance(r, 20))
-    gen_access(v, gen_kind(r), va);
+  }
   return 1;
 }
 
@@ -1040,6 +1146,16 @@ static int gen_cat_ept(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
 static int gen_cat_npt(gen_rng *r, unsigned caps, vec_vector *v, gen_builder *b,
                        const char *prefix, uint64_t index) {
   return gen_cat_nested(r, caps, v, b, prefix, index, 0);
+}
+
+static int gen_cat_ept_pae(gen_rng *r, unsigned caps, vec_vector *v,
+                           gen_builder *b, const char *prefix, uint64_t index) {
+  return gen_cat_nested_pae(r, caps, v, b, prefix, index, 1);
+}
+
+static int gen_cat_npt_pae(gen_rng *r, unsigned caps, vec_vector *v,
+                           gen_builder *b, const char *prefix, uint64_t index) {
+  return gen_cat_nested_pae(r, caps, v, b, prefix, index, 0);
 }
 
 typedef int (*gen_fn)(gen_rng *, unsigned, vec_vector *, gen_builder *,
@@ -1075,6 +1191,10 @@ static const struct {
      gen_cat_ept},
     {{"npt", GEN_CAP_NPT, "a guest (paging off, 32-bit) under nested paging: U/W/XD, reserved bits, large pages, A/D"},
      gen_cat_npt},
+    {{"ept-pae", GEN_CAP_EPT | GEN_CAP_PAE, "a PAE guest under 4-level EPT: the PDPTEs from the VMCS, guest tables and pages through EPT"},
+     gen_cat_ept_pae},
+    {{"npt-pae", GEN_CAP_NPT | GEN_CAP_PAE, "a PAE guest under nested paging: PDPTEs read through the nested tables (not present, reserved), guest tables and pages"},
+     gen_cat_npt_pae},
 };
 
 const gen_category *gen_categories(size_t *count) {

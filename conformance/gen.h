@@ -37,7 +37,8 @@ enum {
 };
 
 /* Nested vectors (categories ept, npt; SPEC 10, 8.1): RAM is host-physical;
- * the guest runs at CPL 0 with paging off or 32-bit paging. The harness
+ * the guest runs at CPL 0 with paging off or 32-bit paging (PAE: below).
+ * The harness
  * keeps host RAM [GEN_PHYS_BASE, GEN_TABLES_BASE) for its VMX/SVM pages
  * and nested tables, guest-physical [GEN_NESTED_HOLE, 4 GiB) (entry 3 of
  * the PDPT that nested entry 0 references) and guest-linear
@@ -48,6 +49,19 @@ enum {
 #define GEN_NESTED_HOLE 0xC0000000ull
 #define GEN_NESTED_LINEAR_TOP 0xFF800000ull
 #define GEN_NESTED_STUB 0xFFFFF000ull
+
+/* Nested PAE vectors (categories ept-pae, npt-pae): the same second
+ * dimension and harness RAM, a CPL-0 guest with CR0.PG, CR4.PAE and its
+ * own EFER (NXE or not). Its PDPT (CR3, 32-byte aligned) lies in a page
+ * mapped gpa = hpa with every right, A and D, since the harness's own
+ * walk reads PDPTE 3 there under NPT (and under EPT the harness loads
+ * PDPTEs 0..2 as the vector's RAM holds them at CR3, with its PDPTE 3,
+ * into the VMCS's guest PDPTE fields). PDPTE 3 (linear [3 GiB, 4 GiB))
+ * is the harness's: the vector never lists it, and its linear addresses
+ * lie in [0, 3 GiB) (PDPTEs 0..2; the nested harness keeps no low linear
+ * addresses). Under EPT no present PDPTE has a reserved bit (VM entry
+ * would fail); under NPT PDPTEs are read from memory on every walk, so
+ * a reserved bit is a #PF with RSVD. */
 
 /* Vectors in the modes before IA-32e leave the low linear addresses to the
  * harness: with 32-bit paging PDEs 0..15 ([0, 64 MiB)), with PAE paging

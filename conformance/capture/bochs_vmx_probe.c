@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
     probe_cmd(0); /* VX_NPEEK: no list */
   }
 
-  _Static_assert(VX_NPEEK == 8 * (8 + 3 + 3) && VX_CR0 == 64 + 8 * 3 &&
+  _Static_assert(VX_NPEEK == 8 * (8 + 3 + 3 + 1 + 4) && VX_CR0 == 64 + 8 * 3 &&
                      VX_SIZE == VX_NPEEK + 8,
                  "C_VMX's operands");
   static uint8_t res[NCASES * VR_SIZE];

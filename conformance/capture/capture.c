@@ -192,17 +192,22 @@ static int capture(capture_source *s, uint64_t seed, uint64_t count,
         batch[n].flags |= s->cpu_flags;
       }
       s->run(s, batch, n, status);
+      /* the batch's refusals and failures first: a detector's re-run
+       * (settle) replaces the source's reasons */
+      for (size_t k = 0; k < n; k++) {
+        int st = status[k];
+        if (st == 0)
+          continue; /* refused (the harness cannot run it) or failed */
+        int refusal = st == -EINVAL || st == -ENOTSUP || st == -ERANGE;
+        unsigned long nth = refusal ? ++refused : ++failed;
+        if (nth <= 5) /* the first few say why; the summary counts all */
+          fprintf(stderr, "mmu_capture: %s: %s (%d): %s\n", batch[k].id,
+                  refusal ? "refused" : "harness failure", st, s->why(s, k));
+      }
       for (size_t k = 0; k < n; k++) {
         vec_vector *v = &batch[k];
-        int st = status[k];
-        if (st != 0) { /* refused (the harness cannot run it) or failed */
-          int refusal = st == -EINVAL || st == -ENOTSUP || st == -ERANGE;
-          unsigned long nth = refusal ? ++refused : ++failed;
-          if (nth <= 5) /* the first few say why; the summary counts all */
-            fprintf(stderr, "mmu_capture: %s: %s (%d): %s\n", v->id,
-                    refusal ? "refused" : "harness failure", st, s->why(s, k));
+        if (status[k] != 0)
           continue;
-        }
         if (!settle(s, v, review, 1, &departs, &reviewed))
           continue;
         vec_write(out, v);

@@ -54,7 +54,9 @@ static void adopt(vec_vector *v, const vec_vector *sdm,
     vec_step *s = &v->step[i];
     if (s->op != VEC_ACCESS)
       continue;
-    if (!capture_same_outcome(&s->expect, &sdm->step[i].expect))
+    /* what the source did: kept from the first detector that changed it */
+    if (!capture_same_outcome(&s->expect, &sdm->step[i].expect) &&
+        s->observed.kind == VEC_OUT_NONE)
       s->observed = s->expect;
     s->expect = sdm->step[i].expect;
     s->ad_count = sdm->step[i].ad_count;
@@ -66,6 +68,14 @@ static void adopt(vec_vector *v, const vec_vector *sdm,
     size_t used = strlen(v->departs);
     snprintf(v->departs + used, sizeof v->departs - used, "; %s", d->name);
   }
+}
+
+/* Does a re-run's access step differ from v's (outcome or A/D)? */
+static int access_steps_differ(const vec_vector *v, const vec_vector *alt) {
+  for (uint32_t i = 0; i < v->step_count; i++)
+    if (v->step[i].op == VEC_ACCESS && !capture_same_step(&v->step[i], &alt->step[i]))
+      return 1;
+  return 0;
 }
 
 static int only_access_kind(const vec_vector *v, unsigned access) {
@@ -86,12 +96,10 @@ static int rerun_with_ac(capture_source *s, vec_vector *v, uint32_t ac,
   alt.ac = ac;
   if (capture_run_one(s, &alt) != 0)
     return 0;
-  for (uint32_t i = 0; i < v->step_count; i++)
-    if (v->step[i].op == VEC_ACCESS && !capture_same_step(&v->step[i], &alt.step[i])) {
-      adopt(v, &alt, d);
-      return 1;
-    }
-  return 0;
+  if (!access_steps_differ(v, &alt))
+    return 0;
+  adopt(v, &alt, d);
+  return 1;
 }
 
 /* KVM applies SMAP to supervisor instruction fetches; SDM 4.6.1 governs
@@ -161,12 +169,10 @@ static int detect_slot256(capture_source *s, vec_vector *v,
       if (st->ad[k].gpa == to)
         st->ad[k].gpa = from;
   }
-  for (uint32_t i = 0; i < v->step_count; i++)
-    if (v->step[i].op == VEC_ACCESS && !capture_same_step(&v->step[i], &alt.step[i])) {
-      adopt(v, &alt, d);
-      return 1;
-    }
-  return 0;
+  if (!access_steps_differ(v, &alt))
+    return 0;
+  adopt(v, &alt, d);
+  return 1;
 }
 
 const capture_departure capture_pml4_slot256 = {
@@ -399,6 +405,51 @@ const capture_departure capture_pdpte_a = {
     "A set in a PAE PDPTE by a walk (SDM 4.4.1: bits 8:5 reserved; walks "
     "start from the PDPTE registers)",
     detect_pdpte_a};
+
+/* QEMU TCG, whose PAE walk reads the PDPTE from memory (which the SDM's
+ * PDPTE registers hide from view, but a guest under NPT shows: APM 2 15.25,
+ * SPEC 10.4), checks a present PDPTE for bits 63 and 62:M only: one with
+ * a reserved bit of 2:1 or 8:5 (SDM 4.4.1 Table 4-8; the APM's PDPE has
+ * them MBZ too) is walked through. Re-run with bit 63 added to every such
+ * PDPTE: reserved as well, so the SDM's outcomes cannot change, and QEMU
+ * checks it. */
+static int is_pdpte_low_rsvd(const vec_vector *v, uint64_t gpa, uint64_t val) {
+  uint64_t pdpt = v->cr3 & 0xffffffe0ull;
+  return gpa >= pdpt && gpa < pdpt + 32 && (val & MMU_PTE_P) &&
+         (val & 0x1e6ull) && !(val >> 63);
+}
+
+static int detect_pdpte_low_rsvd(capture_source *s, vec_vector *v,
+                                 const capture_departure *d) {
+  static vec_vector alt;
+  if (!pae_paging(v) || v->nested_kind != MMU_NESTED_NPT)
+    return 0;
+  alt = *v;
+  capture_clear_outcomes(&alt);
+  int moved = 0;
+  for (uint32_t i = 0; i < alt.pte_count; i++)
+    if (is_pdpte_low_rsvd(v, alt.pte[i].gpa, alt.pte[i].value)) {
+      alt.pte[i].value |= 1ull << 63;
+      moved = 1;
+    }
+  for (uint32_t i = 0; i < alt.step_count; i++)
+    if (alt.step[i].op == VEC_SET_PTE &&
+        is_pdpte_low_rsvd(v, alt.step[i].a, alt.step[i].b)) {
+      alt.step[i].b |= 1ull << 63;
+      moved = 1;
+    }
+  if (!moved || capture_run_one(s, &alt) != 0)
+    return 0;
+  if (!access_steps_differ(v, &alt))
+    return 0;
+  adopt_ad(v, &alt, d);
+  return 1;
+}
+
+const capture_departure capture_pdpte_low_rsvd = {
+    "pdpte-low-rsvd",
+    "PDPTE bits 2:1, 8:5 not checked (SDM 4.4.1: reserved)",
+    detect_pdpte_low_rsvd};
 
 /* QEMU TCG faults on a 4 MiB page whose PDE sets a reserved bit of 20:13
  * (those at and above MAXPHYADDR - 19: PSE-36 address bits past

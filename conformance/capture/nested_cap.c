@@ -5,11 +5,15 @@
  * Plan, per chunk of vectors (one guest of the source): the harness's
  * pages (VMXON region and VMCS, or host save area and VMCB; its nested PD
  * and PT behind entry 3 of the vector's PDPT for gpa 0, the guest's page
- * table for linear GEN_NESTED_STUB, and the code: a read of 8 bytes, a
+ * table for linear GEN_NESTED_STUB and, for PAE guests, the guest's page
+ * directory above it, and the code: a read of 8 bytes, a
  * 4-byte write or a jump, each ending in VMCALL or VMMCALL); per vector,
  * the pages the last one used zeroed, its entries
  * written, the harness's two entries in its tables (PDPT entry 3, and
- * with guest paging the PDE for GEN_NESTED_STUB), the RAM pattern in the
+ * with 32-bit guest paging the PDE for GEN_NESTED_STUB, with PAE paging
+ * the guest's PDPTE 3, which under EPT goes to VM entry as the VMCS's
+ * GUEST_PDPTE3 beside the vector's PDPTEs 0..2 as its RAM holds them at
+ * CR3), the guest PTE for GEN_NESTED_STUB in the mode's format, the RAM pattern in the
  * pages its accesses land in (the library's prediction says which); per
  * access step a C_VMX that reads back every entry of the vector and the
  * quad the access lands in.
@@ -44,7 +48,9 @@
 #define NC_EPT_PT 0x203000ull   /* gpa [4 GiB - 2 MiB, 4 GiB) */
 #define NC_GUEST_PT 0x204000ull /* at gpa NC_GUEST_PT_GPA */
 #define NC_CODE 0x205000ull     /* at gpa GEN_NESTED_STUB */
+#define NC_GUEST_PD 0x206000ull /* PAE: at gpa NC_GUEST_PD_GPA */
 #define NC_GUEST_PT_GPA (GEN_NESTED_STUB - 0x1000)
+#define NC_GUEST_PD_GPA (GEN_NESTED_STUB - 0x2000)
 #define NC_ADDR 0x000FFFFFFFFFF000ull
 #define NC_RWX 7ull /* EPT R W X; NPT P W U */
 #define NC_EPT_LEAF (NC_RWX | MMU_EPT_MT_WB | MMU_EPT_A | MMU_EPT_D)
@@ -107,16 +113,17 @@ static void nc_chunk_start(nc_plan *p) {
   p->ncmd = 0;
   p->resoff = 0;
   p->nused = 0;
-  for (uint64_t pg = NC_VMXON; pg <= NC_CODE; pg += 4096) {
+  for (uint64_t pg = NC_VMXON; pg <= NC_GUEST_PD; pg += 4096) {
     emit(p, C_ZERO);
     emit(p, pg);
   }
   uint64_t leaf = p->svm ? NC_NPT_LEAF : NC_EPT_LEAF;
   emit_wr(p, NC_EPT_PD + 8 * 511, NC_EPT_PT | nc_link(p));
+  emit_wr(p, NC_EPT_PT + 8 * 509, NC_GUEST_PD | leaf);
   emit_wr(p, NC_EPT_PT + 8 * 510, NC_GUEST_PT | leaf);
   emit_wr(p, NC_EPT_PT + 8 * 511, NC_CODE | leaf);
-  /* 4-byte PTE 1023: GEN_NESTED_STUB, P and A */
-  emit_wr(p, NC_GUEST_PT + 0xFF8, (GEN_NESTED_STUB | 0x21) << 32);
+  /* PAE PDE 511: the guest's page table, P W A */
+  emit_wr(p, NC_GUEST_PD + 0xFF8, NC_GUEST_PT_GPA | 0x23);
   /* +0: mov eax,[esi]; mov edx,[esi+4]; vmcall (0f 01 c1) or vmmcall
    * (0f 01 d9)  +16: mov [esi],eax; vmcall  +32: jmp esi */
   uint64_t call = p->svm ? 0xd9 : 0xc1;
@@ -156,10 +163,9 @@ static int nc_plan_vector(nc_plan *p, check_ctx *ctx, const vec_vector *v,
     snprintf(why, wn, "maxphyaddr %u: the source's is %u", v->maxphyaddr, maxphy);
     return -ENOTSUP;
   }
-  if (v->cpl != 0 || (v->efer & MMU_EFER_LME) ||
-      ((v->cr0 & MMU_CR0_PG) && (v->cr4 & MMU_CR4_PAE))) {
-    snprintf(why, wn, "the harness's guest runs at CPL 0 with paging off "
-                      "or 32-bit paging");
+  if (v->cpl != 0 || (v->efer & (MMU_EFER_LME | MMU_EFER_LMA))) {
+    snprintf(why, wn, "the harness's guest runs at CPL 0 with paging off, "
+                      "32-bit or PAE paging");
     return -ENOTSUP;
   }
   if (v->ram_size != GEN_RAM_SIZE) {
@@ -180,8 +186,12 @@ static int nc_plan_vector(nc_plan *p, check_ctx *ctx, const vec_vector *v,
     return -EINVAL;
   }
   uint64_t hole = (e0 & NC_ADDR & ((1ull << maxphy) - 1)) + 8 * 3;
-  uint64_t pde_at = (v->cr3 & 0xFFFFF000ull) + 0xFF8;
   int paging = (v->cr0 & MMU_CR0_PG) != 0;
+  int pae = paging && (v->cr4 & MMU_CR4_PAE);
+  /* the guest's entry for the harness: 32-bit PDE 1023 (in the quad of
+   * 1022 and 1023), PAE PDPTE 3 */
+  uint64_t pdpt = v->cr3 & 0xFFFFFFE0ull;
+  uint64_t pde_at = pae ? pdpt + 8 * 3 : (v->cr3 & 0xFFFFF000ull) + 0xFF8;
   if (nc_has_pte(v, hole) || (paging && nc_has_pte(v, pde_at))) {
     snprintf(why, wn, "the vector uses the harness's entries");
     return -EINVAL;
@@ -215,8 +225,20 @@ static int nc_plan_vector(nc_plan *p, check_ctx *ctx, const vec_vector *v,
   for (uint32_t i = 0; i < v->pte_count; i++)
     emit_wr(p, v->pte[i].gpa, v->pte[i].value);
   emit_wr(p, hole, NC_EPT_PD | nc_link(p));
-  if (paging) /* PDE 1023: the harness's page table, P W A */
+  if (pae) /* PDPTE 3: the harness's page directory */
+    emit_wr(p, pde_at, NC_GUEST_PD_GPA | 1);
+  else if (paging) /* PDE 1023: the harness's page table, P W A */
     emit_wr(p, pde_at, (NC_GUEST_PT_GPA | 0x23) << 32);
+  /* the PTE for GEN_NESTED_STUB, P and A: PAE's 8-byte PTE 511, 32-bit
+   * paging's 4-byte PTE 1023 */
+  emit_wr(p, NC_GUEST_PT + 0xFF8,
+          pae ? GEN_NESTED_STUB | 0x21 : (GEN_NESTED_STUB | 0x21) << 32);
+  /* EPT: the PDPTE registers VM entry loads (GUEST_PDPTE0..3), the
+   * vector's RAM at CR3 as the library starts from it (SPEC 8.1), and
+   * the harness's PDPTE 3 */
+  uint64_t pdpte[4] = {0, 0, 0, 0};
+  for (int i = 0; pae && i < 4; i++)
+    pdpte[i] = i == 3 ? NC_GUEST_PD_GPA | 1 : nc_pte(v, pdpt + 8 * (uint64_t)i);
 
   uint64_t filled[VEC_MAX_STEPS];
   unsigned nfilled = 0;
@@ -271,6 +293,9 @@ static int nc_plan_vector(nc_plan *p, check_ctx *ctx, const vec_vector *v,
     emit(p, v->cr0);
     emit(p, v->cr3);
     emit(p, v->cr4);
+    emit(p, v->efer);
+    for (int i = 0; !p->svm && i < 4; i++)
+      emit(p, pdpte[i]);
     emit(p, v->pte_count + 1);
     for (uint32_t i = 0; i < v->pte_count; i++)
       emit(p, v->pte[i].gpa);
@@ -403,7 +428,8 @@ static int nc_decode(int svm, const nc_vec *nv, vec_vector *v,
       uint64_t gpa = x.info2 & ~0xFFFull;
       if ((x.kind == NX_VIOLATION && (x.info1 & MMU_EPTQ_LINEAR_VALID) &&
            (x.gla & ~0xFFFull) == GEN_NESTED_STUB) ||
-          gpa == GEN_NESTED_STUB || gpa == NC_GUEST_PT_GPA) {
+          gpa == GEN_NESTED_STUB || gpa == NC_GUEST_PT_GPA ||
+          gpa == NC_GUEST_PD_GPA) {
         snprintf(why, wn, "step %u: the harness's own fetch exited (gpa 0x%" PRIx64 ")",
                  s, x.info2);
         return -EINVAL;

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* nested_cap.h - capturing nested-paging vectors (categories ept.* and
- * npt.*, SPEC 8.5) in an emulator's VMX or SVM: each access step is one
+/* nested_cap.h - capturing nested-paging vectors (categories ept.*,
+ * npt.*, ept-pae.* and npt-pae.*, SPEC 8.5) in an emulator's VMX or SVM
+ * (a CPL-0 guest with paging off, 32-bit or PAE paging): each access step is one
  * VM entry (VMRUN) of a guest that makes that access under the vector's
  * EPT (bguest/vmx.inc, C_VMX) or nested page tables (qguest/svm.inc,
  * C_SVM), and the exit (or the guest's #PF, or its VMCALL/VMMCALL after
  * the access) is the outcome. The harness keeps what gen.h gives it: host
  * RAM [2 MiB, 4 MiB) for the VMXON region and VMCS (host save area and
- * VMCB), its nested tables and the guest's code, and the guest-physical
+ * VMCB), its nested tables, the guest's page table and (PAE) page
+ * directory for its code and the code, and the guest-physical
  * and linear addresses at GEN_NESTED_STUB. */
 #ifndef NESTED_CAP_H_INCLUDED
 #define NESTED_CAP_H_INCLUDED

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bguest/blayout.h"
 #include "qguest/qlayout.h"
 
 uint8_t *probe_model;
@@ -58,6 +59,10 @@ void probe_guest(const probe_guest_run *r) {
   probe_cmd(r->cr0);
   probe_cmd(r->cr3);
   probe_cmd(r->cr4);
+  probe_cmd(0); /* EFER: no NXE */
+  if (r->op == C_VMX)
+    for (int i = 0; i < 4; i++)
+      probe_cmd(0); /* the PDPTE fields: no PAE guest here */
 }
 
 const uint64_t *probe_cmds(size_t *nquads) {

@@ -39,7 +39,8 @@ void probe_nested_base(uint64_t root, uint64_t table_bits, uint64_t stub,
 /* One C_VMX or C_SVM: their operands share a layout (qlayout.h VS_*,
  * blayout.h VX_*): the results' offset, two 4 KiB areas (VMXON region
  * and VMCS; host save area and VMCB), EPTP or nCR3, the guest's EIP, ESI
- * and EAX, the quads read back after the exit, its CR0, CR3, CR4. */
+ * and EAX, the quads read back after the exit, its CR0, CR3, CR4 (then
+ * EFER 0, and for C_VMX four PDPTE fields 0: no PAE guest). */
 typedef struct probe_guest_run {
   uint64_t op, resoff, area1, area2, root, rip, rsi, rax;
   const uint64_t *peek;

@@ -522,7 +522,7 @@ static void qemu_close(capture_source *s) {
 /* Re-running detectors first: they compare the source's re-run with the
  * source's own outcomes, before any rewrite (rsvd-without-p) changes them. */
 static const capture_departure *const qemu_departures[] = {
-    &capture_smap_implicit_ac, &capture_rsvd_without_p,
+    &capture_smap_implicit_ac, &capture_pdpte_low_rsvd, &capture_rsvd_without_p,
     &capture_a_on_faulting_leaf, &capture_pdpte_a, &capture_pse36_rsvd, NULL};
 
 capture_source capture_qemu = {

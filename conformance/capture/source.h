@@ -95,7 +95,8 @@ extern capture_source capture_kvm, capture_qemu, capture_bochs;
 /* The known departures (SPEC.md 8.5 lists them). */
 extern const capture_departure capture_smap_fetch, capture_pml4_slot256,
     capture_rsvd_without_p, capture_smap_implicit_ac,
-    capture_a_on_faulting_leaf, capture_pdpte_a, capture_pse36_rsvd;
+    capture_a_on_faulting_leaf, capture_pdpte_a, capture_pse36_rsvd,
+    capture_pdpte_low_rsvd;
 
 /* Runs one vector on s; its status. */
 int capture_run_one(capture_source *s, vec_vector *v);

@@ -251,7 +251,7 @@ int main(int argc, char **argv) {
     probe_guest(&g);
     probe_cmd(0); /* VS_NLIST: no list */
   }
-  _Static_assert(VS_NLIST == 8 * (8 + VS_NPEEK + 3) && VS_LEN == VS_NLIST + 8 &&
+  _Static_assert(VS_NLIST == 8 * (8 + VS_NPEEK + 3 + 1) && VS_LEN == VS_NLIST + 8 &&
                      VS_CR0 == VS_PEEK + 8 * VS_NPEEK,
                  "C_SVM's operands");
 

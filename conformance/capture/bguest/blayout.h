@@ -27,8 +27,11 @@
 #define VX_CR0 88    /* the guest's CR0 (0: PE, paging off), CR3, CR4 (the */
 #define VX_CR3 96    /* VMX fixed bits are added: NE, VMXE) */
 #define VX_CR4 104
-#define VX_NPEEK 112 /* n: quads read after the exit into VR_SIZE + 8 * i */
-#define VX_SIZE 120  /* then n physical addresses: the command is */
+#define VX_EFER 112  /* the guest's IA32_EFER (loaded by VM entry: NXE) */
+#define VX_PDPTE 120 /* 4 quads: GUEST_PDPTE0..3, what VM entry loads into */
+                     /* the PDPTE registers of a PAE guest under EPT */
+#define VX_NPEEK 152 /* n: quads read after the exit into VR_SIZE + 8 * i */
+#define VX_SIZE 160  /* then n physical addresses: the command is */
                      /* VX_SIZE + 8 * n bytes */
 /* its results (offsets from H_RES + VX_RESOFF) */
 #define VR_STATUS 0   /* 1 started, 2 VM exit, 3 VMfail, 4 exception */

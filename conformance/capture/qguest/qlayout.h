@@ -101,8 +101,9 @@
 #define VS_CR0 112    /* the guest's CR0 (0: PE, paging off), CR3, CR4 */
 #define VS_CR3 120
 #define VS_CR4 128
-#define VS_NLIST 136  /* n: quads read after the exit into SR_SIZE + 8 * i */
-#define VS_LEN 144    /* then n physical addresses: the command is */
+#define VS_EFER 136   /* the guest's EFER: NXE (SVME is always set) */
+#define VS_NLIST 144  /* n: quads read after the exit into SR_SIZE + 8 * i */
+#define VS_LEN 152    /* then n physical addresses: the command is */
                       /* VS_LEN + 8 * n bytes */
 /* its results (offsets from H_RES + VS_RESOFF) */
 #define SR_STATUS 0    /* 1 started, 2 #VMEXIT, 4 exception in the host */
