@@ -425,7 +425,7 @@ static void walk_pdpte_flags(uint64_t e, const char *tail) {
 
 /* The PAE PDPTE register the walk starts from (SDM 4.4.1): bits 31:30 of
  * the address pick it; it was read from memory when it was loaded. */
-static void walk_pdpte_register(const walk_job *job, const mmu_walk_step *s) {
+static int walk_pdpte_register(const walk_job *job, const mmu_walk_step *s) {
   uint64_t e = s->entry, now;
   const int npt = job->cpu->nested.kind == MMU_NESTED_NPT;
   if (npt) /* no register: each walk reads it (SPEC 10.4) */
@@ -454,13 +454,14 @@ static void walk_pdpte_register(const walk_job *job, const mmu_walk_step *s) {
   if (npt) {
     printf("      under nested paging (NPT) no PDPTE register is loaded: each "
            "walk reads it, no A flag\n");
-    return;
+    return (e & MMU_PTE_P) && (e & rsvd);
   }
   printf("      a register: a change to it in memory is not seen until the "
          "next MOV to CR3\n");
   if (walk_ram_read(job, s->entry_gpa, 8, &now) && now != e)
     printf("      (memory there now holds 0x%016llx: not loaded yet)\n",
            (unsigned long long)now);
+  return 0;
 }
 
 static void walk_entry(const walk_job *job, walk_mode mode,
@@ -470,7 +471,7 @@ static void walk_entry(const walk_job *job, walk_mode mode,
   unsigned level = s->level;
   uint64_t e = s->entry;
   if (walk_is_register(mode, level)) {
-    walk_pdpte_register(job, s);
+    *reserved_fired |= walk_pdpte_register(job, s);
     return;
   }
   walk_entry_line(mode, s);
@@ -872,6 +873,13 @@ static void walk_show_cr3(const walk_job *job, walk_mode mode) {
            "bits 31:5), read at each walk under NPT\n\n",
            (unsigned long long)r->cr3,
            (unsigned long long)(r->cr3 & walk_bits(31, 5)));
+  else if (mode == WALK_PAE && job->cpu->nested.kind == MMU_NESTED_EPT &&
+           !job->cr3_written)
+    printf("CR3 0x%llx: the four PDPTE registers, from the PDPT at 0x%llx "
+           "(CR3 bits 31:5) as VM entry loaded them (the VMCS's guest PDPTE "
+           "fields) or a MOV to CR through EPT\n\n",
+           (unsigned long long)r->cr3,
+           (unsigned long long)(r->cr3 & walk_bits(31, 5)));
   else if (mode == WALK_PAE)
     printf("CR3 0x%llx: %s four PDPTE registers from 0x%llx (CR3 bits "
            "31:5)\n\n", (unsigned long long)r->cr3,
@@ -935,8 +943,10 @@ static void walk_show_walk(const walk_job *job, const mmu_trace *trace,
   if (ref->status != MMU_PAGE_FAULT || !last)
     return;
   uint32_t ec = ref->result.error_code;
-  const char *at = walk_is_register(mode, last->level) ? "PDPTE register"
-                                                       : walk_entry_names[last->level];
+  const char *at = !walk_is_register(mode, last->level)
+                       ? walk_entry_names[last->level]
+                   : cpu->nested.kind == MMU_NESTED_NPT ? "PDPTE"
+                                                        : "PDPTE register";
   if ((last->entry & MMU_PTE_P) && !(ec & MMU_PFEC_RSVD))
     printf("Result: #PF (page fault): the walk is complete, the access is "
            "not allowed\n");
