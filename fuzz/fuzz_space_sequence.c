@@ -9,5 +9,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static sm_state st;
+  static int set;
+  if (!set) {
+    const char *every = getenv("SM_CHECK_EVERY");
+    sm_check_interval = every && atoi(every) > 0 ? (unsigned)atoi(every) : 8;
+    set = 1;
+  }
   return sm_run(&st, data, size);
 }

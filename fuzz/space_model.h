@@ -97,6 +97,11 @@
 #define SM_NOCOV
 #endif
 
+/* Operations between the whole-state checks (regions against the model's
+ * pages, frame usage): 1 for the unit tests; the fuzz target reads
+ * SM_CHECK_EVERY (default 8), as each check costs more than an op. */
+static unsigned sm_check_interval = 1;
+
 #define SM_PAGE 4096ull
 #define SM_NPAGES 1024u                 /* 4 MiB: two 2 MiB pages */
 #define SM_WBASE 0x10000000ull          /* 2 MiB aligned */
@@ -1531,23 +1536,40 @@ static void sm_exit(sm_state *st, unsigned si) {
 
 /* Regions mapping object k: the maximal runs of its pages, offsets running
  * on (the region check holds that the library merges them so). */
-SM_NOCOV static uint32_t sm_obj_regions(const sm_state *st, unsigned k) {
-  uint32_t n = 0;
+/* The regions mapping each object, n[k] for object k, in one pass. */
+SM_NOCOV static void sm_objs_regions(const sm_state *st,
+                                     uint32_t n[SM_MAX_OBJ]) {
+  memset(n, 0, SM_MAX_OBJ * sizeof n[0]);
   for (unsigned i = 0; i < SM_MAX_SPACES; i++)
-    for (unsigned p = 0; st->s[i].live && p < SM_NPAGES; p++)
-      n += st->s[i].page[p].obj == k + 1 &&
-           !(p && sm_same_region(&st->s[i].page[p - 1], &st->s[i].page[p]));
-  return n;
+    for (unsigned p = 0; st->s[i].live && p < SM_NPAGES; p++) {
+      unsigned o = st->s[i].page[p].obj;
+      if (o && !(p && sm_same_region(&st->s[i].page[p - 1],
+                                     &st->s[i].page[p])))
+        n[o - 1]++;
+    }
+}
+
+SM_NOCOV static uint32_t sm_obj_regions(const sm_state *st, unsigned k) {
+  uint32_t n[SM_MAX_OBJ];
+  sm_objs_regions(st, n);
+  return n[k];
 }
 
 /* After every operation: mmu_object_mappings is the model's count; an
  * anonymous object whose last region went has no page left. */
 SM_NOCOV static void sm_check_objects(sm_state *st, const char *what) {
+  uint32_t count[SM_MAX_OBJ];
+  int any = 0;
+  for (unsigned k = 0; k < SM_MAX_OBJ; k++)
+    any |= st->obj[k].live;
+  if (!any)
+    return;
+  sm_objs_regions(st, count);
   for (unsigned k = 0; k < SM_MAX_OBJ; k++) {
     sm_obj *ob = &st->obj[k];
     if (!ob->live)
       continue;
-    uint32_t n = sm_obj_regions(st, k);
+    uint32_t n = count[k];
     SM_CHECK(mmu_object_mappings(&ob->o) == n,
              "op %u (%s): object %u: %u mappings, the model counts %u "
              "regions", st->op, what, k, mmu_object_mappings(&ob->o), n);
@@ -1891,10 +1913,21 @@ static void sm_op(sm_state *st, fuzz_input *in) {
   }
   if (st->w.sys.vm.pgsteal != stolen)
     sm_forget(st);
-  if (st->s[si].live)
-    sm_check_regions(st, (unsigned)si, "op");
-  sm_check_objects(st, "op");
-  sm_check_usage(st, "op");
+  /* the operations that change regions, and with them the objects'
+   * mapping counts (sm_check_objects also updates the model) */
+  static const uint32_t regions_change =
+      1u << 9 | 1u << 10 | 1u << 11 | 1u << 12 | 1u << 13 | 1u << 14 |
+      1u << 15 | 1u << 16 | 1u << 19 | 1u << 24 | 1u << 25 | 1u << 26 |
+      1u << 27;
+  if (((regions_change >> op) & 1) || st->op % sm_check_interval == 0)
+    sm_check_objects(st, "op");
+  /* the whole-state checks every sm_check_interval operations (and at the
+   * end): a failure then names a later op; SM_CHECK_EVERY=1 pins it down */
+  if (st->op % sm_check_interval == 0) {
+    if (st->s[si].live)
+      sm_check_regions(st, (unsigned)si, "op");
+    sm_check_usage(st, "op");
+  }
 }
 
 /* ---- the run -------------------------------------------------------------------- */
