@@ -5,6 +5,15 @@
  * processes on one small frame pool. The decoder, the model and every
  * check are in space_model.h, which tests/test_space_property.c runs on
  * fixed-seed inputs too. */
+#define OSW_KEEP_POOL 1 /* tests/os_world.h: one frame pool for all inputs */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
+#if __has_feature(memory_sanitizer)
+#include <sanitizer/msan_interface.h>
+#endif
+#endif
 #include "space_model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -78,10 +78,42 @@ static inline int osw_cpu(const struct osw *w, mmu_cpu *cpu, void **tlb) {
 
 /* A world of `frames` pool frames and `slots` swap slots (0: no swap).
  * Returns 0 on success. */
+#ifdef OSW_KEEP_POOL
+/* A fuzz target's pool: one buffer for every world, the largest asked for
+ * so far (allocating megabytes per input costs more than the input), its
+ * bytes past the world's pool poisoned for ASan and all of it undefined
+ * again for MSan, as a fresh allocation would be. One world at a time. */
+static inline uint8_t *osw_keep_pool(size_t bytes) {
+  static uint8_t *kept;
+  static size_t kept_bytes;
+  if (bytes > kept_bytes) {
+    free(kept);
+    kept = (uint8_t *)aligned_alloc(4096, bytes);
+    kept_bytes = kept ? bytes : 0;
+    if (!kept)
+      return NULL;
+  }
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  __asan_unpoison_memory_region(kept, bytes);
+  __asan_poison_memory_region(kept + bytes, kept_bytes - bytes);
+#endif
+#if __has_feature(memory_sanitizer)
+  __msan_allocated_memory(kept, bytes);
+#endif
+#endif
+  return kept;
+}
+#endif
+
 static inline int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned policy,
                     uint32_t sys_flags) {
   memset(w, 0, sizeof *w);
+#ifdef OSW_KEEP_POOL
+  w->pool = osw_keep_pool((size_t)frames * 4096);
+#else
   w->pool = (uint8_t *)aligned_alloc(4096, (size_t)frames * 4096);
+#endif
   if (!w->pool)
     return -1;
   w->swap.slots = slots;
@@ -111,7 +143,9 @@ static inline int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned pol
 }
 
 static inline void osw_free(osw *w) {
+#ifndef OSW_KEEP_POOL
   free(w->pool);
+#endif
   free(w->swap.data);
   free(w->sys_storage);
   free(w->tlb);
