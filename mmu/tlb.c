@@ -30,8 +30,10 @@ static void mmu__front_clear_entry(mmu_front_entry *f) {
 
 static void mmu__front_clear_all(mmu_cpu *cpu) {
   if (cpu->front_log_n > cpu->front_log_cap) {
-    for (uint32_t i = 0; i < 3 * cpu->front_entries; i++)
-      mmu__front_clear_entry(&cpu->front_view[0][i]); /* views are adjacent */
+    /* all ones: every comparator and page MMU_FRONT_NONE, as a clear of
+     * each entry makes them (views are adjacent) */
+    memset(cpu->front_view[0], 0xFF,
+           3 * (size_t)cpu->front_entries * sizeof(mmu_front_entry));
   } else {
     for (uint32_t i = 0; i < cpu->front_log_n; i++)
       mmu__front_clear_entry(&cpu->front_view[0][cpu->front_log[i]]);
