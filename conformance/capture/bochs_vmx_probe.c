@@ -21,15 +21,10 @@
 #include "probe.h"
 #include "qguest/qlayout.h"
 
-#define RAM_SIZE (64ull << 20)
-#define VMXON_PA 0x400000ull
-#define VMCS_PA 0x401000ull
-#define EPT_PML4 0x410000ull
-#define EPT_PDPT PROBE_PDPT(EPT_PML4)
-#define EPT_PD PROBE_PD(EPT_PML4)
-#define EPT_PT_STUB PROBE_PT_STUB(EPT_PML4) /* gpa [4, 6) MiB: PD[2] */
-#define EPT_PT_CASE PROBE_PT_CASE(EPT_PML4) /* gpa [6, 8) MiB: PD[3] */
-#define STUB_GPA 0x500000ull
+#define EPT_PDPT PROBE_PDPT(PROBE_EPT_ROOT)
+#define EPT_PD PROBE_PD(PROBE_EPT_ROOT)
+#define EPT_PT_STUB PROBE_PT_STUB(PROBE_EPT_ROOT) /* gpa [4, 6) MiB: PD[2] */
+#define EPT_PT_CASE PROBE_PT_CASE(PROBE_EPT_ROOT) /* gpa [6, 8) MiB: PD[3] */
 /* the guest's 32-bit paging: PD, PTs for linear 4, 8 and 12 MiB; EPT maps
  * all but GUEST_PT3 */
 #define GUEST_PD 0x510000ull
@@ -79,45 +74,26 @@ static const probe_case cases[] = {
  * maps it (PTE, or the PDPTE for gpa 1 GiB), 2 the PML4E. */
 static uint64_t peek_of(const probe_case *c, int k) {
   if (k == 0)
-    return c->pte ? ((c->pte & 0xfffff000ull) | (c->gpa & 0xff8)) : STUB_GPA;
+    return c->pte ? ((c->pte & 0xfffff000ull) | (c->gpa & 0xff8)) : PROBE_STUB;
   if (k == 1)
     return c->gpa >= (1ull << 30) ? EPT_PDPT + 8
                                   : EPT_PT_CASE + 8 * ((c->gpa >> 12) & 511);
-  return EPT_PML4;
-}
-
-static const char *reason_name(uint64_t r) {
-  switch (r & 0xffff) {
-  case 0: return "exception or NMI";
-  case 2: return "triple fault";
-  case 12: return "HLT";
-  case 18: return "VMCALL";
-  case 33: return "VM-entry failure: invalid guest state";
-  case 34: return "VM-entry failure: MSR loading";
-  case 41: return "VM-entry failure: machine-check";
-  case 48: return "EPT violation";
-  case 49: return "EPT misconfiguration";
-  default: return "?";
-  }
+  return PROBE_EPT_ROOT;
 }
 
 int main(int argc, char **argv) {
   int ad = argc > 1 && strcmp(argv[1], "--ad") == 0;
   capture_source *s = &capture_bochs;
-  int e = probe_open(s, RAM_SIZE);
-  if (e)
-    return e;
-
   /* EPT: PML4[0] -> PDPT; PDPT[0] -> PD; PD[2] -> stubs' PT, PD[3] ->
    * the cases' PT; PDPT[1] (gpa 1 GiB) stays 0 */
-  probe_zero(VMXON_PA);
-  probe_zero(VMCS_PA);
-  probe_nested_base(EPT_PML4, RWX, STUB_GPA, RWX | WB);
+  int e = probe_ept_open(s);
+  if (e)
+    return e;
   /* stubs (32-bit): +0 mov eax,[esi]; vmcall  +16 mov [esi],eax; vmcall
    * +32 jmp esi */
-  probe_wr(STUB_GPA, 0x0000c1010f068bull);
-  probe_wr(STUB_GPA + 16, 0x0000c1010f0689ull);
-  probe_wr(STUB_GPA + 32, 0x000000000000e6ffull);
+  probe_wr(PROBE_STUB, 0x0000c1010f068bull);
+  probe_wr(PROBE_STUB + 16, 0x0000c1010f0689ull);
+  probe_wr(PROBE_STUB + 32, 0x000000000000e6ffull);
   /* guest tables (4-byte entries, P|W): PDE 1..3 -> PT1..3; linear
    * 0x500000 -> the stubs, 8 and 12 MiB -> gpa 0x608000 */
   probe_zero(GUEST_PD);
@@ -126,7 +102,7 @@ int main(int argc, char **argv) {
   probe_zero(GUEST_PT3);
   probe_wr(GUEST_PD, (GUEST_PT1 | 3) << 32);
   probe_wr(GUEST_PD + 8, (GUEST_PT2 | 3) | (GUEST_PT3 | 3) << 32);
-  probe_wr(GUEST_PT1 + 4 * 0x100, STUB_GPA | 3);
+  probe_wr(GUEST_PT1 + 4 * 0x100, PROBE_STUB | 3);
   probe_wr(GUEST_PT2, 0x608000 | 3);
   probe_wr(GUEST_PT3, 0x608000 | 3);
   for (uint64_t t = GUEST_PD; t < GUEST_PT3; t += 0x1000)
@@ -142,19 +118,19 @@ int main(int argc, char **argv) {
     probe_wr(hpa + (c->gpa & 0xfff), m);
     probe_wr(EPT_PT_CASE + 8 * ((c->gpa >> 12) & 511), c->pte);
   }
-  uint64_t eptp = EPT_PML4 | 6 | (3 << 3) | (ad ? 1 << 6 : 0);
+  uint64_t eptp = PROBE_EPT_ROOT | 6 | (3 << 3) | (ad ? 1 << 6 : 0);
   for (size_t i = 0; i < NCASES; i++) {
     const probe_case *c = &cases[i];
     uint64_t peek[3];
     for (int k = 0; k < 3; k++)
       peek[k] = peek_of(c, k);
-    probe_guest_run g = {C_VMX, i * VR_SIZE, VMXON_PA, VMCS_PA, eptp,
-                         STUB_GPA + 16 * (uint64_t)c->kind,
+    probe_guest_run g = {C_VMX, i * VR_SIZE, PROBE_VMXON, PROBE_VMCS, eptp,
+                         PROBE_STUB + 16 * (uint64_t)c->kind,
                          c->lin ? c->lin : c->gpa,
                          0xabcdef01, /* what a write stores */
                          peek, 3,
                          c->lin ? 0x80000031 : 0, /* PG NE ET PE */
-                         c->lin ? GUEST_PD : 0, 0};
+                         c->lin ? GUEST_PD : 0, 0, 0, {0}}; /* no PAE */
     probe_guest(&g);
     probe_cmd(0); /* VX_NPEEK: no list */
   }
@@ -171,12 +147,7 @@ int main(int argc, char **argv) {
     return e;
 
   /* the library on the same tables */
-  mmu_nested n;
-  memset(&n, 0, sizeof n);
-  n.kind = MMU_NESTED_EPT;
-  n.flags = MMU_NESTED_EXEC_ONLY; /* Bochs: execute-only, 1G, A/D */
-  n.root = eptp;
-  mmu_cpu *cpu = probe_library(40, 0, &n);
+  mmu_cpu *cpu = probe_ept_library(eptp);
   if (!cpu)
     return 2;
   static const unsigned acc[] = {MMU_READ, MMU_WRITE, MMU_FETCH};
@@ -186,27 +157,11 @@ int main(int argc, char **argv) {
     const uint8_t *v = res + i * VR_SIZE;
 #define Q(off) (*(const uint64_t *)(v + (off)))
     printf("%s (gpa %#" PRIx64 ")\n", c->name, c->gpa);
-    printf("  bochs: status %" PRIu64 " stage %" PRIu64, Q(VR_STATUS),
-           Q(VR_STAGE));
-    if (Q(VR_STATUS) == 2)
-      printf(" exit reason %#" PRIx64 " (%s) qual %#" PRIx64 " gpa %#" PRIx64
-             " gla %#" PRIx64 " guest rip %#" PRIx64 " rax %#" PRIx64
-             " intinfo %#" PRIx64,
-             Q(VR_REASON), reason_name(Q(VR_REASON)), Q(VR_QUAL), Q(VR_GPA),
-             Q(VR_GLA), Q(VR_GRIP), Q(VR_GRAX), Q(VR_INTINFO));
-    else if (Q(VR_STATUS) == 3)
-      printf(" VMfail rflags %#" PRIx64 " VM-instruction error %" PRIu64
-             " field %#" PRIx64,
-             Q(VR_FLAGS), Q(VR_VMERR), Q(VR_FIELD));
-    else if (Q(VR_STATUS) == 4)
-      printf(" exception %" PRIu64 " code %#" PRIx64, Q(VR_FLAGS),
-             Q(VR_VMERR));
-    printf(" (featctl %#" PRIx64 " basic %#" PRIx64 ")\n", Q(VR_FEATCTL),
-           Q(VR_BASIC));
+    probe_vmx_print(v);
     /* the library: the guest's fetch of its stub, then the access */
     mmu_result mr;
     memset(&mr, 0, sizeof mr);
-    int st = mmu_nested_translate(cpu, STUB_GPA + 16 * (uint64_t)c->kind,
+    int st = mmu_nested_translate(cpu, PROBE_STUB + 16 * (uint64_t)c->kind,
                                   MMU_FETCH, &mr);
     if (st != MMU_OK)
       printf("  mmu: the stub's fetch: %s\n", mmu_status_name(st));

@@ -59,10 +59,26 @@ void probe_guest(const probe_guest_run *r) {
   probe_cmd(r->cr0);
   probe_cmd(r->cr3);
   probe_cmd(r->cr4);
-  probe_cmd(0); /* EFER: no NXE */
+  probe_cmd(r->efer);
   if (r->op == C_VMX)
     for (int i = 0; i < 4; i++)
-      probe_cmd(0); /* the PDPTE fields: no PAE guest here */
+      probe_cmd(r->pdpte[i]);
+}
+
+const char *probe_vmx_reason(uint64_t reason) {
+  switch (reason & 0xffff) {
+  case 0: return "exception or NMI";
+  case 2: return "triple fault";
+  case 12: return "HLT";
+  case 18: return "VMCALL";
+  case 28: return "control-register access";
+  case 33: return "VM-entry failure: invalid guest state";
+  case 34: return "VM-entry failure: MSR loading";
+  case 41: return "VM-entry failure: machine-check";
+  case 48: return "EPT violation";
+  case 49: return "EPT misconfiguration";
+  default: return "?";
+  }
 }
 
 const uint64_t *probe_cmds(size_t *nquads) {
@@ -86,6 +102,47 @@ int probe_open(capture_source *s, uint64_t ram_size) {
   s->describe(s, desc, sizeof desc);
   printf("%s\n", desc);
   return 0;
+}
+
+int probe_ept_open(capture_source *s) {
+  int e = probe_open(s, PROBE_EPT_RAM);
+  if (e)
+    return e;
+  probe_zero(PROBE_VMXON);
+  probe_zero(PROBE_VMCS);
+  probe_nested_base(PROBE_EPT_ROOT, MMU_EPT_R | MMU_EPT_W | MMU_EPT_X,
+                    PROBE_STUB,
+                    MMU_EPT_R | MMU_EPT_W | MMU_EPT_X | MMU_EPT_MT_WB);
+  return 0;
+}
+
+static uint64_t probe_q(const uint8_t *v, size_t off) {
+  uint64_t q;
+  memcpy(&q, v + off, 8);
+  return q;
+}
+
+void probe_vmx_print(const uint8_t *v) {
+  uint64_t status = probe_q(v, VR_STATUS);
+  printf("  bochs: status %" PRIu64 " stage %" PRIu64, status,
+         probe_q(v, VR_STAGE));
+  if (status == 2)
+    printf(" exit reason %#" PRIx64 " (%s) qual %#" PRIx64 " gpa %#" PRIx64
+           " gla %#" PRIx64 " guest rip %#" PRIx64 " rax %#" PRIx64
+           " intinfo %#" PRIx64 " errc %#" PRIx64,
+           probe_q(v, VR_REASON), probe_vmx_reason(probe_q(v, VR_REASON)),
+           probe_q(v, VR_QUAL), probe_q(v, VR_GPA), probe_q(v, VR_GLA),
+           probe_q(v, VR_GRIP), probe_q(v, VR_GRAX), probe_q(v, VR_INTINFO),
+           probe_q(v, VR_ERRC));
+  else if (status == 3)
+    printf(" VMfail rflags %#" PRIx64 " VM-instruction error %" PRIu64
+           " field %#" PRIx64,
+           probe_q(v, VR_FLAGS), probe_q(v, VR_VMERR), probe_q(v, VR_FIELD));
+  else if (status == 4)
+    printf(" exception %" PRIu64 " code %#" PRIx64, probe_q(v, VR_FLAGS),
+           probe_q(v, VR_VMERR));
+  printf(" (featctl %#" PRIx64 " basic %#" PRIx64 ")\n",
+         probe_q(v, VR_FEATCTL), probe_q(v, VR_BASIC));
 }
 
 int probe_ran(capture_source *s, int r, const char *err,
@@ -128,6 +185,15 @@ mmu_cpu *probe_library(uint32_t maxphyaddr, uint32_t flags,
     return NULL;
   }
   return &cpu;
+}
+
+mmu_cpu *probe_ept_library(uint64_t eptp) {
+  mmu_nested n;
+  memset(&n, 0, sizeof n);
+  n.kind = MMU_NESTED_EPT;
+  n.flags = MMU_NESTED_EXEC_ONLY; /* Bochs: execute-only, 1G, A/D */
+  n.root = eptp;
+  return probe_library(40, 0, &n);
 }
 
 int probe_entries(const char *src, const uint64_t *at, const uint64_t *got,

@@ -39,19 +39,42 @@ void probe_nested_base(uint64_t root, uint64_t table_bits, uint64_t stub,
 /* One C_VMX or C_SVM: their operands share a layout (qlayout.h VS_*,
  * blayout.h VX_*): the results' offset, two 4 KiB areas (VMXON region
  * and VMCS; host save area and VMCB), EPTP or nCR3, the guest's EIP, ESI
- * and EAX, the quads read back after the exit, its CR0, CR3, CR4 (then
- * EFER 0, and for C_VMX four PDPTE fields 0: no PAE guest). */
+ * and EAX, the quads read back after the exit, its CR0, CR3, CR4, EFER
+ * and, for C_VMX, the four GUEST_PDPTE fields (a PAE guest's PDPTE
+ * registers at VM entry; 0 for others). */
 typedef struct probe_guest_run {
   uint64_t op, resoff, area1, area2, root, rip, rsi, rax;
   const uint64_t *peek;
   int npeek;
-  uint64_t cr0, cr3, cr4;
+  uint64_t cr0, cr3, cr4, efer;
+  uint64_t pdpte[4];
 } probe_guest_run;
 void probe_guest(const probe_guest_run *r);
+
+/* A VMX exit reason's name ("?" for those the probes do not expect). */
+const char *probe_vmx_reason(uint64_t reason);
 
 /* Opens s with guest RAM ram_size and prints its description: 0, or the
  * exit status to return (77: the source is absent, 2: it failed). */
 int probe_open(capture_source *s, uint64_t ram_size);
+/* The EPT probes (bochs_vmx_probe, bochs_pdpte_probe) on Bochs's VMX:
+ * guest RAM 64 MiB, the VMXON region and VMCS at 4 MiB, EPT tables from
+ * PROBE_EPT_ROOT (probe_nested_base), the stubs at gpa PROBE_STUB. */
+#define PROBE_EPT_RAM (64ull << 20)
+#define PROBE_VMXON 0x400000ull
+#define PROBE_VMCS 0x401000ull
+#define PROBE_EPT_ROOT 0x410000ull
+#define PROBE_STUB 0x500000ull
+/* Their start: probe_open, then the VMXON region and VMCS zeroed and
+ * probe_nested_base with EPT RWX links and the stub page RWX, write-back. */
+int probe_ept_open(capture_source *s);
+/* Prints "  bochs: ..." for one C_VMX's results: the exit (reason,
+ * qualification, gpa, linear address, guest RIP and RAX, interruption
+ * information and error code), a VMfail or a host exception. */
+void probe_vmx_print(const uint8_t *res);
+/* The library on probe_model under EPT as Bochs's tigerlake has it
+ * (MAXPHYADDR 40, execute-only) with this EPTP; NULL when it fails. */
+mmu_cpu *probe_ept_library(uint64_t eptp);
 /* After a run_commands (r its return): 0 to go on, else the exit status
  * (2) with the error printed; a guest panic is printed. */
 int probe_ran(capture_source *s, int r, const char *err,

@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
                          0xabcdef01, /* what a write stores */
                          peek, VS_NPEEK,
                          c->lin ? 0x80000011 : 0, /* PG ET PE */
-                         c->lin ? GUEST_PD : 0, 0};
+                         c->lin ? GUEST_PD : 0, 0, 0, {0}}; /* no PAE */
     probe_guest(&g);
     probe_cmd(0); /* VS_NLIST: no list */
   }

@@ -52,6 +52,10 @@
 #define VR_PEEK 112   /* the 3 quads at VX_PEEK after the exit */
 #define VR_GRDX 136   /* the guest's RDX at the exit */
 #define VR_ERRC 144   /* VM-exit interruption error code (0x4406) */
-#define VR_SIZE 152   /* then the VX_NPEEK quads */
+#define VR_GCR0 152   /* the guest's CR0 (0x6800) and CR3 (0x6802) at the */
+#define VR_GCR3 160   /* exit */
+#define VR_GPDPTE 168 /* 4 quads: GUEST_PDPTE0..3 at the exit (a PAE guest */
+                      /* under EPT: its PDPTE registers, SDM 3C 27.3.4) */
+#define VR_SIZE 200   /* then the VX_NPEEK quads */
 
 #endif
