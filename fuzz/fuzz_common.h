@@ -13,6 +13,7 @@
 
 #include "fuzz_input.h"
 #include "mmu.h"
+#include "../tests/jit_hit.h" /* the JIT's inline hit */
 
 /* Harness plumbing the fuzzer has nothing to learn from (RAM lookups,
  * copies, resets): no coverage callbacks, which cost more than the code. */

@@ -214,6 +214,31 @@ static void wd_compare_frames(wd_state *s, uint64_t va) {
   }
 }
 
+/* What the front now lets a JIT do at va with no walk (SPEC 5.8, from the
+ * byte offsets), for every access kind, the reference walker must allow
+ * with the same translation: a front decision that outlives the rights
+ * (a fetch the host forbids, a write before D is set) shows here. With the
+ * library right the reference sets no A/D bit then (the hit needs them). */
+static void wd_jit_agrees(wd_state *s, uint64_t va) {
+  static const unsigned kinds[4] = {MMU_READ, MMU_WRITE, MMU_FETCH,
+                                    MMU_READ | MMU_IMPLICIT};
+  for (unsigned k = 0; k < 4; k++) {
+    jit_out o;
+    if (!jit_hit(&s->a.cpu, va, kinds[k], 1, &o))
+      continue;
+    mmu_result r;
+    memset(&r, 0, sizeof r);
+    int st = mmu_reference_translate(&s->b.cpu, va, kinds[k], &r, NULL);
+    FZ_CHECK(st == MMU_OK && r.paddr == o.paddr && r.page_size == o.page_size &&
+                 o.host == (uint64_t)(uintptr_t)fz_expected_host(&s->a, o.paddr),
+             "%s: the front lets a JIT %s va 0x%llx (paddr 0x%llx, host "
+             "0x%llx), the reference walker says %d (%s) paddr 0x%llx",
+             wd_ctx(s), fz_access_name(kinds[k]), (unsigned long long)va,
+             (unsigned long long)o.paddr, (unsigned long long)o.host, st,
+             mmu_status_name(st), (unsigned long long)r.paddr);
+  }
+}
+
 static void wd_access(wd_state *s, uint64_t va, unsigned access) {
   mmu_result ra, rb;
   mmu_trace t;
@@ -239,6 +264,7 @@ static void wd_access(wd_state *s, uint64_t va, unsigned access) {
   wd_compare_result(s, "translate", va, access, sa, &ra, &rb, va);
   wd_compare_trace(s, va, &t);
   wd_compare_frames(s, va);
+  wd_jit_agrees(s, va);
 }
 
 /* SPEC 4.9 written out on the reference walker; *second says whether the

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "jit_hit.h"
 #include "digest.h"
 #include "gen.h"
 #include "vector.h"
@@ -16,33 +17,6 @@
 #ifndef MMU_VECTOR_DIR
 #define MMU_VECTOR_DIR "conformance/vectors"
 #endif
-
-typedef struct jit_out {
-  uint64_t host, paddr, page_size;
-} jit_out;
-
-/* SPEC.md 5.8's sequence for an access of `size` bytes: no struct field is
- * named, so this is what generated code sees. Comparing the page of the
- * last byte makes a page-crossing access miss. */
-static int jit_hit(const void *cpu, uint64_t vaddr, unsigned access,
-                   unsigned size, jit_out *o) {
-  const uint8_t *c = (const uint8_t *)cpu;
-  const uint8_t *table;
-  uint64_t mask, cmp, add;
-  memcpy(&table, c + MMU_CPU_FRONT_OFFSET + 8 * ((access >> 2) & 1),
-         sizeof table);
-  memcpy(&mask, c + MMU_CPU_FRONT_INDEX_MASK_OFFSET, 8);
-  const uint8_t *e = table + ((vaddr >> MMU_FRONT_INDEX_SHIFT) & mask);
-  memcpy(&cmp, e + MMU_FRONT_CMP_OFFSET + 8 * (access & 3), 8);
-  if (cmp != ((vaddr + size - 1) & ~0xFFFull))
-    return 0;
-  memcpy(&add, e + MMU_FRONT_HOST_ADD_OFFSET, 8);
-  o->host = vaddr + add;
-  memcpy(&add, e + MMU_FRONT_PHYS_ADD_OFFSET, 8);
-  o->paddr = vaddr + add;
-  memcpy(&o->page_size, e + MMU_FRONT_PAGE_SIZE_OFFSET, 8);
-  return 1;
-}
 
 /* The one increment a JIT adds to its hit for perf-style dTLB-loads. */
 static void jit_count(void *cpu, unsigned access) {
