@@ -38,10 +38,8 @@ void cli_file_error(const char *file, unsigned long line, const char *fmt, ...)
 #endif
     ;
 
-/* Strict number parsing for options: the whole string must be a number
- * (decimal, or hex with 0x), optionally with a K/M/G suffix (powers of 2)
- * where allow_suffix is set. Returns 1 on success, 0 otherwise. */
-int cli_parse_u64(const char *s, int allow_suffix, uint64_t *out);
+/* Numbers, trace lines, script lines: parse.h. */
+#include "parse.h"
 
 /* Read a whole file ("-" is stdin) into a malloc'd buffer with a NUL
  * after the last byte. NULL (and errno) on failure. */

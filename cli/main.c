@@ -78,32 +78,6 @@ void cli_file_error(const char *file, unsigned long line, const char *fmt, ...) 
   fputc('\n', stderr);
 }
 
-int cli_parse_u64(const char *s, int allow_suffix, uint64_t *out) {
-  if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
-    return 0;
-  errno = 0;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 0);
-  if (errno || end == s)
-    return 0;
-  unsigned shift = 0;
-  if (allow_suffix && *end) {
-    switch (*end) {
-    case 'k': case 'K': shift = 10; break;
-    case 'm': case 'M': shift = 20; break;
-    case 'g': case 'G': shift = 30; break;
-    default: return 0;
-    }
-    end++;
-  }
-  if (*end)
-    return 0;
-  if (shift && v > (~0ull >> shift))
-    return 0;
-  *out = (uint64_t)(v << shift);
-  return 1;
-}
-
 char *cli_read_file(const char *path, size_t *len) {
   FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
   if (!f)

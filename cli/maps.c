@@ -15,7 +15,6 @@
 #include "os.h"
 
 #define MAX_REGIONS 256
-#define MAX_ARGS 6
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -56,186 +55,20 @@ static void usage(FILE *f) {
 
 /* ---- the script --------------------------------------------------------- */
 
-enum op {
-  OP_COMMENT, OP_MMAP, OP_MUNMAP, OP_MPROTECT, OP_MADVISE, OP_MREMAP,
-  OP_BRK, OP_STACK, OP_FORK, OP_PID, OP_TOUCH
-};
-
-static const struct {
-  const char *name;
-  int min_args, max_args; /* after the name */
-} ops[] = {
-    [OP_COMMENT] = {"#", 0, 0},       [OP_MMAP] = {"mmap", 4, 4},
-    [OP_MUNMAP] = {"munmap", 2, 2},   [OP_MPROTECT] = {"mprotect", 3, 3},
-    [OP_MADVISE] = {"madvise", 3, 3}, [OP_MREMAP] = {"mremap", 3, 5},
-    [OP_BRK] = {"brk", 1, 1},         [OP_STACK] = {"stack", 1, 1},
-    [OP_FORK] = {"fork", 0, 0},       [OP_PID] = {"pid", 1, 1},
-    [OP_TOUCH] = {"touch", 2, 2},
-};
-#define NOPS (sizeof ops / sizeof ops[0])
-
-typedef struct cmd {
-  unsigned long line;
-  int op;
-  uint64_t num[4];   /* the numbers, in the order written */
-  unsigned prot;     /* mmap, mprotect */
-  unsigned flags;    /* MMU_MAP_* / MMU_MREMAP_*; madvise's advice */
-  int shared;        /* mmap: 1 shared, 0 private, -1 neither (EINVAL) */
-  unsigned access;   /* touch */
-  char *text;        /* the line as echoed: its words, single-spaced */
-} cmd;
-
-static int parse_prot(const char *s, unsigned *prot) {
-  if (strlen(s) != 3 || (s[0] != 'r' && s[0] != '-') ||
-      (s[1] != 'w' && s[1] != '-') || (s[2] != 'x' && s[2] != '-'))
-    return 0;
-  *prot = (s[0] == 'r' ? MMU_PROT_READ : 0) |
-          (s[1] == 'w' ? MMU_PROT_WRITE : 0) |
-          (s[2] == 'x' ? MMU_PROT_EXEC : 0);
-  return 1;
-}
-
-/* A comma-separated list of names[i] -> bits[i]; NULL, or the bad word. */
-static const char *parse_words(char *s, const char *const *names,
-                               const unsigned *bits, size_t n,
-                               unsigned *out) {
-  *out = 0;
-  for (char *save = NULL, *w = strtok_r(s, ",", &save); w;
-       w = strtok_r(NULL, ",", &save)) {
-    size_t i = 0;
-    while (i < n && strcmp(w, names[i]) != 0)
-      i++;
-    if (i == n)
-      return w;
-    *out |= bits[i];
-  }
-  return NULL;
-}
-
-enum { F_PRIVATE = 1u << 8, F_SHARED = 1u << 9, F_ANON = 1u << 10 };
-
-static const char *parse_mmap_flags(char *s, cmd *c) {
-  static const char *const names[] = {"private", "shared", "anonymous",
-                                      "fixed", "growsdown", "hugetlb",
-                                      "populate"};
-  static const unsigned bits[] = {F_PRIVATE, F_SHARED, F_ANON,
-                                  MMU_MAP_FIXED, MMU_MAP_GROWSDOWN,
-                                  MMU_MAP_HUGETLB, MMU_MAP_POPULATE};
-  static char why[96];
-  unsigned f;
-  const char *bad = parse_words(s, names, bits, 7, &f);
-  if (bad) {
-    snprintf(why, sizeof why, "unknown mmap flag '%.30s'", bad);
-    return why;
-  }
-  if ((f & F_PRIVATE) && (f & F_SHARED))
-    return "private and shared together";
-  if (!(f & F_ANON))
-    return "only anonymous mappings (there are no files): add 'anonymous'";
-  c->shared = (f & F_SHARED) ? 1 : (f & F_PRIVATE) ? 0 : -1;
-  c->flags = f & 0xFF;
-  return NULL;
-}
-
-/* The numbers an op takes, by argument position (1-based after the name). */
-static int is_number_arg(int op, int arg) {
-  switch (op) {
-  case OP_MMAP: return arg <= 2;
-  case OP_MPROTECT: case OP_MADVISE: return arg <= 2;
-  case OP_MREMAP: return arg != 4;
-  case OP_TOUCH: return arg == 1;
-  default: return 1;
-  }
-}
-
-/* One line into c; NULL, or what is wrong with it. */
-static const char *parse_cmd(char **w, int n, cmd *c) {
-  static char why[128];
-  int op = 1;
-  while (op < (int)NOPS && strcmp(w[0], ops[op].name) != 0)
-    op++;
-  if (op == (int)NOPS) {
-    snprintf(why, sizeof why, "unknown call '%.30s' (mmap, munmap, mprotect, "
-             "madvise, mremap, brk, stack, fork, pid, touch)", w[0]);
-    return why;
-  }
-  c->op = op;
-  if (n - 1 < ops[op].min_args || n - 1 > ops[op].max_args) {
-    if (ops[op].max_args > ops[op].min_args)
-      snprintf(why, sizeof why, "%s takes %d to %d arguments, not %d", w[0],
-               ops[op].min_args, ops[op].max_args, n - 1);
-    else
-      snprintf(why, sizeof why, "%s takes %d argument%s, not %d", w[0],
-               ops[op].min_args, ops[op].min_args == 1 ? "" : "s", n - 1);
-    return why;
-  }
-  int k = 0;
-  for (int a = 1; a < n; a++) {
-    if (!is_number_arg(op, a))
-      continue;
-    if (!cli_parse_u64(w[a], 1, &c->num[k++])) {
-      snprintf(why, sizeof why, "'%.30s' is not a number", w[a]);
-      return why;
-    }
-  }
-  switch (op) {
-  case OP_MMAP:
-    if (!parse_prot(w[3], &c->prot))
-      return "PROT is three letters: r or -, w or -, x or - (rw-)";
-    return parse_mmap_flags(w[4], c);
-  case OP_MPROTECT:
-    if (!parse_prot(w[3], &c->prot))
-      return "PROT is three letters: r or -, w or -, x or - (rw-)";
-    return NULL;
-  case OP_MADVISE:
-    if (strcmp(w[3], "dontneed") == 0)
-      c->flags = MMU_MADV_DONTNEED;
-    else if (strcmp(w[3], "free") == 0)
-      c->flags = MMU_MADV_FREE;
-    else
-      return "advice is dontneed or free";
-    return NULL;
-  case OP_MREMAP:
-    if (n > 4 && strcmp(w[4], "0") != 0) {
-      static const char *const names[] = {"maymove", "fixed"};
-      static const unsigned bits[] = {MMU_MREMAP_MAYMOVE, MMU_MREMAP_FIXED};
-      const char *bad = parse_words(w[4], names, bits, 2, &c->flags);
-      if (bad) {
-        snprintf(why, sizeof why, "unknown mremap flag '%.30s' (maymove, "
-                 "fixed, or 0)", bad);
-        return why;
-      }
-    }
-    return NULL;
-  case OP_TOUCH:
-    if (strcmp(w[2], "r") == 0)
-      c->access = MMU_READ;
-    else if (strcmp(w[2], "w") == 0)
-      c->access = MMU_WRITE;
-    else if (strcmp(w[2], "x") == 0)
-      c->access = MMU_FETCH;
-    else
-      return "touch takes r, w or x";
-    return NULL;
-  default:
-    return NULL;
-  }
-}
-
 /* The whole script into cmds; every error printed. Returns the count of
  * errors (0: *cmds and *ncmds are set). */
-static int parse_script(const char *name, char *text, cmd **cmds,
+static int parse_script(const char *name, char *text, cli_cmd **cmds,
                         size_t *ncmds) {
   size_t cap = 16, n = 0;
   int errors = 0;
-  cmd *v = malloc(cap * sizeof *v);
+  cli_cmd *v = malloc(cap * sizeof *v);
   unsigned long line = 0;
   for (char *p = text; v && *p;) {
     char *eol = strchr(p, '\n'), *next = eol ? eol + 1 : p + strlen(p);
     if (eol)
       *eol = 0;
     line++;
-    char *hash = strchr(p, '#'), *w[MAX_ARGS + 2];
+    char *hash = strchr(p, '#'), *w[CLI_SCRIPT_MAX_ARGS + 2];
     int nw = 0;
     if (hash)
       *hash = 0;
@@ -243,26 +76,26 @@ static int parse_script(const char *name, char *text, cmd **cmds,
     char echo[256] = "";
     for (char *save = NULL, *t = strtok_r(p, " \t\r", &save); t;
          t = strtok_r(NULL, " \t\r", &save)) {
-      if (nw < MAX_ARGS + 2)
+      if (nw < CLI_SCRIPT_MAX_ARGS + 2)
         w[nw] = t;
       size_t used = strlen(echo);
       snprintf(echo + used, sizeof echo - used, "%s%s", nw++ ? " " : "", t);
     }
     if (n == cap) {
-      cmd *bigger = realloc(v, (cap *= 2) * sizeof *v);
+      cli_cmd *bigger = realloc(v, (cap *= 2) * sizeof *v);
       if (!bigger)
         break;
       v = bigger;
     }
-    cmd *c = &v[n];
+    cli_cmd *c = &v[n];
     memset(c, 0, sizeof *c);
     c->line = line;
     const char *why = NULL;
     if (nw == 0 && hash) {
-      c->op = OP_COMMENT;
+      c->op = CLI_OP_COMMENT;
       c->text = strdup(hash + 1);
     } else if (nw > 0) {
-      why = nw > MAX_ARGS + 1 ? "too many words" : parse_cmd(w, nw, c);
+      why = nw > CLI_SCRIPT_MAX_ARGS + 1 ? "too many words" : cli_script_line(w, nw, c);
       c->text = strdup(echo);
     }
     if (why) {
@@ -382,7 +215,7 @@ static void print_addr(int rc, uint64_t addr) {
     print_status(rc);
 }
 
-static int do_mmap(world *wd, const cmd *c) {
+static int do_mmap(world *wd, const cli_cmd *c) {
   mmu_space *s = &wd->cur->space;
   uint64_t addr = c->num[0], len = c->num[1], got = 0;
   if (c->shared < 0) /* neither MAP_PRIVATE nor MAP_SHARED */
@@ -432,7 +265,7 @@ static const char *fault_text(const mmu_fault_info *f) {
   }
 }
 
-static void do_touch(world *wd, const cmd *c) {
+static void do_touch(world *wd, const cli_cmd *c) {
   mmu_space *s = &wd->cur->space;
   if (wd->active != s) {
     mmu_space_activate(s, &wd->os.cpu);
@@ -456,15 +289,15 @@ static void do_touch(world *wd, const cmd *c) {
 }
 
 /* One call; 0 on a failure of the tool's own (out of memory). */
-static int run_cmd(world *wd, const char *name, const cmd *c) {
+static int run_cmd(world *wd, const char *name, const cli_cmd *c) {
   mmu_space *s = &wd->cur->space;
   uint64_t got = 0;
   int rc;
-  if (c->op == OP_COMMENT) {
+  if (c->op == CLI_OP_COMMENT) {
     printf("#%s\n", c->text);
     return 1;
   }
-  if (c->op == OP_PID && (c->num[0] == 0 || c->num[0] > wd->nprocs)) {
+  if (c->op == CLI_OP_PID && (c->num[0] == 0 || c->num[0] > wd->nprocs)) {
     fflush(stdout);
     cli_file_error(name, c->line, "no process %" PRIu64 " (pids 1 to %zu)",
                    c->num[0], wd->nprocs);
@@ -472,34 +305,34 @@ static int run_cmd(world *wd, const char *name, const cmd *c) {
   }
   printf("[%" PRIu32 "] %s = ", wd->cur->pid, c->text);
   switch (c->op) {
-  case OP_MMAP:
+  case CLI_OP_MMAP:
     if (!do_mmap(wd, c))
       return 0;
     break;
-  case OP_MUNMAP:
+  case CLI_OP_MUNMAP:
     print_status(mmu_space_munmap(s, c->num[0], c->num[1]));
     break;
-  case OP_MPROTECT:
+  case CLI_OP_MPROTECT:
     print_status(mmu_space_mprotect(s, c->num[0], c->num[1], c->prot));
     break;
-  case OP_MADVISE:
+  case CLI_OP_MADVISE:
     print_status(mmu_space_madvise(s, c->num[0], c->num[1], (int)c->flags));
     break;
-  case OP_MREMAP:
+  case CLI_OP_MREMAP:
     rc = mmu_space_mremap(s, c->num[0], c->num[1], c->num[2], c->flags,
                           c->num[3], &got);
     print_addr(rc, got);
     break;
-  case OP_BRK:
+  case CLI_OP_BRK:
     rc = mmu_space_brk(s, c->num[0], &got);
     printf("%#" PRIx64, got);
     if (rc != MMU_OK)
       printf(" (the break stays: %s)", errno_text(rc));
     break;
-  case OP_STACK:
+  case CLI_OP_STACK:
     print_status(mmu_space_set_start_stack(s, c->num[0]));
     break;
-  case OP_FORK: {
+  case CLI_OP_FORK: {
     /* the child's region table is the size of the parent's */
     size_t bytes = MAX_REGIONS * sizeof(mmu_region);
     proc *child = proc_new(wd);
@@ -517,11 +350,11 @@ static int run_cmd(world *wd, const char *name, const cmd *c) {
     wd->cur = child;
     break;
   }
-  case OP_PID:
+  case CLI_OP_PID:
     wd->cur = wd->procs[c->num[0] - 1];
     printf("%" PRIu64, c->num[0]);
     break;
-  case OP_TOUCH:
+  case CLI_OP_TOUCH:
     do_touch(wd, c);
     break;
   }
@@ -582,7 +415,7 @@ int cli_maps(int argc, char **argv) {
     free(text);
     return CLI_BAD_INPUT;
   }
-  cmd *cmds = NULL;
+  cli_cmd *cmds = NULL;
   size_t n = 0;
   int rc = parse_script(name, text, &cmds, &n) ? CLI_BAD_INPUT : CLI_OK;
   world *wd = calloc(1, sizeof *wd);

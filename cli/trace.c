@@ -27,7 +27,6 @@
 
 #define GRANULE_SHIFT 21          /* regions are mapped 2 MiB at a time */
 #define MMAP_MIN_ADDR 0x10000ull  /* Linux's default vm.mmap_min_addr */
-#define MAX_REF_BYTES (1u << 20)  /* no instruction touches more at once */
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -519,80 +518,6 @@ static int replay(tr *t, int kind, uint64_t addr, uint64_t size,
 
 /* ---- the lackey format -------------------------------------------------- */
 
-static int hexval(int c) {
-  return c >= '0' && c <= '9'   ? c - '0'
-         : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                : -1;
-}
-
-/* valgrind's own lines: "==PID== ...", "--PID-- ...", "**PID** ...". */
-static int chatter(const char *s, size_t n) {
-  if (n < 5 || !strchr("=-*", s[0]) || s[1] != s[0])
-    return 0;
-  size_t i = 2;
-  while (i < n && s[i] >= '0' && s[i] <= '9')
-    i++;
-  return i > 2 && i + 1 < n && s[i] == s[0] && s[i + 1] == s[0];
-}
-
-/* 1 a reference, 0 a line to skip, -1 malformed (*why says how). */
-static int parse_line(const char *s, size_t n, int *kind, uint64_t *addr,
-                      uint64_t *size, const char **why) {
-  while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-    n--;
-  if (n == 0 || chatter(s, n))
-    return 0;
-  size_t i = 0;
-  while (i < n && s[i] == ' ')
-    i++;
-  const char *kinds = "ILSM", *k = i < n && s[i] ? strchr(kinds, s[i]) : NULL;
-  if (!k || i + 1 >= n || s[i + 1] != ' ') {
-    *why = "not a lackey line ('I  ADDR,SIZE', ' L ADDR,SIZE', ' S ...', "
-           "' M ...' or valgrind's '==PID==')";
-    return -1;
-  }
-  *kind = (int)(k - kinds);
-  for (i++; i < n && s[i] == ' ';)
-    i++;
-  uint64_t a = 0;
-  size_t digits = 0;
-  for (; i < n && hexval(s[i]) >= 0; i++, digits++) {
-    if (a >> 60) {
-      *why = "address wider than 64 bits";
-      return -1;
-    }
-    a = a << 4 | (uint64_t)hexval(s[i]);
-  }
-  if (!digits || i >= n || s[i] != ',') {
-    *why = "expected a hexadecimal address and ','";
-    return -1;
-  }
-  uint64_t z = 0;
-  for (i++, digits = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++)
-    if ((z = z * 10 + (uint64_t)(s[i] - '0')) > MAX_REF_BYTES) {
-      *why = "size above 1 MiB";
-      return -1;
-    }
-  while (i < n && (s[i] == ' ' || s[i] == '\t'))
-    i++;
-  if (!digits || i != n) {
-    *why = "expected a decimal size after the ','";
-    return -1;
-  }
-  if (z == 0) {
-    *why = "size 0";
-    return -1;
-  }
-  if (a + (z - 1) < a) {
-    *why = "the reference runs past the end of the address space";
-    return -1;
-  }
-  *addr = a;
-  *size = z;
-  return 1;
-}
-
 /* ---- progress and vmstat lines ------------------------------------------ */
 
 static double seconds_since(const struct timespec *a) {
@@ -935,7 +860,7 @@ static int run(tr *t, FILE *f) {
     int kind;
     uint64_t addr, size;
     const char *why = NULL;
-    int p = parse_line(line, (size_t)len, &kind, &addr, &size, &why);
+    int p = cli_lackey_line(line, (size_t)len, &kind, &addr, &size, &why);
     if (p == 0)
       continue;
     if (p < 0 && lineno == 1 && len >= 2 &&

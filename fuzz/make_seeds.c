@@ -23,7 +23,9 @@
  *    A/D, execute-only; NPT NXE, LA57; the guest with paging off, 32-bit
  *    or IA-32e paging; a read-only or not-present nested page);
  *  - nested: EPT and NPT configurations with two mappings each, and the
- *    nested vectors' second-dimension tables with their steps' addresses.
+ *    nested vectors' second-dimension tables with their steps' addresses;
+ *  - cli_parsers: numbers, lackey lines and mmu maps script lines, good
+ *    and malformed.
  * Output is deterministic: fuzz/corpus/ is this program's output over
  * conformance/vectors/ (fuzz/run_ci.sh regenerates it into the build tree
  * and fuzzes from both). A new target adds its entry to 'emit' below. */
@@ -1039,6 +1041,52 @@ static void emit_walk_nested(void) {
   }
 }
 
+/* cli_parsers: byte 0 picks the parser (0 numbers, 1 lackey lines, 2
+ * mmu maps script lines), then lines as users write them: what
+ * tests/cli's scripts and traces hold, and the malformed kinds. */
+static void emit_cli_parsers(void) {
+  static const struct {
+    const char *name;
+    char which;
+    const char *text;
+  } seeds[] = {
+      {"numbers", 0, "0\n10\n0x10\n010\n4K\n64M\n2g\n18446744073709551615\n"
+                     "0xffffffffffffffff\n16G\n-1\n+1\n 1\n1x\n0x\n4KB\n"},
+      {"lackey", 1, "==12345== Lackey, an example Valgrind tool\n"
+                    "I  0400d7d4,8\n I 0400d7d4,8\n L 04e2e428,4\n"
+                    " S 1ffefffd58,8\n M 0402c1c8,4\n"
+                    "--12345-- warning\n**12345** x\n\n"
+                    " L ffffffffffffffff,1\n L ffffffffffffffff,2\n"
+                    " S 0,1048576\n S 0,1048577\n L 0,0\n X 0,1\n"
+                    " L 10000000000000000,1\n L 1000,\n L ,4\n"},
+      {"maps", 2, "# a comment\n"
+                  "mmap 0 64K rw- private,anonymous\n"
+                  "mmap 0x10000000 2M r-x shared,anonymous,fixed,populate\n"
+                  "mmap 0x7ff000000 1M rw- private,anonymous,growsdown\n"
+                  "mmap 0 4M rw- private,anonymous,hugetlb\n"
+                  "mmap 0 4096 rw- anonymous\n"
+                  "munmap 0x10000 0x1000\nmprotect 0x10000 4K r--\n"
+                  "madvise 0x10000 4K dontneed\nmadvise 0x10000 4K free\n"
+                  "mremap 0x10000 4K 8K\nmremap 0x10000 4K 8K maymove\n"
+                  "mremap 0x10000 4K 8K maymove,fixed 0x200000\n"
+                  "brk 0\nbrk 0x555555580000\nstack 0x7ffffffde000\n"
+                  "fork\npid 2\ntouch 0x10000 r\ntouch 0x10000 w\n"
+                  "touch 0x10000 x # fetch\n"
+                  "mmap 0 1 rwx private,shared,anonymous\nmmap 0 1 rw private\n"
+                  "munmap 1\nfrob 1 2\ntouch 0x1000 q\nmremap 1 2 3 4 5 6\n"},
+  };
+  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+    size_t n = strlen(seeds[i].text);
+    char *input = malloc(n + 1);
+    if (!input)
+      exit(1);
+    input[0] = seeds[i].which;
+    memcpy(input + 1, seeds[i].text, n);
+    save("cli_parsers", seeds[i].name, input, n + 1);
+    free(input);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: make_seeds OUTDIR [VECTOR-FILE...]\n");
@@ -1052,6 +1100,7 @@ int main(int argc, char **argv) {
   emit_space_sequence();
   emit_nested();
   emit_walk_nested();
+  emit_cli_parsers();
   fprintf(stderr, "make_seeds: %lu files in %s\n", written, outdir);
   return 0;
 }

@@ -12,10 +12,11 @@ work=${WORK:-$(mktemp -d)}
 mkdir -p "$work/mmu-fuzz"
 obj=$work/mmu-fuzz
 
-# The library (MMU_ASSERT live) and the vector reader/runner, instrumented.
-common=(-std=gnu11 -UNDEBUG -Iinclude -Iconformance -Ifuzz)
+# The library (MMU_ASSERT live), the vector reader/runner and the `mmu`
+# command's parsers, instrumented.
+common=(-std=gnu11 -UNDEBUG -Iinclude -Iconformance -Icli -Ifuzz)
 libobjs=()
-for src in mmu/mmu.c conformance/vector.c conformance/check.c; do
+for src in mmu/mmu.c conformance/vector.c conformance/check.c cli/parse.c; do
   o=$obj/$(basename "$src" .c).o
   $CC $CFLAGS "${common[@]}" -c "$src" -o "$o"
   libobjs+=("$o")
