@@ -1231,7 +1231,9 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
       expect = MMU_ERR_NOSPACE;
     } else {
       /* do_brk_flags extends the VMA ending at old_top only if a fresh
-       * read-write VMA with VM_ACCOUNT and no anon_vma merges with it */
+       * read-write VMA with VM_ACCOUNT and no anon_vma merges with it,
+       * its page offset included: a heap mremap moved keeps its old
+       * vm_pgoff, and brk then needs a new VMA */
       const mmu_region *h = old_top > SM_WBASE && m->page[(old_top - SM_PAGE -
                                                            SM_WBASE) /
                                                           SM_PAGE]
@@ -1241,6 +1243,7 @@ static void sm_brk(sm_state *st, unsigned si, fuzz_input *in) {
       extend = h && h->end == old_top && h->kind != MMU_REGION_FILE &&
                h->prot == (MMU_PROT_READ | MMU_PROT_WRITE) && h->flags == 0 &&
                (h->vm & MMU_VM_ACCOUNT) &&
+               h->offset + (h->end - h->start) == old_top &&
                (!h->anon_id || !(h->vm & MMU_VM_FORKED_ANON));
       if (!extend && sm_nregions(&m->sp) >= m->sp.max_regions)
         expect = MMU_ERR_NOSPACE;
