@@ -2105,14 +2105,49 @@ static mmu_tlb_entry *mmu__tlb_find_global(mmu_cpu *cpu, uint64_t vaddr) {
   return NULL;
 }
 
+/* After a fault at vaddr: the page's entries a lookup under the current
+ * PCID could use, its own and the global one (SPEC 3.2), and the front's
+ * copies. Tags are 4 KiB pieces, so the sets of (page, PCID) and (page, 0)
+ * hold all of them. */
+static MMU_NOINLINE void mmu__tlb_drop_faulting(mmu_cpu *cpu, uint64_t vaddr) {
+  uint64_t page = vaddr & ~MMU__PAGE_MASK;
+  mmu_tlb_entry *e = cpu->tlb + ((size_t)mmu__tlb_set(cpu, vaddr, cpu->pcid)
+                                 << cpu->tlb_ways_log2);
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    if (e[w].tag == (page | cpu->pcid))
+      mmu__tlb_drop(cpu, &e[w]);
+  if (cpu->pcid) {
+    mmu_tlb_entry *g;
+    while ((g = mmu__tlb_find_global(cpu, vaddr)) != NULL)
+      mmu__tlb_drop(cpu, g);
+  }
+  mmu__front_clear_page(cpu, vaddr);
+}
+
+/* The way of set holding tag, else the oldest. */
+static MMU_NOINLINE unsigned mmu__tlb_way_of(const mmu_cpu *cpu, uint32_t set,
+                                             uint64_t tag) {
+  const mmu_tlb_entry *e = cpu->tlb + ((size_t)set << cpu->tlb_ways_log2);
+  for (unsigned w = 0; w < cpu->tlb_ways; w++)
+    if (e[w].tag == tag)
+      return w;
+  return mmu__lru_oldest(cpu, set);
+}
+
 /* Fill the oldest way of set from a walk (the set of a global entry when
- * PCIDs are on is set(page, 0), not the probed one). */
+ * PCIDs are on is set(page, 0), not the probed one, and may hold the page's
+ * PCID 0 entry under the same tag: that way is replaced, as one tag has one
+ * entry). */
 static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                                     const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
-  if (MMU_UNLIKELY(global && pcid != cpu->pcid))
+  unsigned way;
+  if (MMU_UNLIKELY(global && pcid != cpu->pcid)) {
     set = mmu__tlb_set(cpu, vaddr, 0);
-  unsigned way = mmu__lru_oldest(cpu, set);
+    way = mmu__tlb_way_of(cpu, set, vaddr & ~MMU__PAGE_MASK);
+  } else {
+    way = mmu__lru_oldest(cpu, set);
+  }
   mmu_tlb_entry *e = &cpu->tlb[((size_t)set << cpu->tlb_ways_log2) + way];
   if (e->tag != MMU_TLB_EMPTY)
     cpu->tlb_large -= e->page_shift > 12;
@@ -2626,7 +2661,7 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
   if (MMU_UNLIKELY(rc != MMU_OK)) {
     /* a fault drops the address's entries (SDM 4.10.4.1), and the front
      * may hold the page for other kinds or views with no backing entry */
-    mmu__front_clear_page(cpu, vaddr);
+    mmu__tlb_drop_faulting(cpu, vaddr);
     return rc == MMU__WALK_UNCACHED ? MMU_OK : rc;
   }
   /* The walk's translation replaces the page's: copies other views'

@@ -13,7 +13,8 @@
  * walk for that key filled (SPEC 5.1-5.3: one entry per tag, large pages
  * splintered into 4 KiB pieces), with its rights, dirty flag, key and page
  * size. The operations of SPEC 3.2 remove what they must drop; a #PF
- * removes the address's entry for the current PCID. Oracle, per access:
+ * removes the address's entries for the current PCID and its global one.
+ * Oracle, per access:
  *  - it walked (stats.walks moved): the result is the reference's, exactly;
  *  - it did not walk and translated: the result is a cached translation of
  *    the model for (page, current PCID) or (page, global) whose cached
@@ -244,11 +245,10 @@ static void tc_access(tc_state *s, uint64_t va, unsigned access) {
       s->faults++;
     }
     if (walked && sa != MMU_OK) {
-      /* the walk followed a miss or a dropped entry: (page, PCID) is gone;
-       * with PCID 0 that is the only entry of the tag, global or not */
+      /* a fault drops what a lookup under this PCID could use: (page,
+       * PCID) and the page's global entry (SPEC 3.2) */
       tc_drop_key(s, page, pcid);
-      if (pcid == 0)
-        tc_drop_key(s, page, TC_GLOBAL);
+      tc_drop_key(s, page, TC_GLOBAL);
       tc_compact(s);
     }
     if (walked && sa == MMU_OK && t.count > 0) {

@@ -341,7 +341,7 @@ static MMU_NOINLINE int mmu__translate_walk(mmu_cpu *cpu, uint64_t vaddr,
   if (MMU_UNLIKELY(rc != MMU_OK)) {
     /* a fault drops the address's entries (SDM 4.10.4.1), and the front
      * may hold the page for other kinds or views with no backing entry */
-    mmu__front_clear_page(cpu, vaddr);
+    mmu__tlb_drop_faulting(cpu, vaddr);
     return rc == MMU__WALK_UNCACHED ? MMU_OK : rc;
   }
   /* The walk's translation replaces the page's: copies other views'

@@ -614,6 +614,37 @@ Test(tlb, page_fault_drops_entry) {
   MISS(V, MMU_READ, PA);
 }
 
+/* SPEC 3.2: a #PF also drops the page's global entry, though another PCID
+ * filled it: the fault must not recur from a cached entry (SDM 4.10.4.1;
+ * Linux's spurious_kernel_fault() relies on it for global kernel pages). */
+Test(tlb, page_fault_drops_global_entry_of_the_page) {
+  boot_pcid(2, MMU_CR4_PGE);
+  MISS(V, MMU_READ, PA); /* (V, PCID 2), clean */
+  pt_set(&E, V, 1, pt_get(&E, V, 1) | F_G);
+  ST(mmu_write_cr3(&E.cpu, E.root | 3 | MMU_CR3_NOFLUSH), MMU_OK);
+  MISS(V, MMU_READ, PA); /* the global entry */
+  pt_set(&E, V, 1, 0);
+  ST(mmu_write_cr3(&E.cpu, E.root | 2 | MMU_CR3_NOFLUSH), MMU_OK);
+  /* the clean (V, 2) entry re-walks for the write, which faults */
+  TR_PF(&E, V, MMU_WRITE, EC_W);
+  uint64_t walks = WALKS(&E);
+  TR_PF(&E, V, MMU_READ, 0); /* not served by the global entry */
+  EQ(WALKS(&E), walks + 1);
+}
+
+/* SPEC 5.3: a global fill under another PCID replaces the page's PCID 0
+ * entry, which has the same tag: one tag, one translation, the newest. */
+Test(tlb, global_fill_replaces_the_pcid0_entry_of_the_page) {
+  boot_pcid(0, MMU_CR4_PGE);
+  MISS(V, MMU_READ, PA);
+  pt_set(&E, V, 1, (pt_get(&E, V, 1) & ~PT_ADDR_MASK) | PA2 | F_G);
+  ST(mmu_write_cr3(&E.cpu, E.root | 2 | MMU_CR3_NOFLUSH), MMU_OK);
+  MISS(V, MMU_READ, PA2);
+  EQ(mmu_tlb_count(&E.cpu), 1);
+  ST(mmu_write_cr3(&E.cpu, E.root | MMU_CR3_NOFLUSH), MMU_OK);
+  HIT(V, MMU_READ, PA2);
+}
+
 Test(tlb, stats_by_access_kind) {
   map_std();
   pt_boot(&E, 0, 0);
