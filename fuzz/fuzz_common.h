@@ -15,14 +15,6 @@
 #include "mmu.h"
 #include "../tests/jit_hit.h" /* the JIT's inline hit */
 
-/* Harness plumbing the fuzzer has nothing to learn from (RAM lookups,
- * copies, resets): no coverage callbacks, which cost more than the code. */
-#if defined(__clang__) && __clang_major__ >= 13
-#define FZ_NO_COVERAGE __attribute__((no_sanitize("coverage")))
-#else
-#define FZ_NO_COVERAGE
-#endif
-
 #define FZ_KiB 1024ull
 #define FZ_MiB (1024ull * 1024ull)
 #define FZ_GiB (1024ull * 1024ull * 1024ull)

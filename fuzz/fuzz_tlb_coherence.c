@@ -170,15 +170,20 @@ static int tc_allows(const mmu_regs *r, const tc_cand *c, unsigned access) {
   return !denied && !pk && (!write || c->dirty);
 }
 
+/* The context of a failure, formatted only when one is reported. */
+static const char *tc_ctx(tc_state *s) {
+  static char buf[256];
+  tc_context(s, buf, sizeof buf);
+  return buf;
+}
+
 /* ---- one access ---------------------------------------------------------- */
 
 static void tc_same_result(tc_state *s, uint64_t va, unsigned access, int sa,
                            const mmu_result *ra, int sb, const mmu_result *rb,
                            const char *why) {
-  char ctx[256];
-  tc_context(s, ctx, sizeof ctx);
 #define TC_CTX "%s: %s 0x%llx (%s): "
-#define TC_ARGS ctx, fz_access_name(access), (unsigned long long)va, why
+#define TC_ARGS tc_ctx(s), fz_access_name(access), (unsigned long long)va, why
   FZ_CHECK(sa == sb, TC_CTX "status %d (%s), reference %d (%s); ec 0x%x / 0x%x",
            TC_ARGS, sa, mmu_status_name(sa), sb, mmu_status_name(sb),
            sa == MMU_PAGE_FAULT ? ra->error_code : 0,

@@ -20,8 +20,15 @@
  * targets), or with a root as given (vectors). Exits must agree on gpa and
  * qualification (EXITINFO1), and the pages holding entries on their A/D
  * after every access (guest entries then live at host-physical addresses
- * the trace does not give). */
+ * the trace does not give). One A/D write does change an outcome: a guest
+ * entry's A or D (bits 5, 6) landing in a slot that is also an EPT entry,
+ * where they are memory type and ignore-PAT, or reserved above a leaf.
+ * That is the processor's own write making a cached translation stale, as
+ * the SDM allows (tlb_coherence's subject), so side a's TLB is flushed
+ * when an EPT entry a walk read changes other than in its own A/D bits. */
 #include "fuzz_world.h"
+
+#define WD_MAX_EPT 64
 
 typedef struct wd_state {
   fz_world w;
@@ -33,6 +40,9 @@ typedef struct wd_state {
   unsigned guest_frames; /* w.frames below this index are the guest's */
   int nested_ops;        /* op bytes 0xFC..0xFF are wd_nested */
   int full;              /* compare all of RAM, not the harness's pages */
+  /* EPT entries walks read, with their values then (wd_ept_watch) */
+  uint32_t nept;
+  uint64_t ept_at[WD_MAX_EPT], ept_val[WD_MAX_EPT];
   /* what the run covered (FUZZ_TRACE prints it) */
   unsigned ok, pf, gp, bus, exits, other;
 } wd_state;
@@ -177,7 +187,42 @@ static void wd_compare_trace(wd_state *s, uint64_t va, const mmu_trace *t) {
   }
 }
 
-static void wd_compare_ram(wd_state *s) {
+/* After an access under EPT: the EPT entries its reference walk read join
+ * the watch list, and if a watched entry changed other than in its EPT A/D
+ * bits (a guest A/D write into the same slot), side a's TLB may hold what
+ * the tables no longer say: flush it. Past the list's size, every access
+ * that walked flushes. */
+FZ_NO_COVERAGE static void wd_ept_watch(wd_state *s, const mmu_trace *t) {
+  if (s->a.cpu.nested.kind != MMU_NESTED_EPT)
+    return;
+  int flush = 0;
+  for (uint32_t i = 0; i < t->nested_count && i < MMU_TRACE_NESTED_MAX; i++) {
+    uint64_t at = t->nested[i].entry_hpa & ~7ull;
+    uint32_t k = 0;
+    while (k < s->nept && k < WD_MAX_EPT && s->ept_at[k] != at)
+      k++;
+    if (k == s->nept && k < WD_MAX_EPT) {
+      s->ept_at[k] = at;
+      s->ept_val[k] = t->nested[i].entry; /* as read, before A/D */
+      s->nept++;
+    } else if (k == WD_MAX_EPT) {
+      s->nept = WD_MAX_EPT + 1;
+    }
+  }
+  flush = s->nept > WD_MAX_EPT && t->nested_count > 0;
+  for (uint32_t k = 0; k < s->nept && k < WD_MAX_EPT; k++) {
+    uint64_t now = fz_rd(&s->a, s->ept_at[k]);
+    if ((now ^ s->ept_val[k]) & ~(MMU_EPT_A | MMU_EPT_D))
+      flush = 1;
+    s->ept_val[k] = now;
+  }
+  if (flush) {
+    fz_trace("op %u: an EPT entry changed under a walk: flush\n", s->op);
+    mmu_flush_tlb(&s->a.cpu);
+  }
+}
+
+FZ_NO_COVERAGE static void wd_compare_ram(wd_state *s) {
   int64_t at = fz_side_diff_in(&s->a, &s->b, s->full);
   if (at >= 0) {
     char ctx[320];
@@ -190,27 +235,38 @@ static void wd_compare_ram(wd_state *s) {
   }
 }
 
+static void wd_entry_differs(wd_state *s, uint64_t va, uint64_t at) {
+  char ctx[320];
+  wd_context(s, ctx, sizeof ctx);
+  fz_fail("%s: va 0x%llx: entry at 0x%llx is 0x%llx after mmu_translate, "
+          "0x%llx after the reference walk",
+          ctx, (unsigned long long)va, (unsigned long long)at,
+          (unsigned long long)fz_rd(&s->a, at),
+          (unsigned long long)fz_rd(&s->b, at));
+}
+
 /* Under nested paging the trace's addresses are guest-physical: compare
- * every page that holds entries (guest and nested tables) instead, now,
- * before a later access could set the same bits on the other side. */
-static void wd_compare_frames(wd_state *s, uint64_t va) {
+ * every entry the harness wrote (guest and nested tables; the only ones a
+ * walker writes) instead, now, before a later access could set the same
+ * bits on the other side. Past the list's capacity, every table page. */
+FZ_NO_COVERAGE static void wd_compare_frames(wd_state *s, uint64_t va) {
   if (s->a.cpu.nested.kind == MMU_NESTED_OFF)
     return;
+  if (s->a.nwritten <= FZ_MAX_WRITTEN && s->b.nwritten <= FZ_MAX_WRITTEN) {
+    for (const fz_side *side = &s->a; side; side = side == &s->a ? &s->b : NULL)
+      for (uint32_t i = 0; i < side->nwritten; i++)
+        if (fz_rd(&s->a, side->written[i]) != fz_rd(&s->b, side->written[i]))
+          wd_entry_differs(s, va, side->written[i]);
+    return;
+  }
   for (unsigned i = 0; i < s->w.nframes; i++) {
     uint64_t f = s->w.frames[i];
     uint64_t *pa = fz_slot(&s->a, f), *pb = fz_slot(&s->b, f);
     if (!pa || !pb || memcmp(pa, pb, 4096) == 0)
       continue;
     for (uint64_t off = 0; off < 4096; off += 8)
-      if (pa[off / 8] != pb[off / 8]) {
-        char ctx[320];
-        wd_context(s, ctx, sizeof ctx);
-        fz_fail("%s: va 0x%llx: entry at 0x%llx is 0x%llx after "
-                "mmu_translate, 0x%llx after the reference walk",
-                ctx, (unsigned long long)va, (unsigned long long)(f + off),
-                (unsigned long long)pa[off / 8],
-                (unsigned long long)pb[off / 8]);
-      }
+      if (pa[off / 8] != pb[off / 8])
+        wd_entry_differs(s, va, f + off);
   }
 }
 
@@ -264,15 +320,17 @@ static void wd_access(wd_state *s, uint64_t va, unsigned access) {
   wd_compare_result(s, "translate", va, access, sa, &ra, &rb, va);
   wd_compare_trace(s, va, &t);
   wd_compare_frames(s, va);
+  wd_ept_watch(s, &t);
   wd_jit_agrees(s, va);
 }
 
 /* SPEC 4.9 written out on the reference walker; *second says whether the
  * status is the second page's. */
 static int wd_reference_span(mmu_cpu *cpu, uint64_t va, uint32_t len,
-                             unsigned access, mmu_result out[2], int *second) {
+                             unsigned access, mmu_result out[2], int *second,
+                             mmu_trace t[2]) {
   *second = 0;
-  int rc = mmu_reference_translate(cpu, va, access, &out[0], NULL);
+  int rc = mmu_reference_translate(cpu, va, access, &out[0], &t[0]);
   if (rc != MMU_OK)
     return rc;
   uint64_t last = va + (len - 1); /* wraps at 2^64 */
@@ -281,7 +339,7 @@ static int wd_reference_span(mmu_cpu *cpu, uint64_t va, uint32_t len,
     return MMU_OK;
   }
   *second = 1;
-  return mmu_reference_translate(cpu, last & ~0xFFFull, access, &out[1], NULL);
+  return mmu_reference_translate(cpu, last & ~0xFFFull, access, &out[1], &t[1]);
 }
 
 static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
@@ -289,8 +347,10 @@ static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
   memset(ra, 0xA5, sizeof ra);
   memset(rb, 0x5A, sizeof rb);
   int second;
+  mmu_trace t[2];
+  t[0].nested_count = t[1].nested_count = 0;
   int sa = mmu_translate_span(&s->a.cpu, va, len, access, ra);
-  int sb = wd_reference_span(&s->b.cpu, va, len, access, rb, &second);
+  int sb = wd_reference_span(&s->b.cpu, va, len, access, rb, &second, t);
   fz_trace("op %u: span %s 0x%llx len %u -> %d / %d\n", s->op,
            fz_access_name(access), (unsigned long long)va, len, sa, sb);
   FZ_CHECK(sa == sb, "%s: span %s va 0x%llx len %u: status %d, reference %d",
@@ -304,12 +364,15 @@ static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
                "differs from out[0]",
                wd_ctx(s), (unsigned long long)va, len);
     wd_compare_frames(s, va);
+    wd_ept_watch(s, &t[0]);
     return;
   }
   uint64_t page1 = (va + (len - 1)) & ~0xFFFull;
   wd_compare_result(s, "span page 0", va, access, MMU_OK, &ra[0], &rb[0], va);
   wd_compare_result(s, "span page 1", page1, access, sa, &ra[1], &rb[1], page1);
   wd_compare_frames(s, va);
+  wd_ept_watch(s, &t[0]);
+  wd_ept_watch(s, &t[1]);
 }
 
 /* Apply the same register operation to both cpus. */
@@ -409,14 +472,14 @@ static void wd_flush_if_other_tables(mmu_cpu *c, const wd_tables *before) {
 
 /* A fresh frame for a nested table: one no entry of the input uses (all
  * zero; raw-mode entries may sit anywhere), in both RAMs alike. */
-static uint64_t wd_host_frame(wd_state *s) {
+FZ_NO_COVERAGE static uint64_t wd_host_frame(wd_state *s) {
   static const uint8_t zero[4096];
   for (;;) {
     uint64_t f = fz_alloc_frame(&s->w);
     if (!f)
       return 0;
     uint64_t *p = fz_slot(&s->a, f);
-    if (p && memcmp(p, zero, sizeof zero) == 0)
+    if (p && (!fz_written(&s->a, f) || memcmp(p, zero, sizeof zero) == 0))
       return f;
   }
 }
@@ -461,7 +524,7 @@ static uint64_t wd_host_leaf(fuzz_input *in, int ept) {
  * at root. fill: identity where nothing is mapped yet, all rights, no
  * input read; otherwise the entry is written with the input's flags.
  * 0 when out of frames. Writes go to both RAMs. */
-static int wd_host_map(wd_state *s, fuzz_input *in, int ept, int levels,
+FZ_NO_COVERAGE static int wd_host_map(wd_state *s, fuzz_input *in, int ept, int levels,
                        uint64_t root, uint64_t gpa, uint64_t hpa,
                        uint64_t size, int fill) {
   uint64_t upper = fill ? 7 : wd_host_upper(in, ept);

@@ -44,6 +44,7 @@
 
 #define FZ_MAX_FRAMES 48
 #define FZ_MAX_MAPS 24
+#define FZ_MAX_WRITTEN 256
 #define FZ_ADDR 0x000FFFFFFFFFF000ull /* bits 51:12 */
 
 typedef struct fz_side {
@@ -56,6 +57,10 @@ typedef struct fz_side {
   int mmio_mode;     /* cmpxchg: 0 works, 1 bus error, 2 always loses, 3 odd entries bus */
   mmu_tlb_entry *tlb;
   uint64_t dirty[2][FZ_RAM_CAP0 / 4096 / 64]; /* pages the harness wrote */
+  /* the entries (8-byte slots) the harness wrote, the only ones the
+   * library may write too; past FZ_MAX_WRITTEN, nwritten is one more */
+  uint32_t nwritten;
+  uint64_t written[FZ_MAX_WRITTEN];
 } fz_side;
 
 /* The process-long buffers of side `slot` (0 or 1): RAM regions, MMIO
@@ -137,9 +142,24 @@ FZ_NO_COVERAGE static inline void fz_wr(fz_side *s, uint64_t gpa, uint64_t v) {
   if (!p)
     return;
   *p = v;
+  if (s->nwritten < FZ_MAX_WRITTEN)
+    s->written[s->nwritten++] = gpa & ~7ull;
+  else
+    s->nwritten = FZ_MAX_WRITTEN + 1;
   for (unsigned i = 0; i < s->cfg.ram_count; i++)
     if ((uint8_t *)p >= s->ram[i] && (uint8_t *)p < s->ram[i] + s->region[i].size)
       fz_mark(s, i, (uint64_t)((uint8_t *)p - s->ram[i]));
+}
+
+/* Whether the harness wrote the page of gpa since the last reset (else it
+ * is all zero: the library writes only into entries the harness made). */
+FZ_NO_COVERAGE static inline int fz_written(const fz_side *s, uint64_t gpa) {
+  for (uint32_t i = 0; i < s->cfg.ram_count; i++)
+    if (gpa >= s->region[i].gpa && gpa - s->region[i].gpa < s->region[i].size) {
+      uint64_t k = (gpa - s->region[i].gpa) >> 12;
+      return (int)((s->dirty[i][k / 64] >> (k % 64)) & 1);
+    }
+  return 1; /* not RAM: nothing known */
 }
 
 /* Host address the library must report for a final physical address. */
@@ -151,7 +171,7 @@ FZ_NO_COVERAGE static inline uint8_t *fz_expected_host(fz_side *s, uint64_t pa) 
 }
 
 /* MMIO-resident paging entries. */
-static inline int fz_pt_read(void *user, uint64_t gpa, uint64_t *value) {
+FZ_NO_COVERAGE static inline int fz_pt_read(void *user, uint64_t gpa, uint64_t *value) {
   fz_side *s = (fz_side *)user;
   if (!s->mmio || gpa < s->mmio_gpa || gpa - s->mmio_gpa >= 4096 || (gpa & 7))
     return -1;
@@ -159,7 +179,7 @@ static inline int fz_pt_read(void *user, uint64_t gpa, uint64_t *value) {
   return 0;
 }
 
-static inline int fz_pt_cmpxchg(void *user, uint64_t gpa, uint64_t expected,
+FZ_NO_COVERAGE static inline int fz_pt_cmpxchg(void *user, uint64_t gpa, uint64_t expected,
                          uint64_t desired) {
   fz_side *s = (fz_side *)user;
   if (!s->mmio || gpa < s->mmio_gpa || gpa - s->mmio_gpa >= 4096 || (gpa & 7))
@@ -297,6 +317,8 @@ FZ_NO_COVERAGE static inline void fz_side_copy_memory(fz_side *b, const fz_side 
     }
     memcpy(b->dirty[i], a->dirty[i], sizeof b->dirty[i]);
   }
+  b->nwritten = a->nwritten;
+  memcpy(b->written, a->written, sizeof b->written);
   if (a->mmio)
     memcpy(b->mmio, a->mmio, 4096);
 }
@@ -357,7 +379,7 @@ static inline uint64_t fz_alloc_frame(fz_world *w) {
   return f;
 }
 
-static inline int fz_is_frame(const fz_world *w, uint64_t gpa) {
+FZ_NO_COVERAGE static inline int fz_is_frame(const fz_world *w, uint64_t gpa) {
   for (unsigned i = 0; i < w->nframes; i++)
     if (w->frames[i] == gpa)
       return 1;

@@ -135,8 +135,8 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
   cpu->front_log_cap = lay.log_cap;
   cpu->front_entries = front;
   cpu->front_index_mask = (uint64_t)(front - 1) << 6;
-  for (size_t i = 0; i < 3 * (size_t)front; i++)
-    mmu__front_clear_entry(&fronts[i]);
+  /* all ones: every comparator and page MMU_FRONT_NONE (a front clear) */
+  memset(fronts, 0xFF, 3 * (size_t)front * sizeof *fronts);
   cpu->tlb_set_mask = sets - 1;
   while ((1u << cpu->tlb_set_bits) < sets)
     cpu->tlb_set_bits++;

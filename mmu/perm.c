@@ -62,22 +62,24 @@ static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
 
 /* The front's decisions: for each view, which access kinds (bit access & 3:
  * read, write, fetch, fetch) the rights allow and the key denies. */
+/* Bit b of the four tables t[mode], t[mode | 1], t[mode | 2], t[mode | 3]
+ * as bits 0-3: the access kinds of one view. */
+#define MMU__KINDS_AT(t, mode, b)                                             \
+  ((((t)[(mode)] >> (b)) & 1u) | (((t)[(mode) | 1] >> (b)) & 1u) << 1 |      \
+   (((t)[(mode) | 2] >> (b)) & 1u) << 2 | (((t)[(mode) | 3] >> (b)) & 1u) << 3)
+
 static void mmu__update_views(mmu_cpu *cpu) {
   for (unsigned v = 0; v < 3; v++) {
-    for (unsigned rights = 0; rights < 32; rights++) {
-      unsigned kinds = 0;
-      for (unsigned k = 0; k < 4; k++)
-        kinds |= ((cpu->allow[k | mmu__view_mode[v]] >> (rights & 15)) & 1u) << k;
-      if (rights & MMU_RIGHT_HOST_NOX) /* fetch: kinds 2 and 3 */
-        kinds &= ~(3u << MMU_FETCH);
+    unsigned mode = mmu__view_mode[v];
+    /* rights 16-31 are 0-15 with MMU_RIGHT_HOST_NOX: no fetch kinds (2, 3) */
+    for (unsigned rights = 0; rights < 16; rights++) {
+      unsigned kinds = MMU__KINDS_AT(cpu->allow, mode, rights);
       cpu->view_allow[v][rights] = (uint8_t)kinds;
+      cpu->view_allow[v][rights | MMU_RIGHT_HOST_NOX] =
+          (uint8_t)(kinds & ~(3u << MMU_FETCH));
     }
-    for (unsigned key = 0; key <= MMU_PKEY_NONE; key++) {
-      unsigned kinds = 0;
-      for (unsigned k = 0; k < 4; k++)
-        kinds |= ((cpu->pk_deny[k | mmu__view_mode[v]] >> key) & 1u) << k;
-      cpu->view_pk_deny[v][key] = (uint8_t)kinds;
-    }
+    for (unsigned key = 0; key <= MMU_PKEY_NONE; key++)
+      cpu->view_pk_deny[v][key] = (uint8_t)MMU__KINDS_AT(cpu->pk_deny, mode, key);
   }
   mmu__front_clear_all(cpu); /* it held decisions of the old registers */
 }
