@@ -132,8 +132,20 @@ typedef struct sm_space {
   unsigned pid;
   mmu_space sp;
   uint64_t brk;
+  /* pages [obj_lo, obj_hi) hold every page of a shared object (empty
+   * while obj_hi is 0): what the object checks scan */
+  unsigned obj_lo, obj_hi;
   sm_page page[SM_NPAGES];
 } sm_space;
+
+static void sm_note_obj(sm_space *m, unsigned p0, unsigned n) {
+  if (!n)
+    return;
+  if (!m->obj_hi || p0 < m->obj_lo)
+    m->obj_lo = p0;
+  if (p0 + n > m->obj_hi)
+    m->obj_hi = p0 + n;
+}
 
 typedef struct sm_file {
   mmu_file f;
@@ -218,18 +230,33 @@ SM_NOCOV static uint8_t sm_byte(const sm_state *st, uint64_t mask,
   return 0;
 }
 
+/* A page of file bytes from pos, then the written slot bytes of mask/val
+ * over it: what sm_byte gives for each offset, a page at a time. */
+SM_NOCOV static void sm_fill_page(uint8_t *b, const sm_file *f, uint64_t pos,
+                                  uint64_t mask, const uint8_t val[SM_NSLOT][8]) {
+  for (unsigned i = 0; i < 4096; i++)
+    b[i] = sm_file_byte(f->id, f->size, pos + i);
+  for (unsigned k = 0; mask && k < SM_NSLOT; k++)
+    for (unsigned j = 0; j < 8; j++)
+      if ((mask >> (8 * k + j)) & 1)
+        b[sm_slot_off[k] + j] = val[k][j];
+}
+
 static int sm_read_page(void *user, uint64_t off, void *page, int *did_io) {
   const sm_file *f = (const sm_file *)user;
   if (*f->fail)
     return -1;
-  uint8_t *b = (uint8_t *)page;
-  const sm_opage *d = NULL; /* an object's file: what was written back */
-  if (f->obj >= 0 && (off >> 12) < f->st->obj[f->obj].pages)
-    d = &f->st->obj[f->obj].pg[off >> 12];
-  for (unsigned i = 0; i < 4096; i++)
-    b[i] = d ? sm_byte(f->st, d->dmask, d->dval,
-                       f->st->obj[f->obj].file, (uint32_t)(off >> 12), i)
-             : sm_file_byte(f->id, f->size, off + i);
+  if (f->obj >= 0 && (off >> 12) < f->st->obj[f->obj].pages) {
+    /* an object's file: what was written back over the file it maps */
+    const sm_obj *o = &f->st->obj[f->obj];
+    const sm_opage *d = &o->pg[off >> 12];
+    static const sm_file none; /* size 0: all zero bytes */
+    const sm_file *base = o->file ? &f->st->file[o->file - 1] : &none;
+    sm_fill_page((uint8_t *)page, base, (off >> 12) * SM_PAGE, d->dmask,
+                 d->dval);
+  } else {
+    sm_fill_page((uint8_t *)page, f, off, 0, NULL);
+  }
   *did_io = (off >> 12) & 1; /* every other page "from the medium" */
   return 0;
 }
@@ -1089,6 +1116,8 @@ static void sm_mmap_call(sm_state *st, unsigned si, uint64_t addr,
     if (ob && (flags & MMU_MAP_POPULATE)) /* unless it could not be */
       pg->ent = SM_ENT_UNKNOWN;
   }
+  if (ob)
+    sm_note_obj(m, p0, (unsigned)(rlen / SM_PAGE));
 }
 
 static void sm_munmap(sm_state *st, unsigned si, fuzz_input *in) {
@@ -1294,7 +1323,10 @@ SM_NOCOV static void sm_move_pages(sm_space *m, uint64_t a, uint64_t e,
                                    uint64_t to) {
   for (uint64_t va = a; va < e; va += SM_PAGE) {
     sm_page *src = &m->page[(va - SM_WBASE) / SM_PAGE];
-    m->page[(to + (va - a) - SM_WBASE) / SM_PAGE] = *src; /* its entry too */
+    unsigned dst = (unsigned)((to + (va - a) - SM_WBASE) / SM_PAGE);
+    if (src->obj)
+      sm_note_obj(m, dst, 1);
+    m->page[dst] = *src; /* its entry too */
     memset(src, 0, sizeof *src);
   }
 }
@@ -1305,6 +1337,8 @@ SM_NOCOV static void sm_grow_pages(sm_space *m, const sm_page *like,
     sm_page *pg = &m->page[(va - SM_WBASE) / SM_PAGE];
     sm_page_map(pg, like->prot, like->kind, like->flags, like->file, foff++);
     pg->obj = like->obj; /* past the object's end: SIGBUS */
+    if (pg->obj)
+      sm_note_obj(m, (unsigned)((va - SM_WBASE) / SM_PAGE), 1);
   }
 }
 
@@ -1494,6 +1528,7 @@ static void sm_new_space(sm_state *st) {
   SM_CHECK(mmu_space_set_brk_base(&c->sp, sm_va(SM_HEAP_PAGE)) == MMU_OK,
            "op %u: set_brk_base", st->op);
   memset(c->page, 0, sizeof c->page);
+  c->obj_lo = c->obj_hi = 0;
   c->live = 1;
   c->pid = ++st->pids;
   c->brk = sm_va(SM_HEAP_PAGE);
@@ -1519,6 +1554,8 @@ static void sm_fork(sm_state *st, unsigned pi) {
     sm_clear_faults(st);
   }
   memcpy(c->page, p->page, sizeof c->page);
+  c->obj_lo = p->obj_lo;
+  c->obj_hi = p->obj_hi;
   for (unsigned k = 0; k < SM_NPAGES; k++) /* shared: no entry copied */
     c->page[k].ent = SM_ENT_NONE;
   c->brk = p->brk;
@@ -1543,8 +1580,17 @@ static void sm_exit(sm_state *st, unsigned si) {
 SM_NOCOV static void sm_objs_regions(const sm_state *st,
                                      uint32_t n[SM_MAX_OBJ]) {
   memset(n, 0, SM_MAX_OBJ * sizeof n[0]);
+  if (sm_check_interval == 1) /* the unit test: the bounds hold them all */
+    for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+      for (unsigned p = 0; st->s[i].live && p < SM_NPAGES; p++)
+        SM_CHECK(!st->s[i].page[p].obj ||
+                     (p >= st->s[i].obj_lo && p < st->s[i].obj_hi),
+                 "op %u: space %u page %u of object %u outside [%u, %u)",
+                 st->op, i, p, st->s[i].page[p].obj, st->s[i].obj_lo,
+                 st->s[i].obj_hi);
   for (unsigned i = 0; i < SM_MAX_SPACES; i++)
-    for (unsigned p = 0; st->s[i].live && p < SM_NPAGES; p++) {
+    for (unsigned p = st->s[i].obj_lo; st->s[i].live && p < st->s[i].obj_hi;
+         p++) {
       unsigned o = st->s[i].page[p].obj;
       if (o && !(p && sm_same_region(&st->s[i].page[p - 1],
                                      &st->s[i].page[p])))

@@ -14,14 +14,14 @@ obj=$work/mmu-fuzz
 
 # The library (MMU_ASSERT live), the vector reader/runner and the `mmu`
 # command's parsers, instrumented.
-# Under libFuzzer the library gets edge coverage only, and none in the
-# reference walker, as fuzz/CMakeLists.txt does (fuzz/README.md "Speed").
+# Under libFuzzer: edge coverage only, and none in the reference walker,
+# as fuzz/CMakeLists.txt does (fuzz/README.md "Speed").
 common=(-std=gnu11 -UNDEBUG -Iinclude -Iconformance -Icli -Ifuzz)
 libflags=()
 case " $CFLAGS " in
 *fuzzer-no-link*)
-  libflags=(-fno-sanitize-coverage=trace-cmp
-    -fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt) ;;
+  common+=(-fno-sanitize-coverage=trace-cmp)
+  libflags=(-fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt) ;;
 esac
 libobjs=()
 for src in mmu/mmu.c conformance/vector.c conformance/check.c cli/parse.c; do
