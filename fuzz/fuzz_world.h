@@ -235,6 +235,11 @@ static inline int fz_side_init(fz_side *s, unsigned slot, const fz_world *w,
   }
   s->cfg.tlb_sets = sets;
   s->cfg.tlb_ways = ways;
+  /* the front at a quarter of the backing TLB, 16 to 64 entries a view:
+   * the short runs a fuzzer makes reach its evictions to the backing TLB,
+   * and mmu_init clears less */
+  uint32_t quarter = sets * ways / 4;
+  s->cfg.front_entries = quarter < 16 ? 16 : quarter > 64 ? 64 : quarter;
   s->cfg.maxphyaddr = maxphy;
   s->cfg.flags = flags;
   s->cfg.ram = s->region;
@@ -288,11 +293,18 @@ FZ_NO_COVERAGE static inline int64_t fz_side_diff_in(const fz_side *a, const fz_
  * RAM with `full`, checking that nothing else was written). */
 FZ_NO_COVERAGE static inline void fz_side_fini_in(fz_side *s, int full) {
   for (uint32_t i = 0; i < s->cfg.ram_count; i++) {
+    if (!full) { /* only the pages written: a word of the bitmap at a time */
+      for (uint64_t w = 0; w < ((s->region[i].size >> 12) + 63) / 64; w++)
+        for (uint64_t bits = s->dirty[i][w]; bits; bits &= bits - 1)
+          memset(s->ram[i] + ((w * 64 + (uint64_t)__builtin_ctzll(bits)) << 12),
+                 0, 4096);
+      continue;
+    }
     for (uint64_t pg = 0; pg < s->region[i].size; pg += 4096) {
       uint64_t k = pg >> 12;
       if ((s->dirty[i][k / 64] >> (k % 64)) & 1)
         memset(s->ram[i] + pg, 0, 4096);
-      else if (full)
+      else
         for (uint64_t off = pg; off < pg + 4096; off += 8)
           FZ_CHECK(*(const uint64_t *)(const void *)(s->ram[i] + off) == 0,
                    "guest RAM at 0x%llx was written outside every page the "

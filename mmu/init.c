@@ -124,7 +124,9 @@ MMU_API int mmu_init_versioned(mmu_cpu *cpu, size_t sizeof_cpu,
 
   memset(cpu, 0, sizeof *cpu);
   uint8_t *base = (uint8_t *)tlb_storage;
-  memset(base, 0, lay.total);
+  /* backing entries and LRU words zeroed, the fronts cleared below; the
+   * fill log is written before it is read */
+  memset(base, 0, lay.front);
   cpu->tlb = (mmu_tlb_entry *)(void *)base;
   cpu->tlb_lru = (uint64_t *)(void *)(base + lay.lru);
   size_t pad = (size_t)(-(uintptr_t)(base + lay.front) & 63);
