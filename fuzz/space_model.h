@@ -203,6 +203,13 @@ typedef struct sm_state {
   int file_fail, corrupted_ever, huge_ever;
   uint64_t corrupted_slots; /* bit per swap slot (at most 64) */
   int active; /* space loaded in the cpu's CR3, -1 none */
+  /* A second vCPU, managed (SPEC 2.3): it enters around its own accesses
+   * and is idle otherwise, so the OS side posts it shootdowns that it
+   * applies when it enters again. The first cpu stays unmanaged (its TLB
+   * invalidated directly). Accesses run on the cpu sm_pick_space chose. */
+  mmu_cpu cpu1;
+  int active1;
+  unsigned vcpu;
   unsigned op, pids;
   uint8_t seq;
   /* what happened, for the trace and the property test's coverage */
@@ -639,12 +646,36 @@ static int sm_clean_error(sm_state *st, int rc, uint32_t reserve,
   }
 }
 
+static mmu_cpu *sm_cpu(sm_state *st) {
+  return st->vcpu ? &st->cpu1 : &st->w.cpu;
+}
+
+/* Load space si in the chosen cpu (an OS-side call: the cpu is idle). */
 static void sm_activate(sm_state *st, unsigned si) {
-  if (st->active == (int)si)
+  int *active = st->vcpu ? &st->active1 : &st->active;
+  if (*active == (int)si)
     return;
-  int rc = mmu_space_activate(&st->s[si].sp, &st->w.cpu);
-  SM_CHECK(rc == MMU_OK, "op %u: activate space %u: %d", st->op, si, rc);
-  st->active = (int)si;
+  int rc = mmu_space_activate(&st->s[si].sp, sm_cpu(st));
+  SM_CHECK(rc == MMU_OK, "op %u: activate space %u on cpu %u: %d", st->op, si,
+           st->vcpu, rc);
+  *active = (int)si;
+}
+
+/* The second vCPU: a small TLB (evictions), storage kept for the process,
+ * the first cpu's registers, then left: managed and idle. */
+static void sm_cpu1_init(sm_state *st) {
+  static _Alignas(64) uint8_t storage[16384];
+  mmu_config cfg = st->w.cpu_cfg;
+  cfg.tlb_sets = 4;
+  cfg.tlb_ways = 2;
+  cfg.front_entries = 16;
+  size_t bytes = mmu_tlb_storage_size(&cfg);
+  SM_CHECK(bytes && bytes <= sizeof storage, "cpu 1: %zu bytes of TLB", bytes);
+  SM_CHECK(mmu_init(&st->cpu1, &cfg, storage, bytes) == MMU_OK &&
+               mmu_load_regs(&st->cpu1, &st->w.cpu.regs) == MMU_OK &&
+               mmu_cpu_leave(&st->cpu1) == MMU_OK,
+           "cpu 1: init");
+  st->active1 = -1;
 }
 
 static void sm_clear_faults(sm_state *st) {
@@ -655,10 +686,9 @@ static void sm_clear_faults(sm_state *st) {
 
 /* One access of len bytes at va (a read may cross into the next page; a
  * write or fetch stays in one). Returns the library's status. */
-static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
-                     unsigned access, uint8_t *data) {
+static int sm_access_on(sm_state *st, mmu_cpu *cpu, unsigned si, uint64_t va,
+                        unsigned len, unsigned access, uint8_t *data) {
   sm_space *m = &st->s[si];
-  sm_activate(st, si);
   for (int attempt = 0;; attempt++) {
     mmu_fault_info info;
     uint8_t got[16];
@@ -666,22 +696,18 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
     memset(&info, 0, sizeof info);
     memset(got, 0xEE, sizeof got);
     sm_counts c0 = sm_counts_of(st, m);
-    if (access == MMU_WRITE && len == 1) {
-      rc = osw_write8(&st->w, &m->sp, va, data[0], &info);
-    } else if (access == MMU_WRITE) {
-      rc = mmu_space_write(&m->sp, &st->w.cpu, va, data, len, &info);
-    } else if (access == MMU_READ && len == 1) {
-      rc = osw_read8(&st->w, &m->sp, va, got, &info);
+    if (access == MMU_WRITE) {
+      rc = mmu_space_write(&m->sp, cpu, va, data, len, &info);
     } else if (access == MMU_FETCH) {
       mmu_result res;
-      rc = mmu_space_access(&m->sp, &st->w.cpu, va, MMU_FETCH, &res, &info);
+      rc = mmu_space_access(&m->sp, cpu, va, MMU_FETCH, &res, &info);
     } else {
-      rc = mmu_space_read(&m->sp, &st->w.cpu, va, got, len, &info);
+      rc = mmu_space_read(&m->sp, cpu, va, got, len, &info);
     }
-    fz_trace("op %u: space %u %s 0x%llx len %u -> %d (class %u si_code %d "
-             "addr 0x%llx)\n",
-             st->op, si, fz_access_name(access), (unsigned long long)va, len,
-             rc, info.fault_class, info.si_code,
+    fz_trace("op %u: space %u cpu %u %s 0x%llx len %u -> %d (class %u "
+             "si_code %d addr 0x%llx)\n",
+             st->op, si, cpu == &st->cpu1, fz_access_name(access),
+             (unsigned long long)va, len, rc, info.fault_class, info.si_code,
              (unsigned long long)info.addr);
     /* the pages in order, as the copy loop visits them */
     uint64_t end = va + len;
@@ -862,6 +888,19 @@ static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
   }
 }
 
+/* One access on the cpu sm_pick_space chose; the second one enters around
+ * it, applying the shootdowns posted while it was idle. */
+static int sm_access(sm_state *st, unsigned si, uint64_t va, unsigned len,
+                     unsigned access, uint8_t *data) {
+  sm_activate(st, si);
+  if (!st->vcpu)
+    return sm_access_on(st, &st->w.cpu, si, va, len, access, data);
+  SM_CHECK(mmu_cpu_enter(&st->cpu1) == MMU_OK, "op %u: cpu 1 enter", st->op);
+  int rc = sm_access_on(st, &st->cpu1, si, va, len, access, data);
+  SM_CHECK(mmu_cpu_leave(&st->cpu1) == MMU_OK, "op %u: cpu 1 leave", st->op);
+  return rc;
+}
+
 /* ---- decoding helpers ------------------------------------------------------ */
 
 /* Mostly two hot areas (the bottom and the heap's), so that mappings and
@@ -877,6 +916,8 @@ static unsigned sm_pick_page(fuzz_input *in) {
   return fi_u16(in) % SM_NPAGES;
 }
 
+/* A live space, and the cpu its accesses run on (byte / n, the bits the
+ * space choice leaves). */
 static int sm_pick_space(sm_state *st, fuzz_input *in) {
   unsigned live[SM_MAX_SPACES], n = 0;
   for (unsigned i = 0; i < SM_MAX_SPACES; i++)
@@ -884,7 +925,9 @@ static int sm_pick_space(sm_state *st, fuzz_input *in) {
       live[n++] = i;
   if (!n)
     return -1;
-  return (int)live[fi_u8(in) % n];
+  uint8_t b = fi_u8(in);
+  st->vcpu = (b / n) & 1u;
+  return (int)live[b % n];
 }
 
 /* ---- system calls ------------------------------------------------------------ */
@@ -1577,6 +1620,8 @@ static void sm_exit(sm_state *st, unsigned si) {
   st->s[si].live = 0;
   if (st->active == (int)si)
     st->active = -1;
+  if (st->active1 == (int)si)
+    st->active1 = -1;
 }
 
 /* ---- shared objects ------------------------------------------------------------- */
@@ -2038,6 +2083,7 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
       f->f.write_page = sm_write_page;
   }
   st->active = -1;
+  sm_cpu1_init(st);
   fz_trace("space-sequence: %u frames, %llu slots, policy %u, flags %u, "
            "levels %u, gap %llu limit %llu regions %u\n",
            st->frames, (unsigned long long)slots, st->policy, st->sysflags,
