@@ -38,6 +38,10 @@ void cli_file_error(const char *file, unsigned long line, const char *fmt, ...)
 #endif
     ;
 
+/* Where cli_error and cli_file_error write (NULL: stderr again): a fuzz
+ * target running a subcommand silences them. */
+void cli_set_error_stream(FILE *f);
+
 /* Numbers, trace lines, script lines: parse.h. */
 #include "parse.h"
 

@@ -1,9 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mmu - the command-line face of the library: explain one page walk, run
  * conformance vectors, replay a memory trace, play an mmap script. */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -55,59 +52,4 @@ int main(int argc, char **argv) {
   fprintf(stderr, "mmu: unknown command '%s'\n", argv[1]);
   usage(stderr);
   return CLI_BAD_INPUT;
-}
-
-void cli_error(const char *subcommand, const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "mmu %s: ", subcommand);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
-
-void cli_file_error(const char *file, unsigned long line, const char *fmt, ...) {
-  va_list ap;
-  if (line)
-    fprintf(stderr, "%s:%lu: ", file, line);
-  else
-    fprintf(stderr, "%s: ", file);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
-
-char *cli_read_file(const char *path, size_t *len) {
-  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-  if (!f)
-    return NULL;
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap + 1);
-  while (buf) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (n < cap)
-      break;
-    char *bigger = realloc(buf, cap * 2 + 1);
-    if (!bigger) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = bigger;
-    cap *= 2;
-  }
-  int err = ferror(f);
-  if (f != stdin)
-    fclose(f);
-  if (buf && err) {
-    free(buf);
-    buf = NULL;
-    errno = EIO;
-  }
-  if (buf) {
-    buf[n] = 0;
-    *len = n;
-  }
-  return buf;
 }

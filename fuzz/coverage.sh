@@ -6,7 +6,8 @@
 # given (their <target>/ subdirectory, or the directory itself when one
 # target is named), and llvm-cov reports the lines and branches of the
 # library (mmu/*.c and include/mmu.h, the reference walker included) that
-# ran (for cli_parsers cli/parse.c, for vector_parser conformance/). libFuzzer's cov/ft
+# ran (for cli_parsers cli/parse.c, for cli_walk cli/walk.c, for
+# vector_parser conformance/). libFuzzer's cov/ft
 # counts depend on which code is instrumented and how; these do not, so
 # they compare corpora across builds and sessions (fuzz/README.md, the
 # campaign log).
@@ -59,6 +60,7 @@ for t in "${targets[@]}"; do
   # the TOTAL row over the library's files: regions, functions, lines, branches
   case $t in # the code under test
   cli_parsers) src=("$PWD/cli/parse.c") ;;
+  cli_walk) src=("$PWD/cli/walk.c") ;;
   vector_parser) src=("$PWD/conformance/vector.c" "$PWD/conformance/check.c") ;;
   *) mapfile -t src < <(find "$PWD/mmu" -name '*.c' | sort)
      src+=("$PWD/include/mmu.h") ;;

@@ -1087,6 +1087,60 @@ static void emit_cli_parsers(void) {
   }
 }
 
+/* cli_walk: the 18-byte header fuzz_cli_walk.c reads, then RAM (256 bytes
+ * of each page) holding a table per level that maps 0x400000 to the page
+ * after them, for each mode, access kind and privilege, and one dump of
+ * noise. */
+static void cw_entry(uint8_t *ram, uint64_t at, uint64_t v, unsigned size) {
+  for (unsigned i = 0; i < size; i++)
+    ram[at + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void emit_cli_walk(void) {
+  static const struct {
+    const char *name;
+    unsigned mode, levels, esize;
+  } modes[] = {{"4level", 0, 4, 8}, {"5level", 1, 5, 8}, {"pae", 2, 3, 8},
+               {"32bit", 3, 2, 4}, {"off", 4, 0, 8}};
+  static const struct {
+    const char *name;
+    uint8_t bits;
+  } kinds[] = {{"read", 0}, {"write", 0x08}, {"fetch", 0x10},
+               {"user-write", 0x48}, {"implicit", 0x20}};
+  const uint64_t va = 0x400010;
+  for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++)
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+      static uint8_t in[18 + 7 * 256];
+      memset(in, 0, sizeof in);
+      unsigned L = modes[m].levels, es = modes[m].esize;
+      in[0] = (uint8_t)(modes[m].mode | kinds[k].bits);
+      in[1] = 0x03; /* WP, NXE */
+      in[2] = 16;   /* MAXPHYADDR 52 */
+      in[3] = 0;    /* RAM at 0, CR3 its page 0 */
+      for (unsigned i = 0; i < 8; i++)
+        in[10 + i] = (uint8_t)(va >> (8 * i));
+      uint8_t *ram = in + 18;
+      for (unsigned l = 0; l < L; l++) { /* table l maps to table l + 1 */
+        unsigned level = L - l;          /* 5..1, PAE 3..1, 32-bit 2..1 */
+        unsigned shift = es == 4 ? (level == 2 ? 22 : 12) : 12 + 9 * (level - 1);
+        unsigned idx = (unsigned)((va >> shift) & (es == 4 ? 0x3FF : 0x1FF));
+        uint64_t flags = (modes[m].mode == 2 && level == 3) ? 1 : 0x67;
+        cw_entry(ram, 256ull * l + es * idx, 4096ull * (l + 1) | flags, es);
+      }
+      ram[256ull * L + 0x10] = 0xC3;
+      char name[64];
+      snprintf(name, sizeof name, "%s-%s", modes[m].name, kinds[k].name);
+      save("cli_walk", name, in, 18 + 256ull * (L + 1));
+    }
+  uint8_t noise[18 + 4 * 256];
+  uint32_t x = 0x12345678u;
+  for (size_t i = 0; i < sizeof noise; i++) {
+    x = x * 1103515245u + 12345u;
+    noise[i] = (uint8_t)(x >> 24);
+  }
+  save("cli_walk", "noise", noise, sizeof noise);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: make_seeds OUTDIR [VECTOR-FILE...]\n");
@@ -1101,6 +1155,7 @@ int main(int argc, char **argv) {
   emit_nested();
   emit_walk_nested();
   emit_cli_parsers();
+  emit_cli_walk();
   fprintf(stderr, "make_seeds: %lu files in %s\n", written, outdir);
   return 0;
 }

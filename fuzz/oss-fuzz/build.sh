@@ -13,7 +13,7 @@ mkdir -p "$work/mmu-fuzz"
 obj=$work/mmu-fuzz
 
 # The library (MMU_ASSERT live), the vector reader/runner and the `mmu`
-# command's parsers, instrumented.
+# command's parsers and `mmu walk`, instrumented.
 # Under libFuzzer: edge coverage only, and none in the reference walker,
 # as fuzz/CMakeLists.txt does (fuzz/README.md "Speed").
 common=(-std=gnu11 -UNDEBUG -Iinclude -Iconformance -Icli -Ifuzz)
@@ -24,7 +24,8 @@ case " $CFLAGS " in
   libflags=(-fsanitize-coverage-ignorelist=fuzz/coverage_ignore.txt) ;;
 esac
 libobjs=()
-for src in mmu/mmu.c conformance/vector.c conformance/check.c cli/parse.c; do
+for src in mmu/mmu.c conformance/vector.c conformance/check.c cli/parse.c \
+  cli/walk.c cli/util.c; do
   o=$obj/$(basename "$src" .c).o
   $CC $CFLAGS "${libflags[@]}" "${common[@]}" -c "$src" -o "$o"
   libobjs+=("$o")
