@@ -993,6 +993,11 @@ static void emit_walk_nested(void) {
       {"nested-npt4-nonx-32bit", 0, 0xFE, 0x08, 2, 1},
       {"nested-npt4-off", 0, 0xFE, 0x00, 1, 2},
       {"nested-npt4-ro-long", 0, 0xFE, 0x00, 3, 1},
+      /* PAE guests (guest byte bit 3; bits 7:4 the PDPT's 32-byte slot) */
+      {"nested-ept4-pae", 0, 0xFD, 0x00, 0x0B, 0},
+      {"nested-ept4-ad-ro-pae", 0, 0xFD, 0x08, 0x1B, 1},
+      {"nested-npt4-pae", 0, 0xFE, 0x00, 0x0B, 0},
+      {"nested-npt4-np-pae", 0, 0xFE, 0x00, 0x2B, 2},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     buf o;
