@@ -30,13 +30,7 @@ command -v "$cov" >/dev/null && command -v "$profdata" >/dev/null ||
 
 build=build/fuzz-cov
 flags="-O1 -g -fprofile-instr-generate -fcoverage-mapping"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DMMU_BUILD_TESTS=OFF -DMMU_BUILD_BENCH=OFF -DMMU_BUILD_EXAMPLES=OFF \
-  -DMMU_BUILD_FUZZ=ON -DMMU_FUZZ_ENGINE=none \
-  -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_EXE_LINKER_FLAGS="$flags" >/dev/null 2>&1 &&
-  cmake --build "$build" -j2 >/dev/null ||
+bash fuzz/cmake_build.sh "$build" clang clang++ none "$flags" >/dev/null 2>&1 ||
   { echo "coverage: build failed (cmake --build $build)" >&2; exit 1; }
 
 work=$(mktemp -d)

@@ -27,13 +27,7 @@ fi
 
 build=build/fuzz-grow
 san="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DMMU_BUILD_TESTS=OFF -DMMU_BUILD_BENCH=OFF -DMMU_BUILD_EXAMPLES=OFF \
-  -DMMU_BUILD_FUZZ=ON -DMMU_FUZZ_ENGINE=libfuzzer \
-  -DCMAKE_C_FLAGS="$san" -DCMAKE_CXX_FLAGS="$san" \
-  -DCMAKE_EXE_LINKER_FLAGS="$san" >/dev/null 2>&1 &&
-  cmake --build "$build" -j2 >/dev/null ||
+bash fuzz/cmake_build.sh "$build" clang clang++ libfuzzer "$san" >/dev/null 2>&1 ||
   { echo "grow: build failed (cmake --build $build)" >&2; exit 1; }
 
 work=$(mktemp -d)

@@ -53,13 +53,8 @@ note() { echo "run_ci: $*"; }
 # cmake_build DIR C-COMPILER CXX-COMPILER ENGINE FLAGS
 cmake_build() {
   local dir=$1 cc=$2 cxx=$3 engine=$4 flags=$5
-  cmake -S . -B "build/$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
-    -DMMU_BUILD_TESTS=OFF -DMMU_BUILD_BENCH=OFF -DMMU_BUILD_EXAMPLES=OFF \
-    -DMMU_BUILD_FUZZ=ON -DMMU_FUZZ_ENGINE="$engine" \
-    -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$run/cmake-$dir.log" 2>&1 &&
-    cmake --build "build/$dir" -j"$JOBS" >>"$run/cmake-$dir.log" 2>&1 ||
+  bash fuzz/cmake_build.sh "build/$dir" "$cc" "$cxx" "$engine" "$flags" \
+    "$JOBS" >"$run/cmake-$dir.log" 2>&1 ||
     { note "build $dir FAILED (see $run/cmake-$dir.log)"; tail -30 "$run/cmake-$dir.log"; return 1; }
 }
 
