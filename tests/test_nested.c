@@ -851,6 +851,23 @@ static void both_walkers(uint64_t va, unsigned access, unsigned round,
            : sa == MMU_EPT_MISCONFIG ? 3 : sa == MMU_NPF ? 4 : 5]++;
 }
 
+/* A guest page's leaf in the second dimension gets random rights. */
+static void odd_nested_rights(g2 *g, uint64_t target, int ept) {
+  uint64_t np = g2_split(&A2, g, target);
+  uint64_t v = pt_rd(&A2, np);
+  v = ept ? (v & ~7ull) | nrn(8) : (v & ~(uint64_t)(F_P | F_W | F_U)) | nrn(8);
+  pt_wr(&A2, np, v);
+}
+
+/* Both cpus: EFER.NXE and CPL 0 or 3 at random. */
+static void both_random_nxe_cpl(void) {
+  mmu_regs r = A2.cpu.regs;
+  r.efer |= nrn(2) ? MMU_EFER_NXE : 0;
+  r.cpl = (uint8_t)(nrn(2) ? 3 : 0);
+  ST(mmu_load_regs(&A2.cpu, &r), MMU_OK);
+  ST(mmu_load_regs(&B2.cpu, &r), MMU_OK);
+}
+
 /* A round's end: both walkers wrote the same A/D flags. */
 static void same_worlds_end(unsigned round) {
   cr_assert(memcmp(A2.host[0], B2.host[0], PT_RAM_SIZE) == 0,
@@ -877,12 +894,8 @@ Test(nested, random_two_dimensional_worlds_agree_with_the_reference_walker) {
       uint64_t flags = F_P | (nrnd() & 0x66) | (nrn(4) == 0 ? F_XD : 0);
       uint64_t target = PT_DATA + GOFF + 4096ull * nrn(256);
       pt_wr(&A2, pte, target | flags);
-      if (nrn(2) == 0) { /* its page in the second dimension: odd rights */
-        uint64_t np = g2_split(&A2, &g, target);
-        uint64_t v = pt_rd(&A2, np);
-        v = ept ? (v & ~7ull) | nrn(8) : (v & ~(uint64_t)(F_P | F_W | F_U)) | nrn(8);
-        pt_wr(&A2, np, v);
-      }
+      if (nrn(2) == 0)
+        odd_nested_rights(&g, target, ept);
       if (nrn(8) == 0) { /* a guest table page out of the second dimension */
         uint64_t np = g2_split(&A2, &g, (pte & PT_ADDR_MASK) + GOFF);
         pt_wr(&A2, np, 0);
@@ -897,11 +910,7 @@ Test(nested, random_two_dimensional_worlds_agree_with_the_reference_walker) {
     g2 gb = g;
     g2_boot(&A2, &g, eptp_bits, flags);
     g2_boot(&B2, &gb, eptp_bits, flags);
-    mmu_regs r = A2.cpu.regs;
-    r.efer |= nrn(2) ? MMU_EFER_NXE : 0;
-    r.cpl = (uint8_t)(nrn(2) ? 3 : 0);
-    ST(mmu_load_regs(&A2.cpu, &r), MMU_OK);
-    ST(mmu_load_regs(&B2.cpu, &r), MMU_OK);
+    both_random_nxe_cpl();
     for (unsigned step = 0; step < 200; step++) {
       uint64_t va = vas[nrn(8)] | (nrnd() & 0xFF8);
       unsigned access = nrn(3);
@@ -943,13 +952,8 @@ Test(nested, random_pae_guests_agree_with_the_reference_walker) {
         pt_wr(&A2, pte, target | F_P | (nrnd() & 0x66) |
                             (nrn(4) == 0 ? F_XD : 0) |
                             (nrn(12) == 0 ? 1ull << 50 : 0));
-        if (nrn(2) == 0) { /* its page in the second dimension: odd rights */
-          uint64_t np = g2_split(&A2, &g, target);
-          uint64_t v = pt_rd(&A2, np);
-          v = ept ? (v & ~7ull) | nrn(8)
-                  : (v & ~(uint64_t)(F_P | F_W | F_U)) | nrn(8);
-          pt_wr(&A2, np, v);
-        }
+        if (nrn(2) == 0)
+          odd_nested_rights(&g, target, ept);
       }
       if (nrn(8) == 0) { /* a guest PD out of the second dimension */
         uint64_t pdpte = pt_rd(&A2, g.groot + 8 * (vas[i] >> 30));
@@ -975,11 +979,7 @@ Test(nested, random_pae_guests_agree_with_the_reference_walker) {
     g2_pae_boot(&A2, &g, eptp_bits, flags);
     memcpy(B2.host[0], A2.host[0], PT_RAM_SIZE);
     g2_pae_boot(&B2, &gb, eptp_bits, flags);
-    mmu_regs r = A2.cpu.regs;
-    r.efer |= nrn(2) ? MMU_EFER_NXE : 0;
-    r.cpl = (uint8_t)(nrn(2) ? 3 : 0);
-    ST(mmu_load_regs(&A2.cpu, &r), MMU_OK);
-    ST(mmu_load_regs(&B2.cpu, &r), MMU_OK);
+    both_random_nxe_cpl();
     for (unsigned step = 0; step < 200; step++) {
       if (nrn(40) == 0) { /* MOV to CR3: a load through EPT, or nothing */
         uint64_t cr3 = g.groot + GOFF + 32 * nrn(2);
