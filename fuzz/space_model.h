@@ -248,8 +248,11 @@ SM_NOCOV static uint8_t sm_byte(const sm_state *st, uint64_t mask,
  * over it: what sm_byte gives for each offset, a page at a time. */
 SM_NOCOV SM_NOASAN static void sm_fill_page(uint8_t *b, const sm_file *f, uint64_t pos,
                                   uint64_t mask, const uint8_t val[SM_NSLOT][8]) {
+  uint8_t id = (uint8_t)(f->id * 0x3D); /* sm_file_byte, a page at a time */
   for (unsigned i = 0; i < 4096; i++)
-    b[i] = sm_file_byte(f->id, f->size, pos + i);
+    b[i] = pos + i < f->size
+               ? (uint8_t)((((uint32_t)(pos + i) * 0x9E3779B1u) >> 24) ^ id)
+               : 0;
   for (unsigned k = 0; mask && k < SM_NSLOT; k++)
     for (unsigned j = 0; j < 8; j++)
       if ((mask >> (8 * k + j)) & 1)
