@@ -2143,10 +2143,11 @@ static MMU_NOINLINE unsigned mmu__tlb_way_of(const mmu_cpu *cpu, uint32_t set,
 static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
                                     const mmu__walk_state *w, int global) {
   uint16_t pcid = global ? 0 : cpu->pcid;
-  unsigned way;
+  unsigned way, oldest = 1;
   if (MMU_UNLIKELY(global && pcid != cpu->pcid)) {
     set = mmu__tlb_set(cpu, vaddr, 0);
     way = mmu__tlb_way_of(cpu, set, vaddr & ~MMU__PAGE_MASK);
+    oldest = way == mmu__lru_oldest(cpu, set);
   } else {
     way = mmu__lru_oldest(cpu, set);
   }
@@ -2165,7 +2166,10 @@ static mmu_tlb_entry *mmu__tlb_fill(mmu_cpu *cpu, uint64_t vaddr, uint32_t set,
   e->page_shift = (uint8_t)w->page_shift;
   e->global = (uint8_t)(global != 0);
   cpu->tlb_large += e->page_shift > 12;
-  mmu__lru_rotate(cpu, set, way);
+  if (MMU_LIKELY(oldest))
+    mmu__lru_rotate(cpu, set, way);
+  else /* the way that held the tag: moved, not rotated in */
+    mmu__lru_touch(cpu, set, way);
   return e;
 }
 

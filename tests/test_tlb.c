@@ -542,6 +542,37 @@ Test(tlb, invlpg_2m_reaches_front_only_piece, .init = setup_tiny) {
   MISS(V2M + 0x1000, MMU_READ, 12 * MiB + 0x1000);
 }
 
+/* Each set's recency order holds every way once. */
+static void lru_intact(const mmu_cpu *cpu) {
+  for (uint32_t set = 0; set <= cpu->tlb_set_mask; set++) {
+    unsigned seen = 0;
+    for (unsigned i = 0; i < cpu->tlb_ways; i++)
+      seen |= 1u << ((cpu->tlb_lru[set] >> (4 * i)) & 15);
+    cr_assert(seen == (1u << cpu->tlb_ways) - 1,
+              "set %u: recency order 0x%llx lost a way", set,
+              (unsigned long long)cpu->tlb_lru[set]);
+  }
+}
+
+/* A global fill under another PCID that replaces the page's PCID 0 entry
+ * in a way other than the oldest moves that way to the recent end; it
+ * must not rotate it in and push the oldest way out of the order (found by
+ * fuzz_tlb_coherence: regressions/tlb_coherence/lru-lost-way). */
+Test(tlb, global_fill_over_a_recent_way_keeps_the_lru_order,
+     .init = setup_tiny) {
+  boot_pcid(0, MMU_CR4_PGE);
+  MISS(VB, MMU_READ, PAB);
+  MISS(V, MMU_READ, PA); /* V in the recent way, VB the oldest */
+  pt_set(&E, V, 1, pt_get(&E, V, 1) | F_G);
+  ST(mmu_write_cr3(&E.cpu, E.root | 2 | MMU_CR3_NOFLUSH), MMU_OK);
+  MISS(V, MMU_READ, PA); /* the global fill takes V's way */
+  lru_intact(&E.cpu);
+  EQ(mmu_tlb_count(&E.cpu), 2);
+  ST(mmu_write_cr3(&E.cpu, E.root | MMU_CR3_NOFLUSH), MMU_OK);
+  HIT(VB, MMU_READ, PAB); /* still cached: nothing was pushed out */
+  lru_intact(&E.cpu);
+}
+
 Test(tlb, direct_mapped_single_entry) {
   mmu_config cfg;
   memset(&cfg, 0, sizeof cfg);
