@@ -844,6 +844,7 @@ typedef struct mmu_system {
   uint8_t *pool_host;
   uint32_t nframes;
   uint32_t free_count, free_cursor;
+  uint32_t kind_frames[8];   /* frames of each kind: usage without a scan */
   uint64_t *free_bits;       /* bit per frame, 1 = free */
   struct mmu__frame *frame;  /* per-frame bookkeeping */
   struct mmu__slot *slot;    /* per-swap-slot bookkeeping */

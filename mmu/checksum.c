@@ -12,17 +12,35 @@
 #define MMU__XXP4 0x85EBCA77C2B2AE63ull
 #define MMU__XXP5 0x27D4EB2F165667C5ull
 
-/* The spec reads input as little-endian words: assembled from bytes, so
- * the digest is the same on either byte order and unaligned input is
- * defined. gcc and clang turn each into one load on x86-64 (a load and
- * a byte swap on big-endian hosts). */
+/* The spec reads input as little-endian words. One unaligned load (memcpy:
+ * defined for any alignment) and a byte swap on big-endian hosts, so the
+ * digest is the same on either byte order. A load assembled from bytes is
+ * one load to an optimising compiler but eight checked loads under ASan
+ * and at -O0, where swap-heavy fuzzing spent 4% of its time in it. */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) &&             \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MMU__LE_HOST 1
+#else
+#define MMU__LE_HOST 0
+#endif
+
 static inline uint64_t mmu__le64(const uint8_t *p) {
+  if (MMU__LE_HOST) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+  }
   return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
          (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
          (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
 }
 
 static inline uint32_t mmu__le32(const uint8_t *p) {
+  if (MMU__LE_HOST) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+  }
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
          (uint32_t)p[3] << 24;
 }

@@ -73,6 +73,7 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   for (uint32_t f = 0; f < sys->nframes; f++)
     sys->free_bits[f / 64] |= 1ull << (f % 64);
   sys->free_count = sys->nframes;
+  sys->kind_frames[MMU__FR_FREE] = sys->nframes;
   sys->pinned = MMU__NO_FRAME;
   sys->magic = MMU__SYS_MAGIC;
   sys->version = MMU_VERSION;
@@ -80,7 +81,7 @@ MMU_API int mmu_system_init_versioned(mmu_system *sys, size_t sizeof_sys,
   uint32_t z;
   rc = mmu__frame_alloc(sys, &z);
   MMU_ASSERT(rc == MMU_OK);
-  sys->frame[z].kind = MMU__FR_ZERO;
+  mmu__frame_set_kind(sys, z, MMU__FR_ZERO);
   sys->frame[z].refs = 1;
   sys->zero_frame = z;
   return MMU_OK;
@@ -90,6 +91,7 @@ static void mmu__frame_take(mmu_system *sys, uint32_t f, int zero) {
   MMU_ASSERT(sys->free_bits[f / 64] >> (f % 64) & 1);
   sys->free_bits[f / 64] &= ~(1ull << (f % 64));
   sys->free_count--;
+  MMU_ASSERT(sys->frame[f].kind == MMU__FR_FREE);
   memset(&sys->frame[f], 0, sizeof sys->frame[f]);
   if (zero)
     memset(mmu__frame_host(sys, f), 0, MMU__PAGE);
@@ -136,9 +138,9 @@ static int mmu__frame_alloc_huge(mmu_system *sys, uint32_t *head) {
       continue;
     for (uint32_t i = 0; i < 512; i++) {
       mmu__frame_take(sys, (uint32_t)f + i, 1);
-      sys->frame[f + i].kind = MMU__FR_HUGE_TAIL;
+      mmu__frame_set_kind(sys, (uint32_t)f + i, MMU__FR_HUGE_TAIL);
     }
-    sys->frame[f].kind = MMU__FR_HUGE;
+    mmu__frame_set_kind(sys, (uint32_t)f, MMU__FR_HUGE);
     *head = (uint32_t)f;
     return MMU_OK;
   }
@@ -198,12 +200,9 @@ MMU_API int mmu_system_usage(const mmu_system *sys, mmu_usage *out) {
   out->frames_free = sys->free_count;
   out->swap_total = sys->slots;
   out->swap_used = sys->slots_used;
-  for (uint32_t f = 0; f < sys->nframes; f++) {
-    uint8_t k = sys->frame[f].kind;
-    if (k == MMU__FR_PT)
-      out->frames_pt++;
-    else if (k == MMU__FR_PAGE || k == MMU__FR_HUGE || k == MMU__FR_HUGE_TAIL)
-      out->frames_anon++;
-  }
+  out->frames_pt = sys->kind_frames[MMU__FR_PT];
+  out->frames_anon = (uint64_t)sys->kind_frames[MMU__FR_PAGE] +
+                     sys->kind_frames[MMU__FR_HUGE] +
+                     sys->kind_frames[MMU__FR_HUGE_TAIL];
   return MMU_OK;
 }

@@ -165,6 +165,15 @@ struct mmu__frame {
   uint16_t unused_;
 };
 
+/* Every change of a frame's kind goes through here, so the counts per kind
+ * that mmu_system_usage reads stay exact (as Linux's vmstat counters do). */
+static inline void mmu__frame_set_kind(mmu_system *sys, uint32_t f,
+                                       uint8_t kind) {
+  sys->kind_frames[sys->frame[f].kind]--;
+  sys->kind_frames[kind]++;
+  sys->frame[f].kind = kind;
+}
+
 struct mmu__slot {
   uint64_t checksum; /* XXH64 of the page, seed 0 */
   uint32_t refs;     /* swap PTEs pointing here; 0 = free */

@@ -61,7 +61,7 @@ MMU_API uint32_t mmu_object_mappings(const mmu_object *o) {
 /* A frame the object holds (its hold counts in refs). */
 static void mmu__object_frame_new(mmu_object *o, uint64_t i, uint32_t f) {
   struct mmu__frame *fr = &o->sys->frame[f];
-  fr->kind = MMU__FR_PAGE;
+  mmu__frame_set_kind(o->sys, f, MMU__FR_PAGE);
   fr->refs = 1;
   fr->index = i << 12;
   fr->cached = (uint64_t)(uintptr_t)o;

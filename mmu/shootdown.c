@@ -96,7 +96,7 @@ static void mmu__shootdown(mmu_space *s, uint64_t va, uint64_t pages) {
 /* Frames whose entries are gone wait here, linked through index, until the
  * cpus that may still cache those entries let go of them. */
 static void mmu__frame_defer(mmu_system *sys, uint32_t f, uint32_t n) {
-  sys->frame[f].kind = MMU__FR_DEFERRED;
+  mmu__frame_set_kind(sys, f, MMU__FR_DEFERRED);
   sys->frame[f].refs = n;
   sys->frame[f].index = sys->deferred;
   sys->deferred = f + 1;
@@ -139,6 +139,7 @@ static void mmu__tlb_finish(mmu_system *sys) {
     uint32_t f = sys->deferred - 1, n = sys->frame[f].refs;
     sys->deferred = (uint32_t)sys->frame[f].index;
     for (uint32_t i = 0; i < n; i++) {
+      mmu__frame_set_kind(sys, f + i, MMU__FR_FREE);
       memset(&sys->frame[f + i], 0, sizeof sys->frame[f + i]);
       sys->free_bits[(f + i) / 64] |= 1ull << ((f + i) % 64);
     }

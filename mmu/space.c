@@ -85,7 +85,7 @@ static int mmu__walk_to(mmu_space *s, uint64_t va, int level, int alloc,
       int rc = mmu__frame_alloc(sys, &f);
       if (rc != MMU_OK)
         return rc;
-      sys->frame[f].kind = MMU__FR_PT;
+      mmu__frame_set_kind(sys, f, MMU__FR_PT);
       s->pt_frames++;
       mmu__entry_set(sys, table, e, mmu__frame_gpa(sys, f) | MMU__TABLE_FLAGS);
       table = f;
@@ -120,7 +120,7 @@ static void mmu__page_new(mmu_system *sys, uint32_t f, const mmu_region *r,
                           uint64_t va, uint8_t flags) {
   struct mmu__frame *fr = &sys->frame[f];
   if (fr->kind != MMU__FR_HUGE)
-    fr->kind = MMU__FR_PAGE;
+    mmu__frame_set_kind(sys, f, MMU__FR_PAGE);
   fr->refs = 1;
   fr->index = r->offset + (va - r->start);
   fr->flags = (uint8_t)(flags | (r->kind == MMU_REGION_FILE ? MMU__FRF_FILE : 0));
@@ -229,7 +229,7 @@ static int mmu__space_setup(mmu_space *s, mmu_system *sys, uint32_t max_regions,
   uint32_t root;
   rc = mmu__frame_alloc(sys, &root);
   MMU_ASSERT(rc == MMU_OK);
-  sys->frame[root].kind = MMU__FR_PT;
+  mmu__frame_set_kind(sys, root, MMU__FR_PT);
   memset(s, 0, sizeof *s);
   s->magic = MMU__SPACE_MAGIC;
   s->version = MMU_VERSION;
@@ -391,7 +391,7 @@ static void mmu__copy_table(mmu_space *parent, mmu_space *child,
       int rc = mmu__frame_alloc(sys, &cchild);
       MMU_ASSERT(rc == MMU_OK); /* reserved by mmu_space_fork */
       (void)rc;
-      sys->frame[cchild].kind = MMU__FR_PT;
+      mmu__frame_set_kind(sys, cchild, MMU__FR_PT);
       child->pt_frames++;
       mmu__entry_set(sys, ctable, &ct[i],
                      mmu__frame_gpa(sys, cchild) | MMU__TABLE_FLAGS);
