@@ -76,6 +76,8 @@
 #ifndef MMU_FUZZ_SPACE_MODEL_H_INCLUDED
 #define MMU_FUZZ_SPACE_MODEL_H_INCLUDED
 
+#include <stddef.h>
+
 #include "fuzz_common.h"
 #include "../tests/os_world.h"
 
@@ -96,8 +98,9 @@
 #else
 #define SM_NOCOV
 #endif
-/* A loop over exactly one page the library handed over: no shadow checks
- * on its 4096 stores. */
+/* The model's whole-state scans read only the model and the library's
+ * region table: no shadow checks on their thousands of loads (the
+ * library's own accesses stay checked). */
 #if defined(__clang__) || defined(__GNUC__)
 #define SM_NOASAN __attribute__((no_sanitize("address")))
 #else
@@ -244,15 +247,40 @@ SM_NOCOV static uint8_t sm_byte(const sm_state *st, uint64_t mask,
   return 0;
 }
 
+/* Each file id's bytes as if its file were SM_FILE_MAX long (sm_file_byte),
+ * built once for the process: a page of a file is then one copy up to the
+ * file's size (which an object's file changes) and zeros past it. */
+#define SM_FILE_MAX (40 * SM_PAGE)
+SM_NOCOV static const uint8_t *sm_file_image(unsigned id) {
+  static uint8_t image[2 + SM_MAX_OBJ][SM_FILE_MAX];
+  static uint8_t built[2 + SM_MAX_OBJ];
+  if (id < 1 || id > 2 + SM_MAX_OBJ)
+    return NULL;
+  uint8_t *img = image[id - 1];
+  if (!built[id - 1]) {
+    for (uint64_t pos = 0; pos < SM_FILE_MAX; pos++)
+      img[pos] = sm_file_byte(id, SM_FILE_MAX, pos);
+    built[id - 1] = 1;
+  }
+  return img;
+}
+
 /* A page of file bytes from pos, then the written slot bytes of mask/val
  * over it: what sm_byte gives for each offset, a page at a time. */
-SM_NOCOV SM_NOASAN static void sm_fill_page(uint8_t *b, const sm_file *f, uint64_t pos,
+SM_NOCOV static void sm_fill_page(uint8_t *b, const sm_file *f, uint64_t pos,
                                   uint64_t mask, const uint8_t val[SM_NSLOT][8]) {
-  uint8_t id = (uint8_t)(f->id * 0x3D); /* sm_file_byte, a page at a time */
-  for (unsigned i = 0; i < 4096; i++)
-    b[i] = pos + i < f->size
-               ? (uint8_t)((((uint32_t)(pos + i) * 0x9E3779B1u) >> 24) ^ id)
-               : 0;
+  const uint8_t *img = f->size <= SM_FILE_MAX ? sm_file_image(f->id) : NULL;
+  if (img || !f->size) {
+    uint64_t n = pos < f->size ? f->size - pos : 0;
+    if (n > SM_PAGE)
+      n = SM_PAGE;
+    if (n)
+      memcpy(b, img + pos, n);
+    memset(b + n, 0, SM_PAGE - n);
+  } else {
+    for (unsigned i = 0; i < 4096; i++)
+      b[i] = sm_file_byte(f->id, f->size, pos + i);
+  }
   for (unsigned k = 0; mask && k < SM_NSLOT; k++)
     for (unsigned j = 0; j < 8; j++)
       if ((mask >> (8 * k + j)) & 1)
@@ -312,12 +340,15 @@ SM_NOCOV static int sm_write_page(void *user, uint64_t off, const void *page) {
            st->op, f->obj, (unsigned long long)i, op->dirty,
            (unsigned)((ob->wb >> i) & 1));
   const uint8_t *b = (const uint8_t *)page;
-  for (unsigned o = 0; o < 4096; o++)
-    SM_CHECK(b[o] == sm_byte(st, op->mask, op->val, ob->file, (uint32_t)i, o),
+  static uint8_t want[SM_PAGE];
+  static const sm_file none; /* size 0: all zero bytes */
+  sm_fill_page(want, ob->file ? &st->file[ob->file - 1] : &none, i * SM_PAGE,
+               op->mask, op->val);
+  for (unsigned o = 0; o < 4096 && memcmp(b, want, SM_PAGE); o++)
+    SM_CHECK(b[o] == want[o],
              "op %u: object %d: page %llu written back with byte 0x%02x at "
              "%u, the model has 0x%02x",
-             st->op, f->obj, (unsigned long long)i, b[o], o,
-             sm_byte(st, op->mask, op->val, ob->file, (uint32_t)i, o));
+             st->op, f->obj, (unsigned long long)i, b[o], o, want[o]);
   fz_trace("op %u: object %d: page %llu written back\n", st->op, f->obj,
            (unsigned long long)i);
   st->n_writebacks++;
@@ -358,7 +389,7 @@ static uint32_t sm_nregions(const mmu_space *sp) {
 
 /* ---- consistency checks ------------------------------------------------ */
 
-SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *what) {
+SM_NOCOV SM_NOASAN static void sm_check_regions(sm_state *st, unsigned si, const char *what) {
   sm_space *m = &st->s[si];
   uint32_t n;
   const mmu_region *r = mmu_space_regions(&m->sp, &n);
@@ -433,7 +464,7 @@ SM_NOCOV static void sm_check_regions(sm_state *st, unsigned si, const char *wha
            st->op, what, si, covered, mapped);
 }
 
-SM_NOCOV static void sm_check_usage(sm_state *st, const char *what) {
+SM_NOCOV SM_NOASAN static void sm_check_usage(sm_state *st, const char *what) {
   mmu_usage u;
   mmu_system_usage(&st->w.sys, &u);
   uint64_t pt = 0, rss = 0, swp = 0;
@@ -1632,7 +1663,7 @@ static void sm_exit(sm_state *st, unsigned si) {
 /* Regions mapping object k: the maximal runs of its pages, offsets running
  * on (the region check holds that the library merges them so). */
 /* The regions mapping each object, n[k] for object k, in one pass. */
-SM_NOCOV static void sm_objs_regions(const sm_state *st,
+SM_NOCOV SM_NOASAN static void sm_objs_regions(const sm_state *st,
                                      uint32_t n[SM_MAX_OBJ]) {
   memset(n, 0, SM_MAX_OBJ * sizeof n[0]);
   if (sm_check_interval == 1) /* the unit test: the bounds hold them all */
@@ -2039,7 +2070,13 @@ static void sm_op(sm_state *st, fuzz_input *in) {
 static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
   fuzz_input in;
   fi_init(&in, data, size);
-  memset(st, 0, sizeof *st);
+  /* all but the spaces' pages (a third of a megabyte): a space's are set
+   * when it is created or forked, and only a live space's are read */
+  memset(st, 0, offsetof(sm_state, s));
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++)
+    memset(&st->s[i], 0, offsetof(sm_space, page));
+  memset((uint8_t *)st + offsetof(sm_state, s) + sizeof st->s, 0,
+         sizeof *st - offsetof(sm_state, s) - sizeof st->s);
   static const unsigned frames[8] = {64, 96, 128, 160, 192, 256, 128, 1600};
   static const unsigned policies[5] = {MMU_POLICY_TWO_LIST, MMU_POLICY_LRU,
                                        MMU_POLICY_CLOCK, MMU_POLICY_LFU,

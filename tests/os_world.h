@@ -57,13 +57,47 @@ struct osw {
   void *tlb;
 };
 
-/* A user-mode cpu in long mode whose RAM is the pool; *tlb receives its
- * storage (free it). Returns 0 on success. */
-static inline int osw_cpu(const struct osw *w, mmu_cpu *cpu, void **tlb) {
-  size_t bytes = mmu_tlb_storage_size(&w->cpu_cfg);
-  if (!(*tlb = aligned_alloc(64, bytes)))
-    return -1;
-  if (mmu_init(cpu, &w->cpu_cfg, *tlb, bytes) != MMU_OK)
+#ifdef OSW_KEEP_POOL
+/* A fuzz target's buffers: one per use for every world, the largest asked
+ * for so far (allocating megabytes per input costs more than the input:
+ * ASan maps and faults in large blocks afresh), the bytes past what this
+ * world asked for poisoned for ASan and all of it undefined again for
+ * MSan, as a fresh allocation would be. One world at a time. */
+enum { OSW_KEEP_FRAMES, OSW_KEEP_SWAP, OSW_KEEP_SYSTEM, OSW_KEEP_TLB, OSW_KEEPS };
+static inline void *osw_keep(unsigned use, size_t bytes) {
+  static uint8_t *kept[OSW_KEEPS];
+  static size_t kept_bytes[OSW_KEEPS];
+  if (bytes > kept_bytes[use]) {
+    size_t whole = (bytes + 4095) & ~(size_t)4095;
+    free(kept[use]);
+    kept[use] = (uint8_t *)aligned_alloc(4096, whole);
+    kept_bytes[use] = kept[use] ? whole : 0;
+    if (!kept[use])
+      return NULL;
+  }
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  __asan_unpoison_memory_region(kept[use], bytes);
+  __asan_poison_memory_region(kept[use] + bytes, kept_bytes[use] - bytes);
+#endif
+#if __has_feature(memory_sanitizer)
+  __msan_allocated_memory(kept[use], bytes);
+#endif
+#endif
+  return kept[use];
+}
+#define OSW_ALLOC(use, align, bytes) osw_keep(use, bytes)
+#define OSW_RELEASE(p) ((void)(p))
+#else
+#define OSW_ALLOC(use, align, bytes) aligned_alloc(align, bytes)
+#define OSW_RELEASE(p) free(p)
+#endif
+
+/* A user-mode cpu in long mode whose RAM is the pool, in `bytes` of TLB
+ * storage at tlb. Returns 0 on success. */
+static inline int osw_cpu_in(const struct osw *w, mmu_cpu *cpu, void *tlb,
+                             size_t bytes) {
+  if (!tlb || mmu_init(cpu, &w->cpu_cfg, tlb, bytes) != MMU_OK)
     return -1;
   mmu_regs r;
   memset(&r, 0, sizeof r);
@@ -76,50 +110,28 @@ static inline int osw_cpu(const struct osw *w, mmu_cpu *cpu, void **tlb) {
   return mmu_load_regs(cpu, &r) == MMU_OK ? 0 : -1;
 }
 
+/* Such a cpu; *tlb receives its storage (free it). */
+static inline int osw_cpu(const struct osw *w, mmu_cpu *cpu, void **tlb) {
+  size_t bytes = mmu_tlb_storage_size(&w->cpu_cfg);
+  *tlb = aligned_alloc(64, bytes);
+  return osw_cpu_in(w, cpu, *tlb, bytes);
+}
+
 /* A world of `frames` pool frames and `slots` swap slots (0: no swap).
  * Returns 0 on success. */
-#ifdef OSW_KEEP_POOL
-/* A fuzz target's pool: one buffer for every world, the largest asked for
- * so far (allocating megabytes per input costs more than the input), its
- * bytes past the world's pool poisoned for ASan and all of it undefined
- * again for MSan, as a fresh allocation would be. One world at a time. */
-static inline uint8_t *osw_keep_pool(size_t bytes) {
-  static uint8_t *kept;
-  static size_t kept_bytes;
-  if (bytes > kept_bytes) {
-    free(kept);
-    kept = (uint8_t *)aligned_alloc(4096, bytes);
-    kept_bytes = kept ? bytes : 0;
-    if (!kept)
-      return NULL;
-  }
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  __asan_unpoison_memory_region(kept, bytes);
-  __asan_poison_memory_region(kept + bytes, kept_bytes - bytes);
-#endif
-#if __has_feature(memory_sanitizer)
-  __msan_allocated_memory(kept, bytes);
-#endif
-#endif
-  return kept;
-}
-#endif
-
 static inline int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned policy,
                     uint32_t sys_flags) {
   memset(w, 0, sizeof *w);
-#ifdef OSW_KEEP_POOL
-  w->pool = osw_keep_pool((size_t)frames * 4096);
-#else
-  w->pool = (uint8_t *)aligned_alloc(4096, (size_t)frames * 4096);
-#endif
+  w->pool = (uint8_t *)OSW_ALLOC(OSW_KEEP_FRAMES, 4096, (size_t)frames * 4096);
   if (!w->pool)
     return -1;
   w->swap.slots = slots;
   w->swap.short_read = -1;
-  if (slots && !(w->swap.data = (uint8_t *)calloc(slots, 4096)))
-    return -1;
+  if (slots) { /* zeroed, as calloc's: a run must not see the last one's */
+    if (!(w->swap.data = (uint8_t *)OSW_ALLOC(OSW_KEEP_SWAP, 4096, slots * 4096)))
+      return -1;
+    memset(w->swap.data, 0, slots * 4096);
+  }
   w->cfg.pool.gpa = OSW_POOL_GPA;
   w->cfg.pool.size = (uint64_t)frames * 4096;
   w->cfg.pool.host = w->pool;
@@ -132,23 +144,23 @@ static inline int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned pol
     w->cfg.swap.slots = slots;
   }
   size_t need = mmu_system_storage_size(&w->cfg);
-  if (!need || !(w->sys_storage = aligned_alloc(64, (need + 63) & ~(size_t)63)))
+  if (!need || !(w->sys_storage = OSW_ALLOC(OSW_KEEP_SYSTEM, 64, (need + 63) & ~(size_t)63)))
     return -1;
   if (mmu_system_init(&w->sys, &w->cfg, w->sys_storage, need) != MMU_OK)
     return -1;
   w->ram = w->cfg.pool;
   w->cpu_cfg.ram = &w->ram;
   w->cpu_cfg.ram_count = 1;
-  return osw_cpu(w, &w->cpu, &w->tlb);
+  size_t bytes = mmu_tlb_storage_size(&w->cpu_cfg);
+  w->tlb = OSW_ALLOC(OSW_KEEP_TLB, 64, bytes);
+  return osw_cpu_in(w, &w->cpu, w->tlb, bytes);
 }
 
 static inline void osw_free(osw *w) {
-#ifndef OSW_KEEP_POOL
-  free(w->pool);
-#endif
-  free(w->swap.data);
-  free(w->sys_storage);
-  free(w->tlb);
+  OSW_RELEASE(w->pool);
+  OSW_RELEASE(w->swap.data);
+  OSW_RELEASE(w->sys_storage);
+  OSW_RELEASE(w->tlb);
 }
 
 /* A space with its own region storage (freed by osw_space_free). */
