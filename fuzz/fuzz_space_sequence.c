@@ -22,6 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!set) {
     const char *every = getenv("SM_CHECK_EVERY");
     sm_check_interval = every && atoi(every) > 0 ? (unsigned)atoi(every) : 8;
+    const char *ops = getenv("SM_MAX_OPS");
+    if (ops && atoi(ops) > 0)
+      sm_max_ops = (unsigned)atoi(ops);
     set = 1;
   }
   return sm_run(&st, data, size);

@@ -119,6 +119,7 @@ static unsigned sm_check_interval = 1;
 #define SM_HEAP_PAGE 512u               /* start_brk */
 #define SM_MAX_SPACES 4
 #define SM_MAX_OPS 300
+static unsigned sm_max_ops = SM_MAX_OPS; /* operations read per input */
 #define SM_NSLOT 8
 #define SM_MIN_ADDR 0x1000ull           /* vm.mmap_min_addr */
 #define SM_USER_TOP (0x800000000000ull - 4096)
@@ -1200,6 +1201,12 @@ static void sm_mmap_call(sm_state *st, unsigned si, uint64_t addr,
     if (ob && (flags & MMU_MAP_POPULATE)) /* unless it could not be */
       pg->ent = SM_ENT_UNKNOWN;
   }
+  /* populated for reading: each page's fault is a read fault, whose
+   * fault-around maps the resident pages near it in its region, and that
+   * region may be a neighbour the new one merged with */
+  if (ob && (flags & MMU_MAP_POPULATE) && prot && !(prot & MMU_PROT_WRITE))
+    for (unsigned i = 0; i < rlen / SM_PAGE; i++)
+      sm_fault_around(st, m, p0 + i, 0);
   if (ob)
     sm_note_obj(m, p0, (unsigned)(rlen / SM_PAGE));
 }
@@ -1684,6 +1691,24 @@ SM_NOCOV SM_NOASAN static void sm_objs_regions(const sm_state *st,
     }
 }
 
+/* The same count read off the library's region tables: a few dozen
+ * regions instead of the model's pages. Between the whole-state checks
+ * (which hold the tables to the model's pages and count both ways) the
+ * object checks use it. */
+SM_NOCOV static void sm_objs_regions_lib(const sm_state *st,
+                                         uint32_t n[SM_MAX_OBJ]) {
+  memset(n, 0, SM_MAX_OBJ * sizeof n[0]);
+  for (unsigned i = 0; i < SM_MAX_SPACES; i++) {
+    uint32_t nr = 0;
+    const mmu_region *r =
+        st->s[i].live ? mmu_space_regions(&st->s[i].sp, &nr) : NULL;
+    for (uint32_t j = 0; j < nr; j++)
+      for (unsigned k = 0; k < SM_MAX_OBJ; k++)
+        n[k] += r[j].kind == MMU_REGION_SHARED && st->obj[k].live &&
+                r[j].object == &st->obj[k].o;
+  }
+}
+
 SM_NOCOV static uint32_t sm_obj_regions(const sm_state *st, unsigned k) {
   uint32_t n[SM_MAX_OBJ];
   sm_objs_regions(st, n);
@@ -1692,14 +1717,25 @@ SM_NOCOV static uint32_t sm_obj_regions(const sm_state *st, unsigned k) {
 
 /* After every operation: mmu_object_mappings is the model's count; an
  * anonymous object whose last region went has no page left. */
-SM_NOCOV static void sm_check_objects(sm_state *st, const char *what) {
+SM_NOCOV static void sm_check_objects(sm_state *st, const char *what,
+                                      int whole) {
   uint32_t count[SM_MAX_OBJ];
   int any = 0;
   for (unsigned k = 0; k < SM_MAX_OBJ; k++)
     any |= st->obj[k].live;
   if (!any)
     return;
-  sm_objs_regions(st, count);
+  if (whole) {
+    uint32_t lib[SM_MAX_OBJ];
+    sm_objs_regions(st, count);
+    sm_objs_regions_lib(st, lib);
+    for (unsigned k = 0; k < SM_MAX_OBJ; k++)
+      SM_CHECK(!st->obj[k].live || lib[k] == count[k],
+               "op %u (%s): object %u: %u regions in the library's tables, "
+               "the model counts %u", st->op, what, k, lib[k], count[k]);
+  } else {
+    sm_objs_regions_lib(st, count);
+  }
   for (unsigned k = 0; k < SM_MAX_OBJ; k++) {
     sm_obj *ob = &st->obj[k];
     if (!ob->live)
@@ -2055,7 +2091,7 @@ static void sm_op(sm_state *st, fuzz_input *in) {
       1u << 15 | 1u << 16 | 1u << 19 | 1u << 24 | 1u << 25 | 1u << 26 |
       1u << 27;
   if (((regions_change >> op) & 1) || st->op % sm_check_interval == 0)
-    sm_check_objects(st, "op");
+    sm_check_objects(st, "op", st->op % sm_check_interval == 0);
   /* the whole-state checks every sm_check_interval operations (and at the
    * end): a failure then names a later op; SM_CHECK_EVERY=1 pins it down */
   if (st->op % sm_check_interval == 0) {
@@ -2131,7 +2167,7 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
            (unsigned long long)st->cfg.stack_guard_gap,
            (unsigned long long)st->cfg.stack_limit, st->cfg.max_regions);
   sm_new_space(st);
-  for (st->op = 0; st->op < SM_MAX_OPS && !fi_empty(&in); st->op++)
+  for (st->op = 0; st->op < sm_max_ops && !fi_empty(&in); st->op++)
     sm_op(st, &in);
 
   /* read everything back without faults, then exit every process */
@@ -2158,7 +2194,7 @@ static int sm_run(sm_state *st, const uint8_t *data, size_t size) {
       sm_exit(st, i);
   /* no mapping left: anonymous objects have freed their pages, file
    * objects write their dirty ones back as they go */
-  sm_check_objects(st, "final");
+  sm_check_objects(st, "final", 1);
   for (unsigned k = 0; k < SM_MAX_OBJ; k++) {
     st->obj[k].wb = 0;
     if (st->obj[k].live)
