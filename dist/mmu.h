@@ -1624,16 +1624,21 @@ static int mmu__pt_cmpxchg(mmu_cpu *cpu, uint64_t gpa, uint64_t expected,
 
 /* A 4-byte entry's compare-exchange, done on the aligned 8 bytes holding
  * it with the other half as read: a change there only costs a retry here,
- * never this entry's race (0 stored, 1 lost, -1 bus error). */
+ * never this entry's race (0 stored, 1 lost, -1 bus error). A failure
+ * with no change to see is this entry's race too: the walk starts over,
+ * so a callback that keeps refusing costs 64 tries in all, not 64 here
+ * for each of the walk's 64. */
 static int mmu__pt_cmpxchg32(mmu_cpu *cpu, uint64_t gpa, uint32_t expected,
                              uint32_t desired) {
   unsigned shift = (unsigned)(gpa & 4) * 8;
+  uint64_t seen = 0;
   for (int tries = 0; tries < MMU__MAX_WALK_RETRIES; tries++) {
     uint64_t both;
     if (mmu__pt_read(cpu, gpa & ~7ull, &both) != 0)
       return -1;
-    if ((uint32_t)(both >> shift) != expected)
+    if ((uint32_t)(both >> shift) != expected || (tries && both == seen))
       return 1;
+    seen = both;
     uint64_t want = (both & ~(0xFFFFFFFFull << shift)) |
                     (uint64_t)desired << shift;
     int rc = mmu__pt_cmpxchg(cpu, gpa & ~7ull, both, want);

@@ -267,8 +267,10 @@ Test(ad, upper_success_same_as_default, .init = setup_upper) {
 static struct {
   uint64_t base;
   uint64_t table[512];
-  int mode; /* 0: normal, 1: always lose, 2: lose once, entry goes away */
-  unsigned cmpxchgs;
+  int mode; /* 0: normal, 1: always lose, 2: lose once, entry goes away, */
+            /* 3: lose while `neighbour` counts down, the other 4 bytes change */
+  unsigned cmpxchgs, neighbour;
+  uint64_t other_half; /* mode 3: a bit of the 4 bytes not compared */
 } mm;
 
 static int mm_read(void *user, uint64_t gpa, uint64_t *value) {
@@ -291,6 +293,11 @@ static int mm_cmpxchg(void *user, uint64_t gpa, uint64_t expected,
   if (mm.mode == 2) {
     mm.mode = 0;
     *p &= ~F_P; /* another agent clears P between read and cmpxchg */
+    return 1;
+  }
+  if (mm.mode == 3 && mm.neighbour) {
+    mm.neighbour--;
+    *p ^= mm.other_half; /* another cpu sets A in the neighbouring entry */
     return 1;
   }
   if (*p != expected)
@@ -336,4 +343,56 @@ Test(ad, cmpxchg_lost_race_rewalks, .init = setup_mm) {
   pt_boot(&E, 0, 0);
   TR_PF(&E, V, MMU_READ, 0);
   EQ(E.cpu.stats.walk_retries, 1);
+}
+
+/* 32-bit paging's 4-byte entries are exchanged as the 8 bytes holding them
+ * (the callbacks' unit). V32's page table lives behind the callbacks. */
+#define V32 0x00403123u
+#define PA32 0x00900000u
+
+static void setup_mm32(void) {
+  setup_mm();
+  uint32_t pde = (uint32_t)mm.base | (uint32_t)F_PWU;
+  uint8_t *dir = pt_host(&E, E.root);
+  memcpy(dir + (V32 >> 22) * 4, &pde, 4);
+  memset(mm.table, 0, sizeof mm.table);
+  unsigned i = (V32 >> 12) & 0x3FF; /* the PTE: half (i & 1) of word i / 2 */
+  mm.table[i / 2] = (uint64_t)(PA32 | F_PWU) << (32 * (i & 1));
+  mm.other_half = (uint64_t)F_A << (32 * !(i & 1));
+  mmu_regs r;
+  memset(&r, 0, sizeof r);
+  r.cr0 = MMU_CR0_PE | MMU_CR0_PG | MMU_CR0_WP;
+  r.cr3 = E.root;
+  r.cpl = 3;
+  pt_load(&E, &r);
+}
+
+static uint32_t mm_pte32(void) {
+  unsigned i = (V32 >> 12) & 0x3FF;
+  return (uint32_t)(mm.table[i / 2] >> (32 * (i & 1)));
+}
+
+/* A callback that keeps refusing costs the walk's 64 tries in all: each
+ * refusal with nothing changed is a lost race that starts the walk over
+ * (it was 64 tries inside each of the 64 walks). */
+Test(ad, narrow_cmpxchg_always_losing_costs_64_tries, .init = setup_mm32) {
+  mm.mode = 1;
+  mmu_result r;
+  ST(pt_tr(&E, V32, MMU_WRITE, &r), MMU_ERR_CONTENDED);
+  EQ(mm.cmpxchgs, 64);
+  EQ(E.cpu.stats.walk_retries, 64);
+  EQ(mm_pte32(), PA32 | F_PWU);
+}
+
+/* A change to the other 4 bytes is not this entry's race: retried in
+ * place, no walk starts over, and the neighbour's change is kept. */
+Test(ad, narrow_cmpxchg_neighbour_change_is_no_lost_race, .init = setup_mm32) {
+  mm.mode = 3;
+  mm.neighbour = 5;
+  TR_OK(&E, V32, MMU_WRITE, PA32 | (V32 & 0xFFF));
+  EQ(E.cpu.stats.walk_retries, 0);
+  EQ(mm.cmpxchgs, 6);
+  EQ(mm_pte32(), PA32 | F_PWU | F_A | F_D);
+  unsigned i = (V32 >> 12) & 0x3FF;
+  EQ(mm.table[i / 2] & mm.other_half, mm.other_half); /* 5 flips: set */
 }
