@@ -6780,7 +6780,10 @@ static int mmu__space_mremap(mmu_space *s, uint64_t addr, uint64_t old_len,
   /* splits at both ends of the source and one at the destination */
   if (s->nregions + 3 > s->max_regions)
     return MMU_ERR_NOSPACE;
-  int rc = mmu__ensure_free(s->sys, mmu__move_tables(s, new_len));
+  /* frames for the page tables the entries move into; a duplicate (old_len
+   * 0) moves none, and Linux's never fails for memory */
+  int rc = old_len ? mmu__ensure_free(s->sys, mmu__move_tables(s, new_len))
+                   : MMU_OK;
   if (rc != MMU_OK)
     return rc;
   if (fixed && !move_only) {

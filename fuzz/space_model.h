@@ -1521,7 +1521,7 @@ static void sm_mremap(sm_state *st, unsigned si, fuzz_input *in) {
            st->op, si, (unsigned long long)a, (unsigned long long)old_len,
            (unsigned long long)new_len, flags, (unsigned long long)to, rc,
            (unsigned long long)got, expect, (unsigned long long)where);
-  if (expect == MMU_OK && rc != MMU_OK && a != where &&
+  if (expect == MMU_OK && rc != MMU_OK && a != where && old_len &&
       sm_clean_error(st, rc, 2 * m->sp.pt_frames + 8, NULL) &&
       rc != MMU_ERR_SWAP_CORRUPT)
     return; /* page tables for the target could not be had: nothing moved */

@@ -189,6 +189,37 @@ Test(linux_shared, mremap_of_zero_length_duplicates_a_shared_mapping) {
      MMU_ERR_ARG);
 }
 
+/* A duplicate moves no entries, so it needs no free frame: with the
+ * frames in use (populate stops a few short) and no swap, it still maps the pages again, and a FIXED
+ * target over the source is still EFAULT after the unmap (as Linux, which
+ * never fails it for memory). It was ENOMEM: frames were reserved for a
+ * move first. */
+Test(linux_shared, mremap_of_zero_length_needs_no_free_frame) {
+  ost_world_free(&W, &S);
+  ost_world(&W, &S, 64, 0, 0);
+  shared_anon(&O, 10, 4);
+  OK(osw_write8(&W, &S, P(11), 7, NULL));
+  uint64_t got;
+  OK(mmu_space_mmap(&S, P(100), 80 * PAGE, RW, MMU_MAP_FIXED | MMU_MAP_POPULATE,
+                    NULL, 0, &got));
+  mmu_usage u;
+  OK(mmu_system_usage(&W.sys, &u));
+  cr_assert(u.frames_free < 8, "%llu frames free: fewer than a move's "
+            "reserve of 8 wanted", (unsigned long long)u.frames_free);
+  uint64_t to;
+  OK(mmu_space_mremap(&S, P(11), 0, 2 * PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(20), &to));
+  EQ(to, P(20));
+  EQ(mmu_object_mappings(&O), 2);
+  EQ(mmu_space_mremap(&S, P(13), 0, 2 * PAGE,
+                      MMU_MREMAP_MAYMOVE | MMU_MREMAP_FIXED, P(13), &to),
+     MMU_ERR_BADADDR);
+  uint8_t v;
+  mmu_fault_info f;
+  EQ(mmu_space_read(&S, &W.cpu, P(13), &v, 1, &f), MMU_PAGE_FAULT);
+  EQ(f.fault_class, MMU_FAULT_SEGV); /* the target's unmap took it */
+}
+
 /* A read past the object's end maps the window's held pages first
  * (do_read_fault calls map_pages before the fault that answers SIGBUS); a
  * write does not. Linux 6.18: 0 faults for the SIGBUS, then 0 for the
