@@ -1728,24 +1728,47 @@ static const uint8_t mmu__view_mode[3] = {0, MMU__MODE_AC, MMU__MODE_USER};
 
 /* The front's decisions: for each view, which access kinds (bit access & 3:
  * read, write, fetch, fetch) the rights allow and the key denies. */
-/* Bit b of the four tables t[mode], t[mode | 1], t[mode | 2], t[mode | 3]
- * as bits 0-3: the access kinds of one view. */
-#define MMU__KINDS_AT(t, mode, b)                                             \
-  ((((t)[(mode)] >> (b)) & 1u) | (((t)[(mode) | 1] >> (b)) & 1u) << 1 |      \
-   (((t)[(mode) | 2] >> (b)) & 1u) << 2 | (((t)[(mode) | 3] >> (b)) & 1u) << 3)
+/* Bits 0-7 of x as eight bytes of 0 or 1, byte i (from the low end) for
+ * bit i: copies of x, each byte masked to its bit, each nonzero byte
+ * carried into its bit 7 (no carry leaves a byte). */
+static inline uint64_t mmu__bits_to_bytes(uint32_t x) {
+  uint64_t m = ((uint64_t)(x & 0xFFu) * 0x0101010101010101ull) &
+               0x8040201008040201ull;
+  return ((m + 0x7F7F7F7F7F7F7F7Full) & 0x8080808080808080ull) >> 7;
+}
 
+/* The access kinds of values b..b+7 of one view, a byte each: bit k of
+ * a byte from the table word of kind k (t[mode | k], k = 0..3). */
+static inline uint64_t mmu__kinds8(const uint32_t a[4], unsigned b) {
+  return mmu__bits_to_bytes(a[0] >> b) | mmu__bits_to_bytes(a[1] >> b) << 1 |
+         mmu__bits_to_bytes(a[2] >> b) << 2 | mmu__bits_to_bytes(a[3] >> b) << 3;
+}
+
+static inline void mmu__put8(uint8_t *p, uint64_t w) {
+  for (unsigned i = 0; i < 8; i++) /* one store where the compiler can */
+    p[i] = (uint8_t)(w >> (8 * i));
+}
+
+/* The front's decisions as tables indexed by rights or key: eight values
+ * at a time, a transpose of the four tables' words of the view's mode. */
 static void mmu__update_views(mmu_cpu *cpu) {
+  const uint64_t no_fetch = ~((uint64_t)(3u << MMU_FETCH) * 0x0101010101010101ull);
   for (unsigned v = 0; v < 3; v++) {
     unsigned mode = mmu__view_mode[v];
-    /* rights 16-31 are 0-15 with MMU_RIGHT_HOST_NOX: no fetch kinds (2, 3) */
-    for (unsigned rights = 0; rights < 16; rights++) {
-      unsigned kinds = MMU__KINDS_AT(cpu->allow, mode, rights);
-      cpu->view_allow[v][rights] = (uint8_t)kinds;
-      cpu->view_allow[v][rights | MMU_RIGHT_HOST_NOX] =
-          (uint8_t)(kinds & ~(3u << MMU_FETCH));
+    uint32_t allow[4], deny[4];
+    for (unsigned k = 0; k < 4; k++) {
+      allow[k] = cpu->allow[mode | k];
+      deny[k] = cpu->pk_deny[mode | k];
     }
-    for (unsigned key = 0; key <= MMU_PKEY_NONE; key++)
-      cpu->view_pk_deny[v][key] = (uint8_t)MMU__KINDS_AT(cpu->pk_deny, mode, key);
+    /* rights 16-31 are 0-15 with MMU_RIGHT_HOST_NOX: no fetch kinds (2, 3) */
+    for (unsigned b = 0; b < 16; b += 8) {
+      uint64_t kinds = mmu__kinds8(allow, b);
+      mmu__put8(&cpu->view_allow[v][b], kinds);
+      mmu__put8(&cpu->view_allow[v][b | MMU_RIGHT_HOST_NOX], kinds & no_fetch);
+    }
+    mmu__put8(&cpu->view_pk_deny[v][0], mmu__kinds8(deny, 0));
+    mmu__put8(&cpu->view_pk_deny[v][8], mmu__kinds8(deny, 8));
+    cpu->view_pk_deny[v][MMU_PKEY_NONE] = (uint8_t)mmu__kinds8(deny, MMU_PKEY_NONE);
   }
   mmu__front_clear_all(cpu); /* it held decisions of the old registers */
 }
