@@ -235,7 +235,8 @@ if cmake_build fuzz-gcc gcc g++ none "-O1 -g -fno-omit-frame-pointer -fsanitize=
     dirs=(fuzz/corpus/"$t" fuzz/regressions/"$t" "$work/corpus/$t")
     [ -d "$work/afl/$t/default/queue" ] && dirs+=("$work/afl/$t/default/queue")
     log=$run/gcc-$t.log
-    if FUZZ_VERBOSE=1 build/fuzz-gcc/fuzz/fuzz_"${t}"_repro "${dirs[@]}" >"$log" 2>&1; then
+    # space_sequence as deep as some of its regressions were found (300)
+    if SM_MAX_OPS=300 FUZZ_VERBOSE=1 build/fuzz-gcc/fuzz/fuzz_"${t}"_repro "${dirs[@]}" >"$log" 2>&1; then
       n=$(grep -a -o 'standalone: [0-9]* inputs run' "$log" | awk '{print $2}')
       summary+=("$(printf '%-20s %-18s %10s inputs replayed  ok' "$t" "gcc standalone" "${n:-0}")")
     else
