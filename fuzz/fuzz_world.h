@@ -302,9 +302,10 @@ FZ_NO_COVERAGE static inline void fz_side_fini_in(fz_side *s, int full) {
     }
     for (uint64_t pg = 0; pg < s->region[i].size; pg += 4096) {
       uint64_t k = pg >> 12;
+      static const uint8_t zero[4096];
       if ((s->dirty[i][k / 64] >> (k % 64)) & 1)
         memset(s->ram[i] + pg, 0, 4096);
-      else
+      else if (memcmp(s->ram[i] + pg, zero, 4096) != 0) /* find the word */
         for (uint64_t off = pg; off < pg + 4096; off += 8)
           FZ_CHECK(*(const uint64_t *)(const void *)(s->ram[i] + off) == 0,
                    "guest RAM at 0x%llx was written outside every page the "
