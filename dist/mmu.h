@@ -828,7 +828,8 @@ typedef struct mmu_vmstat {
   uint64_t pglazyfreed; /* of those, dropped by reclaim unwritten */
 } mmu_vmstat;
 
-/* Frame accounting, recomputed on request (mmu_system_usage). */
+/* Frame accounting (mmu_system_usage): counts kept as frames change kind,
+ * so a read costs the same on any pool size. */
 typedef struct mmu_usage {
   uint64_t frames_total, frames_free;
   uint64_t frames_pt;    /* page-table pages, roots included */
