@@ -6506,15 +6506,17 @@ static int mmu__unmap(mmu_space *s, uint64_t start, uint64_t end) {
 }
 
 /* MAP_POPULATE (mm_populate, populate_vma_page_range): get_user_pages
- * faults each page in, for writing where the mapping is writable (so a
- * private page is copied now), for reading otherwise, and not at all under
- * PROT_NONE. Each is a fault of the task's (min_flt). Errors end it
- * quietly: mmap has already succeeded. */
+ * faults each page in, for writing where a private mapping is writable (so
+ * its page is copied now), for reading otherwise: a shared mapping is not
+ * written, so its pages are not dirtied for nothing (and its read faults
+ * fault around); not at all under PROT_NONE. Each is a fault of the
+ * task's (min_flt). Errors end it quietly: mmap has already succeeded. */
 static void mmu__populate(mmu_space *s, uint64_t start, uint64_t end,
-                          unsigned prot, int huge) {
+                          unsigned prot, int huge, int shared) {
   if (!(prot & (MMU_PROT_READ | MMU_PROT_WRITE | MMU_PROT_EXEC)))
     return;
-  uint32_t ec = MMU_PFEC_U | ((prot & MMU_PROT_WRITE) ? MMU_PFEC_W : 0);
+  uint32_t ec = MMU_PFEC_U |
+                ((prot & MMU_PROT_WRITE) && !shared ? MMU_PFEC_W : 0);
   for (uint64_t va = start; va < end; va += huge ? MMU__HUGE : MMU__PAGE)
     if (mmu__space_fault(s, va, ec, NULL) != MMU_OK)
       return;
@@ -6588,7 +6590,7 @@ static int mmu__space_mmap(mmu_space *s, uint64_t addr, uint64_t len,
   MMU_ASSERT(rc == MMU_OK);
   mmu__region_merge_around(s, at, at);
   if (flags & MMU_MAP_POPULATE)
-    mmu__populate(s, start, start + len, prot, huge);
+    mmu__populate(s, start, start + len, prot, huge, obj != NULL);
   if (mapped)
     *mapped = start;
   return rc;

@@ -1201,10 +1201,11 @@ static void sm_mmap_call(sm_state *st, unsigned si, uint64_t addr,
     if (ob && (flags & MMU_MAP_POPULATE)) /* unless it could not be */
       pg->ent = SM_ENT_UNKNOWN;
   }
-  /* populated for reading: each page's fault is a read fault, whose
-   * fault-around maps the resident pages near it in its region, and that
-   * region may be a neighbour the new one merged with */
-  if (ob && (flags & MMU_MAP_POPULATE) && prot && !(prot & MMU_PROT_WRITE))
+  /* populated (a shared mapping for reading, writable or not): each
+   * page's fault is a read fault, whose fault-around maps the resident
+   * pages near it in its region, and that region may be a neighbour the
+   * new one merged with */
+  if (ob && (flags & MMU_MAP_POPULATE) && prot)
     for (unsigned i = 0; i < rlen / SM_PAGE; i++)
       sm_fault_around(st, m, p0 + i, 0);
   if (ob)

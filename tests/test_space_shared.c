@@ -326,13 +326,20 @@ static int ff_write(void *user, uint64_t off, const void *page) {
   return 0;
 }
 
+/* O: an 8-page object of fake file ff (zeroed), path and inode as given. */
+static void ff_object(fake_file *ff, mmu_file *file, const char *path,
+                      uint64_t inode) {
+  memset(ff, 0, sizeof *ff);
+  *file = (mmu_file){ff_read, ff, path, 8, 1, inode, ff_write};
+  OK(mmu_object_init(&O, &W.sys, 8, file, obj_storage, sizeof obj_storage));
+}
+
 Test(linux_shared, file_pages_are_written_back_by_msync_and_reclaim) {
   static fake_file ff;
-  memset(&ff, 0, sizeof ff);
+  mmu_file file;
+  ff_object(&ff, &file, "/data/shared", 99);
   for (int i = 0; i < 8; i++)
     ff.data[i][0] = (uint8_t)(0xA0 + i);
-  mmu_file file = {ff_read, &ff, "/data/shared", 8, 1, 99, ff_write};
-  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
   uint64_t got;
   OK(mmu_space_mmap_object(&S, P(0), 8 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
                            &got));
@@ -367,6 +374,38 @@ Test(linux_shared, file_pages_are_written_back_by_msync_and_reclaim) {
   EQ(ff.data[5][0], 0x68);
 }
 
+/* MAP_POPULATE of a writable shared mapping faults its pages in for
+ * reading (populate_vma_page_range: "shared mappings ... don't COW and we
+ * would not want to dirty them for nothing"): nothing to write back, and
+ * the read faults fault around, here mapping the page a first mapping
+ * held next to the new one. Each populated page is one minor or major
+ * fault; none is dirty until written. */
+Test(linux_shared, populate_of_a_writable_shared_mapping_reads) {
+  static fake_file ff;
+  mmu_file file;
+  ff_object(&ff, &file, "/data/shared", 99);
+  uint64_t got;
+  OK(mmu_space_mmap_object(&S, P(4), 4 * PAGE, RW, MMU_MAP_FIXED, &O,
+                           4 * PAGE, &got));
+  uint8_t v;
+  OK(osw_read8(&W, &S, P(4), &v, NULL)); /* page 4 is held, and mapped */
+  OK(mmu_space_munmap(&S, P(4), 4 * PAGE));
+  OK(mmu_space_mmap_object(&S, P(4), 4 * PAGE, RW, MMU_MAP_FIXED, &O,
+                           4 * PAGE, &got));
+  uint64_t faults = S.ru.minflt + S.ru.majflt;
+  OK(mmu_space_mmap_object(&S, P(0), 4 * PAGE, RW,
+                           MMU_MAP_FIXED | MMU_MAP_POPULATE, &O, 0, &got));
+  EQ(S.ru.minflt + S.ru.majflt - faults, 4);
+  OK(mmu_space_msync(&S, P(0), 8 * PAGE));
+  EQ(ff.writes, 0); /* populated, not written: nothing dirty */
+  faults = S.ru.minflt + S.ru.majflt;
+  OK(osw_read8(&W, &S, P(4), &v, NULL)); /* the merged region's page 4: */
+  EQ(S.ru.minflt + S.ru.majflt - faults, 0); /* mapped by fault-around */
+  OK(osw_write8(&W, &S, P(1), 0x11, NULL));
+  OK(mmu_space_msync(&S, P(0), 8 * PAGE));
+  EQ(ff.writes, 1);
+}
+
 /* page_mkclean and try_to_unmap walk every VMA of the file's i_mmap: a
  * page two regions of one space map is found through both, its D taken
  * from either (msync writes it back whichever mapping wrote it) and both
@@ -374,9 +413,8 @@ Test(linux_shared, file_pages_are_written_back_by_msync_and_reclaim) {
  * memfd mapped twice; before, only the first region's entry was seen). */
 Test(linux_shared, msync_and_reclaim_find_every_mapping_in_one_space) {
   static fake_file ff;
-  memset(&ff, 0, sizeof ff);
-  mmu_file file = {ff_read, &ff, "/data/twice", 8, 1, 98, ff_write};
-  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
+  mmu_file file;
+  ff_object(&ff, &file, "/data/twice", 98);
   OK(mmu_space_mmap_object(&S, P(0), 8 * PAGE, MMU_PROT_READ, MMU_MAP_FIXED,
                            &O, 0, NULL));
   OK(mmu_space_mmap_object(&S, P(16), 8 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
@@ -405,9 +443,8 @@ Test(linux_shared, msync_and_reclaim_find_every_mapping_in_one_space) {
  * (mm/msync.c goes on past the hole and reports it at the end). */
 Test(linux_shared, msync_over_a_hole_writes_the_rest_then_enomem) {
   static fake_file ff;
-  memset(&ff, 0, sizeof ff);
-  mmu_file file = {ff_read, &ff, "/data/holes", 8, 1, 98, ff_write};
-  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
+  mmu_file file;
+  ff_object(&ff, &file, "/data/holes", 98);
   uint64_t got;
   OK(mmu_space_mmap_object(&S, P(0), 2 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
                            &got));
@@ -429,9 +466,8 @@ Test(linux_shared, msync_over_a_hole_writes_the_rest_then_enomem) {
  * sync writes it. */
 Test(linux_shared, object_sync_keeps_a_page_whose_write_failed_dirty) {
   static fake_file ff;
-  memset(&ff, 0, sizeof ff);
-  mmu_file file = {ff_read, &ff, "/data/failing", 8, 1, 97, ff_write};
-  OK(mmu_object_init(&O, &W.sys, 8, &file, obj_storage, sizeof obj_storage));
+  mmu_file file;
+  ff_object(&ff, &file, "/data/failing", 97);
   uint64_t got;
   OK(mmu_space_mmap_object(&S, P(0), 8 * PAGE, RW, MMU_MAP_FIXED, &O, 0,
                            &got));
