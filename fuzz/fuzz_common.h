@@ -6,6 +6,7 @@
 #define MMU_FUZZ_COMMON_H_INCLUDED
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
