@@ -13,6 +13,15 @@
 
 #define OSW_POOL_GPA 0x40000000ull /* 1 GiB: 2 MiB aligned */
 
+/* MemorySanitizer marks a kept buffer undefined again for each world */
+#define OSW_MSAN 0
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#undef OSW_MSAN
+#define OSW_MSAN 1
+#endif
+#endif
+
 /* In-memory swap: every slot 4096 bytes; faults can be injected. */
 typedef struct osw_swap {
   uint8_t *data;
@@ -35,12 +44,22 @@ static inline long osw_swap_read(void *user, uint64_t slot, void *page) {
   return 4096;
 }
 
+#ifdef OSW_KEEP_POOL
+/* Slots below this in the kept swap buffer may hold a run's data (every
+ * slot above it is zero still), so a new world zeroes only those. */
+static uint64_t osw_swap_dirty;
+#endif
+
 static inline int osw_swap_write(void *user, uint64_t slot, const void *page) {
   osw_swap *sw = (osw_swap *)user;
   if (slot >= sw->slots || sw->fail_writes)
     return -1;
   sw->writes++;
   memcpy(sw->data + slot * 4096, page, 4096);
+#ifdef OSW_KEEP_POOL
+  if (slot >= osw_swap_dirty)
+    osw_swap_dirty = slot + 1;
+#endif
   return 0;
 }
 
@@ -74,6 +93,8 @@ static inline void *osw_keep(unsigned use, size_t bytes) {
     kept_bytes[use] = kept[use] ? whole : 0;
     if (!kept[use])
       return NULL;
+    if (use == OSW_KEEP_SWAP) /* all of it unknown: zeroed by osw_init */
+      osw_swap_dirty = whole / 4096;
   }
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -130,7 +151,15 @@ static inline int osw_init(osw *w, uint32_t frames, uint64_t slots, unsigned pol
   if (slots) { /* zeroed, as calloc's: a run must not see the last one's */
     if (!(w->swap.data = (uint8_t *)OSW_ALLOC(OSW_KEEP_SWAP, 4096, slots * 4096)))
       return -1;
+#if defined(OSW_KEEP_POOL) && !OSW_MSAN
+    /* a kept buffer is zero above the slots the last runs wrote */
+    uint64_t dirty = osw_swap_dirty < slots ? osw_swap_dirty : slots;
+    memset(w->swap.data, 0, dirty * 4096);
+    if (osw_swap_dirty <= slots)
+      osw_swap_dirty = 0;
+#else
     memset(w->swap.data, 0, slots * 4096);
+#endif
   }
   w->cfg.pool.gpa = OSW_POOL_GPA;
   w->cfg.pool.size = (uint64_t)frames * 4096;
