@@ -252,6 +252,29 @@ FZ_NO_COVERAGE static void wd_ept_watch(wd_state *s, const mmu_trace *t) {
   }
 }
 
+/* Under NPT a PAE guest's walk reads its PDPTEs from memory each time
+ * (SPEC 10.4). When the guest's tables put another entry in a PDPTE's
+ * slot, that walk's own A/D write into it sets bits reserved in a PDPTE
+ * (bits 5 and 6): the next walk faults, while what the walk filled is
+ * still cached, as the SDM lets a processor's own write leave it (as
+ * wd_ept_watch, for EPT entries). A PDPTE the walk read that holds
+ * another value now: side a's TLB is flushed. */
+FZ_NO_COVERAGE static void wd_pdpte_watch(wd_state *s, const mmu_trace *t) {
+  const mmu_regs *r = &s->a.cpu.regs;
+  if (s->a.cpu.nested.kind != MMU_NESTED_NPT || !(r->cr0 & MMU_CR0_PG) ||
+      !(r->cr4 & MMU_CR4_PAE) || (r->efer & MMU_EFER_LMA))
+    return;
+  for (uint32_t i = 0; i < t->count && i < 5; i++) {
+    if (t->step[i].level != 3)
+      continue;
+    uint64_t at = wd_guest_entry_hpa(t, 3, t->step[i].entry_gpa);
+    if (at && fz_slot(&s->a, at & ~7ull) && fz_rd(&s->a, at & ~7ull) != t->step[i].entry) {
+      fz_trace("op %u: a walk's A/D write changed the PDPTE it read: flush\n", s->op);
+      mmu_flush_tlb(&s->a.cpu);
+    }
+  }
+}
+
 FZ_NO_COVERAGE static void wd_compare_ram(wd_state *s) {
   int64_t at = fz_side_diff_in(&s->a, &s->b, s->full);
   if (at >= 0) {
@@ -355,6 +378,7 @@ static void wd_access(wd_state *s, uint64_t va, unsigned access) {
   wd_compare_trace(s, va, &t);
   wd_compare_frames(s, va);
   wd_ept_watch(s, &t);
+  wd_pdpte_watch(s, &t);
   wd_jit_agrees(s, va);
 }
 
@@ -400,6 +424,7 @@ static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
     wd_compare_trace(s, va, &t[0]);
     wd_compare_frames(s, va);
     wd_ept_watch(s, &t[0]);
+    wd_pdpte_watch(s, &t[0]);
     return;
   }
   uint64_t page1 = (va + (len - 1)) & ~0xFFFull;
@@ -410,6 +435,8 @@ static void wd_span(wd_state *s, uint64_t va, uint32_t len, unsigned access) {
   wd_compare_frames(s, va);
   wd_ept_watch(s, &t[0]);
   wd_ept_watch(s, &t[1]);
+  wd_pdpte_watch(s, &t[0]);
+  wd_pdpte_watch(s, &t[1]);
 }
 
 /* Apply the same register operation to both cpus. */
